@@ -1,0 +1,269 @@
+package heap
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"iter"
+	"maps"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/state"
+)
+
+// Name is the backend's name in configuration (state.backend.type).
+const Name = "hashmap"
+
+// Backend is the hashmap keyed state backend: working state lives on the Go heap, as boxed Go
+// values, in one Go map per state and key group. See the package documentation.
+type Backend struct {
+	opID   string
+	maxP   int
+	rng    keygroup.Range
+	keySer string
+
+	states map[string]table
+	order  []string // registration (and restore) order: the snapshot's state indices
+
+	prefix []byte // uvarint(len(key)) key: the current key's part of every map key
+	kgIdx  int    // current key group - rng.Start
+	hasKey bool
+	epoch  uint64 // last epoch handed to a table
+	closed bool
+}
+
+// New creates a hashmap backend for one subtask, restoring opts.Restore if given.
+func New(ctx context.Context, opts state.BackendOptions) (*Backend, error) {
+	if err := keygroup.Validate(opts.MaxParallelism, 1); err != nil {
+		return nil, err
+	}
+	r := opts.KeyGroupRange
+	if r.Len() == 0 || r.Start < 0 || r.End >= opts.MaxParallelism {
+		return nil, fmt.Errorf("heap backend: key-group range %v is not inside [0, %d)", r, opts.MaxParallelism)
+	}
+	if opts.KeySerializerID == "" {
+		return nil, fmt.Errorf("heap backend: BackendOptions.KeySerializerID is required")
+	}
+	if opts.OperatorID == "" {
+		opts.OperatorID = "operator"
+	}
+	b := &Backend{opID: opts.OperatorID, maxP: opts.MaxParallelism, rng: r, keySer: opts.KeySerializerID,
+		states: map[string]table{}}
+	if err := b.restore(ctx, opts); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// MaxParallelism implements state.KeyedStateBackend.
+func (b *Backend) MaxParallelism() int { return b.maxP }
+
+// KeyGroupRange implements state.KeyedStateBackend.
+func (b *Backend) KeyGroupRange() keygroup.Range { return b.rng }
+
+// KeySerializerID implements state.KeyedStateBackend.
+func (b *Backend) KeySerializerID() string { return b.keySer }
+
+// SetCurrentKey implements state.KeyedStateBackend.
+func (b *Backend) SetCurrentKey(key []byte, kg int) error {
+	if !b.rng.Contains(kg) {
+		return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
+	}
+	b.prefix = binary.AppendUvarint(b.prefix[:0], uint64(len(key)))
+	b.prefix = append(b.prefix, key...)
+	b.kgIdx = kg - b.rng.Start
+	b.hasKey = true
+	return nil
+}
+
+func (b *Backend) nextEpoch() uint64 { b.epoch++; return b.epoch }
+
+// CreateState implements state.KeyedStateBackend.
+func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
+	if b.closed {
+		return nil, state.ErrClosed
+	}
+	if spec.Value == nil || (spec.Kind == state.KindMap && spec.UserKey == nil) {
+		return nil, fmt.Errorf("heap backend: state %q: spec without serializer", spec.Name)
+	}
+	meta := checkpoint.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
+	if spec.UserKey != nil && spec.Kind == state.KindMap {
+		meta.UserKey = spec.UserKey.ID()
+	}
+	if t, ok := b.states[spec.Name]; ok {
+		if err := compatible(b.opID, t.meta(), meta); err != nil {
+			return nil, err
+		}
+		if t.registered() {
+			return t.internal(), nil
+		}
+		return b.register(spec, t.(*restored))
+	}
+	t := b.newTable(spec, meta)
+	b.states[spec.Name] = t
+	b.order = append(b.order, spec.Name)
+	return t.internal(), nil
+}
+
+func compatible(op string, have, want checkpoint.StateMeta) error {
+	if have.Kind != want.Kind {
+		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", state.ErrStateConflict, want.Name, op, have.Kind, want.Kind)
+	}
+	if have.Value != want.Value || have.UserKey != want.UserKey {
+		h, w := have.Value, want.Value
+		if have.Value == want.Value {
+			h, w = "user key "+have.UserKey, "user key "+want.UserKey
+		}
+		return fmt.Errorf("%w: state %q of operator %s was written with serializer %q but is registered with %q; register it with %q or migrate the state",
+			state.ErrIncompatibleSerializer, want.Name, op, h, w, h)
+	}
+	return nil
+}
+
+func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
+	n := b.rng.Len()
+	base := stateBase{b: b, spec: spec, m: meta}
+	switch spec.Kind {
+	case state.KindList:
+		return &listState{stateBase: base, tables: newTables[listCell](n)}
+	case state.KindMap:
+		return &mapState{stateBase: base, tables: newTables[mapCell](n)}
+	default:
+		return &valueState{stateBase: base, tables: newTables[valueCell](n)}
+	}
+}
+
+// Keys implements state.KeyedStateBackend.
+func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		t, ok := b.states[name]
+		if !ok {
+			yield(nil, fmt.Errorf("%w: %q in operator %s", state.ErrUnknownState, name, b.opID))
+			return
+		}
+		for _, k := range t.mapKeys() {
+			for mk := range k {
+				key, rest, ok := splitMapKey(mk)
+				if ok && string(rest) == string(ns) && !yield(key, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// splitMapKey splits a map key uvarint(len(key)) key ns.
+func splitMapKey(mk string) (key, ns []byte, ok bool) {
+	b := []byte(mk)
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) {
+		return nil, nil, false
+	}
+	return b[w : w+int(n)], b[w+int(n):], true
+}
+
+// Close implements state.KeyedStateBackend. The state is dropped.
+func (b *Backend) Close() error {
+	b.closed = true
+	b.states = nil
+	return nil
+}
+
+// table is one registered (or restored, not yet registered) state.
+type table interface {
+	meta() checkpoint.StateMeta
+	registered() bool
+	internal() state.InternalState
+	// mapKeys returns the key sets of every key group's map.
+	mapKeys() []iter.Seq[string]
+	// freeze runs the synchronous snapshot phase for this state.
+	freeze() frozen
+}
+
+// frozen is a state's part of a snapshot: it writes one key group's records.
+type frozen interface {
+	write(w *checkpoint.FullWriter, idx, kgIdx int, scratch []byte) ([]byte, error)
+}
+
+// kgTable is one state's map for one key group. A table is frozen by a snapshot and then
+// never modified again: the next write clones it (copy-on-write per key group). Cells carry
+// the epoch of the table that owns them; a cell from an older table is copied before it is
+// modified, so a frozen table's cells never change either.
+type kgTable[C any] struct {
+	m      map[string]*C
+	epoch  uint64
+	frozen bool
+}
+
+func newTables[C any](n int) []*kgTable[C] {
+	ts := make([]*kgTable[C], n)
+	for i := range ts {
+		ts[i] = &kgTable[C]{}
+	}
+	return ts
+}
+
+// writable returns the table of key group index i for writing.
+func writable[C any](b *Backend, ts []*kgTable[C], i int) *kgTable[C] {
+	t := ts[i]
+	if t.frozen || t.m == nil {
+		t = &kgTable[C]{m: maps.Clone(t.m), epoch: b.nextEpoch()}
+		if t.m == nil {
+			t.m = map[string]*C{}
+		}
+		ts[i] = t
+	}
+	return t
+}
+
+func freezeAll[C any](ts []*kgTable[C]) []*kgTable[C] {
+	for _, t := range ts {
+		t.frozen = true
+	}
+	return append([]*kgTable[C](nil), ts...)
+}
+
+func keySets[C any](ts []*kgTable[C]) []iter.Seq[string] {
+	out := make([]iter.Seq[string], len(ts))
+	for i, t := range ts {
+		out[i] = maps.Keys(t.m)
+	}
+	return out
+}
+
+// stateBase is what every state object has: its backend, spec and current namespace, and a
+// scratch buffer for the map key (current key + namespace).
+type stateBase struct {
+	b    *Backend
+	spec state.Spec
+	m    checkpoint.StateMeta
+	ns   []byte
+	key  []byte
+}
+
+func (s *stateBase) meta() checkpoint.StateMeta       { return s.m }
+func (s *stateBase) registered() bool                 { return true }
+func (s *stateBase) SetNamespace(ns []byte)           { s.ns = append(s.ns[:0], ns...) }
+
+// mapKey returns the map key of the current key and namespace, or an error without a key.
+func (s *stateBase) mapKey() ([]byte, error) {
+	if !s.b.hasKey {
+		if s.b.closed {
+			return nil, state.ErrClosed
+		}
+		return nil, state.ErrNoCurrentKey
+	}
+	if len(s.ns) == 0 {
+		return s.b.prefix, nil
+	}
+	s.key = append(append(s.key[:0], s.b.prefix...), s.ns...)
+	return s.key, nil
+}
+
+// splitRecordKey is the inverse of mapKey for a snapshot: it appends key and ns as a map key.
+func appendMapKey(dst, key, ns []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	dst = append(dst, key...)
+	return append(dst, ns...)
+}

@@ -1,0 +1,133 @@
+package heap
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/state"
+)
+
+// A restored state stays in its serialized form until its descriptor is registered: only then
+// are its serializers known. Until then it is carried into snapshots unchanged.
+type restored struct {
+	m    checkpoint.StateMeta
+	recs [][]rawRecord // per key group index
+}
+
+type rawRecord struct {
+	key, ns, userKey, value []byte
+	list                    [][]byte
+}
+
+// restorer is implemented by the state tables: insert one restored record.
+type restorer interface {
+	restore(kgIdx int, r *rawRecord) error
+}
+
+func (r *restored) meta() checkpoint.StateMeta    { return r.m }
+func (r *restored) registered() bool              { return false }
+func (r *restored) internal() state.InternalState { return nil }
+func (r *restored) freeze() frozen                { return r }
+
+func (r *restored) mapKeys() []iter.Seq[string] {
+	out := make([]iter.Seq[string], len(r.recs))
+	for i, recs := range r.recs {
+		keys := map[string]struct{}{}
+		for _, rec := range recs {
+			keys[string(appendMapKey(nil, rec.key, rec.ns))] = struct{}{}
+		}
+		out[i] = func(yield func(string) bool) {
+			for k := range keys {
+				if !yield(k) {
+					return
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (r *restored) write(w *checkpoint.FullWriter, idx, kgIdx int, scratch []byte) ([]byte, error) {
+	for _, rec := range r.recs[kgIdx] {
+		switch r.m.Kind {
+		case state.KindList:
+			w.List(idx, rec.key, rec.ns, len(rec.list))
+			for _, e := range rec.list {
+				w.ListElement(e)
+			}
+		case state.KindMap:
+			w.MapEntry(idx, rec.key, rec.ns, rec.userKey, rec.value)
+		default:
+			w.Value(idx, rec.key, rec.ns, rec.value)
+		}
+	}
+	return scratch, nil
+}
+
+func (b *Backend) restore(ctx context.Context, opts state.BackendOptions) error {
+	for _, h := range opts.Restore {
+		if h.KeyGroupRange.Intersect(b.rng).Len() == 0 {
+			continue
+		}
+		if opts.Reader == nil {
+			return fmt.Errorf("heap backend: BackendOptions.Reader is required to restore")
+		}
+		if h.KeySerializer != b.keySer {
+			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
+				state.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
+		}
+		targets := make([]*restored, len(h.States))
+		for i, m := range h.States {
+			t, ok := b.states[m.Name]
+			if !ok {
+				t = &restored{m: m, recs: make([][]rawRecord, b.rng.Len())}
+				b.states[m.Name] = t
+				b.order = append(b.order, m.Name)
+			} else if err := compatible(b.opID, t.meta(), m); err != nil {
+				return err
+			}
+			targets[i] = t.(*restored)
+		}
+		err := checkpoint.ReadKeyGroups(ctx, opts.Reader, h, b.rng, func(kg int, rec *checkpoint.Record) error {
+			t := targets[rec.State]
+			i := kg - b.rng.Start
+			t.recs[i] = append(t.recs[i], copyRecord(rec))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("heap backend: restore operator %s: %w", b.opID, err)
+		}
+	}
+	return nil
+}
+
+func copyRecord(r *checkpoint.Record) rawRecord {
+	c := rawRecord{key: slices.Clone(r.Key), ns: slices.Clone(r.Namespace),
+		userKey: slices.Clone(r.UserKey), value: slices.Clone(r.Value)}
+	if r.List != nil {
+		c.list = make([][]byte, len(r.List))
+		for i, e := range r.List {
+			c.list[i] = slices.Clone(e)
+		}
+	}
+	return c
+}
+
+// register turns a restored state into a live one by decoding its records with spec's
+// serializers.
+func (b *Backend) register(spec state.Spec, r *restored) (state.InternalState, error) {
+	t := b.newTable(spec, r.m)
+	ins := t.(restorer)
+	for i, recs := range r.recs {
+		for j := range recs {
+			if err := ins.restore(i, &recs[j]); err != nil {
+				return nil, fmt.Errorf("heap backend: restore state %q of operator %s with serializer %q: %w", spec.Name, b.opID, r.m.Value, err)
+			}
+		}
+	}
+	b.states[spec.Name] = t
+	return t.internal(), nil
+}

@@ -1,0 +1,459 @@
+package checkpoint
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a job's checkpoints.
+type Options struct {
+	// NumRetained is how many completed checkpoints are kept (state.checkpoints.num-retained).
+	// Older ones are deleted when a newer one completes. Default: 1.
+	NumRetained int
+	// Logger receives warnings (a corrupt checkpoint skipped on restore, a failed cleanup).
+	// Default: discard.
+	Logger *slog.Logger
+	// Now is the clock for metadata timestamps. Default: time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.NumRetained <= 0 {
+		o.NumRetained = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Checkpoints manages the checkpoints of one job in Flink's layout:
+//
+//	<job-id>/chk-<n>/_metadata   written last: the checkpoint exists exactly when this does
+//	<job-id>/chk-<n>/...         the checkpoint's exclusive files
+//	<job-id>/shared/...          files shared by incremental checkpoints
+//	<job-id>/taskowned/...       files owned by tasks across checkpoints
+//
+// One process writes a job's checkpoints at a time. Methods are safe for concurrent use.
+type Checkpoints struct {
+	st   Storage
+	job  string
+	opts Options
+
+	mu      sync.Mutex
+	pending map[int64]*Pending
+}
+
+// Open opens the checkpoints of jobID in st. Directories of checkpoints that never completed
+// (a crash between their first file and their _metadata) are deleted.
+func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpoints, error) {
+	if jobID == "" || strings.ContainsAny(jobID, "/\\") || jobID == "." || jobID == ".." {
+		return nil, fmt.Errorf("checkpoint: job id %q must be a non-empty name without slashes", jobID)
+	}
+	opts.setDefaults()
+	c := &Checkpoints{st: st, job: jobID, opts: opts, pending: map[int64]*Pending{}}
+	if err := c.deleteIncomplete(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Storage returns the storage the checkpoints live in.
+func (c *Checkpoints) Storage() Storage { return c.st }
+
+// JobID returns the job's id.
+func (c *Checkpoints) JobID() string { return c.job }
+
+func (c *Checkpoints) jobDir() string { return c.job + "/" }
+
+func chkDir(id int64) string { return "chk-" + strconv.FormatInt(id, 10) + "/" }
+
+// parseChk returns n for a name "<job>/chk-<n>/...".
+func (c *Checkpoints) parseChk(name string) (int64, string, bool) {
+	rest, ok := strings.CutPrefix(name, c.jobDir()+"chk-")
+	if !ok {
+		return 0, "", false
+	}
+	num, file, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, "", false
+	}
+	id, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || id < 0 {
+		return 0, "", false
+	}
+	return id, file, true
+}
+
+// scan lists every checkpoint directory: its files, and whether it is complete.
+func (c *Checkpoints) scan(ctx context.Context) (map[int64][]string, map[int64]bool, error) {
+	names, err := c.st.List(ctx, c.jobDir()+"chk-")
+	if err != nil {
+		return nil, nil, err
+	}
+	files, complete := map[int64][]string{}, map[int64]bool{}
+	for _, n := range names {
+		id, file, ok := c.parseChk(n)
+		if !ok {
+			continue
+		}
+		files[id] = append(files[id], n)
+		if file == MetadataName {
+			complete[id] = true
+		}
+	}
+	return files, complete, nil
+}
+
+// Completed returns the ids of the complete checkpoints, ascending.
+func (c *Checkpoints) Completed(ctx context.Context) ([]int64, error) {
+	_, complete, err := c.scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(complete))
+	for id := range complete {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// NextID returns an id larger than that of any checkpoint in storage, complete or not.
+func (c *Checkpoints) NextID(ctx context.Context) (int64, error) {
+	files, _, err := c.scan(ctx)
+	if err != nil {
+		return 0, err
+	}
+	next := int64(1)
+	for id := range files {
+		next = max(next, id+1)
+	}
+	c.mu.Lock()
+	for id := range c.pending {
+		next = max(next, id+1)
+	}
+	c.mu.Unlock()
+	return next, nil
+}
+
+func (c *Checkpoints) deleteIncomplete(ctx context.Context) error {
+	files, complete, err := c.scan(ctx)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, fs := range files {
+		if complete[id] || c.pending[id] != nil {
+			continue
+		}
+		for _, f := range fs {
+			if err := c.st.Delete(ctx, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Reader reads files by the paths of this job's checkpoint metadata.
+func (c *Checkpoints) Reader() Reader { return NewReader(c.st, c.jobDir()) }
+
+// Load reads and validates the metadata of checkpoint id and checks that every file it
+// references exists with its recorded size.
+func (c *Checkpoints) Load(ctx context.Context, id int64) (*Metadata, error) {
+	return loadMetadata(ctx, c.st, c.jobDir(), chkDir(id))
+}
+
+func loadMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata, error) {
+	name := base + dir + MetadataName
+	b, err := st.ReadRange(ctx, name, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	m, err := DecodeMetadata(name, b)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range m.Files() {
+		size, err := st.Size(ctx, base+f.Path)
+		if err != nil {
+			return nil, err
+		}
+		if size != f.Size {
+			return nil, &FileError{Path: base + f.Path, Err: ErrMissing,
+				Detail: fmt.Sprintf("has %d bytes, metadata %s says %d", size, name, f.Size)}
+		}
+	}
+	return m, nil
+}
+
+// Restore tries the complete checkpoints from the latest back: it loads each one's metadata
+// and calls fn with it. If loading or fn fails with ErrCorrupt or ErrMissing, it logs which
+// file was bad and falls back to the previous checkpoint; another error from fn is returned at
+// once. It returns the metadata fn accepted, or an error wrapping ErrNoCheckpoint.
+func (c *Checkpoints) Restore(ctx context.Context, fn func(*Metadata) error) (*Metadata, error) {
+	ids, err := c.Completed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for i := len(ids) - 1; i >= 0; i-- {
+		m, err := c.Load(ctx, ids[i])
+		if err == nil {
+			err = fn(m)
+		}
+		if err == nil {
+			return m, nil
+		}
+		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrMissing) {
+			return nil, err
+		}
+		c.opts.Logger.Warn("skipping unreadable checkpoint", "job", c.job, "checkpoint", ids[i], "error", err)
+		errs = append(errs, fmt.Errorf("checkpoint %d: %w", ids[i], err))
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%w for job %s in %s", ErrNoCheckpoint, c.job, c.st)
+	}
+	return nil, fmt.Errorf("%w for job %s in %s: every retained checkpoint is unreadable: %w", ErrNoCheckpoint, c.job, c.st, errors.Join(errs...))
+}
+
+// Begin starts checkpoint id. Its files go to <job>/chk-<id>/.
+func (c *Checkpoints) Begin(id int64) (*Pending, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending[id] != nil {
+		return nil, fmt.Errorf("checkpoint %d of job %s is already in progress", id, c.job)
+	}
+	p := &Pending{st: c.st, base: c.jobDir(), dir: chkDir(id), id: id, owner: c}
+	c.pending[id] = p
+	return p, nil
+}
+
+func (c *Checkpoints) finish(p *Pending) {
+	c.mu.Lock()
+	delete(c.pending, p.id)
+	c.mu.Unlock()
+}
+
+// retain deletes the complete checkpoints beyond NumRetained, metadata first so that a
+// half-deleted checkpoint never looks complete, and then the shared files no retained
+// checkpoint references.
+func (c *Checkpoints) retain(ctx context.Context) error {
+	files, complete, err := c.scan(ctx)
+	if err != nil {
+		return err
+	}
+	var ids []int64
+	for id := range complete {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if len(ids) <= c.opts.NumRetained {
+		return nil
+	}
+	drop, keep := ids[:len(ids)-c.opts.NumRetained], ids[len(ids)-c.opts.NumRetained:]
+	referenced := map[string]bool{}
+	for _, id := range keep {
+		m, err := c.Load(ctx, id)
+		if err != nil {
+			continue // an unreadable retained checkpoint references nothing we can know of
+		}
+		for _, f := range m.Files() {
+			referenced[f.Path] = true
+		}
+	}
+	var shared []string
+	for _, id := range drop {
+		if m, err := c.Load(ctx, id); err == nil {
+			for _, f := range m.Files() {
+				if strings.HasPrefix(f.Path, "shared/") && !referenced[f.Path] {
+					shared = append(shared, f.Path)
+				}
+			}
+		}
+		meta := c.jobDir() + chkDir(id) + MetadataName
+		if err := c.st.Delete(ctx, meta); err != nil {
+			return err
+		}
+		for _, f := range files[id] {
+			if f != meta {
+				if err := c.st.Delete(ctx, f); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, f := range shared {
+		if err := c.st.Delete(ctx, c.jobDir()+f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pending is a checkpoint or savepoint being written. It is the StreamFactory for its files;
+// Complete writes its metadata, Abort deletes everything it wrote.
+type Pending struct {
+	st    Storage
+	base  string // metadata paths are relative to this
+	dir   string // where this snapshot's own files go, relative to base
+	id    int64
+	owner *Checkpoints // nil for savepoints
+
+	mu    sync.Mutex
+	files []string
+	done  bool
+}
+
+// ID returns the checkpoint id.
+func (p *Pending) ID() int64 { return p.id }
+
+// Create implements StreamFactory: a new exclusive file of this snapshot.
+func (p *Pending) Create(ctx context.Context, hint string) (OutputStream, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	rel := p.dir + path.Base(hint) + "-" + hex.EncodeToString(rnd[:])
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("checkpoint %d is already completed or aborted", p.id)
+	}
+	p.files = append(p.files, p.base+rel)
+	p.mu.Unlock()
+	w, err := p.st.Create(ctx, p.base+rel, false)
+	if err != nil {
+		return nil, err
+	}
+	return &stream{w: w, rel: rel}, nil
+}
+
+type stream struct {
+	w   Writer
+	rel string
+}
+
+func (s *stream) Write(b []byte) (int, error) { return s.w.Write(b) }
+func (s *stream) Abort()                      { s.w.Abort() }
+func (s *stream) Close() (FileRef, error) {
+	n, err := s.w.Commit()
+	return FileRef{Path: s.rel, Size: n}, err
+}
+
+// Complete writes the metadata with create-if-not-exists, which makes the snapshot exist,
+// and then (for checkpoints) deletes checkpoints beyond the retention. If the metadata cannot
+// be written the snapshot is aborted and its files deleted.
+func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return fmt.Errorf("checkpoint %d is already completed or aborted", p.id)
+	}
+	p.done = true
+	p.mu.Unlock()
+	m.Savepoint = p.owner == nil
+	if p.owner != nil {
+		defer p.owner.finish(p)
+		m.JobID, m.CheckpointID = p.owner.job, p.id
+		if m.TimestampMs == 0 {
+			m.TimestampMs = p.owner.opts.Now().UnixMilli()
+		}
+	}
+	err := p.writeMetadata(ctx, m)
+	if err != nil {
+		p.deleteFiles(ctx)
+		return fmt.Errorf("complete checkpoint %d: %w", p.id, err)
+	}
+	if p.owner != nil {
+		if err := p.owner.retain(ctx); err != nil {
+			p.owner.opts.Logger.Warn("checkpoint retention cleanup failed; it is retried after the next checkpoint", "error", err)
+		}
+	}
+	return nil
+}
+
+func (p *Pending) writeMetadata(ctx context.Context, m *Metadata) error {
+	b, err := EncodeMetadata(m)
+	if err != nil {
+		return err
+	}
+	w, err := p.st.Create(ctx, p.base+p.dir+MetadataName, true)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		w.Abort()
+		return err
+	}
+	_, err = w.Commit()
+	return err
+}
+
+// Abort discards the snapshot: every file it created is deleted.
+func (p *Pending) Abort(ctx context.Context) error {
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return nil
+	}
+	p.done = true
+	p.mu.Unlock()
+	if p.owner != nil {
+		defer p.owner.finish(p)
+	}
+	return p.deleteFiles(ctx)
+}
+
+func (p *Pending) deleteFiles(ctx context.Context) error {
+	p.mu.Lock()
+	files := p.files
+	p.files = nil
+	p.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		errs = append(errs, p.st.Delete(ctx, f))
+	}
+	return errors.Join(errs...)
+}
+
+// BeginSavepoint starts a savepoint in st, whose root is the savepoint's own directory:
+// its files and _metadata go there and the metadata references them relatively, so the
+// directory can be copied elsewhere and still restores. The directory must not already hold
+// a savepoint.
+func BeginSavepoint(st Storage) *Pending {
+	return &Pending{st: st}
+}
+
+// LoadSavepoint reads the savepoint whose root is st; the Reader reads its files.
+func LoadSavepoint(ctx context.Context, st Storage) (*Metadata, Reader, error) {
+	m, err := loadMetadata(ctx, st, "", "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, NewReader(st, ""), nil
+}
+
+// NewReader returns a Reader of st for paths relative to base.
+func NewReader(st Storage, base string) Reader { return storageReader{st, base} }
+
+type storageReader struct {
+	st   Storage
+	base string
+}
+
+func (r storageReader) ReadRange(ctx context.Context, p string, off, n int64) ([]byte, error) {
+	return r.st.ReadRange(ctx, r.base+p, off, n)
+}

@@ -1,0 +1,31 @@
+// Package checkpoint is where snapshots go and how they are laid out: checkpoint storage
+// (jobmanager memory, or a gocloud.dev/blob URL: file://, mem://, s3://), Flink's directory
+// layout, the _metadata file, retention, restore with fallback, savepoints, and the canonical
+// full snapshot format every backend writes and reads.
+//
+// # Layout
+//
+//	<job-id>/chk-<n>/_metadata   written last, create-if-not-exists: the checkpoint exists
+//	                             exactly when its metadata does
+//	<job-id>/chk-<n>/...         files of that checkpoint only
+//	<job-id>/shared/...          files shared between incremental checkpoints
+//	<job-id>/taskowned/...       files owned by tasks
+//
+// A savepoint is a directory of its own with a _metadata file and its data files, referenced
+// relatively, so it can be moved.
+//
+// # Full snapshot format
+//
+// A versioned header, then one block per key group, each with a CRC-32C and optional
+// Snappy-compatible compression (klauspost/compress/s2). The metadata records every block's
+// offset and length, so a restore at another parallelism reads only the key groups it owns.
+// See full.go for the byte layout.
+//
+// # Errors
+//
+// Every decoder returns an error wrapping ErrCorrupt (bad bytes) or ErrMissing (absent or
+// short file) that names the file, never a panic. Checkpoints.Restore falls back to the
+// previous retained checkpoint on either.
+//
+// Storage, Checkpoints and Pending are safe for concurrent use.
+package checkpoint

@@ -1,0 +1,339 @@
+package checkpoint
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/streamstate/streamstate/keygroup"
+)
+
+// The canonical full snapshot format, shared by every backend and by savepoints:
+//
+//	file   = header block*
+//	header = "STRMSTKG" version:uint32be            (12 bytes)
+//	block  = compression:byte payload crc32c:uint32be  (CRC-32C of compression+payload)
+//	payload (after decompression) = record*
+//	record = uvarint(state index) bytes(key) bytes(namespace) [bytes(user key), map only] value
+//	value  = bytes(v)                       for value, map, reducing, aggregating
+//	       | uvarint(n) bytes(element)*n    for list
+//	bytes(x) = uvarint(len(x)) x
+//
+// One block per key group of the handle's range, in order; the metadata records each block's
+// offset and length, so a rescaled restore reads only the key groups it owns.
+
+const (
+	fullMagic      = "STRMSTKG"
+	fullVersion    = 1
+	fullHeaderLen  = int64(len(fullMagic) + 4)
+	blockOverhead  = 1 + 4
+	compNone       = 0
+	compSnappy     = 1
+	maxSnappyRatio = 32 // Snappy cannot expand a block more than this; larger claims are corrupt
+)
+
+// OutputStream is a file being written for a snapshot.
+type OutputStream interface {
+	Write(p []byte) (int, error)
+	// Close commits the file and returns its reference.
+	Close() (FileRef, error)
+	// Abort discards the file.
+	Abort()
+}
+
+// StreamFactory creates the files of one snapshot (a checkpoint's task-owned files, or a
+// savepoint's). Safe for concurrent use.
+type StreamFactory interface {
+	// Create opens a new file whose name starts with hint.
+	Create(ctx context.Context, hint string) (OutputStream, error)
+}
+
+// FullWriter writes a keyed state handle in the canonical full format. Call BeginKeyGroup for
+// key groups in ascending order (skipped ones get empty blocks), add records, then Finish.
+type FullWriter struct {
+	out     OutputStream
+	rng     keygroup.Range
+	comp    Compression
+	states  []StateMeta
+	keySer  string
+	off     int64
+	cur     int
+	payload []byte
+	frame   []byte
+	blocks  []Block
+	err     error
+}
+
+// NewFullWriter writes the header to out and returns a writer for the key groups of rng.
+// states lists the snapshot's states; records name them by index.
+func NewFullWriter(out OutputStream, rng keygroup.Range, keySerializer string, states []StateMeta, comp Compression) *FullWriter {
+	w := &FullWriter{out: out, rng: rng, comp: comp, states: states, keySer: keySerializer, cur: rng.Start - 1}
+	hdr := binary.BigEndian.AppendUint32([]byte(fullMagic), fullVersion)
+	w.write(hdr)
+	return w
+}
+
+func (w *FullWriter) write(p []byte) {
+	if w.err != nil {
+		return
+	}
+	n, err := w.out.Write(p)
+	w.off += int64(n)
+	w.err = err
+}
+
+// BeginKeyGroup ends the current key group's block and starts kg's.
+func (w *FullWriter) BeginKeyGroup(kg int) error {
+	if kg <= w.cur || !w.rng.Contains(kg) {
+		return fmt.Errorf("checkpoint: key group %d out of order or outside %v", kg, w.rng)
+	}
+	for w.cur < kg {
+		if w.cur >= w.rng.Start {
+			w.flush()
+		}
+		w.cur++
+	}
+	return w.err
+}
+
+func (w *FullWriter) flush() {
+	var comp byte = compNone
+	body := w.payload
+	if w.comp == CompressionSnappy && len(body) > 0 {
+		w.frame = s2.EncodeSnappy(w.frame[:cap(w.frame)], body)
+		if len(w.frame) < len(body) {
+			comp, body = compSnappy, w.frame
+		}
+	}
+	start := w.off
+	crc := crc32.Update(crc32.Checksum([]byte{comp}, castagnoli), castagnoli, body)
+	w.write([]byte{comp})
+	w.write(body)
+	w.write(binary.BigEndian.AppendUint32(nil, crc))
+	w.blocks = append(w.blocks, Block{Offset: start, Length: w.off - start})
+	w.payload = w.payload[:0]
+}
+
+func (w *FullWriter) head(state int, key, ns []byte) {
+	w.payload = binary.AppendUvarint(w.payload, uint64(state))
+	w.payload = appendBytes(w.payload, key)
+	w.payload = appendBytes(w.payload, ns)
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// Value adds a value (also reducing or aggregating accumulator) record.
+func (w *FullWriter) Value(state int, key, ns, v []byte) {
+	w.head(state, key, ns)
+	w.payload = appendBytes(w.payload, v)
+}
+
+// MapEntry adds one map entry record.
+func (w *FullWriter) MapEntry(state int, key, ns, userKey, v []byte) {
+	w.head(state, key, ns)
+	w.payload = appendBytes(w.payload, userKey)
+	w.payload = appendBytes(w.payload, v)
+}
+
+// List adds a list record with n elements; append each with ListElement.
+func (w *FullWriter) List(state int, key, ns []byte, n int) {
+	w.head(state, key, ns)
+	w.payload = binary.AppendUvarint(w.payload, uint64(n))
+}
+
+// ListElement adds an element to the list record begun last.
+func (w *FullWriter) ListElement(v []byte) { w.payload = appendBytes(w.payload, v) }
+
+// Abort discards the file.
+func (w *FullWriter) Abort() { w.out.Abort() }
+
+// Finish writes the remaining blocks, commits the file and returns the handle.
+func (w *FullWriter) Finish() (*KeyedStateHandle, error) {
+	for w.cur < w.rng.End {
+		if w.cur >= w.rng.Start {
+			w.flush()
+		}
+		w.cur++
+	}
+	if w.rng.Len() > 0 {
+		w.flush()
+	}
+	if w.err != nil {
+		w.out.Abort()
+		return nil, w.err
+	}
+	ref, err := w.out.Close()
+	if err != nil {
+		return nil, err
+	}
+	return &KeyedStateHandle{KeyGroupRange: w.rng, KeySerializer: w.keySer, States: w.states,
+		File: ref, Compression: w.comp, Blocks: w.blocks}, nil
+}
+
+// Record is one decoded record. Its slices point into the block being read and are valid only
+// during the callback that receives it.
+type Record struct {
+	State     int
+	Kind      StateKind
+	Key       []byte
+	Namespace []byte
+	UserKey   []byte
+	Value     []byte
+	List      [][]byte
+}
+
+// Reader reads byte ranges of a snapshot's files, by the relative paths of the metadata.
+type Reader interface {
+	ReadRange(ctx context.Context, path string, offset, length int64) ([]byte, error)
+}
+
+// ReadKeyGroups reads the key groups of h that lie in rng, calling fn for every record, key
+// group by key group in ascending order. It reads only those key groups' blocks (and the file
+// header). Bad bytes give an error wrapping ErrCorrupt that names the file.
+func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygroup.Range, fn func(kg int, rec *Record) error) error {
+	want := h.KeyGroupRange.Intersect(rng)
+	if want.Len() == 0 {
+		return nil
+	}
+	p := h.File.Path
+	hdr, err := r.ReadRange(ctx, p, 0, fullHeaderLen)
+	if err != nil {
+		return err
+	}
+	if len(hdr) < int(fullHeaderLen) {
+		return &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file has %d bytes, metadata says %d", len(hdr), h.File.Size)}
+	}
+	if string(hdr[:len(fullMagic)]) != fullMagic {
+		return corrupt(p, "not a streamstate full snapshot (bad magic)")
+	}
+	if v := binary.BigEndian.Uint32(hdr[len(fullMagic):]); v != fullVersion {
+		return corrupt(p, "full snapshot version %d is not supported (this build reads %d)", v, fullVersion)
+	}
+	first := h.Blocks[want.Start-h.KeyGroupRange.Start]
+	last := h.Blocks[want.End-h.KeyGroupRange.Start]
+	span, err := r.ReadRange(ctx, p, first.Offset, last.Offset+last.Length-first.Offset)
+	if err != nil {
+		return err
+	}
+	if int64(len(span)) != last.Offset+last.Length-first.Offset {
+		return &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file is truncated: metadata says %d bytes", h.File.Size)}
+	}
+	var rec Record
+	var buf []byte
+	for kg := want.Start; kg <= want.End; kg++ {
+		b := h.Blocks[kg-h.KeyGroupRange.Start]
+		lo := b.Offset - first.Offset
+		if lo < 0 || lo+b.Length > int64(len(span)) {
+			return corrupt(p, "block of key group %d is out of order", kg)
+		}
+		payload, err := openBlock(p, kg, span[lo:lo+b.Length], &buf)
+		if err != nil {
+			return err
+		}
+		for len(payload) > 0 {
+			if payload, err = decodeRecord(payload, h.States, &rec); err != nil {
+				return corrupt(p, "key group %d: %v", kg, err)
+			}
+			if err := fn(kg, &rec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func openBlock(p string, kg int, blk []byte, buf *[]byte) ([]byte, error) {
+	if len(blk) < blockOverhead {
+		return nil, corrupt(p, "block of key group %d is too short", kg)
+	}
+	body := blk[:len(blk)-4]
+	if want, got := binary.BigEndian.Uint32(blk[len(blk)-4:]), crc32.Checksum(body, castagnoli); want != got {
+		return nil, corrupt(p, "checksum mismatch in the block of key group %d (stored %08x, computed %08x)", kg, want, got)
+	}
+	switch body[0] {
+	case compNone:
+		return body[1:], nil
+	case compSnappy:
+		n, err := s2.DecodedLen(body[1:])
+		if err != nil || n > maxSnappyRatio*len(body)+4096 {
+			return nil, corrupt(p, "block of key group %d has a bad compressed length", kg)
+		}
+		if cap(*buf) < n {
+			*buf = make([]byte, n)
+		}
+		out, err := s2.Decode((*buf)[:cap(*buf)], body[1:])
+		if err != nil {
+			return nil, corrupt(p, "block of key group %d does not decompress: %v", kg, err)
+		}
+		return out, nil
+	}
+	return nil, corrupt(p, "block of key group %d has unknown compression %d", kg, body[0])
+}
+
+func decodeRecord(b []byte, states []StateMeta, r *Record) ([]byte, error) {
+	idx, b, err := readUvarint(b)
+	if err != nil {
+		return nil, err
+	}
+	if idx >= uint64(len(states)) {
+		return nil, fmt.Errorf("record names state %d of %d", idx, len(states))
+	}
+	r.State, r.Kind = int(idx), states[idx].Kind
+	if r.Key, b, err = readBytes(b); err != nil {
+		return nil, err
+	}
+	if r.Namespace, b, err = readBytes(b); err != nil {
+		return nil, err
+	}
+	r.UserKey, r.List = nil, r.List[:0]
+	switch r.Kind {
+	case KindMap:
+		if r.UserKey, b, err = readBytes(b); err != nil {
+			return nil, err
+		}
+	case KindList:
+		var n uint64
+		if n, b, err = readUvarint(b); err != nil {
+			return nil, err
+		}
+		if n > uint64(len(b)) { // every element takes at least one byte
+			return nil, fmt.Errorf("list claims %d elements in %d bytes", n, len(b))
+		}
+		for i := uint64(0); i < n; i++ {
+			var e []byte
+			if e, b, err = readBytes(b); err != nil {
+				return nil, err
+			}
+			r.List = append(r.List, e)
+		}
+		r.Value = nil
+		return b, nil
+	}
+	r.Value, b, err = readBytes(b)
+	return b, err
+}
+
+func readUvarint(b []byte) (uint64, []byte, error) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 {
+		return 0, nil, fmt.Errorf("bad varint")
+	}
+	return v, b[n:], nil
+}
+
+func readBytes(b []byte) ([]byte, []byte, error) {
+	n, b, err := readUvarint(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n > uint64(len(b)) {
+		return nil, nil, fmt.Errorf("length %d exceeds the %d bytes left", n, len(b))
+	}
+	return b[:n:n], b[n:], nil
+}

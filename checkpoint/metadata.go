@@ -1,0 +1,252 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"path"
+	"strings"
+
+	"github.com/streamstate/streamstate/keygroup"
+)
+
+// MetadataName is the name of the file that makes a checkpoint or savepoint exist.
+const MetadataName = "_metadata"
+
+// metadataMagic starts every _metadata file; the format version follows it.
+const metadataMagic = "STRMSTMD"
+
+// MetadataVersion is the version of the metadata format written by this code.
+const MetadataVersion = 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// StateKind is the kind of a keyed state as recorded in snapshots. The state package re-exports
+// these as state.Kind; the numbers are part of the format.
+type StateKind uint8
+
+// The keyed state kinds.
+const (
+	KindValue       StateKind = 1
+	KindList        StateKind = 2
+	KindMap         StateKind = 3
+	KindReducing    StateKind = 4
+	KindAggregating StateKind = 5
+)
+
+func (k StateKind) String() string {
+	switch k {
+	case KindValue:
+		return "value"
+	case KindList:
+		return "list"
+	case KindMap:
+		return "map"
+	case KindReducing:
+		return "reducing"
+	case KindAggregating:
+		return "aggregating"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+func (k StateKind) valid() bool { return k >= KindValue && k <= KindAggregating }
+
+// Compression of key-group blocks.
+type Compression string
+
+// The supported block compressions. Snappy is the Snappy-compatible mode of klauspost/compress/s2.
+const (
+	CompressionNone   Compression = ""
+	CompressionSnappy Compression = "snappy"
+)
+
+// Metadata describes one complete checkpoint or savepoint. It is written last, as _metadata.
+// File paths in it are relative: for a checkpoint to the job's directory (chk-7/..., shared/...),
+// for a savepoint to the savepoint's directory, which makes a savepoint relocatable.
+type Metadata struct {
+	Version      int              `json:"version"`
+	JobID        string           `json:"jobId"`
+	CheckpointID int64            `json:"checkpointId"`
+	Savepoint    bool             `json:"savepoint,omitempty"`
+	TimestampMs  int64            `json:"timestampMs"`
+	Operators    []*OperatorState `json:"operators"`
+}
+
+// OperatorState is the state of one operator: the handles of all its subtasks.
+type OperatorState struct {
+	ID             string              `json:"id"`
+	Parallelism    int                 `json:"parallelism"`
+	MaxParallelism int                 `json:"maxParallelism"`
+	Keyed          []*KeyedStateHandle `json:"keyed,omitempty"`
+}
+
+// Operator returns the state of the operator with the given id, or nil.
+func (m *Metadata) Operator(id string) *OperatorState {
+	for _, o := range m.Operators {
+		if o.ID == id {
+			return o
+		}
+	}
+	return nil
+}
+
+// Files returns every file the metadata references, with its recorded size.
+func (m *Metadata) Files() []FileRef {
+	var fs []FileRef
+	for _, o := range m.Operators {
+		for _, h := range o.Keyed {
+			fs = append(fs, h.File)
+		}
+	}
+	return fs
+}
+
+// FileRef names a file of a snapshot and its size.
+type FileRef struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+}
+
+// StateMeta records a registered keyed state: its name, kind and serializer IDs.
+type StateMeta struct {
+	Name    string    `json:"name"`
+	Kind    StateKind `json:"kind"`
+	Value   string    `json:"value"`
+	UserKey string    `json:"userKey,omitempty"`
+}
+
+// Block locates one key group's block in a full snapshot file.
+type Block struct {
+	Offset int64 `json:"o"`
+	Length int64 `json:"l"`
+}
+
+// KeyedStateHandle is one subtask's keyed state in the canonical full format: one file, one
+// block per key group of KeyGroupRange (Blocks[kg-KeyGroupRange.Start]).
+type KeyedStateHandle struct {
+	KeyGroupRange keygroup.Range `json:"keyGroupRange"`
+	KeySerializer string         `json:"keySerializer"`
+	States        []StateMeta    `json:"states"`
+	File          FileRef        `json:"file"`
+	Compression   Compression    `json:"compression,omitempty"`
+	Blocks        []Block        `json:"blocks"`
+}
+
+// EncodeMetadata returns the bytes of a _metadata file: magic, version, CRC-32C of the body,
+// and a JSON body.
+func EncodeMetadata(m *Metadata) ([]byte, error) {
+	m.Version = MetadataVersion
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint: refusing to write invalid metadata: %w", err)
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(metadataMagic)+8+len(body))
+	out = append(out, metadataMagic...)
+	out = binary.BigEndian.AppendUint32(out, MetadataVersion)
+	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(body, castagnoli))
+	return append(out, body...), nil
+}
+
+// DecodeMetadata parses a _metadata file; name is used in errors. Bad bytes give an error
+// wrapping ErrCorrupt that names the file; it never panics.
+func DecodeMetadata(name string, b []byte) (*Metadata, error) {
+	hdr := len(metadataMagic) + 8
+	if len(b) < hdr || string(b[:len(metadataMagic)]) != metadataMagic {
+		return nil, corrupt(name, "not a streamstate metadata file (bad magic)")
+	}
+	v := binary.BigEndian.Uint32(b[len(metadataMagic):])
+	if v != MetadataVersion {
+		return nil, corrupt(name, "metadata version %d is not supported (this build reads %d)", v, MetadataVersion)
+	}
+	body := b[hdr:]
+	if want, got := binary.BigEndian.Uint32(b[len(metadataMagic)+4:]), crc32.Checksum(body, castagnoli); want != got {
+		return nil, corrupt(name, "checksum mismatch (stored %08x, computed %08x): the file is damaged or truncated", want, got)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var m Metadata
+	if err := dec.Decode(&m); err != nil {
+		return nil, corrupt(name, "%v", err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, corrupt(name, "%v", err)
+	}
+	return &m, nil
+}
+
+func (m *Metadata) validate() error {
+	if m.Version != MetadataVersion {
+		return fmt.Errorf("version %d, want %d", m.Version, MetadataVersion)
+	}
+	if m.CheckpointID < 0 {
+		return fmt.Errorf("negative checkpoint id %d", m.CheckpointID)
+	}
+	seen := map[string]bool{}
+	for _, o := range m.Operators {
+		if o == nil {
+			return fmt.Errorf("null operator")
+		}
+		if seen[o.ID] {
+			return fmt.Errorf("operator %q listed twice", o.ID)
+		}
+		seen[o.ID] = true
+		if err := keygroup.Validate(o.MaxParallelism, o.Parallelism); err != nil {
+			return fmt.Errorf("operator %q: %v", o.ID, err)
+		}
+		for i, h := range o.Keyed {
+			if h == nil {
+				return fmt.Errorf("operator %q: null keyed handle", o.ID)
+			}
+			if err := h.validate(o.MaxParallelism); err != nil {
+				return fmt.Errorf("operator %q keyed handle %d: %v", o.ID, i, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (h *KeyedStateHandle) validate(maxP int) error {
+	r := h.KeyGroupRange
+	if r.Start < 0 || r.End >= maxP || r.Len() == 0 {
+		return fmt.Errorf("key-group range %v is not inside [0, %d)", r, maxP)
+	}
+	if err := validPath(h.File.Path); err != nil {
+		return err
+	}
+	if h.Compression != CompressionNone && h.Compression != CompressionSnappy {
+		return fmt.Errorf("unknown compression %q", h.Compression)
+	}
+	if len(h.Blocks) != r.Len() {
+		return fmt.Errorf("%d blocks for %d key groups", len(h.Blocks), r.Len())
+	}
+	for i, b := range h.Blocks {
+		if b.Offset < fullHeaderLen || b.Length < blockOverhead || b.Offset > h.File.Size || b.Length > h.File.Size-b.Offset {
+			return fmt.Errorf("block %d at %d+%d lies outside file %s of %d bytes", i, b.Offset, b.Length, h.File.Path, h.File.Size)
+		}
+	}
+	names := map[string]bool{}
+	for _, s := range h.States {
+		if s.Name == "" || names[s.Name] {
+			return fmt.Errorf("state name %q empty or repeated", s.Name)
+		}
+		names[s.Name] = true
+		if !s.Kind.valid() {
+			return fmt.Errorf("state %q has unknown kind %d", s.Name, s.Kind)
+		}
+	}
+	return nil
+}
+
+// validPath accepts relative, clean, slash-separated paths that stay inside their root.
+func validPath(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "\\") {
+		return fmt.Errorf("file path %q is not a clean relative path", p)
+	}
+	return nil
+}

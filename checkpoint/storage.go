@@ -1,0 +1,209 @@
+package checkpoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/fileblob" // file:// URLs
+	_ "gocloud.dev/blob/memblob"  // mem:// URLs
+	_ "gocloud.dev/blob/s3blob"   // s3:// URLs
+	"gocloud.dev/gcerrors"
+)
+
+// Storage is a flat namespace of immutable objects ("files"): where checkpoints, savepoints and
+// shared files go. Names use '/' as separator and are relative to the storage's root.
+// Implementations are safe for concurrent use.
+type Storage interface {
+	// Create starts writing a new object. Nothing is visible until Commit; Abort discards.
+	// With ifNotExist, Commit fails with ErrExists if the object exists (atomically where
+	// the store supports conditional writes).
+	Create(ctx context.Context, name string, ifNotExist bool) (Writer, error)
+	// ReadRange reads length bytes at offset (length < 0: to the end). A missing object
+	// gives an error wrapping ErrMissing; a short object returns fewer bytes.
+	ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error)
+	// Size returns an object's size, or an error wrapping ErrMissing.
+	Size(ctx context.Context, name string) (int64, error)
+	// Delete removes an object; deleting a missing object is not an error.
+	Delete(ctx context.Context, name string) error
+	// List returns the names of all objects under prefix.
+	List(ctx context.Context, prefix string) ([]string, error)
+	// String describes the storage without credentials, for messages.
+	String() string
+	Close() error
+}
+
+// Writer writes one object.
+type Writer interface {
+	io.Writer
+	// Commit makes the object visible and returns its size.
+	Commit() (int64, error)
+	// Abort discards the object. Safe to call after Commit (then it does nothing).
+	Abort()
+}
+
+// OpenURL opens URL storage through gocloud.dev/blob: file:///dir, mem://name, s3://bucket?...
+// A file:// directory is created if needed. The query of the URL is passed to the driver
+// (for example s3://bucket/prefix?endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1).
+func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint storage URL %q: %w", rawURL, err)
+	}
+	var prefix string
+	switch u.Scheme {
+	case "file":
+		q := u.Query()
+		if !q.Has("create_dir") {
+			q.Set("create_dir", "true")
+			u.RawQuery = q.Encode()
+		}
+	case "s3", "gs", "azblob":
+		// The path after the bucket is a key prefix.
+		prefix = strings.Trim(u.Path, "/")
+		u.Path = ""
+	case "mem":
+		// A fresh in-memory bucket per OpenURL: keep the Storage to restore from it.
+	default:
+		return nil, fmt.Errorf("checkpoint storage URL %q: unsupported scheme %q; use file://, mem://, s3:// or jobmanager", rawURL, u.Scheme)
+	}
+	b, err := blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint storage %s: %w", redact(u), err)
+	}
+	if prefix != "" {
+		b = blob.PrefixedBucket(b, prefix+"/")
+	}
+	return &blobStorage{b: b, desc: redact(u)}, nil
+}
+
+func redact(u *url.URL) string {
+	c := *u
+	c.User = nil
+	c.RawQuery = ""
+	return c.String()
+}
+
+type blobStorage struct {
+	b    *blob.Bucket
+	desc string
+}
+
+func (s *blobStorage) String() string { return s.desc }
+
+func (s *blobStorage) Close() error { return s.b.Close() }
+
+func (s *blobStorage) Create(ctx context.Context, name string, ifNotExist bool) (Writer, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: ifNotExist, ContentType: "application/octet-stream"})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("create %s in %s: %w", name, s.desc, err)
+	}
+	return &blobWriter{w: w, cancel: cancel, name: name, desc: s.desc}, nil
+}
+
+type blobWriter struct {
+	w      *blob.Writer
+	cancel context.CancelFunc
+	name   string
+	desc   string
+	n      int64
+	done   bool
+}
+
+func (w *blobWriter) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *blobWriter) Commit() (int64, error) {
+	if w.done {
+		return w.n, nil
+	}
+	w.done = true
+	err := w.w.Close()
+	w.cancel()
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+			return 0, fmt.Errorf("%w: %s in %s", ErrExists, w.name, w.desc)
+		}
+		return 0, fmt.Errorf("write %s in %s: %w", w.name, w.desc, err)
+	}
+	return w.n, nil
+}
+
+func (w *blobWriter) Abort() {
+	if w.done {
+		return
+	}
+	w.done = true
+	w.cancel() // a canceled context makes Close discard the object
+	_ = w.w.Close()
+}
+
+func (s *blobStorage) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
+	r, err := s.b.NewRangeReader(ctx, name, offset, length, nil)
+	if err != nil {
+		return nil, s.wrap(name, err)
+	}
+	defer r.Close()
+	var buf []byte
+	if length >= 0 {
+		buf = make([]byte, 0, length)
+	}
+	w := bytesWriter{buf}
+	if _, err := io.Copy(&w, r); err != nil {
+		return nil, s.wrap(name, err)
+	}
+	return w.b, nil
+}
+
+type bytesWriter struct{ b []byte }
+
+func (w *bytesWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+func (s *blobStorage) wrap(name string, err error) error {
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return &FileError{Path: name, Err: ErrMissing, Detail: "in " + s.desc}
+	}
+	return fmt.Errorf("read %s in %s: %w", name, s.desc, err)
+}
+
+func (s *blobStorage) Size(ctx context.Context, name string) (int64, error) {
+	a, err := s.b.Attributes(ctx, name)
+	if err != nil {
+		return 0, s.wrap(name, err)
+	}
+	return a.Size, nil
+}
+
+func (s *blobStorage) Delete(ctx context.Context, name string) error {
+	err := s.b.Delete(ctx, name)
+	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+		return fmt.Errorf("delete %s in %s: %w", name, s.desc, err)
+	}
+	return nil
+}
+
+func (s *blobStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	var names []string
+	it := s.b.List(&blob.ListOptions{Prefix: prefix})
+	for {
+		o, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return names, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s in %s: %w", prefix, s.desc, err)
+		}
+		if !o.IsDir {
+			names = append(names, o.Key)
+		}
+	}
+}

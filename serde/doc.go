@@ -1,0 +1,13 @@
+// Package serde holds serializers: the byte formats of keys, namespaces and values.
+//
+// A Serializer[T] turns a T into bytes and back; its ID is recorded in every snapshot so that a
+// restore with an incompatible serializer fails loudly instead of misreading bytes. Built-ins
+// cover integers, floats, bool, string, []byte and time.Time; JSON[T] is the fallback for structs.
+// Of[T]() picks the built-in for T.
+//
+// Keys need more than a value encoding: AppendKey gives a self-delimiting, order-preserving
+// encoding, so keys can be concatenated with a namespace and a map user key and still compare in
+// value order (the LSM backend relies on this for prefix scans).
+//
+// Decoders never panic: bad bytes give an error wrapping ErrDecode.
+package serde

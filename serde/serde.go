@@ -1,0 +1,289 @@
+package serde
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"time"
+)
+
+// ErrDecode is wrapped by every error that reports bytes a serializer cannot decode.
+var ErrDecode = errors.New("serde: cannot decode")
+
+// Serializer turns values of T into bytes and back.
+//
+// ID names the serializer and its format version ("int64", "string", "json:main.Order"). It is
+// recorded in snapshots: a restore whose descriptor names another ID fails with
+// state.ErrIncompatibleSerializer. Append must append to dst and return the extended slice;
+// Decode must consume exactly all of src and must never panic, whatever the bytes.
+// Serializers are stateless and safe for concurrent use.
+type Serializer[T any] interface {
+	ID() string
+	Append(dst []byte, v T) ([]byte, error)
+	Decode(src []byte) (T, error)
+}
+
+// Fixed is implemented by serializers whose encoding always has Size() bytes and whose byte
+// order equals the value order. Their encoding is used as-is inside keys.
+type Fixed interface{ Size() int }
+
+func decodeErr(id string, format string, args ...any) error {
+	return fmt.Errorf("%w %s: %s", ErrDecode, id, fmt.Sprintf(format, args...))
+}
+
+func wantLen(id string, src []byte, n int) error {
+	if len(src) != n {
+		return decodeErr(id, "got %d bytes, want %d", len(src), n)
+	}
+	return nil
+}
+
+// Int64 encodes int64 as 8 big-endian bytes with the sign bit flipped, so byte order is
+// numeric order.
+type Int64 struct{}
+
+func (Int64) ID() string { return "int64" }
+func (Int64) Size() int  { return 8 }
+func (Int64) Append(dst []byte, v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, uint64(v)^(1<<63)), nil
+}
+func (s Int64) Decode(src []byte) (int64, error) {
+	if err := wantLen(s.ID(), src, 8); err != nil {
+		return 0, err
+	}
+	return int64(binary.BigEndian.Uint64(src) ^ (1 << 63)), nil
+}
+
+// Int encodes int exactly as Int64 does.
+type Int struct{}
+
+func (Int) ID() string { return "int64" }
+func (Int) Size() int  { return 8 }
+func (Int) Append(dst []byte, v int) ([]byte, error) {
+	return Int64{}.Append(dst, int64(v))
+}
+func (Int) Decode(src []byte) (int, error) {
+	v, err := Int64{}.Decode(src)
+	return int(v), err
+}
+
+// Int32 encodes int32 as 4 big-endian bytes with the sign bit flipped.
+type Int32 struct{}
+
+func (Int32) ID() string { return "int32" }
+func (Int32) Size() int  { return 4 }
+func (Int32) Append(dst []byte, v int32) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(dst, uint32(v)^(1<<31)), nil
+}
+func (s Int32) Decode(src []byte) (int32, error) {
+	if err := wantLen(s.ID(), src, 4); err != nil {
+		return 0, err
+	}
+	return int32(binary.BigEndian.Uint32(src) ^ (1 << 31)), nil
+}
+
+// Uint64 encodes uint64 as 8 big-endian bytes.
+type Uint64 struct{}
+
+func (Uint64) ID() string { return "uint64" }
+func (Uint64) Size() int  { return 8 }
+func (Uint64) Append(dst []byte, v uint64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, v), nil
+}
+func (s Uint64) Decode(src []byte) (uint64, error) {
+	if err := wantLen(s.ID(), src, 8); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(src), nil
+}
+
+// Uint32 encodes uint32 as 4 big-endian bytes.
+type Uint32 struct{}
+
+func (Uint32) ID() string { return "uint32" }
+func (Uint32) Size() int  { return 4 }
+func (Uint32) Append(dst []byte, v uint32) ([]byte, error) {
+	return binary.BigEndian.AppendUint32(dst, v), nil
+}
+func (s Uint32) Decode(src []byte) (uint32, error) {
+	if err := wantLen(s.ID(), src, 4); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint32(src), nil
+}
+
+// Float64 encodes float64 so that byte order is numeric order (negative numbers have all bits
+// flipped, positive numbers only the sign bit). NaNs sort after +Inf.
+type Float64 struct{}
+
+func (Float64) ID() string { return "float64" }
+func (Float64) Size() int  { return 8 }
+func (Float64) Append(dst []byte, v float64) ([]byte, error) {
+	b := math.Float64bits(v)
+	if b&(1<<63) != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 63
+	}
+	return binary.BigEndian.AppendUint64(dst, b), nil
+}
+func (s Float64) Decode(src []byte) (float64, error) {
+	if err := wantLen(s.ID(), src, 8); err != nil {
+		return 0, err
+	}
+	b := binary.BigEndian.Uint64(src)
+	if b&(1<<63) != 0 {
+		b &^= 1 << 63
+	} else {
+		b = ^b
+	}
+	return math.Float64frombits(b), nil
+}
+
+// Float32 encodes float32 order-preservingly, as Float64 does.
+type Float32 struct{}
+
+func (Float32) ID() string { return "float32" }
+func (Float32) Size() int  { return 4 }
+func (Float32) Append(dst []byte, v float32) ([]byte, error) {
+	b := math.Float32bits(v)
+	if b&(1<<31) != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 31
+	}
+	return binary.BigEndian.AppendUint32(dst, b), nil
+}
+func (s Float32) Decode(src []byte) (float32, error) {
+	if err := wantLen(s.ID(), src, 4); err != nil {
+		return 0, err
+	}
+	b := binary.BigEndian.Uint32(src)
+	if b&(1<<31) != 0 {
+		b &^= 1 << 31
+	} else {
+		b = ^b
+	}
+	return math.Float32frombits(b), nil
+}
+
+// Bool encodes false as 0 and true as 1.
+type Bool struct{}
+
+func (Bool) ID() string { return "bool" }
+func (Bool) Size() int  { return 1 }
+func (Bool) Append(dst []byte, v bool) ([]byte, error) {
+	if v {
+		return append(dst, 1), nil
+	}
+	return append(dst, 0), nil
+}
+func (s Bool) Decode(src []byte) (bool, error) {
+	if err := wantLen(s.ID(), src, 1); err != nil {
+		return false, err
+	}
+	switch src[0] {
+	case 0:
+		return false, nil
+	case 1:
+		return true, nil
+	}
+	return false, decodeErr(s.ID(), "byte %#x is neither 0 nor 1", src[0])
+}
+
+// String encodes a string as its bytes.
+type String struct{}
+
+func (String) ID() string { return "string" }
+func (String) Append(dst []byte, v string) ([]byte, error) {
+	return append(dst, v...), nil
+}
+func (String) Decode(src []byte) (string, error) { return string(src), nil }
+
+// Bytes encodes a byte slice as itself; Decode returns a copy.
+type Bytes struct{}
+
+func (Bytes) ID() string { return "bytes" }
+func (Bytes) Append(dst []byte, v []byte) ([]byte, error) {
+	return append(dst, v...), nil
+}
+func (Bytes) Decode(src []byte) ([]byte, error) { return append([]byte{}, src...), nil }
+
+// Time encodes a time.Time as its Unix nanoseconds (an Int64 encoding), so byte order is time
+// order. The location and monotonic reading are not kept: decoded times are in UTC. Times
+// outside the years 1678..2262 cannot be represented and fail to encode.
+type Time struct{}
+
+func (Time) ID() string { return "time-unixnano" }
+func (Time) Size() int  { return 8 }
+func (Time) Append(dst []byte, v time.Time) ([]byte, error) {
+	ns := v.UnixNano()
+	if !time.Unix(0, ns).Equal(v) {
+		return dst, fmt.Errorf("serde: time %v is outside the range of Unix nanoseconds", v)
+	}
+	return Int64{}.Append(dst, ns)
+}
+func (Time) Decode(src []byte) (time.Time, error) {
+	ns, err := Int64{}.Decode(src)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time-unixnano: %w", err)
+	}
+	return time.Unix(0, ns).UTC(), nil
+}
+
+// JSON is the fallback for structs and other types without a dedicated serializer: it uses
+// encoding/json, so only exported fields are kept. Its ID includes the Go type name, so a state
+// restored with a JSON serializer of another type is reported as incompatible.
+type JSON[T any] struct{}
+
+// ID returns "json:" followed by the Go type of T.
+func (JSON[T]) ID() string { return "json:" + reflect.TypeFor[T]().String() }
+func (JSON[T]) Append(dst []byte, v T) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return dst, fmt.Errorf("serde: json encode %T: %w", v, err)
+	}
+	return append(dst, b...), nil
+}
+func (s JSON[T]) Decode(src []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(src, &v); err != nil {
+		return v, decodeErr(s.ID(), "%v", err)
+	}
+	return v, nil
+}
+
+// Of returns the built-in serializer for T, or the JSON fallback when T has none.
+func Of[T any]() Serializer[T] {
+	var s any
+	switch any(*new(T)).(type) {
+	case int64:
+		s = Int64{}
+	case int:
+		s = Int{}
+	case int32:
+		s = Int32{}
+	case uint64:
+		s = Uint64{}
+	case uint32:
+		s = Uint32{}
+	case float64:
+		s = Float64{}
+	case float32:
+		s = Float32{}
+	case bool:
+		s = Bool{}
+	case string:
+		s = String{}
+	case []byte:
+		s = Bytes{}
+	case time.Time:
+		s = Time{}
+	default:
+		return JSON[T]{}
+	}
+	return s.(Serializer[T])
+}

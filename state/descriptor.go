@@ -1,0 +1,137 @@
+package state
+
+import (
+	"errors"
+
+	"github.com/streamstate/streamstate/checkpoint"
+
+	"github.com/streamstate/streamstate/serde"
+)
+
+// Kind is the kind of a keyed state. The numbers are part of the snapshot format, so the type
+// lives with the format in package checkpoint.
+type Kind = checkpoint.StateKind
+
+// The keyed state kinds. Reducing and Aggregating state are stored like Value state (their
+// accumulator).
+const (
+	KindValue       = checkpoint.KindValue
+	KindList        = checkpoint.KindList
+	KindMap         = checkpoint.KindMap
+	KindReducing    = checkpoint.KindReducing
+	KindAggregating = checkpoint.KindAggregating
+)
+
+// Spec is the type-erased form of a descriptor, what a backend sees. Value is the serializer of
+// the stored value (the element for lists, the map value for maps, the accumulator for reducing
+// and aggregating state); UserKey is the map's key serializer.
+type Spec struct {
+	Name    string
+	Kind    Kind
+	Value   serde.Erased
+	UserKey serde.Erased
+}
+
+// Descriptor is implemented by all state descriptors.
+type Descriptor interface {
+	// Spec returns the erased description a backend registers.
+	Spec() Spec
+}
+
+func validateName(name string) error {
+	if name == "" {
+		return errors.New("state: descriptor has an empty name")
+	}
+	return nil
+}
+
+// ValueDescriptor describes a ValueState[V]: a single value per key and namespace.
+type ValueDescriptor[V any] struct {
+	// Name identifies the state in its operator and in snapshots. Required.
+	Name string
+	// Serializer encodes values. Default: serde.Of[V]().
+	Serializer serde.Serializer[V]
+}
+
+// Spec implements Descriptor.
+func (d ValueDescriptor[V]) Spec() Spec {
+	return Spec{Name: d.Name, Kind: KindValue, Value: serde.Erase(orDefault(d.Serializer))}
+}
+
+// ListDescriptor describes a ListState[V].
+type ListDescriptor[V any] struct {
+	// Name identifies the state. Required.
+	Name string
+	// Serializer encodes one element. Default: serde.Of[V]().
+	Serializer serde.Serializer[V]
+}
+
+// Spec implements Descriptor.
+func (d ListDescriptor[V]) Spec() Spec {
+	return Spec{Name: d.Name, Kind: KindList, Value: serde.Erase(orDefault(d.Serializer))}
+}
+
+// MapDescriptor describes a MapState[UK, UV].
+type MapDescriptor[UK comparable, UV any] struct {
+	// Name identifies the state. Required.
+	Name string
+	// KeySerializer encodes user keys. Default: serde.Of[UK](). Two user keys are the same
+	// entry exactly when their encodings are equal.
+	KeySerializer serde.Serializer[UK]
+	// ValueSerializer encodes user values. Default: serde.Of[UV]().
+	ValueSerializer serde.Serializer[UV]
+}
+
+// Spec implements Descriptor.
+func (d MapDescriptor[UK, UV]) Spec() Spec {
+	return Spec{Name: d.Name, Kind: KindMap,
+		Value:   serde.Erase(orDefault(d.ValueSerializer)),
+		UserKey: serde.Erase(orDefault(d.KeySerializer))}
+}
+
+// ReducingDescriptor describes a ReducingState[V]: Add folds each value into one with Reduce.
+type ReducingDescriptor[V any] struct {
+	// Name identifies the state. Required.
+	Name string
+	// Reduce combines the current value with an added one. Required. It also merges
+	// namespaces.
+	Reduce func(acc, v V) (V, error)
+	// Serializer encodes values. Default: serde.Of[V]().
+	Serializer serde.Serializer[V]
+}
+
+// Spec implements Descriptor.
+func (d ReducingDescriptor[V]) Spec() Spec {
+	return Spec{Name: d.Name, Kind: KindReducing, Value: serde.Erase(orDefault(d.Serializer))}
+}
+
+// AggregateFunction is Flink's AggregateFunction: an accumulator of type ACC folds inputs IN
+// and yields results OUT. Merge combines two accumulators (session window merging).
+type AggregateFunction[IN, ACC, OUT any] interface {
+	CreateAccumulator() ACC
+	Add(v IN, acc ACC) (ACC, error)
+	GetResult(acc ACC) (OUT, error)
+	Merge(a, b ACC) (ACC, error)
+}
+
+// AggregatingDescriptor describes an AggregatingState[IN, OUT] with accumulator ACC.
+type AggregatingDescriptor[IN, ACC, OUT any] struct {
+	// Name identifies the state. Required.
+	Name string
+	// Function aggregates. Required.
+	Function AggregateFunction[IN, ACC, OUT]
+	// Serializer encodes accumulators. Default: serde.Of[ACC]().
+	Serializer serde.Serializer[ACC]
+}
+
+// Spec implements Descriptor.
+func (d AggregatingDescriptor[IN, ACC, OUT]) Spec() Spec {
+	return Spec{Name: d.Name, Kind: KindAggregating, Value: serde.Erase(orDefault(d.Serializer))}
+}
+
+func orDefault[T any](s serde.Serializer[T]) serde.Serializer[T] {
+	if s == nil {
+		return serde.Of[T]()
+	}
+	return s
+}

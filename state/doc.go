@@ -1,0 +1,30 @@
+// Package state is streamstate's public state API: descriptors, the keyed state interfaces,
+// and the contract every state backend implements. It holds no implementation of storage.
+//
+// # Keyed state
+//
+// A keyed backend holds the state of one operator subtask. Every access is scoped to the
+// backend's current key (KeyedBackend.SetCurrentKey) and to the state object's namespace
+// (SetNamespace; void unless a window operator sets one). The kinds are Flink's:
+// ValueState, ListState, MapState, ReducingState and AggregatingState, each created from a
+// descriptor with GetValueState, GetListState, ... List, Reducing and Aggregating state can
+// merge namespaces (session windows).
+//
+//	kb, _ := state.NewKeyedBackend[string](backend, serde.String{})
+//	count, _ := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "count"})
+//	_ = kb.SetCurrentKey("alice")
+//	n, _, _ := count.Value()
+//	_ = count.Update(n + 1)
+//
+// # Contracts
+//
+// Threading: a backend and its states are used from one goroutine, the task's; only the
+// asynchronous phase of a snapshot runs beside it. Errors: the lsm backend does IO, so every
+// access returns an error; sentinel errors (ErrNoCurrentKey, ErrIncompatibleSerializer, ...)
+// are declared in errors.go and checked with errors.Is. Ownership: a backend may keep the
+// values it is given (the hashmap backend stores them as they are), so do not modify a value
+// after handing it to Update, Add or Put, nor a value returned by Value or Get.
+//
+// Backends implement KeyedStateBackend and the Internal* interfaces, which speak serialized
+// keys and boxed values; the typed wrappers here convert.
+package state

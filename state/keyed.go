@@ -1,0 +1,106 @@
+package state
+
+import (
+	"fmt"
+	"iter"
+
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
+)
+
+// KeyedBackend is the typed face of a KeyedStateBackend for keys of type K: it serializes the
+// current key, computes its key group and scopes every state created from it to that key.
+// Like the backend, it is used from the task's goroutine only.
+type KeyedBackend[K any] struct {
+	b      KeyedStateBackend
+	ser    serde.Serializer[K]
+	maxP   int
+	buf    []byte
+	key    K
+	hasKey bool
+}
+
+// NewKeyedBackend wraps b for keys serialized by ser. It fails with ErrIncompatibleSerializer
+// if b was created or restored for another key serializer.
+func NewKeyedBackend[K any](b KeyedStateBackend, ser serde.Serializer[K]) (*KeyedBackend[K], error) {
+	if ser == nil {
+		ser = serde.Of[K]()
+	}
+	if ser.ID() != b.KeySerializerID() {
+		return nil, fmt.Errorf("%w: key serializer %q given, but the backend's keys use %q; use the key serializer the state was written with",
+			ErrIncompatibleSerializer, ser.ID(), b.KeySerializerID())
+	}
+	return &KeyedBackend[K]{b: b, ser: ser, maxP: b.MaxParallelism()}, nil
+}
+
+// Backend returns the underlying backend (for snapshots and Close).
+func (k *KeyedBackend[K]) Backend() KeyedStateBackend { return k.b }
+
+// KeyGroupOf returns the key group of key.
+func (k *KeyedBackend[K]) KeyGroupOf(key K) (int, error) {
+	buf, err := serde.AppendKey(k.ser, k.buf[:0], key)
+	k.buf = buf
+	if err != nil {
+		return 0, fmt.Errorf("state: serialize key: %w", err)
+	}
+	return keygroup.Of(buf, k.maxP), nil
+}
+
+// SetCurrentKey scopes all states of this backend to key.
+func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
+	buf, err := serde.AppendKey(k.ser, k.buf[:0], key)
+	k.buf = buf
+	if err != nil {
+		return fmt.Errorf("state: serialize key: %w", err)
+	}
+	if err := k.b.SetCurrentKey(buf, keygroup.Of(buf, k.maxP)); err != nil {
+		return err
+	}
+	k.key, k.hasKey = key, true
+	return nil
+}
+
+// CurrentKey returns the current key; ok is false before the first SetCurrentKey.
+func (k *KeyedBackend[K]) CurrentKey() (key K, ok bool) { return k.key, k.hasKey }
+
+// CreateState forwards to the backend, so a KeyedBackend can be passed to GetValueState & co.
+func (k *KeyedBackend[K]) CreateState(spec Spec) (InternalState, error) {
+	return k.b.CreateState(spec)
+}
+
+// Keys iterates every key that has state in the named state under namespace ns.
+func (k *KeyedBackend[K]) Keys(name string, ns []byte) iter.Seq2[K, error] {
+	return func(yield func(K, error) bool) {
+		for raw, err := range k.b.Keys(name, ns) {
+			var key K
+			if err == nil {
+				key, _, err = serde.DecodeKey(k.ser, raw)
+			}
+			if !yield(key, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// StateCreator creates states: a KeyedStateBackend or a KeyedBackend.
+type StateCreator interface {
+	CreateState(spec Spec) (InternalState, error)
+}
+
+func create[T any](c StateCreator, d Descriptor) (T, error) {
+	var zero T
+	spec := d.Spec()
+	if err := validateName(spec.Name); err != nil {
+		return zero, err
+	}
+	in, err := c.CreateState(spec)
+	if err != nil {
+		return zero, err
+	}
+	t, ok := in.(T)
+	if !ok {
+		return zero, fmt.Errorf("%w: backend returned %T for %s state %q", ErrStateConflict, in, spec.Kind, spec.Name)
+	}
+	return t, nil
+}
