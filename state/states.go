@@ -254,11 +254,15 @@ func (s *mapState[UK, UV]) PutAll(m map[UK]UV) error {
 	}
 	return nil
 }
-func (s *mapState[UK, UV]) Remove(k UK) error             { return s.in.Remove(k) }
-func (s *mapState[UK, UV]) Contains(k UK) (bool, error)   { return s.in.Contains(k) }
-func (s *mapState[UK, UV]) IsEmpty() (bool, error)        { return s.in.IsEmpty() }
-func (s *mapState[UK, UV]) Keys() iter.Seq2[UK, error]    { return project(s.in.All(), func(e MapEntry) UK { return cast[UK](e.Key) }) }
-func (s *mapState[UK, UV]) Values() iter.Seq2[UV, error]  { return project(s.in.All(), func(e MapEntry) UV { return cast[UV](e.Value) }) }
+func (s *mapState[UK, UV]) Remove(k UK) error           { return s.in.Remove(k) }
+func (s *mapState[UK, UV]) Contains(k UK) (bool, error) { return s.in.Contains(k) }
+func (s *mapState[UK, UV]) IsEmpty() (bool, error)      { return s.in.IsEmpty() }
+func (s *mapState[UK, UV]) Keys() iter.Seq2[UK, error] {
+	return project(s.in.All(), func(e MapEntry) UK { return cast[UK](e.Key) })
+}
+func (s *mapState[UK, UV]) Values() iter.Seq2[UV, error] {
+	return project(s.in.All(), func(e MapEntry) UV { return cast[UV](e.Value) })
+}
 func (s *mapState[UK, UV]) All() iter.Seq2[Entry[UK, UV], error] {
 	return project(s.in.All(), func(e MapEntry) Entry[UK, UV] {
 		return Entry[UK, UV]{Key: cast[UK](e.Key), Value: cast[UV](e.Value)}

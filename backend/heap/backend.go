@@ -242,9 +242,9 @@ type stateBase struct {
 	key  []byte
 }
 
-func (s *stateBase) meta() checkpoint.StateMeta       { return s.m }
-func (s *stateBase) registered() bool                 { return true }
-func (s *stateBase) SetNamespace(ns []byte)           { s.ns = append(s.ns[:0], ns...) }
+func (s *stateBase) meta() checkpoint.StateMeta { return s.m }
+func (s *stateBase) registered() bool           { return true }
+func (s *stateBase) SetNamespace(ns []byte)     { s.ns = append(s.ns[:0], ns...) }
 
 // mapKey returns the map key of the current key and namespace, or an error without a key.
 func (s *stateBase) mapKey() ([]byte, error) {
