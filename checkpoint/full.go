@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"math"
 
 	"github.com/klauspost/compress/s2"
 
@@ -51,20 +52,78 @@ type StreamFactory interface {
 	Create(ctx context.Context, hint string) (OutputStream, error)
 }
 
+// BlockBuilder encodes the records of one key group. The zero value is ready to use.
+type BlockBuilder struct {
+	payload []byte // records
+	frame   []byte // compressed records
+	block   []byte // the sealed block
+}
+
+func (b *BlockBuilder) head(state int, key, ns []byte) {
+	b.payload = binary.AppendUvarint(b.payload, uint64(state))
+	b.payload = appendBytes(b.payload, key)
+	b.payload = appendBytes(b.payload, ns)
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// Value adds a value (also reducing or aggregating accumulator) record.
+func (b *BlockBuilder) Value(state int, key, ns, v []byte) {
+	b.head(state, key, ns)
+	b.payload = appendBytes(b.payload, v)
+}
+
+// MapEntry adds one map entry record.
+func (b *BlockBuilder) MapEntry(state int, key, ns, userKey, v []byte) {
+	b.head(state, key, ns)
+	b.payload = appendBytes(b.payload, userKey)
+	b.payload = appendBytes(b.payload, v)
+}
+
+// List adds a list record with n elements; append each with ListElement.
+func (b *BlockBuilder) List(state int, key, ns []byte, n int) {
+	b.head(state, key, ns)
+	b.payload = binary.AppendUvarint(b.payload, uint64(n))
+}
+
+// ListElement adds an element to the list record begun last.
+func (b *BlockBuilder) ListElement(v []byte) { b.payload = appendBytes(b.payload, v) }
+
+// seal returns the block (compression byte, payload, CRC-32C) and empties the builder. The
+// returned slice is valid until the builder is used again.
+func (b *BlockBuilder) seal(comp Compression) []byte {
+	var c byte = compNone
+	body := b.payload
+	if comp == CompressionSnappy && len(body) > 0 {
+		b.frame = s2.EncodeSnappy(b.frame[:cap(b.frame)], body)
+		if len(b.frame) < len(body) {
+			c, body = compSnappy, b.frame
+		}
+	}
+	b.block = append(b.block[:0], c)
+	b.block = append(b.block, body...)
+	b.block = binary.BigEndian.AppendUint32(b.block, crc32.Checksum(b.block, castagnoli))
+	b.payload = b.payload[:0]
+	return b.block
+}
+
 // FullWriter writes a keyed state handle in the canonical full format. Call BeginKeyGroup for
-// key groups in ascending order (skipped ones get empty blocks), add records, then Finish.
+// key groups in ascending order (skipped ones get empty blocks), add records with the embedded
+// BlockBuilder's methods, then Finish. WriteFull builds blocks in parallel on top of it.
 type FullWriter struct {
-	out     OutputStream
-	rng     keygroup.Range
-	comp    Compression
-	states  []StateMeta
-	keySer  string
-	off     int64
-	cur     int
-	payload []byte
-	frame   []byte
-	blocks  []Block
-	err     error
+	BlockBuilder
+	out    OutputStream
+	rng    keygroup.Range
+	comp   Compression
+	states []StateMeta
+	keySer string
+	off    int64
+	cur    int
+	blocks []Block
+	err    error
 }
 
 // NewFullWriter writes the header to out and returns a writer for the key groups of rng.
@@ -99,56 +158,13 @@ func (w *FullWriter) BeginKeyGroup(kg int) error {
 	return w.err
 }
 
-func (w *FullWriter) flush() {
-	var comp byte = compNone
-	body := w.payload
-	if w.comp == CompressionSnappy && len(body) > 0 {
-		w.frame = s2.EncodeSnappy(w.frame[:cap(w.frame)], body)
-		if len(w.frame) < len(body) {
-			comp, body = compSnappy, w.frame
-		}
-	}
+func (w *FullWriter) flush() { w.writeBlock(w.seal(w.comp)) }
+
+func (w *FullWriter) writeBlock(block []byte) {
 	start := w.off
-	crc := crc32.Update(crc32.Checksum([]byte{comp}, castagnoli), castagnoli, body)
-	w.write([]byte{comp})
-	w.write(body)
-	w.write(binary.BigEndian.AppendUint32(nil, crc))
+	w.write(block)
 	w.blocks = append(w.blocks, Block{Offset: start, Length: w.off - start})
-	w.payload = w.payload[:0]
 }
-
-func (w *FullWriter) head(state int, key, ns []byte) {
-	w.payload = binary.AppendUvarint(w.payload, uint64(state))
-	w.payload = appendBytes(w.payload, key)
-	w.payload = appendBytes(w.payload, ns)
-}
-
-func appendBytes(dst, b []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(b)))
-	return append(dst, b...)
-}
-
-// Value adds a value (also reducing or aggregating accumulator) record.
-func (w *FullWriter) Value(state int, key, ns, v []byte) {
-	w.head(state, key, ns)
-	w.payload = appendBytes(w.payload, v)
-}
-
-// MapEntry adds one map entry record.
-func (w *FullWriter) MapEntry(state int, key, ns, userKey, v []byte) {
-	w.head(state, key, ns)
-	w.payload = appendBytes(w.payload, userKey)
-	w.payload = appendBytes(w.payload, v)
-}
-
-// List adds a list record with n elements; append each with ListElement.
-func (w *FullWriter) List(state int, key, ns []byte, n int) {
-	w.head(state, key, ns)
-	w.payload = binary.AppendUvarint(w.payload, uint64(n))
-}
-
-// ListElement adds an element to the list record begun last.
-func (w *FullWriter) ListElement(v []byte) { w.payload = appendBytes(w.payload, v) }
 
 // Abort discards the file.
 func (w *FullWriter) Abort() { w.out.Abort() }
@@ -164,6 +180,10 @@ func (w *FullWriter) Finish() (*KeyedStateHandle, error) {
 	if w.rng.Len() > 0 {
 		w.flush()
 	}
+	return w.finish()
+}
+
+func (w *FullWriter) finish() (*KeyedStateHandle, error) {
 	if w.err != nil {
 		w.out.Abort()
 		return nil, w.err
@@ -215,13 +235,22 @@ func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygr
 	if v := binary.BigEndian.Uint32(hdr[len(fullMagic):]); v != fullVersion {
 		return corrupt(p, "full snapshot version %d is not supported (this build reads %d)", v, fullVersion)
 	}
+	if len(h.Blocks) != h.KeyGroupRange.Len() {
+		return corrupt(p, "handle has %d blocks for the %d key groups of %v", len(h.Blocks), h.KeyGroupRange.Len(), h.KeyGroupRange)
+	}
 	first := h.Blocks[want.Start-h.KeyGroupRange.Start]
 	last := h.Blocks[want.End-h.KeyGroupRange.Start]
-	span, err := r.ReadRange(ctx, p, first.Offset, last.Offset+last.Length-first.Offset)
+	// Checked so that the span length below is positive and cannot overflow; a negative length
+	// would ask the storage for the rest of the file.
+	if first.Offset < fullHeaderLen || last.Offset < first.Offset || last.Length < blockOverhead || last.Length > math.MaxInt64-last.Offset {
+		return corrupt(p, "blocks of key groups %v are out of order or outside the file", want)
+	}
+	spanLen := last.Offset + last.Length - first.Offset
+	span, err := r.ReadRange(ctx, p, first.Offset, spanLen)
 	if err != nil {
 		return err
 	}
-	if int64(len(span)) != last.Offset+last.Length-first.Offset {
+	if int64(len(span)) != spanLen {
 		return &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file is truncated: metadata says %d bytes", h.File.Size)}
 	}
 	var rec Record
@@ -229,7 +258,7 @@ func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygr
 	for kg := want.Start; kg <= want.End; kg++ {
 		b := h.Blocks[kg-h.KeyGroupRange.Start]
 		lo := b.Offset - first.Offset
-		if lo < 0 || lo+b.Length > int64(len(span)) {
+		if lo < 0 || b.Length < 0 || b.Length > int64(len(span))-lo {
 			return corrupt(p, "block of key group %d is out of order", kg)
 		}
 		payload, err := openBlock(p, kg, span[lo:lo+b.Length], &buf)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"path"
 	"strings"
 
@@ -174,6 +175,9 @@ func DecodeMetadata(name string, b []byte) (*Metadata, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, corrupt(name, "%v", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, corrupt(name, "unexpected data after the JSON body")
+	}
 	if err := m.validate(); err != nil {
 		return nil, corrupt(name, "%v", err)
 	}
@@ -225,10 +229,17 @@ func (h *KeyedStateHandle) validate(maxP int) error {
 	if len(h.Blocks) != r.Len() {
 		return fmt.Errorf("%d blocks for %d key groups", len(h.Blocks), r.Len())
 	}
+	end := fullHeaderLen
 	for i, b := range h.Blocks {
 		if b.Offset < fullHeaderLen || b.Length < blockOverhead || b.Offset > h.File.Size || b.Length > h.File.Size-b.Offset {
 			return fmt.Errorf("block %d at %d+%d lies outside file %s of %d bytes", i, b.Offset, b.Length, h.File.Path, h.File.Size)
 		}
+		// The format has the blocks in key-group order; overlapping blocks would restore the
+		// same records twice.
+		if b.Offset < end {
+			return fmt.Errorf("block %d at %d+%d overlaps or precedes the block before it", i, b.Offset, b.Length)
+		}
+		end = b.Offset + b.Length
 	}
 	names := map[string]bool{}
 	for _, s := range h.States {
@@ -245,7 +256,7 @@ func (h *KeyedStateHandle) validate(maxP int) error {
 
 // validPath accepts relative, clean, slash-separated paths that stay inside their root.
 func validPath(p string) error {
-	if p == "" || strings.HasPrefix(p, "/") || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "\\") {
+	if p == "" || p == "." || strings.HasPrefix(p, "/") || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") || strings.Contains(p, "\\") {
 		return fmt.Errorf("file path %q is not a clean relative path", p)
 	}
 	return nil

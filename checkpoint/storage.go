@@ -60,8 +60,12 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 		q := u.Query()
 		if !q.Has("create_dir") {
 			q.Set("create_dir", "true")
-			u.RawQuery = q.Encode()
 		}
+		if !q.Has("metadata") {
+			// No .attrs sidecar files and no MD5 over every byte: blocks carry CRC-32C.
+			q.Set("metadata", "skip")
+		}
+		u.RawQuery = q.Encode()
 	case "s3", "gs", "azblob":
 		// The path after the bucket is a key prefix.
 		prefix = strings.Trim(u.Path, "/")

@@ -39,14 +39,15 @@ func AppendKey[T any](s Serializer[T], dst []byte, v T) ([]byte, error) {
 }
 
 // SplitKey splits a key encoded by AppendKey with serializer s off the front of src, returning
-// the plain (unescaped) encoding and the remaining bytes. It never panics on bad input.
+// the plain (unescaped) encoding and the remaining bytes. plain may share memory with src, but
+// appending to it never overwrites rest. It never panics on bad input.
 func SplitKey[T any](s Serializer[T], src []byte) (plain, rest []byte, err error) {
 	if f, ok := s.(Fixed); ok {
 		n := f.Size()
 		if len(src) < n {
 			return nil, nil, decodeErr(s.ID(), "key needs %d bytes, have %d", n, len(src))
 		}
-		return src[:n], src[n:], nil
+		return src[:n:n], src[n:], nil
 	}
 	var out []byte
 	for i := 0; ; {
@@ -58,7 +59,7 @@ func SplitKey[T any](s Serializer[T], src []byte) (plain, rest []byte, err error
 		switch src[j+1] {
 		case 0x01:
 			if out == nil {
-				return src[:j], src[j+2:], nil
+				return src[:j:j], src[j+2:], nil
 			}
 			return append(out, src[i:j]...), src[j+2:], nil
 		case 0xFF:

@@ -65,9 +65,15 @@ func (Int) Size() int  { return 8 }
 func (Int) Append(dst []byte, v int) ([]byte, error) {
 	return Int64{}.Append(dst, int64(v))
 }
-func (Int) Decode(src []byte) (int, error) {
+func (s Int) Decode(src []byte) (int, error) {
 	v, err := Int64{}.Decode(src)
-	return int(v), err
+	if err != nil {
+		return 0, err
+	}
+	if int64(int(v)) != v { // only where int has 32 bits
+		return 0, decodeErr(s.ID(), "%d does not fit in an int", v)
+	}
+	return int(v), nil
 }
 
 // Int32 encodes int32 as 4 big-endian bytes with the sign bit flipped.
@@ -116,13 +122,21 @@ func (s Uint32) Decode(src []byte) (uint32, error) {
 }
 
 // Float64 encodes float64 so that byte order is numeric order (negative numbers have all bits
-// flipped, positive numbers only the sign bit). NaNs sort after +Inf.
+// flipped, positive numbers only the sign bit). -0 is encoded as +0, since the two are equal
+// (so they are one key, as in a Go map); NaNs are encoded with the sign bit cleared and sort
+// after +Inf.
 type Float64 struct{}
 
 func (Float64) ID() string { return "float64" }
 func (Float64) Size() int  { return 8 }
 func (Float64) Append(dst []byte, v float64) ([]byte, error) {
+	if v == 0 {
+		v = 0 // -0 == +0: one encoding, or byte order would not be numeric order
+	}
 	b := math.Float64bits(v)
+	if v != v {
+		b &^= 1 << 63 // a NaN with the sign bit set would sort before -Inf
+	}
 	if b&(1<<63) != 0 {
 		b = ^b
 	} else {
@@ -143,13 +157,19 @@ func (s Float64) Decode(src []byte) (float64, error) {
 	return math.Float64frombits(b), nil
 }
 
-// Float32 encodes float32 order-preservingly, as Float64 does.
+// Float32 encodes float32 order-preservingly, as Float64 does (-0 as +0, NaNs after +Inf).
 type Float32 struct{}
 
 func (Float32) ID() string { return "float32" }
 func (Float32) Size() int  { return 4 }
 func (Float32) Append(dst []byte, v float32) ([]byte, error) {
+	if v == 0 {
+		v = 0
+	}
 	b := math.Float32bits(v)
+	if v != v {
+		b &^= 1 << 31
+	}
 	if b&(1<<31) != 0 {
 		b = ^b
 	} else {

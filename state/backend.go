@@ -51,6 +51,9 @@ type SnapshotOptions struct {
 	Compression checkpoint.Compression
 	// Savepoint asks for the canonical full format whatever the backend's checkpoint mode.
 	Savepoint bool
+	// Workers is how many goroutines the asynchronous phase may use to serialize and
+	// compress key groups in parallel. Default (0): GOMAXPROCS.
+	Workers int
 }
 
 // AsyncSnapshot is the asynchronous phase of a snapshot. Exactly one of Run or Release must be

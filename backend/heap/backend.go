@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"maps"
+	"unsafe"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -153,9 +154,10 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 	}
 }
 
-// splitMapKey splits a map key uvarint(len(key)) key ns.
+// splitMapKey splits a map key uvarint(len(key)) key ns. The returned slices share the
+// string's memory and must not be modified.
 func splitMapKey(mk string) (key, ns []byte, ok bool) {
-	b := []byte(mk)
+	b := unsafe.Slice(unsafe.StringData(mk), len(mk))
 	n, w := binary.Uvarint(b)
 	if w <= 0 || n > uint64(len(b)-w) {
 		return nil, nil, false
@@ -183,7 +185,7 @@ type table interface {
 
 // frozen is a state's part of a snapshot: it writes one key group's records.
 type frozen interface {
-	write(w *checkpoint.FullWriter, idx, kgIdx int, scratch []byte) ([]byte, error)
+	write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error)
 }
 
 // kgTable is one state's map for one key group. A table is frozen by a snapshot and then

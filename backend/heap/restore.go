@@ -50,7 +50,7 @@ func (r *restored) mapKeys() []iter.Seq[string] {
 	return out
 }
 
-func (r *restored) write(w *checkpoint.FullWriter, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	for _, rec := range r.recs[kgIdx] {
 		switch r.m.Kind {
 		case state.KindList:

@@ -3,6 +3,7 @@ package heap
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -15,7 +16,11 @@ func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (stat
 	if b.closed {
 		return nil, state.ErrClosed
 	}
-	s := &snapshot{id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression}
+	s := &snapshot{id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
+		workers: opts.Workers}
+	if s.workers <= 0 {
+		s.workers = runtime.GOMAXPROCS(0)
+	}
 	for _, name := range b.order {
 		t := b.states[name]
 		s.metas = append(s.metas, t.meta())
@@ -30,8 +35,10 @@ type snapshot struct {
 	rng    keygroup.Range
 	keySer string
 	comp   checkpoint.Compression
-	metas  []checkpoint.StateMeta
-	states []frozen
+	// workers serialize key groups in parallel in the asynchronous phase.
+	workers int
+	metas   []checkpoint.StateMeta
+	states  []frozen
 }
 
 func (s *snapshot) Release() { s.states = nil }
@@ -45,23 +52,15 @@ func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*chec
 	if err != nil {
 		return nil, err
 	}
-	w := checkpoint.NewFullWriter(f, s.rng, s.keySer, s.metas, s.comp)
-	var scratch []byte
-	for kg := range s.rng.All() {
-		if err := ctx.Err(); err != nil {
-			w.Abort()
-			return nil, err
-		}
-		if err := w.BeginKeyGroup(kg); err != nil {
-			w.Abort()
-			return nil, err
-		}
+	build := func(kg int, w *checkpoint.BlockBuilder) error {
+		var scratch []byte
 		for i, st := range s.states {
+			var err error
 			if scratch, err = st.write(w, i, kg-s.rng.Start, scratch); err != nil {
-				w.Abort()
-				return nil, fmt.Errorf("heap backend: snapshot %d of state %q: %w", s.id, s.metas[i].Name, err)
+				return fmt.Errorf("heap backend: snapshot %d of state %q: %w", s.id, s.metas[i].Name, err)
 			}
 		}
+		return nil
 	}
-	return w.Finish()
+	return checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, build)
 }

@@ -3,6 +3,7 @@ package heap
 import (
 	"iter"
 	"maps"
+	"unsafe"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
@@ -82,7 +83,7 @@ type frozenValues struct {
 	tables []*kgTable[valueCell]
 }
 
-func (f *frozenValues) write(w *checkpoint.FullWriter, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenValues) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	for mk, c := range f.tables[kgIdx].m {
 		key, ns, _ := splitMapKey(mk)
@@ -189,7 +190,7 @@ type frozenLists struct {
 	tables []*kgTable[listCell]
 }
 
-func (f *frozenLists) write(w *checkpoint.FullWriter, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenLists) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	for mk, c := range f.tables[kgIdx].m {
 		key, ns, _ := splitMapKey(mk)
@@ -333,7 +334,7 @@ type frozenMaps struct {
 	tables   []*kgTable[mapCell]
 }
 
-func (f *frozenMaps) write(w *checkpoint.FullWriter, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenMaps) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	for mk, c := range f.tables[kgIdx].m {
 		key, ns, _ := splitMapKey(mk)
@@ -341,7 +342,7 @@ func (f *frozenMaps) write(w *checkpoint.FullWriter, idx, kgIdx int, scratch []b
 			if scratch, err = f.ser.AppendAny(scratch[:0], e.Value); err != nil {
 				return scratch, err
 			}
-			w.MapEntry(idx, key, ns, []byte(uk), scratch)
+			w.MapEntry(idx, key, ns, unsafe.Slice(unsafe.StringData(uk), len(uk)), scratch)
 		}
 	}
 	return scratch, nil

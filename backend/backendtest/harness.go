@@ -1,0 +1,160 @@
+package backendtest
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state"
+)
+
+// Factory creates a backend for the suite, or returns the backend's creation error (the suite
+// checks the errors of bad restores). It should register the backend's Close with t.Cleanup;
+// the suite also closes backends it is done with, so Close must be idempotent.
+type Factory func(t testing.TB, opts state.BackendOptions) (state.KeyedStateBackend, error)
+
+// MaxP is the max parallelism (number of key groups) the suite uses.
+const MaxP = 128
+
+const keySer = "int64"
+
+// env is one test's checkpoint storage plus helpers to snapshot and restore.
+type env struct {
+	t       testing.TB
+	f       Factory
+	ctx     context.Context
+	cps     *checkpoint.Checkpoints
+	next    int64
+	counter *CountingReader
+}
+
+func newEnv(t testing.TB, f Factory) *env {
+	ctx := context.Background()
+	st, err := checkpoint.OpenURL(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cps, err := checkpoint.Open(ctx, st, "suite", checkpoint.Options{NumRetained: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, f: f, ctx: ctx, cps: cps, counter: &CountingReader{R: cps.Reader()}}
+}
+
+// subtask is one backend with its typed wrapper.
+type subtask struct {
+	b  state.KeyedStateBackend
+	kb *state.KeyedBackend[int64]
+}
+
+// open creates p subtasks; restore from handles if given.
+func (e *env) open(p int, restore []*checkpoint.KeyedStateHandle) []*subtask {
+	e.t.Helper()
+	out := make([]*subtask, p)
+	for i := range out {
+		b, err := e.f(e.t, state.BackendOptions{
+			OperatorID:      "op",
+			MaxParallelism:  MaxP,
+			KeyGroupRange:   keygroup.RangeFor(MaxP, p, i),
+			KeySerializerID: keySer,
+			Restore:         restore,
+			Reader:          e.counter,
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out[i] = &subtask{b: b, kb: kb}
+	}
+	return out
+}
+
+// restoreErr creates one backend over rng from handles and returns the error.
+func (e *env) restoreErr(restore []*checkpoint.KeyedStateHandle, rng keygroup.Range) error {
+	b, err := e.f(e.t, state.BackendOptions{OperatorID: "op", MaxParallelism: MaxP, KeyGroupRange: rng,
+		KeySerializerID: keySer, Restore: restore, Reader: e.counter})
+	if err == nil {
+		b.Close()
+	}
+	return err
+}
+
+// checkpoint snapshots every subtask (sync phases first, then the async phases concurrently),
+// completes a checkpoint and returns its handles.
+func (e *env) checkpoint(subs []*subtask, opts state.SnapshotOptions) []*checkpoint.KeyedStateHandle {
+	e.t.Helper()
+	e.next++
+	p, err := e.cps.Begin(e.next)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	asyncs := make([]state.AsyncSnapshot, len(subs))
+	for i, s := range subs {
+		if asyncs[i], err = s.b.Snapshot(e.next, opts); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	handles := make([]*checkpoint.KeyedStateHandle, len(subs))
+	errs := make([]error, len(subs))
+	var wg sync.WaitGroup
+	for i, a := range asyncs {
+		wg.Go(func() { handles[i], errs[i] = a.Run(e.ctx, p) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			p.Abort(e.ctx)
+			e.t.Fatal(err)
+		}
+	}
+	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: MaxP, Keyed: handles}}}
+	if err := p.Complete(e.ctx, md); err != nil {
+		e.t.Fatal(err)
+	}
+	notify(subs, e.next)
+	return handles
+}
+
+func notify(subs []*subtask, id int64) {
+	for _, s := range subs {
+		if l, ok := s.b.(interface{ NotifyCheckpointComplete(int64) error }); ok {
+			_ = l.NotifyCheckpointComplete(id)
+		}
+	}
+}
+
+func closeAll(subs []*subtask) {
+	for _, s := range subs {
+		s.b.Close()
+	}
+}
+
+// route returns the subtask that owns key.
+func route(subs []*subtask, key int64) *subtask {
+	kg, _ := subs[0].kb.KeyGroupOf(key)
+	return subs[keygroup.OperatorIndex(MaxP, len(subs), kg)]
+}
+
+// CountingReader counts the bytes read through it, per file.
+type CountingReader struct {
+	R     checkpoint.Reader
+	total atomic.Int64
+}
+
+// ReadRange implements checkpoint.Reader.
+func (c *CountingReader) ReadRange(ctx context.Context, path string, off, n int64) ([]byte, error) {
+	b, err := c.R.ReadRange(ctx, path, off, n)
+	c.total.Add(int64(len(b)))
+	return b, err
+}
+
+// Reset zeroes the count and returns what it was.
+func (c *CountingReader) Reset() int64 { return c.total.Swap(0) }

@@ -1,0 +1,257 @@
+package backendtest
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/state"
+)
+
+// SeedEnv names the environment variable that fixes the randomized model test's seed.
+const SeedEnv = "STREAMSTATE_SEED"
+
+// model is the plain-map truth the backends are checked against: key -> namespace -> state.
+type model struct {
+	value map[int64]map[string]string
+	list  map[int64]map[string][]int64
+	mp    map[int64]map[string]map[string]int64
+	sum   map[int64]map[string]int64
+}
+
+func newModel() *model {
+	return &model{value: map[int64]map[string]string{}, list: map[int64]map[string][]int64{},
+		mp: map[int64]map[string]map[string]int64{}, sum: map[int64]map[string]int64{}}
+}
+
+func inner[V any](m map[int64]map[string]V, k int64) map[string]V {
+	if m[k] == nil {
+		m[k] = map[string]V{}
+	}
+	return m[k]
+}
+
+// handles is one subtask's typed states.
+type handles struct {
+	v state.ValueState[string]
+	l state.ListState[int64]
+	m state.MapState[string, int64]
+	r state.ReducingState[int64]
+}
+
+func states(t testing.TB, s *subtask) handles {
+	t.Helper()
+	var h handles
+	var err error
+	h.v, err = state.GetValueState(s.kb, valueDesc)
+	must(t, err)
+	h.l, err = state.GetListState(s.kb, listDesc)
+	must(t, err)
+	h.m, err = state.GetMapState(s.kb, mapDesc)
+	must(t, err)
+	h.r, err = state.GetReducingState(s.kb, sumDesc)
+	must(t, err)
+	return h
+}
+
+func (h handles) setNS(ns string) {
+	for _, s := range []state.State{h.v, h.l, h.m, h.r} {
+		s.SetNamespace([]byte(ns))
+	}
+}
+
+// testModel runs random operations against the backend and the model, with snapshots,
+// restores and rescales in between, and compares everything after each restore.
+func testModel(t *testing.T, f Factory) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(SeedEnv); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		must(t, err)
+		seed = v
+	}
+	t.Logf("seed %d (rerun with %s=%d)", seed, SeedEnv, seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	ops := 20000
+	if testing.Short() {
+		ops = 4000
+	}
+	e := newEnv(t, f)
+	p := 1 + rng.IntN(3)
+	subs := e.open(p, nil)
+	hs := make([]handles, p)
+	for i, s := range subs {
+		hs[i] = states(t, s)
+	}
+	m := newModel()
+	namespaces := []string{"", "a", "b"}
+	const keys = 300
+	for op := 0; op < ops; op++ {
+		if rng.IntN(2500) == 0 || op == ops-1 {
+			comp := checkpoint.CompressionNone
+			if rng.IntN(2) == 0 {
+				comp = checkpoint.CompressionSnappy
+			}
+			handlesOut := e.checkpoint(subs, state.SnapshotOptions{Compression: comp})
+			closeAll(subs)
+			p = 1 + rng.IntN(4)
+			subs = e.open(p, handlesOut)
+			hs = make([]handles, p)
+			for i, s := range subs {
+				hs[i] = states(t, s)
+			}
+			m.check(t, subs, hs, namespaces, op)
+			continue
+		}
+		k := int64(rng.IntN(keys))
+		s := route(subs, k)
+		h := hs[slices.Index(subs, s)]
+		setKey(t, s, k)
+		ns := namespaces[rng.IntN(len(namespaces))]
+		h.setNS(ns)
+		switch rng.IntN(14) {
+		case 0, 1:
+			v := strconv.Itoa(rng.IntN(1000))
+			must(t, h.v.Update(v))
+			inner(m.value, k)[ns] = v
+		case 2:
+			must(t, h.v.Clear())
+			delete(inner(m.value, k), ns)
+		case 3:
+			got, ok := get[string](t, h.v)
+			want, wok := inner(m.value, k)[ns]
+			if got != want || ok != wok {
+				t.Fatalf("seed %d op %d: value(%d,%q) = %q,%v want %q,%v", seed, op, k, ns, got, ok, want, wok)
+			}
+		case 4:
+			v := int64(rng.IntN(100))
+			must(t, h.l.Add(v))
+			inner(m.list, k)[ns] = append(inner(m.list, k)[ns], v)
+		case 5:
+			vs := []int64{int64(rng.IntN(100)), int64(rng.IntN(100))}
+			if rng.IntN(2) == 0 {
+				must(t, h.l.Update(vs))
+				inner(m.list, k)[ns] = vs
+			} else {
+				must(t, h.l.AddAll(vs))
+				inner(m.list, k)[ns] = append(slices.Clone(inner(m.list, k)[ns]), vs...)
+			}
+		case 6:
+			must(t, h.l.Clear())
+			delete(inner(m.list, k), ns)
+		case 7:
+			other := namespaces[rng.IntN(len(namespaces))]
+			must(t, h.l.MergeNamespaces([]byte(ns), [][]byte{[]byte(other)}))
+			if other != ns {
+				merged := append(slices.Clone(inner(m.list, k)[ns]), inner(m.list, k)[other]...)
+				delete(inner(m.list, k), other)
+				if len(merged) > 0 {
+					inner(m.list, k)[ns] = merged
+				}
+			}
+		case 8, 9:
+			uk, v := strconv.Itoa(rng.IntN(8)), int64(rng.IntN(1000))
+			must(t, h.m.Put(uk, v))
+			if inner(m.mp, k)[ns] == nil {
+				inner(m.mp, k)[ns] = map[string]int64{}
+			}
+			inner(m.mp, k)[ns][uk] = v
+		case 10:
+			uk := strconv.Itoa(rng.IntN(8))
+			must(t, h.m.Remove(uk))
+			delete(inner(m.mp, k)[ns], uk)
+		case 11:
+			if rng.IntN(4) == 0 {
+				must(t, h.m.Clear())
+				delete(inner(m.mp, k), ns)
+			} else {
+				m.checkMap(t, h, k, ns, seed, op)
+			}
+		case 12:
+			v := int64(rng.IntN(10))
+			must(t, h.r.Add(v))
+			inner(m.sum, k)[ns] += v
+		case 13:
+			if rng.IntN(3) == 0 {
+				must(t, h.r.Clear())
+				delete(inner(m.sum, k), ns)
+			}
+			got, ok, err := h.r.Get()
+			must(t, err)
+			want, wok := inner(m.sum, k)[ns]
+			if got != want || ok != wok {
+				t.Fatalf("seed %d op %d: sum(%d,%q) = %d,%v want %d,%v", seed, op, k, ns, got, ok, want, wok)
+			}
+		}
+	}
+	closeAll(subs)
+}
+
+func (m *model) checkMap(t testing.TB, h handles, k int64, ns string, seed uint64, op int) {
+	t.Helper()
+	got := map[string]int64{}
+	for e, err := range h.m.All() {
+		must(t, err)
+		got[e.Key] = e.Value
+	}
+	want := inner(m.mp, k)[ns]
+	if len(want) == 0 {
+		want = map[string]int64{}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("seed %d op %d: map(%d,%q) = %v want %v", seed, op, k, ns, got, want)
+	}
+	empty, err := h.m.IsEmpty()
+	must(t, err)
+	if empty != (len(want) == 0) {
+		t.Fatalf("seed %d op %d: map(%d,%q).IsEmpty = %v with %d entries", seed, op, k, ns, empty, len(want))
+	}
+}
+
+// check compares every key and namespace of the model with the backends, and the key sets.
+func (m *model) check(t testing.TB, subs []*subtask, hs []handles, namespaces []string, op int) {
+	t.Helper()
+	for k := int64(0); k < 300; k++ {
+		s := route(subs, k)
+		h := hs[slices.Index(subs, s)]
+		setKey(t, s, k)
+		for _, ns := range namespaces {
+			h.setNS(ns)
+			got, ok := get[string](t, h.v)
+			want, wok := inner(m.value, k)[ns]
+			if got != want || ok != wok {
+				t.Fatalf("op %d after restore: value(%d,%q) = %q,%v want %q,%v", op, k, ns, got, ok, want, wok)
+			}
+			gl := collect(t, h.l.Get())
+			if wl := inner(m.list, k)[ns]; !slices.Equal(gl, wl) {
+				t.Fatalf("op %d after restore: list(%d,%q) = %v want %v", op, k, ns, gl, wl)
+			}
+			m.checkMap(t, h, k, ns, 0, op)
+			gs, sok, err := h.r.Get()
+			must(t, err)
+			if ws, wok := inner(m.sum, k)[ns]; gs != ws || sok != wok {
+				t.Fatalf("op %d after restore: sum(%d,%q) = %d,%v want %d,%v", op, k, ns, gs, sok, ws, wok)
+			}
+		}
+	}
+	for _, ns := range namespaces {
+		var got []int64
+		for _, s := range subs {
+			got = append(got, collect(t, s.kb.Keys(valueDesc.Name, []byte(ns)))...)
+		}
+		var want []int64
+		for k, byNS := range m.value {
+			if _, ok := byNS[ns]; ok {
+				want = append(want, k)
+			}
+		}
+		if !slices.Equal(sorted(got), sorted(want)) {
+			t.Fatalf("op %d after restore: Keys(%q) = %v want %v", op, ns, got, fmt.Sprint(want))
+		}
+	}
+}
