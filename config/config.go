@@ -1,0 +1,250 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+)
+
+// The configuration keys, spelled as in Flink where Flink has the same setting.
+const (
+	KeyBackend             = "state.backend.type"
+	KeyIncremental         = "state.backend.incremental"
+	KeyCheckpointStorage   = "state.checkpoint-storage"
+	KeyCheckpointsDir      = "state.checkpoints.dir"
+	KeySavepointsDir       = "state.savepoints.dir"
+	KeyNumRetained         = "state.checkpoints.num-retained"
+	KeySnapshotCompression = "execution.checkpointing.snapshot-compression"
+	KeyJobManagerMaxState  = checkpoint.MaxStateSizeKey
+	KeyParallelism         = "parallelism.default"
+	KeyMaxParallelism      = "pipeline.max-parallelism"
+)
+
+// LSMPrefix and RocksDBPrefix start the lsm backend's keys; the RocksDB spelling is accepted
+// so a Flink user's configuration works. They are validated by the lsm backend.
+const (
+	LSMPrefix     = "state.backend.lsm."
+	RocksDBPrefix = "state.backend.rocksdb."
+)
+
+// Key describes one configuration key for documentation and validation.
+type Key struct {
+	Name    string
+	Default string
+	Doc     string
+}
+
+// Keys lists every top-level key with its default; README's table is generated from the same
+// facts.
+var Keys = []Key{
+	{KeyBackend, "hashmap", "State backend: hashmap (Go heap) or lsm (embedded Pebble; rocksdb is accepted as an alias)."},
+	{KeyIncremental, "false", "Incremental checkpoints (lsm backend only)."},
+	{KeyCheckpointStorage, "jobmanager, or filesystem when state.checkpoints.dir is set", "Where checkpoints go: jobmanager (memory of this process) or filesystem (the URL in state.checkpoints.dir)."},
+	{KeyCheckpointsDir, "(none)", "Checkpoint storage URL: file:///path, s3://bucket/prefix?..., mem://."},
+	{KeySavepointsDir, "(none)", "Default savepoint target URL."},
+	{KeyNumRetained, "1", "Completed checkpoints to keep; older ones are deleted."},
+	{KeySnapshotCompression, "false", "Compress full snapshots per key group (Snappy-compatible s2)."},
+	{KeyJobManagerMaxState, "5 mb", "Largest state handle jobmanager storage accepts."},
+	{KeyParallelism, "1", "Parallelism of operators."},
+	{KeyMaxParallelism, "min(max(roundUpPow2(p + p/2), 128), 32768)", "Number of key groups: the upper bound for rescaling."},
+}
+
+// Config is the parsed configuration. Every field states its default.
+type Config struct {
+	// Backend is "hashmap" or "lsm". Default: "hashmap".
+	Backend string
+	// Incremental enables incremental checkpoints. Default: false.
+	Incremental bool
+	// CheckpointStorage is "jobmanager" or "filesystem". Default: filesystem when
+	// CheckpointsDir is set, else jobmanager.
+	CheckpointStorage string
+	// CheckpointsDir is the checkpoint storage URL. Default: none.
+	CheckpointsDir string
+	// SavepointsDir is the default savepoint URL. Default: none.
+	SavepointsDir string
+	// NumRetained is the number of completed checkpoints kept. Default: 1.
+	NumRetained int
+	// SnapshotCompression compresses full snapshots. Default: false.
+	SnapshotCompression bool
+	// JobManagerMaxStateSize limits one state handle in jobmanager storage. Default: 5 MiB.
+	JobManagerMaxStateSize int64
+	// Parallelism of operators. Default: 1.
+	Parallelism int
+	// MaxParallelism is the number of key groups. Default: keygroup.DefaultMaxParallelism.
+	MaxParallelism int
+	// LSM holds the state.backend.lsm.* keys (RocksDB spellings normalized to lsm), for
+	// the lsm backend to validate.
+	LSM map[string]string
+}
+
+// Default returns the configuration with every default applied.
+func Default() *Config {
+	c, _ := Parse(nil)
+	return c
+}
+
+// Parse builds a Config from flat keys. It reports every unknown key and bad value at once,
+// each naming its key.
+func Parse(kv map[string]string) (*Config, error) {
+	c := &Config{Backend: "hashmap", NumRetained: 1, JobManagerMaxStateSize: checkpoint.DefaultJobManagerMaxStateSize,
+		Parallelism: 1, LSM: map[string]string{}}
+	var errs []error
+	bad := func(key, val, want string) {
+		errs = append(errs, fmt.Errorf("config key %s: bad value %q: %s", key, val, want))
+	}
+	maxPSet := false
+	for _, key := range slices.Sorted(mapsKeys(kv)) {
+		val := strings.TrimSpace(kv[key])
+		switch key {
+		case KeyBackend:
+			switch strings.ToLower(val) {
+			case "hashmap", "heap":
+				c.Backend = "hashmap"
+			case "lsm", "rocksdb", "pebble":
+				c.Backend = "lsm"
+			default:
+				bad(key, val, "want hashmap or lsm")
+			}
+		case KeyIncremental:
+			c.Incremental = parseBool(key, val, bad)
+		case KeyCheckpointStorage:
+			switch strings.ToLower(val) {
+			case "jobmanager", "filesystem":
+				c.CheckpointStorage = strings.ToLower(val)
+			default:
+				bad(key, val, "want jobmanager or filesystem")
+			}
+		case KeyCheckpointsDir:
+			c.CheckpointsDir = val
+		case KeySavepointsDir:
+			c.SavepointsDir = val
+		case KeyNumRetained:
+			c.NumRetained = parseInt(key, val, 1, 1<<20, bad)
+		case KeySnapshotCompression:
+			c.SnapshotCompression = parseBool(key, val, bad)
+		case KeyJobManagerMaxState:
+			n, err := ParseMemorySize(val)
+			if err != nil || n <= 0 {
+				bad(key, val, "want a positive memory size such as 5 mb")
+			}
+			c.JobManagerMaxStateSize = n
+		case KeyParallelism:
+			c.Parallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
+		case KeyMaxParallelism:
+			c.MaxParallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
+			maxPSet = true
+		default:
+			if rest, ok := strings.CutPrefix(key, RocksDBPrefix); ok {
+				c.LSM[LSMPrefix+rest] = val
+			} else if strings.HasPrefix(key, LSMPrefix) {
+				c.LSM[key] = val
+			} else {
+				errs = append(errs, fmt.Errorf("unknown config key %q; see the README's configuration table", key))
+			}
+		}
+	}
+	if c.CheckpointStorage == "" {
+		c.CheckpointStorage = "jobmanager"
+		if c.CheckpointsDir != "" {
+			c.CheckpointStorage = "filesystem"
+		}
+	}
+	if c.CheckpointStorage == "filesystem" && c.CheckpointsDir == "" {
+		errs = append(errs, fmt.Errorf("config key %s is filesystem but %s is not set; set it to a URL such as file:///var/lib/streamstate/checkpoints", KeyCheckpointStorage, KeyCheckpointsDir))
+	}
+	if !maxPSet {
+		c.MaxParallelism = keygroup.DefaultMaxParallelism(c.Parallelism)
+	}
+	if len(errs) == 0 {
+		if err := keygroup.Validate(c.MaxParallelism, c.Parallelism); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func mapsKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func parseBool(key, val string, bad func(string, string, string)) bool {
+	b, err := strconv.ParseBool(val)
+	if err != nil {
+		bad(key, val, "want true or false")
+	}
+	return b
+}
+
+func parseInt(key, val string, lo, hi int, bad func(string, string, string)) int {
+	n, err := strconv.Atoi(val)
+	if err != nil || n < lo || n > hi {
+		bad(key, val, fmt.Sprintf("want an integer in [%d, %d]", lo, hi))
+	}
+	return n
+}
+
+// ParseMemorySize parses a memory size as Flink does: a number and an optional unit, where
+// b/bytes, k/kb/kibibytes, m/mb/mebibytes, g/gb/gibibytes and t/tb/tebibytes are powers of 1024.
+func ParseMemorySize(s string) (int64, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("memory size %q does not start with a number", s)
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("memory size %q: %w", s, err)
+	}
+	shift := 0
+	switch strings.TrimSpace(s[i:]) {
+	case "", "b", "bytes":
+	case "k", "kb", "kib", "kibibytes":
+		shift = 10
+	case "m", "mb", "mib", "mebibytes":
+		shift = 20
+	case "g", "gb", "gib", "gibibytes":
+		shift = 30
+	case "t", "tb", "tib", "tebibytes":
+		shift = 40
+	default:
+		return 0, fmt.Errorf("memory size %q has an unknown unit; use b, kb, mb, gb or tb", s)
+	}
+	if n > (1<<63-1)>>shift {
+		return 0, fmt.Errorf("memory size %q overflows", s)
+	}
+	return n << shift, nil
+}
+
+// OpenCheckpointStorage opens the configured checkpoint storage.
+func (c *Config) OpenCheckpointStorage(ctx context.Context) (checkpoint.Storage, error) {
+	if c.CheckpointStorage == "jobmanager" {
+		return checkpoint.NewJobManagerStorage(c.JobManagerMaxStateSize), nil
+	}
+	return checkpoint.OpenURL(ctx, c.CheckpointsDir)
+}
+
+// Compression returns the snapshot compression to use.
+func (c *Config) Compression() checkpoint.Compression {
+	if c.SnapshotCompression {
+		return checkpoint.CompressionSnappy
+	}
+	return checkpoint.CompressionNone
+}

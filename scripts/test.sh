@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole streamstate test suite: go vet, staticcheck, and every test with the race
+# detector. It installs the tools it needs (pinned) into a per-machine cache, once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATICCHECK_VERSION=v0.8.2
+TOOLS="${STREAMSTATE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/streamstate/tools}"
+mkdir -p "$TOOLS"
+
+if [ ! -x "$TOOLS/staticcheck-$STATICCHECK_VERSION" ]; then
+	echo "installing staticcheck $STATICCHECK_VERSION into $TOOLS"
+	GOBIN="$TOOLS" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+	mv "$TOOLS/staticcheck" "$TOOLS/staticcheck-$STATICCHECK_VERSION"
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on:"; echo "$unformatted"; exit 1
+fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+"$TOOLS/staticcheck-$STATICCHECK_VERSION" ./...
+echo "== go test -race"
+go test -race -timeout 30m "$@" ./...
