@@ -35,6 +35,9 @@ const (
 	KindMap         StateKind = 3
 	KindReducing    StateKind = 4
 	KindAggregating StateKind = 5
+	// KindTimers is a timer queue: records of (key, namespace, value = timestamp as 8
+	// big-endian bytes with the sign bit flipped).
+	KindTimers StateKind = 6
 )
 
 func (k StateKind) String() string {
@@ -49,11 +52,13 @@ func (k StateKind) String() string {
 		return "reducing"
 	case KindAggregating:
 		return "aggregating"
+	case KindTimers:
+		return "timers"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-func (k StateKind) valid() bool { return k >= KindValue && k <= KindAggregating }
+func (k StateKind) valid() bool { return k >= KindValue && k <= KindTimers }
 
 // Compression of key-group blocks.
 type Compression string
@@ -82,6 +87,10 @@ type OperatorState struct {
 	Parallelism    int                 `json:"parallelism"`
 	MaxParallelism int                 `json:"maxParallelism"`
 	Keyed          []*KeyedStateHandle `json:"keyed,omitempty"`
+
+	// Operator holds the operator (non-keyed) state handles, at most one per subtask, in
+	// any order; a subtask without operator state has none.
+	Operator []*OperatorStateHandle `json:"operator,omitempty"`
 }
 
 // Operator returns the state of the operator with the given id, or nil.
@@ -99,6 +108,13 @@ func (m *Metadata) Files() []FileRef {
 	var fs []FileRef
 	for _, o := range m.Operators {
 		for _, h := range o.Keyed {
+			if h.Incremental != nil {
+				fs = append(fs, h.Incremental.files()...)
+				continue
+			}
+			fs = append(fs, h.File)
+		}
+		for _, h := range o.Operator {
 			fs = append(fs, h.File)
 		}
 	}
@@ -134,6 +150,9 @@ type KeyedStateHandle struct {
 	File          FileRef        `json:"file"`
 	Compression   Compression    `json:"compression,omitempty"`
 	Blocks        []Block        `json:"blocks"`
+	// Incremental, if set, makes this an incremental handle of the lsm backend: File,
+	// Compression and Blocks are then unset and the state is in Incremental's files.
+	Incremental *IncrementalHandle `json:"incremental,omitempty"`
 }
 
 // EncodeMetadata returns the bytes of a _metadata file: magic, version, CRC-32C of the body,
@@ -211,6 +230,9 @@ func (m *Metadata) validate() error {
 				return fmt.Errorf("operator %q keyed handle %d: %v", o.ID, i, err)
 			}
 		}
+		if err := validateOperatorHandles(o); err != nil {
+			return fmt.Errorf("operator %q: %v", o.ID, err)
+		}
 	}
 	return nil
 }
@@ -219,6 +241,15 @@ func (h *KeyedStateHandle) validate(maxP int) error {
 	r := h.KeyGroupRange
 	if r.Start < 0 || r.End >= maxP || r.Len() == 0 {
 		return fmt.Errorf("key-group range %v is not inside [0, %d)", r, maxP)
+	}
+	if h.Incremental != nil {
+		if h.File != (FileRef{}) || h.Compression != CompressionNone || len(h.Blocks) != 0 {
+			return fmt.Errorf("incremental handle with a full snapshot's file or blocks")
+		}
+		if err := h.Incremental.validate(); err != nil {
+			return err
+		}
+		return validateStates(h.States)
 	}
 	if err := validPath(h.File.Path); err != nil {
 		return err
@@ -241,8 +272,12 @@ func (h *KeyedStateHandle) validate(maxP int) error {
 		}
 		end = b.Offset + b.Length
 	}
+	return validateStates(h.States)
+}
+
+func validateStates(states []StateMeta) error {
 	names := map[string]bool{}
-	for _, s := range h.States {
+	for _, s := range states {
 		if s.Name == "" || names[s.Name] {
 			return fmt.Errorf("state name %q empty or repeated", s.Name)
 		}

@@ -25,8 +25,9 @@ type KeyedStateBackend interface {
 	// KeySerializerID is the ID of the key serializer the backend was created (or restored) for.
 	KeySerializerID() string
 	// SetCurrentKey makes key, whose key group is kg, the scope of every state of this
-	// backend. It returns ErrKeyGroupNotOwned if kg is outside KeyGroupRange. The backend
-	// copies key.
+	// backend. It returns ErrKeyGroupNotOwned if kg is outside KeyGroupRange, and then the
+	// backend has no current key (state access fails with ErrNoCurrentKey) rather than
+	// silently keeping the previous one. The backend copies key.
 	SetCurrentKey(key []byte, kg int) error
 	// CreateState registers a state, or returns the one registered under the same name. It
 	// returns an InternalValue, InternalList or InternalMap according to the spec's kind

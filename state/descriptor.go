@@ -20,6 +20,7 @@ const (
 	KindMap         = checkpoint.KindMap
 	KindReducing    = checkpoint.KindReducing
 	KindAggregating = checkpoint.KindAggregating
+	KindTimers      = checkpoint.KindTimers
 )
 
 // Spec is the type-erased form of a descriptor, what a backend sees. Value is the serializer of

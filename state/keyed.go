@@ -17,6 +17,7 @@ type KeyedBackend[K any] struct {
 	maxP   int
 	buf    []byte
 	key    K
+	kg     int
 	hasKey bool
 }
 
@@ -53,11 +54,34 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 	if err != nil {
 		return fmt.Errorf("state: serialize key: %w", err)
 	}
-	if err := k.b.SetCurrentKey(buf, keygroup.Of(buf, k.maxP)); err != nil {
+	kg := keygroup.Of(buf, k.maxP)
+	if err := k.b.SetCurrentKey(buf, kg); err != nil {
+		k.hasKey = false
 		return err
 	}
-	k.key, k.hasKey = key, true
+	k.key, k.kg, k.hasKey = key, kg, true
 	return nil
+}
+
+// CurrentKeyBytes returns the serialized current key and its key group; the slice is valid
+// until the next SetCurrentKey. ok is false before the first SetCurrentKey.
+func (k *KeyedBackend[K]) CurrentKeyBytes() (key []byte, kg int, ok bool) {
+	if !k.hasKey {
+		return nil, 0, false
+	}
+	return k.buf, k.kg, true
+}
+
+// SetCurrentKeyBytes sets the current key from its serialized form (as a timer holds it).
+func (k *KeyedBackend[K]) SetCurrentKeyBytes(raw []byte) error {
+	key, rest, err := serde.DecodeKey(k.ser, raw)
+	if err != nil {
+		return fmt.Errorf("state: decode key: %w", err)
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("state: decode key: %d trailing bytes", len(rest))
+	}
+	return k.SetCurrentKey(key)
 }
 
 // CurrentKey returns the current key; ok is false before the first SetCurrentKey.

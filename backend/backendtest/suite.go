@@ -41,6 +41,8 @@ func Run(t *testing.T, f Factory) {
 		{"RestoredStateKeptUntilRegistered", testUnregisteredRestoredState},
 		{"IncompatibleSerializer", testIncompatibleSerializer},
 		{"CorruptAndTruncated", testCorrupt},
+		{"TimerQueue", testTimerQueue},
+		{"TimersRescale", testTimersRescale},
 		{"RandomizedModel", testModel},
 	}
 	for _, tc := range tests {
@@ -407,8 +409,14 @@ func testErrors(t *testing.T, f Factory) {
 			break
 		}
 	}
+	setKey(t, s, 0)
+	must(t, v.Update("owned"))
 	if err := s.kb.SetCurrentKey(foreign); !errors.Is(err, state.ErrKeyGroupNotOwned) {
 		t.Fatalf("SetCurrentKey(foreign) = %v", err)
+	}
+	// A failed SetCurrentKey leaves no current key, not the previous one.
+	if err := v.Update("x"); !errors.Is(err, state.ErrNoCurrentKey) {
+		t.Fatalf("Update after a failed SetCurrentKey: %v", err)
 	}
 	if _, err := state.GetListState(s.kb, state.ListDescriptor[string]{Name: valueDesc.Name}); !errors.Is(err, state.ErrStateConflict) {
 		t.Fatalf("re-register as list: %v", err)

@@ -69,6 +69,7 @@ func (b *Backend) KeySerializerID() string { return b.keySer }
 // SetCurrentKey implements state.KeyedStateBackend.
 func (b *Backend) SetCurrentKey(key []byte, kg int) error {
 	if !b.rng.Contains(kg) {
+		b.hasKey = false
 		return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
 	}
 	b.prefix = binary.AppendUvarint(b.prefix[:0], uint64(len(key)))
