@@ -91,7 +91,9 @@ func (c *Checkpoints) parseChk(name string) (int64, string, bool) {
 		return 0, "", false
 	}
 	id, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || id < 0 {
+	// Only the canonical spelling: "chk-07" or "chk-+7" is not checkpoint 7, whose
+	// metadata is read as chk-7/_metadata.
+	if err != nil || id < 0 || strconv.FormatInt(id, 10) != num {
 		return 0, "", false
 	}
 	return id, file, true
@@ -179,15 +181,11 @@ func (c *Checkpoints) Load(ctx context.Context, id int64) (*Metadata, error) {
 }
 
 func loadMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata, error) {
+	m, err := readMetadata(ctx, st, base, dir)
+	if err != nil {
+		return nil, err
+	}
 	name := base + dir + MetadataName
-	b, err := st.ReadRange(ctx, name, 0, -1)
-	if err != nil {
-		return nil, err
-	}
-	m, err := DecodeMetadata(name, b)
-	if err != nil {
-		return nil, err
-	}
 	for _, f := range m.Files() {
 		size, err := st.Size(ctx, base+f.Path)
 		if err != nil {
@@ -199,6 +197,16 @@ func loadMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata,
 		}
 	}
 	return m, nil
+}
+
+// readMetadata reads and decodes a _metadata file without checking the files it references.
+func readMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata, error) {
+	name := base + dir + MetadataName
+	b, err := st.ReadRange(ctx, name, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeMetadata(name, b)
 }
 
 // Restore tries the complete checkpoints from the latest back: it loads each one's metadata
@@ -238,7 +246,7 @@ func (c *Checkpoints) Begin(id int64) (*Pending, error) {
 	if c.pending[id] != nil {
 		return nil, fmt.Errorf("checkpoint %d of job %s is already in progress", id, c.job)
 	}
-	p := &Pending{st: c.st, base: c.jobDir(), dir: chkDir(id), id: id, owner: c}
+	p := newPending(c.st, c.jobDir(), chkDir(id), id, c)
 	c.pending[id] = p
 	return p, nil
 }
@@ -251,7 +259,9 @@ func (c *Checkpoints) finish(p *Pending) {
 
 // retain deletes the complete checkpoints beyond NumRetained, metadata first so that a
 // half-deleted checkpoint never looks complete, and then the shared files no retained
-// checkpoint references.
+// checkpoint references. It reads every metadata involved before deleting anything: if one
+// cannot be read for a reason other than corruption (a storage outage), nothing is deleted
+// and the next completed checkpoint retries.
 func (c *Checkpoints) retain(ctx context.Context) error {
 	files, complete, err := c.scan(ctx)
 	if err != nil {
@@ -266,11 +276,16 @@ func (c *Checkpoints) retain(ctx context.Context) error {
 		return nil
 	}
 	drop, keep := ids[:len(ids)-c.opts.NumRetained], ids[len(ids)-c.opts.NumRetained:]
+	// The metadata is read without checking the files it references: a retained checkpoint
+	// that lost one file still references (and protects) all the others.
 	referenced := map[string]bool{}
 	for _, id := range keep {
-		m, err := c.Load(ctx, id)
+		m, err := readMetadata(ctx, c.st, c.jobDir(), chkDir(id))
+		if unreadable(err) {
+			continue // cannot be restored, so it references nothing worth keeping
+		}
 		if err != nil {
-			continue // an unreadable retained checkpoint references nothing we can know of
+			return err
 		}
 		for _, f := range m.Files() {
 			referenced[f.Path] = true
@@ -278,13 +293,21 @@ func (c *Checkpoints) retain(ctx context.Context) error {
 	}
 	var shared []string
 	for _, id := range drop {
-		if m, err := c.Load(ctx, id); err == nil {
-			for _, f := range m.Files() {
-				if strings.HasPrefix(f.Path, "shared/") && !referenced[f.Path] {
-					shared = append(shared, f.Path)
-				}
+		m, err := readMetadata(ctx, c.st, c.jobDir(), chkDir(id))
+		if unreadable(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, f := range m.Files() {
+			if strings.HasPrefix(f.Path, SharedDir) && !referenced[f.Path] {
+				referenced[f.Path] = true // once
+				shared = append(shared, f.Path)
 			}
 		}
+	}
+	for _, id := range drop {
 		meta := c.jobDir() + chkDir(id) + MetadataName
 		if err := c.st.Delete(ctx, meta); err != nil {
 			return err
@@ -305,18 +328,83 @@ func (c *Checkpoints) retain(ctx context.Context) error {
 	return nil
 }
 
+// unreadable reports whether err says a file is corrupt or missing (not a storage outage).
+func unreadable(err error) bool {
+	return err != nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, ErrMissing))
+}
+
 // Pending is a checkpoint or savepoint being written. It is the StreamFactory for its files;
-// Complete writes its metadata, Abort deletes everything it wrote.
+// Complete writes its metadata, Abort deletes everything it wrote. Once either has been
+// called, Create fails and a stream's Close discards its file and fails.
 type Pending struct {
-	st    Storage
-	base  string // metadata paths are relative to this
-	dir   string // where this snapshot's own files go, relative to base
+	st    Storage // for the snapshot's files: its writers do not commit once it is done
+	raw   Storage // the storage itself, for the metadata and deletes
+	base  string  // metadata paths are relative to this
+	dir   string  // where this snapshot's own files go, relative to base
 	id    int64
 	owner *Checkpoints // nil for savepoints
 
 	mu    sync.Mutex
 	files []string
 	done  bool
+	// commits is held shared by every commit of one of the snapshot's files and exclusively
+	// by Abort, so that a file whose upload finishes after Abort is never left behind.
+	commits sync.RWMutex
+}
+
+func newPending(st Storage, base, dir string, id int64, owner *Checkpoints) *Pending {
+	p := &Pending{raw: st, base: base, dir: dir, id: id, owner: owner}
+	p.st = pendingStorage{Storage: st, p: p}
+	return p
+}
+
+func (p *Pending) String() string {
+	if p.owner == nil {
+		return "savepoint"
+	}
+	return "checkpoint " + strconv.FormatInt(p.id, 10)
+}
+
+func (p *Pending) isDone() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done
+}
+
+// pendingStorage creates the files of a Pending: a file committed after the snapshot was
+// completed or aborted is discarded instead (it would never be referenced, nor deleted).
+type pendingStorage struct {
+	Storage
+	p *Pending
+}
+
+func (s pendingStorage) Create(ctx context.Context, name string, ifNotExist bool) (Writer, error) {
+	w, err := s.Storage.Create(ctx, name, ifNotExist)
+	if err != nil {
+		return nil, err
+	}
+	return &pendingWriter{Writer: w, p: s.p, name: name}, nil
+}
+
+type pendingWriter struct {
+	Writer
+	p         *Pending
+	name      string
+	committed bool
+}
+
+func (w *pendingWriter) Commit() (int64, error) {
+	if w.committed {
+		return w.Writer.Commit()
+	}
+	w.p.commits.RLock()
+	defer w.p.commits.RUnlock()
+	if w.p.isDone() {
+		w.Writer.Abort()
+		return 0, fmt.Errorf("%s is already completed or aborted: file %s discarded", w.p, w.name)
+	}
+	w.committed = true
+	return w.Writer.Commit()
 }
 
 // ID returns the checkpoint id.
@@ -330,7 +418,7 @@ func (p *Pending) Create(ctx context.Context, hint string) (OutputStream, error)
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
-		return nil, fmt.Errorf("checkpoint %d is already completed or aborted", p.id)
+		return nil, fmt.Errorf("%s is already completed or aborted", p)
 	}
 	p.files = append(p.files, p.base+rel)
 	p.mu.Unlock()
@@ -360,7 +448,7 @@ func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
-		return fmt.Errorf("checkpoint %d is already completed or aborted", p.id)
+		return fmt.Errorf("%s is already completed or aborted", p)
 	}
 	p.done = true
 	p.mu.Unlock()
@@ -374,8 +462,10 @@ func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
 	}
 	err := p.writeMetadata(ctx, m)
 	if err != nil {
-		p.deleteFiles(ctx)
-		return fmt.Errorf("complete checkpoint %d: %w", p.id, err)
+		if derr := p.deleteFiles(ctx); derr != nil {
+			p.logger().Warn("could not delete the files of a failed snapshot", "snapshot", p.String(), "error", derr)
+		}
+		return fmt.Errorf("complete %s: %w", p, err)
 	}
 	if p.owner != nil {
 		if err := p.owner.retain(ctx); err != nil {
@@ -390,7 +480,7 @@ func (p *Pending) writeMetadata(ctx context.Context, m *Metadata) error {
 	if err != nil {
 		return err
 	}
-	w, err := p.st.Create(ctx, p.base+p.dir+MetadataName, true)
+	w, err := p.raw.Create(ctx, p.base+p.dir+MetadataName, true)
 	if err != nil {
 		return err
 	}
@@ -402,7 +492,8 @@ func (p *Pending) writeMetadata(ctx context.Context, m *Metadata) error {
 	return err
 }
 
-// Abort discards the snapshot: every file it created is deleted.
+// Abort discards the snapshot: every file it created is deleted. It waits for files being
+// committed at that moment; a file committed later is discarded and its Close fails.
 func (p *Pending) Abort(ctx context.Context) error {
 	p.mu.Lock()
 	if p.done {
@@ -417,14 +508,25 @@ func (p *Pending) Abort(ctx context.Context) error {
 	return p.deleteFiles(ctx)
 }
 
+func (p *Pending) logger() *slog.Logger {
+	if p.owner == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.owner.opts.Logger
+}
+
+// deleteFiles waits for the commits in flight (later ones see done and discard their file)
+// and deletes every file the snapshot created.
 func (p *Pending) deleteFiles(ctx context.Context) error {
+	p.commits.Lock()
+	defer p.commits.Unlock()
 	p.mu.Lock()
 	files := p.files
 	p.files = nil
 	p.mu.Unlock()
 	var errs []error
 	for _, f := range files {
-		errs = append(errs, p.st.Delete(ctx, f))
+		errs = append(errs, p.raw.Delete(ctx, f))
 	}
 	return errors.Join(errs...)
 }
@@ -434,7 +536,7 @@ func (p *Pending) deleteFiles(ctx context.Context) error {
 // directory can be copied elsewhere and still restores. The directory must not already hold
 // a savepoint.
 func BeginSavepoint(st Storage) *Pending {
-	return &Pending{st: st}
+	return newPending(st, "", "", 0, nil)
 }
 
 // LoadSavepoint reads the savepoint whose root is st; the Reader reads its files.

@@ -217,6 +217,10 @@ type Reader interface {
 // group by key group in ascending order. It reads only those key groups' blocks (and the file
 // header). Bad bytes give an error wrapping ErrCorrupt that names the file.
 func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygroup.Range, fn func(kg int, rec *Record) error) error {
+	if h.Incremental != nil {
+		return fmt.Errorf("%w: it is an incremental checkpoint of the %s backend; restore it with that backend, or take a savepoint to change backends",
+			ErrNotFull, h.Incremental.Backend)
+	}
 	want := h.KeyGroupRange.Intersect(rng)
 	if want.Len() == 0 {
 		return nil
@@ -255,12 +259,14 @@ func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygr
 	}
 	var rec Record
 	var buf []byte
+	var next int64 // blocks are in key-group order and do not overlap
 	for kg := want.Start; kg <= want.End; kg++ {
 		b := h.Blocks[kg-h.KeyGroupRange.Start]
 		lo := b.Offset - first.Offset
-		if lo < 0 || b.Length < 0 || b.Length > int64(len(span))-lo {
+		if lo < next || b.Length < 0 || b.Length > int64(len(span))-lo {
 			return corrupt(p, "block of key group %d is out of order", kg)
 		}
+		next = lo + b.Length
 		payload, err := openBlock(p, kg, span[lo:lo+b.Length], &buf)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file:// URLs
@@ -55,8 +56,10 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 		return nil, fmt.Errorf("checkpoint storage URL %q: %w", rawURL, err)
 	}
 	var prefix string
+	isFile := false
 	switch u.Scheme {
 	case "file":
+		isFile = true
 		q := u.Query()
 		if !q.Has("create_dir") {
 			q.Set("create_dir", "true")
@@ -64,6 +67,13 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 		if !q.Has("metadata") {
 			// No .attrs sidecar files and no MD5 over every byte: blocks carry CRC-32C.
 			q.Set("metadata", "skip")
+		}
+		if !q.Has("no_tmp_dir") {
+			// Write temporary files next to their final name: by default fileblob writes them
+			// to os.TempDir and renames them into place, which fails with "invalid cross-device
+			// link" whenever the temp dir is another filesystem (a tmpfs /tmp, a volume).
+			// List hides these temporary files.
+			q.Set("no_tmp_dir", "true")
 		}
 		u.RawQuery = q.Encode()
 	case "s3", "gs", "azblob":
@@ -82,7 +92,14 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 	if prefix != "" {
 		b = blob.PrefixedBucket(b, prefix+"/")
 	}
-	return &blobStorage{b: b, desc: redact(u)}, nil
+	s := &blobStorage{b: b, desc: redact(u)}
+	if isFile {
+		// fileblob checks IfNotExist with a stat before its rename, under a lock of its own
+		// writer only; serializing conditional commits makes them atomic within this process.
+		s.condMu = new(sync.Mutex)
+		s.hideTemp = true
+	}
+	return s, nil
 }
 
 func redact(u *url.URL) string {
@@ -95,6 +112,11 @@ func redact(u *url.URL) string {
 type blobStorage struct {
 	b    *blob.Bucket
 	desc string
+	// condMu, if set, serializes the commits of create-if-not-exists writers, for drivers
+	// whose check and write are not atomic (fileblob).
+	condMu *sync.Mutex
+	// hideTemp hides fileblob's temporary files ("<name>.<hex>.tmp") from List.
+	hideTemp bool
 }
 
 func (s *blobStorage) String() string { return s.desc }
@@ -108,7 +130,11 @@ func (s *blobStorage) Create(ctx context.Context, name string, ifNotExist bool) 
 		cancel()
 		return nil, fmt.Errorf("create %s in %s: %w", name, s.desc, err)
 	}
-	return &blobWriter{w: w, cancel: cancel, name: name, desc: s.desc}, nil
+	bw := &blobWriter{w: w, cancel: cancel, name: name, desc: s.desc}
+	if ifNotExist {
+		bw.condMu = s.condMu
+	}
+	return bw, nil
 }
 
 type blobWriter struct {
@@ -116,6 +142,7 @@ type blobWriter struct {
 	cancel context.CancelFunc
 	name   string
 	desc   string
+	condMu *sync.Mutex // see blobStorage.condMu; nil unless needed
 	n      int64
 	done   bool
 }
@@ -131,7 +158,13 @@ func (w *blobWriter) Commit() (int64, error) {
 		return w.n, nil
 	}
 	w.done = true
+	if w.condMu != nil {
+		w.condMu.Lock()
+	}
 	err := w.w.Close()
+	if w.condMu != nil {
+		w.condMu.Unlock()
+	}
 	w.cancel()
 	if err != nil {
 		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
@@ -154,12 +187,21 @@ func (w *blobWriter) Abort() {
 func (s *blobStorage) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
 	r, err := s.b.NewRangeReader(ctx, name, offset, length, nil)
 	if err != nil {
+		if gcerrors.Code(err) != gcerrors.NotFound && (offset > 0 || length == 0) {
+			// S3 rejects a range that starts at or after the end of the object (416); the
+			// contract is that a short object returns fewer bytes, here none.
+			if a, aerr := s.b.Attributes(ctx, name); aerr == nil && offset >= a.Size {
+				return []byte{}, nil
+			}
+		}
 		return nil, s.wrap(name, err)
 	}
 	defer r.Close()
 	var buf []byte
 	if length >= 0 {
-		buf = make([]byte, 0, length)
+		// length is the caller's (often from metadata): never allocate more than the object
+		// can return; a huge length would otherwise panic in make.
+		buf = make([]byte, 0, max(0, min(length, r.Size()-offset)))
 	}
 	w := bytesWriter{buf}
 	if _, err := io.Copy(&w, r); err != nil {
@@ -206,8 +248,27 @@ func (s *blobStorage) List(ctx context.Context, prefix string) ([]string, error)
 		if err != nil {
 			return nil, fmt.Errorf("list %s in %s: %w", prefix, s.desc, err)
 		}
-		if !o.IsDir {
+		if !o.IsDir && !(s.hideTemp && isFileblobTemp(o.Key)) {
 			names = append(names, o.Key)
 		}
 	}
+}
+
+// isFileblobTemp reports whether name is one of fileblob's temporary files of an unfinished
+// write, "<name>.<hex nanoseconds>.tmp" (with no_tmp_dir).
+func isFileblobTemp(name string) bool {
+	rest, ok := strings.CutSuffix(name, ".tmp")
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(rest, '.')
+	if i <= 0 || i == len(rest)-1 || strings.HasSuffix(rest[:i], "/") {
+		return false
+	}
+	for _, c := range rest[i+1:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -86,13 +86,13 @@ type avgAcc struct{ Sum, N int64 }
 
 type avgFn struct{}
 
-func (avgFn) CreateAccumulator() avgAcc                  { return avgAcc{} }
-func (avgFn) Add(v int64, a avgAcc) (avgAcc, error)      { return avgAcc{a.Sum + v, a.N + 1}, nil }
-func (avgFn) GetResult(a avgAcc) (float64, error)        { return float64(a.Sum) / float64(a.N), nil }
-func (avgFn) Merge(a, b avgAcc) (avgAcc, error)          { return avgAcc{a.Sum + b.Sum, a.N + b.N}, nil }
-func single(t *testing.T, f Factory) (*env, *subtask)    { e := newEnv(t, f); return e, e.open(1, nil)[0] }
-func setKey(t testing.TB, s *subtask, k int64)           { t.Helper(); must(t, s.kb.SetCurrentKey(k)) }
-func nsBytes(s string) []byte                            { return []byte(s) }
+func (avgFn) CreateAccumulator() avgAcc                 { return avgAcc{} }
+func (avgFn) Add(v int64, a avgAcc) (avgAcc, error)     { return avgAcc{a.Sum + v, a.N + 1}, nil }
+func (avgFn) GetResult(a avgAcc) (float64, error)       { return float64(a.Sum) / float64(a.N), nil }
+func (avgFn) Merge(a, b avgAcc) (avgAcc, error)         { return avgAcc{a.Sum + b.Sum, a.N + b.N}, nil }
+func single(t *testing.T, f Factory) (*env, *subtask)   { e := newEnv(t, f); return e, e.open(1, nil)[0] }
+func setKey(t testing.TB, s *subtask, k int64)          { t.Helper(); must(t, s.kb.SetCurrentKey(k)) }
+func nsBytes(s string) []byte                           { return []byte(s) }
 func sorted[T interface{ ~int64 | ~string }](v []T) []T { slices.Sort(v); return v }
 
 func testValue(t *testing.T, f Factory) {

@@ -215,7 +215,11 @@ func (h *headHeap) Swap(i, j int) {
 	h.heads[i], h.heads[j] = h.heads[j], h.heads[i]
 	h.headPos[h.heads[i]], h.headPos[h.heads[j]] = i, j
 }
-func (h *headHeap) Push(x any) { i := x.(int); h.headPos[i] = len(h.heads); h.heads = append(h.heads, i) }
+func (h *headHeap) Push(x any) {
+	i := x.(int)
+	h.headPos[i] = len(h.heads)
+	h.heads = append(h.heads, i)
+}
 func (h *headHeap) Pop() any {
 	i := h.heads[len(h.heads)-1]
 	h.heads = h.heads[:len(h.heads)-1]
