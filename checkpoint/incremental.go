@@ -1,0 +1,124 @@
+package checkpoint
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// SharedDir is the directory, relative to a job's directory, of the files shared between
+// incremental checkpoints.
+const SharedDir = "shared/"
+
+// ErrNotFull is returned (wrapped) by ReadKeyGroups for a handle that is not in the canonical
+// full format (an incremental checkpoint, which only the backend that wrote it can restore).
+var ErrNotFull = errors.New("checkpoint: keyed state handle is not a full snapshot")
+
+// IncrementalHandle is the native, incremental form of one subtask's keyed state, written by
+// the lsm backend: the files of its database. Shared files are immutable and live under
+// shared/; several checkpoints may reference the same one, and it is deleted only when no
+// retained checkpoint does. Private files (the database's MANIFEST, OPTIONS, ...) belong to
+// this checkpoint only.
+type IncrementalHandle struct {
+	// Backend names the backend and format that wrote the files, e.g. "lsm/pebble-v2".
+	Backend string `json:"backend"`
+	// Shared are the immutable data files, under shared/.
+	Shared []IncrementalFile `json:"shared"`
+	// Private are the checkpoint's own files, in its chk-<n>/ directory.
+	Private []IncrementalFile `json:"private"`
+}
+
+// IncrementalFile is one database file of an incremental handle: its name in the database
+// directory and where it is stored.
+type IncrementalFile struct {
+	// Name is the file's name in the database directory (a base name).
+	Name string `json:"name"`
+	// Path and Size locate the stored copy, relative to the job's directory.
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+}
+
+// Ref returns the stored copy's reference.
+func (f IncrementalFile) Ref() FileRef { return FileRef{Path: f.Path, Size: f.Size} }
+
+func (h *IncrementalHandle) validate() error {
+	if h.Backend == "" {
+		return fmt.Errorf("incremental handle without a backend name")
+	}
+	names := map[string]bool{}
+	check := func(f IncrementalFile, shared bool) error {
+		if f.Name == "" || f.Name == "." || f.Name == ".." || path.Base(f.Name) != f.Name || strings.ContainsAny(f.Name, "/\\") {
+			return fmt.Errorf("incremental file name %q is not a base name", f.Name)
+		}
+		if names[f.Name] {
+			return fmt.Errorf("incremental file %q listed twice", f.Name)
+		}
+		names[f.Name] = true
+		if err := validPath(f.Path); err != nil {
+			return err
+		}
+		if shared != strings.HasPrefix(f.Path, SharedDir) {
+			return fmt.Errorf("incremental file %q: shared files and only they belong under %s", f.Path, SharedDir)
+		}
+		if f.Size < 0 {
+			return fmt.Errorf("incremental file %q has negative size %d", f.Path, f.Size)
+		}
+		return nil
+	}
+	for _, f := range h.Shared {
+		if err := check(f, true); err != nil {
+			return err
+		}
+	}
+	for _, f := range h.Private {
+		if err := check(f, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// files returns the references of every file of the handle.
+func (h *IncrementalHandle) files() []FileRef {
+	out := make([]FileRef, 0, len(h.Shared)+len(h.Private))
+	for _, f := range h.Shared {
+		out = append(out, f.Ref())
+	}
+	for _, f := range h.Private {
+		out = append(out, f.Ref())
+	}
+	return out
+}
+
+// CreateShared creates a file under the job's shared/ directory for an incremental
+// checkpoint. The stored name is hint followed by a random suffix, so an upload never
+// replaces another. Until the checkpoint completes the file belongs to it: Abort deletes it.
+// For a savepoint, shared/ is inside the savepoint's directory.
+func (p *Pending) CreateShared(ctx context.Context, hint string) (OutputStream, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	rel := SharedDir + path.Base(hint) + "-" + hex.EncodeToString(rnd[:])
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("checkpoint %d is already completed or aborted", p.id)
+	}
+	p.files = append(p.files, p.base+rel)
+	p.mu.Unlock()
+	w, err := p.st.Create(ctx, p.base+rel, false)
+	if err != nil {
+		return nil, err
+	}
+	return &stream{w: w, rel: rel}, nil
+}
+
+// SharedStreamFactory is implemented by the StreamFactory of a checkpoint that can hold
+// shared files (Pending).
+type SharedStreamFactory interface {
+	StreamFactory
+	CreateShared(ctx context.Context, hint string) (OutputStream, error)
+}

@@ -1,0 +1,251 @@
+package state
+
+import (
+	"context"
+	"iter"
+
+	"github.com/streamstate/streamstate/checkpoint"
+)
+
+// Operator state is Flink's non-keyed state: state of one operator subtask rather than of a
+// key. It is small (source offsets, buffered output, rules) and is redistributed when a job is
+// restored at another parallelism, according to the mode it was registered with:
+//
+//   - split list state (GetOperatorListState): the lists of all old subtasks are concatenated
+//     and dealt out in even chunks; at unchanged parallelism each subtask gets its own list.
+//   - union list state (GetUnionListState): every subtask gets all elements of all old
+//     subtasks. Its size is multiplied by the parallelism on restore: keep it small.
+//   - broadcast state (GetBroadcastState): a map that is the same on every subtask (the
+//     operator must keep it so); every new subtask gets one copy.
+//
+// Operator state has no key and no namespace.
+
+// OperatorListState is a list of operator state: ListState without namespaces.
+type OperatorListState[V any] interface {
+	// Get iterates the elements in insertion order.
+	Get() iter.Seq2[V, error]
+	// Add appends v. The backend may keep v: do not modify it afterwards.
+	Add(v V) error
+	// AddAll appends vs in order.
+	AddAll(vs []V) error
+	// Update replaces the list with vs (clears it when vs is empty).
+	Update(vs []V) error
+	// Clear empties the list.
+	Clear() error
+}
+
+// BroadcastState is a map of operator state that is identical on every subtask: MapState
+// without namespaces. Flink's BroadcastState.
+type BroadcastState[UK comparable, UV any] interface {
+	Get(k UK) (v UV, ok bool, err error)
+	// Put sets k's value. The backend may keep k and v: do not modify them afterwards.
+	Put(k UK, v UV) error
+	PutAll(m map[UK]UV) error
+	Remove(k UK) error
+	Contains(k UK) (bool, error)
+	IsEmpty() (bool, error)
+	// Keys, Values and All iterate the entries in no particular order. Do not modify the
+	// map while iterating.
+	Keys() iter.Seq2[UK, error]
+	Values() iter.Seq2[UV, error]
+	All() iter.Seq2[Entry[UK, UV], error]
+	// Clear removes every entry.
+	Clear() error
+}
+
+// OperatorStateStore registers and returns the operator states of one subtask, like Flink's
+// OperatorStateStore. The methods take the erased Spec of a ListDescriptor (list states) or a
+// MapDescriptor (broadcast states); users call the typed GetOperatorListState,
+// GetUnionListState and GetBroadcastState instead.
+//
+// Asking again for a registered name returns the same state. A name registered (or restored)
+// with another mode or kind fails with ErrStateConflict; with another serializer, with
+// ErrIncompatibleSerializer. Used from the task's goroutine only.
+type OperatorStateStore interface {
+	// GetListState returns the split-distribute list state of spec (kind KindList).
+	GetListState(spec Spec) (InternalOperatorList, error)
+	// GetUnionListState returns the union list state of spec (kind KindList).
+	GetUnionListState(spec Spec) (InternalOperatorList, error)
+	// GetBroadcastState returns the broadcast map state of spec (kind KindMap).
+	GetBroadcastState(spec Spec) (InternalBroadcast, error)
+}
+
+// InternalOperatorList is an operator list state with erased elements (the spec's Value
+// serializer's type, boxed).
+type InternalOperatorList interface {
+	// Get returns the elements; the slice must not be modified.
+	Get() ([]any, error)
+	Add(v any) error
+	AddAll(vs []any) error
+	// Update replaces the list; an empty vs clears it.
+	Update(vs []any) error
+	Clear() error
+}
+
+// InternalBroadcast is a broadcast map state with erased keys and values.
+type InternalBroadcast interface {
+	Get(uk any) (v any, ok bool, err error)
+	Put(uk, v any) error
+	Remove(uk any) error
+	Contains(uk any) (bool, error)
+	IsEmpty() (bool, error)
+	// All iterates the entries; the map must not be modified during iteration.
+	All() iter.Seq2[MapEntry, error]
+	Clear() error
+}
+
+// OperatorStateBackend is what an operator state backend implements for one subtask: its
+// operator states plus snapshots of them. Like KeyedStateBackend, every method is called from
+// the task's goroutine; only OperatorAsyncSnapshot.Run runs beside them.
+type OperatorStateBackend interface {
+	OperatorStateStore
+	// IsRestored reports whether the backend was restored from operator state handles.
+	IsRestored() bool
+	// Snapshot runs the synchronous phase of a snapshot and returns its asynchronous phase.
+	// The snapshot holds the operator state exactly as it is when Snapshot returns.
+	Snapshot(checkpointID int64) (OperatorAsyncSnapshot, error)
+	// Close releases the backend. A running OperatorAsyncSnapshot must finish first.
+	Close() error
+}
+
+// OperatorAsyncSnapshot is the asynchronous phase of an operator state snapshot. Exactly one
+// of Run or Release must be called.
+type OperatorAsyncSnapshot interface {
+	// Run writes the snapshot through out and returns its handle. It may run concurrently
+	// with the task's use of the backend.
+	Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.OperatorStateHandle, error)
+	// Release drops the snapshot without writing it.
+	Release()
+}
+
+// CheckpointedFunction is implemented by user functions that keep operator state, like
+// Flink's CheckpointedFunction. InitializeState is called once, before the first element,
+// both on a fresh start and on restore: the function registers its states there and, when
+// ctx.IsRestored(), reads what was restored. SnapshotState is called on the task's goroutine
+// when a checkpoint or savepoint is taken, before the backend's synchronous phase: the
+// function writes into its states what the snapshot must hold.
+type CheckpointedFunction interface {
+	SnapshotState(ctx FunctionSnapshotContext) error
+	InitializeState(ctx FunctionInitializationContext) error
+}
+
+// FunctionSnapshotContext describes the snapshot a CheckpointedFunction takes part in.
+type FunctionSnapshotContext interface {
+	// CheckpointID is the id of the checkpoint or savepoint.
+	CheckpointID() int64
+	// CheckpointTimestamp is when the checkpoint was triggered, in Unix milliseconds.
+	CheckpointTimestamp() int64
+}
+
+// FunctionInitializationContext is what InitializeState gets. A runtime whose function also
+// has keyed state passes a context that additionally implements KeyedStateContext.
+type FunctionInitializationContext interface {
+	// IsRestored reports whether the function is being restored from a snapshot, as opposed
+	// to starting fresh. A restored subtask may still find its states empty (after a rescale).
+	IsRestored() bool
+	// OperatorStateStore registers the function's operator states.
+	OperatorStateStore() OperatorStateStore
+}
+
+// KeyedStateContext is the optional part of a FunctionInitializationContext for functions on
+// a keyed stream: it gives the keyed states, as Flink's getKeyedStateStore.
+type KeyedStateContext interface {
+	KeyedStateStore() StateCreator
+}
+
+// GetOperatorListState returns the split-distribute list state d describes, registering it
+// on first use.
+func GetOperatorListState[V any](s OperatorStateStore, d ListDescriptor[V]) (OperatorListState[V], error) {
+	return operatorList[V](d, s.GetListState)
+}
+
+// GetUnionListState returns the union list state d describes, registering it on first use.
+func GetUnionListState[V any](s OperatorStateStore, d ListDescriptor[V]) (OperatorListState[V], error) {
+	return operatorList[V](d, s.GetUnionListState)
+}
+
+func operatorList[V any](d ListDescriptor[V], get func(Spec) (InternalOperatorList, error)) (OperatorListState[V], error) {
+	spec := d.Spec()
+	if err := validateName(spec.Name); err != nil {
+		return nil, err
+	}
+	in, err := get(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &operatorListState[V]{in: in}, nil
+}
+
+// GetBroadcastState returns the broadcast state d describes, registering it on first use.
+func GetBroadcastState[UK comparable, UV any](s OperatorStateStore, d MapDescriptor[UK, UV]) (BroadcastState[UK, UV], error) {
+	spec := d.Spec()
+	if err := validateName(spec.Name); err != nil {
+		return nil, err
+	}
+	in, err := s.GetBroadcastState(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &broadcastState[UK, UV]{in: in}, nil
+}
+
+type operatorListState[V any] struct{ in InternalOperatorList }
+
+func (s *operatorListState[V]) Get() iter.Seq2[V, error] {
+	return func(yield func(V, error) bool) {
+		vs, err := s.in.Get()
+		if err != nil {
+			var zero V
+			yield(zero, err)
+			return
+		}
+		for _, v := range vs {
+			if !yield(cast[V](v), nil) {
+				return
+			}
+		}
+	}
+}
+
+func (s *operatorListState[V]) Add(v V) error { return s.in.Add(v) }
+
+func (s *operatorListState[V]) AddAll(vs []V) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	return s.in.AddAll(boxAll(vs))
+}
+
+func (s *operatorListState[V]) Update(vs []V) error { return s.in.Update(boxAll(vs)) }
+func (s *operatorListState[V]) Clear() error        { return s.in.Clear() }
+
+type broadcastState[UK comparable, UV any] struct{ in InternalBroadcast }
+
+func (s *broadcastState[UK, UV]) Get(k UK) (UV, bool, error) {
+	v, ok, err := s.in.Get(k)
+	return cast[UV](v), ok, err
+}
+func (s *broadcastState[UK, UV]) Put(k UK, v UV) error { return s.in.Put(k, v) }
+func (s *broadcastState[UK, UV]) PutAll(m map[UK]UV) error {
+	for k, v := range m {
+		if err := s.in.Put(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (s *broadcastState[UK, UV]) Remove(k UK) error           { return s.in.Remove(k) }
+func (s *broadcastState[UK, UV]) Contains(k UK) (bool, error) { return s.in.Contains(k) }
+func (s *broadcastState[UK, UV]) IsEmpty() (bool, error)      { return s.in.IsEmpty() }
+func (s *broadcastState[UK, UV]) Clear() error                { return s.in.Clear() }
+func (s *broadcastState[UK, UV]) Keys() iter.Seq2[UK, error] {
+	return project(s.in.All(), func(e MapEntry) UK { return cast[UK](e.Key) })
+}
+func (s *broadcastState[UK, UV]) Values() iter.Seq2[UV, error] {
+	return project(s.in.All(), func(e MapEntry) UV { return cast[UV](e.Value) })
+}
+func (s *broadcastState[UK, UV]) All() iter.Seq2[Entry[UK, UV], error] {
+	return project(s.in.All(), func(e MapEntry) Entry[UK, UV] {
+		return Entry[UK, UV]{Key: cast[UK](e.Key), Value: cast[UV](e.Value)}
+	})
+}
