@@ -49,6 +49,9 @@ type TimerQueue interface {
 	// Peek returns the smallest timer without removing it; ok is false when empty. The
 	// returned slices are valid until the queue is modified.
 	Peek() (t Timer, ok bool, err error)
+	// Poll removes and returns the smallest timer and its key group; ok is false when empty.
+	// The caller owns the returned slices.
+	Poll() (t Timer, kg int, ok bool, err error)
 	// Len returns the number of timers.
 	Len() int
 }

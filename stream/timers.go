@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
@@ -160,27 +159,16 @@ func (s *InternalTimerService[K]) fire(q state.TimerQueue, d state.TimeDomain, u
 		if err != nil || !ok || t.Timestamp > upTo {
 			return err
 		}
-		if err := s.kb.SetCurrentKeyBytes(t.Key); err != nil {
-			return fmt.Errorf("stream: fire %s: %w", t, err)
-		}
-		kg := s.currentKG()
-		// Copy before removing: the queue may reuse the timer's memory.
-		t = state.Timer{Timestamp: t.Timestamp, Key: append([]byte(nil), t.Key...), Namespace: append([]byte(nil), t.Namespace...)}
-		removed, err := q.Remove(kg, t)
+		t, _, _, err = q.Poll()
 		if err != nil {
 			return err
 		}
-		if !removed {
-			return errors.New("stream: timer queue lost its head " + t.String())
+		if err := s.kb.SetCurrentKeyBytes(t.Key); err != nil {
+			return fmt.Errorf("stream: fire %s: %w", t, err)
 		}
 		key, _ := s.kb.CurrentKey()
 		if err := s.target.OnTimer(FiredTimer[K]{Timestamp: t.Timestamp, Key: key, Namespace: t.Namespace, Domain: d}); err != nil {
 			return err
 		}
 	}
-}
-
-func (s *InternalTimerService[K]) currentKG() int {
-	_, kg, _ := s.kb.CurrentKeyBytes()
-	return kg
 }

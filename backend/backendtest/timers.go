@@ -33,11 +33,12 @@ func keyTimer(t testing.TB, s *subtask, k int64, ns string, ts int64) (state.Tim
 	return state.Timer{Timestamp: ts, Key: append([]byte(nil), key...), Namespace: []byte(ns)}, kg
 }
 
-// drain removes and returns every timer at or before upTo, in firing order.
+// drain removes and returns every timer at or before upTo, in firing order, alternating
+// between Remove of the head and Poll.
 func drain(t testing.TB, s *subtask, q state.TimerQueue, upTo int64) []state.Timer {
 	t.Helper()
 	var out []state.Timer
-	for {
+	for i := 0; ; i++ {
 		tm, ok, err := q.Peek()
 		must(t, err)
 		if !ok || tm.Timestamp > upTo {
@@ -46,10 +47,18 @@ func drain(t testing.TB, s *subtask, q state.TimerQueue, upTo int64) []state.Tim
 		tm = state.Timer{Timestamp: tm.Timestamp, Key: slices.Clone(tm.Key), Namespace: slices.Clone(tm.Namespace)}
 		kg, err := s.kb.KeyGroupOf(mustKey(t, tm.Key))
 		must(t, err)
-		removed, err := q.Remove(kg, tm)
-		must(t, err)
-		if !removed {
-			t.Fatalf("head %v could not be removed", tm)
+		if i%2 == 0 {
+			removed, err := q.Remove(kg, tm)
+			must(t, err)
+			if !removed {
+				t.Fatalf("head %v could not be removed", tm)
+			}
+		} else {
+			polled, pkg, ok, err := q.Poll()
+			must(t, err)
+			if !ok || pkg != kg || polled.Timestamp != tm.Timestamp || string(polled.Key) != string(tm.Key) || string(polled.Namespace) != string(tm.Namespace) {
+				t.Fatalf("Poll = %v (key group %d, %v), Peek said %v (key group %d)", polled, pkg, ok, tm, kg)
+			}
 		}
 		out = append(out, tm)
 	}

@@ -197,6 +197,20 @@ func (q *timerQueue) Peek() (state.Timer, bool, error) {
 	return q.qs[q.heads[0]].items[0].e.t, true, nil
 }
 
+// Poll implements state.TimerQueue.
+func (q *timerQueue) Poll() (state.Timer, int, bool, error) {
+	if len(q.heads) == 0 {
+		return state.Timer{}, 0, false, nil
+	}
+	i := q.heads[0]
+	kq := q.writable(i)
+	e := heap.Pop(kq).(*timerEntry)
+	delete(kq.set, e.id)
+	q.n--
+	q.fixHead(i)
+	return e.t, q.b.rng.Start + i, true, nil
+}
+
 // Len implements state.TimerQueue.
 func (q *timerQueue) Len() int { return q.n }
 
