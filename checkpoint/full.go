@@ -97,7 +97,8 @@ func (b *BlockBuilder) ListElement(v []byte) { b.payload = appendBytes(b.payload
 func (b *BlockBuilder) seal(comp Compression) []byte {
 	var c byte = compNone
 	body := b.payload
-	if comp == CompressionSnappy && len(body) > 0 {
+	// Blocks too large for Snappy (over 4 GiB) are stored uncompressed.
+	if comp == CompressionSnappy && len(body) > 0 && s2.MaxEncodedLen(len(body)) > 0 {
 		b.frame = s2.EncodeSnappy(b.frame[:cap(b.frame)], body)
 		if len(b.frame) < len(body) {
 			c, body = compSnappy, b.frame

@@ -1,0 +1,227 @@
+package checkpoint_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+)
+
+// normalizeMetadata makes nil and empty slices alike (an empty "keyed" list is omitted when
+// encoding, so it decodes as nil), for comparing metadata.
+func normalizeMetadata(m *checkpoint.Metadata) *checkpoint.Metadata {
+	if len(m.Operators) == 0 {
+		m.Operators = nil
+	}
+	for _, o := range m.Operators {
+		if len(o.Keyed) == 0 {
+			o.Keyed = nil
+		}
+		if len(o.Operator) == 0 {
+			o.Operator = nil // omitted when empty, like "keyed"
+		}
+		for _, h := range o.Keyed {
+			if len(h.States) == 0 {
+				h.States = nil
+			}
+		}
+	}
+	return m
+}
+
+// FuzzDecodeMetadata: DecodeMetadata never panics, rejects bad bytes with ErrCorrupt naming the
+// file, and what it accepts encodes and decodes again to an equal value. With wrap, data is
+// the JSON body and gets a correct header and checksum, so the fuzzer reaches the JSON and the
+// validation.
+func FuzzDecodeMetadata(f *testing.F) {
+	good, err := checkpoint.EncodeMetadata(sampleMetadata())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good, false)
+	f.Add(good[16:], true)
+	f.Add(good[:20], false)
+	f.Add([]byte{}, false)
+	f.Add([]byte("STRMSTMD\x00\x00\x00\x01\x00\x00\x00\x00"), false)
+	empty, _ := checkpoint.EncodeMetadata(&checkpoint.Metadata{})
+	f.Add(empty[16:], true)
+	body := string(good[16:])
+	for _, s := range []string{
+		`{"version":1,"jobId":"","checkpointId":0,"timestampMs":0,"operators":[]}`,
+		`{"version":1,"operators":[{"id":"a","parallelism":1,"maxParallelism":1,"keyed":[]}]}`,
+		`{"version":1,"operators":null} `,
+		`{"version":1,"operators":[{"id":"a","parallelism":1,"maxParallelism":2,"keyed":[{"keyGroupRange":{"start":1,"end":1},"states":[],"file":{"path":"f","size":17},"blocks":[{"o":12,"l":5}]}]}]}`,
+		`{"VERSION":1,"JobID":"\ud800\u00e9","savepoint":true}`,
+		strings.Replace(body, `"version":1`, `"version":1,"x":0`, 1),
+		strings.Replace(body, `"path":"chk-7/window-keyed-0-3"`, `"path":"../x"`, 1),
+		strings.Replace(body, `"compression":"snappy"`, `"compression":"zstd"`, 1),
+		body + "{}",
+		"[1,2]", "null", `{"operators":[null]}`,
+	} {
+		f.Add([]byte(s), true)
+	}
+	const name = "job/chk-1/_metadata"
+	f.Fuzz(func(t *testing.T, data []byte, wrap bool) {
+		if wrap {
+			data = wrapMetadataBody(checkpoint.MetadataVersion, data)
+		}
+		m, err := checkpoint.DecodeMetadata(name, data)
+		if err != nil {
+			if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), name) {
+				t.Fatalf("DecodeMetadata: %v: not ErrCorrupt naming %s", err, name)
+			}
+			return
+		}
+		enc, err := checkpoint.EncodeMetadata(m)
+		if err != nil {
+			t.Fatalf("EncodeMetadata of decoded metadata %+v: %v", m, err)
+		}
+		m2, err := checkpoint.DecodeMetadata(name, enc)
+		if err != nil {
+			t.Fatalf("DecodeMetadata of re-encoded %q: %v", enc, err)
+		}
+		if enc2, err := checkpoint.EncodeMetadata(m2); err != nil || string(enc2) != string(enc) {
+			t.Fatalf("encoding is not stable: %q vs %q (%v)", enc, enc2, err)
+		}
+		if !reflect.DeepEqual(normalizeMetadata(m), normalizeMetadata(m2)) {
+			t.Fatalf("metadata changed in a round trip:\n%q\n%q", data, enc)
+		}
+	})
+}
+
+// fuzzLayout encodes block lengths (with no gaps) the way FuzzReadKeyGroups reads them.
+func fuzzLayout(h *checkpoint.KeyedStateHandle) []byte {
+	var b []byte
+	end := int64(12)
+	for _, blk := range h.Blocks {
+		b = binary.AppendUvarint(b, uint64(blk.Offset-end))
+		b = binary.AppendUvarint(b, uint64(blk.Length))
+		end = blk.Offset + blk.Length
+	}
+	return b
+}
+
+func fuzzKinds(h *checkpoint.KeyedStateHandle) []byte {
+	var b []byte
+	for _, s := range h.States {
+		b = append(b, byte(s.Kind))
+	}
+	return b
+}
+
+// FuzzReadKeyGroups: over an arbitrary file and an arbitrary handle that passes metadata
+// validation, ReadKeyGroups never panics, fails only with ErrCorrupt or ErrMissing naming the
+// file, hands out records of the handle's states in key-group order, and reads a sub-range as
+// the same records as the full range. layout holds (gap, length) uvarint pairs, one per block;
+// with fixCRC the blocks' checksums are recomputed, so the fuzzer reaches the payload decoder.
+func FuzzReadKeyGroups(f *testing.F) {
+	rng := keygroup.Range{Start: 3, End: 8}
+	recs := []fullRec{
+		{KG: 4, State: 0, Key: "k", NS: "n", Value: "v"},
+		{KG: 4, State: 1, Key: "k\x00", List: []string{"a", "", "b"}},
+		{KG: 4, State: 1, Key: "empty", List: []string{}},
+		{KG: 5, State: 2, Key: "m", UserKey: "u", Value: strings.Repeat("snappy ", 20)},
+		{KG: 7, State: 3, Key: "r", Value: "\xff\x00"},
+		{KG: 7, State: 4, Key: "a", Value: strings.Repeat("x", 100)},
+	}
+	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+		files := map[string][]byte{}
+		h := writeFull(f, files, "f", rng, recs, map[int]bool{8: true}, comp)
+		file := files["f"]
+		f.Add(file, uint8(rng.Start), fuzzLayout(h), fuzzKinds(h), uint8(0), uint8(255), false)
+		f.Add(file, uint8(rng.Start), fuzzLayout(h), fuzzKinds(h), uint8(5+8), uint8(5+8), true)
+		f.Add(file[:len(file)-3], uint8(rng.Start), fuzzLayout(h), fuzzKinds(h), uint8(0), uint8(255), true)
+		f.Add(file, uint8(rng.Start), fuzzLayout(h), fuzzKinds(h)[:2], uint8(0), uint8(255), true)
+	}
+	f.Add([]byte("STRMSTKG\x00\x00\x00\x01\x00\x00\x00\x00\x00"), uint8(0), []byte{0, 5}, []byte{1}, uint8(0), uint8(0), true)
+	f.Add([]byte("STRMSTKG\x00\x00\x00\x01\x01\x05garbage\x00\x00\x00\x00"), uint8(0), []byte{0, 16}, []byte{1}, uint8(8), uint8(8), true)
+	f.Add([]byte("STRMSTKG\x00\x00\x00\x01\x00\x01\x01k\x00\x05\x01a\x00\x00\x00\x00"), uint8(1), []byte{0, 14}, []byte{2}, uint8(9), uint8(20), true)
+
+	const path = "job/chk-1/op-keyed"
+	f.Fuzz(func(t *testing.T, file []byte, start uint8, layout, kinds []byte, lo, hi uint8, fixCRC bool) {
+		const maxP = 128
+		h := &checkpoint.KeyedStateHandle{KeySerializer: "string", File: checkpoint.FileRef{Path: path, Size: int64(len(file))}}
+		end := int64(12)
+		for len(layout) > 0 && len(h.Blocks) < 32 {
+			gap, n := binary.Uvarint(layout)
+			if n <= 0 {
+				break
+			}
+			length, m := binary.Uvarint(layout[n:])
+			if m <= 0 || gap > 1<<20 || length > 1<<30 {
+				break
+			}
+			layout = layout[n+m:]
+			h.Blocks = append(h.Blocks, checkpoint.Block{Offset: end + int64(gap), Length: int64(length)})
+			end += int64(gap) + int64(length)
+		}
+		h.KeyGroupRange = keygroup.Range{Start: int(start) % maxP, End: int(start)%maxP + len(h.Blocks) - 1}
+		for i, k := range kinds[:min(len(kinds), 6)] {
+			h.States = append(h.States, checkpoint.StateMeta{Name: string(rune('a' + i)), Kind: checkpoint.StateKind(k)})
+		}
+		m := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP,
+			Keyed: []*checkpoint.KeyedStateHandle{h}}}}
+		if _, err := checkpoint.EncodeMetadata(m); err != nil {
+			return // not a valid handle
+		}
+		if fixCRC {
+			file = append([]byte(nil), file...)
+			for _, b := range h.Blocks {
+				blk := file[b.Offset : b.Offset+b.Length]
+				binary.BigEndian.PutUint32(blk[len(blk)-4:], crc32.Checksum(blk[:len(blk)-4], crc32.MakeTable(crc32.Castagnoli)))
+			}
+		}
+		reader := &fullFileReader{files: map[string][]byte{path: file}}
+		read := func(r keygroup.Range) ([]fullRec, error) {
+			want := h.KeyGroupRange.Intersect(r)
+			var out []fullRec
+			last := -1
+			err := checkpoint.ReadKeyGroups(context.Background(), reader, h, r, func(kg int, rec *checkpoint.Record) error {
+				if kg < last || !want.Contains(kg) {
+					t.Fatalf("record of key group %d after %d, reading %v", kg, last, want)
+				}
+				last = kg
+				if rec.State < 0 || rec.State >= len(h.States) || rec.Kind != h.States[rec.State].Kind {
+					t.Fatalf("record of state %d, kind %v", rec.State, rec.Kind)
+				}
+				fr := fullRec{KG: kg, State: rec.State, Key: string(rec.Key), NS: string(rec.Namespace),
+					UserKey: string(rec.UserKey), Value: string(rec.Value)}
+				for _, e := range rec.List {
+					fr.List = append(fr.List, string(e))
+				}
+				out = append(out, fr)
+				return nil
+			})
+			if err != nil {
+				if !errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, checkpoint.ErrMissing) {
+					t.Fatalf("ReadKeyGroups(%v): %v wraps neither ErrCorrupt nor ErrMissing", r, err)
+				}
+				if !strings.Contains(err.Error(), path) {
+					t.Fatalf("ReadKeyGroups(%v): %q does not name the file", r, err)
+				}
+			}
+			return out, err
+		}
+		all, err := read(h.KeyGroupRange)
+		sub := keygroup.Range{Start: int(lo) - 8, End: int(hi) - 8}
+		part, errPart := read(sub)
+		if err != nil || errPart != nil {
+			return
+		}
+		var want []fullRec
+		for _, r := range all {
+			if sub.Contains(r.KG) {
+				want = append(want, r)
+			}
+		}
+		if !reflect.DeepEqual(part, want) {
+			t.Fatalf("reading %v gave %+v, the full read %+v", sub, part, want)
+		}
+	})
+}

@@ -1,0 +1,301 @@
+package checkpoint_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"hash/crc32"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+)
+
+// wrapMetadataBody frames a JSON body as a _metadata file with the given version and a correct
+// checksum, so tests can hand DecodeMetadata bodies that only its later checks reject.
+func wrapMetadataBody(version uint32, body []byte) []byte {
+	b := append([]byte("STRMSTMD"), binary.BigEndian.AppendUint32(nil, version)...)
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+	return append(b, body...)
+}
+
+// metadataHandle returns a valid handle for rng: contiguous blocks of 10 bytes after the header.
+func metadataHandle(path string, rng keygroup.Range, comp checkpoint.Compression) *checkpoint.KeyedStateHandle {
+	h := &checkpoint.KeyedStateHandle{KeyGroupRange: rng, KeySerializer: "string", Compression: comp,
+		States: []checkpoint.StateMeta{
+			{Name: "count", Kind: checkpoint.KindValue, Value: "int64"},
+			{Name: "seen", Kind: checkpoint.KindMap, Value: "bool", UserKey: "string"},
+		}}
+	off := int64(12)
+	for range rng.Len() {
+		h.Blocks = append(h.Blocks, checkpoint.Block{Offset: off, Length: 10})
+		off += 10
+	}
+	h.File = checkpoint.FileRef{Path: path, Size: off}
+	return h
+}
+
+func sampleMetadata() *checkpoint.Metadata {
+	return &checkpoint.Metadata{
+		JobID: "job-42", CheckpointID: 7, TimestampMs: 1_700_000_000_123,
+		Operators: []*checkpoint.OperatorState{
+			{ID: "source", Parallelism: 1, MaxParallelism: 128},
+			{ID: "window", Parallelism: 2, MaxParallelism: 8, Keyed: []*checkpoint.KeyedStateHandle{
+				metadataHandle("chk-7/window-keyed-0-3", keygroup.RangeFor(8, 2, 0), checkpoint.CompressionNone),
+				metadataHandle("shared/window-keyed-4-7", keygroup.RangeFor(8, 2, 1), checkpoint.CompressionSnappy),
+			}},
+			{ID: "sink", Parallelism: 3, MaxParallelism: 32768, Keyed: []*checkpoint.KeyedStateHandle{
+				metadataHandle("taskowned/..sink/a..b", keygroup.Range{Start: 32767, End: 32767}, ""),
+			}},
+		},
+	}
+}
+
+func TestMetadataRoundTrip(t *testing.T) {
+	for _, savepoint := range []bool{false, true} {
+		m := sampleMetadata()
+		m.Savepoint = savepoint
+		b, err := checkpoint.EncodeMetadata(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Version != checkpoint.MetadataVersion {
+			t.Errorf("EncodeMetadata left Version %d", m.Version)
+		}
+		if string(b[:8]) != "STRMSTMD" || binary.BigEndian.Uint32(b[8:]) != checkpoint.MetadataVersion {
+			t.Errorf("header %q", b[:12])
+		}
+		if crc := crc32.Checksum(b[16:], crc32.MakeTable(crc32.Castagnoli)); crc != binary.BigEndian.Uint32(b[12:]) {
+			t.Errorf("stored checksum %08x, body's %08x", binary.BigEndian.Uint32(b[12:]), crc)
+		}
+		if !json.Valid(b[16:]) {
+			t.Errorf("body is not JSON: %q", b[16:])
+		}
+		got, err := checkpoint.DecodeMetadata("x/_metadata", b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, m)
+		}
+		// Encoding is deterministic.
+		if b2, err := checkpoint.EncodeMetadata(got); err != nil || !bytes.Equal(b, b2) {
+			t.Errorf("re-encoding differs: %v", err)
+		}
+	}
+	// Empty metadata is valid too.
+	b, err := checkpoint.EncodeMetadata(&checkpoint.Metadata{JobID: "j"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := checkpoint.DecodeMetadata("_metadata", b); err != nil || m.JobID != "j" || len(m.Operators) != 0 {
+		t.Errorf("empty metadata: %+v, %v", m, err)
+	}
+}
+
+func TestMetadataAccessors(t *testing.T) {
+	m := sampleMetadata()
+	if o := m.Operator("window"); o == nil || o.ID != "window" || len(o.Keyed) != 2 {
+		t.Errorf("Operator(window) = %+v", o)
+	}
+	if o := m.Operator("nope"); o != nil {
+		t.Errorf("Operator(nope) = %+v", o)
+	}
+	files := m.Files()
+	if len(files) != 3 || files[0].Path != "chk-7/window-keyed-0-3" || files[2].Path != "taskowned/..sink/a..b" || files[0].Size != 12+4*10 {
+		t.Errorf("Files() = %+v", files)
+	}
+	for k, want := range map[checkpoint.StateKind]string{checkpoint.KindValue: "value", checkpoint.KindList: "list",
+		checkpoint.KindMap: "map", checkpoint.KindReducing: "reducing", checkpoint.KindAggregating: "aggregating", 9: "kind(9)"} {
+		if k.String() != want {
+			t.Errorf("StateKind(%d).String() = %q, want %q", uint8(k), k.String(), want)
+		}
+	}
+}
+
+// checkMetadataErr checks that DecodeMetadata rejects b with ErrCorrupt, naming the file and
+// saying detail.
+func checkMetadataErr(t *testing.T, what string, b []byte, detail string) {
+	t.Helper()
+	const name = "job-42/chk-7/_metadata"
+	m, err := checkpoint.DecodeMetadata(name, b)
+	if err == nil {
+		t.Errorf("%s: decoded %+v, want an error", what, m)
+		return
+	}
+	if m != nil {
+		t.Errorf("%s: metadata %+v returned with error %v", what, m, err)
+	}
+	if !errors.Is(err, checkpoint.ErrCorrupt) {
+		t.Errorf("%s: %v does not wrap ErrCorrupt", what, err)
+	}
+	if !strings.Contains(err.Error(), name) {
+		t.Errorf("%s: %q does not name the file", what, err)
+	}
+	if !strings.Contains(err.Error(), detail) {
+		t.Errorf("%s: %q does not say %q", what, err, detail)
+	}
+}
+
+func TestDecodeMetadataRejectsFraming(t *testing.T) {
+	good, err := checkpoint.EncodeMetadata(sampleMetadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := good[16:]
+
+	checkMetadataErr(t, "nil", nil, "bad magic")
+	checkMetadataErr(t, "bad magic", append([]byte("STRMSTKG"), good[8:]...), "bad magic")
+	checkMetadataErr(t, "lower-case magic", append([]byte("strmstmd"), good[8:]...), "bad magic")
+	checkMetadataErr(t, "full snapshot header", []byte("STRMSTKG\x00\x00\x00\x01"), "bad magic")
+	checkMetadataErr(t, "plain JSON", body, "bad magic")
+	for _, v := range []uint32{0, 2, 1 << 31} {
+		checkMetadataErr(t, "bad version", wrapMetadataBody(v, body), "version")
+	}
+
+	// Every truncation: too short for the header, or a checksum mismatch.
+	for n := range len(good) {
+		checkMetadataErr(t, "truncated", good[:n], "")
+	}
+	checkMetadataErr(t, "truncated body", good[:len(good)-1], "checksum mismatch")
+	checkMetadataErr(t, "extended", append(bytes.Clone(good), ' '), "checksum mismatch")
+	// Every flipped bit of the checksum or body.
+	for i := 12; i < len(good); i++ {
+		bad := bytes.Clone(good)
+		bad[i] ^= 1 << (i % 8)
+		checkMetadataErr(t, "bit flip", bad, "checksum mismatch")
+	}
+	// The header with an empty body: the checksum is right, the JSON is not.
+	checkMetadataErr(t, "empty body", wrapMetadataBody(1, nil), "EOF")
+}
+
+func TestDecodeMetadataRejectsJSON(t *testing.T) {
+	good, err := checkpoint.EncodeMetadata(sampleMetadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(good[16:])
+	for _, tc := range []struct {
+		name, body, detail string
+	}{
+		{"not JSON", "not json", "invalid character"},
+		{"truncated JSON", body[:len(body)-1], "EOF"},
+		{"array", "[]", "cannot unmarshal"},
+		{"wrong type", strings.Replace(body, `"checkpointId":7`, `"checkpointId":"7"`, 1), "cannot unmarshal"},
+		{"fraction", strings.Replace(body, `"checkpointId":7`, `"checkpointId":7.5`, 1), "cannot unmarshal"},
+		{"overflow", strings.Replace(body, `"parallelism":1`, `"parallelism":1e30`, 1), "cannot unmarshal"},
+		{"kind overflow", strings.Replace(body, `"kind":1`, `"kind":257`, 1), "cannot unmarshal"},
+		{"unknown top-level field", strings.Replace(body, `{"version":1`, `{"version":1,"extra":true`, 1), `unknown field "extra"`},
+		{"unknown operator field", strings.Replace(body, `"id":"source"`, `"id":"source","uid":"x"`, 1), `unknown field "uid"`},
+		{"unknown handle field", strings.Replace(body, `"keySerializer"`, `"keySerialiser":"x","keySerializer"`, 1), `unknown field "keySerialiser"`},
+		{"unknown block field", strings.Replace(body, `{"o":12,"l":10}`, `{"o":12,"l":10,"crc":1}`, 1), `unknown field "crc"`},
+		{"unknown state field", strings.Replace(body, `"name":"count"`, `"name":"count","ttl":5`, 1), `unknown field "ttl"`},
+		{"trailing garbage", body + "x", "after the JSON body"},
+		{"second document", body + " {}", "after the JSON body"},
+		{"version 2 in the body", strings.Replace(body, `{"version":1`, `{"version":2`, 1), "version 2"},
+		{"no version in the body", strings.Replace(body, `{"version":1,`, `{`, 1), "version 0"},
+		{"null operator", strings.Replace(body, `"operators":[`, `"operators":[null,`, 1), "null operator"},
+		{"null handle", strings.Replace(body, `"keyed":[`, `"keyed":[null,`, 1), "null keyed handle"},
+	} {
+		if tc.body == body {
+			t.Fatalf("%s: the test's replacement did not apply", tc.name)
+		}
+		checkMetadataErr(t, tc.name, wrapMetadataBody(1, []byte(tc.body)), tc.detail)
+	}
+	// Trailing white space is fine.
+	if _, err := checkpoint.DecodeMetadata("m", wrapMetadataBody(1, []byte(body+" \n"))); err != nil {
+		t.Errorf("trailing white space: %v", err)
+	}
+}
+
+func TestDecodeMetadataRejectsInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(m *checkpoint.Metadata)
+		detail string
+	}{
+		{"negative checkpoint id", func(m *checkpoint.Metadata) { m.CheckpointID = -1 }, "negative checkpoint id"},
+		{"operator twice", func(m *checkpoint.Metadata) { m.Operators[2].ID = "window" }, `operator "window" listed twice`},
+		{"parallelism 0", func(m *checkpoint.Metadata) { m.Operators[0].Parallelism = 0 }, "parallelism 0"},
+		{"parallelism above max", func(m *checkpoint.Metadata) { m.Operators[1].Parallelism = 9 }, "parallelism 9"},
+		{"max parallelism 0", func(m *checkpoint.Metadata) { m.Operators[0].MaxParallelism = 0 }, "max parallelism 0"},
+		{"max parallelism too large", func(m *checkpoint.Metadata) { m.Operators[0].MaxParallelism = 1<<15 + 1 }, "max parallelism 32769"},
+
+		{"range starts below 0", func(m *checkpoint.Metadata) { windowHandle(m).KeyGroupRange.Start = -1 }, "key-group range [-1, 3]"},
+		{"range ends at max parallelism", func(m *checkpoint.Metadata) { windowHandle(m).KeyGroupRange = keygroup.Range{Start: 5, End: 8} }, "key-group range [5, 8]"},
+		{"empty range", func(m *checkpoint.Metadata) { windowHandle(m).KeyGroupRange = keygroup.Range{Start: 3, End: 2} }, "key-group range [3, 2]"},
+		{"canonical empty range", func(m *checkpoint.Metadata) { windowHandle(m).KeyGroupRange = keygroup.EmptyRange }, "key-group range [0, -1]"},
+
+		{"too few blocks", func(m *checkpoint.Metadata) { windowHandle(m).Blocks = windowHandle(m).Blocks[:3] }, "3 blocks for 4 key groups"},
+		{"too many blocks", func(m *checkpoint.Metadata) {
+			windowHandle(m).Blocks = append(windowHandle(m).Blocks, checkpoint.Block{Offset: 52, Length: 5})
+			windowHandle(m).File.Size += 5
+		}, "5 blocks for 4 key groups"},
+		{"no blocks", func(m *checkpoint.Metadata) { windowHandle(m).Blocks = nil }, "0 blocks for 4 key groups"},
+		{"block in the header", func(m *checkpoint.Metadata) { windowHandle(m).Blocks[0].Offset = 11 }, "outside file"},
+		{"block too short", func(m *checkpoint.Metadata) { windowHandle(m).Blocks[3].Length = 4 }, "outside file"},
+		{"block past the end", func(m *checkpoint.Metadata) { windowHandle(m).Blocks[3].Offset = windowHandle(m).File.Size }, "outside file"},
+		{"block longer than the file", func(m *checkpoint.Metadata) { windowHandle(m).Blocks[3].Length = 11 }, "outside file"},
+		{"huge block", func(m *checkpoint.Metadata) { windowHandle(m).Blocks[3].Length = 1<<63 - 1 }, "outside file"},
+		{"negative file size", func(m *checkpoint.Metadata) { windowHandle(m).File.Size = -1 }, "outside file"},
+		{"overlapping blocks", func(m *checkpoint.Metadata) { windowHandle(m).Blocks[1].Offset -= 1 }, "overlaps"},
+		{"blocks out of order", func(m *checkpoint.Metadata) {
+			windowHandle(m).Blocks[1], windowHandle(m).Blocks[2] = windowHandle(m).Blocks[2], windowHandle(m).Blocks[1]
+		}, "overlaps or precedes"},
+
+		{"unknown compression", func(m *checkpoint.Metadata) { windowHandle(m).Compression = "zstd" }, `unknown compression "zstd"`},
+		{"empty state name", func(m *checkpoint.Metadata) { windowHandle(m).States[0].Name = "" }, `state name ""`},
+		{"repeated state name", func(m *checkpoint.Metadata) { windowHandle(m).States[1].Name = "count" }, `state name "count"`},
+		{"state kind 0", func(m *checkpoint.Metadata) { windowHandle(m).States[0].Kind = 0 }, "unknown kind 0"},
+		{"state kind 7", func(m *checkpoint.Metadata) { windowHandle(m).States[1].Kind = 7 }, "unknown kind 7"},
+	} {
+		m := sampleMetadata()
+		m.Version = checkpoint.MetadataVersion
+		tc.mutate(m)
+		body, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMetadataErr(t, tc.name, wrapMetadataBody(1, body), tc.detail)
+		// EncodeMetadata refuses to write it in the first place.
+		if _, err := checkpoint.EncodeMetadata(m); err == nil {
+			t.Errorf("%s: EncodeMetadata accepted it", tc.name)
+		}
+	}
+}
+
+// windowHandle returns the first keyed handle of the sample metadata's window operator (range [0, 3] of 8).
+func windowHandle(m *checkpoint.Metadata) *checkpoint.KeyedStateHandle {
+	return m.Operators[1].Keyed[0]
+}
+
+func TestDecodeMetadataPaths(t *testing.T) {
+	for _, p := range []string{
+		"", ".", "..", "/abs/file", "/", "../escape", "a/../../b", "a/../b", "./a", "a/./b", "a//b", "a/", "a/..",
+		`a\b`, `..\x`,
+	} {
+		m := sampleMetadata()
+		m.Version = checkpoint.MetadataVersion
+		windowHandle(m).File.Path = p
+		body, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMetadataErr(t, "path "+p, wrapMetadataBody(1, body), "is not a clean relative path")
+	}
+	for _, p := range []string{"f", "chk-1/f", "shared/a/b-c_d.sst", "..f", "a..", "a/..b/c", "taskowned/x y"} {
+		m := sampleMetadata()
+		windowHandle(m).File.Path = p
+		b, err := checkpoint.EncodeMetadata(m)
+		if err != nil {
+			t.Errorf("path %q: %v", p, err)
+			continue
+		}
+		if _, err := checkpoint.DecodeMetadata("m", b); err != nil {
+			t.Errorf("path %q: %v", p, err)
+		}
+	}
+}
