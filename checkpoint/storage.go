@@ -17,8 +17,10 @@ import (
 )
 
 // Storage is a flat namespace of immutable objects ("files"): where checkpoints, savepoints and
-// shared files go. Names use '/' as separator and are relative to the storage's root.
-// Implementations are safe for concurrent use.
+// shared files go. Names use '/' as separator and are relative to the storage's root; a name
+// is never both an object and the "directory" of others (a filesystem cannot hold both).
+// Implementations are safe for concurrent use. An implementation is done when
+// checkpointtest.RunStorageSuite passes.
 type Storage interface {
 	// Create starts writing a new object. Nothing is visible until Commit; Abort discards.
 	// With ifNotExist, Commit fails with ErrExists if the object exists (atomically where
@@ -97,7 +99,7 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 		// fileblob checks IfNotExist with a stat before its rename, under a lock of its own
 		// writer only; serializing conditional commits makes them atomic within this process.
 		s.condMu = new(sync.Mutex)
-		s.hideTemp = true
+		s.file = true
 	}
 	return s, nil
 }
@@ -115,8 +117,11 @@ type blobStorage struct {
 	// condMu, if set, serializes the commits of create-if-not-exists writers, for drivers
 	// whose check and write are not atomic (fileblob).
 	condMu *sync.Mutex
-	// hideTemp hides fileblob's temporary files ("<name>.<hex>.tmp") from List.
-	hideTemp bool
+	// file: fileblob's List needs help. It would return the temporary files of writes in
+	// progress ("<name>.<16 hex digits>.tmp", next to the object with no_tmp_dir), which are
+	// hidden, and it fails if a file vanishes while it walks the directory (a commit renaming
+	// its temporary file, a Delete), which is retried.
+	file bool
 }
 
 func (s *blobStorage) String() string { return s.desc }
@@ -238,6 +243,15 @@ func (s *blobStorage) Delete(ctx context.Context, name string) error {
 }
 
 func (s *blobStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	for attempt := 1; ; attempt++ {
+		names, err := s.list(ctx, prefix)
+		if err == nil || !s.file || gcerrors.Code(err) != gcerrors.NotFound || attempt == 20 || ctx.Err() != nil {
+			return names, err
+		}
+	}
+}
+
+func (s *blobStorage) list(ctx context.Context, prefix string) ([]string, error) {
 	var names []string
 	it := s.b.List(&blob.ListOptions{Prefix: prefix})
 	for {
@@ -248,24 +262,20 @@ func (s *blobStorage) List(ctx context.Context, prefix string) ([]string, error)
 		if err != nil {
 			return nil, fmt.Errorf("list %s in %s: %w", prefix, s.desc, err)
 		}
-		if !o.IsDir && !(s.hideTemp && isFileblobTemp(o.Key)) {
+		if !o.IsDir && !(s.file && isFileblobTemp(o.Key)) {
 			names = append(names, o.Key)
 		}
 	}
 }
 
 // isFileblobTemp reports whether name is one of fileblob's temporary files of an unfinished
-// write, "<name>.<hex nanoseconds>.tmp" (with no_tmp_dir).
+// write: "<name>.<UnixNano in hex>.tmp" (16 hex digits from 2006 to 2262).
 func isFileblobTemp(name string) bool {
 	rest, ok := strings.CutSuffix(name, ".tmp")
-	if !ok {
+	if !ok || len(rest) < 18 || rest[len(rest)-17] != '.' {
 		return false
 	}
-	i := strings.LastIndexByte(rest, '.')
-	if i <= 0 || i == len(rest)-1 || strings.HasSuffix(rest[:i], "/") {
-		return false
-	}
-	for _, c := range rest[i+1:] {
+	for _, c := range rest[len(rest)-16:] {
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}

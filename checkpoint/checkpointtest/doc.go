@@ -1,0 +1,40 @@
+// Package checkpointtest helps test code that uses checkpoint storage: a conformance suite
+// every checkpoint.Storage implementation runs, and FaultStorage, a wrapper that injects
+// failures and counts reads.
+//
+// # Conformance
+//
+// A Storage is done when RunStorageSuite passes, not when it compiles:
+//
+//	func TestStorageConformance(t *testing.T) {
+//		checkpointtest.RunStorageSuite(t, func(t *testing.T) checkpoint.Storage {
+//			st, err := checkpoint.OpenURL(context.Background(), "file://"+t.TempDir())
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return st
+//		})
+//	}
+//
+// The suite checks that nothing is visible before Commit, that Abort leaves nothing,
+// create-if-not-exists (also with concurrent writers of one name), byte ranges, missing
+// objects (errors wrapping checkpoint.ErrMissing that name the object), Size, Delete, List by
+// prefix, and concurrent writers of different objects (run it with -race).
+//
+// # Fault injection
+//
+// FaultStorage fails the n-th Create, Write, Commit, ReadRange, Size, Delete or List whose
+// object name (for List: prefix) contains a given substring, makes objects read as if they
+// were truncated, lets a hook run (or fail) before every operation, and counts calls and the
+// bytes ReadRange returned per object name, so a test can prove, for example, that a
+// rescaled restore read only part of a snapshot file:
+//
+//	fs := checkpointtest.NewFaultStorage(st)
+//	fs.FailNth(checkpointtest.OpCommit, "/_metadata", 1) // the next metadata write fails
+//	...
+//	if got := fs.Reads("job/chk-1/op-0-…"); got.Bytes >= size { ... }
+//
+// Injected errors wrap ErrInjected. FaultStorage is safe for concurrent use.
+//
+// Nothing in this package is meant for production code.
+package checkpointtest
