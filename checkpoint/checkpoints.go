@@ -168,6 +168,41 @@ func (c *Checkpoints) deleteIncomplete(ctx context.Context) error {
 			}
 		}
 	}
+	if len(c.pending) > 0 {
+		return nil
+	}
+	return c.deleteOrphanedShared(ctx, complete)
+}
+
+// deleteOrphanedShared deletes shared files no complete checkpoint references: uploads of
+// checkpoints that crashed before their metadata. If any metadata cannot be read for a reason
+// other than corruption, nothing is deleted.
+func (c *Checkpoints) deleteOrphanedShared(ctx context.Context, complete map[int64]bool) error {
+	names, err := c.st.List(ctx, c.jobDir()+SharedDir)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	referenced := map[string]bool{}
+	for id := range complete {
+		m, err := readMetadata(ctx, c.st, c.jobDir(), chkDir(id))
+		if unreadable(err) {
+			continue
+		}
+		if err != nil {
+			c.opts.Logger.Warn("not deleting orphaned shared files: a checkpoint's metadata could not be read", "checkpoint", id, "error", err)
+			return nil
+		}
+		for _, f := range m.Files() {
+			referenced[c.jobDir()+f.Path] = true
+		}
+	}
+	for _, n := range names {
+		if !referenced[n] {
+			if err := c.st.Delete(ctx, n); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -177,7 +212,15 @@ func (c *Checkpoints) Reader() Reader { return NewReader(c.st, c.jobDir()) }
 // Load reads and validates the metadata of checkpoint id and checks that every file it
 // references exists with its recorded size.
 func (c *Checkpoints) Load(ctx context.Context, id int64) (*Metadata, error) {
-	return loadMetadata(ctx, c.st, c.jobDir(), chkDir(id))
+	m, err := loadMetadata(ctx, c.st, c.jobDir(), chkDir(id))
+	if err != nil {
+		return nil, err
+	}
+	if m.CheckpointID != id || m.JobID != c.job {
+		return nil, corrupt(c.jobDir()+chkDir(id)+MetadataName, "metadata of checkpoint %d of job %q found where checkpoint %d of job %q belongs",
+			m.CheckpointID, m.JobID, id, c.job)
+	}
+	return m, nil
 }
 
 func loadMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata, error) {

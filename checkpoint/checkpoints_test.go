@@ -1156,3 +1156,51 @@ func TestSavepointAbortAndEmptyDir(t *testing.T) {
 	}
 	cpExpectFiles(t, st, "")
 }
+
+func TestOpenDeletesOrphanedSharedFilesAndChecksMetadataIdentity(t *testing.T) {
+	ctx := context.Background()
+	st, err := checkpoint.OpenURL(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cps, err := checkpoint.Open(ctx, st, "job", checkpoint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := cps.Begin(1)
+	sh, err := p.CreateShared(ctx, "kept.sst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = sh.Write([]byte("referenced"))
+	ref, err := sh.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := st.Create(ctx, "job/"+checkpoint.SharedDir+"orphan.sst", false)
+	_, _ = w.Write([]byte("from a crashed checkpoint"))
+	if _, err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128,
+		Keyed: []*checkpoint.KeyedStateHandle{{KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializer: "int64",
+			Incremental: &checkpoint.IncrementalHandle{Backend: "lsm", Shared: []checkpoint.IncrementalFile{{Name: "000001.sst", Path: ref.Path, Size: ref.Size}}}}}}}}
+	if err := p.Complete(ctx, md); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkpoint.Open(ctx, st, "job", checkpoint.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := st.List(ctx, "job/"+checkpoint.SharedDir)
+	if len(names) != 1 || names[0] != "job/"+ref.Path {
+		t.Fatalf("shared files after Open: %v, want only %s", names, ref.Path)
+	}
+	// Metadata copied under another checkpoint's directory is not that checkpoint.
+	b, _ := st.ReadRange(ctx, "job/chk-1/_metadata", 0, -1)
+	w, _ = st.Create(ctx, "job/chk-2/_metadata", false)
+	_, _ = w.Write(b)
+	_, _ = w.Commit()
+	if _, err := cps.Load(ctx, 2); !errors.Is(err, checkpoint.ErrCorrupt) {
+		t.Fatalf("Load of misplaced metadata: %v", err)
+	}
+}

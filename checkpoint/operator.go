@@ -90,6 +90,16 @@ func (h *OperatorStateHandle) State(name string) (meta OperatorStateMeta, index 
 	return OperatorStateMeta{}, -1, false
 }
 
+// Validate checks the handle on its own (ReadOperatorSections and metadata validation do it
+// too): a valid subtask, file path and states, and sections in order inside the file. A bad
+// handle gives an error wrapping ErrCorrupt that names its file.
+func (h *OperatorStateHandle) Validate() error {
+	if err := h.validate(); err != nil {
+		return corrupt(h.File.Path, "operator state handle: %v", err)
+	}
+	return nil
+}
+
 func (h *OperatorStateHandle) validate() error {
 	if h.Parallelism < 1 || h.Subtask < 0 || h.Subtask >= h.Parallelism {
 		return fmt.Errorf("subtask %d of parallelism %d", h.Subtask, h.Parallelism)
@@ -256,8 +266,8 @@ func (s *OperatorSection) Size() int64 {
 // or short file one wrapping ErrMissing, both naming the file; it never panics.
 func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle, want func(OperatorStateMeta) bool) ([]*OperatorSection, error) {
 	p := h.File.Path
-	if err := h.validate(); err != nil {
-		return nil, corrupt(p, "operator state handle: %v", err)
+	if err := h.Validate(); err != nil {
+		return nil, err
 	}
 	out := make([]*OperatorSection, len(h.States))
 	lo, hi := int64(-1), int64(-1)

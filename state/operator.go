@@ -7,19 +7,6 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 )
 
-// Operator state is Flink's non-keyed state: state of one operator subtask rather than of a
-// key. It is small (source offsets, buffered output, rules) and is redistributed when a job is
-// restored at another parallelism, according to the mode it was registered with:
-//
-//   - split list state (GetOperatorListState): the lists of all old subtasks are concatenated
-//     and dealt out in even chunks; at unchanged parallelism each subtask gets its own list.
-//   - union list state (GetUnionListState): every subtask gets all elements of all old
-//     subtasks. Its size is multiplied by the parallelism on restore: keep it small.
-//   - broadcast state (GetBroadcastState): a map that is the same on every subtask (the
-//     operator must keep it so); every new subtask gets one copy.
-//
-// Operator state has no key and no namespace.
-
 // OperatorListState is a list of operator state: ListState without namespaces.
 type OperatorListState[V any] interface {
 	// Get iterates the elements in insertion order.
@@ -57,6 +44,19 @@ type BroadcastState[UK comparable, UV any] interface {
 // OperatorStateStore. The methods take the erased Spec of a ListDescriptor (list states) or a
 // MapDescriptor (broadcast states); users call the typed GetOperatorListState,
 // GetUnionListState and GetBroadcastState instead.
+//
+// Operator state is Flink's non-keyed state: state of one operator subtask rather than of a
+// key. It is small (source offsets, buffered output, rules) and is redistributed when a job is
+// restored at another parallelism, according to the mode it was registered with:
+//
+//   - split list state (GetOperatorListState): the lists of all old subtasks are concatenated
+//     and dealt out in even chunks; at unchanged parallelism each subtask gets its own list.
+//   - union list state (GetUnionListState): every subtask gets all elements of all old
+//     subtasks. Its size is multiplied by the parallelism on restore: keep it small.
+//   - broadcast state (GetBroadcastState): a map that is the same on every subtask (the
+//     operator must keep it so); every new subtask gets one copy.
+//
+// Operator state has no key and no namespace.
 //
 // Asking again for a registered name returns the same state. A name registered (or restored)
 // with another mode or kind fails with ErrStateConflict; with another serializer, with

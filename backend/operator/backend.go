@@ -1,0 +1,400 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"maps"
+	"slices"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state"
+)
+
+// DefaultUnionSizeWarningBytes is the default of Options.UnionSizeWarningBytes: 1 MiB.
+const DefaultUnionSizeWarningBytes = 1 << 20
+
+// Options configures the operator state backend of one subtask.
+type Options struct {
+	// OperatorID names the operator in file names, logs and errors. Default: "operator".
+	OperatorID string
+	// SubtaskIndex is this subtask's index, in [0, Parallelism). Default: 0.
+	SubtaskIndex int
+	// Parallelism is the operator's parallelism. Required (>= 1).
+	Parallelism int
+	// Restore holds the operator state handles of all subtasks of the previous run of this
+	// operator (checkpoint.OperatorState.Operator), in any order. Empty for a fresh start.
+	Restore []*checkpoint.OperatorStateHandle
+	// Reader reads the restore handles' files. Required when Restore is not empty.
+	Reader checkpoint.Reader
+	// Logger receives warnings (union state over UnionSizeWarningBytes). Default: discard.
+	Logger *slog.Logger
+	// UnionSizeWarningBytes: when the union list state restored to this subtask is larger
+	// than this many bytes (serialized), a warning names the state and its size. Default (0):
+	// DefaultUnionSizeWarningBytes; negative: never warn.
+	UnionSizeWarningBytes int64
+}
+
+func (o *Options) setDefaults() {
+	if o.OperatorID == "" {
+		o.OperatorID = "operator"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.UnionSizeWarningBytes == 0 {
+		o.UnionSizeWarningBytes = DefaultUnionSizeWarningBytes
+	}
+}
+
+// Validate reports every violation of the options' constraints at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.Parallelism < 1 {
+		errs = append(errs, fmt.Errorf("parallelism %d must be at least 1", o.Parallelism))
+	} else if o.SubtaskIndex < 0 || o.SubtaskIndex >= o.Parallelism {
+		errs = append(errs, fmt.Errorf("subtask index %d is outside [0, %d)", o.SubtaskIndex, o.Parallelism))
+	}
+	if len(o.Restore) > 0 && o.Reader == nil {
+		errs = append(errs, errors.New("restore handles given without a Reader"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("operator state backend options: %w", err)
+	}
+	return nil
+}
+
+// Backend is the operator state backend of one subtask. It implements
+// state.OperatorStateBackend; see the package documentation for its contracts.
+type Backend struct {
+	opts     Options
+	restored bool
+	states   map[string]opState
+	// raw holds restored states that are not registered yet, still serialized.
+	raw    map[string]*rawState
+	closed bool
+}
+
+var _ state.OperatorStateBackend = (*Backend)(nil)
+
+// New creates the operator state backend of one subtask, restoring its share of the states
+// of opts.Restore (see the package documentation for the redistribution rules).
+func New(ctx context.Context, opts Options) (*Backend, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Backend{opts: opts, restored: len(opts.Restore) > 0, states: map[string]opState{}, raw: map[string]*rawState{}}
+	if b.restored {
+		if err := b.restore(ctx); err != nil {
+			return nil, fmt.Errorf("operator %s subtask %d: restore operator state: %w", opts.OperatorID, opts.SubtaskIndex, err)
+		}
+	}
+	return b, nil
+}
+
+// IsRestored implements state.OperatorStateBackend: true when Options.Restore was not empty.
+func (b *Backend) IsRestored() bool { return b.restored }
+
+// Close implements state.OperatorStateBackend. Later calls fail with state.ErrClosed.
+func (b *Backend) Close() error {
+	b.closed = true
+	b.states, b.raw = nil, nil
+	return nil
+}
+
+// GetListState implements state.OperatorStateStore: split-distribute list state.
+func (b *Backend) GetListState(spec state.Spec) (state.InternalOperatorList, error) {
+	s, err := b.register(spec, checkpoint.ModeSplit)
+	if err != nil {
+		return nil, err
+	}
+	return s.(*listState), nil
+}
+
+// GetUnionListState implements state.OperatorStateStore: union list state.
+func (b *Backend) GetUnionListState(spec state.Spec) (state.InternalOperatorList, error) {
+	s, err := b.register(spec, checkpoint.ModeUnion)
+	if err != nil {
+		return nil, err
+	}
+	return s.(*listState), nil
+}
+
+// GetBroadcastState implements state.OperatorStateStore: broadcast map state.
+func (b *Backend) GetBroadcastState(spec state.Spec) (state.InternalBroadcast, error) {
+	s, err := b.register(spec, checkpoint.ModeBroadcast)
+	if err != nil {
+		return nil, err
+	}
+	return s.(*broadcastState), nil
+}
+
+// InitializeFunction calls fn.InitializeState with this backend as its operator state store.
+func (b *Backend) InitializeFunction(fn state.CheckpointedFunction) error {
+	if b.closed {
+		return state.ErrClosed
+	}
+	return fn.InitializeState(initContext{b})
+}
+
+// SnapshotFunction calls fn.SnapshotState for checkpoint checkpointID triggered at
+// timestampMs (Unix milliseconds), then takes the backend's snapshot: what the runtime does
+// for a CheckpointedFunction when a checkpoint barrier arrives.
+func (b *Backend) SnapshotFunction(fn state.CheckpointedFunction, checkpointID, timestampMs int64) (state.OperatorAsyncSnapshot, error) {
+	if b.closed {
+		return nil, state.ErrClosed
+	}
+	if err := fn.SnapshotState(snapshotContext{checkpointID, timestampMs}); err != nil {
+		return nil, fmt.Errorf("operator %s subtask %d: snapshot of the function's state for checkpoint %d: %w",
+			b.opts.OperatorID, b.opts.SubtaskIndex, checkpointID, err)
+	}
+	return b.Snapshot(checkpointID)
+}
+
+type initContext struct{ b *Backend }
+
+func (c initContext) IsRestored() bool                             { return c.b.restored }
+func (c initContext) OperatorStateStore() state.OperatorStateStore { return c.b }
+
+type snapshotContext struct{ id, ts int64 }
+
+func (c snapshotContext) CheckpointID() int64        { return c.id }
+func (c snapshotContext) CheckpointTimestamp() int64 { return c.ts }
+
+// opState is a registered state.
+type opState interface {
+	meta() checkpoint.OperatorStateMeta
+	// freeze returns the state as it is now, for a snapshot; later writes do not change it.
+	freeze() frozen
+}
+
+func (b *Backend) register(spec state.Spec, mode checkpoint.OperatorStateMode) (opState, error) {
+	if b.closed {
+		return nil, state.ErrClosed
+	}
+	if spec.Name == "" {
+		return nil, errors.New("operator state: descriptor has an empty name")
+	}
+	wantKind := state.KindList
+	if mode == checkpoint.ModeBroadcast {
+		wantKind = state.KindMap
+	}
+	if spec.Kind != wantKind {
+		return nil, fmt.Errorf("%w: %s operator state %q needs a %s descriptor, got %s", state.ErrStateConflict, mode, spec.Name, wantKind, spec.Kind)
+	}
+	if spec.Value == nil || (mode == checkpoint.ModeBroadcast && spec.UserKey == nil) {
+		return nil, fmt.Errorf("operator state %q: descriptor without serializer", spec.Name)
+	}
+	meta := checkpoint.OperatorStateMeta{Name: spec.Name, Mode: mode, Value: spec.Value.ID()}
+	if mode == checkpoint.ModeBroadcast {
+		meta.UserKey = spec.UserKey.ID()
+	}
+	if s, ok := b.states[spec.Name]; ok {
+		if err := compatible(s.meta(), meta, "registered"); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	var s opState
+	if raw, ok := b.raw[spec.Name]; ok {
+		if err := compatible(raw.meta, meta, "restored"); err != nil {
+			return nil, err
+		}
+		var err error
+		if s, err = raw.decode(b, spec); err != nil {
+			return nil, err
+		}
+		delete(b.raw, spec.Name)
+	} else if mode == checkpoint.ModeBroadcast {
+		s = &broadcastState{b: b, m: meta, key: spec.UserKey, val: spec.Value, entries: map[string]entry{}}
+	} else {
+		s = &listState{b: b, m: meta, val: spec.Value}
+	}
+	b.states[spec.Name] = s
+	return s, nil
+}
+
+// compatible checks a registration (want) against a state registered or restored as have.
+func compatible(have, want checkpoint.OperatorStateMeta, how string) error {
+	if have.Mode != want.Mode {
+		return fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
+			state.ErrStateConflict, want.Name, how, have.Mode, want.Mode)
+	}
+	if have.Value != want.Value {
+		return fmt.Errorf("%w: operator state %q was %s with value serializer %q, the descriptor has %q",
+			state.ErrIncompatibleSerializer, want.Name, how, have.Value, want.Value)
+	}
+	if have.UserKey != want.UserKey {
+		return fmt.Errorf("%w: operator state %q was %s with key serializer %q, the descriptor has %q",
+			state.ErrIncompatibleSerializer, want.Name, how, have.UserKey, want.UserKey)
+	}
+	return nil
+}
+
+// listState is split or union list state. The list is append-only: elements are never
+// overwritten in place (Update and Clear replace the slice), so a snapshot captures it as a
+// slice header with its capacity cut to its length.
+type listState struct {
+	b    *Backend
+	m    checkpoint.OperatorStateMeta
+	val  serde.Erased
+	list []any
+}
+
+func (s *listState) meta() checkpoint.OperatorStateMeta { return s.m }
+
+func (s *listState) freeze() frozen {
+	return frozen{meta: s.m, val: s.val, list: s.list[:len(s.list):len(s.list)]}
+}
+
+func (s *listState) Get() ([]any, error) {
+	if s.b.closed {
+		return nil, state.ErrClosed
+	}
+	return s.list[:len(s.list):len(s.list)], nil
+}
+
+func (s *listState) Add(v any) error {
+	if s.b.closed {
+		return state.ErrClosed
+	}
+	s.list = append(s.list, v)
+	return nil
+}
+
+func (s *listState) AddAll(vs []any) error {
+	if s.b.closed {
+		return state.ErrClosed
+	}
+	s.list = append(s.list, vs...)
+	return nil
+}
+
+func (s *listState) Update(vs []any) error {
+	if s.b.closed {
+		return state.ErrClosed
+	}
+	if len(vs) == 0 {
+		s.list = nil
+		return nil
+	}
+	s.list = slices.Clone(vs)
+	return nil
+}
+
+func (s *listState) Clear() error { return s.Update(nil) }
+
+// entry is a broadcast map entry; the map is keyed by the key's encoding.
+type entry struct{ key, value any }
+
+// broadcastState is a broadcast map. After a snapshot the map is frozen: the next write
+// copies it first.
+type broadcastState struct {
+	b       *Backend
+	m       checkpoint.OperatorStateMeta
+	key     serde.Erased
+	val     serde.Erased
+	entries map[string]entry
+	frozen  bool
+	buf     []byte
+}
+
+func (s *broadcastState) meta() checkpoint.OperatorStateMeta { return s.m }
+
+func (s *broadcastState) freeze() frozen {
+	s.frozen = true
+	return frozen{meta: s.m, val: s.val, entries: s.entries}
+}
+
+func (s *broadcastState) encodeKey(uk any) (string, error) {
+	if s.b.closed {
+		return "", state.ErrClosed
+	}
+	buf, err := s.key.AppendAny(s.buf[:0], uk)
+	s.buf = buf
+	if err != nil {
+		return "", fmt.Errorf("broadcast state %q: encode key: %w", s.m.Name, err)
+	}
+	return string(buf), nil
+}
+
+// thaw makes the map writable: a map a snapshot holds is copied first.
+func (s *broadcastState) thaw() {
+	if s.frozen {
+		s.entries = maps.Clone(s.entries)
+		s.frozen = false
+	}
+}
+
+func (s *broadcastState) Get(uk any) (any, bool, error) {
+	k, err := s.encodeKey(uk)
+	if err != nil {
+		return nil, false, err
+	}
+	e, ok := s.entries[k]
+	return e.value, ok, nil
+}
+
+func (s *broadcastState) Put(uk, v any) error {
+	k, err := s.encodeKey(uk)
+	if err != nil {
+		return err
+	}
+	s.thaw()
+	s.entries[k] = entry{key: uk, value: v}
+	return nil
+}
+
+func (s *broadcastState) Remove(uk any) error {
+	k, err := s.encodeKey(uk)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.entries[k]; ok {
+		s.thaw()
+		delete(s.entries, k)
+	}
+	return nil
+}
+
+func (s *broadcastState) Contains(uk any) (bool, error) {
+	k, err := s.encodeKey(uk)
+	if err != nil {
+		return false, err
+	}
+	_, ok := s.entries[k]
+	return ok, nil
+}
+
+func (s *broadcastState) IsEmpty() (bool, error) {
+	if s.b.closed {
+		return false, state.ErrClosed
+	}
+	return len(s.entries) == 0, nil
+}
+
+func (s *broadcastState) All() iter.Seq2[state.MapEntry, error] {
+	return func(yield func(state.MapEntry, error) bool) {
+		if s.b.closed {
+			yield(state.MapEntry{}, state.ErrClosed)
+			return
+		}
+		for _, e := range s.entries {
+			if !yield(state.MapEntry{Key: e.key, Value: e.value}, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (s *broadcastState) Clear() error {
+	if s.b.closed {
+		return state.ErrClosed
+	}
+	s.entries, s.frozen = map[string]entry{}, false
+	return nil
+}
