@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"unsafe"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
@@ -149,25 +150,27 @@ func (q *timerQueue) Add(kg int, t state.Timer) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	q.id = timerID(q.id, t)
-	if _, ok := q.qs[i].set[string(q.id)]; ok {
-		return false, nil
-	}
-	q.insert(i, t)
-	return true, nil
+	return q.insert(i, t), nil
 }
 
-func (q *timerQueue) insert(i int, t state.Timer) {
-	kq := q.writable(i)
-	e := &timerEntry{t: state.Timer{Timestamp: t.Timestamp, Key: slices.Clone(t.Key), Namespace: slices.Clone(t.Namespace)}}
-	e.id = string(timerID(nil, e.t))
-	if _, dup := kq.set[e.id]; dup {
-		return
+// insert adds t to key group index i's queue unless it is there; it copies t's slices.
+func (q *timerQueue) insert(i int, t state.Timer) bool {
+	q.id = timerID(q.id, t)
+	if _, dup := q.qs[i].set[string(q.id)]; dup {
+		return false
 	}
+	kq := q.writable(i)
+	// One allocation holds the id, key and namespace.
+	buf := make([]byte, 0, len(q.id)+len(t.Key)+len(t.Namespace))
+	buf = append(append(append(buf, q.id...), t.Key...), t.Namespace...)
+	e := &timerEntry{t: state.Timer{Timestamp: t.Timestamp, Key: buf[len(q.id) : len(q.id)+len(t.Key) : len(q.id)+len(t.Key)],
+		Namespace: buf[len(q.id)+len(t.Key):]}}
+	e.id = unsafe.String(&buf[0], len(q.id))
 	kq.set[e.id] = e
 	heap.Push(kq, e)
 	q.n++
 	q.fixHead(i)
+	return true
 }
 
 // Remove implements state.TimerQueue.
