@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state"
+)
+
+func benchOptionsForTest() state.BackendOptions {
+	return state.BackendOptions{MaxParallelism: 128, KeyGroupRange: keygroup.RangeFor(128, 1, 0),
+		KeySerializerID: serde.Int64{}.ID()}
+}
+
+func TestBackendRegistry(t *testing.T) {
+	if _, err := lookupBackend("hashmap"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := newBackend(context.Background(), "rocksdb", benchOptionsForTest())
+	if err == nil || !strings.Contains(err.Error(), "known backends: hashmap") {
+		t.Fatalf("unknown backend: got %v", err)
+	}
+	// A constructor's error is returned as such, not as a typed nil backend.
+	opts := benchOptionsForTest()
+	opts.MaxParallelism = 0
+	b, err := newBackend(context.Background(), "hashmap", opts)
+	if err == nil || b != nil {
+		t.Fatalf("bad options: got backend %v, error %v", b, err)
+	}
+}
