@@ -44,6 +44,7 @@ func Run(t *testing.T, f Factory) {
 		{"TimerQueue", testTimerQueue},
 		{"TimersRescale", testTimersRescale},
 		{"RandomizedModel", testModel},
+		{"LiveStateAcrossSnapshots", testLiveStateAcrossSnapshots},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })

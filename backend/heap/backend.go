@@ -2,11 +2,9 @@ package heap
 
 import (
 	"context"
-	"encoding/binary"
+	"sync/atomic"
 	"fmt"
 	"iter"
-	"maps"
-	"unsafe"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -27,10 +25,15 @@ type Backend struct {
 	states map[string]table
 	order  []string // registration (and restore) order: the snapshot's state indices
 
-	prefix []byte // uvarint(len(key)) key: the current key's part of every map key
+	key    []byte // the current key
+	curKey tkey   // its table key in the void namespace
+	keyBuf []byte // buffer of curKey's general form
 	kgIdx  int    // current key group - rng.Start
 	hasKey bool
 	epoch  uint64 // last epoch handed to a table
+	// running counts snapshots between their synchronous phase and the end of their
+	// asynchronous phase; while it is zero, frozen tables can be modified in place.
+	running atomic.Int32
 	closed bool
 }
 
@@ -72,8 +75,8 @@ func (b *Backend) SetCurrentKey(key []byte, kg int) error {
 		b.hasKey = false
 		return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
 	}
-	b.prefix = binary.AppendUvarint(b.prefix[:0], uint64(len(key)))
-	b.prefix = append(b.prefix, key...)
+	b.key = append(b.key[:0], key...)
+	b.curKey.setKey(b.key, nil, &b.keyBuf)
 	b.kgIdx = kg - b.rng.Start
 	b.hasKey = true
 	return nil
@@ -128,9 +131,9 @@ func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
 	base := stateBase{b: b, spec: spec, m: meta}
 	switch spec.Kind {
 	case state.KindList:
-		return &listState{stateBase: base, tables: newTables[listCell](n)}
+		return &listState{stateBase: base, tables: newTables[*listCell](n)}
 	case state.KindMap:
-		return &mapState{stateBase: base, tables: newTables[mapCell](n)}
+		return &mapState{stateBase: base, tables: newTables[*mapCell](n)}
 	default:
 		return &valueState{stateBase: base, tables: newTables[valueCell](n)}
 	}
@@ -144,26 +147,10 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 			yield(nil, fmt.Errorf("%w: %q in operator %s", state.ErrUnknownState, name, b.opID))
 			return
 		}
-		for _, k := range t.mapKeys() {
-			for mk := range k {
-				key, rest, ok := splitMapKey(mk)
-				if ok && string(rest) == string(ns) && !yield(key, nil) {
-					return
-				}
-			}
-		}
+		t.eachKey(func(key, rest []byte) bool {
+			return string(rest) != string(ns) || yield(key, nil)
+		})
 	}
-}
-
-// splitMapKey splits a map key uvarint(len(key)) key ns. The returned slices share the
-// string's memory and must not be modified.
-func splitMapKey(mk string) (key, ns []byte, ok bool) {
-	b := unsafe.Slice(unsafe.StringData(mk), len(mk))
-	n, w := binary.Uvarint(b)
-	if w <= 0 || n > uint64(len(b)-w) {
-		return nil, nil, false
-	}
-	return b[w : w+int(n)], b[w+int(n):], true
 }
 
 // Close implements state.KeyedStateBackend. The state is dropped.
@@ -178,8 +165,8 @@ type table interface {
 	meta() checkpoint.StateMeta
 	registered() bool
 	internal() state.InternalState
-	// mapKeys returns the key sets of every key group's map.
-	mapKeys() []iter.Seq[string]
+	// eachKey calls fn for every (key, namespace) with state, until fn returns false.
+	eachKey(fn func(key, ns []byte) bool)
 	// freeze runs the synchronous snapshot phase for this state.
 	freeze() frozen
 }
@@ -189,52 +176,6 @@ type frozen interface {
 	write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error)
 }
 
-// kgTable is one state's map for one key group. A table is frozen by a snapshot and then
-// never modified again: the next write clones it (copy-on-write per key group). Cells carry
-// the epoch of the table that owns them; a cell from an older table is copied before it is
-// modified, so a frozen table's cells never change either.
-type kgTable[C any] struct {
-	m      map[string]*C
-	epoch  uint64
-	frozen bool
-}
-
-func newTables[C any](n int) []*kgTable[C] {
-	ts := make([]*kgTable[C], n)
-	for i := range ts {
-		ts[i] = &kgTable[C]{}
-	}
-	return ts
-}
-
-// writable returns the table of key group index i for writing.
-func writable[C any](b *Backend, ts []*kgTable[C], i int) *kgTable[C] {
-	t := ts[i]
-	if t.frozen || t.m == nil {
-		t = &kgTable[C]{m: maps.Clone(t.m), epoch: b.nextEpoch()}
-		if t.m == nil {
-			t.m = map[string]*C{}
-		}
-		ts[i] = t
-	}
-	return t
-}
-
-func freezeAll[C any](ts []*kgTable[C]) []*kgTable[C] {
-	for _, t := range ts {
-		t.frozen = true
-	}
-	return append([]*kgTable[C](nil), ts...)
-}
-
-func keySets[C any](ts []*kgTable[C]) []iter.Seq[string] {
-	out := make([]iter.Seq[string], len(ts))
-	for i, t := range ts {
-		out[i] = maps.Keys(t.m)
-	}
-	return out
-}
-
 // stateBase is what every state object has: its backend, spec and current namespace, and a
 // scratch buffer for the map key (current key + namespace).
 type stateBase struct {
@@ -242,15 +183,17 @@ type stateBase struct {
 	spec state.Spec
 	m    checkpoint.StateMeta
 	ns   []byte
-	key  []byte
+	key  []byte // buffer of tk's general form
+	tk   tkey
 }
 
 func (s *stateBase) meta() checkpoint.StateMeta { return s.m }
 func (s *stateBase) registered() bool           { return true }
 func (s *stateBase) SetNamespace(ns []byte)     { s.ns = append(s.ns[:0], ns...) }
 
-// mapKey returns the map key of the current key and namespace, or an error without a key.
-func (s *stateBase) mapKey() ([]byte, error) {
+// mapKey returns the table key of the current key and namespace, or an error without a key.
+// It points into the state's or the backend's buffers: use it before the next call.
+func (s *stateBase) mapKey() (*tkey, error) {
 	if !s.b.hasKey {
 		if s.b.closed {
 			return nil, state.ErrClosed
@@ -258,15 +201,8 @@ func (s *stateBase) mapKey() ([]byte, error) {
 		return nil, state.ErrNoCurrentKey
 	}
 	if len(s.ns) == 0 {
-		return s.b.prefix, nil
+		return &s.b.curKey, nil
 	}
-	s.key = append(append(s.key[:0], s.b.prefix...), s.ns...)
-	return s.key, nil
-}
-
-// splitRecordKey is the inverse of mapKey for a snapshot: it appends key and ns as a map key.
-func appendMapKey(dst, key, ns []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(key)))
-	dst = append(dst, key...)
-	return append(dst, ns...)
+	s.tk.setKey(s.b.key, s.ns, &s.key)
+	return &s.tk, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	heapbackend "github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
@@ -182,4 +183,37 @@ func BenchmarkTimers(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/timer")
 	})
+}
+
+// BenchmarkWritesAfterSnapshot measures what copy-on-write costs the task: after each
+// snapshot's synchronous phase, one write to every key group (each clones its key group's
+// map). It reports the total and the worst single write.
+func BenchmarkWritesAfterSnapshot(b *testing.B) {
+	for _, n := range []int{500_000, 2_000_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			be, kb, v := load(b, n, 8)
+			val := make([]byte, 8)
+			// One key per key group.
+			perKG := map[int]int64{}
+			for k := int64(0); len(perKG) < 128; k++ {
+				kg, _ := kb.KeyGroupOf(k)
+				if _, ok := perKG[kg]; !ok {
+					perKG[kg] = k
+				}
+			}
+			var worst time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s, _ := be.Snapshot(int64(i), state.SnapshotOptions{})
+				for _, k := range perKG {
+					t0 := time.Now()
+					_ = kb.SetCurrentKey(k)
+					_ = v.Update(val)
+					worst = max(worst, time.Since(t0))
+				}
+				s.Release()
+			}
+			b.ReportMetric(float64(worst.Microseconds()), "worst-write-µs")
+		})
+	}
 }

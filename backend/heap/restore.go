@@ -3,7 +3,6 @@ package heap
 import (
 	"context"
 	"fmt"
-	"iter"
 	"slices"
 
 	"github.com/streamstate/streamstate/checkpoint"
@@ -32,22 +31,20 @@ func (r *restored) registered() bool              { return false }
 func (r *restored) internal() state.InternalState { return nil }
 func (r *restored) freeze() frozen                { return r }
 
-func (r *restored) mapKeys() []iter.Seq[string] {
-	out := make([]iter.Seq[string], len(r.recs))
-	for i, recs := range r.recs {
-		keys := map[string]struct{}{}
+func (r *restored) eachKey(fn func(key, ns []byte) bool) {
+	for _, recs := range r.recs {
+		seen := map[string]bool{} // a map has a record per entry
 		for _, rec := range recs {
-			keys[string(appendMapKey(nil, rec.key, rec.ns))] = struct{}{}
-		}
-		out[i] = func(yield func(string) bool) {
-			for k := range keys {
-				if !yield(k) {
-					return
-				}
+			k := string(appendMapKey(nil, rec.key, rec.ns))
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if !fn(rec.key, rec.ns) {
+				return
 			}
 		}
 	}
-	return out
 }
 
 func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {

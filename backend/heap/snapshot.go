@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -17,7 +18,8 @@ func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (stat
 		return nil, state.ErrClosed
 	}
 	s := &snapshot{id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
-		workers: opts.Workers}
+		workers: opts.Workers, running: &b.running}
+	b.running.Add(1)
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
 	}
@@ -39,12 +41,21 @@ type snapshot struct {
 	workers int
 	metas   []checkpoint.StateMeta
 	states  []frozen
+	// running is the backend's count of running snapshots, decremented once on release.
+	running  *atomic.Int32
+	released atomic.Bool
 }
 
-func (s *snapshot) Release() { s.states = nil }
+// Release ends the snapshot: its frozen tables may be modified in place again.
+func (s *snapshot) Release() {
+	if s.released.CompareAndSwap(false, true) {
+		s.states = nil
+		s.running.Add(-1)
+	}
+}
 
 func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
-	if s.states == nil && len(s.metas) > 0 {
+	if s.released.Load() {
 		return nil, fmt.Errorf("heap backend: snapshot %d was released", s.id)
 	}
 	defer s.Release()

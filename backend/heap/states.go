@@ -3,17 +3,14 @@ package heap
 import (
 	"iter"
 	"maps"
-	"unsafe"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
-type valueCell struct {
-	epoch uint64
-	v     any
-}
+// valueCell is stored by value: cloning a key group's map copies it, so it needs no epoch.
+type valueCell struct{ v any }
 
 // valueState serves value, reducing and aggregating state.
 type valueState struct {
@@ -21,19 +18,16 @@ type valueState struct {
 	tables []*kgTable[valueCell]
 }
 
-func (s *valueState) internal() state.InternalState { return s }
-func (s *valueState) mapKeys() []iter.Seq[string]   { return keySets(s.tables) }
+func (s *valueState) internal() state.InternalState        { return s }
+func (s *valueState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 
 func (s *valueState) Value() (any, bool, error) {
 	k, err := s.mapKey()
 	if err != nil {
 		return nil, false, err
 	}
-	c := s.tables[s.b.kgIdx].m[string(k)]
-	if c == nil {
-		return nil, false, nil
-	}
-	return c.v, true, nil
+	c, ok := readable(s.b, s.tables, s.b.kgIdx).get(k)
+	return c.v, ok, nil
 }
 
 func (s *valueState) Update(v any) error {
@@ -41,12 +35,7 @@ func (s *valueState) Update(v any) error {
 	if err != nil {
 		return err
 	}
-	t := writable(s.b, s.tables, s.b.kgIdx)
-	if c := t.m[string(k)]; c != nil && c.epoch == t.epoch {
-		c.v = v
-		return nil
-	}
-	t.m[string(k)] = &valueCell{epoch: t.epoch, v: v}
+	writable(s.b, s.tables, s.b.kgIdx).put(k, valueCell{v})
 	return nil
 }
 
@@ -57,10 +46,10 @@ func clearKey[C any](s *stateBase, ts []*kgTable[C]) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := ts[s.b.kgIdx].m[string(k)]; !ok {
+	if _, ok := readable(s.b, ts, s.b.kgIdx).get(k); !ok {
 		return nil
 	}
-	delete(writable(s.b, ts, s.b.kgIdx).m, string(k))
+	writable(s.b, ts, s.b.kgIdx).del(k)
 	return nil
 }
 
@@ -73,8 +62,9 @@ func (s *valueState) restore(kgIdx int, r *rawRecord) error {
 	if err != nil {
 		return err
 	}
-	t := writable(s.b, s.tables, kgIdx)
-	t.m[string(appendMapKey(nil, r.key, r.ns))] = &valueCell{epoch: t.epoch, v: v}
+	var k tkey
+	k.setKey(r.key, r.ns, new([]byte))
+	writable(s.b, s.tables, kgIdx).put(&k, valueCell{v})
 	return nil
 }
 
@@ -85,14 +75,14 @@ type frozenValues struct {
 
 func (f *frozenValues) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
-	for mk, c := range f.tables[kgIdx].m {
-		key, ns, _ := splitMapKey(mk)
+	f.tables[kgIdx].each(func(key, ns []byte, c valueCell) bool {
 		if scratch, err = f.ser.AppendAny(scratch[:0], c.v); err != nil {
-			return scratch, err
+			return false
 		}
 		w.Value(idx, key, ns, scratch)
-	}
-	return scratch, nil
+		return true
+	})
+	return scratch, err
 }
 
 type listCell struct {
@@ -102,37 +92,37 @@ type listCell struct {
 
 type listState struct {
 	stateBase
-	tables []*kgTable[listCell]
+	tables []*kgTable[*listCell]
 }
 
-func (s *listState) internal() state.InternalState { return s }
-func (s *listState) mapKeys() []iter.Seq[string]   { return keySets(s.tables) }
-func (s *listState) Clear() error                  { return clearKey(&s.stateBase, s.tables) }
+func (s *listState) internal() state.InternalState        { return s }
+func (s *listState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
+func (s *listState) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
 
 func (s *listState) Get() ([]any, error) {
 	k, err := s.mapKey()
 	if err != nil {
 		return nil, err
 	}
-	if c := s.tables[s.b.kgIdx].m[string(k)]; c != nil {
+	if c, _ := readable(s.b, s.tables, s.b.kgIdx).get(k); c != nil {
 		return c.items, nil
 	}
 	return nil, nil
 }
 
-// cell returns the current key's list for writing, creating or copying it as needed. A copied
-// cell shares the frozen elements but has no spare capacity, so appending never writes into
-// memory a snapshot reads.
-func (s *listState) cell(kgIdx int, k []byte) *listCell {
+// cell returns the list of k for writing, creating or copying it as needed. A copied cell
+// shares the frozen elements but has no spare capacity, so appending never writes into memory
+// a snapshot reads.
+func (s *listState) cell(kgIdx int, k *tkey) *listCell {
 	t := writable(s.b, s.tables, kgIdx)
-	c := t.m[string(k)]
+	c, _ := t.get(k)
 	switch {
 	case c == nil:
 		c = &listCell{epoch: t.epoch}
-		t.m[string(k)] = c
+		t.put(k, c)
 	case c.epoch != t.epoch:
 		c = &listCell{epoch: t.epoch, items: c.items[:len(c.items):len(c.items)]}
-		t.m[string(k)] = c
+		t.put(k, c)
 	}
 	return c
 }
@@ -174,7 +164,9 @@ func (s *listState) freeze() frozen {
 }
 
 func (s *listState) restore(kgIdx int, r *rawRecord) error {
-	c := s.cell(kgIdx, appendMapKey(nil, r.key, r.ns))
+	var k tkey
+	k.setKey(r.key, r.ns, new([]byte))
+	c := s.cell(kgIdx, &k)
 	for _, e := range r.list {
 		v, err := s.spec.Value.DecodeAny(e)
 		if err != nil {
@@ -187,70 +179,72 @@ func (s *listState) restore(kgIdx int, r *rawRecord) error {
 
 type frozenLists struct {
 	ser    serde.Erased
-	tables []*kgTable[listCell]
+	tables []*kgTable[*listCell]
 }
 
 func (f *frozenLists) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
-	for mk, c := range f.tables[kgIdx].m {
-		key, ns, _ := splitMapKey(mk)
+	f.tables[kgIdx].each(func(key, ns []byte, c *listCell) bool {
 		w.List(idx, key, ns, len(c.items))
 		for _, v := range c.items {
 			if scratch, err = f.ser.AppendAny(scratch[:0], v); err != nil {
-				return scratch, err
+				return false
 			}
 			w.ListElement(scratch)
 		}
-	}
-	return scratch, nil
+		return true
+	})
+	return scratch, err
 }
 
 type mapCell struct {
 	epoch uint64
-	m     map[string]state.MapEntry // serialized user key -> entry
+	m     map[mkey]state.MapEntry // serialized user key -> entry
 }
 
 type mapState struct {
 	stateBase
-	tables []*kgTable[mapCell]
+	tables []*kgTable[*mapCell]
 	uk     []byte
 }
 
-func (s *mapState) internal() state.InternalState { return s }
-func (s *mapState) mapKeys() []iter.Seq[string]   { return keySets(s.tables) }
-func (s *mapState) Clear() error                  { return clearKey(&s.stateBase, s.tables) }
+func (s *mapState) internal() state.InternalState        { return s }
+func (s *mapState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
+func (s *mapState) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
 
-// read returns the current key's map (nil if none), its map key and the serialized user key.
-func (s *mapState) read(uk any) (c *mapCell, k, ukb []byte, err error) {
+// read returns the current key's map (nil if none), its lookup key and the lookup key of the
+// serialized user key.
+func (s *mapState) read(uk any) (c *mapCell, k *tkey, ukk mkey, err error) {
 	if k, err = s.mapKey(); err != nil {
-		return nil, nil, nil, err
+		return nil, k, ukk, err
 	}
 	if s.uk, err = s.spec.UserKey.AppendAny(s.uk[:0], uk); err != nil {
-		return nil, nil, nil, err
+		return nil, k, ukk, err
 	}
-	return s.tables[s.b.kgIdx].m[string(k)], k, s.uk, nil
+	c, _ = readable(s.b, s.tables, s.b.kgIdx).get(k)
+	return c, k, lookupKey(s.uk), nil
 }
 
-func (s *mapState) cell(kgIdx int, k []byte) *mapCell {
+func (s *mapState) cell(kgIdx int, k *tkey) *mapCell {
 	t := writable(s.b, s.tables, kgIdx)
-	c := t.m[string(k)]
+	c, _ := t.get(k)
 	switch {
 	case c == nil:
-		c = &mapCell{epoch: t.epoch, m: map[string]state.MapEntry{}}
-		t.m[string(k)] = c
+		c = &mapCell{epoch: t.epoch, m: map[mkey]state.MapEntry{}}
+		t.put(k, c)
 	case c.epoch != t.epoch:
 		c = &mapCell{epoch: t.epoch, m: maps.Clone(c.m)}
-		t.m[string(k)] = c
+		t.put(k, c)
 	}
 	return c
 }
 
 func (s *mapState) Get(uk any) (any, bool, error) {
-	c, _, ukb, err := s.read(uk)
+	c, _, ukk, err := s.read(uk)
 	if err != nil || c == nil {
 		return nil, false, err
 	}
-	e, ok := c.m[string(ukb)]
+	e, ok := c.m[ukk]
 	return e.Value, ok, nil
 }
 
@@ -260,26 +254,26 @@ func (s *mapState) Contains(uk any) (bool, error) {
 }
 
 func (s *mapState) Put(uk, v any) error {
-	_, k, ukb, err := s.read(uk)
+	_, k, ukk, err := s.read(uk)
 	if err != nil {
 		return err
 	}
-	s.cell(s.b.kgIdx, k).m[string(ukb)] = state.MapEntry{Key: uk, Value: v}
+	s.cell(s.b.kgIdx, k).m[ukk.owned()] = state.MapEntry{Key: uk, Value: v}
 	return nil
 }
 
 func (s *mapState) Remove(uk any) error {
-	c, k, ukb, err := s.read(uk)
+	c, k, ukk, err := s.read(uk)
 	if err != nil || c == nil {
 		return err
 	}
-	if _, ok := c.m[string(ukb)]; !ok {
+	if _, ok := c.m[ukk]; !ok {
 		return nil
 	}
 	c = s.cell(s.b.kgIdx, k)
-	delete(c.m, string(ukb))
+	delete(c.m, ukk)
 	if len(c.m) == 0 {
-		delete(s.tables[s.b.kgIdx].m, string(k))
+		writable(s.b, s.tables, s.b.kgIdx).del(k)
 	}
 	return nil
 }
@@ -289,7 +283,7 @@ func (s *mapState) IsEmpty() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	c := s.tables[s.b.kgIdx].m[string(k)]
+	c, _ := readable(s.b, s.tables, s.b.kgIdx).get(k)
 	return c == nil || len(c.m) == 0, nil
 }
 
@@ -300,7 +294,7 @@ func (s *mapState) All() iter.Seq2[state.MapEntry, error] {
 			yield(state.MapEntry{}, err)
 			return
 		}
-		c := s.tables[s.b.kgIdx].m[string(k)]
+		c, _ := readable(s.b, s.tables, s.b.kgIdx).get(k)
 		if c == nil {
 			return
 		}
@@ -313,7 +307,7 @@ func (s *mapState) All() iter.Seq2[state.MapEntry, error] {
 }
 
 func (s *mapState) freeze() frozen {
-	return &frozenMaps{key: s.spec.UserKey, ser: s.spec.Value, tables: freezeAll(s.tables)}
+	return &frozenMaps{ser: s.spec.Value, tables: freezeAll(s.tables)}
 }
 
 func (s *mapState) restore(kgIdx int, r *rawRecord) error {
@@ -325,25 +319,27 @@ func (s *mapState) restore(kgIdx int, r *rawRecord) error {
 	if err != nil {
 		return err
 	}
-	s.cell(kgIdx, appendMapKey(nil, r.key, r.ns)).m[string(r.userKey)] = state.MapEntry{Key: uk, Value: v}
+	var k tkey
+	k.setKey(r.key, r.ns, new([]byte))
+	s.cell(kgIdx, &k).m[storeKey(r.userKey)] = state.MapEntry{Key: uk, Value: v}
 	return nil
 }
 
 type frozenMaps struct {
-	key, ser serde.Erased
-	tables   []*kgTable[mapCell]
+	ser    serde.Erased
+	tables []*kgTable[*mapCell]
 }
 
 func (f *frozenMaps) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
-	for mk, c := range f.tables[kgIdx].m {
-		key, ns, _ := splitMapKey(mk)
+	f.tables[kgIdx].each(func(key, ns []byte, c *mapCell) bool {
 		for uk, e := range c.m {
 			if scratch, err = f.ser.AppendAny(scratch[:0], e.Value); err != nil {
-				return scratch, err
+				return false
 			}
-			w.MapEntry(idx, key, ns, unsafe.Slice(unsafe.StringData(uk), len(uk)), scratch)
+			w.MapEntry(idx, key, ns, uk.bytes(), scratch)
 		}
-	}
-	return scratch, nil
+		return true
+	})
+	return scratch, err
 }

@@ -4,8 +4,6 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
-	"iter"
-	"maps"
 	"slices"
 	"unsafe"
 
@@ -264,16 +262,20 @@ func (q *timerQueue) meta() checkpoint.StateMeta    { return q.m }
 func (q *timerQueue) registered() bool              { return true }
 func (q *timerQueue) internal() state.InternalState { return nil }
 
-func (q *timerQueue) mapKeys() []iter.Seq[string] {
-	out := make([]iter.Seq[string], len(q.qs))
-	for i, kq := range q.qs {
-		keys := map[string]struct{}{}
+func (q *timerQueue) eachKey(fn func(key, ns []byte) bool) {
+	for _, kq := range q.qs {
+		seen := map[string]bool{}
 		for _, it := range kq.items {
-			keys[string(appendMapKey(nil, it.e.t.Key, it.e.t.Namespace))] = struct{}{}
+			k := string(appendMapKey(nil, it.e.t.Key, it.e.t.Namespace))
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if !fn(it.e.t.Key, it.e.t.Namespace) {
+				return
+			}
 		}
-		out[i] = maps.Keys(keys)
 	}
-	return out
 }
 
 func (q *timerQueue) freeze() frozen {
