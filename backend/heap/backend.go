@@ -2,9 +2,9 @@ package heap
 
 import (
 	"context"
-	"sync/atomic"
 	"fmt"
 	"iter"
+	"sync/atomic"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -34,7 +34,7 @@ type Backend struct {
 	// running counts snapshots between their synchronous phase and the end of their
 	// asynchronous phase; while it is zero, frozen tables can be modified in place.
 	running atomic.Int32
-	closed bool
+	closed  bool
 }
 
 // New creates a hashmap backend for one subtask, restoring opts.Restore if given.

@@ -63,7 +63,7 @@ type kgTable[C any] struct {
 	long   map[mkey]C
 	epoch  uint64
 	frozen bool
-	base   *kgTable[C]       // the frozen table under this layer, or nil
+	base   *kgTable[C]        // the frozen table under this layer, or nil
 	tomb   *kgTable[struct{}] // keys deleted in this layer that base may hold, or nil
 }
 
