@@ -1,0 +1,340 @@
+package lsm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/state"
+)
+
+// Name is the backend's name in configuration (state.backend.type).
+const Name = "lsm"
+
+// Backend is the lsm keyed state backend: working state lives in an embedded Pebble database
+// in a working directory of its own. See the package documentation.
+type Backend struct {
+	opts   Options
+	opID   string
+	maxP   int
+	rng    keygroup.Range
+	keySer string
+
+	workDir string // removed on Close
+	dbDir   string
+	db      *pebble.DB
+
+	states map[string]*stateEntry
+	byID   map[uint16]*stateEntry
+	nextID uint16
+
+	key      []byte // the current key, as given to SetCurrentKey
+	kg       int
+	keyEpoch uint64 // bumped by SetCurrentKey; states rebuild their cached entry key
+	hasKey   bool
+	closed   bool
+
+	inc *incremental // incremental checkpoint bookkeeping; nil unless Options.Incremental
+
+	mu    sync.Mutex // guards snaps, which Release may touch from another goroutine
+	snaps map[*fullSnapshot]struct{}
+}
+
+// stateEntry is a state known to the backend: registered by a descriptor (st != nil) or
+// only restored.
+type stateEntry struct {
+	id   uint16
+	meta checkpoint.StateMeta
+	st   state.InternalState
+}
+
+// New creates an lsm backend for one subtask in a fresh working directory under opts.Dir,
+// restoring opts.Restore if given (full handles in the canonical format, or incremental
+// handles of an lsm backend).
+func New(ctx context.Context, opts Options) (*Backend, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Backend{opts: opts, opID: opts.OperatorID, maxP: opts.MaxParallelism, rng: opts.KeyGroupRange,
+		keySer: opts.KeySerializerID, states: map[string]*stateEntry{}, byID: map[uint16]*stateEntry{},
+		nextID: 1, snaps: map[*fullSnapshot]struct{}{}}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lsm backend: create %s: %w", opts.Dir, err)
+	}
+	dir, err := os.MkdirTemp(opts.Dir, "streamstate-lsm-"+sanitize(opts.OperatorID)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("lsm backend: create working directory in %s: %w", opts.Dir, err)
+	}
+	b.workDir, b.dbDir = dir, filepath.Join(dir, "db")
+	if err := b.open(ctx); err != nil {
+		if b.db != nil {
+			_ = b.db.Close()
+		}
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return b, nil
+}
+
+func sanitize(s string) string {
+	out := []byte(s)
+	for i, c := range out {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			out[i] = '_'
+		}
+	}
+	if len(out) > 40 {
+		out = out[:40]
+	}
+	return string(out)
+}
+
+// open creates or restores the database.
+func (b *Backend) open(ctx context.Context) error {
+	var full, incr []*checkpoint.KeyedStateHandle
+	for _, h := range b.opts.Restore {
+		if h.KeyGroupRange.Intersect(b.rng).Len() == 0 {
+			continue
+		}
+		if h.KeySerializer != b.keySer {
+			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
+				state.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
+		}
+		if h.Incremental != nil {
+			incr = append(incr, h)
+		} else {
+			full = append(full, h)
+		}
+	}
+	if len(incr) > 0 {
+		if err := b.restoreIncremental(ctx, incr); err != nil {
+			return err
+		}
+	} else {
+		db, err := pebble.Open(b.dbDir, b.opts.pebbleOptions())
+		if err != nil {
+			return fmt.Errorf("lsm backend: open pebble in %s: %w", b.dbDir, err)
+		}
+		b.db = db
+		if err := b.writeBackendMeta(); err != nil {
+			return fmt.Errorf("lsm backend: write metadata: %w", err)
+		}
+	}
+	if b.opts.Incremental {
+		b.inc = newIncremental(b)
+	}
+	for _, h := range full {
+		if err := b.restoreFull(ctx, h); err != nil {
+			return fmt.Errorf("lsm backend: restore operator %s from %s: %w", b.opID, h.File.Path, err)
+		}
+	}
+	return nil
+}
+
+// MaxParallelism implements state.KeyedStateBackend.
+func (b *Backend) MaxParallelism() int { return b.maxP }
+
+// KeyGroupRange implements state.KeyedStateBackend.
+func (b *Backend) KeyGroupRange() keygroup.Range { return b.rng }
+
+// KeySerializerID implements state.KeyedStateBackend.
+func (b *Backend) KeySerializerID() string { return b.keySer }
+
+// WorkingDir returns the backend's working directory (removed on Close).
+func (b *Backend) WorkingDir() string { return b.workDir }
+
+// DB returns the backend's Pebble database, for metrics and benchmarks. Writing to it
+// directly corrupts the backend's state.
+func (b *Backend) DB() *pebble.DB { return b.db }
+
+// SetCurrentKey implements state.KeyedStateBackend.
+func (b *Backend) SetCurrentKey(key []byte, kg int) error {
+	if !b.rng.Contains(kg) {
+		b.hasKey = false // a failed SetCurrentKey leaves no current key, not the previous one
+		return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
+	}
+	b.key = append(b.key[:0], key...)
+	b.kg = kg
+	b.keyEpoch++
+	b.hasKey = true
+	return nil
+}
+
+func (b *Backend) addEntry(e *stateEntry) {
+	b.states[e.meta.Name] = e
+	b.byID[e.id] = e
+	if e.id >= b.nextID {
+		b.nextID = e.id + 1
+	}
+}
+
+// newEntry allocates a state id for meta and persists the registration.
+func (b *Backend) newEntry(meta checkpoint.StateMeta) (*stateEntry, error) {
+	if b.nextID == 0 || int(b.nextID) > maxStates {
+		return nil, fmt.Errorf("lsm backend: operator %s has more than %d states", b.opID, maxStates)
+	}
+	e := &stateEntry{id: b.nextID, meta: meta}
+	if err := b.writeStateMeta(e); err != nil {
+		return nil, err
+	}
+	b.addEntry(e)
+	return e, nil
+}
+
+// CreateState implements state.KeyedStateBackend.
+func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
+	if b.closed {
+		return nil, state.ErrClosed
+	}
+	if spec.Value == nil || (spec.Kind == state.KindMap && spec.UserKey == nil) {
+		return nil, fmt.Errorf("lsm backend: state %q: spec without serializer", spec.Name)
+	}
+	if !validKind(spec.Kind) {
+		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
+	}
+	meta := checkpoint.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
+	if spec.Kind == state.KindMap {
+		meta.UserKey = spec.UserKey.ID()
+	}
+	e, ok := b.states[spec.Name]
+	if ok {
+		if err := compatible(b.opID, e.meta, meta); err != nil {
+			return nil, err
+		}
+		if e.st != nil {
+			return e.st, nil
+		}
+	} else {
+		var err error
+		if e, err = b.newEntry(meta); err != nil {
+			return nil, err
+		}
+	}
+	base := stateBase{b: b, id: e.id, spec: spec}
+	switch spec.Kind {
+	case state.KindList:
+		e.st = &listState{stateBase: base}
+	case state.KindMap:
+		e.st = &mapState{stateBase: base}
+	default:
+		e.st = &valueState{stateBase: base}
+	}
+	return e.st, nil
+}
+
+// Keys implements state.KeyedStateBackend. Keys are yielded key group by key group.
+func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		if b.closed {
+			yield(nil, state.ErrClosed)
+			return
+		}
+		e, ok := b.states[name]
+		if !ok {
+			yield(nil, fmt.Errorf("%w: %q in operator %s", state.ErrUnknownState, name, b.opID))
+			return
+		}
+		it, err := b.db.NewIter(nil)
+		if err != nil {
+			yield(nil, fmt.Errorf("lsm backend: keys of state %q: %w", name, err))
+			return
+		}
+		defer it.Close()
+		var last []byte
+		haveLast := false
+		for kg := range b.rng.All() {
+			// Fresh bounds each time: Pebble keeps the slices it was given.
+			lo := appendStatePrefix(nil, kg, e.id)
+			hi := prefixEnd(lo)
+			it.SetBounds(lo, hi)
+			haveLast = false
+			var seen map[string]bool // timers: a key's timers are not adjacent
+			if e.meta.Kind == state.KindTimers {
+				seen = map[string]bool{}
+			}
+			for valid := it.First(); valid; valid = it.Next() {
+				var d decodedKey
+				var err error
+				if seen != nil {
+					var t state.Timer
+					_, t, err = decodeTimerKey(it.Key())
+					d.key, d.ns = t.Key, t.Namespace
+					if err == nil && bytes.Equal(d.ns, ns) {
+						if seen[string(d.key)] {
+							continue
+						}
+						seen[string(d.key)] = true
+					}
+				} else {
+					d, err = decodeKey(it.Key())
+				}
+				if err != nil {
+					yield(nil, b.corruptKey(it.Key(), err))
+					return
+				}
+				if !bytes.Equal(d.ns, ns) {
+					continue
+				}
+				// Map entries of one key and namespace are adjacent: yield the key once.
+				if haveLast && bytes.Equal(last, d.key) {
+					continue
+				}
+				last, haveLast = append(last[:0], d.key...), true
+				if !yield(d.key, nil) {
+					return
+				}
+			}
+			if err := it.Error(); err != nil {
+				yield(nil, fmt.Errorf("lsm backend: keys of state %q: %w", name, err))
+				return
+			}
+		}
+	}
+}
+
+func (b *Backend) corruptKey(k []byte, err error) error {
+	return fmt.Errorf("lsm backend: operator %s: database in %s holds %w (key %x)", b.opID, b.dbDir, err, k[:min(len(k), 64)])
+}
+
+// Close implements state.KeyedStateBackend: it closes the database and removes the working
+// directory. Snapshots not yet run or released are released. Close is idempotent.
+func (b *Backend) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.hasKey = false
+	b.mu.Lock()
+	snaps := slices.Collect(func(yield func(*fullSnapshot) bool) {
+		for s := range b.snaps {
+			if !yield(s) {
+				return
+			}
+		}
+	})
+	b.mu.Unlock()
+	for _, s := range snaps {
+		s.Release()
+	}
+	var errs []error
+	if b.db != nil {
+		errs = append(errs, b.db.Close())
+		b.db = nil
+	}
+	errs = append(errs, os.RemoveAll(b.workDir))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("lsm backend: close operator %s: %w", b.opID, err)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+// Package lsm is the embedded LSM state backend, Flink's RocksDB state backend built on
+// Pebble (github.com/cockroachdb/pebble/v2): keyed state lives on local disk, in one Pebble
+// database per backend (one operator subtask), so it can grow far beyond memory.
+//
+//	b, err := lsm.New(ctx, lsm.Options{BackendOptions: state.BackendOptions{
+//		MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
+//		KeySerializerID: serde.Int64{}.ID()}})
+//	...
+//	kb, _ := state.NewKeyedBackend[int64](b, serde.Int64{})
+//
+// # Layout
+//
+// Every state entry is one database key:
+//
+//	[key group: 2 bytes BE][state id: 2 bytes BE][uvarint len][key][uvarint len][namespace][user key]
+//
+// so the entries of a key-group range are one contiguous span (a rescaled restore clips the
+// database with two range deletions), and the entries of one map (key and namespace) are a
+// prefix scan, yielded in user-key byte order. State ids are small integers assigned at
+// registration; they and the serializer IDs are persisted in the database (keys starting
+// 0xFFFF, outside every key-group span), so a database restored from an incremental
+// checkpoint knows its states, and registering a state with another serializer fails with
+// state.ErrIncompatibleSerializer naming the state and both serializers.
+//
+// Values are stored serialized with the descriptor's serializers. A list is one value of
+// length-prefixed elements; Add and AddAll are blind writes through the merge operator
+// "streamstate.list.v1", which concatenates, never a read-modify-write. Reducing and
+// aggregating state are values holding the accumulator.
+//
+// Timers (CreateTimerQueue) live in the database too, in their key's key group, laid out by
+// timestamp, key and namespace, so a key group's timers are a scan in firing order; the queue
+// keeps each key group's earliest timer in memory, as Flink's RocksDB timer service does.
+//
+// Every level has bloom filters (10 bits per key): point reads dominate state access.
+//
+// The write-ahead log is disabled, as in Flink: the working state is not durable by itself,
+// checkpoints are. The working directory (a fresh directory under Options.Dir) is removed on
+// Close.
+//
+// # Snapshots
+//
+// A full snapshot (the default, and every savepoint) takes a Pebble snapshot in the
+// synchronous phase, O(1), and writes it key group by key group in the canonical full format
+// in the asynchronous phase, so savepoints move between this backend and the hashmap backend
+// in both directions.
+//
+// With Options.Incremental (state.backend.incremental) a checkpoint's synchronous phase
+// flushes the memtables and hard-links the database files into a local directory (Pebble's
+// Checkpoint); the asynchronous phase uploads, at most Options.TransferConcurrency at a time,
+// the SST files that the last completed checkpoint does not reference to the job's shared/
+// directory, and the MANIFEST, OPTIONS and marker files privately into chk-<n>/. A file is
+// reused only once a checkpoint referencing it is reported complete
+// (state.CheckpointListener); files of checkpoints that fail or are aborted are never reused
+// and are deleted by the checkpoint's Abort, and files not yet confirmed are uploaded again,
+// under a new name. Shared files are deleted by checkpoint retention when no retained
+// checkpoint references them, which is derived from the checkpoints' metadata and so
+// survives restarts. The first checkpoint after a restore uploads every file (Flink's
+// no-claim mode): nothing new ever depends on the restored checkpoint.
+//
+// # Restore
+//
+// Full handles (canonical format, from either backend) are read key group by key group,
+// only the groups in the backend's range, and written with batched writes. Incremental
+// handles: the one with the largest key-group overlap is downloaded (in parallel) and opened
+// as the database, clipped to the range with range deletions; the key groups of the others
+// are imported with batched writes, their state ids translated.
+//
+// # Memory
+//
+// By default each backend has a block cache of Options.BlockCacheSize and memtables of
+// Options.WriteBufferSize. With a SlotResources in Options.Slot ("managed memory"), every
+// backend of the slot shares one cache, and memtables are sized from write-buffer-ratio ×
+// budget. Pebble charges memtables to its block cache, as RocksDB's write buffer manager
+// does in Flink, so the shared cache has the whole budget: memtables take at most
+// write-buffer-ratio × budget of it and data blocks at least (1 − write-buffer-ratio) ×
+// budget, together never more than the budget. Precedence, lowest first: the
+// backend's defaults, the predefined profile, explicit sizes, the slot's memory budget
+// (managed memory wins over cache and memtable sizes), and last Options.OptionsHook (the
+// hook wins over everything). ParseConfig reads the state.backend.lsm.* configuration keys
+// (and Flink's state.backend.rocksdb.* spellings).
+//
+// # Contracts
+//
+// Threading: as every backend, the backend and its states are used from the task's
+// goroutine; only AsyncSnapshot.Run runs beside it. Errors: every access can fail with an
+// IO error, wrapped with the operator and state; bytes read from disk or from a checkpoint
+// that do not decode give errors (checkpoint.ErrCorrupt for checkpoints), never panics.
+// Values returned by reads are decoded copies: modifying them does not change the state.
+package lsm

@@ -1,0 +1,275 @@
+package lsm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/state"
+)
+
+// HandleBackend is the backend name recorded in the incremental handles this package writes.
+const HandleBackend = "lsm/pebble-v2"
+
+// incremental is the bookkeeping of incremental checkpoints: which database files the last
+// completed checkpoint references in shared storage, and which files every checkpoint still in
+// flight references. Only files of a completed checkpoint are reused; everything else is
+// uploaded again, under a new name, so an aborted checkpoint can delete its uploads without
+// touching anything another checkpoint references.
+//
+// After a restore the first checkpoint uploads every file (Flink's no-claim mode): the
+// restored checkpoint may belong to another job or be deleted by its retention, so nothing is
+// reused from it.
+type incremental struct {
+	b       *Backend
+	uid     string // distinguishes this database's files in the job's shared directory
+	root    string // local checkpoint directories
+	counter int
+
+	mu          sync.Mutex // Run and the notifications may run on different goroutines
+	confirmed   map[string]checkpoint.IncrementalFile
+	confirmedID int64
+	pending     map[int64]map[string]checkpoint.IncrementalFile
+}
+
+func newIncremental(b *Backend) *incremental {
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	return &incremental{b: b, uid: sanitize(b.opID) + "-" + hex.EncodeToString(rnd[:]),
+		root: filepath.Join(b.workDir, "checkpoints"), confirmed: map[string]checkpoint.IncrementalFile{},
+		pending: map[int64]map[string]checkpoint.IncrementalFile{}}
+}
+
+// NotifyCheckpointComplete implements state.CheckpointListener: the files of checkpoint id
+// become the ones later checkpoints reuse.
+func (b *Backend) NotifyCheckpointComplete(id int64) error {
+	if b.inc == nil {
+		return nil
+	}
+	inc := b.inc
+	inc.mu.Lock()
+	defer inc.mu.Unlock()
+	files, ok := inc.pending[id]
+	if !ok || id <= inc.confirmedID {
+		return nil
+	}
+	inc.confirmed, inc.confirmedID = files, id
+	for p := range inc.pending {
+		if p <= id {
+			delete(inc.pending, p)
+		}
+	}
+	return nil
+}
+
+// NotifyCheckpointAborted implements state.CheckpointListener: the files of checkpoint id
+// are never reused (the checkpoint's Abort deletes its uploads).
+func (b *Backend) NotifyCheckpointAborted(id int64) error {
+	if b.inc == nil {
+		return nil
+	}
+	b.inc.mu.Lock()
+	delete(b.inc.pending, id)
+	b.inc.mu.Unlock()
+	return nil
+}
+
+var _ state.CheckpointListener = (*Backend)(nil)
+
+// snapshot is the synchronous phase of an incremental checkpoint: flush the memtables and
+// hard-link the database's files into a local checkpoint directory.
+func (inc *incremental) snapshot(id int64) (state.AsyncSnapshot, error) {
+	b := inc.b
+	if err := b.db.Flush(); err != nil {
+		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: flush: %w", id, b.opID, err)
+	}
+	if err := os.MkdirAll(inc.root, 0o755); err != nil {
+		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: %w", id, b.opID, err)
+	}
+	inc.counter++
+	dir := filepath.Join(inc.root, fmt.Sprintf("chk-%d-%d", id, inc.counter))
+	if err := b.db.Checkpoint(dir); err != nil {
+		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: pebble checkpoint: %w", id, b.opID, err)
+	}
+	s := &incSnapshot{inc: inc, id: id, dir: dir, rng: b.rng, keySer: b.keySer, opID: b.opID,
+		conc: b.opts.TransferConcurrency}
+	for _, e := range b.orderedStates() {
+		s.metas = append(s.metas, e.meta)
+	}
+	return s, nil
+}
+
+// isShared reports whether a database file is immutable data that goes to shared storage.
+func isShared(name string) bool {
+	return strings.HasSuffix(name, ".sst") || strings.HasSuffix(name, ".blob")
+}
+
+type incSnapshot struct {
+	inc    *incremental
+	id     int64
+	dir    string
+	rng    keygroup.Range
+	keySer string
+	opID   string
+	conc   int
+	metas  []checkpoint.StateMeta
+	once   sync.Once
+	done   bool
+}
+
+// Release implements state.AsyncSnapshot: the local checkpoint directory is removed.
+func (s *incSnapshot) Release() {
+	s.once.Do(func() { _ = os.RemoveAll(s.dir) })
+}
+
+// Run implements state.AsyncSnapshot: it uploads the files of the local checkpoint that the
+// last completed checkpoint does not reference to shared/, the others (MANIFEST, OPTIONS, ...)
+// privately, at most Options.TransferConcurrency at a time. On error, files already committed
+// stay in the checkpoint's StreamFactory, whose Abort deletes them.
+func (s *incSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
+	defer s.Release()
+	if s.done {
+		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s was already run", s.id, s.opID)
+	}
+	s.done = true
+	shared, ok := out.(checkpoint.SharedStreamFactory)
+	if !ok {
+		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: incremental checkpoints need storage with a shared directory; %T has none", s.id, s.opID, out)
+	}
+	h, err := s.upload(ctx, shared)
+	if err != nil {
+		return nil, fmt.Errorf("lsm backend: incremental checkpoint %d of operator %s: %w", s.id, s.opID, err)
+	}
+	return h, nil
+}
+
+func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFactory) (*checkpoint.KeyedStateHandle, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	s.inc.mu.Lock()
+	confirmed := s.inc.confirmed
+	s.inc.mu.Unlock()
+
+	ih := &checkpoint.IncrementalHandle{Backend: HandleBackend}
+	type job struct {
+		name   string
+		shared bool
+		res    *checkpoint.IncrementalFile
+	}
+	var jobs []job
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		name := e.Name()
+		if isShared(name) {
+			info, err := e.Info()
+			if err != nil {
+				return nil, err
+			}
+			if f, ok := confirmed[name]; ok && f.Size == info.Size() {
+				ih.Shared = append(ih.Shared, f)
+				continue
+			}
+		}
+		jobs = append(jobs, job{name: name, shared: isShared(name), res: new(checkpoint.IncrementalFile)})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, s.conc)
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			f, err := s.uploadFile(ctx, out, j.name, j.shared)
+			if err != nil {
+				errs[i] = err
+				cancel()
+				return
+			}
+			*j.res = f
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, j := range jobs {
+		if j.shared {
+			ih.Shared = append(ih.Shared, *j.res)
+		} else {
+			ih.Private = append(ih.Private, *j.res)
+		}
+	}
+	slices.SortFunc(ih.Shared, func(a, b checkpoint.IncrementalFile) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ih.Private, func(a, b checkpoint.IncrementalFile) int { return strings.Compare(a.Name, b.Name) })
+	files := map[string]checkpoint.IncrementalFile{}
+	for _, f := range ih.Shared {
+		files[f.Name] = f
+	}
+	s.inc.mu.Lock()
+	s.inc.pending[s.id] = files
+	s.inc.mu.Unlock()
+	return &checkpoint.KeyedStateHandle{KeyGroupRange: s.rng, KeySerializer: s.keySer, States: s.metas, Incremental: ih}, nil
+}
+
+// uploadFile copies one local file to the checkpoint.
+func (s *incSnapshot) uploadFile(ctx context.Context, out checkpoint.SharedStreamFactory, name string, shared bool) (checkpoint.IncrementalFile, error) {
+	f, err := os.Open(filepath.Join(s.dir, name))
+	if err != nil {
+		return checkpoint.IncrementalFile{}, err
+	}
+	defer f.Close()
+	var w checkpoint.OutputStream
+	if shared {
+		w, err = out.CreateShared(ctx, s.inc.uid+"-"+name)
+	} else {
+		w, err = out.Create(ctx, fmt.Sprintf("%s-%d-%d-%s", sanitize(s.opID), s.rng.Start, s.rng.End, name))
+	}
+	if err != nil {
+		return checkpoint.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
+	}
+	if _, err := io.Copy(ctxWriter{ctx, w}, f); err != nil {
+		w.Abort()
+		return checkpoint.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
+	}
+	ref, err := w.Close()
+	if err != nil {
+		return checkpoint.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
+	}
+	return checkpoint.IncrementalFile{Name: name, Path: ref.Path, Size: ref.Size}, nil
+}
+
+// ctxWriter stops a copy when its context is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}

@@ -1,0 +1,37 @@
+package lsm_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/streamstate/streamstate/backend/backendtest"
+	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/state"
+)
+
+// factory returns a backendtest.Factory of lsm backends with the given options; each backend
+// gets the test's temporary directory as parent of its working directory.
+func factory(incremental bool) backendtest.Factory {
+	return func(t testing.TB, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+		b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: opts, Dir: t.TempDir(),
+			Incremental: incremental, WriteBufferSize: 4 << 20})
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { b.Close() })
+		return b, nil
+	}
+}
+
+func TestConformance(t *testing.T) { backendtest.Run(t, factory(false)) }
+
+// TestConformanceIncremental runs the suite with incremental checkpoints: every checkpoint
+// the suite takes (savepoints excepted) is an incremental handle. Under the race detector it
+// is skipped to keep the package's tests within a minute (Pebble is slow under -race); the
+// concurrency of incremental checkpoints is covered there by TestIncrementalConcurrentAsyncPhase.
+func TestConformanceIncremental(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipped under -race; run without -race")
+	}
+	backendtest.Run(t, factory(true))
+}

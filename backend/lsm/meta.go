@@ -1,0 +1,133 @@
+package lsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/state"
+)
+
+// The backend keeps its own metadata inside its database, under metaPrefix, so that a
+// database reopened from an incremental checkpoint knows its state ids and serializers:
+//
+//	metaPrefix "backend"         JSON backendMeta
+//	metaPrefix "state/" <name>   JSON stateRecord
+
+const (
+	metaBackendKey  = metaPrefix + "backend"
+	metaStatePrefix = metaPrefix + "state/"
+	metaVersion     = 1
+)
+
+type backendMeta struct {
+	Version        int    `json:"version"`
+	MaxParallelism int    `json:"maxParallelism"`
+	KeySerializer  string `json:"keySerializer"`
+}
+
+// stateRecord is the persisted form of a state's registration.
+type stateRecord struct {
+	ID      uint16               `json:"id"`
+	Kind    checkpoint.StateKind `json:"kind"`
+	Value   string               `json:"value"`
+	UserKey string               `json:"userKey,omitempty"`
+}
+
+func (b *Backend) writeBackendMeta() error {
+	v, err := json.Marshal(backendMeta{Version: metaVersion, MaxParallelism: b.maxP, KeySerializer: b.keySer})
+	if err != nil {
+		return err
+	}
+	return b.db.Set([]byte(metaBackendKey), v, pebble.NoSync)
+}
+
+func (b *Backend) writeStateMeta(e *stateEntry) error {
+	v, err := json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey})
+	if err != nil {
+		return err
+	}
+	if err := b.db.Set([]byte(metaStatePrefix+e.meta.Name), v, pebble.NoSync); err != nil {
+		return fmt.Errorf("lsm backend: persist state %q: %w", e.meta.Name, err)
+	}
+	return nil
+}
+
+// readMeta reads a database's backend metadata and state registrations. name names the
+// source in errors.
+func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
+	var bm backendMeta
+	v, closer, err := db.Get([]byte(metaBackendKey))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return bm, nil, &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: "the database has no streamstate backend metadata"}
+	}
+	if err != nil {
+		return bm, nil, fmt.Errorf("read metadata of %s: %w", name, err)
+	}
+	err = json.Unmarshal(v, &bm)
+	closer.Close()
+	if err != nil || bm.Version != metaVersion {
+		return bm, nil, &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("bad backend metadata (version %d): %v", bm.Version, err)}
+	}
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte(metaStatePrefix), UpperBound: prefixEnd([]byte(metaStatePrefix))})
+	if err != nil {
+		return bm, nil, err
+	}
+	defer it.Close()
+	var out []stateEntry
+	ids := map[uint16]bool{}
+	for it.First(); it.Valid(); it.Next() {
+		stateName := strings.TrimPrefix(string(it.Key()), metaStatePrefix)
+		var r stateRecord
+		if err := json.Unmarshal(it.Value(), &r); err != nil || r.ID == 0 || stateName == "" || ids[r.ID] || !validStoredKind(r.Kind) {
+			return bm, nil, &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("bad metadata of state %q: %q", stateName, it.Value())}
+		}
+		ids[r.ID] = true
+		out = append(out, stateEntry{id: r.ID, meta: checkpoint.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey}})
+	}
+	return bm, out, it.Error()
+}
+
+// checkBackendMeta checks that a restored database fits this backend.
+func (b *Backend) checkBackendMeta(bm backendMeta) error {
+	if bm.KeySerializer != b.keySer {
+		return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
+			state.ErrIncompatibleSerializer, b.opID, bm.KeySerializer, b.keySer)
+	}
+	if bm.MaxParallelism != b.maxP {
+		return fmt.Errorf("lsm backend: operator %s: the snapshot has max parallelism %d, the job %d; max parallelism cannot change",
+			b.opID, bm.MaxParallelism, b.maxP)
+	}
+	return nil
+}
+
+// validKind reports whether k is a kind a descriptor registers.
+func validKind(k checkpoint.StateKind) bool {
+	return k >= checkpoint.KindValue && k <= checkpoint.KindAggregating
+}
+
+// validStoredKind reports whether k is a kind a database may hold: a descriptor's, or a timer
+// queue restored from another backend's snapshot (kept as values until registered).
+func validStoredKind(k checkpoint.StateKind) bool {
+	return validKind(k) || k == checkpoint.KindTimers
+}
+
+// compatible checks that a state registered as want may use data written as have.
+func compatible(op string, have, want checkpoint.StateMeta) error {
+	if have.Kind != want.Kind {
+		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", state.ErrStateConflict, want.Name, op, have.Kind, want.Kind)
+	}
+	if have.Value != want.Value || have.UserKey != want.UserKey {
+		h, w := have.Value, want.Value
+		if have.Value == want.Value {
+			h, w = "user key "+have.UserKey, "user key "+want.UserKey
+		}
+		return fmt.Errorf("%w: state %q of operator %s was written with serializer %q but is registered with %q; register it with %q or migrate the state",
+			state.ErrIncompatibleSerializer, want.Name, op, h, w, h)
+	}
+	return nil
+}

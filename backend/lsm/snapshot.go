@@ -1,0 +1,161 @@
+package lsm
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/state"
+)
+
+// Snapshot implements state.KeyedStateBackend. A full snapshot (the default, and every
+// savepoint) takes a Pebble snapshot in the synchronous phase, O(1); the asynchronous phase
+// writes it key group by key group in the canonical format. With Options.Incremental, a
+// checkpoint flushes the memtables and hard-links the database files instead (see
+// incremental.go).
+func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (state.AsyncSnapshot, error) {
+	if b.closed {
+		return nil, state.ErrClosed
+	}
+	if b.inc != nil && !opts.Savepoint {
+		return b.inc.snapshot(checkpointID)
+	}
+	s := &fullSnapshot{b: b, id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
+		dbDir: b.dbDir, index: map[uint16]int{}, workers: opts.Workers}
+	if s.workers <= 0 {
+		s.workers = runtime.GOMAXPROCS(0)
+	}
+	for _, e := range b.orderedStates() {
+		s.index[e.id] = len(s.metas)
+		s.metas = append(s.metas, e.meta)
+	}
+	s.snap = b.db.NewSnapshot()
+	b.mu.Lock()
+	b.snaps[s] = struct{}{}
+	b.mu.Unlock()
+	return s, nil
+}
+
+// orderedStates returns every known state, registered or only restored, by id.
+func (b *Backend) orderedStates() []*stateEntry {
+	out := make([]*stateEntry, 0, len(b.byID))
+	for _, e := range b.byID {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(x, y *stateEntry) int { return int(x.id) - int(y.id) })
+	return out
+}
+
+type fullSnapshot struct {
+	b       *Backend
+	id      int64
+	opID    string
+	dbDir   string
+	rng     keygroup.Range
+	keySer  string
+	comp    checkpoint.Compression
+	metas   []checkpoint.StateMeta
+	index   map[uint16]int // state id -> index in metas
+	workers int
+
+	once sync.Once
+	snap *pebble.Snapshot
+}
+
+// Release implements state.AsyncSnapshot.
+func (s *fullSnapshot) Release() {
+	s.once.Do(func() {
+		_ = s.snap.Close()
+		s.b.mu.Lock()
+		delete(s.b.snaps, s)
+		s.b.mu.Unlock()
+	})
+}
+
+func (s *fullSnapshot) released() bool {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	_, ok := s.b.snaps[s]
+	return !ok
+}
+
+// Run implements state.AsyncSnapshot.
+func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
+	if s.released() {
+		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s was released", s.id, s.opID)
+	}
+	defer s.Release()
+	f, err := out.Create(ctx, fmt.Sprintf("%s-keyed-%d-%d", sanitize(s.opID), s.rng.Start, s.rng.End))
+	if err != nil {
+		return nil, fmt.Errorf("lsm backend: snapshot %d: %w", s.id, err)
+	}
+	h, err := checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, s.writeKeyGroup)
+	if err != nil {
+		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, err)
+	}
+	return h, nil
+}
+
+// writeKeyGroup writes the records of one key group. WriteFull calls it from several
+// goroutines at once, for distinct key groups: each call has its own iterator.
+func (s *fullSnapshot) writeKeyGroup(kg int, w *checkpoint.BlockBuilder) error {
+	lo, hi := keyGroupSpan(kg, kg)
+	it, err := s.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var elems [][]byte
+	var ts []byte
+	for valid := it.First(); valid; valid = it.Next() {
+		sid, err := keySID(it.Key())
+		if err != nil {
+			return s.b.corruptKey(it.Key(), err)
+		}
+		idx, ok := s.index[sid]
+		if !ok {
+			return s.b.corruptKey(it.Key(), fmt.Errorf("%w: unknown state id %d", errBadKey, sid))
+		}
+		if s.metas[idx].Kind == state.KindTimers {
+			_, t, err := decodeTimerKey(it.Key())
+			if err != nil {
+				return s.b.corruptKey(it.Key(), err)
+			}
+			ts = timerValue(ts[:0], t.Timestamp)
+			w.Value(idx, t.Key, t.Namespace, ts)
+			continue
+		}
+		d, err := decodeKey(it.Key())
+		if err != nil {
+			return s.b.corruptKey(it.Key(), err)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		switch s.metas[idx].Kind {
+		case state.KindList:
+			if elems, err = splitList(elems[:0], v); err != nil {
+				return s.b.corruptKey(it.Key(), err)
+			}
+			if len(elems) == 0 {
+				continue
+			}
+			w.List(idx, d.key, d.ns, len(elems))
+			for _, e := range elems {
+				w.ListElement(e)
+			}
+		case state.KindMap:
+			w.MapEntry(idx, d.key, d.ns, d.userKey, v)
+		default:
+			w.Value(idx, d.key, d.ns, v)
+		}
+	}
+	return it.Error()
+}

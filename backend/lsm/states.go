@@ -1,0 +1,354 @@
+package lsm
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/streamstate/streamstate/state"
+)
+
+// stateBase is what every state object has: its backend, id, spec, namespace, and the
+// database key of the current key and namespace, rebuilt only when either changes.
+type stateBase struct {
+	b     *Backend
+	id    uint16
+	spec  state.Spec
+	ns    []byte
+	key   []byte // entry key (value, list) or entry prefix (map)
+	epoch uint64 // b.keyEpoch that key was built for; 0: stale
+	buf   []byte // encoding scratch
+}
+
+func (s *stateBase) SetNamespace(ns []byte) {
+	s.ns = append(s.ns[:0], ns...)
+	s.epoch = 0
+}
+
+// entryKey returns the key of the current key and namespace.
+func (s *stateBase) entryKey() ([]byte, error) {
+	b := s.b
+	if b.closed {
+		return nil, state.ErrClosed
+	}
+	if !b.hasKey {
+		return nil, state.ErrNoCurrentKey
+	}
+	if s.epoch != b.keyEpoch {
+		s.key = appendEntryPrefix(s.key[:0], b.kg, s.id, b.key, s.ns)
+		s.epoch = b.keyEpoch
+	}
+	return s.key, nil
+}
+
+func (s *stateBase) wrap(op string, err error) error {
+	return fmt.Errorf("lsm backend: %s state %q of operator %s: %w", op, s.spec.Name, s.b.opID, err)
+}
+
+// get reads key and decodes it with dec while the value is pinned.
+func (s *stateBase) get(key []byte, dec func([]byte) error) (bool, error) {
+	v, closer, err := s.b.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.wrap("read", err)
+	}
+	err = dec(v)
+	closer.Close()
+	if err != nil {
+		return false, s.wrap("decode", err)
+	}
+	return true, nil
+}
+
+// valueState serves value, reducing and aggregating state.
+type valueState struct{ stateBase }
+
+func (s *valueState) Value() (any, bool, error) {
+	k, err := s.entryKey()
+	if err != nil {
+		return nil, false, err
+	}
+	var out any
+	ok, err := s.get(k, func(v []byte) (err error) {
+		out, err = s.spec.Value.DecodeAny(v)
+		return err
+	})
+	return out, ok, err
+}
+
+func (s *valueState) Update(v any) error {
+	k, err := s.entryKey()
+	if err != nil {
+		return err
+	}
+	if s.buf, err = s.spec.Value.AppendAny(s.buf[:0], v); err != nil {
+		return s.wrap("encode", err)
+	}
+	if err := s.b.db.Set(k, s.buf, pebble.NoSync); err != nil {
+		return s.wrap("write", err)
+	}
+	return nil
+}
+
+func (s *valueState) Clear() error { return s.clear() }
+
+func (s *stateBase) clear() error {
+	k, err := s.entryKey()
+	if err != nil {
+		return err
+	}
+	if err := s.b.db.Delete(k, pebble.NoSync); err != nil {
+		return s.wrap("clear", err)
+	}
+	return nil
+}
+
+// listState keeps a list as one value of concatenated elements; Add and AddAll merge (a
+// blind write), never read-modify-write.
+type listState struct {
+	stateBase
+	elems [][]byte
+	elem  []byte
+}
+
+func (s *listState) Clear() error { return s.clear() }
+
+func (s *listState) Get() ([]any, error) {
+	k, err := s.entryKey()
+	if err != nil {
+		return nil, err
+	}
+	var out []any
+	_, err = s.get(k, func(v []byte) error {
+		s.elems, err = splitList(s.elems[:0], v)
+		if err != nil {
+			return err
+		}
+		out = make([]any, len(s.elems))
+		for i, e := range s.elems {
+			if out[i], err = s.spec.Value.DecodeAny(e); err != nil {
+				return fmt.Errorf("element %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *listState) encode(vs []any) error {
+	s.buf = s.buf[:0]
+	for _, v := range vs {
+		var err error
+		if s.elem, err = s.spec.Value.AppendAny(s.elem[:0], v); err != nil {
+			return s.wrap("encode", err)
+		}
+		s.buf = appendListElement(s.buf, s.elem)
+	}
+	return nil
+}
+
+func (s *listState) Add(v any) error {
+	k, err := s.entryKey()
+	if err != nil {
+		return err
+	}
+	// Encode the element, then prepend its length.
+	if s.elem, err = s.spec.Value.AppendAny(s.elem[:0], v); err != nil {
+		return s.wrap("encode", err)
+	}
+	s.buf = appendListElement(s.buf[:0], s.elem)
+	if err := s.b.db.Merge(k, s.buf, pebble.NoSync); err != nil {
+		return s.wrap("add to", err)
+	}
+	return nil
+}
+
+func (s *listState) AddAll(vs []any) error {
+	k, err := s.entryKey()
+	if err != nil || len(vs) == 0 {
+		return err
+	}
+	if err := s.encode(vs); err != nil {
+		return err
+	}
+	if err := s.b.db.Merge(k, s.buf, pebble.NoSync); err != nil {
+		return s.wrap("add to", err)
+	}
+	return nil
+}
+
+func (s *listState) Update(vs []any) error {
+	if len(vs) == 0 {
+		return s.clear()
+	}
+	k, err := s.entryKey()
+	if err != nil {
+		return err
+	}
+	if err := s.encode(vs); err != nil {
+		return err
+	}
+	if err := s.b.db.Set(k, s.buf, pebble.NoSync); err != nil {
+		return s.wrap("update", err)
+	}
+	return nil
+}
+
+// mapState keeps one database entry per map entry: the entry prefix of the current key and
+// namespace followed by the serialized user key.
+type mapState struct {
+	stateBase
+	full []byte // prefix + user key
+}
+
+// userKey returns the database key of user key uk.
+func (s *mapState) userKey(uk any) ([]byte, error) {
+	p, err := s.entryKey()
+	if err != nil {
+		return nil, err
+	}
+	if s.full, err = s.spec.UserKey.AppendAny(append(s.full[:0], p...), uk); err != nil {
+		return nil, s.wrap("encode user key of", err)
+	}
+	return s.full, nil
+}
+
+func (s *mapState) Get(uk any) (any, bool, error) {
+	k, err := s.userKey(uk)
+	if err != nil {
+		return nil, false, err
+	}
+	var out any
+	ok, err := s.get(k, func(v []byte) (err error) {
+		out, err = s.spec.Value.DecodeAny(v)
+		return err
+	})
+	return out, ok, err
+}
+
+func (s *mapState) Contains(uk any) (bool, error) {
+	k, err := s.userKey(uk)
+	if err != nil {
+		return false, err
+	}
+	return s.get(k, func([]byte) error { return nil })
+}
+
+func (s *mapState) Put(uk, v any) error {
+	k, err := s.userKey(uk)
+	if err != nil {
+		return err
+	}
+	if s.buf, err = s.spec.Value.AppendAny(s.buf[:0], v); err != nil {
+		return s.wrap("encode", err)
+	}
+	if err := s.b.db.Set(k, s.buf, pebble.NoSync); err != nil {
+		return s.wrap("write", err)
+	}
+	return nil
+}
+
+func (s *mapState) Remove(uk any) error {
+	k, err := s.userKey(uk)
+	if err != nil {
+		return err
+	}
+	if err := s.b.db.Delete(k, pebble.NoSync); err != nil {
+		return s.wrap("remove from", err)
+	}
+	return nil
+}
+
+// iter returns an iterator over the current key and namespace's entries.
+func (s *mapState) iter() (*pebble.Iterator, error) {
+	p, err := s.entryKey()
+	if err != nil {
+		return nil, err
+	}
+	// The bounds are copied: Pebble keeps them, and the state's key buffer changes.
+	lo := slices.Clone(p)
+	it, err := s.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return nil, s.wrap("iterate", err)
+	}
+	return it, nil
+}
+
+func (s *mapState) IsEmpty() (bool, error) {
+	it, err := s.iter()
+	if err != nil {
+		return false, err
+	}
+	empty := !it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return false, s.wrap("iterate", err)
+	}
+	return empty, nil
+}
+
+func (s *mapState) All() iter.Seq2[state.MapEntry, error] {
+	return func(yield func(state.MapEntry, error) bool) {
+		it, err := s.iter()
+		if err != nil {
+			yield(state.MapEntry{}, err)
+			return
+		}
+		defer it.Close()
+		plen := len(s.key)
+		for valid := it.First(); valid; valid = it.Next() {
+			uk, err := s.spec.UserKey.DecodeAny(it.Key()[plen:])
+			if err != nil {
+				yield(state.MapEntry{}, s.wrap("decode user key of", err))
+				return
+			}
+			raw, err := it.ValueAndErr()
+			if err != nil {
+				yield(state.MapEntry{}, s.wrap("read", err))
+				return
+			}
+			v, err := s.spec.Value.DecodeAny(raw)
+			if err != nil {
+				yield(state.MapEntry{}, s.wrap("decode", err))
+				return
+			}
+			if !yield(state.MapEntry{Key: uk, Value: v}, nil) {
+				return
+			}
+		}
+		if err := it.Error(); err != nil {
+			yield(state.MapEntry{}, s.wrap("iterate", err))
+		}
+	}
+}
+
+// Clear deletes the entries one by one in a batch, as Flink does: a range deletion per map
+// would leave many small tombstones for reads to skip.
+func (s *mapState) Clear() error {
+	it, err := s.iter()
+	if err != nil {
+		return err
+	}
+	batch := s.b.db.NewBatch()
+	defer batch.Close()
+	for valid := it.First(); valid; valid = it.Next() {
+		if err := batch.Delete(it.Key(), nil); err != nil {
+			it.Close()
+			return s.wrap("clear", err)
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return s.wrap("clear", err)
+	}
+	if batch.Empty() {
+		return nil
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return s.wrap("clear", err)
+	}
+	return nil
+}
