@@ -525,3 +525,18 @@ func TestErased(t *testing.T) {
 		t.Errorf("Bytes AppendAny(nil) = %q, %v", got, err)
 	}
 }
+
+func TestJSONDropsUnexportedFields(t *testing.T) {
+	s := serde.JSON[point]{}
+	b, err := s.Append(nil, point{X: 1, hidden: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.X != 1 || got.hidden != 0 {
+		t.Fatalf("decoded %+v: want X kept and hidden dropped", got)
+	}
+}
