@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
 )
@@ -27,10 +28,10 @@ const (
 )
 
 // LSMPrefix and RocksDBPrefix start the lsm backend's keys; the RocksDB spelling is accepted
-// so a Flink user's configuration works. They are validated by the lsm backend.
+// so a Flink user's configuration works. They are validated by lsm.ParseConfig.
 const (
-	LSMPrefix     = "state.backend.lsm."
-	RocksDBPrefix = "state.backend.rocksdb."
+	LSMPrefix     = lsm.ConfigPrefix
+	RocksDBPrefix = lsm.FlinkConfigPrefix
 )
 
 // Key describes one configuration key for documentation and validation.
@@ -78,9 +79,9 @@ type Config struct {
 	Parallelism int
 	// MaxParallelism is the number of key groups. Default: keygroup.DefaultMaxParallelism.
 	MaxParallelism int
-	// LSM holds the state.backend.lsm.* keys (RocksDB spellings normalized to lsm), for
-	// the lsm backend to validate.
-	LSM map[string]string
+	// LSM is the lsm backend's configuration from the state.backend.lsm.* keys (and Flink's
+	// state.backend.rocksdb.* spellings) and state.backend.incremental.
+	LSM lsm.Config
 }
 
 // Default returns the configuration with every default applied.
@@ -93,7 +94,8 @@ func Default() *Config {
 // each naming its key.
 func Parse(kv map[string]string) (*Config, error) {
 	c := &Config{Backend: "hashmap", NumRetained: 1, JobManagerMaxStateSize: checkpoint.DefaultJobManagerMaxStateSize,
-		Parallelism: 1, LSM: map[string]string{}}
+		Parallelism: 1}
+	lsmKeys := map[string]string{}
 	var errs []error
 	bad := func(key, val, want string) {
 		errs = append(errs, fmt.Errorf("config key %s: bad value %q: %s", key, val, want))
@@ -113,6 +115,7 @@ func Parse(kv map[string]string) (*Config, error) {
 			}
 		case KeyIncremental:
 			c.Incremental = parseBool(key, val, bad)
+			lsmKeys[key] = val
 		case KeyCheckpointStorage:
 			switch strings.ToLower(val) {
 			case "jobmanager", "filesystem":
@@ -140,15 +143,18 @@ func Parse(kv map[string]string) (*Config, error) {
 			c.MaxParallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
 			maxPSet = true
 		default:
-			if rest, ok := strings.CutPrefix(key, RocksDBPrefix); ok {
-				c.LSM[LSMPrefix+rest] = val
-			} else if strings.HasPrefix(key, LSMPrefix) {
-				c.LSM[key] = val
+			if strings.HasPrefix(key, RocksDBPrefix) || strings.HasPrefix(key, LSMPrefix) {
+				lsmKeys[key] = val
 			} else {
 				errs = append(errs, fmt.Errorf("unknown config key %q; see the README's configuration table", key))
 			}
 		}
 	}
+	lc, err := lsm.ParseConfig(lsmKeys)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.LSM = lc
 	if c.CheckpointStorage == "" {
 		c.CheckpointStorage = "jobmanager"
 		if c.CheckpointsDir != "" {

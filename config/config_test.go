@@ -30,8 +30,11 @@ func TestParse(t *testing.T) {
 		c.JobManagerMaxStateSize != 10<<20 || c.MaxParallelism != 256 || c.Compression() != checkpoint.CompressionSnappy {
 		t.Fatalf("parsed: %+v", c)
 	}
-	if c.LSM["state.backend.lsm.block.cache-size"] != "64mb" || c.LSM["state.backend.lsm.writebuffer.count"] != "3" {
-		t.Fatalf("lsm keys: %v", c.LSM)
+	if c.LSM.Options.BlockCacheSize != 64<<20 || c.LSM.Options.WriteBufferCount != 3 {
+		t.Fatalf("lsm keys: %+v", c.LSM)
+	}
+	if _, err := Parse(map[string]string{"state.backend.rocksdb.block.cache-sise": "64mb"}); err == nil || !strings.Contains(err.Error(), "cache-sise") {
+		t.Fatalf("unknown lsm key: %v", err)
 	}
 }
 
