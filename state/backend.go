@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"iter"
 
 	"github.com/streamstate/streamstate/checkpoint"
@@ -128,3 +129,21 @@ type InternalMap interface {
 
 // MapEntry is one erased map entry.
 type MapEntry struct{ Key, Value any }
+
+// CheckCompatible is the check every backend makes when a state is registered over data
+// written earlier (restored, or registered before): same kind (else ErrStateConflict) and same
+// serializer IDs (else ErrIncompatibleSerializer, naming the state and both serializers).
+func CheckCompatible(operatorID string, have, want checkpoint.StateMeta) error {
+	if have.Kind != want.Kind {
+		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", ErrStateConflict, want.Name, operatorID, have.Kind, want.Kind)
+	}
+	if have.Value != want.Value || have.UserKey != want.UserKey {
+		h, w := have.Value, want.Value
+		if have.Value == want.Value {
+			h, w = "user key "+have.UserKey, "user key "+want.UserKey
+		}
+		return fmt.Errorf("%w: state %q of operator %s was written with serializer %q but is registered with %q; register it with %q or migrate the state",
+			ErrIncompatibleSerializer, want.Name, operatorID, h, w, h)
+	}
+	return nil
+}

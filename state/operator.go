@@ -191,21 +191,7 @@ func GetBroadcastState[UK comparable, UV any](s OperatorStateStore, d MapDescrip
 
 type operatorListState[V any] struct{ in InternalOperatorList }
 
-func (s *operatorListState[V]) Get() iter.Seq2[V, error] {
-	return func(yield func(V, error) bool) {
-		vs, err := s.in.Get()
-		if err != nil {
-			var zero V
-			yield(zero, err)
-			return
-		}
-		for _, v := range vs {
-			if !yield(cast[V](v), nil) {
-				return
-			}
-		}
-	}
-}
+func (s *operatorListState[V]) Get() iter.Seq2[V, error] { return elements[V](s.in.Get) }
 
 func (s *operatorListState[V]) Add(v V) error { return s.in.Add(v) }
 

@@ -188,9 +188,12 @@ type listState[V any] struct {
 	in InternalList
 }
 
-func (s *listState[V]) Get() iter.Seq2[V, error] {
+func (s *listState[V]) Get() iter.Seq2[V, error] { return elements[V](s.in.Get) }
+
+// elements iterates the erased list get returns as V values.
+func elements[V any](get func() ([]any, error)) iter.Seq2[V, error] {
 	return func(yield func(V, error) bool) {
-		vs, err := s.in.Get()
+		vs, err := get()
 		if err != nil {
 			var zero V
 			yield(zero, err)

@@ -2,13 +2,9 @@ package backendtest
 
 import (
 	"maps"
-	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
@@ -42,58 +38,20 @@ func (m *model) clone() *model {
 // points and the live state must equal the live model afterwards (copy-on-write must not lose
 // or resurrect anything when it hands the frozen state back).
 func testLiveStateAcrossSnapshots(t *testing.T, f Factory) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv(SeedEnv); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		must(t, err)
-		seed = v
-	}
-	t.Logf("seed %d (rerun with %s=%d)", seed, SeedEnv, seed)
-	rng := rand.New(rand.NewPCG(seed, seed+1))
+	seed, rng := seeded(t)
 	e, s := single(t, f)
 	subs := []*subtask{s}
 	h := states(t, s)
 	m := newModel()
 	namespaces := []string{"", "a"}
+	op := 0
 	step := func() {
 		k := int64(rng.IntN(300))
 		setKey(t, s, k)
 		ns := namespaces[rng.IntN(len(namespaces))]
 		h.setNS(ns)
-		switch rng.IntN(8) {
-		case 0, 1:
-			v := strconv.Itoa(rng.IntN(1000))
-			must(t, h.v.Update(v))
-			inner(m.value, k)[ns] = v
-		case 2:
-			must(t, h.v.Clear())
-			delete(inner(m.value, k), ns)
-		case 3:
-			v := int64(rng.IntN(100))
-			must(t, h.l.Add(v))
-			inner(m.list, k)[ns] = append(slices.Clone(inner(m.list, k)[ns]), v)
-		case 4:
-			must(t, h.l.Clear())
-			delete(inner(m.list, k), ns)
-		case 5:
-			uk, v := strconv.Itoa(rng.IntN(5)), int64(rng.IntN(1000))
-			must(t, h.m.Put(uk, v))
-			if inner(m.mp, k)[ns] == nil {
-				inner(m.mp, k)[ns] = map[string]int64{}
-			}
-			inner(m.mp, k)[ns][uk] = v
-		case 6:
-			uk := strconv.Itoa(rng.IntN(5))
-			must(t, h.m.Remove(uk))
-			delete(inner(m.mp, k)[ns], uk)
-			if len(inner(m.mp, k)[ns]) == 0 {
-				delete(inner(m.mp, k), ns)
-			}
-		case 7:
-			v := int64(rng.IntN(10))
-			must(t, h.r.Add(v))
-			inner(m.sum, k)[ns] += v
-		}
+		m.step(t, rng, h, k, ns, namespaces, seed, op)
+		op++
 	}
 	for round := 0; round < 6; round++ {
 		for range 1500 {

@@ -69,14 +69,7 @@ func (h handles) setNS(ns string) {
 // testModel runs random operations against the backend and the model, with snapshots,
 // restores and rescales in between, and compares everything after each restore.
 func testModel(t *testing.T, f Factory) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv(SeedEnv); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		must(t, err)
-		seed = v
-	}
-	t.Logf("seed %d (rerun with %s=%d)", seed, SeedEnv, seed)
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	seed, rng := seeded(t)
 	ops := 20000
 	if testing.Short() {
 		ops = 4000
@@ -114,80 +107,7 @@ func testModel(t *testing.T, f Factory) {
 		setKey(t, s, k)
 		ns := namespaces[rng.IntN(len(namespaces))]
 		h.setNS(ns)
-		switch rng.IntN(14) {
-		case 0, 1:
-			v := strconv.Itoa(rng.IntN(1000))
-			must(t, h.v.Update(v))
-			inner(m.value, k)[ns] = v
-		case 2:
-			must(t, h.v.Clear())
-			delete(inner(m.value, k), ns)
-		case 3:
-			got, ok := get[string](t, h.v)
-			want, wok := inner(m.value, k)[ns]
-			if got != want || ok != wok {
-				t.Fatalf("seed %d op %d: value(%d,%q) = %q,%v want %q,%v", seed, op, k, ns, got, ok, want, wok)
-			}
-		case 4:
-			v := int64(rng.IntN(100))
-			must(t, h.l.Add(v))
-			inner(m.list, k)[ns] = append(inner(m.list, k)[ns], v)
-		case 5:
-			vs := []int64{int64(rng.IntN(100)), int64(rng.IntN(100))}
-			if rng.IntN(2) == 0 {
-				must(t, h.l.Update(vs))
-				inner(m.list, k)[ns] = vs
-			} else {
-				must(t, h.l.AddAll(vs))
-				inner(m.list, k)[ns] = append(slices.Clone(inner(m.list, k)[ns]), vs...)
-			}
-		case 6:
-			must(t, h.l.Clear())
-			delete(inner(m.list, k), ns)
-		case 7:
-			other := namespaces[rng.IntN(len(namespaces))]
-			must(t, h.l.MergeNamespaces([]byte(ns), [][]byte{[]byte(other)}))
-			if other != ns {
-				merged := append(slices.Clone(inner(m.list, k)[ns]), inner(m.list, k)[other]...)
-				delete(inner(m.list, k), other)
-				if len(merged) > 0 {
-					inner(m.list, k)[ns] = merged
-				}
-			}
-		case 8, 9:
-			uk, v := strconv.Itoa(rng.IntN(8)), int64(rng.IntN(1000))
-			must(t, h.m.Put(uk, v))
-			if inner(m.mp, k)[ns] == nil {
-				inner(m.mp, k)[ns] = map[string]int64{}
-			}
-			inner(m.mp, k)[ns][uk] = v
-		case 10:
-			uk := strconv.Itoa(rng.IntN(8))
-			must(t, h.m.Remove(uk))
-			delete(inner(m.mp, k)[ns], uk)
-		case 11:
-			if rng.IntN(4) == 0 {
-				must(t, h.m.Clear())
-				delete(inner(m.mp, k), ns)
-			} else {
-				m.checkMap(t, h, k, ns, seed, op)
-			}
-		case 12:
-			v := int64(rng.IntN(10))
-			must(t, h.r.Add(v))
-			inner(m.sum, k)[ns] += v
-		case 13:
-			if rng.IntN(3) == 0 {
-				must(t, h.r.Clear())
-				delete(inner(m.sum, k), ns)
-			}
-			got, ok, err := h.r.Get()
-			must(t, err)
-			want, wok := inner(m.sum, k)[ns]
-			if got != want || ok != wok {
-				t.Fatalf("seed %d op %d: sum(%d,%q) = %d,%v want %d,%v", seed, op, k, ns, got, ok, want, wok)
-			}
-		}
+		m.step(t, rng, h, k, ns, namespaces, seed, op)
 	}
 	closeAll(subs)
 }
@@ -252,6 +172,99 @@ func (m *model) check(t testing.TB, subs []*subtask, hs []handles, namespaces []
 		}
 		if !slices.Equal(sorted(got), sorted(want)) {
 			t.Fatalf("op %d after restore: Keys(%q) = %v want %v", op, ns, got, fmt.Sprint(want))
+		}
+	}
+}
+
+// seeded returns the test's seed (from STREAMSTATE_SEED, else the clock), logged, and a
+// generator seeded with it.
+func seeded(t testing.TB) (uint64, *rand.Rand) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(SeedEnv); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		must(t, err)
+		seed = v
+	}
+	t.Logf("seed %d (rerun with %s=%d)", seed, SeedEnv, seed)
+	return seed, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+// step applies one random operation on key k in namespace ns to the backend's states h and to
+// the model, checking what it reads.
+func (m *model) step(t testing.TB, rng *rand.Rand, h handles, k int64, ns string, namespaces []string, seed uint64, op int) {
+	t.Helper()
+	switch rng.IntN(14) {
+	case 0, 1:
+		v := strconv.Itoa(rng.IntN(1000))
+		must(t, h.v.Update(v))
+		inner(m.value, k)[ns] = v
+	case 2:
+		must(t, h.v.Clear())
+		delete(inner(m.value, k), ns)
+	case 3:
+		got, ok := get[string](t, h.v)
+		want, wok := inner(m.value, k)[ns]
+		if got != want || ok != wok {
+			t.Fatalf("seed %d op %d: value(%d,%q) = %q,%v want %q,%v", seed, op, k, ns, got, ok, want, wok)
+		}
+	case 4:
+		v := int64(rng.IntN(100))
+		must(t, h.l.Add(v))
+		inner(m.list, k)[ns] = append(inner(m.list, k)[ns], v)
+	case 5:
+		vs := []int64{int64(rng.IntN(100)), int64(rng.IntN(100))}
+		if rng.IntN(2) == 0 {
+			must(t, h.l.Update(vs))
+			inner(m.list, k)[ns] = vs
+		} else {
+			must(t, h.l.AddAll(vs))
+			inner(m.list, k)[ns] = append(slices.Clone(inner(m.list, k)[ns]), vs...)
+		}
+	case 6:
+		must(t, h.l.Clear())
+		delete(inner(m.list, k), ns)
+	case 7:
+		other := namespaces[rng.IntN(len(namespaces))]
+		must(t, h.l.MergeNamespaces([]byte(ns), [][]byte{[]byte(other)}))
+		if other != ns {
+			merged := append(slices.Clone(inner(m.list, k)[ns]), inner(m.list, k)[other]...)
+			delete(inner(m.list, k), other)
+			if len(merged) > 0 {
+				inner(m.list, k)[ns] = merged
+			}
+		}
+	case 8, 9:
+		uk, v := strconv.Itoa(rng.IntN(8)), int64(rng.IntN(1000))
+		must(t, h.m.Put(uk, v))
+		if inner(m.mp, k)[ns] == nil {
+			inner(m.mp, k)[ns] = map[string]int64{}
+		}
+		inner(m.mp, k)[ns][uk] = v
+	case 10:
+		uk := strconv.Itoa(rng.IntN(8))
+		must(t, h.m.Remove(uk))
+		delete(inner(m.mp, k)[ns], uk)
+	case 11:
+		if rng.IntN(4) == 0 {
+			must(t, h.m.Clear())
+			delete(inner(m.mp, k), ns)
+		} else {
+			m.checkMap(t, h, k, ns, seed, op)
+		}
+	case 12:
+		v := int64(rng.IntN(10))
+		must(t, h.r.Add(v))
+		inner(m.sum, k)[ns] += v
+	case 13:
+		if rng.IntN(3) == 0 {
+			must(t, h.r.Clear())
+			delete(inner(m.sum, k), ns)
+		}
+		got, ok, err := h.r.Get()
+		must(t, err)
+		want, wok := inner(m.sum, k)[ns]
+		if got != want || ok != wok {
+			t.Fatalf("seed %d op %d: sum(%d,%q) = %d,%v want %d,%v", seed, op, k, ns, got, ok, want, wok)
 		}
 	}
 }

@@ -97,7 +97,7 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if t, ok := b.states[spec.Name]; ok {
-		if err := compatible(b.opID, t.meta(), meta); err != nil {
+		if err := state.CheckCompatible(b.opID, t.meta(), meta); err != nil {
 			return nil, err
 		}
 		if t.registered() {
@@ -109,21 +109,6 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 	b.states[spec.Name] = t
 	b.order = append(b.order, spec.Name)
 	return t.internal(), nil
-}
-
-func compatible(op string, have, want checkpoint.StateMeta) error {
-	if have.Kind != want.Kind {
-		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", state.ErrStateConflict, want.Name, op, have.Kind, want.Kind)
-	}
-	if have.Value != want.Value || have.UserKey != want.UserKey {
-		h, w := have.Value, want.Value
-		if have.Value == want.Value {
-			h, w = "user key "+have.UserKey, "user key "+want.UserKey
-		}
-		return fmt.Errorf("%w: state %q of operator %s was written with serializer %q but is registered with %q; register it with %q or migrate the state",
-			state.ErrIncompatibleSerializer, want.Name, op, h, w, h)
-	}
-	return nil
 }
 
 func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {

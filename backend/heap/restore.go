@@ -83,7 +83,7 @@ func (b *Backend) restore(ctx context.Context, opts state.BackendOptions) error 
 				t = &restored{m: m, recs: make([][]rawRecord, b.rng.Len())}
 				b.states[m.Name] = t
 				b.order = append(b.order, m.Name)
-			} else if err := compatible(b.opID, t.meta(), m); err != nil {
+			} else if err := state.CheckCompatible(b.opID, t.meta(), m); err != nil {
 				return err
 			}
 			targets[i] = t.(*restored)

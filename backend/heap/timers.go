@@ -25,7 +25,7 @@ func (b *Backend) CreateTimerQueue(name string) (state.TimerQueue, error) {
 	}
 	meta := checkpoint.StateMeta{Name: name, Kind: state.KindTimers, Value: timerSerializerID}
 	if t, ok := b.states[name]; ok {
-		if err := compatible(b.opID, t.meta(), meta); err != nil {
+		if err := state.CheckCompatible(b.opID, t.meta(), meta); err != nil {
 			return nil, err
 		}
 		if q, ok := t.(*timerQueue); ok {
