@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -25,14 +26,16 @@ import (
 // keys: a value per key, a list of benchListLen elements per key, a map of benchMapKeys user
 // keys per key. Every operation starts with SetCurrentKey on a key of a precomputed random
 // sequence (valueAdd: on a key that has no value yet), then does one state call. The same
-// operations run, in the same run and with the same key sequence, on plain Go maps
-// (map[int64]int64, map[int64][]int64, map[int64]map[int64]int64): the baseline.
+// operations run, in the same run and with the same key sequence, on a baseline: for the
+// hashmap backend plain Go maps (map[int64]int64, map[int64][]int64,
+// map[int64]map[int64]int64); for the lsm backend raw Pebble Get/Set/Merge/prefix scans on
+// a database of its own with the lsm backend's default settings (bench_state_pebble.go).
 //
 // Operations that grow state (valueAdd, listAdd, listAddAll, mapAdd) run in batches; after
 // each batch, outside the timing, the keys it touched are put back as preloaded, so the state
 // keeps its size however long the measurement runs.
 type benchStateCmd struct {
-	Backend    string        `default:"hashmap" help:"State backend to measure: ${backends}."`
+	Backend    string        `default:"hashmap" help:"State backend to measure: ${backends}. The baseline is plain Go maps for hashmap, raw Pebble for lsm."`
 	Keys       int           `default:"500000" help:"Number of preloaded keys."`
 	Ops        []string      `sep:"," placeholder:"OP" help:"Operations to run (default all): ${ops}."`
 	Duration   time.Duration `default:"1s" help:"Measuring time per operation, for the backend and again for the baseline, over all rounds."`
@@ -137,8 +140,8 @@ func (c *benchStateCmd) Run(e *env) error {
 	var results []benchResult
 	var preloads []string
 	if !c.JSON {
-		fmt.Fprintf(e.Out, "backend %s, %d keys, max parallelism %d, %s per op (baseline: plain Go maps, same key sequence)\n",
-			c.Backend, c.Keys, benchMaxParallelism, c.measureDesc())
+		fmt.Fprintf(e.Out, "backend %s, %d keys, max parallelism %d, %s per op (baseline: %s, same key sequence)\n",
+			c.Backend, c.Keys, benchMaxParallelism, c.measureDesc(), benchBaselineDesc(c.Backend))
 	}
 	for _, kind := range []string{"value", "list", "map"} {
 		var ops []benchOp
@@ -191,6 +194,16 @@ func (c *benchStateCmd) Run(e *env) error {
 	}
 	_, err := fmt.Fprintf(e.Out, "preload: %s\n", strings.Join(preloads, ", "))
 	return err
+}
+
+// benchUsesPebble reports whether the baseline of backend is raw Pebble (else plain Go maps).
+func benchUsesPebble(backend string) bool { return backend == lsm.Name }
+
+func benchBaselineDesc(backend string) string {
+	if benchUsesPebble(backend) {
+		return "raw Pebble, lsm default options"
+	}
+	return "plain Go maps"
 }
 
 func (c *benchStateCmd) measureDesc() string {
@@ -266,6 +279,7 @@ type benchWork struct {
 // benchFixture is the preloaded state of one kind, in the backend and in the baseline.
 type benchFixture struct {
 	backend state.KeyedStateBackend
+	raw     *benchPebble            // the raw Pebble baseline; nil when it is plain Go maps
 	work    map[string][2]benchWork // op -> {backend, baseline}
 	err     error                   // the first error of a state call in a timed loop
 	sink    int64                   // what reads produce, so they are not optimized away
@@ -273,11 +287,14 @@ type benchFixture struct {
 }
 
 func (f *benchFixture) close() error {
-	if f.backend == nil {
-		return nil
+	var err error
+	if f.backend != nil {
+		err = f.backend.Close()
 	}
-	err := f.backend.Close()
-	f.backend, f.work = nil, nil
+	if f.raw != nil {
+		err = errors.Join(err, f.raw.close())
+	}
+	f.backend, f.raw, f.work = nil, nil, nil
 	return err
 }
 
@@ -297,22 +314,29 @@ func newBenchFixture(ctx context.Context, backendName, kind string, keys int, s 
 		return nil, err
 	}
 	f := &benchFixture{backend: be}
+	mapBase := !benchUsesPebble(backendName)
 	start := time.Now()
 	switch kind {
 	case "value":
-		err = f.setupValue(ctx, kb, keys, s)
+		err = f.setupValue(ctx, kb, keys, s, mapBase)
 	case "list":
-		err = f.setupList(ctx, kb, keys, s)
+		err = f.setupList(ctx, kb, keys, s, mapBase)
 	case "map":
-		err = f.setupMap(ctx, kb, keys, s)
+		err = f.setupMap(ctx, kb, keys, s, mapBase)
 	default:
 		err = fmt.Errorf("unknown fixture %q", kind)
 	}
 	if err != nil {
-		_ = be.Close()
+		_ = f.close()
 		return nil, fmt.Errorf("preload %d keys of %s state: %w", keys, kind, err)
 	}
 	f.preload = time.Since(start)
+	if !mapBase {
+		if err := f.setupPebble(ctx, kind, keys, s); err != nil {
+			_ = f.close()
+			return nil, fmt.Errorf("preload %d keys of %s state into the raw pebble baseline: %w", keys, kind, err)
+		}
+	}
 	return f, nil
 }
 
@@ -334,12 +358,14 @@ func preloadStep(ctx context.Context, k int64) error {
 const seqMask = benchSeqLen - 1
 const freshMask = benchFreshLen - 1
 
-func (f *benchFixture) setupValue(ctx context.Context, kb *state.KeyedBackend[int64], keys int, s *benchSeqs) error {
+// setupValue preloads the backend and sets the backend side of the value operations, and
+// their baseline side on plain Go maps, which it preloads only if mapBase.
+func (f *benchFixture) setupValue(ctx context.Context, kb *state.KeyedBackend[int64], keys int, s *benchSeqs, mapBase bool) error {
 	vs, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "value"})
 	if err != nil {
 		return err
 	}
-	base := make(map[int64]int64, keys)
+	base := make(map[int64]int64, mapBaseCap(keys, mapBase))
 	for k := range int64(keys) {
 		if err := preloadStep(ctx, k); err != nil {
 			return err
@@ -350,7 +376,9 @@ func (f *benchFixture) setupValue(ctx context.Context, kb *state.KeyedBackend[in
 		if err := vs.Update(benchValueOf(k)); err != nil {
 			return err
 		}
-		base[k] = benchValueOf(k)
+		if mapBase {
+			base[k] = benchValueOf(k)
+		}
 	}
 	seq, fresh := s.keys, s.fresh
 	f.work = map[string][2]benchWork{
@@ -427,12 +455,14 @@ func (f *benchFixture) setupValue(ctx context.Context, kb *state.KeyedBackend[in
 	return nil
 }
 
-func (f *benchFixture) setupList(ctx context.Context, kb *state.KeyedBackend[int64], keys int, s *benchSeqs) error {
+// setupList preloads the backend and sets the backend side of the list operations, and
+// their baseline side on plain Go maps, which it preloads only if mapBase.
+func (f *benchFixture) setupList(ctx context.Context, kb *state.KeyedBackend[int64], keys int, s *benchSeqs, mapBase bool) error {
 	ls, err := state.GetListState(kb, state.ListDescriptor[int64]{Name: "list"})
 	if err != nil {
 		return err
 	}
-	base := make(map[int64][]int64, keys)
+	base := make(map[int64][]int64, mapBaseCap(keys, mapBase))
 	var buf []int64
 	for k := range int64(keys) {
 		if err := preloadStep(ctx, k); err != nil {
@@ -445,7 +475,9 @@ func (f *benchFixture) setupList(ctx context.Context, kb *state.KeyedBackend[int
 		if err := ls.Update(buf); err != nil {
 			return err
 		}
-		base[k] = slices.Clone(buf)
+		if mapBase {
+			base[k] = slices.Clone(buf)
+		}
 	}
 	seq, addAll := s.keys, s.addAll
 	// resetBackend and resetBase restore the preloaded lists of the keys run(off, n) touched.
@@ -533,12 +565,14 @@ func (f *benchFixture) setupList(ctx context.Context, kb *state.KeyedBackend[int
 	return nil
 }
 
-func (f *benchFixture) setupMap(ctx context.Context, kb *state.KeyedBackend[int64], keys int, s *benchSeqs) error {
+// setupMap preloads the backend and sets the backend side of the map operations, and
+// their baseline side on plain Go maps, which it preloads only if mapBase.
+func (f *benchFixture) setupMap(ctx context.Context, kb *state.KeyedBackend[int64], keys int, s *benchSeqs, mapBase bool) error {
 	ms, err := state.GetMapState(kb, state.MapDescriptor[int64, int64]{Name: "map"})
 	if err != nil {
 		return err
 	}
-	base := make(map[int64]map[int64]int64, keys)
+	base := make(map[int64]map[int64]int64, mapBaseCap(keys, mapBase))
 	for k := range int64(keys) {
 		if err := preloadStep(ctx, k); err != nil {
 			return err
@@ -546,14 +580,18 @@ func (f *benchFixture) setupMap(ctx context.Context, kb *state.KeyedBackend[int6
 		if err := kb.SetCurrentKey(k); err != nil {
 			return err
 		}
-		m := make(map[int64]int64, benchMapKeys)
 		for j, uk := range s.mapKeys {
 			if err := ms.Put(uk, benchMapValue(k, j)); err != nil {
 				return err
 			}
-			m[uk] = benchMapValue(k, j)
 		}
-		base[k] = m
+		if mapBase {
+			m := make(map[int64]int64, benchMapKeys)
+			for j, uk := range s.mapKeys {
+				m[uk] = benchMapValue(k, j)
+			}
+			base[k] = m
+		}
 	}
 	seq, uks := s.keys, s.uks
 	f.work = map[string][2]benchWork{
@@ -803,4 +841,12 @@ func (m *benchMeter) runN(f *benchFixture, w benchWork, batch, n int) (benchRun,
 		done += k
 	}
 	return r, nil
+}
+
+// mapBaseCap is the capacity of a plain Go map baseline: keys, or 0 when it is not used.
+func mapBaseCap(keys int, mapBase bool) int {
+	if mapBase {
+		return keys
+	}
+	return 0
 }

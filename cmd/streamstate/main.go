@@ -20,7 +20,8 @@ type cli struct {
 
 // benchCmd groups the benchmarks.
 type benchCmd struct {
-	State benchStateCmd `cmd:"" help:"State micro-benchmark (Flink's Value/List/MapStateBenchmark) against a plain Go map baseline."`
+	State      benchStateCmd      `cmd:"" help:"State micro-benchmark (Flink's Value/List/MapStateBenchmark) against a baseline: plain Go maps for hashmap, raw Pebble for lsm."`
+	Checkpoint benchCheckpointCmd `cmd:"" help:"Checkpoint benchmark: load keys, change a percentage between checkpoints, report each checkpoint's phases and bytes written."`
 }
 
 // env is what every command's Run receives: the context and where to write. Commands write

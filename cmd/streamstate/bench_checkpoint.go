@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state"
+)
+
+// benchCheckpointCmd is `streamstate bench checkpoint`: how long checkpoints take and how
+// many bytes they write, full or incremental, as state changes between them.
+//
+// One backend owning all key groups is loaded with --keys int64 keys, each with a
+// --value-size byte value in one value state. Then, --checkpoints times, --change-percent of
+// the keys (picked at random, with repetition) get a new value and a checkpoint is taken as
+// a task would take it: the synchronous phase (Snapshot) on the calling goroutine, the
+// asynchronous phase (AsyncSnapshot.Run) writing to the checkpoint storage, Complete (the
+// metadata), and NotifyCheckpointComplete for backends that listen. Every object committed
+// to the storage while one checkpoint is taken counts as written by it.
+type benchCheckpointCmd struct {
+	Backend       string  `default:"lsm" help:"State backend to measure: ${backends}."`
+	Incremental   bool    `help:"Incremental checkpoints (lsm only): upload only the files the last completed checkpoint does not reference."`
+	Keys          int     `default:"1000000" help:"Number of keys loaded before the first checkpoint."`
+	ValueSize     int     `default:"100" help:"Bytes of every value."`
+	ChangePercent float64 `default:"1" name:"change-percent" help:"Percentage of --keys updated before each checkpoint (keys picked at random)."`
+	Checkpoints   int     `default:"5" help:"Number of checkpoints."`
+	Retained      int     `default:"2" help:"Completed checkpoints kept in the storage (state.checkpoints.num-retained)."`
+	Storage       string  `placeholder:"URL" help:"Checkpoint storage URL: file:///dir, mem://name, s3://bucket/prefix?... Default: a fresh temporary file:// directory, removed at the end."`
+	JSON          bool    `name:"json" help:"Print one JSON object per checkpoint and line."`
+	Seed          uint64  `default:"1" help:"Seed of the changed keys."`
+}
+
+// Validate implements kong's validation hook: it reports every bad flag at once.
+func (c *benchCheckpointCmd) Validate() error {
+	var errs []error
+	if _, err := lookupBackend(c.Backend); err != nil {
+		errs = append(errs, fmt.Errorf("--backend: %w", err))
+	} else if c.Incremental && c.Backend != lsm.Name {
+		errs = append(errs, fmt.Errorf("--incremental: the %s backend only takes full checkpoints; incremental checkpoints need --backend %s", c.Backend, lsm.Name))
+	}
+	if c.Keys < 1 {
+		errs = append(errs, fmt.Errorf("--keys must be at least 1, got %d", c.Keys))
+	}
+	if c.ValueSize < 8 {
+		errs = append(errs, fmt.Errorf("--value-size must be at least 8, got %d", c.ValueSize))
+	}
+	if !(c.ChangePercent >= 0 && c.ChangePercent <= 100) {
+		errs = append(errs, fmt.Errorf("--change-percent must be in [0, 100], got %v", c.ChangePercent))
+	}
+	if c.Checkpoints < 1 {
+		errs = append(errs, fmt.Errorf("--checkpoints must be at least 1, got %d", c.Checkpoints))
+	}
+	if c.Retained < 1 {
+		errs = append(errs, fmt.Errorf("--retained must be at least 1, got %d", c.Retained))
+	}
+	return errors.Join(errs...)
+}
+
+// benchCheckpointResult is one line of --json output: one checkpoint.
+type benchCheckpointResult struct {
+	Backend     string `json:"backend"`
+	Incremental bool   `json:"incremental"`
+	Checkpoint  int64  `json:"checkpoint"`
+	// SyncMs is the synchronous phase (Snapshot), on the task's goroutine.
+	SyncMs float64 `json:"sync_ms"`
+	// AsyncMs is the asynchronous phase (AsyncSnapshot.Run): writing or uploading.
+	AsyncMs float64 `json:"async_ms"`
+	// CompleteMs is writing the metadata, retention and the completion notification.
+	CompleteMs float64 `json:"complete_ms"`
+	// BytesWritten and Objects are what was committed to the checkpoint storage for this
+	// checkpoint, metadata included.
+	BytesWritten int64 `json:"bytes_written"`
+	Objects      int64 `json:"objects"`
+	// Keys is the state's size, Changed the updates made since the previous checkpoint (0
+	// before the first, which writes the loaded state).
+	Keys    int `json:"keys"`
+	Changed int `json:"changed"`
+}
+
+const benchCheckpointJob = "bench-checkpoint"
+
+// Run runs the benchmark and writes its results to e.Out.
+func (c *benchCheckpointCmd) Run(e *env) (err error) {
+	if err := c.Validate(); err != nil { // also when called without kong
+		return err
+	}
+	ctx := e.Ctx
+	storageURL := c.Storage
+	if storageURL == "" {
+		dir, err := os.MkdirTemp("", "streamstate-bench-checkpoint-")
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+		storageURL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+	}
+	inner, err := checkpoint.OpenURL(ctx, storageURL)
+	if err != nil {
+		return err
+	}
+	st := &countingStorage{Storage: inner}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	cps, err := checkpoint.Open(ctx, st, benchCheckpointJob, checkpoint.Options{NumRetained: c.Retained})
+	if err != nil {
+		return err
+	}
+	// Continue after the checkpoints a given storage may already hold.
+	done, err := cps.Completed(ctx)
+	if err != nil {
+		return err
+	}
+	var id int64
+	if len(done) > 0 {
+		id = slices.Max(done)
+	}
+
+	be, err := c.newBackend(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, be.Close()) }()
+	kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
+	if err != nil {
+		return err
+	}
+	vs, err := state.GetValueState(kb, state.ValueDescriptor[[]byte]{Name: "value"})
+	if err != nil {
+		return err
+	}
+	val := make([]byte, c.ValueSize)
+	start := time.Now()
+	for k := range int64(c.Keys) {
+		if err := preloadStep(ctx, k); err != nil {
+			return err
+		}
+		if err := kb.SetCurrentKey(k); err != nil {
+			return err
+		}
+		binary.BigEndian.PutUint64(val, uint64(k))
+		if err := vs.Update(val); err != nil {
+			return err
+		}
+	}
+	load := time.Since(start)
+	if !c.JSON {
+		fmt.Fprintf(e.Out, "backend %s, %s checkpoints, %d keys of %d bytes (loaded in %v), %v%% changed between checkpoints, storage %s\n",
+			c.Backend, c.mode(), c.Keys, c.ValueSize, load.Round(time.Millisecond), c.ChangePercent, st)
+	}
+
+	changed := int(float64(c.Keys) * c.ChangePercent / 100)
+	rng := rand.New(rand.NewPCG(c.Seed, 0xc4e6))
+	var results []benchCheckpointResult
+	for i := range c.Checkpoints {
+		n := 0
+		if i > 0 {
+			n = changed
+			for j := range n {
+				if err := preloadStep(ctx, int64(j)); err != nil {
+					return err
+				}
+				k := rng.Int64N(int64(c.Keys))
+				if err := kb.SetCurrentKey(k); err != nil {
+					return err
+				}
+				binary.BigEndian.PutUint64(val, uint64(k))
+				binary.BigEndian.PutUint64(val[len(val)-8:], uint64(i))
+				if err := vs.Update(val); err != nil {
+					return err
+				}
+			}
+		}
+		id++
+		r, err := c.checkpointOnce(ctx, be, cps, st, id)
+		if err != nil {
+			return fmt.Errorf("checkpoint %d: %w", id, err)
+		}
+		r.Keys, r.Changed = c.Keys, n
+		if c.JSON {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(e.Out, "%s\n", b); err != nil {
+				return err
+			}
+		}
+		results = append(results, r)
+	}
+	if c.JSON {
+		return nil
+	}
+	return writeCheckpointTable(e.Out, results)
+}
+
+func (c *benchCheckpointCmd) mode() string {
+	if c.Incremental {
+		return "incremental"
+	}
+	return "full"
+}
+
+// newBackend creates the measured backend, owning all key groups.
+func (c *benchCheckpointCmd) newBackend(ctx context.Context) (state.KeyedStateBackend, error) {
+	opts := state.BackendOptions{
+		OperatorID:      "bench-checkpoint",
+		MaxParallelism:  benchMaxParallelism,
+		KeyGroupRange:   keygroup.RangeFor(benchMaxParallelism, 1, 0),
+		KeySerializerID: serde.Int64{}.ID(),
+	}
+	if c.Backend == lsm.Name {
+		b, err := lsm.New(ctx, lsm.Options{BackendOptions: opts, Incremental: c.Incremental})
+		if err != nil {
+			return nil, fmt.Errorf("create %s state backend: %w", c.Backend, err)
+		}
+		return b, nil
+	}
+	return newBackend(ctx, c.Backend, opts)
+}
+
+// checkpointOnce takes checkpoint id as a task and its coordinator would: the synchronous
+// phase here, the asynchronous one, the metadata, and the completion notification. On error
+// the checkpoint is aborted and the backend told so.
+func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be state.KeyedStateBackend, cps *checkpoint.Checkpoints,
+	st *countingStorage, id int64) (r benchCheckpointResult, err error) {
+	r = benchCheckpointResult{Backend: c.Backend, Incremental: c.Incremental, Checkpoint: id}
+	listener, _ := be.(state.CheckpointListener)
+	p, err := cps.Begin(id)
+	if err != nil {
+		return r, err
+	}
+	completed := false
+	defer func() {
+		if completed {
+			return
+		}
+		err = errors.Join(err, p.Abort(ctx))
+		if listener != nil {
+			err = errors.Join(err, listener.NotifyCheckpointAborted(id))
+		}
+	}()
+	bytes0, objects0 := st.bytes.Load(), st.objects.Load()
+	start := time.Now()
+	snap, err := be.Snapshot(id, state.SnapshotOptions{})
+	if err != nil {
+		return r, fmt.Errorf("synchronous phase: %w", err)
+	}
+	r.SyncMs = benchMs(time.Since(start))
+	start = time.Now()
+	h, err := snap.Run(ctx, p)
+	if err != nil {
+		return r, fmt.Errorf("asynchronous phase: %w", err)
+	}
+	r.AsyncMs = benchMs(time.Since(start))
+	start = time.Now()
+	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
+		ID: "bench-checkpoint", Parallelism: 1, MaxParallelism: benchMaxParallelism,
+		Keyed: []*checkpoint.KeyedStateHandle{h},
+	}}}
+	completed = true // Complete deletes the checkpoint's files itself if it fails
+	if err := p.Complete(ctx, md); err != nil {
+		if listener != nil {
+			err = errors.Join(err, listener.NotifyCheckpointAborted(id))
+		}
+		return r, err
+	}
+	if listener != nil {
+		if err := listener.NotifyCheckpointComplete(id); err != nil {
+			return r, fmt.Errorf("notify complete: %w", err)
+		}
+	}
+	r.CompleteMs = benchMs(time.Since(start))
+	r.BytesWritten, r.Objects = st.bytes.Load()-bytes0, st.objects.Load()-objects0
+	return r, nil
+}
+
+func benchMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func writeCheckpointTable(out io.Writer, rs []benchCheckpointResult) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "checkpoint\tchanged\tsync ms\tasync ms\tcomplete ms\tbytes written\tobjects\t\n")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.1f\t%.1f\t%d\t%d\t\n", r.Checkpoint, r.Changed, r.SyncMs, r.AsyncMs, r.CompleteMs, r.BytesWritten, r.Objects)
+	}
+	return tw.Flush()
+}
+
+// countingStorage counts the bytes and objects committed through it. Safe for concurrent
+// use, as the asynchronous phase uploads in parallel.
+type countingStorage struct {
+	checkpoint.Storage
+	bytes, objects atomic.Int64
+}
+
+func (s *countingStorage) Create(ctx context.Context, name string, ifNotExist bool) (checkpoint.Writer, error) {
+	w, err := s.Storage.Create(ctx, name, ifNotExist)
+	if err != nil {
+		return nil, err
+	}
+	return &countingWriter{Writer: w, s: s}, nil
+}
+
+type countingWriter struct {
+	checkpoint.Writer
+	s         *countingStorage
+	committed bool
+}
+
+func (w *countingWriter) Commit() (int64, error) {
+	n, err := w.Writer.Commit()
+	if err == nil && !w.committed {
+		w.committed = true
+		w.s.bytes.Add(n)
+		w.s.objects.Add(1)
+	}
+	return n, err
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func decodeCheckpointLines(t *testing.T, out string) []benchCheckpointResult {
+	t.Helper()
+	var rs []benchCheckpointResult
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var raw map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
+			t.Fatalf("line %q is not a JSON object: %v", sc.Text(), err)
+		}
+		for _, f := range []string{"backend", "incremental", "checkpoint", "sync_ms", "async_ms", "bytes_written", "keys", "changed"} {
+			if _, ok := raw[f]; !ok {
+				t.Errorf("line %q lacks field %q", sc.Text(), f)
+			}
+		}
+		var r benchCheckpointResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+func TestBenchCheckpointJSON(t *testing.T) {
+	for _, tc := range []struct {
+		backend     string
+		incremental bool
+	}{{"hashmap", false}, {"lsm", false}, {"lsm", true}} {
+		args := []string{"bench", "checkpoint", "--backend", tc.backend, "--keys", "2000", "--change-percent", "5", "--checkpoints", "3", "--json"}
+		if tc.incremental {
+			args = append(args, "--incremental")
+		}
+		out, _, err := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		rs := decodeCheckpointLines(t, out)
+		if len(rs) != 3 {
+			t.Fatalf("%v: want 3 lines, got:\n%s", args, out)
+		}
+		for i, r := range rs {
+			wantChanged := 100
+			if i == 0 {
+				wantChanged = 0
+			}
+			if r.Backend != tc.backend || r.Incremental != tc.incremental || r.Checkpoint != int64(i+1) || r.Keys != 2000 || r.Changed != wantChanged {
+				t.Errorf("%v: line %d = %+v", args, i, r)
+			}
+			if r.BytesWritten <= 0 || r.Objects < 2 || r.SyncMs < 0 || r.AsyncMs <= 0 {
+				t.Errorf("%v: line %d = %+v: want bytes, at least two objects (data and metadata), times", args, i, r)
+			}
+		}
+		// 2000 keys of 100 bytes: every full checkpoint holds them all; the second
+		// incremental one uploads only the flushed changes (and the private files).
+		if !tc.incremental && rs[1].BytesWritten < 2000*100 {
+			t.Errorf("%v: full checkpoint 2 wrote %d bytes, less than the state", args, rs[1].BytesWritten)
+		}
+		if tc.incremental && rs[1].BytesWritten*2 > rs[0].BytesWritten {
+			t.Errorf("%v: incremental checkpoint 2 wrote %d bytes, the first %d: want less than half", args, rs[1].BytesWritten, rs[0].BytesWritten)
+		}
+	}
+}
+
+// TestBenchCheckpointStorage writes to a given storage twice: the second run continues the
+// checkpoint ids, and retention keeps the newest checkpoints only.
+func TestBenchCheckpointStorage(t *testing.T) {
+	dir := t.TempDir()
+	u := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+	for run, want := range []int64{1, 4} {
+		out, _, err := runCLI(t, "bench", "checkpoint", "--backend", "hashmap", "--keys", "100", "--checkpoints", "3", "--storage", u, "--json")
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		rs := decodeCheckpointLines(t, out)
+		if len(rs) != 3 || rs[0].Checkpoint != want {
+			t.Fatalf("run %d: want 3 checkpoints from %d, got:\n%s", run, want, out)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, benchCheckpointJob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chks []string
+	for _, e := range entries {
+		// Empty directories of deleted checkpoints may remain: a checkpoint is its metadata.
+		if _, err := os.Stat(filepath.Join(dir, benchCheckpointJob, e.Name(), "_metadata")); strings.HasPrefix(e.Name(), "chk-") && err == nil {
+			chks = append(chks, e.Name())
+		}
+	}
+	if strings.Join(chks, ",") != "chk-5,chk-6" {
+		t.Errorf("retained %v, want chk-5 and chk-6 (--retained 2)", chks)
+	}
+}
+
+func TestBenchCheckpointTable(t *testing.T) {
+	out, _, err := runCLI(t, "bench", "checkpoint", "--backend", "lsm", "--incremental", "--keys", "300", "--checkpoints", "2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	// Header, column names, two checkpoints.
+	if len(lines) != 4 || !strings.Contains(lines[0], "incremental") || !strings.Contains(lines[1], "bytes written") {
+		t.Fatalf("unexpected table:\n%s", out)
+	}
+	if f := strings.Fields(lines[3]); f[0] != "2" || f[1] != "3" {
+		t.Errorf("row %q: want checkpoint 2 with 3 changed keys", lines[3])
+	}
+}
+
+func TestBenchCheckpointValidate(t *testing.T) {
+	_, _, err := runCLI(t, "bench", "checkpoint", "--backend", "hashmap", "--incremental", "--keys", "0", "--change-percent", "150", "--checkpoints", "0")
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"--incremental", "--keys", "--change-percent", "--checkpoints"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
