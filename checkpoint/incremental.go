@@ -30,6 +30,11 @@ type IncrementalHandle struct {
 	Shared []IncrementalFile `json:"shared"`
 	// Private are the checkpoint's own files, in its chk-<n>/ directory.
 	Private []IncrementalFile `json:"private"`
+	// Extra, if set, holds records that the database files do not (the lsm backend's timers
+	// kept in memory), as a full handle in the canonical format over the same key-group range,
+	// in the checkpoint's own directory. A restore applies it after the files, reading only
+	// the key groups it owns. Optional: checkpoints without it are read as before.
+	Extra *KeyedStateHandle `json:"extra,omitempty"`
 }
 
 // IncrementalFile is one database file of an incremental handle: its name in the database
@@ -84,7 +89,10 @@ func (h *IncrementalHandle) validate() error {
 
 // files returns the references of every file of the handle.
 func (h *IncrementalHandle) files() []FileRef {
-	out := make([]FileRef, 0, len(h.Shared)+len(h.Private))
+	out := make([]FileRef, 0, len(h.Shared)+len(h.Private)+1)
+	if h.Extra != nil {
+		out = append(out, h.Extra.File)
+	}
 	for _, f := range h.Shared {
 		out = append(out, f.Ref())
 	}

@@ -249,6 +249,20 @@ func (h *KeyedStateHandle) validate(maxP int) error {
 		if err := h.Incremental.validate(); err != nil {
 			return err
 		}
+		if x := h.Incremental.Extra; x != nil {
+			if x.Incremental != nil {
+				return fmt.Errorf("incremental handle whose extra records are incremental too")
+			}
+			if x.KeyGroupRange != r {
+				return fmt.Errorf("extra records of key groups %v in an incremental handle of key groups %v", x.KeyGroupRange, r)
+			}
+			if strings.HasPrefix(x.File.Path, SharedDir) {
+				return fmt.Errorf("extra records in shared file %q; they belong to one checkpoint", x.File.Path)
+			}
+			if err := x.validate(maxP); err != nil {
+				return fmt.Errorf("extra records: %v", err)
+			}
+		}
 		return validateStates(h.States)
 	}
 	if err := validPath(h.File.Path); err != nil {

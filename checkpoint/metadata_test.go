@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -296,6 +297,57 @@ func TestDecodeMetadataPaths(t *testing.T) {
 		}
 		if _, err := checkpoint.DecodeMetadata("m", b); err != nil {
 			t.Errorf("path %q: %v", p, err)
+		}
+	}
+}
+
+// TestIncrementalExtra: an incremental handle's extra full-format records round-trip, are in
+// Files, and a bad one is rejected.
+func TestIncrementalExtra(t *testing.T) {
+	rng := keygroup.RangeFor(8, 2, 0)
+	inc := func() *checkpoint.KeyedStateHandle {
+		return &checkpoint.KeyedStateHandle{KeyGroupRange: rng, KeySerializer: "string",
+			States: []checkpoint.StateMeta{{Name: "timers", Kind: checkpoint.KindTimers, Value: "timer-ts-v1"}},
+			Incremental: &checkpoint.IncrementalHandle{Backend: "lsm/pebble-v2",
+				Shared:  []checkpoint.IncrementalFile{{Name: "000001.sst", Path: "shared/a-000001.sst", Size: 10}},
+				Private: []checkpoint.IncrementalFile{{Name: "MANIFEST-000001", Path: "chk-1/m", Size: 5}},
+				Extra:   metadataHandle("chk-1/op-0-3-timers", rng, checkpoint.CompressionNone)}}
+	}
+	md := func(h *checkpoint.KeyedStateHandle) *checkpoint.Metadata {
+		return &checkpoint.Metadata{JobID: "j", CheckpointID: 1, Operators: []*checkpoint.OperatorState{
+			{ID: "op", Parallelism: 2, MaxParallelism: 8, Keyed: []*checkpoint.KeyedStateHandle{h}}}}
+	}
+	b, err := checkpoint.EncodeMetadata(md(inc()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := checkpoint.DecodeMetadata("m", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Operators[0].Keyed[0], inc()) {
+		t.Fatalf("round trip: %+v", got.Operators[0].Keyed[0].Incremental)
+	}
+	var paths []string
+	for _, f := range got.Files() {
+		paths = append(paths, f.Path)
+	}
+	if !slices.Contains(paths, "chk-1/op-0-3-timers") || len(paths) != 3 {
+		t.Fatalf("Files = %v", paths)
+	}
+	for name, mutate := range map[string]func(h *checkpoint.KeyedStateHandle){
+		"other range": func(h *checkpoint.KeyedStateHandle) { h.Incremental.Extra.KeyGroupRange = keygroup.RangeFor(8, 2, 1) },
+		"incremental": func(h *checkpoint.KeyedStateHandle) {
+			h.Incremental.Extra.Incremental = &checkpoint.IncrementalHandle{Backend: "x"}
+		},
+		"shared":       func(h *checkpoint.KeyedStateHandle) { h.Incremental.Extra.File.Path = "shared/t" },
+		"bad blocks":   func(h *checkpoint.KeyedStateHandle) { h.Incremental.Extra.Blocks = nil },
+		"invalid path": func(h *checkpoint.KeyedStateHandle) { h.Incremental.Extra.File.Path = "../t" },
+	} {
+		h := inc()
+		mutate(h)
+		if _, err := checkpoint.EncodeMetadata(md(h)); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

@@ -209,7 +209,7 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 	}
 	e, ok := b.states[spec.Name]
 	if ok {
-		if err := compatible(b.opID, e.meta, meta); err != nil {
+		if err := state.CheckCompatible(b.opID, e.meta, meta); err != nil {
 			return nil, err
 		}
 		if e.st != nil {
@@ -243,6 +243,10 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 		e, ok := b.states[name]
 		if !ok {
 			yield(nil, fmt.Errorf("%w: %q in operator %s", state.ErrUnknownState, name, b.opID))
+			return
+		}
+		if q, ok := e.st.(*heapTimerQueue); ok {
+			q.keys(ns, yield)
 			return
 		}
 		it, err := b.db.NewIter(nil)

@@ -31,15 +31,16 @@ const (
 	keyThreads          = "thread.num"                // int -> CompactionConcurrency
 	keyFilesOpen        = "files.open"                // int (-1: unlimited) -> MaxOpenFiles
 	keyProfile          = "predefined-options"        // Profile
+	keyTimerService     = "timer-service.factory"     // lsm (alias rocksdb) | heap -> TimerService
 )
 
 var configKeys = []string{keyManaged, keyFixedPerSlot, keyWriteBufferRatio, keyCacheSize, keyBlockSize,
-	keyWriteBufferSize, keyWriteBufferCount, keyThreads, keyFilesOpen, keyProfile}
+	keyWriteBufferSize, keyWriteBufferCount, keyThreads, keyFilesOpen, keyProfile, keyTimerService}
 
 // Config is the lsm backend's configuration read from configuration keys.
 type Config struct {
 	// Options holds the per-backend settings (Incremental, BlockCacheSize, WriteBufferSize,
-	// WriteBufferCount, BlockSize, CompactionConcurrency, MaxOpenFiles, Profile); unset keys
+	// WriteBufferCount, BlockSize, CompactionConcurrency, MaxOpenFiles, Profile, TimerService); unset keys
 	// leave the zero value, i.e. the default. The runtime fills in BackendOptions, Dir and Slot.
 	Options Options
 	// ManagedMemory is memory.managed: the backends of a slot share the slot's managed memory.
@@ -155,6 +156,15 @@ func ParseConfig(conf map[string]string) (Config, error) {
 				err = fmt.Errorf("%q is not one of DEFAULT, SPINNING_DISK_OPTIMIZED, SPINNING_DISK_OPTIMIZED_HIGH_MEM, FLASH_SSD_OPTIMIZED", val)
 			}
 			c.Options.Profile = p
+		case keyTimerService:
+			switch strings.ToLower(val) {
+			case "lsm", "rocksdb":
+				c.Options.TimerService = TimerServiceLSM
+			case "heap":
+				c.Options.TimerService = TimerServiceHeap
+			default:
+				err = fmt.Errorf("%q is not one of lsm (or rocksdb), heap", val)
+			}
 		}
 		if err != nil {
 			bad(key, "%v", err)

@@ -182,3 +182,50 @@ func TestSlotResources(t *testing.T) {
 		t.Fatalf("bad slot options: %v", err)
 	}
 }
+
+func TestParseConfigTimerService(t *testing.T) {
+	for _, tc := range []struct {
+		conf map[string]string
+		want TimerServiceFactory
+	}{
+		{map[string]string{}, ""}, // unset: the default (lsm) applies in New
+		{map[string]string{"state.backend.lsm.timer-service.factory": "heap"}, TimerServiceHeap},
+		{map[string]string{"state.backend.rocksdb.timer-service.factory": "HEAP"}, TimerServiceHeap},
+		{map[string]string{"state.backend.lsm.timer-service.factory": "lsm"}, TimerServiceLSM},
+		{map[string]string{"state.backend.rocksdb.timer-service.factory": "ROCKSDB"}, TimerServiceLSM},
+		{map[string]string{"state.backend.lsm.timer-service.factory": "heap", "state.backend.rocksdb.timer-service.factory": "heap"}, TimerServiceHeap},
+	} {
+		c, err := ParseConfig(tc.conf)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.conf, err)
+		}
+		if c.Options.TimerService != tc.want {
+			t.Fatalf("%v: TimerService = %q, want %q", tc.conf, c.Options.TimerService, tc.want)
+		}
+	}
+	for _, conf := range []map[string]string{
+		{"state.backend.lsm.timer-service.factory": "memory"},
+		{"state.backend.rocksdb.timer-service.factory": ""},
+		{"state.backend.lsm.timer-service.factory": "heap", "state.backend.rocksdb.timer-service.factory": "lsm"},
+	} {
+		_, err := ParseConfig(conf)
+		if err == nil || !strings.Contains(err.Error(), "timer-service.factory") {
+			t.Fatalf("%v: error %v does not name the key", conf, err)
+		}
+	}
+	o := Options{BackendOptions: state.BackendOptions{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: "k"},
+		TimerService: "memory"}
+	o.setDefaults()
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "TimerService") {
+		t.Fatalf("bad TimerService: %v", err)
+	}
+	o.TimerService, o.Incremental = TimerServiceHeap, true
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o = Options{}
+	o.setDefaults()
+	if o.TimerService != TimerServiceLSM {
+		t.Fatalf("default TimerService = %q", o.TimerService)
+	}
+}

@@ -30,6 +30,12 @@
 // Timers (CreateTimerQueue) live in the database too, in their key's key group, laid out by
 // timestamp, key and namespace, so a key group's timers are a scan in firing order; the queue
 // keeps each key group's earliest timer in memory, as Flink's RocksDB timer service does.
+// With Options.TimerService = TimerServiceHeap (state.backend.lsm.timer-service.factory: heap)
+// they live in memory instead, in the hashmap backend's key-group-partitioned heap
+// (internal/timerheap), frozen copy-on-write for snapshots: full snapshots and savepoints write
+// them in the canonical format with the keyed state, incremental checkpoints as an extra
+// canonical-format file referenced by the handle (checkpoint.IncrementalHandle.Extra). A
+// restore of any snapshot brings them back into whichever store is configured.
 //
 // Every level has bloom filters (10 bits per key): point reads dominate state access.
 //

@@ -104,6 +104,9 @@ func (inc *incremental) snapshot(id int64) (state.AsyncSnapshot, error) {
 	s := &incSnapshot{inc: inc, id: id, dir: dir, rng: b.rng, keySer: b.keySer, opID: b.opID,
 		conc: b.opts.TransferConcurrency}
 	for _, e := range b.orderedStates() {
+		if q, ok := e.st.(*heapTimerQueue); ok {
+			s.heapTimers = append(s.heapTimers, frozenHeapTimers{idx: len(s.metas), f: q.q.Freeze()})
+		}
 		s.metas = append(s.metas, e.meta)
 	}
 	return s, nil
@@ -123,8 +126,11 @@ type incSnapshot struct {
 	opID   string
 	conc   int
 	metas  []checkpoint.StateMeta
-	once   sync.Once
-	done   bool
+	// heapTimers are the timer queues kept in memory, frozen in the synchronous phase; the
+	// database files do not hold them, so they go to the handle's Extra full file.
+	heapTimers []frozenHeapTimers
+	once       sync.Once
+	done       bool
 }
 
 // Release implements state.AsyncSnapshot: the local checkpoint directory is removed.
@@ -222,6 +228,11 @@ func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFac
 			ih.Private = append(ih.Private, *j.res)
 		}
 	}
+	if len(s.heapTimers) > 0 {
+		if ih.Extra, err = s.writeHeapTimers(ctx, out); err != nil {
+			return nil, err
+		}
+	}
 	slices.SortFunc(ih.Shared, func(a, b checkpoint.IncrementalFile) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(ih.Private, func(a, b checkpoint.IncrementalFile) int { return strings.Compare(a.Name, b.Name) })
 	files := map[string]checkpoint.IncrementalFile{}
@@ -232,6 +243,27 @@ func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFac
 	s.inc.pending[s.id] = files
 	s.inc.mu.Unlock()
 	return &checkpoint.KeyedStateHandle{KeyGroupRange: s.rng, KeySerializer: s.keySer, States: s.metas, Incremental: ih}, nil
+}
+
+// writeHeapTimers writes the heap timers as a canonical full snapshot file of the
+// checkpoint's own: the Extra records of the incremental handle.
+func (s *incSnapshot) writeHeapTimers(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
+	f, err := out.Create(ctx, fmt.Sprintf("%s-%d-%d-timers", sanitize(s.opID), s.rng.Start, s.rng.End))
+	if err != nil {
+		return nil, fmt.Errorf("heap timers: %w", err)
+	}
+	build := func(kg int, w *checkpoint.BlockBuilder) error {
+		var ts []byte
+		for _, t := range s.heapTimers {
+			ts = t.write(w, kg-s.rng.Start, ts)
+		}
+		return nil
+	}
+	h, err := checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, checkpoint.CompressionNone, s.conc, build)
+	if err != nil {
+		return nil, fmt.Errorf("heap timers: %w", err)
+	}
+	return h, nil
 }
 
 // uploadFile copies one local file to the checkpoint.

@@ -23,9 +23,13 @@ func heapNew(t *testing.T, opts state.BackendOptions) state.KeyedStateBackend {
 	return b
 }
 
-func lsmNew(incremental bool) newFunc {
+func lsmNew(incremental bool) newFunc { return lsmNewTimers(incremental, lsm.TimerServiceLSM) }
+
+// lsmNewTimers is lsmNew with the given timer store.
+func lsmNewTimers(incremental bool, timers lsm.TimerServiceFactory) newFunc {
 	return func(t *testing.T, opts state.BackendOptions) state.KeyedStateBackend {
-		b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: opts, Dir: t.TempDir(), Incremental: incremental})
+		b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: opts, Dir: t.TempDir(), Incremental: incremental,
+			TimerService: timers})
 		must(t, err)
 		t.Cleanup(func() { b.Close() })
 		return b
@@ -176,13 +180,20 @@ func TestSavepointInterop(t *testing.T) {
 	}
 }
 
-// TestTimersInterop: timers move between the backends with savepoints, both directions, and
-// fire in the same order.
+// TestTimersInterop: timers move between the backends and between the lsm backend's timer
+// stores with savepoints, every direction, and fire in the same order.
 func TestTimersInterop(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		from, to newFunc
-	}{{"hashmap-to-lsm", heapNew, lsmNew(true)}, {"lsm-to-hashmap", lsmNew(false), heapNew}} {
+	}{
+		{"hashmap-to-lsm", heapNew, lsmNew(true)},
+		{"lsm-to-hashmap", lsmNew(false), heapNew},
+		{"lsm-to-lsm-heap-timers", lsmNew(false), lsmNewTimers(false, lsm.TimerServiceHeap)},
+		{"lsm-heap-timers-to-lsm", lsmNewTimers(false, lsm.TimerServiceHeap), lsmNew(true)},
+		{"lsm-heap-timers-to-hashmap", lsmNewTimers(false, lsm.TimerServiceHeap), heapNew},
+		{"hashmap-to-lsm-heap-timers", heapNew, lsmNewTimers(false, lsm.TimerServiceHeap)},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			src := openSubtasks(t, c.from, 1, nil, nil)[0]
 			q, err := src.b.(state.TimerQueueFactory).CreateTimerQueue("timers")

@@ -12,9 +12,14 @@ import (
 // factory returns a backendtest.Factory of lsm backends with the given options; each backend
 // gets the test's temporary directory as parent of its working directory.
 func factory(incremental bool) backendtest.Factory {
+	return factoryTimers(incremental, lsm.TimerServiceLSM)
+}
+
+// factoryTimers is factory with the given timer store.
+func factoryTimers(incremental bool, timers lsm.TimerServiceFactory) backendtest.Factory {
 	return func(t testing.TB, opts state.BackendOptions) (state.KeyedStateBackend, error) {
 		b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: opts, Dir: t.TempDir(),
-			Incremental: incremental, WriteBufferSize: 4 << 20})
+			Incremental: incremental, WriteBufferSize: 4 << 20, TimerService: timers})
 		if err != nil {
 			return nil, err
 		}
@@ -25,6 +30,12 @@ func factory(incremental bool) backendtest.Factory {
 
 func TestConformance(t *testing.T) { backendtest.Run(t, factory(false)) }
 
+// TestConformanceHeapTimers runs the suite with timers kept in memory
+// (state.backend.lsm.timer-service.factory = heap) and full checkpoints.
+func TestConformanceHeapTimers(t *testing.T) {
+	backendtest.Run(t, factoryTimers(false, lsm.TimerServiceHeap))
+}
+
 // TestConformanceIncremental runs the suite with incremental checkpoints: every checkpoint
 // the suite takes (savepoints excepted) is an incremental handle. Under the race detector it
 // is skipped to keep the package's tests within a minute (Pebble is slow under -race); the
@@ -34,4 +45,14 @@ func TestConformanceIncremental(t *testing.T) {
 		t.Skip("skipped under -race; run without -race")
 	}
 	backendtest.Run(t, factory(true))
+}
+
+// TestConformanceIncrementalHeapTimers runs the suite with heap timers and incremental
+// checkpoints, whose handles carry the timers as extra canonical-format records. Skipped under
+// -race like TestConformanceIncremental.
+func TestConformanceIncrementalHeapTimers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("skipped under -race; run without -race")
+	}
+	backendtest.Run(t, factoryTimers(true, lsm.TimerServiceHeap))
 }

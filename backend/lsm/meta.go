@@ -115,19 +115,3 @@ func validKind(k checkpoint.StateKind) bool {
 func validStoredKind(k checkpoint.StateKind) bool {
 	return validKind(k) || k == checkpoint.KindTimers
 }
-
-// compatible checks that a state registered as want may use data written as have.
-func compatible(op string, have, want checkpoint.StateMeta) error {
-	if have.Kind != want.Kind {
-		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", state.ErrStateConflict, want.Name, op, have.Kind, want.Kind)
-	}
-	if have.Value != want.Value || have.UserKey != want.UserKey {
-		h, w := have.Value, want.Value
-		if have.Value == want.Value {
-			h, w = "user key "+have.UserKey, "user key "+want.UserKey
-		}
-		return fmt.Errorf("%w: state %q of operator %s was written with serializer %q but is registered with %q; register it with %q or migrate the state",
-			state.ErrIncompatibleSerializer, want.Name, op, h, w, h)
-	}
-	return nil
-}

@@ -64,6 +64,11 @@ type Options struct {
 	// always full. Default: false.
 	Incremental bool
 
+	// TimerService is where timers are kept (state.backend.lsm.timer-service.factory):
+	// TimerServiceLSM in the database, or TimerServiceHeap in memory (incremental checkpoints
+	// then write them as an extra canonical-format file). Default: TimerServiceLSM.
+	TimerService TimerServiceFactory
+
 	// Slot, if set, is the memory of the slot this backend runs in ("managed memory"): its
 	// block cache is shared with every backend of the slot and its memtables are sized from
 	// the slot's write-buffer share. It overrides BlockCacheSize and WriteBufferSize.
@@ -129,6 +134,9 @@ func (o *Options) setDefaults() {
 	if o.Profile == "" {
 		o.Profile = ProfileDefault
 	}
+	if o.TimerService == "" {
+		o.TimerService = TimerServiceLSM
+	}
 	if o.TransferConcurrency == 0 {
 		o.TransferConcurrency = DefaultTransferConcurrency
 	}
@@ -178,6 +186,9 @@ func (o *Options) Validate() error {
 	}
 	if !o.Profile.valid() {
 		bad("Profile %q is not one of DEFAULT, SPINNING_DISK_OPTIMIZED, SPINNING_DISK_OPTIMIZED_HIGH_MEM, FLASH_SSD_OPTIMIZED", o.Profile)
+	}
+	if !o.TimerService.valid() {
+		bad("TimerService %q is not one of lsm, heap", o.TimerService)
 	}
 	if o.TransferConcurrency < 1 {
 		bad("TransferConcurrency %d is below 1", o.TransferConcurrency)

@@ -32,7 +32,7 @@ func (b *Backend) registerRestored(metas []checkpoint.StateMeta) ([]uint16, erro
 	for i, m := range metas {
 		e, ok := b.states[m.Name]
 		if ok {
-			if err := compatible(b.opID, e.meta, m); err != nil {
+			if err := state.CheckCompatible(b.opID, e.meta, m); err != nil {
 				return nil, err
 			}
 		} else {
@@ -238,6 +238,15 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*checkpoint.Keyed
 		}
 		if err := b.importIncremental(ctx, h, i); err != nil {
 			return fmt.Errorf("lsm backend: restore operator %s from %s: %w", b.opID, manifestName(h.Incremental), err)
+		}
+	}
+	// Records the files do not hold (heap timers), in the canonical format: only the key
+	// groups in range are read.
+	for _, h := range hs {
+		if x := h.Incremental.Extra; x != nil && x.KeyGroupRange.Intersect(b.rng).Len() > 0 {
+			if err := b.restoreFull(ctx, x); err != nil {
+				return fmt.Errorf("lsm backend: restore operator %s from %s: %w", b.opID, manifestName(h.Incremental), err)
+			}
 		}
 	}
 	return nil

@@ -16,7 +16,8 @@ import (
 
 // Snapshot implements state.KeyedStateBackend. A full snapshot (the default, and every
 // savepoint) takes a Pebble snapshot in the synchronous phase, O(1); the asynchronous phase
-// writes it key group by key group in the canonical format. With Options.Incremental, a
+// writes it key group by key group in the canonical format, with the timers of heap timer
+// queues (frozen copy-on-write in the synchronous phase, O(key groups)). With Options.Incremental, a
 // checkpoint flushes the memtables and hard-links the database files instead (see
 // incremental.go).
 func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (state.AsyncSnapshot, error) {
@@ -32,6 +33,9 @@ func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (stat
 		s.workers = runtime.GOMAXPROCS(0)
 	}
 	for _, e := range b.orderedStates() {
+		if q, ok := e.st.(*heapTimerQueue); ok {
+			s.heapTimers = append(s.heapTimers, frozenHeapTimers{idx: len(s.metas), f: q.q.Freeze()})
+		}
 		s.index[e.id] = len(s.metas)
 		s.metas = append(s.metas, e.meta)
 	}
@@ -63,6 +67,9 @@ type fullSnapshot struct {
 	metas   []checkpoint.StateMeta
 	index   map[uint16]int // state id -> index in metas
 	workers int
+	// heapTimers are the timer queues kept in memory (Options.TimerService heap), frozen in
+	// the synchronous phase; the database has none of their timers.
+	heapTimers []frozenHeapTimers
 
 	once sync.Once
 	snap *pebble.Snapshot
@@ -157,5 +164,11 @@ func (s *fullSnapshot) writeKeyGroup(kg int, w *checkpoint.BlockBuilder) error {
 			w.Value(idx, d.key, d.ns, v)
 		}
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	for _, f := range s.heapTimers {
+		ts = f.write(w, kg-s.rng.Start, ts)
+	}
+	return nil
 }

@@ -102,7 +102,8 @@ func timerTimestamp(v []byte) (int64, error) {
 }
 
 // CreateTimerQueue implements state.TimerQueueFactory: a key-group-partitioned priority queue
-// of timers stored in the database.
+// of timers stored in the database, or, with Options.TimerService TimerServiceHeap, in memory
+// (see heaptimers.go).
 func (b *Backend) CreateTimerQueue(name string) (state.TimerQueue, error) {
 	if b.closed {
 		return nil, state.ErrClosed
@@ -110,17 +111,25 @@ func (b *Backend) CreateTimerQueue(name string) (state.TimerQueue, error) {
 	meta := checkpoint.StateMeta{Name: name, Kind: state.KindTimers, Value: timerSerializerID}
 	e, ok := b.states[name]
 	if ok {
-		if err := compatible(b.opID, e.meta, meta); err != nil {
+		if err := state.CheckCompatible(b.opID, e.meta, meta); err != nil {
 			return nil, err
 		}
 		if e.st != nil {
-			return e.st.(*timerQueue), nil
+			return e.st.(state.TimerQueue), nil
 		}
 	} else {
 		var err error
 		if e, err = b.newEntry(meta); err != nil {
 			return nil, err
 		}
+	}
+	if b.opts.TimerService == TimerServiceHeap {
+		q, err := b.newHeapTimerQueue(name, e)
+		if err != nil {
+			return nil, err
+		}
+		e.st = q
+		return q, nil
 	}
 	q := &timerQueue{b: b, name: name, sid: e.id, heads: make([]timerHead, b.rng.Len()), headPos: make([]int, b.rng.Len())}
 	for i := range q.heads {
@@ -186,9 +195,18 @@ func (q *timerQueue) index(kg int) (int, error) {
 }
 
 // load reads key group index i's smallest timer from the database and fixes the heap.
-func (q *timerQueue) load(i int) error {
-	lo := appendStatePrefix(nil, q.b.rng.Start+i, q.sid)
-	it, err := q.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+func (q *timerQueue) load(i int) error { return q.loadFrom(i, nil) }
+
+// loadFrom is load when no timer of key group index i is below the timer key from (nil: the
+// key group's first): the scan starts there, so it does not step over the tombstones of the
+// timers polled before.
+func (q *timerQueue) loadFrom(i int, from []byte) error {
+	prefix := appendStatePrefix(nil, q.b.rng.Start+i, q.sid)
+	lo := prefix
+	if from != nil {
+		lo = slices.Clone(from) // Pebble keeps the bounds it is given
+	}
+	it, err := q.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return q.wrap("read", err)
 	}
@@ -257,7 +275,8 @@ func (q *timerQueue) Remove(kg int, t state.Timer) (bool, error) {
 	}
 	q.n--
 	if h := q.heads[i]; h.ok && !h.t.Less(t) && !t.Less(h.t) {
-		if err := q.load(i); err != nil {
+		// t was the key group's smallest timer: the next one is above it.
+		if err := q.loadFrom(i, q.key); err != nil {
 			return true, err
 		}
 	}
@@ -291,7 +310,8 @@ func (q *timerQueue) Poll() (state.Timer, int, bool, error) {
 		return state.Timer{}, 0, false, q.wrap("poll", err)
 	}
 	q.n--
-	if err := q.load(i); err != nil {
+	// t was the key group's smallest timer: the next one is above it.
+	if err := q.loadFrom(i, q.key); err != nil {
 		return state.Timer{}, 0, false, err
 	}
 	return t, kg, true, nil
