@@ -41,24 +41,30 @@ type snapshot struct {
 	workers int
 	metas   []checkpoint.StateMeta
 	states  []frozen
-	// running is the backend's count of running snapshots, decremented once on release.
-	running  *atomic.Int32
-	released atomic.Bool
+	// running is the backend's count of running snapshots, decremented once by end.
+	running *atomic.Int32
+	// claimed is set by the first of Run and Release; the other then does nothing.
+	claimed atomic.Bool
 }
 
-// Release ends the snapshot: its frozen tables may be modified in place again.
+// Release drops a snapshot that will not be run: its frozen tables may be modified in place
+// again. After Run has started it does nothing (Run ends the snapshot itself).
 func (s *snapshot) Release() {
-	if s.released.CompareAndSwap(false, true) {
-		s.states = nil
-		s.running.Add(-1)
+	if s.claimed.CompareAndSwap(false, true) {
+		s.end()
 	}
+}
+
+func (s *snapshot) end() {
+	s.states = nil
+	s.running.Add(-1)
 }
 
 func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
-	if s.released.Load() {
-		return nil, fmt.Errorf("heap backend: snapshot %d was released", s.id)
+	if !s.claimed.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("heap backend: snapshot %d was released or already run", s.id)
 	}
-	defer s.Release()
+	defer s.end()
 	f, err := out.Create(ctx, fmt.Sprintf("%s-keyed-%d-%d", s.opID, s.rng.Start, s.rng.End))
 	if err != nil {
 		return nil, err
