@@ -186,7 +186,7 @@ func GetBroadcastState[UK comparable, UV any](s OperatorStateStore, d MapDescrip
 	if err != nil {
 		return nil, err
 	}
-	return &broadcastState[UK, UV]{in: in}, nil
+	return &mapOps[UK, UV]{in: in}, nil
 }
 
 type operatorListState[V any] struct{ in InternalOperatorList }
@@ -204,34 +204,3 @@ func (s *operatorListState[V]) AddAll(vs []V) error {
 
 func (s *operatorListState[V]) Update(vs []V) error { return s.in.Update(boxAll(vs)) }
 func (s *operatorListState[V]) Clear() error        { return s.in.Clear() }
-
-type broadcastState[UK comparable, UV any] struct{ in InternalBroadcast }
-
-func (s *broadcastState[UK, UV]) Get(k UK) (UV, bool, error) {
-	v, ok, err := s.in.Get(k)
-	return cast[UV](v), ok, err
-}
-func (s *broadcastState[UK, UV]) Put(k UK, v UV) error { return s.in.Put(k, v) }
-func (s *broadcastState[UK, UV]) PutAll(m map[UK]UV) error {
-	for k, v := range m {
-		if err := s.in.Put(k, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-func (s *broadcastState[UK, UV]) Remove(k UK) error           { return s.in.Remove(k) }
-func (s *broadcastState[UK, UV]) Contains(k UK) (bool, error) { return s.in.Contains(k) }
-func (s *broadcastState[UK, UV]) IsEmpty() (bool, error)      { return s.in.IsEmpty() }
-func (s *broadcastState[UK, UV]) Clear() error                { return s.in.Clear() }
-func (s *broadcastState[UK, UV]) Keys() iter.Seq2[UK, error] {
-	return project(s.in.All(), func(e MapEntry) UK { return cast[UK](e.Key) })
-}
-func (s *broadcastState[UK, UV]) Values() iter.Seq2[UV, error] {
-	return project(s.in.All(), func(e MapEntry) UV { return cast[UV](e.Value) })
-}
-func (s *broadcastState[UK, UV]) All() iter.Seq2[Entry[UK, UV], error] {
-	return project(s.in.All(), func(e MapEntry) Entry[UK, UV] {
-		return Entry[UK, UV]{Key: cast[UK](e.Key), Value: cast[UV](e.Value)}
-	})
-}

@@ -107,7 +107,7 @@ func GetMapState[UK comparable, UV any](c StateCreator, d MapDescriptor[UK, UV])
 	if err != nil {
 		return nil, err
 	}
-	return &mapState[UK, UV]{in: in}, nil
+	return &mapState[UK, UV]{mapOps: mapOps[UK, UV]{in: in}, ns: in}, nil
 }
 
 // GetReducingState returns the reducing state d describes, creating it on first use.
@@ -240,16 +240,16 @@ func boxAll[V any](vs []V) []any {
 	return out
 }
 
-type mapState[UK comparable, UV any] struct{ in InternalMap }
+// mapOps is the typed face of a map: keyed map state (with a namespace) and broadcast state.
+type mapOps[UK comparable, UV any] struct{ in InternalBroadcast }
 
-func (s *mapState[UK, UV]) SetNamespace(ns []byte) { s.in.SetNamespace(ns) }
-func (s *mapState[UK, UV]) Clear() error           { return s.in.Clear() }
-func (s *mapState[UK, UV]) Get(k UK) (UV, bool, error) {
+func (s *mapOps[UK, UV]) Clear() error { return s.in.Clear() }
+func (s *mapOps[UK, UV]) Get(k UK) (UV, bool, error) {
 	v, ok, err := s.in.Get(k)
 	return cast[UV](v), ok, err
 }
-func (s *mapState[UK, UV]) Put(k UK, v UV) error { return s.in.Put(k, v) }
-func (s *mapState[UK, UV]) PutAll(m map[UK]UV) error {
+func (s *mapOps[UK, UV]) Put(k UK, v UV) error { return s.in.Put(k, v) }
+func (s *mapOps[UK, UV]) PutAll(m map[UK]UV) error {
 	for k, v := range m {
 		if err := s.in.Put(k, v); err != nil {
 			return err
@@ -257,20 +257,28 @@ func (s *mapState[UK, UV]) PutAll(m map[UK]UV) error {
 	}
 	return nil
 }
-func (s *mapState[UK, UV]) Remove(k UK) error           { return s.in.Remove(k) }
-func (s *mapState[UK, UV]) Contains(k UK) (bool, error) { return s.in.Contains(k) }
-func (s *mapState[UK, UV]) IsEmpty() (bool, error)      { return s.in.IsEmpty() }
-func (s *mapState[UK, UV]) Keys() iter.Seq2[UK, error] {
+func (s *mapOps[UK, UV]) Remove(k UK) error           { return s.in.Remove(k) }
+func (s *mapOps[UK, UV]) Contains(k UK) (bool, error) { return s.in.Contains(k) }
+func (s *mapOps[UK, UV]) IsEmpty() (bool, error)      { return s.in.IsEmpty() }
+func (s *mapOps[UK, UV]) Keys() iter.Seq2[UK, error] {
 	return project(s.in.All(), func(e MapEntry) UK { return cast[UK](e.Key) })
 }
-func (s *mapState[UK, UV]) Values() iter.Seq2[UV, error] {
+func (s *mapOps[UK, UV]) Values() iter.Seq2[UV, error] {
 	return project(s.in.All(), func(e MapEntry) UV { return cast[UV](e.Value) })
 }
-func (s *mapState[UK, UV]) All() iter.Seq2[Entry[UK, UV], error] {
+func (s *mapOps[UK, UV]) All() iter.Seq2[Entry[UK, UV], error] {
 	return project(s.in.All(), func(e MapEntry) Entry[UK, UV] {
 		return Entry[UK, UV]{Key: cast[UK](e.Key), Value: cast[UV](e.Value)}
 	})
 }
+
+// mapState is keyed map state: mapOps plus the namespace.
+type mapState[UK comparable, UV any] struct {
+	mapOps[UK, UV]
+	ns InternalState
+}
+
+func (s *mapState[UK, UV]) SetNamespace(ns []byte) { s.ns.SetNamespace(ns) }
 
 func project[T any](seq iter.Seq2[MapEntry, error], f func(MapEntry) T) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
