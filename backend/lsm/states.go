@@ -86,6 +86,14 @@ func (s *valueState) Update(v any) error {
 	if err != nil {
 		return err
 	}
+	return s.set(k, v)
+}
+
+func (s *valueState) Clear() error { return s.clear() }
+
+// set encodes v with the state's value serializer and writes it under k.
+func (s *stateBase) set(k []byte, v any) error {
+	var err error
 	if s.buf, err = s.spec.Value.AppendAny(s.buf[:0], v); err != nil {
 		return s.wrap("encode", err)
 	}
@@ -94,8 +102,6 @@ func (s *valueState) Update(v any) error {
 	}
 	return nil
 }
-
-func (s *valueState) Clear() error { return s.clear() }
 
 func (s *stateBase) clear() error {
 	k, err := s.entryKey()
@@ -244,13 +250,7 @@ func (s *mapState) Put(uk, v any) error {
 	if err != nil {
 		return err
 	}
-	if s.buf, err = s.spec.Value.AppendAny(s.buf[:0], v); err != nil {
-		return s.wrap("encode", err)
-	}
-	if err := s.b.db.Set(k, s.buf, pebble.NoSync); err != nil {
-		return s.wrap("write", err)
-	}
-	return nil
+	return s.set(k, v)
 }
 
 func (s *mapState) Remove(uk any) error {
