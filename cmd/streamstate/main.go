@@ -16,6 +16,8 @@ import (
 type cli struct {
 	Bench benchCmd `cmd:"" help:"Micro-benchmarks."`
 	Demo  demoCmd  `cmd:"" help:"Run the demo job: write keyed state, checkpoint, rescale 2→3→1 through a checkpoint and a savepoint, and verify every key."`
+
+	Checkpoints checkpointsCmd `cmd:"" help:"Look into checkpoint storage: list jobs and checkpoints, inspect one, validate every file (read-only)."`
 }
 
 // benchCmd groups the benchmarks.

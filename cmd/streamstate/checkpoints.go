@@ -1,0 +1,712 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/streamstate/streamstate/checkpoint"
+)
+
+// checkpointsCmd is `streamstate checkpoints`: look into checkpoint storage, as a Flink user
+// looks into a checkpoint directory. Every subcommand is read-only: unlike a job restoring
+// from the storage, it deletes nothing (not even the remains of checkpoints that never
+// completed).
+//
+// The URL is one of
+//
+//   - a checkpoint storage root (state.checkpoints.dir): <job-id>/chk-<n>/_metadata below it;
+//   - one job's directory: chk-<n>/_metadata below it;
+//   - a savepoint's directory: _metadata at its top.
+//
+// What it is is detected from what the storage holds.
+type checkpointsCmd struct {
+	List     checkpointsListCmd     `cmd:"" help:"List the jobs under a checkpoint storage URL and, per job, the complete checkpoints (id, time, operators, files, size) and incomplete chk-<n> directories."`
+	Inspect  checkpointsInspectCmd  `cmd:"" help:"Show one checkpoint or savepoint per operator: parallelism, keyed state handles (key groups, states, files, full or incremental), operator state handles, totals."`
+	Validate checkpointsValidateCmd `cmd:"" help:"Verify checkpoints: metadata decodes, every file exists with its recorded size, every key-group block and operator state section reads and its checksum verifies. Exits non-zero on any problem."`
+}
+
+// checkpointsListCmd is `streamstate checkpoints list`.
+type checkpointsListCmd struct {
+	URL string `arg:"" name:"url" help:"Checkpoint storage root (file://DIR, a directory, s3://bucket/prefix?...), one job's directory, or a savepoint's directory."`
+	Job string `name:"job" placeholder:"ID" help:"Only the checkpoints of this job."`
+}
+
+// checkpointsInspectCmd is `streamstate checkpoints inspect`.
+type checkpointsInspectCmd struct {
+	URL  string `arg:"" name:"url" help:"Checkpoint storage root (file://DIR, a directory, s3://bucket/prefix?...), one job's directory, or a savepoint's directory."`
+	Job  string `name:"job" placeholder:"ID" help:"The job whose checkpoint to show; needed when the storage holds several."`
+	ID   *int64 `name:"id" placeholder:"N" help:"The checkpoint to show. Default: the latest complete checkpoint (or the savepoint at the URL)."`
+	JSON bool   `name:"json" help:"Print the checkpoint's metadata as JSON."`
+}
+
+// checkpointsValidateCmd is `streamstate checkpoints validate`.
+type checkpointsValidateCmd struct {
+	URL string `arg:"" name:"url" help:"Checkpoint storage root (file://DIR, a directory, s3://bucket/prefix?...), one job's directory, or a savepoint's directory."`
+	Job string `name:"job" placeholder:"ID" help:"Only the checkpoints of this job. Default: every job."`
+	ID  *int64 `name:"id" placeholder:"N" xor:"which" help:"The checkpoint to verify. Default: the latest complete checkpoint of each job (or the savepoint at the URL)."`
+	All bool   `name:"all" xor:"which" help:"Verify every complete checkpoint."`
+}
+
+// ckLocation is what a URL given to the checkpoints commands points at.
+type ckLocation struct {
+	url string // as given, for messages
+	st  checkpoint.Storage
+
+	// savepoint: the URL is a savepoint's directory; spMeta is its metadata, or spErr why
+	// it does not decode.
+	savepoint bool
+	spMeta    *checkpoint.Metadata
+	spSize    int64
+	spErr     error
+
+	// Otherwise listing is what the storage holds; jobDir reports that the URL is one job's
+	// directory (its listing has the one job "", called jobName).
+	listing *checkpoint.Listing
+	jobDir  bool
+	jobName string
+}
+
+// ckTarget is one checkpoint or savepoint to inspect or validate.
+type ckTarget struct {
+	desc   string // "checkpoint 3 of job demo", "savepoint"
+	base   string // the directory its metadata's paths are relative to
+	mdName string // the name of its _metadata in the storage
+	jobID  string // the job it must belong to, if known
+	id     int64  // the checkpoint id it must have (checkpoints only)
+	isChk  bool
+}
+
+// openCheckpointLocation opens the storage at raw (without creating a directory) and
+// detects what it holds.
+func openCheckpointLocation(ctx context.Context, raw string) (*ckLocation, error) {
+	if raw == "" {
+		return nil, errors.New("empty checkpoint storage URL")
+	}
+	if dir, ok := localDir(raw); ok {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w; give the checkpoint directory (state.checkpoints.dir), a job's directory in it, or a savepoint's directory", raw, err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("%s is a file, not a directory; give the directory that holds it", raw)
+		}
+	}
+	st, err := openStorage(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	loc := &ckLocation{url: raw, st: st}
+	b, err := st.ReadRange(ctx, checkpoint.MetadataName, 0, -1)
+	switch {
+	case err == nil:
+		m, derr := checkpoint.DecodeMetadata(checkpoint.MetadataName, b)
+		if derr == nil && !m.Savepoint {
+			st.Close()
+			up := strings.TrimSuffix(urlDir(raw), "/")
+			return nil, fmt.Errorf("%s is the directory of checkpoint %d of job %s, whose paths are relative to the job's directory; give that directory and the id: %s --id %d",
+				raw, m.CheckpointID, m.JobID, up, m.CheckpointID)
+		}
+		loc.savepoint, loc.spMeta, loc.spSize, loc.spErr = true, m, int64(len(b)), derr
+		return loc, nil
+	case !errors.Is(err, checkpoint.ErrMissing):
+		st.Close()
+		return nil, fmt.Errorf("read %s: %w", raw, err)
+	}
+	if loc.listing, err = checkpoint.Scan(ctx, st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("list %s: %w", raw, err)
+	}
+	if j := loc.listing.Job(""); j != nil {
+		loc.jobDir = true
+		loc.listing.Jobs = []checkpoint.JobListing{*j} // anything else is not in this layout
+		loc.jobName = loc.jobDirName(ctx, j)
+	}
+	return loc, nil
+}
+
+// localDir returns the directory of a file:// URL or plain path, as openStorage resolves it.
+func localDir(raw string) (string, bool) {
+	if raw == "jobmanager" {
+		return "", false
+	}
+	dir := raw
+	if rest, ok := strings.CutPrefix(raw, "file://"); ok {
+		dir, _, _ = strings.Cut(rest, "?")
+	} else if strings.Contains(raw, "://") {
+		return "", false
+	}
+	return filepath.FromSlash(dir), true
+}
+
+// joinURL returns raw with rel appended to its path (the query kept).
+func joinURL(raw, rel string) string {
+	base, query, hasQuery := strings.Cut(raw, "?")
+	base = strings.TrimSuffix(base, "/") + "/" + rel
+	if hasQuery {
+		return base + "?" + query
+	}
+	return base
+}
+
+// urlDir returns raw with its last path element removed (the query kept).
+func urlDir(raw string) string {
+	base, query, hasQuery := strings.Cut(raw, "?")
+	base = strings.TrimSuffix(base, "/")
+	if i := strings.LastIndex(base, "/"); i >= 0 {
+		base = base[:i]
+	}
+	if hasQuery {
+		return base + "?" + query
+	}
+	return base
+}
+
+// jobDirName names the job whose directory the URL is: the job id recorded in its latest
+// complete checkpoint, else the directory's name.
+func (l *ckLocation) jobDirName(ctx context.Context, j *checkpoint.JobListing) string {
+	ids := j.Completed()
+	for i := len(ids) - 1; i >= 0; i-- {
+		b, err := l.st.ReadRange(ctx, checkpoint.CheckpointDir{ID: ids[i]}.MetadataPath(), 0, -1)
+		if err != nil {
+			continue
+		}
+		if m, err := checkpoint.DecodeMetadata("", b); err == nil && m.JobID != "" {
+			return m.JobID
+		}
+	}
+	p := strings.TrimSuffix(strings.SplitN(l.url, "?", 2)[0], "/")
+	if u, err := url.Parse(p); err == nil && u.Path != "" {
+		p = u.Path
+	}
+	return path.Base(p)
+}
+
+func (l *ckLocation) close() { _ = l.st.Close() }
+
+// name returns the display name of a job of the listing.
+func (l *ckLocation) name(j *checkpoint.JobListing) string {
+	if j.JobID == "" {
+		return l.jobName
+	}
+	return j.JobID
+}
+
+// jobs returns the jobs to look at: every job, or the one named job.
+func (l *ckLocation) jobs(job string) ([]*checkpoint.JobListing, error) {
+	var all []*checkpoint.JobListing
+	for i := range l.listing.Jobs {
+		all = append(all, &l.listing.Jobs[i])
+	}
+	if len(all) == 0 {
+		return nil, l.nothingHere()
+	}
+	if job == "" {
+		return all, nil
+	}
+	for _, j := range all {
+		if l.name(j) == job {
+			return []*checkpoint.JobListing{j}, nil
+		}
+	}
+	if l.jobDir {
+		return nil, fmt.Errorf("%s is the directory of job %s, not of job %s; drop --job or give the storage root", l.url, l.jobName, job)
+	}
+	return nil, fmt.Errorf("no checkpoints of job %s under %s; is the job id right? jobs found: %s", job, l.url, l.jobNames())
+}
+
+func (l *ckLocation) jobNames() string {
+	var names []string
+	for i := range l.listing.Jobs {
+		names = append(names, l.name(&l.listing.Jobs[i]))
+	}
+	return strings.Join(names, ", ")
+}
+
+// nothingHere is the error for a storage without checkpoints, with the likeliest fix.
+func (l *ckLocation) nothingHere() error {
+	switch {
+	case strings.HasPrefix(l.url, "mem://") || l.url == "jobmanager":
+		return fmt.Errorf("no checkpoints under %s: this storage lives in the memory of the process that wrote it and is empty in any other; give the file:// or s3:// URL the job checkpoints to", l.url)
+	case len(l.listing.Savepoints) > 0:
+		var sps []string
+		for _, s := range l.listing.Savepoints {
+			sps = append(sps, joinURL(l.url, strings.TrimSuffix(s, "/")))
+		}
+		return fmt.Errorf("no checkpoints under %s, only savepoints; give a savepoint's directory: %s", l.url, strings.Join(sps, ", "))
+	}
+	return fmt.Errorf("no checkpoints under %s: expected <job-id>/chk-<n>/_metadata below it; is it the checkpoint directory (state.checkpoints.dir) of the job?", l.url)
+}
+
+// targets returns the checkpoints to look at: of each job (or the one named), checkpoint id
+// if given, else every complete checkpoint if all, else the latest complete one. For a
+// savepoint it is the savepoint.
+func (l *ckLocation) targets(job string, id *int64, all bool) ([]ckTarget, error) {
+	if l.savepoint {
+		if id != nil || all {
+			return nil, fmt.Errorf("%s is a savepoint's directory; --id and --all select checkpoints of a job's directory", l.url)
+		}
+		if job != "" && l.spMeta != nil && l.spMeta.JobID != job {
+			return nil, fmt.Errorf("%s is a savepoint of job %s, not of job %s", l.url, l.spMeta.JobID, job)
+		}
+		return []ckTarget{{desc: "savepoint " + l.url, mdName: checkpoint.MetadataName}}, nil
+	}
+	jobs, err := l.jobs(job)
+	if err != nil {
+		return nil, err
+	}
+	if id != nil && len(jobs) > 1 {
+		return nil, fmt.Errorf("%s holds the checkpoints of several jobs (%s); pick one with --job", l.url, l.jobNames())
+	}
+	var out []ckTarget
+	for _, j := range jobs {
+		name := l.name(j)
+		completed := j.Completed()
+		var ids []int64
+		switch {
+		case id != nil:
+			i := slices.IndexFunc(j.Checkpoints, func(c checkpoint.CheckpointDir) bool { return c.ID == *id })
+			if i < 0 {
+				return nil, fmt.Errorf("no checkpoint %d of job %s under %s; complete checkpoints: %s", *id, name, l.url, idList(completed))
+			}
+			if !j.Checkpoints[i].Complete {
+				return nil, fmt.Errorf("checkpoint %d of job %s under %s is incomplete (chk-%d has no _metadata); complete checkpoints: %s",
+					*id, name, l.url, *id, idList(completed))
+			}
+			ids = []int64{*id}
+		case len(completed) == 0:
+			return nil, fmt.Errorf("job %s under %s has no complete checkpoint (incomplete: %s): it has not completed one yet, or failed before it did",
+				name, l.url, idList(incompleteIDs(j)))
+		case all:
+			ids = completed
+		default:
+			ids = completed[len(completed)-1:]
+		}
+		for _, id := range ids {
+			out = append(out, ckTarget{
+				desc:   fmt.Sprintf("checkpoint %d of job %s", id, name),
+				base:   j.Dir(),
+				mdName: j.Dir() + checkpoint.CheckpointDir{ID: id}.MetadataPath(),
+				jobID:  name,
+				id:     id,
+				isChk:  true,
+			})
+		}
+	}
+	return out, nil
+}
+
+func incompleteIDs(j *checkpoint.JobListing) []int64 {
+	var ids []int64
+	for _, c := range j.Checkpoints {
+		if !c.Complete {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+func idList(ids []int64) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatInt(id, 10)
+	}
+	return strings.Join(s, ", ")
+}
+
+// load reads and decodes the metadata of t, checks that it is the checkpoint its directory
+// says, and returns it with the size of the _metadata file. Problems are errors naming the
+// file (wrapping ErrCorrupt or ErrMissing).
+func (l *ckLocation) load(ctx context.Context, t ckTarget) (*checkpoint.Metadata, int64, error) {
+	if !t.isChk {
+		if l.spErr != nil {
+			return nil, 0, l.spErr
+		}
+		return l.spMeta, l.spSize, nil
+	}
+	b, err := l.st.ReadRange(ctx, t.mdName, 0, -1)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := checkpoint.DecodeMetadata(t.mdName, b)
+	if err != nil {
+		return nil, 0, err
+	}
+	if m.CheckpointID != t.id || (t.jobID != "" && m.JobID != t.jobID) || m.Savepoint {
+		return nil, 0, &checkpoint.FileError{Path: t.mdName, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf(
+			"it holds the metadata of %s %d of job %s, where checkpoint %d of job %s belongs", kindName(m), m.CheckpointID, m.JobID, t.id, t.jobID)}
+	}
+	return m, int64(len(b)), nil
+}
+
+func kindName(m *checkpoint.Metadata) string {
+	if m.Savepoint {
+		return "savepoint"
+	}
+	return "checkpoint"
+}
+
+// Run implements `checkpoints list`.
+func (c *checkpointsListCmd) Run(e *env) error {
+	loc, err := openCheckpointLocation(e.Ctx, c.URL)
+	if err != nil {
+		return err
+	}
+	defer loc.close()
+	out := e.Out
+	if loc.savepoint {
+		if c.Job != "" && loc.spMeta != nil && loc.spMeta.JobID != c.Job {
+			return fmt.Errorf("%s is a savepoint of job %s, not of job %s", c.URL, loc.spMeta.JobID, c.Job)
+		}
+		fmt.Fprintf(out, "%s is a savepoint\n", c.URL)
+		tw := newTable(out)
+		fmt.Fprintln(tw, "  \tID\tTIME\tTYPE\tJOB\tOPERATORS\tFILES\tSIZE\t")
+		fmt.Fprint(tw, " ")
+		listRow(tw, "", loc.spMeta, loc.spErr)
+		return tw.Flush()
+	}
+	var jobs []*checkpoint.JobListing
+	if len(loc.listing.Jobs) > 0 || c.Job != "" || len(loc.listing.Savepoints) == 0 {
+		if jobs, err = loc.jobs(c.Job); err != nil {
+			return err
+		}
+	}
+	if loc.jobDir {
+		fmt.Fprintf(out, "%s is the directory of job %s\n", c.URL, loc.jobName)
+	}
+	for i, j := range jobs {
+		if i > 0 || loc.jobDir {
+			fmt.Fprintln(out)
+		}
+		completed, incomplete := len(j.Completed()), len(j.Checkpoints)-len(j.Completed())
+		fmt.Fprintf(out, "job %s: %d complete checkpoint%s", loc.name(j), completed, plural(completed))
+		if incomplete > 0 {
+			fmt.Fprintf(out, ", %d incomplete", incomplete)
+		}
+		fmt.Fprintln(out)
+		tw := newTable(out)
+		fmt.Fprintln(tw, "  ID\tTIME\tTYPE\tOPERATORS\tFILES\tSIZE\t")
+		for _, cd := range j.Checkpoints {
+			if !cd.Complete {
+				fmt.Fprintf(tw, "  %d\t-\tINCOMPLETE\t-\t%d\t-\tchk-%d has no _metadata: in progress, or failed before completing\n", cd.ID, cd.Files, cd.ID)
+				continue
+			}
+			m, _, err := loc.load(e.Ctx, ckTarget{mdName: j.Dir() + cd.MetadataPath(), jobID: loc.name(j), id: cd.ID, isChk: true})
+			listRow(tw, strconv.FormatInt(cd.ID, 10), m, err)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if c.Job == "" && len(loc.listing.Savepoints) > 0 {
+		if len(jobs) > 0 {
+			fmt.Fprintln(out)
+		}
+		fmt.Fprintln(out, "savepoints:")
+		tw := newTable(out)
+		fmt.Fprintln(tw, "  DIRECTORY \tID\tTIME\tTYPE\tJOB\tOPERATORS\tFILES\tSIZE\t")
+		for _, sp := range loc.listing.Savepoints {
+			name := sp + checkpoint.MetadataName
+			var m *checkpoint.Metadata
+			b, err := loc.st.ReadRange(e.Ctx, name, 0, -1)
+			if err == nil {
+				m, err = checkpoint.DecodeMetadata(name, b)
+			}
+			fmt.Fprintf(tw, "  %s", sp)
+			listRow(tw, "", m, err)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+// listRow writes the table row of a complete checkpoint (id given) or, after the first cell,
+// of a savepoint (id "").
+func listRow(tw io.Writer, id string, m *checkpoint.Metadata, err error) {
+	if err != nil {
+		if id == "" {
+			fmt.Fprintf(tw, " \t-\t-\tUNREADABLE\t-\t-\t-\t-\t%s\n", problemText(err))
+		} else {
+			fmt.Fprintf(tw, "  %s\t-\tUNREADABLE\t-\t-\t-\t%s\n", id, problemText(err))
+		}
+		return
+	}
+	files, bytes := metadataFiles(m)
+	if id == "" {
+		fmt.Fprintf(tw, " \t%d\t%s\t%s\t%s\t%d\t%d\t%s\t\n", m.CheckpointID, formatTimestamp(m.TimestampMs), kindName(m), orDash(m.JobID), len(m.Operators), files, humanSize(bytes))
+		return
+	}
+	fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%s\t\n", id, formatTimestamp(m.TimestampMs), kindName(m), len(m.Operators), files, humanSize(bytes))
+}
+
+// table aligns tab-separated cells and writes them to out on Flush, without trailing spaces.
+type table struct {
+	*tabwriter.Writer
+	buf bytes.Buffer
+	out io.Writer
+}
+
+func newTable(out io.Writer) *table {
+	t := &table{out: out}
+	t.Writer = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
+	return t
+}
+
+// Flush writes the table.
+func (t *table) Flush() error {
+	if err := t.Writer.Flush(); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for line := range strings.Lines(t.buf.String()) {
+		b.WriteString(strings.TrimRight(line, " \n"))
+		b.WriteString("\n")
+	}
+	t.buf.Reset()
+	_, err := io.WriteString(t.out, b.String())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// metadataFiles returns the number of distinct files m references and their total size.
+func metadataFiles(m *checkpoint.Metadata) (int, int64) {
+	seen := map[string]bool{}
+	var n int64
+	for _, f := range m.Files() {
+		if !seen[f.Path] {
+			seen[f.Path] = true
+			n += f.Size
+		}
+	}
+	return len(seen), n
+}
+
+func formatTimestamp(ms int64) string {
+	if ms == 0 {
+		return "-"
+	}
+	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000Z")
+}
+
+// Run implements `checkpoints inspect`.
+func (c *checkpointsInspectCmd) Run(e *env) error {
+	loc, err := openCheckpointLocation(e.Ctx, c.URL)
+	if err != nil {
+		return err
+	}
+	defer loc.close()
+	ts, err := loc.targets(c.Job, c.ID, false)
+	if err != nil {
+		return err
+	}
+	if len(ts) > 1 {
+		return fmt.Errorf("%s holds the checkpoints of several jobs (%s); pick one with --job", c.URL, loc.jobNames())
+	}
+	t := ts[0]
+	m, _, err := loc.load(e.Ctx, t)
+	if err != nil {
+		return fmt.Errorf("%s under %s: %w; `streamstate checkpoints validate` checks it in full", t.desc, c.URL, err)
+	}
+	if c.JSON {
+		b, err := json.MarshalIndent(m, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(e.Out, "%s\n", b)
+		return err
+	}
+	printMetadata(e.Out, loc.url, t, m)
+	return nil
+}
+
+// printMetadata writes the human-readable description of m.
+func printMetadata(out io.Writer, root string, t ckTarget, m *checkpoint.Metadata) {
+	what := fmt.Sprintf("checkpoint %d of job %s", m.CheckpointID, orDash(m.JobID))
+	if m.Savepoint {
+		what = fmt.Sprintf("savepoint of job %s (checkpoint id %d)", orDash(m.JobID), m.CheckpointID)
+	}
+	fmt.Fprintf(out, "%s, taken %s; metadata %s (format version %d)\n", what, formatTimestamp(m.TimestampMs), joinURL(root, t.mdName), m.Version)
+	fmt.Fprintf(out, "file paths are relative to %s\n", joinURL(root, t.base))
+	var keyed, full, incremental, opHandles int
+	for _, o := range m.Operators {
+		fmt.Fprintf(out, "\noperator %s: parallelism %d, max parallelism %d, %d keyed state handle%s, %d operator state handle%s\n",
+			o.ID, o.Parallelism, o.MaxParallelism, len(o.Keyed), plural(len(o.Keyed)), len(o.Operator), plural(len(o.Operator)))
+		for i, h := range o.Keyed {
+			keyed++
+			fmt.Fprintf(out, "  keyed state handle %d: key groups %v (%d), key serializer %s\n", i, h.KeyGroupRange, h.KeyGroupRange.Len(), orDash(h.KeySerializer))
+			printStates(out, "    ", h.States)
+			if h.Incremental == nil {
+				full++
+				fmt.Fprintf(out, "    full snapshot: %s, %s, %d key-group blocks, compression %s\n", h.File.Path, humanSize(h.File.Size), len(h.Blocks), compressionName(h.Compression))
+				continue
+			}
+			incremental++
+			ih := h.Incremental
+			fmt.Fprintf(out, "    incremental (%s): %d shared file%s (%s), %d private file%s (%s)\n", ih.Backend,
+				len(ih.Shared), plural(len(ih.Shared)), humanSize(incrementalSize(ih.Shared)),
+				len(ih.Private), plural(len(ih.Private)), humanSize(incrementalSize(ih.Private)))
+			tw := newTable(out)
+			for _, f := range ih.Shared {
+				fmt.Fprintf(tw, "      shared\t%s\t%s\t%s\n", f.Name, humanSize(f.Size), f.Path)
+			}
+			for _, f := range ih.Private {
+				fmt.Fprintf(tw, "      private\t%s\t%s\t%s\n", f.Name, humanSize(f.Size), f.Path)
+			}
+			_ = tw.Flush()
+			if x := ih.Extra; x != nil {
+				fmt.Fprintf(out, "    extra records (full format): %s, %s, %d key-group blocks, compression %s\n", x.File.Path, humanSize(x.File.Size), len(x.Blocks), compressionName(x.Compression))
+				printStates(out, "      ", x.States)
+			}
+		}
+		for _, h := range o.Operator {
+			opHandles++
+			fmt.Fprintf(out, "  operator state of subtask %d of %d: %s, %s\n", h.Subtask, h.Parallelism, h.File.Path, humanSize(h.File.Size))
+			for _, s := range h.States {
+				ser := s.Value
+				if s.UserKey != "" {
+					ser = s.UserKey + " -> " + s.Value
+				}
+				items := "elements"
+				if s.Mode == checkpoint.ModeBroadcast {
+					items = "entries"
+				}
+				fmt.Fprintf(out, "    %s: %s, %d %s, serializer %s, %s\n", s.Name, s.Mode, s.Count, items, ser, humanSize(s.Length))
+			}
+		}
+	}
+	files, bytes := metadataFiles(m)
+	fmt.Fprintf(out, "\ntotal: %d operator%s, %d keyed state handle%s (%d full, %d incremental), %d operator state handle%s, %d file%s, %s (%d bytes)\n",
+		len(m.Operators), plural(len(m.Operators)), keyed, plural(keyed), full, incremental, opHandles, plural(opHandles),
+		files, plural(files), humanSize(bytes), bytes)
+}
+
+func printStates(out io.Writer, indent string, states []checkpoint.StateMeta) {
+	if len(states) == 0 {
+		fmt.Fprintf(out, "%sstates: none\n", indent)
+		return
+	}
+	fmt.Fprintf(out, "%sstates:\n", indent)
+	for _, s := range states {
+		ser := orDash(s.Value)
+		if s.UserKey != "" {
+			ser = s.UserKey + " -> " + ser
+		}
+		fmt.Fprintf(out, "%s  %s: %s, serializer %s\n", indent, s.Name, s.Kind, ser)
+	}
+}
+
+func compressionName(c checkpoint.Compression) string {
+	if c == checkpoint.CompressionNone {
+		return "none"
+	}
+	return string(c)
+}
+
+func incrementalSize(fs []checkpoint.IncrementalFile) int64 {
+	var n int64
+	for _, f := range fs {
+		n += f.Size
+	}
+	return n
+}
+
+// Run implements `checkpoints validate`.
+func (c *checkpointsValidateCmd) Run(e *env) error {
+	loc, err := openCheckpointLocation(e.Ctx, c.URL)
+	if err != nil {
+		return err
+	}
+	defer loc.close()
+	ts, err := loc.targets(c.Job, c.ID, c.All)
+	if err != nil {
+		return err
+	}
+	out := e.Out
+	var files, badTargets, problems int
+	var bytes int64
+	for _, t := range ts {
+		var ps []error
+		m, mdSize, err := loc.load(e.Ctx, t)
+		if err != nil {
+			ps = []error{err}
+		} else {
+			rep, err := checkpoint.Check(e.Ctx, loc.st, t.base, m)
+			if err != nil {
+				return err
+			}
+			ps = rep.Problems
+			files += rep.Files + 1 // and the _metadata
+			bytes += rep.Bytes + mdSize
+			if len(ps) == 0 {
+				fmt.Fprintf(out, "%s: ok, _metadata and %d file%s, %s\n", t.desc, rep.Files, plural(rep.Files), humanSize(rep.Bytes+mdSize))
+				continue
+			}
+		}
+		badTargets++
+		problems += len(ps)
+		fmt.Fprintf(out, "%s: %d problem%s\n", t.desc, len(ps), plural(len(ps)))
+		for _, p := range ps {
+			fmt.Fprintf(out, "  %s\n", problemText(p))
+		}
+	}
+	what := "checkpoint" + plural(len(ts))
+	if loc.savepoint {
+		what = "savepoint"
+	}
+	if problems > 0 {
+		return fmt.Errorf("%d problem%s in %d of %d %s under %s (listed above)",
+			problems, plural(problems), badTargets, len(ts), what, c.URL)
+	}
+	_, err = fmt.Fprintf(out, "OK: %d %s valid under %s: %d files, %s (%d bytes) checked\n",
+		len(ts), what, c.URL, files, humanSize(bytes), bytes)
+	return err
+}
+
+// problemText describes a problem with a file as "<file>: <what>: <detail>".
+func problemText(err error) string {
+	var fe *checkpoint.FileError
+	if !errors.As(err, &fe) {
+		return err.Error()
+	}
+	what := fe.Err.Error()
+	switch {
+	case errors.Is(fe.Err, checkpoint.ErrCorrupt):
+		what = "corrupt"
+	case errors.Is(fe.Err, checkpoint.ErrMissing) && (fe.Detail == "" || strings.HasPrefix(fe.Detail, "in ")):
+		what = "does not exist"
+	case errors.Is(fe.Err, checkpoint.ErrMissing):
+		what = "missing bytes"
+	}
+	if fe.Detail == "" {
+		return fe.Path + ": " + what
+	}
+	return fe.Path + ": " + what + ": " + fe.Detail
+}
