@@ -1,0 +1,165 @@
+package stream
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
+)
+
+// NoTimestamp is the timestamp of a record that has none.
+const NoTimestamp = math.MinInt64
+
+// MaxWatermark is the watermark a finished input sends: event time has ended.
+const MaxWatermark = math.MaxInt64
+
+// output is where a chained operator sends records and watermarks: the next operator of the
+// chain, a fan-out, a sink, or the partitioner of a keyed edge.
+type output[T any] interface {
+	collect(v T, ts int64) error
+	watermark(wm int64) error
+}
+
+// elemKind is the kind of an element on a keyed edge.
+type elemKind uint8
+
+const (
+	kindRecord    elemKind = iota
+	kindWatermark          // ts is the watermark
+	kindBarrier            // ts is the checkpoint id
+	kindIdle               // the sender's input is idle: ignore its watermark until it is active
+	kindActive             // the sender is active again
+	kindEnd                // the sender has finished; nothing follows
+)
+
+// element is one entry of a batch on a keyed edge: a record, or a watermark, barrier, stream
+// status or end marker in order with the records.
+type element[T any] struct {
+	v    T
+	ts   int64
+	kind elemKind
+}
+
+// Batching amortises channel operations (and the select over a subtask's inputs) over many
+// records; the channel depth bounds the memory between two subtasks and gives backpressure.
+const (
+	batchSize = 512
+	chanDepth = 4
+)
+
+// edge is a keyed edge: one bounded channel from every upstream subtask to every downstream
+// subtask, as Flink's network channels, so a downstream subtask can block one input while it
+// aligns barriers.
+type edge[T any] struct {
+	chans [][]chan []element[T] // [down][up]
+	free  chan []element[T]     // recycled batches
+}
+
+func (e *edge[T]) connect(up, down int) {
+	e.chans = make([][]chan []element[T], down)
+	for d := range e.chans {
+		e.chans[d] = make([]chan []element[T], up)
+		for u := range e.chans[d] {
+			e.chans[d][u] = make(chan []element[T], chanDepth)
+		}
+	}
+	e.free = make(chan []element[T], up*down*(chanDepth+2))
+}
+
+func (e *edge[T]) newBatch() []element[T] {
+	select {
+	case b := <-e.free:
+		return b[:0]
+	default:
+		return make([]element[T], 0, batchSize)
+	}
+}
+
+// recycle returns a consumed batch; its records are cleared so that it keeps nothing alive.
+func (e *edge[T]) recycle(b []element[T]) {
+	clear(b)
+	select {
+	case e.free <- b[:0]:
+	default:
+	}
+}
+
+// partitioner is the output of an upstream subtask into a keyed edge: it sends each record to
+// the subtask owning its key's key group, and broadcasts watermarks, barriers and status.
+type partitioner[K, T any] struct {
+	e       *edge[T]
+	t       *task
+	up      int
+	key     func(T) K
+	ser     serde.Serializer[K]
+	maxP    int
+	buf     []byte
+	pending [][]element[T]
+}
+
+func newPartitioner[K, T any](e *edge[T], t *task, key func(T) K, ser serde.Serializer[K]) *partitioner[K, T] {
+	down := len(e.chans)
+	p := &partitioner[K, T]{e: e, t: t, up: t.index, key: key, ser: ser, maxP: t.job.maxP,
+		pending: make([][]element[T], down)}
+	for d := range p.pending {
+		p.pending[d] = e.newBatch()
+	}
+	t.flushers = append(t.flushers, p)
+	return p
+}
+
+func (p *partitioner[K, T]) collect(v T, ts int64) error {
+	b, err := serde.AppendKey(p.ser, p.buf[:0], p.key(v))
+	p.buf = b
+	if err != nil {
+		return fmt.Errorf("stream: serialize key of a record: %w", err)
+	}
+	d := keygroup.OperatorIndex(p.maxP, len(p.pending), keygroup.Of(b, p.maxP))
+	p.pending[d] = append(p.pending[d], element[T]{v: v, ts: ts})
+	if len(p.pending[d]) >= batchSize {
+		return p.send(d)
+	}
+	return nil
+}
+
+func (p *partitioner[K, T]) watermark(wm int64) error { return p.broadcast(kindWatermark, wm) }
+
+// broadcast appends a control element to every channel and sends every batch.
+func (p *partitioner[K, T]) broadcast(kind elemKind, ts int64) error {
+	for d := range p.pending {
+		p.pending[d] = append(p.pending[d], element[T]{kind: kind, ts: ts})
+		if err := p.send(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flush sends every non-empty batch.
+func (p *partitioner[K, T]) flush() error {
+	for d := range p.pending {
+		if len(p.pending[d]) > 0 {
+			if err := p.send(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *partitioner[K, T]) send(d int) error {
+	select {
+	case p.e.chans[d][p.up] <- p.pending[d]:
+	case <-p.t.job.done:
+		return errJobStopped
+	}
+	p.pending[d] = p.e.newBatch()
+	return nil
+}
+
+// flusher is the task's view of its partitioners.
+type flusher interface {
+	flush() error
+	broadcast(kind elemKind, ts int64) error
+}

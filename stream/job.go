@@ -1,0 +1,395 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamstate/streamstate/backend/heap"
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/state"
+)
+
+// BackendFactory creates the keyed state backend of one operator subtask.
+type BackendFactory func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error)
+
+// CheckpointConfig is Flink's execution.checkpointing.* settings.
+type CheckpointConfig struct {
+	// Interval between checkpoints (execution.checkpointing.interval). 0 disables periodic
+	// checkpoints; savepoints can still be taken.
+	Interval time.Duration
+	// Timeout after which a checkpoint is given up (execution.checkpointing.timeout).
+	// Default: 10 minutes.
+	Timeout time.Duration
+	// MinPause between the end of one checkpoint and the start of the next
+	// (execution.checkpointing.min-pause). Default: 0.
+	MinPause time.Duration
+	// MaxConcurrent checkpoints in flight (execution.checkpointing.max-concurrent-checkpoints).
+	// Default: 1.
+	MaxConcurrent int
+	// TolerableFailures is how many consecutive checkpoints may fail before the job fails
+	// (execution.checkpointing.tolerable-failed-checkpoints). Default: 0.
+	TolerableFailures int
+}
+
+// Restore says where a job's state comes from: nothing (a fresh start), the latest complete
+// checkpoint of Options.Checkpoints (falling back past corrupt ones), or a given checkpoint or
+// savepoint.
+type Restore struct {
+	// Latest restores the latest complete checkpoint of Options.Checkpoints, if there is one.
+	Latest bool
+	// Metadata and Reader restore a given checkpoint or savepoint.
+	Metadata *checkpoint.Metadata
+	Reader   checkpoint.Reader
+	// AllowNonRestoredState lets a job start although the snapshot holds state of an operator
+	// the job does not have (Flink's --allowNonRestoredState).
+	AllowNonRestoredState bool
+}
+
+// Options configures a job run.
+type Options struct {
+	// JobID names the job in checkpoint paths and metadata. Default: "job".
+	JobID string
+	// Parallelism of every operator without its own. Default: 1.
+	Parallelism int
+	// MaxParallelism is the number of key groups, fixed for the life of the job's state.
+	// Default: keygroup.DefaultMaxParallelism(Parallelism), or the restored state's.
+	MaxParallelism int
+	// Backend creates keyed state backends. Default: the hashmap backend.
+	Backend BackendFactory
+	// Checkpoints is where checkpoints go; nil disables checkpointing.
+	Checkpoints   *checkpoint.Checkpoints
+	Checkpointing CheckpointConfig
+	// Compression of full snapshots' key-group blocks.
+	Compression checkpoint.Compression
+	Restore     Restore
+	// Clock gives processing time. Default: the wall clock.
+	Clock Clock
+	// AutoWatermarkInterval is how often sources emit watermarks, in processing time
+	// (pipeline.auto-watermark-interval). Default: 200 ms.
+	AutoWatermarkInterval time.Duration
+	// OnCheckpoint, if set, is called on the coordinator's goroutine after every checkpoint
+	// or savepoint, completed or failed. It must not block.
+	OnCheckpoint func(CheckpointStats)
+	// Metrics, if set, receives the job's metrics.
+	Metrics *Metrics
+	// Logger receives warnings. Default: discard.
+	Logger *slog.Logger
+}
+
+// wallClock is the default Clock.
+type wallClock struct{}
+
+func (wallClock) Now() int64 { return time.Now().UnixMilli() }
+
+// Job is a running job.
+type Job struct {
+	g       *Graph
+	opts    Options
+	parent  context.Context // Execute's
+	ctx     context.Context // cancelled when the job has ended
+	cancel  context.CancelFunc
+	maxP    int
+	cps     *checkpoint.Checkpoints
+	clock   Clock
+	log     *slog.Logger
+	metrics *Metrics
+	tasks   []*task
+	coord   *coordinator
+
+	restore     *checkpoint.Metadata
+	reader      checkpoint.Reader
+	restoredMu  sync.Mutex
+	restoredUID map[string]bool
+
+	done      chan struct{} // closed when the job stops, for any reason
+	doneOnce  sync.Once
+	errMu     sync.Mutex
+	err       error
+	stopped   bool // by a stop-with-savepoint
+	finalDone bool // coordinator goroutine only
+	wg        sync.WaitGroup
+	finished  chan struct{}
+	records   atomic.Int64 // emitted by all sources
+	// runID tells this run's files from those of earlier runs of the job (file sink).
+	runID string
+}
+
+func (j *Job) countRecords(t *task, n int64) {
+	j.records.Add(n)
+	if j.metrics != nil {
+		j.metrics.records.WithLabelValues(t.v.name, strconv.Itoa(t.index)).Add(float64(n))
+	}
+}
+
+// Records returns the number of records the job's sources have emitted in this run.
+func (j *Job) Records() int64 { return j.records.Load() }
+
+// Execute starts g with opts and returns the running job; Wait waits for its end. On a
+// restore that meets a corrupt or missing checkpoint file it falls back to the previous
+// retained checkpoint (Restore.Latest).
+func Execute(ctx context.Context, g *Graph, opts Options) (*Job, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	j := &Job{g: g, opts: opts, cps: opts.Checkpoints, clock: opts.Clock, log: opts.Logger, metrics: opts.Metrics,
+		done: make(chan struct{}), finished: make(chan struct{}), runID: fmt.Sprintf("%08x", rand.Uint32())}
+	j.parent = ctx
+	j.ctx, j.cancel = context.WithCancel(ctx)
+	var err error
+	switch r := opts.Restore; {
+	case r.Metadata != nil:
+		err = j.instantiate(r.Metadata, r.Reader)
+	case r.Latest && j.cps != nil:
+		_, err = j.cps.Restore(ctx, func(m *checkpoint.Metadata) error { return j.instantiate(m, j.cps.Reader()) })
+		if errors.Is(err, checkpoint.ErrNoCheckpoint) {
+			err = j.instantiate(nil, nil)
+		}
+	default:
+		err = j.instantiate(nil, nil)
+	}
+	if err != nil {
+		j.cancel()
+		return nil, err
+	}
+	nextID := int64(1)
+	if j.restore != nil {
+		nextID = j.restore.CheckpointID + 1
+	}
+	if j.cps != nil {
+		n, err := j.cps.NextID(ctx)
+		if err != nil {
+			j.closeTasks()
+			j.cancel()
+			return nil, err
+		}
+		nextID = max(nextID, n)
+	}
+	j.coord = newCoordinator(j, nextID)
+	j.start()
+	return j, nil
+}
+
+func (o *Options) setDefaults() error {
+	if o.JobID == "" {
+		o.JobID = "job"
+	}
+	if o.Parallelism == 0 {
+		o.Parallelism = 1
+	}
+	if o.Parallelism < 1 || o.Parallelism > keygroup.UpperBoundMaxParallelism {
+		return fmt.Errorf("stream: parallelism %d is outside [1, %d]", o.Parallelism, keygroup.UpperBoundMaxParallelism)
+	}
+	if o.Backend == nil {
+		o.Backend = func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+			return heap.New(ctx, opts)
+		}
+	}
+	if o.Checkpointing.Timeout == 0 {
+		o.Checkpointing.Timeout = 10 * time.Minute
+	}
+	if o.Checkpointing.MaxConcurrent == 0 {
+		o.Checkpointing.MaxConcurrent = 1
+	}
+	if o.Clock == nil {
+		o.Clock = wallClock{}
+	}
+	if o.AutoWatermarkInterval == 0 {
+		o.AutoWatermarkInterval = 200 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// instantiate creates every subtask, restoring from m when it is not nil.
+func (j *Job) instantiate(m *checkpoint.Metadata, r checkpoint.Reader) error {
+	j.closeTasks()
+	j.tasks = nil
+	j.restore, j.reader, j.restoredUID = m, r, map[string]bool{}
+	j.maxP = j.opts.MaxParallelism
+	if m != nil {
+		for _, os := range m.Operators {
+			if os.MaxParallelism == 0 {
+				continue
+			}
+			if j.maxP != 0 && j.maxP != os.MaxParallelism {
+				return fmt.Errorf("stream: max parallelism %d differs from %d of operator %q in checkpoint %d; key groups are fixed for the life of a job's state: use %d",
+					j.maxP, os.MaxParallelism, os.ID, m.CheckpointID, os.MaxParallelism)
+			}
+			j.maxP = os.MaxParallelism
+		}
+	}
+	if j.maxP == 0 {
+		j.maxP = keygroup.DefaultMaxParallelism(j.opts.Parallelism)
+	}
+	par := func(v *vertex) int {
+		if v.parallelism > 0 {
+			return v.parallelism
+		}
+		return j.opts.Parallelism
+	}
+	for _, v := range j.g.vertices {
+		if err := keygroup.Validate(j.maxP, par(v)); err != nil {
+			return fmt.Errorf("stream: operator %q: %w", v.name, err)
+		}
+		if v.upstream != nil {
+			v.connect(par(v.upstream), par(v))
+		}
+	}
+	for _, v := range j.g.vertices {
+		p := par(v)
+		for i := range p {
+			t := &task{job: j, v: v, index: i, parallelism: p, kgRange: keygroup.RangeFor(j.maxP, p, i),
+				ctrl: make(chan control, 1024)}
+			j.tasks = append(j.tasks, t)
+			if err := v.instantiate(t); err != nil {
+				return err
+			}
+		}
+	}
+	if m != nil && !j.opts.Restore.AllowNonRestoredState {
+		for _, os := range m.Operators {
+			if !j.restoredUID[os.ID] {
+				return fmt.Errorf("stream: the snapshot %d holds state of operator %q, which this job does not have; rename the operator back or allow non-restored state (--allow-non-restored-state)",
+					m.CheckpointID, os.ID)
+			}
+		}
+	}
+	return nil
+}
+
+func (j *Job) markRestored(uid string) {
+	j.restoredMu.Lock()
+	j.restoredUID[uid] = true
+	j.restoredMu.Unlock()
+}
+
+func (j *Job) closeTasks() {
+	for _, t := range j.tasks {
+		if err := t.close(); err != nil {
+			j.log.Warn("closing subtask", "task", t.String(), "err", err)
+		}
+	}
+}
+
+func (j *Job) start() {
+	go j.coord.run()
+	for _, t := range j.tasks {
+		j.wg.Add(1)
+		go func() {
+			defer j.wg.Done()
+			err := t.run()
+			if err != nil && !errors.Is(err, errJobStopped) {
+				j.fail(fmt.Errorf("%s: %w", t, err))
+			}
+		}()
+	}
+	go func() {
+		j.wg.Wait()
+		j.stop()
+		var errs []error
+		for _, t := range j.tasks {
+			errs = append(errs, t.close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			j.fail(err)
+		}
+		j.cancel()
+		close(j.finished)
+	}()
+}
+
+// fail stops the job with err (the first error wins).
+func (j *Job) fail(err error) {
+	j.errMu.Lock()
+	if j.err == nil {
+		j.err = err
+	}
+	j.errMu.Unlock()
+	j.stop()
+}
+
+func (j *Job) stop() { j.doneOnce.Do(func() { close(j.done) }) }
+
+func (j *Job) stopWithSavepoint() {
+	j.errMu.Lock()
+	j.stopped = true
+	j.errMu.Unlock()
+	j.stop()
+}
+
+// Cancel stops the job without a savepoint; Wait then returns context.Canceled.
+func (j *Job) Cancel() { j.fail(context.Canceled) }
+
+// Wait waits for the job to end: every source finished and the final checkpoint completed,
+// a stop-with-savepoint, a failure, or Cancel. It returns nil for the first two.
+func (j *Job) Wait() error {
+	select {
+	case <-j.finished:
+	case <-j.parent.Done():
+		j.fail(j.parent.Err())
+		<-j.finished
+	}
+	j.errMu.Lock()
+	defer j.errMu.Unlock()
+	return j.err
+}
+
+// Stopped reports whether the job ended with a stop-with-savepoint.
+func (j *Job) Stopped() bool {
+	j.errMu.Lock()
+	defer j.errMu.Unlock()
+	return j.stopped
+}
+
+// TriggerSavepoint takes a savepoint into st (which must not hold one yet) while the job
+// runs; with stop, the job ends once it completes (Flink's stop-with-savepoint: the sources
+// emit nothing after its barrier). path is recorded in the stats.
+func (j *Job) TriggerSavepoint(ctx context.Context, st checkpoint.Storage, path string, stop bool) (CheckpointStats, error) {
+	reply := make(chan savepointReply, 1)
+	select {
+	case j.coord.requests <- savepointRequest{st: st, path: path, stop: stop, reply: reply}:
+	case <-j.done:
+		return CheckpointStats{}, errors.New("stream: the job is not running")
+	case <-ctx.Done():
+		return CheckpointStats{}, ctx.Err()
+	}
+	select {
+	case r := <-reply:
+		return r.stats, r.err
+	case <-ctx.Done():
+		return CheckpointStats{}, ctx.Err()
+	}
+}
+
+// LastCheckpoint returns the stats of the last completed checkpoint or savepoint.
+func (j *Job) LastCheckpoint() (CheckpointStats, bool) {
+	s := j.coord.lastCompleted.Load()
+	if s == nil {
+		return CheckpointStats{}, false
+	}
+	return *s, true
+}
+
+// Restored returns the checkpoint or savepoint the job was restored from, or nil.
+func (j *Job) Restored() *checkpoint.Metadata { return j.restore }
+
+// send delivers a coordinator message; a subtask that has ended (or a full queue, which
+// only a stuck subtask causes) drops it: notifications may be lost, and later ones cover
+// earlier ones.
+func (t *task) send(c control) {
+	select {
+	case t.ctrl <- c:
+	default:
+		t.job.log.Warn("dropped a coordinator message to a busy subtask", "task", t.String(), "checkpoint", c.id)
+	}
+}

@@ -1,0 +1,305 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/state"
+)
+
+// event is the record type of the runtime tests.
+type event struct {
+	Key string
+	Val int64
+	TS  int64
+}
+
+// sliceSource serves records from a slice, split round robin into n splits; each split's
+// timestamps are ascending when the slice's are. delay slows every read so that checkpoints
+// fall in the middle of a run.
+type sliceSource struct {
+	events []event
+	splits int
+	delay  time.Duration
+	read   *atomic.Int64 // records read, for tests that stop at a point
+}
+
+func (s *sliceSource) NumSplits() int { return s.splits }
+
+func (s *sliceSource) OpenSplit(split int, pos int64) (SplitReader[event], error) {
+	return &sliceReader{s: s, split: split, pos: pos}, nil
+}
+
+type sliceReader struct {
+	s     *sliceSource
+	split int
+	pos   int64 // index of the next record within the split
+}
+
+func (r *sliceReader) Next() (event, int64, ReadStatus, error) {
+	i := int(r.pos)*r.s.splits + r.split
+	if i >= len(r.s.events) {
+		return event{}, 0, Done, nil
+	}
+	if r.s.delay > 0 {
+		time.Sleep(r.s.delay)
+	}
+	if r.s.read != nil {
+		r.s.read.Add(1)
+	}
+	r.pos++
+	e := r.s.events[i]
+	return e, e.TS, Record, nil
+}
+
+func (r *sliceReader) Position() int64 { return r.pos }
+
+// testEvents returns n events over keys keys; with keys a multiple of the splits, all events
+// of a key are in one split, in order, so per-key results do not depend on interleaving.
+func testEvents(n, keys int) []event {
+	evs := make([]event, n)
+	for i := range evs {
+		evs[i] = event{Key: "k" + strconv.Itoa(i*7%keys), Val: int64(i % 13), TS: int64(i) * 10}
+	}
+	return evs
+}
+
+// runningSum emits, for every record, the key's running sum so far: its output depends on
+// exactly-once state.
+type runningSum struct{ sum state.ValueState[int64] }
+
+func (f *runningSum) Open(ctx *RuntimeContext[string]) error {
+	var err error
+	f.sum, err = state.GetValueState(ctx.State(), state.ValueDescriptor[int64]{Name: "sum"})
+	return err
+}
+
+func (f *runningSum) ProcessElement(e event, ctx *Context[string, string]) error {
+	s, _, err := f.sum.Value()
+	if err != nil {
+		return err
+	}
+	s += e.Val
+	if err := f.sum.Update(s); err != nil {
+		return err
+	}
+	return ctx.Collect(fmt.Sprintf("%s %d %d", e.Key, e.TS, s))
+}
+
+func (f *runningSum) OnTimer(int64, *Context[string, string]) error { return nil }
+
+func sumGraph(src *sliceSource, out string) *Graph {
+	g := NewGraph()
+	s := FromSource(g, "source", src, WatermarkStrategy{})
+	sums := Process(KeyBy(s, func(e event) string { return e.Key }, nil), "sums",
+		func() KeyedProcessFunction[string, event, string] { return &runningSum{} })
+	SinkToFiles(sums, "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
+	return g
+}
+
+// wantSums is the model of sumGraph's output.
+func wantSums(evs []event) []string {
+	sums := map[string]int64{}
+	var lines []string
+	for _, e := range evs {
+		sums[e.Key] += e.Val
+		lines = append(lines, fmt.Sprintf("%s %d %d", e.Key, e.TS, sums[e.Key]))
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// readOutput returns the lines of the published files in dir, sorted.
+func readOutput(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "part-") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range strings.Lines(string(b)) {
+			lines = append(lines, strings.TrimSuffix(l, "\n"))
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func compareLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
+	}
+	t.Errorf("output has %d lines, want %d", len(got), len(want))
+	gm := map[string]int{}
+	for _, l := range got {
+		gm[l]++
+	}
+	shown := 0
+	for _, l := range want {
+		if gm[l] == 0 && shown < 5 {
+			t.Errorf("missing: %q", l)
+			shown++
+		}
+		gm[l]--
+	}
+	for l, n := range gm {
+		if n > 0 && shown < 10 {
+			t.Errorf("extra (%d×): %q", n, l)
+			shown++
+		}
+	}
+}
+
+var lsmBackend BackendFactory = func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+	return lsm.New(ctx, lsm.Options{BackendOptions: opts})
+}
+
+func TestRunWithoutCheckpoints(t *testing.T) {
+	evs := testEvents(5000, 48)
+	for _, p := range []int{1, 3} {
+		t.Run(fmt.Sprint("p", p), func(t *testing.T) {
+			out := t.TempDir()
+			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			compareLines(t, readOutput(t, out), wantSums(evs))
+			if got := j.Records(); got != int64(len(evs)) {
+				t.Errorf("Records() = %d, want %d", got, len(evs))
+			}
+		})
+	}
+}
+
+func openCheckpoints(t *testing.T, dir string) *checkpoint.Checkpoints {
+	t.Helper()
+	st, err := checkpoint.OpenURL(context.Background(), "file://"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cps, err := checkpoint.Open(context.Background(), st, "job", checkpoint.Options{NumRetained: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cps
+}
+
+// TestCrashAndResume cancels a checkpointing job several times in the middle (as a crash
+// would stop it: in-progress files and uncommitted state left behind) and resumes it from
+// its latest checkpoint each time, at changing parallelism; the published output equals the
+// model's.
+func TestCrashAndResume(t *testing.T) {
+	evs := testEvents(6000, 40)
+	for _, tc := range []struct {
+		name    string
+		backend BackendFactory
+	}{{"hashmap", nil}, {"lsm", lsmBackend}} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, cpDir := t.TempDir(), t.TempDir()
+			var read atomic.Int64
+			src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
+			var completed atomic.Int64
+			for attempt, p := range []int{2, 3, 1, 2} {
+				cps := openCheckpoints(t, cpDir)
+				opts := Options{Parallelism: p, Backend: tc.backend, Checkpoints: cps,
+					Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond},
+					Restore:       Restore{Latest: true},
+					OnCheckpoint: func(s CheckpointStats) {
+						if s.Failed == nil {
+							completed.Add(1)
+						}
+					}}
+				j, err := Execute(context.Background(), sumGraph(src, out), opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if attempt == 3 {
+					if err := j.Wait(); err != nil {
+						t.Fatal(err)
+					}
+					break
+				}
+				stopAt := read.Load() + int64(len(evs)/6)
+				for read.Load() < stopAt {
+					time.Sleep(time.Millisecond)
+				}
+				j.Cancel()
+				if err := j.Wait(); err != context.Canceled {
+					t.Fatalf("attempt %d: Wait after Cancel = %v", attempt, err)
+				}
+			}
+			if completed.Load() < 3 {
+				t.Errorf("only %d checkpoints completed", completed.Load())
+			}
+			compareLines(t, readOutput(t, out), wantSums(evs))
+		})
+	}
+}
+
+// TestStopWithSavepointRescale stops a job with a savepoint, restores it at another
+// parallelism and on the other backend, and gets the uninterrupted run's output.
+func TestStopWithSavepointRescale(t *testing.T) {
+	evs := testEvents(4000, 32)
+	out, cpDir, spDir := t.TempDir(), t.TempDir(), t.TempDir()
+	var read atomic.Int64
+	src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
+	j, err := Execute(context.Background(), sumGraph(src, out), Options{Parallelism: 2, Checkpoints: openCheckpoints(t, cpDir),
+		Checkpointing: CheckpointConfig{Interval: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for read.Load() < int64(len(evs)/3) {
+		time.Sleep(time.Millisecond)
+	}
+	st, err := checkpoint.OpenURL(context.Background(), "file://"+spDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stats, err := j.TriggerSavepoint(context.Background(), st, spDir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !j.Stopped() || !stats.Savepoint {
+		t.Fatalf("Stopped() = %v, stats %+v", j.Stopped(), stats)
+	}
+	m, r, err := checkpoint.LoadSavepoint(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: 3, Backend: lsmBackend,
+		Restore: Restore{Metadata: m, Reader: r}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	compareLines(t, readOutput(t, out), wantSums(evs))
+}

@@ -1,0 +1,344 @@
+package stream
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/streamstate/streamstate/state"
+)
+
+// Source is a replayable source split into a fixed number of splits (partitions), as Flink's
+// FLIP-27 sources. Each split is read in order from a position; the positions are kept in
+// the source operator's state, so a restored job rewinds every split to where its checkpoint
+// was taken. The number of splits is part of the job's state and must not change.
+type Source[T any] interface {
+	NumSplits() int
+	// OpenSplit returns a reader of split that starts at pos (0 on a fresh start).
+	OpenSplit(split int, pos int64) (SplitReader[T], error)
+}
+
+// ReadStatus is what SplitReader.Next found.
+type ReadStatus uint8
+
+const (
+	// Record: a record was returned.
+	Record ReadStatus = iota
+	// NoData: nothing now; ask again later (the split may become idle).
+	NoData
+	// Done: the split has ended.
+	Done
+)
+
+// SplitReader reads one split.
+type SplitReader[T any] interface {
+	// Next returns the next record with its event timestamp.
+	Next() (v T, ts int64, st ReadStatus, err error)
+	// Position is where the split resumes after the last record returned.
+	Position() int64
+}
+
+// WatermarkStrategy is how a source makes watermarks: per split, the largest timestamp seen
+// minus OutOfOrderness minus 1 ms (Flink's bounded out-of-orderness); a subtask's watermark
+// is the minimum over its splits. A split that has had no data for Idleness (0: never) is
+// idle and holds no one back.
+type WatermarkStrategy struct {
+	OutOfOrderness time.Duration
+	Idleness       time.Duration
+}
+
+// splitState is the checkpointed position of one split.
+type splitState struct {
+	Split int   `json:"split"`
+	Pos   int64 `json:"pos"`
+	MaxTS int64 `json:"maxTs"`
+	Done  bool  `json:"done"`
+}
+
+var splitsDescriptor = state.ListDescriptor[splitState]{Name: "splits"}
+
+// FromSource adds a source named uid. Its splits are dealt out round robin over its subtasks
+// on a fresh start, and redistributed evenly from its state on restore.
+func FromSource[T any](g *Graph, uid string, src Source[T], ws WatermarkStrategy) *Stream[T] {
+	g.claimUID(uid)
+	v := g.addVertex(uid, nil)
+	out := newStream[T](g, v)
+	v.instantiate = func(t *task) error {
+		m, err := t.addMember(t.job.ctx, uid, "")
+		if err != nil {
+			return err
+		}
+		next, err := out.outputFor(t)
+		if err != nil {
+			return err
+		}
+		s := &sourceTask[T]{t: t, src: src, ws: ws, out: next}
+		if err := m.initializeFunction(s); err != nil {
+			return fmt.Errorf("source %q subtask %d: %w", uid, t.index, err)
+		}
+		t.run = s.run
+		return nil
+	}
+	return out
+}
+
+type sourceSplit[T any] struct {
+	splitState
+	r        SplitReader[T]
+	idle     bool
+	lastData time.Time
+}
+
+// sourceTask is the head of a source vertex and the CheckpointedFunction holding its splits.
+type sourceTask[T any] struct {
+	t      *task
+	src    Source[T]
+	ws     WatermarkStrategy
+	out    output[T]
+	state  state.OperatorListState[splitState]
+	splits []*sourceSplit[T]
+	wm     int64
+	idle   bool
+	// records counts the records emitted, for the job's throughput.
+	records int64
+}
+
+// InitializeState implements state.CheckpointedFunction.
+func (s *sourceTask[T]) InitializeState(ctx state.FunctionInitializationContext) error {
+	st, err := state.GetOperatorListState(ctx.OperatorStateStore(), splitsDescriptor)
+	if err != nil {
+		return err
+	}
+	s.state = st
+	var restored []splitState
+	if ctx.IsRestored() {
+		for sp, err := range st.Get() {
+			if err != nil {
+				return err
+			}
+			restored = append(restored, sp)
+		}
+	} else {
+		for i := s.t.index; i < s.src.NumSplits(); i += s.t.parallelism {
+			restored = append(restored, splitState{Split: i, MaxTS: MinWatermark})
+		}
+	}
+	for _, sp := range restored {
+		if sp.Split < 0 || sp.Split >= s.src.NumSplits() {
+			return fmt.Errorf("restored split %d, but the source has %d splits; the number of splits must not change", sp.Split, s.src.NumSplits())
+		}
+		ss := &sourceSplit[T]{splitState: sp, lastData: time.Now()}
+		if !sp.Done {
+			r, err := s.src.OpenSplit(sp.Split, sp.Pos)
+			if err != nil {
+				return fmt.Errorf("open split %d at %d: %w", sp.Split, sp.Pos, err)
+			}
+			ss.r = r
+		}
+		s.splits = append(s.splits, ss)
+	}
+	return nil
+}
+
+// SnapshotState implements state.CheckpointedFunction.
+func (s *sourceTask[T]) SnapshotState(state.FunctionSnapshotContext) error {
+	sps := make([]splitState, len(s.splits))
+	for i, sp := range s.splits {
+		sps[i] = sp.splitState
+	}
+	return s.state.Update(sps)
+}
+
+// watermark returns the subtask's watermark and whether every split is idle.
+func (s *sourceTask[T]) watermark() (wm int64, idle bool) {
+	wm, idle = MaxWatermark, true
+	for _, sp := range s.splits {
+		if sp.Done || sp.idle {
+			continue
+		}
+		idle = false
+		w := int64(MinWatermark)
+		if sp.MaxTS != MinWatermark {
+			w = sp.MaxTS - s.ws.OutOfOrderness.Milliseconds() - 1
+		}
+		wm = min(wm, w)
+	}
+	for _, sp := range s.splits {
+		if !sp.Done {
+			return wm, idle
+		}
+	}
+	return MaxWatermark, false // every split done: event time has ended
+}
+
+func (s *sourceTask[T]) emitWatermark() error {
+	wm, idle := s.watermark()
+	if idle != s.idle {
+		s.idle = idle
+		kind := kindActive
+		if idle {
+			kind = kindIdle
+		}
+		if err := s.t.broadcast(kind, 0); err != nil {
+			return err
+		}
+	}
+	if !idle && wm > s.wm {
+		s.wm = wm
+		return s.out.watermark(wm)
+	}
+	return nil
+}
+
+// readBurst is how many records a source reads from one split before it looks at the next
+// split and at its control messages.
+const readBurst = 256
+
+// read reads a burst from every split; it reports whether any split had data.
+func (s *sourceTask[T]) read() (bool, error) {
+	any := false
+	now := time.Now()
+	for _, sp := range s.splits {
+		if sp.Done {
+			continue
+		}
+		for range readBurst {
+			v, ts, st, err := sp.r.Next()
+			if err != nil {
+				return any, fmt.Errorf("split %d: %w", sp.Split, err)
+			}
+			if st == Done {
+				sp.Done, sp.Pos = true, sp.r.Position()
+				break
+			}
+			if st == NoData {
+				if !sp.idle && s.ws.Idleness > 0 && now.Sub(sp.lastData) >= s.ws.Idleness {
+					sp.idle = true
+				}
+				break
+			}
+			any, sp.idle, sp.lastData = true, false, now
+			s.records++
+			if ts != NoTimestamp && ts > sp.MaxTS {
+				sp.MaxTS = ts
+			}
+			if err := s.out.collect(v, ts); err != nil {
+				return any, err
+			}
+		}
+		if !sp.Done {
+			sp.Pos = sp.r.Position()
+		}
+	}
+	return any, nil
+}
+
+func (s *sourceTask[T]) allDone() bool {
+	for _, sp := range s.splits {
+		if !sp.Done {
+			return false
+		}
+	}
+	return true
+}
+
+// handle applies a coordinator message; it reports whether the source must end its streams.
+func (s *sourceTask[T]) handle(c control) (finish bool, err error) {
+	switch c.kind {
+	case ctrlTrigger:
+		if err := s.t.flush(); err != nil {
+			return false, err
+		}
+		return false, s.t.snapshot(c.id, 0)
+	case ctrlFinish:
+		return true, nil
+	}
+	return false, s.t.notify(c)
+}
+
+func (s *sourceTask[T]) run() error {
+	t := s.t
+	s.wm = MinWatermark
+	lastWM := time.Now()
+	reported := false
+	for {
+		// Control messages first, without blocking while there is data to read.
+		for {
+			var c control
+			select {
+			case c = <-t.ctrl:
+			case <-t.job.done:
+				return errJobStopped
+			default:
+				goto read
+			}
+			finish, err := s.handle(c)
+			if err != nil {
+				return err
+			}
+			if finish {
+				return t.endInput()
+			}
+		}
+	read:
+		if t.paused || s.allDone() {
+			if !reported {
+				if err := s.emitWatermark(); err != nil { // MaxWatermark once every split is done
+					return err
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+				if !t.paused {
+					reported = true
+					t.job.coord.sourceFinished(t)
+				}
+			}
+			select {
+			case c := <-t.ctrl:
+				finish, err := s.handle(c)
+				if err != nil {
+					return err
+				}
+				if finish {
+					return t.endInput()
+				}
+			case <-t.job.done:
+				return errJobStopped
+			}
+			continue
+		}
+		before := s.records
+		got, err := s.read()
+		if err != nil {
+			return err
+		}
+		t.job.countRecords(t, s.records-before)
+		if time.Since(lastWM) >= t.job.opts.AutoWatermarkInterval || s.allDone() {
+			lastWM = time.Now()
+			if err := s.emitWatermark(); err != nil {
+				return err
+			}
+		}
+		if !got && !s.allDone() {
+			if err := s.emitWatermark(); err != nil {
+				return err
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+			select { // wait a little for data, or for a control message
+			case c := <-t.ctrl:
+				finish, err := s.handle(c)
+				if err != nil {
+					return err
+				}
+				if finish {
+					return t.endInput()
+				}
+			case <-t.job.done:
+				return errJobStopped
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+}

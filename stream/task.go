@@ -1,0 +1,535 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/streamstate/streamstate/backend/operator"
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/state"
+)
+
+// errJobStopped is returned by blocking operations once the job stops; it never reaches the
+// user as a failure.
+var errJobStopped = errors.New("stream: job stopped")
+
+// controlKind is a message from the coordinator to a subtask.
+type controlKind uint8
+
+const (
+	ctrlTrigger  controlKind = iota // sources: take checkpoint id and emit its barrier
+	ctrlComplete                    // checkpoint id completed
+	ctrlAbort                       // checkpoint id was given up
+	ctrlFinish                      // sources: every source has finished and the final checkpoint is done; end the streams
+)
+
+type control struct {
+	kind controlKind
+	id   int64
+}
+
+// task is one subtask of a vertex: its chain of operators and the goroutine that drives it.
+type task struct {
+	job         *Job
+	v           *vertex
+	index       int
+	parallelism int
+	kgRange     keygroup.Range
+	ctrl        chan control
+	members     []*member
+	flushers    []flusher
+	run         func() error
+	async       sync.WaitGroup
+	// pausedAt is set by a stop-with-savepoint barrier: a source emits nothing after it.
+	paused bool
+}
+
+func (t *task) String() string { return fmt.Sprintf("%s (%d/%d)", t.v.name, t.index+1, t.parallelism) }
+
+// member is a stateful operator of a task's chain: its keyed state backend (keyed operators
+// only), its operator state backend, and the hooks of its function.
+type member struct {
+	uid      string
+	keyed    state.KeyedStateBackend
+	ops      *operator.Backend
+	fn       state.CheckpointedFunction // nil if the function keeps no operator state
+	listener state.CheckpointListener   // nil if the function does not listen
+	endInput func() error               // called when every input has ended; may be nil
+	close    func() error               // called when the task ends; may be nil
+}
+
+// addMember creates the state backends of a stateful operator of t's chain, restoring them
+// from the job's restore checkpoint. keySerializerID is empty for operators without keyed
+// state.
+func (t *task) addMember(ctx context.Context, uid, keySerializerID string) (*member, error) {
+	j := t.job
+	m := &member{uid: uid}
+	var restored *checkpoint.OperatorState
+	if j.restore != nil {
+		restored = j.restore.Operator(uid)
+		j.markRestored(uid)
+	}
+	var opHandles []*checkpoint.OperatorStateHandle
+	var keyedHandles []*checkpoint.KeyedStateHandle
+	if restored != nil {
+		opHandles, keyedHandles = restored.Operator, restored.Keyed
+	}
+	ops, err := operator.New(ctx, operator.Options{OperatorID: uid, SubtaskIndex: t.index, Parallelism: t.parallelism,
+		Restore: opHandles, Reader: j.reader, Logger: j.log})
+	if err != nil {
+		return nil, fmt.Errorf("operator %q subtask %d: restore operator state: %w", uid, t.index, err)
+	}
+	m.ops = ops
+	t.members = append(t.members, m) // closed with the task even if the keyed backend fails
+	if keySerializerID != "" {
+		kb, err := j.opts.Backend(ctx, state.BackendOptions{OperatorID: uid, MaxParallelism: j.maxP,
+			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, Restore: keyedHandles, Reader: j.reader})
+		if err != nil {
+			return nil, fmt.Errorf("operator %q subtask %d: keyed state backend: %w", uid, t.index, err)
+		}
+		m.keyed = kb
+	}
+	return m, nil
+}
+
+// initializeFunction gives fn its operator state (and, for keyed operators, its keyed
+// state) if it is a CheckpointedFunction, and remembers fn's listener.
+func (m *member) initializeFunction(fn any) error {
+	if l, ok := fn.(state.CheckpointListener); ok {
+		m.listener = l
+	}
+	cf, ok := fn.(state.CheckpointedFunction)
+	if !ok {
+		return nil
+	}
+	m.fn = cf
+	return m.ops.InitializeFunction(cf)
+}
+
+// memberSnapshot is the asynchronous phase of one member's snapshot.
+type memberSnapshot struct {
+	uid   string
+	keyed state.AsyncSnapshot
+	ops   state.OperatorAsyncSnapshot
+}
+
+func (s *memberSnapshot) release() {
+	if s.keyed != nil {
+		s.keyed.Release()
+	}
+	if s.ops != nil {
+		s.ops.Release()
+	}
+}
+
+// snapshot takes checkpoint id on t's goroutine: the synchronous phase of every member, then
+// the barrier downstream, then the asynchronous phase in the background and the ack.
+func (t *task) snapshot(id int64, alignment time.Duration) error {
+	cp := t.job.coord.lookup(id)
+	start := time.Now()
+	var parts []memberSnapshot
+	var syncErr error
+	if cp != nil {
+		parts, syncErr = t.snapshotSync(cp)
+	}
+	syncDur := time.Since(start)
+	if cp != nil && cp.stop {
+		t.paused = true
+	}
+	for _, f := range t.flushers {
+		if err := f.broadcast(kindBarrier, id); err != nil {
+			for i := range parts {
+				parts[i].release()
+			}
+			return err
+		}
+	}
+	if cp == nil { // given up already: nothing to write, nobody waits for an ack
+		return nil
+	}
+	if syncErr != nil {
+		t.job.coord.ack(taskAck{id: id, task: t, err: syncErr})
+		return nil
+	}
+	t.async.Add(1)
+	go func() {
+		defer t.async.Done()
+		t.job.coord.ack(t.snapshotAsync(cp, parts, syncDur, alignment))
+	}()
+	return nil
+}
+
+func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
+	parts := make([]memberSnapshot, 0, len(t.members))
+	for _, m := range t.members {
+		p := memberSnapshot{uid: m.uid}
+		var err error
+		if m.keyed != nil {
+			p.keyed, err = m.keyed.Snapshot(cp.id, state.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: cp.savepoint})
+		}
+		if err == nil {
+			if m.fn != nil {
+				p.ops, err = m.ops.SnapshotFunction(m.fn, cp.id, cp.timestampMs)
+			} else {
+				p.ops, err = m.ops.Snapshot(cp.id)
+			}
+		}
+		if err != nil {
+			p.release()
+			for i := range parts {
+				parts[i].release()
+			}
+			return nil, fmt.Errorf("operator %q subtask %d: synchronous phase of checkpoint %d: %w", m.uid, t.index, cp.id, err)
+		}
+		parts = append(parts, p)
+	}
+	return parts, nil
+}
+
+func (t *task) snapshotAsync(cp *pendingCheckpoint, parts []memberSnapshot, syncDur, alignment time.Duration) taskAck {
+	start := time.Now()
+	a := taskAck{id: cp.id, task: t, sync: syncDur, alignment: alignment}
+	out := newCountingFactory(cp.out)
+	for i := range parts {
+		p := &parts[i]
+		res := memberResult{uid: p.uid}
+		if a.err == nil && p.keyed != nil {
+			res.keyed, a.err = p.keyed.Run(cp.ctx, out)
+			p.keyed = nil
+		}
+		if a.err == nil {
+			res.ops, a.err = p.ops.Run(cp.ctx, out)
+			p.ops = nil
+		}
+		if a.err != nil {
+			a.err = fmt.Errorf("operator %q subtask %d: asynchronous phase of checkpoint %d: %w", p.uid, t.index, cp.id, a.err)
+			for j := i; j < len(parts); j++ {
+				parts[j].release()
+			}
+			break
+		}
+		a.results = append(a.results, res)
+	}
+	a.async = time.Since(start)
+	a.bytes = out.bytes.Load()
+	return a
+}
+
+// handleControl applies a coordinator message that every kind of task understands.
+func (t *task) notify(c control) error {
+	for _, m := range t.members {
+		var err error
+		switch c.kind {
+		case ctrlComplete:
+			if l, ok := m.keyed.(state.CheckpointListener); ok {
+				err = l.NotifyCheckpointComplete(c.id)
+			}
+			if err == nil && m.listener != nil {
+				err = m.listener.NotifyCheckpointComplete(c.id)
+			}
+		case ctrlAbort:
+			if l, ok := m.keyed.(state.CheckpointListener); ok {
+				err = l.NotifyCheckpointAborted(c.id)
+			}
+			if err == nil && m.listener != nil {
+				err = m.listener.NotifyCheckpointAborted(c.id)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("operator %q subtask %d: checkpoint %d notification: %w", m.uid, t.index, c.id, err)
+		}
+	}
+	return nil
+}
+
+// endInput tells every member that its input has ended, in chain order, and sends the end
+// downstream.
+func (t *task) endInput() error {
+	for _, m := range t.members {
+		if m.endInput != nil {
+			if err := m.endInput(); err != nil {
+				return fmt.Errorf("operator %q subtask %d: end of input: %w", m.uid, t.index, err)
+			}
+		}
+	}
+	return t.broadcast(kindEnd, 0)
+}
+
+func (t *task) broadcast(kind elemKind, ts int64) error {
+	for _, f := range t.flushers {
+		if err := f.broadcast(kind, ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *task) flush() error {
+	for _, f := range t.flushers {
+		if err := f.flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// close waits for running asynchronous snapshot phases and releases the members.
+func (t *task) close() error {
+	t.async.Wait()
+	var errs []error
+	for _, m := range t.members {
+		if m.close != nil {
+			errs = append(errs, m.close())
+		}
+		if m.keyed != nil {
+			errs = append(errs, m.keyed.Close())
+		}
+		errs = append(errs, m.ops.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// inputHandler is the head of a vertex with inputs: it processes records and the combined
+// watermark of all inputs.
+type inputHandler[T any] interface {
+	processRecord(v T, ts int64) error
+	processWatermark(wm int64) error
+	// processingTime fires due processing-time timers and returns the next one, if any.
+	processingTime() (next int64, ok bool, err error)
+}
+
+// runInputs is the loop of a subtask with inputs: it reads batches from every upstream
+// subtask, merges watermarks (the minimum over active inputs), aligns checkpoint barriers
+// (an input that delivered barrier n is blocked until every input has), and handles the
+// coordinator's messages. It returns when every input has ended.
+func runInputs[T any](t *task, e *edge[T], h inputHandler[T]) error {
+	ins := e.chans[t.index]
+	n := len(ins)
+	const (
+		caseCtrl = iota
+		caseDone
+		caseTimer
+		caseDefault
+		numFixed
+	)
+	cases := make([]reflect.SelectCase, numFixed+n)
+	cases[caseCtrl] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.ctrl)}
+	cases[caseDone] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.job.done)}
+	cases[caseTimer] = reflect.SelectCase{Dir: reflect.SelectRecv}
+	cases[caseDefault] = reflect.SelectCase{Dir: reflect.SelectDefault}
+	inCase := make([]reflect.Value, n)
+	for i, c := range ins {
+		inCase[i] = reflect.ValueOf(c)
+		cases[numFixed+i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: inCase[i]}
+	}
+	wms := make([]int64, n)
+	for i := range wms {
+		wms[i] = MinWatermark
+	}
+	idle := make([]bool, n)
+	ended := make([]bool, n)
+	blocked := make([]bool, n)
+	held := make([][]element[T], n) // the rest of a batch after a barrier
+	live := n
+	combined := int64(MinWatermark)
+	idleOut := false
+	var aligning int64 // checkpoint being aligned, 0 if none
+	var lastBarrier int64
+	var alignStart time.Time
+	nBlocked := 0
+
+	setBlocked := func(i int, b bool) {
+		blocked[i] = b
+		if b || ended[i] {
+			cases[numFixed+i].Chan = reflect.Value{}
+		} else {
+			cases[numFixed+i].Chan = inCase[i]
+		}
+	}
+	updateWatermark := func() error {
+		minWM, active := int64(MaxWatermark), false
+		for i := range wms {
+			if idle[i] && !ended[i] {
+				continue
+			}
+			active = true
+			minWM = min(minWM, wms[i])
+		}
+		if !active {
+			if !idleOut {
+				idleOut = true
+				return t.broadcast(kindIdle, 0)
+			}
+			return nil
+		}
+		if idleOut {
+			idleOut = false
+			if err := t.broadcast(kindActive, 0); err != nil {
+				return err
+			}
+		}
+		if minWM > combined {
+			combined = minWM
+			return h.processWatermark(minWM)
+		}
+		return nil
+	}
+	var processBatch func(i int, b []element[T]) error
+	unblockAll := func() error {
+		aligning, nBlocked = 0, 0
+		for i := range blocked {
+			if blocked[i] {
+				setBlocked(i, false)
+				if rest := held[i]; rest != nil {
+					held[i] = nil
+					if err := processBatch(i, rest); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+	alignmentDone := func() error {
+		if aligning == 0 || nBlocked < live {
+			return nil
+		}
+		id := aligning
+		lastBarrier = id
+		if err := t.snapshot(id, time.Since(alignStart)); err != nil {
+			return err
+		}
+		return unblockAll()
+	}
+	barrier := func(i int, id int64) error {
+		if id <= lastBarrier || (aligning != 0 && id < aligning) {
+			return nil // a barrier of a checkpoint already taken or given up
+		}
+		if aligning != 0 && id > aligning { // a newer checkpoint overtook: give up the old one
+			if err := unblockAll(); err != nil {
+				return err
+			}
+		}
+		if aligning == 0 {
+			aligning, alignStart = id, time.Now()
+		}
+		setBlocked(i, true)
+		nBlocked++
+		return alignmentDone()
+	}
+	processBatch = func(i int, b []element[T]) error {
+		for k := range b {
+			el := &b[k]
+			switch el.kind {
+			case kindRecord:
+				if err := h.processRecord(el.v, el.ts); err != nil {
+					return err
+				}
+			case kindWatermark:
+				if el.ts > wms[i] {
+					wms[i] = el.ts
+				}
+				if err := updateWatermark(); err != nil {
+					return err
+				}
+			case kindIdle, kindActive:
+				idle[i] = el.kind == kindIdle
+				if err := updateWatermark(); err != nil {
+					return err
+				}
+			case kindBarrier:
+				if err := barrier(i, el.ts); err != nil {
+					return err
+				}
+				if blocked[i] && k+1 < len(b) {
+					held[i] = append([]element[T](nil), b[k+1:]...)
+					return nil
+				}
+			case kindEnd:
+				ended[i] = true
+				wms[i] = MaxWatermark
+				live--
+				if blocked[i] {
+					nBlocked--
+				}
+				setBlocked(i, false)
+				if err := updateWatermark(); err != nil {
+					return err
+				}
+				if err := alignmentDone(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for live > 0 {
+		chosen, recv, _ := reflect.Select(cases)
+		if chosen == caseDefault {
+			// Nothing ready: send what is buffered downstream, then wait.
+			if err := t.flush(); err != nil {
+				return err
+			}
+			next, ok, err := h.processingTime()
+			if err != nil {
+				return err
+			}
+			cases[caseTimer].Chan = reflect.Value{}
+			if ok {
+				d := time.Duration(next-t.job.clock.Now()) * time.Millisecond
+				if timer == nil {
+					timer = time.NewTimer(d)
+				} else {
+					timer.Reset(d)
+				}
+				cases[caseTimer].Chan = reflect.ValueOf(timer.C)
+			}
+			cases[caseDefault].Dir = reflect.SelectRecv // no default: block
+			chosen, recv, _ = reflect.Select(cases)
+			cases[caseDefault].Dir = reflect.SelectDefault
+		}
+		switch chosen {
+		case caseCtrl:
+			c := recv.Interface().(control)
+			if c.kind == ctrlAbort && c.id == aligning {
+				if err := unblockAll(); err != nil {
+					return err
+				}
+			}
+			if err := t.notify(c); err != nil {
+				return err
+			}
+		case caseDone:
+			return errJobStopped
+		case caseTimer:
+			if _, _, err := h.processingTime(); err != nil {
+				return err
+			}
+		case caseDefault:
+		default:
+			i := chosen - numFixed
+			b := recv.Interface().([]element[T])
+			err := processBatch(i, b)
+			e.recycle(b)
+			if err != nil {
+				return err
+			}
+			if _, _, err := h.processingTime(); err != nil {
+				return err
+			}
+		}
+	}
+	return t.endInput()
+}
