@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
@@ -25,6 +26,13 @@ const (
 	KeyJobManagerMaxState  = checkpoint.MaxStateSizeKey
 	KeyParallelism         = "parallelism.default"
 	KeyMaxParallelism      = "pipeline.max-parallelism"
+
+	KeyCheckpointInterval    = "execution.checkpointing.interval"
+	KeyCheckpointTimeout     = "execution.checkpointing.timeout"
+	KeyCheckpointMinPause    = "execution.checkpointing.min-pause"
+	KeyMaxConcurrent         = "execution.checkpointing.max-concurrent-checkpoints"
+	KeyTolerableFailures     = "execution.checkpointing.tolerable-failed-checkpoints"
+	KeyAutoWatermarkInterval = "pipeline.auto-watermark-interval"
 )
 
 // LSMPrefix and RocksDBPrefix start the lsm backend's keys; the RocksDB spelling is accepted
@@ -54,6 +62,12 @@ var Keys = []Key{
 	{KeyJobManagerMaxState, "5 mb", "Largest state handle jobmanager storage accepts."},
 	{KeyParallelism, "1", "Parallelism of operators."},
 	{KeyMaxParallelism, "min(max(roundUpPow2(p + p/2), 128), 32768)", "Number of key groups: the upper bound for rescaling."},
+	{KeyCheckpointInterval, "10 s for streamstate run (0: off)", "Time between checkpoints, e.g. 10 s, 500 ms, 1 min."},
+	{KeyCheckpointTimeout, "10 min", "A checkpoint not complete after this long is given up."},
+	{KeyCheckpointMinPause, "0", "Least time between the end of a checkpoint and the start of the next."},
+	{KeyMaxConcurrent, "1", "Checkpoints in flight at once."},
+	{KeyTolerableFailures, "0", "Consecutive failed checkpoints tolerated before the job fails."},
+	{KeyAutoWatermarkInterval, "200 ms", "How often sources emit watermarks."},
 }
 
 // Config is the parsed configuration. Every field states its default.
@@ -79,6 +93,22 @@ type Config struct {
 	Parallelism int
 	// MaxParallelism is the number of key groups. Default: keygroup.DefaultMaxParallelism.
 	MaxParallelism int
+	// CheckpointInterval is the time between checkpoints; 0 disables them. Default: 0 here
+	// (the CLI's run command defaults to 10 s).
+	CheckpointInterval time.Duration
+	// CheckpointTimeout gives up a checkpoint. Default: 10 min.
+	CheckpointTimeout time.Duration
+	// CheckpointMinPause is the least pause between checkpoints. Default: 0.
+	CheckpointMinPause time.Duration
+	// MaxConcurrentCheckpoints in flight. Default: 1.
+	MaxConcurrentCheckpoints int
+	// TolerableFailedCheckpoints before the job fails. Default: 0.
+	TolerableFailedCheckpoints int
+	// AutoWatermarkInterval is how often sources emit watermarks. Default: 200 ms.
+	AutoWatermarkInterval time.Duration
+	// Set records which keys were given, so a command line can tell a default from a
+	// setting.
+	Set map[string]bool
 	// LSM is the lsm backend's configuration from the state.backend.lsm.* keys (and Flink's
 	// state.backend.rocksdb.* spellings) and state.backend.incremental.
 	LSM lsm.Config
@@ -94,16 +124,37 @@ func Default() *Config {
 // each naming its key.
 func Parse(kv map[string]string) (*Config, error) {
 	c := &Config{Backend: "hashmap", NumRetained: 1, JobManagerMaxStateSize: checkpoint.DefaultJobManagerMaxStateSize,
-		Parallelism: 1}
+		Parallelism: 1, CheckpointTimeout: 10 * time.Minute, MaxConcurrentCheckpoints: 1,
+		AutoWatermarkInterval: 200 * time.Millisecond, Set: map[string]bool{}}
 	lsmKeys := map[string]string{}
 	var errs []error
 	bad := func(key, val, want string) {
 		errs = append(errs, fmt.Errorf("config key %s: bad value %q: %s", key, val, want))
 	}
 	maxPSet := false
+	duration := func(key, val string, zeroOK bool) time.Duration {
+		d, err := ParseDuration(val)
+		if err != nil || d < 0 || (d == 0 && !zeroOK) {
+			bad(key, val, "want a duration such as 10 s, 500 ms or 1 min")
+		}
+		return d
+	}
 	for _, key := range slices.Sorted(mapsKeys(kv)) {
 		val := strings.TrimSpace(kv[key])
+		c.Set[key] = true
 		switch key {
+		case KeyCheckpointInterval:
+			c.CheckpointInterval = duration(key, val, true)
+		case KeyCheckpointTimeout:
+			c.CheckpointTimeout = duration(key, val, false)
+		case KeyCheckpointMinPause:
+			c.CheckpointMinPause = duration(key, val, true)
+		case KeyAutoWatermarkInterval:
+			c.AutoWatermarkInterval = duration(key, val, false)
+		case KeyMaxConcurrent:
+			c.MaxConcurrentCheckpoints = parseInt(key, val, 1, 64, bad)
+		case KeyTolerableFailures:
+			c.TolerableFailedCheckpoints = parseInt(key, val, 0, 1<<30, bad)
 		case KeyBackend:
 			switch strings.ToLower(val) {
 			case "hashmap", "heap":
@@ -202,6 +253,45 @@ func parseInt(key, val string, lo, hi int, bad func(string, string, string)) int
 		bad(key, val, fmt.Sprintf("want an integer in [%d, %d]", lo, hi))
 	}
 	return n
+}
+
+// ParseDuration parses a duration as Flink does: a number and an optional unit (ms, s, min,
+// h, d and their long forms; no unit means milliseconds). Go's form ("1m30s") is accepted too.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("duration %q does not start with a number", s)
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: %w", s, err)
+	}
+	var unit time.Duration
+	switch strings.TrimSpace(s[i:]) {
+	case "", "ms", "milli", "millis", "millisecond", "milliseconds":
+		unit = time.Millisecond
+	case "s", "sec", "secs", "second", "seconds":
+		unit = time.Second
+	case "min", "mins", "minute", "minutes":
+		unit = time.Minute
+	case "h", "hour", "hours":
+		unit = time.Hour
+	case "d", "day", "days":
+		unit = 24 * time.Hour
+	default:
+		return 0, fmt.Errorf("duration %q has an unknown unit; use ms, s, min, h or d", s)
+	}
+	if n > int64(1<<63-1)/int64(unit) {
+		return 0, fmt.Errorf("duration %q overflows", s)
+	}
+	return time.Duration(n) * unit, nil
 }
 
 // ParseMemorySize parses a memory size as Flink does: a number and an optional unit, where

@@ -14,9 +14,10 @@ import (
 
 // cli is the command tree.
 type cli struct {
-	Bench benchCmd `cmd:"" help:"Micro-benchmarks."`
-	Demo  demoCmd  `cmd:"" help:"Run the demo job: write keyed state, checkpoint, rescale 2→3→1 through a checkpoint and a savepoint, and verify every key."`
-
+	Run         runCmd         `cmd:"" help:"Run a job (${jobs}) with checkpoints; SIGUSR1 takes a savepoint, SIGUSR2 stops with one."`
+	Savepoint   savepointCmd   `cmd:"" help:"Trigger a savepoint of a running job by its process id (sends SIGUSR1, or SIGUSR2 with --stop)."`
+	Bench       benchCmd       `cmd:"" help:"Micro-benchmarks."`
+	Demo        demoCmd        `cmd:"" help:"Run the demo job: write keyed state, checkpoint, rescale 2→3→1 through a checkpoint and a savepoint, and verify every key."`
 	Checkpoints checkpointsCmd `cmd:"" help:"Look into checkpoint storage: list jobs and checkpoints, inspect one, validate every file (read-only)."`
 }
 
@@ -49,6 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		kong.Vars{
 			"backends": strings.Join(backendNames(), ", "),
 			"ops":      strings.Join(benchOpNames(), ", "),
+			"jobs":     strings.Join(jobNames(), ", "),
 		},
 	)
 	if err != nil {

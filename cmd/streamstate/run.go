@@ -1,0 +1,555 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/streamstate/streamstate/backend/heap"
+	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/config"
+	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/stream"
+)
+
+// runCmd is `streamstate run <job>`: the README's main command.
+type runCmd struct {
+	Job string `arg:"" help:"Job to run: ${jobs}."`
+
+	Config      string            `type:"existingfile" help:"YAML configuration file with flink-conf style keys (flat or nested)."`
+	Set         map[string]string `short:"D" help:"Set a configuration key, as Flink's -D: -D execution.checkpointing.interval='5 s'. Wins over --config."`
+	Parallelism int               `short:"p" help:"Parallelism (parallelism.default). Default 2."`
+	Backend     string            `help:"State backend (state.backend.type): ${backends}. Default lsm."`
+	Checkpoints string            `help:"Checkpoint storage URL (state.checkpoints.dir): file://DIR, s3://bucket/prefix?..., or jobmanager. Default file://./checkpoints."`
+	Interval    string            `help:"Checkpoint interval (execution.checkpointing.interval), e.g. '10 s'; 0 disables. Default 10 s."`
+	Incremental bool              `help:"Incremental checkpoints (state.backend.incremental; lsm only)."`
+	JobID       string            `name:"job-id" help:"Job id: checkpoints go to <checkpoints>/<job-id>/. Default: the job's name."`
+
+	Resume                bool   `help:"Resume from the latest complete checkpoint of the job, if there is one (falls back past corrupt ones)."`
+	From                  string `help:"Restore from a savepoint directory or a checkpoint directory (<checkpoints>/<job-id>/chk-<n>); parallelism and backend may differ."`
+	AllowNonRestoredState bool   `name:"allow-non-restored-state" help:"Start even if the snapshot holds state of operators this job does not have."`
+	SavepointDir          string `name:"savepoint-dir" help:"Where savepoints go (state.savepoints.dir). Default file://./savepoints."`
+
+	Events   int64   `default:"2000000" help:"Number of events the job's source generates; 0 for an unbounded run."`
+	Rate     float64 `help:"Events per second over all source splits; 0 is as fast as possible."`
+	Seed     uint64  `default:"1" help:"Seed of the job's generator."`
+	Output   string  `help:"Directory of the job's output files. Default ./output/<job-id>."`
+	Progress string  `default:"1s" help:"Interval of the progress line on stderr; 0 turns it off."`
+	Metrics  string  `name:"metrics-addr" help:"Serve Prometheus metrics on this address (e.g. 127.0.0.1:9249) at /metrics."`
+}
+
+// runDefaults are the settings of `streamstate run` where the configuration leaves them unset.
+var runDefaults = map[string]string{
+	config.KeyBackend:            "lsm",
+	config.KeyCheckpointsDir:     "file://./checkpoints",
+	config.KeySavepointsDir:      "file://./savepoints",
+	config.KeyCheckpointInterval: "10 s",
+	config.KeyParallelism:        "2",
+}
+
+// Validate implements kong's validation hook.
+func (c *runCmd) Validate() error {
+	if _, ok := jobs[c.Job]; !ok {
+		return fmt.Errorf("unknown job %q; jobs: %s", c.Job, strings.Join(jobNames(), ", "))
+	}
+	if c.Events < 0 {
+		return fmt.Errorf("--events must not be negative, got %d", c.Events)
+	}
+	if c.Resume && c.From != "" {
+		return errors.New("--resume and --from exclude each other: resume continues the job's own checkpoints, --from starts from a given snapshot")
+	}
+	if _, err := time.ParseDuration(c.Progress); err != nil {
+		return fmt.Errorf("--progress: %w", err)
+	}
+	return nil
+}
+
+// configuration merges, lowest first: run's defaults, the YAML file, -D settings, flags.
+func (c *runCmd) configuration() (*config.Config, error) {
+	kv := map[string]string{}
+	if c.Config != "" {
+		f, err := os.Open(c.Config)
+		if err != nil {
+			return nil, err
+		}
+		file, err := config.LoadYAML(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--config %s: %w", c.Config, err)
+		}
+		maps.Copy(kv, file)
+	}
+	maps.Copy(kv, c.Set)
+	flag := func(key, val string) {
+		if val != "" {
+			kv[key] = val
+		}
+	}
+	if c.Parallelism != 0 {
+		flag(config.KeyParallelism, fmt.Sprint(c.Parallelism))
+	}
+	flag(config.KeyBackend, c.Backend)
+	flag(config.KeyCheckpointsDir, c.Checkpoints)
+	flag(config.KeyCheckpointInterval, c.Interval)
+	flag(config.KeySavepointsDir, c.SavepointDir)
+	if c.Incremental {
+		kv[config.KeyIncremental] = "true"
+	}
+	if kv[config.KeyCheckpointsDir] == "jobmanager" {
+		delete(kv, config.KeyCheckpointsDir)
+		kv[config.KeyCheckpointStorage] = "jobmanager"
+	}
+	for k, v := range runDefaults {
+		if _, ok := kv[k]; !ok && !(k == config.KeyCheckpointsDir && kv[config.KeyCheckpointStorage] == "jobmanager") {
+			kv[k] = v
+		}
+	}
+	return config.Parse(kv)
+}
+
+// Run runs the job until its sources end (or forever with --events 0), a stop-with-savepoint
+// (SIGUSR2), or SIGINT/SIGTERM. SIGUSR1 takes a savepoint and keeps running.
+func (c *runCmd) Run(e *env) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	cfg, err := c.configuration()
+	if err != nil {
+		return err
+	}
+	if c.JobID == "" {
+		c.JobID = c.Job
+	}
+	if c.Output == "" {
+		c.Output = filepath.Join("output", c.JobID)
+	}
+	ctx := e.Ctx
+	logger := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	spec := jobs[c.Job]
+
+	var st checkpoint.Storage
+	if cfg.CheckpointStorage == "jobmanager" {
+		st = checkpoint.NewJobManagerStorage(cfg.JobManagerMaxStateSize)
+	} else if st, err = openStorage(ctx, cfg.CheckpointsDir); err != nil {
+		return fmt.Errorf("checkpoint storage %s: %w", cfg.CheckpointsDir, err)
+	}
+	defer st.Close()
+	cps, err := checkpoint.Open(ctx, st, c.JobID, checkpoint.Options{NumRetained: cfg.NumRetained, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("open checkpoints of job %s: %w", c.JobID, err)
+	}
+
+	backends := &backendSet{}
+	factory, closeFactory, err := c.backendFactory(cfg, spec.keyedOperators, backends)
+	if err != nil {
+		return err
+	}
+	defer closeFactory()
+
+	reg := prometheus.NewRegistry()
+	metrics, err := stream.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	if c.Metrics != "" {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), backends)
+		stop, err := serveMetrics(c.Metrics, reg, e.Log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	opts := stream.Options{JobID: c.JobID, Parallelism: cfg.Parallelism, Backend: factory, Checkpoints: cps,
+		Checkpointing: stream.CheckpointConfig{Interval: cfg.CheckpointInterval, Timeout: cfg.CheckpointTimeout,
+			MinPause: cfg.CheckpointMinPause, MaxConcurrent: cfg.MaxConcurrentCheckpoints, TolerableFailures: cfg.TolerableFailedCheckpoints},
+		Compression: cfg.Compression(), AutoWatermarkInterval: cfg.AutoWatermarkInterval, Metrics: metrics, Logger: logger}
+	if cfg.Set[config.KeyMaxParallelism] {
+		opts.MaxParallelism = cfg.MaxParallelism
+	}
+	opts.Restore.AllowNonRestoredState = c.AllowNonRestoredState
+	switch {
+	case c.Resume:
+		opts.Restore.Latest = true
+	case c.From != "":
+		m, r, closeFrom, err := loadSnapshot(ctx, c.From, logger)
+		if err != nil {
+			return err
+		}
+		defer closeFrom()
+		opts.Restore.Metadata, opts.Restore.Reader = m, r
+	}
+	progress := newProgressLine(e.Log, c.Progress)
+	opts.OnCheckpoint = progress.checkpoint
+
+	g := stream.NewGraph()
+	if err := spec.build(g, jobParams{Events: c.Events, Rate: c.Rate, Seed: c.Seed, Output: c.Output}); err != nil {
+		return err
+	}
+	start := time.Now()
+	job, err := stream.Execute(ctx, g, opts)
+	if err != nil {
+		return err
+	}
+	restored := "a fresh start"
+	if m := job.Restored(); m != nil {
+		kind := "checkpoint"
+		if m.Savepoint {
+			kind = "savepoint"
+		}
+		restored = fmt.Sprintf("%s %d", kind, m.CheckpointID)
+	}
+	fmt.Fprintf(e.Out, "job %s (%s): %s backend, parallelism %d, checkpoints %s every %v%s, from %s; output in %s\n",
+		c.JobID, spec.about, cfg.Backend, cfg.Parallelism, st, cfg.CheckpointInterval, incrementalNote(cfg), restored, c.Output)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- job.Wait() }()
+	stopProgress := progress.run(job, start)
+	for {
+		select {
+		case s := <-sigs:
+			go c.savepoint(ctx, job, cfg, s == syscall.SIGUSR2, e, logger)
+			continue
+		case err = <-waitErr:
+		}
+		break
+	}
+	stopProgress()
+	if err != nil {
+		return fmt.Errorf("job %s failed: %w", c.JobID, err)
+	}
+	elapsed := time.Since(start)
+	how := "finished"
+	if job.Stopped() {
+		how = "stopped with a savepoint"
+	}
+	last := "no checkpoint"
+	if s, ok := job.LastCheckpoint(); ok {
+		last = fmt.Sprintf("last checkpoint %d (%s)", s.ID, formatBytes(s.StateSize))
+	}
+	fmt.Fprintf(e.Out, "job %s %s: %d events in %v (%.0f events/s), %s; output in %s\n",
+		c.JobID, how, job.Records(), elapsed.Round(time.Millisecond), float64(job.Records())/elapsed.Seconds(), last, c.Output)
+	return nil
+}
+
+func incrementalNote(cfg *config.Config) string {
+	if cfg.Incremental && cfg.Backend == lsm.Name {
+		return " (incremental)"
+	}
+	return ""
+}
+
+// savepoint takes a savepoint into a new directory under the savepoints dir.
+func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Config, stop bool, e *env, log *slog.Logger) {
+	dir := strings.TrimSuffix(cfg.SavepointsDir, "/") + fmt.Sprintf("/savepoint-%s-%s", c.JobID, time.Now().UTC().Format("20060102T150405.000"))
+	st, err := openStorage(ctx, dir)
+	if err != nil {
+		log.Error("savepoint storage", "dir", dir, "err", err)
+		return
+	}
+	defer st.Close()
+	s, err := job.TriggerSavepoint(ctx, st, dir, stop)
+	if err != nil {
+		log.Error("savepoint failed", "dir", dir, "err", err)
+		return
+	}
+	fmt.Fprintf(e.Out, "savepoint %d written to %s (%s) in %v\n", s.ID, st, formatBytes(s.StateSize), s.Duration.Round(time.Millisecond))
+}
+
+// loadSnapshot opens a savepoint directory or a checkpoint directory <root>/<job>/chk-<n>.
+func loadSnapshot(ctx context.Context, url string, log *slog.Logger) (*checkpoint.Metadata, checkpoint.Reader, func(), error) {
+	trimmed := strings.TrimSuffix(url, "/")
+	base := trimmed[strings.LastIndex(trimmed, "/")+1:]
+	var id int64
+	if _, err := fmt.Sscanf(base, "chk-%d", &id); err == nil && id > 0 {
+		jobDir := strings.TrimSuffix(trimmed, "/"+base)
+		i := strings.LastIndex(jobDir, "/")
+		root, jobID := jobDir[:i], jobDir[i+1:]
+		st, err := openStorage(ctx, root)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--from %s: %w", url, err)
+		}
+		cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: 1 << 20, Logger: log})
+		if err == nil {
+			var m *checkpoint.Metadata
+			if m, err = cps.Load(ctx, id); err == nil {
+				return m, cps.Reader(), func() { st.Close() }, nil
+			}
+		}
+		st.Close()
+		return nil, nil, nil, fmt.Errorf("--from %s: checkpoint %d of job %s: %w", url, id, jobID, err)
+	}
+	st, err := openStorage(ctx, url)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--from %s: %w", url, err)
+	}
+	m, r, err := checkpoint.LoadSavepoint(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): %w", url, err)
+	}
+	return m, r, func() { st.Close() }, nil
+}
+
+// backendFactory returns the keyed state backend factory the configuration asks for. lsm
+// backends of the process share one memory budget: the slots' managed memory.
+func (c *runCmd) backendFactory(cfg *config.Config, keyedOperators int, set *backendSet) (stream.BackendFactory, func(), error) {
+	if cfg.Backend == heap.Name {
+		return func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+			return heap.New(ctx, opts)
+		}, func() {}, nil
+	}
+	lo := cfg.LSM.Options
+	lo.Incremental = cfg.Incremental
+	var slot *lsm.SlotResources
+	if so, ok := cfg.LSM.SlotOptions(managedMemoryPerSlot*int64(cfg.Parallelism), keyedOperators*cfg.Parallelism); ok {
+		var err error
+		if slot, err = lsm.NewSlotResources(so); err != nil {
+			return nil, nil, err
+		}
+		lo.Slot = slot
+	}
+	return func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+			o := lo
+			o.BackendOptions = opts
+			b, err := lsm.New(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			set.add(opts.OperatorID, b)
+			return b, nil
+		}, func() {
+			if slot != nil {
+				slot.Close()
+			}
+		}, nil
+}
+
+// managedMemoryPerSlot is the managed memory of one slot (Flink's default task manager gives
+// its slots 40% of its memory; we give each slot 128 MiB). The process is one task manager
+// with one slot per subtask index, and all its lsm backends share one budget.
+const managedMemoryPerSlot = 128 << 20
+
+// backendSet is a prometheus.Collector over the lsm backends of the job: Pebble's own metrics.
+type backendSet struct {
+	mu sync.Mutex
+	bs []*lsm.Backend
+	op []string
+}
+
+func (s *backendSet) add(op string, b *lsm.Backend) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bs, s.op = append(s.bs, b), append(s.op, op)
+}
+
+var pebbleDescs = map[string]*prometheus.Desc{}
+
+func pebbleDesc(name, help string) *prometheus.Desc {
+	d, ok := pebbleDescs[name]
+	if !ok {
+		d = prometheus.NewDesc("streamstate_pebble_"+name, help, []string{"operator", "backend"}, nil)
+		pebbleDescs[name] = d
+	}
+	return d
+}
+
+var pebbleMetrics = []struct {
+	name, help string
+	counter    bool
+}{
+	{"block_cache_bytes", "Bytes in the block cache.", false},
+	{"block_cache_hits_total", "Block cache hits.", true},
+	{"block_cache_misses_total", "Block cache misses.", true},
+	{"memtable_bytes", "Bytes in memtables.", false},
+	{"compactions_total", "Compactions.", true},
+	{"compaction_debt_bytes", "Estimated compaction debt.", false},
+	{"flushes_total", "Memtable flushes.", true},
+	{"l0_files", "Files in L0.", false},
+	{"read_amplification", "Read amplification.", false},
+	{"disk_bytes", "Disk space used.", false},
+}
+
+func init() {
+	for _, m := range pebbleMetrics {
+		pebbleDesc(m.name, m.help)
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (s *backendSet) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range pebbleDescs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (s *backendSet) Collect(ch chan<- prometheus.Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, b := range s.bs {
+		db := b.DB()
+		if db == nil {
+			continue
+		}
+		m := db.Metrics()
+		vals := map[string]float64{
+			"block_cache_bytes": float64(m.BlockCache.Size), "block_cache_hits_total": float64(m.BlockCache.Hits),
+			"block_cache_misses_total": float64(m.BlockCache.Misses), "memtable_bytes": float64(m.MemTable.Size),
+			"compactions_total": float64(m.Compact.Count), "compaction_debt_bytes": float64(m.Compact.EstimatedDebt),
+			"flushes_total": float64(m.Flush.Count), "l0_files": float64(m.Levels[0].TablesCount),
+			"read_amplification": float64(m.ReadAmp()), "disk_bytes": float64(m.DiskSpaceUsage()),
+		}
+		for _, pm := range pebbleMetrics {
+			t := prometheus.GaugeValue
+			if pm.counter {
+				t = prometheus.CounterValue
+			}
+			ch <- prometheus.MustNewConstMetric(pebbleDescs[pm.name], t, vals[pm.name], s.op[i], fmt.Sprint(i))
+		}
+	}
+}
+
+// serveMetrics serves reg at addr/metrics until stop is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log io.Writer) (stop func(), err error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	fmt.Fprintf(log, "metrics on http://%s/metrics\n", l.Addr())
+	return func() { srv.Close() }, nil
+}
+
+// progressLine prints a live status line: events/s, watermark-free summary of the last
+// checkpoint. On a terminal it rewrites one line; otherwise it prints a line per interval.
+type progressLine struct {
+	w        io.Writer
+	interval time.Duration
+	mu       sync.Mutex
+	last     *stream.CheckpointStats
+	failed   int
+}
+
+func newProgressLine(w io.Writer, interval string) *progressLine {
+	d, _ := time.ParseDuration(interval)
+	return &progressLine{w: w, interval: d}
+}
+
+func (p *progressLine) checkpoint(s stream.CheckpointStats) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.Failed != nil {
+		p.failed++
+		return
+	}
+	p.last = &s
+}
+
+func (p *progressLine) run(job *stream.Job, start time.Time) (stop func()) {
+	if p.interval <= 0 {
+		return func() {}
+	}
+	tty := false
+	if f, ok := p.w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.interval)
+		defer t.Stop()
+		prev, prevT := int64(0), start
+		for {
+			select {
+			case <-done:
+				if tty {
+					fmt.Fprintln(p.w)
+				}
+				return
+			case now := <-t.C:
+				n := job.Records()
+				rate := float64(n-prev) / now.Sub(prevT).Seconds()
+				prev, prevT = n, now
+				p.mu.Lock()
+				cp := "no checkpoint yet"
+				if s := p.last; s != nil {
+					cp = fmt.Sprintf("checkpoint %d: %s written, %s state, %v", s.ID, formatBytes(s.Bytes), formatBytes(s.StateSize), s.Duration.Round(time.Millisecond))
+				}
+				if p.failed > 0 {
+					cp += fmt.Sprintf(", %d failed", p.failed)
+				}
+				p.mu.Unlock()
+				line := fmt.Sprintf("%v  %d events  %.0f events/s  %s", now.Sub(start).Round(time.Second), n, rate, cp)
+				if tty {
+					fmt.Fprintf(p.w, "\r\033[K%s", line)
+				} else {
+					fmt.Fprintln(p.w, line)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// jobNames returns the names of the shipped jobs, sorted.
+func jobNames() []string { return slices.Sorted(maps.Keys(jobs)) }
+
+// savepointCmd is `streamstate savepoint <pid>`: the signal, by name.
+type savepointCmd struct {
+	PID  int  `arg:"" help:"Process id of a running 'streamstate run'."`
+	Stop bool `help:"Stop the job once the savepoint is complete (stop-with-savepoint)."`
+}
+
+// Run implements the command.
+func (c *savepointCmd) Run(e *env) error {
+	sig := syscall.SIGUSR1
+	if c.Stop {
+		sig = syscall.SIGUSR2
+	}
+	if err := syscall.Kill(c.PID, sig); err != nil {
+		return fmt.Errorf("signal process %d: %w", c.PID, err)
+	}
+	fmt.Fprintf(e.Out, "asked process %d for a savepoint%s; it prints where it wrote it\n", c.PID, map[bool]string{true: " and to stop", false: ""}[c.Stop])
+	return nil
+}

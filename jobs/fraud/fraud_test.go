@@ -1,0 +1,83 @@
+package fraud
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/streamstate/streamstate/stream"
+)
+
+// model computes the alerts of cfg's transactions directly, account by account.
+func model(c Config) []string {
+	c.defaults()
+	type flag struct{ small, at int64 }
+	flags := map[int64]flag{}
+	var lines []string
+	for split := range c.Splits {
+		src := &reader{cfg: c, split: int64(split)}
+		for k := range src.splitEvents() {
+			t := Generate(c, split, k)
+			if f, ok := flags[t.Account]; ok {
+				if t.Amount > LargeAmount && t.Timestamp <= f.at {
+					lines = append(lines, string(AppendAlert(nil, Alert{Account: t.Account, Small: f.small, Large: t.Amount, Timestamp: t.Timestamp})))
+				}
+				delete(flags, t.Account)
+			}
+			if t.Amount < SmallAmount {
+				flags[t.Account] = flag{t.Amount, t.Timestamp + Window.Milliseconds()}
+			}
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func readLines(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "part-") {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, strings.Fields(strings.ReplaceAll(string(b), " ", "_"))...)
+		}
+	}
+	for i := range lines {
+		lines[i] = strings.ReplaceAll(lines[i], "_", " ")
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func TestFraudMatchesModel(t *testing.T) {
+	c := Config{Events: 200_000, Accounts: 400, Output: t.TempDir()}
+	want := model(c)
+	if len(want) < 50 {
+		t.Fatalf("the model raises only %d alerts; the test would prove little", len(want))
+	}
+	g := stream.NewGraph()
+	if err := Build(g, c); err != nil {
+		t.Fatal(err)
+	}
+	j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := readLines(t, c.Output)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d alerts, want %d; first got %q, first want %q", len(got), len(want), got[:min(3, len(got))], want[:min(3, len(want))])
+	}
+}
