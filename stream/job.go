@@ -129,6 +129,18 @@ func (j *Job) countRecords(t *task, n int64) {
 	}
 }
 
+// Watermark returns the event-time watermark of the job's sources: the least over their
+// subtasks (MinWatermark before the first).
+func (j *Job) Watermark() int64 {
+	wm := int64(MaxWatermark)
+	for _, t := range j.tasks {
+		if t.v.upstream == nil {
+			wm = min(wm, t.watermark.Load())
+		}
+	}
+	return wm
+}
+
 // Records returns the number of records the job's sources have emitted in this run.
 func (j *Job) Records() int64 { return j.records.Load() }
 
@@ -250,6 +262,7 @@ func (j *Job) instantiate(m *checkpoint.Metadata, r checkpoint.Reader) error {
 		for i := range p {
 			t := &task{job: j, v: v, index: i, parallelism: p, kgRange: keygroup.RangeFor(j.maxP, p, i),
 				ctrl: make(chan control, 1024)}
+			t.watermark.Store(MinWatermark)
 			j.tasks = append(j.tasks, t)
 			if err := v.instantiate(t); err != nil {
 				return err

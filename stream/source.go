@@ -184,6 +184,7 @@ func (s *sourceTask[T]) emitWatermark() error {
 	}
 	if !idle && wm > s.wm {
 		s.wm = wm
+		s.t.watermark.Store(wm)
 		return s.out.watermark(wm)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamstate/streamstate/backend/operator"
@@ -45,8 +46,10 @@ type task struct {
 	flushers    []flusher
 	run         func() error
 	async       sync.WaitGroup
-	// pausedAt is set by a stop-with-savepoint barrier: a source emits nothing after it.
+	// paused is set by a stop-with-savepoint barrier: a source emits nothing after it.
 	paused bool
+	// watermark is the last watermark a source subtask emitted.
+	watermark atomic.Int64
 }
 
 func (t *task) String() string { return fmt.Sprintf("%s (%d/%d)", t.v.name, t.index+1, t.parallelism) }

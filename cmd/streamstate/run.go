@@ -445,8 +445,8 @@ func serveMetrics(addr string, reg *prometheus.Registry, log io.Writer) (stop fu
 	return func() { srv.Close() }, nil
 }
 
-// progressLine prints a live status line: events/s, watermark-free summary of the last
-// checkpoint. On a terminal it rewrites one line; otherwise it prints a line per interval.
+// progressLine prints a live status line: events, events/s, the sources' watermark and the
+// last checkpoint. On a terminal it rewrites one line; otherwise it prints a line per interval.
 type progressLine struct {
 	w        io.Writer
 	interval time.Duration
@@ -508,7 +508,13 @@ func (p *progressLine) run(job *stream.Job, start time.Time) (stop func()) {
 					cp += fmt.Sprintf(", %d failed", p.failed)
 				}
 				p.mu.Unlock()
-				line := fmt.Sprintf("%v  %d events  %.0f events/s  %s", now.Sub(start).Round(time.Second), n, rate, cp)
+				wm := "watermark -"
+				if w := job.Watermark(); w != stream.MinWatermark && w != stream.MaxWatermark {
+					wm = "watermark " + time.UnixMilli(w).UTC().Format("2006-01-02T15:04:05Z")
+				} else if w == stream.MaxWatermark {
+					wm = "watermark end"
+				}
+				line := fmt.Sprintf("%v  %d events  %.0f events/s  %s  %s", now.Sub(start).Round(time.Second), n, rate, wm, cp)
 				if tty {
 					fmt.Fprintf(p.w, "\r\033[K%s", line)
 				} else {
