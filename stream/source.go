@@ -203,6 +203,9 @@ func (s *sourceTask[T]) read() (bool, error) {
 			continue
 		}
 		for range readBurst {
+			if len(s.t.ctrl) > 0 {
+				break // a checkpoint trigger waits: barriers must not queue behind a burst
+			}
 			v, ts, st, err := sp.r.Next()
 			if err != nil {
 				return any, fmt.Errorf("split %d: %w", sp.Split, err)
