@@ -92,7 +92,6 @@ func TestFailedCheckpointsAreTolerated(t *testing.T) {
 	compareLines(t, readOutput(t, out), wantSums(evs))
 }
 
-
 // TestTooManyFailedCheckpointsFailTheJob: with no tolerance, a failed checkpoint fails the
 // job with an error naming the setting.
 func TestTooManyFailedCheckpointsFailTheJob(t *testing.T) {
