@@ -1,5 +1,33 @@
-// Package stream is streamstate's small stream runtime. Today it holds the timer service of
-// keyed operators (InternalTimerService): event-time timers fired by watermarks and
-// processing-time timers fired from an injectable Clock, stored in the keyed backend's timer
-// queues so they are checkpointed and rescaled with the keys.
+// Package stream is streamstate's small stream runtime: typed dataflow jobs whose state lives
+// in a state backend and is checkpointed with Flink's protocol.
+//
+// A job is a Graph: FromSource → Map/Filter/FlatMap → KeyBy → Process (a
+// KeyedProcessFunction with keyed state and timers) or a window → SinkToFiles. Operators up
+// to the next KeyBy are chained: they run as plain calls on one goroutine per subtask (a
+// vertex). A KeyBy edge is a bounded channel from every upstream subtask to every downstream
+// subtask; records travel in batches, each to the subtask owning its key's key group, and a
+// full channel blocks the sender (backpressure).
+//
+// Event time: sources emit watermarks per split (bounded out-of-orderness, idle splits hold
+// no one back); a subtask's watermark is the least over its active inputs; keyed operators
+// fire their event-time timers when it advances.
+//
+// Checkpoints (Flink's aligned checkpoints): the coordinator triggers the sources every
+// interval; a source snapshots its split positions and emits a barrier; a subtask that has a
+// barrier from one input blocks that input until every input delivered it, then runs the
+// synchronous phase of its operators' snapshots on its own goroutine, forwards the barrier and
+// runs the asynchronous phase in the background. When every subtask acknowledged, the
+// coordinator writes _metadata and notifies the subtasks (the lsm backend's shared-file
+// bookkeeping, the file sink's commits). Timeouts, min-pause, max-concurrent checkpoints and
+// tolerable failures are Flink's settings. When every source has finished, a final
+// checkpoint commits the last output before the job ends.
+//
+// Exactly once: sources rewind to their checkpointed positions on restore, and SinkToFiles
+// publishes a checkpoint's output only once that checkpoint completes (two-phase commit), so
+// the output after any number of crashes equals that of an uninterrupted run. Restore from
+// the latest checkpoint (Restore.Latest, with fallback past corrupt ones) or from any
+// checkpoint or savepoint, at another parallelism and, from a savepoint, on another backend.
+//
+// The timer service (InternalTimerService) keeps event- and processing-time timers in the
+// keyed backend's timer queues, so they are in every snapshot and rescale with their keys.
 package stream
