@@ -220,3 +220,15 @@ type discard[T any] struct{}
 
 func (discard[T]) collect(T, int64) error { return nil }
 func (discard[T]) watermark(int64) error  { return nil }
+
+// Sink calls fn for every record of s, on the subtask's goroutine: a sink without
+// checkpointed state, so it is at least once (records after the last checkpoint are sent
+// again after a restore). For exactly-once output use SinkToFiles.
+func Sink[T any](s *Stream[T], fn func(v T, ts int64) error) {
+	s.addConsumer(func(t *task) (output[T], error) { return funcSink[T](fn), nil })
+}
+
+type funcSink[T any] func(v T, ts int64) error
+
+func (f funcSink[T]) collect(v T, ts int64) error { return f(v, ts) }
+func (f funcSink[T]) watermark(int64) error       { return nil }
