@@ -159,6 +159,11 @@ func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64) error {
 }
 
 func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
+	if f := op.member.beforeSnapshot; f != nil { // buffered records go before the watermark too
+		if err := f(); err != nil {
+			return err
+		}
+	}
 	if err := op.timers.AdvanceWatermark(wm); err != nil {
 		return err
 	}

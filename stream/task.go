@@ -63,7 +63,10 @@ type member struct {
 	fn       state.CheckpointedFunction // nil if the function keeps no operator state
 	listener state.CheckpointListener   // nil if the function does not listen
 	endInput func() error               // called when every input has ended; may be nil
-	close    func() error               // called when the task ends; may be nil
+	// beforeSnapshot writes what the operator buffers into its state; may be nil. Keyed
+	// operators also call it before each watermark.
+	beforeSnapshot func() error
+	close          func() error // called when the task ends; may be nil
 }
 
 // addMember creates the state backends of a stateful operator of t's chain, restoring them
@@ -172,7 +175,10 @@ func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
 	for _, m := range t.members {
 		p := memberSnapshot{uid: m.uid}
 		var err error
-		if m.keyed != nil {
+		if m.beforeSnapshot != nil {
+			err = m.beforeSnapshot()
+		}
+		if err == nil && m.keyed != nil {
 			p.keyed, err = m.keyed.Snapshot(cp.id, state.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: cp.savepoint})
 		}
 		if err == nil {

@@ -796,3 +796,69 @@ func TestWindowStopWithSavepointRescale(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowMiniBatch: pre-aggregating in memory gives the results of the plain operator, on
+// both backends, with a batch small enough to flush between watermarks and one that only
+// flushes at watermarks.
+func TestWindowMiniBatch(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	evs := windowEvents(seed, 3000)
+	for _, kind := range windowKinds[:2] { // MiniBatch refuses merging assigners
+		want := modelWindows(evs, kind.assigner, kind.gap)
+		for _, be := range windowBackends {
+			for _, size := range []int{3, 10000} {
+				t.Run(fmt.Sprintf("%s/%s/size%d", kind.name, be.name, size), func(t *testing.T) {
+					out := t.TempDir()
+					g := NewGraph()
+					s := FromSource(g, "source", &sliceSource{events: evs, splits: 4}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
+					res := Reduce(Window(KeyBy(s, func(e event) string { return e.Key }, nil), kind.assigner).MiniBatch(size), "window", sumEvents, emitSum)
+					SinkToFiles(res, "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
+					j, err := Execute(context.Background(), g, Options{Parallelism: 2, Backend: be.backend})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := j.Wait(); err != nil {
+						t.Fatal(err)
+					}
+					compareLines(t, readOutput(t, out), want)
+				})
+			}
+		}
+	}
+}
+
+// TestWindowMiniBatchCrash cancels a mini-batch window job mid-run several times and resumes
+// it from its checkpoints: each checkpoint must hold the batch flushed into state.
+func TestWindowMiniBatchCrash(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	evs := windowEvents(seed, 4000)
+	kind := windowKinds[1]
+	out, cpDir := t.TempDir(), t.TempDir()
+	var read atomic.Int64
+	for attempt := range 4 {
+		g := NewGraph()
+		s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
+		res := Reduce(Window(KeyBy(s, func(e event) string { return e.Key }, nil), kind.assigner).MiniBatch(1000), "window", sumEvents, emitSum)
+		SinkToFiles(res, "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
+		j, err := Execute(context.Background(), g, Options{Parallelism: 2, Checkpoints: openCheckpoints(t, cpDir),
+			Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attempt == 3 {
+			if err := j.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		stopAt := read.Load() + int64(len(evs)/6)
+		for read.Load() < stopAt {
+			time.Sleep(time.Millisecond)
+		}
+		j.Cancel()
+		_ = j.Wait()
+	}
+	compareLines(t, readOutput(t, out), modelWindows(evs, kind.assigner, kind.gap))
+}
