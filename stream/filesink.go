@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,9 +19,11 @@ import (
 // closes it as a hidden pending file recorded in the sink's state; when the checkpoint
 // completes, its pending files are renamed to their final, visible names
 // part-<uid>-<checkpoint>-<subtask>-<run>. A restore commits the pending files its
-// checkpoint recorded and deletes what a failed run left in progress, so the visible files
-// after any number of crashes hold exactly the lines of an uninterrupted run. Without
-// checkpointing, files are published at the end of the input.
+// checkpoint recorded, deletes what a failed run left in progress, and hides (renames to
+// .part-...retracted) the files published by checkpoints after the restored one, whose
+// records it replays (and publishes again those a later restore brings back into the
+// history); so the visible files after any number of crashes hold exactly the lines of an
+// uninterrupted run. Without checkpointing, files are published at the end of the input.
 //
 // format appends one record's line, without the newline, to dst.
 func SinkToFiles[T any](s *Stream[T], uid, dir string, format func(dst []byte, v T) []byte) {
@@ -52,6 +55,19 @@ type pendingFile struct {
 
 var pendingDescriptor = state.ListDescriptor[pendingFile]{Name: "pending-files"}
 
+// lineageRun is one run in the history of a snapshot: the files run published up to
+// checkpoint Upto are part of the snapshot's output. Checkpoint ids alone do not tell, as
+// they may repeat across runs: a savepoint's id is not in the checkpoint storage, so a run
+// that resumes from an earlier checkpoint reuses it.
+type lineageRun struct {
+	Run  string `json:"run"`
+	Upto int64  `json:"upto"`
+}
+
+// lineageDescriptor is a union list state that subtask 0 writes: every subtask of a restored
+// run reads all of it.
+var lineageDescriptor = state.ListDescriptor[lineageRun]{Name: "lineage"}
+
 type fileSink[T any] struct {
 	t       *task
 	uid     string
@@ -60,10 +76,13 @@ type fileSink[T any] struct {
 	run     string
 	state   state.OperatorListState[pendingFile]
 	pending []pendingFile
-	f       *os.File
-	w       *bufio.Writer
-	buf     []byte
-	seq     int
+	// lineage is the restored snapshot's history (the runs before this one), and its state.
+	lineage      []lineageRun
+	lineageState state.OperatorListState[lineageRun]
+	f            *os.File
+	w            *bufio.Writer
+	buf          []byte
+	seq          int
 }
 
 func (s *fileSink[T]) collect(v T, _ int64) error {
@@ -119,6 +138,19 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 		}
 		s.pending = append(s.pending, p)
 	}
+	if s.lineageState, err = state.GetUnionListState(ctx.OperatorStateStore(), lineageDescriptor); err != nil {
+		return err
+	}
+	seen := map[lineageRun]bool{}
+	for r, err := range s.lineageState.Get() {
+		if err != nil {
+			return err
+		}
+		if !seen[r] {
+			seen[r] = true
+			s.lineage = append(s.lineage, r)
+		}
+	}
 	if err := s.commit(MaxWatermark); err != nil {
 		return err
 	}
@@ -130,10 +162,16 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 
 // removeLeftovers deletes the in-progress files of other runs, and their pending files of
 // checkpoints after the restored one (which never completed, or the job would have restored
-// them). It runs before any subtask of this run writes.
+// them). On a restore it also retracts the published files that are not in the restored
+// snapshot's lineage: those of checkpoints and savepoints after it, whose records the
+// restored job replays, and those of runs on abandoned branches. That happens when the
+// restore falls back past a corrupt latest checkpoint, resumes from a checkpoint older than
+// a savepoint that published files, or restores an older savepoint. It runs before any
+// subtask of this run writes.
 func (s *fileSink[T]) removeLeftovers() error {
 	var restored int64
-	if m := s.t.job.restore; m != nil {
+	m := s.t.job.restore
+	if m != nil {
 		restored = m.CheckpointID
 	}
 	entries, err := os.ReadDir(s.dir)
@@ -143,7 +181,30 @@ func (s *fileSink[T]) removeLeftovers() error {
 	prefix := ".part-" + s.uid + "-"
 	for _, e := range entries {
 		name := e.Name()
+		if m != nil && strings.HasPrefix(name, prefix[1:]) {
+			// part-<uid>-<checkpoint>-<subtask>-<run>; "end" files have no checkpoint.
+			fields := strings.Split(strings.TrimPrefix(name, prefix[1:]), "-")
+			if id, err := strconv.ParseInt(fields[0], 10, 64); err == nil && len(fields) == 3 && !s.inLineage(fields[2], id, restored) {
+				if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(s.dir, retracted(name))); err != nil {
+					return fmt.Errorf("file sink %q: retract %s: %w", s.uid, name, err)
+				}
+				s.t.job.log.Warn("retracted a part file that is not in the restored snapshot's history; its records are replayed",
+					"file", name, "checkpoint", id, "restored", restored, "hidden as", retracted(name))
+			}
+			continue
+		}
 		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		if final, ok := strings.CutSuffix(name[1:], ".retracted"); ok && m != nil {
+			// Retracted by an earlier restore, and part of this snapshot's history again
+			// (a restore of a later checkpoint of that run): publish it again.
+			fields := strings.Split(strings.TrimPrefix(final, prefix[1:]), "-")
+			if id, err := strconv.ParseInt(fields[0], 10, 64); err == nil && len(fields) == 3 && s.inLineage(fields[2], id, restored) {
+				if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(s.dir, final)); err != nil {
+					return fmt.Errorf("file sink %q: restore retracted %s: %w", s.uid, final, err)
+				}
+			}
 			continue
 		}
 		remove := strings.HasSuffix(name, ".inprogress")
@@ -162,6 +223,20 @@ func (s *fileSink[T]) removeLeftovers() error {
 	return nil
 }
 
+// inLineage reports whether the file that run published with checkpoint id is part of the
+// output of the restored snapshot (checkpoint restored).
+func (s *fileSink[T]) inLineage(run string, id, restored int64) bool {
+	if len(s.lineage) == 0 { // a snapshot of a version without lineage: ids must do
+		return id <= restored
+	}
+	for _, r := range s.lineage {
+		if r.Run == run {
+			return id <= r.Upto
+		}
+	}
+	return false
+}
+
 // SnapshotState implements state.CheckpointedFunction: the in-progress file becomes a
 // pending file of this checkpoint.
 func (s *fileSink[T]) SnapshotState(ctx state.FunctionSnapshotContext) error {
@@ -177,6 +252,12 @@ func (s *fileSink[T]) SnapshotState(ctx state.FunctionSnapshotContext) error {
 			return fmt.Errorf("file sink %q: %w", s.uid, err)
 		}
 		s.pending = append(s.pending, p)
+	}
+	if s.t.index == 0 {
+		lineage := append(slices.Clone(s.lineage), lineageRun{Run: s.run, Upto: ctx.CheckpointID()})
+		if err := s.lineageState.Update(lineage); err != nil {
+			return err
+		}
 	}
 	return s.state.Update(s.pending)
 }
@@ -202,8 +283,12 @@ func (s *fileSink[T]) commit(id int64) error {
 		}
 		from, to := filepath.Join(s.dir, p.Pending), filepath.Join(s.dir, p.Final)
 		if err := os.Rename(from, to); err != nil {
+			// Published already, or published and then retracted by a restore of an
+			// earlier checkpoint (and now restored again).
 			if _, statErr := os.Stat(to); statErr != nil {
-				return fmt.Errorf("file sink %q: publish %s of checkpoint %d: %w; the part file is lost", s.uid, p.Final, p.Checkpoint, err)
+				if os.Rename(filepath.Join(s.dir, retracted(p.Final)), to) != nil {
+					return fmt.Errorf("file sink %q: publish %s of checkpoint %d: %w; the part file is lost", s.uid, p.Final, p.Checkpoint, err)
+				}
 			}
 		}
 		committed = true
@@ -237,6 +322,9 @@ func (s *fileSink[T]) close() error {
 	}
 	return nil
 }
+
+// retracted is the hidden name of a retracted part file.
+func retracted(final string) string { return "." + final + ".retracted" }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

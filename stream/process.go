@@ -144,6 +144,9 @@ type keyedOp[K, IN, OUT any] struct {
 	out    output[OUT]
 	sides  map[string]output[any]
 	logic  keyedLogic[K, IN]
+	// flush, if set, writes what the logic buffers into state; it runs before every
+	// watermark and checkpoint.
+	flush func() error
 }
 
 // context returns a Context of this operator.
@@ -159,8 +162,8 @@ func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64) error {
 }
 
 func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
-	if f := op.member.beforeSnapshot; f != nil { // buffered records go before the watermark too
-		if err := f(); err != nil {
+	if op.flush != nil { // buffered records go before the watermark
+		if err := op.flush(); err != nil {
 			return err
 		}
 	}
@@ -221,6 +224,7 @@ func keyedOperator[K, IN, OUT any](ks *KeyedStream[K, IN], uid string, newLogic 
 		if op.logic, err = newLogic(op); err != nil {
 			return fmt.Errorf("operator %q subtask %d: %w", uid, t.index, err)
 		}
+		m.beforeSnapshot = op.flush
 		t.run = func() error { return runInputs[IN](t, e, op) }
 		return nil
 	}

@@ -622,7 +622,7 @@ func Reduce[K, T, OUT any](ws *WindowedStream[K, T], uid string, reduce func(a, 
 			}
 			wl := l.(*windowLogic[K, T, OUT])
 			wl.mini = &miniBatch[T]{limit: ws.miniBatch, reduce: reduce, m: map[string]*miniKey[T]{}}
-			op.member.beforeSnapshot = wl.flush
+			op.flush = wl.flush
 			return wl, nil
 		}
 	}

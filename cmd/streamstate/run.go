@@ -36,7 +36,7 @@ type runCmd struct {
 
 	Config      string            `type:"existingfile" help:"YAML configuration file with flink-conf style keys (flat or nested)."`
 	Set         map[string]string `short:"D" help:"Set a configuration key, as Flink's -D: -D execution.checkpointing.interval='5 s'. Wins over --config."`
-	Parallelism int               `short:"p" help:"Parallelism (parallelism.default). Default 2."`
+	Parallelism *int              `short:"p" help:"Parallelism (parallelism.default). Default 2."`
 	Backend     string            `help:"State backend (state.backend.type): ${backends}. Default lsm."`
 	Checkpoints string            `help:"Checkpoint storage URL (state.checkpoints.dir): file://DIR, s3://bucket/prefix?..., or jobmanager. Default file://./checkpoints."`
 	Interval    string            `help:"Checkpoint interval (execution.checkpointing.interval), e.g. '10 s'; 0 disables. Default 10 s."`
@@ -103,8 +103,8 @@ func (c *runCmd) configuration() (*config.Config, error) {
 			kv[key] = val
 		}
 	}
-	if c.Parallelism != 0 {
-		flag(config.KeyParallelism, fmt.Sprint(c.Parallelism))
+	if c.Parallelism != nil { // a pointer, so that -p 0 is an error rather than the default
+		flag(config.KeyParallelism, fmt.Sprint(*c.Parallelism))
 	}
 	flag(config.KeyBackend, c.Backend)
 	flag(config.KeyCheckpointsDir, c.Checkpoints)
