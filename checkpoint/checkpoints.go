@@ -54,6 +54,9 @@ type Checkpoints struct {
 
 	mu      sync.Mutex
 	pending map[int64]*Pending
+	// orphans are files of failed or aborted checkpoints whose delete failed (a storage
+	// outage); they are never referenced, and retain deletes them after the next checkpoint.
+	orphans map[string]bool
 }
 
 // Open opens the checkpoints of jobID in st. Directories of checkpoints that never completed
@@ -63,7 +66,7 @@ func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpo
 		return nil, fmt.Errorf("checkpoint: job id %q must be a non-empty name without slashes", jobID)
 	}
 	opts.setDefaults()
-	c := &Checkpoints{st: st, job: jobID, opts: opts, pending: map[int64]*Pending{}}
+	c := &Checkpoints{st: st, job: jobID, opts: opts, pending: map[int64]*Pending{}, orphans: map[string]bool{}}
 	if err := c.deleteIncomplete(ctx); err != nil {
 		return nil, err
 	}
@@ -289,6 +292,9 @@ func (c *Checkpoints) Begin(id int64) (*Pending, error) {
 	if c.pending[id] != nil {
 		return nil, fmt.Errorf("checkpoint %d of job %s is already in progress", id, c.job)
 	}
+	// An id used again must not lose its metadata to the cleanup of its failed namesake (the
+	// other orphans have random names).
+	delete(c.orphans, c.jobDir()+chkDir(id)+MetadataName)
 	p := newPending(c.st, c.jobDir(), chkDir(id), id, c)
 	c.pending[id] = p
 	return p, nil
@@ -306,6 +312,9 @@ func (c *Checkpoints) finish(p *Pending) {
 // cannot be read for a reason other than corruption (a storage outage), nothing is deleted
 // and the next completed checkpoint retries.
 func (c *Checkpoints) retain(ctx context.Context) error {
+	if err := c.deleteOrphans(ctx); err != nil {
+		return err
+	}
 	files, complete, err := c.scan(ctx)
 	if err != nil {
 		return err
@@ -371,10 +380,41 @@ func (c *Checkpoints) retain(ctx context.Context) error {
 	return nil
 }
 
+// addOrphans records files whose delete failed, to be deleted after the next checkpoint.
+func (c *Checkpoints) addOrphans(files []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range files {
+		c.orphans[f] = true
+	}
+}
+
+// deleteOrphans deletes the files of failed checkpoints whose earlier delete failed.
+func (c *Checkpoints) deleteOrphans(ctx context.Context) error {
+	c.mu.Lock()
+	files := make([]string, 0, len(c.orphans))
+	for f := range c.orphans {
+		files = append(files, f)
+	}
+	c.mu.Unlock()
+	for _, f := range files {
+		if err := c.st.Delete(ctx, f); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		delete(c.orphans, f)
+		c.mu.Unlock()
+	}
+	return nil
+}
+
 // unreadable reports whether err says a file is corrupt or missing (not a storage outage).
 func unreadable(err error) bool {
 	return err != nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, ErrMissing))
 }
+
+// cleanupTimeout bounds the deletes of a snapshot whose Complete failed.
+const cleanupTimeout = 30 * time.Second
 
 // Pending is a checkpoint or savepoint being written. It is the StreamFactory for its files;
 // Complete writes its metadata, Abort deletes everything it wrote. Once either has been
@@ -505,7 +545,18 @@ func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
 	}
 	err := p.writeMetadata(ctx, m)
 	if err != nil {
-		if derr := p.deleteFiles(ctx); derr != nil {
+		if !errors.Is(err, ErrExists) {
+			// The write may have reached the store before it failed (a lost response): the
+			// metadata must go before the files it references, or it would name deleted files.
+			p.mu.Lock()
+			p.files = append([]string{p.base + p.dir + MetadataName}, p.files...)
+			p.mu.Unlock()
+		}
+		// The cleanup outlives a canceled or expired context (a checkpoint timeout), within
+		// a bound of its own; what it cannot delete is deleted after the next checkpoint.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if derr := p.deleteFiles(cctx); derr != nil {
 			p.logger().Warn("could not delete the files of a failed snapshot", "snapshot", p.String(), "error", derr)
 		}
 		return fmt.Errorf("complete %s: %w", p, err)
@@ -536,7 +587,9 @@ func (p *Pending) writeMetadata(ctx context.Context, m *Metadata) error {
 }
 
 // Abort discards the snapshot: every file it created is deleted. It waits for files being
-// committed at that moment; a file committed later is discarded and its Close fails.
+// committed at that moment; a file committed later is discarded and its Close fails. A file
+// whose delete fails (a storage outage) is deleted again after the job's next completed
+// checkpoint, and by Open.
 func (p *Pending) Abort(ctx context.Context) error {
 	p.mu.Lock()
 	if p.done {
@@ -568,8 +621,15 @@ func (p *Pending) deleteFiles(ctx context.Context) error {
 	p.files = nil
 	p.mu.Unlock()
 	var errs []error
+	var failed []string
 	for _, f := range files {
-		errs = append(errs, p.raw.Delete(ctx, f))
+		if err := p.raw.Delete(ctx, f); err != nil {
+			errs = append(errs, err)
+			failed = append(failed, f)
+		}
+	}
+	if len(failed) > 0 && p.owner != nil {
+		p.owner.addOrphans(failed)
 	}
 	return errors.Join(errs...)
 }
@@ -591,7 +651,8 @@ func LoadSavepoint(ctx context.Context, st Storage) (*Metadata, Reader, error) {
 	return m, NewReader(st, ""), nil
 }
 
-// NewReader returns a Reader of st for paths relative to base.
+// NewReader returns a Reader of st for paths relative to base. Reads of at least two
+// ParallelReadChunk are split into ranged reads that run ParallelReadConcurrency at a time.
 func NewReader(st Storage, base string) Reader { return storageReader{st, base} }
 
 type storageReader struct {
@@ -600,5 +661,5 @@ type storageReader struct {
 }
 
 func (r storageReader) ReadRange(ctx context.Context, p string, off, n int64) ([]byte, error) {
-	return r.st.ReadRange(ctx, r.base+p, off, n)
+	return readParallel(ctx, r.st, r.base+p, off, n)
 }

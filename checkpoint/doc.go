@@ -21,6 +21,17 @@
 // offset and length, so a restore at another parallelism reads only the key groups it owns.
 // See full.go for the byte layout.
 //
+// # Object stores
+//
+// s3:// storage (AWS S3, MinIO, Google Cloud Storage's S3-compatible API; see docs/s3.md) is
+// wrapped in NewRetryingStorage: transient errors (network, 5xx, throttling) are retried with
+// exponential backoff, permanent ones (ErrMissing, ErrExists, ErrCorrupt, access denied, a
+// missing bucket) are not, and a canceled context stops the retries. Large reads of a Reader
+// run as parallel ranged GETs (ParallelReadChunk, ParallelReadConcurrency). A checkpoint that
+// fails leaves no referenced file: Complete deletes its files (and its metadata if the write
+// may have reached the store); deletes that fail during an outage are retried after the next
+// completed checkpoint, and Open deletes whatever a crashed process left.
+//
 // # Errors
 //
 // Every decoder returns an error wrapping ErrCorrupt (bad bytes) or ErrMissing (absent or

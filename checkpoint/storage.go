@@ -50,15 +50,17 @@ type Writer interface {
 }
 
 // OpenURL opens URL storage through gocloud.dev/blob: file:///dir, mem://name, s3://bucket?...
-// A file:// directory is created if needed. The query of the URL is passed to the driver
-// (for example s3://bucket/prefix?endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1).
+// A file:// directory is created if needed. s3:// storage retries transient errors with
+// backoff (NewRetryingStorage with default RetryOptions); its credentials come from the AWS
+// environment and config chain, never from the URL, and are never logged. The query of the
+// URL is passed to the driver (for example s3://bucket/prefix?endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1).
 func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint storage URL %q: %w", rawURL, err)
 	}
 	var prefix string
-	isFile := false
+	isFile, remote := false, false
 	switch u.Scheme {
 	case "file":
 		isFile = true
@@ -78,10 +80,23 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 			q.Set("no_tmp_dir", "true")
 		}
 		u.RawQuery = q.Encode()
-	case "s3", "gs", "azblob":
+	case "gs", "azblob":
+		return nil, fmt.Errorf("checkpoint storage URL %s: the %s:// driver is not built in; for Google Cloud Storage use its S3-compatible API (s3://bucket/prefix?endpoint=https://storage.googleapis.com&region=auto with HMAC keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), for Azure an S3 gateway; see docs/s3.md",
+			redact(u), u.Scheme)
+	case "s3":
+		if u.Host == "" {
+			return nil, fmt.Errorf("checkpoint storage URL %s names no bucket; write s3://BUCKET/PREFIX?region=REGION", redact(u))
+		}
 		// The path after the bucket is a key prefix.
+		remote = true
 		prefix = strings.Trim(u.Path, "/")
 		u.Path = ""
+		if q := u.Query(); !q.Has("response_checksum_validation") {
+			// The SDK cannot validate the checksum of a multipart-uploaded object's GET and
+			// logs a warning on every one; snapshot blocks and metadata carry CRCs of their own.
+			q.Set("response_checksum_validation", "when_required")
+			u.RawQuery = q.Encode()
+		}
 	case "mem":
 		// A fresh in-memory bucket per OpenURL: keep the Storage to restore from it.
 	default:
@@ -100,6 +115,10 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 		// writer only; serializing conditional commits makes them atomic within this process.
 		s.condMu = new(sync.Mutex)
 		s.file = true
+	}
+	if remote {
+		// Object stores fail transiently (throttling, a restarting server, a reset connection).
+		return NewRetryingStorage(s, RetryOptions{}), nil
 	}
 	return s, nil
 }
@@ -192,9 +211,10 @@ func (w *blobWriter) Abort() {
 func (s *blobStorage) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
 	r, err := s.b.NewRangeReader(ctx, name, offset, length, nil)
 	if err != nil {
-		if gcerrors.Code(err) != gcerrors.NotFound && (offset > 0 || length == 0) {
-			// S3 rejects a range that starts at or after the end of the object (416); the
-			// contract is that a short object returns fewer bytes, here none.
+		if gcerrors.Code(err) != gcerrors.NotFound {
+			// S3 rejects a range that starts at or after the end of the object (416), also
+			// bytes 0-9 of an empty object; the contract is that a short object returns fewer
+			// bytes, here none.
 			if a, aerr := s.b.Attributes(ctx, name); aerr == nil && offset >= a.Size {
 				return []byte{}, nil
 			}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole streamstate test suite: go vet, staticcheck, and every test with the race
-# detector. It installs the tools it needs (pinned) into a per-machine cache, once.
+# detector, with a MinIO server for the s3:// tests (scripts/minio.sh). It installs the tools
+# it needs (pinned) into a per-machine cache, once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,5 +24,10 @@ echo "== go vet"
 go vet ./...
 echo "== staticcheck"
 "$TOOLS/staticcheck-$STATICCHECK_VERSION" ./...
+echo "== minio"
+# shellcheck source=scripts/minio.sh
+source scripts/minio.sh
+minio_install
+minio_start # exports STREAMSTATE_S3_URL, STREAMSTATE_MINIO_BIN and AWS_*; stopped on exit
 echo "== go test -race"
 go test -race -timeout 30m "$@" ./...

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
 )
@@ -564,6 +565,7 @@ type FaultStorage struct {
 	mu     sync.Mutex
 	rules  []*rule
 	truncs []truncation
+	delays []delay
 	hook   func(op Op, name string) error
 	reads  map[string]ReadStats
 	calls  map[Op]map[string]int
@@ -574,6 +576,13 @@ type rule struct {
 	substr  string
 	nth     int // fire on the nth match; <= 0: on every match
 	matched int
+	err     error // nil: an error wrapping ErrInjected
+}
+
+type delay struct {
+	op     Op
+	substr string
+	d      time.Duration
 }
 
 type truncation struct {
@@ -600,6 +609,24 @@ func (s *FaultStorage) FailNth(op Op, nameContains string, n int) {
 	s.rules = append(s.rules, &rule{op: op, substr: nameContains, nth: n})
 }
 
+// FailNthWith is FailNth with the error to fail with: for example an error wrapping
+// checkpoint.ErrCorrupt or a permission error, which a retrying storage does not retry
+// (ErrInjected itself counts as transient, as any error of unknown kind).
+func (s *FaultStorage) FailNthWith(op Op, nameContains string, n int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = append(s.rules, &rule{op: op, substr: nameContains, nth: n, err: err})
+}
+
+// Slow makes every call of op on an object whose name contains nameContains wait d before
+// it runs (or until the call's context is done, which then fails it): a slow network or an
+// overloaded store.
+func (s *FaultStorage) Slow(op Op, nameContains string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delays = append(s.delays, delay{op: op, substr: nameContains, d: d})
+}
+
 // FailAlways makes every call of op on an object whose name contains nameContains fail.
 func (s *FaultStorage) FailAlways(op Op, nameContains string) { s.FailNth(op, nameContains, 0) }
 
@@ -622,11 +649,11 @@ func (s *FaultStorage) SetHook(hook func(op Op, name string) error) {
 	s.hook = hook
 }
 
-// ClearFaults removes every fault, truncation and the hook; counts are kept.
+// ClearFaults removes every fault, truncation, delay and the hook; counts are kept.
 func (s *FaultStorage) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rules, s.truncs, s.hook = nil, nil, nil
+	s.rules, s.truncs, s.delays, s.hook = nil, nil, nil, nil
 }
 
 // Reads returns the ReadRange calls on the object name (exactly) that reached the wrapped
@@ -670,15 +697,31 @@ func (s *FaultStorage) ResetCounts() {
 	s.calls = map[Op]map[string]int{}
 }
 
-// before counts the call, runs the hook and returns the error to fail it with, if any.
-func (s *FaultStorage) before(op Op, name string) error {
+// before counts the call, waits its delays, runs the hook and returns the error to fail it
+// with, if any.
+func (s *FaultStorage) before(ctx context.Context, op Op, name string) error {
 	s.mu.Lock()
 	if s.calls[op] == nil {
 		s.calls[op] = map[string]int{}
 	}
 	s.calls[op][name]++
 	hook := s.hook
+	var wait time.Duration
+	for _, d := range s.delays {
+		if d.op == op && strings.Contains(name, d.substr) {
+			wait += d.d
+		}
+	}
 	s.mu.Unlock()
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s %s in %s: %w", op, name, s.inner, ctx.Err())
+		}
+	}
 	if hook != nil {
 		if err := hook(op, name); err != nil {
 			return err
@@ -696,6 +739,9 @@ func (s *FaultStorage) before(op Op, name string) error {
 			fire = r
 		}
 	}
+	if fire != nil && fire.err != nil {
+		return fire.err
+	}
 	if fire != nil {
 		return fmt.Errorf("%w: %s %s in %s (matching call %d)", ErrInjected, op, name, s.inner, fire.matched)
 	}
@@ -710,31 +756,32 @@ func (s *FaultStorage) Close() error { return s.inner.Close() }
 
 // Create implements checkpoint.Storage.
 func (s *FaultStorage) Create(ctx context.Context, name string, ifNotExist bool) (checkpoint.Writer, error) {
-	if err := s.before(OpCreate, name); err != nil {
+	if err := s.before(ctx, OpCreate, name); err != nil {
 		return nil, err
 	}
 	w, err := s.inner.Create(ctx, name, ifNotExist)
 	if err != nil {
 		return nil, err
 	}
-	return &faultWriter{s: s, w: w, name: name}, nil
+	return &faultWriter{s: s, w: w, name: name, ctx: ctx}, nil
 }
 
 type faultWriter struct {
 	s    *FaultStorage
+	ctx  context.Context
 	w    checkpoint.Writer
 	name string
 }
 
 func (w *faultWriter) Write(p []byte) (int, error) {
-	if err := w.s.before(OpWrite, w.name); err != nil {
+	if err := w.s.before(w.ctx, OpWrite, w.name); err != nil {
 		return 0, err
 	}
 	return w.w.Write(p)
 }
 
 func (w *faultWriter) Commit() (int64, error) {
-	if err := w.s.before(OpCommit, w.name); err != nil {
+	if err := w.s.before(w.ctx, OpCommit, w.name); err != nil {
 		w.w.Abort()
 		return 0, err
 	}
@@ -745,7 +792,7 @@ func (w *faultWriter) Abort() { w.w.Abort() }
 
 // ReadRange implements checkpoint.Storage.
 func (s *FaultStorage) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
-	if err := s.before(OpReadRange, name); err != nil {
+	if err := s.before(ctx, OpReadRange, name); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -771,7 +818,7 @@ func (s *FaultStorage) ReadRange(ctx context.Context, name string, offset, lengt
 
 // Size implements checkpoint.Storage.
 func (s *FaultStorage) Size(ctx context.Context, name string) (int64, error) {
-	if err := s.before(OpSize, name); err != nil {
+	if err := s.before(ctx, OpSize, name); err != nil {
 		return 0, err
 	}
 	return s.inner.Size(ctx, name)
@@ -779,7 +826,7 @@ func (s *FaultStorage) Size(ctx context.Context, name string) (int64, error) {
 
 // Delete implements checkpoint.Storage.
 func (s *FaultStorage) Delete(ctx context.Context, name string) error {
-	if err := s.before(OpDelete, name); err != nil {
+	if err := s.before(ctx, OpDelete, name); err != nil {
 		return err
 	}
 	return s.inner.Delete(ctx, name)
@@ -787,7 +834,7 @@ func (s *FaultStorage) Delete(ctx context.Context, name string) error {
 
 // List implements checkpoint.Storage.
 func (s *FaultStorage) List(ctx context.Context, prefix string) ([]string, error) {
-	if err := s.before(OpList, prefix); err != nil {
+	if err := s.before(ctx, OpList, prefix); err != nil {
 		return nil, err
 	}
 	return s.inner.List(ctx, prefix)

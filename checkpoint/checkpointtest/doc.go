@@ -24,8 +24,10 @@
 // # Fault injection
 //
 // FaultStorage fails the n-th Create, Write, Commit, ReadRange, Size, Delete or List whose
-// object name (for List: prefix) contains a given substring, makes objects read as if they
-// were truncated, lets a hook run (or fail) before every operation, and counts calls and the
+// object name (for List: prefix) contains a given substring (FailNth, or FailNthWith and an
+// error of the test's choice, e.g. a permanent one), makes objects read as if they were
+// truncated, slows operations down (Slow), lets a hook run (or fail) before every operation
+// (the tests of real faults stop a MinIO server from it), and counts calls and the
 // bytes ReadRange returned per object name, so a test can prove, for example, that a
 // rescaled restore read only part of a snapshot file:
 //
@@ -34,7 +36,8 @@
 //	...
 //	if got := fs.Reads("job/chk-1/op-0-…"); got.Bytes >= size { ... }
 //
-// Injected errors wrap ErrInjected. FaultStorage is safe for concurrent use.
+// Injected errors wrap ErrInjected, which checkpoint.IsTransient counts as transient: under
+// checkpoint.NewRetryingStorage they are retried. FaultStorage is safe for concurrent use.
 //
 // Nothing in this package is meant for production code.
 package checkpointtest
