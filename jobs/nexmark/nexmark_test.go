@@ -1,0 +1,203 @@
+package nexmark
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/stream"
+)
+
+func testConfig() Config {
+	c := DefaultConfig()
+	c.FirstEventRate = 2000 // 100k events: 50 s of event time, a few windows
+	return c
+}
+
+func generate(c Config, n int64) []Event {
+	evs := make([]Event, n)
+	for i := range evs {
+		c.Event(int64(i), &evs[i])
+	}
+	return evs
+}
+
+func TestProportionsAndDeterminism(t *testing.T) {
+	c := DefaultConfig()
+	evs := generate(c, 100_000)
+	var kinds [3]int
+	hot := 0
+	for i, e := range evs {
+		kinds[e.Kind]++
+		if e.Timestamp() != c.TimestampOf(int64(i)) {
+			t.Fatalf("event %d at %d, want %d", i, e.Timestamp(), c.TimestampOf(int64(i)))
+		}
+		if i > 0 && e.Timestamp() < evs[i-1].Timestamp() {
+			t.Fatalf("timestamps go back at %d", i)
+		}
+		if e.Kind == KindBid {
+			if e.Bid.Auction < FirstAuctionID || e.Bid.Auction > lastBase0AuctionID(int64(i))+FirstAuctionID+auctionIDLead {
+				t.Fatalf("bid %d refers to auction %d", i, e.Bid.Auction)
+			}
+			if (e.Bid.Auction-FirstAuctionID)%hotAuctionRatio == 0 {
+				hot++
+			}
+		}
+	}
+	if kinds != [3]int{2000, 6000, 92000} {
+		t.Errorf("kinds %v, want 1:3:46", kinds)
+	}
+	if f := float64(hot) / float64(kinds[KindBid]); f < 0.45 || f > 0.6 {
+		t.Errorf("%.2f of bids go to hot auctions, want about half", f)
+	}
+	var again Event
+	c.Event(12345, &again)
+	if fmt.Sprint(again) != fmt.Sprint(evs[12345]) {
+		t.Error("event 12345 differs when generated again")
+	}
+	var b Event
+	c.Event(10, &b)
+	if len(b.Bid.Extra) == 0 || len(b.Bid.Extra) > 100 {
+		t.Errorf("bid extra of %d bytes", len(b.Bid.Extra))
+	}
+}
+
+// model computes each query's result lines directly from the events.
+func model(query string, evs []Event) []string {
+	var lines []string
+	switch query {
+	case "q5":
+		type aw struct{ a, start int64 }
+		counts := map[aw]int64{}
+		for _, e := range evs {
+			if e.Kind != KindBid {
+				continue
+			}
+			ts := e.Bid.DateTime
+			for s := ts - ts%2000; s > ts-10000; s -= 2000 {
+				counts[aw{e.Bid.Auction, s}]++
+			}
+		}
+		best := map[int64]int64{}
+		for k, n := range counts {
+			best[k.start] = max(best[k.start], n)
+		}
+		for k, n := range counts {
+			if n == best[k.start] {
+				lines = append(lines, fmt.Sprintf("%d %d %d %d", k.a, n, k.start, k.start+10000))
+			}
+		}
+	case "q7":
+		top := map[int64]int64{}
+		for _, e := range evs {
+			if e.Kind == KindBid {
+				w := e.Bid.DateTime / 10000
+				top[w] = max(top[w], e.Bid.Price)
+			}
+		}
+		for _, e := range evs {
+			if b := e.Bid; e.Kind == KindBid && b.Price == top[b.DateTime/10000] {
+				lines = append(lines, fmt.Sprintf("%d %d %d %d %s", b.Auction, b.Price, b.Bidder, b.DateTime, b.Extra))
+			}
+		}
+	case "q8":
+		type iw struct{ id, w int64 }
+		joined, sold := map[iw]string{}, map[iw]bool{}
+		for _, e := range evs {
+			switch e.Kind {
+			case KindPerson:
+				joined[iw{e.Person.ID, e.Person.DateTime / 10000}] = e.Person.Name
+			case KindAuction:
+				sold[iw{e.Auction.Seller, e.Auction.DateTime / 10000}] = true
+			}
+		}
+		for k, name := range joined {
+			if sold[k] {
+				lines = append(lines, strconv.FormatInt(k.id, 10)+" "+name+" "+strconv.FormatInt(k.w*10000, 10))
+			}
+		}
+	case "q11":
+		byBidder := map[int64][]int64{}
+		for _, e := range evs {
+			if e.Kind == KindBid {
+				byBidder[e.Bid.Bidder] = append(byBidder[e.Bid.Bidder], e.Bid.DateTime)
+			}
+		}
+		for _, bidder := range slices.Sorted(maps.Keys(byBidder)) {
+			ts := byBidder[bidder]
+			slices.Sort(ts)
+			start, n := ts[0], int64(1)
+			for i := 1; i <= len(ts); i++ {
+				if i == len(ts) || ts[i] > ts[i-1]+10000 {
+					lines = append(lines, fmt.Sprintf("%d %d %d %d", bidder, n, start, ts[i-1]+10000))
+					if i < len(ts) {
+						start, n = ts[i], 0
+					}
+				}
+				n++
+			}
+		}
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func runQuery(t *testing.T, c JobConfig, backend stream.BackendFactory, p int) []string {
+	t.Helper()
+	var mu sync.Mutex
+	var lines []string
+	g := stream.NewGraph()
+	err := Build(g, c, func(s *stream.Stream[string]) {
+		stream.Sink(s, func(v string, _ int64) error {
+			mu.Lock()
+			lines = append(lines, v)
+			mu.Unlock()
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: p, Backend: backend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+func TestQueriesMatchModel(t *testing.T) {
+	const n = 60_000
+	gen := testConfig()
+	evs := generate(gen, n)
+	lsmBackend := func(ctx context.Context, o state.BackendOptions) (state.KeyedStateBackend, error) {
+		return lsm.New(ctx, lsm.Options{BackendOptions: o})
+	}
+	for _, q := range Queries {
+		want := model(q, evs)
+		if len(want) < 3 {
+			t.Fatalf("%s: the model has %d results; the test would prove little", q, len(want))
+		}
+		for _, tc := range []struct {
+			name    string
+			backend stream.BackendFactory
+			p, mb   int
+		}{{"hashmap", nil, 2, 0}, {"hashmap-minibatch", nil, 3, 100}, {"lsm-minibatch", lsmBackend, 2, 1000}} {
+			t.Run(q+"/"+tc.name, func(t *testing.T) {
+				got := runQuery(t, JobConfig{Query: q, Generator: gen, Events: n, Splits: 4, MiniBatch: tc.mb}, tc.backend, tc.p)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d lines, want %d; first got %q, first want %q", len(got), len(want), got[:min(2, len(got))], want[:min(2, len(want))])
+				}
+			})
+		}
+	}
+}
