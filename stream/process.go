@@ -144,9 +144,10 @@ type keyedOp[K, IN, OUT any] struct {
 	out    output[OUT]
 	sides  map[string]output[any]
 	logic  keyedLogic[K, IN]
-	// flush, if set, writes what the logic buffers into state; it runs before every
-	// watermark and checkpoint.
-	flush func() error
+	// flush, if set, writes what the logic buffers into state before a checkpoint;
+	// flushBeforeWatermark what the watermark may fire.
+	flush                func() error
+	flushBeforeWatermark func(wm int64) error
 }
 
 // context returns a Context of this operator.
@@ -162,8 +163,8 @@ func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64) error {
 }
 
 func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
-	if op.flush != nil { // buffered records go before the watermark
-		if err := op.flush(); err != nil {
+	if op.flushBeforeWatermark != nil { // buffered records of the windows wm fires
+		if err := op.flushBeforeWatermark(wm); err != nil {
 			return err
 		}
 	}

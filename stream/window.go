@@ -580,11 +580,12 @@ func (ws *WindowedStream[K, T]) StateSerializer(ser serde.Serializer[T]) *Window
 }
 
 // MiniBatch pre-aggregates records in memory before they reach state, as Flink SQL's
-// mini-batch aggregation: up to n (key, window) pairs are folded with the reduce function
-// and written to state (one read and one write per pair rather than per record) when n is
-// reached, before every watermark, and before every checkpoint's synchronous phase. Results
-// are the same; state is touched far less for hot keys. Reduce only, with a non-merging
-// assigner and the default trigger.
+// mini-batch aggregation: up to n (key, window) pairs are folded with the reduce function and
+// written to state (one read and one write per pair rather than per record) when their window
+// is about to fire (before the watermark that passes its end), before every checkpoint's
+// synchronous phase, and all at once when n is reached. Results are the same; state is
+// touched far less, once per window and key when the batch is large enough. Reduce only,
+// with a non-merging assigner and the default trigger.
 func (ws *WindowedStream[K, T]) MiniBatch(n int) *WindowedStream[K, T] {
 	if n < 0 {
 		panic(fmt.Sprintf("stream: mini-batch size %d is negative", n))
@@ -621,8 +622,9 @@ func Reduce[K, T, OUT any](ws *WindowedStream[K, T], uid string, reduce func(a, 
 				return nil, err
 			}
 			wl := l.(*windowLogic[K, T, OUT])
-			wl.mini = &miniBatch[T]{limit: ws.miniBatch, reduce: reduce, m: map[string]*miniKey[T]{}}
-			op.flush = wl.flush
+			if err := wl.startMiniBatch(ws.miniBatch, reduce); err != nil {
+				return nil, err
+			}
 			return wl, nil
 		}
 	}
@@ -880,81 +882,7 @@ type windowLogic[K, T, OUT any] struct {
 	// dropped counts the late records dropped (Flink's numLateRecordsDropped).
 	dropped int64
 	// mini pre-aggregates records when MiniBatch is on; nil otherwise.
-	mini *miniBatch[T]
-}
-
-// miniBatch holds pre-aggregated (key, window) pairs, by serialized key.
-type miniBatch[T any] struct {
-	limit  int
-	reduce func(a, b T) T
-	m      map[string]*miniKey[T]
-	n      int // pairs held
-}
-
-type miniKey[T any] struct {
-	raw  []byte
-	wins []miniWin[T]
-}
-
-type miniWin[T any] struct {
-	w  TimeWindow
-	v  T
-	ts int64 // the latest record's timestamp, for the trigger
-}
-
-// buffer folds v into the mini-batch entries of its windows.
-func (l *windowLogic[K, T, OUT]) buffer(v T, ts int64, ws []TimeWindow) (skipped bool, err error) {
-	mb := l.mini
-	raw, _, _ := l.op.kb.CurrentKeyBytes()
-	e := mb.m[string(raw)]
-	skipped = true
-next:
-	for _, w := range ws {
-		if l.isWindowLate(w) {
-			continue
-		}
-		skipped = false
-		if e == nil {
-			e = &miniKey[T]{raw: slices.Clone(raw)}
-			mb.m[string(e.raw)] = e
-		}
-		for i := range e.wins {
-			if mw := &e.wins[i]; mw.w == w {
-				mw.v, mw.ts = mb.reduce(mw.v, v), max(mw.ts, ts)
-				continue next
-			}
-		}
-		e.wins = append(e.wins, miniWin[T]{w: w, v: v, ts: ts})
-		mb.n++
-	}
-	if mb.n >= mb.limit {
-		return skipped, l.flush()
-	}
-	return skipped, nil
-}
-
-// flush writes the mini-batch to state and runs the trigger of every pair, as if each pair
-// were one record.
-func (l *windowLogic[K, T, OUT]) flush() error {
-	mb := l.mini
-	if mb == nil || mb.n == 0 {
-		return nil
-	}
-	for k, e := range mb.m {
-		if err := l.op.kb.SetCurrentKeyBytes(e.raw); err != nil {
-			return err
-		}
-		for _, mw := range e.wins {
-			l.setWindow(mw.w)
-			l.contents.SetNamespace(l.winNS)
-			if err := l.addAndTrigger(mw.v, mw.ts, mw.w); err != nil {
-				return err
-			}
-		}
-		delete(mb.m, k)
-	}
-	mb.n = 0
-	return nil
+	mini *miniBatch[K, T]
 }
 
 // setWindow makes w the trigger context's window.

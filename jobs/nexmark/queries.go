@@ -142,8 +142,8 @@ func Q5(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 		})
 	// Every count of a window has the timestamp End−1: a tumbling window of the slide
 	// collects exactly the counts of one sliding window.
-	return stream.Reduce(stream.Window(stream.KeyBy(counts, func(h hotItems) int64 { return h.End }, nil),
-		stream.TumblingEventTimeWindows(2*time.Second, 0)), "q5-max",
+	return stream.Reduce(miniBatch(stream.Window(stream.KeyBy(counts, func(h hotItems) int64 { return h.End }, nil),
+		stream.TumblingEventTimeWindows(2*time.Second, 0)), mb), "q5-max",
 		func(a, b hotItems) hotItems {
 			switch {
 			case a.Count > b.Count:
@@ -189,7 +189,7 @@ func Q7(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 	perAuction := stream.Reduce(miniBatch(stream.Window(stream.KeyBy(one, func(m maxBids) int64 { return m.Bids[0].Auction }, nil), window), mb),
 		"q7-auction-max", higherBids, stream.PassWindowResult[int64, maxBids])
 	windowKey := func(m maxBids) int64 { return m.Bids[0].DateTime / 10000 }
-	return stream.Reduce(stream.Window(stream.KeyBy(perAuction, windowKey, nil), window), "q7-max", higherBids,
+	return stream.Reduce(miniBatch(stream.Window(stream.KeyBy(perAuction, windowKey, nil), window), mb), "q7-max", higherBids,
 		func(_ int64, _ stream.TimeWindow, m maxBids, emit func(string)) error {
 			for _, b := range m.Bids {
 				emit(fmt.Sprintf("%d %d %d %d %s", b.Auction, b.Price, b.Bidder, b.DateTime, b.Extra))

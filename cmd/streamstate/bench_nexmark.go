@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/config"
+	"github.com/streamstate/streamstate/jobs/nexmark"
+	"github.com/streamstate/streamstate/stream"
+)
+
+// benchNexmarkCmd is `streamstate bench nexmark`: the throughput of a Nexmark query, and its
+// CPU cost, at each of a list of checkpoint intervals (the first is the baseline of the
+// others, so "0,1s" measures what checkpointing every second costs).
+type benchNexmarkCmd struct {
+	Query       string            `required:"" enum:"q5,q7,q8,q11" help:"Query: q5, q7, q8 or q11."`
+	Events      int64             `default:"10000000" help:"Events generated."`
+	Backend     string            `default:"lsm" help:"State backend: ${backends}."`
+	Parallelism int               `short:"p" default:"2" help:"Parallelism."`
+	Intervals   []string          `default:"0,10s" help:"Checkpoint intervals to run, in order; 0 is checkpointing off."`
+	Incremental bool              `default:"true" negatable:"" help:"Incremental checkpoints (lsm)."`
+	MiniBatch   int               `name:"mini-batch" default:"10000" help:"Windows' in-memory pre-aggregation size; 0 turns it off."`
+	Storage     string            `placeholder:"URL" help:"Checkpoint storage URL. Default: a fresh temporary directory per run."`
+	JSON        bool              `name:"json" help:"Print one JSON object per run and line."`
+	Set         map[string]string `short:"D" help:"Set a configuration key (e.g. -D state.backend.lsm.timer-service.factory=heap)."`
+}
+
+// benchNexmarkResult is one run: one line of --json output.
+type benchNexmarkResult struct {
+	Bench       string  `json:"bench"`
+	Query       string  `json:"query"`
+	Backend     string  `json:"backend"`
+	Parallelism int     `json:"parallelism"`
+	Incremental bool    `json:"incremental"`
+	MiniBatch   int     `json:"mini_batch"`
+	Interval    string  `json:"interval"`
+	Events      int64   `json:"events"`
+	Results     int64   `json:"results"`
+	Seconds     float64 `json:"seconds"`
+	EventsPerS  float64 `json:"events_per_s"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	// EventsPerCPUS is events per second of CPU: throughput per core used.
+	EventsPerCPUS float64 `json:"events_per_cpu_s"`
+	// VsFirst is EventsPerS relative to the first interval's run.
+	VsFirst     float64 `json:"vs_first"`
+	Checkpoints int64   `json:"checkpoints"`
+	// CheckpointBytes is what the last checkpoint wrote; StateBytes what it references.
+	CheckpointBytes int64 `json:"checkpoint_bytes"`
+	StateBytes      int64 `json:"state_bytes"`
+}
+
+// Validate implements kong's validation hook.
+func (c *benchNexmarkCmd) Validate() error {
+	var errs []error
+	if _, err := lookupBackend(c.Backend); err != nil {
+		errs = append(errs, fmt.Errorf("--backend: %w", err))
+	}
+	if c.Events < 1 {
+		errs = append(errs, fmt.Errorf("--events must be at least 1, got %d", c.Events))
+	}
+	if c.Parallelism < 1 {
+		errs = append(errs, fmt.Errorf("--parallelism must be at least 1, got %d", c.Parallelism))
+	}
+	for _, iv := range c.Intervals {
+		if _, err := config.ParseDuration(iv); err != nil {
+			errs = append(errs, fmt.Errorf("--intervals: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run implements the command.
+func (c *benchNexmarkCmd) Run(e *env) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	var first float64
+	for i, iv := range c.Intervals {
+		interval, _ := config.ParseDuration(iv)
+		r, err := c.runOnce(e.Ctx, interval)
+		if err != nil {
+			return fmt.Errorf("interval %s: %w", iv, err)
+		}
+		r.Interval = iv
+		if i == 0 {
+			first = r.EventsPerS
+		}
+		r.VsFirst = r.EventsPerS / first
+		if c.JSON {
+			b, _ := json.Marshal(r)
+			fmt.Fprintf(e.Out, "%s\n", b)
+			continue
+		}
+		fmt.Fprintf(e.Out, "nexmark %s %s p=%d interval %-5s %10.0f events/s  %8.0f events/s per CPU second  (%.2f× the first)  %d checkpoints, last wrote %s of %s  %d results\n",
+			c.Query, c.Backend, c.Parallelism, iv, r.EventsPerS, r.EventsPerCPUS, r.VsFirst, r.Checkpoints,
+			formatBytes(r.CheckpointBytes), formatBytes(r.StateBytes), r.Results)
+	}
+	return nil
+}
+
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration) (*benchNexmarkResult, error) {
+	url := c.Storage
+	if url == "" {
+		dir, err := os.MkdirTemp("", "streamstate-bench-nexmark-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		url = "file://" + dir
+	}
+	st, err := openStorage(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	jobID := fmt.Sprintf("nexmark-%s-%d", c.Query, time.Now().UnixNano())
+	cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: 1})
+	if err != nil {
+		return nil, err
+	}
+	kv := map[string]string{config.KeyBackend: c.Backend, config.KeyIncremental: fmt.Sprint(c.Incremental && c.Backend == lsm.Name),
+		config.KeyParallelism: fmt.Sprint(c.Parallelism)}
+	maps.Copy(kv, c.Set)
+	cfg, err := config.Parse(kv)
+	if err != nil {
+		return nil, err
+	}
+	keyed := jobs["nexmark-"+c.Query].keyedOperators
+	run := &runCmd{}
+	factory, closeFactory, err := run.backendFactory(cfg, keyed, &backendSet{})
+	if err != nil {
+		return nil, err
+	}
+	defer closeFactory()
+
+	var results atomic.Int64
+	g := stream.NewGraph()
+	err = nexmark.Build(g, nexmark.JobConfig{Query: c.Query, Generator: nexmark.DefaultConfig(), Events: c.Events, MiniBatch: c.MiniBatch},
+		func(s *stream.Stream[string]) {
+			stream.Sink(s, func(string, int64) error { results.Add(1); return nil })
+		})
+	if err != nil {
+		return nil, err
+	}
+	var checkpoints atomic.Int64
+	var last atomic.Pointer[stream.CheckpointStats]
+	opts := stream.Options{JobID: jobID, Parallelism: c.Parallelism, Backend: factory, Checkpoints: cps,
+		Checkpointing: stream.CheckpointConfig{Interval: interval, TolerableFailures: 3},
+		OnCheckpoint: func(s stream.CheckpointStats) {
+			if s.Failed == nil {
+				checkpoints.Add(1)
+				last.Store(&s)
+			}
+		}}
+	cpu0, t0 := cpuSeconds(), time.Now()
+	job, err := stream.Execute(ctx, g, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := job.Wait(); err != nil {
+		return nil, err
+	}
+	secs, cpu := time.Since(t0).Seconds(), cpuSeconds()-cpu0
+	r := &benchNexmarkResult{Bench: "nexmark", Query: c.Query, Backend: c.Backend, Parallelism: c.Parallelism,
+		Incremental: c.Incremental && c.Backend == lsm.Name, MiniBatch: c.MiniBatch, Events: job.Records(), Results: results.Load(),
+		Seconds: secs, EventsPerS: float64(job.Records()) / secs, CPUSeconds: cpu, EventsPerCPUS: float64(job.Records()) / cpu,
+		Checkpoints: checkpoints.Load()}
+	if s := last.Load(); s != nil {
+		r.CheckpointBytes, r.StateBytes = s.Bytes, s.StateSize
+	}
+	return r, nil
+}
