@@ -28,7 +28,8 @@ type benchNexmarkCmd struct {
 	Parallelism int               `short:"p" default:"2" help:"Parallelism."`
 	Intervals   []string          `default:"0,10s" help:"Checkpoint intervals to run, in order; 0 is checkpointing off."`
 	Incremental bool              `default:"true" negatable:"" help:"Incremental checkpoints (lsm)."`
-	MiniBatch   int               `name:"mini-batch" default:"10000" help:"Windows' in-memory pre-aggregation size; 0 turns it off."`
+	MiniBatch   int               `name:"mini-batch" default:"100000" help:"Windows' in-memory pre-aggregation size (values held per window operator subtask); 0 turns it off."`
+	Timers      string            `default:"heap" enum:"heap,lsm" help:"Where the lsm backend keeps timers (state.backend.lsm.timer-service.factory): heap or lsm."`
 	Storage     string            `placeholder:"URL" help:"Checkpoint storage URL. Default: a fresh temporary directory per run."`
 	JSON        bool              `name:"json" help:"Print one JSON object per run and line."`
 	Set         map[string]string `short:"D" help:"Set a configuration key (e.g. -D state.backend.lsm.timer-service.factory=heap)."`
@@ -42,6 +43,7 @@ type benchNexmarkResult struct {
 	Parallelism int     `json:"parallelism"`
 	Incremental bool    `json:"incremental"`
 	MiniBatch   int     `json:"mini_batch"`
+	Timers      string  `json:"timers,omitempty"`
 	Interval    string  `json:"interval"`
 	Events      int64   `json:"events"`
 	Results     int64   `json:"results"`
@@ -137,6 +139,9 @@ func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration) (
 	}
 	kv := map[string]string{config.KeyBackend: c.Backend, config.KeyIncremental: fmt.Sprint(c.Incremental && c.Backend == lsm.Name),
 		config.KeyParallelism: fmt.Sprint(c.Parallelism)}
+	if c.Backend == lsm.Name {
+		kv[lsm.ConfigPrefix+"timer-service.factory"] = c.Timers
+	}
 	maps.Copy(kv, c.Set)
 	cfg, err := config.Parse(kv)
 	if err != nil {
@@ -179,7 +184,7 @@ func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration) (
 	}
 	secs, cpu := time.Since(t0).Seconds(), cpuSeconds()-cpu0
 	r := &benchNexmarkResult{Bench: "nexmark", Query: c.Query, Backend: c.Backend, Parallelism: c.Parallelism,
-		Incremental: c.Incremental && c.Backend == lsm.Name, MiniBatch: c.MiniBatch, Events: job.Records(), Results: results.Load(),
+		Incremental: c.Incremental && c.Backend == lsm.Name, MiniBatch: c.MiniBatch, Timers: c.Timers, Events: job.Records(), Results: results.Load(),
 		Seconds: secs, EventsPerS: float64(job.Records()) / secs, CPUSeconds: cpu, EventsPerCPUS: float64(job.Records()) / cpu,
 		Checkpoints: checkpoints.Load()}
 	if s := last.Load(); s != nil {

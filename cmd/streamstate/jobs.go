@@ -24,7 +24,7 @@ type jobSpec struct {
 
 // nexmarkMiniBatch is the size of the Nexmark windows' in-memory pre-aggregation, as
 // Flink SQL's table.exec.mini-batch.size.
-const nexmarkMiniBatch = 10_000
+const nexmarkMiniBatch = 100_000
 
 // jobs are the jobs `streamstate run` knows. To add one, add a line.
 var jobs = map[string]jobSpec{
