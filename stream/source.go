@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -259,7 +260,48 @@ func (s *sourceTask[T]) handle(c control) (finish bool, err error) {
 	return false, s.t.notify(c)
 }
 
+// errEndStreams is how awaitControl tells run that the coordinator asked the source to end
+// its streams.
+var errEndStreams = errors.New("stream: end of the sources' streams")
+
+// awaitControl applies one coordinator message: the next queued one when poll is set (handled
+// is false when there is none), else the next to arrive before timeout fires (nil: no
+// timeout).
+func (s *sourceTask[T]) awaitControl(poll bool, timeout <-chan time.Time) (handled bool, err error) {
+	var c control
+	if poll {
+		select {
+		case c = <-s.t.ctrl:
+		case <-s.t.job.done:
+			return false, errJobStopped
+		default:
+			return false, nil
+		}
+	} else {
+		select {
+		case c = <-s.t.ctrl:
+		case <-s.t.job.done:
+			return false, errJobStopped
+		case <-timeout:
+			return false, nil
+		}
+	}
+	finish, err := s.handle(c)
+	if err == nil && finish {
+		err = errEndStreams
+	}
+	return true, err
+}
+
 func (s *sourceTask[T]) run() error {
+	err := s.loop()
+	if errors.Is(err, errEndStreams) {
+		return s.t.endInput()
+	}
+	return err
+}
+
+func (s *sourceTask[T]) loop() error {
 	t := s.t
 	s.wm = MinWatermark
 	lastWM := time.Now()
@@ -267,23 +309,14 @@ func (s *sourceTask[T]) run() error {
 	for {
 		// Control messages first, without blocking while there is data to read.
 		for {
-			var c control
-			select {
-			case c = <-t.ctrl:
-			case <-t.job.done:
-				return errJobStopped
-			default:
-				goto read
-			}
-			finish, err := s.handle(c)
+			handled, err := s.awaitControl(true, nil)
 			if err != nil {
 				return err
 			}
-			if finish {
-				return t.endInput()
+			if !handled {
+				break
 			}
 		}
-	read:
 		if t.paused || s.allDone() {
 			if !reported {
 				if err := s.emitWatermark(); err != nil { // MaxWatermark once every split is done
@@ -297,17 +330,8 @@ func (s *sourceTask[T]) run() error {
 					t.job.coord.sourceFinished(t)
 				}
 			}
-			select {
-			case c := <-t.ctrl:
-				finish, err := s.handle(c)
-				if err != nil {
-					return err
-				}
-				if finish {
-					return t.endInput()
-				}
-			case <-t.job.done:
-				return errJobStopped
+			if _, err := s.awaitControl(false, nil); err != nil {
+				return err
 			}
 			continue
 		}
@@ -330,18 +354,9 @@ func (s *sourceTask[T]) run() error {
 			if err := t.flush(); err != nil {
 				return err
 			}
-			select { // wait a little for data, or for a control message
-			case c := <-t.ctrl:
-				finish, err := s.handle(c)
-				if err != nil {
-					return err
-				}
-				if finish {
-					return t.endInput()
-				}
-			case <-t.job.done:
-				return errJobStopped
-			case <-time.After(10 * time.Millisecond):
+			// Wait a little for data, or for a control message.
+			if _, err := s.awaitControl(false, time.After(10*time.Millisecond)); err != nil {
+				return err
 			}
 		}
 	}
