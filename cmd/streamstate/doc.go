@@ -1,11 +1,17 @@
-// Command streamstate is the command line of streamstate: a demo job that writes, checkpoints,
-// rescales and restores keyed state, and micro-benchmarks of the state backends.
+// Command streamstate is the command line of streamstate: it runs the shipped stateful jobs
+// with checkpoints, looks into checkpoint storage, takes savepoints, and benchmarks.
 //
-//	streamstate demo                      # the main demo job, on the embedded defaults
-//	streamstate bench state --json        # state micro-benchmark against plain Go maps
-//	streamstate bench state --backend lsm # the lsm backend against raw Pebble
+//	streamstate run fraud                 # the main job: lsm backend, checkpoints in ./checkpoints
+//	streamstate run fraud --resume        # continue after a crash from the latest checkpoint
+//	streamstate run nexmark-q5 -p 3 --from savepoints/savepoint-…  # restore elsewhere
+//	streamstate savepoint <pid> [--stop]  # savepoint of a running job (SIGUSR1 / SIGUSR2)
+//	streamstate checkpoints list|inspect|validate ./checkpoints
+//	streamstate demo                      # the state API alone: checkpoint, rescale, verify
+//	streamstate bench state --backend lsm # state micro-benchmark against raw Pebble
 //	streamstate bench checkpoint --backend lsm --incremental --keys 1000000 --change-percent 1
+//	streamstate bench nexmark --query q5 --intervals 0,10s,1s
 //
-// One file per subcommand (demo.go, bench_state.go, bench_checkpoint.go; bench_state_pebble.go
-// is the raw Pebble baseline of bench state); backends.go names the state backends.
+// One file per subcommand (run.go, checkpoints.go, demo.go, bench_*.go;
+// bench_state_pebble.go is the raw Pebble baseline of bench state); jobs.go lists the
+// shipped jobs and backends.go the state backends.
 package main
