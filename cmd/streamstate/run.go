@@ -197,6 +197,15 @@ func (c *runCmd) Run(e *env) error {
 		defer closeFrom()
 		opts.Restore.Metadata, opts.Restore.Reader = m, r
 	}
+	if !c.Resume && c.From == "" {
+		if ids, err := cps.Completed(ctx); err == nil && len(ids) > 0 {
+			fmt.Fprintf(e.Log, "note: job %s has checkpoints up to %d in %s; this run starts fresh (use --resume to continue, or another --job-id)\n",
+				c.JobID, ids[len(ids)-1], st)
+		}
+		if parts, _ := filepath.Glob(filepath.Join(c.Output, "part-*")); len(parts) > 0 {
+			fmt.Fprintf(e.Log, "note: %s already holds %d part files of earlier runs; a fresh run adds its own beside them\n", c.Output, len(parts))
+		}
+	}
 	progress := newProgressLine(e.Log, c.Progress)
 	opts.OnCheckpoint = progress.checkpoint
 
