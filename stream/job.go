@@ -301,6 +301,11 @@ func (j *Job) start() {
 		go func() {
 			defer j.wg.Done()
 			err := t.run()
+			if errors.Is(err, errJobStopped) && j.Stopped() {
+				// Stopped with a savepoint: deliver its completion, so that sinks
+				// publish its output even if nobody restores it.
+				err = t.drainNotifications()
+			}
 			if err != nil && !errors.Is(err, errJobStopped) {
 				j.fail(fmt.Errorf("%s: %w", t, err))
 			}

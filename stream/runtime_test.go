@@ -289,6 +289,18 @@ func TestStopWithSavepointRescale(t *testing.T) {
 	if !j.Stopped() || !stats.Savepoint {
 		t.Fatalf("Stopped() = %v, stats %+v", j.Stopped(), stats)
 	}
+	// The savepoint's completion reached the sink before the job ended: what the savepoint
+	// holds is published, without a restore.
+	published, pending := readOutput(t, out), 0
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".pending") {
+			pending++
+		}
+	}
+	if len(published) == 0 || pending != 0 {
+		t.Errorf("after stop-with-savepoint: %d lines published, %d files still pending", len(published), pending)
+	}
 	m, r, err := checkpoint.LoadSavepoint(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)

@@ -256,6 +256,23 @@ func (t *task) notify(c control) error {
 	return nil
 }
 
+// drainNotifications applies the completion and abort notifications still queued, after
+// the task's loop has ended.
+func (t *task) drainNotifications() error {
+	for {
+		select {
+		case c := <-t.ctrl:
+			if c.kind == ctrlComplete || c.kind == ctrlAbort {
+				if err := t.notify(c); err != nil {
+					return err
+				}
+			}
+		default:
+			return nil
+		}
+	}
+}
+
 // endInput tells every member that its input has ended, in chain order, and sends the end
 // downstream.
 func (t *task) endInput() error {
