@@ -39,7 +39,6 @@ type pendingCheckpoint struct {
 	final       bool // the checkpoint after every source finished
 	timestampMs int64
 	started     time.Time
-	out         checkpoint.StreamFactory
 	pending     *checkpoint.Pending
 	path        string
 	ctx         context.Context
@@ -224,8 +223,7 @@ func (c *coordinator) trigger(r triggerRequest) {
 	p := &pendingCheckpoint{id: id, final: r.final, timestampMs: time.Now().UnixMilli(), started: time.Now(), acks: map[*task]taskAck{}}
 	if sp := r.savepoint; sp != nil {
 		p.savepoint, p.stop, p.reply, p.path = true, sp.stop, sp.reply, sp.path
-		pending := checkpoint.BeginSavepoint(sp.st)
-		p.pending, p.out = pending, pending
+		p.pending = checkpoint.BeginSavepoint(sp.st)
 	} else {
 		pending, err := j.cps.Begin(id)
 		if err != nil {
@@ -233,7 +231,7 @@ func (c *coordinator) trigger(r triggerRequest) {
 			c.countFailure(err)
 			return
 		}
-		p.pending, p.out = pending, pending
+		p.pending = pending
 	}
 	p.ctx, p.cancel = context.WithCancel(j.ctx)
 	if to := j.opts.Checkpointing.Timeout; to > 0 {

@@ -203,7 +203,7 @@ func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
 func (t *task) snapshotAsync(cp *pendingCheckpoint, parts []memberSnapshot, syncDur, alignment time.Duration) taskAck {
 	start := time.Now()
 	a := taskAck{id: cp.id, task: t, sync: syncDur, alignment: alignment}
-	out := newCountingFactory(cp.out)
+	out := newCountingFactory(cp.pending)
 	for i := range parts {
 		p := &parts[i]
 		res := memberResult{uid: p.uid}
