@@ -84,9 +84,12 @@ func FromSource[T any](g *Graph, uid string, src Source[T], ws WatermarkStrategy
 
 type sourceSplit[T any] struct {
 	splitState
-	r        SplitReader[T]
-	idle     bool
-	lastData time.Time
+	r    SplitReader[T]
+	idle bool
+	// active says the split had data since the last periodic watermark; inactiveSince is the
+	// first periodic watermark after its last data (zero while active).
+	active        bool
+	inactiveSince time.Time
 }
 
 // sourceTask is the head of a source vertex and the CheckpointedFunction holding its splits.
@@ -127,7 +130,7 @@ func (s *sourceTask[T]) InitializeState(ctx state.FunctionInitializationContext)
 		if sp.Split < 0 || sp.Split >= s.src.NumSplits() {
 			return fmt.Errorf("restored split %d, but the source has %d splits; the number of splits must not change", sp.Split, s.src.NumSplits())
 		}
-		ss := &sourceSplit[T]{splitState: sp, lastData: time.Now()}
+		ss := &sourceSplit[T]{splitState: sp}
 		if !sp.Done {
 			r, err := s.src.OpenSplit(sp.Split, sp.Pos)
 			if err != nil {
@@ -191,6 +194,27 @@ func (s *sourceTask[T]) emitWatermark() error {
 	return nil
 }
 
+// markIdleSplits runs at every periodic watermark: a split without data since the first
+// periodic watermark after its last record, for at least Idleness, becomes idle. As Flink's
+// WatermarksWithIdleness, inactivity is measured from periodic watermark to periodic
+// watermark, so splits that stop at different times go idle in that order, and the watermark
+// of the last active split is emitted before the whole source turns idle.
+func (s *sourceTask[T]) markIdleSplits(now time.Time) {
+	if s.ws.Idleness <= 0 {
+		return
+	}
+	for _, sp := range s.splits {
+		switch {
+		case sp.active:
+			sp.active, sp.inactiveSince = false, time.Time{}
+		case sp.inactiveSince.IsZero():
+			sp.inactiveSince = now
+		case !sp.idle && now.Sub(sp.inactiveSince) >= s.ws.Idleness:
+			sp.idle = true
+		}
+	}
+}
+
 // readBurst is how many records a source reads from one split before it looks at the next
 // split and at its control messages.
 const readBurst = 256
@@ -198,7 +222,6 @@ const readBurst = 256
 // read reads a burst from every split; it reports whether any split had data.
 func (s *sourceTask[T]) read() (bool, error) {
 	any := false
-	now := time.Now()
 	for _, sp := range s.splits {
 		if sp.Done {
 			continue
@@ -216,12 +239,9 @@ func (s *sourceTask[T]) read() (bool, error) {
 				break
 			}
 			if st == NoData {
-				if !sp.idle && s.ws.Idleness > 0 && now.Sub(sp.lastData) >= s.ws.Idleness {
-					sp.idle = true
-				}
 				break
 			}
-			any, sp.idle, sp.lastData = true, false, now
+			any, sp.idle, sp.active = true, false, true
 			s.records++
 			if ts != NoTimestamp && ts > sp.MaxTS {
 				sp.MaxTS = ts
@@ -343,6 +363,7 @@ func (s *sourceTask[T]) loop() error {
 		t.job.countRecords(t, s.records-before)
 		if time.Since(lastWM) >= t.job.opts.AutoWatermarkInterval || s.allDone() {
 			lastWM = time.Now()
+			s.markIdleSplits(lastWM)
 			if err := s.emitWatermark(); err != nil {
 				return err
 			}
