@@ -42,7 +42,7 @@ func inTake(t *testing.T, c *checkpoint.Checkpoints, id int64) *checkpoint.Metad
 		t.Fatal(err)
 	}
 	ow := checkpoint.NewOperatorWriter(out, 0, 1)
-	if err := ow.BeginState(checkpoint.OperatorStateMeta{Name: "offsets", Mode: checkpoint.ModeSplit, Value: "int64"}); err != nil {
+	if err := ow.BeginState(checkpoint.OperatorStateMeta{Name: "offsets", Mode: checkpoint.ModeSplit, Value: "int64"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	ow.Element([]byte("12345678"))

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -137,21 +138,25 @@ func (h *OperatorStateHandle) validate() error {
 }
 
 // OperatorWriter writes one subtask's operator state file. Call BeginState for every state,
-// in the order they should appear, adding its items with Element (list states) or Entry
-// (broadcast states), then Finish. Errors of the underlying stream are reported by Finish.
+// in the order they should appear, with the number of items that follow, then add them with
+// Element (list states) or Entry (broadcast states), then Finish. Items stream to the output
+// (buffered), so a large state is never held twice. Errors of the underlying stream are
+// reported by BeginState and Finish.
 type OperatorWriter struct {
-	out     OutputStream
-	handle  OperatorStateHandle
-	section []byte
-	open    bool
-	off     int64
-	err     error
+	out    OutputStream
+	bw     *bufio.Writer
+	handle OperatorStateHandle
+	open   bool
+	want   int64  // the items the open section declared
+	crc    uint32 // of the open section so far
+	off    int64
+	err    error
 }
 
 // NewOperatorWriter writes the header to out and returns a writer for the operator state of
 // subtask of parallelism.
 func NewOperatorWriter(out OutputStream, subtask, parallelism int) *OperatorWriter {
-	w := &OperatorWriter{out: out, handle: OperatorStateHandle{Subtask: subtask, Parallelism: parallelism}}
+	w := &OperatorWriter{out: out, bw: bufio.NewWriterSize(out, 64<<10), handle: OperatorStateHandle{Subtask: subtask, Parallelism: parallelism}}
 	w.write(binary.BigEndian.AppendUint32([]byte(operatorMagic), operatorVersion))
 	return w
 }
@@ -160,14 +165,24 @@ func (w *OperatorWriter) write(p []byte) {
 	if w.err != nil {
 		return
 	}
-	n, err := w.out.Write(p)
+	n, err := w.bw.Write(p)
 	w.off += int64(n)
 	w.err = err
+	if w.open {
+		w.crc = crc32.Update(w.crc, castagnoli, p)
+	}
+}
+
+// writeBytes writes bytes(b): its uvarint length, then b.
+func (w *OperatorWriter) writeBytes(b []byte) {
+	var n [binary.MaxVarintLen64]byte
+	w.write(binary.AppendUvarint(n[:0], uint64(len(b))))
+	w.write(b)
 }
 
 // BeginState ends the current state's section and starts one for meta (whose Offset, Length
-// and Count are filled in by the writer).
-func (w *OperatorWriter) BeginState(meta OperatorStateMeta) error {
+// and Count are filled in by the writer) with items items.
+func (w *OperatorWriter) BeginState(meta OperatorStateMeta, items int) error {
 	if err := w.endState(); err != nil {
 		return err
 	}
@@ -177,11 +192,16 @@ func (w *OperatorWriter) BeginState(meta OperatorStateMeta) error {
 	if _, _, dup := w.handle.State(meta.Name); dup {
 		return fmt.Errorf("checkpoint: operator state %q written twice", meta.Name)
 	}
+	if items < 0 {
+		return fmt.Errorf("checkpoint: operator state %q with %d items", meta.Name, items)
+	}
 	meta.Offset, meta.Length, meta.Count = w.off, 0, 0
 	w.handle.States = append(w.handle.States, meta)
-	w.section = appendBytes(w.section[:0], []byte(meta.Name))
-	w.open = true
-	return nil
+	w.open, w.want, w.crc = true, int64(items), 0
+	w.writeBytes([]byte(meta.Name))
+	var n [binary.MaxVarintLen64]byte
+	w.write(binary.AppendUvarint(n[:0], uint64(items)))
+	return w.err
 }
 
 func (w *OperatorWriter) cur() *OperatorStateMeta { return &w.handle.States[len(w.handle.States)-1] }
@@ -189,35 +209,29 @@ func (w *OperatorWriter) cur() *OperatorStateMeta { return &w.handle.States[len(
 // Element adds an element to the current list state.
 func (w *OperatorWriter) Element(v []byte) {
 	w.cur().Count++
-	w.section = appendBytes(w.section, v)
+	w.writeBytes(v)
 }
 
 // Entry adds an entry to the current broadcast state.
 func (w *OperatorWriter) Entry(k, v []byte) {
 	w.cur().Count++
-	w.section = appendBytes(w.section, k)
-	w.section = appendBytes(w.section, v)
+	w.writeBytes(k)
+	w.writeBytes(v)
 }
 
-// endState seals the open section: the name is followed by the count, then the items.
+// endState seals the open section with its checksum, after checking that it holds the items
+// it declared.
 func (w *OperatorWriter) endState() error {
 	if !w.open {
 		return w.err
 	}
-	w.open = false
 	m := w.cur()
-	nameLen := len(appendBytes(nil, []byte(m.Name)))
-	var count []byte
-	count = binary.AppendUvarint(count, uint64(m.Count))
-	start := w.off
-	crc := crc32.Update(0, castagnoli, w.section[:nameLen])
-	crc = crc32.Update(crc, castagnoli, count)
-	crc = crc32.Update(crc, castagnoli, w.section[nameLen:])
-	w.write(w.section[:nameLen])
-	w.write(count)
-	w.write(w.section[nameLen:])
-	w.write(binary.BigEndian.AppendUint32(nil, crc))
-	m.Length = w.off - start
+	if m.Count != w.want && w.err == nil {
+		w.err = fmt.Errorf("checkpoint: operator state %q: %d items written, %d declared", m.Name, m.Count, w.want)
+	}
+	w.open = false
+	w.write(binary.BigEndian.AppendUint32(nil, w.crc))
+	m.Length = w.off - m.Offset
 	return w.err
 }
 
@@ -228,6 +242,10 @@ func (w *OperatorWriter) Abort() { w.out.Abort() }
 // is discarded.
 func (w *OperatorWriter) Finish() (*OperatorStateHandle, error) {
 	if err := w.endState(); err != nil {
+		w.out.Abort()
+		return nil, err
+	}
+	if err := w.bw.Flush(); err != nil {
 		w.out.Abort()
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func writeOperator(t testing.TB, files opFiles, path string, subtask, parallelis
 	t.Helper()
 	w := checkpoint.NewOperatorWriter(&opOutput{files: files, path: path}, subtask, parallelism)
 	for _, s := range states {
-		if err := w.BeginState(s.Meta); err != nil {
+		if err := w.BeginState(s.Meta, len(s.Values)); err != nil {
 			t.Fatal(err)
 		}
 		for i, v := range s.Values {
@@ -173,14 +173,22 @@ func TestOperatorGolden(t *testing.T) {
 
 func TestOperatorWriterErrors(t *testing.T) {
 	w := checkpoint.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f"}, 0, 1)
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: "scatter", Value: "x"}); err == nil {
+	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: "scatter", Value: "x"}, 0); err == nil {
 		t.Error("unknown mode accepted")
 	}
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: checkpoint.ModeSplit, Value: "x"}); err != nil {
+	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: checkpoint.ModeSplit, Value: "x"}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: checkpoint.ModeSplit, Value: "x"}); err == nil {
+	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: checkpoint.ModeSplit, Value: "x"}, 0); err == nil {
 		t.Error("state written twice accepted")
+	}
+	w = checkpoint.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f"}, 0, 1)
+	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: checkpoint.ModeSplit, Value: "x"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	w.Element([]byte("only one"))
+	if _, err := w.Finish(); err == nil || !strings.Contains(err.Error(), "1 items written, 2 declared") {
+		t.Errorf("Finish with fewer items than declared: %v", err)
 	}
 	boom := errors.New("disk full")
 	w = checkpoint.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f", fail: boom}, 0, 1)
@@ -331,7 +339,7 @@ func TestOperatorThroughStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := checkpoint.NewOperatorWriter(out, 0, 1)
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "s", Mode: checkpoint.ModeUnion, Value: "string"}); err != nil {
+	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "s", Mode: checkpoint.ModeUnion, Value: "string"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	w.Element([]byte("hello"))

@@ -83,7 +83,7 @@ func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*chec
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		if err := w.BeginState(st.meta); err != nil {
+		if err := w.BeginState(st.meta, st.items()); err != nil {
 			return fail(err)
 		}
 		if buf, err = st.write(w, buf); err != nil {
@@ -95,6 +95,18 @@ func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*chec
 		return nil, fmt.Errorf("operator %s subtask %d: snapshot %d: %w", s.opID, s.subtask, s.id, err)
 	}
 	return h, nil
+}
+
+// items is the number of items write adds.
+func (st *frozen) items() int {
+	switch {
+	case st.raw:
+		return len(st.rawValues)
+	case st.meta.Mode == checkpoint.ModeBroadcast:
+		return len(st.entries)
+	default:
+		return len(st.list)
+	}
 }
 
 // write adds the state's items to w; buf is scratch space, returned for reuse.
