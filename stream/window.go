@@ -580,12 +580,13 @@ func (ws *WindowedStream[K, T]) StateSerializer(ser serde.Serializer[T]) *Window
 }
 
 // MiniBatch pre-aggregates records in memory before they reach state, as Flink SQL's
-// mini-batch aggregation: up to n (key, window) pairs are folded with the reduce function and
-// written to state (one read and one write per pair rather than per record) when their window
-// is about to fire (before the watermark that passes its end), before every checkpoint's
-// synchronous phase, and all at once when n is reached. Results are the same; state is
-// touched far less, once per window and key when the batch is large enough. Reduce only,
-// with a non-merging assigner and the default trigger.
+// mini-batch aggregation: up to n (key, window) pairs are folded with the reduce function.
+// A pair whose window is about to fire (before the watermark that passes its end) fires
+// straight from memory; when n pairs are pending, all are written to state (one read and one
+// write per pair rather than per record). Checkpoints copy the pending pairs into operator
+// state rather than writing them to keyed state, and a restore at any parallelism takes them
+// back. Results are the same; state is touched far less, not at all when the batch is large
+// enough. Reduce only, with a non-merging assigner and the default trigger.
 func (ws *WindowedStream[K, T]) MiniBatch(n int) *WindowedStream[K, T] {
 	if n < 0 {
 		panic(fmt.Sprintf("stream: mini-batch size %d is negative", n))
@@ -622,7 +623,11 @@ func Reduce[K, T, OUT any](ws *WindowedStream[K, T], uid string, reduce func(a, 
 				return nil, err
 			}
 			wl := l.(*windowLogic[K, T, OUT])
-			if err := wl.startMiniBatch(ws.miniBatch, reduce); err != nil {
+			ser := ws.ser
+			if ser == nil {
+				ser = serde.Of[T]()
+			}
+			if err := wl.startMiniBatch(ws.miniBatch, reduce, ser); err != nil {
 				return nil, err
 			}
 			return wl, nil

@@ -829,36 +829,43 @@ func TestWindowMiniBatch(t *testing.T) {
 }
 
 // TestWindowMiniBatchCrash cancels a mini-batch window job mid-run several times and resumes
-// it from its checkpoints: each checkpoint must hold the batch flushed into state.
+// it from its checkpoints at another parallelism, on both backends: each checkpoint must hold
+// the pending batch, and a restored subtask must take back exactly its key groups' pairs.
 func TestWindowMiniBatchCrash(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	evs := windowEvents(seed, 4000)
 	kind := windowKinds[1]
-	out, cpDir := t.TempDir(), t.TempDir()
-	var read atomic.Int64
-	for attempt := range 4 {
-		g := NewGraph()
-		s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
-		res := Reduce(Window(KeyBy(s, func(e event) string { return e.Key }, nil), kind.assigner).MiniBatch(1000), "window", sumEvents, emitSum)
-		SinkToFiles(res, "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
-		j, err := Execute(context.Background(), g, Options{Parallelism: 2, Checkpoints: openCheckpoints(t, cpDir),
-			Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}})
-		if err != nil {
-			t.Fatal(err)
+	for _, be := range windowBackends {
+		for _, size := range []int{50, 1000} { // spills to state between checkpoints, or not
+			t.Run(fmt.Sprintf("%s/size%d", be.name, size), func(t *testing.T) {
+				out, cpDir := t.TempDir(), t.TempDir()
+				var read atomic.Int64
+				for attempt, p := range []int{2, 3, 1, 2} {
+					g := NewGraph()
+					s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
+					res := Reduce(Window(KeyBy(s, func(e event) string { return e.Key }, nil), kind.assigner).MiniBatch(size), "window", sumEvents, emitSum)
+					SinkToFiles(res, "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
+					j, err := Execute(context.Background(), g, Options{Parallelism: p, Backend: be.backend, Checkpoints: openCheckpoints(t, cpDir),
+						Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if attempt == 3 {
+						if err := j.Wait(); err != nil {
+							t.Fatal(err)
+						}
+						break
+					}
+					stopAt := read.Load() + int64(len(evs)/6)
+					for read.Load() < stopAt {
+						time.Sleep(time.Millisecond)
+					}
+					j.Cancel()
+					_ = j.Wait()
+				}
+				compareLines(t, readOutput(t, out), modelWindows(evs, kind.assigner, kind.gap))
+			})
 		}
-		if attempt == 3 {
-			if err := j.Wait(); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		stopAt := read.Load() + int64(len(evs)/6)
-		for read.Load() < stopAt {
-			time.Sleep(time.Millisecond)
-		}
-		j.Cancel()
-		_ = j.Wait()
 	}
-	compareLines(t, readOutput(t, out), modelWindows(evs, kind.assigner, kind.gap))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ type benchNexmarkCmd struct {
 	Storage     string            `placeholder:"URL" help:"Checkpoint storage URL. Default: a fresh temporary directory per run."`
 	JSON        bool              `name:"json" help:"Print one JSON object per run and line."`
 	Set         map[string]string `short:"D" help:"Set a configuration key (e.g. -D state.backend.lsm.timer-service.factory=heap)."`
+	CPUProfile  string            `name:"cpuprofile" placeholder:"PREFIX" help:"Write a CPU profile of each run to PREFIX-<interval>.pprof (go tool pprof)."`
 }
 
 // benchNexmarkResult is one run: one line of --json output.
@@ -109,6 +111,19 @@ func (c *benchNexmarkCmd) Run(e *env) error {
 	return nil
 }
 
+// startCPUProfile profiles the process's CPU into file name until the returned stop.
+func startCPUProfile(name string) (stop func(), err error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -174,6 +189,13 @@ func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration) (
 				last.Store(&s)
 			}
 		}}
+	if c.CPUProfile != "" {
+		stop, err := startCPUProfile(fmt.Sprintf("%s-%s.pprof", c.CPUProfile, interval))
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 	cpu0, t0 := cpuSeconds(), time.Now()
 	job, err := stream.Execute(ctx, g, opts)
 	if err != nil {
