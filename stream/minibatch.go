@@ -12,75 +12,96 @@ import (
 )
 
 // miniBatch is the in-memory pre-aggregation of a reduce window (WindowedStream.MiniBatch):
-// per serialized key, the windows it has records in, each with the records folded so far.
+// per serialized key, the units it has records in, each with the records folded so far. A
+// unit is a window, or with slicing (WindowedStream.Slicing, sliding windows) a slice: the
+// gcd of size and slide, so that a record folds into one slice instead of size/slide
+// windows and a window's value is the fold of its slices (Flink SQL's slicing windows).
 //
-// A pair is written to state when its window is about to fire (before the watermark that
-// passes its end) or when the batch holds limit values. A pair that never reached state
-// fires straight from memory, without touching state or timers: with a large enough batch
-// most windows never touch the state backend at all. To know which pairs may have state, a
-// pair written to state stays in memory without a value ("stateful") until its window fires;
-// when too many such pairs pile up, they are dropped and their windows marked unsure (every
-// pair of an unsure window goes through state). Without allowed lateness only: a window's
-// state lives until it fires once.
+// A window fires straight from memory when the watermark passes its end: no state, no timer.
+// When the batch holds limit values, every value is written to the windows' keyed state
+// ("spilled"), with the trigger run as for one record, and those (key, window) pairs are
+// remembered as stateful: when such a window fires, the values gathered in memory since are
+// added to its state and its timer fires it. When too many stateful pairs pile up they are
+// forgotten and their windows marked unsure (every pair of an unsure window goes through
+// state). Without allowed lateness only: a window's state lives until it fires once.
 //
 // A checkpoint does not write the batch to keyed state (a read, a write and a timer per
 // pair): it copies the pending values, serialized, into union operator state, with the
 // windows that may have state. A restored subtask takes back the values of the key groups it
 // owns, at any parallelism, and treats the windows that may have state as unsure. Without
-// operator state (or with allowed lateness) the batch goes to keyed state before every
-// checkpoint instead.
+// operator state (or with allowed lateness) every pair goes through state: the batch is
+// written to keyed state before every checkpoint, and windows fire by their timers.
 type miniBatch[K, T any] struct {
 	limit  int
 	reduce func(a, b T) T
 	m      map[string]*miniKey[T]
-	// values is the number of pairs holding a value; pairs that of all pairs held.
-	values, pairs int
-	// direct says that pairs may fire from memory (no allowed lateness, and operator state
-	// to checkpoint the unsure windows in).
+	// values is the number of units held; stateful the number of stateful pairs.
+	values, stateful int
+	// slice is the length of a slice with slicing (windows of size starting every slide at
+	// offset), else 0: units are windows.
+	slice, size, slide, offset int64
+	// direct says that windows may fire from memory (no allowed lateness, and operator
+	// state to checkpoint the batch in).
 	direct bool
+	// lastWM is the last watermark fired: a new key's windows up to it are done.
+	lastWM int64
 	unsure map[TimeWindow]bool
-	// stateful holds the windows that may have state, across checkpoints; checkpointed the
-	// pending values.
-	stateful     state.OperatorListState[TimeWindow]
-	checkpointed state.OperatorListState[*miniPair]
-	ser          serde.Serializer[T]
-	fire         func(key K, w TimeWindow, v T) error
+	// unsureState holds the windows that may have state, across checkpoints; pending the
+	// values.
+	unsureState state.OperatorListState[TimeWindow]
+	pending     state.OperatorListState[*miniPair]
+	ser         serde.Serializer[T]
+	fire        func(key K, w TimeWindow, v T) error
+	wins        []TimeWindow // scratch
 }
 
 type miniKey[T any] struct {
-	raw  []byte
-	wins []miniWin[T]
+	raw   []byte
+	units []miniUnit[T] // by start
+	// fired: the key's windows ending at or before this watermark are done (direct only).
+	fired int64
+	// stateful are the key's windows that may have keyed state and have not fired.
+	stateful []TimeWindow
 }
 
-type miniWin[T any] struct {
-	w        TimeWindow
-	v        T
-	ts       int64 // the latest record's timestamp, for the trigger
-	has      bool  // v holds records not yet in state
-	stateful bool  // the pair may have state
+type miniUnit[T any] struct {
+	u  TimeWindow // a window, or a slice
+	v  T
+	ts int64 // the latest record's timestamp, for the trigger
 }
 
-// maxStatefulFactor bounds the value-less pairs kept to know which pairs have state, as a
-// multiple of the batch size.
+// maxStatefulFactor bounds the stateful pairs remembered, as a multiple of the batch size.
 const maxStatefulFactor = 8
 
 // The operator states of a mini-batch window: the windows that may have keyed state, and
-// the batch's pending pairs (miniPairState, with the window's value serializer).
+// the batch's pending values, by window or by slice (with the window's value serializer).
 const (
 	miniStatefulWindowsState = "mini-batch-stateful-windows"
 	miniPairsState           = "mini-batch-pairs"
+	miniSlicesState          = "mini-batch-slices"
 )
 
 // startMiniBatch turns on pre-aggregation with reduce for this window operator, whose state
-// serializer is ser; a restored operator takes back its checkpointed batch.
-func (l *windowLogic[K, T, OUT]) startMiniBatch(limit int, reduce func(a, b T) T, ser serde.Serializer[T]) error {
-	mb := &miniBatch[K, T]{limit: limit, reduce: reduce, m: map[string]*miniKey[T]{}, unsure: map[TimeWindow]bool{}, ser: ser}
+// serializer is ser, by slices if slicing; a restored operator takes back its checkpointed
+// batch.
+func (l *windowLogic[K, T, OUT]) startMiniBatch(limit int, reduce func(a, b T) T, ser serde.Serializer[T], slicing bool) error {
+	mb := &miniBatch[K, T]{limit: limit, reduce: reduce, m: map[string]*miniKey[T]{}, unsure: map[TimeWindow]bool{}, ser: ser,
+		lastWM: math.MinInt64}
 	l.mini = mb
 	l.op.flush, l.op.flushBeforeWatermark = l.flushMiniBatch, l.fireMiniBatch
 	rc, isReduce := l.contents.(*reduceContents[K, T, OUT])
 	m := l.op.member
 	if m == nil || !isReduce || l.lateness != 0 || !l.eventTime {
+		if slicing {
+			return fmt.Errorf("window: slicing needs event time, no allowed lateness and operator state")
+		}
 		return nil
+	}
+	pendingName := miniPairsState
+	if slicing {
+		sl := l.assigner.(*sliding)
+		mb.size, mb.slide, mb.offset, mb.slice = sl.size, sl.slide, sl.offset, gcd(sl.size, sl.slide)
+		pendingName = miniSlicesState
 	}
 	st, err := state.GetUnionListState(m.ops, state.ListDescriptor[TimeWindow]{Name: miniStatefulWindowsState})
 	if err != nil {
@@ -92,16 +113,16 @@ func (l *windowLogic[K, T, OUT]) startMiniBatch(limit int, reduce func(a, b T) T
 		}
 		mb.unsure[w] = true
 	}
-	pairs, err := state.GetUnionListState(m.ops, state.ListDescriptor[*miniPair]{Name: miniPairsState, Serializer: miniPairSerializer{value: ser.ID()}})
+	pending, err := state.GetUnionListState(m.ops, state.ListDescriptor[*miniPair]{Name: pendingName, Serializer: miniPairSerializer{value: ser.ID()}})
 	if err != nil {
 		return err
 	}
-	mb.stateful, mb.checkpointed, mb.direct = st, pairs, true
+	mb.unsureState, mb.pending, mb.direct = st, pending, true
 	mb.fire = func(key K, w TimeWindow, v T) error {
 		rc.em.start(w)
 		return rc.em.done(rc.fn(key, w, v, rc.em.fn))
 	}
-	for p, err := range pairs.Get() { // every subtask's pairs: keep those of our key groups
+	for p, err := range pending.Get() { // every subtask's values: keep those of our key groups
 		if err != nil {
 			return err
 		}
@@ -110,47 +131,87 @@ func (l *windowLogic[K, T, OUT]) startMiniBatch(limit int, reduce func(a, b T) T
 		}
 		v, err := ser.Decode(p.value)
 		if err != nil {
-			return fmt.Errorf("window %s: restore mini-batch pair of window %v: %w", m.uid, p.w, err)
+			return fmt.Errorf("window %s: restore mini-batch value of %v: %w", m.uid, p.w, err)
 		}
-		mb.add(p.key, p.w, v, p.ts)
+		e := mb.key(p.key)
+		e.fired = p.fired // a key's values all come from the one subtask that had its key group
+		mb.add(e, p.w, v, p.ts)
 	}
 	return nil
 }
 
-// add folds v, of timestamp ts, into the pair of serialized key raw and window w.
-func (mb *miniBatch[K, T]) add(raw []byte, w TimeWindow, v T, ts int64) {
-	e := mb.m[string(raw)]
-	if e == nil {
-		e = &miniKey[T]{raw: slices.Clone(raw)}
-		mb.m[string(e.raw)] = e
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
 	}
-	for i := range e.wins {
-		if mw := &e.wins[i]; mw.w == w {
-			if mw.has {
-				mw.v, mw.ts = mb.reduce(mw.v, v), max(mw.ts, ts)
-			} else {
-				mw.v, mw.ts, mw.has = v, ts, true
-				mb.values++
-			}
-			return
-		}
-	}
-	e.wins = append(e.wins, miniWin[T]{w: w, v: v, ts: ts, has: true, stateful: !mb.direct || mb.unsure[w]})
-	mb.values++
-	mb.pairs++
+	return a
 }
 
-// buffer folds v into the pairs of its windows.
+// key returns the entry of serialized key raw, creating it.
+func (mb *miniBatch[K, T]) key(raw []byte) *miniKey[T] {
+	e := mb.m[string(raw)]
+	if e == nil {
+		e = &miniKey[T]{raw: slices.Clone(raw), fired: mb.lastWM}
+		mb.m[string(e.raw)] = e
+	}
+	return e
+}
+
+// add folds v, of timestamp ts, into e's unit u.
+func (mb *miniBatch[K, T]) add(e *miniKey[T], u TimeWindow, v T, ts int64) {
+	i := len(e.units)
+	for i > 0 && e.units[i-1].u.Start >= u.Start {
+		if un := &e.units[i-1]; un.u == u {
+			un.v, un.ts = mb.reduce(un.v, v), max(un.ts, ts)
+			return
+		}
+		i--
+	}
+	e.units = slices.Insert(e.units, i, miniUnit[T]{u: u, v: v, ts: ts})
+	mb.values++
+}
+
+// windowsOf appends to dst the windows unit u contributes to.
+func (mb *miniBatch[K, T]) windowsOf(dst []TimeWindow, u TimeWindow) []TimeWindow {
+	if mb.slice == 0 {
+		return append(dst, u)
+	}
+	for start := WindowStartWithOffset(u.Start, mb.offset, mb.slide); start > u.Start-mb.size; start -= mb.slide {
+		dst = append(dst, TimeWindow{Start: start, End: start + mb.size})
+	}
+	return dst
+}
+
+// lastMax is the largest MaxTimestamp of the windows unit u contributes to: once the
+// watermark passes it, u is no longer needed.
+func (mb *miniBatch[K, T]) lastMax(u TimeWindow) int64 {
+	if mb.slice == 0 {
+		return u.MaxTimestamp()
+	}
+	return WindowStartWithOffset(u.Start, mb.offset, mb.slide) + mb.size - 1
+}
+
+// buffer folds v into the units of its windows ws.
 func (l *windowLogic[K, T, OUT]) buffer(v T, ts int64, ws []TimeWindow) (skipped bool, err error) {
 	mb := l.mini
 	raw, _, _ := l.op.kb.CurrentKeyBytes()
 	skipped = true
+	var e *miniKey[T]
 	for _, w := range ws {
 		if l.isWindowLate(w) {
 			continue
 		}
 		skipped = false
-		mb.add(raw, w, v, ts)
+		if e == nil {
+			e = mb.key(raw)
+		}
+		if mb.slice == 0 {
+			mb.add(e, w, v, ts)
+		}
+	}
+	if mb.slice != 0 && !skipped { // windows already fired are skipped when slices fold
+		start := WindowStartWithOffset(ts, mb.offset, mb.slice)
+		mb.add(e, TimeWindow{Start: start, End: start + mb.slice}, v, ts)
 	}
 	if mb.values >= mb.limit {
 		return skipped, l.writeMiniBatch()
@@ -158,55 +219,55 @@ func (l *windowLogic[K, T, OUT]) buffer(v T, ts int64, ws []TimeWindow) (skipped
 	return skipped, nil
 }
 
-// writeMiniBatch writes every value to state (running the trigger of each pair as if it
-// were one record); the pairs stay, without a value, as stateful.
+// writeMiniBatch spills every value to the keyed state of its windows, running the trigger
+// of each as if for one record; the pairs are remembered as stateful.
 func (l *windowLogic[K, T, OUT]) writeMiniBatch() error {
 	mb := l.mini
 	for k, e := range mb.m {
-		keySet := false
-		for i := range e.wins {
-			mw := &e.wins[i]
-			if !mw.has {
-				continue
-			}
-			if !keySet {
-				if err := l.op.kb.SetCurrentKeyBytes(e.raw); err != nil {
-					return err
-				}
-				keySet = true
-			}
-			if err := l.writePair(mw); err != nil {
+		if len(e.units) > 0 {
+			if err := l.op.kb.SetCurrentKeyBytes(e.raw); err != nil {
 				return err
 			}
 		}
-		if !mb.direct { // nothing to remember: pairs always go through state
+		for _, un := range e.units {
+			mb.wins = mb.windowsOf(mb.wins[:0], un.u)
+			for _, w := range mb.wins {
+				if mb.direct && w.MaxTimestamp() <= e.fired {
+					continue // fired before this slice's value came
+				}
+				if err := l.addToState(w, un.v, un.ts); err != nil {
+					return err
+				}
+				if mb.direct && !slices.Contains(e.stateful, w) {
+					e.stateful = append(e.stateful, w)
+					mb.stateful++
+				}
+			}
+		}
+		mb.values -= len(e.units)
+		clear(e.units)
+		e.units = e.units[:0]
+		if len(e.stateful) == 0 { // without direct firing nothing needs remembering
 			delete(mb.m, k)
-			mb.pairs -= len(e.wins)
 		}
 	}
-	mb.values = 0
-	if mb.pairs > maxStatefulFactor*mb.limit {
+	if mb.stateful > maxStatefulFactor*mb.limit {
 		for k, e := range mb.m { // forget the pairs, remember their windows
-			for _, mw := range e.wins {
-				mb.unsure[mw.w] = true
+			for _, w := range e.stateful {
+				mb.unsure[w] = true
 			}
 			delete(mb.m, k)
 		}
-		mb.pairs = 0
+		mb.stateful = 0
 	}
 	return nil
 }
 
-// writePair adds the value of mw (of the current key) to state and runs the trigger.
-func (l *windowLogic[K, T, OUT]) writePair(mw *miniWin[T]) error {
-	l.setWindow(mw.w)
+// addToState adds v to the state of window w of the current key and runs the trigger.
+func (l *windowLogic[K, T, OUT]) addToState(w TimeWindow, v T, ts int64) error {
+	l.setWindow(w)
 	l.contents.SetNamespace(l.winNS)
-	if err := l.addAndTrigger(mw.v, mw.ts, mw.w); err != nil {
-		return err
-	}
-	var zero T
-	mw.v, mw.has, mw.stateful = zero, false, true
-	return nil
+	return l.addAndTrigger(v, ts, w)
 }
 
 // flushMiniBatch runs before a checkpoint's synchronous phase: the pending values, serialized,
@@ -224,30 +285,27 @@ func (l *windowLogic[K, T, OUT]) flushMiniBatch() error {
 	pairs := make([]miniPair, 0, mb.values)
 	var buf []byte
 	for _, e := range mb.m {
-		for _, mw := range e.wins {
-			if mw.stateful {
-				ws[mw.w] = true
-			}
-			if !mw.has {
-				continue
-			}
+		for _, w := range e.stateful {
+			ws[w] = true
+		}
+		for _, un := range e.units {
 			start := len(buf)
 			var err error
-			if buf, err = mb.ser.Append(buf, mw.v); err != nil {
-				return fmt.Errorf("window %s: checkpoint mini-batch pair of window %v: %w", l.op.member.uid, mw.w, err)
+			if buf, err = mb.ser.Append(buf, un.v); err != nil {
+				return fmt.Errorf("window %s: checkpoint mini-batch value of %v: %w", l.op.member.uid, un.u, err)
 			}
 			// buf may move as it grows; earlier values keep the array they were written to.
-			pairs = append(pairs, miniPair{key: e.raw, w: mw.w, ts: mw.ts, value: buf[start:len(buf):len(buf)]})
+			pairs = append(pairs, miniPair{key: e.raw, w: un.u, ts: un.ts, fired: e.fired, value: buf[start:len(buf):len(buf)]})
 		}
 	}
 	ptrs := make([]*miniPair, len(pairs))
 	for i := range pairs {
 		ptrs[i] = &pairs[i]
 	}
-	if err := mb.checkpointed.Update(ptrs); err != nil {
+	if err := mb.pending.Update(ptrs); err != nil {
 		return err
 	}
-	return mb.stateful.Update(slices.Collect(func(yield func(TimeWindow) bool) {
+	return mb.unsureState.Update(slices.Collect(func(yield func(TimeWindow) bool) {
 		for w := range ws {
 			if !yield(w) {
 				return
@@ -256,47 +314,68 @@ func (l *windowLogic[K, T, OUT]) flushMiniBatch() error {
 	}))
 }
 
-// fireMiniBatch runs before watermark wm reaches the window operator: the pairs of the windows
-// it fires either fire here, from memory, or have their value written to state, whose timer
-// fires them right after.
+// fireMiniBatch runs before watermark wm reaches the window operator: the windows it passes
+// fire here, from memory, or (stateful ones) get the values gathered since their spill added
+// to state, whose timer fires them right after.
 func (l *windowLogic[K, T, OUT]) fireMiniBatch(wm int64) error {
 	mb := l.mini
+	var ofUnit []TimeWindow
 	for k, e := range mb.m {
+		lo := e.fired
+		if !mb.direct {
+			lo = math.MinInt64 // pairs go through state, late ones included
+		}
+		if wm <= lo {
+			continue
+		}
+		due := mb.wins[:0]
+		for _, un := range e.units {
+			ofUnit = mb.windowsOf(ofUnit[:0], un.u)
+			for _, w := range ofUnit {
+				if w.MaxTimestamp() > lo && w.MaxTimestamp() <= wm && !slices.Contains(due, w) {
+					due = append(due, w)
+				}
+			}
+		}
+		mb.wins = due
 		keySet := false
-		kept := e.wins[:0]
-		for i := range e.wins {
-			mw := &e.wins[i]
-			if mw.w.MaxTimestamp() > wm {
-				kept = append(kept, *mw)
+		for _, w := range due {
+			v, ts, has := mb.fold(e, w)
+			if !has {
 				continue
 			}
-			mb.pairs--
-			if !mw.has {
-				continue // in state, fired by its timer
-			}
-			mb.values--
 			if !keySet {
 				if err := l.op.kb.SetCurrentKeyBytes(e.raw); err != nil {
 					return err
 				}
 				keySet = true
 			}
-			if mw.stateful {
-				if err := l.writePair(mw); err != nil {
+			if !mb.direct || mb.unsure[w] || slices.Contains(e.stateful, w) {
+				if err := l.addToState(w, v, ts); err != nil {
 					return err
 				}
 				continue
 			}
 			key, _ := l.op.kb.CurrentKey()
-			if err := mb.fire(key, mw.w, mw.v); err != nil {
+			if err := mb.fire(key, w, v); err != nil {
 				return err
 			}
 		}
-		clear(e.wins[len(kept):])
-		e.wins = kept
-		if len(kept) == 0 {
+		e.stateful = slices.DeleteFunc(e.stateful, func(w TimeWindow) bool { return w.MaxTimestamp() <= wm }) // their timers fire them
+		n := len(e.units)
+		e.units = slices.DeleteFunc(e.units, func(un miniUnit[T]) bool { return mb.lastMax(un.u) <= wm })
+		mb.values -= n - len(e.units)
+		if mb.direct {
+			e.fired = max(e.fired, wm)
+		}
+		if len(e.units) == 0 && len(e.stateful) == 0 {
 			delete(mb.m, k)
 		}
+	}
+	mb.lastWM = max(mb.lastWM, wm)
+	mb.stateful = 0
+	for _, e := range mb.m {
+		mb.stateful += len(e.stateful)
 	}
 	for w := range mb.unsure {
 		if w.MaxTimestamp() <= wm && wm != math.MinInt64 {
@@ -306,17 +385,33 @@ func (l *windowLogic[K, T, OUT]) fireMiniBatch(wm int64) error {
 	return nil
 }
 
+// fold folds the values of e's units within window w, in time order.
+func (mb *miniBatch[K, T]) fold(e *miniKey[T], w TimeWindow) (v T, ts int64, has bool) {
+	for _, un := range e.units {
+		if un.u.Start < w.Start || un.u.End > w.End {
+			continue
+		}
+		if has {
+			v, ts = mb.reduce(v, un.v), max(ts, un.ts)
+		} else {
+			v, ts, has = un.v, un.ts, true
+		}
+	}
+	return v, ts, has
+}
+
 // miniPair is a pending pair of a mini-batch as a checkpoint holds it. The operator state
 // backend keeps it until the snapshot's asynchronous phase: its slices are never changed.
 type miniPair struct {
-	key   []byte // the serialized key
-	w     TimeWindow
-	ts    int64  // the latest record's timestamp
-	value []byte // the folded value, serialized with the window's state serializer
+	key   []byte     // the serialized key
+	w     TimeWindow // the window, or the slice
+	ts    int64      // the latest record's timestamp
+	fired int64      // the key's windows ending at or before this watermark are done
+	value []byte     // the folded value, serialized with the window's state serializer
 }
 
-// miniPairSerializer encodes a miniPair: uvarint length and key, window start and end and
-// timestamp (8 bytes each, big-endian), uvarint length and value. Its identity includes the
+// miniPairSerializer encodes a miniPair: uvarint length and key, window start and end,
+// timestamp and fired watermark (8 bytes each, big-endian), uvarint length and value. Its identity includes the
 // value serializer's, so a restore with another one fails naming both.
 type miniPairSerializer struct{ value string }
 
@@ -328,6 +423,7 @@ func (s miniPairSerializer) Append(dst []byte, p *miniPair) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(p.w.Start))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(p.w.End))
 	dst = binary.BigEndian.AppendUint64(dst, uint64(p.ts))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(p.fired))
 	dst = binary.AppendUvarint(dst, uint64(len(p.value)))
 	return append(dst, p.value...), nil
 }
@@ -350,12 +446,13 @@ func (s miniPairSerializer) Decode(src []byte) (*miniPair, error) {
 	if p.key, ok = bytesField(); !ok {
 		return fail("bad key length")
 	}
-	if len(src) < 24 {
-		return fail(fmt.Sprintf("window and timestamp need 24 bytes, have %d", len(src)))
+	if len(src) < 32 {
+		return fail(fmt.Sprintf("window, timestamp and watermark need 32 bytes, have %d", len(src)))
 	}
 	p.w = TimeWindow{Start: int64(binary.BigEndian.Uint64(src)), End: int64(binary.BigEndian.Uint64(src[8:]))}
 	p.ts = int64(binary.BigEndian.Uint64(src[16:]))
-	src = src[24:]
+	p.fired = int64(binary.BigEndian.Uint64(src[24:]))
+	src = src[32:]
 	if p.value, ok = bytesField(); !ok {
 		return fail("bad value length")
 	}

@@ -533,6 +533,8 @@ type WindowedStream[K, T any] struct {
 	ser      serde.Serializer[T]
 	// miniBatch is the most (key, window) pairs pre-aggregated in memory; 0: off.
 	miniBatch int
+	// slicing pre-aggregates by slice rather than by window.
+	slicing bool
 }
 
 // Window groups the records of each key of ks into the windows assigner gives them.
@@ -595,6 +597,18 @@ func (ws *WindowedStream[K, T]) MiniBatch(n int) *WindowedStream[K, T] {
 	return ws
 }
 
+// Slicing makes a mini-batch of sliding event-time windows fold each record into one slice
+// (the greatest common divisor of size and slide) instead of into size/slide windows; a
+// window fires with the fold of its slices, in time order, as Flink SQL's slicing window
+// aggregation. Memory and work per record drop by size/slide. Slices fold records that
+// arrive out of order across windows' boundaries in another order than the windows would,
+// so reduce must be commutative as well as associative. Needs MiniBatch, sliding event-time
+// windows and no allowed lateness.
+func (ws *WindowedStream[K, T]) Slicing() *WindowedStream[K, T] {
+	ws.slicing = true
+	return ws
+}
+
 // The names of the window operator's states.
 const (
 	windowContentsState = "window-contents"
@@ -614,6 +628,11 @@ func Reduce[K, T, OUT any](ws *WindowedStream[K, T], uid string, reduce func(a, 
 			panic(fmt.Sprintf("stream: window %q: MiniBatch needs a non-merging assigner and the default trigger", uid))
 		}
 	}
+	if ws.slicing {
+		if sl, ok := ws.assigner.(*sliding); !ok || !sl.eventTime || ws.miniBatch == 0 || ws.lateness != 0 {
+			panic(fmt.Sprintf("stream: window %q: Slicing needs MiniBatch, sliding event-time windows and no allowed lateness", uid))
+		}
+	}
 	newLogic := windowLogicFactory(ws, reduceContentsFactory(ws, reduce, window))
 	if ws.miniBatch > 0 {
 		inner := newLogic
@@ -627,7 +646,7 @@ func Reduce[K, T, OUT any](ws *WindowedStream[K, T], uid string, reduce func(a, 
 			if ser == nil {
 				ser = serde.Of[T]()
 			}
-			if err := wl.startMiniBatch(ws.miniBatch, reduce, ser); err != nil {
+			if err := wl.startMiniBatch(ws.miniBatch, reduce, ser, ws.slicing); err != nil {
 				return nil, err
 			}
 			return wl, nil

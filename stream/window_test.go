@@ -797,23 +797,44 @@ func TestWindowStopWithSavepointRescale(t *testing.T) {
 	}
 }
 
+// miniBatchKinds are the windows MiniBatch takes: by window, and sliding windows by slice
+// (the slice is the slide, or the gcd of size and slide).
+var miniBatchKinds = []struct {
+	name     string
+	assigner WindowAssigner
+	slicing  bool
+}{
+	{"tumbling", windowKinds[0].assigner, false},
+	{"sliding", windowKinds[1].assigner, false},
+	{"sliding-sliced", windowKinds[1].assigner, true},
+	{"sliding-gcd-sliced", SlidingEventTimeWindows(50*time.Millisecond, 20*time.Millisecond, 5*time.Millisecond), true},
+}
+
+// miniBatchWindow is the windowed sum of the mini-batch tests.
+func miniBatchWindow(s *Stream[event], assigner WindowAssigner, size int, slicing bool) *Stream[string] {
+	ws := Window(KeyBy(s, func(e event) string { return e.Key }, nil), assigner).MiniBatch(size)
+	if slicing {
+		ws = ws.Slicing()
+	}
+	return Reduce(ws, "window", sumEvents, emitSum)
+}
+
 // TestWindowMiniBatch: pre-aggregating in memory gives the results of the plain operator, on
-// both backends, with a batch small enough to flush between watermarks and one that only
-// flushes at watermarks.
+// both backends, with a batch small enough to spill between watermarks and one that never
+// spills.
 func TestWindowMiniBatch(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	evs := windowEvents(seed, 3000)
-	for _, kind := range windowKinds[:2] { // MiniBatch refuses merging assigners
-		want := modelWindows(evs, kind.assigner, kind.gap)
+	for _, kind := range miniBatchKinds {
+		want := modelWindows(evs, kind.assigner, 0)
 		for _, be := range windowBackends {
 			for _, size := range []int{3, 10000} {
 				t.Run(fmt.Sprintf("%s/%s/size%d", kind.name, be.name, size), func(t *testing.T) {
 					out := t.TempDir()
 					g := NewGraph()
 					s := FromSource(g, "source", &sliceSource{events: evs, splits: 4}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
-					res := Reduce(Window(KeyBy(s, func(e event) string { return e.Key }, nil), kind.assigner).MiniBatch(size), "window", sumEvents, emitSum)
-					SinkToFiles(res, "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
+					SinkToFiles(miniBatchWindow(s, kind.assigner, size, kind.slicing), "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
 					j, err := Execute(context.Background(), g, Options{Parallelism: 2, Backend: be.backend})
 					if err != nil {
 						t.Fatal(err)
@@ -830,42 +851,42 @@ func TestWindowMiniBatch(t *testing.T) {
 
 // TestWindowMiniBatchCrash cancels a mini-batch window job mid-run several times and resumes
 // it from its checkpoints at another parallelism, on both backends: each checkpoint must hold
-// the pending batch, and a restored subtask must take back exactly its key groups' pairs.
+// the pending batch, and a restored subtask must take back exactly its key groups' values.
 func TestWindowMiniBatchCrash(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	evs := windowEvents(seed, 4000)
-	kind := windowKinds[1]
-	for _, be := range windowBackends {
-		for _, size := range []int{50, 1000} { // spills to state between checkpoints, or not
-			t.Run(fmt.Sprintf("%s/size%d", be.name, size), func(t *testing.T) {
-				out, cpDir := t.TempDir(), t.TempDir()
-				var read atomic.Int64
-				for attempt, p := range []int{2, 3, 1, 2} {
-					g := NewGraph()
-					s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
-					res := Reduce(Window(KeyBy(s, func(e event) string { return e.Key }, nil), kind.assigner).MiniBatch(size), "window", sumEvents, emitSum)
-					SinkToFiles(res, "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
-					j, err := Execute(context.Background(), g, Options{Parallelism: p, Backend: be.backend, Checkpoints: openCheckpoints(t, cpDir),
-						Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if attempt == 3 {
-						if err := j.Wait(); err != nil {
+	for _, kind := range miniBatchKinds[1:3] {
+		for _, be := range windowBackends {
+			for _, size := range []int{50, 1000} { // spills to state between checkpoints, or not
+				t.Run(fmt.Sprintf("%s/%s/size%d", kind.name, be.name, size), func(t *testing.T) {
+					out, cpDir := t.TempDir(), t.TempDir()
+					var read atomic.Int64
+					for attempt, p := range []int{2, 3, 1, 2} {
+						g := NewGraph()
+						s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
+						SinkToFiles(miniBatchWindow(s, kind.assigner, size, kind.slicing), "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
+						j, err := Execute(context.Background(), g, Options{Parallelism: p, Backend: be.backend, Checkpoints: openCheckpoints(t, cpDir),
+							Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}})
+						if err != nil {
 							t.Fatal(err)
 						}
-						break
+						if attempt == 3 {
+							if err := j.Wait(); err != nil {
+								t.Fatal(err)
+							}
+							break
+						}
+						stopAt := read.Load() + int64(len(evs)/6)
+						for read.Load() < stopAt {
+							time.Sleep(time.Millisecond)
+						}
+						j.Cancel()
+						_ = j.Wait()
 					}
-					stopAt := read.Load() + int64(len(evs)/6)
-					for read.Load() < stopAt {
-						time.Sleep(time.Millisecond)
-					}
-					j.Cancel()
-					_ = j.Wait()
-				}
-				compareLines(t, readOutput(t, out), modelWindows(evs, kind.assigner, kind.gap))
-			})
+					compareLines(t, readOutput(t, out), modelWindows(evs, kind.assigner, 0))
+				})
+			}
 		}
 	}
 }

@@ -133,8 +133,12 @@ type hotItems struct {
 // output "auction count windowStart windowEnd".
 func Q5(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 	ones := stream.Map(bids(events), func(b Bid) auctionCount { return auctionCount{Auction: b.Auction, Count: 1} })
-	counts := stream.Reduce(miniBatch(stream.Window(stream.KeyBy(ones, func(a auctionCount) int64 { return a.Auction }, nil),
-		stream.SlidingEventTimeWindows(10*time.Second, 2*time.Second, 0)), mb), "q5-count",
+	perAuction := miniBatch(stream.Window(stream.KeyBy(ones, func(a auctionCount) int64 { return a.Auction }, nil),
+		stream.SlidingEventTimeWindows(10*time.Second, 2*time.Second, 0)), mb)
+	if mb > 0 {
+		perAuction = perAuction.Slicing() // a count is commutative: one slice per bid, not five windows
+	}
+	counts := stream.Reduce(perAuction, "q5-count",
 		func(a, b auctionCount) auctionCount { a.Count += b.Count; return a },
 		func(auction int64, w stream.TimeWindow, v auctionCount, emit func(hotItems)) error {
 			emit(hotItems{Start: w.Start, End: w.End, Count: v.Count, Auctions: []int64{auction}})
