@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,13 +30,14 @@ type benchNexmarkCmd struct {
 	Backend     string            `default:"lsm" help:"State backend: ${backends}."`
 	Parallelism int               `short:"p" default:"2" help:"Parallelism."`
 	Intervals   []string          `default:"0,10s" help:"Checkpoint intervals to run, in order; 0 is checkpointing off."`
+	Rounds      int               `default:"1" help:"Run the intervals this many times, alternating, and report each interval's median: a process slows down over runs, so a ratio needs alternation."`
 	Incremental bool              `default:"true" negatable:"" help:"Incremental checkpoints (lsm)."`
 	MiniBatch   int               `name:"mini-batch" default:"100000" help:"Windows' in-memory pre-aggregation size (values held per window operator subtask); 0 turns it off."`
 	Timers      string            `default:"heap" enum:"heap,lsm" help:"Where the lsm backend keeps timers (state.backend.lsm.timer-service.factory): heap or lsm."`
 	Storage     string            `placeholder:"URL" help:"Checkpoint storage URL. Default: a fresh temporary directory per run."`
 	JSON        bool              `name:"json" help:"Print one JSON object per run and line."`
 	Set         map[string]string `short:"D" help:"Set a configuration key (e.g. -D state.backend.lsm.timer-service.factory=heap)."`
-	CPUProfile  string            `name:"cpuprofile" placeholder:"PREFIX" help:"Write a CPU profile of each run to PREFIX-<interval>.pprof (go tool pprof)."`
+	CPUProfile  string            `name:"cpuprofile" placeholder:"PREFIX" help:"Write a CPU profile of each run to PREFIX-<interval>-<round>.pprof (go tool pprof)."`
 }
 
 // benchNexmarkResult is one run: one line of --json output.
@@ -54,9 +57,12 @@ type benchNexmarkResult struct {
 	CPUSeconds  float64 `json:"cpu_seconds"`
 	// EventsPerCPUS is events per second of CPU: throughput per core used.
 	EventsPerCPUS float64 `json:"events_per_cpu_s"`
-	// VsFirst is EventsPerS relative to the first interval's run.
-	VsFirst     float64 `json:"vs_first"`
-	Checkpoints int64   `json:"checkpoints"`
+	// VsFirst is EventsPerS relative to the first interval's run (of the same round, or
+	// median to median).
+	VsFirst float64 `json:"vs_first"`
+	// Round is the run's round, from 1; 0 marks an interval's median over the rounds.
+	Round       int   `json:"round"`
+	Checkpoints int64 `json:"checkpoints"`
 	// CheckpointBytes is what the last checkpoint wrote; StateBytes what it references.
 	CheckpointBytes int64 `json:"checkpoint_bytes"`
 	StateBytes      int64 `json:"state_bytes"`
@@ -74,6 +80,9 @@ func (c *benchNexmarkCmd) Validate() error {
 	if c.Parallelism < 1 {
 		errs = append(errs, fmt.Errorf("--parallelism must be at least 1, got %d", c.Parallelism))
 	}
+	if c.Rounds < 1 {
+		errs = append(errs, fmt.Errorf("--rounds must be at least 1, got %d", c.Rounds))
+	}
 	for _, iv := range c.Intervals {
 		if _, err := config.ParseDuration(iv); err != nil {
 			errs = append(errs, fmt.Errorf("--intervals: %w", err))
@@ -87,28 +96,56 @@ func (c *benchNexmarkCmd) Run(e *env) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	runs := make([][]*benchNexmarkResult, len(c.Intervals)) // by interval
+	for round := 1; round <= c.Rounds; round++ {
+		for i, iv := range c.Intervals {
+			interval, _ := config.ParseDuration(iv)
+			r, err := c.runOnce(e.Ctx, interval, round)
+			if err != nil {
+				return fmt.Errorf("interval %s: %w", iv, err)
+			}
+			r.Interval, r.Round = iv, round
+			runs[i] = append(runs[i], r)
+			r.VsFirst = r.EventsPerS / runs[0][round-1].EventsPerS
+			c.print(e, r)
+		}
+	}
+	if c.Rounds == 1 {
+		return nil
+	}
 	var first float64
-	for i, iv := range c.Intervals {
-		interval, _ := config.ParseDuration(iv)
-		r, err := c.runOnce(e.Ctx, interval)
-		if err != nil {
-			return fmt.Errorf("interval %s: %w", iv, err)
-		}
-		r.Interval = iv
+	for i, rs := range runs {
+		m := *medianRun(rs)
+		m.Round = 0
 		if i == 0 {
-			first = r.EventsPerS
+			first = m.EventsPerS
 		}
-		r.VsFirst = r.EventsPerS / first
-		if c.JSON {
-			b, _ := json.Marshal(r)
-			fmt.Fprintf(e.Out, "%s\n", b)
-			continue
-		}
-		fmt.Fprintf(e.Out, "nexmark %s %s p=%d interval %-5s %10.0f events/s  %8.0f events/s per CPU second  (%.2f× the first)  %d checkpoints, last wrote %s of %s  %d results\n",
-			c.Query, c.Backend, c.Parallelism, iv, r.EventsPerS, r.EventsPerCPUS, r.VsFirst, r.Checkpoints,
-			formatBytes(r.CheckpointBytes), formatBytes(r.StateBytes), r.Results)
+		m.VsFirst = m.EventsPerS / first
+		c.print(e, &m)
 	}
 	return nil
+}
+
+// medianRun returns the run of median throughput.
+func medianRun(rs []*benchNexmarkResult) *benchNexmarkResult {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b *benchNexmarkResult) int { return cmp.Compare(a.EventsPerS, b.EventsPerS) })
+	return rs[len(rs)/2]
+}
+
+func (c *benchNexmarkCmd) print(e *env, r *benchNexmarkResult) {
+	if c.JSON {
+		b, _ := json.Marshal(r)
+		fmt.Fprintf(e.Out, "%s\n", b)
+		return
+	}
+	round := fmt.Sprintf("round %d", r.Round)
+	if r.Round == 0 {
+		round = "median "
+	}
+	fmt.Fprintf(e.Out, "nexmark %s %s p=%d %s interval %-5s %10.0f events/s  %8.0f events/s per CPU second  (%.2f× the first)  %d checkpoints, last wrote %s of %s  %d results\n",
+		c.Query, c.Backend, c.Parallelism, round, r.Interval, r.EventsPerS, r.EventsPerCPUS, r.VsFirst, r.Checkpoints,
+		formatBytes(r.CheckpointBytes), formatBytes(r.StateBytes), r.Results)
 }
 
 // startCPUProfile profiles the process's CPU into file name until the returned stop.
@@ -132,7 +169,7 @@ func cpuSeconds() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
-func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration) (*benchNexmarkResult, error) {
+func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration, round int) (*benchNexmarkResult, error) {
 	url := c.Storage
 	if url == "" {
 		dir, err := os.MkdirTemp("", "streamstate-bench-nexmark-")
@@ -190,7 +227,7 @@ func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration) (
 			}
 		}}
 	if c.CPUProfile != "" {
-		stop, err := startCPUProfile(fmt.Sprintf("%s-%s.pprof", c.CPUProfile, interval))
+		stop, err := startCPUProfile(fmt.Sprintf("%s-%s-%d.pprof", c.CPUProfile, interval, round))
 		if err != nil {
 			return nil, err
 		}
