@@ -25,12 +25,14 @@ const (
 
 // Spec is the type-erased form of a descriptor, what a backend sees. Value is the serializer of
 // the stored value (the element for lists, the map value for maps, the accumulator for reducing
-// and aggregating state); UserKey is the map's key serializer.
+// and aggregating state); UserKey is the map's key serializer. Word is set for value and
+// reducing states whose values fit in a word (see Word).
 type Spec struct {
 	Name    string
 	Kind    Kind
 	Value   serde.Erased
 	UserKey serde.Erased
+	Word    *Word
 }
 
 // Descriptor is implemented by all state descriptors.
@@ -56,7 +58,7 @@ type ValueDescriptor[V any] struct {
 
 // Spec implements Descriptor.
 func (d ValueDescriptor[V]) Spec() Spec {
-	return Spec{Name: d.Name, Kind: KindValue, Value: serde.Erase(orDefault(d.Serializer))}
+	return Spec{Name: d.Name, Kind: KindValue, Value: serde.Erase(orDefault(d.Serializer)), Word: wordOf[V]()}
 }
 
 // ListDescriptor describes a ListState[V].
@@ -103,7 +105,7 @@ type ReducingDescriptor[V any] struct {
 
 // Spec implements Descriptor.
 func (d ReducingDescriptor[V]) Spec() Spec {
-	return Spec{Name: d.Name, Kind: KindReducing, Value: serde.Erase(orDefault(d.Serializer))}
+	return Spec{Name: d.Name, Kind: KindReducing, Value: serde.Erase(orDefault(d.Serializer)), Word: wordOf[V]()}
 }
 
 // AggregateFunction is Flink's AggregateFunction: an accumulator of type ACC folds inputs IN

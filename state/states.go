@@ -89,7 +89,9 @@ func GetValueState[V any](c StateCreator, d ValueDescriptor[V]) (ValueState[V], 
 	if err != nil {
 		return nil, err
 	}
-	return &valueState[V]{in: in}, nil
+	s := &valueState[V]{in: in}
+	s.word, _ = in.(InternalWordValue)
+	return s, nil
 }
 
 // GetListState returns the list state d describes, creating it on first use.
@@ -119,7 +121,9 @@ func GetReducingState[V any](c StateCreator, d ReducingDescriptor[V]) (ReducingS
 	if err != nil {
 		return nil, err
 	}
-	return &reducingState[V]{nsState: nsState{in: in}, in: in, reduce: d.Reduce}, nil
+	s := &reducingState[V]{nsState: nsState{in: in}, in: in, reduce: d.Reduce}
+	s.word, _ = in.(InternalWordValue)
+	return s, nil
 }
 
 // GetAggregatingState returns the aggregating state d describes, creating it on first use.
@@ -173,15 +177,30 @@ func (s *nsState) merge(target []byte, sources [][]byte, visitSource func() erro
 	return writeTarget()
 }
 
-type valueState[V any] struct{ in InternalValue }
+// valueState is a ValueState over an InternalValue; word is the same state when the backend
+// keeps V unboxed.
+type valueState[V any] struct {
+	in   InternalValue
+	word InternalWordValue
+}
 
 func (s *valueState[V]) SetNamespace(ns []byte) { s.in.SetNamespace(ns) }
 func (s *valueState[V]) Clear() error           { return s.in.Clear() }
 func (s *valueState[V]) Value() (V, bool, error) {
+	if s.word != nil {
+		w, ok, err := s.word.WordValue()
+		return fromWord[V](w), ok, err
+	}
 	v, ok, err := s.in.Value()
 	return cast[V](v), ok, err
 }
-func (s *valueState[V]) Update(v V) error { return s.in.Update(v) }
+
+func (s *valueState[V]) Update(v V) error {
+	if s.word != nil {
+		return s.word.UpdateWord(toWord(v))
+	}
+	return s.in.Update(v)
+}
 
 type listState[V any] struct {
 	nsState
@@ -298,12 +317,24 @@ func project[T any](seq iter.Seq2[MapEntry, error], f func(MapEntry) T) iter.Seq
 type reducingState[V any] struct {
 	nsState
 	in     InternalValue
+	word   InternalWordValue // in, when the backend keeps V unboxed
 	reduce func(acc, v V) (V, error)
 }
 
 func (s *reducingState[V]) Get() (V, bool, error) {
+	if s.word != nil {
+		w, ok, err := s.word.WordValue()
+		return fromWord[V](w), ok, err
+	}
 	v, ok, err := s.in.Value()
 	return cast[V](v), ok, err
+}
+
+func (s *reducingState[V]) update(v V) error {
+	if s.word != nil {
+		return s.word.UpdateWord(toWord(v))
+	}
+	return s.in.Update(v)
 }
 
 func (s *reducingState[V]) Add(v V) error {
@@ -316,7 +347,7 @@ func (s *reducingState[V]) Add(v V) error {
 			return err
 		}
 	}
-	return s.in.Update(v)
+	return s.update(v)
 }
 
 func (s *reducingState[V]) MergeNamespaces(target []byte, sources [][]byte) error {
@@ -340,7 +371,7 @@ func (s *reducingState[V]) MergeNamespaces(target []byte, sources [][]byte) erro
 		if err := fold(); err != nil || !have {
 			return err
 		}
-		return s.in.Update(acc)
+		return s.update(acc)
 	})
 }
 

@@ -32,6 +32,7 @@ func Run(t *testing.T, f Factory) {
 		{"Keys", testKeys},
 		{"Errors", testErrors},
 		{"EmptyValues", testEmptyValues},
+		{"WordValues", testWordValues},
 		{"LargeValue", testLargeValue},
 		{"SnapshotRestore", testSnapshotRestore},
 		{"SnapshotIsolation", testSnapshotIsolation},

@@ -120,6 +120,9 @@ func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
 	case state.KindMap:
 		return &mapState{stateBase: base, tables: newTables[*mapCell](n)}
 	default:
+		if spec.Word != nil {
+			return &wordState{stateBase: base, tables: newTables[uint64](n)}
+		}
 		return &valueState{stateBase: base, tables: newTables[valueCell](n)}
 	}
 }

@@ -1,0 +1,111 @@
+package backendtest
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/streamstate/streamstate/state"
+)
+
+// testWordValues: value and reducing states of word-sized types (which the hashmap backend
+// keeps unboxed) hold their extreme values exactly, per namespace, through Clear, a snapshot
+// and a restore at another parallelism.
+func testWordValues(t *testing.T, f Factory) {
+	e := newEnv(t, f)
+	subs := e.open(2, nil)
+	type words struct {
+		i state.ValueState[int64]
+		u state.ValueState[uint64]
+		f state.ValueState[float64]
+		d state.ValueState[time.Duration]
+		n state.ValueState[int]
+		r state.ReducingState[float64]
+	}
+	open := func(s *subtask) words {
+		var w words
+		var err error
+		w.i, err = state.GetValueState(s.kb, state.ValueDescriptor[int64]{Name: "i64"})
+		must(t, err)
+		w.u, err = state.GetValueState(s.kb, state.ValueDescriptor[uint64]{Name: "u64"})
+		must(t, err)
+		w.f, err = state.GetValueState(s.kb, state.ValueDescriptor[float64]{Name: "f64"})
+		must(t, err)
+		w.d, err = state.GetValueState(s.kb, state.ValueDescriptor[time.Duration]{Name: "dur"})
+		must(t, err)
+		w.n, err = state.GetValueState(s.kb, state.ValueDescriptor[int]{Name: "int"})
+		must(t, err)
+		w.r, err = state.GetReducingState(s.kb, state.ReducingDescriptor[float64]{Name: "fsum", Reduce: func(a, b float64) (float64, error) { return a + b, nil }})
+		must(t, err)
+		return w
+	}
+	const keys = 200
+	ints := []int64{math.MinInt64, -1, 0, 1, math.MaxInt64}
+	floats := []float64{math.Inf(-1), -0.5, 0, math.SmallestNonzeroFloat64, math.MaxFloat64}
+	setNS := func(w words, ns string) {
+		for _, st := range []state.State{w.i, w.u, w.f, w.d, w.n, w.r} {
+			st.SetNamespace([]byte(ns))
+		}
+	}
+	fill := func(subs []*subtask, ws []words) {
+		for k := int64(0); k < keys; k++ {
+			s := route(subs, k)
+			w := ws[slices.Index(subs, s)]
+			setKey(t, s, k)
+			for j, ns := range []string{"", "window"} {
+				setNS(w, ns)
+				x := ints[(int(k)+j)%len(ints)]
+				must(t, w.i.Update(x))
+				must(t, w.u.Update(uint64(x)))
+				must(t, w.f.Update(floats[(int(k)+j)%len(floats)]))
+				must(t, w.d.Update(time.Duration(x)))
+				must(t, w.n.Update(int(x)))
+				must(t, w.r.Add(0.25))
+				must(t, w.r.Add(float64(k)))
+				if k%7 == 0 {
+					must(t, w.i.Clear())
+				}
+			}
+		}
+	}
+	check := func(subs []*subtask, ws []words, when string) {
+		t.Helper()
+		for k := int64(0); k < keys; k++ {
+			s := route(subs, k)
+			w := ws[slices.Index(subs, s)]
+			setKey(t, s, k)
+			for j, ns := range []string{"", "window"} {
+				setNS(w, ns)
+				x := ints[(int(k)+j)%len(ints)]
+				if got, ok := get[int64](t, w.i); k%7 == 0 && ok || k%7 != 0 && (!ok || got != x) {
+					t.Fatalf("%s: int64 (%d,%q) = %d,%v want %d (cleared: %v)", when, k, ns, got, ok, x, k%7 == 0)
+				}
+				if got, _ := get[uint64](t, w.u); got != uint64(x) {
+					t.Fatalf("%s: uint64 (%d,%q) = %d want %d", when, k, ns, got, uint64(x))
+				}
+				if got, _ := get[float64](t, w.f); got != floats[(int(k)+j)%len(floats)] {
+					t.Fatalf("%s: float64 (%d,%q) = %v", when, k, ns, got)
+				}
+				if got, _ := get[time.Duration](t, w.d); got != time.Duration(x) {
+					t.Fatalf("%s: duration (%d,%q) = %v", when, k, ns, got)
+				}
+				if got, _ := get[int](t, w.n); got != int(x) {
+					t.Fatalf("%s: int (%d,%q) = %v", when, k, ns, got)
+				}
+				if got, ok, err := w.r.Get(); err != nil || !ok || got != 0.25+float64(k) {
+					t.Fatalf("%s: reducing float64 (%d,%q) = %v,%v,%v", when, k, ns, got, ok, err)
+				}
+			}
+		}
+	}
+	ws := []words{open(subs[0]), open(subs[1])}
+	fill(subs, ws)
+	check(subs, ws, "live")
+	h := e.checkpoint(subs, state.SnapshotOptions{})
+	closeAll(subs)
+	subs = e.open(3, h)
+	ws = []words{open(subs[0]), open(subs[1]), open(subs[2])}
+	check(subs, ws, "restored at parallelism 3")
+	closeAll(subs)
+}

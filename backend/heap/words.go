@@ -1,0 +1,83 @@
+package heap
+
+import (
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state"
+)
+
+// wordState serves value and reducing states whose values fit in a word (state.Spec.Word):
+// the tables hold the words themselves, so a read follows no pointer and an update
+// allocates nothing, and an int64-keyed table is a map[uint64]uint64 like a plain Go map.
+// Words are stored by value, so copy-on-write needs no epochs, as for valueCell.
+type wordState struct {
+	stateBase
+	tables []*kgTable[uint64]
+}
+
+func (s *wordState) internal() state.InternalState        { return s }
+func (s *wordState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
+func (s *wordState) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
+
+// WordValue implements state.InternalWordValue.
+func (s *wordState) WordValue() (uint64, bool, error) {
+	k, err := s.mapKey()
+	if err != nil {
+		return 0, false, err
+	}
+	w, ok := readable(s.b, s.tables, s.b.kgIdx).get(k)
+	return w, ok, nil
+}
+
+// UpdateWord implements state.InternalWordValue.
+func (s *wordState) UpdateWord(w uint64) error {
+	k, err := s.mapKey()
+	if err != nil {
+		return err
+	}
+	writable(s.b, s.tables, s.b.kgIdx).put(k, w)
+	return nil
+}
+
+func (s *wordState) Value() (any, bool, error) {
+	w, ok, err := s.WordValue()
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return s.spec.Word.Box(w), true, nil
+}
+
+func (s *wordState) Update(v any) error { return s.UpdateWord(s.spec.Word.Unbox(v)) }
+
+func (s *wordState) freeze() frozen {
+	return &frozenWords{ser: s.spec.Value, word: s.spec.Word, tables: freezeAll(s.tables)}
+}
+
+func (s *wordState) restore(kgIdx int, r *rawRecord) error {
+	v, err := s.spec.Value.DecodeAny(r.value)
+	if err != nil {
+		return err
+	}
+	var k tkey
+	k.setKey(r.key, r.ns, new([]byte))
+	writable(s.b, s.tables, kgIdx).put(&k, s.spec.Word.Unbox(v))
+	return nil
+}
+
+type frozenWords struct {
+	ser    serde.Erased
+	word   *state.Word
+	tables []*kgTable[uint64]
+}
+
+func (f *frozenWords) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+	var err error
+	f.tables[kgIdx].each(func(key, ns []byte, c uint64) bool {
+		if scratch, err = f.ser.AppendAny(scratch[:0], f.word.Box(c)); err != nil {
+			return false
+		}
+		w.Value(idx, key, ns, scratch)
+		return true
+	})
+	return scratch, err
+}
