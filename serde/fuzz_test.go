@@ -224,3 +224,46 @@ func FuzzKey(f *testing.F) {
 		checkKey(t, serde.JSON[point]{}, data, func(point) bool { return false }, deepEqual)
 	})
 }
+
+// FuzzDecodeCBOR checks the CBOR serializer: Decode never panics, fails only with ErrDecode,
+// and what it decodes re-encodes to bytes that decode and encode to the same bytes again.
+func FuzzDecodeCBOR(f *testing.F) {
+	for _, v := range []record{{}, {ID: -1, Name: "n\x00é", Score: math.NaN(), Tags: []string{"", "a"}, Flags: map[string]bool{"b": true, "a": false},
+		Next: &inner{F: math.Inf(-1), B: []byte{0, 0xff}}}} {
+		b, err := serde.CBOR[record]{}.Append(nil, v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		f.Add(b[:len(b)-1])
+		f.Add(append(b, 0))
+	}
+	f.Add([]byte{0x9f, 0x9f, 0x9f}) // nested indefinite arrays, unterminated
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkCBOR(t, serde.CBOR[point]{}, data)
+		checkCBOR(t, serde.CBOR[record]{}, data)
+	})
+}
+
+func checkCBOR[T any](t *testing.T, s serde.Serializer[T], data []byte) {
+	t.Helper()
+	v, err := s.Decode(data)
+	if err != nil {
+		if !errors.Is(err, serde.ErrDecode) {
+			t.Fatalf("%s: Decode(%x): %v does not wrap ErrDecode", s.ID(), data, err)
+		}
+		return
+	}
+	enc, err := s.Append(nil, v)
+	if err != nil {
+		t.Fatalf("%s: Append(Decode(%x) = %#v): %v", s.ID(), data, v, err)
+	}
+	v2, err := s.Decode(enc)
+	if err != nil {
+		t.Fatalf("%s: Decode(%x) (re-encoding of %x): %v", s.ID(), enc, data, err)
+	}
+	enc2, err := s.Append(nil, v2)
+	if err != nil || !bytes.Equal(enc, enc2) { // bytes, not values: NaN != NaN
+		t.Fatalf("%s: %x re-encodes to %x, then to %x (%v)", s.ID(), data, enc, enc2, err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"math"
 	"reflect"
 	"time"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // ErrDecode is wrapped by every error that reports bytes a serializer cannot decode.
@@ -271,6 +273,39 @@ func (JSON[T]) Append(dst []byte, v T) ([]byte, error) {
 func (s JSON[T]) Decode(src []byte) (T, error) {
 	var v T
 	if err := json.Unmarshal(src, &v); err != nil {
+		return v, decodeErr(s.ID(), "%v", err)
+	}
+	return v, nil
+}
+
+// CBOR encodes structs and other composite types in CBOR (RFC 8949) with
+// github.com/fxamacker/cbor: like JSON it keeps exported fields by name, so fields can be
+// added and removed, but it is binary, smaller and several times faster, which matters for
+// state that is read and written per record. Set it on a descriptor (or a window's
+// StateSerializer) to use it; Of keeps JSON as the fallback so existing snapshots stay
+// readable. Its ID includes the Go type name. Decoding bounds nesting and sizes and rejects
+// trailing bytes.
+type CBOR[T any] struct{}
+
+var (
+	cborEnc, _ = cbor.CoreDetEncOptions().EncMode() // map keys sorted: equal values, equal bytes
+	cborDec, _ = cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF}.DecMode()
+)
+
+// ID returns "cbor:" followed by the Go type of T.
+func (CBOR[T]) ID() string { return "cbor:" + reflect.TypeFor[T]().String() }
+
+func (s CBOR[T]) Append(dst []byte, v T) ([]byte, error) {
+	b, err := cborEnc.Marshal(v)
+	if err != nil {
+		return dst, fmt.Errorf("serde: cbor encode %T: %w", v, err)
+	}
+	return append(dst, b...), nil
+}
+
+func (s CBOR[T]) Decode(src []byte) (T, error) {
+	var v T
+	if err := cborDec.Unmarshal(src, &v); err != nil {
 		return v, decodeErr(s.ID(), "%v", err)
 	}
 	return v, nil

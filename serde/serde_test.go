@@ -157,6 +157,7 @@ func TestRoundTripTable(t *testing.T) {
 		{Name: "nested", Tags: []string{}, Inner: &inner{F: -0.5, B: []byte{0, 1, 0xff}}},
 	} {
 		roundTrip(t, serde.JSON[point]{}, v, deepEqual)
+		roundTrip(t, serde.CBOR[point]{}, v, deepEqual)
 	}
 }
 
@@ -178,6 +179,7 @@ func TestRoundTripRandom(t *testing.T) {
 	check("string", func(v string) bool { roundTrip(t, serde.String{}, v, equal); return true })
 	check("bytes", func(v []byte) bool { roundTrip(t, serde.Bytes{}, v, bytes.Equal); return true })
 	check("json", func(v record) bool { roundTrip(t, serde.JSON[record]{}, v, deepEqual); return true })
+	check("cbor", func(v record) bool { roundTrip(t, serde.CBOR[record]{}, v, deepEqual); return true })
 
 	r := newRand(t)
 	for range 2000 {
@@ -538,5 +540,25 @@ func TestJSONDropsUnexportedFields(t *testing.T) {
 	}
 	if got.X != 1 || got.hidden != 0 {
 		t.Fatalf("decoded %+v: want X kept and hidden dropped", got)
+	}
+}
+
+// BenchmarkStruct compares the two struct serializers on a small record: encode then decode.
+func BenchmarkStruct(b *testing.B) {
+	v := record{ID: 42, Name: "auction-42", Score: 1.5, Tags: []string{"a", "bb"}, Next: &inner{F: 2, B: []byte("xyz")}}
+	for _, s := range []serde.Serializer[record]{serde.JSON[record]{}, serde.CBOR[record]{}} {
+		b.Run(s.ID()[:4], func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				var err error
+				if buf, err = s.Append(buf[:0], v); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := s.Decode(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

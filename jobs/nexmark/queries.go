@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/stream"
 )
 
@@ -106,7 +107,11 @@ func bids(events *stream.Stream[Event]) *stream.Stream[Bid] {
 	return stream.Map(stream.Filter(events, func(e Event) bool { return e.Kind == KindBid }), func(e Event) Bid { return e.Bid })
 }
 
-func miniBatch[K, T any](ws *stream.WindowedStream[K, T], n int) *stream.WindowedStream[K, T] {
+// windowState sets how the queries' reduce windows keep their values: in CBOR (binary, as
+// Flink SQL keeps binary rows; a few times faster than the JSON fallback) and, when n > 0,
+// pre-aggregated in a mini-batch of n pairs.
+func windowState[K, T any](ws *stream.WindowedStream[K, T], n int) *stream.WindowedStream[K, T] {
+	ws.StateSerializer(serde.CBOR[T]{})
 	if n > 0 {
 		return ws.MiniBatch(n)
 	}
@@ -133,7 +138,7 @@ type hotItems struct {
 // output "auction count windowStart windowEnd".
 func Q5(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 	ones := stream.Map(bids(events), func(b Bid) auctionCount { return auctionCount{Auction: b.Auction, Count: 1} })
-	perAuction := miniBatch(stream.Window(stream.KeyBy(ones, func(a auctionCount) int64 { return a.Auction }, nil),
+	perAuction := windowState(stream.Window(stream.KeyBy(ones, func(a auctionCount) int64 { return a.Auction }, nil),
 		stream.SlidingEventTimeWindows(10*time.Second, 2*time.Second, 0)), mb)
 	if mb > 0 {
 		perAuction = perAuction.Slicing() // a count is commutative: one slice per bid, not five windows
@@ -146,7 +151,7 @@ func Q5(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 		})
 	// Every count of a window has the timestamp End−1: a tumbling window of the slide
 	// collects exactly the counts of one sliding window.
-	return stream.Reduce(miniBatch(stream.Window(stream.KeyBy(counts, func(h hotItems) int64 { return h.End }, nil),
+	return stream.Reduce(windowState(stream.Window(stream.KeyBy(counts, func(h hotItems) int64 { return h.End }, nil),
 		stream.TumblingEventTimeWindows(2*time.Second, 0)), mb), "q5-max",
 		func(a, b hotItems) hotItems {
 			switch {
@@ -190,10 +195,10 @@ func higherBids(a, b maxBids) maxBids {
 func Q7(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 	window := stream.TumblingEventTimeWindows(10*time.Second, 0)
 	one := stream.Map(bids(events), func(b Bid) maxBids { return maxBids{Price: b.Price, Bids: []Bid{b}} })
-	perAuction := stream.Reduce(miniBatch(stream.Window(stream.KeyBy(one, func(m maxBids) int64 { return m.Bids[0].Auction }, nil), window), mb),
+	perAuction := stream.Reduce(windowState(stream.Window(stream.KeyBy(one, func(m maxBids) int64 { return m.Bids[0].Auction }, nil), window), mb),
 		"q7-auction-max", higherBids, stream.PassWindowResult[int64, maxBids])
 	windowKey := func(m maxBids) int64 { return m.Bids[0].DateTime / 10000 }
-	return stream.Reduce(miniBatch(stream.Window(stream.KeyBy(perAuction, windowKey, nil), window), mb), "q7-max", higherBids,
+	return stream.Reduce(windowState(stream.Window(stream.KeyBy(perAuction, windowKey, nil), window), mb), "q7-max", higherBids,
 		func(_ int64, _ stream.TimeWindow, m maxBids, emit func(string)) error {
 			for _, b := range m.Bids {
 				emit(fmt.Sprintf("%d %d %d %d %s", b.Auction, b.Price, b.Bidder, b.DateTime, b.Extra))
@@ -226,7 +231,7 @@ func Q8(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 		}
 		return nil
 	})
-	return stream.Reduce(miniBatch(stream.Window(stream.KeyBy(recs, func(k keyed) int64 { return k.ID }, nil),
+	return stream.Reduce(windowState(stream.Window(stream.KeyBy(recs, func(k keyed) int64 { return k.ID }, nil),
 		stream.TumblingEventTimeWindows(10*time.Second, 0)), mb), "q8-join",
 		func(a, b keyed) keyed {
 			if b.U.Joined {
@@ -246,15 +251,19 @@ func Q8(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 // Q11 is "user sessions": per bidder, the number of bids in each session window with a gap
 // of 10 s: output "bidder count sessionStart sessionEnd".
 func Q11(events *stream.Stream[Event], _ int) *stream.Stream[string] {
-	type count struct {
-		Bidder, N int64
-	}
-	ones := stream.Map(bids(events), func(b Bid) count { return count{b.Bidder, 1} })
-	return stream.Reduce(stream.Window(stream.KeyBy(ones, func(c count) int64 { return c.Bidder }, nil),
-		stream.EventTimeSessionWindows(10*time.Second)), "q11-sessions",
-		func(a, b count) count { a.N += b.N; return a },
-		func(bidder int64, w stream.TimeWindow, c count, emit func(string)) error {
-			emit(fmt.Sprintf("%d %d %d %d", bidder, c.N, w.Start, w.End))
+	bidders := stream.Map(bids(events), func(b Bid) int64 { return b.Bidder })
+	return stream.Aggregate(stream.Window(stream.KeyBy(bidders, func(bidder int64) int64 { return bidder }, nil),
+		stream.EventTimeSessionWindows(10*time.Second)), "q11-sessions", countAll[int64]{},
+		func(bidder int64, w stream.TimeWindow, n int64, emit func(string)) error {
+			emit(fmt.Sprintf("%d %d %d %d", bidder, n, w.Start, w.End))
 			return nil
 		})
 }
+
+// countAll is COUNT(*) as an AggregateFunction: an int64 accumulator, merged by addition.
+type countAll[T any] struct{}
+
+func (countAll[T]) CreateAccumulator() int64         { return 0 }
+func (countAll[T]) Add(_ T, n int64) (int64, error)  { return n + 1, nil }
+func (countAll[T]) GetResult(n int64) (int64, error) { return n, nil }
+func (countAll[T]) Merge(a, b int64) (int64, error)  { return a + b, nil }
