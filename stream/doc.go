@@ -28,6 +28,11 @@
 // the latest checkpoint (Restore.Latest, with fallback past corrupt ones) or from any
 // checkpoint or savepoint, at another parallelism and, from a savepoint, on another backend.
 //
+// Windows are Flink's WindowOperator (tumbling, sliding and session assigners, triggers,
+// allowed lateness). A Reduce window can pre-aggregate in memory (WindowedStream.MiniBatch)
+// and, for sliding windows, by slice (Slicing): windows then fire from memory without
+// touching the state backend, and checkpoints copy the pending batch into operator state.
+//
 // The timer service (InternalTimerService) keeps event- and processing-time timers in the
 // keyed backend's timer queues, so they are in every snapshot and rescale with their keys.
 package stream

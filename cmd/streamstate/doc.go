@@ -9,7 +9,7 @@
 //	streamstate demo                      # the state API alone: checkpoint, rescale, verify
 //	streamstate bench state --backend lsm # state micro-benchmark against raw Pebble
 //	streamstate bench checkpoint --backend lsm --incremental --keys 1000000 --change-percent 1
-//	streamstate bench nexmark --query q5 --intervals 0,10s,1s
+//	streamstate bench nexmark --query q5 --intervals 0,10s,1s --rounds 3
 //
 // One file per subcommand (run.go, checkpoints.go, demo.go, bench_*.go;
 // bench_state_pebble.go is the raw Pebble baseline of bench state); jobs.go lists the
