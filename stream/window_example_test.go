@@ -95,3 +95,43 @@ func ExampleWindow() {
 	// session of bob from 20s to 50s, clicks: 1
 	// session of bob from 200s to 245s, clicks: 2
 }
+
+// Count each user's clicks over the last two minutes, every minute, pre-aggregated in memory
+// by one-minute slice: each click folds into one slice instead of two windows, and the
+// windows fire from memory without touching the state backend.
+func ExampleWindowedStream_Slicing() {
+	const sec = int64(time.Second / time.Millisecond)
+	src := clicks{{"ann", 5 * sec}, {"ann", 50 * sec}, {"ann", 70 * sec}, {"bob", 80 * sec}}
+	g := stream.NewGraph()
+	in := stream.FromSource(g, "clicks", src, stream.WatermarkStrategy{OutOfOrderness: time.Second})
+	type count struct {
+		User string
+		N    int64
+	}
+	counts := stream.Map(in, func(c click) count { return count{c.User, 1} })
+	windows := stream.Window(stream.KeyBy(counts, func(c count) string { return c.User }, nil),
+		stream.SlidingEventTimeWindows(2*time.Minute, time.Minute, 0)).MiniBatch(10_000).Slicing()
+	res := stream.Reduce(windows, "clicks-last-2-minutes",
+		func(a, b count) count { a.N += b.N; return a }, // commutative, as Slicing requires
+		func(user string, w stream.TimeWindow, c count, emit func(string)) error {
+			emit(fmt.Sprintf("%s, minutes %d-%d: %d", user, w.Start/(60*sec), w.End/(60*sec), c.N))
+			return nil
+		})
+	stream.FlatMap(res, func(line string, _ func(string)) error {
+		fmt.Println(line)
+		return nil
+	})
+	j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: 1})
+	if err != nil {
+		panic(err)
+	}
+	if err := j.Wait(); err != nil {
+		panic(err)
+	}
+	// Unordered output:
+	// ann, minutes -1-1: 2
+	// ann, minutes 0-2: 3
+	// ann, minutes 1-3: 1
+	// bob, minutes 0-2: 1
+	// bob, minutes 1-3: 1
+}
