@@ -207,6 +207,33 @@ func openCheckpoints(t *testing.T, dir string) *checkpoint.Checkpoints {
 	return cps
 }
 
+// crashAndResume starts a job at each parallelism in turn; every run but the last is
+// cancelled (as a crash would stop it) once the source has read another sixth of its total
+// events, and the last runs to the end.
+func crashAndResume(t *testing.T, parallelisms []int, read *atomic.Int64, total int, start func(p int) (*Job, error)) {
+	t.Helper()
+	for attempt, p := range parallelisms {
+		j, err := start(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attempt == len(parallelisms)-1 {
+			if err := j.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		stopAt := read.Load() + int64(total/6)
+		for read.Load() < stopAt {
+			time.Sleep(time.Millisecond)
+		}
+		j.Cancel()
+		if err := j.Wait(); err != context.Canceled {
+			t.Fatalf("attempt %d: Wait after Cancel = %v", attempt, err)
+		}
+	}
+}
+
 // TestCrashAndResume cancels a checkpointing job several times in the middle (as a crash
 // would stop it: in-progress files and uncommitted state left behind) and resumes it from
 // its latest checkpoint each time, at changing parallelism; the published output equals the
@@ -222,9 +249,8 @@ func TestCrashAndResume(t *testing.T) {
 			var read atomic.Int64
 			src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
 			var completed atomic.Int64
-			for attempt, p := range []int{2, 3, 1, 2} {
-				cps := openCheckpoints(t, cpDir)
-				opts := Options{Parallelism: p, Backend: tc.backend, Checkpoints: cps,
+			crashAndResume(t, []int{2, 3, 1, 2}, &read, len(evs), func(p int) (*Job, error) {
+				opts := Options{Parallelism: p, Backend: tc.backend, Checkpoints: openCheckpoints(t, cpDir),
 					Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond},
 					Restore:       Restore{Latest: true},
 					OnCheckpoint: func(s CheckpointStats) {
@@ -232,25 +258,8 @@ func TestCrashAndResume(t *testing.T) {
 							completed.Add(1)
 						}
 					}}
-				j, err := Execute(context.Background(), sumGraph(src, out), opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if attempt == 3 {
-					if err := j.Wait(); err != nil {
-						t.Fatal(err)
-					}
-					break
-				}
-				stopAt := read.Load() + int64(len(evs)/6)
-				for read.Load() < stopAt {
-					time.Sleep(time.Millisecond)
-				}
-				j.Cancel()
-				if err := j.Wait(); err != context.Canceled {
-					t.Fatalf("attempt %d: Wait after Cancel = %v", attempt, err)
-				}
-			}
+				return Execute(context.Background(), sumGraph(src, out), opts)
+			})
 			if completed.Load() < 3 {
 				t.Errorf("only %d checkpoints completed", completed.Load())
 			}

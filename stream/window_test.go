@@ -862,28 +862,13 @@ func TestWindowMiniBatchCrash(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/%s/size%d", kind.name, be.name, size), func(t *testing.T) {
 					out, cpDir := t.TempDir(), t.TempDir()
 					var read atomic.Int64
-					for attempt, p := range []int{2, 3, 1, 2} {
+					crashAndResume(t, []int{2, 3, 1, 2}, &read, len(evs), func(p int) (*Job, error) {
 						g := NewGraph()
 						s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
 						SinkToFiles(miniBatchWindow(s, kind.assigner, size, kind.slicing), "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
-						j, err := Execute(context.Background(), g, Options{Parallelism: p, Backend: be.backend, Checkpoints: openCheckpoints(t, cpDir),
+						return Execute(context.Background(), g, Options{Parallelism: p, Backend: be.backend, Checkpoints: openCheckpoints(t, cpDir),
 							Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}})
-						if err != nil {
-							t.Fatal(err)
-						}
-						if attempt == 3 {
-							if err := j.Wait(); err != nil {
-								t.Fatal(err)
-							}
-							break
-						}
-						stopAt := read.Load() + int64(len(evs)/6)
-						for read.Load() < stopAt {
-							time.Sleep(time.Millisecond)
-						}
-						j.Cancel()
-						_ = j.Wait()
-					}
+					})
 					compareLines(t, readOutput(t, out), modelWindows(evs, kind.assigner, 0))
 				})
 			}

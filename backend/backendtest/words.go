@@ -48,56 +48,54 @@ func testWordValues(t *testing.T, f Factory) {
 			st.SetNamespace([]byte(ns))
 		}
 	}
-	fill := func(subs []*subtask, ws []words) {
+	// each calls fn with the states of every key and namespace, the key current.
+	each := func(subs []*subtask, ws []words, fn func(w words, k int64, ns string, x int64, f float64)) {
 		for k := int64(0); k < keys; k++ {
 			s := route(subs, k)
 			w := ws[slices.Index(subs, s)]
 			setKey(t, s, k)
 			for j, ns := range []string{"", "window"} {
 				setNS(w, ns)
-				x := ints[(int(k)+j)%len(ints)]
-				must(t, w.i.Update(x))
-				must(t, w.u.Update(uint64(x)))
-				must(t, w.f.Update(floats[(int(k)+j)%len(floats)]))
-				must(t, w.d.Update(time.Duration(x)))
-				must(t, w.n.Update(int(x)))
-				must(t, w.r.Add(0.25))
-				must(t, w.r.Add(float64(k)))
-				if k%7 == 0 {
-					must(t, w.i.Clear())
-				}
+				fn(w, k, ns, ints[(int(k)+j)%len(ints)], floats[(int(k)+j)%len(floats)])
 			}
 		}
 	}
+	fill := func(subs []*subtask, ws []words) {
+		each(subs, ws, func(w words, k int64, _ string, x int64, f float64) {
+			must(t, w.i.Update(x))
+			must(t, w.u.Update(uint64(x)))
+			must(t, w.f.Update(f))
+			must(t, w.d.Update(time.Duration(x)))
+			must(t, w.n.Update(int(x)))
+			must(t, w.r.Add(0.25))
+			must(t, w.r.Add(float64(k)))
+			if k%7 == 0 {
+				must(t, w.i.Clear())
+			}
+		})
+	}
 	check := func(subs []*subtask, ws []words, when string) {
 		t.Helper()
-		for k := int64(0); k < keys; k++ {
-			s := route(subs, k)
-			w := ws[slices.Index(subs, s)]
-			setKey(t, s, k)
-			for j, ns := range []string{"", "window"} {
-				setNS(w, ns)
-				x := ints[(int(k)+j)%len(ints)]
-				if got, ok := get[int64](t, w.i); k%7 == 0 && ok || k%7 != 0 && (!ok || got != x) {
-					t.Fatalf("%s: int64 (%d,%q) = %d,%v want %d (cleared: %v)", when, k, ns, got, ok, x, k%7 == 0)
-				}
-				if got, _ := get[uint64](t, w.u); got != uint64(x) {
-					t.Fatalf("%s: uint64 (%d,%q) = %d want %d", when, k, ns, got, uint64(x))
-				}
-				if got, _ := get[float64](t, w.f); got != floats[(int(k)+j)%len(floats)] {
-					t.Fatalf("%s: float64 (%d,%q) = %v", when, k, ns, got)
-				}
-				if got, _ := get[time.Duration](t, w.d); got != time.Duration(x) {
-					t.Fatalf("%s: duration (%d,%q) = %v", when, k, ns, got)
-				}
-				if got, _ := get[int](t, w.n); got != int(x) {
-					t.Fatalf("%s: int (%d,%q) = %v", when, k, ns, got)
-				}
-				if got, ok, err := w.r.Get(); err != nil || !ok || got != 0.25+float64(k) {
-					t.Fatalf("%s: reducing float64 (%d,%q) = %v,%v,%v", when, k, ns, got, ok, err)
-				}
+		each(subs, ws, func(w words, k int64, ns string, x int64, f float64) {
+			if got, ok := get[int64](t, w.i); k%7 == 0 && ok || k%7 != 0 && (!ok || got != x) {
+				t.Fatalf("%s: int64 (%d,%q) = %d,%v want %d (cleared: %v)", when, k, ns, got, ok, x, k%7 == 0)
 			}
-		}
+			if got, _ := get[uint64](t, w.u); got != uint64(x) {
+				t.Fatalf("%s: uint64 (%d,%q) = %d want %d", when, k, ns, got, uint64(x))
+			}
+			if got, _ := get[float64](t, w.f); got != f {
+				t.Fatalf("%s: float64 (%d,%q) = %v want %v", when, k, ns, got, f)
+			}
+			if got, _ := get[time.Duration](t, w.d); got != time.Duration(x) {
+				t.Fatalf("%s: duration (%d,%q) = %v", when, k, ns, got)
+			}
+			if got, _ := get[int](t, w.n); got != int(x) {
+				t.Fatalf("%s: int (%d,%q) = %v", when, k, ns, got)
+			}
+			if got, ok, err := w.r.Get(); err != nil || !ok || got != 0.25+float64(k) {
+				t.Fatalf("%s: reducing float64 (%d,%q) = %v,%v,%v", when, k, ns, got, ok, err)
+			}
+		})
 	}
 	ws := []words{open(subs[0]), open(subs[1])}
 	fill(subs, ws)
