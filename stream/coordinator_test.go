@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,4 +140,53 @@ func TestCheckpointTimeout(t *testing.T) {
 		t.Fatalf("no checkpoint completed after the timeout: completed %+v", completed)
 	}
 	compareLines(t, readOutput(t, out), wantSums(evs))
+}
+
+// TestMaxConcurrentCheckpoints: with slow checkpoint storage, up to
+// execution.checkpointing.max-concurrent-checkpoints checkpoints overlap (and with 1, none
+// does); barriers of overlapping checkpoints align in order, completions may arrive while a
+// later checkpoint is in flight, and the output stays exactly once across crashes.
+func TestMaxConcurrentCheckpoints(t *testing.T) {
+	evs := testEvents(6000, 40)
+	for _, maxConcurrent := range []int{1, 3} {
+		t.Run(fmt.Sprint(maxConcurrent), func(t *testing.T) {
+			cps, fs := faultyCheckpoints(t)
+			fs.Slow(checkpointtest.OpCreate, "chk-", 25*time.Millisecond)
+			type span struct{ start, end time.Time }
+			var mu sync.Mutex
+			var spans []span
+			out := t.TempDir()
+			var read atomic.Int64
+			src := &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}
+			crashAndResume(t, []int{2, 3, 2}, &read, len(evs), func(p int) (*Job, error) {
+				return Execute(context.Background(), sumGraph(src, out), Options{Parallelism: p, Checkpoints: cps,
+					Restore: Restore{Latest: true},
+					OnCheckpoint: func(s CheckpointStats) {
+						if s.Failed == nil {
+							now := time.Now()
+							mu.Lock()
+							spans = append(spans, span{now.Add(-s.Duration), now})
+							mu.Unlock()
+						}
+					},
+					Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond, MaxConcurrent: maxConcurrent}})
+			})
+			compareLines(t, readOutput(t, out), wantSums(evs))
+			mu.Lock()
+			defer mu.Unlock()
+			overlaps := 0
+			for i := 1; i < len(spans); i++ {
+				if spans[i].start.Before(spans[i-1].end) {
+					overlaps++
+				}
+			}
+			t.Logf("%d checkpoints completed, %d overlapping the one before", len(spans), overlaps)
+			if len(spans) < 3 {
+				t.Fatalf("only %d checkpoints completed", len(spans))
+			}
+			if maxConcurrent == 1 && overlaps > 0 || maxConcurrent > 1 && overlaps == 0 {
+				t.Errorf("max concurrent %d: %d of %d checkpoints overlapped the one before", maxConcurrent, overlaps, len(spans))
+			}
+		})
+	}
 }
