@@ -362,6 +362,9 @@ func (j *Job) Wait() error {
 	return j.err
 }
 
+// Done is closed when the job has ended (Wait then returns at once).
+func (j *Job) Done() <-chan struct{} { return j.finished }
+
 // Stopped reports whether the job ended with a stop-with-savepoint.
 func (j *Job) Stopped() bool {
 	j.errMu.Lock()
