@@ -25,7 +25,8 @@ import (
 // history); so the visible files after any number of crashes hold exactly the lines of an
 // uninterrupted run. Without checkpointing, files are published at the end of the input.
 //
-// format appends one record's line, without the newline, to dst.
+// format appends one record's line, without the newline, to dst. CommittedLines reads the
+// published output back.
 func SinkToFiles[T any](s *Stream[T], uid, dir string, format func(dst []byte, v T) []byte) {
 	s.g.claimUID(uid)
 	if strings.ContainsAny(uid, "-/\\") {
@@ -333,4 +334,28 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// CommittedLines returns the lines SinkToFiles has published in dir (the visible part-*
+// files, in name order; hidden in-progress, pending and retracted files are not output). A
+// published file always ends with a newline; one that does not is reported as an error.
+func CommittedLines(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			return nil, fmt.Errorf("stream: %s: the last line is incomplete", f)
+		}
+		for l := range strings.Lines(string(b)) {
+			lines = append(lines, strings.TrimSuffix(l, "\n"))
+		}
+	}
+	return lines, nil
 }

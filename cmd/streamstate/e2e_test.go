@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streamstate/streamstate/stream"
 )
 
 // End-to-end tests: the real binary, run as a user would, killed with SIGKILL, stopped with
@@ -181,26 +182,15 @@ func runBinary(t *testing.T, dir string, args ...string) (string, string, error)
 	return p.stdout.String(), p.stderr.String(), err
 }
 
-// readOutput returns the multiset of lines of the committed part files in dir; hidden
-// .part-* files are in progress or pending and not part of the output.
+// readOutput returns the multiset of lines the job's file sink published in dir.
 func readOutput(dir string) (map[string]int, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "part-*"))
+	got, err := stream.CommittedLines(dir)
 	if err != nil {
 		return nil, err
 	}
 	lines := map[string]int{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			return nil, fmt.Errorf("%s: the last line is incomplete", f)
-		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			lines[sc.Text()]++
-		}
+	for _, l := range got {
+		lines[l]++
 	}
 	return lines, nil
 }

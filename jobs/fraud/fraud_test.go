@@ -2,10 +2,7 @@ package fraud
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/streamstate/streamstate/stream"
@@ -38,22 +35,9 @@ func model(c Config) []string {
 
 func readLines(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	lines, err := stream.CommittedLines(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var lines []string
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "part-") {
-			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, strings.Fields(strings.ReplaceAll(string(b), " ", "_"))...)
-		}
-	}
-	for i := range lines {
-		lines[i] = strings.ReplaceAll(lines[i], "_", " ")
 	}
 	slices.Sort(lines)
 	return lines

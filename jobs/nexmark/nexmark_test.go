@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -281,25 +278,12 @@ func TestQueriesSurviveCrashes(t *testing.T) {
 	}
 }
 
-// readParts returns the sorted lines of the committed files (part-*) of a file sink.
+// readParts returns the sorted lines a file sink published in dir.
 func readParts(t *testing.T, dir string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(dir)
+	lines, err := stream.CommittedLines(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var lines []string
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), "part-") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for l := range strings.Lines(string(b)) {
-			lines = append(lines, strings.TrimSuffix(l, "\n"))
-		}
 	}
 	slices.Sort(lines)
 	return lines
