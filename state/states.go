@@ -89,9 +89,7 @@ func GetValueState[V any](c StateCreator, d ValueDescriptor[V]) (ValueState[V], 
 	if err != nil {
 		return nil, err
 	}
-	s := &valueState[V]{in: in}
-	s.word, _ = in.(InternalWordValue)
-	return s, nil
+	return &valueState[V]{in: in, word: wordState[V](in)}, nil
 }
 
 // GetListState returns the list state d describes, creating it on first use.
@@ -121,9 +119,7 @@ func GetReducingState[V any](c StateCreator, d ReducingDescriptor[V]) (ReducingS
 	if err != nil {
 		return nil, err
 	}
-	s := &reducingState[V]{nsState: nsState{in: in}, in: in, reduce: d.Reduce}
-	s.word, _ = in.(InternalWordValue)
-	return s, nil
+	return &reducingState[V]{nsState: nsState{in: in}, in: in, word: wordState[V](in), reduce: d.Reduce}, nil
 }
 
 // GetAggregatingState returns the aggregating state d describes, creating it on first use.

@@ -42,6 +42,16 @@ func wordOf[V any]() *Word {
 	}
 }
 
+// wordState returns in as an InternalWordValue if the backend keeps it unboxed and V is a
+// word type. A state registered for one word type may be fetched for another with the same
+// serializer (int and int64 share "int64"): both are 8 bytes, so the reinterpretation holds.
+func wordState[V any](in InternalValue) InternalWordValue {
+	if w, ok := in.(InternalWordValue); ok && wordOf[V]() != nil {
+		return w
+	}
+	return nil
+}
+
 // toWord and fromWord reinterpret a V for which wordOf is not nil.
 func toWord[V any](v V) uint64 { return *(*uint64)(unsafe.Pointer(&v)) }
 
