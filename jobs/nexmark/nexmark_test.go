@@ -178,13 +178,15 @@ func runQuery(t *testing.T, c JobConfig, backend stream.BackendFactory, p int) [
 	return lines
 }
 
+// lsmBackend is the lsm backend with default options.
+func lsmBackend(ctx context.Context, o state.BackendOptions) (state.KeyedStateBackend, error) {
+	return lsm.New(ctx, lsm.Options{BackendOptions: o})
+}
+
 func TestQueriesMatchModel(t *testing.T) {
 	const n = 60_000
 	gen := testConfig()
 	evs := generate(gen, n)
-	lsmBackend := func(ctx context.Context, o state.BackendOptions) (state.KeyedStateBackend, error) {
-		return lsm.New(ctx, lsm.Options{BackendOptions: o})
-	}
 	for _, q := range Queries {
 		want := model(q, evs)
 		if len(want) < 3 {
@@ -213,9 +215,6 @@ func TestQueriesSurviveCrashes(t *testing.T) {
 	const n = 40_000
 	gen := testConfig()
 	evs := generate(gen, n)
-	lsmBackend := func(ctx context.Context, o state.BackendOptions) (state.KeyedStateBackend, error) {
-		return lsm.New(ctx, lsm.Options{BackendOptions: o})
-	}
 	for _, q := range Queries {
 		want := model(q, evs)
 		for _, tc := range []struct {
