@@ -71,7 +71,7 @@ type ListDescriptor[V any] struct {
 
 // Spec implements Descriptor.
 func (d ListDescriptor[V]) Spec() Spec {
-	return Spec{Name: d.Name, Kind: KindList, Value: serde.Erase(orDefault(d.Serializer))}
+	return Spec{Name: d.Name, Kind: KindList, Value: serde.Erase(orDefault(d.Serializer)), Word: wordOf[V]()}
 }
 
 // MapDescriptor describes a MapState[UK, UV].

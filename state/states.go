@@ -98,7 +98,7 @@ func GetListState[V any](c StateCreator, d ListDescriptor[V]) (ListState[V], err
 	if err != nil {
 		return nil, err
 	}
-	return &listState[V]{nsState: nsState{in: in}, in: in}, nil
+	return &listState[V]{nsState: nsState{in: in}, in: in, word: wordList[V](in)}, nil
 }
 
 // GetMapState returns the map state d describes, creating it on first use.
@@ -200,10 +200,28 @@ func (s *valueState[V]) Update(v V) error {
 
 type listState[V any] struct {
 	nsState
-	in InternalList
+	in   InternalList
+	word InternalWordList // in, when the backend keeps V unboxed
 }
 
-func (s *listState[V]) Get() iter.Seq2[V, error] { return elements[V](s.in.Get) }
+func (s *listState[V]) Get() iter.Seq2[V, error] {
+	if s.word != nil {
+		return func(yield func(V, error) bool) {
+			ws, err := s.word.WordList()
+			if err != nil {
+				var zero V
+				yield(zero, err)
+				return
+			}
+			for _, v := range fromWords[V](ws) {
+				if !yield(v, nil) {
+					return
+				}
+			}
+		}
+	}
+	return elements[V](s.in.Get)
+}
 
 // elements iterates the erased list get returns as V values.
 func elements[V any](get func() ([]any, error)) iter.Seq2[V, error] {
@@ -222,16 +240,29 @@ func elements[V any](get func() ([]any, error)) iter.Seq2[V, error] {
 	}
 }
 
-func (s *listState[V]) Add(v V) error { return s.in.Add(v) }
+func (s *listState[V]) Add(v V) error {
+	if s.word != nil {
+		return s.word.AddWord(toWord(v))
+	}
+	return s.in.Add(v)
+}
 
 func (s *listState[V]) AddAll(vs []V) error {
 	if len(vs) == 0 {
 		return nil
 	}
+	if s.word != nil {
+		return s.word.AddWords(asWords(vs))
+	}
 	return s.in.AddAll(boxAll(vs))
 }
 
-func (s *listState[V]) Update(vs []V) error { return s.in.Update(boxAll(vs)) }
+func (s *listState[V]) Update(vs []V) error {
+	if s.word != nil {
+		return s.word.UpdateWords(asWords(vs))
+	}
+	return s.in.Update(boxAll(vs))
+}
 
 func (s *listState[V]) MergeNamespaces(target []byte, sources [][]byte) error {
 	var all []any

@@ -8,8 +8,8 @@ import (
 // Word describes a value type that fits in one machine word without pointers (8-byte
 // integers and floats, and named types of them such as time.Duration). A backend that keeps
 // values in memory may store such values unboxed, as uint64 words, and serve them through
-// InternalWordValue: no allocation per update and no pointer to follow per read. Spec.Word
-// is set for value and reducing states of such types.
+// InternalWordValue and InternalWordList: no allocation per update and no pointer to follow
+// per read. Spec.Word is set for value, reducing and list states of such types.
 type Word struct {
 	// Box converts a word to the boxed value the serializer takes; Unbox converts back.
 	Box   func(w uint64) any
@@ -24,6 +24,19 @@ type InternalWordValue interface {
 	WordValue() (w uint64, ok bool, err error)
 	// UpdateWord sets the value from a word.
 	UpdateWord(w uint64) error
+}
+
+// InternalWordList is implemented by the InternalList of a backend that keeps the elements of
+// a Spec with Word unboxed.
+type InternalWordList interface {
+	InternalList
+	// WordList returns the elements as words; the slice must not be modified and is valid
+	// until the next write to the state. Empty means no state.
+	WordList() ([]uint64, error)
+	AddWord(w uint64) error
+	AddWords(ws []uint64) error
+	// UpdateWords replaces the list; an empty ws clears it. ws is not retained.
+	UpdateWords(ws []uint64) error
 }
 
 // wordOf returns the Word of V, or nil if V does not fit in a word without pointers.
@@ -52,7 +65,26 @@ func wordState[V any](in InternalValue) InternalWordValue {
 	return nil
 }
 
+// wordList returns in as an InternalWordList if the backend keeps it unboxed and V is a word
+// type (see wordState).
+func wordList[V any](in InternalList) InternalWordList {
+	if w, ok := in.(InternalWordList); ok && wordOf[V]() != nil {
+		return w
+	}
+	return nil
+}
+
 // toWord and fromWord reinterpret a V for which wordOf is not nil.
 func toWord[V any](v V) uint64 { return *(*uint64)(unsafe.Pointer(&v)) }
 
 func fromWord[V any](w uint64) V { return *(*V)(unsafe.Pointer(&w)) }
+
+// asWords reinterprets a []V for which wordOf is not nil, without copying.
+func asWords[V any](vs []V) []uint64 {
+	return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(vs))), len(vs))
+}
+
+// fromWords reinterprets words as a []V for which wordOf is not nil, without copying.
+func fromWords[V any](ws []uint64) []V {
+	return unsafe.Slice((*V)(unsafe.Pointer(unsafe.SliceData(ws))), len(ws))
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,28 +148,53 @@ func testValue(t *testing.T, f Factory) {
 	}
 }
 
+// testList runs the list semantics on int64 elements (which the hashmap backend keeps
+// unboxed, as words) and on strings (boxed).
 func testList(t *testing.T, f Factory) {
+	t.Run("int64", func(t *testing.T) { listSemantics(t, f, listDesc, func(i int64) int64 { return i }) })
+	t.Run("string", func(t *testing.T) {
+		listSemantics(t, f, state.ListDescriptor[string]{Name: "list"}, func(i int64) string { return strconv.FormatInt(i, 10) })
+	})
+}
+
+func listSemantics[V comparable](t *testing.T, f Factory, d state.ListDescriptor[V], of func(int64) V) {
 	_, s := single(t, f)
-	l, err := state.GetListState(s.kb, listDesc)
+	l, err := state.GetListState(s.kb, d)
 	must(t, err)
 	setKey(t, s, 7)
+	vs := func(is ...int64) []V {
+		out := make([]V, len(is))
+		for i, x := range is {
+			out[i] = of(x)
+		}
+		return out
+	}
 	if got := collect(t, l.Get()); len(got) != 0 {
 		t.Fatalf("fresh list = %v", got)
 	}
-	must(t, l.Add(1))
-	must(t, l.Add(2))
-	must(t, l.AddAll([]int64{3, 4}))
+	must(t, l.Add(of(1)))
+	must(t, l.Add(of(2)))
+	must(t, l.AddAll(vs(3, 4)))
 	must(t, l.AddAll(nil))
-	if got := collect(t, l.Get()); !slices.Equal(got, []int64{1, 2, 3, 4}) {
+	if got := collect(t, l.Get()); !slices.Equal(got, vs(1, 2, 3, 4)) {
 		t.Fatalf("list = %v", got)
 	}
 	// Breaking out of the iteration early is fine.
 	for range l.Get() {
 		break
 	}
-	must(t, l.Update([]int64{9, 8}))
-	if got := collect(t, l.Get()); !slices.Equal(got, []int64{9, 8}) {
+	// The list does not alias what Update and AddAll were given.
+	in := vs(9, 8)
+	must(t, l.Update(in))
+	in[0] = of(0)
+	if got := collect(t, l.Get()); !slices.Equal(got, vs(9, 8)) {
 		t.Fatalf("after Update = %v", got)
+	}
+	more := vs(7)
+	must(t, l.AddAll(more))
+	more[0] = of(0)
+	if got := collect(t, l.Get()); !slices.Equal(got, vs(9, 8, 7)) {
+		t.Fatalf("after AddAll = %v", got)
 	}
 	l.SetNamespace(nsBytes("other"))
 	if got := collect(t, l.Get()); len(got) != 0 {
@@ -179,16 +205,16 @@ func testList(t *testing.T, f Factory) {
 	if got := collect(t, l.Get()); len(got) != 0 {
 		t.Fatalf("Update(nil) left %v", got)
 	}
-	must(t, l.Add(5))
+	must(t, l.Add(of(5)))
 	must(t, l.Clear())
 	if got := collect(t, l.Get()); len(got) != 0 {
 		t.Fatalf("Clear left %v", got)
 	}
 	// Many elements keep their order.
-	var want []int64
+	var want []V
 	for i := int64(0); i < 1000; i++ {
-		must(t, l.Add(i))
-		want = append(want, i)
+		must(t, l.Add(of(i)))
+		want = append(want, of(i))
 	}
 	if got := collect(t, l.Get()); !slices.Equal(got, want) {
 		t.Fatal("1000 elements out of order")

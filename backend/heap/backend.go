@@ -116,7 +116,10 @@ func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
 	base := stateBase{b: b, spec: spec, m: meta}
 	switch spec.Kind {
 	case state.KindList:
-		return &listState{stateBase: base, tables: newTables[*listCell](n)}
+		if spec.Word != nil {
+			return newWordListState(base, n)
+		}
+		return newListState(base, n)
 	case state.KindMap:
 		return &mapState{stateBase: base, tables: newTables[*mapCell](n)}
 	default:

@@ -3,6 +3,7 @@ package heap
 import (
 	"iter"
 	"maps"
+	"slices"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
@@ -85,21 +86,35 @@ func (f *frozenValues) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch
 	return scratch, err
 }
 
-type listCell struct {
+// listCell is one list. E is any for boxed elements, uint64 for words (wordListState).
+type listCell[E any] struct {
 	epoch uint64
-	items []any
+	items []E
 }
 
-type listState struct {
+// listState serves list state, its elements held as E: boxed (E = any) or as words.
+type listState[E any] struct {
 	stateBase
-	tables []*kgTable[*listCell]
+	tables []*kgTable[*listCell[E]]
+	// fromAny converts an element the serializer decoded or the caller passed; toAny converts
+	// back. For E = any both are the identity; boxed returns items itself then.
+	fromAny func(any) E
+	toAny   func(E) any
+	boxed   func([]E) []any
 }
 
-func (s *listState) internal() state.InternalState        { return s }
-func (s *listState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
-func (s *listState) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
+func newListState(base stateBase, n int) *listState[any] {
+	id := func(v any) any { return v }
+	return &listState[any]{stateBase: base, tables: newTables[*listCell[any]](n),
+		fromAny: id, toAny: id, boxed: func(vs []any) []any { return vs }}
+}
 
-func (s *listState) Get() ([]any, error) {
+func (s *listState[E]) internal() state.InternalState        { return s }
+func (s *listState[E]) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
+func (s *listState[E]) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
+
+// items returns the current key's elements; the slice must not be modified.
+func (s *listState[E]) items() ([]E, error) {
 	k, err := s.mapKey()
 	if err != nil {
 		return nil, err
@@ -110,60 +125,86 @@ func (s *listState) Get() ([]any, error) {
 	return nil, nil
 }
 
+func (s *listState[E]) Get() ([]any, error) {
+	items, err := s.items()
+	if len(items) == 0 {
+		return nil, err
+	}
+	return s.boxed(items), nil
+}
+
 // cell returns the list of k for writing, creating or copying it as needed. A copied cell
 // shares the frozen elements but has no spare capacity, so appending never writes into memory
 // a snapshot reads.
-func (s *listState) cell(kgIdx int, k *tkey) *listCell {
+func (s *listState[E]) cell(kgIdx int, k *tkey) *listCell[E] {
 	t := writable(s.b, s.tables, kgIdx)
 	c, _ := t.get(k)
 	switch {
 	case c == nil:
-		c = &listCell{epoch: t.epoch}
+		c = &listCell[E]{epoch: t.epoch}
 		t.put(k, c)
 	case c.epoch != t.epoch:
-		c = &listCell{epoch: t.epoch, items: c.items[:len(c.items):len(c.items)]}
+		c = &listCell[E]{epoch: t.epoch, items: c.items[:len(c.items):len(c.items)]}
 		t.put(k, c)
 	}
 	return c
 }
 
-func (s *listState) Add(v any) error {
+// current returns the current key's list for writing.
+func (s *listState[E]) current() (*listCell[E], error) {
 	k, err := s.mapKey()
+	if err != nil {
+		return nil, err
+	}
+	return s.cell(s.b.kgIdx, k), nil
+}
+
+func (s *listState[E]) Add(v any) error {
+	c, err := s.current()
 	if err != nil {
 		return err
 	}
-	c := s.cell(s.b.kgIdx, k)
-	c.items = append(c.items, v)
+	c.items = append(c.items, s.fromAny(v))
 	return nil
 }
 
-func (s *listState) AddAll(vs []any) error {
-	k, err := s.mapKey()
-	if err != nil || len(vs) == 0 {
+func (s *listState[E]) AddAll(vs []any) error {
+	if len(vs) == 0 {
+		_, err := s.mapKey()
 		return err
 	}
-	c := s.cell(s.b.kgIdx, k)
-	c.items = append(c.items, vs...)
+	c, err := s.current()
+	if err != nil {
+		return err
+	}
+	c.items = slices.Grow(c.items, len(vs))
+	for _, v := range vs {
+		c.items = append(c.items, s.fromAny(v))
+	}
 	return nil
 }
 
-func (s *listState) Update(vs []any) error {
+func (s *listState[E]) Update(vs []any) error {
 	if len(vs) == 0 {
 		return s.Clear()
 	}
-	k, err := s.mapKey()
+	c, err := s.current()
 	if err != nil {
 		return err
 	}
-	s.cell(s.b.kgIdx, k).items = append([]any(nil), vs...)
+	items := make([]E, len(vs))
+	for i, v := range vs {
+		items[i] = s.fromAny(v)
+	}
+	c.items = items
 	return nil
 }
 
-func (s *listState) freeze() frozen {
-	return &frozenLists{ser: s.spec.Value, tables: freezeAll(s.tables)}
+func (s *listState[E]) freeze() frozen {
+	return &frozenLists[E]{ser: s.spec.Value, toAny: s.toAny, tables: freezeAll(s.tables)}
 }
 
-func (s *listState) restore(kgIdx int, r *rawRecord) error {
+func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
 	c := s.cell(kgIdx, &k)
@@ -172,22 +213,23 @@ func (s *listState) restore(kgIdx int, r *rawRecord) error {
 		if err != nil {
 			return err
 		}
-		c.items = append(c.items, v)
+		c.items = append(c.items, s.fromAny(v))
 	}
 	return nil
 }
 
-type frozenLists struct {
+type frozenLists[E any] struct {
 	ser    serde.Erased
-	tables []*kgTable[*listCell]
+	toAny  func(E) any
+	tables []*kgTable[*listCell[E]]
 }
 
-func (f *frozenLists) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenLists[E]) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
-	f.tables[kgIdx].each(func(key, ns []byte, c *listCell) bool {
+	f.tables[kgIdx].each(func(key, ns []byte, c *listCell[E]) bool {
 		w.List(idx, key, ns, len(c.items))
 		for _, v := range c.items {
-			if scratch, err = f.ser.AppendAny(scratch[:0], v); err != nil {
+			if scratch, err = f.ser.AppendAny(scratch[:0], f.toAny(v)); err != nil {
 				return false
 			}
 			w.ListElement(scratch)

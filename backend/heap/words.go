@@ -81,3 +81,65 @@ func (f *frozenWords) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch 
 	})
 	return scratch, err
 }
+
+// wordListState serves list states whose elements fit in a word (state.Spec.Word): a list is
+// a []uint64, so adding an element allocates nothing beyond the slice's growth and reading
+// one follows no pointer. It implements state.InternalWordList.
+type wordListState struct {
+	*listState[uint64]
+}
+
+func newWordListState(base stateBase, n int) *wordListState {
+	word := base.spec.Word
+	return &wordListState{&listState[uint64]{stateBase: base, tables: newTables[*listCell[uint64]](n),
+		fromAny: word.Unbox, toAny: word.Box,
+		boxed: func(ws []uint64) []any {
+			vs := make([]any, len(ws))
+			for i, w := range ws {
+				vs[i] = word.Box(w)
+			}
+			return vs
+		}}}
+}
+
+func (s *wordListState) internal() state.InternalState { return s }
+
+// WordList implements state.InternalWordList.
+func (s *wordListState) WordList() ([]uint64, error) { return s.items() }
+
+// AddWord implements state.InternalWordList.
+func (s *wordListState) AddWord(w uint64) error {
+	c, err := s.current()
+	if err != nil {
+		return err
+	}
+	c.items = append(c.items, w)
+	return nil
+}
+
+// AddWords implements state.InternalWordList.
+func (s *wordListState) AddWords(ws []uint64) error {
+	if len(ws) == 0 {
+		_, err := s.mapKey()
+		return err
+	}
+	c, err := s.current()
+	if err != nil {
+		return err
+	}
+	c.items = append(c.items, ws...)
+	return nil
+}
+
+// UpdateWords implements state.InternalWordList.
+func (s *wordListState) UpdateWords(ws []uint64) error {
+	if len(ws) == 0 {
+		return s.Clear()
+	}
+	c, err := s.current()
+	if err != nil {
+		return err
+	}
+	c.items = append([]uint64(nil), ws...)
+	return nil
+}
