@@ -256,7 +256,7 @@ func (f *benchFixture) setupPebbleList(ctx context.Context, p *benchPebble, keys
 			return err
 		}
 	}
-	seq := s.keys
+	seq, fresh := s.keys, s.fresh
 	var addAll []byte
 	for _, v := range s.addAll {
 		addAll = benchAppendListElem(addAll, v)
@@ -273,6 +273,23 @@ func (f *benchFixture) setupPebbleList(ctx context.Context, p *benchPebble, keys
 	}
 	elem := make([]byte, 0, 9)
 	f.setBaseline("listAdd", benchWork{run: func(off, n int) {
+		for i := off; i < off+n; i++ {
+			benchPutKey(key, fresh[i&freshMask])
+			if err := p.db.Set(key, benchAppendListElem(elem[:0], int64(i)), pebble.NoSync); err != nil {
+				f.fail(err)
+				return
+			}
+		}
+	}, reset: func(off, n int) {
+		for i := off; i < off+n; i++ {
+			benchPutKey(key, fresh[i&freshMask])
+			if err := p.db.Delete(key, pebble.NoSync); err != nil {
+				f.fail(err)
+				return
+			}
+		}
+	}})
+	f.setBaseline("listAppend", benchWork{run: func(off, n int) {
 		for i := off; i < off+n; i++ {
 			benchPutKey(key, seq[i&seqMask])
 			if err := p.db.Merge(key, benchAppendListElem(elem[:0], int64(i)), pebble.NoSync); err != nil {

@@ -55,20 +55,24 @@ func TestBenchStateJSON(t *testing.T) {
 }
 
 func TestBenchStateTableAndFilter(t *testing.T) {
-	out, _, err := runCLI(t, "bench", "state", "--keys", "500", "--iterations", "300", "--rounds", "2", "--ops", "mapAdd,valueGet")
+	out, _, err := runCLI(t, "bench", "state", "--keys", "500", "--iterations", "300", "--rounds", "2", "--ops", "mapAdd,valueGet,mapIterator")
 	if err != nil {
 		t.Fatalf("bench state: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	// Header, column names, two ops, preload.
-	if len(lines) != 5 {
-		t.Fatalf("want 5 lines, got:\n%s", out)
+	// Header, column names, three ops, preload.
+	if len(lines) != 6 {
+		t.Fatalf("want 6 lines, got:\n%s", out)
 	}
 	if f := strings.Fields(lines[2]); f[0] != "valueGet" || f[len(f)-1] != "600" {
 		t.Errorf("row %q: want valueGet with 2x300 iterations", lines[2])
 	}
 	if f := strings.Fields(lines[3]); f[0] != "mapAdd" {
 		t.Errorf("row %q: want mapAdd", lines[3])
+	}
+	// mapIterator counts entries, as flink-benchmarks' @OperationsPerInvocation(mapKeyCount).
+	if f := strings.Fields(lines[4]); f[0] != "mapIterator" || f[len(f)-1] != "6000" {
+		t.Errorf("row %q: want mapIterator with 2x300 maps of 10 entries", lines[4])
 	}
 }
 
