@@ -58,7 +58,8 @@ type ValueDescriptor[V any] struct {
 
 // Spec implements Descriptor.
 func (d ValueDescriptor[V]) Spec() Spec {
-	return Spec{Name: d.Name, Kind: KindValue, Value: serde.Erase(orDefault(d.Serializer)), Word: wordOf[V]()}
+	ser := orDefault(d.Serializer)
+	return Spec{Name: d.Name, Kind: KindValue, Value: serde.Erase(ser), Word: wordOf(ser)}
 }
 
 // ListDescriptor describes a ListState[V].
@@ -71,7 +72,8 @@ type ListDescriptor[V any] struct {
 
 // Spec implements Descriptor.
 func (d ListDescriptor[V]) Spec() Spec {
-	return Spec{Name: d.Name, Kind: KindList, Value: serde.Erase(orDefault(d.Serializer)), Word: wordOf[V]()}
+	ser := orDefault(d.Serializer)
+	return Spec{Name: d.Name, Kind: KindList, Value: serde.Erase(ser), Word: wordOf(ser)}
 }
 
 // MapDescriptor describes a MapState[UK, UV].
@@ -105,7 +107,8 @@ type ReducingDescriptor[V any] struct {
 
 // Spec implements Descriptor.
 func (d ReducingDescriptor[V]) Spec() Spec {
-	return Spec{Name: d.Name, Kind: KindReducing, Value: serde.Erase(orDefault(d.Serializer)), Word: wordOf[V]()}
+	ser := orDefault(d.Serializer)
+	return Spec{Name: d.Name, Kind: KindReducing, Value: serde.Erase(ser), Word: wordOf(ser)}
 }
 
 // AggregateFunction is Flink's AggregateFunction: an accumulator of type ACC folds inputs IN

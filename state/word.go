@@ -3,6 +3,8 @@ package state
 import (
 	"reflect"
 	"unsafe"
+
+	"github.com/streamstate/streamstate/serde"
 )
 
 // Word describes a value type that fits in one machine word without pointers (8-byte
@@ -14,6 +16,10 @@ type Word struct {
 	// Box converts a word to the boxed value the serializer takes; Unbox converts back.
 	Box   func(w uint64) any
 	Unbox func(v any) uint64
+	// Append appends the state serializer's encoding of a word and Decode decodes one, so
+	// that a backend that serializes (lsm, snapshots) need not box a value per call.
+	Append func(dst []byte, w uint64) ([]byte, error)
+	Decode func(src []byte) (uint64, error)
 }
 
 // InternalWordValue is implemented by the InternalValue of a backend that keeps the values of
@@ -39,19 +45,29 @@ type InternalWordList interface {
 	UpdateWords(ws []uint64) error
 }
 
-// wordOf returns the Word of V, or nil if V does not fit in a word without pointers.
-func wordOf[V any]() *Word {
+// isWord reports whether V fits in a word without pointers.
+func isWord[V any]() bool {
 	switch reflect.TypeFor[V]().Kind() {
 	case reflect.Int64, reflect.Uint64, reflect.Float64, reflect.Int, reflect.Uint, reflect.Uintptr:
-	default:
-		return nil
+		return unsafe.Sizeof(*new(V)) == 8
 	}
-	if unsafe.Sizeof(*new(V)) != 8 {
+	return false
+}
+
+// wordOf returns the Word of V serialized by ser, or nil if V does not fit in a word
+// without pointers.
+func wordOf[V any](ser serde.Serializer[V]) *Word {
+	if !isWord[V]() {
 		return nil
 	}
 	return &Word{
-		Box:   func(w uint64) any { return fromWord[V](w) },
-		Unbox: func(v any) uint64 { return toWord(cast[V](v)) },
+		Box:    func(w uint64) any { return fromWord[V](w) },
+		Unbox:  func(v any) uint64 { return toWord(cast[V](v)) },
+		Append: func(dst []byte, w uint64) ([]byte, error) { return ser.Append(dst, fromWord[V](w)) },
+		Decode: func(src []byte) (uint64, error) {
+			v, err := ser.Decode(src)
+			return toWord(v), err
+		},
 	}
 }
 
@@ -59,7 +75,7 @@ func wordOf[V any]() *Word {
 // word type. A state registered for one word type may be fetched for another with the same
 // serializer (int and int64 share "int64"): both are 8 bytes, so the reinterpretation holds.
 func wordState[V any](in InternalValue) InternalWordValue {
-	if w, ok := in.(InternalWordValue); ok && wordOf[V]() != nil {
+	if w, ok := in.(InternalWordValue); ok && isWord[V]() {
 		return w
 	}
 	return nil
@@ -68,7 +84,7 @@ func wordState[V any](in InternalValue) InternalWordValue {
 // wordList returns in as an InternalWordList if the backend keeps it unboxed and V is a word
 // type (see wordState).
 func wordList[V any](in InternalList) InternalWordList {
-	if w, ok := in.(InternalWordList); ok && wordOf[V]() != nil {
+	if w, ok := in.(InternalWordList); ok && isWord[V]() {
 		return w
 	}
 	return nil

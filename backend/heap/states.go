@@ -96,17 +96,18 @@ type listCell[E any] struct {
 type listState[E any] struct {
 	stateBase
 	tables []*kgTable[*listCell[E]]
-	// fromAny converts an element the serializer decoded or the caller passed; toAny converts
-	// back. For E = any both are the identity; boxed returns items itself then.
+	// fromAny converts an element the caller passed, boxed converts a list back (both the
+	// identity for E = any); encode and decode serialize one element for snapshots.
 	fromAny func(any) E
-	toAny   func(E) any
 	boxed   func([]E) []any
+	encode  func(dst []byte, e E) ([]byte, error)
+	decode  func(src []byte) (E, error)
 }
 
 func newListState(base stateBase, n int) *listState[any] {
-	id := func(v any) any { return v }
 	return &listState[any]{stateBase: base, tables: newTables[*listCell[any]](n),
-		fromAny: id, toAny: id, boxed: func(vs []any) []any { return vs }}
+		fromAny: func(v any) any { return v }, boxed: func(vs []any) []any { return vs },
+		encode: base.spec.Value.AppendAny, decode: base.spec.Value.DecodeAny}
 }
 
 func (s *listState[E]) internal() state.InternalState        { return s }
@@ -201,7 +202,7 @@ func (s *listState[E]) Update(vs []any) error {
 }
 
 func (s *listState[E]) freeze() frozen {
-	return &frozenLists[E]{ser: s.spec.Value, toAny: s.toAny, tables: freezeAll(s.tables)}
+	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables)}
 }
 
 func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
@@ -209,18 +210,17 @@ func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
 	k.setKey(r.key, r.ns, new([]byte))
 	c := s.cell(kgIdx, &k)
 	for _, e := range r.list {
-		v, err := s.spec.Value.DecodeAny(e)
+		v, err := s.decode(e)
 		if err != nil {
 			return err
 		}
-		c.items = append(c.items, s.fromAny(v))
+		c.items = append(c.items, v)
 	}
 	return nil
 }
 
 type frozenLists[E any] struct {
-	ser    serde.Erased
-	toAny  func(E) any
+	encode func(dst []byte, e E) ([]byte, error)
 	tables []*kgTable[*listCell[E]]
 }
 
@@ -229,7 +229,7 @@ func (f *frozenLists[E]) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scrat
 	f.tables[kgIdx].each(func(key, ns []byte, c *listCell[E]) bool {
 		w.List(idx, key, ns, len(c.items))
 		for _, v := range c.items {
-			if scratch, err = f.ser.AppendAny(scratch[:0], f.toAny(v)); err != nil {
+			if scratch, err = f.encode(scratch[:0], v); err != nil {
 				return false
 			}
 			w.ListElement(scratch)

@@ -2,7 +2,6 @@ package heap
 
 import (
 	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -50,22 +49,21 @@ func (s *wordState) Value() (any, bool, error) {
 func (s *wordState) Update(v any) error { return s.UpdateWord(s.spec.Word.Unbox(v)) }
 
 func (s *wordState) freeze() frozen {
-	return &frozenWords{ser: s.spec.Value, word: s.spec.Word, tables: freezeAll(s.tables)}
+	return &frozenWords{word: s.spec.Word, tables: freezeAll(s.tables)}
 }
 
 func (s *wordState) restore(kgIdx int, r *rawRecord) error {
-	v, err := s.spec.Value.DecodeAny(r.value)
+	w, err := s.spec.Word.Decode(r.value)
 	if err != nil {
 		return err
 	}
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
-	writable(s.b, s.tables, kgIdx).put(&k, s.spec.Word.Unbox(v))
+	writable(s.b, s.tables, kgIdx).put(&k, w)
 	return nil
 }
 
 type frozenWords struct {
-	ser    serde.Erased
 	word   *state.Word
 	tables []*kgTable[uint64]
 }
@@ -73,7 +71,7 @@ type frozenWords struct {
 func (f *frozenWords) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c uint64) bool {
-		if scratch, err = f.ser.AppendAny(scratch[:0], f.word.Box(c)); err != nil {
+		if scratch, err = f.word.Append(scratch[:0], c); err != nil {
 			return false
 		}
 		w.Value(idx, key, ns, scratch)
@@ -92,7 +90,7 @@ type wordListState struct {
 func newWordListState(base stateBase, n int) *wordListState {
 	word := base.spec.Word
 	return &wordListState{&listState[uint64]{stateBase: base, tables: newTables[*listCell[uint64]](n),
-		fromAny: word.Unbox, toAny: word.Box,
+		fromAny: word.Unbox, encode: word.Append, decode: word.Decode,
 		boxed: func(ws []uint64) []any {
 			vs := make([]any, len(ws))
 			for i, w := range ws {

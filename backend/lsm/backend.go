@@ -224,11 +224,19 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 	base := stateBase{b: b, id: e.id, spec: spec}
 	switch spec.Kind {
 	case state.KindList:
-		e.st = &listState{stateBase: base}
+		if spec.Word != nil {
+			e.st = &wordListState{listState{stateBase: base}}
+		} else {
+			e.st = &listState{stateBase: base}
+		}
 	case state.KindMap:
 		e.st = &mapState{stateBase: base}
 	default:
-		e.st = &valueState{stateBase: base}
+		if spec.Word != nil {
+			e.st = &wordValueState{valueState{stateBase: base}}
+		} else {
+			e.st = &valueState{stateBase: base}
+		}
 	}
 	return e.st, nil
 }

@@ -97,6 +97,11 @@ func (s *stateBase) set(k []byte, v any) error {
 	if s.buf, err = s.spec.Value.AppendAny(s.buf[:0], v); err != nil {
 		return s.wrap("encode", err)
 	}
+	return s.put(k)
+}
+
+// put writes s.buf under k.
+func (s *stateBase) put(k []byte) error {
 	if err := s.b.db.Set(k, s.buf, pebble.NoSync); err != nil {
 		return s.wrap("write", err)
 	}
@@ -146,63 +151,45 @@ func (s *listState) Get() ([]any, error) {
 	return out, err
 }
 
-func (s *listState) encode(vs []any) error {
-	s.buf = s.buf[:0]
-	for _, v := range vs {
-		var err error
-		if s.elem, err = s.spec.Value.AppendAny(s.elem[:0], v); err != nil {
-			return s.wrap("encode", err)
-		}
-		s.buf = appendListElement(s.buf, s.elem)
-	}
-	return nil
-}
-
-func (s *listState) Add(v any) error {
-	k, err := s.entryKey()
-	if err != nil {
-		return err
-	}
-	// Encode the element, then prepend its length.
-	if s.elem, err = s.spec.Value.AppendAny(s.elem[:0], v); err != nil {
-		return s.wrap("encode", err)
-	}
-	s.buf = appendListElement(s.buf[:0], s.elem)
-	if err := s.b.db.Merge(k, s.buf, pebble.NoSync); err != nil {
-		return s.wrap("add to", err)
-	}
-	return nil
-}
-
-func (s *listState) AddAll(vs []any) error {
-	k, err := s.entryKey()
-	if err != nil || len(vs) == 0 {
-		return err
-	}
-	if err := s.encode(vs); err != nil {
-		return err
-	}
-	if err := s.b.db.Merge(k, s.buf, pebble.NoSync); err != nil {
-		return s.wrap("add to", err)
-	}
-	return nil
-}
-
-func (s *listState) Update(vs []any) error {
-	if len(vs) == 0 {
+// write encodes n elements, the i-th with enc(dst, i), into one list value and merges it
+// into the current key's list (merge) or replaces the list with it (an empty list clears).
+func (s *listState) write(n int, merge bool, enc func(dst []byte, i int) ([]byte, error)) error {
+	if n == 0 && !merge {
 		return s.clear()
 	}
 	k, err := s.entryKey()
-	if err != nil {
+	if err != nil || n == 0 {
 		return err
 	}
-	if err := s.encode(vs); err != nil {
-		return err
+	s.buf = s.buf[:0]
+	for i := range n {
+		if s.elem, err = enc(s.elem[:0], i); err != nil {
+			return s.wrap("encode", err)
+		}
+		s.buf = appendListElement(s.buf, s.elem) // length, then the element
+	}
+	if merge {
+		if err := s.b.db.Merge(k, s.buf, pebble.NoSync); err != nil {
+			return s.wrap("add to", err)
+		}
+		return nil
 	}
 	if err := s.b.db.Set(k, s.buf, pebble.NoSync); err != nil {
 		return s.wrap("update", err)
 	}
 	return nil
+}
+
+func (s *listState) Add(v any) error {
+	return s.write(1, true, func(dst []byte, _ int) ([]byte, error) { return s.spec.Value.AppendAny(dst, v) })
+}
+
+func (s *listState) AddAll(vs []any) error {
+	return s.write(len(vs), true, func(dst []byte, i int) ([]byte, error) { return s.spec.Value.AppendAny(dst, vs[i]) })
+}
+
+func (s *listState) Update(vs []any) error {
+	return s.write(len(vs), false, func(dst []byte, i int) ([]byte, error) { return s.spec.Value.AppendAny(dst, vs[i]) })
 }
 
 // mapState keeps one database entry per map entry: the entry prefix of the current key and

@@ -1,0 +1,84 @@
+package lsm
+
+import (
+	"fmt"
+
+	"github.com/streamstate/streamstate/state"
+)
+
+// wordValueState serves value and reducing states whose values fit in a word
+// (state.Spec.Word) without boxing a value per read or write: state.InternalWordValue.
+type wordValueState struct{ valueState }
+
+// WordValue implements state.InternalWordValue.
+func (s *wordValueState) WordValue() (uint64, bool, error) {
+	k, err := s.entryKey()
+	if err != nil {
+		return 0, false, err
+	}
+	var w uint64
+	ok, err := s.get(k, func(v []byte) (err error) {
+		w, err = s.spec.Word.Decode(v)
+		return err
+	})
+	return w, ok, err
+}
+
+// UpdateWord implements state.InternalWordValue.
+func (s *wordValueState) UpdateWord(w uint64) error {
+	k, err := s.entryKey()
+	if err != nil {
+		return err
+	}
+	if s.buf, err = s.spec.Word.Append(s.buf[:0], w); err != nil {
+		return s.wrap("encode", err)
+	}
+	return s.put(k)
+}
+
+// wordListState serves list states whose elements fit in a word without boxing them:
+// state.InternalWordList. The stored format is the same as listState's.
+type wordListState struct{ listState }
+
+// WordList implements state.InternalWordList.
+func (s *wordListState) WordList() ([]uint64, error) {
+	k, err := s.entryKey()
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	_, err = s.get(k, func(v []byte) error {
+		var err error
+		if s.elems, err = splitList(s.elems[:0], v); err != nil {
+			return err
+		}
+		out = make([]uint64, len(s.elems))
+		for i, e := range s.elems {
+			if out[i], err = s.spec.Word.Decode(e); err != nil {
+				return fmt.Errorf("element %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AddWord implements state.InternalWordList.
+func (s *wordListState) AddWord(w uint64) error {
+	return s.write(1, true, func(dst []byte, _ int) ([]byte, error) { return s.spec.Word.Append(dst, w) })
+}
+
+// AddWords implements state.InternalWordList.
+func (s *wordListState) AddWords(ws []uint64) error {
+	return s.write(len(ws), true, func(dst []byte, i int) ([]byte, error) { return s.spec.Word.Append(dst, ws[i]) })
+}
+
+// UpdateWords implements state.InternalWordList.
+func (s *wordListState) UpdateWords(ws []uint64) error {
+	return s.write(len(ws), false, func(dst []byte, i int) ([]byte, error) { return s.spec.Word.Append(dst, ws[i]) })
+}
+
+var (
+	_ state.InternalWordValue = (*wordValueState)(nil)
+	_ state.InternalWordList  = (*wordListState)(nil)
+)
