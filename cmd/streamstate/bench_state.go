@@ -46,6 +46,7 @@ type benchStateCmd struct {
 	Rounds     int           `default:"5" help:"Rounds per operation, alternating backend and baseline; the median round of each side is reported."`
 	JSON       bool          `name:"json" help:"Print one JSON object per operation and line."`
 	Seed       uint64        `default:"1" help:"Seed of the key sequences."`
+	CPUProfile string        `name:"cpuprofile" placeholder:"PREFIX" help:"Write a CPU profile of each operation (backend and baseline rounds) to PREFIX-<op>.pprof (go tool pprof)."`
 }
 
 const (
@@ -169,7 +170,15 @@ func (c *benchStateCmd) Run(e *env) error {
 				fx.close()
 				return err
 			}
+			stop := func() {}
+			if c.CPUProfile != "" {
+				if stop, err = startCPUProfile(fmt.Sprintf("%s-%s.pprof", c.CPUProfile, op.name)); err != nil {
+					fx.close()
+					return err
+				}
+			}
 			r, err := m.compare(fx, op)
+			stop()
 			if err != nil {
 				fx.close()
 				return fmt.Errorf("bench state %s on %s: %w", op.name, c.Backend, err)
