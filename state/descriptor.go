@@ -25,14 +25,16 @@ const (
 
 // Spec is the type-erased form of a descriptor, what a backend sees. Value is the serializer of
 // the stored value (the element for lists, the map value for maps, the accumulator for reducing
-// and aggregating state); UserKey is the map's key serializer. Word is set for value and
-// reducing states whose values fit in a word (see Word).
+// and aggregating state); UserKey is the map's key serializer. Word is set for value, list
+// and reducing states whose values fit in a word, UserKeyWord for map states whose user keys
+// do (see Word).
 type Spec struct {
-	Name    string
-	Kind    Kind
-	Value   serde.Erased
-	UserKey serde.Erased
-	Word    *Word
+	Name        string
+	Kind        Kind
+	Value       serde.Erased
+	UserKey     serde.Erased
+	Word        *Word
+	UserKeyWord *Word
 }
 
 // Descriptor is implemented by all state descriptors.
@@ -89,9 +91,10 @@ type MapDescriptor[UK comparable, UV any] struct {
 
 // Spec implements Descriptor.
 func (d MapDescriptor[UK, UV]) Spec() Spec {
+	uk := orDefault(d.KeySerializer)
 	return Spec{Name: d.Name, Kind: KindMap,
 		Value:   serde.Erase(orDefault(d.ValueSerializer)),
-		UserKey: serde.Erase(orDefault(d.KeySerializer))}
+		UserKey: serde.Erase(uk), UserKeyWord: wordOf(uk)}
 }
 
 // ReducingDescriptor describes a ReducingState[V]: Add folds each value into one with Reduce.

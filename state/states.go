@@ -107,7 +107,7 @@ func GetMapState[UK comparable, UV any](c StateCreator, d MapDescriptor[UK, UV])
 	if err != nil {
 		return nil, err
 	}
-	return &mapState[UK, UV]{mapOps: mapOps[UK, UV]{in: in}, ns: in}, nil
+	return &mapState[UK, UV]{mapOps: mapOps[UK, UV]{in: in, wk: wordKeys[UK](in)}, ns: in}, nil
 }
 
 // GetReducingState returns the reducing state d describes, creating it on first use.
@@ -287,11 +287,21 @@ func boxAll[V any](vs []V) []any {
 }
 
 // mapOps is the typed face of a map: keyed map state (with a namespace) and broadcast state.
-type mapOps[UK comparable, UV any] struct{ in InternalBroadcast }
+type mapOps[UK comparable, UV any] struct {
+	in InternalBroadcast
+	wk InternalWordKeyMap // in, when the backend looks up UK keys as words
+}
 
 func (s *mapOps[UK, UV]) Clear() error { return s.in.Clear() }
 func (s *mapOps[UK, UV]) Get(k UK) (UV, bool, error) {
-	v, ok, err := s.in.Get(k)
+	var v any
+	var ok bool
+	var err error
+	if s.wk != nil {
+		v, ok, err = s.wk.GetWordKey(toWord(k))
+	} else {
+		v, ok, err = s.in.Get(k)
+	}
 	return cast[UV](v), ok, err
 }
 func (s *mapOps[UK, UV]) Put(k UK, v UV) error { return s.in.Put(k, v) }
@@ -303,9 +313,19 @@ func (s *mapOps[UK, UV]) PutAll(m map[UK]UV) error {
 	}
 	return nil
 }
-func (s *mapOps[UK, UV]) Remove(k UK) error           { return s.in.Remove(k) }
-func (s *mapOps[UK, UV]) Contains(k UK) (bool, error) { return s.in.Contains(k) }
-func (s *mapOps[UK, UV]) IsEmpty() (bool, error)      { return s.in.IsEmpty() }
+func (s *mapOps[UK, UV]) Remove(k UK) error {
+	if s.wk != nil {
+		return s.wk.RemoveWordKey(toWord(k))
+	}
+	return s.in.Remove(k)
+}
+func (s *mapOps[UK, UV]) Contains(k UK) (bool, error) {
+	if s.wk != nil {
+		return s.wk.ContainsWordKey(toWord(k))
+	}
+	return s.in.Contains(k)
+}
+func (s *mapOps[UK, UV]) IsEmpty() (bool, error) { return s.in.IsEmpty() }
 func (s *mapOps[UK, UV]) Keys() iter.Seq2[UK, error] {
 	return project(s.in.All(), func(e MapEntry) UK { return cast[UK](e.Key) })
 }

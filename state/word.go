@@ -54,6 +54,14 @@ func isWord[V any]() bool {
 	return false
 }
 
+// InternalWordKeyMap is implemented by the InternalMap of a backend that looks up the user
+// keys of a Spec with UserKeyWord as words: a read or a removal boxes nothing.
+type InternalWordKeyMap interface {
+	GetWordKey(uk uint64) (v any, ok bool, err error)
+	ContainsWordKey(uk uint64) (bool, error)
+	RemoveWordKey(uk uint64) error
+}
+
 // wordOf returns the Word of V serialized by ser, or nil if V does not fit in a word
 // without pointers.
 func wordOf[V any](ser serde.Serializer[V]) *Word {
@@ -85,6 +93,15 @@ func wordState[V any](in InternalValue) InternalWordValue {
 // type (see wordState).
 func wordList[V any](in InternalList) InternalWordList {
 	if w, ok := in.(InternalWordList); ok && isWord[V]() {
+		return w
+	}
+	return nil
+}
+
+// wordKeys returns in as an InternalWordKeyMap if the backend looks up its user keys as
+// words and UK is a word type (see wordState).
+func wordKeys[UK any](in InternalBroadcast) InternalWordKeyMap {
+	if w, ok := in.(InternalWordKeyMap); ok && isWord[UK]() {
 		return w
 	}
 	return nil

@@ -34,6 +34,7 @@ func Run(t *testing.T, f Factory) {
 		{"Errors", testErrors},
 		{"EmptyValues", testEmptyValues},
 		{"WordValues", testWordValues},
+		{"WordKeyMaps", testWordKeyMaps},
 		{"LargeValue", testLargeValue},
 		{"SnapshotRestore", testSnapshotRestore},
 		{"SnapshotIsolation", testSnapshotIsolation},

@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -105,5 +106,91 @@ func testWordValues(t *testing.T, f Factory) {
 	subs = e.open(3, h)
 	ws = []words{open(subs[0]), open(subs[1]), open(subs[2])}
 	check(subs, ws, "restored at parallelism 3")
+	closeAll(subs)
+}
+
+// testWordKeyMaps: map states with word-sized user keys (which backends look up without
+// boxing them) find, miss, remove and iterate extreme keys exactly, per namespace, and
+// through a snapshot and a restore at another parallelism.
+func testWordKeyMaps(t *testing.T, f Factory) {
+	e := newEnv(t, f)
+	desc := state.MapDescriptor[int64, string]{Name: "byInt"}
+	fdesc := state.MapDescriptor[float64, int64]{Name: "byFloat"}
+	uks := []int64{math.MinInt64, -300, -1, 0, 1, 255, 256, math.MaxInt64}
+	const keys = 60
+	open := func(subs []*subtask) ([]state.MapState[int64, string], []state.MapState[float64, int64]) {
+		var ms []state.MapState[int64, string]
+		var fs []state.MapState[float64, int64]
+		for _, s := range subs {
+			m, err := state.GetMapState(s.kb, desc)
+			must(t, err)
+			fm, err := state.GetMapState(s.kb, fdesc)
+			must(t, err)
+			ms, fs = append(ms, m), append(fs, fm)
+		}
+		return ms, fs
+	}
+	// want: key k in namespace ns holds every uk but uks[k%len(uks)], as "k/ns/uk".
+	gone := func(k int64) int64 { return uks[int(k)%len(uks)] }
+	val := func(k int64, ns string, uk int64) string { return fmt.Sprintf("%d/%s/%d", k, ns, uk) }
+	each := func(subs []*subtask, fn func(m state.MapState[int64, string], fm state.MapState[float64, int64], k int64, ns string)) {
+		ms, fs := open(subs)
+		for k := int64(0); k < keys; k++ {
+			s := route(subs, k)
+			i := slices.Index(subs, s)
+			setKey(t, s, k)
+			for _, ns := range []string{"", "w"} {
+				ms[i].SetNamespace([]byte(ns))
+				fs[i].SetNamespace([]byte(ns))
+				fn(ms[i], fs[i], k, ns)
+			}
+		}
+	}
+	check := func(subs []*subtask, when string) {
+		t.Helper()
+		each(subs, func(m state.MapState[int64, string], fm state.MapState[float64, int64], k int64, ns string) {
+			for _, uk := range uks {
+				v, ok, err := m.Get(uk)
+				must(t, err)
+				has, err := m.Contains(uk)
+				must(t, err)
+				if want := uk != gone(k); ok != want || has != want || (want && v != val(k, ns, uk)) {
+					t.Fatalf("%s: key %d ns %q user key %d: Get %q,%v Contains %v, want present=%v", when, k, ns, uk, v, ok, has, want)
+				}
+			}
+			var got []int64
+			for uk, err := range m.Keys() {
+				must(t, err)
+				got = append(got, uk)
+			}
+			slices.Sort(got)
+			want := slices.DeleteFunc(slices.Clone(uks), func(uk int64) bool { return uk == gone(k) })
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: key %d ns %q keys %v, want %v", when, k, ns, got, want)
+			}
+			if v, ok, err := fm.Get(math.Inf(-1)); err != nil || !ok || v != k {
+				t.Fatalf("%s: key %d ns %q float key -Inf = %d,%v,%v", when, k, ns, v, ok, err)
+			}
+			if ok, err := fm.Contains(-0.5); err != nil || ok {
+				t.Fatalf("%s: key %d ns %q removed float key -0.5 still there (%v)", when, k, ns, err)
+			}
+		})
+	}
+	subs := e.open(2, nil)
+	each(subs, func(m state.MapState[int64, string], fm state.MapState[float64, int64], k int64, ns string) {
+		for _, uk := range uks {
+			must(t, m.Put(uk, val(k, ns, uk)))
+		}
+		must(t, m.Remove(gone(k)))
+		must(t, m.Remove(12345)) // absent: a no-op
+		must(t, fm.Put(math.Inf(-1), k))
+		must(t, fm.Put(-0.5, k))
+		must(t, fm.Remove(-0.5))
+	})
+	check(subs, "live")
+	h := e.checkpoint(subs, state.SnapshotOptions{})
+	closeAll(subs)
+	subs = e.open(3, h)
+	check(subs, "restored at parallelism 3")
 	closeAll(subs)
 }

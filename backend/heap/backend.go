@@ -121,7 +121,11 @@ func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
 		}
 		return newListState(base, n)
 	case state.KindMap:
-		return &mapState{stateBase: base, tables: newTables[*mapCell](n)}
+		m := &mapState{stateBase: base, tables: newTables[*mapCell](n)}
+		if spec.UserKeyWord != nil {
+			return &wordKeyMapState{m}
+		}
+		return m
 	default:
 		if spec.Word != nil {
 			return &wordState{stateBase: base, tables: newTables[uint64](n)}

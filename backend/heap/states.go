@@ -257,10 +257,15 @@ func (s *mapState) Clear() error                         { return clearKey(&s.st
 // read returns the current key's map (nil if none), its lookup key and the lookup key of the
 // serialized user key.
 func (s *mapState) read(uk any) (c *mapCell, k *tkey, ukk mkey, err error) {
+	return s.readWith(func(dst []byte) ([]byte, error) { return s.spec.UserKey.AppendAny(dst, uk) })
+}
+
+// readWith is read with the user key serialized by ser.
+func (s *mapState) readWith(ser func(dst []byte) ([]byte, error)) (c *mapCell, k *tkey, ukk mkey, err error) {
 	if k, err = s.mapKey(); err != nil {
 		return nil, k, ukk, err
 	}
-	if s.uk, err = s.spec.UserKey.AppendAny(s.uk[:0], uk); err != nil {
+	if s.uk, err = ser(s.uk[:0]); err != nil {
 		return nil, k, ukk, err
 	}
 	c, _ = readable(s.b, s.tables, s.b.kgIdx).get(k)
@@ -281,8 +286,10 @@ func (s *mapState) cell(kgIdx int, k *tkey) *mapCell {
 	return c
 }
 
-func (s *mapState) Get(uk any) (any, bool, error) {
-	c, _, ukk, err := s.read(uk)
+func (s *mapState) Get(uk any) (any, bool, error) { return lookup(s.read(uk)) }
+
+// lookup returns the value of read's user key in read's map.
+func lookup(c *mapCell, _ *tkey, ukk mkey, err error) (any, bool, error) {
 	if err != nil || c == nil {
 		return nil, false, err
 	}
@@ -304,8 +311,10 @@ func (s *mapState) Put(uk, v any) error {
 	return nil
 }
 
-func (s *mapState) Remove(uk any) error {
-	c, k, ukk, err := s.read(uk)
+func (s *mapState) Remove(uk any) error { return s.remove(s.read(uk)) }
+
+// remove deletes read's user key from read's map.
+func (s *mapState) remove(c *mapCell, k *tkey, ukk mkey, err error) error {
 	if err != nil || c == nil {
 		return err
 	}

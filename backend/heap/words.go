@@ -141,3 +141,33 @@ func (s *wordListState) UpdateWords(ws []uint64) error {
 	c.items = append([]uint64(nil), ws...)
 	return nil
 }
+
+// wordKeyMapState serves map states whose user keys fit in a word (state.Spec.UserKeyWord):
+// the entries are stored as for any map, but a lookup serializes the word directly instead
+// of boxing it. It implements state.InternalWordKeyMap.
+type wordKeyMapState struct{ *mapState }
+
+func (s *wordKeyMapState) internal() state.InternalState { return s }
+
+// readWord is mapState.read for a word user key.
+func (s *wordKeyMapState) readWord(uk uint64) (c *mapCell, k *tkey, ukk mkey, err error) {
+	return s.readWith(func(dst []byte) ([]byte, error) { return s.spec.UserKeyWord.Append(dst, uk) })
+}
+
+// GetWordKey implements state.InternalWordKeyMap.
+func (s *wordKeyMapState) GetWordKey(uk uint64) (any, bool, error) { return lookup(s.readWord(uk)) }
+
+// ContainsWordKey implements state.InternalWordKeyMap.
+func (s *wordKeyMapState) ContainsWordKey(uk uint64) (bool, error) {
+	_, ok, err := lookup(s.readWord(uk))
+	return ok, err
+}
+
+// RemoveWordKey implements state.InternalWordKeyMap.
+func (s *wordKeyMapState) RemoveWordKey(uk uint64) error { return s.remove(s.readWord(uk)) }
+
+var (
+	_ state.InternalWordValue  = (*wordState)(nil)
+	_ state.InternalWordList   = (*wordListState)(nil)
+	_ state.InternalWordKeyMap = (*wordKeyMapState)(nil)
+)

@@ -230,7 +230,11 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 			e.st = &listState{stateBase: base}
 		}
 	case state.KindMap:
-		e.st = &mapState{stateBase: base}
+		if spec.UserKeyWord != nil {
+			e.st = &wordKeyMapState{mapState{stateBase: base}}
+		} else {
+			e.st = &mapState{stateBase: base}
+		}
 	default:
 		if spec.Word != nil {
 			e.st = &wordValueState{valueState{stateBase: base}}

@@ -201,18 +201,25 @@ type mapState struct {
 
 // userKey returns the database key of user key uk.
 func (s *mapState) userKey(uk any) ([]byte, error) {
+	return s.userKeyWith(func(dst []byte) ([]byte, error) { return s.spec.UserKey.AppendAny(dst, uk) })
+}
+
+// userKeyWith is userKey with the user key serialized by ser.
+func (s *mapState) userKeyWith(ser func(dst []byte) ([]byte, error)) ([]byte, error) {
 	p, err := s.entryKey()
 	if err != nil {
 		return nil, err
 	}
-	if s.full, err = s.spec.UserKey.AppendAny(append(s.full[:0], p...), uk); err != nil {
+	if s.full, err = ser(append(s.full[:0], p...)); err != nil {
 		return nil, s.wrap("encode user key of", err)
 	}
 	return s.full, nil
 }
 
-func (s *mapState) Get(uk any) (any, bool, error) {
-	k, err := s.userKey(uk)
+func (s *mapState) Get(uk any) (any, bool, error) { return s.getAt(s.userKey(uk)) }
+
+// getAt reads and decodes the entry at database key k (err: from building k).
+func (s *mapState) getAt(k []byte, err error) (any, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
@@ -224,8 +231,9 @@ func (s *mapState) Get(uk any) (any, bool, error) {
 	return out, ok, err
 }
 
-func (s *mapState) Contains(uk any) (bool, error) {
-	k, err := s.userKey(uk)
+func (s *mapState) Contains(uk any) (bool, error) { return s.containsAt(s.userKey(uk)) }
+
+func (s *mapState) containsAt(k []byte, err error) (bool, error) {
 	if err != nil {
 		return false, err
 	}
@@ -240,8 +248,9 @@ func (s *mapState) Put(uk, v any) error {
 	return s.set(k, v)
 }
 
-func (s *mapState) Remove(uk any) error {
-	k, err := s.userKey(uk)
+func (s *mapState) Remove(uk any) error { return s.removeAt(s.userKey(uk)) }
+
+func (s *mapState) removeAt(k []byte, err error) error {
 	if err != nil {
 		return err
 	}

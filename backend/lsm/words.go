@@ -79,6 +79,26 @@ func (s *wordListState) UpdateWords(ws []uint64) error {
 }
 
 var (
-	_ state.InternalWordValue = (*wordValueState)(nil)
-	_ state.InternalWordList  = (*wordListState)(nil)
+	_ state.InternalWordValue  = (*wordValueState)(nil)
+	_ state.InternalWordList   = (*wordListState)(nil)
+	_ state.InternalWordKeyMap = (*wordKeyMapState)(nil)
 )
+
+// wordKeyMapState serves map states whose user keys fit in a word (state.Spec.UserKeyWord):
+// a lookup serializes the word directly instead of boxing it. state.InternalWordKeyMap.
+type wordKeyMapState struct{ mapState }
+
+func (s *wordKeyMapState) wordKey(uk uint64) ([]byte, error) {
+	return s.userKeyWith(func(dst []byte) ([]byte, error) { return s.spec.UserKeyWord.Append(dst, uk) })
+}
+
+// GetWordKey implements state.InternalWordKeyMap.
+func (s *wordKeyMapState) GetWordKey(uk uint64) (any, bool, error) { return s.getAt(s.wordKey(uk)) }
+
+// ContainsWordKey implements state.InternalWordKeyMap.
+func (s *wordKeyMapState) ContainsWordKey(uk uint64) (bool, error) {
+	return s.containsAt(s.wordKey(uk))
+}
+
+// RemoveWordKey implements state.InternalWordKeyMap.
+func (s *wordKeyMapState) RemoveWordKey(uk uint64) error { return s.removeAt(s.wordKey(uk)) }
