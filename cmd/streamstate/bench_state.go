@@ -355,6 +355,32 @@ func newBenchFixture(ctx context.Context, backendName, kind string, keys int, s 
 	return f, nil
 }
 
+// clearFresh returns the reset of an operation that gave fresh keys state: it clears st for
+// the keys run(off, n) used.
+func (f *benchFixture) clearFresh(kb *state.KeyedBackend[int64], st interface{ Clear() error }, fresh []int64) func(off, n int) {
+	return func(off, n int) {
+		for i := off; i < off+n; i++ {
+			if err := kb.SetCurrentKey(fresh[i&freshMask]); err != nil {
+				f.fail(err)
+				return
+			}
+			if err := st.Clear(); err != nil {
+				f.fail(err)
+				return
+			}
+		}
+	}
+}
+
+// deleteFresh is clearFresh for a baseline map.
+func deleteFresh[V any](base map[int64]V, fresh []int64) func(off, n int) {
+	return func(off, n int) {
+		for i := off; i < off+n; i++ {
+			delete(base, fresh[i&freshMask])
+		}
+	}
+}
+
 // fail records the first error of a timed loop.
 func (f *benchFixture) fail(err error) {
 	if f.err == nil {
@@ -446,26 +472,11 @@ func (f *benchFixture) setupValue(ctx context.Context, kb *state.KeyedBackend[in
 					return
 				}
 			}
-		}, reset: func(off, n int) {
-			for i := off; i < off+n; i++ {
-				if err := kb.SetCurrentKey(fresh[i&freshMask]); err != nil {
-					f.fail(err)
-					return
-				}
-				if err := vs.Clear(); err != nil {
-					f.fail(err)
-					return
-				}
-			}
-		}}, {run: func(off, n int) {
+		}, reset: f.clearFresh(kb, vs, fresh)}, {run: func(off, n int) {
 			for i := off; i < off+n; i++ {
 				base[fresh[i&freshMask]] = int64(i)
 			}
-		}, reset: func(off, n int) {
-			for i := off; i < off+n; i++ {
-				delete(base, fresh[i&freshMask])
-			}
-		}}},
+		}, reset: deleteFresh(base, fresh)}},
 	}
 	return nil
 }
@@ -530,26 +541,11 @@ func (f *benchFixture) setupList(ctx context.Context, kb *state.KeyedBackend[int
 					return
 				}
 			}
-		}, reset: func(off, n int) {
-			for i := off; i < off+n; i++ {
-				if err := kb.SetCurrentKey(fresh[i&freshMask]); err != nil {
-					f.fail(err)
-					return
-				}
-				if err := ls.Clear(); err != nil {
-					f.fail(err)
-					return
-				}
-			}
-		}}, {run: func(off, n int) {
+		}, reset: f.clearFresh(kb, ls, fresh)}, {run: func(off, n int) {
 			for i := off; i < off+n; i++ {
 				base[fresh[i&freshMask]] = []int64{int64(i)}
 			}
-		}, reset: func(off, n int) {
-			for i := off; i < off+n; i++ {
-				delete(base, fresh[i&freshMask])
-			}
-		}}},
+		}, reset: deleteFresh(base, fresh)}},
 		"listAppend": {{run: func(off, n int) {
 			for i := off; i < off+n; i++ {
 				if err := kb.SetCurrentKey(seq[i&seqMask]); err != nil {
