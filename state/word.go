@@ -1,6 +1,7 @@
 package state
 
 import (
+	"fmt"
 	"reflect"
 	"unsafe"
 
@@ -13,9 +14,10 @@ import (
 // InternalWordValue and InternalWordList: no allocation per update and no pointer to follow
 // per read. Spec.Word is set for value, reducing and list states of such types.
 type Word struct {
-	// Box converts a word to the boxed value the serializer takes; Unbox converts back.
+	// Box converts a word to the boxed value the serializer takes; Unbox converts back and
+	// fails, as the serializer would, for a value of another type (nil is the zero value).
 	Box   func(w uint64) any
-	Unbox func(v any) uint64
+	Unbox func(v any) (uint64, error)
 	// Append appends the state serializer's encoding of a word and Decode decodes one, so
 	// that a backend that serializes (lsm, snapshots) need not box a value per call.
 	Append func(dst []byte, w uint64) ([]byte, error)
@@ -69,8 +71,14 @@ func wordOf[V any](ser serde.Serializer[V]) *Word {
 		return nil
 	}
 	return &Word{
-		Box:    func(w uint64) any { return fromWord[V](w) },
-		Unbox:  func(v any) uint64 { return toWord(cast[V](v)) },
+		Box: func(w uint64) any { return fromWord[V](w) },
+		Unbox: func(v any) (uint64, error) {
+			x, ok := v.(V)
+			if !ok && v != nil {
+				return 0, fmt.Errorf("serde: %s cannot encode a %T", ser.ID(), v)
+			}
+			return toWord(x), nil
+		},
 		Append: func(dst []byte, w uint64) ([]byte, error) { return ser.Append(dst, fromWord[V](w)) },
 		Decode: func(src []byte) (uint64, error) {
 			v, err := ser.Decode(src)

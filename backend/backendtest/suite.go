@@ -35,6 +35,7 @@ func Run(t *testing.T, f Factory) {
 		{"EmptyValues", testEmptyValues},
 		{"WordValues", testWordValues},
 		{"WordKeyMaps", testWordKeyMaps},
+		{"WordWrongType", testWordWrongType},
 		{"LargeValue", testLargeValue},
 		{"SnapshotRestore", testSnapshotRestore},
 		{"SnapshotIsolation", testSnapshotIsolation},
@@ -201,6 +202,14 @@ func listSemantics[V comparable](t *testing.T, f Factory, d state.ListDescriptor
 	if got := collect(t, l.Get()); len(got) != 0 {
 		t.Fatalf("other namespace = %v", got)
 	}
+	// Nor when AddAll starts an empty list.
+	first := vs(6)
+	must(t, l.AddAll(first))
+	first[0] = of(0)
+	if got := collect(t, l.Get()); !slices.Equal(got, vs(6)) {
+		t.Fatalf("AddAll on an empty list = %v", got)
+	}
+	must(t, l.Clear())
 	l.SetNamespace(nil)
 	must(t, l.Update(nil))
 	if got := collect(t, l.Get()); len(got) != 0 {

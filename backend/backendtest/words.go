@@ -194,3 +194,67 @@ func testWordKeyMaps(t *testing.T, f Factory) {
 	check(subs, "restored at parallelism 3")
 	closeAll(subs)
 }
+
+// testWordWrongType: the erased API of a word-typed state rejects a value of another type, as
+// the serializer does for boxed states, and a rejected write leaves the state as it was.
+func testWordWrongType(t *testing.T, f Factory) {
+	_, s := single(t, f)
+	setKey(t, s, 1)
+	create := func(d state.Descriptor) state.InternalState {
+		in, err := s.kb.CreateState(d.Spec())
+		must(t, err)
+		return in
+	}
+	v := create(state.ValueDescriptor[int64]{Name: "v"}).(state.InternalValue)
+	l := create(state.ListDescriptor[int64]{Name: "l"}).(state.InternalList)
+	must(t, v.Update(int64(7)))
+	must(t, l.Update([]any{int64(7)}))
+	for name, err := range map[string]error{
+		"value Update":  v.Update("seven"),
+		"list Add":      l.Add("seven"),
+		"list AddAll":   l.AddAll([]any{int64(8), "seven"}),
+		"list Update":   l.Update([]any{int64(8), "seven"}),
+		"value Update2": v.Update(7), // an int is not an int64
+	} {
+		if err == nil {
+			t.Errorf("%s with a wrong type: no error", name)
+		}
+	}
+	if got, ok, err := v.Value(); err != nil || !ok || got != int64(7) {
+		t.Errorf("value after rejected writes = %v,%v,%v, want 7", got, ok, err)
+	}
+	if got, err := l.Get(); err != nil || len(got) != 1 || got[0] != int64(7) {
+		t.Errorf("list after rejected writes = %v,%v, want [7]", got, err)
+	}
+}
+
+// CheckWordPaths fails unless the backend f creates offers the unboxed paths for word-sized
+// types (state.InternalWordValue, InternalWordList, InternalWordKeyMap) and only for them.
+// It is not part of Run: a backend is correct without them, only slower.
+func CheckWordPaths(t *testing.T, f Factory) {
+	_, s := single(t, f)
+	create := func(d state.Descriptor) state.InternalState {
+		in, err := s.kb.CreateState(d.Spec())
+		must(t, err)
+		return in
+	}
+	for _, tc := range []struct {
+		d    state.Descriptor
+		want bool
+		is   func(state.InternalState) bool
+	}{
+		{state.ValueDescriptor[int64]{Name: "v"}, true, isA[state.InternalWordValue]},
+		{state.ReducingDescriptor[float64]{Name: "r", Reduce: func(a, b float64) (float64, error) { return a + b, nil }}, true, isA[state.InternalWordValue]},
+		{state.ValueDescriptor[string]{Name: "vs"}, false, isA[state.InternalWordValue]},
+		{state.ListDescriptor[time.Duration]{Name: "l"}, true, isA[state.InternalWordList]},
+		{state.ListDescriptor[string]{Name: "ls"}, false, isA[state.InternalWordList]},
+		{state.MapDescriptor[int64, string]{Name: "m"}, true, isA[state.InternalWordKeyMap]},
+		{state.MapDescriptor[string, int64]{Name: "ms"}, false, isA[state.InternalWordKeyMap]},
+	} {
+		if got := tc.is(create(tc.d)); got != tc.want {
+			t.Errorf("state %q (%T): word path offered = %v, want %v", tc.d.Spec().Name, tc.d, got, tc.want)
+		}
+	}
+}
+
+func isA[I any](in state.InternalState) bool { _, ok := in.(I); return ok }

@@ -19,3 +19,5 @@ func newBackend(t testing.TB, opts state.BackendOptions) (state.KeyedStateBacken
 }
 
 func TestConformance(t *testing.T) { backendtest.Run(t, newBackend) }
+
+func TestWordPaths(t *testing.T) { backendtest.CheckWordPaths(t, newBackend) }

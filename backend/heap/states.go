@@ -3,7 +3,6 @@ package heap
 import (
 	"iter"
 	"maps"
-	"slices"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
@@ -96,9 +95,10 @@ type listCell[E any] struct {
 type listState[E any] struct {
 	stateBase
 	tables []*kgTable[*listCell[E]]
-	// fromAny converts an element the caller passed, boxed converts a list back (both the
-	// identity for E = any); encode and decode serialize one element for snapshots.
-	fromAny func(any) E
+	// fromAny converts an element the caller passed (failing for a wrong type), boxed
+	// converts a list back (both the identity for E = any); encode and decode serialize one
+	// element for snapshots.
+	fromAny func(any) (E, error)
 	boxed   func([]E) []any
 	encode  func(dst []byte, e E) ([]byte, error)
 	decode  func(src []byte) (E, error)
@@ -106,7 +106,7 @@ type listState[E any] struct {
 
 func newListState(base stateBase, n int) *listState[any] {
 	return &listState[any]{stateBase: base, tables: newTables[*listCell[any]](n),
-		fromAny: func(v any) any { return v }, boxed: func(vs []any) []any { return vs },
+		fromAny: func(v any) (any, error) { return v, nil }, boxed: func(vs []any) []any { return vs },
 		encode: base.spec.Value.AppendAny, decode: base.spec.Value.DecodeAny}
 }
 
@@ -161,12 +161,28 @@ func (s *listState[E]) current() (*listCell[E], error) {
 }
 
 func (s *listState[E]) Add(v any) error {
+	e, err := s.fromAny(v)
+	if err != nil {
+		return err
+	}
 	c, err := s.current()
 	if err != nil {
 		return err
 	}
-	c.items = append(c.items, s.fromAny(v))
+	c.items = append(c.items, e)
 	return nil
+}
+
+// convert converts the elements a caller passed, before anything is written.
+func (s *listState[E]) convert(vs []any) ([]E, error) {
+	es := make([]E, len(vs))
+	for i, v := range vs {
+		var err error
+		if es[i], err = s.fromAny(v); err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
 }
 
 func (s *listState[E]) AddAll(vs []any) error {
@@ -174,14 +190,15 @@ func (s *listState[E]) AddAll(vs []any) error {
 		_, err := s.mapKey()
 		return err
 	}
+	es, err := s.convert(vs)
+	if err != nil {
+		return err
+	}
 	c, err := s.current()
 	if err != nil {
 		return err
 	}
-	c.items = slices.Grow(c.items, len(vs))
-	for _, v := range vs {
-		c.items = append(c.items, s.fromAny(v))
-	}
+	c.items = append(c.items, es...)
 	return nil
 }
 
@@ -189,15 +206,15 @@ func (s *listState[E]) Update(vs []any) error {
 	if len(vs) == 0 {
 		return s.Clear()
 	}
+	es, err := s.convert(vs)
+	if err != nil {
+		return err
+	}
 	c, err := s.current()
 	if err != nil {
 		return err
 	}
-	items := make([]E, len(vs))
-	for i, v := range vs {
-		items[i] = s.fromAny(v)
-	}
-	c.items = items
+	c.items = es
 	return nil
 }
 

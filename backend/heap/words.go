@@ -46,7 +46,13 @@ func (s *wordState) Value() (any, bool, error) {
 	return s.spec.Word.Box(w), true, nil
 }
 
-func (s *wordState) Update(v any) error { return s.UpdateWord(s.spec.Word.Unbox(v)) }
+func (s *wordState) Update(v any) error {
+	w, err := s.spec.Word.Unbox(v)
+	if err != nil {
+		return err
+	}
+	return s.UpdateWord(w)
+}
 
 func (s *wordState) freeze() frozen {
 	return &frozenWords{word: s.spec.Word, tables: freezeAll(s.tables)}

@@ -30,6 +30,8 @@ func factoryTimers(incremental bool, timers lsm.TimerServiceFactory) backendtest
 
 func TestConformance(t *testing.T) { backendtest.Run(t, factory(false)) }
 
+func TestWordPaths(t *testing.T) { backendtest.CheckWordPaths(t, factory(false)) }
+
 // TestConformanceHeapTimers runs the suite with timers kept in memory
 // (state.backend.lsm.timer-service.factory = heap) and full checkpoints.
 func TestConformanceHeapTimers(t *testing.T) {
