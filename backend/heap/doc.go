@@ -5,12 +5,16 @@
 //
 // Snapshots are copy-on-write at two levels. The synchronous phase marks every state's
 // key-group tables frozen: O(states x key groups), whatever the amount of state. A frozen
-// table is never modified again; the first write to a key group after a snapshot clones that
-// key group's map (pointers only), and a cell (a value, list or map of one key and namespace)
-// is copied before its first modification in the new table. The asynchronous phase serializes
-// the frozen tables in the canonical full format while the task keeps reading and writing.
+// table is never modified again; the first write to a key group after a snapshot puts an
+// empty layer on top of it (O(1)), folded back once no snapshot runs, and a cell (a list or
+// map of one key and namespace) is copied before its first modification in the new layer.
+// The asynchronous phase serializes the frozen tables in the canonical full format while the
+// task keeps reading and writing.
 //
-// Values are stored as given: do not modify a value after handing it to the state.
+// Values are stored as given: do not modify a value after handing it to the state. Values,
+// list elements and map user keys of word-sized types (int64, float64, time.Duration, …) are
+// the exception: they are kept unboxed, as uint64 words (state.Word), so that reading and
+// writing them allocates nothing.
 //
 // # Restore
 //
