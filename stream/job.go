@@ -387,6 +387,14 @@ func (j *Job) TriggerSavepoint(ctx context.Context, st checkpoint.Storage, path 
 	select {
 	case r := <-reply:
 		return r.stats, r.err
+	case <-j.done:
+		// A stop-with-savepoint's reply is sent before the job stops, so it is here already.
+		select {
+		case r := <-reply:
+			return r.stats, r.err
+		default:
+			return CheckpointStats{}, errors.New("stream: the job ended before the savepoint completed")
+		}
 	case <-ctx.Done():
 		return CheckpointStats{}, ctx.Err()
 	}

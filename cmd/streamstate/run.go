@@ -235,15 +235,19 @@ func (c *runCmd) Run(e *env) error {
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- job.Wait() }()
 	stopProgress := progress.run(job, start)
+	// Savepoints in flight are waited for: a stop-with-savepoint ends the job as soon as the
+	// savepoint is complete, and its "written to" line must still be printed.
+	var savepoints sync.WaitGroup
 	for {
 		select {
 		case s := <-sigs:
-			go c.savepoint(ctx, job, cfg, s == syscall.SIGUSR2, e, logger)
+			savepoints.Go(func() { c.savepoint(ctx, job, cfg, s == syscall.SIGUSR2, e, logger) })
 			continue
 		case err = <-waitErr:
 		}
 		break
 	}
+	savepoints.Wait()
 	stopProgress()
 	if err != nil {
 		return fmt.Errorf("job %s failed: %w", c.JobID, err)
