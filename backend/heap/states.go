@@ -160,16 +160,30 @@ func (s *listState[E]) current() (*listCell[E], error) {
 	return s.cell(s.b.kgIdx, k), nil
 }
 
-func (s *listState[E]) Add(v any) error {
-	e, err := s.fromAny(v)
-	if err != nil {
+// add appends es (copied) to the current key's list.
+func (s *listState[E]) add(es ...E) error {
+	if len(es) == 0 {
+		_, err := s.mapKey()
 		return err
 	}
 	c, err := s.current()
 	if err != nil {
 		return err
 	}
-	c.items = append(c.items, e)
+	c.items = append(c.items, es...)
+	return nil
+}
+
+// set makes es, which it keeps, the current key's list; an empty es clears it.
+func (s *listState[E]) set(es []E) error {
+	if len(es) == 0 {
+		return s.Clear()
+	}
+	c, err := s.current()
+	if err != nil {
+		return err
+	}
+	c.items = es
 	return nil
 }
 
@@ -185,37 +199,28 @@ func (s *listState[E]) convert(vs []any) ([]E, error) {
 	return es, nil
 }
 
-func (s *listState[E]) AddAll(vs []any) error {
-	if len(vs) == 0 {
-		_, err := s.mapKey()
+func (s *listState[E]) Add(v any) error {
+	e, err := s.fromAny(v)
+	if err != nil {
 		return err
 	}
+	return s.add(e)
+}
+
+func (s *listState[E]) AddAll(vs []any) error {
 	es, err := s.convert(vs)
 	if err != nil {
 		return err
 	}
-	c, err := s.current()
-	if err != nil {
-		return err
-	}
-	c.items = append(c.items, es...)
-	return nil
+	return s.add(es...)
 }
 
 func (s *listState[E]) Update(vs []any) error {
-	if len(vs) == 0 {
-		return s.Clear()
-	}
 	es, err := s.convert(vs)
 	if err != nil {
 		return err
 	}
-	c, err := s.current()
-	if err != nil {
-		return err
-	}
-	c.items = es
-	return nil
+	return s.set(es)
 }
 
 func (s *listState[E]) freeze() frozen {

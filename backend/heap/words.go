@@ -1,6 +1,8 @@
 package heap
 
 import (
+	"slices"
+
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
 )
@@ -112,41 +114,13 @@ func (s *wordListState) internal() state.InternalState { return s }
 func (s *wordListState) WordList() ([]uint64, error) { return s.items() }
 
 // AddWord implements state.InternalWordList.
-func (s *wordListState) AddWord(w uint64) error {
-	c, err := s.current()
-	if err != nil {
-		return err
-	}
-	c.items = append(c.items, w)
-	return nil
-}
+func (s *wordListState) AddWord(w uint64) error { return s.add(w) }
 
 // AddWords implements state.InternalWordList.
-func (s *wordListState) AddWords(ws []uint64) error {
-	if len(ws) == 0 {
-		_, err := s.mapKey()
-		return err
-	}
-	c, err := s.current()
-	if err != nil {
-		return err
-	}
-	c.items = append(c.items, ws...)
-	return nil
-}
+func (s *wordListState) AddWords(ws []uint64) error { return s.add(ws...) }
 
 // UpdateWords implements state.InternalWordList.
-func (s *wordListState) UpdateWords(ws []uint64) error {
-	if len(ws) == 0 {
-		return s.Clear()
-	}
-	c, err := s.current()
-	if err != nil {
-		return err
-	}
-	c.items = append([]uint64(nil), ws...)
-	return nil
-}
+func (s *wordListState) UpdateWords(ws []uint64) error { return s.set(slices.Clone(ws)) }
 
 // wordKeyMapState serves map states whose user keys fit in a word (state.Spec.UserKeyWord):
 // the entries are stored as for any map, but a lookup serializes the word directly instead
