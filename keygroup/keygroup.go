@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/bits"
 
 	"github.com/twmb/murmur3"
 )
@@ -110,4 +111,36 @@ func Hash(serializedKey []byte) uint32 { return murmur3.Sum32(serializedKey) }
 // Of returns the key group of a serialized key: Hash(key) mod maxParallelism.
 func Of(serializedKey []byte, maxParallelism int) int {
 	return int(Hash(serializedKey) % uint32(maxParallelism))
+}
+
+// OfWord is Of for an 8-byte serialized key given as a big-endian word (the key encoding of
+// int64, uint64 and float64 keys): Of(binary.BigEndian.AppendUint64(nil, w), maxP). It hashes
+// the word without a byte slice, for the hot path of setting the current key.
+func OfWord(w uint64, maxParallelism int) int {
+	return int(hashWord(w) % uint32(maxParallelism))
+}
+
+// hashWord is murmur3's 32-bit hash (seed 0) of the 8 big-endian bytes of w, written out for
+// exactly two blocks; TestHashWord and FuzzHashWord hold it equal to Hash.
+func hashWord(w uint64) uint32 {
+	// murmur3 reads blocks as little-endian uint32s of the bytes: the reversed halves of w.
+	h := mixBlock(0, bits.ReverseBytes32(uint32(w>>32)))
+	h = mixBlock(h, bits.ReverseBytes32(uint32(w)))
+	h ^= 8 // the length
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
+}
+
+// mixBlock mixes one 4-byte block k into the murmur3 state h.
+func mixBlock(h, k uint32) uint32 {
+	k *= 0xcc9e2d51
+	k = bits.RotateLeft32(k, 15)
+	k *= 0x1b873593
+	h ^= k
+	h = bits.RotateLeft32(h, 13)
+	return h*5 + 0xe6546b64
 }

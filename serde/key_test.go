@@ -2,6 +2,7 @@ package serde_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -353,4 +354,33 @@ func TestAppendKeyErrors(t *testing.T) {
 	if err != nil || v.X != 1 || v.Name != p.Name || string(rest) != "\xff" {
 		t.Errorf("JSON DecodeKey = %#v, %x, %v", v, rest, err)
 	}
+}
+
+// checkKeyWord checks that KeyWord is the key encoding read as a big-endian word.
+func checkKeyWord[T any](t *testing.T, s serde.Serializer[T], vs []T) {
+	t.Helper()
+	kw, ok := s.(serde.WordKey[T])
+	if !ok {
+		t.Fatalf("%s: not a serde.WordKey", s.ID())
+	}
+	for _, v := range vs {
+		enc := mustKey(t, s, nil, v)
+		if len(enc) != 8 || kw.KeyWord(v) != binary.BigEndian.Uint64(enc) {
+			t.Fatalf("%s: KeyWord(%v) = %#x, key encoding %x", s.ID(), v, kw.KeyWord(v), enc)
+		}
+	}
+}
+
+func TestKeyWord(t *testing.T) {
+	r := newRand(t)
+	i64 := []int64{math.MinInt64, -1, 0, 1, math.MaxInt64}
+	f64 := []float64{math.Inf(-1), math.Copysign(0, -1), 0, math.NaN(), math.Inf(1)}
+	for range 1000 {
+		i64 = append(i64, int64(r.Uint64()))
+		f64 = append(f64, math.Float64frombits(r.Uint64()))
+	}
+	checkKeyWord(t, serde.Int64{}, i64)
+	checkKeyWord(t, serde.Uint64{}, []uint64{0, 1 << 63, math.MaxUint64, r.Uint64()})
+	checkKeyWord(t, serde.Int{}, []int{math.MinInt, 0, math.MaxInt, int(r.Uint64())})
+	checkKeyWord(t, serde.Float64{}, f64)
 }

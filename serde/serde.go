@@ -32,6 +32,13 @@ type Serializer[T any] interface {
 // order equals the value order. Their encoding is used as-is inside keys.
 type Fixed interface{ Size() int }
 
+// WordKey is implemented by serializers whose key encoding is 8 bytes (int64, int, uint64,
+// float64): KeyWord returns that encoding as a big-endian word, never failing, so the current
+// key can be set without serializing it into a byte slice.
+type WordKey[T any] interface {
+	KeyWord(v T) uint64
+}
+
 func decodeErr(id string, format string, args ...any) error {
 	return fmt.Errorf("%w %s: %s", ErrDecode, id, fmt.Sprintf(format, args...))
 }
@@ -50,8 +57,9 @@ type Int64 struct{}
 func (Int64) ID() string { return "int64" }
 func (Int64) Size() int  { return 8 }
 func (Int64) Append(dst []byte, v int64) ([]byte, error) {
-	return binary.BigEndian.AppendUint64(dst, uint64(v)^(1<<63)), nil
+	return binary.BigEndian.AppendUint64(dst, Int64{}.KeyWord(v)), nil
 }
+func (Int64) KeyWord(v int64) uint64 { return uint64(v) ^ (1 << 63) }
 func (s Int64) Decode(src []byte) (int64, error) {
 	if err := wantLen(s.ID(), src, 8); err != nil {
 		return 0, err
@@ -67,6 +75,7 @@ func (Int) Size() int  { return 8 }
 func (Int) Append(dst []byte, v int) ([]byte, error) {
 	return Int64{}.Append(dst, int64(v))
 }
+func (Int) KeyWord(v int) uint64 { return Int64{}.KeyWord(int64(v)) }
 func (s Int) Decode(src []byte) (int, error) {
 	v, err := Int64{}.Decode(src)
 	if err != nil {
@@ -101,6 +110,7 @@ func (Uint64) Size() int  { return 8 }
 func (Uint64) Append(dst []byte, v uint64) ([]byte, error) {
 	return binary.BigEndian.AppendUint64(dst, v), nil
 }
+func (Uint64) KeyWord(v uint64) uint64 { return v }
 func (s Uint64) Decode(src []byte) (uint64, error) {
 	if err := wantLen(s.ID(), src, 8); err != nil {
 		return 0, err
@@ -132,6 +142,9 @@ type Float64 struct{}
 func (Float64) ID() string { return "float64" }
 func (Float64) Size() int  { return 8 }
 func (Float64) Append(dst []byte, v float64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(dst, Float64{}.KeyWord(v)), nil
+}
+func (Float64) KeyWord(v float64) uint64 {
 	if v == 0 {
 		v = 0 // -0 == +0: one encoding, or byte order would not be numeric order
 	}
@@ -140,11 +153,9 @@ func (Float64) Append(dst []byte, v float64) ([]byte, error) {
 		b &^= 1 << 63 // a NaN with the sign bit set would sort before -Inf
 	}
 	if b&(1<<63) != 0 {
-		b = ^b
-	} else {
-		b |= 1 << 63
+		return ^b
 	}
-	return binary.BigEndian.AppendUint64(dst, b), nil
+	return b | 1<<63
 }
 func (s Float64) Decode(src []byte) (float64, error) {
 	if err := wantLen(s.ID(), src, 8); err != nil {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"fmt"
 	"iter"
 
@@ -12,13 +13,18 @@ import (
 // current key, computes its key group and scopes every state created from it to that key.
 // Like the backend, it is used from the task's goroutine only.
 type KeyedBackend[K any] struct {
-	b      KeyedStateBackend
-	ser    serde.Serializer[K]
-	maxP   int
-	buf    []byte
-	key    K
-	kg     int
-	hasKey bool
+	b    KeyedStateBackend
+	ser  serde.Serializer[K]
+	maxP int
+	// wordKey and wb are set when the key encoding is a word and the backend takes it as one.
+	wordKey serde.WordKey[K]
+	wb      WordKeyedStateBackend
+	buf     []byte // the current key serialized, if bufOK (SetCurrentKeyWord serializes lazily)
+	bufOK   bool
+	scratch []byte // a key being serialized, not yet current
+	key     K
+	kg      int
+	hasKey  bool
 }
 
 // NewKeyedBackend wraps b for keys serialized by ser. It fails with ErrIncompatibleSerializer
@@ -31,7 +37,12 @@ func NewKeyedBackend[K any](b KeyedStateBackend, ser serde.Serializer[K]) (*Keye
 		return nil, fmt.Errorf("%w: key serializer %q given, but the backend's keys use %q; use the key serializer the state was written with",
 			ErrIncompatibleSerializer, ser.ID(), b.KeySerializerID())
 	}
-	return &KeyedBackend[K]{b: b, ser: ser, maxP: b.MaxParallelism()}, nil
+	k := &KeyedBackend[K]{b: b, ser: ser, maxP: b.MaxParallelism()}
+	if kw, ok := ser.(serde.WordKey[K]); ok {
+		k.wordKey = kw
+		k.wb, _ = b.(WordKeyedStateBackend)
+	}
+	return k, nil
 }
 
 // Backend returns the underlying backend (for snapshots and Close).
@@ -39,8 +50,11 @@ func (k *KeyedBackend[K]) Backend() KeyedStateBackend { return k.b }
 
 // KeyGroupOf returns the key group of key.
 func (k *KeyedBackend[K]) KeyGroupOf(key K) (int, error) {
-	buf, err := serde.AppendKey(k.ser, k.buf[:0], key)
-	k.buf = buf
+	if k.wordKey != nil {
+		return keygroup.OfWord(k.wordKey.KeyWord(key), k.maxP), nil
+	}
+	buf, err := serde.AppendKey(k.ser, k.scratch[:0], key)
+	k.scratch = buf
 	if err != nil {
 		return 0, fmt.Errorf("state: serialize key: %w", err)
 	}
@@ -49,17 +63,28 @@ func (k *KeyedBackend[K]) KeyGroupOf(key K) (int, error) {
 
 // SetCurrentKey scopes all states of this backend to key.
 func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
-	buf, err := serde.AppendKey(k.ser, k.buf[:0], key)
-	k.buf = buf
+	if k.wb != nil {
+		w := k.wordKey.KeyWord(key)
+		kg := keygroup.OfWord(w, k.maxP)
+		if err := k.wb.SetCurrentKeyWord(w, kg); err != nil {
+			k.hasKey = false
+			return err
+		}
+		k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, false
+		return nil
+	}
+	buf, err := serde.AppendKey(k.ser, k.scratch[:0], key)
+	k.scratch = buf
 	if err != nil {
-		return fmt.Errorf("state: serialize key: %w", err)
+		return fmt.Errorf("state: serialize key: %w", err) // the current key stays as it was
 	}
 	kg := keygroup.Of(buf, k.maxP)
 	if err := k.b.SetCurrentKey(buf, kg); err != nil {
 		k.hasKey = false
 		return err
 	}
-	k.key, k.kg, k.hasKey = key, kg, true
+	k.buf, k.scratch = buf, k.buf
+	k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, true
 	return nil
 }
 
@@ -68,6 +93,10 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 func (k *KeyedBackend[K]) CurrentKeyBytes() (key []byte, kg int, ok bool) {
 	if !k.hasKey {
 		return nil, 0, false
+	}
+	if !k.bufOK {
+		k.buf = binary.BigEndian.AppendUint64(k.buf[:0], k.wordKey.KeyWord(k.key))
+		k.bufOK = true
 	}
 	return k.buf, k.kg, true
 }

@@ -56,6 +56,14 @@ func isWord[V any]() bool {
 	return false
 }
 
+// WordKeyedStateBackend is implemented by a KeyedStateBackend that takes an 8-byte serialized
+// key as a big-endian word: SetCurrentKeyWord(w, kg) does what SetCurrentKey does with the 8
+// bytes of w. KeyedBackend uses it for keys whose serializer is a serde.WordKey, so setting
+// the current key serializes and copies nothing.
+type WordKeyedStateBackend interface {
+	SetCurrentKeyWord(w uint64, kg int) error
+}
+
 // InternalWordKeyMap is implemented by the InternalMap of a backend that looks up the user
 // keys of a Spec with UserKeyWord as words: a read or a removal boxes nothing.
 type InternalWordKeyMap interface {

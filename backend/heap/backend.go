@@ -2,6 +2,7 @@ package heap
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"iter"
 	"sync/atomic"
@@ -25,7 +26,8 @@ type Backend struct {
 	states map[string]table
 	order  []string // registration (and restore) order: the snapshot's state indices
 
-	key    []byte // the current key
+	key    []byte // the current key, if keyOK (SetCurrentKeyWord fills it lazily)
+	keyOK  bool
 	curKey tkey   // its table key in the void namespace
 	keyBuf []byte // buffer of curKey's general form
 	kgIdx  int    // current key group - rng.Start
@@ -72,14 +74,35 @@ func (b *Backend) KeySerializerID() string { return b.keySer }
 // SetCurrentKey implements state.KeyedStateBackend.
 func (b *Backend) SetCurrentKey(key []byte, kg int) error {
 	if !b.rng.Contains(kg) {
-		b.hasKey = false
-		return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
+		return b.notOwned(kg)
 	}
-	b.key = append(b.key[:0], key...)
+	b.kgIdx, b.hasKey = kg-b.rng.Start, true
+	b.key, b.keyOK = append(b.key[:0], key...), true
 	b.curKey.setKey(b.key, nil, &b.keyBuf)
-	b.kgIdx = kg - b.rng.Start
-	b.hasKey = true
 	return nil
+}
+
+// SetCurrentKeyWord implements state.WordKeyedStateBackend.
+func (b *Backend) SetCurrentKeyWord(w uint64, kg int) error {
+	if !b.rng.Contains(kg) {
+		return b.notOwned(kg)
+	}
+	b.kgIdx, b.hasKey, b.keyOK = kg-b.rng.Start, true, false
+	b.curKey.form, b.curKey.u = formU64, w
+	return nil
+}
+
+func (b *Backend) notOwned(kg int) error {
+	b.hasKey = false
+	return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
+}
+
+// currentKey returns the current key's bytes.
+func (b *Backend) currentKey() []byte {
+	if !b.keyOK {
+		b.key, b.keyOK = binary.BigEndian.AppendUint64(b.key[:0], b.curKey.u), true
+	}
+	return b.key
 }
 
 func (b *Backend) nextEpoch() uint64 { b.epoch++; return b.epoch }
@@ -186,6 +209,19 @@ func (s *stateBase) meta() checkpoint.StateMeta { return s.m }
 func (s *stateBase) registered() bool           { return true }
 func (s *stateBase) SetNamespace(ns []byte)     { s.ns = append(s.ns[:0], ns...) }
 
+// direct is the fast path of the common case: a current key of 8 bytes (formU64) in the void
+// namespace, whose key group's table is a single layer (and, to write, not frozen). Then it
+// returns that table and the key in its u64 map, and the caller may use the map directly;
+// otherwise ok is false and the caller goes through mapKey, readable and writable.
+func direct[C any](s *stateBase, ts []*kgTable[C], write bool) (t *kgTable[C], u uint64, ok bool) {
+	b := s.b
+	if !b.hasKey || b.curKey.form != formU64 || len(s.ns) != 0 {
+		return nil, 0, false
+	}
+	t = ts[b.kgIdx]
+	return t, b.curKey.u, t.base == nil && !(write && t.frozen)
+}
+
 // mapKey returns the table key of the current key and namespace, or an error without a key.
 // It points into the state's or the backend's buffers: use it before the next call.
 func (s *stateBase) mapKey() (*tkey, error) {
@@ -198,6 +234,6 @@ func (s *stateBase) mapKey() (*tkey, error) {
 	if len(s.ns) == 0 {
 		return &s.b.curKey, nil
 	}
-	s.tk.setKey(s.b.key, s.ns, &s.key)
+	s.tk.setKey(s.b.currentKey(), s.ns, &s.key)
 	return &s.tk, nil
 }

@@ -116,6 +116,12 @@ func (s *listState[E]) Clear() error                         { return clearKey(&
 
 // items returns the current key's elements; the slice must not be modified.
 func (s *listState[E]) items() ([]E, error) {
+	if t, u, ok := direct(&s.stateBase, s.tables, false); ok {
+		if c := t.u64[u]; c != nil {
+			return c.items, nil
+		}
+		return nil, nil
+	}
 	k, err := s.mapKey()
 	if err != nil {
 		return nil, err
@@ -140,19 +146,31 @@ func (s *listState[E]) Get() ([]any, error) {
 func (s *listState[E]) cell(kgIdx int, k *tkey) *listCell[E] {
 	t := writable(s.b, s.tables, kgIdx)
 	c, _ := t.get(k)
-	switch {
-	case c == nil:
-		c = &listCell[E]{epoch: t.epoch}
-		t.put(k, c)
-	case c.epoch != t.epoch:
-		c = &listCell[E]{epoch: t.epoch, items: c.items[:len(c.items):len(c.items)]}
+	if c == nil || c.epoch != t.epoch {
+		c = c.writable(t.epoch)
 		t.put(k, c)
 	}
 	return c
 }
 
+// writable returns a list like c (which may be nil) to be modified in a table of epoch.
+func (c *listCell[E]) writable(epoch uint64) *listCell[E] {
+	if c == nil {
+		return &listCell[E]{epoch: epoch}
+	}
+	return &listCell[E]{epoch: epoch, items: c.items[:len(c.items):len(c.items)]}
+}
+
 // current returns the current key's list for writing.
 func (s *listState[E]) current() (*listCell[E], error) {
+	if t, u, ok := direct(&s.stateBase, s.tables, true); ok {
+		c := t.u64[u]
+		if c == nil || c.epoch != t.epoch {
+			c = c.writable(t.epoch)
+			t.u64[u] = c
+		}
+		return c, nil
+	}
 	k, err := s.mapKey()
 	if err != nil {
 		return nil, err
@@ -290,7 +308,11 @@ func (s *mapState) readWith(ser func(dst []byte) ([]byte, error)) (c *mapCell, k
 	if s.uk, err = ser(s.uk[:0]); err != nil {
 		return nil, k, ukk, err
 	}
-	c, _ = readable(s.b, s.tables, s.b.kgIdx).get(k)
+	if t, u, ok := direct(&s.stateBase, s.tables, false); ok {
+		c = t.u64[u]
+	} else {
+		c, _ = readable(s.b, s.tables, s.b.kgIdx).get(k)
+	}
 	return c, k, lookupKey(s.uk), nil
 }
 

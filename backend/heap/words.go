@@ -22,6 +22,10 @@ func (s *wordState) Clear() error                         { return clearKey(&s.s
 
 // WordValue implements state.InternalWordValue.
 func (s *wordState) WordValue() (uint64, bool, error) {
+	if t, u, ok := direct(&s.stateBase, s.tables, false); ok {
+		w, found := t.u64[u]
+		return w, found, nil
+	}
 	k, err := s.mapKey()
 	if err != nil {
 		return 0, false, err
@@ -32,6 +36,10 @@ func (s *wordState) WordValue() (uint64, bool, error) {
 
 // UpdateWord implements state.InternalWordValue.
 func (s *wordState) UpdateWord(w uint64) error {
+	if t, u, ok := direct(&s.stateBase, s.tables, true); ok {
+		t.u64[u] = w
+		return nil
+	}
 	k, err := s.mapKey()
 	if err != nil {
 		return err
@@ -147,7 +155,8 @@ func (s *wordKeyMapState) ContainsWordKey(uk uint64) (bool, error) {
 func (s *wordKeyMapState) RemoveWordKey(uk uint64) error { return s.remove(s.readWord(uk)) }
 
 var (
-	_ state.InternalWordValue  = (*wordState)(nil)
-	_ state.InternalWordList   = (*wordListState)(nil)
-	_ state.InternalWordKeyMap = (*wordKeyMapState)(nil)
+	_ state.InternalWordValue     = (*wordState)(nil)
+	_ state.InternalWordList      = (*wordListState)(nil)
+	_ state.InternalWordKeyMap    = (*wordKeyMapState)(nil)
+	_ state.WordKeyedStateBackend = (*Backend)(nil)
 )
