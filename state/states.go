@@ -98,7 +98,9 @@ func GetListState[V any](c StateCreator, d ListDescriptor[V]) (ListState[V], err
 	if err != nil {
 		return nil, err
 	}
-	return &listState[V]{nsState: nsState{in: in}, in: in, word: wordList[V](in)}, nil
+	l := &listState[V]{nsState: nsState{in: in}, in: in, word: wordList[V](in)}
+	l.get = l.elements()
+	return l, nil
 }
 
 // GetMapState returns the map state d describes, creating it on first use.
@@ -202,9 +204,13 @@ type listState[V any] struct {
 	nsState
 	in   InternalList
 	word InternalWordList // in, when the backend keeps V unboxed
+	get  iter.Seq2[V, error]
 }
 
-func (s *listState[V]) Get() iter.Seq2[V, error] {
+// Get returns the same iterator every time, built once, so that a call allocates nothing.
+func (s *listState[V]) Get() iter.Seq2[V, error] { return s.get }
+
+func (s *listState[V]) elements() iter.Seq2[V, error] {
 	if s.word != nil {
 		return func(yield func(V, error) bool) {
 			ws, err := s.word.WordList()
