@@ -14,7 +14,9 @@
 // Values are stored as given: do not modify a value after handing it to the state. Values,
 // list elements and map user keys of word-sized types (int64, float64, time.Duration, …) are
 // the exception: they are kept unboxed, as uint64 words (state.Word), so that reading and
-// writing them allocates nothing.
+// writing them allocates nothing. The Backend also takes 8-byte keys as words
+// (state.WordKeyedStateBackend), and reads and writes on such a key in the void namespace go
+// straight to the key group's map[uint64] while no snapshot layer is on it.
 //
 // # Restore
 //
