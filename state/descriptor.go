@@ -25,9 +25,9 @@ const (
 
 // Spec is the type-erased form of a descriptor, what a backend sees. Value is the serializer of
 // the stored value (the element for lists, the map value for maps, the accumulator for reducing
-// and aggregating state); UserKey is the map's key serializer. Word is set for value, list
-// and reducing states whose values fit in a word, UserKeyWord for map states whose user keys
-// do (see Word).
+// and aggregating state); UserKey is the map's key serializer. Word is set for value, list,
+// map and reducing states whose values fit in a word, UserKeyWord for map states whose user
+// keys do (see Word).
 type Spec struct {
 	Name        string
 	Kind        Kind
@@ -91,9 +91,8 @@ type MapDescriptor[UK comparable, UV any] struct {
 
 // Spec implements Descriptor.
 func (d MapDescriptor[UK, UV]) Spec() Spec {
-	uk := orDefault(d.KeySerializer)
-	return Spec{Name: d.Name, Kind: KindMap,
-		Value:   serde.Erase(orDefault(d.ValueSerializer)),
+	uk, v := orDefault(d.KeySerializer), orDefault(d.ValueSerializer)
+	return Spec{Name: d.Name, Kind: KindMap, Value: serde.Erase(v), Word: wordOf(v),
 		UserKey: serde.Erase(uk), UserKeyWord: wordOf(uk)}
 }
 

@@ -109,7 +109,7 @@ func GetMapState[UK comparable, UV any](c StateCreator, d MapDescriptor[UK, UV])
 	if err != nil {
 		return nil, err
 	}
-	return &mapState[UK, UV]{mapOps: mapOps[UK, UV]{in: in, wk: wordKeys[UK](in)}, ns: in}, nil
+	return &mapState[UK, UV]{mapOps: mapOps[UK, UV]{in: in, wk: wordKeys[UK](in), wm: wordMap[UK, UV](in)}, ns: in}, nil
 }
 
 // GetReducingState returns the reducing state d describes, creating it on first use.
@@ -296,10 +296,15 @@ func boxAll[V any](vs []V) []any {
 type mapOps[UK comparable, UV any] struct {
 	in InternalBroadcast
 	wk InternalWordKeyMap // in, when the backend looks up UK keys as words
+	wm InternalWordMap    // in, when the backend keeps UK keys and UV values as words
 }
 
 func (s *mapOps[UK, UV]) Clear() error { return s.in.Clear() }
 func (s *mapOps[UK, UV]) Get(k UK) (UV, bool, error) {
+	if s.wm != nil {
+		w, ok, err := s.wm.GetWord(toWord(k))
+		return fromWord[UV](w), ok, err
+	}
 	var v any
 	var ok bool
 	var err error
@@ -310,10 +315,15 @@ func (s *mapOps[UK, UV]) Get(k UK) (UV, bool, error) {
 	}
 	return cast[UV](v), ok, err
 }
-func (s *mapOps[UK, UV]) Put(k UK, v UV) error { return s.in.Put(k, v) }
+func (s *mapOps[UK, UV]) Put(k UK, v UV) error {
+	if s.wm != nil {
+		return s.wm.PutWord(toWord(k), toWord(v))
+	}
+	return s.in.Put(k, v)
+}
 func (s *mapOps[UK, UV]) PutAll(m map[UK]UV) error {
 	for k, v := range m {
-		if err := s.in.Put(k, v); err != nil {
+		if err := s.Put(k, v); err != nil {
 			return err
 		}
 	}
@@ -333,12 +343,23 @@ func (s *mapOps[UK, UV]) Contains(k UK) (bool, error) {
 }
 func (s *mapOps[UK, UV]) IsEmpty() (bool, error) { return s.in.IsEmpty() }
 func (s *mapOps[UK, UV]) Keys() iter.Seq2[UK, error] {
+	if s.wm != nil {
+		return project(s.wm.AllWords(), func(e WordEntry) UK { return fromWord[UK](e.Key) })
+	}
 	return project(s.in.All(), func(e MapEntry) UK { return cast[UK](e.Key) })
 }
 func (s *mapOps[UK, UV]) Values() iter.Seq2[UV, error] {
+	if s.wm != nil {
+		return project(s.wm.AllWords(), func(e WordEntry) UV { return fromWord[UV](e.Value) })
+	}
 	return project(s.in.All(), func(e MapEntry) UV { return cast[UV](e.Value) })
 }
 func (s *mapOps[UK, UV]) All() iter.Seq2[Entry[UK, UV], error] {
+	if s.wm != nil {
+		return project(s.wm.AllWords(), func(e WordEntry) Entry[UK, UV] {
+			return Entry[UK, UV]{Key: fromWord[UK](e.Key), Value: fromWord[UV](e.Value)}
+		})
+	}
 	return project(s.in.All(), func(e MapEntry) Entry[UK, UV] {
 		return Entry[UK, UV]{Key: cast[UK](e.Key), Value: cast[UV](e.Value)}
 	})
@@ -352,7 +373,7 @@ type mapState[UK comparable, UV any] struct {
 
 func (s *mapState[UK, UV]) SetNamespace(ns []byte) { s.ns.SetNamespace(ns) }
 
-func project[T any](seq iter.Seq2[MapEntry, error], f func(MapEntry) T) iter.Seq2[T, error] {
+func project[E, T any](seq iter.Seq2[E, error], f func(E) T) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		for e, err := range seq {
 			if err != nil {

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"iter"
 	"reflect"
 	"unsafe"
 
@@ -12,7 +13,7 @@ import (
 // integers and floats, and named types of them such as time.Duration). A backend that keeps
 // values in memory may store such values unboxed, as uint64 words, and serve them through
 // InternalWordValue and InternalWordList: no allocation per update and no pointer to follow
-// per read. Spec.Word is set for value, reducing and list states of such types.
+// per read. Spec.Word is set for value, reducing, list and map states of such value types.
 type Word struct {
 	// Box converts a word to the boxed value the serializer takes; Unbox converts back and
 	// fails, as the serializer would, for a value of another type (nil is the zero value).
@@ -22,6 +23,10 @@ type Word struct {
 	// that a backend that serializes (lsm, snapshots) need not box a value per call.
 	Append func(dst []byte, w uint64) ([]byte, error)
 	Decode func(src []byte) (uint64, error)
+	// KeyWord is set when the serializer is a serde.WordKey: it returns the key encoding of a
+	// word as a big-endian word, so that a backend can key entries by their encoding (two map
+	// user keys are one entry exactly when their encodings are equal) without serializing.
+	KeyWord func(w uint64) uint64
 }
 
 // InternalWordValue is implemented by the InternalValue of a backend that keeps the values of
@@ -64,6 +69,20 @@ type WordKeyedStateBackend interface {
 	SetCurrentKeyWord(w uint64, kg int) error
 }
 
+// InternalWordMap is implemented by the InternalMap of a backend that keeps the entries of a
+// map state unboxed when its user keys are word keys (Spec.UserKeyWord with KeyWord) and its
+// values fit in a word (Spec.Word): a read, a write or an iteration boxes nothing.
+type InternalWordMap interface {
+	InternalWordKeyMap
+	GetWord(uk uint64) (v uint64, ok bool, err error)
+	PutWord(uk, v uint64) error
+	// AllWords iterates the entries as words; the map must not be modified meanwhile.
+	AllWords() iter.Seq2[WordEntry, error]
+}
+
+// WordEntry is one entry of an InternalWordMap.
+type WordEntry struct{ Key, Value uint64 }
+
 // InternalWordKeyMap is implemented by the InternalMap of a backend that looks up the user
 // keys of a Spec with UserKeyWord as words: a read or a removal boxes nothing.
 type InternalWordKeyMap interface {
@@ -78,7 +97,7 @@ func wordOf[V any](ser serde.Serializer[V]) *Word {
 	if !isWord[V]() {
 		return nil
 	}
-	return &Word{
+	w := &Word{
 		Box: func(w uint64) any { return fromWord[V](w) },
 		Unbox: func(v any) (uint64, error) {
 			x, ok := v.(V)
@@ -93,6 +112,10 @@ func wordOf[V any](ser serde.Serializer[V]) *Word {
 			return toWord(v), err
 		},
 	}
+	if kw, ok := ser.(serde.WordKey[V]); ok {
+		w.KeyWord = func(x uint64) uint64 { return kw.KeyWord(fromWord[V](x)) }
+	}
+	return w
 }
 
 // wordState returns in as an InternalWordValue if the backend keeps it unboxed and V is a
@@ -118,6 +141,15 @@ func wordList[V any](in InternalList) InternalWordList {
 // words and UK is a word type (see wordState).
 func wordKeys[UK any](in InternalBroadcast) InternalWordKeyMap {
 	if w, ok := in.(InternalWordKeyMap); ok && isWord[UK]() {
+		return w
+	}
+	return nil
+}
+
+// wordMap returns in as an InternalWordMap if the backend keeps its entries unboxed and UK and
+// UV are word types (see wordState).
+func wordMap[UK, UV any](in InternalBroadcast) InternalWordMap {
+	if w, ok := in.(InternalWordMap); ok && isWord[UK]() && isWord[UV]() {
 		return w
 	}
 	return nil

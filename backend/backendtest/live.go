@@ -27,6 +27,12 @@ func (m *model) clone() *model {
 			c.mp[k][ns] = maps.Clone(mm)
 		}
 	}
+	for k, byNS := range m.wmp {
+		c.wmp[k] = map[string]map[int64]int64{}
+		for ns, mm := range byNS {
+			c.wmp[k][ns] = maps.Clone(mm)
+		}
+	}
 	for k, byNS := range m.sum {
 		c.sum[k] = maps.Clone(byNS)
 	}

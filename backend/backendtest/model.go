@@ -22,12 +22,14 @@ type model struct {
 	value map[int64]map[string]string
 	list  map[int64]map[string][]int64
 	mp    map[int64]map[string]map[string]int64
+	wmp   map[int64]map[string]map[int64]int64
 	sum   map[int64]map[string]int64
 }
 
 func newModel() *model {
 	return &model{value: map[int64]map[string]string{}, list: map[int64]map[string][]int64{},
-		mp: map[int64]map[string]map[string]int64{}, sum: map[int64]map[string]int64{}}
+		mp: map[int64]map[string]map[string]int64{}, wmp: map[int64]map[string]map[int64]int64{},
+		sum: map[int64]map[string]int64{}}
 }
 
 func inner[V any](m map[int64]map[string]V, k int64) map[string]V {
@@ -42,8 +44,13 @@ type handles struct {
 	v state.ValueState[string]
 	l state.ListState[int64]
 	m state.MapState[string, int64]
+	w state.MapState[int64, int64] // word user keys and values, up to wordMapKeys per map
 	r state.ReducingState[int64]
 }
+
+// wordMapKeys is the number of user keys the model's word map draws from: enough that a map
+// outgrows a small inline representation and shrinks back.
+const wordMapKeys = 40
 
 func states(t testing.TB, s *subtask) handles {
 	t.Helper()
@@ -55,13 +62,15 @@ func states(t testing.TB, s *subtask) handles {
 	must(t, err)
 	h.m, err = state.GetMapState(s.kb, mapDesc)
 	must(t, err)
+	h.w, err = state.GetMapState(s.kb, wmapDesc)
+	must(t, err)
 	h.r, err = state.GetReducingState(s.kb, sumDesc)
 	must(t, err)
 	return h
 }
 
 func (h handles) setNS(ns string) {
-	for _, s := range []state.State{h.v, h.l, h.m, h.r} {
+	for _, s := range []state.State{h.v, h.l, h.m, h.w, h.r} {
 		s.SetNamespace([]byte(ns))
 	}
 }
@@ -133,6 +142,38 @@ func (m *model) checkMap(t testing.TB, h handles, k int64, ns string, seed uint6
 	}
 }
 
+func (m *model) checkWordMap(t testing.TB, h handles, k int64, ns string, seed uint64, op int) {
+	t.Helper()
+	got := map[int64]int64{}
+	for uk, err := range h.w.Keys() {
+		must(t, err)
+		v, ok, err := h.w.Get(uk)
+		must(t, err)
+		if _, dup := got[uk]; dup || !ok {
+			t.Fatalf("seed %d op %d: wmap(%d,%q) user key %d iterated twice or not found (%v)", seed, op, k, ns, uk, ok)
+		}
+		got[uk] = v
+	}
+	for e, err := range h.w.All() {
+		must(t, err)
+		if got[e.Key] != e.Value {
+			t.Fatalf("seed %d op %d: wmap(%d,%q) All has %d=%d, Get %d", seed, op, k, ns, e.Key, e.Value, got[e.Key])
+		}
+	}
+	want := inner(m.wmp, k)[ns]
+	if len(want) == 0 {
+		want = map[int64]int64{}
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("seed %d op %d: wmap(%d,%q) = %v want %v", seed, op, k, ns, got, want)
+	}
+	empty, err := h.w.IsEmpty()
+	must(t, err)
+	if empty != (len(want) == 0) {
+		t.Fatalf("seed %d op %d: wmap(%d,%q).IsEmpty = %v with %d entries", seed, op, k, ns, empty, len(want))
+	}
+}
+
 // check compares every key and namespace of the model with the backends, and the key sets.
 func (m *model) check(t testing.TB, subs []*subtask, hs []handles, namespaces []string, op int) {
 	t.Helper()
@@ -152,6 +193,7 @@ func (m *model) check(t testing.TB, subs []*subtask, hs []handles, namespaces []
 				t.Fatalf("op %d after restore: list(%d,%q) = %v want %v", op, k, ns, gl, wl)
 			}
 			m.checkMap(t, h, k, ns, 0, op)
+			m.checkWordMap(t, h, k, ns, 0, op)
 			gs, sok, err := h.r.Get()
 			must(t, err)
 			if ws, wok := inner(m.sum, k)[ns]; gs != ws || sok != wok {
@@ -193,7 +235,7 @@ func seeded(t testing.TB) (uint64, *rand.Rand) {
 // the model, checking what it reads.
 func (m *model) step(t testing.TB, rng *rand.Rand, h handles, k int64, ns string, namespaces []string, seed uint64, op int) {
 	t.Helper()
-	switch rng.IntN(14) {
+	switch rng.IntN(17) {
 	case 0, 1:
 		v := strconv.Itoa(rng.IntN(1000))
 		must(t, h.v.Update(v))
@@ -250,6 +292,37 @@ func (m *model) step(t testing.TB, rng *rand.Rand, h handles, k int64, ns string
 			delete(inner(m.mp, k), ns)
 		} else {
 			m.checkMap(t, h, k, ns, seed, op)
+		}
+	case 14, 15: // a burst of puts and removals of word map entries, so that maps grow past 16
+		for range 1 + rng.IntN(12) {
+			uk := int64(rng.IntN(wordMapKeys)) - wordMapKeys/2
+			if rng.IntN(3) == 0 {
+				must(t, h.w.Remove(uk))
+				delete(inner(m.wmp, k)[ns], uk)
+				continue
+			}
+			v := rng.Int64()
+			must(t, h.w.Put(uk, v))
+			if inner(m.wmp, k)[ns] == nil {
+				inner(m.wmp, k)[ns] = map[int64]int64{}
+			}
+			inner(m.wmp, k)[ns][uk] = v
+		}
+	case 16:
+		uk := int64(rng.IntN(wordMapKeys)) - wordMapKeys/2
+		v, ok, err := h.w.Get(uk)
+		must(t, err)
+		has, err := h.w.Contains(uk)
+		must(t, err)
+		if want, wok := inner(m.wmp, k)[ns][uk]; v != want || ok != wok || has != wok {
+			t.Fatalf("seed %d op %d: wmap(%d,%q) Get(%d) = %d,%v Contains %v, want %d,%v", seed, op, k, ns, uk, v, ok, has, want, wok)
+		}
+		switch rng.IntN(8) {
+		case 0:
+			must(t, h.w.Clear())
+			delete(inner(m.wmp, k), ns)
+		case 1:
+			m.checkWordMap(t, h, k, ns, seed, op)
 		}
 	case 12:
 		v := int64(rng.IntN(10))

@@ -84,6 +84,7 @@ var (
 	valueDesc = state.ValueDescriptor[string]{Name: "value"}
 	listDesc  = state.ListDescriptor[int64]{Name: "list"}
 	mapDesc   = state.MapDescriptor[string, int64]{Name: "map"}
+	wmapDesc  = state.MapDescriptor[int64, int64]{Name: "wmap"}
 	sumDesc   = state.ReducingDescriptor[int64]{Name: "sum", Reduce: func(a, b int64) (int64, error) { return a + b, nil }}
 	avgDesc   = state.AggregatingDescriptor[int64, avgAcc, float64]{Name: "avg", Function: avgFn{}}
 )

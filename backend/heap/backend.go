@@ -144,6 +144,9 @@ func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
 		}
 		return newListState(base, n)
 	case state.KindMap:
+		if spec.UserKeyWord != nil && spec.UserKeyWord.KeyWord != nil && spec.Word != nil {
+			return newWordMapState(base, n)
+		}
 		m := &mapState{stateBase: base, tables: newTables[*mapCell](n)}
 		if spec.UserKeyWord != nil {
 			return &wordKeyMapState{m}
@@ -173,7 +176,7 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 
 // Close implements state.KeyedStateBackend. The state is dropped.
 func (b *Backend) Close() error {
-	b.closed = true
+	b.closed, b.hasKey = true, false // a state still held returns state.ErrClosed
 	b.states = nil
 	return nil
 }
