@@ -33,6 +33,7 @@ type Backend struct {
 	workDir string // removed on Close
 	dbDir   string
 	db      *pebble.DB
+	pending *pebble.Batch // writes not yet committed (writes.go), or nil
 
 	states map[string]*stateEntry
 	byID   map[uint16]*stateEntry
@@ -154,8 +155,10 @@ func (b *Backend) KeySerializerID() string { return b.keySer }
 // WorkingDir returns the backend's working directory (removed on Close).
 func (b *Backend) WorkingDir() string { return b.workDir }
 
-// DB returns the backend's Pebble database, for metrics and benchmarks. Writing to it
-// directly corrupts the backend's state.
+// DB returns the backend's Pebble database, for metrics and benchmarks; it is safe to read
+// metrics from another goroutine. Writes the backend has batched are not in it until the
+// backend's next read or snapshot (writes.go). Writing to it directly corrupts the backend's
+// state.
 func (b *Backend) DB() *pebble.DB { return b.db }
 
 // SetCurrentKey implements state.KeyedStateBackend.
@@ -261,7 +264,7 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 			q.keys(ns, yield)
 			return
 		}
-		it, err := b.db.NewIter(nil)
+		it, err := b.newIter(nil)
 		if err != nil {
 			yield(nil, fmt.Errorf("lsm backend: keys of state %q: %w", name, err))
 			return
@@ -344,6 +347,7 @@ func (b *Backend) Close() error {
 		s.Release()
 	}
 	var errs []error
+	b.dropWrites()
 	if b.db != nil {
 		errs = append(errs, b.db.Close())
 		b.db = nil

@@ -75,6 +75,9 @@ func newBenchFixtureT(b testing.TB) *benchFixture {
 		_ = f.v.Update(k)
 		_ = f.l.Update([]int64{1, 2, 3, 4}[:benchListLen])
 	}
+	if err := be.CommitWrites(); err != nil {
+		b.Fatal(err)
+	}
 	if err := f.db.Flush(); err != nil {
 		b.Fatal(err)
 	}

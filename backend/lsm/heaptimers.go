@@ -50,7 +50,7 @@ func (b *Backend) newHeapTimerQueue(name string, e *stateEntry) (*heapTimerQueue
 	wrap := func(err error) error {
 		return fmt.Errorf("lsm backend: restore timers %q of operator %s: %w", name, b.opID, err)
 	}
-	it, err := b.db.NewIter(nil)
+	it, err := b.newIter(nil)
 	if err != nil {
 		return nil, wrap(err)
 	}

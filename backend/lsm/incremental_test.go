@@ -38,7 +38,7 @@ func writeGroup(t *testing.T, b *lsm.Backend, v state.InternalValue, kg, n int, 
 		must(t, b.SetCurrentKey(rawKey(kg*1000+i), kg))
 		must(t, v.Update(val))
 	}
-	must(t, b.DB().Flush())
+	must(t, committed(t, b).Flush())
 }
 
 func span(kgStart, kgEnd int) (lo, hi []byte) {
@@ -115,15 +115,15 @@ func TestIncrementalFlinkSequence(t *testing.T) {
 	v := in.(state.InternalValue)
 	// The backend's metadata (state registrations) goes into a file of its own, m, at the
 	// end of the key space, so that it overlaps none of the files below.
-	must(t, b.DB().Flush())
-	must(t, b.DB().Compact(j.ctx, []byte{0xff}, []byte{0xff, 0xff, 0xff}, false))
+	must(t, committed(t, b).Flush())
+	must(t, committed(t, b).Compact(j.ctx, []byte{0xff}, []byte{0xff, 0xff, 0xff}, false))
 
 	// {1,2,3}.sst: one file per key group 0, 1, 2, each moved out of L0 on its own so that
 	// later compactions touch only the files of their key groups.
 	for kg := range 3 {
 		writeGroup(t, b, v, kg, 50, "one")
 		lo, hi := span(kg, kg)
-		must(t, b.DB().Compact(j.ctx, lo, hi, false))
+		must(t, committed(t, b).Compact(j.ctx, lo, hi, false))
 	}
 	h1 := j.checkpoint(t, b, 1, true)
 	s1 := sharedPaths(h1)
@@ -134,7 +134,7 @@ func TestIncrementalFlinkSequence(t *testing.T) {
 	// {1,2,4}.sst: rewrite key group 2, and compact its old and new file into one (4).
 	writeGroup(t, b, v, 2, 50, "two")
 	lo, hi := span(2, 2)
-	must(t, b.DB().Compact(j.ctx, lo, hi, false))
+	must(t, committed(t, b).Compact(j.ctx, lo, hi, false))
 	h2 := j.checkpoint(t, b, 2, false)
 	s2 := sharedPaths(h2)
 	var four string
@@ -163,9 +163,9 @@ func TestIncrementalFlinkSequence(t *testing.T) {
 			must(t, v.Update("three"))
 		}
 	}
-	must(t, b.DB().Flush())
+	must(t, committed(t, b).Flush())
 	lo, hi = span(0, 1)
-	must(t, b.DB().Compact(j.ctx, lo, hi, false))
+	must(t, committed(t, b).Compact(j.ctx, lo, hi, false))
 	h3 := j.checkpoint(t, b, 3, true)
 	s3 := sharedPaths(h3)
 	if _, ok := s3[four]; !ok || len(s3) != 3 {
@@ -393,7 +393,7 @@ func TestIncrementalConcurrentAsyncPhase(t *testing.T) {
 			must(t, v.Update(k*1000+round))
 			must(t, l.Add(-round))
 		}
-		must(t, b.DB().Flush())
+		must(t, committed(t, b).Flush())
 	}
 	must(t, <-done)
 	must(t, p.Complete(j.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP, Keyed: []*checkpoint.KeyedStateHandle{h}}}}))
@@ -484,4 +484,11 @@ func TestIncrementalRestoreBadFiles(t *testing.T) {
 	if err := restore(); !errors.Is(err, checkpoint.ErrMissing) || !strings.Contains(err.Error(), sst.Path) {
 		t.Fatalf("missing SST: %v", err)
 	}
+}
+
+// committed returns b's database with every write b has batched committed to it.
+func committed(t testing.TB, b *lsm.Backend) *pebble.DB {
+	t.Helper()
+	must(t, b.CommitWrites())
+	return b.DB()
 }

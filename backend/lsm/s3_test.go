@@ -75,7 +75,7 @@ func (j *s3Job) put(from, to int, val func(k int) string) {
 		must(j.t, in.(state.InternalValue).Update(val(k)))
 	}
 	for _, b := range j.subs {
-		must(j.t, b.DB().Flush())
+		must(j.t, committed(j.t, b).Flush())
 	}
 }
 
@@ -335,7 +335,7 @@ func BenchmarkS3IncrementalRestore(b *testing.B) {
 			}
 			must(b, in.(state.InternalValue).Update(hex.EncodeToString(raw)))
 		}
-		must(b, be.DB().Flush())
+		must(b, committed(b, be).Flush())
 		s, err := be.Snapshot(1, state.SnapshotOptions{})
 		must(b, err)
 		h, err := s.Run(ctx, p)

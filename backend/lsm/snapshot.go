@@ -24,6 +24,9 @@ func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (stat
 	if b.closed {
 		return nil, state.ErrClosed
 	}
+	if err := b.commitWrites(); err != nil {
+		return nil, err
+	}
 	if b.inc != nil && !opts.Savepoint {
 		return b.inc.snapshot(checkpointID)
 	}

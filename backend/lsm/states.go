@@ -50,7 +50,7 @@ func (s *stateBase) wrap(op string, err error) error {
 
 // get reads key and decodes it with dec while the value is pinned.
 func (s *stateBase) get(key []byte, dec func([]byte) error) (bool, error) {
-	v, closer, err := s.b.db.Get(key)
+	v, closer, err := s.b.get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -102,7 +102,7 @@ func (s *stateBase) set(k []byte, v any) error {
 
 // put writes s.buf under k.
 func (s *stateBase) put(k []byte) error {
-	if err := s.b.db.Set(k, s.buf, pebble.NoSync); err != nil {
+	if err := s.b.set(k, s.buf); err != nil {
 		return s.wrap("write", err)
 	}
 	return nil
@@ -113,7 +113,7 @@ func (s *stateBase) clear() error {
 	if err != nil {
 		return err
 	}
-	if err := s.b.db.Delete(k, pebble.NoSync); err != nil {
+	if err := s.b.del(k); err != nil {
 		return s.wrap("clear", err)
 	}
 	return nil
@@ -169,12 +169,12 @@ func (s *listState) write(n int, merge bool, enc func(dst []byte, i int) ([]byte
 		s.buf = appendListElement(s.buf, s.elem) // length, then the element
 	}
 	if merge {
-		if err := s.b.db.Merge(k, s.buf, pebble.NoSync); err != nil {
+		if err := s.b.merge(k, s.buf); err != nil {
 			return s.wrap("add to", err)
 		}
 		return nil
 	}
-	if err := s.b.db.Set(k, s.buf, pebble.NoSync); err != nil {
+	if err := s.b.set(k, s.buf); err != nil {
 		return s.wrap("update", err)
 	}
 	return nil
@@ -254,7 +254,7 @@ func (s *mapState) removeAt(k []byte, err error) error {
 	if err != nil {
 		return err
 	}
-	if err := s.b.db.Delete(k, pebble.NoSync); err != nil {
+	if err := s.b.del(k); err != nil {
 		return s.wrap("remove from", err)
 	}
 	return nil
@@ -268,7 +268,7 @@ func (s *mapState) iter() (*pebble.Iterator, error) {
 	}
 	// The bounds are copied: Pebble keeps them, and the state's key buffer changes.
 	lo := slices.Clone(p)
-	it, err := s.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	it, err := s.b.newIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
 		return nil, s.wrap("iterate", err)
 	}

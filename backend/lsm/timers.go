@@ -140,7 +140,7 @@ func (b *Backend) CreateTimerQueue(name string) (state.TimerQueue, error) {
 	}
 	// Count the timers (restored ones included).
 	lo, hi := appendKGPrefix(nil, b.rng.Start), appendKGPrefix(nil, b.rng.End+1)
-	it, err := b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := b.newIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, q.wrap("count", err)
 	}
@@ -206,7 +206,7 @@ func (q *timerQueue) loadFrom(i int, from []byte) error {
 	if from != nil {
 		lo = slices.Clone(from) // Pebble keeps the bounds it is given
 	}
-	it, err := q.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(prefix)})
+	it, err := q.b.newIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return q.wrap("read", err)
 	}
@@ -228,7 +228,7 @@ func (q *timerQueue) loadFrom(i int, from []byte) error {
 }
 
 func (q *timerQueue) exists(key []byte) (bool, error) {
-	_, closer, err := q.b.db.Get(key)
+	_, closer, err := q.b.get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
 	}
@@ -249,7 +249,7 @@ func (q *timerQueue) Add(kg int, t state.Timer) (bool, error) {
 	if ok, err := q.exists(q.key); err != nil || ok {
 		return false, err
 	}
-	if err := q.b.db.Set(q.key, nil, pebble.NoSync); err != nil {
+	if err := q.b.set(q.key, nil); err != nil {
 		return false, q.wrap("add to", err)
 	}
 	q.n++
@@ -270,7 +270,7 @@ func (q *timerQueue) Remove(kg int, t state.Timer) (bool, error) {
 	if ok, err := q.exists(q.key); err != nil || !ok {
 		return false, err
 	}
-	if err := q.b.db.Delete(q.key, pebble.NoSync); err != nil {
+	if err := q.b.del(q.key); err != nil {
 		return false, q.wrap("remove from", err)
 	}
 	q.n--
@@ -306,7 +306,7 @@ func (q *timerQueue) Poll() (state.Timer, int, bool, error) {
 	t := q.heads[i].t
 	kg := q.b.rng.Start + i
 	q.key = appendTimerKey(q.key[:0], kg, q.sid, t)
-	if err := q.b.db.Delete(q.key, pebble.NoSync); err != nil {
+	if err := q.b.del(q.key); err != nil {
 		return state.Timer{}, 0, false, q.wrap("poll", err)
 	}
 	q.n--
