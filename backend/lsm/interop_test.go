@@ -3,6 +3,8 @@ package lsm_test
 import (
 	"context"
 	"fmt"
+	"iter"
+	"maps"
 	"slices"
 	"testing"
 
@@ -40,6 +42,7 @@ var (
 	ivalue = state.ValueDescriptor[string]{Name: "value"}
 	ilist  = state.ListDescriptor[int64]{Name: "list"}
 	imap   = state.MapDescriptor[string, int64]{Name: "map"}
+	iwmap  = state.MapDescriptor[int64, int64]{Name: "wmap"} // word keys and values: unboxed on hashmap
 	isum   = state.ReducingDescriptor[int64]{Name: "sum", Reduce: func(a, b int64) (int64, error) { return a + b, nil }}
 )
 
@@ -49,6 +52,7 @@ type subtask struct {
 	v  state.ValueState[string]
 	l  state.ListState[int64]
 	m  state.MapState[string, int64]
+	w  state.MapState[int64, int64]
 	r  state.ReducingState[int64]
 }
 
@@ -65,6 +69,8 @@ func openSubtasks(t *testing.T, f newFunc, p int, restore []*checkpoint.KeyedSta
 		s.l, err = state.GetListState(kb, ilist)
 		must(t, err)
 		s.m, err = state.GetMapState(kb, imap)
+		must(t, err)
+		s.w, err = state.GetMapState(kb, iwmap)
 		must(t, err)
 		s.r, err = state.GetReducingState(kb, isum)
 		must(t, err)
@@ -85,13 +91,16 @@ func fillAll(t *testing.T, subs []*subtask, n int64) {
 	for k := int64(0); k < n; k++ {
 		s := routeKey(t, subs, k)
 		for _, ns := range []string{"", "w"} {
-			for _, st := range []state.State{s.v, s.l, s.m, s.r} {
+			for _, st := range []state.State{s.v, s.l, s.m, s.w, s.r} {
 				st.SetNamespace([]byte(ns))
 			}
 			must(t, s.v.Update(fmt.Sprint(ns, k)))
 			must(t, s.l.AddAll([]int64{k, -k, 0}))
 			must(t, s.m.Put("a"+ns, k))
 			must(t, s.m.Put("", -k))
+			for uk := range wmapKeys(k) { // more than 16 entries for some keys, fewer for others
+				must(t, s.w.Put(uk, k*uk))
+			}
 			must(t, s.r.Add(k))
 			must(t, s.r.Add(1))
 		}
@@ -103,7 +112,7 @@ func verifyAll(t *testing.T, subs []*subtask, n int64) {
 	for k := int64(0); k < n; k++ {
 		s := routeKey(t, subs, k)
 		for _, ns := range []string{"", "w"} {
-			for _, st := range []state.State{s.v, s.l, s.m, s.r} {
+			for _, st := range []state.State{s.v, s.l, s.m, s.w, s.r} {
 				st.SetNamespace([]byte(ns))
 			}
 			if v, ok, err := s.v.Value(); err != nil || !ok || v != fmt.Sprint(ns, k) {
@@ -125,8 +134,34 @@ func verifyAll(t *testing.T, subs []*subtask, n int64) {
 			if len(got) != 2 || got["a"+ns] != k || got[""] != -k {
 				t.Fatalf("key %d ns %q map = %v", k, ns, got)
 			}
+			gotW := map[int64]int64{}
+			for e, err := range s.w.All() {
+				must(t, err)
+				gotW[e.Key] = e.Value
+			}
+			wantW := map[int64]int64{}
+			for uk := range wmapKeys(k) {
+				wantW[uk] = k * uk
+			}
+			if !maps.Equal(gotW, wantW) {
+				t.Fatalf("key %d ns %q word map = %v, want %v", k, ns, gotW, wantW)
+			}
+			if v, ok, err := s.w.Get(-1); err != nil || ok != (k%24 > 0) || (ok && v != -k) {
+				t.Fatalf("key %d ns %q word map Get(-1) = %d %v %v", k, ns, v, ok, err)
+			}
 			if v, _, err := s.r.Get(); err != nil || v != k+1 {
 				t.Fatalf("key %d ns %q sum = %d %v", k, ns, v, err)
+			}
+		}
+	}
+}
+
+// wmapKeys are the user keys of key k's word map: -1 … -(k mod 24).
+func wmapKeys(k int64) iter.Seq[int64] {
+	return func(yield func(int64) bool) {
+		for uk := int64(-1); uk >= -(k % 24); uk-- {
+			if !yield(uk) {
+				return
 			}
 		}
 	}
