@@ -156,10 +156,10 @@ func TestSlotResources(t *testing.T) {
 		}
 		bs = append(bs, b)
 	}
-	// 32 MiB of write buffers over 2 backends x 2 memtables.
+	// 32 MiB of write buffers over 2 backends x 8 memtables (DefaultWriteBufferCount).
 	for _, m := range hooked {
-		if m != 8<<20 {
-			t.Fatalf("memtable size %d, want 8 MiB", m)
+		if m != 2<<20 {
+			t.Fatalf("memtable size %d, want 2 MiB", m)
 		}
 	}
 	if m := bs[0].DB().Metrics(); m.BlockCache.Size < 0 {
