@@ -43,6 +43,12 @@
 // checkpoints are. The working directory (a fresh directory under Options.Dir) is removed on
 // Close.
 //
+// State writes are batched: they go into one pending Pebble batch, committed at 256 writes or
+// 256 KiB and before anything reads the database (a read, an iterator, a snapshot), so every
+// read sees every earlier write, and a run of blind writes (ListState.Add, value updates, map
+// puts) pays Pebble's commit pipeline once per batch instead of once per write. An error of a
+// commit is returned by the call that commits, which may come after the write that caused it.
+//
 // # Snapshots
 //
 // A full snapshot (the default, and every savepoint) takes a Pebble snapshot in the
