@@ -128,18 +128,7 @@ func (m *model) checkMap(t testing.TB, h handles, k int64, ns string, seed uint6
 		must(t, err)
 		got[e.Key] = e.Value
 	}
-	want := inner(m.mp, k)[ns]
-	if len(want) == 0 {
-		want = map[string]int64{}
-	}
-	if !maps.Equal(got, want) {
-		t.Fatalf("seed %d op %d: map(%d,%q) = %v want %v", seed, op, k, ns, got, want)
-	}
-	empty, err := h.m.IsEmpty()
-	must(t, err)
-	if empty != (len(want) == 0) {
-		t.Fatalf("seed %d op %d: map(%d,%q).IsEmpty = %v with %d entries", seed, op, k, ns, empty, len(want))
-	}
+	checkEntries(t, "map", h.m, got, inner(m.mp, k)[ns], k, ns, seed, op)
 }
 
 func (m *model) checkWordMap(t testing.TB, h handles, k int64, ns string, seed uint64, op int) {
@@ -160,17 +149,22 @@ func (m *model) checkWordMap(t testing.TB, h handles, k int64, ns string, seed u
 			t.Fatalf("seed %d op %d: wmap(%d,%q) All has %d=%d, Get %d", seed, op, k, ns, e.Key, e.Value, got[e.Key])
 		}
 	}
-	want := inner(m.wmp, k)[ns]
+	checkEntries(t, "wmap", h.w, got, inner(m.wmp, k)[ns], k, ns, seed, op)
+}
+
+// checkEntries compares the entries read from map state ms with the model's, and IsEmpty.
+func checkEntries[UK comparable](t testing.TB, name string, ms state.MapState[UK, int64], got, want map[UK]int64, k int64, ns string, seed uint64, op int) {
+	t.Helper()
 	if len(want) == 0 {
-		want = map[int64]int64{}
+		want = map[UK]int64{}
 	}
 	if !maps.Equal(got, want) {
-		t.Fatalf("seed %d op %d: wmap(%d,%q) = %v want %v", seed, op, k, ns, got, want)
+		t.Fatalf("seed %d op %d: %s(%d,%q) = %v want %v", seed, op, name, k, ns, got, want)
 	}
-	empty, err := h.w.IsEmpty()
+	empty, err := ms.IsEmpty()
 	must(t, err)
 	if empty != (len(want) == 0) {
-		t.Fatalf("seed %d op %d: wmap(%d,%q).IsEmpty = %v with %d entries", seed, op, k, ns, empty, len(want))
+		t.Fatalf("seed %d op %d: %s(%d,%q).IsEmpty = %v with %d entries", seed, op, name, k, ns, empty, len(want))
 	}
 }
 
