@@ -3,6 +3,7 @@ package heap
 import (
 	"iter"
 	"maps"
+	"runtime"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
@@ -73,16 +74,66 @@ type frozenValues struct {
 	tables []*kgTable[valueCell]
 }
 
+// valueBatch is the number of records frozenValues.write gathers before it serializes them.
+// A key group's map iterates in hash order, not in the order its values were allocated, so
+// each value is a cache miss or two (the boxed slice header, then its bytes); touching a whole
+// batch first lets those misses overlap instead of following one another.
+const valueBatch = 64
+
+type valueRec struct {
+	k0, k1, n1 int // key arena[k0:k1], namespace arena[k1:n1]
+	v          any
+}
+
 func (f *frozenValues) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+	var recs [valueBatch]valueRec
+	var arena []byte // keys and namespaces of the batch (write runs on several goroutines)
+	var touched byte
+	n := 0
 	var err error
-	f.tables[kgIdx].each(func(key, ns []byte, c valueCell) bool {
-		if scratch, err = f.ser.AppendAny(scratch[:0], c.v); err != nil {
-			return false
+	flush := func() bool {
+		for i := range n {
+			touched ^= touch(recs[i].v)
 		}
-		w.Value(idx, key, ns, scratch)
+		for i := range n {
+			r := &recs[i]
+			if scratch, err = f.ser.AppendAny(scratch[:0], r.v); err != nil {
+				return false
+			}
+			w.Value(idx, arena[r.k0:r.k1], arena[r.k1:r.n1], scratch)
+		}
+		n, arena = 0, arena[:0]
 		return true
+	}
+	f.tables[kgIdx].each(func(key, ns []byte, c valueCell) bool {
+		k0 := len(arena)
+		arena = append(arena, key...)
+		k1 := len(arena)
+		arena = append(arena, ns...)
+		recs[n] = valueRec{k0: k0, k1: k1, n1: len(arena), v: c.v}
+		n++
+		return n < valueBatch || flush()
 	})
+	if err == nil {
+		flush()
+	}
+	runtime.KeepAlive(touched) // the reads in touch are the point
 	return scratch, err
+}
+
+// touch reads the first byte of a boxed byte slice or string, the common forms of values.
+func touch(v any) byte {
+	switch x := v.(type) {
+	case []byte:
+		if len(x) > 0 {
+			return x[0]
+		}
+	case string:
+		if len(x) > 0 {
+			return x[0]
+		}
+	}
+	return 0
 }
 
 // listCell is one list. E is any for boxed elements, uint64 for words (wordListState).
