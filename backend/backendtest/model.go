@@ -248,7 +248,7 @@ func (m *model) step(t testing.TB, rng *rand.Rand, h handles, k int64, ns string
 		must(t, h.l.Add(v))
 		inner(m.list, k)[ns] = append(inner(m.list, k)[ns], v)
 	case 5:
-		vs := []int64{int64(rng.IntN(100)), int64(rng.IntN(100))}
+		vs := []int64{int64(rng.IntN(100)), int64(rng.IntN(100))}[:1+rng.IntN(2)]
 		if rng.IntN(2) == 0 {
 			must(t, h.l.Update(vs))
 			inner(m.list, k)[ns] = vs

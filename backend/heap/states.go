@@ -136,10 +136,12 @@ func touch(v any) byte {
 	return 0
 }
 
-// listCell is one list. E is any for boxed elements, uint64 for words (wordListState).
+// listCell is one list. E is any for boxed elements, uint64 for words (wordListState). A
+// one-element list set by Update keeps its element in one, so that it costs one allocation.
 type listCell[E any] struct {
 	epoch uint64
 	items []E
+	one   [1]E
 }
 
 // listState serves list state, its elements held as E: boxed (E = any) or as words.
@@ -256,6 +258,19 @@ func (s *listState[E]) set(es []E) error {
 	return nil
 }
 
+// setOne makes e the current key's only element, stored in the cell itself. The cell is of
+// the current epoch, so no snapshot reads its one; a copy of it (writable) may share it
+// read-only, with no spare capacity.
+func (s *listState[E]) setOne(e E) error {
+	c, err := s.current()
+	if err != nil {
+		return err
+	}
+	c.one[0] = e
+	c.items = c.one[:1:1]
+	return nil
+}
+
 // convert converts the elements a caller passed, before anything is written.
 func (s *listState[E]) convert(vs []any) ([]E, error) {
 	es := make([]E, len(vs))
@@ -285,6 +300,13 @@ func (s *listState[E]) AddAll(vs []any) error {
 }
 
 func (s *listState[E]) Update(vs []any) error {
+	if len(vs) == 1 {
+		e, err := s.fromAny(vs[0])
+		if err != nil {
+			return err
+		}
+		return s.setOne(e)
+	}
 	es, err := s.convert(vs)
 	if err != nil {
 		return err

@@ -128,7 +128,12 @@ func (s *wordListState) AddWord(w uint64) error { return s.add(w) }
 func (s *wordListState) AddWords(ws []uint64) error { return s.add(ws...) }
 
 // UpdateWords implements state.InternalWordList.
-func (s *wordListState) UpdateWords(ws []uint64) error { return s.set(slices.Clone(ws)) }
+func (s *wordListState) UpdateWords(ws []uint64) error {
+	if len(ws) == 1 {
+		return s.setOne(ws[0])
+	}
+	return s.set(slices.Clone(ws))
+}
 
 // wordKeyMapState serves map states whose user keys fit in a word (state.Spec.UserKeyWord):
 // the entries are stored as for any map, but a lookup serializes the word directly instead
