@@ -32,6 +32,7 @@ func Run(t *testing.T, f Factory) {
 		{"MergeNamespaces", testMergeNamespaces},
 		{"Keys", testKeys},
 		{"CurrentKey", testCurrentKey},
+		{"Closed", testClosed},
 		{"Errors", testErrors},
 		{"EmptyValues", testEmptyValues},
 		{"WordValues", testWordValues},
@@ -519,6 +520,53 @@ func testCurrentKey(t *testing.T, f Factory) {
 	}
 	if _, _, ok := s.kb.CurrentKeyBytes(); ok {
 		t.Fatal("CurrentKeyBytes reports a key after a failed SetCurrentKey")
+	}
+}
+
+// testClosed: after Close, the backend and every state still held fail with state.ErrClosed
+// rather than reading or writing state that is gone, whatever key is set afterwards.
+func testClosed(t *testing.T, f Factory) {
+	_, s := single(t, f)
+	v, err := state.GetValueState(s.kb, valueDesc)
+	must(t, err)
+	l, err := state.GetListState(s.kb, listDesc)
+	must(t, err)
+	m, err := state.GetMapState(s.kb, mapDesc)
+	must(t, err)
+	wm, err := state.GetMapState(s.kb, wmapDesc)
+	must(t, err)
+	setKey(t, s, 1)
+	must(t, v.Update("a"))
+	must(t, l.Update([]int64{1}))
+	must(t, m.Put("k", 1))
+	must(t, wm.Put(1, 1))
+	must(t, s.b.Close())
+	if err := s.kb.SetCurrentKey(1); !errors.Is(err, state.ErrClosed) {
+		t.Fatalf("SetCurrentKey after Close = %v, want ErrClosed", err)
+	}
+	if err := s.kb.SetCurrentKeyBytes(mustAppendKey(t, 1)); !errors.Is(err, state.ErrClosed) {
+		t.Fatalf("SetCurrentKeyBytes after Close = %v, want ErrClosed", err)
+	}
+	checks := map[string]error{
+		"ValueState.Value":  func() error { _, _, err := v.Value(); return err }(),
+		"ValueState.Update": v.Update("b"),
+		"ListState.Add":     l.Add(2),
+		"ListState.Update":  l.Update([]int64{2}),
+		"MapState.Get":      func() error { _, _, err := m.Get("k"); return err }(),
+		"MapState.Put":      m.Put("k", 2),
+		"word MapState.Get": func() error { _, _, err := wm.Get(1); return err }(),
+		"word MapState.Put": wm.Put(1, 2),
+	}
+	for name, err := range checks {
+		if !errors.Is(err, state.ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
+	}
+	if _, err := s.b.Snapshot(1, state.SnapshotOptions{}); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("Snapshot after Close = %v, want ErrClosed", err)
+	}
+	if _, err := state.GetValueState(s.kb, state.ValueDescriptor[int64]{Name: "new"}); !errors.Is(err, state.ErrClosed) {
+		t.Errorf("registering a state after Close = %v, want ErrClosed", err)
 	}
 }
 

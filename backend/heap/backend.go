@@ -73,6 +73,9 @@ func (b *Backend) KeySerializerID() string { return b.keySer }
 
 // SetCurrentKey implements state.KeyedStateBackend.
 func (b *Backend) SetCurrentKey(key []byte, kg int) error {
+	if b.closed {
+		return state.ErrClosed
+	}
 	if !b.rng.Contains(kg) {
 		return b.notOwned(kg)
 	}
@@ -84,6 +87,9 @@ func (b *Backend) SetCurrentKey(key []byte, kg int) error {
 
 // SetCurrentKeyWord implements state.WordKeyedStateBackend.
 func (b *Backend) SetCurrentKeyWord(w uint64, kg int) error {
+	if b.closed {
+		return state.ErrClosed
+	}
 	if !b.rng.Contains(kg) {
 		return b.notOwned(kg)
 	}

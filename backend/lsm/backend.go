@@ -163,6 +163,9 @@ func (b *Backend) DB() *pebble.DB { return b.db }
 
 // SetCurrentKey implements state.KeyedStateBackend.
 func (b *Backend) SetCurrentKey(key []byte, kg int) error {
+	if b.closed {
+		return state.ErrClosed
+	}
 	if !b.rng.Contains(kg) {
 		b.hasKey = false // a failed SetCurrentKey leaves no current key, not the previous one
 		return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
