@@ -34,6 +34,11 @@ type Backend struct {
 	dbDir   string
 	db      *pebble.DB
 	pending *pebble.Batch // writes not yet committed (writes.go), or nil
+	// batchBytes is the size at which the pending batch is committed; writeErr, the error of
+	// a failed commit, which every later call returns (writes.go).
+	batchBytes int
+	writeErr   error
+	failCommit error // tests only: the error the next commits fail with (export_test.go)
 
 	states map[string]*stateEntry
 	byID   map[uint16]*stateEntry
@@ -48,6 +53,7 @@ type Backend struct {
 	inc *incremental // incremental checkpoint bookkeeping; nil unless Options.Incremental
 
 	mu    sync.Mutex // guards snaps, which Release may touch from another goroutine
+	dbMu  sync.Mutex // held by Metrics and while Close closes db
 	snaps map[*fullSnapshot]struct{}
 }
 
@@ -123,7 +129,7 @@ func (b *Backend) open(ctx context.Context) error {
 			return err
 		}
 	} else {
-		db, err := pebble.Open(b.dbDir, b.opts.pebbleOptions())
+		db, err := b.openDB(b.dbDir)
 		if err != nil {
 			return fmt.Errorf("lsm backend: open pebble in %s: %w", b.dbDir, err)
 		}
@@ -155,11 +161,23 @@ func (b *Backend) KeySerializerID() string { return b.keySer }
 // WorkingDir returns the backend's working directory (removed on Close).
 func (b *Backend) WorkingDir() string { return b.workDir }
 
-// DB returns the backend's Pebble database, for metrics and benchmarks; it is safe to read
-// metrics from another goroutine. Writes the backend has batched are not in it until the
+// DB returns the backend's Pebble database, for tests and benchmarks on the task's
+// goroutine (nil after Close). Writes the backend has batched are not in it until the
 // backend's next read or snapshot (writes.go). Writing to it directly corrupts the backend's
 // state.
 func (b *Backend) DB() *pebble.DB { return b.db }
+
+// Metrics returns the Pebble database's metrics, or false once the backend is closed. Unlike
+// DB, it may be called from any goroutine (a metrics collector), also while the backend
+// closes. Writes the backend has batched are not counted until they are committed.
+func (b *Backend) Metrics() (*pebble.Metrics, bool) {
+	b.dbMu.Lock()
+	defer b.dbMu.Unlock()
+	if b.db == nil {
+		return nil, false
+	}
+	return b.db.Metrics(), true
+}
 
 // SetCurrentKey implements state.KeyedStateBackend.
 func (b *Backend) SetCurrentKey(key []byte, kg int) error {
@@ -351,10 +369,12 @@ func (b *Backend) Close() error {
 	}
 	var errs []error
 	b.dropWrites()
+	b.dbMu.Lock()
 	if b.db != nil {
 		errs = append(errs, b.db.Close())
 		b.db = nil
 	}
+	b.dbMu.Unlock()
 	errs = append(errs, os.RemoveAll(b.workDir))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lsm backend: close operator %s: %w", b.opID, err)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/streamstate/streamstate/backend/backendtest"
 	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -57,4 +59,51 @@ func TestConformanceIncrementalHeapTimers(t *testing.T) {
 		t.Skip("skipped under -race; run without -race")
 	}
 	backendtest.Run(t, factoryTimers(true, lsm.TimerServiceHeap))
+}
+
+// TestMetricsWhileClosing reads metrics from another goroutine, as the CLI's Prometheus
+// collector does, while the task writes and then closes the backend (run with -race).
+func TestMetricsWhileClosing(t *testing.T) {
+	b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op",
+		MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: serde.Int64{}.ID()},
+		Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			if _, ok := b.Metrics(); !ok {
+				done <- n
+				return
+			}
+			n++
+		}
+	}()
+	for k := int64(0); k < 2000; k++ {
+		if err := kb.SetCurrentKey(k); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Update(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := <-done; n == 0 {
+		t.Log("no metrics read before Close")
+	}
+	if _, ok := b.Metrics(); ok {
+		t.Fatal("Metrics after Close reports a database")
+	}
 }

@@ -204,7 +204,7 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*checkpoint.Keyed
 	if err := b.download(ctx, base.Incremental, b.dbDir); err != nil {
 		return fmt.Errorf("lsm backend: restore operator %s: download %s: %w", b.opID, name, err)
 	}
-	db, err := pebble.Open(b.dbDir, b.opts.pebbleOptions())
+	db, err := b.openDB(b.dbDir)
 	if err != nil {
 		return &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}
 	}

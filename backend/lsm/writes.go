@@ -9,49 +9,76 @@ import (
 
 // The backend's state writes (value updates, list adds, map puts and removals, timers) go
 // into one pending Pebble batch, committed when it holds writeBatchOps writes or
-// writeBatchBytes bytes, and before anything reads the database: a read, an iterator, a
+// Backend.batchBytes bytes, and before anything reads the database: a read, an iterator, a
 // snapshot, a flush. A commit through Pebble's commit pipeline costs about as much as the
 // memtable insert it carries; amortized over a batch, a blind write such as ListState.Add
 // costs the insert alone. Reads see every write before them, as without the batch; what
-// changes is that an error of a commit (Pebble closed, out of disk) is returned by the call
-// that commits, which may come after the write. Checkpoints, not the database's own
-// durability, make state durable (no WAL), so nothing else depends on when a batch lands.
+// changes is that an error of a commit is returned by the call that commits, which may come
+// after the write. Such an error sticks: the batch's writes are lost, so every later call
+// (and every snapshot, so no checkpoint of the damaged state completes) returns it until the
+// backend is closed and restored from the last checkpoint. Checkpoints, not the database's
+// own durability, make state durable (no WAL), so nothing else depends on when a batch lands.
 const (
 	writeBatchOps   = 256
 	writeBatchBytes = 256 << 10
 )
 
-// batch returns the pending batch, to which the caller adds one write and then calls wrote.
-func (b *Backend) batch() *pebble.Batch {
+// batchBytesFor returns the batch size for memtables of the given size: at most a quarter of
+// one, so that a batch never reaches Pebble's large-batch threshold (half a memtable), past
+// which each commit would become a memtable of its own and force a flush.
+func batchBytesFor(memTableSize uint64) int {
+	return int(min(writeBatchBytes, memTableSize/4))
+}
+
+// openDB opens the backend's database in dir and sizes the write batch to its memtables.
+func (b *Backend) openDB(dir string) (*pebble.DB, error) {
+	po := b.opts.pebbleOptions()
+	b.batchBytes = batchBytesFor(po.MemTableSize)
+	return pebble.Open(dir, po)
+}
+
+// batch returns the pending batch, to which the caller adds one write and then calls wrote,
+// or the error of an earlier commit.
+func (b *Backend) batch() (*pebble.Batch, error) {
+	if b.writeErr != nil {
+		return nil, b.writeErr
+	}
 	if b.pending == nil {
 		b.pending = b.db.NewBatch()
 	}
-	return b.pending
+	return b.pending, nil
 }
 
 // wrote commits the pending batch once it is full.
 func (b *Backend) wrote() error {
-	if b.pending.Count() >= writeBatchOps || b.pending.Len() >= writeBatchBytes {
+	if b.pending.Count() >= writeBatchOps || b.pending.Len() >= b.batchBytes {
 		return b.commitWrites()
 	}
 	return nil
 }
 
-// commitWrites commits the pending batch, if any: before every read of the database.
+// commitWrites commits the pending batch, if any: before every read of the database. It
+// returns the error of an earlier failed commit, if there was one.
 func (b *Backend) commitWrites() error {
-	if b.pending == nil {
-		return nil
+	if b.writeErr != nil || b.pending == nil {
+		return b.writeErr
 	}
 	p := b.pending
 	b.pending = nil
-	err := p.Commit(pebble.NoSync)
+	var err error
+	if b.failCommit != nil {
+		err = b.failCommit
+	} else {
+		err = p.Commit(pebble.NoSync)
+	}
 	if cerr := p.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("lsm backend: commit writes of operator %s: %w", b.opID, err)
+		b.writeErr = fmt.Errorf("lsm backend: operator %s lost up to %d state writes, commit failed: %w; "+
+			"close the backend and restore it from the last completed checkpoint", b.opID, writeBatchOps, err)
 	}
-	return nil
+	return b.writeErr
 }
 
 // dropWrites discards the pending batch (on Close: the state goes away with the database).
@@ -64,21 +91,33 @@ func (b *Backend) dropWrites() {
 
 // set, merge and del add a write to the pending batch.
 func (b *Backend) set(k, v []byte) error {
-	if err := b.batch().Set(k, v, nil); err != nil {
+	p, err := b.batch()
+	if err != nil {
+		return err
+	}
+	if err := p.Set(k, v, nil); err != nil {
 		return err
 	}
 	return b.wrote()
 }
 
 func (b *Backend) merge(k, v []byte) error {
-	if err := b.batch().Merge(k, v, nil); err != nil {
+	p, err := b.batch()
+	if err != nil {
+		return err
+	}
+	if err := p.Merge(k, v, nil); err != nil {
 		return err
 	}
 	return b.wrote()
 }
 
 func (b *Backend) del(k []byte) error {
-	if err := b.batch().Delete(k, nil); err != nil {
+	p, err := b.batch()
+	if err != nil {
+		return err
+	}
+	if err := p.Delete(k, nil); err != nil {
 		return err
 	}
 	return b.wrote()

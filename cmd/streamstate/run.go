@@ -422,11 +422,10 @@ func (s *backendSet) Collect(ch chan<- prometheus.Metric) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, b := range s.bs {
-		db := b.DB()
-		if db == nil {
+		m, ok := b.Metrics()
+		if !ok {
 			continue
 		}
-		m := db.Metrics()
 		vals := map[string]float64{
 			"block_cache_bytes": float64(m.BlockCache.Size), "block_cache_hits_total": float64(m.BlockCache.Hits),
 			"block_cache_misses_total": float64(m.BlockCache.Misses), "memtable_bytes": float64(m.MemTable.Size),
