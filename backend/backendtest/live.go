@@ -40,9 +40,11 @@ func (m *model) clone() *model {
 }
 
 // testLiveStateAcrossSnapshots keeps working on one backend while snapshots run on other
-// goroutines, several times over: the snapshots must equal the model at their synchronous
-// points and the live state must equal the live model afterwards (copy-on-write must not lose
-// or resurrect anything when it hands the frozen state back).
+// goroutines, several times over, with one to three snapshots in flight at once (Flink's
+// execution.checkpointing.max-concurrent-checkpoints) and some of them released without
+// running: each snapshot that runs must equal the model at its synchronous point and the live
+// state must equal the live model afterwards (copy-on-write must not lose or resurrect
+// anything when it hands the frozen state back).
 func testLiveStateAcrossSnapshots(t *testing.T, f Factory) {
 	seed, rng := seeded(t)
 	e, s := single(t, f)
@@ -59,32 +61,53 @@ func testLiveStateAcrossSnapshots(t *testing.T, f Factory) {
 		m.step(t, rng, h, k, ns, namespaces, seed, op)
 		op++
 	}
-	for round := 0; round < 6; round++ {
-		for range 1500 {
-			step()
+	type inFlight struct {
+		p       *checkpoint.Pending
+		snap    state.AsyncSnapshot
+		atSync  *model
+		release bool // released without running, as when a checkpoint is declined
+		handle  *checkpoint.KeyedStateHandle
+		err     error
+	}
+	for round := 0; round < 8; round++ {
+		var snaps []*inFlight
+		for range 1 + rng.IntN(3) {
+			for range 300 + rng.IntN(1200) {
+				step()
+			}
+			e.next++
+			p, err := e.cps.Begin(e.next)
+			must(t, err)
+			snap, err := s.b.Snapshot(e.next, state.SnapshotOptions{Workers: []int{0, 1, 4}[rng.IntN(3)]})
+			must(t, err)
+			snaps = append(snaps, &inFlight{p: p, snap: snap, atSync: m.clone(), release: rng.IntN(4) == 0})
 		}
-		e.next++
-		p, err := e.cps.Begin(e.next)
-		must(t, err)
-		snap, err := s.b.Snapshot(e.next, state.SnapshotOptions{})
-		must(t, err)
-		atSync := m.clone()
-		var handle *checkpoint.KeyedStateHandle
-		var runErr error
 		var wg sync.WaitGroup
-		wg.Go(func() { handle, runErr = snap.Run(e.ctx, p) })
-		for range 1500 { // the task goes on during the asynchronous phase
+		for _, sn := range snaps {
+			if sn.release {
+				sn.snap.Release()
+				must(t, sn.p.Abort(e.ctx))
+				continue
+			}
+			wg.Go(func() { sn.handle, sn.err = sn.snap.Run(e.ctx, sn.p) })
+		}
+		for range 1500 { // the task goes on during the asynchronous phases
 			step()
 		}
 		wg.Wait()
-		must(t, runErr)
-		for range 500 { // and after it
+		for range 500 { // and after them
 			step()
 		}
-		must(t, p.Complete(e.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: MaxP, Keyed: []*checkpoint.KeyedStateHandle{handle}}}}))
-		restored := e.open(1, []*checkpoint.KeyedStateHandle{handle})
-		atSync.check(t, restored, []handles{states(t, restored[0])}, namespaces, round)
-		closeAll(restored)
+		for i, sn := range snaps {
+			if sn.release {
+				continue
+			}
+			must(t, sn.err)
+			must(t, sn.p.Complete(e.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: MaxP, Keyed: []*checkpoint.KeyedStateHandle{sn.handle}}}}))
+			restored := e.open(1, []*checkpoint.KeyedStateHandle{sn.handle})
+			sn.atSync.check(t, restored, []handles{states(t, restored[0])}, namespaces, round*10+i)
+			closeAll(restored)
+		}
 		m.check(t, subs, []handles{h}, namespaces, round)
 	}
 }
