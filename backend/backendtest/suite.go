@@ -527,19 +527,13 @@ func testCurrentKey(t *testing.T, f Factory) {
 // rather than reading or writing state that is gone, whatever key is set afterwards.
 func testClosed(t *testing.T, f Factory) {
 	_, s := single(t, f)
-	v, err := state.GetValueState(s.kb, valueDesc)
-	must(t, err)
-	l, err := state.GetListState(s.kb, listDesc)
-	must(t, err)
-	m, err := state.GetMapState(s.kb, mapDesc)
-	must(t, err)
-	wm, err := state.GetMapState(s.kb, wmapDesc)
-	must(t, err)
+	h := states(t, s)
 	setKey(t, s, 1)
-	must(t, v.Update("a"))
-	must(t, l.Update([]int64{1}))
-	must(t, m.Put("k", 1))
-	must(t, wm.Put(1, 1))
+	must(t, h.v.Update("a"))
+	must(t, h.l.Update([]int64{1}))
+	must(t, h.m.Put("k", 1))
+	must(t, h.w.Put(1, 1))
+	must(t, h.r.Add(1))
 	must(t, s.b.Close())
 	if err := s.kb.SetCurrentKey(1); !errors.Is(err, state.ErrClosed) {
 		t.Fatalf("SetCurrentKey after Close = %v, want ErrClosed", err)
@@ -548,14 +542,16 @@ func testClosed(t *testing.T, f Factory) {
 		t.Fatalf("SetCurrentKeyBytes after Close = %v, want ErrClosed", err)
 	}
 	checks := map[string]error{
-		"ValueState.Value":  func() error { _, _, err := v.Value(); return err }(),
-		"ValueState.Update": v.Update("b"),
-		"ListState.Add":     l.Add(2),
-		"ListState.Update":  l.Update([]int64{2}),
-		"MapState.Get":      func() error { _, _, err := m.Get("k"); return err }(),
-		"MapState.Put":      m.Put("k", 2),
-		"word MapState.Get": func() error { _, _, err := wm.Get(1); return err }(),
-		"word MapState.Put": wm.Put(1, 2),
+		"ValueState.Value":  func() error { _, _, err := h.v.Value(); return err }(),
+		"ValueState.Update": h.v.Update("b"),
+		"ListState.Add":     h.l.Add(2),
+		"ListState.Update":  h.l.Update([]int64{2}),
+		"MapState.Get":      func() error { _, _, err := h.m.Get("k"); return err }(),
+		"MapState.Put":      h.m.Put("k", 2),
+		"word MapState.Get": func() error { _, _, err := h.w.Get(1); return err }(),
+		"word MapState.Put": h.w.Put(1, 2),
+		"ReducingState.Add": h.r.Add(2),
+		"ReducingState.Get": func() error { _, _, err := h.r.Get(); return err }(),
 	}
 	for name, err := range checks {
 		if !errors.Is(err, state.ErrClosed) {
