@@ -123,7 +123,8 @@ type InternalMap interface {
 	Remove(uk any) error
 	Contains(uk any) (bool, error)
 	IsEmpty() (bool, error)
-	// All iterates the entries; the map must not be modified during iteration.
+	// All iterates the entries; during iteration the map may only lose the entry just
+	// yielded (Remove), and every other entry is still yielded exactly once.
 	All() iter.Seq2[MapEntry, error]
 }
 

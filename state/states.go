@@ -55,8 +55,9 @@ type MapState[UK comparable, UV any] interface {
 	Contains(k UK) (bool, error)
 	IsEmpty() (bool, error)
 	// Keys, Values and All iterate the entries in no particular order (the lsm backend
-	// yields them in user-key byte order). Do not modify the map while iterating; collect the
-	// changes and apply them after.
+	// yields them in user-key byte order). While iterating, the loop may Remove the entry just
+	// yielded (what Flink's iterator.remove() does), and nothing else: collect other changes
+	// and apply them after.
 	Keys() iter.Seq2[UK, error]
 	Values() iter.Seq2[UV, error]
 	All() iter.Seq2[Entry[UK, UV], error]

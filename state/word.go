@@ -76,7 +76,8 @@ type InternalWordMap interface {
 	InternalWordKeyMap
 	GetWord(uk uint64) (v uint64, ok bool, err error)
 	PutWord(uk, v uint64) error
-	// AllWords iterates the entries as words; the map must not be modified meanwhile.
+	// AllWords iterates the entries as words; as with InternalMap.All, the map may only lose
+	// the entry just yielded meanwhile.
 	AllWords() iter.Seq2[WordEntry, error]
 }
 

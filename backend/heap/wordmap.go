@@ -90,7 +90,9 @@ func (c *wordMapCell) remove(uk uint64) {
 	}
 }
 
-// each calls fn for every entry until it returns false.
+// each calls fn for every entry until it returns false. fn may remove the entry it was given
+// (state.InternalMap.All): each ranges over a copy of the slice header, and a removal only
+// writes the slot of the entry removed, so every later entry is still at its slot.
 func (c *wordMapCell) each(fn func(uk, v uint64) bool) {
 	for _, e := range c.es {
 		if !fn(e.Key, e.Value) {
