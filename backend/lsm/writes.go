@@ -65,6 +65,7 @@ func (b *Backend) commitWrites() error {
 	}
 	p := b.pending
 	b.pending = nil
+	n := p.Count()
 	var err error
 	if b.failCommit != nil {
 		err = b.failCommit
@@ -75,8 +76,8 @@ func (b *Backend) commitWrites() error {
 		err = cerr
 	}
 	if err != nil {
-		b.writeErr = fmt.Errorf("lsm backend: operator %s lost up to %d state writes, commit failed: %w; "+
-			"close the backend and restore it from the last completed checkpoint", b.opID, writeBatchOps, err)
+		b.writeErr = fmt.Errorf("lsm backend: operator %s lost %d state writes, commit failed: %w; "+
+			"close the backend and restore it from the last completed checkpoint", b.opID, n, err)
 	}
 	return b.writeErr
 }

@@ -48,7 +48,8 @@ func TestFailedCommitSticks(t *testing.T) {
 			b.FailCommits(lost)
 			must(t, kb.SetCurrentKey(3))
 			_, _, err := v.Value()
-			if !errors.Is(err, lost) || !strings.Contains(err.Error(), "restore it from the last completed checkpoint") {
+			if !errors.Is(err, lost) || !strings.Contains(err.Error(), "lost 10 state writes") ||
+				!strings.Contains(err.Error(), "restore it from the last completed checkpoint") {
 				t.Fatalf("read after a failed commit = %v, want the commit's error and the fix", err)
 			}
 			b.FailCommits(nil) // the database would commit again; the lost writes stay lost
