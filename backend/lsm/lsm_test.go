@@ -64,20 +64,12 @@ func TestConformanceIncrementalHeapTimers(t *testing.T) {
 // TestMetricsWhileClosing reads metrics from another goroutine, as the CLI's Prometheus
 // collector does, while the task writes and then closes the backend (run with -race).
 func TestMetricsWhileClosing(t *testing.T) {
-	b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op",
-		MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: serde.Int64{}.ID()},
-		Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := lsmNew(false)(t, state.BackendOptions{OperatorID: "op", MaxParallelism: maxP,
+		KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID()}).(*lsm.Backend)
 	kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	v, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	done := make(chan int)
 	go func() {
 		n := 0
@@ -90,16 +82,10 @@ func TestMetricsWhileClosing(t *testing.T) {
 		}
 	}()
 	for k := int64(0); k < 2000; k++ {
-		if err := kb.SetCurrentKey(k); err != nil {
-			t.Fatal(err)
-		}
-		if err := v.Update(k); err != nil {
-			t.Fatal(err)
-		}
+		must(t, kb.SetCurrentKey(k))
+		must(t, v.Update(k))
 	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
+	must(t, b.Close())
 	if n := <-done; n == 0 {
 		t.Log("no metrics read before Close")
 	}

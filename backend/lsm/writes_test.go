@@ -22,11 +22,8 @@ func TestFailedCommitSticks(t *testing.T) {
 			j := newJob(t, 1)
 			all := keygroup.Range{Start: 0, End: maxP - 1}
 			open := func(restore []*checkpoint.KeyedStateHandle) (*lsm.Backend, *state.KeyedBackend[int64], state.ValueState[int64]) {
-				b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op",
-					MaxParallelism: maxP, KeyGroupRange: all, KeySerializerID: serde.Int64{}.ID(), Restore: restore,
-					Reader: j.cps.Reader()}, Dir: t.TempDir(), Incremental: incremental})
-				must(t, err)
-				t.Cleanup(func() { b.Close() })
+				b := lsmNew(incremental)(t, state.BackendOptions{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: all,
+					KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: j.cps.Reader()}).(*lsm.Backend)
 				kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
 				must(t, err)
 				v, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v"})
