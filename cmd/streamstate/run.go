@@ -122,6 +122,9 @@ func (c *runCmd) configuration() (*config.Config, error) {
 			kv[k] = v
 		}
 	}
+	if b, _ := config.BackendName(kv[config.KeyBackend]); c.Incremental && b == heap.Name {
+		return nil, fmt.Errorf("--incremental: the %s backend takes full checkpoints only; use --backend %s, or drop --incremental", heap.Name, lsm.Name)
+	}
 	return config.Parse(kv)
 }
 
