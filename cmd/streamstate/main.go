@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 )
@@ -34,14 +35,34 @@ type env struct {
 	Ctx context.Context
 	Out io.Writer
 	Log io.Writer
+	// Signals, for a command that implements signalTaker, delivers the process's signals
+	// (handledSignals), registered before the command line was parsed; nil when run is
+	// called in-process (tests). Other commands see SIGINT and SIGTERM as Ctx's cancellation.
+	Signals <-chan os.Signal
+	// Exit ends the process at once (os.Exit); nil in-process.
+	Exit func(code int)
+	// Getenv reads the environment (os.Getenv).
+	Getenv func(string) string
 }
+
+// signalTaker is a command that handles the process's signals itself (env.Signals).
+type signalTaker interface{ takesSignals() }
 
 // exitRequest is the panic value of kong's Exit inside run (after --help), so that run
 // returns instead of exiting the process.
 type exitRequest struct{ code int }
 
-// run parses args (without the program name) and runs the selected command.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+// run parses args (without the program name) and runs the selected command, in-process: no
+// signal handling, no forced exit.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, &env{Out: stdout, Log: stderr, Getenv: os.Getenv})
+}
+
+// runWith parses args and runs the selected command with e (whose Ctx it sets). With
+// e.Signals, a command that is no signalTaker is canceled by the first SIGINT or SIGTERM and
+// exits at once on the second.
+func runWith(ctx context.Context, args []string, e *env) (err error) {
+	stdout, stderr := e.Out, e.Log
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("streamstate"),
@@ -76,7 +97,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		return err
 	}
-	return kctx.Run(&env{Ctx: ctx, Out: stdout, Log: stderr})
+	e.Ctx = ctx
+	if _, ok := kctx.Selected().Target.Addr().Interface().(signalTaker); !ok && e.Signals != nil {
+		var cancel context.CancelFunc
+		e.Ctx, cancel = context.WithCancel(ctx)
+		stop, done := make(chan struct{}), make(chan struct{})
+		defer func() { close(stop); <-done; cancel() }()
+		go cancelOnSignal(e.Signals, cancel, e.Exit, stop, done)
+	}
+	return kctx.Run(e)
+}
+
+// cancelOnSignal cancels on the first SIGINT or SIGTERM and exits at once on the second,
+// until stop is closed; it ignores SIGUSR1 and SIGUSR2, which only a running job answers.
+func cancelOnSignal(sigs <-chan os.Signal, cancel context.CancelFunc, exit func(int), stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	canceled := false
+	for {
+		select {
+		case <-stop:
+			return
+		case s := <-sigs:
+			if s != syscall.SIGINT && s != syscall.SIGTERM {
+				continue
+			}
+			if canceled && exit != nil {
+				exit(forcedExitCode(s))
+			}
+			canceled = true
+			cancel()
+		}
+	}
 }
 
 // commandPath is the selected command path of a parse, for the --help hint.
@@ -88,9 +139,12 @@ func commandPath(kctx *kong.Context) string {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	// First of all: a signal that arrives while the process starts is queued for the command,
+	// not lost (nor fatal, SIGUSR1's default action).
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, handledSignals()...)
+	err := runWith(context.Background(), os.Args[1:], &env{Out: os.Stdout, Log: os.Stderr, Signals: sigs, Exit: os.Exit, Getenv: os.Getenv})
+	signal.Stop(sigs)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "streamstate: %v\n", err)
 		os.Exit(1)
