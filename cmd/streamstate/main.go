@@ -15,8 +15,8 @@ import (
 
 // cli is the command tree.
 type cli struct {
-	Run         runCmd         `cmd:"" help:"Run a job (${jobs}) with checkpoints; SIGUSR1 takes a savepoint, SIGUSR2 stops with one."`
-	Savepoint   savepointCmd   `cmd:"" help:"Trigger a savepoint of a running job by its process id (sends SIGUSR1, or SIGUSR2 with --stop)."`
+	Run         runCmd         `cmd:"" help:"Run a job (${jobs}) with checkpoints; SIGUSR1 takes a savepoint, SIGUSR2 stops with one, SIGINT or SIGTERM cancels (a second one exits at once)."`
+	Savepoint   savepointCmd   `cmd:"" help:"Take a savepoint of a running job (by process id, --job, or the only one running), wait for it and print where it went; --stop stops the job with it. Only a streamstate job is signalled."`
 	Bench       benchCmd       `cmd:"" help:"Micro-benchmarks."`
 	Demo        demoCmd        `cmd:"" help:"Run the demo job: write keyed state, checkpoint, rescale 2→3→1 through a checkpoint and a savepoint, and verify every key."`
 	Checkpoints checkpointsCmd `cmd:"" help:"Look into checkpoint storage: list jobs and checkpoints, inspect one, validate every file (read-only)."`
