@@ -11,13 +11,6 @@ import (
 	"github.com/streamstate/streamstate/stream"
 )
 
-// handledSignals returns the signals main registers before anything else, so that none is
-// lost (or kills the process by its default action) while a job starts: SIGUSR1 takes a
-// savepoint, SIGUSR2 stops with one, SIGINT and SIGTERM cancel.
-func handledSignals() []os.Signal {
-	return []os.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGTERM}
-}
-
 // signalName is the conventional name of the signals streamstate handles.
 func signalName(s os.Signal) string {
 	switch s {

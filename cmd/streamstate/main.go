@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/streamstate/streamstate/cmd/streamstate/internal/earlysignal"
 )
 
 // cli is the command tree.
@@ -36,7 +37,7 @@ type env struct {
 	Out io.Writer
 	Log io.Writer
 	// Signals, for a command that implements signalTaker, delivers the process's signals
-	// (handledSignals), registered before the command line was parsed; nil when run is
+	// (earlysignal.Handled), registered before main; nil when run is
 	// called in-process (tests). Other commands see SIGINT and SIGTERM as Ctx's cancellation.
 	Signals <-chan os.Signal
 	// Exit ends the process at once (os.Exit); nil in-process.
@@ -139,12 +140,12 @@ func commandPath(kctx *kong.Context) string {
 }
 
 func main() {
-	// First of all: a signal that arrives while the process starts is queued for the command,
-	// not lost (nor fatal, SIGUSR1's default action).
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, handledSignals()...)
+	// The signals were registered before main, by earlysignal's init: one that arrived while
+	// the process started is queued for the command, not lost (nor fatal, SIGUSR1's default
+	// action).
+	sigs, stop := earlysignal.Take()
 	err := runWith(context.Background(), os.Args[1:], &env{Out: os.Stdout, Log: os.Stderr, Signals: sigs, Exit: os.Exit, Getenv: os.Getenv})
-	signal.Stop(sigs)
+	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "streamstate: %v\n", err)
 		os.Exit(1)
