@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -310,7 +311,9 @@ func incrementalNote(cfg *config.Config) string {
 // savepoint takes a savepoint into a new directory under the savepoints dir, prints where it
 // went (or logs why it failed) and returns the same for `streamstate savepoint`.
 func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Config, stop bool, e *env, log *slog.Logger) savepointResult {
-	dir := joinURL(cfg.SavepointsDir, fmt.Sprintf("savepoint-%s-%s", c.JobID, time.Now().UTC().Format("20060102T150405.000")))
+	// The random suffix keeps savepoints taken in the same millisecond apart (requests queued
+	// while the job started are taken together).
+	dir := joinURL(cfg.SavepointsDir, fmt.Sprintf("savepoint-%s-%s-%06x", c.JobID, time.Now().UTC().Format("20060102T150405.000"), rand.Uint32()&0xffffff))
 	res := savepointResult{JobID: c.JobID, Stop: stop, Path: checkpoint.RedactURL(dir)}
 	st, err := openStorage(ctx, dir)
 	if err != nil {
