@@ -11,6 +11,7 @@ import (
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
 		"file:///var/lib/chk":                                  "file:///var/lib/chk",
+		"my checkpoints/chk-3":                                 "my checkpoints/chk-3",
 		"s3://bucket/p?region=eu-west-1&use_path_style=true":   "s3://bucket/p?region=eu-west-1&use_path_style=true",
 		"s3://AKIA:pass@bucket/p?region=x":                     "s3://bucket/p?region=x",
 		"s3://bucket/p?region=x&aws_secret_access_key=abc":     "s3://bucket/p?aws_secret_access_key=REDACTED&region=x",

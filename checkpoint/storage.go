@@ -150,9 +150,12 @@ const Redacted = "REDACTED"
 // signature, sig, auth or session, in any case) replaced by Redacted, as is the user
 // information of a URL given as a parameter's value (endpoint=http://user:pass@host). Other
 // parameters (region, endpoint) are kept, so the result still says where the storage is and
-// opens the same storage when it held no secret. A string that does not parse as a URL
-// keeps its scheme, host and path; the rest becomes Redacted.
+// opens the same storage when it held no secret. A string without secrets is returned as is;
+// one that does not parse as a URL keeps its scheme, host and path, the rest becomes Redacted.
 func RedactURL(rawURL string) string {
+	if len(urlSecrets(rawURL)) == 0 {
+		return rawURL // as given: a plain path is not re-escaped
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		s := scrub(rawURL, urlSecrets(rawURL))

@@ -102,9 +102,9 @@ var savepointAnswer = regexp.MustCompile(`savepoint (\d+) of job fraud \(pid (\d
 
 // TestE2ESignalsWhileStarting asks a job for savepoints while it is still starting (blocked
 // reading its configuration): once by `streamstate savepoint <pid>`, once by `streamstate
-// savepoint` without a pid (how a `go run` user finds the job), once by a bare SIGUSR1. All
-// are taken as soon as the job runs, and each savepoint command prints where its savepoint
-// went. SIGTERM then cancels the job: exit status 0 and a message saying so.
+// savepoint` without a pid (how a `go run` user finds the job), once by a bare SIGUSR1
+// (pending signals coalesce, so one savepoint may answer several). They are taken as soon as
+// the job runs, and each savepoint command prints where its savepoint went. SIGTERM then cancels the job: exit status 0 and a message saying so.
 func TestE2ESignalsWhileStarting(t *testing.T) {
 	e2eBinary(t)
 	t.Parallel()
@@ -145,11 +145,6 @@ func TestE2ESignalsWhileStarting(t *testing.T) {
 	}
 	if !strings.Contains(job.stderr.String(), "is starting; the savepoint is taken as soon as it runs") {
 		t.Errorf("the job did not say it queued the savepoint:\n%s", job.stderr)
-	}
-	// The bare SIGUSR1 was taken too: at least as many savepoints as requests printed... but
-	// signals coalesce, so at least one savepoint line.
-	if n := len(savepointLine.FindAllString(job.stdout.String(), -1)); n < 1 {
-		t.Errorf("the job printed %d savepoints:\n%s", n, job.stdout)
 	}
 
 	job.signal(syscall.SIGTERM)
