@@ -217,6 +217,12 @@ type Reader interface {
 // ReadKeyGroups reads the key groups of h that lie in rng, calling fn for every record, key
 // group by key group in ascending order. It reads only those key groups' blocks (and the file
 // header). Bad bytes give an error wrapping ErrCorrupt that names the file.
+//
+// A read that covers the whole file (rng holds all of h's key groups) verifies the file's
+// checksum before the first record is handed out. A read of some key groups only (a restore
+// at another parallelism) relies on the CRC-32C of every block read and on the file's length
+// (Checkpoints.Load and LoadSavepoint check every file's size), since verifying the checksum
+// would mean reading all of the file on every subtask that owns a part of it.
 func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygroup.Range, fn func(kg int, rec *Record) error) error {
 	if h.Incremental != nil {
 		return fmt.Errorf("%w: it is an incremental checkpoint of the %s backend; restore it with that backend, or take a savepoint to change backends",
@@ -257,6 +263,12 @@ func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygr
 	}
 	if int64(len(span)) != spanLen {
 		return &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file is truncated: metadata says %d bytes", h.File.Size)}
+	}
+	if first.Offset == fullHeaderLen && last.Offset+last.Length == h.File.Size {
+		// The header and the span are the whole file.
+		if err := verifyWhole(h.File, hdr, span); err != nil {
+			return err
+		}
 	}
 	var rec Record
 	var buf []byte
