@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -82,6 +84,15 @@ func FuzzDecodeMetadata(f *testing.F) {
 		{"[1,2]", false}, {"null", false}, {`{"operators":[null]}`, false},
 	} {
 		f.Add([]byte(s.body), true, s.v1)
+	}
+	// The golden checkpoints' metadata of every format.
+	for _, v := range []int{checkpoint.MetadataVersionNoChecksums, checkpoint.MetadataVersion} {
+		b, err := os.ReadFile(fmt.Sprintf("testdata/golden-v%d/golden/chk-1/_metadata", v))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, false, false)
+		f.Add(b[16:], true, v == checkpoint.MetadataVersionNoChecksums)
 	}
 	const name = "job/chk-1/_metadata"
 	f.Fuzz(func(t *testing.T, data []byte, wrap, v1 bool) {
