@@ -60,7 +60,7 @@ func TestWriteGoldenIncremental(t *testing.T) {
 	j.checkpoint(t, b, 1, true)
 	for k := int64(100); k < 150; k++ {
 		must(t, kb.SetCurrentKey(k))
-		must(t, v.Update(k * 2))
+		must(t, v.Update(k*2))
 	}
 	j.checkpoint(t, b, 2, true)
 }
