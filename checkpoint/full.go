@@ -267,7 +267,7 @@ func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygr
 	if first.Offset == fullHeaderLen && last.Offset+last.Length == h.File.Size {
 		// The header and the span are the whole file.
 		if err := verifyWhole(h.File, hdr, span); err != nil {
-			return err
+			return blockDamage(p, h, want, first.Offset, span, err)
 		}
 	}
 	var rec Record
@@ -296,14 +296,40 @@ func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygr
 	return nil
 }
 
-func openBlock(p string, kg int, blk []byte, buf *[]byte) ([]byte, error) {
+// blockDamage returns the error of the first block of want (in span, which starts at file
+// offset spanOff) whose CRC does not verify, to say where a file whose checksum did not match
+// is damaged; else err.
+func blockDamage(p string, h *KeyedStateHandle, want keygroup.Range, spanOff int64, span []byte, err error) error {
+	for kg := want.Start; kg <= want.End; kg++ {
+		b := h.Blocks[kg-h.KeyGroupRange.Start]
+		lo := b.Offset - spanOff
+		if lo < 0 || b.Length > int64(len(span))-lo {
+			break // reported as it is read
+		}
+		if berr := checkBlock(p, kg, span[lo:lo+b.Length]); berr != nil {
+			return berr
+		}
+	}
+	return err
+}
+
+// checkBlock verifies the length and CRC of the block of key group kg.
+func checkBlock(p string, kg int, blk []byte) error {
 	if len(blk) < blockOverhead {
-		return nil, corrupt(p, "block of key group %d is too short", kg)
+		return corrupt(p, "block of key group %d is too short", kg)
 	}
 	body := blk[:len(blk)-4]
 	if want, got := binary.BigEndian.Uint32(blk[len(blk)-4:]), crc32.Checksum(body, castagnoli); want != got {
-		return nil, corrupt(p, "checksum mismatch in the block of key group %d (stored %08x, computed %08x)", kg, want, got)
+		return corrupt(p, "checksum mismatch in the block of key group %d (stored %08x, computed %08x)", kg, want, got)
 	}
+	return nil
+}
+
+func openBlock(p string, kg int, blk []byte, buf *[]byte) ([]byte, error) {
+	if err := checkBlock(p, kg, blk); err != nil {
+		return nil, err
+	}
+	body := blk[:len(blk)-4]
 	switch body[0] {
 	case compNone:
 		return body[1:], nil

@@ -226,27 +226,8 @@ func Check(ctx context.Context, st Storage, base string, m *Metadata) (*CheckRep
 		}
 	}
 
-	// Every file in full, against its checksum.
-	r := NewReader(st, base)
-	verified := map[string]bool{}
-	for _, f := range m.Files() {
-		if bad[f.Path] || verified[f.Path] {
-			continue
-		}
-		verified[f.Path] = true
-		if f.SHA256 == "" {
-			rep.Unverified++
-			continue
-		}
-		if err := verifyFile(ctx, r, f); err != nil {
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
-			}
-			report(f, err)
-		}
-	}
-
 	// The contents of the files in streamstate's own formats.
+	r := NewReader(st, base)
 	for _, o := range m.Operators {
 		for _, h := range o.Keyed {
 			full := h
@@ -275,6 +256,31 @@ func Check(ctx context.Context, st Storage, base string, m *Metadata) (*CheckRep
 			}
 		}
 	}
+
+	// Every file in full, against its checksum: the database files of incremental handles,
+	// and the files above whose blocks and sections all verified (a file of the same layout
+	// from another checkpoint passes those).
+	verified := map[string]bool{}
+	for _, f := range m.Files() {
+		if verified[f.Path] {
+			continue
+		}
+		verified[f.Path] = true
+		if f.SHA256 == "" {
+			rep.Unverified++
+			continue
+		}
+		if bad[f.Path] {
+			continue
+		}
+		if err := verifyFile(ctx, r, f); err != nil {
+			if ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			report(f, err)
+		}
+	}
+
 	return rep, nil
 }
 

@@ -329,6 +329,12 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 	if lo == operatorHeaderLen && hi == h.File.Size {
 		// The header and the span are the whole file.
 		if err := verifyWhole(h.File, hdr, span); err != nil {
+			// Say which section is damaged, if its CRC tells.
+			for _, s := range h.States {
+				if sec := span[s.Offset-lo : s.Offset-lo+s.Length]; !sectionCRCOK(sec) {
+					return nil, corrupt(p, "operator state %q: checksum mismatch in its section", s.Name)
+				}
+			}
 			return nil, err
 		}
 	}
@@ -345,6 +351,11 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 		out[i] = sec
 	}
 	return out, nil
+}
+
+// sectionCRCOK reports whether the CRC-32C at the end of section b verifies.
+func sectionCRCOK(b []byte) bool {
+	return len(b) >= minSectionLen && binary.BigEndian.Uint32(b[len(b)-4:]) == crc32.Checksum(b[:len(b)-4], castagnoli)
 }
 
 func decodeSection(b []byte, m OperatorStateMeta, buf *[]byte) (*OperatorSection, error) {
