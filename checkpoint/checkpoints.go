@@ -509,19 +509,38 @@ func (p *Pending) Create(ctx context.Context, hint string) (OutputStream, error)
 	if err != nil {
 		return nil, err
 	}
-	return &stream{w: w, rel: rel}, nil
+	return newStream(w, rel), nil
 }
 
+// stream is an OutputStream to a Writer that hashes the bytes as they pass, so the file's
+// checksum is known when it is committed without reading it again.
 type stream struct {
 	w   Writer
 	rel string
+	sum *FileHasher
 }
 
-func (s *stream) Write(b []byte) (int, error) { return s.w.Write(b) }
-func (s *stream) Abort()                      { s.w.Abort() }
+func newStream(w Writer, rel string) *stream { return &stream{w: w, rel: rel, sum: NewFileHasher()} }
+
+func (s *stream) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	_, _ = s.sum.Write(b[:max(0, min(n, len(b)))])
+	return n, err
+}
+
+func (s *stream) Abort() { s.w.Abort() }
+
+// Close commits the file and returns its reference with the checksum of the bytes written.
 func (s *stream) Close() (FileRef, error) {
 	n, err := s.w.Commit()
-	return FileRef{Path: s.rel, Size: n}, err
+	if err != nil {
+		return FileRef{Path: s.rel, Size: n}, err
+	}
+	if n != s.sum.Size() {
+		// The storage committed other bytes than it was given: the checksum would not match.
+		return FileRef{}, fmt.Errorf("checkpoint: file %s committed with %d bytes, %d written", s.rel, n, s.sum.Size())
+	}
+	return FileRef{Path: s.rel, Size: n, SHA256: s.sum.Sum()}, nil
 }
 
 // Complete writes the metadata with create-if-not-exists, which makes the snapshot exist,

@@ -120,13 +120,14 @@ func cpTake(t *testing.T, c *checkpoint.Checkpoints, id int64, val string, share
 type cpSharedOut struct {
 	w   checkpoint.Writer
 	rel string
+	sum *checkpoint.FileHasher
 }
 
-func (o *cpSharedOut) Write(p []byte) (int, error) { return o.w.Write(p) }
+func (o *cpSharedOut) Write(p []byte) (int, error) { o.sum.Write(p); return o.w.Write(p) }
 func (o *cpSharedOut) Abort()                      { o.w.Abort() }
 func (o *cpSharedOut) Close() (checkpoint.FileRef, error) {
 	n, err := o.w.Commit()
-	return checkpoint.FileRef{Path: o.rel, Size: n}, err
+	return checkpoint.FileRef{Path: o.rel, Size: n, SHA256: o.sum.Sum()}, err
 }
 
 type cpSharedFactory struct {
@@ -139,7 +140,7 @@ func (f cpSharedFactory) Create(ctx context.Context, name string) (checkpoint.Ou
 	if err != nil {
 		return nil, err
 	}
-	return &cpSharedOut{w: w, rel: "shared/" + name}, nil
+	return &cpSharedOut{w: w, rel: "shared/" + name, sum: checkpoint.NewFileHasher()}, nil
 }
 
 // cpShared writes <job>/shared/<name> with Storage.Create and returns a handle referencing it.
@@ -1184,7 +1185,7 @@ func TestOpenDeletesOrphanedSharedFilesAndChecksMetadataIdentity(t *testing.T) {
 	}
 	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128,
 		Keyed: []*checkpoint.KeyedStateHandle{{KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializer: "int64",
-			Incremental: &checkpoint.IncrementalHandle{Backend: "lsm", Shared: []checkpoint.IncrementalFile{{Name: "000001.sst", Path: ref.Path, Size: ref.Size}}}}}}}}
+			Incremental: &checkpoint.IncrementalHandle{Backend: "lsm", Shared: []checkpoint.IncrementalFile{{Name: "000001.sst", Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}}}}}}}}
 	if err := p.Complete(ctx, md); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,14 @@
 // offset and length, so a restore at another parallelism reads only the key groups it owns.
 // See full.go for the byte layout.
 //
+// # Checksums
+//
+// Every stored file has its SHA-256 in the metadata (FileRef.SHA256, IncrementalFile.SHA256),
+// computed by the OutputStream while the file is written. Whole-file reads verify it (a
+// backend restoring all of a handle, an lsm restore downloading its database files, Check);
+// reads of some key groups or sections rely on their CRC-32C. Metadata format 1, written
+// before checksums, is still read. See checksum.go.
+//
 // # Object stores
 //
 // s3:// storage (AWS S3, MinIO, Google Cloud Storage's S3-compatible API; see docs/s3.md) is

@@ -266,7 +266,8 @@ func (s *incSnapshot) writeHeapTimers(ctx context.Context, out checkpoint.Stream
 	return h, nil
 }
 
-// uploadFile copies one local file to the checkpoint.
+// uploadFile copies one local file to the checkpoint; the stream computes its checksum as the
+// bytes pass. A shared file reused by a later checkpoint keeps the checksum recorded here.
 func (s *incSnapshot) uploadFile(ctx context.Context, out checkpoint.SharedStreamFactory, name string, shared bool) (checkpoint.IncrementalFile, error) {
 	f, err := os.Open(filepath.Join(s.dir, name))
 	if err != nil {
@@ -290,7 +291,7 @@ func (s *incSnapshot) uploadFile(ctx context.Context, out checkpoint.SharedStrea
 	if err != nil {
 		return checkpoint.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
 	}
-	return checkpoint.IncrementalFile{Name: name, Path: ref.Path, Size: ref.Size}, nil
+	return checkpoint.IncrementalFile{Name: name, Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}, nil
 }
 
 // ctxWriter stops a copy when its context is done.
