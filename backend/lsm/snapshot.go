@@ -19,7 +19,7 @@ import (
 // writes it key group by key group in the canonical format, with the timers of heap timer
 // queues (frozen copy-on-write in the synchronous phase, O(key groups)). With Options.Incremental, a
 // checkpoint flushes the memtables and hard-links the database files instead (see
-// incremental.go).
+// incremental.go), bounded by opts.Deadline.
 func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (state.AsyncSnapshot, error) {
 	if b.closed {
 		return nil, state.ErrClosed
@@ -28,6 +28,11 @@ func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (stat
 		return nil, err
 	}
 	if b.inc != nil && !opts.Savepoint {
+		// The flush is bounded by the checkpoint's deadline and by Pebble's failures:
+		// DB.Flush would wait forever for a flush Pebble retries on a full disk.
+		if err := b.flush(opts.Deadline); err != nil {
+			return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: flush: %w", checkpointID, b.opID, err)
+		}
 		return b.inc.snapshot(checkpointID)
 	}
 	s := &fullSnapshot{b: b, id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
@@ -107,7 +112,7 @@ func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*
 	}
 	h, err := checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, s.writeKeyGroup)
 	if err != nil {
-		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, err)
+		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, s.b.dbErr(err))
 	}
 	return h, nil
 }
