@@ -34,7 +34,7 @@ type Backend struct {
 	lock    *os.File // the working directory's lock file, locked until Close (workdir.go)
 	dbDir   string
 	db      *pebble.DB
-	faults  *faults // Pebble's failures (faults.go)
+	faults  *faults       // Pebble's failures (faults.go)
 	pending *pebble.Batch // writes not yet committed (writes.go), or nil
 	// batchBytes is the size at which the pending batch is committed; writeErr, the error of
 	// a failed commit, which every later call returns (writes.go).
