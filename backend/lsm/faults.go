@@ -73,9 +73,10 @@ func (f *faults) record(err error) {
 		return
 	}
 	f.err = err
-	close(f.failed)
 	f.mu.Unlock()
+	// Logged before it is published: whoever returns the fault finds it in the log.
 	f.log.Error("lsm backend: the working state failed; the task fails", "operator", f.opID, "dir", f.dir, "err", err)
+	close(f.failed)
 }
 
 // noteOrigins records that the files of a restored incremental handle were downloaded into

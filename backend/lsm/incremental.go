@@ -153,6 +153,9 @@ func (s *incSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*c
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: incremental checkpoints need storage with a shared directory; %T has none", s.id, s.opID, out)
 	}
 	h, err := s.upload(ctx, shared)
+	if err == nil {
+		err = s.inc.b.faults.get() // files Pebble wrote after a fault hold nothing (faultfs.go)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lsm backend: incremental checkpoint %d of operator %s: %w", s.id, s.opID, err)
 	}

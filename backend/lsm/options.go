@@ -244,7 +244,7 @@ func (o *Options) pebbleOptions() *pebble.Options {
 		Merger:             listMerger,
 		DisableWAL:         true, // checkpoints, not the WAL, make state durable
 		FormatMajorVersion: pebble.FormatTableFormatV6,
-		FS:                 o.FS,
+		FS:                 faultFS{FS: o.FS, f: f},
 		Logger:             pebbleLogger{l: o.Logger, f: f},
 		EventListener:      new(f.listener()),
 		// Pebble charges memtables to the block cache (as RocksDB's write buffer manager does

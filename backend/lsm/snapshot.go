@@ -111,6 +111,11 @@ func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*
 		return nil, fmt.Errorf("lsm backend: snapshot %d: %w", s.id, err)
 	}
 	h, err := checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, s.writeKeyGroup)
+	if err == nil {
+		// What Pebble wrote after a fault was not written (faultfs.go): a snapshot that may
+		// have read it fails.
+		err = s.b.faults.get()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, s.b.dbErr(err))
 	}
