@@ -48,6 +48,9 @@ type faults struct {
 }
 
 func newFaults(opID, dir string, log *slog.Logger) *faults {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &faults{opID: opID, dir: dir, log: log, failed: make(chan struct{}), origins: map[string]string{}}
 }
 

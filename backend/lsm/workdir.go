@@ -29,7 +29,7 @@ import (
 const (
 	workDirPrefix = "streamstate-lsm-"
 	lockFileName  = "streamstate.lock"
-	// abandonedAfter is how old a working directory without an owner record must be before a
+	// abandonedAfter is how old a working directory with an empty lock file must be before a
 	// sweep removes it: younger ones may be being created right now.
 	abandonedAfter = time.Hour
 )
@@ -95,9 +95,10 @@ func flock(f *os.File, how int) error {
 }
 
 // sweepWorkDirs removes the working directories in root whose owner is gone: their lock is
-// not held and their lock file names an owner (or, with no owner record, they are older than
-// abandonedAfter). Directories of other users and anything not named like a working
-// directory are left alone. Failures are logged, not returned: a leftover directory must not
+// not held and their lock file names an owner (or, with an empty lock file, they are older
+// than abandonedAfter: their creator died between creating and locking it). Directories
+// without a lock file (of another program, or of a version without locks that may be
+// running), of other users, and anything not named like a working directory are left alone. Failures are logged, not returned: a leftover directory must not
 // keep a job from starting.
 func sweepWorkDirs(root string, log *slog.Logger) {
 	entries, err := os.ReadDir(root)
@@ -135,10 +136,9 @@ func sweepWorkDir(dir string) (string, error) {
 	old := time.Since(info.ModTime()) > abandonedAfter
 	f, err := os.Open(filepath.Join(dir, lockFileName))
 	if errors.Is(err, fs.ErrNotExist) {
-		if !old {
-			return "", nil // being created, or not a backend's
-		}
-		return "no owner record", removeWorkDir(dir)
+		// Being created, or not a backend's, or a backend's of a version without locks,
+		// which may be running: never removed.
+		return "", nil
 	}
 	if err != nil {
 		return "", err

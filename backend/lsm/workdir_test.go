@@ -153,27 +153,44 @@ func TestSweepKilledOwner(t *testing.T) {
 	}
 }
 
-// TestSweepLeavesOthersAlone: entries of the root that are not working directories, and
-// working directories being created (no owner record yet), are never removed.
+// TestSweepLeavesOthersAlone: entries of the root that are not working directories, working
+// directories being created (empty lock file, not yet locked) and directories without a lock
+// file (another program's, or a running older version's), however old, are never removed;
+// unlocked ones with an owner record, or an empty record for over an hour, are.
 func TestSweepLeavesOthersAlone(t *testing.T) {
 	root := t.TempDir()
-	keep := []string{"unrelated", "streamstate-lsm-op-creating"}
-	must(t, os.Mkdir(filepath.Join(root, keep[0]), 0o755))
-	must(t, os.Mkdir(filepath.Join(root, keep[1]), 0o755))
-	must(t, os.WriteFile(filepath.Join(root, keep[1], "streamstate.lock"), nil, 0o644)) // not yet locked
-	// An abandoned one: an owner record, no lock held.
-	gone := filepath.Join(root, "streamstate-lsm-op-gone")
-	must(t, os.MkdirAll(filepath.Join(gone, "db"), 0o755))
-	must(t, os.WriteFile(filepath.Join(gone, "streamstate.lock"), []byte("pid 1\nstart x\n"), 0o644))
+	longAgo := time.Now().Add(-2 * time.Hour)
+	mkdir := func(name string, lock []byte, mtime time.Time) string {
+		dir := filepath.Join(root, name)
+		must(t, os.MkdirAll(filepath.Join(dir, "db"), 0o755))
+		if lock != nil {
+			must(t, os.WriteFile(filepath.Join(dir, "streamstate.lock"), lock, 0o644))
+		}
+		if !mtime.IsZero() {
+			must(t, os.Chtimes(dir, mtime, mtime))
+		}
+		return dir
+	}
+	keep := []string{
+		mkdir("unrelated", []byte("pid 1\n"), time.Time{}),
+		mkdir("streamstate-lsm-op-creating", []byte{}, time.Time{}),
+		mkdir("streamstate-lsm-op-nolock", nil, longAgo),
+	}
+	gone := []string{
+		mkdir("streamstate-lsm-op-gone", []byte("pid 1\nstart x\n"), time.Time{}),
+		mkdir("streamstate-lsm-op-abandoned", []byte{}, longAgo),
+	}
 	b, err := lsm.New(context.Background(), sweepOptions(root))
 	must(t, err)
 	defer b.Close()
-	for _, k := range keep {
-		if _, err := os.Stat(filepath.Join(root, k)); err != nil {
-			t.Errorf("%s was removed: %v", k, err)
+	for _, dir := range keep {
+		if _, err := os.Stat(filepath.Join(dir, "db")); err != nil {
+			t.Errorf("%s was removed: %v", dir, err)
 		}
 	}
-	if _, err := os.Stat(gone); !os.IsNotExist(err) {
-		t.Errorf("the abandoned working directory is still there: %v", err)
+	for _, dir := range gone {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("the abandoned working directory %s is still there: %v", dir, err)
+		}
 	}
 }
