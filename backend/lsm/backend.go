@@ -403,6 +403,7 @@ func (b *Backend) Close() error {
 	}
 	b.dbMu.Unlock()
 	errs = append(errs, os.RemoveAll(b.workDir))
+	b.faults.logClosed()
 	// Unlocked only now: a sweep never sees the directory half removed and unlocked.
 	errs = append(errs, b.lock.Close())
 	if err := errors.Join(errs...); err != nil {

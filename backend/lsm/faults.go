@@ -82,6 +82,17 @@ func (f *faults) record(err error) {
 	close(f.failed)
 }
 
+// logClosed logs, when the backend closes after a fault, how many more failures Pebble
+// reported after the first one.
+func (f *faults) logClosed() {
+	f.mu.Lock()
+	err, later := f.err, f.later
+	f.mu.Unlock()
+	if err != nil {
+		f.log.Warn("lsm backend: closed after a failure", "operator", f.opID, "dir", f.dir, "further_failures", later)
+	}
+}
+
 // noteOrigins records that the files of a restored incremental handle were downloaded into
 // dir, so that corruption found in one of them names the stored file.
 func (f *faults) noteOrigins(dir string, files []checkpoint.IncrementalFile) {
