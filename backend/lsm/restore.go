@@ -117,6 +117,7 @@ func (b *Backend) download(ctx context.Context, ih *checkpoint.IncrementalHandle
 		return err
 	}
 	files := append(slices.Clone(ih.Shared), ih.Private...)
+	b.faults.noteOrigins(dir, files) // corruption Pebble finds in them names the stored file
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, b.opts.TransferConcurrency)

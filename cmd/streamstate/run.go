@@ -191,6 +191,7 @@ func (c *runCmd) Run(e *env) (err error) {
 	}
 
 	backends := &backendSet{}
+	cfg.LSM.Options.Logger = logger // Pebble's failures reach the job's log
 	factory, closeFactory, err := c.backendFactory(cfg, spec.keyedOperators, backends)
 	if err != nil {
 		return err
