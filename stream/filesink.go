@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -24,6 +25,13 @@ import (
 // records it replays (and publishes again those a later restore brings back into the
 // history); so the visible files after any number of crashes hold exactly the lines of an
 // uninterrupted run. Without checkpointing, files are published at the end of the input.
+//
+// A run that restores no snapshot refuses to start (ErrOutputExists) if dir already holds
+// part files this sink published: it would publish their lines again. Names read from a
+// snapshot's state are checked against the exact shapes above; anything else fails the
+// restore with checkpoint.ErrCorrupt naming the operator state file. A snapshot's part files
+// must be in dir: restoring into another directory fails, naming the one that holds them
+// (moving the directory with all its hidden files is fine).
 //
 // format appends one record's line, without the newline, to dst. CommittedLines reads the
 // published output back.
@@ -52,6 +60,9 @@ type pendingFile struct {
 	Checkpoint int64  `json:"checkpoint"`
 	Pending    string `json:"pending"` // hidden name while pending
 	Final      string `json:"final"`   // visible name once committed
+	// Dir is the absolute output directory the file was written in, to say where it is when
+	// a restore does not find it. Snapshots of versions before it have none.
+	Dir string `json:"dir,omitempty"`
 }
 
 var pendingDescriptor = state.ListDescriptor[pendingFile]{Name: "pending-files"}
@@ -70,9 +81,11 @@ type lineageRun struct {
 var lineageDescriptor = state.ListDescriptor[lineageRun]{Name: "lineage"}
 
 type fileSink[T any] struct {
-	t       *task
-	uid     string
-	dir     string
+	t   *task
+	uid string
+	dir string
+	// absDir is dir made absolute when the sink starts, recorded with its pending files.
+	absDir  string
 	format  func([]byte, T) []byte
 	run     string
 	state   state.OperatorListState[pendingFile]
@@ -128,14 +141,24 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("file sink %q: %w", s.uid, err)
 	}
+	abs, err := filepath.Abs(s.dir)
+	if err != nil {
+		return fmt.Errorf("file sink %q: %w", s.uid, err)
+	}
+	s.absDir = abs
 	st, err := state.GetOperatorListState(ctx.OperatorStateStore(), pendingDescriptor)
 	if err != nil {
 		return err
 	}
 	s.state = st
+	// Everything read from the snapshot is untrusted: a name that is not exactly one the sink
+	// writes could make the commit below rename any file on the machine.
 	for p, err := range st.Get() {
 		if err != nil {
 			return err
+		}
+		if err := s.validPending(p); err != nil {
+			return s.corruptState(pendingDescriptor.Name, "pending file %+v: %v", p, err)
 		}
 		s.pending = append(s.pending, p)
 	}
@@ -146,6 +169,9 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 	for r, err := range s.lineageState.Get() {
 		if err != nil {
 			return err
+		}
+		if !validRunID(r.Run) || r.Upto < 0 {
+			return s.corruptState(lineageDescriptor.Name, "run %+v: not a run id of 8 lowercase hex digits with a checkpoint id", r)
 		}
 		if !seen[r] {
 			seen[r] = true
@@ -159,6 +185,88 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 		return s.removeLeftovers()
 	}
 	return nil
+}
+
+// validPending checks that p is exactly what SnapshotState records: the pending and final
+// names of one part file of this sink, of a checkpoint the restored snapshot may hold, and
+// an absolute, clean directory if any.
+func (s *fileSink[T]) validPending(p pendingFile) error {
+	base, ok := strings.CutPrefix(p.Final, "part-")
+	if !ok {
+		return fmt.Errorf("final name %q does not start with part-", p.Final)
+	}
+	id, _, _, ok := parsePartBase(s.uid, base)
+	switch {
+	case !ok:
+		return fmt.Errorf("final name %q is not part-%s-<checkpoint>-<subtask>-<run>", p.Final, s.uid)
+	case p.Pending != ".part-"+base+".pending":
+		return fmt.Errorf("pending name %q is not .%s.pending", p.Pending, p.Final)
+	case id != p.Checkpoint:
+		return fmt.Errorf("final name %q is not of checkpoint %d", p.Final, p.Checkpoint)
+	case s.t.job.restore != nil && p.Checkpoint > s.t.job.restore.CheckpointID:
+		return fmt.Errorf("checkpoint %d is after the snapshot's own, %d", p.Checkpoint, s.t.job.restore.CheckpointID)
+	case p.Dir != "" && (!filepath.IsAbs(p.Dir) || filepath.Clean(p.Dir) != p.Dir):
+		return fmt.Errorf("directory %q is not an absolute, clean path", p.Dir)
+	}
+	return nil
+}
+
+// parsePartBase parses <uid>-<checkpoint>-<subtask>-<run>, the base of a part file's name
+// (after part- or .part-, before any suffix), as SnapshotState writes it: decimal numbers
+// without sign or leading zeros, a checkpoint id of at least 1, and an 8-digit run id.
+func parsePartBase(uid, base string) (id int64, subtask int, run string, ok bool) {
+	rest, ok := strings.CutPrefix(base, uid+"-")
+	if !ok {
+		return 0, 0, "", false
+	}
+	fields := strings.Split(rest, "-")
+	if len(fields) != 3 || !validRunID(fields[2]) {
+		return 0, 0, "", false
+	}
+	id, err := strconv.ParseInt(fields[0], 10, 64)
+	if err != nil || id < 1 || strconv.FormatInt(id, 10) != fields[0] {
+		return 0, 0, "", false
+	}
+	subtask, err = strconv.Atoi(fields[1])
+	if err != nil || subtask < 0 || strconv.Itoa(subtask) != fields[1] {
+		return 0, 0, "", false
+	}
+	return id, subtask, fields[2], true
+}
+
+// validRunID reports whether run has the shape of Job.runID: 8 lowercase hex digits.
+func validRunID(run string) bool {
+	if len(run) != 8 {
+		return false
+	}
+	for _, c := range []byte(run) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// corruptState is the error for a bad element of the sink's operator state name: it wraps
+// checkpoint.ErrCorrupt and names the operator state files of the restored snapshot that
+// hold that state, so that a restore falls back to an earlier checkpoint.
+func (s *fileSink[T]) corruptState(name, format string, args ...any) error {
+	var files []string
+	if m := s.t.job.restore; m != nil {
+		if op := m.Operator(s.uid); op != nil {
+			for _, h := range op.Operator {
+				if _, _, ok := h.State(name); ok {
+					files = append(files, h.File.Path)
+				}
+			}
+		}
+	}
+	where := strings.Join(files, ", ")
+	if where == "" {
+		where = "operator state of " + s.uid
+	}
+	return &checkpoint.FileError{Path: where, Err: checkpoint.ErrCorrupt,
+		Detail: fmt.Sprintf("file sink %q, state %q: %s", s.uid, name, fmt.Sprintf(format, args...))}
 }
 
 // removeLeftovers deletes the in-progress files of other runs, and their pending files of
@@ -180,6 +288,11 @@ func (s *fileSink[T]) removeLeftovers() error {
 		return fmt.Errorf("file sink %q: %w", s.uid, err)
 	}
 	prefix := ".part-" + s.uid + "-"
+	if m == nil {
+		if err := s.refusePublished(entries, prefix[1:]); err != nil {
+			return err
+		}
+	}
 	for _, e := range entries {
 		name := e.Name()
 		if m != nil && strings.HasPrefix(name, prefix[1:]) {
@@ -224,6 +337,33 @@ func (s *fileSink[T]) removeLeftovers() error {
 	return nil
 }
 
+// ErrOutputExists is wrapped by the error of a file sink that starts fresh (restores no
+// snapshot) in a directory that holds part files published by earlier runs: their lines
+// would be published twice.
+var ErrOutputExists = errors.New("stream: the output directory holds part files of earlier runs")
+
+// refusePublished fails a fresh start if the directory holds files this sink published
+// (visible names starting with published): a fresh run writes all of its output again, so
+// the directory would hold it twice. Nothing is touched then.
+func (s *fileSink[T]) refusePublished(entries []os.DirEntry, published string) error {
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), published) {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	example := strings.Join(names[:min(len(names), 3)], ", ")
+	if len(names) > 3 {
+		example += ", ..."
+	}
+	return fmt.Errorf("file sink %q: %w: %s holds %d (%s), and this run starts fresh, so it would publish their lines again; "+
+		"write to another directory (--output), move or delete those files, or continue the run that wrote them (--resume, --from)",
+		s.uid, ErrOutputExists, s.dir, len(names), example)
+}
+
 // inLineage reports whether the file that run published with checkpoint id is part of the
 // output of the restored snapshot (checkpoint restored).
 func (s *fileSink[T]) inLineage(run string, id, restored int64) bool {
@@ -248,7 +388,7 @@ func (s *fileSink[T]) SnapshotState(ctx state.FunctionSnapshotContext) error {
 	if name != "" {
 		id := ctx.CheckpointID()
 		base := fmt.Sprintf("%s-%d-%d-%s", s.uid, id, s.t.index, s.run)
-		p := pendingFile{Checkpoint: id, Pending: ".part-" + base + ".pending", Final: "part-" + base}
+		p := pendingFile{Checkpoint: id, Pending: ".part-" + base + ".pending", Final: "part-" + base, Dir: s.absDir}
 		if err := os.Rename(name, filepath.Join(s.dir, p.Pending)); err != nil {
 			return fmt.Errorf("file sink %q: %w", s.uid, err)
 		}
@@ -288,7 +428,7 @@ func (s *fileSink[T]) commit(id int64) error {
 			// earlier checkpoint (and now restored again).
 			if _, statErr := os.Stat(to); statErr != nil {
 				if os.Rename(filepath.Join(s.dir, retracted(p.Final)), to) != nil {
-					return fmt.Errorf("file sink %q: publish %s of checkpoint %d: %w; the part file is lost", s.uid, p.Final, p.Checkpoint, err)
+					return s.notFound(p, err)
 				}
 			}
 		}
@@ -299,6 +439,32 @@ func (s *fileSink[T]) commit(id int64) error {
 		return syncDir(s.dir)
 	}
 	return nil
+}
+
+// notFound is the error for a pending file of the restored snapshot that is in the output
+// directory neither pending, published nor retracted (renameErr says why its rename failed).
+// Most often the job was restored with another output directory than the one it wrote to;
+// that is not supported, as the part files of one snapshot's history must be in one
+// directory to be published and retracted together.
+func (s *fileSink[T]) notFound(p pendingFile, renameErr error) error {
+	if !errors.Is(renameErr, fs.ErrNotExist) {
+		return fmt.Errorf("file sink %q: publish %s of checkpoint %d: %w", s.uid, p.Final, p.Checkpoint, renameErr)
+	}
+	if p.Dir != "" && p.Dir != s.absDir {
+		for _, name := range []string{p.Pending, p.Final, retracted(p.Final)} {
+			if _, err := os.Stat(filepath.Join(p.Dir, name)); err == nil {
+				return fmt.Errorf("file sink %q: the snapshot's part file %s of checkpoint %d is in %s, the output directory the job wrote to, not in %s: "+
+					"restore with the output directory it was written to (--output %s), or move that directory's files (including the hidden .part-* ones) to %s first",
+					s.uid, name, p.Checkpoint, p.Dir, s.absDir, p.Dir, s.absDir)
+			}
+		}
+		return fmt.Errorf("file sink %q: the snapshot's part file %s of checkpoint %d is neither in %s nor in %s, where the job wrote it, "+
+			"as %s, %s or %s: it was deleted or moved; restore with the output directory that holds it (--output), or restore an earlier snapshot",
+			s.uid, p.Final, p.Checkpoint, s.absDir, p.Dir, p.Pending, p.Final, retracted(p.Final))
+	}
+	return fmt.Errorf("file sink %q: the snapshot's part file %s of checkpoint %d is not in %s (as %s, %s or %s): "+
+		"it was deleted or moved, or the job wrote to another output directory; restore with the output directory that holds it (--output)",
+		s.uid, p.Final, p.Checkpoint, s.absDir, p.Pending, p.Final, retracted(p.Final))
 }
 
 // endInput publishes everything: the input has ended and, with checkpointing, the final
