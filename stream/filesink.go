@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -247,26 +246,9 @@ func validRunID(run string) bool {
 	return true
 }
 
-// corruptState is the error for a bad element of the sink's operator state name: it wraps
-// checkpoint.ErrCorrupt and names the operator state files of the restored snapshot that
-// hold that state, so that a restore falls back to an earlier checkpoint.
+// corruptState is the error for a bad element of the sink's operator state name.
 func (s *fileSink[T]) corruptState(name, format string, args ...any) error {
-	var files []string
-	if m := s.t.job.restore; m != nil {
-		if op := m.Operator(s.uid); op != nil {
-			for _, h := range op.Operator {
-				if _, _, ok := h.State(name); ok {
-					files = append(files, h.File.Path)
-				}
-			}
-		}
-	}
-	where := strings.Join(files, ", ")
-	if where == "" {
-		where = "operator state of " + s.uid
-	}
-	return &checkpoint.FileError{Path: where, Err: checkpoint.ErrCorrupt,
-		Detail: fmt.Sprintf("file sink %q, state %q: %s", s.uid, name, fmt.Sprintf(format, args...))}
+	return s.t.job.corruptOperatorState(s.uid, name, fmt.Sprintf("file sink %q: ", s.uid)+format, args...)
 }
 
 // removeLeftovers deletes the in-progress files of other runs, and their pending files of

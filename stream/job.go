@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -294,6 +295,29 @@ func (j *Job) instantiate(m *checkpoint.Metadata, r checkpoint.Reader) error {
 		}
 	}
 	return nil
+}
+
+// corruptOperatorState is the error for an element of operator state name of operator uid
+// that the restored snapshot holds but the operator never writes: it wraps
+// checkpoint.ErrCorrupt and names the snapshot's operator state files that hold the state,
+// so that a restore falls back to an earlier checkpoint.
+func (j *Job) corruptOperatorState(uid, name, format string, args ...any) error {
+	var files []string
+	if j.restore != nil {
+		if op := j.restore.Operator(uid); op != nil {
+			for _, h := range op.Operator {
+				if _, _, ok := h.State(name); ok {
+					files = append(files, h.File.Path)
+				}
+			}
+		}
+	}
+	where := strings.Join(files, ", ")
+	if where == "" {
+		where = fmt.Sprintf("operator state of %q", uid)
+	}
+	return &checkpoint.FileError{Path: where, Err: checkpoint.ErrCorrupt,
+		Detail: fmt.Sprintf("operator %q, state %q: %s", uid, name, fmt.Sprintf(format, args...))}
 }
 
 func (j *Job) markRestored(uid string) {

@@ -168,24 +168,30 @@ func TestFreshStartRefusesPublishedOutput(t *testing.T) {
 // checkpoint could. It returns the operator state file's path.
 func craftCheckpoint(t *testing.T, cps *checkpoint.Checkpoints, id int64, pending []pendingFile, lineage []lineageRun) string {
 	t.Helper()
+	return craftOperatorState(t, cps, id, "out", func(b state.OperatorStateStore) error {
+		ps, err := state.GetOperatorListState(b, pendingDescriptor)
+		if err != nil {
+			return err
+		}
+		ls, err := state.GetUnionListState(b, lineageDescriptor)
+		if err != nil {
+			return err
+		}
+		return errors.Join(ps.Update(pending), ls.Update(lineage))
+	})
+}
+
+// craftOperatorState completes checkpoint id of cps holding only the operator state of
+// operator uid (parallelism 1) that fill writes, and returns its file's path.
+func craftOperatorState(t *testing.T, cps *checkpoint.Checkpoints, id int64, uid string, fill func(state.OperatorStateStore) error) string {
+	t.Helper()
 	ctx := context.Background()
-	b, err := operator.New(ctx, operator.Options{OperatorID: "out", SubtaskIndex: 0, Parallelism: 1})
+	b, err := operator.New(ctx, operator.Options{OperatorID: uid, SubtaskIndex: 0, Parallelism: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	ps, err := state.GetOperatorListState(b, pendingDescriptor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := state.GetUnionListState(b, lineageDescriptor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ps.Update(pending); err != nil {
-		t.Fatal(err)
-	}
-	if err := ls.Update(lineage); err != nil {
+	if err := fill(b); err != nil {
 		t.Fatal(err)
 	}
 	snap, err := b.Snapshot(id)
@@ -201,7 +207,7 @@ func craftCheckpoint(t *testing.T, cps *checkpoint.Checkpoints, id int64, pendin
 		t.Fatal(err)
 	}
 	if err := p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
-		ID: "out", Parallelism: 1, MaxParallelism: 128, Operator: []*checkpoint.OperatorStateHandle{h}}}}); err != nil {
+		ID: uid, Parallelism: 1, MaxParallelism: 128, Operator: []*checkpoint.OperatorStateHandle{h}}}}); err != nil {
 		t.Fatal(err)
 	}
 	return h.File.Path
@@ -353,4 +359,59 @@ func TestRestoreIntoAnotherOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareLines(t, readOutput(t, outB), wantSums(evs))
+}
+
+// TestSourceRejectsCraftedSplits: a source's restored split positions are untrusted too: a
+// split listed twice (read twice: duplicate output) or a negative position is ErrCorrupt
+// naming the operator state file, and the restore falls back.
+func TestSourceRejectsCraftedSplits(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		splits []splitState
+	}{
+		{"split twice", []splitState{{Split: 0, Pos: 3, MaxTS: MinWatermark}, {Split: 0, Pos: 3, MaxTS: MinWatermark}, {Split: 1, MaxTS: MinWatermark}}},
+		{"negative position", []splitState{{Split: 0, Pos: -5, MaxTS: MinWatermark}, {Split: 1, MaxTS: MinWatermark}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			cps := openCheckpoints(t, t.TempDir())
+			craftOperatorState(t, cps, 1, "source", func(b state.OperatorStateStore) error {
+				st, err := state.GetOperatorListState(b, splitsDescriptor)
+				if err != nil {
+					return err
+				}
+				return st.Update([]splitState{{Split: 0, MaxTS: MinWatermark}, {Split: 1, MaxTS: MinWatermark}})
+			})
+			bad := craftOperatorState(t, cps, 2, "source", func(b state.OperatorStateStore) error {
+				st, err := state.GetOperatorListState(b, splitsDescriptor)
+				if err != nil {
+					return err
+				}
+				return st.Update(tc.splits)
+			})
+			m, err := cps.Load(context.Background(), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs := testEvents(200, 8)
+			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{Parallelism: 1,
+				Restore: Restore{Metadata: m, Reader: cps.Reader()}})
+			var fe *checkpoint.FileError
+			if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
+				t.Fatalf("restore of the crafted checkpoint = %v; want ErrCorrupt naming %s", err, bad)
+			}
+			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{Parallelism: 1,
+				Checkpoints: cps, Restore: Restore{Latest: true}})
+			if err != nil {
+				t.Fatalf("resume: %v", err)
+			}
+			if err := j.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if got := j.Restored(); got == nil || got.CheckpointID != 1 {
+				t.Fatalf("restored %v; want checkpoint 1", got)
+			}
+			compareLines(t, readOutput(t, out), wantSums(evs))
+		})
+	}
 }
