@@ -73,6 +73,9 @@ var pendingDescriptor = state.ListDescriptor[pendingFile]{Name: "pending-files"}
 type lineageRun struct {
 	Run  string `json:"run"`
 	Upto int64  `json:"upto"`
+	// Dir is the absolute output directory run wrote to (none in snapshots of versions
+	// before it).
+	Dir string `json:"dir,omitempty"`
 }
 
 // lineageDescriptor is a union list state that subtask 0 writes: every subtask of a restored
@@ -169,12 +172,18 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 		if err != nil {
 			return err
 		}
-		if !validRunID(r.Run) || r.Upto < 0 {
-			return s.corruptState(lineageDescriptor.Name, "run %+v: not a run id of 8 lowercase hex digits with a checkpoint id", r)
+		if !validRunID(r.Run) || r.Upto < 0 || !validDir(r.Dir) {
+			return s.corruptState(lineageDescriptor.Name, "run %+v: not a run id of 8 lowercase hex digits, a checkpoint id and an absolute, clean directory", r)
 		}
 		if !seen[r] {
 			seen[r] = true
 			s.lineage = append(s.lineage, r)
+		}
+	}
+	if s.t.index == 0 {
+		// Before any subtask publishes anything.
+		if err := s.checkHistoryDirs(); err != nil {
+			return err
 		}
 	}
 	if err := s.commit(MaxWatermark); err != nil {
@@ -204,8 +213,43 @@ func (s *fileSink[T]) validPending(p pendingFile) error {
 		return fmt.Errorf("final name %q is not of checkpoint %d", p.Final, p.Checkpoint)
 	case s.t.job.restore != nil && p.Checkpoint > s.t.job.restore.CheckpointID:
 		return fmt.Errorf("checkpoint %d is after the snapshot's own, %d", p.Checkpoint, s.t.job.restore.CheckpointID)
-	case p.Dir != "" && (!filepath.IsAbs(p.Dir) || filepath.Clean(p.Dir) != p.Dir):
+	case !validDir(p.Dir):
 		return fmt.Errorf("directory %q is not an absolute, clean path", p.Dir)
+	}
+	return nil
+}
+
+// validDir reports whether dir is a directory as the sink records it: none, or absolute and
+// clean.
+func validDir(dir string) bool {
+	return dir == "" || filepath.IsAbs(dir) && filepath.Clean(dir) == dir
+}
+
+// checkHistoryDirs fails a restore into another directory than the one an earlier run of
+// the snapshot's history published its files in, while that directory still holds them:
+// the output would be split over two directories, and the files of that run after the
+// restored checkpoint, which the restore must retract, would stay published there. (A
+// directory moved as a whole holds nothing any more and is fine.)
+func (s *fileSink[T]) checkHistoryDirs() error {
+	for _, r := range s.lineage {
+		if r.Dir == "" || r.Dir == s.absDir {
+			continue
+		}
+		entries, err := os.ReadDir(r.Dir)
+		if err != nil {
+			continue // gone, or moved: nothing left there to split from
+		}
+		prefix := "part-" + s.uid + "-"
+		for _, e := range entries {
+			base, ok := strings.CutPrefix(e.Name(), prefix)
+			if !ok || !strings.HasSuffix(base, "-"+r.Run) {
+				continue
+			}
+			return fmt.Errorf("file sink %q: the restored snapshot's output was published in %s (run %s wrote %s there), not in %s: "+
+				"restore with the output directory it was written to (--output %s), or move that directory's files (including the hidden .part-* ones) to %s first; "+
+				"restoring into another directory would split the output and leave files there that the restore must retract",
+				s.uid, r.Dir, r.Run, e.Name(), s.absDir, r.Dir, s.absDir)
+		}
 	}
 	return nil
 }
@@ -377,7 +421,7 @@ func (s *fileSink[T]) SnapshotState(ctx state.FunctionSnapshotContext) error {
 		s.pending = append(s.pending, p)
 	}
 	if s.t.index == 0 {
-		lineage := append(slices.Clone(s.lineage), lineageRun{Run: s.run, Upto: ctx.CheckpointID()})
+		lineage := append(slices.Clone(s.lineage), lineageRun{Run: s.run, Upto: ctx.CheckpointID(), Dir: s.absDir})
 		if err := s.lineageState.Update(lineage); err != nil {
 			return err
 		}

@@ -248,6 +248,7 @@ func TestFileSinkRejectsCraftedState(t *testing.T) {
 		{"bad run", with(func(p *pendingFile) { p.Pending, p.Final = ".part-out-2-0-x.pending", "part-out-2-0-x" }), nil},
 		{"relative dir", with(func(p *pendingFile) { p.Dir = "../elsewhere" }), nil},
 		{"lineage run", nil, []lineageRun{{Run: "../x", Upto: 1}}},
+		{"lineage dir", nil, []lineageRun{{Run: run, Upto: 1, Dir: "out/../.."}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := t.TempDir()
@@ -336,7 +337,7 @@ func TestRestoreIntoAnotherOutput(t *testing.T) {
 	if err == nil {
 		t.Fatal("restored into another output directory")
 	}
-	for _, want := range []string{"is in " + outA, "--output " + outA, "not in " + outB} {
+	for _, want := range []string{"published in " + outA, "--output " + outA, "not in " + outB} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error lacks %q:\n%v", want, err)
 		}
@@ -413,5 +414,49 @@ func TestSourceRejectsCraftedSplits(t *testing.T) {
 			}
 			compareLines(t, readOutput(t, out), wantSums(evs))
 		})
+	}
+}
+
+// TestRestorePendingFilesInAnotherOutput: a snapshot whose pending part file is not in the
+// output directory says where it is, instead of calling it lost, and is not blamed on the
+// checkpoint (no fallback to an older one, which would fail the same way).
+func TestRestorePendingFilesInAnotherOutput(t *testing.T) {
+	base := t.TempDir()
+	outA, outB := filepath.Join(base, "a"), filepath.Join(base, "b")
+	const run = "00c0ffee"
+	p := pendingFile{Checkpoint: 1, Pending: ".part-out-1-0-" + run + ".pending", Final: "part-out-1-0-" + run, Dir: outA}
+	if err := os.MkdirAll(outA, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(outA, p.Pending), []byte("k0 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cps := openCheckpoints(t, filepath.Join(base, "checkpoints"))
+	craftCheckpoint(t, cps, 1, []pendingFile{p}, nil)
+	restore := func(out string) error {
+		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100, 4), splits: 2}, out), Options{Parallelism: 1,
+			Checkpoints: cps, Restore: Restore{Latest: true}})
+		if err != nil {
+			return err
+		}
+		return j.Wait()
+	}
+	err := restore(outB)
+	for _, want := range []string{p.Pending + " of checkpoint 1 is in " + outA, "not in " + outB, "--output " + outA} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("restore into %s = %v; want an error saying %q", outB, err, want)
+		}
+	}
+	if errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrNoReadableCheckpoint) {
+		t.Errorf("a wrong output directory is blamed on the checkpoint: %v", err)
+	}
+	if err := os.Remove(filepath.Join(outA, p.Pending)); err != nil {
+		t.Fatal(err)
+	}
+	err = restore(outB)
+	for _, want := range []string{p.Final + " of checkpoint 1 is neither in " + outB + " nor in " + outA, "deleted or moved"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("restore with the file gone = %v; want an error saying %q", err, want)
+		}
 	}
 }
