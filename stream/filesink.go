@@ -203,7 +203,7 @@ func (s *fileSink[T]) validPending(p pendingFile) error {
 	if !ok {
 		return fmt.Errorf("final name %q does not start with part-", p.Final)
 	}
-	id, _, _, ok := parsePartBase(s.uid, base)
+	id, ok := parsePartBase(s.uid, base)
 	switch {
 	case !ok:
 		return fmt.Errorf("final name %q is not part-%s-<checkpoint>-<subtask>-<run>", p.Final, s.uid)
@@ -256,25 +256,26 @@ func (s *fileSink[T]) checkHistoryDirs() error {
 
 // parsePartBase parses <uid>-<checkpoint>-<subtask>-<run>, the base of a part file's name
 // (after part- or .part-, before any suffix), as SnapshotState writes it: decimal numbers
-// without sign or leading zeros, a checkpoint id of at least 1, and an 8-digit run id.
-func parsePartBase(uid, base string) (id int64, subtask int, run string, ok bool) {
+// without sign or leading zeros, a checkpoint id of at least 1, and an 8-digit run id. It
+// returns the checkpoint id.
+func parsePartBase(uid, base string) (int64, bool) {
 	rest, ok := strings.CutPrefix(base, uid+"-")
 	if !ok {
-		return 0, 0, "", false
+		return 0, false
 	}
 	fields := strings.Split(rest, "-")
 	if len(fields) != 3 || !validRunID(fields[2]) {
-		return 0, 0, "", false
+		return 0, false
 	}
 	id, err := strconv.ParseInt(fields[0], 10, 64)
 	if err != nil || id < 1 || strconv.FormatInt(id, 10) != fields[0] {
-		return 0, 0, "", false
+		return 0, false
 	}
-	subtask, err = strconv.Atoi(fields[1])
+	subtask, err := strconv.Atoi(fields[1])
 	if err != nil || subtask < 0 || strconv.Itoa(subtask) != fields[1] {
-		return 0, 0, "", false
+		return 0, false
 	}
-	return id, subtask, fields[2], true
+	return id, true
 }
 
 // validRunID reports whether run has the shape of Job.runID: 8 lowercase hex digits.
