@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -458,5 +459,36 @@ func TestRestorePendingFilesInAnotherOutput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("restore with the file gone = %v; want an error saying %q", err, want)
 		}
+	}
+}
+
+// TestMiniBatchRejectsUndecodableValue: a mini-batch value in a checkpoint that does not
+// decode is ErrCorrupt naming the operator state file, so a restore falls back.
+func TestMiniBatchRejectsUndecodableValue(t *testing.T) {
+	cps := openCheckpoints(t, t.TempDir())
+	key, err := serde.Of[string]().Append(nil, "k0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := craftOperatorState(t, cps, 1, "window", func(b state.OperatorStateStore) error {
+		st, err := state.GetUnionListState(b, state.ListDescriptor[*miniPair]{Name: miniPairsState,
+			Serializer: miniPairSerializer{value: serde.Of[event]().ID()}})
+		if err != nil {
+			return err
+		}
+		return st.Update([]*miniPair{{key: key, w: TimeWindow{Start: 0, End: 100}, ts: 5, value: []byte("{not json")}})
+	})
+	m, err := cps.Load(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGraph()
+	s := FromSource(g, "source", &sliceSource{events: testEvents(100, 4), splits: 2}, WatermarkStrategy{})
+	SinkToFiles(miniBatchWindow(s, miniBatchKinds[0].assigner, 10, false), "out", t.TempDir(),
+		func(dst []byte, v string) []byte { return append(dst, v...) })
+	_, err = Execute(context.Background(), g, Options{Parallelism: 1, Restore: Restore{Metadata: m, Reader: cps.Reader()}})
+	var fe *checkpoint.FileError
+	if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
+		t.Fatalf("restore = %v; want ErrCorrupt naming %s", err, bad)
 	}
 }
