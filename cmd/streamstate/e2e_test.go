@@ -460,6 +460,7 @@ func TestE2EBadInput(t *testing.T) {
 		{"parallelism 0", []string{"-p", "0"}, []string{"parallelism", "0"}},
 		{"parallelism.default 0", []string{"-D", "parallelism.default=0"}, []string{"parallelism.default", "0"}},
 		{"parallelism too large", []string{"-p", "40000"}, []string{"parallelism", "40000"}},
+		{"fresh-if-unreadable without resume", []string{"--fresh-if-unreadable"}, []string{"--fresh-if-unreadable", "--resume"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stdout, stderr, err := runBinary(t, dir, append(slices.Clone(base), c.args...)...)
