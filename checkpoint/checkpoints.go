@@ -258,7 +258,10 @@ func readMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata,
 // Restore tries the complete checkpoints from the latest back: it loads each one's metadata
 // and calls fn with it. If loading or fn fails with ErrCorrupt or ErrMissing, it logs which
 // file was bad and falls back to the previous checkpoint; another error from fn is returned at
-// once. It returns the metadata fn accepted, or an error wrapping ErrNoCheckpoint.
+// once. It returns the metadata fn accepted; an error wrapping ErrNoCheckpoint if the job has
+// no complete checkpoint (a fresh start is then right); or, if it has some but none can be
+// read, an error wrapping ErrNoReadableCheckpoint (and every checkpoint's reason) that names
+// each checkpoint it tried and why it failed: the caller must not start fresh silently then.
 func (c *Checkpoints) Restore(ctx context.Context, fn func(*Metadata) error) (*Metadata, error) {
 	ids, err := c.Completed(ctx)
 	if err != nil {
@@ -282,7 +285,8 @@ func (c *Checkpoints) Restore(ctx context.Context, fn func(*Metadata) error) (*M
 	if len(errs) == 0 {
 		return nil, fmt.Errorf("%w for job %s in %s", ErrNoCheckpoint, c.job, c.st)
 	}
-	return nil, fmt.Errorf("%w for job %s in %s: every retained checkpoint is unreadable: %w", ErrNoCheckpoint, c.job, c.st, errors.Join(errs...))
+	return nil, fmt.Errorf("%w for job %s in %s: all %d of its complete checkpoints are unreadable:\n%w",
+		ErrNoReadableCheckpoint, c.job, c.st, len(errs), errors.Join(errs...))
 }
 
 // Begin starts checkpoint id. Its files go to <job>/chk-<id>/.

@@ -44,7 +44,9 @@
 //
 // Every decoder returns an error wrapping ErrCorrupt (bad bytes) or ErrMissing (absent or
 // short file) that names the file, never a panic. Checkpoints.Restore falls back to the
-// previous retained checkpoint on either.
+// previous retained checkpoint on either; when none is left it fails with
+// ErrNoReadableCheckpoint, naming every checkpoint it tried (ErrNoCheckpoint is only for a
+// job without any complete checkpoint).
 //
 // Storage, Checkpoints and Pending are safe for concurrent use.
 package checkpoint

@@ -42,7 +42,8 @@ type runCmd struct {
 	Incremental bool              `help:"Incremental checkpoints (state.backend.incremental; lsm only)."`
 	JobID       string            `name:"job-id" help:"Job id: checkpoints go to <checkpoints>/<job-id>/. Default: the job's name."`
 
-	Resume                bool   `help:"Resume from the latest complete checkpoint of the job, if there is one (falls back past corrupt ones)."`
+	Resume                bool   `help:"Resume from the latest complete checkpoint of the job, if there is one (falls back past corrupt ones; fails if it has some but none can be read)."`
+	FreshIfUnreadable     bool   `name:"fresh-if-unreadable" help:"With --resume: start fresh when the job has checkpoints but none can be read, instead of failing. The output directory must not hold part files of earlier runs."`
 	From                  string `help:"Restore from a savepoint directory or a checkpoint directory (<checkpoints>/<job-id>/chk-<n>); parallelism and backend may differ."`
 	AllowNonRestoredState bool   `name:"allow-non-restored-state" help:"Start even if the snapshot holds state of operators this job does not have."`
 	SavepointDir          string `name:"savepoint-dir" help:"Where savepoints go (state.savepoints.dir). Default file://./savepoints."`
@@ -71,6 +72,9 @@ func (c *runCmd) Validate() error {
 	}
 	if c.Events < 0 {
 		return fmt.Errorf("--events must not be negative, got %d", c.Events)
+	}
+	if c.FreshIfUnreadable && !c.Resume {
+		return errors.New("--fresh-if-unreadable only applies with --resume (a run without --resume or --from always starts fresh)")
 	}
 	if c.Resume && c.From != "" {
 		return errors.New("--resume and --from exclude each other: resume continues the job's own checkpoints, --from starts from a given snapshot")
@@ -220,6 +224,7 @@ func (c *runCmd) Run(e *env) (err error) {
 		opts.MaxParallelism = cfg.MaxParallelism
 	}
 	opts.Restore.AllowNonRestoredState = c.AllowNonRestoredState
+	opts.Restore.FreshIfUnreadable = c.FreshIfUnreadable
 	switch {
 	case c.Resume:
 		opts.Restore.Latest = true
@@ -235,9 +240,6 @@ func (c *runCmd) Run(e *env) (err error) {
 		if ids, err := cps.Completed(ctx); err == nil && len(ids) > 0 {
 			fmt.Fprintf(e.Log, "note: job %s has checkpoints up to %d in %s; this run starts fresh (use --resume to continue, or another --job-id)\n",
 				c.JobID, ids[len(ids)-1], st)
-		}
-		if parts, _ := filepath.Glob(filepath.Join(c.Output, "part-*")); len(parts) > 0 {
-			fmt.Fprintf(e.Log, "note: %s already holds %d part files of earlier runs; a fresh run adds its own beside them\n", c.Output, len(parts))
 		}
 	}
 	progress := newProgressLine(e.Log, c.Progress)
