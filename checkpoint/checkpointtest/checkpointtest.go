@@ -524,6 +524,7 @@ const (
 	OpSize                    // Storage.Size
 	OpDelete                  // Storage.Delete
 	OpList                    // Storage.List (the name is the prefix)
+	OpSweep                   // Storage.Sweep (the name is the directory)
 )
 
 func (o Op) String() string {
@@ -542,6 +543,8 @@ func (o Op) String() string {
 		return "delete"
 	case OpList:
 		return "list"
+	case OpSweep:
+		return "sweep"
 	}
 	return fmt.Sprintf("op(%d)", int(o))
 }
@@ -838,6 +841,14 @@ func (s *FaultStorage) List(ctx context.Context, prefix string) ([]string, error
 		return nil, err
 	}
 	return s.inner.List(ctx, prefix)
+}
+
+// Sweep implements checkpoint.Storage.
+func (s *FaultStorage) Sweep(ctx context.Context, dir string) error {
+	if err := s.before(ctx, OpSweep, dir); err != nil {
+		return err
+	}
+	return s.inner.Sweep(ctx, dir)
 }
 
 var _ checkpoint.Storage = (*FaultStorage)(nil)
