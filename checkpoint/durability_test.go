@@ -239,9 +239,7 @@ func TestRetentionRemovesCheckpointDirectories(t *testing.T) {
 	}
 	want := []string{"job", "job/chk-11", "job/chk-12", "job/shared"}
 	for _, m := range last[len(last)-2:] {
-		for _, f := range cpFiles("job", m) {
-			want = append(want, f)
-		}
+		want = append(want, cpFiles("job", m)...)
 		for _, f := range m.Files() {
 			if strings.HasPrefix(f.Path, "shared/") {
 				want = append(want, "job/"+f.Path)
