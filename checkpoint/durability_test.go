@@ -2,6 +2,7 @@ package checkpoint_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -371,4 +372,20 @@ func TestFileDeleteRemovesEmptyDirectories(t *testing.T) {
 		t.Fatalf("the storage root is gone: %v", err)
 	}
 	putObject(t, st, "job/chk-3/_metadata", []byte("writes go on"))
+}
+
+// Open sweeps its job's directory, and a sweep that fails (debris it cannot remove) is logged,
+// naming the cause, without failing the job's start.
+func TestOpenSweepFailureIsLogged(t *testing.T) {
+	fs := checkpointtest.NewFaultStorage(openURL(t, "mem://"))
+	fs.FailNthWith(checkpointtest.OpSweep, "job/", 1, errors.New("remove job/chk-3/x.18eac6b57239f12d.tmp: permission denied"))
+	c, log := cpOpen(t, fs, "job", 1)
+	if got := fs.Calls(checkpointtest.OpSweep, "job/"); got != 1 {
+		t.Fatalf("Open swept %d times, want once", got)
+	}
+	if !strings.Contains(log.String(), "permission denied") {
+		t.Fatalf("the failed sweep was not logged: %q", log.String())
+	}
+	cpTake(t, c, 1, "v")
+	cpExpectCompleted(t, c, 1)
 }

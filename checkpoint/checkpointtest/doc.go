@@ -25,8 +25,8 @@
 //
 // # Fault injection
 //
-// FaultStorage fails the n-th Create, Write, Commit, ReadRange, Size, Delete or List whose
-// object name (for List: prefix) contains a given substring (FailNth, or FailNthWith and an
+// FaultStorage fails the n-th Create, Write, Commit, ReadRange, Size, Delete, List or Sweep whose
+// object name (for List: prefix; for Sweep: directory) contains a given substring (FailNth, or FailNthWith and an
 // error of the test's choice, e.g. a permanent one), makes objects read as if they were
 // truncated, slows operations down (Slow), lets a hook run (or fail) before every operation
 // (the tests of real faults stop a MinIO server from it), and counts calls and the
