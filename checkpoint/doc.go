@@ -40,6 +40,16 @@
 // may have reached the store); deletes that fail during an outage are retried after the next
 // completed checkpoint, and Open deletes whatever a crashed process left.
 //
+// # Durability and leftovers
+//
+// Writer.Commit returns once the object is durable: file:// storage fsyncs the bytes before
+// fileblob renames them into place, then the directories involved; S3 is durable on a
+// successful PUT. Pending.Complete relies on it: a checkpoint's files are committed before
+// its _metadata, and retention deletes older checkpoints only once the metadata is committed,
+// so a power loss never leaves a job without a complete checkpoint. On file://, deletes remove
+// the directories they empty and Open sweeps the temporary files and empty directories a
+// killed process left (Storage.Sweep); retention lists only the directories it deletes.
+//
 // # Errors
 //
 // Every decoder returns an error wrapping ErrCorrupt (bad bytes) or ErrMissing (absent or
