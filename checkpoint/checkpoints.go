@@ -72,8 +72,8 @@ type Checkpoints struct {
 // writes a job's checkpoints at a time, and what Open deletes would break a writer running
 // elsewhere. A sweep that cannot remove some debris is logged and Open goes on.
 func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpoints, error) {
-	if jobID == "" || strings.ContainsAny(jobID, "/\\") || jobID == "." || jobID == ".." {
-		return nil, fmt.Errorf("checkpoint: job id %q must be a non-empty name without slashes", jobID)
+	if err := validJobID(jobID); err != nil {
+		return nil, err
 	}
 	opts.setDefaults()
 	c := &Checkpoints{st: st, job: jobID, opts: opts, pending: map[int64]*Pending{}, orphans: map[string]bool{}}
@@ -93,6 +93,13 @@ func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpo
 	}
 	slices.Sort(c.completed)
 	return c, nil
+}
+
+func validJobID(jobID string) error {
+	if jobID == "" || strings.ContainsAny(jobID, "/\\") || jobID == "." || jobID == ".." {
+		return fmt.Errorf("checkpoint: job id %q must be a non-empty name without slashes", jobID)
+	}
+	return nil
 }
 
 // Storage returns the storage the checkpoints live in.
@@ -722,6 +729,22 @@ func LoadSavepoint(ctx context.Context, st Storage) (*Metadata, Reader, error) {
 		return nil, nil, err
 	}
 	return m, NewReader(st, ""), nil
+}
+
+// LoadCheckpoint reads and validates the metadata of complete checkpoint id of job jobID in st,
+// as Checkpoints.Load does, without opening the job's checkpoints: it reads and never writes
+// or deletes, so it is safe on the checkpoints of a job that is running elsewhere (Open is
+// not: it cleans up after the job's writer). The Reader reads the checkpoint's files.
+func LoadCheckpoint(ctx context.Context, st Storage, jobID string, id int64) (*Metadata, Reader, error) {
+	if err := validJobID(jobID); err != nil {
+		return nil, nil, err
+	}
+	c := &Checkpoints{st: st, job: jobID}
+	m, err := c.Load(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, c.Reader(), nil
 }
 
 // NewReader returns a Reader of st for paths relative to base. Reads of at least two

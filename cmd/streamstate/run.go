@@ -229,7 +229,7 @@ func (c *runCmd) Run(e *env) (err error) {
 	case c.Resume:
 		opts.Restore.Latest = true
 	case c.From != "":
-		m, r, closeFrom, err := loadSnapshot(ctx, c.From, logger)
+		m, r, closeFrom, err := loadSnapshot(ctx, c.From)
 		if err != nil {
 			return err
 		}
@@ -343,7 +343,7 @@ func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Con
 }
 
 // loadSnapshot opens a savepoint directory or a checkpoint directory <root>/<job>/chk-<n>.
-func loadSnapshot(ctx context.Context, url string, log *slog.Logger) (*checkpoint.Metadata, checkpoint.Reader, func(), error) {
+func loadSnapshot(ctx context.Context, url string) (*checkpoint.Metadata, checkpoint.Reader, func(), error) {
 	trimmed := strings.TrimSuffix(url, "/")
 	base := trimmed[strings.LastIndex(trimmed, "/")+1:]
 	var id int64
@@ -355,12 +355,10 @@ func loadSnapshot(ctx context.Context, url string, log *slog.Logger) (*checkpoin
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("--from %s: %w", checkpoint.RedactURL(url), err)
 		}
-		cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: 1 << 20, Logger: log})
+		// Read-only: the job may be running elsewhere, and Open would clean up after it.
+		m, r, err := checkpoint.LoadCheckpoint(ctx, st, jobID, id)
 		if err == nil {
-			var m *checkpoint.Metadata
-			if m, err = cps.Load(ctx, id); err == nil {
-				return m, cps.Reader(), func() { st.Close() }, nil
-			}
+			return m, r, func() { st.Close() }, nil
 		}
 		st.Close()
 		return nil, nil, nil, fmt.Errorf("--from %s: checkpoint %d of job %s: %w", checkpoint.RedactURL(url), id, jobID, err)
