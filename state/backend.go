@@ -97,7 +97,10 @@ type InternalState interface {
 }
 
 // InternalValue is a single value per key and namespace. Values are the spec's serializer's
-// type, boxed; the backend may keep a value it was given, so callers must not mutate it.
+// type, boxed; the backend may keep a value it was given, so callers must not mutate it after
+// Update. A caller may mutate what Value returned (and pass it to Update): a backend that
+// returns stored objects copies those a running snapshot holds before returning them, so a
+// snapshot never changes after its synchronous phase.
 type InternalValue interface {
 	InternalState
 	Value() (v any, ok bool, err error)

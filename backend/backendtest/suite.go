@@ -31,6 +31,8 @@ func Run(t *testing.T, f Factory) {
 		{"Reducing", testReducing},
 		{"Aggregating", testAggregating},
 		{"MergeNamespaces", testMergeNamespaces},
+		{"MutableValuesInSnapshots", testMutableValues},
+		{"MutableValuesMergedInSnapshots", testMutableMerge},
 		{"Keys", testKeys},
 		{"CurrentKey", testCurrentKey},
 		{"Closed", testClosed},

@@ -87,9 +87,16 @@ func (t *kgTable[C]) own(k *tkey) (C, bool) {
 }
 
 func (t *kgTable[C]) get(k *tkey) (C, bool) {
+	c, ok, _ := t.find(k)
+	return c, ok
+}
+
+// find is get that also reports whether the cell was found in a frozen table: one that a
+// snapshot may still read, so that what the cell refers to must not change.
+func (t *kgTable[C]) find(k *tkey) (c C, ok, frozen bool) {
 	for ; t != nil; t = t.base {
 		if c, ok := t.own(k); ok {
-			return c, true
+			return c, true, t.frozen
 		}
 		if t.tomb != nil {
 			if _, dead := t.tomb.own(k); dead {
@@ -98,7 +105,7 @@ func (t *kgTable[C]) get(k *tkey) (C, bool) {
 		}
 	}
 	var zero C
-	return zero, false
+	return zero, false, false
 }
 
 func (t *kgTable[C]) putOwn(k *tkey, c C) {
