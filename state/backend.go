@@ -62,7 +62,10 @@ type SnapshotOptions struct {
 // called.
 type AsyncSnapshot interface {
 	// Run writes the snapshot through out and returns its handle. It may run concurrently with
-	// the task's use of the backend.
+	// the task's use of the backend. A snapshot without any record (no state entry, no
+	// timer) may write nothing and return a nil handle, as Flink does; the key groups of a
+	// subtask without a handle then restore empty. Callers leave nil handles out of the
+	// metadata.
 	Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error)
 	// Release drops the snapshot without writing it.
 	Release()

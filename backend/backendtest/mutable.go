@@ -249,7 +249,7 @@ func (e *env) snapshotWhile(s *subtask, concurrent bool, change func()) []*check
 		h, runErr = snap.Run(e.ctx, p)
 	}
 	must(e.t, runErr)
-	hs := []*checkpoint.KeyedStateHandle{h}
+	hs := handlesOf([]*checkpoint.KeyedStateHandle{h})
 	must(e.t, p.Complete(e.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: MaxP, Keyed: hs}}}))
 	notify([]*subtask{s}, e.next)
 	return hs

@@ -43,6 +43,8 @@ func Run(t *testing.T, f Factory) {
 		{"WordWrongType", testWordWrongType},
 		{"LargeValue", testLargeValue},
 		{"SnapshotRestore", testSnapshotRestore},
+		{"EmptySnapshot", testEmptySnapshot},
+		{"SubtaskWithoutStateRescale", testSubtaskWithoutState},
 		{"SnapshotIsolation", testSnapshotIsolation},
 		{"ConcurrentAsyncPhase", testConcurrentAsyncPhase},
 		{"Rescale", testRescale},

@@ -205,6 +205,8 @@ type table interface {
 // frozen is a state's part of a snapshot: it writes one key group's records.
 type frozen interface {
 	write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error)
+	// empty reports whether the state has no record in any of its kgs key groups.
+	empty(kgs int) bool
 }
 
 // stateBase is what every state object has: its backend, spec and current namespace, and a

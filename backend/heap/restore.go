@@ -48,6 +48,15 @@ func (r *restored) eachKey(fn func(key, ns []byte) bool) {
 	}
 }
 
+func (r *restored) empty(int) bool {
+	for _, recs := range r.recs {
+		if len(recs) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	for _, rec := range r.recs[kgIdx] {
 		switch r.m.Kind {

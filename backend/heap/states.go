@@ -100,6 +100,8 @@ type valueRec struct {
 	v          any
 }
 
+func (f *frozenValues) empty(int) bool { return tablesEmpty(f.tables) }
+
 func (f *frozenValues) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var recs [valueBatch]valueRec
 	var arena []byte // keys and namespaces of the batch (write runs on several goroutines)
@@ -386,6 +388,8 @@ type frozenLists[E any] struct {
 	tables []*kgTable[*listCell[E]]
 }
 
+func (f *frozenLists[E]) empty(int) bool { return tablesEmpty(f.tables) }
+
 func (f *frozenLists[E]) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c *listCell[E]) bool {
@@ -593,6 +597,8 @@ type frozenMaps struct {
 	ser    serde.Erased
 	tables []*kgTable[*mapCell]
 }
+
+func (f *frozenMaps) empty(int) bool { return tablesEmpty(f.tables) }
 
 func (f *frozenMaps) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error

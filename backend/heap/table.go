@@ -280,6 +280,18 @@ func freezeAll[C any](ts []*kgTable[C]) []*kgTable[C] {
 	return append([]*kgTable[C](nil), ts...)
 }
 
+// tablesEmpty reports whether no table has a visible entry.
+func tablesEmpty[C any](ts []*kgTable[C]) bool {
+	for _, t := range ts {
+		found := false
+		t.each(func(_, _ []byte, _ C) bool { found = true; return false })
+		if found {
+			return false
+		}
+	}
+	return true
+}
+
 // eachKey calls fn for every (key, namespace) of every table.
 func eachKey[C any](ts []*kgTable[C], fn func(key, ns []byte) bool) {
 	for _, t := range ts {
