@@ -69,7 +69,10 @@ type SnapshotOptions struct {
 // called.
 type AsyncSnapshot interface {
 	// Run writes the snapshot through out and returns its handle. It may run concurrently with
-	// the task's use of the backend.
+	// the task's use of the backend. A snapshot without any record (no state entry, no
+	// timer) may write nothing and return a nil handle, as Flink does; the key groups of a
+	// subtask without a handle then restore empty. Callers leave nil handles out of the
+	// metadata.
 	Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error)
 	// Release drops the snapshot without writing it.
 	Release()
@@ -104,7 +107,10 @@ type InternalState interface {
 }
 
 // InternalValue is a single value per key and namespace. Values are the spec's serializer's
-// type, boxed; the backend may keep a value it was given, so callers must not mutate it.
+// type, boxed; the backend may keep a value it was given, so callers must not mutate it after
+// Update. A caller may mutate what Value returned (and pass it to Update): a backend that
+// returns stored objects copies those a running snapshot holds before returning them, so a
+// snapshot never changes after its synchronous phase.
 type InternalValue interface {
 	InternalState
 	Value() (v any, ok bool, err error)

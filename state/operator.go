@@ -112,7 +112,8 @@ type OperatorStateBackend interface {
 // of Run or Release must be called.
 type OperatorAsyncSnapshot interface {
 	// Run writes the snapshot through out and returns its handle. It may run concurrently
-	// with the task's use of the backend.
+	// with the task's use of the backend. A backend without any state writes nothing and
+	// returns a nil handle (as Flink does); a restore simply gets fewer handles.
 	Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.OperatorStateHandle, error)
 	// Release drops the snapshot without writing it.
 	Release()

@@ -28,7 +28,9 @@ type ValueState[V any] interface {
 	State
 	// Value returns the value, or ok=false and V's zero value when there is none.
 	Value() (v V, ok bool, err error)
-	// Update sets the value. The backend may keep v: do not modify it afterwards.
+	// Update sets the value. The backend may keep v: do not modify it afterwards. Changing
+	// what Value returned and passing it to Update is fine (Flink's mutable accumulators):
+	// snapshots keep what they held.
 	Update(v V) error
 }
 

@@ -13,7 +13,10 @@
 //
 // It checks the semantics of every state kind, namespaces and merging, key iteration, Clear,
 // empty and 64 MiB values, snapshot isolation (also with the asynchronous phase running on
-// another goroutine while the task mutates: run with -race), restore, rescale 1→3→2→1,
+// another goroutine while the task mutates: run with -race), that objects the task reads and
+// changes in place (mutable accumulators, for every state kind and through namespace merging)
+// never change a running snapshot, that a backend without state writes no savepoint file and
+// a subtask without a handle restores empty, restore, rescale 1→3→2→1,
 // that a rescaled restore reads only the key groups it owns, serializer checks, corrupt and
 // truncated files, and a randomized model test against plain Go maps across
 // snapshot/restore/rescale cycles. The model test logs its seed; set STREAMSTATE_SEED to

@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,8 +89,19 @@ func (e *env) restoreErr(restore []*checkpoint.KeyedStateHandle, rng keygroup.Ra
 }
 
 // checkpoint snapshots every subtask (sync phases first, then the async phases concurrently),
-// completes a checkpoint and returns its handles.
+// completes a checkpoint and returns its handles: none for a subtask without state.
 func (e *env) checkpoint(subs []*subtask, opts state.SnapshotOptions) []*checkpoint.KeyedStateHandle {
+	e.t.Helper()
+	return handlesOf(e.snapshot(subs, opts))
+}
+
+// handlesOf drops the nil handles of subtasks without state.
+func handlesOf(hs []*checkpoint.KeyedStateHandle) []*checkpoint.KeyedStateHandle {
+	return slices.DeleteFunc(hs, func(h *checkpoint.KeyedStateHandle) bool { return h == nil })
+}
+
+// snapshot is checkpoint returning each subtask's handle, nil where a backend wrote none.
+func (e *env) snapshot(subs []*subtask, opts state.SnapshotOptions) []*checkpoint.KeyedStateHandle {
 	e.t.Helper()
 	e.next++
 	p, err := e.cps.Begin(e.next)
@@ -115,7 +127,7 @@ func (e *env) checkpoint(subs []*subtask, opts state.SnapshotOptions) []*checkpo
 			e.t.Fatal(err)
 		}
 	}
-	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: MaxP, Keyed: handles}}}
+	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: MaxP, Keyed: handlesOf(slices.Clone(handles))}}}
 	if err := p.Complete(e.ctx, md); err != nil {
 		e.t.Fatal(err)
 	}

@@ -113,6 +113,10 @@ func (b *Backend) currentKey() []byte {
 
 func (b *Backend) nextEpoch() uint64 { b.epoch++; return b.epoch }
 
+// sharing reports whether a snapshot is running: only then may a frozen table's cells be read
+// by another goroutine, and must values read from them be copied before the task gets them.
+func (b *Backend) sharing() bool { return b.running.Load() > 0 }
+
 // CreateState implements state.KeyedStateBackend.
 func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 	if b.closed {
@@ -142,7 +146,7 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 
 func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
 	n := b.rng.Len()
-	base := stateBase{b: b, spec: spec, m: meta}
+	base := stateBase{b: b, spec: spec, m: meta, mutable: !spec.Value.Immutable()}
 	switch spec.Kind {
 	case state.KindList:
 		if spec.Word != nil {
@@ -201,6 +205,8 @@ type table interface {
 // frozen is a state's part of a snapshot: it writes one key group's records.
 type frozen interface {
 	write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error)
+	// empty reports whether the state has no record in any of its kgs key groups.
+	empty(kgs int) bool
 }
 
 // stateBase is what every state object has: its backend, spec and current namespace, and a
@@ -212,11 +218,20 @@ type stateBase struct {
 	ns   []byte
 	key  []byte // buffer of tk's general form
 	tk   tkey
+	// mutable is set when the values (list elements, map values) can be changed in place
+	// (serde.Erased.Immutable is false): those read from a cell a snapshot holds are copied.
+	mutable bool
 }
 
 func (s *stateBase) meta() checkpoint.StateMeta { return s.m }
 func (s *stateBase) registered() bool           { return true }
 func (s *stateBase) SetNamespace(ns []byte)     { s.ns = append(s.ns[:0], ns...) }
+
+// copyErr reports a value that could not be copied out of a cell a snapshot holds.
+func (s *stateBase) copyErr(err error) error {
+	return fmt.Errorf("heap backend: state %q of operator %s: copy a value a running snapshot holds with serializer %q: %w",
+		s.spec.Name, s.b.opID, s.spec.Value.ID(), err)
+}
 
 // direct is the fast path of the common case: a current key of 8 bytes (formU64) in the void
 // namespace, whose key group's table is a single layer (and, to write, not frozen). Then it

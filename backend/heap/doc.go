@@ -11,7 +11,15 @@
 // The asynchronous phase serializes the frozen tables in the canonical full format while the
 // task keeps reading and writing.
 //
-// Values are stored as given: do not modify a value after handing it to the state. Values,
+// Values are stored as given, and a read returns the stored value itself. A task may change
+// what it read in place and write it back (Flink's mutable accumulators: an AggregateFunction
+// or Reduce function that changes its accumulator and returns it): while a snapshot runs, the
+// first read of a value, list or map that the snapshot holds copies it through its serializer
+// (serde.Erased.Copy) into the live layer and returns the copy, so the snapshot keeps what it
+// held at its synchronous phase, as Flink's CopyOnWriteStateMap does. Values whose type is
+// immutable (numbers, strings, structs without pointers, serde.Immutable) are never copied.
+// What a write hands to the state belongs to it: do not modify a value after Update, Add or
+// Put; read it again instead (a snapshot taken in between holds the object itself). Values,
 // list elements and map user keys of word-sized types (int64, float64, time.Duration, …) are
 // the exception: they are kept unboxed, as uint64 words (state.Word), so that reading and
 // writing them allocates nothing. The Backend also takes 8-byte keys as words

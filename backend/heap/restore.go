@@ -19,6 +19,7 @@ type restored struct {
 type rawRecord struct {
 	key, ns, userKey, value []byte
 	list                    [][]byte
+	file                    string // the snapshot file the record was read from
 }
 
 // restorer is implemented by the state tables: insert one restored record.
@@ -45,6 +46,15 @@ func (r *restored) eachKey(fn func(key, ns []byte) bool) {
 			}
 		}
 	}
+}
+
+func (r *restored) empty(int) bool {
+	for _, recs := range r.recs {
+		if len(recs) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
@@ -91,7 +101,7 @@ func (b *Backend) restore(ctx context.Context, opts state.BackendOptions) error 
 		err := checkpoint.ReadKeyGroups(ctx, opts.Reader, h, b.rng, func(kg int, rec *checkpoint.Record) error {
 			t := targets[rec.State]
 			i := kg - b.rng.Start
-			t.recs[i] = append(t.recs[i], copyRecord(rec))
+			t.recs[i] = append(t.recs[i], copyRecord(rec, h.File.Path))
 			return nil
 		})
 		if err != nil {
@@ -101,9 +111,9 @@ func (b *Backend) restore(ctx context.Context, opts state.BackendOptions) error 
 	return nil
 }
 
-func copyRecord(r *checkpoint.Record) rawRecord {
+func copyRecord(r *checkpoint.Record, file string) rawRecord {
 	c := rawRecord{key: slices.Clone(r.Key), ns: slices.Clone(r.Namespace),
-		userKey: slices.Clone(r.UserKey), value: slices.Clone(r.Value)}
+		userKey: slices.Clone(r.UserKey), value: slices.Clone(r.Value), file: file}
 	if r.List != nil {
 		c.list = make([][]byte, len(r.List))
 		for i, e := range r.List {
@@ -114,14 +124,23 @@ func copyRecord(r *checkpoint.Record) rawRecord {
 }
 
 // register turns a restored state into a live one by decoding its records with spec's
-// serializers.
+// serializers. A record that does not decode is corrupt (its block's checksum held, so the
+// bytes are what was written, or a serializer of the same ID writes another format): the
+// error wraps checkpoint.ErrCorrupt and names the file, so a restore falls back to an older
+// checkpoint.
 func (b *Backend) register(spec state.Spec, r *restored) (state.InternalState, error) {
 	t := b.newTable(spec, r.m)
 	ins := t.(restorer)
 	for i, recs := range r.recs {
 		for j := range recs {
 			if err := ins.restore(i, &recs[j]); err != nil {
-				return nil, fmt.Errorf("heap backend: restore state %q of operator %s with serializer %q: %w", spec.Name, b.opID, r.m.Value, err)
+				ser := r.m.Value
+				if r.m.UserKey != "" {
+					ser += ", user key " + r.m.UserKey
+				}
+				return nil, fmt.Errorf("heap backend: restore state %q of operator %s: %w", spec.Name, b.opID, &checkpoint.FileError{
+					Path: recs[j].file, Err: checkpoint.ErrCorrupt,
+					Detail: fmt.Sprintf("a record of state %q in key group %d does not decode with serializer %s: %v", spec.Name, b.rng.Start+i, ser, err)})
 			}
 		}
 	}

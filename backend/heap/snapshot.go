@@ -31,6 +31,16 @@ func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (stat
 	return s, nil
 }
 
+// empty reports whether no state of the snapshot has a record.
+func (s *snapshot) empty() bool {
+	for _, st := range s.states {
+		if !st.empty(s.rng.Len()) {
+			return false
+		}
+	}
+	return true
+}
+
 type snapshot struct {
 	id     int64
 	opID   string
@@ -60,11 +70,17 @@ func (s *snapshot) end() {
 	s.running.Add(-1)
 }
 
+// Run implements state.AsyncSnapshot. A snapshot without any record (no state holds an entry
+// and no timer is set) writes no file and returns a nil handle, as Flink does: a restore
+// without a handle for some key groups starts them empty.
 func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
 	if !s.claimed.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("heap backend: snapshot %d was released or already run", s.id)
 	}
 	defer s.end()
+	if s.empty() {
+		return nil, nil
+	}
 	f, err := out.Create(ctx, fmt.Sprintf("%s-keyed-%d-%d", s.opID, s.rng.Start, s.rng.End))
 	if err != nil {
 		return nil, err

@@ -27,8 +27,23 @@ func (s *valueState) Value() (any, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	c, ok := readable(s.b, s.tables, s.b.kgIdx).get(k)
+	c, ok, frozen := readable(s.b, s.tables, s.b.kgIdx).find(k)
+	if frozen && s.mutable && s.b.sharing() {
+		return s.copyOut(k, c.v)
+	}
 	return c.v, ok, nil
+}
+
+// copyOut replaces the current key's value v, which a snapshot holds, by a copy in the live
+// layer and returns the copy: what the caller then does to it in place never reaches the
+// snapshot. Flink's CopyOnWriteStateMap copies on such a get as well.
+func (s *valueState) copyOut(k *tkey, v any) (any, bool, error) {
+	c, err := s.spec.Value.Copy(v)
+	if err != nil {
+		return nil, false, s.copyErr(err)
+	}
+	writable(s.b, s.tables, s.b.kgIdx).put(k, valueCell{c})
+	return c, true, nil
 }
 
 func (s *valueState) Update(v any) error {
@@ -84,6 +99,8 @@ type valueRec struct {
 	k0, k1, n1 int // key arena[k0:k1], namespace arena[k1:n1]
 	v          any
 }
+
+func (f *frozenValues) empty(int) bool { return tablesEmpty(f.tables) }
 
 func (f *frozenValues) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var recs [valueBatch]valueRec
@@ -155,21 +172,29 @@ type listState[E any] struct {
 	boxed   func([]E) []any
 	encode  func(dst []byte, e E) ([]byte, error)
 	decode  func(src []byte) (E, error)
+	// copyElem deep-copies an element (nil when elements are immutable): a list a snapshot
+	// holds is copied with its elements before the task reads or changes it.
+	copyElem func(E) (E, error)
 }
 
 func newListState(base stateBase, n int) *listState[any] {
-	return &listState[any]{stateBase: base, tables: newTables[*listCell[any]](n),
+	s := &listState[any]{stateBase: base, tables: newTables[*listCell[any]](n),
 		fromAny: func(v any) (any, error) { return v, nil }, boxed: func(vs []any) []any { return vs },
 		encode: base.spec.Value.AppendAny, decode: base.spec.Value.DecodeAny}
+	if base.mutable {
+		s.copyElem = base.spec.Value.Copy
+	}
+	return s
 }
 
 func (s *listState[E]) internal() state.InternalState        { return s }
 func (s *listState[E]) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 func (s *listState[E]) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
 
-// items returns the current key's elements; the slice must not be modified.
+// items returns the current key's elements; the slice must not be modified. Mutable
+// elements of a list a snapshot holds are copied first (into the live layer).
 func (s *listState[E]) items() ([]E, error) {
-	if t, u, ok := direct(&s.stateBase, s.tables, false); ok {
+	if t, u, ok := direct(&s.stateBase, s.tables, false); ok && (s.copyElem == nil || !t.frozen) {
 		if c := t.u64[u]; c != nil {
 			return c.items, nil
 		}
@@ -179,7 +204,13 @@ func (s *listState[E]) items() ([]E, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, _ := readable(s.b, s.tables, s.b.kgIdx).get(k); c != nil {
+	c, _, frozen := readable(s.b, s.tables, s.b.kgIdx).find(k)
+	if frozen && s.copyElem != nil && s.b.sharing() {
+		if c, err = s.cell(s.b.kgIdx, k); err != nil {
+			return nil, err
+		}
+	}
+	if c != nil {
 		return c.items, nil
 	}
 	return nil, nil
@@ -193,25 +224,39 @@ func (s *listState[E]) Get() ([]any, error) {
 	return s.boxed(items), nil
 }
 
-// cell returns the list of k for writing, creating or copying it as needed. A copied cell
-// shares the frozen elements but has no spare capacity, so appending never writes into memory
-// a snapshot reads.
-func (s *listState[E]) cell(kgIdx int, k *tkey) *listCell[E] {
+// cell returns the list of k for writing, creating or copying it as needed.
+func (s *listState[E]) cell(kgIdx int, k *tkey) (*listCell[E], error) {
 	t := writable(s.b, s.tables, kgIdx)
 	c, _ := t.get(k)
 	if c == nil || c.epoch != t.epoch {
-		c = c.writable(t.epoch)
+		var err error
+		if c, err = s.writable(c, t.epoch); err != nil {
+			return nil, err
+		}
 		t.put(k, c)
 	}
-	return c
+	return c, nil
 }
 
-// writable returns a list like c (which may be nil) to be modified in a table of epoch.
-func (c *listCell[E]) writable(epoch uint64) *listCell[E] {
+// writable returns a list like c (which may be nil) to be modified in a table of epoch. The
+// copy shares c's elements but has no spare capacity, so appending never writes into memory a
+// snapshot reads; while a snapshot runs, mutable elements are copied too, so that none a
+// snapshot reads is handed to the task.
+func (s *listState[E]) writable(c *listCell[E], epoch uint64) (*listCell[E], error) {
 	if c == nil {
-		return &listCell[E]{epoch: epoch}
+		return &listCell[E]{epoch: epoch}, nil
 	}
-	return &listCell[E]{epoch: epoch, items: c.items[:len(c.items):len(c.items)]}
+	if s.copyElem == nil || len(c.items) == 0 || !s.b.sharing() {
+		return &listCell[E]{epoch: epoch, items: c.items[:len(c.items):len(c.items)]}, nil
+	}
+	items := make([]E, len(c.items))
+	for i, e := range c.items {
+		var err error
+		if items[i], err = s.copyElem(e); err != nil {
+			return nil, s.copyErr(err)
+		}
+	}
+	return &listCell[E]{epoch: epoch, items: items}, nil
 }
 
 // current returns the current key's list for writing.
@@ -219,7 +264,10 @@ func (s *listState[E]) current() (*listCell[E], error) {
 	if t, u, ok := direct(&s.stateBase, s.tables, true); ok {
 		c := t.u64[u]
 		if c == nil || c.epoch != t.epoch {
-			c = c.writable(t.epoch)
+			var err error
+			if c, err = s.writable(c, t.epoch); err != nil {
+				return nil, err
+			}
 			t.u64[u] = c
 		}
 		return c, nil
@@ -228,7 +276,7 @@ func (s *listState[E]) current() (*listCell[E], error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.cell(s.b.kgIdx, k), nil
+	return s.cell(s.b.kgIdx, k)
 }
 
 // add appends es (copied) to the current key's list.
@@ -321,7 +369,10 @@ func (s *listState[E]) freeze() frozen {
 func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
-	c := s.cell(kgIdx, &k)
+	c, err := s.cell(kgIdx, &k)
+	if err != nil {
+		return err
+	}
 	for _, e := range r.list {
 		v, err := s.decode(e)
 		if err != nil {
@@ -336,6 +387,8 @@ type frozenLists[E any] struct {
 	encode func(dst []byte, e E) ([]byte, error)
 	tables []*kgTable[*listCell[E]]
 }
+
+func (f *frozenLists[E]) empty(int) bool { return tablesEmpty(f.tables) }
 
 func (f *frozenLists[E]) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
@@ -381,15 +434,27 @@ func (s *mapState) readWith(ser func(dst []byte) ([]byte, error)) (c *mapCell, k
 	if s.uk, err = ser(s.uk[:0]); err != nil {
 		return nil, k, ukk, err
 	}
-	if t, u, ok := direct(&s.stateBase, s.tables, false); ok {
-		c = t.u64[u]
-	} else {
-		c, _ = readable(s.b, s.tables, s.b.kgIdx).get(k)
+	if c, err = s.readCell(k); err != nil {
+		return nil, k, ukk, err
 	}
 	return c, k, lookupKey(s.uk), nil
 }
 
-func (s *mapState) cell(kgIdx int, k *tkey) *mapCell {
+// readCell returns the map of k (nil if none) for reading. A map of mutable values that a
+// snapshot holds is copied first (into the live layer), so that no value a snapshot reads is
+// handed to the task.
+func (s *mapState) readCell(k *tkey) (*mapCell, error) {
+	if t, u, ok := direct(&s.stateBase, s.tables, false); ok && (!s.mutable || !t.frozen) {
+		return t.u64[u], nil
+	}
+	c, _, frozen := readable(s.b, s.tables, s.b.kgIdx).find(k)
+	if frozen && s.mutable && s.b.sharing() {
+		return s.cell(s.b.kgIdx, k)
+	}
+	return c, nil
+}
+
+func (s *mapState) cell(kgIdx int, k *tkey) (*mapCell, error) {
 	t := writable(s.b, s.tables, kgIdx)
 	c, _ := t.get(k)
 	switch {
@@ -397,10 +462,31 @@ func (s *mapState) cell(kgIdx int, k *tkey) *mapCell {
 		c = &mapCell{epoch: t.epoch, m: map[mkey]state.MapEntry{}}
 		t.put(k, c)
 	case c.epoch != t.epoch:
-		c = &mapCell{epoch: t.epoch, m: maps.Clone(c.m)}
+		m, err := s.clone(c.m)
+		if err != nil {
+			return nil, err
+		}
+		c = &mapCell{epoch: t.epoch, m: m}
 		t.put(k, c)
 	}
-	return c
+	return c, nil
+}
+
+// clone copies a map a snapshot may hold; while a snapshot runs, mutable values are copied
+// too. User keys are never copied: like the keys of a Go map, they must not change.
+func (s *mapState) clone(m map[mkey]state.MapEntry) (map[mkey]state.MapEntry, error) {
+	if !s.mutable || !s.b.sharing() {
+		return maps.Clone(m), nil
+	}
+	out := make(map[mkey]state.MapEntry, len(m))
+	for uk, e := range m {
+		v, err := s.spec.Value.Copy(e.Value)
+		if err != nil {
+			return nil, s.copyErr(err)
+		}
+		out[uk] = state.MapEntry{Key: e.Key, Value: v}
+	}
+	return out, nil
 }
 
 func (s *mapState) Get(uk any) (any, bool, error) { return lookup(s.read(uk)) }
@@ -424,7 +510,11 @@ func (s *mapState) Put(uk, v any) error {
 	if err != nil {
 		return err
 	}
-	s.cell(s.b.kgIdx, k).m[ukk.owned()] = state.MapEntry{Key: uk, Value: v}
+	c, err := s.cell(s.b.kgIdx, k)
+	if err != nil {
+		return err
+	}
+	c.m[ukk.owned()] = state.MapEntry{Key: uk, Value: v}
 	return nil
 }
 
@@ -438,7 +528,9 @@ func (s *mapState) remove(c *mapCell, k *tkey, ukk mkey, err error) error {
 	if _, ok := c.m[ukk]; !ok {
 		return nil
 	}
-	c = s.cell(s.b.kgIdx, k)
+	if c, err = s.cell(s.b.kgIdx, k); err != nil {
+		return err
+	}
 	delete(c.m, ukk)
 	if len(c.m) == 0 {
 		writable(s.b, s.tables, s.b.kgIdx).del(k)
@@ -462,7 +554,11 @@ func (s *mapState) All() iter.Seq2[state.MapEntry, error] {
 			yield(state.MapEntry{}, err)
 			return
 		}
-		c, _ := readable(s.b, s.tables, s.b.kgIdx).get(k)
+		c, err := s.readCell(k)
+		if err != nil {
+			yield(state.MapEntry{}, err)
+			return
+		}
 		if c == nil {
 			return
 		}
@@ -489,7 +585,11 @@ func (s *mapState) restore(kgIdx int, r *rawRecord) error {
 	}
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
-	s.cell(kgIdx, &k).m[storeKey(r.userKey)] = state.MapEntry{Key: uk, Value: v}
+	c, err := s.cell(kgIdx, &k)
+	if err != nil {
+		return err
+	}
+	c.m[storeKey(r.userKey)] = state.MapEntry{Key: uk, Value: v}
 	return nil
 }
 
@@ -497,6 +597,8 @@ type frozenMaps struct {
 	ser    serde.Erased
 	tables []*kgTable[*mapCell]
 }
+
+func (f *frozenMaps) empty(int) bool { return tablesEmpty(f.tables) }
 
 func (f *frozenMaps) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error

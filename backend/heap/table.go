@@ -87,9 +87,16 @@ func (t *kgTable[C]) own(k *tkey) (C, bool) {
 }
 
 func (t *kgTable[C]) get(k *tkey) (C, bool) {
+	c, ok, _ := t.find(k)
+	return c, ok
+}
+
+// find is get that also reports whether the cell was found in a frozen table: one that a
+// snapshot may still read, so that what the cell refers to must not change.
+func (t *kgTable[C]) find(k *tkey) (c C, ok, frozen bool) {
 	for ; t != nil; t = t.base {
 		if c, ok := t.own(k); ok {
-			return c, true
+			return c, true, t.frozen
 		}
 		if t.tomb != nil {
 			if _, dead := t.tomb.own(k); dead {
@@ -98,7 +105,7 @@ func (t *kgTable[C]) get(k *tkey) (C, bool) {
 		}
 	}
 	var zero C
-	return zero, false
+	return zero, false, false
 }
 
 func (t *kgTable[C]) putOwn(k *tkey, c C) {
@@ -271,6 +278,18 @@ func freezeAll[C any](ts []*kgTable[C]) []*kgTable[C] {
 		t.frozen = true
 	}
 	return append([]*kgTable[C](nil), ts...)
+}
+
+// tablesEmpty reports whether no table has a visible entry.
+func tablesEmpty[C any](ts []*kgTable[C]) bool {
+	for _, t := range ts {
+		found := false
+		t.each(func(_, _ []byte, _ C) bool { found = true; return false })
+		if found {
+			return false
+		}
+	}
+	return true
 }
 
 // eachKey calls fn for every (key, namespace) of every table.

@@ -136,6 +136,15 @@ func (q *timerQueue) restore(kgIdx int, r *rawRecord) error {
 
 type frozenTimers struct{ f *timerheap.Frozen }
 
+func (f *frozenTimers) empty(kgs int) bool {
+	for i := range kgs {
+		if f.f.Len(i) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func (f *frozenTimers) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	f.f.Each(kgIdx, func(t timerheap.Timer) bool {
 		scratch = binary.BigEndian.AppendUint64(scratch[:0], uint64(t.Timestamp)^(1<<63))

@@ -364,6 +364,8 @@ type frozenWordMaps struct {
 	tables []*kgTable[wordMapCell]
 }
 
+func (f *frozenWordMaps) empty(int) bool { return tablesEmpty(f.tables) }
+
 func (f *frozenWordMaps) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	var uk [8]byte

@@ -84,6 +84,8 @@ type frozenWords struct {
 	tables []*kgTable[uint64]
 }
 
+func (f *frozenWords) empty(int) bool { return tablesEmpty(f.tables) }
+
 func (f *frozenWords) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c uint64) bool {

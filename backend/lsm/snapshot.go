@@ -2,6 +2,7 @@ package lsm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -100,12 +101,20 @@ func (s *fullSnapshot) released() bool {
 	return !ok
 }
 
-// Run implements state.AsyncSnapshot.
+// Run implements state.AsyncSnapshot. A snapshot without any record (no state entry and no
+// timer in the key-group range) writes no file and returns a nil handle, as Flink does: a
+// restore without a handle for some key groups starts them empty.
 func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
 	if s.released() {
 		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s was released", s.id, s.opID)
 	}
 	defer s.Release()
+	if empty, err := s.empty(); err != nil || empty {
+		if err != nil {
+			err = fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, err)
+		}
+		return nil, err
+	}
 	f, err := out.Create(ctx, fmt.Sprintf("%s-keyed-%d-%d", sanitize(s.opID), s.rng.Start, s.rng.End))
 	if err != nil {
 		return nil, fmt.Errorf("lsm backend: snapshot %d: %w", s.id, err)
@@ -120,6 +129,28 @@ func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*
 		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, s.b.dbErr(err))
 	}
 	return h, nil
+}
+
+// empty reports whether the snapshot holds no record: no key in its key-group range and no
+// heap timer.
+func (s *fullSnapshot) empty() (bool, error) {
+	for _, f := range s.heapTimers {
+		for i := range s.rng.Len() {
+			if f.f.Len(i) > 0 {
+				return false, nil
+			}
+		}
+	}
+	lo, hi := keyGroupSpan(s.rng.Start, s.rng.End)
+	it, err := s.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return false, err
+	}
+	return !found, nil
 }
 
 // writeKeyGroup writes the records of one key group. WriteFull calls it from several

@@ -664,11 +664,17 @@ func TestSnapshotRelease(t *testing.T) {
 	if _, err := snap.Run(j.ctx, p); err == nil {
 		t.Error("Run after Release succeeded")
 	}
-	// An empty backend writes an empty but valid handle.
+	// A backend without state writes nothing and returns no handle (as Flink does).
+	snap = mustGet[state.OperatorAsyncSnapshot](t)(b.Snapshot(1))
+	if h := mustGet[*checkpoint.OperatorStateHandle](t)(snap.Run(j.ctx, p)); h != nil {
+		t.Errorf("a backend without state wrote %s", h.File.Path)
+	}
+	// A registered state, even empty, is written: its restore is a restore (IsRestored).
+	mustGet[state.OperatorListState[int64]](t)(state.GetOperatorListState(b, state.ListDescriptor[int64]{Name: "s"}))
 	snap = mustGet[state.OperatorAsyncSnapshot](t)(b.Snapshot(1))
 	h := mustGet[*checkpoint.OperatorStateHandle](t)(snap.Run(j.ctx, p))
-	if len(h.States) != 0 || h.Validate() != nil {
-		t.Errorf("empty handle %+v: %v", h, h.Validate())
+	if h == nil || len(h.States) != 1 || h.Validate() != nil {
+		t.Fatalf("handle of an empty registered state %+v", h)
 	}
 }
 

@@ -60,7 +60,10 @@ func (s *snapshot) Release() {
 	s.mu.Unlock()
 }
 
-// Run implements state.OperatorAsyncSnapshot: it serializes every state into one file.
+// Run implements state.OperatorAsyncSnapshot: it serializes every state into one file. A
+// backend without any state (none registered, none restored) writes no file and returns a
+// nil handle, as Flink does. A registered state, even empty, is written: a restore then
+// reports IsRestored.
 func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.OperatorStateHandle, error) {
 	s.mu.Lock()
 	states, released := s.states, s.released
@@ -68,6 +71,9 @@ func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*chec
 	s.mu.Unlock()
 	if released {
 		return nil, fmt.Errorf("operator %s subtask %d: operator state snapshot %d was already run or released", s.opID, s.subtask, s.id)
+	}
+	if len(states) == 0 {
+		return nil, nil
 	}
 	f, err := out.Create(ctx, fmt.Sprintf("%s-operator-%d", s.opID, s.subtask))
 	if err != nil {
