@@ -62,6 +62,22 @@ func remount(t *testing.T, dir string, flags uintptr, data string) {
 	}
 }
 
+// remountReadOnly tries to turn the tmpfs on dir read-only until within passes; it reports
+// whether it succeeded. The kernel refuses (EBUSY) while a file on it is open for writing.
+func remountReadOnly(dir string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT|syscall.MS_RDONLY, "")
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // fill writes a file into dir until its filesystem has no space left.
 func fill(t *testing.T, dir string) {
 	t.Helper()
@@ -118,7 +134,7 @@ func diskFault(t *testing.T, bin, where, fault string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if !p.exited() {
+		if !p.exited() { // p as it is at the end: the faulted run
 			p.cmd.Process.Kill()
 			<-p.done
 		}
@@ -140,7 +156,19 @@ func diskFault(t *testing.T, bin, where, fault string) {
 	case "full":
 		fill(t, target)
 	case "read-only":
-		remount(t, target, syscall.MS_RDONLY, "")
+		// A filesystem with files open for writing cannot turn read-only (EBUSY): the lsm
+		// working directory always has (Pebble's MANIFEST), the others between writes. Then the
+		// job is killed, the directory turned read-only, and the job resumed into it: that run
+		// must fail the same way.
+		if where == "lsm" || !remountReadOnly(target, 5*time.Second) {
+			t.Logf("%s directory %s has files open for writing; killing the job, turning it read-only and resuming into it", where, target)
+			p.cmd.Process.Kill()
+			<-p.done
+			remount(t, target, syscall.MS_RDONLY, "")
+			if p, err = startProc(bin, dir, append(slices.Clone(args), "--resume", "--rate", fmt.Sprint(diskFaultRate))...); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	faulted := time.Now()
 	t.Logf("%s directory %s %s after checkpoint %d", where, target, fault, before)
