@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/backend/operator"
@@ -68,7 +70,10 @@ func lsmBackend(incremental bool, timers lsm.TimerServiceFactory) backendFactory
 	return func(ctx context.Context, opts state.BackendOptions, dir string) (state.KeyedStateBackend, error) {
 		return lsm.New(ctx, lsm.Options{BackendOptions: opts, Dir: dir, Incremental: incremental, TimerService: timers,
 			// Small memory: the matrix opens hundreds of backends.
-			BlockCacheSize: 1 << 20, WriteBufferSize: 1 << 20, WriteBufferCount: 2, TransferConcurrency: 2})
+			BlockCacheSize: 1 << 20, WriteBufferSize: 1 << 20, WriteBufferCount: 2, TransferConcurrency: 2,
+			// No compactions: each checkpoint adds an SST and keeps the older ones, so the
+			// newest checkpoint shares SSTs with one and with two older checkpoints.
+			OptionsHook: func(o *pebble.Options) { o.DisableAutomaticCompactions = true }})
 	}
 }
 

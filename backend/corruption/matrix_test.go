@@ -363,78 +363,98 @@ func TestCorruptionMatrix(t *testing.T) {
 	}
 	t.Logf("seed %d (rerun with STREAMSTATE_CORRUPTION_SEED=%d)", seed, seed)
 	start := time.Now()
-	var mu sync.Mutex
-	counts := map[outcome]int{}
-	cases, kindsRun := 0, map[string]map[string]bool{}
-	for _, k := range kinds() {
-		t.Run(k.name, func(t *testing.T) {
-			f := build(t, k, seed)
-			// The control case: the pristine storage validates and restores the newest state.
-			t.Run("pristine", func(t *testing.T) {
-				dir := t.TempDir()
-				copyTree(t, f.dir, dir)
-				runCase(t, f, dir, nil, false)
+	tally := &tally{counts: map[outcome]int{}, fileKinds: map[string][]string{}}
+	// The kinds run in parallel; the group returns when all are done.
+	t.Run("kinds", func(t *testing.T) {
+		for _, k := range kinds() {
+			t.Run(k.name, func(t *testing.T) {
+				t.Parallel()
+				matrixKind(t, k, seed, tally)
 			})
-			latest := f.refs[f.latest()]
-			fileKinds := map[string]bool{}
-			for _, name := range latest {
-				fileKinds[f.files[name]] = true
-			}
-			mu.Lock()
-			kindsRun[k.name] = fileKinds
-			mu.Unlock()
-			var specs []caseSpec
-			for _, name := range f.targets() {
-				for _, mut := range mutations {
-					specs = append(specs, caseSpec{
-						label: fmt.Sprintf("%s/%s/%s", f.files[name], strings.ReplaceAll(name, "/", "|"), mut.name),
-						apply: func(dir string) ([]string, error) {
-							partner := f.partner(name)
-							if mut.name == "swap" && partner != "" {
-								t.Logf("swapping %s with %s", name, partner)
-							}
-							return mut.apply(dir, name, partner)
-						},
-						metadataGone: mut.name == "delete" && f.files[name] == "_metadata" && !f.kind.savepoint,
-					})
-				}
-			}
-			specs = append(specs, f.everyCheckpoint()...)
-			for _, c := range specs {
-				t.Run(c.label, func(t *testing.T) {
-					dir := t.TempDir()
-					copyTree(t, f.dir, dir)
-					damaged, err := c.apply(dir)
-					var o outcome
-					switch {
-					case errors.Is(err, errEmpty) || errors.Is(err, errNoPartner):
-						t.Logf("not applicable: %v", err)
-						o = outSkipped
-					case err != nil:
-						t.Fatal(err)
-					default:
-						o = runCase(t, f, dir, damaged, c.metadataGone)
+		}
+	})
+	var lines []string
+	for _, k := range kinds() {
+		lines = append(lines, fmt.Sprintf("%s: %s", k.name, strings.Join(tally.fileKinds[k.name], ", ")))
+	}
+	t.Logf("file kinds damaged per checkpoint kind:\n  %s", strings.Join(lines, "\n  "))
+	for _, o := range slices.Sorted(maps.Keys(tally.counts)) {
+		t.Logf("%4d cases: %s", tally.counts[o], o)
+	}
+	summary := fmt.Sprintf("corruption matrix: %d cases run (%d checkpoint kinds × stored files × %d mutations, %d not applicable) in %v, seed %d",
+		tally.cases, len(kinds()), len(mutations), tally.counts[outSkipped], time.Since(start).Round(time.Millisecond), seed)
+	t.Log(summary)
+	fmt.Println(summary)
+}
+
+// tally counts the matrix's cases by outcome, for the summary. Safe for concurrent use.
+type tally struct {
+	mu        sync.Mutex
+	cases     int
+	counts    map[outcome]int
+	fileKinds map[string][]string // the kinds of file damaged, by checkpoint kind
+}
+
+func (t *tally) add(o outcome) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.counts[o]++
+	if o != outSkipped {
+		t.cases++
+	}
+}
+
+func (t *tally) kinds(kind string, fileKinds []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.fileKinds[kind] = fileKinds
+}
+
+// matrixKind runs the matrix for one kind of checkpoint: the pristine control case, every
+// mutation of the target files, and the damage of every checkpoint.
+func matrixKind(t *testing.T, k kind, seed uint64, tl *tally) {
+	f := build(t, k, seed)
+	t.Run("pristine", func(t *testing.T) {
+		dir := t.TempDir()
+		copyTree(t, f.dir, dir)
+		runCase(t, f, dir, nil, false)
+	})
+	fileKinds := map[string]bool{}
+	for _, name := range f.refs[f.latest()] {
+		fileKinds[f.files[name]] = true
+	}
+	tl.kinds(k.name, slices.Sorted(maps.Keys(fileKinds)))
+	var specs []caseSpec
+	for _, name := range f.targets() {
+		for _, mut := range mutations {
+			specs = append(specs, caseSpec{
+				label: fmt.Sprintf("%s/%s/%s", f.files[name], strings.ReplaceAll(name, "/", "|"), mut.name),
+				apply: func(dir string) ([]string, error) {
+					partner := f.partner(name)
+					if mut.name == "swap" && partner != "" {
+						t.Logf("swapping %s with %s", name, partner)
 					}
-					mu.Lock()
-					counts[o]++
-					if o != outSkipped {
-						cases++
-					}
-					mu.Unlock()
-				})
+					return mut.apply(dir, name, partner)
+				},
+				metadataGone: mut.name == "delete" && f.files[name] == "_metadata" && !f.kind.savepoint,
+			})
+		}
+	}
+	specs = append(specs, f.everyCheckpoint()...)
+	for _, c := range specs {
+		t.Run(c.label, func(t *testing.T) {
+			dir := t.TempDir()
+			copyTree(t, f.dir, dir)
+			damaged, err := c.apply(dir)
+			switch {
+			case errors.Is(err, errEmpty) || errors.Is(err, errNoPartner):
+				t.Logf("not applicable: %v", err)
+				tl.add(outSkipped)
+			case err != nil:
+				t.Fatal(err)
+			default:
+				tl.add(runCase(t, f, dir, damaged, c.metadataGone))
 			}
 		})
 	}
-	var lines []string
-	for _, k := range kinds() {
-		lines = append(lines, fmt.Sprintf("%s: %s", k.name, strings.Join(slices.Sorted(maps.Keys(kindsRun[k.name])), ", ")))
-	}
-	t.Logf("file kinds damaged per checkpoint kind:\n  %s", strings.Join(lines, "\n  "))
-	for _, o := range slices.Sorted(maps.Keys(counts)) {
-		t.Logf("%4d cases: %s", counts[o], o)
-	}
-	summary := fmt.Sprintf("corruption matrix: %d cases run (%d checkpoint kinds × stored files × %d mutations, %d not applicable) in %v, seed %d",
-		cases, len(kinds()), len(mutations), counts[outSkipped], time.Since(start).Round(time.Millisecond), seed)
-	t.Log(summary)
-	fmt.Println(summary)
 }
