@@ -111,6 +111,11 @@ func runCase(t *testing.T, f *fixture, dir string, damaged []string, metadataGon
 		if !errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, checkpoint.ErrMissing) {
 			t.Errorf("restore error wraps neither ErrCorrupt nor ErrMissing: %v", err)
 		}
+		// Callers start fresh on ErrNoCheckpoint ("the job never completed a checkpoint"):
+		// checkpoints that exist but cannot be read must not look like that.
+		if errors.Is(err, checkpoint.ErrNoCheckpoint) {
+			t.Errorf("restore error wraps ErrNoCheckpoint, which callers take as a fresh start, though checkpoints %v exist: %v", complete, err)
+		}
 		msg := err.Error()
 		for _, id := range complete {
 			if !strings.Contains(msg, fmt.Sprintf("checkpoint %d", id)) {
