@@ -1,19 +1,25 @@
 // Package corruption_test is the corruption matrix of issue 17: checkpoints of every kind
 // (hashmap full, lsm full, lsm incremental, canonical savepoint), each holding keyed state,
 // timers and operator state, written by the real backends into real checkpoint storage on
-// file://; then every stored file of the newest checkpoint is damaged in every way (a flipped
-// first, middle or last byte, truncation, deletion, a swap with another file of its kind) and
-// the test asserts what Flink promises: `checkpoints validate` (checkpoint.DecodeMetadata and
-// checkpoint.Check, as cmd/streamstate calls them) names the damaged file; Restore gives
-// exactly the state of the newest checkpoint that does not reference a damaged file (compared
-// with a model of the state at each checkpoint), or, when none is left, fails with an error
-// naming every checkpoint it tried and the damaged files. Never a panic, never wrong state,
-// never a silent fresh start.
+// file://. Then each kind of stored file of the newest checkpoint (_metadata, keyed snapshot
+// file, operator state file, shared SST, MANIFEST, OPTIONS, marker, WAL, extra timers file;
+// among shared SSTs one for each number of checkpoints sharing it; every file with
+// -corruption.all) is damaged in every way: a flipped first, middle or last byte, truncation,
+// deletion, a swap with another file of its kind; and the same kind of file is damaged in
+// every retained checkpoint at once. The test asserts what Flink promises:
+// `checkpoints validate` (checkpoint.DecodeMetadata and checkpoint.Check, as cmd/streamstate
+// calls them) names the damaged file and passes every checkpoint that does not reference it;
+// Restore gives exactly the state of the newest checkpoint that references no damaged file
+// (compared with a model of the state at each checkpoint), or, when none is left, fails with
+// an error naming every checkpoint it tried and its damaged file. Never a panic, never wrong
+// state, never a silent fresh start. A damage that changes no byte (a swap of identical
+// files) must restore the newest checkpoint exactly; the summary counts those cases apart.
 //
 // The matrix lives here, beside backend/backendtest, because it needs every backend and the
 // checkpoint lifecycle at once: the backends import package checkpoint, so a test of both
 // belongs at the backends' level or above, never in package checkpoint's tree (imports point
-// down only). It holds no production code.
+// down only). It holds no production code. Its command-line end (a killed job, `checkpoints
+// validate`, `run --resume`) is cmd/streamstate's TestCorruptCheckpointResume.
 package corruption_test
 
 import (
@@ -314,6 +320,7 @@ func (f *fixture) everyCheckpoint() []caseSpec {
 	if f.kind.savepoint {
 		return nil
 	}
+	flip := mutations[slices.IndexFunc(mutations, func(m mutation) bool { return m.name == "flip-last" })]
 	var out []caseSpec
 	for _, kind := range []string{"_metadata", "keyed-snapshot", "operator", "timers-extra", "private-MANIFEST"} {
 		var names []string
@@ -328,7 +335,7 @@ func (f *fixture) everyCheckpoint() []caseSpec {
 		out = append(out, caseSpec{label: "every-checkpoint/" + kind + "/flip-last", apply: func(dir string) ([]string, error) {
 			var damaged []string
 			for _, n := range names {
-				d, err := mutations[2].apply(dir, n, "")
+				d, err := flip.apply(dir, n, "")
 				if err != nil {
 					return nil, err
 				}
