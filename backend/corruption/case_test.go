@@ -95,14 +95,22 @@ func runCase(t *testing.T, f *fixture, dir string, damaged []string, metadataGon
 	}
 	cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: rounds})
 	must(t, err)
-	var got dump
+	var subs []*subtask
 	var panicked string
-	m, err := cps.Restore(ctx, func(m *checkpoint.Metadata) (err error) {
-		got, panicked, err = restore(t, f, m, cps.Reader())
+	m, err := cps.Restore(ctx, func(m *checkpoint.Metadata) error {
+		s, p, err := restore(t, f, m, cps.Reader())
+		if p != "" {
+			panicked = p
+		}
+		subs = s
 		return err
 	})
 	if panicked != "" {
 		t.Fatalf("restore panicked: %s", panicked)
+	}
+	var got dump
+	if err == nil {
+		got = readState(t, m.CheckpointID, subs)
 	}
 	if expect < 0 {
 		if err == nil {
@@ -153,13 +161,17 @@ func runCase(t *testing.T, f *fixture, dir string, damaged []string, metadataGon
 // else an error naming a damaged file.
 func restoreSavepoint(t *testing.T, f *fixture, st checkpoint.Storage, damaged []string) outcome {
 	m, r, err := checkpoint.LoadSavepoint(context.Background(), st)
-	var got dump
+	var subs []*subtask
 	var panicked string
 	if err == nil {
-		got, panicked, err = restore(t, f, m, r)
+		subs, panicked, err = restore(t, f, m, r)
 	}
 	if panicked != "" {
 		t.Fatalf("restore panicked: %s", panicked)
+	}
+	var got dump
+	if err == nil {
+		got = readState(t, 0, subs)
 	}
 	if len(damaged) == 0 {
 		if err != nil {
@@ -186,30 +198,46 @@ func restoreSavepoint(t *testing.T, f *fixture, st checkpoint.Storage, damaged [
 	return outSPFailed
 }
 
-// restore restores the job's subtasks from m and reads their state. A panic is returned as
-// its message and stack, and an error.
-func restore(t *testing.T, f *fixture, m *checkpoint.Metadata, r checkpoint.Reader) (d dump, panicked string, err error) {
+// restore restores the job's subtasks from m, as the runtime does before the job runs (the
+// function it gives Checkpoints.Restore): an error here makes Restore try the previous
+// checkpoint. A panic is returned as its message and stack, and an error.
+func restore(t *testing.T, f *fixture, m *checkpoint.Metadata, r checkpoint.Reader) (subs []*subtask, panicked string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked = fmt.Sprintf("%v\n%s", p, debug.Stack())
 			err = fmt.Errorf("panic: %v", p)
+			for _, s := range subs {
+				s.close()
+			}
+			subs = nil
 		}
 	}()
 	o := m.Operator(opID)
 	if o == nil {
 		return nil, "", fmt.Errorf("the metadata has no operator %s", opID)
 	}
-	subs, err := open(context.Background(), f.kind.restorer, func() string { return t.TempDir() }, o, r)
-	if err != nil {
-		return nil, "", err
-	}
+	subs, err = open(context.Background(), f.kind.restorer, func() string { return t.TempDir() }, o, r)
+	return subs, "", err
+}
+
+// readState reads the whole state of restored subtasks, as the job would while it runs, and
+// closes them. A failure here is damage that the restore let through: the job would meet it
+// after it had started from the checkpoint, with no fallback left.
+func readState(t *testing.T, id int64, subs []*subtask) dump {
+	t.Helper()
 	defer func() {
 		for _, s := range subs {
 			s.close()
 		}
+		if p := recover(); p != nil {
+			t.Fatalf("reading the state restored from checkpoint %d panicked: %v\n%s", id, p, debug.Stack())
+		}
 	}()
-	d, err = read(subs)
-	return d, "", err
+	d, err := read(subs)
+	if err != nil {
+		t.Fatalf("restore accepted checkpoint %d, but reading its state fails: %v", id, err)
+	}
+	return d
 }
 
 // validate does what `streamstate checkpoints validate` does for one checkpoint (or the
