@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -54,10 +55,18 @@ type Writer interface {
 // backoff (NewRetryingStorage with default RetryOptions); its credentials come from the AWS
 // environment and config chain, never from the URL, and are never logged. The query of the
 // URL is passed to the driver (for example s3://bucket/prefix?endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1).
+//
+// No error or description it returns holds the URL's user information or the value of a
+// query parameter that may be a secret (see RedactURL).
 func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
+	secrets := urlSecrets(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint storage URL %q: %w", rawURL, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the whole URL
+		}
+		return nil, fmt.Errorf("checkpoint storage URL %s: %w", RedactURL(rawURL), scrubError(err, secrets))
 	}
 	var prefix string
 	isFile, remote := false, false
@@ -100,16 +109,16 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 	case "mem":
 		// A fresh in-memory bucket per OpenURL: keep the Storage to restore from it.
 	default:
-		return nil, fmt.Errorf("checkpoint storage URL %q: unsupported scheme %q; use file://, mem://, s3:// or jobmanager", rawURL, u.Scheme)
+		return nil, fmt.Errorf("checkpoint storage URL %s: unsupported scheme %q; use file://, mem://, s3:// or jobmanager", RedactURL(rawURL), u.Scheme)
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("open checkpoint storage %s: %w", redact(u), err)
+		return nil, fmt.Errorf("open checkpoint storage %s: %w", redact(u), scrubError(err, secrets))
 	}
 	if prefix != "" {
 		b = blob.PrefixedBucket(b, prefix+"/")
 	}
-	s := &blobStorage{b: b, desc: redact(u)}
+	s := &blobStorage{b: b, desc: redact(u), secrets: secrets}
 	if isFile {
 		// fileblob checks IfNotExist with a stat before its rename, under a lock of its own
 		// writer only; serializing conditional commits makes them atomic within this process.
@@ -123,16 +132,162 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 	return s, nil
 }
 
+// redact is the description of a storage URL: without user information and query.
 func redact(u *url.URL) string {
 	c := *u
 	c.User = nil
 	c.RawQuery = ""
+	c.Fragment, c.RawFragment = "", ""
 	return c.String()
 }
+
+// Redacted stands in for a secret in RedactURL's result.
+const Redacted = "REDACTED"
+
+// RedactURL returns rawURL fit for a message or a log: without its user information (a user
+// name may be an access key id), and with the value of every query parameter whose name
+// suggests a secret (it holds secret, password, passwd, pwd, token, key, credential,
+// signature, sig, auth or session, in any case) replaced by Redacted, as is the user
+// information of a URL given as a parameter's value (endpoint=http://user:pass@host). Other
+// parameters (region, endpoint) are kept, so the result still says where the storage is and
+// opens the same storage when it held no secret. A string without secrets is returned as is;
+// one that does not parse as a URL keeps its scheme, host and path, the rest becomes Redacted.
+func RedactURL(rawURL string) string {
+	if len(urlSecrets(rawURL)) == 0 {
+		return rawURL // as given: a plain path is not re-escaped
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		s := scrub(rawURL, urlSecrets(rawURL))
+		if i := strings.IndexAny(s, "?#"); i >= 0 {
+			s = s[:i] + "?" + Redacted
+		}
+		return s
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		changed := err != nil
+		for k, vs := range q {
+			for i, v := range vs {
+				switch {
+				case secretParam(k):
+					vs[i], changed = Redacted, true
+				case strings.Contains(v, "@") && strings.Contains(v, "://"):
+					if r := RedactURL(v); r != v {
+						vs[i], changed = r, true
+					}
+				}
+			}
+		}
+		if err != nil {
+			u.RawQuery = Redacted
+		} else if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.String()
+}
+
+// secretParam reports whether a query parameter of this name may hold a secret.
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"secret", "password", "passwd", "pwd", "token", "key", "credential", "sig", "auth", "session"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlSecrets returns the substrings of rawURL that RedactURL hides (user information, the
+// values of secret parameters), raw and unescaped, without parsing it strictly: it serves
+// also for strings url.Parse rejects.
+func urlSecrets(rawURL string) []string {
+	var secrets []string
+	add := func(v string) {
+		if v == "" {
+			return
+		}
+		secrets = append(secrets, v)
+		if u, err := url.QueryUnescape(v); err == nil && u != v {
+			secrets = append(secrets, u)
+		}
+	}
+	rest := rawURL
+	if i := strings.Index(rest, "#"); i >= 0 {
+		rest = rest[:i]
+	}
+	base, query, _ := strings.Cut(rest, "?")
+	if _, auth, ok := strings.Cut(base, "://"); ok {
+		if i := strings.IndexByte(auth, '/'); i >= 0 {
+			auth = auth[:i]
+		}
+		if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+			userinfo := auth[:i]
+			add(userinfo)
+			for _, p := range strings.Split(userinfo, ":") {
+				add(p)
+			}
+		}
+	}
+	for _, kv := range strings.FieldsFunc(query, func(r rune) bool { return r == '&' || r == ';' }) {
+		k, v, _ := strings.Cut(kv, "=")
+		if ku, err := url.QueryUnescape(k); err == nil {
+			k = ku
+		}
+		switch {
+		case secretParam(k):
+			add(v)
+		case strings.Contains(v, "@"):
+			vu := v
+			if x, err := url.QueryUnescape(v); err == nil {
+				vu = x
+			}
+			secrets = append(secrets, urlSecrets(vu)...)
+		}
+	}
+	// Longest first, so that a secret containing another is replaced whole.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(secrets)
+}
+
+// scrub replaces every secret in s by Redacted.
+func scrub(s string, secrets []string) string {
+	for _, sec := range secrets {
+		s = strings.ReplaceAll(s, sec, Redacted)
+	}
+	return s
+}
+
+// scrubError returns err with every secret in its message replaced by Redacted; errors.Is
+// and errors.As still see err.
+func scrubError(err error, secrets []string) error {
+	if err == nil || len(secrets) == 0 {
+		return err
+	}
+	msg := err.Error()
+	if clean := scrub(msg, secrets); clean != msg {
+		return &redactedError{msg: clean, err: err}
+	}
+	return err
+}
+
+// redactedError is an error whose message has had secrets removed.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 type blobStorage struct {
 	b    *blob.Bucket
 	desc string
+	// secrets are the URL's secrets (urlSecrets), scrubbed from every error: a driver's
+	// error may quote the URL it was opened with.
+	secrets []string
 	// condMu, if set, serializes the commits of create-if-not-exists writers, for drivers
 	// whose check and write are not atomic (fileblob).
 	condMu *sync.Mutex
@@ -152,9 +307,9 @@ func (s *blobStorage) Create(ctx context.Context, name string, ifNotExist bool) 
 	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: ifNotExist, ContentType: "application/octet-stream"})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("create %s in %s: %w", name, s.desc, err)
+		return nil, fmt.Errorf("create %s in %s: %w", name, s.desc, scrubError(err, s.secrets))
 	}
-	bw := &blobWriter{w: w, cancel: cancel, name: name, desc: s.desc}
+	bw := &blobWriter{w: w, cancel: cancel, name: name, desc: s.desc, secrets: s.secrets}
 	if ifNotExist {
 		bw.condMu = s.condMu
 	}
@@ -162,19 +317,20 @@ func (s *blobStorage) Create(ctx context.Context, name string, ifNotExist bool) 
 }
 
 type blobWriter struct {
-	w      *blob.Writer
-	cancel context.CancelFunc
-	name   string
-	desc   string
-	condMu *sync.Mutex // see blobStorage.condMu; nil unless needed
-	n      int64
-	done   bool
+	w       *blob.Writer
+	cancel  context.CancelFunc
+	name    string
+	desc    string
+	secrets []string
+	condMu  *sync.Mutex // see blobStorage.condMu; nil unless needed
+	n       int64
+	done    bool
 }
 
 func (w *blobWriter) Write(p []byte) (int, error) {
 	n, err := w.w.Write(p)
 	w.n += int64(n)
-	return n, err
+	return n, scrubError(err, w.secrets)
 }
 
 func (w *blobWriter) Commit() (int64, error) {
@@ -194,7 +350,7 @@ func (w *blobWriter) Commit() (int64, error) {
 		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
 			return 0, fmt.Errorf("%w: %s in %s", ErrExists, w.name, w.desc)
 		}
-		return 0, fmt.Errorf("write %s in %s: %w", w.name, w.desc, err)
+		return 0, fmt.Errorf("write %s in %s: %w", w.name, w.desc, scrubError(err, w.secrets))
 	}
 	return w.n, nil
 }
@@ -243,7 +399,7 @@ func (s *blobStorage) wrap(name string, err error) error {
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return &FileError{Path: name, Err: ErrMissing, Detail: "in " + s.desc}
 	}
-	return fmt.Errorf("read %s in %s: %w", name, s.desc, err)
+	return fmt.Errorf("read %s in %s: %w", name, s.desc, scrubError(err, s.secrets))
 }
 
 func (s *blobStorage) Size(ctx context.Context, name string) (int64, error) {
@@ -257,7 +413,7 @@ func (s *blobStorage) Size(ctx context.Context, name string) (int64, error) {
 func (s *blobStorage) Delete(ctx context.Context, name string) error {
 	err := s.b.Delete(ctx, name)
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return fmt.Errorf("delete %s in %s: %w", name, s.desc, err)
+		return fmt.Errorf("delete %s in %s: %w", name, s.desc, scrubError(err, s.secrets))
 	}
 	return nil
 }
@@ -280,7 +436,7 @@ func (s *blobStorage) list(ctx context.Context, prefix string) ([]string, error)
 			return names, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list %s in %s: %w", prefix, s.desc, err)
+			return nil, fmt.Errorf("list %s in %s: %w", prefix, s.desc, scrubError(err, s.secrets))
 		}
 		if !o.IsDir && !(s.file && isFileblobTemp(o.Key)) {
 			names = append(names, o.Key)

@@ -53,7 +53,7 @@ type Key struct {
 // facts.
 var Keys = []Key{
 	{KeyBackend, "hashmap", "State backend: hashmap (Go heap) or lsm (embedded Pebble; rocksdb is accepted as an alias)."},
-	{KeyIncremental, "false", "Incremental checkpoints (lsm backend only)."},
+	{KeyIncremental, "false", "Incremental checkpoints (lsm backend only; true with the hashmap backend is an error)."},
 	{KeyCheckpointStorage, "jobmanager, or filesystem when state.checkpoints.dir is set", "Where checkpoints go: jobmanager (memory of this process) or filesystem (the URL in state.checkpoints.dir)."},
 	{KeyCheckpointsDir, "(none)", "Checkpoint storage URL: file:///path, s3://bucket/prefix?..., mem://."},
 	{KeySavepointsDir, "(none)", "Default savepoint target URL."},
@@ -74,7 +74,8 @@ var Keys = []Key{
 type Config struct {
 	// Backend is "hashmap" or "lsm". Default: "hashmap".
 	Backend string
-	// Incremental enables incremental checkpoints. Default: false.
+	// Incremental enables incremental checkpoints; Parse rejects it with the hashmap backend,
+	// which takes full checkpoints only. Default: false.
 	Incremental bool
 	// CheckpointStorage is "jobmanager" or "filesystem". Default: filesystem when
 	// CheckpointsDir is set, else jobmanager.
@@ -156,12 +157,9 @@ func Parse(kv map[string]string) (*Config, error) {
 		case KeyTolerableFailures:
 			c.TolerableFailedCheckpoints = parseInt(key, val, 0, 1<<30, bad)
 		case KeyBackend:
-			switch strings.ToLower(val) {
-			case "hashmap", "heap":
-				c.Backend = "hashmap"
-			case "lsm", "rocksdb", "pebble":
-				c.Backend = "lsm"
-			default:
+			if b, ok := BackendName(val); ok {
+				c.Backend = b
+			} else {
 				bad(key, val, "want hashmap or lsm")
 			}
 		case KeyIncremental:
@@ -212,6 +210,12 @@ func Parse(kv map[string]string) (*Config, error) {
 			c.CheckpointStorage = "filesystem"
 		}
 	}
+	if c.Incremental && c.Backend == "hashmap" {
+		// The hashmap backend takes full checkpoints only; ignoring the key would let a user
+		// believe checkpoints are incremental.
+		errs = append(errs, fmt.Errorf("config key %s is true but %s is hashmap, which takes full checkpoints only; set %s: lsm, or drop %s",
+			KeyIncremental, KeyBackend, KeyBackend, KeyIncremental))
+	}
 	if c.CheckpointStorage == "filesystem" && c.CheckpointsDir == "" {
 		errs = append(errs, fmt.Errorf("config key %s is filesystem but %s is not set; set it to a URL such as file:///var/lib/streamstate/checkpoints", KeyCheckpointStorage, KeyCheckpointsDir))
 	}
@@ -227,6 +231,19 @@ func Parse(kv map[string]string) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// BackendName returns the canonical name of a state backend as state.backend.type accepts it
+// ("hashmap" for hashmap or heap, "lsm" for lsm, rocksdb or pebble; any case), and whether
+// name is one.
+func BackendName(name string) (string, bool) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "hashmap", "heap":
+		return "hashmap", true
+	case "lsm", "rocksdb", "pebble":
+		return "lsm", true
+	}
+	return "", false
 }
 
 func mapsKeys(m map[string]string) func(func(string) bool) {

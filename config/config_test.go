@@ -106,3 +106,35 @@ func TestOpenCheckpointStorage(t *testing.T) {
 	}
 	st.Close()
 }
+
+// TestIncrementalNeedsLSM: incremental checkpoints with the hashmap backend are rejected,
+// naming the key and the fix, instead of being silently ignored.
+func TestIncrementalNeedsLSM(t *testing.T) {
+	for _, backend := range []string{"", "hashmap", "heap", "HashMap"} {
+		kv := map[string]string{KeyIncremental: "true"}
+		if backend != "" {
+			kv[KeyBackend] = backend
+		}
+		_, err := Parse(kv)
+		if err == nil {
+			t.Fatalf("backend %q with %s=true: no error", backend, KeyIncremental)
+		}
+		for _, want := range []string{KeyIncremental, KeyBackend, "lsm", "drop"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("backend %q: the error does not say %q: %v", backend, want, err)
+			}
+		}
+	}
+	for _, kv := range []map[string]string{
+		{KeyBackend: "rocksdb", KeyIncremental: "true"},
+		{KeyBackend: "hashmap", KeyIncremental: "false"},
+	} {
+		c, err := Parse(kv)
+		if err != nil {
+			t.Fatalf("%v: %v", kv, err)
+		}
+		if c.Incremental != (kv[KeyIncremental] == "true") {
+			t.Fatalf("%v: Incremental %v", kv, c.Incremental)
+		}
+	}
+}

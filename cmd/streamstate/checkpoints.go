@@ -95,39 +95,41 @@ func openCheckpointLocation(ctx context.Context, raw string) (*ckLocation, error
 	if raw == "" {
 		return nil, errors.New("empty checkpoint storage URL")
 	}
+	// Messages show the URL without credentials; loc.url is that form.
+	shown := checkpoint.RedactURL(raw)
 	if dir, ok := localDir(raw); ok {
 		fi, err := os.Stat(dir)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w; give the checkpoint directory (state.checkpoints.dir), a job's directory in it, or a savepoint's directory", raw, err)
+			return nil, fmt.Errorf("%s: %w; give the checkpoint directory (state.checkpoints.dir), a job's directory in it, or a savepoint's directory", shown, err)
 		}
 		if !fi.IsDir() {
-			return nil, fmt.Errorf("%s is a file, not a directory; give the directory that holds it", raw)
+			return nil, fmt.Errorf("%s is a file, not a directory; give the directory that holds it", shown)
 		}
 	}
 	st, err := openStorage(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
-	loc := &ckLocation{url: raw, st: st}
+	loc := &ckLocation{url: shown, st: st}
 	b, err := st.ReadRange(ctx, checkpoint.MetadataName, 0, -1)
 	switch {
 	case err == nil:
 		m, derr := checkpoint.DecodeMetadata(checkpoint.MetadataName, b)
 		if derr == nil && !m.Savepoint {
 			st.Close()
-			up := strings.TrimSuffix(urlDir(raw), "/")
+			up := strings.TrimSuffix(urlDir(shown), "/")
 			return nil, fmt.Errorf("%s is the directory of checkpoint %d of job %s, whose paths are relative to the job's directory; give that directory and the id: %s --id %d",
-				raw, m.CheckpointID, m.JobID, up, m.CheckpointID)
+				shown, m.CheckpointID, m.JobID, up, m.CheckpointID)
 		}
 		loc.savepoint, loc.spMeta, loc.spSize, loc.spErr = true, m, int64(len(b)), derr
 		return loc, nil
 	case !errors.Is(err, checkpoint.ErrMissing):
 		st.Close()
-		return nil, fmt.Errorf("read %s: %w", raw, err)
+		return nil, fmt.Errorf("read %s: %w", shown, err)
 	}
 	if loc.listing, err = checkpoint.Scan(ctx, st); err != nil {
 		st.Close()
-		return nil, fmt.Errorf("list %s: %w", raw, err)
+		return nil, fmt.Errorf("list %s: %w", shown, err)
 	}
 	if j := loc.listing.Job(""); j != nil {
 		loc.jobDir = true
@@ -371,9 +373,9 @@ func (c *checkpointsListCmd) Run(e *env) error {
 	out := e.Out
 	if loc.savepoint {
 		if c.Job != "" && loc.spMeta != nil && loc.spMeta.JobID != c.Job {
-			return fmt.Errorf("%s is a savepoint of job %s, not of job %s", c.URL, loc.spMeta.JobID, c.Job)
+			return fmt.Errorf("%s is a savepoint of job %s, not of job %s", loc.url, loc.spMeta.JobID, c.Job)
 		}
-		fmt.Fprintf(out, "%s is a savepoint\n", c.URL)
+		fmt.Fprintf(out, "%s is a savepoint\n", loc.url)
 		tw := newTable(out)
 		fmt.Fprintln(tw, "  \tID\tTIME\tTYPE\tJOB\tOPERATORS\tFILES\tSIZE\t")
 		fmt.Fprint(tw, " ")
@@ -387,7 +389,7 @@ func (c *checkpointsListCmd) Run(e *env) error {
 		}
 	}
 	if loc.jobDir {
-		fmt.Fprintf(out, "%s is the directory of job %s\n", c.URL, loc.jobName)
+		fmt.Fprintf(out, "%s is the directory of job %s\n", loc.url, loc.jobName)
 	}
 	for i, j := range jobs {
 		if i > 0 || loc.jobDir {
@@ -528,12 +530,12 @@ func (c *checkpointsInspectCmd) Run(e *env) error {
 		return err
 	}
 	if len(ts) > 1 {
-		return fmt.Errorf("%s holds the checkpoints of several jobs (%s); pick one with --job", c.URL, loc.jobNames())
+		return fmt.Errorf("%s holds the checkpoints of several jobs (%s); pick one with --job", loc.url, loc.jobNames())
 	}
 	t := ts[0]
 	m, _, err := loc.load(e.Ctx, t)
 	if err != nil {
-		return fmt.Errorf("%s under %s: %w; `streamstate checkpoints validate` checks it in full", t.desc, c.URL, err)
+		return fmt.Errorf("%s under %s: %w; `streamstate checkpoints validate` checks it in full", t.desc, loc.url, err)
 	}
 	if c.JSON {
 		b, err := json.MarshalIndent(m, "", "  ")
@@ -683,10 +685,10 @@ func (c *checkpointsValidateCmd) Run(e *env) error {
 	}
 	if problems > 0 {
 		return fmt.Errorf("%d problem%s in %d of %d %s under %s (listed above)",
-			problems, plural(problems), badTargets, len(ts), what, c.URL)
+			problems, plural(problems), badTargets, len(ts), what, loc.url)
 	}
 	_, err = fmt.Fprintf(out, "OK: %d %s valid under %s: %d files, %s (%d bytes) checked\n",
-		len(ts), what, c.URL, files, humanSize(bytes), bytes)
+		len(ts), what, loc.url, files, humanSize(bytes), bytes)
 	return err
 }
 

@@ -4,14 +4,18 @@
 //	streamstate run fraud                 # the main job: lsm backend, checkpoints in ./checkpoints
 //	streamstate run fraud --resume        # continue after a crash from the latest checkpoint
 //	streamstate run nexmark-q5 -p 3 --from savepoints/savepoint-…  # restore elsewhere
-//	streamstate savepoint <pid> [--stop]  # savepoint of a running job (SIGUSR1 / SIGUSR2)
+//	streamstate savepoint [<pid>] [--stop] # savepoint of a running job; prints where it went
 //	streamstate checkpoints list|inspect|validate ./checkpoints
 //	streamstate demo                      # the state API alone: checkpoint, rescale, verify
 //	streamstate bench state --backend lsm # state micro-benchmark against raw Pebble
 //	streamstate bench checkpoint --backend lsm --incremental --keys 1000000 --change-percent 1
 //	streamstate bench nexmark --query q5 --intervals 0,10s,1s --rounds 3
 //
-// One file per subcommand (run.go, checkpoints.go, demo.go, bench_*.go;
+// A running job keeps a record in a runtime directory (runtimefiles.go) through which
+// savepoint finds it and learns where its savepoint went; jobsignals.go handles a job's
+// signals from the start of the process.
+//
+// One file per subcommand (run.go, savepoint.go, checkpoints.go, demo.go, bench_*.go;
 // bench_state_pebble.go is the raw Pebble baseline of bench state); jobs.go lists the
 // shipped jobs and backends.go the state backends.
 package main

@@ -6,16 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/streamstate/streamstate/cmd/streamstate/internal/earlysignal"
 )
 
 // cli is the command tree.
 type cli struct {
-	Run         runCmd         `cmd:"" help:"Run a job (${jobs}) with checkpoints; SIGUSR1 takes a savepoint, SIGUSR2 stops with one."`
-	Savepoint   savepointCmd   `cmd:"" help:"Trigger a savepoint of a running job by its process id (sends SIGUSR1, or SIGUSR2 with --stop)."`
+	Run         runCmd         `cmd:"" help:"Run a job (${jobs}) with checkpoints; SIGUSR1 takes a savepoint, SIGUSR2 stops with one, SIGINT or SIGTERM cancels (a second one exits at once)."`
+	Savepoint   savepointCmd   `cmd:"" help:"Take a savepoint of a running job (by process id, --job, or the only one running), wait for it and print where it went; --stop stops the job with it. Only a streamstate job is signalled."`
 	Bench       benchCmd       `cmd:"" help:"Micro-benchmarks."`
 	Demo        demoCmd        `cmd:"" help:"Run the demo job: write keyed state, checkpoint, rescale 2→3→1 through a checkpoint and a savepoint, and verify every key."`
 	Checkpoints checkpointsCmd `cmd:"" help:"Look into checkpoint storage: list jobs and checkpoints, inspect one, validate every file (read-only)."`
@@ -34,14 +36,34 @@ type env struct {
 	Ctx context.Context
 	Out io.Writer
 	Log io.Writer
+	// Signals, for a command that implements signalTaker, delivers the process's signals
+	// (earlysignal.Handled), registered before main; nil when run is
+	// called in-process (tests). Other commands see SIGINT and SIGTERM as Ctx's cancellation.
+	Signals <-chan os.Signal
+	// Exit ends the process at once (os.Exit); nil in-process.
+	Exit func(code int)
+	// Getenv reads the environment (os.Getenv).
+	Getenv func(string) string
 }
+
+// signalTaker is a command that handles the process's signals itself (env.Signals).
+type signalTaker interface{ takesSignals() }
 
 // exitRequest is the panic value of kong's Exit inside run (after --help), so that run
 // returns instead of exiting the process.
 type exitRequest struct{ code int }
 
-// run parses args (without the program name) and runs the selected command.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+// run parses args (without the program name) and runs the selected command, in-process: no
+// signal handling, no forced exit.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, &env{Out: stdout, Log: stderr, Getenv: os.Getenv})
+}
+
+// runWith parses args and runs the selected command with e (whose Ctx it sets). With
+// e.Signals, a command that is no signalTaker is canceled by the first SIGINT or SIGTERM and
+// exits at once on the second.
+func runWith(ctx context.Context, args []string, e *env) (err error) {
+	stdout, stderr := e.Out, e.Log
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("streamstate"),
@@ -76,7 +98,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		return err
 	}
-	return kctx.Run(&env{Ctx: ctx, Out: stdout, Log: stderr})
+	e.Ctx = ctx
+	if _, ok := kctx.Selected().Target.Addr().Interface().(signalTaker); !ok && e.Signals != nil {
+		var cancel context.CancelFunc
+		e.Ctx, cancel = context.WithCancel(ctx)
+		stop, done := make(chan struct{}), make(chan struct{})
+		defer func() { close(stop); <-done; cancel() }()
+		go cancelOnSignal(e.Signals, cancel, e.Exit, stop, done)
+	}
+	return kctx.Run(e)
+}
+
+// cancelOnSignal cancels on the first SIGINT or SIGTERM and exits at once on the second,
+// until stop is closed; it ignores SIGUSR1 and SIGUSR2, which only a running job answers.
+func cancelOnSignal(sigs <-chan os.Signal, cancel context.CancelFunc, exit func(int), stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	canceled := false
+	for {
+		select {
+		case <-stop:
+			return
+		case s := <-sigs:
+			if s != syscall.SIGINT && s != syscall.SIGTERM {
+				continue
+			}
+			if canceled && exit != nil {
+				exit(forcedExitCode(s))
+			}
+			canceled = true
+			cancel()
+		}
+	}
 }
 
 // commandPath is the selected command path of a parse, for the --help hint.
@@ -88,8 +140,11 @@ func commandPath(kctx *kong.Context) string {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	// The signals were registered before main, by earlysignal's init: one that arrived while
+	// the process started is queued for the command, not lost (nor fatal, SIGUSR1's default
+	// action).
+	sigs, stop := earlysignal.Take()
+	err := runWith(context.Background(), os.Args[1:], &env{Out: os.Stdout, Log: os.Stderr, Signals: sigs, Exit: os.Exit, Getenv: os.Getenv})
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "streamstate: %v\n", err)

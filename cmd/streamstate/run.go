@@ -7,15 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,26 +121,60 @@ func (c *runCmd) configuration() (*config.Config, error) {
 			kv[k] = v
 		}
 	}
+	if b, _ := config.BackendName(kv[config.KeyBackend]); c.Incremental && b == heap.Name {
+		return nil, fmt.Errorf("--incremental: the %s backend takes full checkpoints only; use --backend %s, or drop --incremental", heap.Name, lsm.Name)
+	}
 	return config.Parse(kv)
 }
 
+// takesSignals marks run as the command that handles the process's signals itself.
+func (c *runCmd) takesSignals() {}
+
 // Run runs the job until its sources end (or forever with --events 0), a stop-with-savepoint
-// (SIGUSR2), or SIGINT/SIGTERM. SIGUSR1 takes a savepoint and keeps running.
-func (c *runCmd) Run(e *env) error {
+// (SIGUSR2), or SIGINT/SIGTERM, which cancel it (no savepoint; exit status 0). SIGUSR1 takes
+// a savepoint and keeps running. Signals are handled from the start of the run: one that
+// arrives while the job starts is acted on as soon as it runs (see jobControl).
+func (c *runCmd) Run(e *env) (err error) {
 	if err := c.Validate(); err != nil {
-		return err
-	}
-	cfg, err := c.configuration()
-	if err != nil {
 		return err
 	}
 	if c.JobID == "" {
 		c.JobID = c.Job
 	}
+	ctx, cancelStart := context.WithCancel(e.Ctx)
+	defer cancelStart()
+	rec := selfRecord(c.JobID)
+	var rt *runtimeDir
+	if e.Signals != nil {
+		getenv := e.Getenv
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		if rt, err = openRuntimeDir(runtimeDirFor(getenv)); err == nil {
+			err = rt.register(rec)
+		}
+		if err != nil {
+			fmt.Fprintf(e.Log, "warning: %v; `streamstate savepoint` cannot reach this job (kill -USR1 %d still works)\n", err, rec.PID)
+			rt = nil
+		}
+	}
+	ctl := newJobControl(e.Signals, e.Log, e.Exit, cancelStart, rt, c.JobID)
+	defer ctl.close()
+	running := false
+	defer func() {
+		if s := ctl.canceledBy(); s != nil && !running && errors.Is(err, context.Canceled) {
+			fmt.Fprintf(e.Out, "job %s canceled (%s) while starting; nothing ran\n", c.JobID, signalName(s))
+			err = nil
+		}
+	}()
+
+	cfg, err := c.configuration()
+	if err != nil {
+		return err
+	}
 	if c.Output == "" {
 		c.Output = filepath.Join("output", c.JobID)
 	}
-	ctx := e.Ctx
 	logger := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	spec := jobs[c.Job]
 
@@ -149,7 +182,7 @@ func (c *runCmd) Run(e *env) error {
 	if cfg.CheckpointStorage == "jobmanager" {
 		st = checkpoint.NewJobManagerStorage(cfg.JobManagerMaxStateSize)
 	} else if st, err = openStorage(ctx, cfg.CheckpointsDir); err != nil {
-		return fmt.Errorf("checkpoint storage %s: %w", cfg.CheckpointsDir, err)
+		return fmt.Errorf("checkpoint storage %s: %w", checkpoint.RedactURL(cfg.CheckpointsDir), err)
 	}
 	defer st.Close()
 	cps, err := checkpoint.Open(ctx, st, c.JobID, checkpoint.Options{NumRetained: cfg.NumRetained, Logger: logger})
@@ -218,6 +251,7 @@ func (c *runCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	running = true
 	restored := "a fresh start"
 	if m := job.Restored(); m != nil {
 		kind := "checkpoint"
@@ -226,40 +260,41 @@ func (c *runCmd) Run(e *env) error {
 		}
 		restored = fmt.Sprintf("%s %d", kind, m.CheckpointID)
 	}
-	fmt.Fprintf(e.Out, "job %s (%s): %s backend, parallelism %d, checkpoints %s every %v%s, from %s; output in %s\n",
-		c.JobID, spec.about, cfg.Backend, cfg.Parallelism, st, cfg.CheckpointInterval, incrementalNote(cfg), restored, c.Output)
+	fmt.Fprintf(e.Out, "job %s (pid %d, %s): %s backend, parallelism %d, checkpoints %s every %v%s, from %s; output in %s\n",
+		c.JobID, rec.PID, spec.about, cfg.Backend, cfg.Parallelism, st, cfg.CheckpointInterval, incrementalNote(cfg), restored, c.Output)
+	if rt != nil {
+		rec.State, rec.SavepointsDir = "running", checkpoint.RedactURL(cfg.SavepointsDir)
+		if err := rt.writeFile(recordName(rec.PID), rec); err != nil {
+			fmt.Fprintf(e.Log, "warning: %v\n", err)
+		}
+	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- job.Wait() }()
 	stopProgress := progress.run(job, start)
+	// Savepoints requested before this point (while the job started) are taken now.
+	ctl.attach(job, func(stop bool) savepointResult { return c.savepoint(ctx, job, cfg, stop, e, logger) })
+	err = <-waitErr
 	// Savepoints in flight are waited for: a stop-with-savepoint ends the job as soon as the
 	// savepoint is complete, and its "written to" line must still be printed.
-	var savepoints sync.WaitGroup
-	for {
-		select {
-		case s := <-sigs:
-			savepoints.Go(func() { c.savepoint(ctx, job, cfg, s == syscall.SIGUSR2, e, logger) })
-			continue
-		case err = <-waitErr:
-		}
-		break
-	}
-	savepoints.Wait()
+	ctl.jobEnded()
 	stopProgress()
-	if err != nil {
-		return fmt.Errorf("job %s failed: %w", c.JobID, err)
-	}
 	elapsed := time.Since(start)
-	how := "finished"
-	if job.Stopped() {
-		how = "stopped with a savepoint"
-	}
 	last := "no checkpoint"
 	if s, ok := job.LastCheckpoint(); ok {
 		last = fmt.Sprintf("last checkpoint %d (%s)", s.ID, formatBytes(s.StateSize))
+	}
+	if s := ctl.canceledBy(); s != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintf(e.Out, "job %s canceled (%s) without a savepoint: %d events in %v, %s; committed output in %s\n",
+			c.JobID, signalName(s), job.Records(), elapsed.Round(time.Millisecond), last, c.Output)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("job %s failed: %w", c.JobID, err)
+	}
+	how := "finished"
+	if job.Stopped() {
+		how = "stopped with a savepoint"
 	}
 	fmt.Fprintf(e.Out, "job %s %s: %d events in %v (%.0f events/s), %s; output in %s\n",
 		c.JobID, how, job.Records(), elapsed.Round(time.Millisecond), float64(job.Records())/elapsed.Seconds(), last, c.Output)
@@ -273,21 +308,35 @@ func incrementalNote(cfg *config.Config) string {
 	return ""
 }
 
-// savepoint takes a savepoint into a new directory under the savepoints dir.
-func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Config, stop bool, e *env, log *slog.Logger) {
-	dir := strings.TrimSuffix(cfg.SavepointsDir, "/") + fmt.Sprintf("/savepoint-%s-%s", c.JobID, time.Now().UTC().Format("20060102T150405.000"))
+// savepoint takes a savepoint into a new directory under the savepoints dir, prints where it
+// went (or logs why it failed) and returns the same for `streamstate savepoint`.
+func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Config, stop bool, e *env, log *slog.Logger) savepointResult {
+	// The random suffix keeps savepoints taken in the same millisecond apart (requests queued
+	// while the job started are taken together).
+	dir := joinURL(cfg.SavepointsDir, fmt.Sprintf("savepoint-%s-%s-%06x", c.JobID, time.Now().UTC().Format("20060102T150405.000"), rand.Uint32()&0xffffff))
+	res := savepointResult{JobID: c.JobID, Stop: stop, Path: checkpoint.RedactURL(dir)}
 	st, err := openStorage(ctx, dir)
 	if err != nil {
-		log.Error("savepoint storage", "dir", dir, "err", err)
-		return
+		log.Error("savepoint storage", "dir", res.Path, "err", err)
+		res.Error = fmt.Sprintf("savepoint storage %s: %v", res.Path, err)
+		return res
 	}
 	defer st.Close()
+	// The storage's description is absolute (a relative file:// URL is resolved); the
+	// redacted query keeps what opening it needs (an S3 endpoint, say).
+	res.Path = st.String()
+	if _, q, ok := strings.Cut(checkpoint.RedactURL(dir), "?"); ok {
+		res.Path += "?" + q
+	}
 	s, err := job.TriggerSavepoint(ctx, st, dir, stop)
 	if err != nil {
-		log.Error("savepoint failed", "dir", dir, "err", err)
-		return
+		log.Error("savepoint failed", "dir", res.Path, "err", err)
+		res.Error = fmt.Sprintf("savepoint into %s failed: %v", res.Path, err)
+		return res
 	}
+	res.ID, res.Bytes = s.ID, s.StateSize
 	fmt.Fprintf(e.Out, "savepoint %d written to %s (%s) in %v\n", s.ID, st, formatBytes(s.StateSize), s.Duration.Round(time.Millisecond))
+	return res
 }
 
 // loadSnapshot opens a savepoint directory or a checkpoint directory <root>/<job>/chk-<n>.
@@ -301,7 +350,7 @@ func loadSnapshot(ctx context.Context, url string, log *slog.Logger) (*checkpoin
 		root, jobID := jobDir[:i], jobDir[i+1:]
 		st, err := openStorage(ctx, root)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("--from %s: %w", url, err)
+			return nil, nil, nil, fmt.Errorf("--from %s: %w", checkpoint.RedactURL(url), err)
 		}
 		cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: 1 << 20, Logger: log})
 		if err == nil {
@@ -311,16 +360,16 @@ func loadSnapshot(ctx context.Context, url string, log *slog.Logger) (*checkpoin
 			}
 		}
 		st.Close()
-		return nil, nil, nil, fmt.Errorf("--from %s: checkpoint %d of job %s: %w", url, id, jobID, err)
+		return nil, nil, nil, fmt.Errorf("--from %s: checkpoint %d of job %s: %w", checkpoint.RedactURL(url), id, jobID, err)
 	}
 	st, err := openStorage(ctx, url)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--from %s: %w", url, err)
+		return nil, nil, nil, fmt.Errorf("--from %s: %w", checkpoint.RedactURL(url), err)
 	}
 	m, r, err := checkpoint.LoadSavepoint(ctx, st)
 	if err != nil {
 		st.Close()
-		return nil, nil, nil, fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): %w", url, err)
+		return nil, nil, nil, fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): %w", checkpoint.RedactURL(url), err)
 	}
 	return m, r, func() { st.Close() }, nil
 }
@@ -552,22 +601,3 @@ func formatBytes(n int64) string {
 
 // jobNames returns the names of the shipped jobs, sorted.
 func jobNames() []string { return slices.Sorted(maps.Keys(jobs)) }
-
-// savepointCmd is `streamstate savepoint <pid>`: the signal, by name.
-type savepointCmd struct {
-	PID  int  `arg:"" help:"Process id of a running 'streamstate run'."`
-	Stop bool `help:"Stop the job once the savepoint is complete (stop-with-savepoint)."`
-}
-
-// Run implements the command.
-func (c *savepointCmd) Run(e *env) error {
-	sig := syscall.SIGUSR1
-	if c.Stop {
-		sig = syscall.SIGUSR2
-	}
-	if err := syscall.Kill(c.PID, sig); err != nil {
-		return fmt.Errorf("signal process %d: %w", c.PID, err)
-	}
-	fmt.Fprintf(e.Out, "asked process %d for a savepoint%s; it prints where it wrote it\n", c.PID, map[bool]string{true: " and to stop", false: ""}[c.Stop])
-	return nil
-}

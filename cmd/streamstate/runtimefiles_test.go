@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestRuntimeDirSweep: a job's registration removes the records of dead processes and the
+// old request and answer files nobody will read, and keeps what a live requester may still
+// read.
+func TestRuntimeDirSweep(t *testing.T) {
+	if _, err := processStartTime(os.Getpid()); err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	rt, err := openRuntimeDir(filepath.Join(t.TempDir(), "rt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Skipf("no true command: %v", err)
+	}
+	pid := dead.Process.Pid
+	if err := rt.writeFile(recordName(pid), jobRecord{PID: pid, StartTime: "1", JobID: "gone", State: "running"}); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(rt.dir, strconv.Itoa(pid)+".res.0123")
+	fresh := filepath.Join(rt.dir, strconv.Itoa(pid)+".res.4567")
+	for _, f := range []string{old, fresh} {
+		if err := os.WriteFile(f, []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-2 * staleAfter)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+
+	self := selfRecord("me")
+	if self.StartTime == "" {
+		t.Fatal("no start time for this process")
+	}
+	if err := rt.register(self); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.unregister(self.PID)
+	if _, err := os.Stat(filepath.Join(rt.dir, recordName(pid))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dead process's record survived: %v", err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an old answer survived: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh answer was removed: %v", err)
+	}
+	recs := rt.running()
+	if len(recs) != 1 || recs[0].PID != self.PID || recs[0].JobID != "me" {
+		t.Errorf("running: %+v", recs)
+	}
+	if _, err := rt.lookup(pid); !errors.Is(err, errNoRecord) {
+		t.Errorf("lookup of a dead pid: %v", err)
+	}
+
+	// Requests are claimed once, by kind.
+	n1, _ := rt.addRequest(self.PID, requestSavepoint)
+	n2, _ := rt.addRequest(self.PID, requestStop)
+	if got := rt.claimRequests(self.PID, requestSavepoint); len(got) != 1 || got[0] != n1 {
+		t.Errorf("claimed %v, want [%s]", got, n1)
+	}
+	if got := rt.claimRequests(self.PID, requestSavepoint); len(got) != 0 {
+		t.Errorf("claimed twice: %v", got)
+	}
+	if !rt.requestPending(self.PID, requestStop, n2) {
+		t.Error("the stop request was claimed by a savepoint")
+	}
+}
