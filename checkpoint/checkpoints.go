@@ -57,20 +57,49 @@ type Checkpoints struct {
 	// orphans are files of failed or aborted checkpoints whose delete failed (a storage
 	// outage); they are never referenced, and retain deletes them after the next checkpoint.
 	orphans map[string]bool
+	// completed are the ids of the complete checkpoints, ascending: found by Open, added by
+	// Complete, dropped by retain once deleted. Retention works from them and lists only the
+	// directories it deletes, so that taking a checkpoint costs the same after a million
+	// checkpoints as after one.
+	completed []int64
 }
 
-// Open opens the checkpoints of jobID in st. Directories of checkpoints that never completed
-// (a crash between their first file and their _metadata) are deleted.
+// Open opens the checkpoints of jobID in st and cleans up after a process that stopped while
+// writing them: it sweeps the job's directory (Storage.Sweep: temporary files of interrupted
+// writes, empty directories), deletes the checkpoints that never completed (a crash between
+// their first file and their _metadata) and the shared files no complete checkpoint
+// references. Open must be called by the job's only writer, before it writes: one process
+// writes a job's checkpoints at a time, and what Open deletes would break a writer running
+// elsewhere. A sweep that cannot remove some debris is logged and Open goes on.
 func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpoints, error) {
-	if jobID == "" || strings.ContainsAny(jobID, "/\\") || jobID == "." || jobID == ".." {
-		return nil, fmt.Errorf("checkpoint: job id %q must be a non-empty name without slashes", jobID)
+	if err := validJobID(jobID); err != nil {
+		return nil, err
 	}
 	opts.setDefaults()
 	c := &Checkpoints{st: st, job: jobID, opts: opts, pending: map[int64]*Pending{}, orphans: map[string]bool{}}
-	if err := c.deleteIncomplete(ctx); err != nil {
+	if err := st.Sweep(ctx, c.jobDir()); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		c.opts.Logger.Warn("could not remove all temporary files and empty directories of interrupted checkpoint writes; they are retried at the next start",
+			"job", jobID, "storage", st.String(), "error", err)
+	}
+	complete, err := c.deleteIncomplete(ctx)
+	if err != nil {
 		return nil, err
 	}
+	for id := range complete {
+		c.completed = append(c.completed, id)
+	}
+	slices.Sort(c.completed)
 	return c, nil
+}
+
+func validJobID(jobID string) error {
+	if jobID == "" || strings.ContainsAny(jobID, "/\\") || jobID == "." || jobID == ".." {
+		return fmt.Errorf("checkpoint: job id %q must be a non-empty name without slashes", jobID)
+	}
+	return nil
 }
 
 // Storage returns the storage the checkpoints live in.
@@ -154,10 +183,12 @@ func (c *Checkpoints) NextID(ctx context.Context) (int64, error) {
 	return next, nil
 }
 
-func (c *Checkpoints) deleteIncomplete(ctx context.Context) error {
+// deleteIncomplete deletes the files of incomplete checkpoints and orphaned shared files, and
+// returns the ids of the complete checkpoints.
+func (c *Checkpoints) deleteIncomplete(ctx context.Context) (map[int64]bool, error) {
 	files, complete, err := c.scan(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -167,14 +198,14 @@ func (c *Checkpoints) deleteIncomplete(ctx context.Context) error {
 		}
 		for _, f := range fs {
 			if err := c.st.Delete(ctx, f); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if len(c.pending) > 0 {
-		return nil
+		return complete, nil
 	}
-	return c.deleteOrphanedShared(ctx, complete)
+	return complete, c.deleteOrphanedShared(ctx, complete)
 }
 
 // deleteOrphanedShared deletes shared files no complete checkpoint references: uploads of
@@ -258,7 +289,10 @@ func readMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata,
 // Restore tries the complete checkpoints from the latest back: it loads each one's metadata
 // and calls fn with it. If loading or fn fails with ErrCorrupt or ErrMissing, it logs which
 // file was bad and falls back to the previous checkpoint; another error from fn is returned at
-// once. It returns the metadata fn accepted, or an error wrapping ErrNoCheckpoint.
+// once. It returns the metadata fn accepted; an error wrapping ErrNoCheckpoint if the job has
+// no complete checkpoint (a fresh start is then right); or, if it has some but none can be
+// read, an error wrapping ErrNoReadableCheckpoint (and every checkpoint's reason) that names
+// each checkpoint it tried and why it failed: the caller must not start fresh silently then.
 func (c *Checkpoints) Restore(ctx context.Context, fn func(*Metadata) error) (*Metadata, error) {
 	ids, err := c.Completed(ctx)
 	if err != nil {
@@ -282,7 +316,8 @@ func (c *Checkpoints) Restore(ctx context.Context, fn func(*Metadata) error) (*M
 	if len(errs) == 0 {
 		return nil, fmt.Errorf("%w for job %s in %s", ErrNoCheckpoint, c.job, c.st)
 	}
-	return nil, fmt.Errorf("%w for job %s in %s: every retained checkpoint is unreadable: %w", ErrNoCheckpoint, c.job, c.st, errors.Join(errs...))
+	return nil, fmt.Errorf("%w for job %s in %s: all %d of its complete checkpoints are unreadable:\n%w",
+		ErrNoReadableCheckpoint, c.job, c.st, len(errs), errors.Join(errs...))
 }
 
 // Begin starts checkpoint id. Its files go to <job>/chk-<id>/.
@@ -306,24 +341,38 @@ func (c *Checkpoints) finish(p *Pending) {
 	c.mu.Unlock()
 }
 
+// addCompleted records that checkpoint id is complete (its metadata is durable).
+func (c *Checkpoints) addCompleted(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, found := slices.BinarySearch(c.completed, id); !found {
+		c.completed = slices.Insert(c.completed, i, id)
+	}
+}
+
+// dropCompleted records that checkpoint id has been deleted.
+func (c *Checkpoints) dropCompleted(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, found := slices.BinarySearch(c.completed, id); found {
+		c.completed = slices.Delete(c.completed, i, i+1)
+	}
+}
+
 // retain deletes the complete checkpoints beyond NumRetained, metadata first so that a
 // half-deleted checkpoint never looks complete, and then the shared files no retained
 // checkpoint references. It reads every metadata involved before deleting anything: if one
 // cannot be read for a reason other than corruption (a storage outage), nothing is deleted
-// and the next completed checkpoint retries.
+// and the next completed checkpoint retries. Complete calls it only once the new checkpoint's
+// metadata is durable (Writer.Commit returned), so a crash at any moment leaves at least one
+// complete checkpoint. It lists only the directories of the checkpoints it deletes.
 func (c *Checkpoints) retain(ctx context.Context) error {
 	if err := c.deleteOrphans(ctx); err != nil {
 		return err
 	}
-	files, complete, err := c.scan(ctx)
-	if err != nil {
-		return err
-	}
-	var ids []int64
-	for id := range complete {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	c.mu.Lock()
+	ids := slices.Clone(c.completed)
+	c.mu.Unlock()
 	if len(ids) <= c.opts.NumRetained {
 		return nil
 	}
@@ -360,17 +409,22 @@ func (c *Checkpoints) retain(ctx context.Context) error {
 		}
 	}
 	for _, id := range drop {
+		files, err := c.st.List(ctx, c.jobDir()+chkDir(id))
+		if err != nil {
+			return err
+		}
 		meta := c.jobDir() + chkDir(id) + MetadataName
 		if err := c.st.Delete(ctx, meta); err != nil {
 			return err
 		}
-		for _, f := range files[id] {
+		for _, f := range files {
 			if f != meta {
 				if err := c.st.Delete(ctx, f); err != nil {
 					return err
 				}
 			}
 		}
+		c.dropCompleted(id)
 	}
 	for _, f := range shared {
 		if err := c.st.Delete(ctx, c.jobDir()+f); err != nil {
@@ -509,24 +563,48 @@ func (p *Pending) Create(ctx context.Context, hint string) (OutputStream, error)
 	if err != nil {
 		return nil, err
 	}
-	return &stream{w: w, rel: rel}, nil
+	return newStream(w, rel), nil
 }
 
+// stream is an OutputStream to a Writer that hashes the bytes as they pass, so the file's
+// checksum is known when it is committed without reading it again.
 type stream struct {
 	w   Writer
 	rel string
+	sum *FileHasher
 }
 
-func (s *stream) Write(b []byte) (int, error) { return s.w.Write(b) }
-func (s *stream) Abort()                      { s.w.Abort() }
+func newStream(w Writer, rel string) *stream { return &stream{w: w, rel: rel, sum: NewFileHasher()} }
+
+func (s *stream) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	_, _ = s.sum.Write(b[:max(0, min(n, len(b)))])
+	return n, err
+}
+
+func (s *stream) Abort() { s.w.Abort() }
+
+// Close commits the file and returns its reference with the checksum of the bytes written.
 func (s *stream) Close() (FileRef, error) {
 	n, err := s.w.Commit()
-	return FileRef{Path: s.rel, Size: n}, err
+	if err != nil {
+		return FileRef{Path: s.rel, Size: n}, err
+	}
+	if n != s.sum.Size() {
+		// The storage committed other bytes than it was given: the checksum would not match.
+		return FileRef{}, fmt.Errorf("checkpoint: file %s committed with %d bytes, %d written", s.rel, n, s.sum.Size())
+	}
+	return FileRef{Path: s.rel, Size: n, SHA256: s.sum.Sum()}, nil
 }
 
 // Complete writes the metadata with create-if-not-exists, which makes the snapshot exist,
 // and then (for checkpoints) deletes checkpoints beyond the retention. If the metadata cannot
 // be written the snapshot is aborted and its files deleted.
+//
+// The order is what makes a completed checkpoint survive a power loss: every file m
+// references was committed, hence durable (Writer.Commit), before Complete is called (a
+// stream's Close commits it); the metadata is written and durable when its Commit returns;
+// only then does retention delete anything.
 func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
 	p.mu.Lock()
 	if p.done {
@@ -562,6 +640,8 @@ func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
 		return fmt.Errorf("complete %s: %w", p, err)
 	}
 	if p.owner != nil {
+		// The metadata is durable (Commit returned): only now may older checkpoints go.
+		p.owner.addCompleted(p.id)
 		if err := p.owner.retain(ctx); err != nil {
 			p.owner.opts.Logger.Warn("checkpoint retention cleanup failed; it is retried after the next checkpoint", "error", err)
 		}
@@ -649,6 +729,22 @@ func LoadSavepoint(ctx context.Context, st Storage) (*Metadata, Reader, error) {
 		return nil, nil, err
 	}
 	return m, NewReader(st, ""), nil
+}
+
+// LoadCheckpoint reads and validates the metadata of complete checkpoint id of job jobID in st,
+// as Checkpoints.Load does, without opening the job's checkpoints: it reads and never writes
+// or deletes, so it is safe on the checkpoints of a job that is running elsewhere (Open is
+// not: it cleans up after the job's writer). The Reader reads the checkpoint's files.
+func LoadCheckpoint(ctx context.Context, st Storage, jobID string, id int64) (*Metadata, Reader, error) {
+	if err := validJobID(jobID); err != nil {
+		return nil, nil, err
+	}
+	c := &Checkpoints{st: st, job: jobID}
+	m, err := c.Load(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, c.Reader(), nil
 }
 
 // NewReader returns a Reader of st for paths relative to base. Reads of at least two

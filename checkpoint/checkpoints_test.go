@@ -120,13 +120,14 @@ func cpTake(t *testing.T, c *checkpoint.Checkpoints, id int64, val string, share
 type cpSharedOut struct {
 	w   checkpoint.Writer
 	rel string
+	sum *checkpoint.FileHasher
 }
 
-func (o *cpSharedOut) Write(p []byte) (int, error) { return o.w.Write(p) }
+func (o *cpSharedOut) Write(p []byte) (int, error) { o.sum.Write(p); return o.w.Write(p) }
 func (o *cpSharedOut) Abort()                      { o.w.Abort() }
 func (o *cpSharedOut) Close() (checkpoint.FileRef, error) {
 	n, err := o.w.Commit()
-	return checkpoint.FileRef{Path: o.rel, Size: n}, err
+	return checkpoint.FileRef{Path: o.rel, Size: n, SHA256: o.sum.Sum()}, err
 }
 
 type cpSharedFactory struct {
@@ -139,7 +140,7 @@ func (f cpSharedFactory) Create(ctx context.Context, name string) (checkpoint.Ou
 	if err != nil {
 		return nil, err
 	}
-	return &cpSharedOut{w: w, rel: "shared/" + name}, nil
+	return &cpSharedOut{w: w, rel: "shared/" + name, sum: checkpoint.NewFileHasher()}, nil
 }
 
 // cpShared writes <job>/shared/<name> with Storage.Create and returns a handle referencing it.
@@ -930,6 +931,9 @@ func TestRestoreFallsBack(t *testing.T) {
 	})
 }
 
+// When checkpoints exist but none can be read, Restore says so with its own sentinel, not
+// ErrNoCheckpoint, which callers take as "start fresh": a fresh start would repeat the
+// output the job published before.
 func TestRestoreEveryCheckpointBad(t *testing.T) {
 	ctx := context.Background()
 	f := newRestoreFixture(t)
@@ -938,8 +942,11 @@ func TestRestoreEveryCheckpointBad(t *testing.T) {
 	}
 	called := false
 	m, err := f.c.Restore(ctx, func(*checkpoint.Metadata) error { called = true; return nil })
-	if !errors.Is(err, checkpoint.ErrNoCheckpoint) || m != nil || called {
-		t.Fatalf("Restore = %v, %v (callback called: %v); want ErrNoCheckpoint", m, err, called)
+	if !errors.Is(err, checkpoint.ErrNoReadableCheckpoint) || m != nil || called {
+		t.Fatalf("Restore = %v, %v (callback called: %v); want ErrNoReadableCheckpoint", m, err, called)
+	}
+	if errors.Is(err, checkpoint.ErrNoCheckpoint) {
+		t.Errorf("unreadable checkpoints are reported as no checkpoint, which callers take as a fresh start: %v", err)
 	}
 	if !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Errorf("the error does not carry the reasons: %v", err)
@@ -947,6 +954,31 @@ func TestRestoreEveryCheckpointBad(t *testing.T) {
 	for id := 1; id <= 3; id++ {
 		if name := fmt.Sprintf("job/chk-%d/_metadata", id); !strings.Contains(err.Error(), name) || !strings.Contains(f.log.String(), name) {
 			t.Errorf("%s is named neither in the error nor the log:\n%v\n%s", name, err, f.log)
+		}
+		if want := fmt.Sprintf("checkpoint %d: ", id); !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
+	}
+}
+
+// A checkpoint whose files are all readable but whose state the callback finds corrupt (an
+// operator state file that decodes to nonsense) counts as unreadable too.
+func TestRestoreEveryCheckpointRejected(t *testing.T) {
+	f := newRestoreFixture(t)
+	var tried []int64
+	_, err := f.c.Restore(context.Background(), func(m *checkpoint.Metadata) error {
+		tried = append(tried, m.CheckpointID)
+		return &checkpoint.FileError{Path: fmt.Sprintf("chk-%d/op", m.CheckpointID), Err: checkpoint.ErrCorrupt, Detail: "bad name"}
+	})
+	if !errors.Is(err, checkpoint.ErrNoReadableCheckpoint) || errors.Is(err, checkpoint.ErrNoCheckpoint) {
+		t.Fatalf("Restore = %v; want ErrNoReadableCheckpoint", err)
+	}
+	if !slices.Equal(tried, []int64{3, 2, 1}) {
+		t.Errorf("tried checkpoints %v, want [3 2 1]", tried)
+	}
+	for id := 1; id <= 3; id++ {
+		if want := fmt.Sprintf("checkpoint %d: checkpoint: corrupt file: chk-%d/op: bad name", id, id); !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
 	}
 }
@@ -959,6 +991,9 @@ func TestRestoreNoCheckpoint(t *testing.T) {
 	})
 	if !errors.Is(err, checkpoint.ErrNoCheckpoint) || m != nil {
 		t.Fatalf("Restore = %v, %v; want ErrNoCheckpoint", m, err)
+	}
+	if errors.Is(err, checkpoint.ErrNoReadableCheckpoint) {
+		t.Fatalf("no checkpoint at all is reported as unreadable checkpoints: %v", err)
 	}
 }
 
@@ -1184,7 +1219,7 @@ func TestOpenDeletesOrphanedSharedFilesAndChecksMetadataIdentity(t *testing.T) {
 	}
 	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128,
 		Keyed: []*checkpoint.KeyedStateHandle{{KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializer: "int64",
-			Incremental: &checkpoint.IncrementalHandle{Backend: "lsm", Shared: []checkpoint.IncrementalFile{{Name: "000001.sst", Path: ref.Path, Size: ref.Size}}}}}}}}
+			Incremental: &checkpoint.IncrementalHandle{Backend: "lsm", Shared: []checkpoint.IncrementalFile{{Name: "000001.sst", Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}}}}}}}}
 	if err := p.Complete(ctx, md); err != nil {
 		t.Fatal(err)
 	}

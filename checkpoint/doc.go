@@ -21,6 +21,14 @@
 // offset and length, so a restore at another parallelism reads only the key groups it owns.
 // See full.go for the byte layout.
 //
+// # Checksums
+//
+// Every stored file has its SHA-256 in the metadata (FileRef.SHA256, IncrementalFile.SHA256),
+// computed by the OutputStream while the file is written. Whole-file reads verify it (a
+// backend restoring all of a handle, an lsm restore downloading its database files, Check);
+// reads of some key groups or sections rely on their CRC-32C. Metadata format 1, written
+// before checksums, is still read. See checksum.go.
+//
 // # Object stores
 //
 // s3:// storage (AWS S3, MinIO, Google Cloud Storage's S3-compatible API; see docs/s3.md) is
@@ -32,11 +40,23 @@
 // may have reached the store); deletes that fail during an outage are retried after the next
 // completed checkpoint, and Open deletes whatever a crashed process left.
 //
+// # Durability and leftovers
+//
+// Writer.Commit returns once the object is durable: file:// storage fsyncs the bytes before
+// fileblob renames them into place, then the directories involved; S3 is durable on a
+// successful PUT. Pending.Complete relies on it: a checkpoint's files are committed before
+// its _metadata, and retention deletes older checkpoints only once the metadata is committed,
+// so a power loss never leaves a job without a complete checkpoint. On file://, deletes remove
+// the directories they empty and Open sweeps the temporary files and empty directories a
+// killed process left (Storage.Sweep); retention lists only the directories it deletes.
+//
 // # Errors
 //
 // Every decoder returns an error wrapping ErrCorrupt (bad bytes) or ErrMissing (absent or
 // short file) that names the file, never a panic. Checkpoints.Restore falls back to the
-// previous retained checkpoint on either.
+// previous retained checkpoint on either; when none is left it fails with
+// ErrNoReadableCheckpoint, naming every checkpoint it tried (ErrNoCheckpoint is only for a
+// job without any complete checkpoint).
 //
 // Storage, Checkpoints and Pending are safe for concurrent use.
 package checkpoint

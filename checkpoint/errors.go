@@ -14,8 +14,15 @@ var (
 	ErrMissing = errors.New("checkpoint: missing file")
 	// ErrStateTooLarge: a state handle exceeds the jobmanager storage's size limit.
 	ErrStateTooLarge = errors.New("checkpoint: state too large for jobmanager checkpoint storage")
-	// ErrNoCheckpoint: there is no complete, readable checkpoint to restore.
+	// ErrNoCheckpoint: the job has no complete checkpoint at all (its first run, or one that
+	// never completed a checkpoint): starting fresh is the right answer.
 	ErrNoCheckpoint = errors.New("checkpoint: no complete checkpoint")
+	// ErrNoReadableCheckpoint: the job has complete checkpoints, but every one of them is
+	// corrupt or misses a file. Unlike ErrNoCheckpoint this must not be taken as "start fresh":
+	// the job has made progress (and may have published output) that a fresh start would
+	// repeat. The error names every checkpoint tried and why it failed, and also wraps those
+	// reasons (ErrCorrupt, ErrMissing). It never wraps ErrNoCheckpoint.
+	ErrNoReadableCheckpoint = errors.New("checkpoint: no readable checkpoint")
 	// ErrExists: a file written with create-if-not-exists already exists.
 	ErrExists = errors.New("checkpoint: file already exists")
 )

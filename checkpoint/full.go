@@ -217,6 +217,12 @@ type Reader interface {
 // ReadKeyGroups reads the key groups of h that lie in rng, calling fn for every record, key
 // group by key group in ascending order. It reads only those key groups' blocks (and the file
 // header). Bad bytes give an error wrapping ErrCorrupt that names the file.
+//
+// A read that covers the whole file (rng holds all of h's key groups) verifies the file's
+// checksum before the first record is handed out. A read of some key groups only (a restore
+// at another parallelism) relies on the CRC-32C of every block read and on the file's length
+// (Checkpoints.Load and LoadSavepoint check every file's size), since verifying the checksum
+// would mean reading all of the file on every subtask that owns a part of it.
 func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygroup.Range, fn func(kg int, rec *Record) error) error {
 	if h.Incremental != nil {
 		return fmt.Errorf("%w: it is an incremental checkpoint of the %s backend; restore it with that backend, or take a savepoint to change backends",
@@ -258,6 +264,12 @@ func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygr
 	if int64(len(span)) != spanLen {
 		return &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file is truncated: metadata says %d bytes", h.File.Size)}
 	}
+	if first.Offset == fullHeaderLen && last.Offset+last.Length == h.File.Size {
+		// The header and the span are the whole file.
+		if err := verifyWhole(h.File, hdr, span); err != nil {
+			return blockDamage(p, h, want, first.Offset, span, err)
+		}
+	}
 	var rec Record
 	var buf []byte
 	var next int64 // blocks are in key-group order and do not overlap
@@ -284,14 +296,40 @@ func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygr
 	return nil
 }
 
-func openBlock(p string, kg int, blk []byte, buf *[]byte) ([]byte, error) {
+// blockDamage returns the error of the first block of want (in span, which starts at file
+// offset spanOff) whose CRC does not verify, to say where a file whose checksum did not match
+// is damaged; else err.
+func blockDamage(p string, h *KeyedStateHandle, want keygroup.Range, spanOff int64, span []byte, err error) error {
+	for kg := want.Start; kg <= want.End; kg++ {
+		b := h.Blocks[kg-h.KeyGroupRange.Start]
+		lo := b.Offset - spanOff
+		if lo < 0 || b.Length > int64(len(span))-lo {
+			break // reported as it is read
+		}
+		if berr := checkBlock(p, kg, span[lo:lo+b.Length]); berr != nil {
+			return berr
+		}
+	}
+	return err
+}
+
+// checkBlock verifies the length and CRC of the block of key group kg.
+func checkBlock(p string, kg int, blk []byte) error {
 	if len(blk) < blockOverhead {
-		return nil, corrupt(p, "block of key group %d is too short", kg)
+		return corrupt(p, "block of key group %d is too short", kg)
 	}
 	body := blk[:len(blk)-4]
 	if want, got := binary.BigEndian.Uint32(blk[len(blk)-4:]), crc32.Checksum(body, castagnoli); want != got {
-		return nil, corrupt(p, "checksum mismatch in the block of key group %d (stored %08x, computed %08x)", kg, want, got)
+		return corrupt(p, "checksum mismatch in the block of key group %d (stored %08x, computed %08x)", kg, want, got)
 	}
+	return nil
+}
+
+func openBlock(p string, kg int, blk []byte, buf *[]byte) ([]byte, error) {
+	if err := checkBlock(p, kg, blk); err != nil {
+		return nil, err
+	}
+	body := blk[:len(blk)-4]
 	switch body[0] {
 	case compNone:
 		return body[1:], nil

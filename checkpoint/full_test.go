@@ -55,7 +55,7 @@ func (o *fullFileOutput) Close() (checkpoint.FileRef, error) {
 	if o.files != nil {
 		o.files[o.path] = o.buf
 	}
-	return checkpoint.FileRef{Path: o.path, Size: int64(len(o.buf))}, nil
+	return checkpoint.FileRef{Path: o.path, Size: int64(len(o.buf)), SHA256: checkpoint.Checksum(o.buf)}, nil
 }
 
 func (o *fullFileOutput) Abort() { o.aborted = true }

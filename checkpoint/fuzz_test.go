@@ -3,9 +3,13 @@ package checkpoint_test
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -37,39 +41,67 @@ func normalizeMetadata(m *checkpoint.Metadata) *checkpoint.Metadata {
 
 // FuzzDecodeMetadata: DecodeMetadata never panics, rejects bad bytes with ErrCorrupt naming the
 // file, and what it accepts encodes and decodes again to an equal value. With wrap, data is
-// the JSON body and gets a correct header and checksum, so the fuzzer reaches the JSON and the
-// validation.
+// the JSON body and gets a correct header and checksum (of format 1 with v1, else of the current
+// format), so the fuzzer reaches the JSON and the validation. Format 1 metadata cannot be
+// written any more (EncodeMetadata writes the current format); what decodes as format 1 must
+// decode again, unchanged, from its JSON re-encoding.
 func FuzzDecodeMetadata(f *testing.F) {
 	good, err := checkpoint.EncodeMetadata(sampleMetadata())
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(good, false)
-	f.Add(good[16:], true)
-	f.Add(good[:20], false)
-	f.Add([]byte{}, false)
-	f.Add([]byte("STRMSTMD\x00\x00\x00\x01\x00\x00\x00\x00"), false)
+	f.Add(good, false, false)
+	f.Add(good[16:], true, false)
+	f.Add(good[:20], false, false)
+	f.Add([]byte{}, false, false)
+	f.Add([]byte("STRMSTMD\x00\x00\x00\x01\x00\x00\x00\x00"), false, false)
+	f.Add([]byte("STRMSTMD\x00\x00\x00\x02\x00\x00\x00\x00"), false, false)
 	empty, _ := checkpoint.EncodeMetadata(&checkpoint.Metadata{})
-	f.Add(empty[16:], true)
+	f.Add(empty[16:], true, false)
 	body := string(good[16:])
-	for _, s := range []string{
-		`{"version":1,"jobId":"","checkpointId":0,"timestampMs":0,"operators":[]}`,
-		`{"version":1,"operators":[{"id":"a","parallelism":1,"maxParallelism":1,"keyed":[]}]}`,
-		`{"version":1,"operators":null} `,
-		`{"version":1,"operators":[{"id":"a","parallelism":1,"maxParallelism":2,"keyed":[{"keyGroupRange":{"start":1,"end":1},"states":[],"file":{"path":"f","size":17},"blocks":[{"o":12,"l":5}]}]}]}`,
-		`{"VERSION":1,"JobID":"\ud800\u00e9","savepoint":true}`,
-		strings.Replace(body, `"version":1`, `"version":1,"x":0`, 1),
-		strings.Replace(body, `"path":"chk-7/window-keyed-0-3"`, `"path":"../x"`, 1),
-		strings.Replace(body, `"compression":"snappy"`, `"compression":"zstd"`, 1),
-		body + "{}",
-		"[1,2]", "null", `{"operators":[null]}`,
+	sum := `"sha256":"` + checkpoint.Checksum(nil) + `"`
+	noSums := regexp.MustCompile(`,"sha256":"[0-9a-f]*"`).ReplaceAllString(body, "")
+	v1 := strings.Replace(noSums, `{"version":2`, `{"version":1`, 1)
+	for _, s := range []struct {
+		body string
+		v1   bool
+	}{
+		{`{"version":2,"jobId":"","checkpointId":0,"timestampMs":0,"operators":[]}`, false},
+		{`{"version":1,"jobId":"","checkpointId":0,"timestampMs":0,"operators":[]}`, true},
+		{`{"version":2,"operators":[{"id":"a","parallelism":1,"maxParallelism":1,"keyed":[]}]}`, false},
+		{`{"version":2,"operators":null} `, false},
+		{`{"version":2,"operators":[{"id":"a","parallelism":1,"maxParallelism":2,"keyed":[{"keyGroupRange":{"start":1,"end":1},"states":[],"file":{"path":"f","size":17,` + sum + `},"blocks":[{"o":12,"l":5}]}]}]}`, false},
+		{`{"version":1,"operators":[{"id":"a","parallelism":1,"maxParallelism":2,"keyed":[{"keyGroupRange":{"start":1,"end":1},"states":[],"file":{"path":"f","size":17},"blocks":[{"o":12,"l":5}]}]}]}`, true},
+		{`{"version":1,"operators":[{"id":"a","parallelism":1,"maxParallelism":2,"keyed":[{"keyGroupRange":{"start":1,"end":1},"states":[],"file":{"path":"f","size":17,` + sum + `},"blocks":[{"o":12,"l":5}]}]}]}`, true},
+		{`{"VERSION":2,"JobID":"\ud800\u00e9","savepoint":true}`, false},
+		{strings.Replace(body, `"version":2`, `"version":2,"x":0`, 1), false},
+		{strings.Replace(body, `"path":"chk-7/window-keyed-0-3"`, `"path":"../x"`, 1), false},
+		{strings.Replace(body, `"compression":"snappy"`, `"compression":"zstd"`, 1), false},
+		{noSums, false},
+		{v1, true},
+		{body, true},
+		{body + "{}", false},
+		{"[1,2]", false}, {"null", false}, {`{"operators":[null]}`, false},
 	} {
-		f.Add([]byte(s), true)
+		f.Add([]byte(s.body), true, s.v1)
+	}
+	// The golden checkpoints' metadata of every format.
+	for _, v := range []int{checkpoint.MetadataVersionNoChecksums, checkpoint.MetadataVersion} {
+		b, err := os.ReadFile(fmt.Sprintf("testdata/golden-v%d/golden/chk-1/_metadata", v))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, false, false)
+		f.Add(b[16:], true, v == checkpoint.MetadataVersionNoChecksums)
 	}
 	const name = "job/chk-1/_metadata"
-	f.Fuzz(func(t *testing.T, data []byte, wrap bool) {
+	f.Fuzz(func(t *testing.T, data []byte, wrap, v1 bool) {
 		if wrap {
-			data = wrapMetadataBody(checkpoint.MetadataVersion, data)
+			v := uint32(checkpoint.MetadataVersion)
+			if v1 {
+				v = checkpoint.MetadataVersionNoChecksums
+			}
+			data = wrapMetadataBody(v, data)
 		}
 		m, err := checkpoint.DecodeMetadata(name, data)
 		if err != nil {
@@ -77,6 +109,27 @@ func FuzzDecodeMetadata(f *testing.F) {
 				t.Fatalf("DecodeMetadata: %v: not ErrCorrupt naming %s", err, name)
 			}
 			return
+		}
+		if m.Version == checkpoint.MetadataVersionNoChecksums {
+			for _, f := range m.Files() {
+				if f.SHA256 != "" {
+					t.Fatalf("format 1 metadata decoded with a checksum for %s", f.Path)
+				}
+			}
+			body, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m2, err := checkpoint.DecodeMetadata(name, wrapMetadataBody(checkpoint.MetadataVersionNoChecksums, body))
+			if err != nil || !reflect.DeepEqual(normalizeMetadata(m), normalizeMetadata(m2)) {
+				t.Fatalf("format 1 metadata does not decode again from its JSON %s: %v", body, err)
+			}
+			return
+		}
+		for _, f := range m.Files() {
+			if len(f.SHA256) != 64 {
+				t.Fatalf("format %d metadata decoded without a checksum for %s", m.Version, f.Path)
+			}
 		}
 		enc, err := checkpoint.EncodeMetadata(m)
 		if err != nil {
@@ -165,6 +218,7 @@ func FuzzReadKeyGroups(f *testing.F) {
 		for i, k := range kinds[:min(len(kinds), 6)] {
 			h.States = append(h.States, checkpoint.StateMeta{Name: string(rune('a' + i)), Kind: checkpoint.StateKind(k)})
 		}
+		h.File.SHA256 = checkpoint.Checksum(file) // replaced below if the file changes
 		m := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP,
 			Keyed: []*checkpoint.KeyedStateHandle{h}}}}
 		if _, err := checkpoint.EncodeMetadata(m); err != nil {
@@ -176,6 +230,9 @@ func FuzzReadKeyGroups(f *testing.F) {
 				blk := file[b.Offset : b.Offset+b.Length]
 				binary.BigEndian.PutUint32(blk[len(blk)-4:], crc32.Checksum(blk[:len(blk)-4], crc32.MakeTable(crc32.Castagnoli)))
 			}
+			// The file's checksum as its writer would have recorded it, so a whole-file read
+			// gets past it to the blocks.
+			h.File.SHA256 = checkpoint.Checksum(file)
 		}
 		reader := &fullFileReader{files: map[string][]byte{path: file}}
 		read := func(r keygroup.Range) ([]fullRec, error) {

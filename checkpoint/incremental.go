@@ -45,10 +45,14 @@ type IncrementalFile struct {
 	// Path and Size locate the stored copy, relative to the job's directory.
 	Path string `json:"path"`
 	Size int64  `json:"size"`
+	// SHA256 is the stored copy's checksum, as in FileRef: recorded by the checkpoint that
+	// uploaded the file and carried forward by every later one that reuses it. Required in
+	// metadata format 2, absent in format 1.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Ref returns the stored copy's reference.
-func (f IncrementalFile) Ref() FileRef { return FileRef{Path: f.Path, Size: f.Size} }
+func (f IncrementalFile) Ref() FileRef { return FileRef{Path: f.Path, Size: f.Size, SHA256: f.SHA256} }
 
 func (h *IncrementalHandle) validate() error {
 	if h.Backend == "" {
@@ -105,7 +109,8 @@ func (h *IncrementalHandle) files() []FileRef {
 // CreateShared creates a file under the job's shared/ directory for an incremental
 // checkpoint. The stored name is hint followed by a random suffix, so an upload never
 // replaces another. Until the checkpoint completes the file belongs to it: Abort deletes it.
-// For a savepoint, shared/ is inside the savepoint's directory.
+// For a savepoint, shared/ is inside the savepoint's directory. The stream's Close returns the
+// file's reference with its size and checksum.
 func (p *Pending) CreateShared(ctx context.Context, hint string) (OutputStream, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
@@ -121,7 +126,7 @@ func (p *Pending) CreateShared(ctx context.Context, hint string) (OutputStream, 
 	if err != nil {
 		return nil, err
 	}
-	return &stream{w: w, rel: rel}, nil
+	return newStream(w, rel), nil
 }
 
 // SharedStreamFactory is implemented by the StreamFactory of a checkpoint that can hold

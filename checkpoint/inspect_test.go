@@ -2,8 +2,10 @@ package checkpoint_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -191,6 +193,9 @@ func TestCheck(t *testing.T) {
 		return b
 	}
 	keyed, op := read(kh.File.Path), read(oh.File.Path)
+	// v1 is m as metadata format 1 wrote it: without checksums, so that only the blocks'
+	// and sections' CRC-32C catch a flipped byte. Both formats name the damaged block.
+	v1 := stripChecksums(t, m)
 	for _, tc := range []struct {
 		name    string
 		damage  func()
@@ -203,6 +208,11 @@ func TestCheck(t *testing.T) {
 			b[kh.Blocks[5].Offset+1] ^= 0x40
 			inPut(t, st, "job/"+kh.File.Path, b)
 		}, kh.File.Path, checkpoint.ErrCorrupt, "checksum mismatch in the block of key group 5"},
+		{"flipped byte in the header", func() {
+			b := slices.Clone(keyed)
+			b[0] ^= 0x01
+			inPut(t, st, "job/"+kh.File.Path, b)
+		}, kh.File.Path, checkpoint.ErrCorrupt, "bad magic"},
 		{"truncated operator state", func() {
 			inPut(t, st, "job/"+oh.File.Path, op[:len(op)-3])
 		}, oh.File.Path, checkpoint.ErrMissing, "truncated"},
@@ -224,18 +234,26 @@ func TestCheck(t *testing.T) {
 			inPut(t, st, "job/"+kh.File.Path, keyed)
 			inPut(t, st, "job/"+oh.File.Path, op)
 			tc.damage()
-			rep, err := checkpoint.Check(ctx, st, "job/", m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rep.Problems) != 1 {
-				t.Fatalf("problems: %v, want one", rep.Problems)
-			}
-			var fe *checkpoint.FileError
-			if p := rep.Problems[0]; !errors.As(p, &fe) || fe.Path != "job/"+tc.file || !errors.Is(p, tc.wantErr) || !strings.Contains(p.Error(), tc.detail) {
-				t.Errorf("problem %v; want a FileError of job/%s wrapping %v mentioning %q", p, tc.file, tc.wantErr, tc.detail)
+			for _, md := range []*checkpoint.Metadata{m, v1} {
+				detail := tc.detail
+				rep, err := checkpoint.Check(ctx, st, "job/", md)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rep.Problems) != 1 {
+					t.Fatalf("format %d: problems: %v, want one", md.Version, rep.Problems)
+				}
+				var fe *checkpoint.FileError
+				if p := rep.Problems[0]; !errors.As(p, &fe) || fe.Path != "job/"+tc.file || !errors.Is(p, tc.wantErr) || !strings.Contains(p.Error(), detail) {
+					t.Errorf("format %d: problem %v; want a FileError of job/%s wrapping %v mentioning %q", md.Version, p, tc.file, tc.wantErr, detail)
+				}
 			}
 		})
+	}
+	inPut(t, st, "job/"+kh.File.Path, keyed)
+	inPut(t, st, "job/"+oh.File.Path, op)
+	if rep, err := checkpoint.Check(ctx, st, "job/", v1); err != nil || !rep.OK() || rep.Unverified != 2 {
+		t.Errorf("intact format 1 checkpoint: %+v, %v; want OK with 2 unverified files", rep, err)
 	}
 
 	// Every bad file is reported, not only the first.
@@ -253,4 +271,22 @@ func TestCheck(t *testing.T) {
 	if _, err := checkpoint.Check(cctx, st, "job/", m); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled context: %v", err)
 	}
+}
+
+// stripChecksums returns m as metadata format 1 (MetadataVersionNoChecksums) records it: the
+// same handles without checksums, decoded from format 1 bytes.
+func stripChecksums(t testing.TB, m *checkpoint.Metadata) *checkpoint.Metadata {
+	t.Helper()
+	c := *m
+	c.Version = checkpoint.MetadataVersionNoChecksums
+	body, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = regexp.MustCompile(`,"sha256":"[0-9a-f]{64}"`).ReplaceAll(body, nil)
+	v1, err := checkpoint.DecodeMetadata("v1", wrapMetadataBody(checkpoint.MetadataVersionNoChecksums, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v1
 }

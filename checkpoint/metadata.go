@@ -19,8 +19,16 @@ const MetadataName = "_metadata"
 // metadataMagic starts every _metadata file; the format version follows it.
 const metadataMagic = "STRMSTMD"
 
-// MetadataVersion is the version of the metadata format written by this code.
-const MetadataVersion = 1
+// MetadataVersion is the version of the metadata format written by this code: 2, in which
+// every file reference records the file's checksum (FileRef.SHA256, IncrementalFile.SHA256)
+// and a reference without one makes the metadata corrupt, so a checksum cannot be removed to
+// skip its verification.
+const MetadataVersion = 2
+
+// MetadataVersionNoChecksums is metadata format 1, written before files had checksums. It is
+// still read: its files are verified by size and, in the canonical formats, by the CRC-32C of
+// every block or section, but they carry no checksum (and must not).
+const MetadataVersionNoChecksums = 1
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -103,7 +111,7 @@ func (m *Metadata) Operator(id string) *OperatorState {
 	return nil
 }
 
-// Files returns every file the metadata references, with its recorded size.
+// Files returns every file the metadata references, with its recorded size and checksum.
 func (m *Metadata) Files() []FileRef {
 	var fs []FileRef
 	for _, o := range m.Operators {
@@ -121,10 +129,13 @@ func (m *Metadata) Files() []FileRef {
 	return fs
 }
 
-// FileRef names a file of a snapshot and its size.
+// FileRef names a stored file of a snapshot, its size and its checksum.
 type FileRef struct {
 	Path string `json:"path"`
 	Size int64  `json:"size"`
+	// SHA256 is the checksum of the file's bytes (see Checksum), recorded when it was
+	// written. Required in metadata of format 2 (MetadataVersion); absent in format 1.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // StateMeta records a registered keyed state: its name, kind and serializer IDs.
@@ -156,7 +167,8 @@ type KeyedStateHandle struct {
 }
 
 // EncodeMetadata returns the bytes of a _metadata file: magic, version, CRC-32C of the body,
-// and a JSON body.
+// and a JSON body. It always writes MetadataVersion (setting m.Version), so every file m
+// references must carry its checksum.
 func EncodeMetadata(m *Metadata) ([]byte, error) {
 	m.Version = MetadataVersion
 	if err := m.validate(); err != nil {
@@ -174,15 +186,17 @@ func EncodeMetadata(m *Metadata) ([]byte, error) {
 }
 
 // DecodeMetadata parses a _metadata file; name is used in errors. Bad bytes give an error
-// wrapping ErrCorrupt that names the file; it never panics.
+// wrapping ErrCorrupt that names the file; it never panics. It reads format MetadataVersion,
+// in which every file reference must have a well-formed checksum, and format
+// MetadataVersionNoChecksums (metadata written before checksums), in which none may.
 func DecodeMetadata(name string, b []byte) (*Metadata, error) {
 	hdr := len(metadataMagic) + 8
 	if len(b) < hdr || string(b[:len(metadataMagic)]) != metadataMagic {
 		return nil, corrupt(name, "not a streamstate metadata file (bad magic)")
 	}
 	v := binary.BigEndian.Uint32(b[len(metadataMagic):])
-	if v != MetadataVersion {
-		return nil, corrupt(name, "metadata version %d is not supported (this build reads %d)", v, MetadataVersion)
+	if v != MetadataVersion && v != MetadataVersionNoChecksums {
+		return nil, corrupt(name, "metadata version %d is not supported (this build reads %d and %d)", v, MetadataVersionNoChecksums, MetadataVersion)
 	}
 	body := b[hdr:]
 	if want, got := binary.BigEndian.Uint32(b[len(metadataMagic)+4:]), crc32.Checksum(body, castagnoli); want != got {
@@ -197,6 +211,9 @@ func DecodeMetadata(name string, b []byte) (*Metadata, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, corrupt(name, "unexpected data after the JSON body")
 	}
+	if m.Version != int(v) {
+		return nil, corrupt(name, "the body says version %d, the header %d", m.Version, v)
+	}
 	if err := m.validate(); err != nil {
 		return nil, corrupt(name, "%v", err)
 	}
@@ -204,7 +221,7 @@ func DecodeMetadata(name string, b []byte) (*Metadata, error) {
 }
 
 func (m *Metadata) validate() error {
-	if m.Version != MetadataVersion {
+	if m.Version != MetadataVersion && m.Version != MetadataVersionNoChecksums {
 		return fmt.Errorf("version %d, want %d", m.Version, MetadataVersion)
 	}
 	if m.CheckpointID < 0 {
@@ -233,6 +250,28 @@ func (m *Metadata) validate() error {
 		if err := validateOperatorHandles(o); err != nil {
 			return fmt.Errorf("operator %q: %v", o.ID, err)
 		}
+	}
+	return m.validateChecksums()
+}
+
+// validateChecksums checks that every file reference has a well-formed checksum (format 2) or
+// none (format 1), and that a file referenced twice is recorded alike.
+func (m *Metadata) validateChecksums() error {
+	want := m.Version >= MetadataVersion
+	seen := map[string]FileRef{}
+	for _, f := range m.Files() {
+		switch {
+		case want && f.SHA256 == "":
+			return fmt.Errorf("file %s has no checksum; metadata format %d records one for every file", f.Path, m.Version)
+		case want && !validChecksum(f.SHA256):
+			return fmt.Errorf("file %s has checksum %q, not a SHA-256 in lower-case hex", f.Path, f.SHA256)
+		case !want && f.SHA256 != "":
+			return fmt.Errorf("file %s has a checksum, which metadata format %d does not record", f.Path, m.Version)
+		}
+		if g, ok := seen[f.Path]; ok && g != f {
+			return fmt.Errorf("file %s is referenced twice with different sizes or checksums", f.Path)
+		}
+		seen[f.Path] = f
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func metadataHandle(path string, rng keygroup.Range, comp checkpoint.Compression
 		h.Blocks = append(h.Blocks, checkpoint.Block{Offset: off, Length: 10})
 		off += 10
 	}
-	h.File = checkpoint.FileRef{Path: path, Size: off}
+	h.File = checkpoint.FileRef{Path: path, Size: off, SHA256: checkpoint.Checksum([]byte(path))}
 	return h
 }
 
@@ -153,9 +154,11 @@ func TestDecodeMetadataRejectsFraming(t *testing.T) {
 	checkMetadataErr(t, "lower-case magic", append([]byte("strmstmd"), good[8:]...), "bad magic")
 	checkMetadataErr(t, "full snapshot header", []byte("STRMSTKG\x00\x00\x00\x01"), "bad magic")
 	checkMetadataErr(t, "plain JSON", body, "bad magic")
-	for _, v := range []uint32{0, 2, 1 << 31} {
+	for _, v := range []uint32{0, 3, 1 << 31} {
 		checkMetadataErr(t, "bad version", wrapMetadataBody(v, body), "version")
 	}
+	// A format 2 body under a format 1 header (and the other way round) is not metadata we wrote.
+	checkMetadataErr(t, "format 2 body, format 1 header", wrapMetadataBody(1, body), "the body says version 2, the header 1")
 
 	// Every truncation: too short for the header, or a checksum mismatch.
 	for n := range len(good) {
@@ -189,25 +192,31 @@ func TestDecodeMetadataRejectsJSON(t *testing.T) {
 		{"fraction", strings.Replace(body, `"checkpointId":7`, `"checkpointId":7.5`, 1), "cannot unmarshal"},
 		{"overflow", strings.Replace(body, `"parallelism":1`, `"parallelism":1e30`, 1), "cannot unmarshal"},
 		{"kind overflow", strings.Replace(body, `"kind":1`, `"kind":257`, 1), "cannot unmarshal"},
-		{"unknown top-level field", strings.Replace(body, `{"version":1`, `{"version":1,"extra":true`, 1), `unknown field "extra"`},
+		{"unknown top-level field", strings.Replace(body, `{"version":2`, `{"version":2,"extra":true`, 1), `unknown field "extra"`},
 		{"unknown operator field", strings.Replace(body, `"id":"source"`, `"id":"source","uid":"x"`, 1), `unknown field "uid"`},
 		{"unknown handle field", strings.Replace(body, `"keySerializer"`, `"keySerialiser":"x","keySerializer"`, 1), `unknown field "keySerialiser"`},
 		{"unknown block field", strings.Replace(body, `{"o":12,"l":10}`, `{"o":12,"l":10,"crc":1}`, 1), `unknown field "crc"`},
 		{"unknown state field", strings.Replace(body, `"name":"count"`, `"name":"count","ttl":5`, 1), `unknown field "ttl"`},
 		{"trailing garbage", body + "x", "after the JSON body"},
 		{"second document", body + " {}", "after the JSON body"},
-		{"version 2 in the body", strings.Replace(body, `{"version":1`, `{"version":2`, 1), "version 2"},
-		{"no version in the body", strings.Replace(body, `{"version":1,`, `{`, 1), "version 0"},
+		{"version 1 in the body", strings.Replace(body, `{"version":2`, `{"version":1`, 1), "the body says version 1"},
+		{"version 3 in the body", strings.Replace(body, `{"version":2`, `{"version":3`, 1), "version 3"},
+		{"no version in the body", strings.Replace(body, `{"version":2,`, `{`, 1), "version 0"},
+		{"no checksum", strings.Replace(body, `,"sha256":"`, `,"sha":"`, 1), `unknown field "sha"`},
+		{"checksum removed", regexp.MustCompile(`,"sha256":"[0-9a-f]*"`).ReplaceAllString(body, ""), "has no checksum"},
+		{"empty checksum", regexp.MustCompile(`"sha256":"[0-9a-f]*"`).ReplaceAllString(body, `"sha256":""`), "has no checksum"},
+		{"short checksum", strings.Replace(body, `"sha256":"`, `"sha256":"0`, 1), "not a SHA-256"},
+		{"upper-case checksum", regexp.MustCompile(`"sha256":"[0-9a-f]`).ReplaceAllString(body, `"sha256":"A`), "not a SHA-256"},
 		{"null operator", strings.Replace(body, `"operators":[`, `"operators":[null,`, 1), "null operator"},
 		{"null handle", strings.Replace(body, `"keyed":[`, `"keyed":[null,`, 1), "null keyed handle"},
 	} {
 		if tc.body == body {
 			t.Fatalf("%s: the test's replacement did not apply", tc.name)
 		}
-		checkMetadataErr(t, tc.name, wrapMetadataBody(1, []byte(tc.body)), tc.detail)
+		checkMetadataErr(t, tc.name, wrapMetadataBody(checkpoint.MetadataVersion, []byte(tc.body)), tc.detail)
 	}
 	// Trailing white space is fine.
-	if _, err := checkpoint.DecodeMetadata("m", wrapMetadataBody(1, []byte(body+" \n"))); err != nil {
+	if _, err := checkpoint.DecodeMetadata("m", wrapMetadataBody(checkpoint.MetadataVersion, []byte(body+" \n"))); err != nil {
 		t.Errorf("trailing white space: %v", err)
 	}
 }
@@ -260,7 +269,7 @@ func TestDecodeMetadataRejectsInvalid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkMetadataErr(t, tc.name, wrapMetadataBody(1, body), tc.detail)
+		checkMetadataErr(t, tc.name, wrapMetadataBody(checkpoint.MetadataVersion, body), tc.detail)
 		// EncodeMetadata refuses to write it in the first place.
 		if _, err := checkpoint.EncodeMetadata(m); err == nil {
 			t.Errorf("%s: EncodeMetadata accepted it", tc.name)
@@ -285,7 +294,7 @@ func TestDecodeMetadataPaths(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkMetadataErr(t, "path "+p, wrapMetadataBody(1, body), "is not a clean relative path")
+		checkMetadataErr(t, "path "+p, wrapMetadataBody(checkpoint.MetadataVersion, body), "is not a clean relative path")
 	}
 	for _, p := range []string{"f", "chk-1/f", "shared/a/b-c_d.sst", "..f", "a..", "a/..b/c", "taskowned/x y"} {
 		m := sampleMetadata()
@@ -309,8 +318,8 @@ func TestIncrementalExtra(t *testing.T) {
 		return &checkpoint.KeyedStateHandle{KeyGroupRange: rng, KeySerializer: "string",
 			States: []checkpoint.StateMeta{{Name: "timers", Kind: checkpoint.KindTimers, Value: "timer-ts-v1"}},
 			Incremental: &checkpoint.IncrementalHandle{Backend: "lsm/pebble-v2",
-				Shared:  []checkpoint.IncrementalFile{{Name: "000001.sst", Path: "shared/a-000001.sst", Size: 10}},
-				Private: []checkpoint.IncrementalFile{{Name: "MANIFEST-000001", Path: "chk-1/m", Size: 5}},
+				Shared:  []checkpoint.IncrementalFile{{Name: "000001.sst", Path: "shared/a-000001.sst", Size: 10, SHA256: checkpoint.Checksum([]byte("sst"))}},
+				Private: []checkpoint.IncrementalFile{{Name: "MANIFEST-000001", Path: "chk-1/m", Size: 5, SHA256: checkpoint.Checksum([]byte("m"))}},
 				Extra:   metadataHandle("chk-1/op-0-3-timers", rng, checkpoint.CompressionNone)}}
 	}
 	md := func(h *checkpoint.KeyedStateHandle) *checkpoint.Metadata {

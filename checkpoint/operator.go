@@ -281,7 +281,9 @@ func (s *OperatorSection) Size() int64 {
 // ReadOperatorSections reads the sections of the states of h for which want returns true
 // (every state if want is nil), in one range read of the file, and returns them aligned with
 // h.States (nil for states not wanted). Bad bytes give an error wrapping ErrCorrupt, a missing
-// or short file one wrapping ErrMissing, both naming the file; it never panics.
+// or short file one wrapping ErrMissing, both naming the file; it never panics. When every
+// section is wanted the read covers the whole file and the file's checksum is verified too;
+// a read of some sections (a restore at another parallelism) relies on their CRC-32C.
 func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle, want func(OperatorStateMeta) bool) ([]*OperatorSection, error) {
 	p := h.File.Path
 	if err := h.Validate(); err != nil {
@@ -312,6 +314,9 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 		return nil, corrupt(p, "operator state version %d is not supported (this build reads %d)", v, operatorVersion)
 	}
 	if lo < 0 {
+		if len(h.States) == 0 && h.File.Size == operatorHeaderLen {
+			return out, verifyWhole(h.File, hdr)
+		}
 		return out, nil
 	}
 	span, err := r.ReadRange(ctx, p, lo, hi-lo)
@@ -320,6 +325,18 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 	}
 	if int64(len(span)) != hi-lo {
 		return nil, &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file is truncated: metadata says %d bytes", h.File.Size)}
+	}
+	if lo == operatorHeaderLen && hi == h.File.Size {
+		// The header and the span are the whole file.
+		if err := verifyWhole(h.File, hdr, span); err != nil {
+			// Say which section is damaged, if its CRC tells.
+			for _, s := range h.States {
+				if sec := span[s.Offset-lo : s.Offset-lo+s.Length]; !sectionCRCOK(sec) {
+					return nil, corrupt(p, "operator state %q: checksum mismatch in its section", s.Name)
+				}
+			}
+			return nil, err
+		}
 	}
 	// One buffer for all items, so callers may keep them without pinning the span.
 	buf := make([]byte, 0, len(span))
@@ -334,6 +351,11 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 		out[i] = sec
 	}
 	return out, nil
+}
+
+// sectionCRCOK reports whether the CRC-32C at the end of section b verifies.
+func sectionCRCOK(b []byte) bool {
+	return len(b) >= minSectionLen && binary.BigEndian.Uint32(b[len(b)-4:]) == crc32.Checksum(b[:len(b)-4], castagnoli)
 }
 
 func decodeSection(b []byte, m OperatorStateMeta, buf *[]byte) (*OperatorSection, error) {

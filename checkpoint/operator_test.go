@@ -34,7 +34,7 @@ func (o *opOutput) Write(p []byte) (int, error) {
 
 func (o *opOutput) Close() (checkpoint.FileRef, error) {
 	o.files[o.path] = o.buf.Bytes()
-	return checkpoint.FileRef{Path: o.path, Size: int64(o.buf.Len())}, nil
+	return checkpoint.FileRef{Path: o.path, Size: int64(o.buf.Len()), SHA256: checkpoint.Checksum(o.buf.Bytes())}, nil
 }
 
 func (o *opOutput) Abort() {}
@@ -374,7 +374,8 @@ func TestOperatorThroughStorage(t *testing.T) {
 // FuzzReadOperatorSections: over an arbitrary file and an arbitrary handle, reading never
 // panics and fails only with ErrCorrupt or ErrMissing naming the file; what it accepts
 // writes again to the same bytes and handle. metas is a JSON list of state metas; with fixCRC
-// the sections' checksums are recomputed so the fuzzer reaches the section decoder.
+// the sections' checksums are recomputed and the file's checksum recorded, so the fuzzer
+// reaches the section decoder; without, the handle has no file checksum (metadata format 1).
 func FuzzReadOperatorSections(f *testing.F) {
 	files := opFiles{}
 	h := writeOperator(f, files, "f", 0, 1, sampleOperatorStates())
@@ -400,6 +401,8 @@ func FuzzReadOperatorSections(f *testing.F) {
 				sec := file[s.Offset : s.Offset+s.Length]
 				binary.BigEndian.PutUint32(sec[len(sec)-4:], crc32.Checksum(sec[:len(sec)-4], crc32.MakeTable(crc32.Castagnoli)))
 			}
+			// And the file's checksum: a whole-file read verifies it first.
+			h.File.SHA256 = checkpoint.Checksum(file)
 		}
 		got, err := readOperator(h, opFiles{path: file}, nil)
 		if err != nil {

@@ -198,6 +198,10 @@ func (s *retryStorage) List(ctx context.Context, prefix string) ([]string, error
 	return names, err
 }
 
+func (s *retryStorage) Sweep(ctx context.Context, dir string) error {
+	return s.do(ctx, "sweep", dir, func() error { return s.inner.Sweep(ctx, dir) })
+}
+
 // Create checks nothing remotely: the upload starts at Commit, so that it can be replayed.
 func (s *retryStorage) Create(ctx context.Context, name string, ifNotExist bool) (Writer, error) {
 	if err := ctx.Err(); err != nil {

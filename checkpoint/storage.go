@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file:// URLs
@@ -32,10 +35,22 @@ type Storage interface {
 	ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error)
 	// Size returns an object's size, or an error wrapping ErrMissing.
 	Size(ctx context.Context, name string) (int64, error)
-	// Delete removes an object; deleting a missing object is not an error.
+	// Delete removes an object; deleting a missing object is not an error. A storage with
+	// directories (file://) also removes the directories the delete left empty, up to but
+	// not including its root; a concurrent Create in such a directory still succeeds. A
+	// delete need not be durable when Delete returns.
 	Delete(ctx context.Context, name string) error
 	// List returns the names of all objects under prefix.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// Sweep removes the debris that writes which never committed (a process killed while
+	// writing) leave under dir, a name prefix ending in '/' ("" for the whole storage):
+	// on file://, fileblob's temporary files and then the directories under dir left
+	// empty (dir itself stays). Committed objects are never touched. The caller guarantees
+	// that no write under dir is in progress, in this process or another (for checkpoints:
+	// one process writes a job's checkpoints, and Open sweeps before it writes). Storages
+	// without such debris (mem://, jobmanager, S3, where an abandoned multipart upload is
+	// invisible and expires by the bucket's lifecycle rule) do nothing.
+	Sweep(ctx context.Context, dir string) error
 	// String describes the storage without credentials, for messages.
 	String() string
 	Close() error
@@ -44,14 +59,19 @@ type Storage interface {
 // Writer writes one object.
 type Writer interface {
 	io.Writer
-	// Commit makes the object visible and returns its size.
+	// Commit makes the object visible and returns its size. When it returns nil the object
+	// is as durable as the storage can make it: on file:// its bytes, its name in its
+	// directory and every directory created for it have been fsynced, so it survives a
+	// power loss; on S3 a successful PUT is durable; mem:// and jobmanager storage live in
+	// this process's memory. Commit's error may leave the object visible.
 	Commit() (int64, error)
 	// Abort discards the object. Safe to call after Commit (then it does nothing).
 	Abort()
 }
 
 // OpenURL opens URL storage through gocloud.dev/blob: file:///dir, mem://name, s3://bucket?...
-// A file:// directory is created if needed. s3:// storage retries transient errors with
+// A file:// directory is created if needed, and its commits are durable (see Writer.Commit:
+// gocloud's fileblob never fsyncs, OpenURL adds it). s3:// storage retries transient errors with
 // backoff (NewRetryingStorage with default RetryOptions); its credentials come from the AWS
 // environment and config chain, never from the URL, and are never logged. The query of the
 // URL is passed to the driver (for example s3://bucket/prefix?endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1).
@@ -69,10 +89,17 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 		return nil, fmt.Errorf("checkpoint storage URL %s: %w", RedactURL(rawURL), scrubError(err, secrets))
 	}
 	var prefix string
-	isFile, remote := false, false
+	var dirs *fileDirs
+	remote := false
 	switch u.Scheme {
 	case "file":
-		isFile = true
+		root, err := fileRoot(u.Host, u.Path)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint storage URL %s: %w", redact(u), err)
+		}
+		if dirs, err = openFileDirs(root, nil); err != nil {
+			return nil, fmt.Errorf("open checkpoint storage %s: create its directory: %w", redact(u), err)
+		}
 		q := u.Query()
 		if !q.Has("create_dir") {
 			q.Set("create_dir", "true")
@@ -81,13 +108,12 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 			// No .attrs sidecar files and no MD5 over every byte: blocks carry CRC-32C.
 			q.Set("metadata", "skip")
 		}
-		if !q.Has("no_tmp_dir") {
-			// Write temporary files next to their final name: by default fileblob writes them
-			// to os.TempDir and renames them into place, which fails with "invalid cross-device
-			// link" whenever the temp dir is another filesystem (a tmpfs /tmp, a volume).
-			// List hides these temporary files.
-			q.Set("no_tmp_dir", "true")
-		}
+		// Write temporary files next to their final name, always: by default fileblob
+		// writes them to os.TempDir and renames them into place, which fails with "invalid
+		// cross-device link" whenever the temp dir is another filesystem (a tmpfs /tmp, a
+		// volume), and a commit fsyncs the directory the rename changed. List hides these
+		// temporary files; Sweep removes those that a killed process left.
+		q.Set("no_tmp_dir", "true")
 		u.RawQuery = q.Encode()
 	case "gs", "azblob":
 		return nil, fmt.Errorf("checkpoint storage URL %s: the %s:// driver is not built in; for Google Cloud Storage use its S3-compatible API (s3://bucket/prefix?endpoint=https://storage.googleapis.com&region=auto with HMAC keys as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), for Azure an S3 gateway; see docs/s3.md",
@@ -119,11 +145,11 @@ func OpenURL(ctx context.Context, rawURL string) (Storage, error) {
 		b = blob.PrefixedBucket(b, prefix+"/")
 	}
 	s := &blobStorage{b: b, desc: redact(u), secrets: secrets}
-	if isFile {
+	if dirs != nil {
 		// fileblob checks IfNotExist with a stat before its rename, under a lock of its own
 		// writer only; serializing conditional commits makes them atomic within this process.
 		s.condMu = new(sync.Mutex)
-		s.file = true
+		s.dirs = dirs
 	}
 	if remote {
 		// Object stores fail transiently (throttling, a restarting server, a reset connection).
@@ -291,25 +317,47 @@ type blobStorage struct {
 	// condMu, if set, serializes the commits of create-if-not-exists writers, for drivers
 	// whose check and write are not atomic (fileblob).
 	condMu *sync.Mutex
-	// file: fileblob's List needs help. It would return the temporary files of writes in
-	// progress ("<name>.<16 hex digits>.tmp", next to the object with no_tmp_dir), which are
-	// hidden, and it fails if a file vanishes while it walks the directory (a commit renaming
-	// its temporary file, a Delete), which is retried.
-	file bool
+	// dirs is set for file:// storage (fileblob), which needs help. Commits are made durable
+	// and deletes remove the directories they empty (fileDirs). List would return the
+	// temporary files of writes in progress ("<name>.<16 hex digits>.tmp", next to the
+	// object with no_tmp_dir), which are hidden, and it fails if a file vanishes while it
+	// walks the directory (a commit renaming its temporary file, a Delete), which is retried.
+	dirs *fileDirs
 }
+
+// createAttempts bounds how often a file:// Create is tried when the directory it just
+// created is removed by a concurrent Delete that found it empty, before its file was created.
+const createAttempts = 10
 
 func (s *blobStorage) String() string { return s.desc }
 
 func (s *blobStorage) Close() error { return s.b.Close() }
 
 func (s *blobStorage) Create(ctx context.Context, name string, ifNotExist bool) (Writer, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.b.NewWriter(wctx, name, &blob.WriterOptions{IfNotExist: ifNotExist, ContentType: "application/octet-stream"})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("create %s in %s: %w", name, s.desc, scrubError(err, s.secrets))
+	bw := &blobWriter{name: name, desc: s.desc, secrets: s.secrets, dirs: s.dirs}
+	opts := &blob.WriterOptions{IfNotExist: ifNotExist, ContentType: "application/octet-stream"}
+	if s.dirs != nil {
+		// fileblob hands out its temporary file, to be fsynced before Commit renames it.
+		opts.BeforeWrite = func(as func(any) bool) error {
+			if !as(&bw.f) {
+				return fmt.Errorf("create %s in %s: the file driver does not expose its temporary file", name, s.desc)
+			}
+			return nil
+		}
 	}
-	bw := &blobWriter{w: w, cancel: cancel, name: name, desc: s.desc, secrets: s.secrets}
+	for attempt := 1; ; attempt++ {
+		wctx, cancel := context.WithCancel(ctx)
+		// With a content type, NewWriter creates the driver's writer (and its file) at once.
+		w, err := s.b.NewWriter(wctx, name, opts)
+		if err == nil {
+			bw.w, bw.cancel = w, cancel
+			break
+		}
+		cancel()
+		if s.dirs == nil || gcerrors.Code(err) != gcerrors.NotFound || attempt == createAttempts || ctx.Err() != nil {
+			return nil, fmt.Errorf("create %s in %s: %w", name, s.desc, scrubError(err, s.secrets))
+		}
+	}
 	if ifNotExist {
 		bw.condMu = s.condMu
 	}
@@ -323,6 +371,8 @@ type blobWriter struct {
 	desc    string
 	secrets []string
 	condMu  *sync.Mutex // see blobStorage.condMu; nil unless needed
+	dirs    *fileDirs   // file:// only: see blobStorage.dirs
+	f       *os.File    // file:// only: fileblob's temporary file, renamed by Close
 	n       int64
 	done    bool
 }
@@ -338,6 +388,15 @@ func (w *blobWriter) Commit() (int64, error) {
 		return w.n, nil
 	}
 	w.done = true
+	if w.f != nil {
+		// The bytes are durable before the rename gives them their name.
+		if err := w.dirs.syncFile(w.f); err != nil {
+			w.cancel()
+			_ = w.w.Close()
+			w.dirs.removeEmpty(filepath.Dir(w.f.Name()))
+			return 0, fmt.Errorf("write %s in %s: fsync: %w", w.name, w.desc, err)
+		}
+	}
 	if w.condMu != nil {
 		w.condMu.Lock()
 	}
@@ -347,10 +406,20 @@ func (w *blobWriter) Commit() (int64, error) {
 	}
 	w.cancel()
 	if err != nil {
+		if w.f != nil {
+			w.dirs.removeEmpty(filepath.Dir(w.f.Name()))
+		}
 		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
 			return 0, fmt.Errorf("%w: %s in %s", ErrExists, w.name, w.desc)
 		}
 		return 0, fmt.Errorf("write %s in %s: %w", w.name, w.desc, scrubError(err, w.secrets))
+	}
+	if w.f != nil {
+		// The temporary file was renamed within its directory: sync the new name and every
+		// directory created for it.
+		if err := w.dirs.syncDirs(filepath.Dir(w.f.Name())); err != nil {
+			return 0, fmt.Errorf("write %s in %s: written, but not made durable: fsync its directories: %w", w.name, w.desc, err)
+		}
 	}
 	return w.n, nil
 }
@@ -362,6 +431,10 @@ func (w *blobWriter) Abort() {
 	w.done = true
 	w.cancel() // a canceled context makes Close discard the object
 	_ = w.w.Close()
+	if w.f != nil {
+		// Leave nothing: not the directories created for the object either.
+		w.dirs.removeEmpty(filepath.Dir(w.f.Name()))
+	}
 }
 
 func (s *blobStorage) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
@@ -415,13 +488,31 @@ func (s *blobStorage) Delete(ctx context.Context, name string) error {
 	if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return fmt.Errorf("delete %s in %s: %w", name, s.desc, scrubError(err, s.secrets))
 	}
+	if s.dirs != nil {
+		if dir, ok := s.dirs.objectDir(name); ok {
+			s.dirs.removeEmpty(dir)
+		}
+	}
+	return nil
+}
+
+func (s *blobStorage) Sweep(ctx context.Context, dir string) error {
+	if s.dirs == nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sweep %s in %s: %w", dir, s.desc, err)
+	}
+	if _, err := s.dirs.sweep(dir, time.Now()); err != nil {
+		return fmt.Errorf("sweep %s in %s: %w", dir, s.desc, err)
+	}
 	return nil
 }
 
 func (s *blobStorage) List(ctx context.Context, prefix string) ([]string, error) {
 	for attempt := 1; ; attempt++ {
 		names, err := s.list(ctx, prefix)
-		if err == nil || !s.file || gcerrors.Code(err) != gcerrors.NotFound || attempt == 20 || ctx.Err() != nil {
+		if err == nil || s.dirs == nil || gcerrors.Code(err) != gcerrors.NotFound || attempt == 20 || ctx.Err() != nil {
 			return names, err
 		}
 	}
@@ -438,23 +529,8 @@ func (s *blobStorage) list(ctx context.Context, prefix string) ([]string, error)
 		if err != nil {
 			return nil, fmt.Errorf("list %s in %s: %w", prefix, s.desc, scrubError(err, s.secrets))
 		}
-		if !o.IsDir && !(s.file && isFileblobTemp(o.Key)) {
+		if !o.IsDir && !(s.dirs != nil && isFileblobTemp(o.Key)) {
 			names = append(names, o.Key)
 		}
 	}
-}
-
-// isFileblobTemp reports whether name is one of fileblob's temporary files of an unfinished
-// write: "<name>.<UnixNano in hex>.tmp" (16 hex digits from 2006 to 2262).
-func isFileblobTemp(name string) bool {
-	rest, ok := strings.CutSuffix(name, ".tmp")
-	if !ok || len(rest) < 18 || rest[len(rest)-17] != '.' {
-		return false
-	}
-	for _, c := range rest[len(rest)-16:] {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

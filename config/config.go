@@ -42,6 +42,15 @@ const (
 	RocksDBPrefix = lsm.FlinkConfigPrefix
 )
 
+// KeyLSMLocalDir is the root of the lsm backend's working directories (Flink's
+// state.backend.rocksdb.localdir, KeyRocksDBLocalDir, is the same key). Each backend works in
+// a directory of its own there, locked while it runs; a start removes the directories whose
+// owner is gone. It sets LSM.Options.Dir.
+const (
+	KeyLSMLocalDir     = lsm.LocalDirKey
+	KeyRocksDBLocalDir = RocksDBPrefix + "localdir"
+)
+
 // Key describes one configuration key for documentation and validation.
 type Key struct {
 	Name    string
@@ -68,6 +77,7 @@ var Keys = []Key{
 	{KeyMaxConcurrent, "1", "Checkpoints in flight at once."},
 	{KeyTolerableFailures, "0", "Consecutive failed checkpoints tolerated before the job fails."},
 	{KeyAutoWatermarkInterval, "200 ms", "How often sources emit watermarks."},
+	{KeyLSMLocalDir, "the system temporary directory ($TMPDIR)", "Root of the lsm backend's working directories (state.backend.rocksdb.localdir is accepted); directories left by killed processes are removed at start."},
 }
 
 // Config is the parsed configuration. Every field states its default.

@@ -138,3 +138,28 @@ func TestIncrementalNeedsLSM(t *testing.T) {
 		}
 	}
 }
+
+// TestLSMLocalDir: Flink's state.backend.rocksdb.localdir and state.backend.lsm.localdir set
+// the root of the lsm working directories; the two names must not disagree.
+func TestLSMLocalDir(t *testing.T) {
+	for _, key := range []string{KeyLSMLocalDir, KeyRocksDBLocalDir} {
+		c, err := Parse(map[string]string{key: "/var/lib/streamstate/lsm"})
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		if c.LSM.Options.Dir != "/var/lib/streamstate/lsm" {
+			t.Fatalf("%s: Dir = %q", key, c.LSM.Options.Dir)
+		}
+	}
+	_, err := Parse(map[string]string{KeyLSMLocalDir: "/a", KeyRocksDBLocalDir: "/b"})
+	if err == nil || !strings.Contains(err.Error(), "localdir") {
+		t.Fatalf("conflicting localdir keys: %v", err)
+	}
+	_, err = Parse(map[string]string{KeyRocksDBLocalDir: "/a,/b"})
+	if err == nil || !strings.Contains(err.Error(), KeyRocksDBLocalDir) {
+		t.Fatalf("a list of directories: %v", err)
+	}
+	if c := Default(); c.LSM.Options.Dir != "" {
+		t.Fatalf("default localdir = %q, want unset (the backend's default)", c.LSM.Options.Dir)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -56,6 +57,12 @@ type SnapshotOptions struct {
 	// Workers is how many goroutines the asynchronous phase may use to serialize and
 	// compress key groups in parallel. Default (0): GOMAXPROCS.
 	Workers int
+	// Deadline, if not zero, is when the checkpoint is given up (its trigger time plus
+	// execution.checkpointing.timeout). A synchronous phase that waits for IO (the lsm
+	// backend's flush of an incremental checkpoint) returns an error instead of waiting past
+	// it, so a disk that does not take writes fails the task instead of hanging it.
+	// Default: no deadline.
+	Deadline time.Time
 }
 
 // AsyncSnapshot is the asynchronous phase of a snapshot. Exactly one of Run or Release must be

@@ -25,8 +25,9 @@
 // Exactly once: sources rewind to their checkpointed positions on restore, and SinkToFiles
 // publishes a checkpoint's output only once that checkpoint completes (two-phase commit), so
 // the output after any number of crashes equals that of an uninterrupted run. Restore from
-// the latest checkpoint (Restore.Latest, with fallback past corrupt ones) or from any
-// checkpoint or savepoint, at another parallelism and, from a savepoint, on another backend.
+// the latest checkpoint (Restore.Latest, with fallback past corrupt ones, failing when none
+// can be read) or from any checkpoint or savepoint, at another parallelism and, from a
+// savepoint, on another backend.
 //
 // Windows are Flink's WindowOperator (tumbling, sliding and session assigners, triggers,
 // allowed lateness). A Reduce window can pre-aggregate in memory (WindowedStream.MiniBatch)

@@ -25,6 +25,13 @@ import (
 // history); so the visible files after any number of crashes hold exactly the lines of an
 // uninterrupted run. Without checkpointing, files are published at the end of the input.
 //
+// A run that restores no snapshot refuses to start (ErrOutputExists) if dir already holds
+// part files this sink published: it would publish their lines again. Names read from a
+// snapshot's state are checked against the exact shapes above; anything else fails the
+// restore with checkpoint.ErrCorrupt naming the operator state file. A snapshot's part files
+// must be in dir: restoring into another directory fails, naming the one that holds them
+// (moving the directory with all its hidden files is fine).
+//
 // format appends one record's line, without the newline, to dst. CommittedLines reads the
 // published output back.
 func SinkToFiles[T any](s *Stream[T], uid, dir string, format func(dst []byte, v T) []byte) {
@@ -52,6 +59,9 @@ type pendingFile struct {
 	Checkpoint int64  `json:"checkpoint"`
 	Pending    string `json:"pending"` // hidden name while pending
 	Final      string `json:"final"`   // visible name once committed
+	// Dir is the absolute output directory the file was written in, to say where it is when
+	// a restore does not find it. Snapshots of versions before it have none.
+	Dir string `json:"dir,omitempty"`
 }
 
 var pendingDescriptor = state.ListDescriptor[pendingFile]{Name: "pending-files"}
@@ -63,6 +73,9 @@ var pendingDescriptor = state.ListDescriptor[pendingFile]{Name: "pending-files"}
 type lineageRun struct {
 	Run  string `json:"run"`
 	Upto int64  `json:"upto"`
+	// Dir is the absolute output directory run wrote to (none in snapshots of versions
+	// before it).
+	Dir string `json:"dir,omitempty"`
 }
 
 // lineageDescriptor is a union list state that subtask 0 writes: every subtask of a restored
@@ -70,9 +83,11 @@ type lineageRun struct {
 var lineageDescriptor = state.ListDescriptor[lineageRun]{Name: "lineage"}
 
 type fileSink[T any] struct {
-	t       *task
-	uid     string
-	dir     string
+	t   *task
+	uid string
+	dir string
+	// absDir is dir made absolute when the sink starts, recorded with its pending files.
+	absDir  string
 	format  func([]byte, T) []byte
 	run     string
 	state   state.OperatorListState[pendingFile]
@@ -128,14 +143,24 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return fmt.Errorf("file sink %q: %w", s.uid, err)
 	}
+	abs, err := filepath.Abs(s.dir)
+	if err != nil {
+		return fmt.Errorf("file sink %q: %w", s.uid, err)
+	}
+	s.absDir = abs
 	st, err := state.GetOperatorListState(ctx.OperatorStateStore(), pendingDescriptor)
 	if err != nil {
 		return err
 	}
 	s.state = st
+	// Everything read from the snapshot is untrusted: a name that is not exactly one the sink
+	// writes could make the commit below rename any file on the machine.
 	for p, err := range st.Get() {
 		if err != nil {
 			return err
+		}
+		if err := s.validPending(p); err != nil {
+			return s.corruptState(pendingDescriptor.Name, "pending file %+v: %v", p, err)
 		}
 		s.pending = append(s.pending, p)
 	}
@@ -147,9 +172,18 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 		if err != nil {
 			return err
 		}
+		if !validRunID(r.Run) || r.Upto < 0 || !validDir(r.Dir) {
+			return s.corruptState(lineageDescriptor.Name, "run %+v: not a run id of 8 lowercase hex digits, a checkpoint id and an absolute, clean directory", r)
+		}
 		if !seen[r] {
 			seen[r] = true
 			s.lineage = append(s.lineage, r)
+		}
+	}
+	if s.t.index == 0 {
+		// Before any subtask publishes anything.
+		if err := s.checkHistoryDirs(); err != nil {
+			return err
 		}
 	}
 	if err := s.commit(MaxWatermark); err != nil {
@@ -159,6 +193,107 @@ func (s *fileSink[T]) InitializeState(ctx state.FunctionInitializationContext) e
 		return s.removeLeftovers()
 	}
 	return nil
+}
+
+// validPending checks that p is exactly what SnapshotState records: the pending and final
+// names of one part file of this sink, of a checkpoint the restored snapshot may hold, and
+// an absolute, clean directory if any.
+func (s *fileSink[T]) validPending(p pendingFile) error {
+	base, ok := strings.CutPrefix(p.Final, "part-")
+	if !ok {
+		return fmt.Errorf("final name %q does not start with part-", p.Final)
+	}
+	id, ok := parsePartBase(s.uid, base)
+	switch {
+	case !ok:
+		return fmt.Errorf("final name %q is not part-%s-<checkpoint>-<subtask>-<run>", p.Final, s.uid)
+	case p.Pending != ".part-"+base+".pending":
+		return fmt.Errorf("pending name %q is not .%s.pending", p.Pending, p.Final)
+	case id != p.Checkpoint:
+		return fmt.Errorf("final name %q is not of checkpoint %d", p.Final, p.Checkpoint)
+	case s.t.job.restore != nil && p.Checkpoint > s.t.job.restore.CheckpointID:
+		return fmt.Errorf("checkpoint %d is after the snapshot's own, %d", p.Checkpoint, s.t.job.restore.CheckpointID)
+	case !validDir(p.Dir):
+		return fmt.Errorf("directory %q is not an absolute, clean path", p.Dir)
+	}
+	return nil
+}
+
+// validDir reports whether dir is a directory as the sink records it: none, or absolute and
+// clean.
+func validDir(dir string) bool {
+	return dir == "" || filepath.IsAbs(dir) && filepath.Clean(dir) == dir
+}
+
+// checkHistoryDirs fails a restore into another directory than the one an earlier run of
+// the snapshot's history published its files in, while that directory still holds them:
+// the output would be split over two directories, and the files of that run after the
+// restored checkpoint, which the restore must retract, would stay published there. (A
+// directory moved as a whole holds nothing any more and is fine.)
+func (s *fileSink[T]) checkHistoryDirs() error {
+	for _, r := range s.lineage {
+		if r.Dir == "" || r.Dir == s.absDir {
+			continue
+		}
+		entries, err := os.ReadDir(r.Dir)
+		if err != nil {
+			continue // gone, or moved: nothing left there to split from
+		}
+		prefix := "part-" + s.uid + "-"
+		for _, e := range entries {
+			base, ok := strings.CutPrefix(e.Name(), prefix)
+			if !ok || !strings.HasSuffix(base, "-"+r.Run) {
+				continue
+			}
+			return fmt.Errorf("file sink %q: the restored snapshot's output was published in %s (run %s wrote %s there), not in %s: "+
+				"restore with the output directory it was written to (--output %s), or move that directory's files (including the hidden .part-* ones) to %s first; "+
+				"restoring into another directory would split the output and leave files there that the restore must retract",
+				s.uid, r.Dir, r.Run, e.Name(), s.absDir, r.Dir, s.absDir)
+		}
+	}
+	return nil
+}
+
+// parsePartBase parses <uid>-<checkpoint>-<subtask>-<run>, the base of a part file's name
+// (after part- or .part-, before any suffix), as SnapshotState writes it: decimal numbers
+// without sign or leading zeros, a checkpoint id of at least 1, and an 8-digit run id. It
+// returns the checkpoint id.
+func parsePartBase(uid, base string) (int64, bool) {
+	rest, ok := strings.CutPrefix(base, uid+"-")
+	if !ok {
+		return 0, false
+	}
+	fields := strings.Split(rest, "-")
+	if len(fields) != 3 || !validRunID(fields[2]) {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(fields[0], 10, 64)
+	if err != nil || id < 1 || strconv.FormatInt(id, 10) != fields[0] {
+		return 0, false
+	}
+	subtask, err := strconv.Atoi(fields[1])
+	if err != nil || subtask < 0 || strconv.Itoa(subtask) != fields[1] {
+		return 0, false
+	}
+	return id, true
+}
+
+// validRunID reports whether run has the shape of Job.runID: 8 lowercase hex digits.
+func validRunID(run string) bool {
+	if len(run) != 8 {
+		return false
+	}
+	for _, c := range []byte(run) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// corruptState is the error for a bad element of the sink's operator state name.
+func (s *fileSink[T]) corruptState(name, format string, args ...any) error {
+	return s.t.job.corruptOperatorState(s.uid, name, fmt.Sprintf("file sink %q: ", s.uid)+format, args...)
 }
 
 // removeLeftovers deletes the in-progress files of other runs, and their pending files of
@@ -180,6 +315,11 @@ func (s *fileSink[T]) removeLeftovers() error {
 		return fmt.Errorf("file sink %q: %w", s.uid, err)
 	}
 	prefix := ".part-" + s.uid + "-"
+	if m == nil {
+		if err := s.refusePublished(entries, prefix[1:]); err != nil {
+			return err
+		}
+	}
 	for _, e := range entries {
 		name := e.Name()
 		if m != nil && strings.HasPrefix(name, prefix[1:]) {
@@ -224,6 +364,33 @@ func (s *fileSink[T]) removeLeftovers() error {
 	return nil
 }
 
+// ErrOutputExists is wrapped by the error of a file sink that starts fresh (restores no
+// snapshot) in a directory that holds part files published by earlier runs: their lines
+// would be published twice.
+var ErrOutputExists = errors.New("stream: the output directory holds part files of earlier runs")
+
+// refusePublished fails a fresh start if the directory holds files this sink published
+// (visible names starting with published): a fresh run writes all of its output again, so
+// the directory would hold it twice. Nothing is touched then.
+func (s *fileSink[T]) refusePublished(entries []os.DirEntry, published string) error {
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), published) {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	example := strings.Join(names[:min(len(names), 3)], ", ")
+	if len(names) > 3 {
+		example += ", ..."
+	}
+	return fmt.Errorf("file sink %q: %w: %s holds %d (%s), and this run starts fresh, so it would publish their lines again; "+
+		"write to another directory (--output), move or delete those files, or continue the run that wrote them (--resume, --from)",
+		s.uid, ErrOutputExists, s.dir, len(names), example)
+}
+
 // inLineage reports whether the file that run published with checkpoint id is part of the
 // output of the restored snapshot (checkpoint restored).
 func (s *fileSink[T]) inLineage(run string, id, restored int64) bool {
@@ -248,14 +415,14 @@ func (s *fileSink[T]) SnapshotState(ctx state.FunctionSnapshotContext) error {
 	if name != "" {
 		id := ctx.CheckpointID()
 		base := fmt.Sprintf("%s-%d-%d-%s", s.uid, id, s.t.index, s.run)
-		p := pendingFile{Checkpoint: id, Pending: ".part-" + base + ".pending", Final: "part-" + base}
+		p := pendingFile{Checkpoint: id, Pending: ".part-" + base + ".pending", Final: "part-" + base, Dir: s.absDir}
 		if err := os.Rename(name, filepath.Join(s.dir, p.Pending)); err != nil {
 			return fmt.Errorf("file sink %q: %w", s.uid, err)
 		}
 		s.pending = append(s.pending, p)
 	}
 	if s.t.index == 0 {
-		lineage := append(slices.Clone(s.lineage), lineageRun{Run: s.run, Upto: ctx.CheckpointID()})
+		lineage := append(slices.Clone(s.lineage), lineageRun{Run: s.run, Upto: ctx.CheckpointID(), Dir: s.absDir})
 		if err := s.lineageState.Update(lineage); err != nil {
 			return err
 		}
@@ -288,7 +455,7 @@ func (s *fileSink[T]) commit(id int64) error {
 			// earlier checkpoint (and now restored again).
 			if _, statErr := os.Stat(to); statErr != nil {
 				if os.Rename(filepath.Join(s.dir, retracted(p.Final)), to) != nil {
-					return fmt.Errorf("file sink %q: publish %s of checkpoint %d: %w; the part file is lost", s.uid, p.Final, p.Checkpoint, err)
+					return s.notFound(p, err)
 				}
 			}
 		}
@@ -299,6 +466,32 @@ func (s *fileSink[T]) commit(id int64) error {
 		return syncDir(s.dir)
 	}
 	return nil
+}
+
+// notFound is the error for a pending file of the restored snapshot that is in the output
+// directory neither pending, published nor retracted (renameErr says why its rename failed).
+// Most often the job was restored with another output directory than the one it wrote to;
+// that is not supported, as the part files of one snapshot's history must be in one
+// directory to be published and retracted together.
+func (s *fileSink[T]) notFound(p pendingFile, renameErr error) error {
+	if !errors.Is(renameErr, fs.ErrNotExist) {
+		return fmt.Errorf("file sink %q: publish %s of checkpoint %d: %w", s.uid, p.Final, p.Checkpoint, renameErr)
+	}
+	if p.Dir != "" && p.Dir != s.absDir {
+		for _, name := range []string{p.Pending, p.Final, retracted(p.Final)} {
+			if _, err := os.Stat(filepath.Join(p.Dir, name)); err == nil {
+				return fmt.Errorf("file sink %q: the snapshot's part file %s of checkpoint %d is in %s, the output directory the job wrote to, not in %s: "+
+					"restore with the output directory it was written to (--output %s), or move that directory's files (including the hidden .part-* ones) to %s first",
+					s.uid, name, p.Checkpoint, p.Dir, s.absDir, p.Dir, s.absDir)
+			}
+		}
+		return fmt.Errorf("file sink %q: the snapshot's part file %s of checkpoint %d is neither in %s nor in %s, where the job wrote it, "+
+			"as %s, %s or %s: it was deleted or moved; restore with the output directory that holds it (--output), or restore an earlier snapshot",
+			s.uid, p.Final, p.Checkpoint, s.absDir, p.Dir, p.Pending, p.Final, retracted(p.Final))
+	}
+	return fmt.Errorf("file sink %q: the snapshot's part file %s of checkpoint %d is not in %s (as %s, %s or %s): "+
+		"it was deleted or moved, or the job wrote to another output directory; restore with the output directory that holds it (--output)",
+		s.uid, p.Final, p.Checkpoint, s.absDir, p.Pending, p.Final, retracted(p.Final))
 }
 
 // endInput publishes everything: the input has ended and, with checkpointing, the final

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,16 @@ type CheckpointConfig struct {
 // checkpoint of Options.Checkpoints (falling back past corrupt ones), or a given checkpoint or
 // savepoint.
 type Restore struct {
-	// Latest restores the latest complete checkpoint of Options.Checkpoints, if there is one.
+	// Latest restores the latest readable complete checkpoint of Options.Checkpoints. If the
+	// job has no complete checkpoint it starts fresh. If it has some but none can be read,
+	// Execute fails with an error wrapping checkpoint.ErrNoReadableCheckpoint that names each
+	// checkpoint and why, unless FreshIfUnreadable is set.
 	Latest bool
+	// FreshIfUnreadable, with Latest, starts the job fresh when all of its complete
+	// checkpoints are unreadable, instead of failing (the unreadable checkpoints are left in
+	// storage, and a warning names them). A fresh start still refuses to write into a file
+	// sink directory that holds output published by earlier runs. Default: false.
+	FreshIfUnreadable bool
 	// Metadata and Reader restore a given checkpoint or savepoint.
 	Metadata *checkpoint.Metadata
 	Reader   checkpoint.Reader
@@ -146,7 +155,8 @@ func (j *Job) Records() int64 { return j.records.Load() }
 
 // Execute starts g with opts and returns the running job; Wait waits for its end. On a
 // restore that meets a corrupt or missing checkpoint file it falls back to the previous
-// retained checkpoint (Restore.Latest).
+// retained checkpoint (Restore.Latest); when none is left it fails with an error wrapping
+// checkpoint.ErrNoReadableCheckpoint (see Restore.FreshIfUnreadable).
 func Execute(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
@@ -161,13 +171,20 @@ func Execute(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 		err = j.instantiate(r.Metadata, r.Reader)
 	case r.Latest && j.cps != nil:
 		_, err = j.cps.Restore(ctx, func(m *checkpoint.Metadata) error { return j.instantiate(m, j.cps.Reader()) })
-		if errors.Is(err, checkpoint.ErrNoCheckpoint) {
+		switch {
+		case errors.Is(err, checkpoint.ErrNoCheckpoint):
 			err = j.instantiate(nil, nil)
+		case errors.Is(err, checkpoint.ErrNoReadableCheckpoint) && r.FreshIfUnreadable:
+			j.log.Warn("starting fresh as asked: no checkpoint of the job can be read", "job", opts.JobID, "error", err)
+			err = j.instantiate(nil, nil)
+		case errors.Is(err, checkpoint.ErrNoReadableCheckpoint):
+			err = fmt.Errorf("stream: job %s cannot resume, and does not start fresh unless asked to (Restore.FreshIfUnreadable, --fresh-if-unreadable): %w", opts.JobID, err)
 		}
 	default:
 		err = j.instantiate(nil, nil)
 	}
 	if err != nil {
+		j.closeTasks() // those of the last attempt: their backends may hold files and memory
 		j.cancel()
 		return nil, err
 	}
@@ -278,6 +295,29 @@ func (j *Job) instantiate(m *checkpoint.Metadata, r checkpoint.Reader) error {
 		}
 	}
 	return nil
+}
+
+// corruptOperatorState is the error for an element of operator state name of operator uid
+// that the restored snapshot holds but the operator never writes: it wraps
+// checkpoint.ErrCorrupt and names the snapshot's operator state files that hold the state,
+// so that a restore falls back to an earlier checkpoint.
+func (j *Job) corruptOperatorState(uid, name, format string, args ...any) error {
+	var files []string
+	if j.restore != nil {
+		if op := j.restore.Operator(uid); op != nil {
+			for _, h := range op.Operator {
+				if _, _, ok := h.State(name); ok {
+					files = append(files, h.File.Path)
+				}
+			}
+		}
+	}
+	where := strings.Join(files, ", ")
+	if where == "" {
+		where = fmt.Sprintf("operator state of %q", uid)
+	}
+	return &checkpoint.FileError{Path: where, Err: checkpoint.ErrCorrupt,
+		Detail: fmt.Sprintf("operator %q, state %q: %s", uid, name, fmt.Sprintf(format, args...))}
 }
 
 func (j *Job) markRestored(uid string) {

@@ -130,8 +130,8 @@ func (l *windowLogic[K, T, OUT]) startMiniBatch(limit int, reduce func(a, b T) T
 			continue
 		}
 		v, err := ser.Decode(p.value)
-		if err != nil {
-			return fmt.Errorf("window %s: restore mini-batch value of %v: %w", m.uid, p.w, err)
+		if err != nil { // untrusted bytes: a corrupt checkpoint, so that restore falls back
+			return l.op.t.job.corruptOperatorState(m.uid, pendingName, "mini-batch value of window %v: %v", p.w, err)
 		}
 		e := mb.key(p.key)
 		e.fired = p.fired // a key's values all come from the one subtask that had its key group

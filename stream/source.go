@@ -14,7 +14,8 @@ import (
 // was taken. The number of splits is part of the job's state and must not change.
 type Source[T any] interface {
 	NumSplits() int
-	// OpenSplit returns a reader of split that starts at pos (0 on a fresh start).
+	// OpenSplit returns a reader of split that starts at pos (0 on a fresh start). split is in
+	// [0, NumSplits()) and pos is not negative: the runtime checks restored positions.
 	OpenSplit(split int, pos int64) (SplitReader[T], error)
 }
 
@@ -72,7 +73,7 @@ func FromSource[T any](g *Graph, uid string, src Source[T], ws WatermarkStrategy
 		if err != nil {
 			return err
 		}
-		s := &sourceTask[T]{t: t, src: src, ws: ws, out: next}
+		s := &sourceTask[T]{t: t, uid: uid, src: src, ws: ws, out: next}
 		if err := m.initializeFunction(s); err != nil {
 			return fmt.Errorf("source %q subtask %d: %w", uid, t.index, err)
 		}
@@ -95,6 +96,7 @@ type sourceSplit[T any] struct {
 // sourceTask is the head of a source vertex and the CheckpointedFunction holding its splits.
 type sourceTask[T any] struct {
 	t      *task
+	uid    string
 	src    Source[T]
 	ws     WatermarkStrategy
 	out    output[T]
@@ -115,10 +117,18 @@ func (s *sourceTask[T]) InitializeState(ctx state.FunctionInitializationContext)
 	s.state = st
 	var restored []splitState
 	if ctx.IsRestored() {
+		// Untrusted: a split listed twice would be read twice, a negative position is no
+		// position a reader returns.
+		seen := map[int]bool{}
 		for sp, err := range st.Get() {
 			if err != nil {
 				return err
 			}
+			if sp.Pos < 0 || seen[sp.Split] {
+				return s.t.job.corruptOperatorState(s.uid, splitsDescriptor.Name,
+					"split %d at position %d: a negative position, or a split listed twice", sp.Split, sp.Pos)
+			}
+			seen[sp.Split] = true
 			restored = append(restored, sp)
 		}
 	} else {

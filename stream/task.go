@@ -179,7 +179,8 @@ func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
 			err = m.beforeSnapshot()
 		}
 		if err == nil && m.keyed != nil {
-			p.keyed, err = m.keyed.Snapshot(cp.id, state.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: cp.savepoint})
+			p.keyed, err = m.keyed.Snapshot(cp.id, state.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: cp.savepoint,
+				Deadline: t.checkpointDeadline(cp)})
 		}
 		if err == nil {
 			if m.fn != nil {
@@ -198,6 +199,15 @@ func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
 		parts = append(parts, p)
 	}
 	return parts, nil
+}
+
+// checkpointDeadline is when the coordinator gives cp up (execution.checkpointing.timeout):
+// the synchronous phase must not wait past it.
+func (t *task) checkpointDeadline(cp *pendingCheckpoint) time.Time {
+	if to := t.job.opts.Checkpointing.Timeout; to > 0 {
+		return cp.started.Add(to)
+	}
+	return time.Time{}
 }
 
 func (t *task) snapshotAsync(cp *pendingCheckpoint, parts []memberSnapshot, syncDur, alignment time.Duration) taskAck {

@@ -30,9 +30,11 @@ type Backend struct {
 	rng    keygroup.Range
 	keySer string
 
-	workDir string // removed on Close
+	workDir string   // removed on Close
+	lock    *os.File // the working directory's lock file, locked until Close (workdir.go)
 	dbDir   string
 	db      *pebble.DB
+	faults  *faults       // Pebble's failures (faults.go)
 	pending *pebble.Batch // writes not yet committed (writes.go), or nil
 	// batchBytes is the size at which the pending batch is committed; writeErr, the error of
 	// a failed commit, which every later call returns (writes.go).
@@ -67,7 +69,9 @@ type stateEntry struct {
 
 // New creates an lsm backend for one subtask in a fresh working directory under opts.Dir,
 // restoring opts.Restore if given (full handles in the canonical format, or incremental
-// handles of an lsm backend).
+// handles of an lsm backend). It first removes the working directories in opts.Dir whose
+// owner is gone (workdir.go). Corruption found while restoring is an error wrapping
+// checkpoint.ErrCorrupt that names the stored file, never a panic.
 func New(ctx context.Context, opts Options) (*Backend, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
@@ -76,19 +80,20 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	b := &Backend{opts: opts, opID: opts.OperatorID, maxP: opts.MaxParallelism, rng: opts.KeyGroupRange,
 		keySer: opts.KeySerializerID, states: map[string]*stateEntry{}, byID: map[uint16]*stateEntry{},
 		nextID: 1, snaps: map[*fullSnapshot]struct{}{}}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("lsm backend: create %s: %w", opts.Dir, err)
-	}
-	dir, err := os.MkdirTemp(opts.Dir, "streamstate-lsm-"+sanitize(opts.OperatorID)+"-")
+	sweepWorkDirs(opts.Dir, opts.Logger)
+	dir, lock, err := createWorkDir(opts.Dir, opts.OperatorID)
 	if err != nil {
-		return nil, fmt.Errorf("lsm backend: create working directory in %s: %w", opts.Dir, err)
+		return nil, err
 	}
-	b.workDir, b.dbDir = dir, filepath.Join(dir, "db")
+	b.workDir, b.dbDir, b.lock = dir, filepath.Join(dir, "db"), lock
+	b.faults = newFaults(b.opID, dir, opts.Logger)
+	b.opts.faults = b.faults
 	if err := b.open(ctx); err != nil {
 		if b.db != nil {
 			_ = b.db.Close()
 		}
 		_ = os.RemoveAll(dir)
+		_ = lock.Close()
 		return nil, err
 	}
 	return b, nil
@@ -126,7 +131,7 @@ func (b *Backend) open(ctx context.Context) error {
 	}
 	if len(incr) > 0 {
 		if err := b.restoreIncremental(ctx, incr); err != nil {
-			return err
+			return b.restoreErr(err)
 		}
 	} else {
 		db, err := b.openDB(b.dbDir)
@@ -143,10 +148,31 @@ func (b *Backend) open(ctx context.Context) error {
 	}
 	for _, h := range full {
 		if err := b.restoreFull(ctx, h); err != nil {
-			return fmt.Errorf("lsm backend: restore operator %s from %s: %w", b.opID, h.File.Path, err)
+			return fmt.Errorf("lsm backend: restore operator %s from %s: %w", b.opID, h.File.Path, b.restoreErr(err))
 		}
 	}
+	// Corruption found in the background while restoring (Pebble loads table statistics
+	// and compacts on its own goroutines).
+	if err := b.faults.get(); err != nil {
+		return fmt.Errorf("lsm backend: restore operator %s: %w", b.opID, err)
+	}
 	return nil
+}
+
+// restoreErr maps an error of a restore: corruption Pebble found (in a read, or recorded as
+// the backend's fault) becomes the checkpoint.ErrCorrupt error naming the stored file, so the
+// restore falls back to an earlier checkpoint.
+func (b *Backend) restoreErr(err error) error {
+	if errors.Is(err, checkpoint.ErrCorrupt) {
+		return err
+	}
+	if err := b.dbErr(err); errors.Is(err, checkpoint.ErrCorrupt) {
+		return fmt.Errorf("lsm backend: restore operator %s: %w", b.opID, err)
+	}
+	if ferr := b.faults.get(); errors.Is(ferr, checkpoint.ErrCorrupt) {
+		return fmt.Errorf("lsm backend: restore operator %s: %w (%v)", b.opID, ferr, err)
+	}
+	return err
 }
 
 // MaxParallelism implements state.KeyedStateBackend.
@@ -158,7 +184,8 @@ func (b *Backend) KeyGroupRange() keygroup.Range { return b.rng }
 // KeySerializerID implements state.KeyedStateBackend.
 func (b *Backend) KeySerializerID() string { return b.keySer }
 
-// WorkingDir returns the backend's working directory (removed on Close).
+// WorkingDir returns the backend's working directory (removed on Close), a directory of
+// Options.Dir.
 func (b *Backend) WorkingDir() string { return b.workDir }
 
 // DB returns the backend's Pebble database, for tests and benchmarks on the task's
@@ -287,7 +314,7 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 		}
 		it, err := b.newIter(nil)
 		if err != nil {
-			yield(nil, fmt.Errorf("lsm backend: keys of state %q: %w", name, err))
+			yield(nil, fmt.Errorf("lsm backend: keys of state %q: %w", name, b.dbErr(err)))
 			return
 		}
 		defer it.Close()
@@ -336,7 +363,7 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 				}
 			}
 			if err := it.Error(); err != nil {
-				yield(nil, fmt.Errorf("lsm backend: keys of state %q: %w", name, err))
+				yield(nil, fmt.Errorf("lsm backend: keys of state %q: %w", name, b.dbErr(err)))
 				return
 			}
 		}
@@ -376,6 +403,9 @@ func (b *Backend) Close() error {
 	}
 	b.dbMu.Unlock()
 	errs = append(errs, os.RemoveAll(b.workDir))
+	b.faults.logClosed()
+	// Unlocked only now: a sweep never sees the directory half removed and unlocked.
+	errs = append(errs, b.lock.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("lsm backend: close operator %s: %w", b.opID, err)
 	}

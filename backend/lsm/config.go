@@ -32,16 +32,22 @@ const (
 	keyFilesOpen        = "files.open"                // int (-1: unlimited) -> MaxOpenFiles
 	keyProfile          = "predefined-options"        // Profile
 	keyTimerService     = "timer-service.factory"     // lsm (alias rocksdb) | heap -> TimerService
+	keyLocalDir         = "localdir"                  // directory -> Dir
 )
 
+// LocalDirKey is the key of the root of the working directories (Options.Dir), as Flink
+// spells it for RocksDB after either prefix: state.backend.lsm.localdir or
+// state.backend.rocksdb.localdir.
+const LocalDirKey = ConfigPrefix + keyLocalDir
+
 var configKeys = []string{keyManaged, keyFixedPerSlot, keyWriteBufferRatio, keyCacheSize, keyBlockSize,
-	keyWriteBufferSize, keyWriteBufferCount, keyThreads, keyFilesOpen, keyProfile, keyTimerService}
+	keyWriteBufferSize, keyWriteBufferCount, keyThreads, keyFilesOpen, keyProfile, keyTimerService, keyLocalDir}
 
 // Config is the lsm backend's configuration read from configuration keys.
 type Config struct {
-	// Options holds the per-backend settings (Incremental, BlockCacheSize, WriteBufferSize,
+	// Options holds the per-backend settings (Incremental, Dir, BlockCacheSize, WriteBufferSize,
 	// WriteBufferCount, BlockSize, CompactionConcurrency, MaxOpenFiles, Profile, TimerService); unset keys
-	// leave the zero value, i.e. the default. The runtime fills in BackendOptions, Dir and Slot.
+	// leave the zero value, i.e. the default. The runtime fills in BackendOptions, Slot and Logger.
 	Options Options
 	// ManagedMemory is memory.managed: the backends of a slot share the slot's managed memory.
 	// Default: true.
@@ -164,6 +170,16 @@ func ParseConfig(conf map[string]string) (Config, error) {
 				c.Options.TimerService = TimerServiceHeap
 			default:
 				err = fmt.Errorf("%q is not one of lsm (or rocksdb), heap", val)
+			}
+		case keyLocalDir:
+			// Flink accepts a list of directories for RocksDB; one is used here.
+			switch {
+			case val == "":
+				err = fmt.Errorf("is empty; give the directory for the lsm working directories, e.g. /var/lib/streamstate/lsm")
+			case strings.ContainsAny(val, ",\x00"):
+				err = fmt.Errorf("%q is not one directory; a list of directories is not supported", val)
+			default:
+				c.Options.Dir = val
 			}
 		}
 		if err != nil {

@@ -40,8 +40,17 @@
 // Every level has bloom filters (10 bits per key): point reads dominate state access.
 //
 // The write-ahead log is disabled, as in Flink: the working state is not durable by itself,
-// checkpoints are. The working directory (a fresh directory under Options.Dir) is removed on
-// Close.
+// checkpoints are. The working directory (a fresh directory under Options.Dir,
+// state.backend.lsm.localdir) is removed on Close. It holds a lock file naming its owner,
+// flock'd while the backend is open; a backend that starts removes the directories whose lock
+// is free, left by processes killed before Close (workdir.go).
+//
+// Pebble's failures reach the task (faults.go): a flush or compaction that cannot write (a
+// full disk), corruption found by any read, and Pebble's Fatalf are recorded, logged to
+// Options.Logger, and returned by the next state access and every snapshot, naming the
+// working directory and the fix. Corruption is checkpoint.ErrCorrupt naming the stored file it
+// was restored from. The synchronous flush of an incremental checkpoint stops waiting at such
+// a failure or at the checkpoint's deadline (state.SnapshotOptions.Deadline).
 //
 // State writes are batched: they go into one pending Pebble batch, committed at 256 writes or
 // 256 KiB and before anything reads the database (a read, an iterator, a snapshot), so every

@@ -86,13 +86,11 @@ func (b *Backend) NotifyCheckpointAborted(id int64) error {
 
 var _ state.CheckpointListener = (*Backend)(nil)
 
-// snapshot is the synchronous phase of an incremental checkpoint: flush the memtables and
-// hard-link the database's files into a local checkpoint directory.
+// snapshot is the synchronous phase of an incremental checkpoint: hard-link the database's
+// files into a local checkpoint directory. The caller (Backend.Snapshot) has flushed the
+// memtables, bounded by the checkpoint's deadline and Pebble's failures (faults.go).
 func (inc *incremental) snapshot(id int64) (state.AsyncSnapshot, error) {
 	b := inc.b
-	if err := b.db.Flush(); err != nil {
-		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: flush: %w", id, b.opID, err)
-	}
 	if err := os.MkdirAll(inc.root, 0o755); err != nil {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: %w", id, b.opID, err)
 	}
@@ -153,6 +151,9 @@ func (s *incSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*c
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: incremental checkpoints need storage with a shared directory; %T has none", s.id, s.opID, out)
 	}
 	h, err := s.upload(ctx, shared)
+	if err == nil {
+		err = s.inc.b.faults.get() // files Pebble wrote after a fault hold nothing (faultfs.go)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lsm backend: incremental checkpoint %d of operator %s: %w", s.id, s.opID, err)
 	}
@@ -266,7 +267,8 @@ func (s *incSnapshot) writeHeapTimers(ctx context.Context, out checkpoint.Stream
 	return h, nil
 }
 
-// uploadFile copies one local file to the checkpoint.
+// uploadFile copies one local file to the checkpoint; the stream computes its checksum as the
+// bytes pass. A shared file reused by a later checkpoint keeps the checksum recorded here.
 func (s *incSnapshot) uploadFile(ctx context.Context, out checkpoint.SharedStreamFactory, name string, shared bool) (checkpoint.IncrementalFile, error) {
 	f, err := os.Open(filepath.Join(s.dir, name))
 	if err != nil {
@@ -290,7 +292,7 @@ func (s *incSnapshot) uploadFile(ctx context.Context, out checkpoint.SharedStrea
 	if err != nil {
 		return checkpoint.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
 	}
-	return checkpoint.IncrementalFile{Name: name, Path: ref.Path, Size: ref.Size}, nil
+	return checkpoint.IncrementalFile{Name: name, Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}, nil
 }
 
 // ctxWriter stops a copy when its context is done.

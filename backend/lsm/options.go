@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/streamstate/streamstate/state"
 )
@@ -55,9 +56,20 @@ const (
 type Options struct {
 	state.BackendOptions
 
-	// Dir is the parent of the backend's working directory. Each backend creates a fresh
-	// directory inside it and removes it on Close. Default: os.TempDir().
+	// Dir is the root of the backends' working directories (state.backend.lsm.localdir, or
+	// Flink's state.backend.rocksdb.localdir). Each backend creates a fresh directory
+	// streamstate-lsm-<operator>-<random> inside it, holding a lock file that names its owner
+	// (process id and start token) and stays locked (flock(2)) while the backend is open; Close
+	// removes the directory. New first removes the working directories in Dir whose lock is
+	// not held: their owner is gone (a process killed before Close); a directory whose lock is
+	// held, by this or any other process, is never touched. Default: os.TempDir().
 	Dir string
+
+	// FS is the filesystem Pebble works on: vfs.Default or a wrapper of it, such as
+	// errorfs for fault injection in tests. The backend's own files in the working directory
+	// (its lock, local checkpoints, downloads) use the os package, so FS must see the same
+	// files as the os package. Default: vfs.Default.
+	FS vfs.FS
 
 	// Incremental makes checkpoints incremental (state.backend.incremental): only SST files
 	// that the last completed checkpoint does not reference are uploaded. Savepoints are
@@ -102,15 +114,22 @@ type Options struct {
 	// Default: ProfileDefault.
 	Profile Profile
 	// OptionsHook, if set, is called with the Pebble options after everything else has been
-	// applied, for experts. It must not change Merger, Comparer or FS. Default: nil.
+	// applied, for experts. It must not change Merger, Comparer or FS, nor replace Logger or
+	// EventListener (it may tee the listener with pebble.TeeEventListener). Default: nil.
 	OptionsHook func(*pebble.Options)
 
 	// TransferConcurrency bounds the parallel uploads of an incremental checkpoint and the
 	// parallel downloads of a restore. Default: 4.
 	TransferConcurrency int
 
-	// Logger receives Pebble's log lines and the backend's warnings. Default: discard.
+	// Logger receives Pebble's log lines, the backend's warnings and, at level Error, the
+	// first failure of Pebble's background work (a flush or compaction that cannot write, data
+	// corruption), which also fails every later call of the backend (faults.go). The job's
+	// logger belongs here. Default: discard.
 	Logger *slog.Logger
+
+	// faults records Pebble's failures for the backend; set by New.
+	faults *faults
 }
 
 func (o *Options) setDefaults() {
@@ -146,6 +165,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
 	}
 }
 
@@ -211,13 +233,20 @@ func (o *Options) Validate() error {
 }
 
 // pebbleOptions translates the options (defaults applied) to Pebble's, in the documented
-// precedence: backend settings, profile, explicit sizes, memory budget, hook.
+// precedence: backend settings, profile, explicit sizes, memory budget, hook. Pebble's
+// logger and event listener record its failures in o.faults (faults.go).
 func (o *Options) pebbleOptions() *pebble.Options {
+	f := o.faults
+	if f == nil { // options not given to New (tests): failures are recorded nowhere
+		f = newFaults(o.OperatorID, o.Dir, o.Logger)
+	}
 	po := &pebble.Options{
 		Merger:             listMerger,
 		DisableWAL:         true, // checkpoints, not the WAL, make state durable
 		FormatMajorVersion: pebble.FormatTableFormatV6,
-		Logger:             pebbleLogger{o.Logger},
+		FS:                 faultFS{FS: o.FS, f: f},
+		Logger:             pebbleLogger{l: o.Logger, f: f},
+		EventListener:      new(f.listener()),
 		// Pebble charges memtables to the block cache (as RocksDB's write buffer manager does
 		// in Flink), so the cache holds the memtables on top of BlockCacheSize for blocks.
 		CacheSize:                   o.BlockCacheSize + o.WriteBufferSize*int64(o.WriteBufferCount),
@@ -262,23 +291,6 @@ func (o *Options) pebbleOptions() *pebble.Options {
 		o.OptionsHook(po)
 	}
 	return po
-}
-
-// pebbleLogger sends Pebble's log lines to a slog.Logger.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.Info("pebble: " + fmt.Sprintf(format, args...))
-}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
-}
-
-// Fatalf is called by Pebble on unrecoverable internal errors and must not return.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := "pebble: " + fmt.Sprintf(format, args...)
-	p.l.Error(msg)
-	panic(msg)
 }
 
 // SlotOptions configures the memory of one slot ("managed memory").

@@ -19,7 +19,7 @@ import (
 // writes it key group by key group in the canonical format, with the timers of heap timer
 // queues (frozen copy-on-write in the synchronous phase, O(key groups)). With Options.Incremental, a
 // checkpoint flushes the memtables and hard-links the database files instead (see
-// incremental.go).
+// incremental.go), bounded by opts.Deadline.
 func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (state.AsyncSnapshot, error) {
 	if b.closed {
 		return nil, state.ErrClosed
@@ -28,6 +28,11 @@ func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (stat
 		return nil, err
 	}
 	if b.inc != nil && !opts.Savepoint {
+		// The flush is bounded by the checkpoint's deadline and by Pebble's failures:
+		// DB.Flush would wait forever for a flush Pebble retries on a full disk.
+		if err := b.flush(opts.Deadline); err != nil {
+			return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: flush: %w", checkpointID, b.opID, err)
+		}
 		return b.inc.snapshot(checkpointID)
 	}
 	s := &fullSnapshot{b: b, id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
@@ -106,8 +111,13 @@ func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*
 		return nil, fmt.Errorf("lsm backend: snapshot %d: %w", s.id, err)
 	}
 	h, err := checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, s.writeKeyGroup)
+	if err == nil {
+		// What Pebble wrote after a fault was not written (faultfs.go): a snapshot that may
+		// have read it fails.
+		err = s.b.faults.get()
+	}
 	if err != nil {
-		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, err)
+		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, s.b.dbErr(err))
 	}
 	return h, nil
 }

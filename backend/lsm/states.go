@@ -45,7 +45,7 @@ func (s *stateBase) entryKey() ([]byte, error) {
 }
 
 func (s *stateBase) wrap(op string, err error) error {
-	return fmt.Errorf("lsm backend: %s state %q of operator %s: %w", op, s.spec.Name, s.b.opID, err)
+	return fmt.Errorf("lsm backend: %s state %q of operator %s: %w", op, s.spec.Name, s.b.opID, s.b.dbErr(err))
 }
 
 // get reads key and decodes it with dec while the value is pinned.

@@ -181,7 +181,7 @@ func (q *timerQueue) SetNamespace([]byte) {}
 func (q *timerQueue) Clear() error        { return nil }
 
 func (q *timerQueue) wrap(op string, err error) error {
-	return fmt.Errorf("lsm backend: %s timers %q of operator %s: %w", op, q.name, q.b.opID, err)
+	return fmt.Errorf("lsm backend: %s timers %q of operator %s: %w", op, q.name, q.b.opID, q.b.dbErr(err))
 }
 
 func (q *timerQueue) index(kg int) (int, error) {

@@ -16,7 +16,8 @@ import (
 // changes is that an error of a commit is returned by the call that commits, which may come
 // after the write. Such an error sticks: the batch's writes are lost, so every later call
 // (and every snapshot, so no checkpoint of the damaged state completes) returns it until the
-// backend is closed and restored from the last checkpoint. Checkpoints, not the database's
+// backend is closed and restored from the last checkpoint. A failure inside Pebble (faults.go:
+// a flush that cannot write, corruption) sticks the same way, from the next commit on. Checkpoints, not the database's
 // own durability, make state durable (no WAL), so nothing else depends on when a batch lands.
 const (
 	writeBatchOps   = 256
@@ -34,7 +35,14 @@ func batchBytesFor(memTableSize uint64) int {
 func (b *Backend) openDB(dir string) (*pebble.DB, error) {
 	po := b.opts.pebbleOptions()
 	b.batchBytes = batchBytesFor(po.MemTableSize)
-	return pebble.Open(dir, po)
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		if ferr := b.faults.get(); ferr != nil {
+			return nil, ferr
+		}
+		return nil, b.dbErr(err)
+	}
+	return db, nil
 }
 
 // batch returns the pending batch, to which the caller adds one write and then calls wrote,
@@ -58,8 +66,15 @@ func (b *Backend) wrote() error {
 }
 
 // commitWrites commits the pending batch, if any: before every read of the database. It
-// returns the error of an earlier failed commit, if there was one.
+// returns the error of an earlier failed commit, or Pebble's first failure (faults.go), if
+// there was one.
 func (b *Backend) commitWrites() error {
+	if b.writeErr == nil {
+		if err := b.faults.get(); err != nil {
+			b.writeErr = err
+			b.dropWrites()
+		}
+	}
 	if b.writeErr != nil || b.pending == nil {
 		return b.writeErr
 	}
@@ -76,8 +91,11 @@ func (b *Backend) commitWrites() error {
 		err = cerr
 	}
 	if err != nil {
+		if ferr := b.faults.get(); ferr != nil {
+			err = ferr
+		}
 		b.writeErr = fmt.Errorf("lsm backend: operator %s lost %d state writes, commit failed: %w; "+
-			"close the backend and restore it from the last completed checkpoint", b.opID, n, err)
+			"close the backend and restore it from the last completed checkpoint", b.opID, n, b.dbErr(err))
 	}
 	return b.writeErr
 }
@@ -129,12 +147,14 @@ func (b *Backend) get(k []byte) ([]byte, io.Closer, error) {
 	if err := b.commitWrites(); err != nil {
 		return nil, nil, err
 	}
-	return b.db.Get(k)
+	v, closer, err := b.db.Get(k)
+	return v, closer, b.dbErr(err)
 }
 
 func (b *Backend) newIter(o *pebble.IterOptions) (*pebble.Iterator, error) {
 	if err := b.commitWrites(); err != nil {
 		return nil, err
 	}
-	return b.db.NewIter(o)
+	it, err := b.db.NewIter(o)
+	return it, b.dbErr(err)
 }

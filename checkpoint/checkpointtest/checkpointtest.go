@@ -41,6 +41,9 @@ func RunStorageSuite(t *testing.T, open func(t *testing.T) checkpoint.Storage) {
 		{"List", suiteList},
 		{"ConcurrentWriters", suiteConcurrentWriters},
 		{"LargeObject", suiteLargeObject},
+		{"DeleteLeavesNothing", suiteDeleteLeavesNothing},
+		{"CreateWhileDeleting", suiteCreateWhileDeleting},
+		{"Sweep", suiteSweep},
 		{"String", suiteString},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -503,6 +506,102 @@ func suiteLargeObject(t *testing.T, st checkpoint.Storage) {
 	}
 }
 
+// suiteDeleteLeavesNothing: deleting every object under a "directory" leaves nothing a List
+// shows, and the same names can be written again (a file:// storage removes the emptied
+// directories and creates them again).
+func suiteDeleteLeavesNothing(t *testing.T, st checkpoint.Storage) {
+	names := []string{"job/chk-1/a", "job/chk-1/b", "job/chk-1/sub/c", "job/shared/s"}
+	for i, n := range names {
+		put(t, st, n, pattern(100, byte(i)))
+	}
+	for _, n := range names {
+		if err := st.Delete(bg, n); err != nil {
+			t.Fatalf("Delete(%q): %v", n, err)
+		}
+	}
+	expectList(t, st, "")
+	for i, n := range names {
+		put(t, st, n, pattern(50, byte(i+10)))
+		expectContent(t, st, n, pattern(50, byte(i+10)))
+	}
+	// An aborted write into a new "directory" leaves nothing either.
+	w, err := st.Create(bg, "job/chk-2/x", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("never committed")); err != nil {
+		t.Fatal(err)
+	}
+	w.Abort()
+	expectList(t, st, "", names...)
+}
+
+// suiteCreateWhileDeleting: writers create, commit and delete objects in one "directory"
+// concurrently, so that one's delete empties it while another creates a file in it. Every
+// commit succeeds and reads back (a file:// storage that removes empty directories must not
+// fail a writer whose directory a delete removed under it).
+func suiteCreateWhileDeleting(t *testing.T, st checkpoint.Storage) {
+	const writers, rounds = 6, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for r := range rounds {
+				name := fmt.Sprintf("job/chk-1/w%d-%d", w, r)
+				data := pattern(64+r, byte(w))
+				wr, err := st.Create(bg, name, false)
+				if err != nil {
+					errs <- fmt.Errorf("Create(%q): %w", name, err)
+					return
+				}
+				if _, err := wr.Write(data); err != nil {
+					wr.Abort()
+					errs <- fmt.Errorf("Write(%q): %w", name, err)
+					return
+				}
+				if _, err := wr.Commit(); err != nil {
+					errs <- fmt.Errorf("Commit(%q): %w", name, err)
+					return
+				}
+				got, err := st.ReadRange(bg, name, 0, -1)
+				if err != nil || !bytes.Equal(got, data) {
+					errs <- fmt.Errorf("%s reads back %d bytes, %v", name, len(got), err)
+					return
+				}
+				if err := st.Delete(bg, name); err != nil {
+					errs <- fmt.Errorf("Delete(%q): %w", name, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	expectList(t, st, "")
+}
+
+// suiteSweep: Sweep never touches committed objects, accepts a directory that holds nothing
+// and the whole storage (""), and leaves a storage fully usable.
+func suiteSweep(t *testing.T, st checkpoint.Storage) {
+	names := []string{"job/chk-1/_metadata", "job/chk-1/op-0", "job/shared/s", "other/chk-1/_metadata"}
+	for i, n := range names {
+		put(t, st, n, pattern(10+i, byte(i)))
+	}
+	for _, dir := range []string{"job/", "nothing/here/", ""} {
+		if err := st.Sweep(bg, dir); err != nil {
+			t.Fatalf("Sweep(%q): %v", dir, err)
+		}
+		expectList(t, st, "", names...)
+	}
+	for i, n := range names {
+		expectContent(t, st, n, pattern(10+i, byte(i)))
+	}
+	put(t, st, "job/chk-2/_metadata", []byte("after a sweep"))
+}
+
 func suiteString(t *testing.T, st checkpoint.Storage) {
 	if st.String() == "" {
 		t.Fatal("String() is empty")
@@ -524,6 +623,7 @@ const (
 	OpSize                    // Storage.Size
 	OpDelete                  // Storage.Delete
 	OpList                    // Storage.List (the name is the prefix)
+	OpSweep                   // Storage.Sweep (the name is the directory)
 )
 
 func (o Op) String() string {
@@ -542,6 +642,8 @@ func (o Op) String() string {
 		return "delete"
 	case OpList:
 		return "list"
+	case OpSweep:
+		return "sweep"
 	}
 	return fmt.Sprintf("op(%d)", int(o))
 }
@@ -838,6 +940,14 @@ func (s *FaultStorage) List(ctx context.Context, prefix string) ([]string, error
 		return nil, err
 	}
 	return s.inner.List(ctx, prefix)
+}
+
+// Sweep implements checkpoint.Storage.
+func (s *FaultStorage) Sweep(ctx context.Context, dir string) error {
+	if err := s.before(ctx, OpSweep, dir); err != nil {
+		return err
+	}
+	return s.inner.Sweep(ctx, dir)
 }
 
 var _ checkpoint.Storage = (*FaultStorage)(nil)

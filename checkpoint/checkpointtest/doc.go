@@ -19,17 +19,19 @@
 // The suite checks that nothing is visible before Commit, that Abort leaves nothing,
 // create-if-not-exists (also with concurrent writers of one name), byte ranges, missing
 // objects (errors wrapping checkpoint.ErrMissing that name the object), Size, Delete, List by
-// prefix, and concurrent writers of different objects (run it with -race).
+// prefix, concurrent writers of different objects (run it with -race), deletes that leave
+// nothing behind while other writers create objects next to them, and Sweep, which never
+// touches committed objects.
 //
 // # Fault injection
 //
-// FaultStorage fails the n-th Create, Write, Commit, ReadRange, Size, Delete or List whose
-// object name (for List: prefix) contains a given substring (FailNth, or FailNthWith and an
-// error of the test's choice, e.g. a permanent one), makes objects read as if they were
-// truncated, slows operations down (Slow), lets a hook run (or fail) before every operation
-// (the tests of real faults stop a MinIO server from it), and counts calls and the
-// bytes ReadRange returned per object name, so a test can prove, for example, that a
-// rescaled restore read only part of a snapshot file:
+// FaultStorage fails the n-th Create, Write, Commit, ReadRange, Size, Delete, List or Sweep
+// whose object name (for List: prefix; for Sweep: directory) contains a given substring
+// (FailNth, or FailNthWith and an error of the test's choice, e.g. a permanent one), makes
+// objects read as if they were truncated, slows operations down (Slow), lets a hook run (or
+// fail) before every operation (the tests of real faults stop a MinIO server from it), and
+// counts calls and the bytes ReadRange returned per object name, so a test can prove, for
+// example, that a rescaled restore read only part of a snapshot file:
 //
 //	fs := checkpointtest.NewFaultStorage(st)
 //	fs.FailNth(checkpointtest.OpCommit, "/_metadata", 1) // the next metadata write fails

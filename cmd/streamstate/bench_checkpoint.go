@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -33,6 +34,13 @@ import (
 // asynchronous phase (AsyncSnapshot.Run) writing to the checkpoint storage, Complete (the
 // metadata), and NotifyCheckpointComplete for backends that listen. Every object committed
 // to the storage while one checkpoint is taken counts as written by it.
+//
+// On file:// storage, each checkpoint is followed by the disk baseline (--baseline, on by
+// default): the same number of bytes written to one new file in the storage's directory in
+// 1 MiB writes, then the file and the directory fsynced, which is what a durable write of
+// those bytes costs. A checkpoint's write speed is its bytes over its asynchronous phase
+// and completion; a file:// checkpoint is durable when it completes, so the baseline is the
+// fair comparison, not a write to the page cache.
 type benchCheckpointCmd struct {
 	Backend       string  `default:"lsm" help:"State backend to measure: ${backends}."`
 	Incremental   bool    `help:"Incremental checkpoints (lsm only): upload only the files the last completed checkpoint does not reference."`
@@ -43,6 +51,7 @@ type benchCheckpointCmd struct {
 	Retained      int     `default:"2" help:"Completed checkpoints kept in the storage (state.checkpoints.num-retained)."`
 	Storage       string  `placeholder:"URL" help:"Checkpoint storage URL: file:///dir, mem://name, s3://bucket/prefix?... Default: a fresh temporary file:// directory, removed at the end."`
 	JSON          bool    `name:"json" help:"Print one JSON object per checkpoint and line."`
+	Baseline      bool    `default:"true" negatable:"" help:"On file:// storage, after each checkpoint write the same number of bytes to one file in the storage's directory and fsync it and the directory: the disk's durable write speed, to compare with the checkpoint's."`
 	Seed          uint64  `default:"1" help:"Seed of the changed keys."`
 }
 
@@ -91,6 +100,13 @@ type benchCheckpointResult struct {
 	// before the first, which writes the loaded state).
 	Keys    int `json:"keys"`
 	Changed int `json:"changed"`
+	// MBPerS is the checkpoint's write speed: BytesWritten (10^6 bytes) over AsyncMs plus
+	// CompleteMs.
+	MBPerS float64 `json:"mb_per_s"`
+	// BaselineMBPerS is the disk baseline's speed right after this checkpoint: the same
+	// number of bytes written to a new file in 1 MiB writes, the file and its directory
+	// fsynced. Absent (0) unless the storage is file:// and --baseline is on.
+	BaselineMBPerS float64 `json:"baseline_fsync_mb_per_s,omitempty"`
 }
 
 const benchCheckpointJob = "bench-checkpoint"
@@ -165,6 +181,10 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 
 	changed := int(float64(c.Keys) * c.ChangePercent / 100)
 	rng := rand.New(rand.NewPCG(c.Seed, 0xc4e6))
+	baselineDir := ""
+	if c.Baseline {
+		baselineDir = fileStorageDir(storageURL)
+	}
 	var results []benchCheckpointResult
 	for i := range c.Checkpoints {
 		n := 0
@@ -191,6 +211,13 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 			return fmt.Errorf("checkpoint %d: %w", id, err)
 		}
 		r.Keys, r.Changed = c.Keys, n
+		if baselineDir != "" {
+			d, err := fsyncedWrite(baselineDir, r.BytesWritten)
+			if err != nil {
+				return fmt.Errorf("disk baseline after checkpoint %d (--no-baseline skips it): %w", id, err)
+			}
+			r.BaselineMBPerS = mbPerS(r.BytesWritten, d)
+		}
 		if c.JSON {
 			b, err := json.Marshal(r)
 			if err != nil {
@@ -286,16 +313,83 @@ func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be state.KeyedS
 	}
 	r.CompleteMs = benchMs(time.Since(start))
 	r.BytesWritten, r.Objects = st.bytes.Load()-bytes0, st.objects.Load()-objects0
+	r.MBPerS = mbPerS(r.BytesWritten, time.Duration((r.AsyncMs+r.CompleteMs)*float64(time.Millisecond)))
 	return r, nil
 }
 
 func benchMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// mbPerS is n bytes over d in 10^6 bytes per second (0 for no time).
+func mbPerS(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / 1e6 / d.Seconds()
+}
+
+// fileStorageDir returns the directory of a file:// storage URL, or "" for another scheme.
+// It reads the path as gocloud's fileblob does: file://./dir is relative to the working
+// directory, file:///dir absolute.
+func fileStorageDir(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme != "file" {
+		return ""
+	}
+	p := u.Path
+	if u.Host == "." {
+		p = strings.TrimPrefix(p, "/")
+	}
+	return filepath.FromSlash(p)
+}
+
+// fsyncedWrite is the disk baseline: it writes n bytes to a new file in dir in 1 MiB writes,
+// fsyncs the file and then dir (what makes a new file durable), removes the file, and
+// returns how long the write and both fsyncs took.
+func fsyncedWrite(dir string, n int64) (time.Duration, error) {
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	start := time.Now()
+	f, err := os.CreateTemp(dir, ".bench-baseline-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(f.Name())
+	for left := n; left > 0; left -= int64(len(buf)) {
+		if _, err := f.Write(buf[:min(int64(len(buf)), left)]); err != nil {
+			f.Close()
+			return 0, err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	err = d.Sync()
+	elapsed := time.Since(start)
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return elapsed, err
+}
+
 func writeCheckpointTable(out io.Writer, rs []benchCheckpointResult) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "checkpoint\tchanged\tsync ms\tasync ms\tcomplete ms\tbytes written\tobjects\t\n")
+	fmt.Fprintf(tw, "checkpoint\tchanged\tsync ms\tasync ms\tcomplete ms\tbytes written\tobjects\tMB/s\tfsync'd disk MB/s\t\n")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.1f\t%.1f\t%d\t%d\t\n", r.Checkpoint, r.Changed, r.SyncMs, r.AsyncMs, r.CompleteMs, r.BytesWritten, r.Objects)
+		baseline := "-"
+		if r.BaselineMBPerS > 0 {
+			baseline = fmt.Sprintf("%.1f", r.BaselineMBPerS)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.1f\t%.1f\t%d\t%d\t%.1f\t%s\t\n", r.Checkpoint, r.Changed, r.SyncMs, r.AsyncMs, r.CompleteMs, r.BytesWritten, r.Objects, r.MBPerS, baseline)
 	}
 	return tw.Flush()
 }

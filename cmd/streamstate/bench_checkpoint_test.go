@@ -94,13 +94,14 @@ func TestBenchCheckpointStorage(t *testing.T) {
 	}
 	var chks []string
 	for _, e := range entries {
-		// Empty directories of deleted checkpoints may remain: a checkpoint is its metadata.
-		if _, err := os.Stat(filepath.Join(dir, benchCheckpointJob, e.Name(), "_metadata")); strings.HasPrefix(e.Name(), "chk-") && err == nil {
-			chks = append(chks, e.Name())
+		// Nothing else may remain: deleted checkpoints leave no directory (issue 17).
+		chks = append(chks, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, benchCheckpointJob, e.Name(), "_metadata")); err != nil {
+			t.Errorf("%s: %v", e.Name(), err)
 		}
 	}
 	if strings.Join(chks, ",") != "chk-5,chk-6" {
-		t.Errorf("retained %v, want chk-5 and chk-6 (--retained 2)", chks)
+		t.Errorf("the job's directory holds %v, want chk-5 and chk-6 only (--retained 2)", chks)
 	}
 }
 
@@ -127,6 +128,58 @@ func TestBenchCheckpointValidate(t *testing.T) {
 	for _, want := range []string{"--incremental", "--keys", "--change-percent", "--checkpoints"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+// TestBenchCheckpointBaseline: on file:// storage every checkpoint is followed by the
+// fsync'd disk baseline of the same bytes, which leaves no file behind; --no-baseline and
+// other storages have none.
+func TestBenchCheckpointBaseline(t *testing.T) {
+	dir := t.TempDir()
+	u := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+	for _, tc := range []struct {
+		args     []string
+		baseline bool
+	}{
+		{[]string{"--storage", u}, true},
+		{[]string{"--storage", u, "--no-baseline"}, false},
+		{[]string{"--storage", "mem://"}, false},
+	} {
+		args := append([]string{"bench", "checkpoint", "--backend", "hashmap", "--keys", "500", "--checkpoints", "2", "--json"}, tc.args...)
+		out, _, err := runCLI(t, args...)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		for i, r := range decodeCheckpointLines(t, out) {
+			if r.MBPerS <= 0 {
+				t.Errorf("%v: line %d: no write speed: %+v", args, i, r)
+			}
+			if (r.BaselineMBPerS > 0) != tc.baseline {
+				t.Errorf("%v: line %d: baseline %v MB/s, want one: %v", args, i, r.BaselineMBPerS, tc.baseline)
+			}
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != benchCheckpointJob {
+			t.Errorf("%s holds %s: the baseline must remove its file", dir, e.Name())
+		}
+	}
+}
+
+func TestFileStorageDir(t *testing.T) {
+	for in, want := range map[string]string{
+		"file:///tmp/x":      "/tmp/x",
+		"file://./rel/dir":   "rel/dir",
+		"mem://name":         "",
+		"s3://bucket/prefix": "",
+	} {
+		if got := fileStorageDir(in); got != filepath.FromSlash(want) {
+			t.Errorf("fileStorageDir(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

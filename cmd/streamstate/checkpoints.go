@@ -35,7 +35,7 @@ import (
 type checkpointsCmd struct {
 	List     checkpointsListCmd     `cmd:"" help:"List the jobs under a checkpoint storage URL and, per job, the complete checkpoints (id, time, operators, files, size) and incomplete chk-<n> directories."`
 	Inspect  checkpointsInspectCmd  `cmd:"" help:"Show one checkpoint or savepoint per operator: parallelism, keyed state handles (key groups, states, files, full or incremental), operator state handles, totals."`
-	Validate checkpointsValidateCmd `cmd:"" help:"Verify checkpoints: metadata decodes, every file exists with its recorded size, every key-group block and operator state section reads and its checksum verifies. Exits non-zero on any problem."`
+	Validate checkpointsValidateCmd `cmd:"" help:"Verify checkpoints: metadata decodes, every file exists with its recorded size and is read in full to verify its SHA-256 checksum (the lsm backend's MANIFEST, OPTIONS and SST files included), every key-group block and operator state section reads and its CRC verifies. Exits non-zero on any problem."`
 }
 
 // checkpointsListCmd is `streamstate checkpoints list`.
@@ -668,7 +668,7 @@ func (c *checkpointsValidateCmd) Run(e *env) error {
 			files += rep.Files + 1 // and the _metadata
 			bytes += rep.Bytes + mdSize
 			if len(ps) == 0 {
-				fmt.Fprintf(out, "%s: ok, _metadata and %d file%s, %s\n", t.desc, rep.Files, plural(rep.Files), humanSize(rep.Bytes+mdSize))
+				fmt.Fprintf(out, "%s: ok, _metadata and %d file%s, %s%s\n", t.desc, rep.Files, plural(rep.Files), humanSize(rep.Bytes+mdSize), unverifiedNote(rep))
 				continue
 			}
 		}
@@ -690,6 +690,16 @@ func (c *checkpointsValidateCmd) Run(e *env) error {
 	_, err = fmt.Fprintf(out, "OK: %d %s valid under %s: %d files, %s (%d bytes) checked\n",
 		len(ts), what, loc.url, files, humanSize(bytes), bytes)
 	return err
+}
+
+// unverifiedNote says how many files of a report have no checksum to verify (metadata format
+// 1), or nothing.
+func unverifiedNote(rep *checkpoint.CheckReport) string {
+	if rep.Unverified == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d file%s without a checksum, metadata format %d: checked by size and block checksums only)",
+		rep.Unverified, plural(rep.Unverified), checkpoint.MetadataVersionNoChecksums)
 }
 
 // problemText describes a problem with a file as "<file>: <what>: <detail>".

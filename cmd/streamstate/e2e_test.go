@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -459,6 +460,7 @@ func TestE2EBadInput(t *testing.T) {
 		{"parallelism 0", []string{"-p", "0"}, []string{"parallelism", "0"}},
 		{"parallelism.default 0", []string{"-D", "parallelism.default=0"}, []string{"parallelism.default", "0"}},
 		{"parallelism too large", []string{"-p", "40000"}, []string{"parallelism", "40000"}},
+		{"fresh-if-unreadable without resume", []string{"--fresh-if-unreadable"}, []string{"--fresh-if-unreadable", "--resume"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			stdout, stderr, err := runBinary(t, dir, append(slices.Clone(base), c.args...)...)
@@ -539,4 +541,98 @@ func TestE2ECorruptCheckpoint(t *testing.T) {
 			checkOutput(t, out)
 		})
 	}
+}
+
+// TestE2EUnreadableCheckpoints kills a job, damages the _metadata of every checkpoint it
+// retained, and resumes it: the resume fails naming each checkpoint, instead of silently
+// starting fresh and publishing the killed run's lines a second time. With
+// --fresh-if-unreadable it still refuses the output directory that holds those lines, and
+// starts fresh into a new one.
+func TestE2EUnreadableCheckpoints(t *testing.T) {
+	e2eReference(t)
+	t.Parallel()
+	dir := t.TempDir()
+	chk, out := filepath.Join(dir, "checkpoints"), filepath.Join(dir, "out")
+	args := []string{"run", "fraud", "--events", fmt.Sprint(e2eEvents), "--interval", "200ms", "--backend", "hashmap", "-p", "2",
+		"--checkpoints", e2eURL(chk), "--progress", "0", "-D", "state.checkpoints.num-retained=2"}
+	p, err := startProc(e2eBinary(t), dir, append(slices.Clone(args), "--rate", fmt.Sprint(e2eRate), "--output", out)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		published, err := readOutput(out)
+		if err == nil && len(published) > 0 && latestCheckpoint(chk, "fraud") >= 2 {
+			break
+		}
+		if p.exited() || time.Now().After(deadline) {
+			p.signal(syscall.SIGKILL)
+			<-p.done
+			t.Fatalf("no two checkpoints and published output before the job ended or 30 s passed: %v\nstdout:\n%s\nstderr:\n%s", p.err, p.stdout, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.signal(syscall.SIGKILL)
+	<-p.done
+
+	metas, _ := filepath.Glob(filepath.Join(chk, "fraud", "chk-*", "_metadata"))
+	if len(metas) < 2 {
+		t.Fatalf("%d checkpoints retained, want at least 2: %v", len(metas), metas)
+	}
+	var damaged []string
+	for _, m := range metas {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0x01
+		if err := os.WriteFile(m, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		damaged = append(damaged, filepath.Base(filepath.Dir(m))+"/_metadata")
+	}
+	before, err := readOutput(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectFailure := func(extra []string, want ...string) {
+		t.Helper()
+		stdout, stderr, err := runBinary(t, dir, append(slices.Clone(args), extra...)...)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Fatalf("%v: want a non-zero exit status, got %v\nstdout:\n%s\nstderr:\n%s", extra, err, stdout, stderr)
+		}
+		for _, w := range want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr lacks %q:\n%s", extra, w, stderr)
+			}
+		}
+		if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine ") {
+			t.Errorf("stderr shows a panic:\n%s", stderr)
+		}
+		after, err := readOutput(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(after, before) {
+			t.Errorf("%v: the output changed: %d distinct lines, then %d", extra, len(before), len(after))
+		}
+	}
+	expectFailure([]string{"--resume", "--output", out}, append(damaged, "--fresh-if-unreadable", "no readable checkpoint")...)
+	expectFailure([]string{"--resume", "--fresh-if-unreadable", "--output", out}, out, "--output", "part files")
+
+	out2 := filepath.Join(dir, "out2")
+	stdout, stderr, err := runBinary(t, dir, append(slices.Clone(args), "--resume", "--fresh-if-unreadable", "--output", out2)...)
+	if err != nil {
+		t.Fatalf("fresh start into a new output directory: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "from a fresh start") {
+		t.Errorf("stdout does not say the run started fresh:\n%s", stdout)
+	}
+	for _, d := range damaged {
+		if !strings.Contains(stderr, d) {
+			t.Errorf("the warning does not name %s:\n%s", d, stderr)
+		}
+	}
+	checkOutput(t, out2)
 }

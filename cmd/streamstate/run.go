@@ -42,7 +42,8 @@ type runCmd struct {
 	Incremental bool              `help:"Incremental checkpoints (state.backend.incremental; lsm only)."`
 	JobID       string            `name:"job-id" help:"Job id: checkpoints go to <checkpoints>/<job-id>/. Default: the job's name."`
 
-	Resume                bool   `help:"Resume from the latest complete checkpoint of the job, if there is one (falls back past corrupt ones)."`
+	Resume                bool   `help:"Resume from the latest complete checkpoint of the job, if there is one (falls back past corrupt ones; fails if it has some but none can be read)."`
+	FreshIfUnreadable     bool   `name:"fresh-if-unreadable" help:"With --resume: start fresh when the job has checkpoints but none can be read, instead of failing. The output directory must not hold part files of earlier runs."`
 	From                  string `help:"Restore from a savepoint directory or a checkpoint directory (<checkpoints>/<job-id>/chk-<n>); parallelism and backend may differ."`
 	AllowNonRestoredState bool   `name:"allow-non-restored-state" help:"Start even if the snapshot holds state of operators this job does not have."`
 	SavepointDir          string `name:"savepoint-dir" help:"Where savepoints go (state.savepoints.dir). Default file://./savepoints."`
@@ -71,6 +72,9 @@ func (c *runCmd) Validate() error {
 	}
 	if c.Events < 0 {
 		return fmt.Errorf("--events must not be negative, got %d", c.Events)
+	}
+	if c.FreshIfUnreadable && !c.Resume {
+		return errors.New("--fresh-if-unreadable only applies with --resume (a run without --resume or --from always starts fresh)")
 	}
 	if c.Resume && c.From != "" {
 		return errors.New("--resume and --from exclude each other: resume continues the job's own checkpoints, --from starts from a given snapshot")
@@ -191,6 +195,7 @@ func (c *runCmd) Run(e *env) (err error) {
 	}
 
 	backends := &backendSet{}
+	cfg.LSM.Options.Logger = logger // Pebble's failures reach the job's log
 	factory, closeFactory, err := c.backendFactory(cfg, spec.keyedOperators, backends)
 	if err != nil {
 		return err
@@ -219,11 +224,12 @@ func (c *runCmd) Run(e *env) (err error) {
 		opts.MaxParallelism = cfg.MaxParallelism
 	}
 	opts.Restore.AllowNonRestoredState = c.AllowNonRestoredState
+	opts.Restore.FreshIfUnreadable = c.FreshIfUnreadable
 	switch {
 	case c.Resume:
 		opts.Restore.Latest = true
 	case c.From != "":
-		m, r, closeFrom, err := loadSnapshot(ctx, c.From, logger)
+		m, r, closeFrom, err := loadSnapshot(ctx, c.From)
 		if err != nil {
 			return err
 		}
@@ -234,9 +240,6 @@ func (c *runCmd) Run(e *env) (err error) {
 		if ids, err := cps.Completed(ctx); err == nil && len(ids) > 0 {
 			fmt.Fprintf(e.Log, "note: job %s has checkpoints up to %d in %s; this run starts fresh (use --resume to continue, or another --job-id)\n",
 				c.JobID, ids[len(ids)-1], st)
-		}
-		if parts, _ := filepath.Glob(filepath.Join(c.Output, "part-*")); len(parts) > 0 {
-			fmt.Fprintf(e.Log, "note: %s already holds %d part files of earlier runs; a fresh run adds its own beside them\n", c.Output, len(parts))
 		}
 	}
 	progress := newProgressLine(e.Log, c.Progress)
@@ -340,7 +343,7 @@ func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Con
 }
 
 // loadSnapshot opens a savepoint directory or a checkpoint directory <root>/<job>/chk-<n>.
-func loadSnapshot(ctx context.Context, url string, log *slog.Logger) (*checkpoint.Metadata, checkpoint.Reader, func(), error) {
+func loadSnapshot(ctx context.Context, url string) (*checkpoint.Metadata, checkpoint.Reader, func(), error) {
 	trimmed := strings.TrimSuffix(url, "/")
 	base := trimmed[strings.LastIndex(trimmed, "/")+1:]
 	var id int64
@@ -352,12 +355,10 @@ func loadSnapshot(ctx context.Context, url string, log *slog.Logger) (*checkpoin
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("--from %s: %w", checkpoint.RedactURL(url), err)
 		}
-		cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: 1 << 20, Logger: log})
+		// Read-only: the job may be running elsewhere, and Open would clean up after it.
+		m, r, err := checkpoint.LoadCheckpoint(ctx, st, jobID, id)
 		if err == nil {
-			var m *checkpoint.Metadata
-			if m, err = cps.Load(ctx, id); err == nil {
-				return m, cps.Reader(), func() { st.Close() }, nil
-			}
+			return m, r, func() { st.Close() }, nil
 		}
 		st.Close()
 		return nil, nil, nil, fmt.Errorf("--from %s: checkpoint %d of job %s: %w", checkpoint.RedactURL(url), id, jobID, err)
