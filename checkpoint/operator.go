@@ -331,8 +331,8 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 		if err := verifyWhole(h.File, hdr, span); err != nil {
 			// Say which section is damaged, if its CRC tells.
 			for _, s := range h.States {
-				if sec := span[s.Offset-lo : s.Offset-lo+s.Length]; !sectionCRCOK(sec) {
-					return nil, corrupt(p, "operator state %q: checksum mismatch in its section", s.Name)
+				if serr := checkSection(span[s.Offset-lo : s.Offset-lo+s.Length]); serr != nil {
+					return nil, corrupt(p, "operator state %q: %v", s.Name, serr)
 				}
 			}
 			return nil, err
@@ -353,20 +353,22 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 	return out, nil
 }
 
-// sectionCRCOK reports whether the CRC-32C at the end of section b verifies.
-func sectionCRCOK(b []byte) bool {
-	return len(b) >= minSectionLen && binary.BigEndian.Uint32(b[len(b)-4:]) == crc32.Checksum(b[:len(b)-4], castagnoli)
+// checkSection verifies the length and the CRC-32C of section b.
+func checkSection(b []byte) error {
+	if len(b) < minSectionLen {
+		return fmt.Errorf("section of %d bytes is too short", len(b))
+	}
+	if want, got := binary.BigEndian.Uint32(b[len(b)-4:]), crc32.Checksum(b[:len(b)-4], castagnoli); want != got {
+		return fmt.Errorf("checksum mismatch in its section (stored %08x, computed %08x)", want, got)
+	}
+	return nil
 }
 
 func decodeSection(b []byte, m OperatorStateMeta, buf *[]byte) (*OperatorSection, error) {
-	if len(b) < minSectionLen {
-		return nil, fmt.Errorf("section of %d bytes is too short", len(b))
+	if err := checkSection(b); err != nil {
+		return nil, err
 	}
-	body := b[:len(b)-4]
-	if want, got := binary.BigEndian.Uint32(b[len(b)-4:]), crc32.Checksum(body, castagnoli); want != got {
-		return nil, fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", want, got)
-	}
-	name, body, err := readBytes(body)
+	name, body, err := readBytes(b[:len(b)-4])
 	if err != nil {
 		return nil, err
 	}
