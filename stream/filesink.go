@@ -203,7 +203,7 @@ func (s *fileSink[T]) validPending(p pendingFile) error {
 	if !ok {
 		return fmt.Errorf("final name %q does not start with part-", p.Final)
 	}
-	id, ok := parsePartBase(s.uid, base)
+	id, _, ok := parsePartBase(s.uid, base)
 	switch {
 	case !ok:
 		return fmt.Errorf("final name %q is not part-%s-<checkpoint>-<subtask>-<run>", p.Final, s.uid)
@@ -257,25 +257,26 @@ func (s *fileSink[T]) checkHistoryDirs() error {
 // parsePartBase parses <uid>-<checkpoint>-<subtask>-<run>, the base of a part file's name
 // (after part- or .part-, before any suffix), as SnapshotState writes it: decimal numbers
 // without sign or leading zeros, a checkpoint id of at least 1, and an 8-digit run id. It
-// returns the checkpoint id.
-func parsePartBase(uid, base string) (int64, bool) {
+// returns the checkpoint id and the run id. The files of the end of the input
+// (part-<uid>-end-<subtask>-<run>) have no checkpoint and do not parse.
+func parsePartBase(uid, base string) (id int64, run string, ok bool) {
 	rest, ok := strings.CutPrefix(base, uid+"-")
 	if !ok {
-		return 0, false
+		return 0, "", false
 	}
 	fields := strings.Split(rest, "-")
 	if len(fields) != 3 || !validRunID(fields[2]) {
-		return 0, false
+		return 0, "", false
 	}
 	id, err := strconv.ParseInt(fields[0], 10, 64)
 	if err != nil || id < 1 || strconv.FormatInt(id, 10) != fields[0] {
-		return 0, false
+		return 0, "", false
 	}
 	subtask, err := strconv.Atoi(fields[1])
 	if err != nil || subtask < 0 || strconv.Itoa(subtask) != fields[1] {
-		return 0, false
+		return 0, "", false
 	}
-	return id, true
+	return id, fields[2], true
 }
 
 // validRunID reports whether run has the shape of Job.runID: 8 lowercase hex digits.
@@ -324,8 +325,7 @@ func (s *fileSink[T]) removeLeftovers() error {
 		name := e.Name()
 		if m != nil && strings.HasPrefix(name, prefix[1:]) {
 			// part-<uid>-<checkpoint>-<subtask>-<run>; "end" files have no checkpoint.
-			fields := strings.Split(strings.TrimPrefix(name, prefix[1:]), "-")
-			if id, err := strconv.ParseInt(fields[0], 10, 64); err == nil && len(fields) == 3 && !s.inLineage(fields[2], id, restored) {
+			if id, run, ok := parsePartBase(s.uid, name[len("part-"):]); ok && !s.inLineage(run, id, restored) {
 				if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(s.dir, retracted(name))); err != nil {
 					return fmt.Errorf("file sink %q: retract %s: %w", s.uid, name, err)
 				}
@@ -340,8 +340,7 @@ func (s *fileSink[T]) removeLeftovers() error {
 		if final, ok := strings.CutSuffix(name[1:], ".retracted"); ok && m != nil {
 			// Retracted by an earlier restore, and part of this snapshot's history again
 			// (a restore of a later checkpoint of that run): publish it again.
-			fields := strings.Split(strings.TrimPrefix(final, prefix[1:]), "-")
-			if id, err := strconv.ParseInt(fields[0], 10, 64); err == nil && len(fields) == 3 && s.inLineage(fields[2], id, restored) {
+			if id, run, ok := parsePartBase(s.uid, final[len("part-"):]); ok && s.inLineage(run, id, restored) {
 				if err := os.Rename(filepath.Join(s.dir, name), filepath.Join(s.dir, final)); err != nil {
 					return fmt.Errorf("file sink %q: restore retracted %s: %w", s.uid, final, err)
 				}
@@ -351,9 +350,8 @@ func (s *fileSink[T]) removeLeftovers() error {
 		remove := strings.HasSuffix(name, ".inprogress")
 		if strings.HasSuffix(name, ".pending") {
 			// .part-<uid>-<checkpoint>-<subtask>-<run>.pending
-			fields := strings.Split(strings.TrimSuffix(strings.TrimPrefix(name, prefix), ".pending"), "-")
-			id, err := strconv.ParseInt(fields[0], 10, 64)
-			remove = err != nil || id > restored
+			id, _, ok := parsePartBase(s.uid, strings.TrimSuffix(name[len(".part-"):], ".pending"))
+			remove = !ok || id > restored
 		}
 		if remove {
 			if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
