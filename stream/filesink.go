@@ -297,9 +297,9 @@ func (s *fileSink[T]) corruptState(name, format string, args ...any) error {
 	return s.t.job.corruptOperatorState(s.uid, name, fmt.Sprintf("file sink %q: ", s.uid)+format, args...)
 }
 
-// removeLeftovers deletes the in-progress files of other runs, and their pending files of
-// checkpoints after the restored one (which never completed, or the job would have restored
-// them). On a restore it also retracts the published files that are not in the restored
+// removeLeftovers deletes the in-progress files of other runs, and their pending files that
+// are not in the restored snapshot's history: of checkpoints after the restored one (which
+// never completed, or the job would have restored them), or of runs on abandoned branches. On a restore it also retracts the published files that are not in the restored
 // snapshot's lineage: those of checkpoints and savepoints after it, whose records the
 // restored job replays, and those of runs on abandoned branches. That happens when the
 // restore falls back past a corrupt latest checkpoint, resumes from a checkpoint older than
@@ -349,9 +349,11 @@ func (s *fileSink[T]) removeLeftovers() error {
 		}
 		remove := strings.HasSuffix(name, ".inprogress")
 		if strings.HasSuffix(name, ".pending") {
-			// .part-<uid>-<checkpoint>-<subtask>-<run>.pending
-			id, _, ok := parsePartBase(s.uid, strings.TrimSuffix(name[len(".part-"):], ".pending"))
-			remove = !ok || id > restored
+			// .part-<uid>-<checkpoint>-<subtask>-<run>.pending. The restored state holds
+			// only pending files of its own history (inLineage); others (of checkpoints
+			// after it, or of a run on an abandoned branch) are never committed.
+			id, run, ok := parsePartBase(s.uid, strings.TrimSuffix(name[len(".part-"):], ".pending"))
+			remove = !ok || id > restored || !s.inLineage(run, id, restored)
 		}
 		if remove {
 			if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {

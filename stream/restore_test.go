@@ -492,3 +492,36 @@ func TestMiniBatchRejectsUndecodableValue(t *testing.T) {
 		t.Fatalf("restore = %v; want ErrCorrupt naming %s", err, bad)
 	}
 }
+
+// TestRestoreRemovesPendingFilesOfAbandonedRuns: a pending file of a run that is not in the
+// restored snapshot's history (a branch abandoned by restoring an older savepoint, say) is
+// never committed by the restored job, so the restore removes it, even if its checkpoint id
+// is not after the restored one; left there, one accumulates per abandoned branch.
+func TestRestoreRemovesPendingFilesOfAbandonedRuns(t *testing.T) {
+	base := t.TempDir()
+	out, cpDir := filepath.Join(base, "out"), filepath.Join(base, "checkpoints")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	abandoned := ".part-out-3-0-0000bbbb.pending" // run 0000bbbb is not in the lineage
+	if err := os.WriteFile(filepath.Join(out, abandoned), []byte("k0 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cps := openCheckpoints(t, cpDir)
+	craftCheckpoint(t, cps, 5, nil, []lineageRun{{Run: "0000aaaa", Upto: 5}})
+	m, err := cps.Load(context.Background(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(200, 8), splits: 2}, out), Options{Parallelism: 1,
+		Restore: Restore{Metadata: m, Reader: cps.Reader()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, abandoned)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the pending file of an abandoned run is still there: %v", err)
+	}
+}
