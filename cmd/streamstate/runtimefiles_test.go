@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,5 +78,24 @@ func TestRuntimeDirSweep(t *testing.T) {
 	}
 	if !rt.requestPending(self.PID, requestStop, n2) {
 		t.Error("the stop request was claimed by a savepoint")
+	}
+}
+
+// TestReportAnswer: an answer is reported the same however savepoint finds it (while the job
+// runs, or after it exited, as a stop-with-savepoint does): a stop is said, and an error the
+// job answered is the command's error.
+func TestReportAnswer(t *testing.T) {
+	rec := jobRecord{PID: 42, JobID: "j"}
+	var out strings.Builder
+	if err := reportAnswer(&out, rec, savepointResult{JobID: "j", Path: "file:///sp/x", ID: 7, Bytes: 10, Stop: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "savepoint 7 of job j (pid 42) written to file:///sp/x") || !strings.Contains(got, "; the job stops") {
+		t.Errorf("printed %q", got)
+	}
+	out.Reset()
+	err := reportAnswer(&out, rec, savepointResult{JobID: "j", Error: "the job is being canceled"})
+	if err == nil || !strings.Contains(err.Error(), "the job is being canceled") || out.Len() != 0 {
+		t.Errorf("reportAnswer of an error = %v, printed %q", err, out.String())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"syscall"
@@ -82,21 +83,12 @@ func (c *savepointCmd) Run(e *env) error {
 			return err
 		}
 		if ok {
-			if res.Error != "" {
-				return fmt.Errorf("job %s (pid %d): no savepoint: %s", rec.JobID, rec.PID, res.Error)
-			}
-			done := ""
-			if res.Stop {
-				done = "; the job stops"
-			}
-			fmt.Fprintf(e.Out, "savepoint %d of job %s (pid %d) written to %s (%s)%s\n", res.ID, rec.JobID, rec.PID, res.Path, formatBytes(res.Bytes), done)
-			return nil
+			return reportAnswer(e.Out, rec, res)
 		}
 		if !sameProcess(rec) {
-			// It may have answered just before it exited.
-			if res, ok, _ := rt.takeAnswer(rec.PID, nonce); ok && res.Error == "" {
-				fmt.Fprintf(e.Out, "savepoint %d of job %s (pid %d) written to %s (%s)\n", res.ID, rec.JobID, rec.PID, res.Path, formatBytes(res.Bytes))
-				return nil
+			// It may have answered just before it exited (a stop-with-savepoint does).
+			if res, ok, _ := rt.takeAnswer(rec.PID, nonce); ok {
+				return reportAnswer(e.Out, rec, res)
 			}
 			return fmt.Errorf("job %s (pid %d) exited before it answered; no savepoint was reported", rec.JobID, rec.PID)
 		}
@@ -112,6 +104,20 @@ func (c *savepointCmd) Run(e *env) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// reportAnswer prints where the savepoint of the job's answer res went, or returns the error
+// the job answered.
+func reportAnswer(out io.Writer, rec jobRecord, res savepointResult) error {
+	if res.Error != "" {
+		return fmt.Errorf("job %s (pid %d): no savepoint: %s", rec.JobID, rec.PID, res.Error)
+	}
+	done := ""
+	if res.Stop {
+		done = "; the job stops"
+	}
+	fmt.Fprintf(out, "savepoint %d of job %s (pid %d) written to %s (%s)%s\n", res.ID, rec.JobID, rec.PID, res.Path, formatBytes(res.Bytes), done)
+	return nil
 }
 
 // target returns the running job the command addresses.
