@@ -21,8 +21,10 @@ const metadataMagic = "STRMSTMD"
 
 // MetadataVersion is the version of the metadata format written by this code: 2, in which
 // every file reference records the file's checksum (FileRef.SHA256, IncrementalFile.SHA256)
-// and a reference without one makes the metadata corrupt, so a checksum cannot be removed to
-// skip its verification.
+// and a reference without one makes the metadata corrupt, so damage to the metadata cannot
+// drop a checksum. The metadata itself is covered by a CRC-32C, not a signature: whoever can
+// rewrite it can also rewrite it as format 1, without checksums (Check counts such files as
+// Unverified). Checksums catch damaged and mixed-up files, not a forger of _metadata.
 const MetadataVersion = 2
 
 // MetadataVersionNoChecksums is metadata format 1, written before files had checksums. It is

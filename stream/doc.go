@@ -24,7 +24,8 @@
 //
 // Exactly once: sources rewind to their checkpointed positions on restore, and SinkToFiles
 // publishes a checkpoint's output only once that checkpoint completes (two-phase commit), so
-// the output after any number of crashes equals that of an uninterrupted run. Restore from
+// the output after any number of crashes holds the same multiset of lines as that of an
+// uninterrupted run (split into other part files). Restore from
 // the latest checkpoint (Restore.Latest, with fallback past corrupt ones, failing when none
 // can be read) or from any checkpoint or savepoint, at another parallelism and, from a
 // savepoint, on another backend.

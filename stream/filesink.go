@@ -22,8 +22,8 @@ import (
 // checkpoint recorded, deletes what a failed run left in progress, and hides (renames to
 // .part-...retracted) the files published by checkpoints after the restored one, whose
 // records it replays (and publishes again those a later restore brings back into the
-// history); so the visible files after any number of crashes hold exactly the lines of an
-// uninterrupted run. Without checkpointing, files are published at the end of the input.
+// history); so the visible files after any number of crashes hold the same multiset of lines
+// as an uninterrupted run (how they fall into part files differs: the names carry a run id). Without checkpointing, files are published at the end of the input.
 //
 // A run that restores no snapshot refuses to start (ErrOutputExists) if dir already holds
 // part files this sink published: it would publish their lines again. Names read from a

@@ -60,9 +60,11 @@ type Options struct {
 	// Flink's state.backend.rocksdb.localdir). Each backend creates a fresh directory
 	// streamstate-lsm-<operator>-<random> inside it, holding a lock file that names its owner
 	// (process id and start token) and stays locked (flock(2)) while the backend is open; Close
-	// removes the directory. New first removes the working directories in Dir whose lock is
-	// not held: their owner is gone (a process killed before Close); a directory whose lock is
-	// held, by this or any other process, is never touched. Default: os.TempDir().
+	// removes the directory. New first removes the working directories in Dir, of this user,
+	// whose lock is not held and whose lock file names an owner (or is empty and an hour old):
+	// their owner is gone (a process killed before Close). A directory whose lock is held, by
+	// this or any other process, or that has no lock file (a version without locks may be
+	// running in it) is never touched. Default: os.TempDir().
 	Dir string
 
 	// FS is the filesystem Pebble works on: vfs.Default or a wrapper of it, such as
