@@ -232,7 +232,7 @@ func validDir(dir string) bool {
 // directory moved as a whole holds nothing any more and is fine.)
 func (s *fileSink[T]) checkHistoryDirs() error {
 	for _, r := range s.lineage {
-		if r.Dir == "" || r.Dir == s.absDir {
+		if r.Dir == "" || sameDir(r.Dir, s.absDir) {
 			continue
 		}
 		entries, err := os.ReadDir(r.Dir)
@@ -252,6 +252,21 @@ func (s *fileSink[T]) checkHistoryDirs() error {
 		}
 	}
 	return nil
+}
+
+// sameDir reports whether the absolute paths a and b name one directory: equal, or the same
+// directory reached through a symbolic link (or another mount of it), as when the output
+// directory is named from a working directory reached through a link.
+func sameDir(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 // parsePartBase parses <uid>-<checkpoint>-<subtask>-<run>, the base of a part file's name
@@ -477,7 +492,7 @@ func (s *fileSink[T]) notFound(p pendingFile, renameErr error) error {
 	if !errors.Is(renameErr, fs.ErrNotExist) {
 		return fmt.Errorf("file sink %q: publish %s of checkpoint %d: %w", s.uid, p.Final, p.Checkpoint, renameErr)
 	}
-	if p.Dir != "" && p.Dir != s.absDir {
+	if p.Dir != "" && !sameDir(p.Dir, s.absDir) {
 		for _, name := range []string{p.Pending, p.Final, retracted(p.Final)} {
 			if _, err := os.Stat(filepath.Join(p.Dir, name)); err == nil {
 				return fmt.Errorf("file sink %q: the snapshot's part file %s of checkpoint %d is in %s, the output directory the job wrote to, not in %s: "+

@@ -525,3 +525,28 @@ func TestRestoreRemovesPendingFilesOfAbandonedRuns(t *testing.T) {
 		t.Errorf("the pending file of an abandoned run is still there: %v", err)
 	}
 }
+
+// TestRestoreIntoSameOutputByAnotherPath: the output directory named by another path (a
+// symbolic link to it, a working directory reached through one) is the same directory: the
+// restore works, and is not refused as a restore into another directory.
+func TestRestoreIntoSameOutputByAnotherPath(t *testing.T) {
+	evs := testEvents(6000, 40)
+	base := t.TempDir()
+	real, link, cpDir := filepath.Join(base, "real"), filepath.Join(base, "link"), filepath.Join(base, "checkpoints")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Skipf("no symbolic links: %v", err)
+	}
+	crashAfterCheckpoints(t, evs, link, openCheckpoints(t, cpDir))
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, real), Options{Parallelism: 2,
+		Checkpoints: openCheckpoints(t, cpDir), Restore: Restore{Latest: true}})
+	if err != nil {
+		t.Fatalf("resume into %s, which %s links to: %v", real, link, err)
+	}
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	compareLines(t, readOutput(t, real), wantSums(evs))
+}
