@@ -450,10 +450,10 @@ func listRow(tw io.Writer, id string, m *checkpoint.Metadata, err error) {
 	}
 	files, bytes := metadataFiles(m)
 	if id == "" {
-		fmt.Fprintf(tw, " \t%d\t%s\t%s\t%s\t%d\t%d\t%s\t\n", m.CheckpointID, formatTimestamp(m.TimestampMs), kindName(m), orDash(m.JobID), len(m.Operators), files, humanSize(bytes))
+		fmt.Fprintf(tw, " \t%d\t%s\t%s\t%s\t%d\t%d\t%s\t\n", m.CheckpointID, formatTimestamp(m.TimestampMs), kindName(m), orDash(m.JobID), len(m.Operators), files, formatBytes(bytes))
 		return
 	}
-	fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%s\t\n", id, formatTimestamp(m.TimestampMs), kindName(m), len(m.Operators), files, humanSize(bytes))
+	fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%s\t\n", id, formatTimestamp(m.TimestampMs), kindName(m), len(m.Operators), files, formatBytes(bytes))
 }
 
 // table aligns tab-separated cells and writes them to out on Flush, without trailing spaces.
@@ -567,30 +567,30 @@ func printMetadata(out io.Writer, root string, t ckTarget, m *checkpoint.Metadat
 			printStates(out, "    ", h.States)
 			if h.Incremental == nil {
 				full++
-				fmt.Fprintf(out, "    full snapshot: %s, %s, %d key-group blocks, compression %s\n", h.File.Path, humanSize(h.File.Size), len(h.Blocks), compressionName(h.Compression))
+				fmt.Fprintf(out, "    full snapshot: %s, %s, %d key-group blocks, compression %s\n", h.File.Path, formatBytes(h.File.Size), len(h.Blocks), compressionName(h.Compression))
 				continue
 			}
 			incremental++
 			ih := h.Incremental
 			fmt.Fprintf(out, "    incremental (%s): %d shared file%s (%s), %d private file%s (%s)\n", ih.Backend,
-				len(ih.Shared), plural(len(ih.Shared)), humanSize(incrementalSize(ih.Shared)),
-				len(ih.Private), plural(len(ih.Private)), humanSize(incrementalSize(ih.Private)))
+				len(ih.Shared), plural(len(ih.Shared)), formatBytes(incrementalSize(ih.Shared)),
+				len(ih.Private), plural(len(ih.Private)), formatBytes(incrementalSize(ih.Private)))
 			tw := newTable(out)
 			for _, f := range ih.Shared {
-				fmt.Fprintf(tw, "      shared\t%s\t%s\t%s\n", f.Name, humanSize(f.Size), f.Path)
+				fmt.Fprintf(tw, "      shared\t%s\t%s\t%s\n", f.Name, formatBytes(f.Size), f.Path)
 			}
 			for _, f := range ih.Private {
-				fmt.Fprintf(tw, "      private\t%s\t%s\t%s\n", f.Name, humanSize(f.Size), f.Path)
+				fmt.Fprintf(tw, "      private\t%s\t%s\t%s\n", f.Name, formatBytes(f.Size), f.Path)
 			}
 			_ = tw.Flush()
 			if x := ih.Extra; x != nil {
-				fmt.Fprintf(out, "    extra records (full format): %s, %s, %d key-group blocks, compression %s\n", x.File.Path, humanSize(x.File.Size), len(x.Blocks), compressionName(x.Compression))
+				fmt.Fprintf(out, "    extra records (full format): %s, %s, %d key-group blocks, compression %s\n", x.File.Path, formatBytes(x.File.Size), len(x.Blocks), compressionName(x.Compression))
 				printStates(out, "      ", x.States)
 			}
 		}
 		for _, h := range o.Operator {
 			opHandles++
-			fmt.Fprintf(out, "  operator state of subtask %d of %d: %s, %s\n", h.Subtask, h.Parallelism, h.File.Path, humanSize(h.File.Size))
+			fmt.Fprintf(out, "  operator state of subtask %d of %d: %s, %s\n", h.Subtask, h.Parallelism, h.File.Path, formatBytes(h.File.Size))
 			for _, s := range h.States {
 				ser := s.Value
 				if s.UserKey != "" {
@@ -600,14 +600,14 @@ func printMetadata(out io.Writer, root string, t ckTarget, m *checkpoint.Metadat
 				if s.Mode == checkpoint.ModeBroadcast {
 					items = "entries"
 				}
-				fmt.Fprintf(out, "    %s: %s, %d %s, serializer %s, %s\n", s.Name, s.Mode, s.Count, items, ser, humanSize(s.Length))
+				fmt.Fprintf(out, "    %s: %s, %d %s, serializer %s, %s\n", s.Name, s.Mode, s.Count, items, ser, formatBytes(s.Length))
 			}
 		}
 	}
 	files, bytes := metadataFiles(m)
 	fmt.Fprintf(out, "\ntotal: %d operator%s, %d keyed state handle%s (%d full, %d incremental), %d operator state handle%s, %d file%s, %s (%d bytes)\n",
 		len(m.Operators), plural(len(m.Operators)), keyed, plural(keyed), full, incremental, opHandles, plural(opHandles),
-		files, plural(files), humanSize(bytes), bytes)
+		files, plural(files), formatBytes(bytes), bytes)
 }
 
 func printStates(out io.Writer, indent string, states []checkpoint.StateMeta) {
@@ -668,7 +668,7 @@ func (c *checkpointsValidateCmd) Run(e *env) error {
 			files += rep.Files + 1 // and the _metadata
 			bytes += rep.Bytes + mdSize
 			if len(ps) == 0 {
-				fmt.Fprintf(out, "%s: ok, _metadata and %d file%s, %s%s\n", t.desc, rep.Files, plural(rep.Files), humanSize(rep.Bytes+mdSize), unverifiedNote(rep))
+				fmt.Fprintf(out, "%s: ok, _metadata and %d file%s, %s%s\n", t.desc, rep.Files, plural(rep.Files), formatBytes(rep.Bytes+mdSize), unverifiedNote(rep))
 				continue
 			}
 		}
@@ -688,7 +688,7 @@ func (c *checkpointsValidateCmd) Run(e *env) error {
 			problems, plural(problems), badTargets, len(ts), what, loc.url)
 	}
 	_, err = fmt.Fprintf(out, "OK: %d %s valid under %s: %d files, %s (%d bytes) checked\n",
-		len(ts), what, loc.url, files, humanSize(bytes), bytes)
+		len(ts), what, loc.url, files, formatBytes(bytes), bytes)
 	return err
 }
 

@@ -272,8 +272,8 @@ func TestCheckpointsFull(t *testing.T) {
 			"operator counter: parallelism 2, max parallelism 128, 2 keyed state handles, 2 operator state handles",
 			"keyed state handle 0: key groups [0, 63] (64), key serializer string",
 			"count: value, serializer int64",
-			"full snapshot: "+h0.File.Path+", "+humanSize(h0.File.Size)+", 64 key-group blocks, compression snappy",
-			fmt.Sprintf("operator state of subtask 1 of 2: %s, %s", o1.File.Path, humanSize(o1.File.Size)),
+			"full snapshot: "+h0.File.Path+", "+formatBytes(h0.File.Size)+", 64 key-group blocks, compression snappy",
+			fmt.Sprintf("operator state of subtask 1 of 2: %s, %s", o1.File.Path, formatBytes(o1.File.Size)),
 			fmt.Sprintf("buffer: split, %d elements, serializer string", o1.States[0].Count),
 			"total: 1 operator, 2 keyed state handles (2 full, 0 incremental), 2 operator state handles, 4 files")
 		out, _, err = runCLI(t, "checkpoints", "inspect", url, "--job", "demo", "--id", "1", "--json")

@@ -146,7 +146,7 @@ func (c *demoCmd) Run(e *env) error {
 		return err
 	}
 	fmt.Fprintf(out, "checkpoint %d of job %s in %s: %s in %d files (compression %s); sync phase %v, async phase %v while %d more events were processed\n",
-		id, c.JobID, st, humanSize(res.bytes()), len(res.handles), c.Compression, res.sync, res.async, len(events)-cut)
+		id, c.JobID, st, formatBytes(res.bytes()), len(res.handles), c.Compression, res.sync, res.async, len(events)-cut)
 
 	// "Fail", restore the latest checkpoint at parallelism 3, replay what came after it.
 	job.close()
@@ -209,7 +209,7 @@ func (c *demoCmd) Run(e *env) error {
 		return fmt.Errorf("savepoint in %s: %w", spst, err)
 	}
 	fmt.Fprintf(out, "savepoint in %s: %s in %d files; sync phase %v, async phase %v\n",
-		spst, humanSize(res.bytes()), len(res.handles), res.sync, res.async)
+		spst, formatBytes(res.bytes()), len(res.handles), res.sync, res.async)
 	job.close()
 
 	m, reader, err := checkpoint.LoadSavepoint(ctx, spst)
@@ -241,18 +241,6 @@ func roundDuration(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Microsecond / 10)
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // openStorage opens checkpoint or savepoint storage: "jobmanager", a storage URL, or a plain

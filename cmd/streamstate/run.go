@@ -588,6 +588,7 @@ func (p *progressLine) run(job *stream.Job, start time.Time) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
+// formatBytes formats a size in bytes for people: B, KiB, MiB or GiB with one decimal.
 func formatBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
