@@ -50,9 +50,11 @@ type Restore struct {
 	// checkpoint and why, unless FreshIfUnreadable is set.
 	Latest bool
 	// FreshIfUnreadable, with Latest, starts the job fresh when all of its complete
-	// checkpoints are unreadable, instead of failing (the unreadable checkpoints are left in
-	// storage, and a warning names them). A fresh start still refuses to write into a file
-	// sink directory that holds output published by earlier runs. Default: false.
+	// checkpoints are unreadable, instead of failing (a warning names them). The start does
+	// not touch them, but they are the job's oldest checkpoints: retention deletes them once
+	// the fresh run has completed checkpoint.Options.NumRetained checkpoints of its own; copy
+	// them first to examine them. A fresh start still refuses to write into a file sink directory
+	// that holds output published by earlier runs. Default: false.
 	FreshIfUnreadable bool
 	// Metadata and Reader restore a given checkpoint or savepoint.
 	Metadata *checkpoint.Metadata
