@@ -277,9 +277,10 @@ func loadMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata,
 }
 
 // readMetadata reads and decodes a _metadata file without checking the files it references.
+// It reads at most MaxMetadataSize+1 bytes: DecodeMetadata rejects more.
 func readMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata, error) {
 	name := base + dir + MetadataName
-	b, err := st.ReadRange(ctx, name, 0, -1)
+	b, err := st.ReadRange(ctx, name, 0, MaxMetadataSize+1)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,13 @@ const MetadataVersion = 2
 // every block or section, but they carry no checksum (and must not).
 const MetadataVersionNoChecksums = 1
 
+// MaxMetadataSize bounds a _metadata file, which is untrusted and read whole into memory: a
+// larger one is corrupt, and no reader asks the storage for more than one byte beyond it, so
+// a crafted (say sparse, terabyte-sized) file cannot exhaust the memory of a restore. Real
+// metadata is far smaller: a few hundred bytes per file it references and tens of bytes per
+// key group of a keyed handle.
+const MaxMetadataSize = 256 << 20
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // StateKind is the kind of a keyed state as recorded in snapshots. The state package re-exports
@@ -192,6 +199,9 @@ func EncodeMetadata(m *Metadata) ([]byte, error) {
 // in which every file reference must have a well-formed checksum, and format
 // MetadataVersionNoChecksums (metadata written before checksums), in which none may.
 func DecodeMetadata(name string, b []byte) (*Metadata, error) {
+	if len(b) > MaxMetadataSize {
+		return nil, corrupt(name, "larger than %d bytes (MaxMetadataSize), the most a metadata file may hold", MaxMetadataSize)
+	}
 	hdr := len(metadataMagic) + 8
 	if len(b) < hdr || string(b[:len(metadataMagic)]) != metadataMagic {
 		return nil, corrupt(name, "not a streamstate metadata file (bad magic)")

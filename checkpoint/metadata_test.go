@@ -2,6 +2,7 @@ package checkpoint_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -357,6 +358,67 @@ func TestIncrementalExtra(t *testing.T) {
 		mutate(h)
 		if _, err := checkpoint.EncodeMetadata(md(h)); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// lengthRecorder records the lengths of the ReadRange calls for _metadata files.
+type lengthRecorder struct {
+	checkpoint.Storage
+	lengths []int64
+}
+
+func (l *lengthRecorder) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
+	if strings.HasSuffix(name, checkpoint.MetadataName) {
+		l.lengths = append(l.lengths, length)
+	}
+	return l.Storage.ReadRange(ctx, name, offset, length)
+}
+
+// TestMetadataSizeIsBounded: a _metadata file is untrusted and read whole into memory, so its
+// size is bounded: a larger one is corrupt, and the readers never ask the storage for more
+// than one byte beyond the bound (a crafted, sparse, 100 GB _metadata must not exhaust the
+// memory of the process that restores it).
+func TestMetadataSizeIsBounded(t *testing.T) {
+	big := make([]byte, checkpoint.MaxMetadataSize+1) // never touched: costs no memory
+	copy(big, "STRMSTMD")
+	if _, err := checkpoint.DecodeMetadata("sp/_metadata", big); !errors.Is(err, checkpoint.ErrCorrupt) ||
+		!strings.Contains(err.Error(), "sp/_metadata") || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("DecodeMetadata of %d bytes = %v; want ErrCorrupt naming the file and saying it is too large", len(big), err)
+	}
+
+	ctx := context.Background()
+	st, err := checkpoint.OpenURL(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := &lengthRecorder{Storage: st}
+	cps, err := checkpoint.Open(ctx, rec, "job", checkpoint.Options{NumRetained: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); id <= 2; id++ {
+		p, err := cps.Begin(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Complete(ctx, &checkpoint.Metadata{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cps.Restore(ctx, func(*checkpoint.Metadata) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := checkpoint.LoadCheckpoint(ctx, rec, "job", 2); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.lengths) == 0 {
+		t.Fatal("no _metadata was read")
+	}
+	for _, n := range rec.lengths {
+		if n < 0 || n > checkpoint.MaxMetadataSize+1 {
+			t.Errorf("a _metadata was read with length %d; want at most %d", n, checkpoint.MaxMetadataSize+1)
 		}
 	}
 }

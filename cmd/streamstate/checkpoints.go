@@ -111,7 +111,7 @@ func openCheckpointLocation(ctx context.Context, raw string) (*ckLocation, error
 		return nil, err
 	}
 	loc := &ckLocation{url: shown, st: st}
-	b, err := st.ReadRange(ctx, checkpoint.MetadataName, 0, -1)
+	b, err := st.ReadRange(ctx, checkpoint.MetadataName, 0, checkpoint.MaxMetadataSize+1)
 	switch {
 	case err == nil:
 		m, derr := checkpoint.DecodeMetadata(checkpoint.MetadataName, b)
@@ -181,7 +181,7 @@ func urlDir(raw string) string {
 func (l *ckLocation) jobDirName(ctx context.Context, j *checkpoint.JobListing) string {
 	ids := j.Completed()
 	for i := len(ids) - 1; i >= 0; i-- {
-		b, err := l.st.ReadRange(ctx, checkpoint.CheckpointDir{ID: ids[i]}.MetadataPath(), 0, -1)
+		b, err := l.st.ReadRange(ctx, checkpoint.CheckpointDir{ID: ids[i]}.MetadataPath(), 0, checkpoint.MaxMetadataSize+1)
 		if err != nil {
 			continue
 		}
@@ -341,7 +341,7 @@ func (l *ckLocation) load(ctx context.Context, t ckTarget) (*checkpoint.Metadata
 		}
 		return l.spMeta, l.spSize, nil
 	}
-	b, err := l.st.ReadRange(ctx, t.mdName, 0, -1)
+	b, err := l.st.ReadRange(ctx, t.mdName, 0, checkpoint.MaxMetadataSize+1)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -425,7 +425,7 @@ func (c *checkpointsListCmd) Run(e *env) error {
 		for _, sp := range loc.listing.Savepoints {
 			name := sp + checkpoint.MetadataName
 			var m *checkpoint.Metadata
-			b, err := loc.st.ReadRange(e.Ctx, name, 0, -1)
+			b, err := loc.st.ReadRange(e.Ctx, name, 0, checkpoint.MaxMetadataSize+1)
 			if err == nil {
 				m, err = checkpoint.DecodeMetadata(name, b)
 			}
