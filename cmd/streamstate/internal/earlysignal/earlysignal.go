@@ -1,5 +1,6 @@
 // Package earlysignal registers the signals streamstate handles as early as a Go program
-// can: in the init of a package that imports nothing but os/signal and syscall, so it runs
+// can: in the init of a package that imports nothing but os/signal, syscall and testing (for
+// testing.Testing), so it runs
 // as soon as os/signal is initialized, tens of milliseconds before main on a busy machine
 // (the AWS SDK's, Pebble's and Prometheus's package initialization run between). A signal
 // that arrives in that time is queued, not lost, and SIGUSR1 does not kill the process by
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"testing"
 )
 
 // Handled are the signals registered: SIGUSR1, SIGUSR2, SIGINT and SIGTERM.
@@ -24,7 +26,13 @@ func Handled() []os.Signal {
 // before anyone reads them (later ones are dropped, as os/signal does with a full channel).
 var queue = make(chan os.Signal, 64)
 
-func init() { signal.Notify(queue, Handled()...) }
+// A test binary that links the command (its in-process tests) keeps the default actions, so
+// that Ctrl-C still ends `go test`; the signal tests run the built command.
+func init() {
+	if !testing.Testing() {
+		signal.Notify(queue, Handled()...)
+	}
+}
 
 // Take returns the channel of the registered signals, which receives every one since the
 // process started. Stop unregisters them (their default actions apply again).
