@@ -116,38 +116,61 @@ func Reduce[K, T, OUT any](ws *WindowedStream[K, T], uid string, reduce func(a, 
 			panic(fmt.Sprintf("stream: window %q: MiniBatch needs a non-merging assigner and the default trigger", uid))
 		}
 	}
+	var slicing *sliding
 	if ws.slicing {
-		if sl, ok := ws.assigner.(*sliding); !ok || !sl.eventTime || ws.miniBatch == 0 || ws.lateness != 0 {
+		sl, ok := ws.assigner.(*sliding)
+		if !ok || !sl.eventTime || ws.miniBatch == 0 || ws.lateness != 0 {
 			panic(fmt.Sprintf("stream: window %q: Slicing needs MiniBatch, sliding event-time windows and no allowed lateness", uid))
 		}
+		slicing = sl
 	}
-	newLogic := windowLogicFactory(ws, reduceContentsFactory(ws, reduce, window))
-	if ws.miniBatch > 0 {
-		inner := newLogic
-		newLogic = func(op *keyedOp[K, T, OUT]) (keyedLogic[K, T], error) {
-			l, err := inner(op)
-			if err != nil {
-				return nil, err
-			}
-			wl := l.(*windowLogic[K, T, OUT])
-			ser := ws.ser
-			if ser == nil {
-				ser = serde.Of[T]()
-			}
-			if err := wl.startMiniBatch(ws.miniBatch, reduce, ser, ws.slicing); err != nil {
-				return nil, err
-			}
-			return wl, nil
+	if ws.miniBatch == 0 {
+		return keyedOperator(ws.ks, uid, windowLogicFactory(ws, reduceContentsFactory(ws, reduce, window)))
+	}
+	cfg := *ws // later changes to ws do not reach a built operator
+	mc := miniBatchConfig[T]{limit: ws.miniBatch, reduce: reduce, ser: ws.ser, slicing: slicing}
+	if mc.ser == nil {
+		mc.ser = serde.Of[T]()
+	}
+	newContents := newReduceContents(ws, reduce, window)
+	return keyedOperator(ws.ks, uid, func(op *keyedOp[K, T, OUT]) (keyedLogic[K, T], error) {
+		rc, err := newContents(op)
+		if err != nil {
+			return nil, err
 		}
-	}
-	return keyedOperator(ws.ks, uid, newLogic)
+		l, err := newWindowLogic(&cfg, op, rc)
+		if err != nil {
+			return nil, err
+		}
+		// The batch decorates the operator's path to state and fires from memory with the
+		// operator's window function.
+		mb, err := newMiniBatch(op, mc, l.ingest, l.eventTime, l.lateness, rc.fire)
+		if err != nil {
+			return nil, err
+		}
+		l.setIngest(mb)
+		return l, nil
+	})
 }
 
+// reduceContentsFactory returns the per-subtask constructor of Reduce's window contents.
 func reduceContentsFactory[K, T, OUT any](ws *WindowedStream[K, T], reduce func(a, b T) T,
 	window func(key K, w TimeWindow, v T, emit func(OUT)) error) func(op *keyedOp[K, T, OUT]) (windowContents[K, T], error) {
+	newContents := newReduceContents(ws, reduce, window)
+	return func(op *keyedOp[K, T, OUT]) (windowContents[K, T], error) {
+		rc, err := newContents(op)
+		if err != nil {
+			return nil, err
+		}
+		return rc, nil
+	}
+}
+
+func newReduceContents[K, T, OUT any](ws *WindowedStream[K, T], reduce func(a, b T) T,
+	window func(key K, w TimeWindow, v T, emit func(OUT)) error) func(op *keyedOp[K, T, OUT]) (*reduceContents[K, T, OUT], error) {
 	desc := state.ReducingDescriptor[T]{Name: windowContentsState, Serializer: ws.ser,
 		Reduce: func(a, b T) (T, error) { return reduce(a, b), nil }}
-	return func(op *keyedOp[K, T, OUT]) (windowContents[K, T], error) {
+	return func(op *keyedOp[K, T, OUT]) (*reduceContents[K, T, OUT], error) {
 		st, err := state.GetReducingState(op.kb, desc)
 		if err != nil {
 			return nil, err

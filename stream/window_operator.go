@@ -69,6 +69,11 @@ func (c *reduceContents[K, T, OUT]) emit(key K, w TimeWindow) error {
 	if err != nil || !ok {
 		return err
 	}
+	return c.fire(key, w, v)
+}
+
+// fire calls the window function on value v of window w, wherever v was reduced.
+func (c *reduceContents[K, T, OUT]) fire(key K, w TimeWindow, v T) error {
 	c.em.start(w)
 	return c.em.done(c.fn(key, w, v, c.em.fn))
 }
@@ -126,7 +131,7 @@ func (c *listContents[K, T, OUT]) emit(key K, w TimeWindow) error {
 }
 
 // windowLogicFactory returns the per-subtask constructor of a window operator's logic, whose
-// contents newContents creates.
+// contents newContents creates; records reach the contents through the default stateIngest.
 func windowLogicFactory[K, T, OUT any](ws *WindowedStream[K, T],
 	newContents func(op *keyedOp[K, T, OUT]) (windowContents[K, T], error)) func(op *keyedOp[K, T, OUT]) (keyedLogic[K, T], error) {
 	cfg := *ws // later changes to ws do not reach a built operator
@@ -135,41 +140,93 @@ func windowLogicFactory[K, T, OUT any](ws *WindowedStream[K, T],
 		if err != nil {
 			return nil, err
 		}
-		l := &windowLogic[K, T, OUT]{
-			op:        op,
-			assigner:  cfg.assigner,
-			eventTime: cfg.assigner.IsEventTime(),
-			trigger:   cfg.trigger,
-			contents:  contents,
-			tctx:      TriggerContext{timers: op.timers, kb: op.kb, states: map[string]state.State{}},
-		}
-		if l.eventTime {
-			l.lateness = cfg.lateness
-		}
-		if l.trigger == nil {
-			if l.eventTime {
-				l.trigger = EventTimeTrigger[T]()
-			} else {
-				l.trigger = ProcessingTimeTrigger[T]()
-			}
-		}
-		// The default event-time trigger registers the timer at MaxTimestamp, which is
-		// also the cleanup time without lateness: skip registering it twice.
-		_, isDefault := l.trigger.(eventTimeTrigger[T])
-		l.cleanupIsTriggerTimer = isDefault && l.eventTime && l.lateness == 0
-		if cfg.lateTag != "" {
-			l.late = op.sides[cfg.lateTag] // nil if nobody reads it: late records are dropped
-		}
-		if m, ok := cfg.assigner.(MergingWindowAssigner); ok {
-			st, err := state.GetValueState(op.kb, state.ValueDescriptor[[]windowMapping]{Name: mergingWindowsState, Serializer: windowMappingSerializer{}})
-			if err != nil {
-				return nil, err
-			}
-			l.merging = &mergingWindowSet{assigner: m, st: st}
-			l.mergeFn = l.merge
-		}
-		return l, nil
+		return newWindowLogic(&cfg, op, contents)
 	}
+}
+
+// newWindowLogic returns the window operator of cfg for the subtask of op, keeping window
+// contents in contents. Records of non-merging windows reach the contents through
+// stateIngest, which setIngest may replace by a decorator of it.
+func newWindowLogic[K, T, OUT any](cfg *WindowedStream[K, T], op *keyedOp[K, T, OUT], contents windowContents[K, T]) (*windowLogic[K, T, OUT], error) {
+	l := &windowLogic[K, T, OUT]{
+		op:        op,
+		assigner:  cfg.assigner,
+		eventTime: cfg.assigner.IsEventTime(),
+		trigger:   cfg.trigger,
+		contents:  contents,
+		tctx:      TriggerContext{timers: op.timers, kb: op.kb, states: map[string]state.State{}},
+	}
+	if l.eventTime {
+		l.lateness = cfg.lateness
+	}
+	if l.trigger == nil {
+		if l.eventTime {
+			l.trigger = EventTimeTrigger[T]()
+		} else {
+			l.trigger = ProcessingTimeTrigger[T]()
+		}
+	}
+	// The default event-time trigger registers the timer at MaxTimestamp, which is
+	// also the cleanup time without lateness: skip registering it twice.
+	_, isDefault := l.trigger.(eventTimeTrigger[T])
+	l.cleanupIsTriggerTimer = isDefault && l.eventTime && l.lateness == 0
+	if cfg.lateTag != "" {
+		l.late = op.sides[cfg.lateTag] // nil if nobody reads it: late records are dropped
+	}
+	if m, ok := cfg.assigner.(MergingWindowAssigner); ok {
+		st, err := state.GetValueState(op.kb, state.ValueDescriptor[[]windowMapping]{Name: mergingWindowsState, Serializer: windowMappingSerializer{}})
+		if err != nil {
+			return nil, err
+		}
+		l.merging = &mergingWindowSet{assigner: m, st: st}
+		l.mergeFn = l.merge
+	}
+	l.setIngest(stateIngest[K, T, OUT]{l})
+	return l, nil
+}
+
+// windowIngest is how the window operator puts a record into the contents of its windows
+// (non-merging assigners): the operator assigns the windows, drops the late ones and counts
+// or side-outputs a record with none left; the windowIngest holds the rest. The default,
+// stateIngest, adds to the windows' keyed state and runs their trigger at once; MiniBatch
+// decorates it with an in-memory pre-aggregation (miniBatch) that reaches state through it.
+// The operator calls the hooks at the points where what the windowIngest holds must be
+// visible: before a watermark advances the timers and before a checkpoint snapshots state.
+type windowIngest[T any] interface {
+	// ingest takes v, of timestamp ts, for windows ws of the current key, none of them late;
+	// ws may be empty, and is valid only during the call.
+	ingest(v T, ts int64, ws []TimeWindow) error
+	// beforeWatermark runs before watermark wm reaches the operator's timers: the windows it
+	// passes must fire, from the windowIngest or from state by their timers.
+	beforeWatermark(wm int64) error
+	// beforeSnapshot runs before the synchronous phase of a checkpoint: what the windowIngest
+	// holds must be in the operator's keyed or operator state.
+	beforeSnapshot() error
+}
+
+// stateIngest is the default windowIngest: a record goes straight to the keyed state of each
+// of its windows, whose trigger then runs; nothing is held.
+type stateIngest[K, T, OUT any] struct{ l *windowLogic[K, T, OUT] }
+
+func (s stateIngest[K, T, OUT]) ingest(v T, ts int64, ws []TimeWindow) error {
+	for _, w := range ws {
+		s.l.setWindow(w)
+		s.l.contents.SetNamespace(s.l.winNS)
+		if err := s.l.addAndTrigger(v, ts, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (stateIngest[K, T, OUT]) beforeWatermark(int64) error { return nil }
+func (stateIngest[K, T, OUT]) beforeSnapshot() error       { return nil }
+
+// setIngest makes in the path of records to non-merging windows and hooks it to the
+// operator's watermarks and checkpoints.
+func (l *windowLogic[K, T, OUT]) setIngest(in windowIngest[T]) {
+	l.ingest = in
+	l.op.flush, l.op.flushBeforeWatermark = in.beforeSnapshot, in.beforeWatermark
 }
 
 // windowLogic is the window operator of one subtask, as Flink's WindowOperator.
@@ -193,8 +250,8 @@ type windowLogic[K, T, OUT any] struct {
 	nsList  [][]byte     // scratch for merges
 	// dropped counts the late records dropped (Flink's numLateRecordsDropped).
 	dropped int64
-	// mini pre-aggregates records when MiniBatch is on; nil otherwise.
-	mini *miniBatch[K, T]
+	// ingest puts records into non-merging windows: stateIngest, or a decorator of it.
+	ingest windowIngest[T]
 }
 
 // setWindow makes w the trigger context's window.
@@ -266,21 +323,16 @@ func (l *windowLogic[K, T, OUT]) processElement(v T, ts int64) error {
 		if skipped, err = l.processMerging(v, ts, ws); err != nil {
 			return err
 		}
-	} else if l.mini != nil {
-		if skipped, err = l.buffer(v, ts, ws); err != nil {
-			return err
-		}
 	} else {
+		live := ws[:0] // ws is scratch: keep the windows that are not late in place
 		for _, w := range ws {
-			if l.isWindowLate(w) {
-				continue
+			if !l.isWindowLate(w) {
+				live = append(live, w)
 			}
-			skipped = false
-			l.setWindow(w)
-			l.contents.SetNamespace(l.winNS)
-			if err := l.addAndTrigger(v, ts, w); err != nil {
-				return err
-			}
+		}
+		skipped = len(live) == 0
+		if err := l.ingest.ingest(v, ts, live); err != nil {
+			return err
 		}
 	}
 	if skipped && l.eventTime && ts+l.lateness <= l.op.timers.CurrentWatermark() {
