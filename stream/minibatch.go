@@ -11,19 +11,21 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-// miniBatch is the in-memory pre-aggregation of a reduce window (WindowedStream.MiniBatch):
-// per serialized key, the units it has records in, each with the records folded so far. A
-// unit is a window, or with slicing (WindowedStream.Slicing, sliding windows) a slice: the
-// gcd of size and slide, so that a record folds into one slice instead of size/slide
-// windows and a window's value is the fold of its slices (Flink SQL's slicing windows).
+// miniBatch is the in-memory pre-aggregation of a reduce window (WindowedStream.MiniBatch),
+// a windowIngest that decorates the window operator's path to keyed state (inner): per
+// serialized key, the units it has records in, each with the records folded so far. A unit
+// is a window, or with slicing (WindowedStream.Slicing, sliding windows) a slice: the gcd of
+// size and slide, so that a record folds into one slice instead of size/slide windows and a
+// window's value is the fold of its slices (Flink SQL's slicing windows).
 //
 // A window fires straight from memory when the watermark passes its end: no state, no timer.
 // When the batch holds limit values, every value is written to the windows' keyed state
-// ("spilled"), with the trigger run as for one record, and those (key, window) pairs are
-// remembered as stateful: when such a window fires, the values gathered in memory since are
-// added to its state and its timer fires it. When too many stateful pairs pile up they are
-// forgotten and their windows marked unsure (every pair of an unsure window goes through
-// state). Without allowed lateness only: a window's state lives until it fires once.
+// ("spilled") through inner, which runs the trigger as for one record, and those (key,
+// window) pairs are remembered as stateful: when such a window fires, the values gathered in
+// memory since are added to its state through inner and its timer fires it. When too many
+// stateful pairs pile up they are forgotten and their windows marked unsure (every pair of an
+// unsure window goes through state). Without allowed lateness only: a window's state lives
+// until it fires once.
 //
 // A checkpoint does not write the batch to keyed state (a read, a write and a timer per
 // pair): it copies the pending values, serialized, into union operator state, with the
@@ -32,6 +34,10 @@ import (
 // operator state (or with allowed lateness) every pair goes through state: the batch is
 // written to keyed state before every checkpoint, and windows fire by their timers.
 type miniBatch[K, T any] struct {
+	// inner is the operator's path to the keyed state of windows, which the batch decorates.
+	inner  windowIngest[T]
+	kb     *state.KeyedBackend[K]
+	uid    string // the operator's, for errors
 	limit  int
 	reduce func(a, b T) T
 	m      map[string]*miniKey[T]
@@ -51,8 +57,23 @@ type miniBatch[K, T any] struct {
 	unsureState state.OperatorListState[TimeWindow]
 	pending     state.OperatorListState[*miniPair]
 	ser         serde.Serializer[T]
-	fire        func(key K, w TimeWindow, v T) error
-	wins        []TimeWindow // scratch
+	// fire calls the window function on a window's value folded in memory (direct only).
+	fire func(key K, w TimeWindow, v T) error
+	wins []TimeWindow  // scratch
+	one  [1]TimeWindow // scratch: the window of a value spilled through inner
+}
+
+// miniBatchConfig is what Reduce configures of a mini-batch.
+type miniBatchConfig[T any] struct {
+	// limit is the most values held (WindowedStream.MiniBatch).
+	limit int
+	// reduce folds two values, as the window's reduce function.
+	reduce func(a, b T) T
+	// ser is the serializer of the window's state, which checkpoints the pending values.
+	ser serde.Serializer[T]
+	// slicing is the sliding assigner whose windows fold by slice (WindowedStream.Slicing),
+	// nil to fold by window.
+	slicing *sliding
 }
 
 type miniKey[T any] struct {
@@ -81,63 +102,58 @@ const (
 	miniSlicesState          = "mini-batch-slices"
 )
 
-// startMiniBatch turns on pre-aggregation with reduce for this window operator, whose state
-// serializer is ser, by slices if slicing; a restored operator takes back its checkpointed
-// batch.
-func (l *windowLogic[K, T, OUT]) startMiniBatch(limit int, reduce func(a, b T) T, ser serde.Serializer[T], slicing bool) error {
-	mb := &miniBatch[K, T]{limit: limit, reduce: reduce, m: map[string]*miniKey[T]{}, unsure: map[TimeWindow]bool{}, ser: ser,
-		lastWM: math.MinInt64}
-	l.mini = mb
-	l.op.flush, l.op.flushBeforeWatermark = l.flushMiniBatch, l.fireMiniBatch
-	rc, isReduce := l.contents.(*reduceContents[K, T, OUT])
-	m := l.op.member
-	if m == nil || !isReduce || l.lateness != 0 || !l.eventTime {
-		if slicing {
-			return fmt.Errorf("window: slicing needs event time, no allowed lateness and operator state")
+// newMiniBatch returns the mini-batch of cfg for the window operator of op (event time or
+// not, with allowed lateness lateness), decorating inner, the operator's path to the keyed
+// state of windows; fire calls the window function on a value folded in memory. A restored
+// operator takes back its checkpointed batch.
+func newMiniBatch[K, T, OUT any](op *keyedOp[K, T, OUT], cfg miniBatchConfig[T], inner windowIngest[T], eventTime bool, lateness int64,
+	fire func(key K, w TimeWindow, v T) error) (*miniBatch[K, T], error) {
+	mb := &miniBatch[K, T]{inner: inner, kb: op.kb, limit: cfg.limit, reduce: cfg.reduce, m: map[string]*miniKey[T]{},
+		unsure: map[TimeWindow]bool{}, ser: cfg.ser, lastWM: math.MinInt64}
+	m := op.member
+	if m == nil || lateness != 0 || !eventTime {
+		if cfg.slicing != nil {
+			return nil, fmt.Errorf("window: slicing needs event time, no allowed lateness and operator state")
 		}
-		return nil
+		return mb, nil
 	}
+	mb.uid = m.uid
 	pendingName := miniPairsState
-	if slicing {
-		sl := l.assigner.(*sliding)
+	if sl := cfg.slicing; sl != nil {
 		mb.size, mb.slide, mb.offset, mb.slice = sl.size, sl.slide, sl.offset, gcd(sl.size, sl.slide)
 		pendingName = miniSlicesState
 	}
 	st, err := state.GetUnionListState(m.ops, state.ListDescriptor[TimeWindow]{Name: miniStatefulWindowsState})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for w, err := range st.Get() {
 		if err != nil {
-			return err
+			return nil, err
 		}
 		mb.unsure[w] = true
 	}
-	pending, err := state.GetUnionListState(m.ops, state.ListDescriptor[*miniPair]{Name: pendingName, Serializer: miniPairSerializer{value: ser.ID()}})
+	pending, err := state.GetUnionListState(m.ops, state.ListDescriptor[*miniPair]{Name: pendingName, Serializer: miniPairSerializer{value: cfg.ser.ID()}})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	mb.unsureState, mb.pending, mb.direct = st, pending, true
-	mb.fire = func(key K, w TimeWindow, v T) error {
-		rc.em.start(w)
-		return rc.em.done(rc.fn(key, w, v, rc.em.fn))
-	}
+	mb.unsureState, mb.pending, mb.direct, mb.fire = st, pending, true, fire
 	for p, err := range pending.Get() { // every subtask's values: keep those of our key groups
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if !l.op.t.kgRange.Contains(keygroup.Of(p.key, l.op.t.job.maxP)) {
+		if !op.t.kgRange.Contains(keygroup.Of(p.key, op.t.job.maxP)) {
 			continue
 		}
-		v, err := ser.Decode(p.value)
+		v, err := cfg.ser.Decode(p.value)
 		if err != nil { // untrusted bytes: a corrupt checkpoint, so that restore falls back
-			return l.op.t.job.corruptOperatorState(m.uid, pendingName, "mini-batch value of window %v: %v", p.w, err)
+			return nil, op.t.job.corruptOperatorState(m.uid, pendingName, "mini-batch value of window %v: %v", p.w, err)
 		}
 		e := mb.key(p.key)
 		e.fired = p.fired // a key's values all come from the one subtask that had its key group
 		mb.add(e, p.w, v, p.ts)
 	}
-	return nil
+	return mb, nil
 }
 
 func gcd(a, b int64) int64 {
@@ -191,41 +207,33 @@ func (mb *miniBatch[K, T]) lastMax(u TimeWindow) int64 {
 	return WindowStartWithOffset(u.Start, mb.offset, mb.slide) + mb.size - 1
 }
 
-// buffer folds v into the units of its windows ws.
-func (l *windowLogic[K, T, OUT]) buffer(v T, ts int64, ws []TimeWindow) (skipped bool, err error) {
-	mb := l.mini
-	raw, _, _ := l.op.kb.CurrentKeyBytes()
-	skipped = true
-	var e *miniKey[T]
-	for _, w := range ws {
-		if l.isWindowLate(w) {
-			continue
-		}
-		skipped = false
-		if e == nil {
-			e = mb.key(raw)
-		}
+// ingest folds v into the units of its windows ws (none late) and spills the batch when it
+// holds limit values.
+func (mb *miniBatch[K, T]) ingest(v T, ts int64, ws []TimeWindow) error {
+	if len(ws) > 0 {
+		raw, _, _ := mb.kb.CurrentKeyBytes()
+		e := mb.key(raw)
 		if mb.slice == 0 {
-			mb.add(e, w, v, ts)
+			for _, w := range ws {
+				mb.add(e, w, v, ts)
+			}
+		} else { // windows already fired are skipped when slices fold
+			start := WindowStartWithOffset(ts, mb.offset, mb.slice)
+			mb.add(e, TimeWindow{Start: start, End: start + mb.slice}, v, ts)
 		}
-	}
-	if mb.slice != 0 && !skipped { // windows already fired are skipped when slices fold
-		start := WindowStartWithOffset(ts, mb.offset, mb.slice)
-		mb.add(e, TimeWindow{Start: start, End: start + mb.slice}, v, ts)
 	}
 	if mb.values >= mb.limit {
-		return skipped, l.writeMiniBatch()
+		return mb.spill()
 	}
-	return skipped, nil
+	return nil
 }
 
-// writeMiniBatch spills every value to the keyed state of its windows, running the trigger
-// of each as if for one record; the pairs are remembered as stateful.
-func (l *windowLogic[K, T, OUT]) writeMiniBatch() error {
-	mb := l.mini
+// spill writes every value to the keyed state of its windows through inner, which runs the
+// trigger of each as if for one record; the pairs are remembered as stateful.
+func (mb *miniBatch[K, T]) spill() error {
 	for k, e := range mb.m {
 		if len(e.units) > 0 {
-			if err := l.op.kb.SetCurrentKeyBytes(e.raw); err != nil {
+			if err := mb.kb.SetCurrentKeyBytes(e.raw); err != nil {
 				return err
 			}
 		}
@@ -235,7 +243,7 @@ func (l *windowLogic[K, T, OUT]) writeMiniBatch() error {
 				if mb.direct && w.MaxTimestamp() <= e.fired {
 					continue // fired before this slice's value came
 				}
-				if err := l.addToState(w, un.v, un.ts); err != nil {
+				if err := mb.toState(w, un.v, un.ts); err != nil {
 					return err
 				}
 				if mb.direct && !slices.Contains(e.stateful, w) {
@@ -263,20 +271,19 @@ func (l *windowLogic[K, T, OUT]) writeMiniBatch() error {
 	return nil
 }
 
-// addToState adds v to the state of window w of the current key and runs the trigger.
-func (l *windowLogic[K, T, OUT]) addToState(w TimeWindow, v T, ts int64) error {
-	l.setWindow(w)
-	l.contents.SetNamespace(l.winNS)
-	return l.addAndTrigger(v, ts, w)
+// toState adds v, of timestamp ts, to the keyed state of window w of the current key through
+// inner, which runs the trigger.
+func (mb *miniBatch[K, T]) toState(w TimeWindow, v T, ts int64) error {
+	mb.one[0] = w
+	return mb.inner.ingest(v, ts, mb.one[:])
 }
 
-// flushMiniBatch runs before a checkpoint's synchronous phase: the pending values, serialized,
+// beforeSnapshot runs before a checkpoint's synchronous phase: the pending values, serialized,
 // and the windows that may have state go to operator state (without operator state, the
 // values go to keyed state).
-func (l *windowLogic[K, T, OUT]) flushMiniBatch() error {
-	mb := l.mini
+func (mb *miniBatch[K, T]) beforeSnapshot() error {
 	if !mb.direct {
-		return l.writeMiniBatch()
+		return mb.spill()
 	}
 	ws := map[TimeWindow]bool{}
 	for w := range mb.unsure {
@@ -292,7 +299,7 @@ func (l *windowLogic[K, T, OUT]) flushMiniBatch() error {
 			start := len(buf)
 			var err error
 			if buf, err = mb.ser.Append(buf, un.v); err != nil {
-				return fmt.Errorf("window %s: checkpoint mini-batch value of %v: %w", l.op.member.uid, un.u, err)
+				return fmt.Errorf("window %s: checkpoint mini-batch value of %v: %w", mb.uid, un.u, err)
 			}
 			// buf may move as it grows; earlier values keep the array they were written to.
 			pairs = append(pairs, miniPair{key: e.raw, w: un.u, ts: un.ts, fired: e.fired, value: buf[start:len(buf):len(buf)]})
@@ -314,11 +321,10 @@ func (l *windowLogic[K, T, OUT]) flushMiniBatch() error {
 	}))
 }
 
-// fireMiniBatch runs before watermark wm reaches the window operator: the windows it passes
+// beforeWatermark runs before watermark wm reaches the window operator: the windows it passes
 // fire here, from memory, or (stateful ones) get the values gathered since their spill added
 // to state, whose timer fires them right after.
-func (l *windowLogic[K, T, OUT]) fireMiniBatch(wm int64) error {
-	mb := l.mini
+func (mb *miniBatch[K, T]) beforeWatermark(wm int64) error {
 	var ofUnit []TimeWindow
 	for k, e := range mb.m {
 		lo := e.fired
@@ -345,18 +351,18 @@ func (l *windowLogic[K, T, OUT]) fireMiniBatch(wm int64) error {
 				continue
 			}
 			if !keySet {
-				if err := l.op.kb.SetCurrentKeyBytes(e.raw); err != nil {
+				if err := mb.kb.SetCurrentKeyBytes(e.raw); err != nil {
 					return err
 				}
 				keySet = true
 			}
 			if !mb.direct || mb.unsure[w] || slices.Contains(e.stateful, w) {
-				if err := l.addToState(w, v, ts); err != nil {
+				if err := mb.toState(w, v, ts); err != nil {
 					return err
 				}
 				continue
 			}
-			key, _ := l.op.kb.CurrentKey()
+			key, _ := mb.kb.CurrentKey()
 			if err := mb.fire(key, w, v); err != nil {
 				return err
 			}
