@@ -118,15 +118,14 @@ type Job struct {
 	restoredMu  sync.Mutex
 	restoredUID map[string]bool
 
-	done      chan struct{} // closed when the job stops, for any reason
-	doneOnce  sync.Once
-	errMu     sync.Mutex
-	err       error
-	stopped   bool // by a stop-with-savepoint
-	finalDone bool // coordinator goroutine only
-	wg        sync.WaitGroup
-	finished  chan struct{}
-	records   atomic.Int64 // emitted by all sources
+	done     chan struct{} // closed when the job stops, for any reason
+	doneOnce sync.Once
+	errMu    sync.Mutex
+	err      error
+	stopped  bool // by a stop-with-savepoint
+	wg       sync.WaitGroup
+	finished chan struct{}
+	records  atomic.Int64 // emitted by all sources
 	// runID tells this run's files from those of earlier runs of the job (file sink).
 	runID string
 }
@@ -354,6 +353,7 @@ func (j *Job) start() {
 	go func() {
 		j.wg.Wait()
 		j.stop()
+		<-j.coord.exited // aborts and retention it started are done
 		var errs []error
 		for _, t := range j.tasks {
 			errs = append(errs, t.close())
