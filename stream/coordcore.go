@@ -253,9 +253,16 @@ func (c *coordinatorCore) retained(now time.Time) []coordAction {
 }
 
 // stop ends the core when the job stops: the checkpoints in flight are aborted (without
-// records or notifications: the subtasks are gone) and the queued savepoints refused.
+// records or notifications: the subtasks are gone) and the queued savepoints refused. A
+// retention still owed to a checkpoint that completed while another ran is asked for: the
+// driver drains it before the job's Wait returns, so the checkpoints beyond the retained
+// number are gone then, as when retention ran inline.
 func (c *coordinatorCore) stop() []coordAction {
 	var out []coordAction
+	if c.retainAgain {
+		c.retainAgain = false
+		out = append(out, coordAction{kind: actRetain})
+	}
 	for _, id := range c.sortedInflight() {
 		if !c.inflight[id].committing {
 			out = append(out, coordAction{kind: actAbortFiles, id: id, err: errJobStopped})
@@ -327,11 +334,14 @@ func (c *coordinatorCore) advance(out []coordAction, now time.Time) []coordActio
 		c.queued = c.queued[1:]
 		out = c.trigger(out, r, false, now)
 	}
-	if !c.finishing || len(c.inflight) > 0 || len(c.queued) > 0 || c.retaining {
+	if !c.finishing || len(c.inflight) > 0 || len(c.queued) > 0 {
 		return out
 	}
 	if c.periodic && !c.finalDone {
 		return c.trigger(out, nil, true, now)
+	}
+	if c.retaining {
+		return out // the sources finish once the final checkpoint's retention has run
 	}
 	c.finalDone, c.finishing = true, false
 	return append(out, coordAction{kind: actFinish})
