@@ -353,7 +353,6 @@ func (j *Job) start() {
 	go func() {
 		j.wg.Wait()
 		j.stop()
-		<-j.coord.exited // aborts and retention it started are done
 		var errs []error
 		for _, t := range j.tasks {
 			errs = append(errs, t.close())
@@ -362,6 +361,9 @@ func (j *Job) start() {
 			j.fail(err)
 		}
 		j.cancel()
+		// The coordinator's aborts and the retention it asked for are done (retention outlives
+		// j.ctx, within a bound), so Wait leaves the retained number of checkpoints.
+		<-j.coord.exited
 		close(j.finished)
 	}()
 }
