@@ -52,8 +52,10 @@ type Checkpoints struct {
 	job  string
 	opts Options
 
-	mu      sync.Mutex
-	pending map[int64]*Pending
+	// retainMu serializes Retain.
+	retainMu sync.Mutex
+	mu       sync.Mutex
+	pending  map[int64]*Pending
 	// orphans are files of failed or aborted checkpoints whose delete failed (a storage
 	// outage); they are never referenced, and retain deletes them after the next checkpoint.
 	orphans map[string]bool
@@ -360,14 +362,18 @@ func (c *Checkpoints) dropCompleted(id int64) {
 	}
 }
 
-// retain deletes the complete checkpoints beyond NumRetained, metadata first so that a
+// Retain deletes the complete checkpoints beyond NumRetained, metadata first so that a
 // half-deleted checkpoint never looks complete, and then the shared files no retained
 // checkpoint references. It reads every metadata involved before deleting anything: if one
 // cannot be read for a reason other than corruption (a storage outage), nothing is deleted
 // and the next completed checkpoint retries. Complete calls it only once the new checkpoint's
 // metadata is durable (Writer.Commit returned), so a crash at any moment leaves at least one
-// complete checkpoint. It lists only the directories of the checkpoints it deletes.
-func (c *Checkpoints) retain(ctx context.Context) error {
+// complete checkpoint. It lists only the directories of the checkpoints it deletes. Calls are
+// serialized; it may run while other checkpoints are being written or completed (a checkpoint
+// completed meanwhile is retained by the next call).
+func (c *Checkpoints) Retain(ctx context.Context) error {
+	c.retainMu.Lock()
+	defer c.retainMu.Unlock()
 	if err := c.deleteOrphans(ctx); err != nil {
 		return err
 	}
@@ -607,6 +613,24 @@ func (s *stream) Close() (FileRef, error) {
 // stream's Close commits it); the metadata is written and durable when its Commit returns;
 // only then does retention delete anything.
 func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
+	if err := p.CommitMetadata(ctx, m); err != nil {
+		return err
+	}
+	if p.owner != nil {
+		// The metadata is durable (Commit returned): only now may older checkpoints go.
+		if err := p.owner.Retain(ctx); err != nil {
+			p.owner.opts.Logger.Warn("checkpoint retention cleanup failed; it is retried after the next checkpoint", "error", err)
+		}
+	}
+	return nil
+}
+
+// CommitMetadata is Complete without the retention: once it returns nil the snapshot exists
+// (its metadata is durable), and for a checkpoint the older checkpoints beyond NumRetained stay
+// until the caller runs Checkpoints.Retain. A caller that must not wait for storage deletes on
+// its own goroutine (the stream coordinator) uses it and retains elsewhere. On error the
+// snapshot is cleaned up as by Complete.
+func (p *Pending) CommitMetadata(ctx context.Context, m *Metadata) error {
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
@@ -641,11 +665,7 @@ func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
 		return fmt.Errorf("complete %s: %w", p, err)
 	}
 	if p.owner != nil {
-		// The metadata is durable (Commit returned): only now may older checkpoints go.
 		p.owner.addCompleted(p.id)
-		if err := p.owner.retain(ctx); err != nil {
-			p.owner.opts.Logger.Warn("checkpoint retention cleanup failed; it is retried after the next checkpoint", "error", err)
-		}
 	}
 	return nil
 }

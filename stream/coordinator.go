@@ -2,8 +2,6 @@ package stream
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,21 +29,22 @@ type CheckpointStats struct {
 	Failed    error
 }
 
-// pendingCheckpoint is a triggered checkpoint or savepoint that has not completed yet.
+// pendingCheckpoint is the driver's side of a triggered checkpoint or savepoint that has not
+// completed yet: what its subtasks need to take their snapshots (found by lookup), and the
+// acks and stats the metadata is built from.
 type pendingCheckpoint struct {
 	id          int64
 	savepoint   bool
 	stop        bool // stop-with-savepoint: the job ends once it completes
-	final       bool // the checkpoint after every source finished
 	timestampMs int64
 	started     time.Time
 	pending     *checkpoint.Pending
 	path        string
 	ctx         context.Context
 	cancel      context.CancelFunc
-	timer       *time.Timer
 	acks        map[*task]taskAck
 	reply       chan savepointReply
+	stats       CheckpointStats // filled when it is committed, then recorded
 }
 
 // memberResult is one operator's part of a subtask's snapshot.
@@ -77,19 +76,35 @@ type savepointReply struct {
 	err   error
 }
 
-// coordinator is Flink's CheckpointCoordinator for one job: it triggers checkpoints at the
-// sources, collects every subtask's acknowledgement, writes the metadata, and notifies the
-// subtasks of completion or abortion. It runs on its own goroutine.
+// coordinator is Flink's CheckpointCoordinator for one job: the driver of coordinatorCore.
+// It runs on its own goroutine (run), owns the clock (one timer set to the core's next
+// wakeup), the checkpoint storage and the subtasks' control channels, feeds the core every
+// event and does what the core returns. Writing a checkpoint's metadata and deleting the
+// files of a given-up one happen on its goroutine; retention (listing, reading and deleting
+// old checkpoints) runs on a worker goroutine of its own, so a slow store never delays the
+// next trigger or an ack.
 type coordinator struct {
-	job      *Job
+	job *Job
+	// mu guards inflight, which subtasks read through lookup.
 	mu       sync.Mutex
 	inflight map[int64]*pendingCheckpoint
 	acks     chan taskAck
-	timeouts chan int64
 	requests chan savepointRequest
 	finished chan *task
 	nextID   int64
-	failures int // consecutive failed checkpoints
+	// now is the driver's clock; the core is only ever given the times it returns.
+	now func() time.Time
+
+	// Run goroutine only.
+	core    *coordinatorCore
+	entries map[int64]*pendingCheckpoint // every checkpoint the core has not forgotten
+	subtask map[*task]int
+
+	retainReq  chan struct{} // to the retention worker; the core keeps at most one outstanding
+	retainDone chan struct{}
+	// exited is closed when run has returned and the retention it asked for has run (or
+	// retentionDrain passed): the job's Wait returns only then.
+	exited chan struct{}
 
 	lastCompleted atomic.Pointer[CheckpointStats]
 	completed     atomic.Int64
@@ -98,7 +113,8 @@ type coordinator struct {
 
 func newCoordinator(j *Job, nextID int64) *coordinator {
 	return &coordinator{job: j, inflight: map[int64]*pendingCheckpoint{}, acks: make(chan taskAck, 64),
-		timeouts: make(chan int64, 8), requests: make(chan savepointRequest), finished: make(chan *task, 64), nextID: nextID}
+		requests: make(chan savepointRequest), finished: make(chan *task, 64), nextID: nextID, now: time.Now,
+		entries: map[int64]*pendingCheckpoint{}, retainReq: make(chan struct{}, 1), retainDone: make(chan struct{}), exited: make(chan struct{})}
 }
 
 // lookup returns the in-flight checkpoint id, or nil if it was given up.
@@ -125,129 +141,179 @@ func (c *coordinator) sourceFinished(t *task) {
 
 func (c *coordinator) run() {
 	j := c.job
-	cfg := j.opts.Checkpointing
-	var tick <-chan time.Time
-	if j.cps != nil && cfg.Interval > 0 {
-		ticker := time.NewTicker(cfg.Interval)
-		defer ticker.Stop()
-		tick = ticker.C
-	}
-	var lastEnd time.Time
-	sourcesLeft := 0
-	for _, t := range j.tasks {
+	sources := 0
+	c.subtask = make(map[*task]int, len(j.tasks))
+	for i, t := range j.tasks {
+		c.subtask[t] = i
 		if t.v.upstream == nil {
-			sourcesLeft++
+			sources++
 		}
 	}
-	finishing := false // every source finished: take the final checkpoint, then end
-	var queued []savepointRequest
+	cfg := j.opts.Checkpointing
+	c.core = newCoordinatorCore(cfg, j.cps != nil && cfg.Interval > 0, len(j.tasks), sources, c.nextID, c.now())
+	// Retention outlives the job's context by at most retentionDrain: a checkpoint reported
+	// complete has had its retention when Wait returns, as when it ran inline.
+	rctx, rcancel := context.WithCancel(context.WithoutCancel(j.ctx))
+	retainerDone := make(chan struct{})
+	if j.cps != nil {
+		go c.retainer(rctx, retainerDone)
+	} else {
+		close(retainerDone)
+	}
+	timer := time.NewTimer(time.Hour)
 	defer func() {
-		for _, p := range c.inflight {
-			c.abort(p, errJobStopped)
-		}
-		for _, r := range queued {
-			r.reply <- savepointReply{err: errors.New("stream: job stopped before the savepoint was taken")}
-		}
-	}()
-	tryFinish := func() {
-		if !finishing || len(c.inflight) > 0 || len(queued) > 0 {
-			return
-		}
-		if j.cps != nil && cfg.Interval > 0 && !j.finalDone {
-			c.trigger(triggerRequest{final: true})
-			return
-		}
-		j.finalDone = true
-		for _, t := range j.tasks {
-			if t.v.upstream == nil {
-				t.send(control{kind: ctrlFinish})
-			}
-		}
-		finishing = false
-	}
-	for {
+		timer.Stop()
+		c.apply(c.core.stop())
+		close(c.retainReq)
+		drain := time.NewTimer(retentionDrain)
 		select {
-		case <-tick:
-			if len(c.inflight) < max(cfg.MaxConcurrent, 1) && time.Since(lastEnd) >= cfg.MinPause && !finishing && len(queued) == 0 {
-				c.trigger(triggerRequest{})
-			}
+		case <-retainerDone:
+		case <-drain.C:
+			j.log.Warn("checkpoint retention still running when the job stopped; cancelling it", "waited", retentionDrain)
+		}
+		drain.Stop()
+		rcancel()
+		close(c.exited)
+	}()
+	for {
+		if t, ok := c.core.nextWakeup(); ok {
+			timer.Reset(t.Sub(c.now()))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-timer.C:
+			c.apply(c.core.tick(c.now()))
 		case r := <-c.requests:
-			queued = append(queued, r)
+			c.apply(c.core.requestSavepoint(&r, c.now()))
 		case a := <-c.acks:
-			p := c.inflight[a.id]
-			if p == nil {
-				continue // given up: its abort deleted the files
-			}
-			if a.err != nil {
-				c.fail(p, a.err)
-				lastEnd = time.Now()
-				break
-			}
-			p.acks[a.task] = a
-			if len(p.acks) == len(j.tasks) {
-				c.complete(p)
-				lastEnd = time.Now()
-			}
-		case id := <-c.timeouts:
-			if p := c.inflight[id]; p != nil {
-				c.fail(p, fmt.Errorf("checkpoint %d expired after %v (execution.checkpointing.timeout); %d of %d subtasks acknowledged", id, cfg.Timeout, len(p.acks), len(j.tasks)))
-				lastEnd = time.Now()
+			p := c.entries[a.id]
+			switch {
+			case p == nil:
+				// given up: its abort deleted the files
+			case a.err != nil:
+				c.apply(c.core.decline(a.id, a.err, c.now()))
+			default:
+				p.acks[a.task] = a
+				c.apply(c.core.ack(a.id, c.subtask[a.task], c.now()))
 			}
 		case <-c.finished:
-			sourcesLeft--
-			if sourcesLeft == 0 {
-				finishing = true
-			}
+			c.apply(c.core.sourceFinished(c.now()))
+		case <-c.retainDone:
+			c.apply(c.core.retained(c.now()))
 		case <-j.done:
 			return
 		}
-		if len(queued) > 0 && len(c.inflight) == 0 {
-			r := queued[0]
-			queued = queued[1:]
-			c.trigger(triggerRequest{savepoint: &r})
-		}
-		tryFinish()
 	}
 }
 
-type triggerRequest struct {
-	savepoint *savepointRequest
-	final     bool
+// retentionDrain bounds how long a stopping job waits for the retention in progress.
+const retentionDrain = time.Minute
+
+// retainer runs checkpoint retention off the event loop, once per request, until run ends and
+// the requests left are done.
+func (c *coordinator) retainer(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	j := c.job
+	for range c.retainReq {
+		if err := j.cps.Retain(ctx); err != nil {
+			j.log.Warn("checkpoint retention cleanup failed; it is retried after the next checkpoint", "error", err)
+		}
+		select {
+		case c.retainDone <- struct{}{}:
+		case <-j.done: // run is stopping; it drains retainReq
+		}
+	}
 }
 
-// trigger starts a checkpoint (or a savepoint) and sends the trigger to every source subtask.
-func (c *coordinator) trigger(r triggerRequest) {
+// apply does what the core asked, in order.
+func (c *coordinator) apply(acts []coordAction) {
 	j := c.job
-	id := c.nextID
-	c.nextID++
-	p := &pendingCheckpoint{id: id, final: r.final, timestampMs: time.Now().UnixMilli(), started: time.Now(), acks: map[*task]taskAck{}}
-	if sp := r.savepoint; sp != nil {
+	var recorded []int64
+	for _, a := range acts {
+		p := c.entries[a.id]
+		switch a.kind {
+		case actTrigger:
+			c.trigger(a)
+		case actCommit:
+			c.remove(p)
+			m, stats := c.metadata(p)
+			err := p.pending.CommitMetadata(p.ctx, m)
+			p.cancel()
+			p.stats = stats
+			c.apply(c.core.committed(a.id, err, c.now()))
+		case actAbortFiles:
+			c.remove(p)
+			c.abort(p, a.err)
+		case actRecord:
+			if p == nil { // its Begin failed
+				p = &pendingCheckpoint{id: a.id, stats: CheckpointStats{ID: a.id}}
+			}
+			p.stats.ID, p.stats.Savepoint, p.stats.Path = p.id, p.savepoint, p.path
+			p.stats.Failed, p.stats.Duration = a.err, a.duration
+			if a.err == nil {
+				c.completed.Add(1)
+				s := p.stats
+				c.lastCompleted.Store(&s)
+			} else if !p.savepoint {
+				c.failedTotal.Add(1)
+			}
+			c.record(p.stats)
+			recorded = append(recorded, a.id)
+		case actNotifyComplete, actNotifyAbort:
+			kind := ctrlComplete
+			if a.kind == actNotifyAbort {
+				kind = ctrlAbort
+			}
+			for _, t := range j.tasks {
+				t.send(control{kind: kind, id: a.id})
+			}
+		case actReply:
+			p.reply <- savepointReply{stats: p.stats, err: a.err}
+		case actStopJob:
+			j.stopWithSavepoint()
+		case actFailJob:
+			j.fail(a.err)
+		case actRetain:
+			c.retainReq <- struct{}{}
+		case actFinish:
+			for _, t := range j.tasks {
+				if t.v.upstream == nil {
+					t.send(control{kind: ctrlFinish})
+				}
+			}
+		case actRejectSavepoint:
+			a.savepoint.reply <- savepointReply{err: a.err}
+		}
+	}
+	for _, id := range recorded {
+		delete(c.entries, id)
+	}
+}
+
+// trigger begins the snapshot of an actTrigger and sends the trigger to every source subtask.
+func (c *coordinator) trigger(a coordAction) {
+	j := c.job
+	p := &pendingCheckpoint{id: a.id, timestampMs: a.started.UnixMilli(), started: a.started, acks: map[*task]taskAck{}}
+	if sp := a.savepoint; sp != nil {
 		p.savepoint, p.stop, p.reply, p.path = true, sp.stop, sp.reply, sp.path
 		p.pending = checkpoint.BeginSavepoint(sp.st)
 	} else {
-		pending, err := j.cps.Begin(id)
+		pending, err := j.cps.Begin(a.id)
 		if err != nil {
-			c.record(CheckpointStats{ID: id, Failed: err})
-			c.countFailure(err)
+			c.apply(c.core.beginFailed(a.id, err, a.started))
 			return
 		}
 		p.pending = pending
 	}
 	p.ctx, p.cancel = context.WithCancel(j.ctx)
-	if to := j.opts.Checkpointing.Timeout; to > 0 {
-		p.timer = time.AfterFunc(to, func() {
-			select {
-			case c.timeouts <- id:
-			case <-j.done:
-			}
-		})
-	}
+	c.entries[a.id] = p
 	c.mu.Lock()
-	c.inflight[id] = p
+	c.inflight[a.id] = p
 	c.mu.Unlock()
 	for _, t := range j.tasks {
 		if t.v.upstream == nil {
-			t.send(control{kind: ctrlTrigger, id: id})
+			t.send(control{kind: ctrlTrigger, id: a.id})
 		}
 	}
 }
@@ -256,15 +322,11 @@ func (c *coordinator) remove(p *pendingCheckpoint) {
 	c.mu.Lock()
 	delete(c.inflight, p.id)
 	c.mu.Unlock()
-	if p.timer != nil {
-		p.timer.Stop()
-	}
 }
 
-// complete writes the metadata of a checkpoint every subtask acknowledged and notifies them.
-func (c *coordinator) complete(p *pendingCheckpoint) {
+// metadata builds the metadata of a checkpoint every subtask acknowledged, and its stats.
+func (c *coordinator) metadata(p *pendingCheckpoint) (*checkpoint.Metadata, CheckpointStats) {
 	j := c.job
-	c.remove(p)
 	stats := CheckpointStats{ID: p.id, Savepoint: p.savepoint, Path: p.path}
 	m := &checkpoint.Metadata{JobID: j.opts.JobID, CheckpointID: p.id, Savepoint: p.savepoint, TimestampMs: p.timestampMs}
 	byUID := map[string]*checkpoint.OperatorState{}
@@ -296,49 +358,7 @@ func (c *coordinator) complete(p *pendingCheckpoint) {
 	for _, f := range m.Files() {
 		stats.StateSize += f.Size
 	}
-	if err := p.pending.Complete(p.ctx, m); err != nil {
-		p.cancel()
-		c.failed(p, stats, err)
-		return
-	}
-	p.cancel()
-	stats.Duration = time.Since(p.started)
-	c.failures = 0
-	c.completed.Add(1)
-	c.lastCompleted.Store(&stats)
-	c.record(stats)
-	if p.final {
-		j.finalDone = true
-	}
-	for _, t := range j.tasks {
-		t.send(control{kind: ctrlComplete, id: p.id})
-	}
-	if p.reply != nil {
-		p.reply <- savepointReply{stats: stats}
-	}
-	if p.stop {
-		j.stopWithSavepoint()
-	}
-}
-
-// fail gives up checkpoint p because of err.
-func (c *coordinator) fail(p *pendingCheckpoint, err error) {
-	c.remove(p)
-	c.abort(p, err)
-	c.failed(p, CheckpointStats{ID: p.id, Savepoint: p.savepoint, Path: p.path}, err)
-}
-
-func (c *coordinator) failed(p *pendingCheckpoint, stats CheckpointStats, err error) {
-	stats.Failed, stats.Duration = err, time.Since(p.started)
-	c.record(stats)
-	for _, t := range c.job.tasks {
-		t.send(control{kind: ctrlAbort, id: p.id})
-	}
-	if p.reply != nil {
-		p.reply <- savepointReply{stats: stats, err: err}
-		return // a failed savepoint does not count against the job
-	}
-	c.countFailure(err)
+	return m, stats
 }
 
 // abort cancels p's asynchronous phases and deletes its files, those of late acks included.
@@ -348,15 +368,6 @@ func (c *coordinator) abort(p *pendingCheckpoint, cause error) {
 	defer cancel()
 	if err := p.pending.Abort(ctx); err != nil {
 		c.job.log.Warn("checkpoint abort left files behind; the next start deletes them", "checkpoint", p.id, "cause", cause, "err", err)
-	}
-}
-
-func (c *coordinator) countFailure(err error) {
-	c.failedTotal.Add(1)
-	c.failures++
-	if c.failures > c.job.opts.Checkpointing.TolerableFailures {
-		c.job.fail(fmt.Errorf("stream: %d consecutive failed checkpoints exceed execution.checkpointing.tolerable-failed-checkpoints (%d); last: %w",
-			c.failures, c.job.opts.Checkpointing.TolerableFailures, err))
 	}
 }
 

@@ -20,7 +20,9 @@
 // coordinator writes _metadata and notifies the subtasks (the lsm backend's shared-file
 // bookkeeping, the file sink's commits). Timeouts, min-pause, max-concurrent checkpoints and
 // tolerable failures are Flink's settings. When every source has finished, a final
-// checkpoint commits the last output before the job ends.
+// checkpoint commits the last output before the job ends. The coordinator's rules are a pure
+// state machine (events in, actions out, time passed in) driven by one goroutine; retention
+// of old checkpoints runs on a goroutine of its own.
 //
 // Exactly once: sources rewind to their checkpointed positions on restore, and SinkToFiles
 // publishes a checkpoint's output only once that checkpoint completes (two-phase commit), so

@@ -120,15 +120,14 @@ type Job struct {
 	restoredMu  sync.Mutex
 	restoredUID map[string]bool
 
-	done      chan struct{} // closed when the job stops, for any reason
-	doneOnce  sync.Once
-	errMu     sync.Mutex
-	err       error
-	stopped   bool // by a stop-with-savepoint
-	finalDone bool // coordinator goroutine only
-	wg        sync.WaitGroup
-	finished  chan struct{}
-	records   atomic.Int64 // emitted by all sources
+	done     chan struct{} // closed when the job stops, for any reason
+	doneOnce sync.Once
+	errMu    sync.Mutex
+	err      error
+	stopped  bool // by a stop-with-savepoint
+	wg       sync.WaitGroup
+	finished chan struct{}
+	records  atomic.Int64 // emitted by all sources
 	// runID tells this run's files from those of earlier runs of the job (file sink).
 	runID string
 }
@@ -364,6 +363,9 @@ func (j *Job) start() {
 			j.fail(err)
 		}
 		j.cancel()
+		// The coordinator's aborts and the retention it asked for are done (retention outlives
+		// j.ctx, within a bound), so Wait leaves the retained number of checkpoints.
+		<-j.coord.exited
 		close(j.finished)
 	}()
 }
