@@ -124,7 +124,6 @@ type Job struct {
 	err       error
 	stopped   bool // by a stop-with-savepoint
 	finalDone bool // coordinator goroutine only
-	wg        sync.WaitGroup
 	finished  chan struct{}
 	records   atomic.Int64 // emitted by all sources
 	// runID tells this run's files from those of earlier runs of the job (file sink).
@@ -278,7 +277,7 @@ func (j *Job) instantiate(m *checkpoint.Metadata, r checkpoint.Reader) error {
 		p := par(v)
 		for i := range p {
 			t := &task{job: j, v: v, index: i, parallelism: p, kgRange: keygroup.RangeFor(j.maxP, p, i),
-				ctrl: make(chan control, 1024)}
+				ctrl: make(chan control, 1024), exited: make(chan struct{}), abandoned: make(chan struct{})}
 			t.watermark.Store(MinWatermark)
 			j.tasks = append(j.tasks, t)
 			if err := v.instantiate(t); err != nil {
@@ -337,9 +336,9 @@ func (j *Job) closeTasks() {
 func (j *Job) start() {
 	go j.coord.run()
 	for _, t := range j.tasks {
-		j.wg.Add(1)
+		t.watchBackends()
 		go func() {
-			defer j.wg.Done()
+			defer close(t.exited)
 			err := t.run()
 			if errors.Is(err, errJobStopped) && j.Stopped() {
 				// Stopped with a savepoint: deliver its completion, so that sinks
@@ -352,11 +351,20 @@ func (j *Job) start() {
 		}()
 	}
 	go func() {
-		j.wg.Wait()
+		for _, t := range j.tasks {
+			select {
+			case <-t.exited:
+			case <-t.abandoned:
+			}
+		}
 		j.stop()
 		var errs []error
 		for _, t := range j.tasks {
-			errs = append(errs, t.close())
+			select {
+			case <-t.exited:
+				errs = append(errs, t.close())
+			default: // abandoned: its goroutine may still hold its members
+			}
 		}
 		if err := errors.Join(errs...); err != nil {
 			j.fail(err)
@@ -389,7 +397,8 @@ func (j *Job) stopWithSavepoint() {
 func (j *Job) Cancel() { j.fail(context.Canceled) }
 
 // Wait waits for the job to end: every source finished and the final checkpoint completed,
-// a stop-with-savepoint, a failure, or Cancel. It returns nil for the first two.
+// a stop-with-savepoint, a failure, or Cancel. It returns nil for the first two. A subtask
+// stuck in a state backend that has failed (see the package doc) is not waited for.
 func (j *Job) Wait() error {
 	select {
 	case <-j.finished:
