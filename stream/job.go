@@ -128,6 +128,8 @@ type Job struct {
 	records   atomic.Int64 // emitted by all sources
 	// runID tells this run's files from those of earlier runs of the job (file sink).
 	runID string
+	// stuckGrace is stuckTaskGrace (watchdog.go); tests shorten it before a backend fails.
+	stuckGrace time.Duration
 }
 
 func (j *Job) countRecords(t *task, n int64) {
@@ -161,7 +163,8 @@ func Execute(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 		return nil, err
 	}
 	j := &Job{g: g, opts: opts, cps: opts.Checkpoints, clock: opts.Clock, log: opts.Logger, metrics: opts.Metrics,
-		done: make(chan struct{}), finished: make(chan struct{}), runID: fmt.Sprintf("%08x", rand.Uint32())}
+		done: make(chan struct{}), finished: make(chan struct{}), runID: fmt.Sprintf("%08x", rand.Uint32()),
+		stuckGrace: stuckTaskGrace}
 	j.parent = ctx
 	j.ctx, j.cancel = context.WithCancel(ctx)
 	var err error

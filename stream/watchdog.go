@@ -47,7 +47,7 @@ func (t *task) watchBackend(uid string, b failingBackend) {
 		return
 	}
 	j.fail(fmt.Errorf("%s: %w", t, b.Err()))
-	grace := time.NewTimer(stuckTaskGrace)
+	grace := time.NewTimer(j.stuckGrace)
 	defer grace.Stop()
 	select {
 	case <-t.exited:
