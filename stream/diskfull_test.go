@@ -1,10 +1,14 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -59,4 +63,92 @@ func TestFullLSMDiskFailsJob(t *testing.T) {
 	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), root) || !strings.Contains(err.Error(), "free space") {
 		t.Fatalf("job error = %v; want ENOSPC naming a working directory in %s and the fix", err, root)
 	}
+}
+
+// TestFullLSMManifestFailsJob: the full-disk case Pebble cannot end. The MANIFEST write of the
+// first flush fails (slowly) after the task has filled every memtable: Pebble stalls the
+// task's commit for good (lsm.Backend.Stalled), and Close would block on it too. The job still
+// fails within seconds with an error naming the working directory and the fix, from the
+// backend's failure signal, and ends without the stuck task (its goroutine is left, logged).
+// Before, Job.Wait never returned: it waited for the task's goroutine.
+func TestFullLSMManifestFailsJob(t *testing.T) {
+	var full atomic.Bool
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if full.Load() && strings.Contains(filepath.Base(op.Path), "MANIFEST") && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			time.Sleep(500 * time.Millisecond) // the task fills both memtables meanwhile
+			return &os.PathError{Op: "write", Path: op.Path, Err: syscall.ENOSPC}
+		}
+		return nil
+	}))
+	root := t.TempDir()
+	log := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(log, nil))
+	var mu sync.Mutex
+	var backends []*lsm.Backend
+	backend := func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+		b, err := lsm.New(ctx, lsm.Options{BackendOptions: opts, Dir: root, FS: fs, Logger: logger,
+			WriteBufferSize: 64 << 10, WriteBufferCount: 2})
+		if err == nil {
+			mu.Lock()
+			backends = append(backends, b)
+			mu.Unlock()
+		}
+		return b, err
+	}
+	var read atomic.Int64
+	evs := testEvents(1_000_000, 40)
+	src := &sliceSource{events: evs, splits: 1, read: &read}
+	j, err := Execute(context.Background(), sumGraph(src, t.TempDir()), Options{Parallelism: 1, Backend: backend,
+		Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for read.Load() < 2000 {
+		time.Sleep(time.Millisecond)
+	}
+	full.Store(true)
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- j.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the job hangs on a failed MANIFEST write; log:\n%.3000s", log)
+	}
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Errorf("the job failed %v after the disk filled", elapsed)
+	}
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), root) ||
+		!strings.Contains(err.Error(), "free space") || !strings.Contains(err.Error(), "MANIFEST") {
+		t.Fatalf("job error = %v; want ENOSPC of the MANIFEST naming a working directory in %s and the fix", err, root)
+	}
+	// The case was reached: the task is still stuck in Pebble's stall, and the log says the job
+	// ended without it.
+	mu.Lock()
+	b := backends[0]
+	mu.Unlock()
+	if !b.Stalled() {
+		t.Fatalf("the backend is not stalled: the test did not reach the stall Pebble cannot end (after %v); log:\n%.5000s", time.Since(start), log)
+	}
+	if !strings.Contains(log.String(), "stuck in its failed state backend") {
+		t.Errorf("the log does not say the job ended without the stuck task:\n%.3000s", log)
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

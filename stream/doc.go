@@ -32,6 +32,13 @@
 // can be read) or from any checkpoint or savepoint, at another parallelism and, from a
 // savepoint, on another backend.
 //
+// Failures: the first error of any subtask fails the job, and Job.Wait returns it once every
+// subtask has stopped. A keyed state backend that fails on goroutines of its own (the lsm
+// backend: a flush or MANIFEST write of Pebble on a full disk) fails the job at once, even
+// while the subtask is blocked inside it; a subtask still stalled in its failed backend after
+// a grace of seconds is not waited for: Pebble has no way to end that stall, so the goroutine
+// and its working directory are left until the process exits (watchdog.go).
+//
 // Windows are Flink's WindowOperator (tumbling, sliding and session assigners, triggers,
 // allowed lateness). A Reduce window can pre-aggregate in memory (WindowedStream.MiniBatch)
 // and, for sliding windows, by slice (Slicing): windows then fire from memory without

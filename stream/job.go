@@ -125,11 +125,12 @@ type Job struct {
 	errMu    sync.Mutex
 	err      error
 	stopped  bool // by a stop-with-savepoint
-	wg       sync.WaitGroup
 	finished chan struct{}
 	records  atomic.Int64 // emitted by all sources
 	// runID tells this run's files from those of earlier runs of the job (file sink).
 	runID string
+	// stuckGrace is stuckTaskGrace (watchdog.go); tests shorten it before a backend fails.
+	stuckGrace time.Duration
 }
 
 func (j *Job) countRecords(t *task, n int64) {
@@ -163,7 +164,8 @@ func Execute(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 		return nil, err
 	}
 	j := &Job{g: g, opts: opts, cps: opts.Checkpoints, clock: opts.Clock, log: opts.Logger, metrics: opts.Metrics,
-		done: make(chan struct{}), finished: make(chan struct{}), runID: fmt.Sprintf("%08x", rand.Uint32())}
+		done: make(chan struct{}), finished: make(chan struct{}), runID: fmt.Sprintf("%08x", rand.Uint32()),
+		stuckGrace: stuckTaskGrace}
 	j.parent = ctx
 	j.ctx, j.cancel = context.WithCancel(ctx)
 	var err error
@@ -279,7 +281,7 @@ func (j *Job) instantiate(m *checkpoint.Metadata, r checkpoint.Reader) error {
 		p := par(v)
 		for i := range p {
 			t := &task{job: j, v: v, index: i, parallelism: p, kgRange: keygroup.RangeFor(j.maxP, p, i),
-				ctrl: make(chan control, 1024)}
+				ctrl: make(chan control, 1024), exited: make(chan struct{}), abandoned: make(chan struct{})}
 			t.watermark.Store(MinWatermark)
 			j.tasks = append(j.tasks, t)
 			if err := v.instantiate(t); err != nil {
@@ -338,9 +340,9 @@ func (j *Job) closeTasks() {
 func (j *Job) start() {
 	go j.coord.run()
 	for _, t := range j.tasks {
-		j.wg.Add(1)
+		t.watchBackends()
 		go func() {
-			defer j.wg.Done()
+			defer close(t.exited)
 			err := t.run()
 			if errors.Is(err, errJobStopped) && j.Stopped() {
 				// Stopped with a savepoint: deliver its completion, so that sinks
@@ -353,11 +355,20 @@ func (j *Job) start() {
 		}()
 	}
 	go func() {
-		j.wg.Wait()
+		for _, t := range j.tasks {
+			select {
+			case <-t.exited:
+			case <-t.abandoned:
+			}
+		}
 		j.stop()
 		var errs []error
 		for _, t := range j.tasks {
-			errs = append(errs, t.close())
+			select {
+			case <-t.exited:
+				errs = append(errs, t.close())
+			default: // abandoned: its goroutine may still hold its members
+			}
 		}
 		if err := errors.Join(errs...); err != nil {
 			j.fail(err)
@@ -393,7 +404,8 @@ func (j *Job) stopWithSavepoint() {
 func (j *Job) Cancel() { j.fail(context.Canceled) }
 
 // Wait waits for the job to end: every source finished and the final checkpoint completed,
-// a stop-with-savepoint, a failure, or Cancel. It returns nil for the first two.
+// a stop-with-savepoint, a failure, or Cancel. It returns nil for the first two. A subtask
+// stuck in a state backend that has failed (see the package doc) is not waited for.
 func (j *Job) Wait() error {
 	select {
 	case <-j.finished:

@@ -50,6 +50,11 @@ type task struct {
 	paused bool
 	// watermark is the last watermark a source subtask emitted.
 	watermark atomic.Int64
+	// exited is closed when run has returned; abandoned when the job ends without waiting
+	// for it, its goroutine stuck in a failed state backend (watchdog.go).
+	exited      chan struct{}
+	abandoned   chan struct{}
+	abandonOnce sync.Once
 }
 
 func (t *task) String() string { return fmt.Sprintf("%s (%d/%d)", t.v.name, t.index+1, t.parallelism) }

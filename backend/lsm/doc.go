@@ -50,7 +50,10 @@
 // Options.Logger, and returned by the next state access and every snapshot, naming the
 // working directory and the fix. Corruption is checkpoint.ErrCorrupt naming the stored file it
 // was restored from. The synchronous flush of an incremental checkpoint stops waiting at such
-// a failure or at the checkpoint's deadline (state.SnapshotOptions.Deadline).
+// a failure or at the checkpoint's deadline (state.SnapshotOptions.Deadline). Failed and Err
+// report the failure from Pebble's goroutines at once, and Stalled tells a runtime that the
+// task's goroutine is stuck in a Pebble write stall that nothing can end (a MANIFEST write
+// failed after every memtable filled): the runtime then fails the job without it.
 //
 // State writes are batched: they go into one pending Pebble batch, committed at 256 writes or
 // 256 KiB and before anything reads the database (a read, an iterator, a snapshot), so every

@@ -21,12 +21,30 @@ import (
 // (snapshot.go checks the fault after writing). So the files written afterwards need not hold
 // anything, and pretending to write them lets the flush "succeed", the stall end, the commit
 // return, the backend report the fault and Close close the database.
+//
+// After a fault, every file Pebble creates costs faultPace first. Pebble retries a failed flush
+// at once, with no backoff; when the retry cannot succeed (a MANIFEST write failed, see
+// Backend.Stalled), it would spin on a core until the process exits. Paced, it costs next to
+// nothing, and a flush that ends a stall (one or a few new files) is delayed by milliseconds.
+// The pause happens on Pebble's flush and compaction goroutines, outside the database's locks.
 type faultFS struct {
 	vfs.FS
 	f *faults
 }
 
+// faultPace is how long Create and ReuseForWrite wait once the backend has a fault.
+const faultPace = 20 * time.Millisecond
+
 func (p faultFS) faulted() bool { return p.f.get() != nil }
+
+// pace waits faultPace if the backend has a fault, and reports whether it has.
+func (p faultFS) pace() bool {
+	if !p.faulted() {
+		return false
+	}
+	time.Sleep(faultPace)
+	return true
+}
 
 func (p faultFS) wrap(file vfs.File, err error) (vfs.File, error) {
 	if err != nil {
@@ -40,7 +58,7 @@ func (p faultFS) wrap(file vfs.File, err error) (vfs.File, error) {
 
 // Create implements vfs.FS.
 func (p faultFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	if p.faulted() {
+	if p.pace() {
 		return &discardFile{}, nil
 	}
 	return p.wrap(p.FS.Create(name, category))
@@ -53,7 +71,7 @@ func (p faultFS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts
 
 // ReuseForWrite implements vfs.FS.
 func (p faultFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	if p.faulted() {
+	if p.pace() {
 		return &discardFile{}, nil
 	}
 	return p.wrap(p.FS.ReuseForWrite(oldname, newname, category))

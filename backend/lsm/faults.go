@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ type faults struct {
 	log  *slog.Logger
 
 	failed chan struct{} // closed when the first fault is recorded
+	stalls atomic.Int32  // writes waiting in a Pebble write stall (WriteStallBegin, not yet End)
 
 	mu      sync.Mutex
 	err     error             // the first fault
@@ -161,6 +163,10 @@ func (f *faults) listener() pebble.EventListener {
 		DataCorruption: func(info pebble.DataCorruptionInfo) {
 			f.record(f.corruption(info.Path, info.Details))
 		},
+		// Pebble calls these once per stalled write: Begin when it starts to wait, End when it
+		// goes on (and only then).
+		WriteStallBegin: func(pebble.WriteStallBeginInfo) { f.stalls.Add(1) },
+		WriteStallEnd:   func() { f.stalls.Add(-1) },
 		LowDiskSpace: func(info pebble.LowDiskSpaceInfo) {
 			f.log.Warn("lsm backend: the disk of the working directory is almost full", "operator", f.opID, "dir", f.dir,
 				"available_bytes", info.AvailBytes, "total_bytes", info.TotalBytes)
@@ -209,6 +215,33 @@ type fatalError struct {
 
 func (e fatalError) Error() string { return e.msg }
 func (e fatalError) Unwrap() error { return e.err }
+
+// Failed returns a channel that is closed when the backend has failed for good: its first
+// fault (a flush, compaction or MANIFEST write of Pebble that failed, corruption, a Fatalf of
+// Pebble; see the top of faults.go). Err then returns the failure. It may be called from any
+// goroutine: a runtime selects on it to fail the task at once, even while the task's goroutine
+// is blocked inside the backend (see Stalled).
+func (b *Backend) Failed() <-chan struct{} { return b.faults.failed }
+
+// Err returns the backend's failure (see Failed), or nil if it has not failed. It may be
+// called from any goroutine. The error names the working directory and the fix.
+func (b *Backend) Err() error { return b.faults.get() }
+
+// Stalled reports whether a write of the backend (a commit of the task's writes, the flush of
+// an incremental checkpoint) is waiting in a Pebble write stall: every memtable full, or level
+// 0 full, until a flush or a compaction succeeds. It may be called from any goroutine.
+//
+// After Failed, most stalls end within milliseconds: the fault FS makes Pebble's next flush
+// succeed (faultfs.go), and the stalled call returns the failure. One does not: once a
+// MANIFEST write has failed, Pebble fails every later flush (its MANIFEST writer keeps its
+// first error; only a rotation to a new MANIFEST, which Pebble does not do after a failure,
+// would replace it). Pebble's stall waits on a condition that only a successful flush or
+// compaction ends; it checks neither an error nor Close, and DB.Close waits for the stalled
+// commit (it takes the commit pipeline's lock, which the commit holds). Pebble offers no API
+// that ends or bounds that stall, so the task's goroutine stays blocked until the process
+// exits. A runtime that finds a failed backend still stalled after a grace period must give up
+// on the task's goroutine and must not call Close (it would block too).
+func (b *Backend) Stalled() bool { return b.faults.stalls.Load() > 0 }
 
 // dbErr maps an error of a Pebble call: corruption becomes the backend's (recorded)
 // ErrCorrupt; other errors are returned as they are.

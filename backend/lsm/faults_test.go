@@ -220,7 +220,8 @@ func TestFullWorkingDirectory(t *testing.T) {
 		{"writes-full", false, func(string) bool { return true }},
 		// The SST is written, the MANIFEST is not: Pebble calls Fatalf. (Few writes: had the
 		// task filled every memtable before that failure, Pebble would stall its commit for
-		// good, as a MANIFEST that failed once fails every later flush.)
+		// good, as a MANIFEST that failed once fails every later flush: see
+		// TestManifestFailureStallsForGood.)
 		{"manifest", true, func(p string) bool { return strings.Contains(filepath.Base(p), "MANIFEST") }},
 	}
 	for _, tc := range cases {
@@ -286,6 +287,9 @@ func TestFullWorkingDirectory(t *testing.T) {
 			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), b.WorkingDir()) ||
 				!strings.Contains(err.Error(), "free space") {
 				t.Fatalf("error on a full disk = %v; want ENOSPC naming %s and the fix", err, b.WorkingDir())
+			}
+			if b.Stalled() || !errors.Is(b.Err(), syscall.ENOSPC) {
+				t.Fatalf("after the failing call returned: Stalled() = %v, Err() = %v; want false and the ENOSPC", b.Stalled(), b.Err())
 			}
 			if _, err := b.Snapshot(3, state.SnapshotOptions{}); !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("a later checkpoint = %v, want the sticky ENOSPC", err)
