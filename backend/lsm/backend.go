@@ -184,16 +184,6 @@ func (b *Backend) KeyGroupRange() keygroup.Range { return b.rng }
 // KeySerializerID implements state.KeyedStateBackend.
 func (b *Backend) KeySerializerID() string { return b.keySer }
 
-// WorkingDir returns the backend's working directory (removed on Close), a directory of
-// Options.Dir.
-func (b *Backend) WorkingDir() string { return b.workDir }
-
-// DB returns the backend's Pebble database, for tests and benchmarks on the task's
-// goroutine (nil after Close). Writes the backend has batched are not in it until the
-// backend's next read or snapshot (writes.go). Writing to it directly corrupts the backend's
-// state.
-func (b *Backend) DB() *pebble.DB { return b.db }
-
 // Metrics returns the Pebble database's metrics, or false once the backend is closed. Unlike
 // DB, it may be called from any goroutine (a metrics collector), also while the backend
 // closes. Writes the backend has batched are not counted until they are committed.
