@@ -295,9 +295,13 @@ func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be state.KeyedS
 	}
 	r.AsyncMs = benchMs(time.Since(start))
 	start = time.Now()
+	var keyed []*checkpoint.KeyedStateHandle
+	if h != nil { // nil: a backend without state writes no handle
+		keyed = append(keyed, h)
+	}
 	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
 		ID: "bench-checkpoint", Parallelism: 1, MaxParallelism: benchMaxParallelism,
-		Keyed: []*checkpoint.KeyedStateHandle{h},
+		Keyed: keyed,
 	}}}
 	completed = true // Complete deletes the checkpoint's files itself if it fails
 	if err := p.Complete(ctx, md); err != nil {
