@@ -31,7 +31,9 @@ const (
 // keys, 100-byte values) to file:// storage, then measures the peak RSS (VmHWM, reset before
 // each phase) of reading all of it through checkpoint.ReadKeyGroups, and of restoring it into
 // an lsm backend with a 256 MiB slot budget. Since restores stream key group by key group,
-// neither grows with the size of the snapshot. Skipped unless STREAMSTATE_LARGE_RESTORE_BYTES
+// neither grows with the size of the snapshot beyond its largest block: the test fails if a
+// phase's peak exceeds 128 MiB + twice the largest block + the read-ahead (+ the budget and
+// 300 MiB for lsm). Skipped unless STREAMSTATE_LARGE_RESTORE_BYTES
 // is set:
 //
 //	STREAMSTATE_LARGE_RESTORE_BYTES=5000000000 go test -run TestLargeFullRestore -v -timeout 2h ./backend/lsm
@@ -62,6 +64,15 @@ func TestLargeFullRestore(t *testing.T) {
 		h = writeLargeFull(t, cps, n, valueLen)
 	}
 
+	// What a streamed restore may hold besides the process's baseline: the largest block
+	// (twice: the garbage collector's headroom), the read-ahead, and the block being cut.
+	var largest int64
+	for _, b := range h.Blocks {
+		largest = max(largest, b.Length)
+	}
+	const baseline = 128 << 20
+	readLimit := baseline + 2*largest + int64(checkpoint.ParallelReadConcurrency+1)*checkpoint.ParallelReadChunk
+
 	resetPeakRSS(t)
 	start := time.Now()
 	var recs int64
@@ -69,7 +80,12 @@ func TestLargeFullRestore(t *testing.T) {
 		recs++
 		return nil
 	}))
-	t.Logf("ReadKeyGroups: %d MiB, %d records in %v; peak RSS %d MiB", h.File.Size>>20, recs, time.Since(start).Round(time.Millisecond), peakRSS()>>20)
+	peak := peakRSS()
+	t.Logf("ReadKeyGroups: %d MiB, %d records in %v; peak RSS %d MiB (largest block %d MiB, limit %d MiB)", h.File.Size>>20, recs,
+		time.Since(start).Round(time.Millisecond), peak>>20, largest>>20, readLimit>>20)
+	if peak > readLimit {
+		t.Errorf("reading the snapshot peaked at %d MiB of RSS, over %d MiB: the restore does not stream", peak>>20, readLimit>>20)
+	}
 
 	resetPeakRSS(t)
 	const budget = 256 << 20
@@ -93,7 +109,13 @@ func TestLargeFullRestore(t *testing.T) {
 			t.Fatalf("restored key %d = %x %v %v", k, got, ok, err)
 		}
 	}
-	t.Logf("lsm restore: %d MiB in %v; peak RSS %d MiB", h.File.Size>>20, restored.Round(time.Millisecond), peakRSS()>>20)
+	// The slot budget (Pebble's memtables and cache) and what TestLargeState allows beside it.
+	lsmLimit := readLimit + budget + 300<<20
+	peak = peakRSS()
+	t.Logf("lsm restore: %d MiB in %v; peak RSS %d MiB (limit %d MiB)", h.File.Size>>20, restored.Round(time.Millisecond), peak>>20, lsmLimit>>20)
+	if peak > lsmLimit {
+		t.Errorf("the lsm restore peaked at %d MiB of RSS, over %d MiB", peak>>20, lsmLimit>>20)
+	}
 }
 
 // writeLargeFull completes checkpoint 1 of cps with a full snapshot of keys 0..n-1 in all
