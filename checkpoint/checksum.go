@@ -11,9 +11,11 @@ import (
 // database file, extra records) has a checksum recorded in the metadata since metadata format
 // 2: the SHA-256 of its bytes, in lower-case hex (FileRef.SHA256, IncrementalFile.SHA256). It is
 // computed while the file is written (the OutputStream hashes what passes through it, so it
-// costs no second read) and verified whenever a whole file is read before use: an lsm restore
-// downloads and verifies every database file before Pebble opens the directory, and a restore
-// that reads all of a full snapshot or operator state file verifies it too. A restore at another
+// costs no second read) and verified whenever a whole file is read: an lsm restore downloads
+// and verifies every database file before Pebble opens the directory, a restore that reads all
+// of an operator state file verifies it before use, and one that reads all of a full snapshot
+// hashes the blocks as they stream past and verifies the file once the last block is read,
+// before the restore can succeed (see ReadKeyGroups). A restore at another
 // parallelism reads only some key groups (or sections) of a file; those reads rely on the
 // CRC-32C of every block (section), the file's size, and the header checks, because verifying
 // the whole file would mean reading all of it on every subtask. `checkpoints validate` (Check)

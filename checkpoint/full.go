@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"math"
+	"io"
 
 	"github.com/klauspost/compress/s2"
 
@@ -209,108 +209,50 @@ type Record struct {
 	List      [][]byte
 }
 
-// Reader reads byte ranges of a snapshot's files, by the relative paths of the metadata.
+// Reader reads byte ranges of a snapshot's files, by the relative paths of the metadata. It
+// must be safe for concurrent use: a restore keeps several ranged reads in flight.
 type Reader interface {
 	ReadRange(ctx context.Context, path string, offset, length int64) ([]byte, error)
 }
 
 // ReadKeyGroups reads the key groups of h that lie in rng, calling fn for every record, key
 // group by key group in ascending order. It reads only those key groups' blocks (and the file
-// header). Bad bytes give an error wrapping ErrCorrupt that names the file.
+// header), streaming them through a KeyGroupReader: its memory is bounded by the largest block
+// and a fixed read-ahead, not by the size of the state. Bad bytes give an error wrapping
+// ErrCorrupt that names the file.
 //
-// A read that covers the whole file (rng holds all of h's key groups) verifies the file's
-// checksum before the first record is handed out. A read of some key groups only (a restore
-// at another parallelism) relies on the CRC-32C of every block read and on the file's length
-// (Checkpoints.Load and LoadSavepoint check every file's size), since verifying the checksum
-// would mean reading all of the file on every subtask that owns a part of it.
+// Every block's CRC-32C is verified before its records are handed out. A read that covers the
+// whole file (rng holds all of h's key groups) also verifies the file's size and checksum,
+// hashing the blocks as they stream past; a mismatch is found once the last block has been
+// read, after the records of the blocks before it were handed to fn, and ReadKeyGroups returns
+// it: a caller that applies records as they arrive must discard what it applied when
+// ReadKeyGroups fails (a backend's restore fails, and the restore falls back to an earlier
+// checkpoint). A read of some key groups only (a restore at another parallelism) relies on the
+// CRC-32C of every block read and on the file's length (Checkpoints.Load and LoadSavepoint
+// check every file's size), since verifying the checksum would mean reading all of the file on
+// every subtask that owns a part of it.
 func ReadKeyGroups(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygroup.Range, fn func(kg int, rec *Record) error) error {
-	if h.Incremental != nil {
-		return fmt.Errorf("%w: it is an incremental checkpoint of the %s backend; restore it with that backend, or take a savepoint to change backends",
-			ErrNotFull, h.Incremental.Backend)
-	}
-	want := h.KeyGroupRange.Intersect(rng)
-	if want.Len() == 0 {
-		return nil
-	}
-	p := h.File.Path
-	hdr, err := r.ReadRange(ctx, p, 0, fullHeaderLen)
+	kr, err := NewKeyGroupReader(ctx, r, h, rng)
 	if err != nil {
 		return err
 	}
-	if len(hdr) < int(fullHeaderLen) {
-		return &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file has %d bytes, metadata says %d", len(hdr), h.File.Size)}
-	}
-	if string(hdr[:len(fullMagic)]) != fullMagic {
-		return corrupt(p, "not a streamstate full snapshot (bad magic)")
-	}
-	if v := binary.BigEndian.Uint32(hdr[len(fullMagic):]); v != fullVersion {
-		return corrupt(p, "full snapshot version %d is not supported (this build reads %d)", v, fullVersion)
-	}
-	if len(h.Blocks) != h.KeyGroupRange.Len() {
-		return corrupt(p, "handle has %d blocks for the %d key groups of %v", len(h.Blocks), h.KeyGroupRange.Len(), h.KeyGroupRange)
-	}
-	first := h.Blocks[want.Start-h.KeyGroupRange.Start]
-	last := h.Blocks[want.End-h.KeyGroupRange.Start]
-	// Checked so that the span length below is positive and cannot overflow; a negative length
-	// would ask the storage for the rest of the file.
-	if first.Offset < fullHeaderLen || last.Offset < first.Offset || last.Length < blockOverhead || last.Length > math.MaxInt64-last.Offset {
-		return corrupt(p, "blocks of key groups %v are out of order or outside the file", want)
-	}
-	spanLen := last.Offset + last.Length - first.Offset
-	span, err := r.ReadRange(ctx, p, first.Offset, spanLen)
-	if err != nil {
-		return err
-	}
-	if int64(len(span)) != spanLen {
-		return &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file is truncated: metadata says %d bytes", h.File.Size)}
-	}
-	if first.Offset == fullHeaderLen && last.Offset+last.Length == h.File.Size {
-		// The header and the span are the whole file.
-		if err := verifyWhole(h.File, hdr, span); err != nil {
-			return blockDamage(p, h, want, first.Offset, span, err)
+	defer kr.Close()
+	return readAll(kr, fn)
+}
+
+func readAll(kr *KeyGroupReader, fn func(kg int, rec *Record) error) error {
+	for {
+		kg, err := kr.Next()
+		if err == io.EOF {
+			return nil
 		}
-	}
-	var rec Record
-	var buf []byte
-	var next int64 // blocks are in key-group order and do not overlap
-	for kg := want.Start; kg <= want.End; kg++ {
-		b := h.Blocks[kg-h.KeyGroupRange.Start]
-		lo := b.Offset - first.Offset
-		if lo < next || b.Length < 0 || b.Length > int64(len(span))-lo {
-			return corrupt(p, "block of key group %d is out of order", kg)
-		}
-		next = lo + b.Length
-		payload, err := openBlock(p, kg, span[lo:lo+b.Length], &buf)
 		if err != nil {
 			return err
 		}
-		for len(payload) > 0 {
-			if payload, err = decodeRecord(payload, h.States, &rec); err != nil {
-				return corrupt(p, "key group %d: %v", kg, err)
-			}
-			if err := fn(kg, &rec); err != nil {
-				return err
-			}
+		if err := kr.Records(func(rec *Record) error { return fn(kg, rec) }); err != nil {
+			return err
 		}
 	}
-	return nil
-}
-
-// blockDamage returns the error of the first block of want (in span, which starts at file
-// offset spanOff) whose CRC does not verify, to say where a file whose checksum did not match
-// is damaged; else err.
-func blockDamage(p string, h *KeyedStateHandle, want keygroup.Range, spanOff int64, span []byte, err error) error {
-	for kg := want.Start; kg <= want.End; kg++ {
-		b := h.Blocks[kg-h.KeyGroupRange.Start]
-		lo := b.Offset - spanOff
-		if lo < 0 || b.Length > int64(len(span))-lo {
-			break // reported as it is read
-		}
-		if berr := checkBlock(p, kg, span[lo:lo+b.Length]); berr != nil {
-			return berr
-		}
-	}
-	return err
 }
 
 // checkBlock verifies the length and CRC of the block of key group kg.

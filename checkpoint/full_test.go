@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,8 +63,9 @@ func (o *fullFileOutput) Abort() { o.aborted = true }
 
 // fullFileReader is a checkpoint.Reader over files in memory with the semantics of
 // Storage.ReadRange (a missing file is ErrMissing, a short one returns fewer bytes). It counts
-// what it returns.
+// what it returns. Like every Reader it is safe for concurrent use.
 type fullFileReader struct {
+	mu     sync.Mutex
 	files  map[string][]byte
 	calls  int
 	read   int64
@@ -87,8 +89,10 @@ func (r *fullFileReader) ReadRange(_ context.Context, path string, off, n int64)
 	if n >= 0 && n < end-off {
 		end = off + n
 	}
+	r.mu.Lock()
 	r.calls++
 	r.read += end - off
+	r.mu.Unlock()
 	if r.noCopy {
 		return b[off:end:end], nil
 	}

@@ -235,11 +235,12 @@ func FuzzReadKeyGroups(f *testing.F) {
 			h.File.SHA256 = checkpoint.Checksum(file)
 		}
 		reader := &fullFileReader{files: map[string][]byte{path: file}}
-		read := func(r keygroup.Range) ([]fullRec, error) {
+		// read reads r through ReadKeyGroups, or with ranged reads of chunk bytes if chunk > 0.
+		read := func(r keygroup.Range, chunk int64) ([]fullRec, error) {
 			want := h.KeyGroupRange.Intersect(r)
 			var out []fullRec
 			last := -1
-			err := checkpoint.ReadKeyGroups(context.Background(), reader, h, r, func(kg int, rec *checkpoint.Record) error {
+			fn := func(kg int, rec *checkpoint.Record) error {
 				if kg < last || !want.Contains(kg) {
 					t.Fatalf("record of key group %d after %d, reading %v", kg, last, want)
 				}
@@ -254,7 +255,13 @@ func FuzzReadKeyGroups(f *testing.F) {
 				}
 				out = append(out, fr)
 				return nil
-			})
+			}
+			var err error
+			if chunk > 0 {
+				err = checkpoint.ReadKeyGroupsChunked(context.Background(), reader, h, r, chunk, 2, fn)
+			} else {
+				err = checkpoint.ReadKeyGroups(context.Background(), reader, h, r, fn)
+			}
 			if err != nil {
 				if !errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, checkpoint.ErrMissing) {
 					t.Fatalf("ReadKeyGroups(%v): %v wraps neither ErrCorrupt nor ErrMissing", r, err)
@@ -265,9 +272,14 @@ func FuzzReadKeyGroups(f *testing.F) {
 			}
 			return out, err
 		}
-		all, err := read(h.KeyGroupRange)
+		all, err := read(h.KeyGroupRange, 0)
+		// Streamed in chunks of 3 bytes, blocks span chunks: the same records, or a failure.
+		streamed, errStreamed := read(h.KeyGroupRange, 3)
+		if (err == nil) != (errStreamed == nil) || err == nil && !reflect.DeepEqual(streamed, all) {
+			t.Fatalf("read in chunks of 3 bytes: %+v, %v; in one read: %+v, %v", streamed, errStreamed, all, err)
+		}
 		sub := keygroup.Range{Start: int(lo) - 8, End: int(hi) - 8}
-		part, errPart := read(sub)
+		part, errPart := read(sub, 0)
 		if err != nil || errPart != nil {
 			return
 		}

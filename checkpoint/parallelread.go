@@ -9,8 +9,10 @@ import (
 
 // Large reads of a Reader (NewReader, Checkpoints.Reader) are split into ranges of
 // ParallelReadChunk bytes, read ParallelReadConcurrency at a time: one object-store GET is
-// bounded by one connection's throughput, several in flight are not. A rescaled restore asks
-// for the contiguous span of its key groups only, so it reads just those bytes, in parallel.
+// bounded by one connection's throughput, several in flight are not. A restore of a full
+// snapshot (KeyGroupReader) reads the contiguous span of its key groups only, in ranged reads
+// of the same size with as many in flight ahead of its decoder, so it reads just those bytes,
+// in parallel, without holding them all.
 const (
 	// ParallelReadChunk is the size of one ranged read of a large read.
 	ParallelReadChunk = 4 << 20

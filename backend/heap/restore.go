@@ -74,6 +74,12 @@ func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []b
 	return scratch, nil
 }
 
+// restore reads the records of opts.Restore that lie in the backend's key-group range. The
+// snapshot streams in key group by key group (checkpoint.ReadKeyGroups): besides the restored
+// records themselves, which are the backend's state, a restore holds only the block being
+// decoded and the read-ahead. A failure found after some records were copied (a damaged
+// block, or the whole-file checksum verified once the last block is read) fails New, which
+// drops the backend with them, and the restore falls back to an earlier checkpoint.
 func (b *Backend) restore(ctx context.Context, opts state.BackendOptions) error {
 	for _, h := range opts.Restore {
 		if h.KeyGroupRange.Intersect(b.rng).Len() == 0 {

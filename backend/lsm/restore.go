@@ -47,7 +47,12 @@ func (b *Backend) registerRestored(metas []checkpoint.StateMeta) ([]uint16, erro
 }
 
 // restoreFull writes the records of a canonical full snapshot that lie in the backend's
-// key-group range into the database, with batched writes.
+// key-group range into the database, with batched writes. The snapshot streams in key group
+// by key group (checkpoint.ReadKeyGroups), so the restore's memory is bounded by the largest
+// key-group block, the read-ahead and the batch, not by the size of the state. Records are
+// written as they arrive: a failure found later (a damaged block, or the whole-file checksum
+// that is verified once the last block is read) fails New, which removes the working
+// directory with what was written, and the restore falls back to an earlier checkpoint.
 func (b *Backend) restoreFull(ctx context.Context, h *checkpoint.KeyedStateHandle) error {
 	ids, err := b.registerRestored(h.States)
 	if err != nil {
