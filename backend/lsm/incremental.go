@@ -96,7 +96,7 @@ func (inc *incremental) snapshot(id int64) (state.AsyncSnapshot, error) {
 	}
 	inc.counter++
 	dir := filepath.Join(inc.root, fmt.Sprintf("chk-%d-%d", id, inc.counter))
-	if err := b.db.Checkpoint(dir); err != nil {
+	if err := checkpointDB(b, dir); err != nil {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: pebble checkpoint: %w", id, b.opID, err)
 	}
 	s := &incSnapshot{inc: inc, id: id, dir: dir, rng: b.rng, keySer: b.keySer, opID: b.opID,
@@ -108,6 +108,29 @@ func (inc *incremental) snapshot(id int64) (state.AsyncSnapshot, error) {
 		s.metas = append(s.metas, e.meta)
 	}
 	return s, nil
+}
+
+// checkpointDB runs Pebble's DB.Checkpoint into dir. Pebble panics when it cannot fsync a
+// directory (atomicfs.Marker.Move: "fsync errors are unrecoverable"), and Checkpoint moves a
+// marker in dir, the checkpoint's own copy: a full or failing disk there would crash the
+// process. Such a panic (its value an error) becomes the backend's sticky fault instead, so the
+// job fails with an error naming the directory and restores from its last checkpoint; Pebble's
+// live database may have seen the failure too, so the backend is not used again. Any other
+// panic is not ours to handle and goes on.
+func checkpointDB(b *Backend, dir string) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		perr, ok := r.(error)
+		if !ok {
+			panic(r)
+		}
+		b.faults.record(b.faults.background("checkpoint into "+dir, perr))
+		err = b.faults.get()
+	}()
+	return b.db.Checkpoint(dir)
 }
 
 // isShared reports whether a database file is immutable data that goes to shared storage.
