@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 	"github.com/streamstate/streamstate/internal/miniotest"
 	"github.com/streamstate/streamstate/keygroup"
@@ -44,7 +45,7 @@ func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 func TestStorageConformanceRetrying(t *testing.T) {
 	t.Run("mem", func(t *testing.T) {
 		checkpointtest.RunStorageSuite(t, func(t *testing.T) checkpoint.Storage {
-			return checkpoint.NewRetryingStorage(openURL(t, "mem://"), checkpoint.RetryOptions{Sleep: noSleep})
+			return blobstore.NewRetryingStorage(openURL(t, "mem://"), blobstore.RetryOptions{Sleep: noSleep})
 		})
 	})
 	t.Run("mem-flaky", func(t *testing.T) {
@@ -58,7 +59,7 @@ func TestStorageConformanceRetrying(t *testing.T) {
 				}
 				return nil
 			})
-			return checkpoint.NewRetryingStorage(fs, checkpoint.RetryOptions{Sleep: noSleep, SpillThreshold: 4 << 10})
+			return blobstore.NewRetryingStorage(fs, blobstore.RetryOptions{Sleep: noSleep, SpillThreshold: 4 << 10})
 		})
 	})
 }
@@ -130,7 +131,7 @@ func TestS3PermanentErrors(t *testing.T) {
 	bad := openURL(t, rawURL)
 	start = time.Now()
 	_, err = bad.Size(ctx, "x")
-	if err == nil || checkpoint.IsTransient(err) || time.Since(start) > 5*time.Second {
+	if err == nil || blobstore.IsTransient(err) || time.Since(start) > 5*time.Second {
 		t.Fatalf("Size with a wrong secret: %v after %v; want a permanent error at once", err, time.Since(start))
 	}
 	if strings.Contains(err.Error(), "wrong-secret") {
@@ -292,7 +293,7 @@ func TestFaultMatrixS3(t *testing.T) { runFaultMatrix(t, s3Storage) }
 func cpLogger(l *cpLog) *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 func retrying(fs checkpoint.Storage, log *cpLog) checkpoint.Storage {
-	return checkpoint.NewRetryingStorage(fs, checkpoint.RetryOptions{Sleep: noSleep, MaxAttempts: 4, Logger: cpLogger(log)})
+	return blobstore.NewRetryingStorage(fs, blobstore.RetryOptions{Sleep: noSleep, MaxAttempts: 4, Logger: cpLogger(log)})
 }
 
 func TestRetryTransient(t *testing.T) {
@@ -371,7 +372,7 @@ func TestRetryPermanentIsNotRetried(t *testing.T) {
 
 func TestRetryStopsOnCancel(t *testing.T) {
 	fs := checkpointtest.NewFaultStorage(cpMem(t))
-	st := checkpoint.NewRetryingStorage(fs, checkpoint.RetryOptions{MaxAttempts: 1000, InitialBackoff: 20 * time.Millisecond})
+	st := blobstore.NewRetryingStorage(fs, blobstore.RetryOptions{MaxAttempts: 1000, InitialBackoff: 20 * time.Millisecond})
 	fs.FailAlways(checkpointtest.OpList, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -390,7 +391,7 @@ func TestRetrySpill(t *testing.T) {
 	ctx := context.Background()
 	fs := checkpointtest.NewFaultStorage(cpMem(t))
 	dir := t.TempDir()
-	st := checkpoint.NewRetryingStorage(fs, checkpoint.RetryOptions{Sleep: noSleep, SpillThreshold: 1000, SpillDir: dir})
+	st := blobstore.NewRetryingStorage(fs, blobstore.RetryOptions{Sleep: noSleep, SpillThreshold: 1000, SpillDir: dir})
 	data := bytes.Repeat([]byte("0123456789"), 10000)
 	fs.FailNth(checkpointtest.OpCommit, "big", 1)
 	w, err := st.Create(ctx, "big", false)
@@ -449,7 +450,7 @@ func (w *lostWriter) Commit() (int64, error) {
 func TestRetryCreateIfNotExistAmbiguous(t *testing.T) {
 	ctx := context.Background()
 	inner := &lostResponse{Storage: cpMem(t)}
-	st := checkpoint.NewRetryingStorage(inner, checkpoint.RetryOptions{Sleep: noSleep})
+	st := blobstore.NewRetryingStorage(inner, blobstore.RetryOptions{Sleep: noSleep})
 	c, _ := cpOpen(t, st, "job", 1)
 	m, err := tryTakeWithShared(ctx, c, 1, "v1")
 	if err != nil {
@@ -707,7 +708,7 @@ func TestOpenURLObjectStoreErrors(t *testing.T) {
 		"azblob://container/prefix?x=y": "not built in",
 		"s3://b/p?endpoint=http://h:1":  "", // opens: nothing is contacted before the first operation
 	} {
-		st, err := checkpoint.OpenURL(context.Background(), u)
+		st, err := blobstore.OpenURL(context.Background(), u)
 		if want == "" {
 			if err != nil {
 				t.Errorf("OpenURL(%q): %v", u, err)

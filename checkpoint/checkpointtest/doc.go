@@ -8,7 +8,7 @@
 //
 //	func TestStorageConformance(t *testing.T) {
 //		checkpointtest.RunStorageSuite(t, func(t *testing.T) checkpoint.Storage {
-//			st, err := checkpoint.OpenURL(context.Background(), "file://"+t.TempDir())
+//			st, err := blobstore.OpenURL(context.Background(), "file://"+t.TempDir())
 //			if err != nil {
 //				t.Fatal(err)
 //			}
@@ -38,8 +38,8 @@
 //	...
 //	if got := fs.Reads("job/chk-1/op-0-…"); got.Bytes >= size { ... }
 //
-// Injected errors wrap ErrInjected, which checkpoint.IsTransient counts as transient: under
-// checkpoint.NewRetryingStorage they are retried. FaultStorage is safe for concurrent use.
+// Injected errors wrap ErrInjected, which blobstore.IsTransient counts as transient: under
+// blobstore.NewRetryingStorage they are retried. FaultStorage is safe for concurrent use.
 //
 // Nothing in this package is meant for production code.
 package checkpointtest
