@@ -1,6 +1,7 @@
 // Package checkpointtest helps test code that uses checkpoint storage: a conformance suite
-// every checkpoint.Storage implementation runs, and FaultStorage, a wrapper that injects
-// failures and counts reads.
+// every checkpoint.Storage implementation runs, FaultStorage, a wrapper that injects failures
+// and counts reads, and MemStorage, storage in memory for tests that must not link the drivers
+// of checkpoint/blobstore (and with them a cloud SDK). It imports no storage driver.
 //
 // # Conformance
 //
