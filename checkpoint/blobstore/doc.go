@@ -20,8 +20,8 @@
 // Only the composition root (config, cmd/streamstate) and tests. It links the cloud SDKs
 // (gocloud's s3blob pulls in the AWS SDK), so the user API (state), the runtime (stream) and
 // the backends (backend/...) must not import it: they take a checkpoint.Storage that the
-// composition root opened. `go list -deps ./state ./stream ./backend/heap ./backend/lsm` holds
-// no AWS package.
+// composition root opened (their test harness, backendtest, uses checkpointtest.MemStorage).
+// `go list -deps ./state ./stream ./backend/...` holds no AWS package.
 //
 // # Example
 //
