@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 	"github.com/streamstate/streamstate/keygroup"
 )
@@ -1025,7 +1026,7 @@ func TestRestoreOtherErrorsAreReturned(t *testing.T) {
 
 func TestJobManagerCheckpointTooLarge(t *testing.T) {
 	ctx := context.Background()
-	st := checkpoint.NewJobManagerStorage(2048)
+	st := blobstore.NewJobManagerStorage(2048)
 	t.Cleanup(func() { st.Close() })
 	c, _ := cpOpen(t, st, "job", 1)
 	m1 := cpTake(t, c, 1, "small")
@@ -1036,8 +1037,8 @@ func TestJobManagerCheckpointTooLarge(t *testing.T) {
 	}
 	cpWrite(t, p, "op-0", keygroup.RangeFor(cpMaxP, 2, 0), "small")
 	_, err = cpTryWrite(p, "op-1", keygroup.RangeFor(cpMaxP, 2, 1), strings.Repeat("x", 1000))
-	if !errors.Is(err, checkpoint.ErrStateTooLarge) || !strings.Contains(err.Error(), checkpoint.MaxStateSizeKey) {
-		t.Fatalf("writing a handle over the limit: %v, want ErrStateTooLarge naming %s", err, checkpoint.MaxStateSizeKey)
+	if !errors.Is(err, checkpoint.ErrStateTooLarge) || !strings.Contains(err.Error(), blobstore.MaxStateSizeKey) {
+		t.Fatalf("writing a handle over the limit: %v, want ErrStateTooLarge naming %s", err, blobstore.MaxStateSizeKey)
 	}
 	// The checkpoint fails: the coordinator aborts it.
 	if err := p.Abort(ctx); err != nil {
@@ -1118,7 +1119,7 @@ func TestSavepointIsSelfContained(t *testing.T) {
 	ctx := context.Background()
 	base := t.TempDir()
 	dir := filepath.Join(base, "savepoint-1")
-	st, err := checkpoint.OpenURL(ctx, "file://"+dir)
+	st, err := blobstore.OpenURL(ctx, "file://"+dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1194,7 +1195,7 @@ func TestSavepointAbortAndEmptyDir(t *testing.T) {
 
 func TestOpenDeletesOrphanedSharedFilesAndChecksMetadataIdentity(t *testing.T) {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "mem://")
+	st, err := blobstore.OpenURL(ctx, "mem://")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,12 @@
-// Package checkpoint is where snapshots go and how they are laid out: checkpoint storage
-// (jobmanager memory, or a gocloud.dev/blob URL: file://, mem://, s3://), Flink's directory
-// layout, the _metadata file, retention, restore with fallback, savepoints, and the canonical
-// full snapshot format every backend writes and reads.
+// Package checkpoint is where snapshots go and how they are laid out: the contract of
+// checkpoint storage (Storage, Writer), Flink's directory layout, the _metadata file,
+// retention, restore with fallback, savepoints, and the canonical full snapshot format every
+// backend writes and reads.
+//
+// The storage drivers (jobmanager memory, file://, mem://, s3:// URLs, retries) are in
+// package checkpoint/blobstore, which only the composition root (config, cmd) and tests
+// import: this package, and so state, stream and the backends that use it, link no cloud SDK.
+// It must not import blobstore nor any gocloud.dev or AWS package.
 //
 // # Layout
 //
@@ -32,23 +37,23 @@
 // # Object stores
 //
 // s3:// storage (AWS S3, MinIO, Google Cloud Storage's S3-compatible API; see docs/s3.md) is
-// wrapped in NewRetryingStorage: transient errors (network, 5xx, throttling) are retried with
-// exponential backoff, permanent ones (ErrMissing, ErrExists, ErrCorrupt, access denied, a
-// missing bucket) are not, and a canceled context stops the retries. Large reads of a Reader
-// run as parallel ranged GETs (ParallelReadChunk, ParallelReadConcurrency). A checkpoint that
-// fails leaves no referenced file: Complete deletes its files (and its metadata if the write
-// may have reached the store); deletes that fail during an outage are retried after the next
-// completed checkpoint, and Open deletes whatever a crashed process left.
+// wrapped in blobstore.NewRetryingStorage: transient errors (network, 5xx, throttling) are
+// retried with exponential backoff, permanent ones (ErrMissing, ErrExists, ErrCorrupt, access
+// denied, a missing bucket) are not, and a canceled context stops the retries. Large reads of a
+// Reader run as parallel ranged GETs (ParallelReadChunk, ParallelReadConcurrency). A checkpoint
+// that fails leaves no referenced file: Complete deletes its files (and its metadata if the
+// write may have reached the store); deletes that fail during an outage are retried after the
+// next completed checkpoint, and Open deletes whatever a crashed process left.
 //
 // # Durability and leftovers
 //
-// Writer.Commit returns once the object is durable: file:// storage fsyncs the bytes before
-// fileblob renames them into place, then the directories involved; S3 is durable on a
-// successful PUT. Pending.Complete relies on it: a checkpoint's files are committed before
+// Writer.Commit returns once the object is durable: blobstore's file:// storage fsyncs the
+// bytes before fileblob renames them into place, then the directories involved; S3 is durable
+// on a successful PUT. Pending.Complete relies on it: a checkpoint's files are committed before
 // its _metadata, and retention deletes older checkpoints only once the metadata is committed,
 // so a power loss never leaves a job without a complete checkpoint. On file://, deletes remove
-// the directories they empty and Open sweeps the temporary files and empty directories a
-// killed process left (Storage.Sweep); retention lists only the directories it deletes.
+// the directories they empty and Open sweeps the temporary files and empty directories a killed
+// process left (Storage.Sweep); retention lists only the directories it deletes.
 //
 // # Errors
 //

@@ -6,6 +6,7 @@ import (
 	"log"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -13,7 +14,7 @@ import (
 // the latest.
 func ExampleCheckpoints() {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "mem://") // or file:///var/lib/job, s3://bucket/prefix?...
+	st, err := blobstore.OpenURL(ctx, "mem://") // or file:///var/lib/job, s3://bucket/prefix?...
 	if err != nil {
 		log.Fatal(err)
 	}

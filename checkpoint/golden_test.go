@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -46,7 +47,7 @@ func TestWriteGolden(t *testing.T) {
 		t.Fatalf("%s exists; a golden checkpoint is never rewritten", dir)
 	}
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
+	st, err := blobstore.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
 	must(t, err)
 	defer st.Close()
 	cps, err := checkpoint.Open(ctx, st, "golden", checkpoint.Options{})
@@ -122,7 +123,7 @@ func copyGolden(t *testing.T, name string) (checkpoint.Storage, string) {
 	if err := os.CopyFS(dst, os.DirFS(filepath.Join("testdata", name))); err != nil {
 		t.Fatal(err)
 	}
-	st, err := checkpoint.OpenURL(context.Background(), "file://"+filepath.ToSlash(dst))
+	st, err := blobstore.OpenURL(context.Background(), "file://"+filepath.ToSlash(dst))
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st, dst

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -76,7 +77,7 @@ func inPut(t *testing.T, st checkpoint.Storage, name string, b []byte) {
 
 func TestScan(t *testing.T) {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "mem://")
+	st, err := blobstore.OpenURL(ctx, "mem://")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func (s *inPrefixed) List(ctx context.Context, prefix string) ([]string, error) 
 
 func TestCheck(t *testing.T) {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "mem://")
+	st, err := blobstore.OpenURL(ctx, "mem://")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -112,7 +113,7 @@ func TestFullAndOperatorIntegrity(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := checkpoint.OpenURL(ctx, "mem://")
+			st, err := blobstore.OpenURL(ctx, "mem://")
 			must(t, err)
 			defer st.Close()
 			cps, err := checkpoint.Open(ctx, st, "job", checkpoint.Options{NumRetained: 2})

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -388,7 +389,7 @@ func TestMetadataSizeIsBounded(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "mem://")
+	st, err := blobstore.OpenURL(ctx, "mem://")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 )
 
 // opFiles is an in-memory StreamFactory output and Reader for operator state files.
@@ -322,7 +323,7 @@ func wrapOpMetadata(body []byte) []byte {
 // after Load, which checks every referenced file's size.
 func TestOperatorThroughStorage(t *testing.T) {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "mem://")
+	st, err := blobstore.OpenURL(ctx, "mem://")
 	if err != nil {
 		t.Fatal(err)
 	}

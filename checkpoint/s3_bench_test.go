@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 	"github.com/streamstate/streamstate/internal/miniotest"
 	"github.com/streamstate/streamstate/keygroup"
@@ -37,7 +38,7 @@ func s3BenchSnapshot(b *testing.B) *benchSnapshot {
 	rawURL := miniotest.URL(b) // skips without MinIO
 	benchOnce.Do(func() {
 		ctx := context.Background()
-		st, err := checkpoint.OpenURL(ctx, rawURL)
+		st, err := blobstore.OpenURL(ctx, rawURL)
 		if err != nil {
 			benchErr = err
 			return

@@ -1,8 +1,9 @@
 package checkpoint_test
 
-// Checkpoint storage on a real MinIO server (internal/miniotest; skipped without one: run
-// ./scripts/test.sh), and the fault matrix, which runs over mem:// everywhere and over s3://
-// where MinIO is.
+// Checkpoints on a real MinIO server (internal/miniotest; skipped without one: run
+// ./scripts/test.sh), the fault matrix, which runs over mem:// everywhere and over s3://
+// where MinIO is, and checkpoints through blobstore's retrying layer. The storage-level tests
+// of s3:// and of the retrying layer are in package blobstore.
 
 import (
 	"bytes"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 	"github.com/streamstate/streamstate/internal/miniotest"
 	"github.com/streamstate/streamstate/keygroup"
@@ -29,39 +31,8 @@ func s3Storage(t *testing.T) checkpoint.Storage {
 	return openURL(t, miniotest.URL(t))
 }
 
-func TestStorageConformanceS3(t *testing.T) {
-	if os.Getenv(miniotest.EnvURL) == "" {
-		t.Skipf("no MinIO server: %s is not set; run ./scripts/test.sh", miniotest.EnvURL)
-	}
-	checkpointtest.RunStorageSuite(t, s3Storage)
-}
-
 // noSleep makes retries immediate in tests.
 func noSleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-
-// The retrying layer is a Storage like any other, also when every fifth operation of the
-// storage under it fails transiently.
-func TestStorageConformanceRetrying(t *testing.T) {
-	t.Run("mem", func(t *testing.T) {
-		checkpointtest.RunStorageSuite(t, func(t *testing.T) checkpoint.Storage {
-			return checkpoint.NewRetryingStorage(openURL(t, "mem://"), checkpoint.RetryOptions{Sleep: noSleep})
-		})
-	})
-	t.Run("mem-flaky", func(t *testing.T) {
-		checkpointtest.RunStorageSuite(t, func(t *testing.T) checkpoint.Storage {
-			fs := checkpointtest.NewFaultStorage(openURL(t, "mem://"))
-			var n atomic.Int64
-			fs.SetHook(func(op checkpointtest.Op, name string) error {
-				// Every fifth call but writes, which a replayed upload makes many of.
-				if op != checkpointtest.OpWrite && n.Add(1)%5 == 0 {
-					return fmt.Errorf("%w: flaky %s %s", checkpointtest.ErrInjected, op, name)
-				}
-				return nil
-			})
-			return checkpoint.NewRetryingStorage(fs, checkpoint.RetryOptions{Sleep: noSleep, SpillThreshold: 4 << 10})
-		})
-	})
-}
 
 // Checkpoints, retention, shared files and savepoints on S3; no credential in any name,
 // message or metadata.
@@ -130,7 +101,7 @@ func TestS3PermanentErrors(t *testing.T) {
 	bad := openURL(t, rawURL)
 	start = time.Now()
 	_, err = bad.Size(ctx, "x")
-	if err == nil || checkpoint.IsTransient(err) || time.Since(start) > 5*time.Second {
+	if err == nil || blobstore.IsTransient(err) || time.Since(start) > 5*time.Second {
 		t.Fatalf("Size with a wrong secret: %v after %v; want a permanent error at once", err, time.Since(start))
 	}
 	if strings.Contains(err.Error(), "wrong-secret") {
@@ -292,7 +263,7 @@ func TestFaultMatrixS3(t *testing.T) { runFaultMatrix(t, s3Storage) }
 func cpLogger(l *cpLog) *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 func retrying(fs checkpoint.Storage, log *cpLog) checkpoint.Storage {
-	return checkpoint.NewRetryingStorage(fs, checkpoint.RetryOptions{Sleep: noSleep, MaxAttempts: 4, Logger: cpLogger(log)})
+	return blobstore.NewRetryingStorage(fs, blobstore.RetryOptions{Sleep: noSleep, MaxAttempts: 4, Logger: cpLogger(log)})
 }
 
 func TestRetryTransient(t *testing.T) {
@@ -337,85 +308,6 @@ func TestRetryTransient(t *testing.T) {
 	}
 }
 
-func TestRetryPermanentIsNotRetried(t *testing.T) {
-	ctx := context.Background()
-	for _, perm := range []error{
-		&checkpoint.FileError{Path: "x", Err: checkpoint.ErrCorrupt},
-		&checkpoint.FileError{Path: "x", Err: checkpoint.ErrMissing},
-		fmt.Errorf("wrapped: %w", checkpoint.ErrExists),
-		context.Canceled,
-	} {
-		fs := checkpointtest.NewFaultStorage(cpMem(t))
-		st := retrying(fs, &cpLog{})
-		fs.FailNthWith(checkpointtest.OpReadRange, "obj", 0, perm)
-		_, err := st.ReadRange(ctx, "obj", 0, -1)
-		if !errors.Is(err, perm) {
-			t.Fatalf("ReadRange failing with %v returned %v", perm, err)
-		}
-		if n := fs.Calls(checkpointtest.OpReadRange, "obj"); n != 1 {
-			t.Fatalf("a permanent error (%v) was tried %d times", perm, n)
-		}
-	}
-	// A transient one is tried MaxAttempts times, and the error says so.
-	fs := checkpointtest.NewFaultStorage(cpMem(t))
-	st := retrying(fs, &cpLog{})
-	fs.FailAlways(checkpointtest.OpSize, "obj")
-	_, err := st.Size(ctx, "obj")
-	if !errors.Is(err, checkpointtest.ErrInjected) || !strings.Contains(err.Error(), "4 attempts") {
-		t.Fatalf("Size failing always: %v", err)
-	}
-	if n := fs.Calls(checkpointtest.OpSize, "obj"); n != 4 {
-		t.Fatalf("tried %d times, want 4", n)
-	}
-}
-
-func TestRetryStopsOnCancel(t *testing.T) {
-	fs := checkpointtest.NewFaultStorage(cpMem(t))
-	st := checkpoint.NewRetryingStorage(fs, checkpoint.RetryOptions{MaxAttempts: 1000, InitialBackoff: 20 * time.Millisecond})
-	fs.FailAlways(checkpointtest.OpList, "")
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := st.List(ctx, "job/")
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 3*time.Second {
-		t.Fatalf("List with an expiring context: %v after %v", err, time.Since(start))
-	}
-	if n := fs.Calls(checkpointtest.OpList, ""); n < 2 || n > 20 {
-		t.Fatalf("tried %d times in 200ms with backoff from 20ms", n)
-	}
-}
-
-// A large upload spools to a temporary file and is replayed whole.
-func TestRetrySpill(t *testing.T) {
-	ctx := context.Background()
-	fs := checkpointtest.NewFaultStorage(cpMem(t))
-	dir := t.TempDir()
-	st := checkpoint.NewRetryingStorage(fs, checkpoint.RetryOptions{Sleep: noSleep, SpillThreshold: 1000, SpillDir: dir})
-	data := bytes.Repeat([]byte("0123456789"), 10000)
-	fs.FailNth(checkpointtest.OpCommit, "big", 1)
-	w, err := st.Create(ctx, "big", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p := data; len(p) > 0; p = p[min(len(p), 777):] {
-		if _, err := w.Write(p[:min(len(p), 777)]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Fatalf("spill dir holds %d files during the upload, want 1", len(entries))
-	}
-	if n, err := w.Commit(); err != nil || n != int64(len(data)) {
-		t.Fatalf("Commit = %d, %v", n, err)
-	}
-	if got := readAll(t, fs, "big"); !bytes.Equal(got, data) {
-		t.Fatal("the replayed upload differs")
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Fatalf("spill dir holds %d files after Commit", len(entries))
-	}
-}
-
 // lostResponse stores the first create-if-not-exists object and then reports a transient
 // error, as a response lost on the network after the store wrote the object.
 type lostResponse struct {
@@ -449,7 +341,7 @@ func (w *lostWriter) Commit() (int64, error) {
 func TestRetryCreateIfNotExistAmbiguous(t *testing.T) {
 	ctx := context.Background()
 	inner := &lostResponse{Storage: cpMem(t)}
-	st := checkpoint.NewRetryingStorage(inner, checkpoint.RetryOptions{Sleep: noSleep})
+	st := blobstore.NewRetryingStorage(inner, blobstore.RetryOptions{Sleep: noSleep})
 	c, _ := cpOpen(t, st, "job", 1)
 	m, err := tryTakeWithShared(ctx, c, 1, "v1")
 	if err != nil {
@@ -696,28 +588,5 @@ func TestMinIODownDuringRestore(t *testing.T) {
 	m, err := c.Restore(ctx, expectValues(ctx, c, "v2"))
 	if err != nil || m.CheckpointID != 2 {
 		t.Fatalf("Restore after the restart = %v, %v", m, err)
-	}
-}
-
-// URLs of object stores that cannot work say what to write instead.
-func TestOpenURLObjectStoreErrors(t *testing.T) {
-	for u, want := range map[string]string{
-		"s3:///prefix?region=us-east-1": "names no bucket",
-		"gs://bucket/prefix":            "storage.googleapis.com",
-		"azblob://container/prefix?x=y": "not built in",
-		"s3://b/p?endpoint=http://h:1":  "", // opens: nothing is contacted before the first operation
-	} {
-		st, err := checkpoint.OpenURL(context.Background(), u)
-		if want == "" {
-			if err != nil {
-				t.Errorf("OpenURL(%q): %v", u, err)
-			} else {
-				st.Close()
-			}
-			continue
-		}
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("OpenURL(%q) = %v, want an error saying %q", u, err, want)
-		}
 	}
 }

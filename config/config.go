@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -23,7 +24,7 @@ const (
 	KeySavepointsDir       = "state.savepoints.dir"
 	KeyNumRetained         = "state.checkpoints.num-retained"
 	KeySnapshotCompression = "execution.checkpointing.snapshot-compression"
-	KeyJobManagerMaxState  = checkpoint.MaxStateSizeKey
+	KeyJobManagerMaxState  = blobstore.MaxStateSizeKey
 	KeyParallelism         = "parallelism.default"
 	KeyMaxParallelism      = "pipeline.max-parallelism"
 
@@ -134,7 +135,7 @@ func Default() *Config {
 // Parse builds a Config from flat keys. It reports every unknown key and bad value at once,
 // each naming its key.
 func Parse(kv map[string]string) (*Config, error) {
-	c := &Config{Backend: "hashmap", NumRetained: 1, JobManagerMaxStateSize: checkpoint.DefaultJobManagerMaxStateSize,
+	c := &Config{Backend: "hashmap", NumRetained: 1, JobManagerMaxStateSize: blobstore.DefaultJobManagerMaxStateSize,
 		Parallelism: 1, CheckpointTimeout: 10 * time.Minute, MaxConcurrentCheckpoints: 1,
 		AutoWatermarkInterval: 200 * time.Millisecond, Set: map[string]bool{}}
 	lsmKeys := map[string]string{}
@@ -359,9 +360,9 @@ func ParseMemorySize(s string) (int64, error) {
 // OpenCheckpointStorage opens the configured checkpoint storage.
 func (c *Config) OpenCheckpointStorage(ctx context.Context) (checkpoint.Storage, error) {
 	if c.CheckpointStorage == "jobmanager" {
-		return checkpoint.NewJobManagerStorage(c.JobManagerMaxStateSize), nil
+		return blobstore.NewJobManagerStorage(c.JobManagerMaxStateSize), nil
 	}
-	return checkpoint.OpenURL(ctx, c.CheckpointsDir)
+	return blobstore.OpenURL(ctx, c.CheckpointsDir)
 }
 
 // Compression returns the snapshot compression to use.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -24,7 +25,7 @@ func Example() {
 		_ = count.Update(n + 1)
 	}
 
-	st, _ := checkpoint.OpenURL(ctx, "mem://")
+	st, _ := blobstore.OpenURL(ctx, "mem://")
 	cps, _ := checkpoint.Open(ctx, st, "wordcount", checkpoint.Options{})
 	pending, _ := cps.Begin(1)
 	snap, _ := backend.Snapshot(1, state.SnapshotOptions{})

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 )
 
 // faultyCheckpoints opens the checkpoints of a job over a FaultStorage on a temp directory.
 func faultyCheckpoints(t *testing.T) (*checkpoint.Checkpoints, *checkpointtest.FaultStorage) {
 	t.Helper()
-	st, err := checkpoint.OpenURL(context.Background(), "file://"+t.TempDir())
+	st, err := blobstore.OpenURL(context.Background(), "file://"+t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ type gateStorage struct {
 }
 
 func newGateStorage(t *testing.T) *gateStorage {
-	st, err := checkpoint.OpenURL(context.Background(), "file://"+t.TempDir())
+	st, err := blobstore.OpenURL(context.Background(), "file://"+t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -181,7 +182,7 @@ func TestRunWithoutCheckpoints(t *testing.T) {
 
 func openCheckpoints(t *testing.T, dir string) *checkpoint.Checkpoints {
 	t.Helper()
-	st, err := checkpoint.OpenURL(context.Background(), "file://"+dir)
+	st, err := blobstore.OpenURL(context.Background(), "file://"+dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func TestStopWithSavepointRescale(t *testing.T) {
 	for read.Load() < int64(len(evs)/3) {
 		time.Sleep(time.Millisecond)
 	}
-	st, err := checkpoint.OpenURL(context.Background(), "file://"+spDir)
+	st, err := blobstore.OpenURL(context.Background(), "file://"+spDir)
 	if err != nil {
 		t.Fatal(err)
 	}

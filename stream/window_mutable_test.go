@@ -9,6 +9,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -55,7 +56,7 @@ func TestWindowMutableAccumulatorRestore(t *testing.T) {
 					be.backend = heapBackend
 				}
 				ctx := context.Background()
-				st, err := checkpoint.OpenURL(ctx, "mem://")
+				st, err := blobstore.OpenURL(ctx, "mem://")
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -766,7 +767,7 @@ func TestWindowStopWithSavepointRescale(t *testing.T) {
 			for read.Load() < int64(len(evs)/3) {
 				time.Sleep(time.Millisecond)
 			}
-			st, err := checkpoint.OpenURL(context.Background(), "file://"+spDir)
+			st, err := blobstore.OpenURL(context.Background(), "file://"+spDir)
 			if err != nil {
 				t.Fatal(err)
 			}

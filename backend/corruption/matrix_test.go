@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 )
 
 // fixture is the pristine storage of one kind and the model of every checkpoint in it.
@@ -73,7 +74,7 @@ func (f *fixture) metadataName(id int64) string {
 
 func openStorage(t testing.TB, dir string) checkpoint.Storage {
 	t.Helper()
-	st, err := checkpoint.OpenURL(context.Background(), "file://"+filepath.ToSlash(dir))
+	st, err := blobstore.OpenURL(context.Background(), "file://"+filepath.ToSlash(dir))
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	return st

@@ -12,6 +12,7 @@ import (
 
 	heapbackend "github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -70,7 +71,7 @@ func BenchmarkFullCheckpointFile(b *testing.B) {
 	be, _, _ := load(b, keys, valueSize)
 	dir := b.TempDir()
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "file://"+dir)
+	st, err := blobstore.OpenURL(ctx, "file://"+dir)
 	if err != nil {
 		b.Fatal(err)
 	}

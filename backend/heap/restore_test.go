@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -105,7 +106,7 @@ func registerPoints(ctx context.Context, restore []*checkpoint.KeyedStateHandle,
 // before.
 func TestRestoreUndecodableValueIsCorrupt(t *testing.T) {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "mem://")
+	st, err := blobstore.OpenURL(ctx, "mem://")
 	if err != nil {
 		t.Fatal(err)
 	}

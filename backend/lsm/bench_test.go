@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -212,7 +213,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 				binary.BigEndian.PutUint64(val, uint64(k))
 				_ = v.Update(val)
 			}
-			st, err := checkpoint.OpenURL(ctx, "file://"+b.TempDir())
+			st, err := blobstore.OpenURL(ctx, "file://"+b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}

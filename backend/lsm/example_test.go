@@ -7,6 +7,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -39,7 +40,7 @@ func Example() {
 		_ = count.Update(n + 1)
 	}
 
-	st, _ := checkpoint.OpenURL(ctx, "file://"+dir+"/checkpoints")
+	st, _ := blobstore.OpenURL(ctx, "file://"+dir+"/checkpoints")
 	defer st.Close()
 	cps, _ := checkpoint.Open(ctx, st, "wordcount", checkpoint.Options{})
 	p, _ := cps.Begin(1)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
@@ -33,7 +34,7 @@ func TestWriteGoldenIncremental(t *testing.T) {
 		t.Fatalf("%s exists; a golden checkpoint is never rewritten", dir)
 	}
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
+	st, err := blobstore.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
 	must(t, err)
 	defer st.Close()
 	cps, err := checkpoint.Open(ctx, st, "golden", checkpoint.Options{NumRetained: 2})
@@ -74,7 +75,7 @@ func TestGoldenIncremental(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
 			must(t, os.CopyFS(dir, os.DirFS(filepath.Join("testdata", fmt.Sprintf("incremental-v%d", ver)))))
-			st, err := checkpoint.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
+			st, err := blobstore.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
 			must(t, err)
 			defer st.Close()
 			cps, err := checkpoint.Open(ctx, st, "golden", checkpoint.Options{NumRetained: 2})

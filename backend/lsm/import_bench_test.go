@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -15,7 +16,7 @@ import (
 func BenchmarkRescaleRestore(b *testing.B) {
 	const keys = 400_000
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "file://"+b.TempDir())
+	st, err := blobstore.OpenURL(ctx, "file://"+b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

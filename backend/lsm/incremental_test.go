@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -53,7 +54,7 @@ type job struct {
 
 func newJob(t *testing.T, retained int) *job {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "mem://")
+	st, err := blobstore.OpenURL(ctx, "mem://")
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	cps, err := checkpoint.Open(ctx, st, "job", checkpoint.Options{NumRetained: retained})

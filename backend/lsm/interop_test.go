@@ -11,6 +11,7 @@ import (
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -170,7 +171,7 @@ func wmapKeys(k int64) iter.Seq[int64] {
 // savepoint writes a savepoint of subs into a fresh directory and loads it back.
 func savepoint(t *testing.T, subs []*subtask) ([]*checkpoint.KeyedStateHandle, checkpoint.Reader) {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "file://"+t.TempDir())
+	st, err := blobstore.OpenURL(ctx, "file://"+t.TempDir())
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	p := checkpoint.BeginSavepoint(st)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -55,7 +56,7 @@ func TestLargeState(t *testing.T) {
 	}
 	t.Logf("loaded %d keys in %v, peak RSS %d MiB", n, time.Since(start).Round(time.Second), peakRSS()>>20)
 
-	st, err := checkpoint.OpenURL(ctx, "file://"+t.TempDir())
+	st, err := blobstore.OpenURL(ctx, "file://"+t.TempDir())
 	must(t, err)
 	defer st.Close()
 	cps, err := checkpoint.Open(ctx, st, "large", checkpoint.Options{})

@@ -21,6 +21,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 	"github.com/streamstate/streamstate/internal/miniotest"
 	"github.com/streamstate/streamstate/keygroup"
@@ -175,7 +176,7 @@ func val(round int) func(int) string {
 // Incremental checkpoints to s3://: several rounds of writes, each checkpoint uploading only
 // new SST files; restored at 3, then at 1, then at 2, each time equal to what was written.
 func TestS3IncrementalCheckpointsRescale(t *testing.T) {
-	st, err := checkpoint.OpenURL(context.Background(), miniotest.URL(t))
+	st, err := blobstore.OpenURL(context.Background(), miniotest.URL(t))
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	j := newS3Job(t, st, 2)
@@ -237,7 +238,7 @@ func TestS3IncrementalCheckpointsRescale(t *testing.T) {
 // object of the failed checkpoint remains.
 func TestS3IncrementalMinIOOutage(t *testing.T) {
 	srv := miniotest.Start(t)
-	st, err := checkpoint.OpenURL(context.Background(), srv.URL("lsm"))
+	st, err := blobstore.OpenURL(context.Background(), srv.URL("lsm"))
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	fs := checkpointtest.NewFaultStorage(st)
@@ -306,7 +307,7 @@ func TestS3IncrementalMinIOOutage(t *testing.T) {
 func BenchmarkS3IncrementalRestore(b *testing.B) {
 	rawURL := miniotest.URL(b)
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, rawURL)
+	st, err := blobstore.OpenURL(ctx, rawURL)
 	must(b, err)
 	b.Cleanup(func() { st.Close() })
 	cps, err := checkpoint.Open(ctx, st, "job", checkpoint.Options{})
@@ -391,7 +392,7 @@ func BenchmarkS3IncrementalRestore(b *testing.B) {
 // backends in Restore's callback, falls back to the previous checkpoint and logs the object.
 func TestS3IncrementalRestoreFallsBack(t *testing.T) {
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, miniotest.URL(t))
+	st, err := blobstore.OpenURL(ctx, miniotest.URL(t))
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	j := newS3Job(t, st, 2)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -48,7 +49,7 @@ func (s *bufferingSink) InitializeState(ctx state.FunctionInitializationContext)
 // the buffered elements of both old subtasks are dealt out among the three new ones.
 func ExampleBackend_SnapshotFunction() {
 	ctx := context.Background()
-	st, _ := checkpoint.OpenURL(ctx, "mem://")
+	st, _ := blobstore.OpenURL(ctx, "mem://")
 	cps, _ := checkpoint.Open(ctx, st, "sink-job", checkpoint.Options{})
 
 	input := [][]string{{"a", "b", "c", "d", "e"}, {"f", "g", "h"}}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
@@ -76,7 +77,7 @@ type job struct {
 
 func newJob(t testing.TB) *job {
 	ctx := context.Background()
-	st := mustGet[checkpoint.Storage](t)(checkpoint.OpenURL(ctx, "mem://"))
+	st := mustGet[checkpoint.Storage](t)(blobstore.OpenURL(ctx, "mem://"))
 	cps := mustGet[*checkpoint.Checkpoints](t)(checkpoint.Open(ctx, st, "job", checkpoint.Options{NumRetained: 10}))
 	return &job{t: t, ctx: ctx, st: st, cps: cps}
 }
@@ -452,7 +453,7 @@ func TestSavepointRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	old := fresh(t, 3)
 	fill(t, old, []int{1, 2, 3}, []int{1, 1, 1})
-	st := mustGet[checkpoint.Storage](t)(checkpoint.OpenURL(ctx, "mem://"))
+	st := mustGet[checkpoint.Storage](t)(blobstore.OpenURL(ctx, "mem://"))
 	sp := checkpoint.BeginSavepoint(st)
 	var hs []*checkpoint.OperatorStateHandle
 	for _, b := range old {

@@ -1,6 +1,7 @@
 // Package checkpointtest helps test code that uses checkpoint storage: a conformance suite
-// every checkpoint.Storage implementation runs, and FaultStorage, a wrapper that injects
-// failures and counts reads.
+// every checkpoint.Storage implementation runs, FaultStorage, a wrapper that injects failures
+// and counts reads, and MemStorage, storage in memory for tests that must not link the drivers
+// of checkpoint/blobstore (and with them a cloud SDK). It imports no storage driver.
 //
 // # Conformance
 //
@@ -8,7 +9,7 @@
 //
 //	func TestStorageConformance(t *testing.T) {
 //		checkpointtest.RunStorageSuite(t, func(t *testing.T) checkpoint.Storage {
-//			st, err := checkpoint.OpenURL(context.Background(), "file://"+t.TempDir())
+//			st, err := blobstore.OpenURL(context.Background(), "file://"+t.TempDir())
 //			if err != nil {
 //				t.Fatal(err)
 //			}
@@ -38,8 +39,8 @@
 //	...
 //	if got := fs.Reads("job/chk-1/op-0-…"); got.Bytes >= size { ... }
 //
-// Injected errors wrap ErrInjected, which checkpoint.IsTransient counts as transient: under
-// checkpoint.NewRetryingStorage they are retried. FaultStorage is safe for concurrent use.
+// Injected errors wrap ErrInjected, which blobstore.IsTransient counts as transient: under
+// blobstore.NewRetryingStorage they are retried. FaultStorage is safe for concurrent use.
 //
 // Nothing in this package is meant for production code.
 package checkpointtest

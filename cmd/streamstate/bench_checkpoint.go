@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -126,7 +127,7 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 		defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
 		storageURL = (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
 	}
-	inner, err := checkpoint.OpenURL(ctx, storageURL)
+	inner, err := blobstore.OpenURL(ctx, storageURL)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 )
 
 // checkpointsCmd is `streamstate checkpoints`: look into checkpoint storage, as a Flink user
@@ -96,7 +97,7 @@ func openCheckpointLocation(ctx context.Context, raw string) (*ckLocation, error
 		return nil, errors.New("empty checkpoint storage URL")
 	}
 	// Messages show the URL without credentials; loc.url is that form.
-	shown := checkpoint.RedactURL(raw)
+	shown := blobstore.RedactURL(raw)
 	if dir, ok := localDir(raw); ok {
 		fi, err := os.Stat(dir)
 		if err != nil {

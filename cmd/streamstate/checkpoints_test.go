@@ -15,6 +15,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -157,7 +158,7 @@ func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints,
 
 func ckOpen(t *testing.T, url, job string) (checkpoint.Storage, *checkpoint.Checkpoints) {
 	t.Helper()
-	st, err := checkpoint.OpenURL(context.Background(), url)
+	st, err := blobstore.OpenURL(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +373,7 @@ func TestCheckpointsFull(t *testing.T) {
 func TestCheckpointsSavepoint(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "sp-1")
-	st, err := checkpoint.OpenURL(context.Background(), fileURL(dir))
+	st, err := blobstore.OpenURL(context.Background(), fileURL(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

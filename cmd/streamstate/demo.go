@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -248,7 +249,7 @@ func roundDuration(d time.Duration) time.Duration {
 // relative to the current directory.
 func openStorage(ctx context.Context, raw string) (checkpoint.Storage, error) {
 	if raw == "jobmanager" {
-		return checkpoint.NewJobManagerStorage(0), nil
+		return blobstore.NewJobManagerStorage(0), nil
 	}
 	dir, query, isFile := "", "", false
 	if rest, ok := strings.CutPrefix(raw, "file://"); ok {
@@ -267,7 +268,7 @@ func openStorage(ctx context.Context, raw string) (checkpoint.Storage, error) {
 			raw += "?" + query
 		}
 	}
-	return checkpoint.OpenURL(ctx, raw)
+	return blobstore.OpenURL(ctx, raw)
 }
 
 // demoEvent is one payment.

@@ -24,6 +24,7 @@ import (
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/config"
 	"github.com/streamstate/streamstate/state"
 	"github.com/streamstate/streamstate/stream"
@@ -184,9 +185,9 @@ func (c *runCmd) Run(e *env) (err error) {
 
 	var st checkpoint.Storage
 	if cfg.CheckpointStorage == "jobmanager" {
-		st = checkpoint.NewJobManagerStorage(cfg.JobManagerMaxStateSize)
+		st = blobstore.NewJobManagerStorage(cfg.JobManagerMaxStateSize)
 	} else if st, err = openStorage(ctx, cfg.CheckpointsDir); err != nil {
-		return fmt.Errorf("checkpoint storage %s: %w", checkpoint.RedactURL(cfg.CheckpointsDir), err)
+		return fmt.Errorf("checkpoint storage %s: %w", blobstore.RedactURL(cfg.CheckpointsDir), err)
 	}
 	defer st.Close()
 	cps, err := checkpoint.Open(ctx, st, c.JobID, checkpoint.Options{NumRetained: cfg.NumRetained, Logger: logger})
@@ -266,7 +267,7 @@ func (c *runCmd) Run(e *env) (err error) {
 	fmt.Fprintf(e.Out, "job %s (pid %d, %s): %s backend, parallelism %d, checkpoints %s every %v%s, from %s; output in %s\n",
 		c.JobID, rec.PID, spec.about, cfg.Backend, cfg.Parallelism, st, cfg.CheckpointInterval, incrementalNote(cfg), restored, c.Output)
 	if rt != nil {
-		rec.State, rec.SavepointsDir = "running", checkpoint.RedactURL(cfg.SavepointsDir)
+		rec.State, rec.SavepointsDir = "running", blobstore.RedactURL(cfg.SavepointsDir)
 		if err := rt.writeFile(recordName(rec.PID), rec); err != nil {
 			fmt.Fprintf(e.Log, "warning: %v\n", err)
 		}
@@ -317,7 +318,7 @@ func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Con
 	// The random suffix keeps savepoints taken in the same millisecond apart (requests queued
 	// while the job started are taken together).
 	dir := joinURL(cfg.SavepointsDir, fmt.Sprintf("savepoint-%s-%s-%06x", c.JobID, time.Now().UTC().Format("20060102T150405.000"), rand.Uint32()&0xffffff))
-	res := savepointResult{JobID: c.JobID, Stop: stop, Path: checkpoint.RedactURL(dir)}
+	res := savepointResult{JobID: c.JobID, Stop: stop, Path: blobstore.RedactURL(dir)}
 	st, err := openStorage(ctx, dir)
 	if err != nil {
 		log.Error("savepoint storage", "dir", res.Path, "err", err)
@@ -328,7 +329,7 @@ func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Con
 	// The storage's description is absolute (a relative file:// URL is resolved); the
 	// redacted query keeps what opening it needs (an S3 endpoint, say).
 	res.Path = st.String()
-	if _, q, ok := strings.Cut(checkpoint.RedactURL(dir), "?"); ok {
+	if _, q, ok := strings.Cut(blobstore.RedactURL(dir), "?"); ok {
 		res.Path += "?" + q
 	}
 	s, err := job.TriggerSavepoint(ctx, st, dir, stop)
@@ -353,7 +354,7 @@ func loadSnapshot(ctx context.Context, url string) (*checkpoint.Metadata, checkp
 		root, jobID := jobDir[:i], jobDir[i+1:]
 		st, err := openStorage(ctx, root)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("--from %s: %w", checkpoint.RedactURL(url), err)
+			return nil, nil, nil, fmt.Errorf("--from %s: %w", blobstore.RedactURL(url), err)
 		}
 		// Read-only: the job may be running elsewhere, and Open would clean up after it.
 		m, r, err := checkpoint.LoadCheckpoint(ctx, st, jobID, id)
@@ -361,16 +362,16 @@ func loadSnapshot(ctx context.Context, url string) (*checkpoint.Metadata, checkp
 			return m, r, func() { st.Close() }, nil
 		}
 		st.Close()
-		return nil, nil, nil, fmt.Errorf("--from %s: checkpoint %d of job %s: %w", checkpoint.RedactURL(url), id, jobID, err)
+		return nil, nil, nil, fmt.Errorf("--from %s: checkpoint %d of job %s: %w", blobstore.RedactURL(url), id, jobID, err)
 	}
 	st, err := openStorage(ctx, url)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--from %s: %w", checkpoint.RedactURL(url), err)
+		return nil, nil, nil, fmt.Errorf("--from %s: %w", blobstore.RedactURL(url), err)
 	}
 	m, r, err := checkpoint.LoadSavepoint(ctx, st)
 	if err != nil {
 		st.Close()
-		return nil, nil, nil, fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): %w", checkpoint.RedactURL(url), err)
+		return nil, nil, nil, fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): %w", blobstore.RedactURL(url), err)
 	}
 	return m, r, func() { st.Close() }, nil
 }

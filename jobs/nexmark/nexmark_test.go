@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/state"
 	"github.com/streamstate/streamstate/stream"
 )
@@ -224,7 +225,7 @@ func TestQueriesSurviveCrashes(t *testing.T) {
 		}{{"hashmap", nil, 100_000}, {"lsm", lsmBackend, 500}} {
 			t.Run(q+"/"+tc.name, func(t *testing.T) {
 				out, cpDir := t.TempDir(), t.TempDir()
-				st, err := checkpoint.OpenURL(context.Background(), "file://"+cpDir)
+				st, err := blobstore.OpenURL(context.Background(), "file://"+cpDir)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,10 +1,12 @@
-package checkpoint
+package blobstore
 
 import (
 	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/streamstate/streamstate/checkpoint"
 )
 
 // TestRedactURL: RedactURL hides user information and secret parameters, keeps the rest.
@@ -54,8 +56,8 @@ func TestOpenURLRedactsSecrets(t *testing.T) {
 
 // TestScrubErrorKeepsChain: a scrubbed error still matches its sentinel.
 func TestScrubErrorKeepsChain(t *testing.T) {
-	err := scrubError(&FileError{Path: "x", Err: ErrMissing, Detail: "in s3://k:hunter2@b"}, urlSecrets("s3://k:hunter2@b"))
-	if strings.Contains(err.Error(), "hunter2") || !errors.Is(err, ErrMissing) {
+	err := scrubError(&checkpoint.FileError{Path: "x", Err: checkpoint.ErrMissing, Detail: "in s3://k:hunter2@b"}, urlSecrets("s3://k:hunter2@b"))
+	if strings.Contains(err.Error(), "hunter2") || !errors.Is(err, checkpoint.ErrMissing) {
 		t.Fatalf("scrubbed: %v", err)
 	}
 }

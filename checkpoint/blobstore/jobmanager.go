@@ -1,10 +1,11 @@
-package checkpoint
+package blobstore
 
 import (
 	"context"
 	"fmt"
 	"path"
 
+	"github.com/streamstate/streamstate/checkpoint"
 	"gocloud.dev/blob/memblob"
 )
 
@@ -19,7 +20,7 @@ const MaxStateSizeKey = "state.checkpoint-storage.jobmanager.max-state-size"
 // process, as Flink's JobManagerCheckpointStorage: for small state, tests and demos. Each state
 // handle (every object except _metadata) may hold at most maxStateSize bytes
 // (<= 0: DefaultJobManagerMaxStateSize); a larger one fails its checkpoint with ErrStateTooLarge.
-func NewJobManagerStorage(maxStateSize int64) Storage {
+func NewJobManagerStorage(maxStateSize int64) checkpoint.Storage {
 	if maxStateSize <= 0 {
 		maxStateSize = DefaultJobManagerMaxStateSize
 	}
@@ -30,13 +31,13 @@ func NewJobManagerStorage(maxStateSize int64) Storage {
 }
 
 type jobManagerStorage struct {
-	Storage
+	checkpoint.Storage
 	limit int64
 }
 
-func (s *jobManagerStorage) Create(ctx context.Context, name string, ifNotExist bool) (Writer, error) {
+func (s *jobManagerStorage) Create(ctx context.Context, name string, ifNotExist bool) (checkpoint.Writer, error) {
 	w, err := s.Storage.Create(ctx, name, ifNotExist)
-	if err != nil || path.Base(name) == MetadataName {
+	if err != nil || path.Base(name) == checkpoint.MetadataName {
 		return w, err
 	}
 	return &limitWriter{Writer: w, name: name, limit: s.limit}, nil
@@ -45,7 +46,7 @@ func (s *jobManagerStorage) Create(ctx context.Context, name string, ifNotExist 
 // limitWriter stops storing once past the limit but keeps counting, so the error can name the
 // handle's real size.
 type limitWriter struct {
-	Writer
+	checkpoint.Writer
 	name  string
 	limit int64
 	n     int64
@@ -63,7 +64,7 @@ func (w *limitWriter) Commit() (int64, error) {
 	if w.n > w.limit {
 		w.Writer.Abort()
 		return 0, fmt.Errorf("%w: state handle %s is %s, over the limit of %s; raise %s or use file:// or s3:// checkpoint storage (state.checkpoints.dir)",
-			ErrStateTooLarge, w.name, humanBytes(w.n), humanBytes(w.limit), MaxStateSizeKey)
+			checkpoint.ErrStateTooLarge, w.name, humanBytes(w.n), humanBytes(w.limit), MaxStateSizeKey)
 	}
 	return w.Writer.Commit()
 }

@@ -1,4 +1,4 @@
-package checkpoint
+package blobstore
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/streamstate/streamstate/checkpoint"
 	"gocloud.dev/gcerrors"
 )
 
@@ -85,7 +86,7 @@ func IsTransient(err error) bool {
 	if err == nil {
 		return false
 	}
-	for _, perm := range []error{ErrMissing, ErrExists, ErrCorrupt, ErrStateTooLarge, ErrNoCheckpoint,
+	for _, perm := range []error{checkpoint.ErrMissing, checkpoint.ErrExists, checkpoint.ErrCorrupt, checkpoint.ErrStateTooLarge, checkpoint.ErrNoCheckpoint,
 		context.Canceled, context.DeadlineExceeded, os.ErrNotExist, os.ErrPermission} {
 		if errors.Is(err, perm) {
 			return false
@@ -133,13 +134,13 @@ func IsTransient(err error) bool {
 // upload, which then succeeds.
 //
 // OpenURL wraps s3:// storage with the default options.
-func NewRetryingStorage(st Storage, opts RetryOptions) Storage {
+func NewRetryingStorage(st checkpoint.Storage, opts RetryOptions) checkpoint.Storage {
 	opts.setDefaults()
 	return &retryStorage{inner: st, opts: opts}
 }
 
 type retryStorage struct {
-	inner Storage
+	inner checkpoint.Storage
 	opts  RetryOptions
 }
 
@@ -203,7 +204,7 @@ func (s *retryStorage) Sweep(ctx context.Context, dir string) error {
 }
 
 // Create checks nothing remotely: the upload starts at Commit, so that it can be replayed.
-func (s *retryStorage) Create(ctx context.Context, name string, ifNotExist bool) (Writer, error) {
+func (s *retryStorage) Create(ctx context.Context, name string, ifNotExist bool) (checkpoint.Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("create %s in %s: %w", name, s.inner, err)
 	}
@@ -294,7 +295,7 @@ func (w *retryWriter) Commit() (int64, error) {
 	ambiguous := false // an earlier try may have stored the object
 	err := w.s.do(w.ctx, "write", w.name, func() error {
 		err := w.upload()
-		if errors.Is(err, ErrExists) && w.ifNotExist && ambiguous {
+		if errors.Is(err, checkpoint.ErrExists) && w.ifNotExist && ambiguous {
 			if same, cerr := w.storedEquals(); cerr != nil {
 				return cerr
 			} else if same {
@@ -360,4 +361,4 @@ func (w *retryWriter) Abort() {
 	w.release()
 }
 
-var _ Storage = (*retryStorage)(nil)
+var _ checkpoint.Storage = (*retryStorage)(nil)
