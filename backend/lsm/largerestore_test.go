@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -47,7 +48,7 @@ func TestLargeFullRestore(t *testing.T) {
 		dir = t.TempDir()
 	}
 	ctx := context.Background()
-	st, err := checkpoint.OpenURL(ctx, "file://"+dir)
+	st, err := blobstore.OpenURL(ctx, "file://"+dir)
 	must(t, err)
 	defer st.Close()
 	cps, err := checkpoint.Open(ctx, st, "large-full", checkpoint.Options{})
