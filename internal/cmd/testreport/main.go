@@ -102,6 +102,7 @@ func live(in io.Reader, out io.Writer, save string) error {
 			packages++
 			if e.Action == "fail" {
 				failed++
+				printUnfinished(out, e.Package, outputs)
 			}
 		}
 	}
@@ -115,6 +116,35 @@ func live(in io.Reader, out io.Writer, save string) error {
 		return fmt.Errorf("no package result in the input: did the build fail?")
 	}
 	return nil
+}
+
+// unfinishedLines bounds what is printed of a test that never ended (a panic prints every
+// goroutine's stack; its first lines say what happened).
+const unfinishedLines = 200
+
+// printUnfinished prints the output of the tests of pkg that were running when the package
+// failed without their ending (a panic, a timeout, a crash of the test binary), so the reason
+// is in the log.
+func printUnfinished(out io.Writer, pkg string, outputs map[string][]string) {
+	var ids []string
+	for id := range outputs {
+		if strings.HasPrefix(id, pkg+"/") {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		lines := outputs[id]
+		fmt.Fprintf(out, "--- FAIL: %s %s (did not finish)\n", pkg, strings.TrimPrefix(id, pkg+"/"))
+		if len(lines) > unfinishedLines {
+			fmt.Fprintf(out, "    (%d lines, the first %d:)\n", len(lines), unfinishedLines)
+			lines = lines[:unfinishedLines]
+		}
+		for _, o := range lines {
+			fmt.Fprint(out, "    ", o)
+		}
+		delete(outputs, id)
+	}
 }
 
 // result is what the summary knows of one test.
