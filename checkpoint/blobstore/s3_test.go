@@ -38,7 +38,14 @@ func TestStorageConformanceS3(t *testing.T) {
 	if os.Getenv(miniotest.EnvURL) == "" {
 		t.Skipf("no MinIO server: %s is not set; run ./scripts/test.sh", miniotest.EnvURL)
 	}
-	checkpointtest.RunStorageSuite(t, s3Storage)
+	checkpointtest.RunStorageSuiteWith(t, s3Storage, checkpointtest.Features{
+		// Seen in 2 of 6 runs of this MinIO (single drive, objects as files): a PUT whose key's
+		// parent directory a concurrent DELETE removes answers 403 AccessDenied. S3 has no
+		// directories; checkpoints write new chk-N/ prefixes and delete old ones, but shared/
+		// sees uploads and retention deletes together, so a job on such a MinIO may see a
+		// checkpoint fail this way (it is retried by the next checkpoint).
+		NoCreateWhileDeleting: "MinIO (single drive) answers 403 to a PUT racing a DELETE that empties its prefix: a server-side race",
+	})
 }
 
 // The retrying layer is a Storage like any other, also when every fifth operation of the

@@ -25,6 +25,22 @@ import (
 // passes over jobmanager storage with its default limit. No name is used both as an object
 // and as a "directory" prefix of another object (a filesystem cannot hold both).
 func RunStorageSuite(t *testing.T, open func(t *testing.T) checkpoint.Storage) {
+	RunStorageSuiteWith(t, open, Features{})
+}
+
+// Features says what a storage under test cannot do, for the cases of the suite that need it;
+// the zero value claims everything. Each field names the behaviour and why a storage may lack it.
+type Features struct {
+	// NoCreateWhileDeleting skips CreateWhileDeleting, with this reason: a storage whose
+	// writes into a "directory" fail while a delete empties it (a known server-side race, not
+	// our code's) says so here rather than fail the suite at random. The reason is reported
+	// as the subtest's skip.
+	NoCreateWhileDeleting string
+}
+
+// RunStorageSuiteWith is RunStorageSuite for a storage that lacks some Features.
+func RunStorageSuiteWith(t *testing.T, open func(t *testing.T) checkpoint.Storage, f Features) {
+	skip := map[string]string{"CreateWhileDeleting": f.NoCreateWhileDeleting}
 	for _, tc := range []struct {
 		name string
 		fn   func(t *testing.T, st checkpoint.Storage)
@@ -47,6 +63,9 @@ func RunStorageSuite(t *testing.T, open func(t *testing.T) checkpoint.Storage) {
 		{"String", suiteString},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if reason := skip[tc.name]; reason != "" {
+				t.Skip(reason)
+			}
 			st := open(t)
 			t.Cleanup(func() { _ = st.Close() })
 			tc.fn(t, st)
