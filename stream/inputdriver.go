@@ -158,7 +158,7 @@ func (d *inputDriver[T]) processBatch(i int, b []element[T]) error {
 			return err
 		}
 		if d.gate.blocked(i) {
-			if k+1 < len(b) && !d.gate.inputs[i].ended {
+			if k+1 < len(b) && !d.gate.ended(i) {
 				d.held[i] = append([]element[T](nil), b[k+1:]...)
 			}
 			d.setReadable(i)

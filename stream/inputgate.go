@@ -119,6 +119,9 @@ func newInputGate(n int) *inputGate {
 // has ended.
 func (g *inputGate) blocked(ch int) bool { return g.inputs[ch].blocked || g.inputs[ch].ended }
 
+// ended reports whether input ch has ended.
+func (g *inputGate) ended(ch int) bool { return g.inputs[ch].ended }
+
 // done reports whether every input has ended.
 func (g *inputGate) done() bool { return g.live == 0 }
 
