@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -344,232 +343,24 @@ type inputHandler[T any] interface {
 	processingTime() (next int64, ok bool, err error)
 }
 
-// runInputs is the loop of a subtask with inputs: it reads batches from every upstream
-// subtask, merges watermarks (the minimum over active inputs), aligns checkpoint barriers
-// (an input that delivered barrier n is blocked until every input has), and handles the
-// coordinator's messages. It returns when every input has ended.
+// runInputs is the loop of a subtask with inputs, the driver of its inputGate: it reads
+// batches from every input the gate does not block, hands records to h and every other
+// element to the gate, and carries out what the gate returns (block an input and hold the
+// rest of its batch, snapshot, emit the combined watermark or stream status). Between
+// batches it handles the coordinator's messages and processing-time timers; when nothing is
+// ready it flushes its outputs. It returns when every input has ended.
 func runInputs[T any](t *task, e *edge[T], h inputHandler[T]) error {
-	ins := e.chans[t.index]
-	n := len(ins)
-	const (
-		caseCtrl = iota
-		caseDone
-		caseTimer
-		caseDefault
-		numFixed
-	)
-	cases := make([]reflect.SelectCase, numFixed+n)
-	cases[caseCtrl] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.ctrl)}
-	cases[caseDone] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.job.done)}
-	cases[caseTimer] = reflect.SelectCase{Dir: reflect.SelectRecv}
-	cases[caseDefault] = reflect.SelectCase{Dir: reflect.SelectDefault}
-	inCase := make([]reflect.Value, n)
-	for i, c := range ins {
-		inCase[i] = reflect.ValueOf(c)
-		cases[numFixed+i] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: inCase[i]}
-	}
-	wms := make([]int64, n)
-	for i := range wms {
-		wms[i] = MinWatermark
-	}
-	idle := make([]bool, n)
-	ended := make([]bool, n)
-	blocked := make([]bool, n)
-	held := make([][]element[T], n) // the rest of a batch after a barrier
-	live := n
-	combined := int64(MinWatermark)
-	idleOut := false
-	var aligning int64 // checkpoint being aligned, 0 if none
-	var lastBarrier int64
-	var alignStart time.Time
-	nBlocked := 0
-
-	setBlocked := func(i int, b bool) {
-		blocked[i] = b
-		if b || ended[i] {
-			cases[numFixed+i].Chan = reflect.Value{}
-		} else {
-			cases[numFixed+i].Chan = inCase[i]
-		}
-	}
-	updateWatermark := func() error {
-		minWM, active := int64(MaxWatermark), false
-		for i := range wms {
-			if idle[i] && !ended[i] {
-				continue
-			}
-			active = true
-			minWM = min(minWM, wms[i])
-		}
-		if !active {
-			if !idleOut {
-				idleOut = true
-				return t.broadcast(kindIdle, 0)
-			}
-			return nil
-		}
-		if idleOut {
-			idleOut = false
-			if err := t.broadcast(kindActive, 0); err != nil {
-				return err
-			}
-		}
-		if minWM > combined {
-			combined = minWM
-			return h.processWatermark(minWM)
-		}
-		return nil
-	}
-	var processBatch func(i int, b []element[T]) error
-	unblockAll := func() error {
-		aligning, nBlocked = 0, 0
-		for i := range blocked {
-			if blocked[i] {
-				setBlocked(i, false)
-				if rest := held[i]; rest != nil {
-					held[i] = nil
-					if err := processBatch(i, rest); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		return nil
-	}
-	alignmentDone := func() error {
-		if aligning == 0 || nBlocked < live {
-			return nil
-		}
-		id := aligning
-		lastBarrier = id
-		if err := t.snapshot(id, time.Since(alignStart)); err != nil {
+	d := newInputDriver(t, e, h)
+	defer d.stopTimer()
+	for !d.gate.done() {
+		if err := d.replayHeld(); err != nil {
 			return err
 		}
-		return unblockAll()
-	}
-	barrier := func(i int, id int64) error {
-		if id <= lastBarrier || (aligning != 0 && id < aligning) {
-			return nil // a barrier of a checkpoint already taken or given up
+		if d.gate.done() {
+			break
 		}
-		if aligning != 0 && id > aligning { // a newer checkpoint overtook: give up the old one
-			if err := unblockAll(); err != nil {
-				return err
-			}
-		}
-		if aligning == 0 {
-			aligning, alignStart = id, time.Now()
-		}
-		setBlocked(i, true)
-		nBlocked++
-		return alignmentDone()
-	}
-	processBatch = func(i int, b []element[T]) error {
-		for k := range b {
-			el := &b[k]
-			switch el.kind {
-			case kindRecord:
-				if err := h.processRecord(el.v, el.ts); err != nil {
-					return err
-				}
-			case kindWatermark:
-				if el.ts > wms[i] {
-					wms[i] = el.ts
-				}
-				if err := updateWatermark(); err != nil {
-					return err
-				}
-			case kindIdle, kindActive:
-				idle[i] = el.kind == kindIdle
-				if err := updateWatermark(); err != nil {
-					return err
-				}
-			case kindBarrier:
-				if err := barrier(i, el.ts); err != nil {
-					return err
-				}
-				if blocked[i] && k+1 < len(b) {
-					held[i] = append([]element[T](nil), b[k+1:]...)
-					return nil
-				}
-			case kindEnd:
-				ended[i] = true
-				wms[i] = MaxWatermark
-				live--
-				if blocked[i] {
-					nBlocked--
-				}
-				setBlocked(i, false)
-				if err := updateWatermark(); err != nil {
-					return err
-				}
-				if err := alignmentDone(); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for live > 0 {
-		chosen, recv, _ := reflect.Select(cases)
-		if chosen == caseDefault {
-			// Nothing ready: send what is buffered downstream, then wait.
-			if err := t.flush(); err != nil {
-				return err
-			}
-			next, ok, err := h.processingTime()
-			if err != nil {
-				return err
-			}
-			cases[caseTimer].Chan = reflect.Value{}
-			if ok {
-				d := time.Duration(next-t.job.clock.Now()) * time.Millisecond
-				if timer == nil {
-					timer = time.NewTimer(d)
-				} else {
-					timer.Reset(d)
-				}
-				cases[caseTimer].Chan = reflect.ValueOf(timer.C)
-			}
-			cases[caseDefault].Dir = reflect.SelectRecv // no default: block
-			chosen, recv, _ = reflect.Select(cases)
-			cases[caseDefault].Dir = reflect.SelectDefault
-		}
-		switch chosen {
-		case caseCtrl:
-			c := recv.Interface().(control)
-			if c.kind == ctrlAbort && c.id == aligning {
-				if err := unblockAll(); err != nil {
-					return err
-				}
-			}
-			if err := t.notify(c); err != nil {
-				return err
-			}
-		case caseDone:
-			return errJobStopped
-		case caseTimer:
-			if _, _, err := h.processingTime(); err != nil {
-				return err
-			}
-		case caseDefault:
-		default:
-			i := chosen - numFixed
-			b := recv.Interface().([]element[T])
-			err := processBatch(i, b)
-			e.recycle(b)
-			if err != nil {
-				return err
-			}
-			if _, _, err := h.processingTime(); err != nil {
-				return err
-			}
+		if err := d.step(); err != nil {
+			return err
 		}
 	}
 	return t.endInput()

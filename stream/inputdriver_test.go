@@ -1,0 +1,125 @@
+package stream
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// driverLog records, in order, what runInputs did: the records and watermarks it handed to
+// the operator and the elements it sent downstream.
+type driverLog struct{ entries []string }
+
+func (l *driverLog) processRecord(v string, _ int64) error {
+	l.entries = append(l.entries, v)
+	return nil
+}
+func (l *driverLog) processWatermark(wm int64) error {
+	l.entries = append(l.entries, fmt.Sprintf("wm %d", wm))
+	return nil
+}
+func (l *driverLog) processingTime() (int64, bool, error) { return 0, false, nil }
+func (l *driverLog) flush() error                         { return nil }
+func (l *driverLog) broadcast(kind elemKind, ts int64) error {
+	switch kind {
+	case kindBarrier:
+		l.entries = append(l.entries, fmt.Sprintf("barrier %d", ts))
+	case kindEnd:
+		l.entries = append(l.entries, "end")
+	default:
+		l.entries = append(l.entries, fmt.Sprintf("kind %d", kind))
+	}
+	return nil
+}
+
+// parseBatch turns "a1 |1 a2 wm5 ." into elements: a record, barrier 1, a record,
+// watermark 5, end of input.
+func parseBatch(t *testing.T, s string) []element[string] {
+	var b []element[string]
+	for _, f := range strings.Fields(s) {
+		var n int64
+		switch {
+		case f == ".":
+			b = append(b, element[string]{kind: kindEnd})
+		case strings.HasPrefix(f, "|"):
+			if _, err := fmt.Sscanf(f, "|%d", &n); err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, element[string]{kind: kindBarrier, ts: n})
+		case strings.HasPrefix(f, "wm"):
+			if _, err := fmt.Sscanf(f, "wm%d", &n); err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, element[string]{kind: kindWatermark, ts: n})
+		default:
+			b = append(b, element[string]{v: f, kind: kindRecord})
+		}
+	}
+	return b
+}
+
+// TestRunInputsHoldsWhatFollowsABarrier drives runInputs over two inputs whose batches
+// carry records behind barriers of two concurrent checkpoints, many times so the select
+// interleaves the inputs differently. Whatever the interleaving, a record is handed to the
+// operator after the barrier of every checkpoint it follows on its input and before the
+// barrier of every checkpoint it precedes, each input keeps its order, each barrier goes
+// downstream once, and the end goes last. Watermark 10 is always emitted: barrier 2 blocks
+// input 0 behind it, so input 0 cannot end before input 1's watermark 20 arrives.
+func TestRunInputsHoldsWhatFollowsABarrier(t *testing.T) {
+	inputs := [][]string{
+		{"a1 |1 a2 a3", "wm10 |2 a4 .", ""},
+		{"b1 b2 |1 b3", "wm20 b4 |2", "b5 ."},
+	}
+	// epoch[r] is the checkpoint interval a record belongs to: 0 before barrier 1, 1 between
+	// 1 and 2, 2 after 2.
+	epochs := map[string]int{"a1": 0, "b1": 0, "b2": 0, "a2": 1, "a3": 1, "b3": 1, "b4": 1, "a4": 2, "b5": 2}
+	for run := range 200 {
+		e := &edge[string]{free: make(chan []element[string], 8)}
+		e.chans = [][]chan []element[string]{make([]chan []element[string], len(inputs))}
+		for i, batches := range inputs {
+			c := make(chan []element[string], len(batches))
+			for _, s := range batches {
+				if s != "" {
+					c <- parseBatch(t, s)
+				}
+			}
+			e.chans[0][i] = c
+		}
+		log := &driverLog{}
+		j := &Job{clock: &ManualClock{}, coord: &coordinator{}, done: make(chan struct{})}
+		tk := &task{job: j, ctrl: make(chan control, 1), flushers: []flusher{log}}
+		if err := runInputs[string](tk, e, log); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		got := log.entries
+		epoch := maps.Clone(epochs)
+		b1, b2 := slices.Index(got, "barrier 1"), slices.Index(got, "barrier 2")
+		if b1 < 0 || b2 < b1 || strings.Count(strings.Join(got, ","), "barrier") != 2 {
+			t.Fatalf("run %d: barriers out of order or repeated: %v", run, got)
+		}
+		if got[len(got)-1] != "end" || slices.Index(got, "wm 10") < 0 {
+			t.Fatalf("run %d: want watermark 10 and the end last: %v", run, got)
+		}
+		last := map[byte]string{}
+		for k, v := range got {
+			ep, ok := epoch[v]
+			if !ok {
+				continue
+			}
+			bounds := []int{-1, b1, b2, len(got)}
+			if k < bounds[ep] || k > bounds[ep+1] {
+				t.Fatalf("run %d: record %s (after barrier %d) at %d: %v", run, v, ep, k, got)
+			}
+			if prev := last[v[0]]; prev != "" && prev > v {
+				t.Fatalf("run %d: input order broken, %s after %s: %v", run, v, prev, got)
+			}
+			last[v[0]] = v
+			delete(epoch, v)
+		}
+		for v := range epoch {
+			t.Fatalf("run %d: record %s never processed: %v", run, v, got)
+		}
+	}
+}
