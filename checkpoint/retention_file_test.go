@@ -18,27 +18,6 @@ import (
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 )
 
-// dirTree returns every file and directory under dir, relative, sorted.
-func dirTree(t *testing.T, dir string) []string {
-	t.Helper()
-	var all []string
-	err := filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != dir {
-			rel, _ := filepath.Rel(dir, p)
-			all = append(all, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(all)
-	return all
-}
-
 // Defect 7 (issue 17): retention removes the directories of the checkpoints it deletes on
 // file://; after many checkpoints only the retained ones (and the shared files they
 // reference) remain.
@@ -164,3 +143,5 @@ func TestOpenSweepFailureIsLogged(t *testing.T) {
 	cpTake(t, c, 1, "v")
 	cpExpectCompleted(t, c, 1)
 }
+
+var dirTree = checkpointtest.DirTree

@@ -68,7 +68,7 @@ func TestWatchdog(t *testing.T) {
 	for _, stalled := range []bool{true, false} {
 		name := map[bool]string{true: "stalled-in-backend", false: "busy-elsewhere"}[stalled]
 		t.Run(name, func(t *testing.T) {
-			fb := &failingHeap{failed: make(chan struct{}), err: errors.New("the backend failed in /work/dir")}
+			fb := &failingHeap{failed: make(chan struct{}), err: errors.New("the backend failed in its working directory")}
 			fb.stalled.Store(stalled)
 			backend := func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
 				b, err := heap.New(ctx, opts)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 )
 
 // eventLog records, in order, what a test observes of a storage: fsyncs (from the file://
@@ -203,27 +204,6 @@ func TestCheckpointDurabilityOrder(t *testing.T) {
 	}
 }
 
-// dirTree returns every file and directory under dir, relative, sorted.
-func dirTree(t *testing.T, dir string) []string {
-	t.Helper()
-	var all []string
-	err := filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != dir {
-			rel, _ := filepath.Rel(dir, p)
-			all = append(all, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(all)
-	return all
-}
-
 // Deletes remove the directories they empty, up to but never including the storage root, and
 // an aborted write leaves no directory behind.
 func TestFileDeleteRemovesEmptyDirectories(t *testing.T) {
@@ -261,3 +241,5 @@ func TestFileDeleteRemovesEmptyDirectories(t *testing.T) {
 	}
 	putObject(t, st, "job/chk-3/_metadata", []byte("writes go on"))
 }
+
+var dirTree = checkpointtest.DirTree

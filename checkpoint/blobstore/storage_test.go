@@ -1,7 +1,6 @@
 package blobstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -129,47 +128,6 @@ func TestFileStorageListHidesTemporaryFiles(t *testing.T) {
 	}
 }
 
-func putObject(t *testing.T, st checkpoint.Storage, name string, data []byte) {
-	t.Helper()
-	w, err := st.Create(context.Background(), name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readAll(t *testing.T, st checkpoint.Storage, name string) []byte {
-	t.Helper()
-	b, err := st.ReadRange(context.Background(), name, 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// writeInChunks writes n bytes to name in chunks and returns Commit's result.
-func writeInChunks(st checkpoint.Storage, name string, n, chunk int) (int64, error) {
-	w, err := st.Create(context.Background(), name, false)
-	if err != nil {
-		return 0, err
-	}
-	buf := bytes.Repeat([]byte{'s'}, chunk)
-	for n > 0 {
-		k := min(n, chunk)
-		if _, err := w.Write(buf[:k]); err != nil {
-			w.Abort()
-			return 0, err
-		}
-		n -= k
-	}
-	return w.Commit()
-}
-
 func TestJobManagerMaxStateSize(t *testing.T) {
 	ctx := context.Background()
 	const limit = 1000
@@ -245,3 +203,9 @@ func TestJobManagerAbortOverLimit(t *testing.T) {
 		t.Fatalf("List = %q after Abort", names)
 	}
 }
+
+var (
+	putObject     = checkpointtest.PutObject
+	readAll       = checkpointtest.ReadObject
+	writeInChunks = checkpointtest.WriteInChunks
+)
