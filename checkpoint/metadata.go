@@ -42,7 +42,7 @@ const MaxMetadataSize = 256 << 20
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // StateKind is the kind of a keyed state as recorded in snapshots. The state package re-exports
-// these as state.Kind; the numbers are part of the format.
+// these as backend.Kind; the numbers are part of the format.
 type StateKind uint8
 
 // The keyed state kinds.

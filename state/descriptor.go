@@ -3,44 +3,14 @@ package state
 import (
 	"errors"
 
-	"github.com/streamstate/streamstate/checkpoint"
-
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/serde"
 )
 
-// Kind is the kind of a keyed state. The numbers are part of the snapshot format, so the type
-// lives with the format in package checkpoint.
-type Kind = checkpoint.StateKind
-
-// The keyed state kinds. Reducing and Aggregating state are stored like Value state (their
-// accumulator).
-const (
-	KindValue       = checkpoint.KindValue
-	KindList        = checkpoint.KindList
-	KindMap         = checkpoint.KindMap
-	KindReducing    = checkpoint.KindReducing
-	KindAggregating = checkpoint.KindAggregating
-	KindTimers      = checkpoint.KindTimers
-)
-
-// Spec is the type-erased form of a descriptor, what a backend sees. Value is the serializer of
-// the stored value (the element for lists, the map value for maps, the accumulator for reducing
-// and aggregating state); UserKey is the map's key serializer. Word is set for value, list,
-// map and reducing states whose values fit in a word, UserKeyWord for map states whose user
-// keys do (see Word).
-type Spec struct {
-	Name        string
-	Kind        Kind
-	Value       serde.Erased
-	UserKey     serde.Erased
-	Word        *Word
-	UserKeyWord *Word
-}
-
 // Descriptor is implemented by all state descriptors.
 type Descriptor interface {
-	// Spec returns the erased description a backend registers.
-	Spec() Spec
+	// backend.Spec returns the erased description a backend registers.
+	Spec() backend.Spec
 }
 
 func validateName(name string) error {
@@ -58,10 +28,10 @@ type ValueDescriptor[V any] struct {
 	Serializer serde.Serializer[V]
 }
 
-// Spec implements Descriptor.
-func (d ValueDescriptor[V]) Spec() Spec {
+// backend.Spec implements Descriptor.
+func (d ValueDescriptor[V]) Spec() backend.Spec {
 	ser := orDefault(d.Serializer)
-	return Spec{Name: d.Name, Kind: KindValue, Value: serde.Erase(ser), Word: wordOf(ser)}
+	return backend.Spec{Name: d.Name, Kind: backend.KindValue, Value: serde.Erase(ser), Word: wordOf(ser)}
 }
 
 // ListDescriptor describes a ListState[V].
@@ -72,10 +42,10 @@ type ListDescriptor[V any] struct {
 	Serializer serde.Serializer[V]
 }
 
-// Spec implements Descriptor.
-func (d ListDescriptor[V]) Spec() Spec {
+// backend.Spec implements Descriptor.
+func (d ListDescriptor[V]) Spec() backend.Spec {
 	ser := orDefault(d.Serializer)
-	return Spec{Name: d.Name, Kind: KindList, Value: serde.Erase(ser), Word: wordOf(ser)}
+	return backend.Spec{Name: d.Name, Kind: backend.KindList, Value: serde.Erase(ser), Word: wordOf(ser)}
 }
 
 // MapDescriptor describes a MapState[UK, UV].
@@ -89,10 +59,10 @@ type MapDescriptor[UK comparable, UV any] struct {
 	ValueSerializer serde.Serializer[UV]
 }
 
-// Spec implements Descriptor.
-func (d MapDescriptor[UK, UV]) Spec() Spec {
+// backend.Spec implements Descriptor.
+func (d MapDescriptor[UK, UV]) Spec() backend.Spec {
 	uk, v := orDefault(d.KeySerializer), orDefault(d.ValueSerializer)
-	return Spec{Name: d.Name, Kind: KindMap, Value: serde.Erase(v), Word: wordOf(v),
+	return backend.Spec{Name: d.Name, Kind: backend.KindMap, Value: serde.Erase(v), Word: wordOf(v),
 		UserKey: serde.Erase(uk), UserKeyWord: wordOf(uk)}
 }
 
@@ -107,10 +77,10 @@ type ReducingDescriptor[V any] struct {
 	Serializer serde.Serializer[V]
 }
 
-// Spec implements Descriptor.
-func (d ReducingDescriptor[V]) Spec() Spec {
+// backend.Spec implements Descriptor.
+func (d ReducingDescriptor[V]) Spec() backend.Spec {
 	ser := orDefault(d.Serializer)
-	return Spec{Name: d.Name, Kind: KindReducing, Value: serde.Erase(ser), Word: wordOf(ser)}
+	return backend.Spec{Name: d.Name, Kind: backend.KindReducing, Value: serde.Erase(ser), Word: wordOf(ser)}
 }
 
 // AggregateFunction is Flink's AggregateFunction: an accumulator of type ACC folds inputs IN
@@ -132,9 +102,9 @@ type AggregatingDescriptor[IN, ACC, OUT any] struct {
 	Serializer serde.Serializer[ACC]
 }
 
-// Spec implements Descriptor.
-func (d AggregatingDescriptor[IN, ACC, OUT]) Spec() Spec {
-	return Spec{Name: d.Name, Kind: KindAggregating, Value: serde.Erase(orDefault(d.Serializer))}
+// backend.Spec implements Descriptor.
+func (d AggregatingDescriptor[IN, ACC, OUT]) Spec() backend.Spec {
+	return backend.Spec{Name: d.Name, Kind: backend.KindAggregating, Value: serde.Erase(orDefault(d.Serializer))}
 }
 
 func orDefault[T any](s serde.Serializer[T]) serde.Serializer[T] {

@@ -1,5 +1,7 @@
-// Package state is streamstate's public state API: descriptors, the keyed state interfaces,
-// and the contract every state backend implements. It holds no implementation of storage.
+// Package state is the API a job author uses: state descriptors, the keyed and operator state
+// interfaces, timers as a function sees them, and the errors to check. It holds no storage:
+// the contract a backend implements is package backend (the SPI), and the implementations
+// are backend/heap and backend/lsm.
 //
 // # Keyed state
 //
@@ -25,6 +27,8 @@
 // values it is given (the hashmap backend stores them as they are), so do not modify a value
 // after handing it to Update, Add or Put, nor a value returned by Value or Get.
 //
-// Backends implement KeyedStateBackend and the Internal* interfaces, which speak serialized
-// keys and boxed values; the typed wrappers here convert.
+// Backends implement backend.Keyed and its states, which speak serialized keys and boxed
+// values; the typed wrappers here convert. This package imports backend, keygroup and serde
+// (and through backend the checkpoint formats) and nothing else of the module: never a concrete
+// backend, a storage driver, Pebble or a cloud SDK, so a process function links none of them.
 package state

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -15,9 +16,9 @@ import (
 // Count words per key, checkpoint, and restore at parallelism 2.
 func Example() {
 	ctx := context.Background()
-	opts := state.BackendOptions{MaxParallelism: 128, KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.String{}.ID()}
-	backend, _ := heap.New(ctx, opts)
-	kb, _ := state.NewKeyedBackend[string](backend, serde.String{})
+	opts := backend.Options{MaxParallelism: 128, KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.String{}.ID()}
+	b, _ := heap.New(ctx, opts)
+	kb, _ := state.NewKeyedBackend[string](b, serde.String{})
 	count, _ := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "count"})
 	for _, w := range []string{"to", "be", "or", "not", "to", "be", "that", "is", "the", "question"} {
 		_ = kb.SetCurrentKey(w)
@@ -28,7 +29,7 @@ func Example() {
 	st, _ := blobstore.OpenURL(ctx, "mem://")
 	cps, _ := checkpoint.Open(ctx, st, "wordcount", checkpoint.Options{})
 	pending, _ := cps.Begin(1)
-	snap, _ := backend.Snapshot(1, state.SnapshotOptions{})
+	snap, _ := b.Snapshot(1, backend.SnapshotOptions{})
 	handle, _ := snap.Run(ctx, pending)
 	_ = pending.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
 		ID: "count", Parallelism: 1, MaxParallelism: 128, Keyed: []*checkpoint.KeyedStateHandle{handle}}}})
@@ -61,9 +62,9 @@ func Example() {
 
 // Session windows merge: list state of two windows folded into one.
 func ExampleListState_MergeNamespaces() {
-	backend, _ := heap.New(context.Background(), state.BackendOptions{MaxParallelism: 128,
+	b, _ := heap.New(context.Background(), backend.Options{MaxParallelism: 128,
 		KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.Int64{}.ID()})
-	kb, _ := state.NewKeyedBackend[int64](backend, serde.Int64{})
+	kb, _ := state.NewKeyedBackend[int64](b, serde.Int64{})
 	clicks, _ := state.GetListState(kb, state.ListDescriptor[string]{Name: "clicks"})
 	_ = kb.SetCurrentKey(7)
 	clicks.SetNamespace([]byte("window-1"))

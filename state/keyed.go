@@ -5,20 +5,21 @@ import (
 	"fmt"
 	"iter"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 )
 
-// KeyedBackend is the typed face of a KeyedStateBackend for keys of type K: it serializes the
+// KeyedBackend is the typed face of a backend.Keyed for keys of type K: it serializes the
 // current key, computes its key group and scopes every state created from it to that key.
 // Like the backend, it is used from the task's goroutine only.
 type KeyedBackend[K any] struct {
-	b    KeyedStateBackend
+	b    backend.Keyed
 	ser  serde.Serializer[K]
 	maxP int
 	// wordKey and wb are set when the key encoding is a word and the backend takes it as one.
 	wordKey serde.WordKey[K]
-	wb      WordKeyedStateBackend
+	wb      backend.WordKeyed
 	buf     []byte // the current key serialized, if bufOK (SetCurrentKeyWord serializes lazily)
 	bufOK   bool
 	scratch []byte // a key being serialized, not yet current
@@ -29,7 +30,7 @@ type KeyedBackend[K any] struct {
 
 // NewKeyedBackend wraps b for keys serialized by ser. It fails with ErrIncompatibleSerializer
 // if b was created or restored for another key serializer.
-func NewKeyedBackend[K any](b KeyedStateBackend, ser serde.Serializer[K]) (*KeyedBackend[K], error) {
+func NewKeyedBackend[K any](b backend.Keyed, ser serde.Serializer[K]) (*KeyedBackend[K], error) {
 	if ser == nil {
 		ser = serde.Of[K]()
 	}
@@ -40,13 +41,13 @@ func NewKeyedBackend[K any](b KeyedStateBackend, ser serde.Serializer[K]) (*Keye
 	k := &KeyedBackend[K]{b: b, ser: ser, maxP: b.MaxParallelism()}
 	if kw, ok := ser.(serde.WordKey[K]); ok {
 		k.wordKey = kw
-		k.wb, _ = b.(WordKeyedStateBackend)
+		k.wb, _ = b.(backend.WordKeyed)
 	}
 	return k, nil
 }
 
 // Backend returns the underlying backend (for snapshots and Close).
-func (k *KeyedBackend[K]) Backend() KeyedStateBackend { return k.b }
+func (k *KeyedBackend[K]) Backend() backend.Keyed { return k.b }
 
 // KeyGroupOf returns the key group of key.
 func (k *KeyedBackend[K]) KeyGroupOf(key K) (int, error) {
@@ -117,7 +118,7 @@ func (k *KeyedBackend[K]) SetCurrentKeyBytes(raw []byte) error {
 func (k *KeyedBackend[K]) CurrentKey() (key K, ok bool) { return k.key, k.hasKey }
 
 // CreateState forwards to the backend, so a KeyedBackend can be passed to GetValueState & co.
-func (k *KeyedBackend[K]) CreateState(spec Spec) (InternalState, error) {
+func (k *KeyedBackend[K]) CreateState(spec backend.Spec) (backend.State, error) {
 	return k.b.CreateState(spec)
 }
 
@@ -136,9 +137,9 @@ func (k *KeyedBackend[K]) Keys(name string, ns []byte) iter.Seq2[K, error] {
 	}
 }
 
-// StateCreator creates states: a KeyedStateBackend or a KeyedBackend.
+// StateCreator creates states: a backend.Keyed or a KeyedBackend.
 type StateCreator interface {
-	CreateState(spec Spec) (InternalState, error)
+	CreateState(spec backend.Spec) (backend.State, error)
 }
 
 func create[T any](c StateCreator, d Descriptor) (T, error) {

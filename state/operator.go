@@ -1,10 +1,9 @@
 package state
 
 import (
-	"context"
 	"iter"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/backend"
 )
 
 // OperatorListState is a list of operator state: ListState without namespaces.
@@ -41,7 +40,7 @@ type BroadcastState[UK comparable, UV any] interface {
 }
 
 // OperatorStateStore registers and returns the operator states of one subtask, like Flink's
-// OperatorStateStore. The methods take the erased Spec of a ListDescriptor (list states) or a
+// OperatorStateStore. The methods take the erased backend.Spec of a ListDescriptor (list states) or a
 // MapDescriptor (broadcast states); users call the typed GetOperatorListState,
 // GetUnionListState and GetBroadcastState instead.
 //
@@ -62,61 +61,12 @@ type BroadcastState[UK comparable, UV any] interface {
 // with another mode or kind fails with ErrStateConflict; with another serializer, with
 // ErrIncompatibleSerializer. Used from the task's goroutine only.
 type OperatorStateStore interface {
-	// GetListState returns the split-distribute list state of spec (kind KindList).
-	GetListState(spec Spec) (InternalOperatorList, error)
-	// GetUnionListState returns the union list state of spec (kind KindList).
-	GetUnionListState(spec Spec) (InternalOperatorList, error)
-	// GetBroadcastState returns the broadcast map state of spec (kind KindMap).
-	GetBroadcastState(spec Spec) (InternalBroadcast, error)
-}
-
-// InternalOperatorList is an operator list state with erased elements (the spec's Value
-// serializer's type, boxed).
-type InternalOperatorList interface {
-	// Get returns the elements; the slice must not be modified.
-	Get() ([]any, error)
-	Add(v any) error
-	AddAll(vs []any) error
-	// Update replaces the list; an empty vs clears it.
-	Update(vs []any) error
-	Clear() error
-}
-
-// InternalBroadcast is a broadcast map state with erased keys and values.
-type InternalBroadcast interface {
-	Get(uk any) (v any, ok bool, err error)
-	Put(uk, v any) error
-	Remove(uk any) error
-	Contains(uk any) (bool, error)
-	IsEmpty() (bool, error)
-	// All iterates the entries; the map must not be modified during iteration.
-	All() iter.Seq2[MapEntry, error]
-	Clear() error
-}
-
-// OperatorStateBackend is what an operator state backend implements for one subtask: its
-// operator states plus snapshots of them. Like KeyedStateBackend, every method is called from
-// the task's goroutine; only OperatorAsyncSnapshot.Run runs beside them.
-type OperatorStateBackend interface {
-	OperatorStateStore
-	// IsRestored reports whether the backend was restored from operator state handles.
-	IsRestored() bool
-	// Snapshot runs the synchronous phase of a snapshot and returns its asynchronous phase.
-	// The snapshot holds the operator state exactly as it is when Snapshot returns.
-	Snapshot(checkpointID int64) (OperatorAsyncSnapshot, error)
-	// Close releases the backend. A running OperatorAsyncSnapshot must finish first.
-	Close() error
-}
-
-// OperatorAsyncSnapshot is the asynchronous phase of an operator state snapshot. Exactly one
-// of Run or Release must be called.
-type OperatorAsyncSnapshot interface {
-	// Run writes the snapshot through out and returns its handle. It may run concurrently
-	// with the task's use of the backend. A backend without any state writes nothing and
-	// returns a nil handle (as Flink does); a restore simply gets fewer handles.
-	Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.OperatorStateHandle, error)
-	// Release drops the snapshot without writing it.
-	Release()
+	// GetListState returns the split-distribute list state of spec (kind backend.KindList).
+	GetListState(spec backend.Spec) (backend.OperatorList, error)
+	// GetUnionListState returns the union list state of spec (kind backend.KindList).
+	GetUnionListState(spec backend.Spec) (backend.OperatorList, error)
+	// GetBroadcastState returns the broadcast map state of spec (kind backend.KindMap).
+	GetBroadcastState(spec backend.Spec) (backend.Broadcast, error)
 }
 
 // CheckpointedFunction is implemented by user functions that keep operator state, like
@@ -138,20 +88,14 @@ type FunctionSnapshotContext interface {
 	CheckpointTimestamp() int64
 }
 
-// FunctionInitializationContext is what InitializeState gets. A runtime whose function also
-// has keyed state passes a context that additionally implements KeyedStateContext.
+// FunctionInitializationContext is what InitializeState gets. A function on a keyed stream
+// reaches its keyed states through its runtime context (stream.RuntimeContext.State).
 type FunctionInitializationContext interface {
 	// IsRestored reports whether the function is being restored from a snapshot, as opposed
 	// to starting fresh. A restored subtask may still find its states empty (after a rescale).
 	IsRestored() bool
 	// OperatorStateStore registers the function's operator states.
 	OperatorStateStore() OperatorStateStore
-}
-
-// KeyedStateContext is the optional part of a FunctionInitializationContext for functions on
-// a keyed stream: it gives the keyed states, as Flink's getKeyedStateStore.
-type KeyedStateContext interface {
-	KeyedStateStore() StateCreator
 }
 
 // GetOperatorListState returns the split-distribute list state d describes, registering it
@@ -165,7 +109,7 @@ func GetUnionListState[V any](s OperatorStateStore, d ListDescriptor[V]) (Operat
 	return operatorList[V](d, s.GetUnionListState)
 }
 
-func operatorList[V any](d ListDescriptor[V], get func(Spec) (InternalOperatorList, error)) (OperatorListState[V], error) {
+func operatorList[V any](d ListDescriptor[V], get func(backend.Spec) (backend.OperatorList, error)) (OperatorListState[V], error) {
 	spec := d.Spec()
 	if err := validateName(spec.Name); err != nil {
 		return nil, err
@@ -190,7 +134,7 @@ func GetBroadcastState[UK comparable, UV any](s OperatorStateStore, d MapDescrip
 	return &mapOps[UK, UV]{in: in}, nil
 }
 
-type operatorListState[V any] struct{ in InternalOperatorList }
+type operatorListState[V any] struct{ in backend.OperatorList }
 
 func (s *operatorListState[V]) Get() iter.Seq2[V, error] { return elements[V](s.in.Get) }
 

@@ -3,6 +3,8 @@ package state
 import (
 	"errors"
 	"iter"
+
+	"github.com/streamstate/streamstate/backend"
 )
 
 // State is what every keyed state has: a namespace and Clear. All states act on the current
@@ -88,7 +90,7 @@ type AggregatingState[IN, OUT any] interface {
 
 // GetValueState returns the value state d describes, creating it on first use.
 func GetValueState[V any](c StateCreator, d ValueDescriptor[V]) (ValueState[V], error) {
-	in, err := create[InternalValue](c, d)
+	in, err := create[backend.Value](c, d)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +99,7 @@ func GetValueState[V any](c StateCreator, d ValueDescriptor[V]) (ValueState[V], 
 
 // GetListState returns the list state d describes, creating it on first use.
 func GetListState[V any](c StateCreator, d ListDescriptor[V]) (ListState[V], error) {
-	in, err := create[InternalList](c, d)
+	in, err := create[backend.List](c, d)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +110,7 @@ func GetListState[V any](c StateCreator, d ListDescriptor[V]) (ListState[V], err
 
 // GetMapState returns the map state d describes, creating it on first use.
 func GetMapState[UK comparable, UV any](c StateCreator, d MapDescriptor[UK, UV]) (MapState[UK, UV], error) {
-	in, err := create[InternalMap](c, d)
+	in, err := create[backend.Map](c, d)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +122,7 @@ func GetReducingState[V any](c StateCreator, d ReducingDescriptor[V]) (ReducingS
 	if d.Reduce == nil {
 		return nil, errors.New("state: ReducingDescriptor " + d.Name + " has no Reduce function")
 	}
-	in, err := create[InternalValue](c, d)
+	in, err := create[backend.Value](c, d)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +134,7 @@ func GetAggregatingState[IN, ACC, OUT any](c StateCreator, d AggregatingDescript
 	if d.Function == nil {
 		return nil, errors.New("state: AggregatingDescriptor " + d.Name + " has no Function")
 	}
-	in, err := create[InternalValue](c, d)
+	in, err := create[backend.Value](c, d)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +149,7 @@ func cast[V any](v any) V {
 
 // nsState remembers the current namespace so that merging can visit others and come back.
 type nsState struct {
-	in InternalState
+	in backend.State
 	ns []byte
 }
 
@@ -178,11 +180,11 @@ func (s *nsState) merge(target []byte, sources [][]byte, visitSource func() erro
 	return writeTarget()
 }
 
-// valueState is a ValueState over an InternalValue; word is the same state when the backend
+// valueState is a ValueState over an backend.Value; word is the same state when the backend
 // keeps V unboxed.
 type valueState[V any] struct {
-	in   InternalValue
-	word InternalWordValue
+	in   backend.Value
+	word backend.WordValue
 }
 
 func (s *valueState[V]) SetNamespace(ns []byte) { s.in.SetNamespace(ns) }
@@ -205,8 +207,8 @@ func (s *valueState[V]) Update(v V) error {
 
 type listState[V any] struct {
 	nsState
-	in   InternalList
-	word InternalWordList // in, when the backend keeps V unboxed
+	in   backend.List
+	word backend.WordList // in, when the backend keeps V unboxed
 	get  iter.Seq2[V, error]
 }
 
@@ -297,9 +299,9 @@ func boxAll[V any](vs []V) []any {
 
 // mapOps is the typed face of a map: keyed map state (with a namespace) and broadcast state.
 type mapOps[UK comparable, UV any] struct {
-	in InternalBroadcast
-	wk InternalWordKeyMap // in, when the backend looks up UK keys as words
-	wm InternalWordMap    // in, when the backend keeps UK keys and UV values as words
+	in backend.Broadcast
+	wk backend.WordKeyMap // in, when the backend looks up UK keys as words
+	wm backend.WordMap    // in, when the backend keeps UK keys and UV values as words
 }
 
 func (s *mapOps[UK, UV]) Clear() error { return s.in.Clear() }
@@ -347,23 +349,23 @@ func (s *mapOps[UK, UV]) Contains(k UK) (bool, error) {
 func (s *mapOps[UK, UV]) IsEmpty() (bool, error) { return s.in.IsEmpty() }
 func (s *mapOps[UK, UV]) Keys() iter.Seq2[UK, error] {
 	if s.wm != nil {
-		return project(s.wm.AllWords(), func(e WordEntry) UK { return fromWord[UK](e.Key) })
+		return project(s.wm.AllWords(), func(e backend.WordEntry) UK { return fromWord[UK](e.Key) })
 	}
-	return project(s.in.All(), func(e MapEntry) UK { return cast[UK](e.Key) })
+	return project(s.in.All(), func(e backend.MapEntry) UK { return cast[UK](e.Key) })
 }
 func (s *mapOps[UK, UV]) Values() iter.Seq2[UV, error] {
 	if s.wm != nil {
-		return project(s.wm.AllWords(), func(e WordEntry) UV { return fromWord[UV](e.Value) })
+		return project(s.wm.AllWords(), func(e backend.WordEntry) UV { return fromWord[UV](e.Value) })
 	}
-	return project(s.in.All(), func(e MapEntry) UV { return cast[UV](e.Value) })
+	return project(s.in.All(), func(e backend.MapEntry) UV { return cast[UV](e.Value) })
 }
 func (s *mapOps[UK, UV]) All() iter.Seq2[Entry[UK, UV], error] {
 	if s.wm != nil {
-		return project(s.wm.AllWords(), func(e WordEntry) Entry[UK, UV] {
+		return project(s.wm.AllWords(), func(e backend.WordEntry) Entry[UK, UV] {
 			return Entry[UK, UV]{Key: fromWord[UK](e.Key), Value: fromWord[UV](e.Value)}
 		})
 	}
-	return project(s.in.All(), func(e MapEntry) Entry[UK, UV] {
+	return project(s.in.All(), func(e backend.MapEntry) Entry[UK, UV] {
 		return Entry[UK, UV]{Key: cast[UK](e.Key), Value: cast[UV](e.Value)}
 	})
 }
@@ -371,7 +373,7 @@ func (s *mapOps[UK, UV]) All() iter.Seq2[Entry[UK, UV], error] {
 // mapState is keyed map state: mapOps plus the namespace.
 type mapState[UK comparable, UV any] struct {
 	mapOps[UK, UV]
-	ns InternalState
+	ns backend.State
 }
 
 func (s *mapState[UK, UV]) SetNamespace(ns []byte) { s.ns.SetNamespace(ns) }
@@ -393,8 +395,8 @@ func project[E, T any](seq iter.Seq2[E, error], f func(E) T) iter.Seq2[T, error]
 
 type reducingState[V any] struct {
 	nsState
-	in     InternalValue
-	word   InternalWordValue // in, when the backend keeps V unboxed
+	in     backend.Value
+	word   backend.WordValue // in, when the backend keeps V unboxed
 	reduce func(acc, v V) (V, error)
 }
 
@@ -454,7 +456,7 @@ func (s *reducingState[V]) MergeNamespaces(target []byte, sources [][]byte) erro
 
 type aggregatingState[IN, ACC, OUT any] struct {
 	nsState
-	in InternalValue
+	in backend.Value
 	fn AggregateFunction[IN, ACC, OUT]
 }
 

@@ -17,8 +17,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
-	"github.com/streamstate/streamstate/state"
 )
 
 // TestFullLSMDiskFailsJob: when the disk of the lsm working directories fills during a run
@@ -34,8 +34,8 @@ func TestFullLSMDiskFailsJob(t *testing.T) {
 		return nil
 	}))
 	root := t.TempDir()
-	backend := func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
-		return lsm.New(ctx, lsm.Options{BackendOptions: opts, Dir: root, FS: fs, Incremental: true})
+	backend := func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+		return lsm.New(ctx, lsm.Options{Options: opts, Dir: root, FS: fs, Incremental: true})
 	}
 	var read atomic.Int64
 	evs := testEvents(200_000, 40)
@@ -85,8 +85,8 @@ func TestFullLSMManifestFailsJob(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(log, nil))
 	var mu sync.Mutex
 	var backends []*lsm.Backend
-	backend := func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
-		b, err := lsm.New(ctx, lsm.Options{BackendOptions: opts, Dir: root, FS: fs, Logger: logger,
+	backend := func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+		b, err := lsm.New(ctx, lsm.Options{Options: opts, Dir: root, FS: fs, Logger: logger,
 			WriteBufferSize: 64 << 10, WriteBufferCount: 2})
 		if err == nil {
 			mu.Lock()

@@ -12,14 +12,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/state"
 )
 
 // BackendFactory creates the keyed state backend of one operator subtask.
-type BackendFactory func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error)
+type BackendFactory func(ctx context.Context, opts backend.Options) (backend.Keyed, error)
 
 // CheckpointConfig is Flink's execution.checkpointing.* settings.
 type CheckpointConfig struct {
@@ -220,7 +220,7 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("stream: parallelism %d is outside [1, %d]", o.Parallelism, keygroup.UpperBoundMaxParallelism)
 	}
 	if o.Backend == nil {
-		o.Backend = func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+		o.Backend = func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 			return heap.New(ctx, opts)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -156,8 +157,8 @@ func compareLines(t *testing.T, got, want []string) {
 	}
 }
 
-var lsmBackend BackendFactory = func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
-	return lsm.New(ctx, lsm.Options{BackendOptions: opts})
+var lsmBackend BackendFactory = func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+	return lsm.New(ctx, lsm.Options{Options: opts})
 }
 
 func TestRunWithoutCheckpoints(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -62,7 +63,7 @@ func (t *task) String() string { return fmt.Sprintf("%s (%d/%d)", t.v.name, t.in
 // only), its operator state backend, and the hooks of its function.
 type member struct {
 	uid      string
-	keyed    state.KeyedStateBackend
+	keyed    backend.Keyed
 	ops      *operator.Backend
 	fn       state.CheckpointedFunction // nil if the function keeps no operator state
 	listener state.CheckpointListener   // nil if the function does not listen
@@ -97,7 +98,7 @@ func (t *task) addMember(ctx context.Context, uid, keySerializerID string) (*mem
 	m.ops = ops
 	t.members = append(t.members, m) // closed with the task even if the keyed backend fails
 	if keySerializerID != "" {
-		kb, err := j.opts.Backend(ctx, state.BackendOptions{OperatorID: uid, MaxParallelism: j.maxP,
+		kb, err := j.opts.Backend(ctx, backend.Options{OperatorID: uid, MaxParallelism: j.maxP,
 			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, Restore: keyedHandles, Reader: j.reader})
 		if err != nil {
 			return nil, fmt.Errorf("operator %q subtask %d: keyed state backend: %w", uid, t.index, err)
@@ -124,8 +125,8 @@ func (m *member) initializeFunction(fn any) error {
 // memberSnapshot is the asynchronous phase of one member's snapshot.
 type memberSnapshot struct {
 	uid   string
-	keyed state.AsyncSnapshot
-	ops   state.OperatorAsyncSnapshot
+	keyed backend.AsyncSnapshot
+	ops   backend.OperatorAsyncSnapshot
 }
 
 func (s *memberSnapshot) release() {
@@ -183,7 +184,7 @@ func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
 			err = m.beforeSnapshot()
 		}
 		if err == nil && m.keyed != nil {
-			p.keyed, err = m.keyed.Snapshot(cp.id, state.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: cp.savepoint,
+			p.keyed, err = m.keyed.Snapshot(cp.id, backend.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: cp.savepoint,
 				Deadline: t.checkpointDeadline(cp)})
 		}
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -49,21 +50,17 @@ const MinWatermark = math.MinInt64
 // its Clock. Used from the task goroutine only.
 type InternalTimerService[K any] struct {
 	kb        *state.KeyedBackend[K]
-	event     state.TimerQueue
-	proc      state.TimerQueue
+	event     backend.TimerQueue
+	proc      backend.TimerQueue
 	clock     Clock
 	target    Triggerable[K]
 	watermark int64
 }
 
 // NewInternalTimerService creates (or, after a restore, reopens) the timer queues
-// "<name>/event" and "<name>/processing" in kb's backend, which must implement
-// state.TimerQueueFactory.
+// "<name>/event" and "<name>/processing" in kb's backend.
 func NewInternalTimerService[K any](name string, kb *state.KeyedBackend[K], clock Clock, target Triggerable[K]) (*InternalTimerService[K], error) {
-	f, ok := kb.Backend().(state.TimerQueueFactory)
-	if !ok {
-		return nil, fmt.Errorf("stream: state backend %T stores no timers", kb.Backend())
-	}
+	f := kb.Backend()
 	event, err := f.CreateTimerQueue(name + "/event")
 	if err != nil {
 		return nil, err
@@ -81,12 +78,12 @@ func (s *InternalTimerService[K]) CurrentProcessingTime() int64 { return s.clock
 // CurrentWatermark implements state.TimerService.
 func (s *InternalTimerService[K]) CurrentWatermark() int64 { return s.watermark }
 
-func (s *InternalTimerService[K]) timer(ns []byte, ts int64) (state.Timer, int, error) {
+func (s *InternalTimerService[K]) timer(ns []byte, ts int64) (backend.Timer, int, error) {
 	key, kg, ok := s.kb.CurrentKeyBytes()
 	if !ok {
-		return state.Timer{}, 0, fmt.Errorf("stream: timer at %d: %w", ts, state.ErrNoCurrentKey)
+		return backend.Timer{}, 0, fmt.Errorf("stream: timer at %d: %w", ts, state.ErrNoCurrentKey)
 	}
-	return state.Timer{Timestamp: ts, Key: key, Namespace: ns}, kg, nil
+	return backend.Timer{Timestamp: ts, Key: key, Namespace: ns}, kg, nil
 }
 
 // RegisterEventTimeTimer implements state.TimerService.
@@ -109,7 +106,7 @@ func (s *InternalTimerService[K]) DeleteProcessingTimeTimer(ns []byte, ts int64)
 	return s.remove(s.proc, ns, ts)
 }
 
-func (s *InternalTimerService[K]) register(q state.TimerQueue, ns []byte, ts int64) error {
+func (s *InternalTimerService[K]) register(q backend.TimerQueue, ns []byte, ts int64) error {
 	t, kg, err := s.timer(ns, ts)
 	if err != nil {
 		return err
@@ -118,7 +115,7 @@ func (s *InternalTimerService[K]) register(q state.TimerQueue, ns []byte, ts int
 	return err
 }
 
-func (s *InternalTimerService[K]) remove(q state.TimerQueue, ns []byte, ts int64) error {
+func (s *InternalTimerService[K]) remove(q backend.TimerQueue, ns []byte, ts int64) error {
 	t, kg, err := s.timer(ns, ts)
 	if err != nil {
 		return err
@@ -153,7 +150,7 @@ func (s *InternalTimerService[K]) NumTimers() (event, processing int) {
 	return s.event.Len(), s.proc.Len()
 }
 
-func (s *InternalTimerService[K]) fire(q state.TimerQueue, d state.TimeDomain, upTo int64) error {
+func (s *InternalTimerService[K]) fire(q backend.TimerQueue, d state.TimeDomain, upTo int64) error {
 	for {
 		t, ok, err := q.Peek()
 		if err != nil || !ok || t.Timestamp > upTo {

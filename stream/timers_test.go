@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
@@ -14,7 +15,7 @@ import (
 )
 
 func newKeyed(t testing.TB) *state.KeyedBackend[string] {
-	b, err := heap.New(context.Background(), state.BackendOptions{MaxParallelism: 128,
+	b, err := heap.New(context.Background(), backend.Options{MaxParallelism: 128,
 		KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.String{}.ID()})
 	if err != nil {
 		t.Fatal(err)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
-	"github.com/streamstate/streamstate/state"
 )
 
 // failingHeap is a hashmap backend with the failure signal of a failingBackend, made to fail
@@ -70,7 +70,7 @@ func TestWatchdog(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			fb := &failingHeap{failed: make(chan struct{}), err: errors.New("the backend failed in its working directory")}
 			fb.stalled.Store(stalled)
-			backend := func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+			backend := func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 				b, err := heap.New(ctx, opts)
 				if err != nil {
 					return nil, err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -66,8 +67,8 @@ func TestWindowMutableAccumulatorRestore(t *testing.T) {
 					t.Fatal(err)
 				}
 
-				var b state.KeyedStateBackend
-				h := mutableSumHarness(t, kind.assigner, func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+				var b backend.Keyed
+				h := mutableSumHarness(t, kind.assigner, func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 					var err error
 					b, err = be.backend(ctx, opts)
 					return b, err
@@ -75,7 +76,7 @@ func TestWindowMutableAccumulatorRestore(t *testing.T) {
 				for _, e := range before {
 					h.add(e.Key, e.Val, e.TS)
 				}
-				snap, err := b.Snapshot(1, state.SnapshotOptions{})
+				snap, err := b.Snapshot(1, backend.SnapshotOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -101,7 +102,7 @@ func TestWindowMutableAccumulatorRestore(t *testing.T) {
 					t.Fatalf("only %d windows fired: %q", len(want), want)
 				}
 
-				r := mutableSumHarness(t, kind.assigner, func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+				r := mutableSumHarness(t, kind.assigner, func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 					opts.Restore, opts.Reader = []*checkpoint.KeyedStateHandle{handle}, cps.Reader()
 					return be.backend(ctx, opts)
 				})
@@ -133,7 +134,7 @@ func mutableEvents(half int) []event {
 }
 
 // heapBackend is the default hashmap backend as a BackendFactory.
-var heapBackend BackendFactory = func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+var heapBackend BackendFactory = func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 	return heap.New(ctx, opts)
 }
 

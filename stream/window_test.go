@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -180,15 +181,15 @@ func keyedEvents() *KeyedStream[string, event] {
 	return KeyBy(newStream[event](NewGraph(), nil), func(e event) string { return e.Key }, nil)
 }
 
-func newWindowHarness[OUT any](t testing.TB, backend BackendFactory, ws *WindowedStream[string, event],
+func newWindowHarness[OUT any](t testing.TB, factory BackendFactory, ws *WindowedStream[string, event],
 	contents func(op *keyedOp[string, event, OUT]) (windowContents[string, event], error)) *windowHarness[OUT] {
 	t.Helper()
-	if backend == nil {
-		backend = func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+	if factory == nil {
+		factory = func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 			return heap.New(ctx, opts)
 		}
 	}
-	b, err := backend(context.Background(), state.BackendOptions{OperatorID: "window", MaxParallelism: 128,
+	b, err := factory(context.Background(), backend.Options{OperatorID: "window", MaxParallelism: 128,
 		KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.String{}.ID()})
 	if err != nil {
 		t.Fatal(err)

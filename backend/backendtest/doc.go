@@ -2,7 +2,7 @@
 // when Run passes, not when it compiles.
 //
 //	func TestConformance(t *testing.T) {
-//		backendtest.Run(t, func(t testing.TB, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+//		backendtest.Run(t, func(t testing.TB, opts backend.Options) (backend.Keyed, error) {
 //			b, err := mybackend.New(context.Background(), opts)
 //			if err == nil {
 //				t.Cleanup(func() { b.Close() })

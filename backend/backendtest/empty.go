@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
 )
@@ -26,7 +27,7 @@ func testEmptySnapshot(t *testing.T, f Factory) {
 		must(t, l.Add(k))
 		must(t, m.Put("gone", k))
 	}
-	e.checkpoint([]*subtask{s}, state.SnapshotOptions{}) // the cleared entries were in a snapshot
+	e.checkpoint([]*subtask{s}, backend.SnapshotOptions{}) // the cleared entries were in a snapshot
 	for k := range int64(20) {
 		setKey(t, s, k)
 		must(t, v.Clear())
@@ -34,7 +35,7 @@ func testEmptySnapshot(t *testing.T, f Factory) {
 		must(t, m.Remove("gone"))
 	}
 	for _, savepoint := range []bool{true, false} {
-		h := e.snapshot([]*subtask{s}, state.SnapshotOptions{Savepoint: savepoint})[0]
+		h := e.snapshot([]*subtask{s}, backend.SnapshotOptions{Savepoint: savepoint})[0]
 		if savepoint && h != nil {
 			t.Fatalf("a savepoint of a backend without state wrote %s", h.File.Path)
 		}
@@ -62,16 +63,12 @@ func testEmptySnapshot(t *testing.T, f Factory) {
 	}
 
 	// A timer alone is state: the savepoint has it.
-	f2, ok := s.b.(state.TimerQueueFactory)
-	if !ok {
-		return
-	}
-	q, err := f2.CreateTimerQueue("timers")
+	q, err := s.b.CreateTimerQueue("timers")
 	must(t, err)
 	tm, kg := keyTimer(t, s, 5, "w", 42)
 	_, err = q.Add(kg, tm)
 	must(t, err)
-	hs := e.checkpoint([]*subtask{s}, state.SnapshotOptions{Savepoint: true})
+	hs := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{Savepoint: true})
 	if len(hs) != 1 {
 		t.Fatal("a savepoint of a backend holding one timer wrote nothing")
 	}
@@ -105,7 +102,7 @@ func testSubtaskWithoutState(t *testing.T, f Factory) {
 		must(t, err)
 		must(t, v.Update(fmt.Sprint("v", k)))
 	}
-	hs := e.checkpoint(subs, state.SnapshotOptions{Savepoint: true})
+	hs := e.checkpoint(subs, backend.SnapshotOptions{Savepoint: true})
 	if len(hs) != 1 {
 		t.Fatalf("a savepoint of one subtask with state and one without has %d handles, want 1", len(hs))
 	}

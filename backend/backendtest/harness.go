@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 	"github.com/streamstate/streamstate/keygroup"
@@ -17,7 +18,7 @@ import (
 // Factory creates a backend for the suite, or returns the backend's creation error (the suite
 // checks the errors of bad restores). It should register the backend's Close with t.Cleanup;
 // the suite also closes backends it is done with, so Close must be idempotent.
-type Factory func(t testing.TB, opts state.BackendOptions) (state.KeyedStateBackend, error)
+type Factory func(t testing.TB, opts backend.Options) (backend.Keyed, error)
 
 // MaxP is the max parallelism (number of key groups) the suite uses.
 const MaxP = 128
@@ -47,7 +48,7 @@ func newEnv(t testing.TB, f Factory) *env {
 
 // subtask is one backend with its typed wrapper.
 type subtask struct {
-	b  state.KeyedStateBackend
+	b  backend.Keyed
 	kb *state.KeyedBackend[int64]
 }
 
@@ -56,7 +57,7 @@ func (e *env) open(p int, restore []*checkpoint.KeyedStateHandle) []*subtask {
 	e.t.Helper()
 	out := make([]*subtask, p)
 	for i := range out {
-		b, err := e.f(e.t, state.BackendOptions{
+		b, err := e.f(e.t, backend.Options{
 			OperatorID:      "op",
 			MaxParallelism:  MaxP,
 			KeyGroupRange:   keygroup.RangeFor(MaxP, p, i),
@@ -78,7 +79,7 @@ func (e *env) open(p int, restore []*checkpoint.KeyedStateHandle) []*subtask {
 
 // restoreErr creates one backend over rng from handles and returns the error.
 func (e *env) restoreErr(restore []*checkpoint.KeyedStateHandle, rng keygroup.Range) error {
-	b, err := e.f(e.t, state.BackendOptions{OperatorID: "op", MaxParallelism: MaxP, KeyGroupRange: rng,
+	b, err := e.f(e.t, backend.Options{OperatorID: "op", MaxParallelism: MaxP, KeyGroupRange: rng,
 		KeySerializerID: keySer, Restore: restore, Reader: e.counter})
 	if err == nil {
 		b.Close()
@@ -88,7 +89,7 @@ func (e *env) restoreErr(restore []*checkpoint.KeyedStateHandle, rng keygroup.Ra
 
 // checkpoint snapshots every subtask (sync phases first, then the async phases concurrently),
 // completes a checkpoint and returns its handles: none for a subtask without state.
-func (e *env) checkpoint(subs []*subtask, opts state.SnapshotOptions) []*checkpoint.KeyedStateHandle {
+func (e *env) checkpoint(subs []*subtask, opts backend.SnapshotOptions) []*checkpoint.KeyedStateHandle {
 	e.t.Helper()
 	return handlesOf(e.snapshot(subs, opts))
 }
@@ -99,14 +100,14 @@ func handlesOf(hs []*checkpoint.KeyedStateHandle) []*checkpoint.KeyedStateHandle
 }
 
 // snapshot is checkpoint returning each subtask's handle, nil where a backend wrote none.
-func (e *env) snapshot(subs []*subtask, opts state.SnapshotOptions) []*checkpoint.KeyedStateHandle {
+func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*checkpoint.KeyedStateHandle {
 	e.t.Helper()
 	e.next++
 	p, err := e.cps.Begin(e.next)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	asyncs := make([]state.AsyncSnapshot, len(subs))
+	asyncs := make([]backend.AsyncSnapshot, len(subs))
 	for i, s := range subs {
 		if asyncs[i], err = s.b.Snapshot(e.next, opts); err != nil {
 			e.t.Fatal(err)

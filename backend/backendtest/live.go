@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/state"
 )
 
 func (m *model) clone() *model {
@@ -63,7 +63,7 @@ func testLiveStateAcrossSnapshots(t *testing.T, f Factory) {
 	}
 	type inFlight struct {
 		p       *checkpoint.Pending
-		snap    state.AsyncSnapshot
+		snap    backend.AsyncSnapshot
 		atSync  *model
 		release bool // released without running, as when a checkpoint is declined
 		handle  *checkpoint.KeyedStateHandle
@@ -78,7 +78,7 @@ func testLiveStateAcrossSnapshots(t *testing.T, f Factory) {
 			e.next++
 			p, err := e.cps.Begin(e.next)
 			must(t, err)
-			snap, err := s.b.Snapshot(e.next, state.SnapshotOptions{Workers: []int{0, 1, 4}[rng.IntN(3)]})
+			snap, err := s.b.Snapshot(e.next, backend.SnapshotOptions{Workers: []int{0, 1, 4}[rng.IntN(3)]})
 			must(t, err)
 			snaps = append(snaps, &inFlight{p: p, snap: snap, atSync: m.clone(), release: rng.IntN(4) == 0})
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
 )
@@ -99,7 +100,7 @@ func testModel(t *testing.T, f Factory) {
 			if rng.IntN(2) == 0 {
 				comp = checkpoint.CompressionSnappy
 			}
-			handlesOut := e.checkpoint(subs, state.SnapshotOptions{Compression: comp})
+			handlesOut := e.checkpoint(subs, backend.SnapshotOptions{Compression: comp})
 			closeAll(subs)
 			p = 1 + rng.IntN(4)
 			subs = e.open(p, handlesOut)

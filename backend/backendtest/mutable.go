@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
 )
@@ -182,7 +183,7 @@ func testMutableValues(t *testing.T, f Factory) {
 			}
 			r := e.open(1, h)[0]
 			checkSnapshot(t, "the snapshot taken before the changes", before, newMutableStates(t, r).read(t, r, n))
-			h2 := e.checkpoint([]*subtask{s}, state.SnapshotOptions{})
+			h2 := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{})
 			r2 := e.open(1, h2)[0]
 			checkSnapshot(t, "the snapshot taken after the changes", after, newMutableStates(t, r2).read(t, r2, n))
 		})
@@ -235,7 +236,7 @@ func (e *env) snapshotWhile(s *subtask, concurrent bool, change func()) []*check
 	e.next++
 	p, err := e.cps.Begin(e.next)
 	must(e.t, err)
-	snap, err := s.b.Snapshot(e.next, state.SnapshotOptions{})
+	snap, err := s.b.Snapshot(e.next, backend.SnapshotOptions{})
 	must(e.t, err)
 	var h *checkpoint.KeyedStateHandle
 	var runErr error

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
@@ -429,7 +430,7 @@ func testKeys(t *testing.T, f Factory) {
 		t.Fatalf("Keys(void) = %v", got)
 	}
 	for _, err := range s.kb.Keys("no-such-state", nil) {
-		if !errors.Is(err, state.ErrUnknownState) {
+		if !errors.Is(err, backend.ErrUnknownState) {
 			t.Fatalf("Keys of unknown state: %v", err)
 		}
 	}
@@ -457,7 +458,7 @@ func testErrors(t *testing.T, f Factory) {
 	}
 	setKey(t, s, 0)
 	must(t, v.Update("owned"))
-	if err := s.kb.SetCurrentKey(foreign); !errors.Is(err, state.ErrKeyGroupNotOwned) {
+	if err := s.kb.SetCurrentKey(foreign); !errors.Is(err, backend.ErrKeyGroupNotOwned) {
 		t.Fatalf("SetCurrentKey(foreign) = %v", err)
 	}
 	// A failed SetCurrentKey leaves no current key, not the previous one.
@@ -520,7 +521,7 @@ func testCurrentKey(t *testing.T, f Factory) {
 			t.Fatalf("key %d set from bytes: value %d, %v", k, got, ok)
 		}
 	}
-	if err := s.kb.SetCurrentKey(foreign[0]); !errors.Is(err, state.ErrKeyGroupNotOwned) {
+	if err := s.kb.SetCurrentKey(foreign[0]); !errors.Is(err, backend.ErrKeyGroupNotOwned) {
 		t.Fatalf("SetCurrentKey(%d) outside the range = %v", foreign[0], err)
 	}
 	if _, _, ok := s.kb.CurrentKeyBytes(); ok {
@@ -528,7 +529,7 @@ func testCurrentKey(t *testing.T, f Factory) {
 	}
 }
 
-// testClosed: after Close, the backend and every state still held fail with state.ErrClosed
+// testClosed: after Close, the backend and every state still held fail with backend.ErrClosed
 // rather than reading or writing state that is gone, whatever key is set afterwards.
 func testClosed(t *testing.T, f Factory) {
 	_, s := single(t, f)
@@ -540,10 +541,10 @@ func testClosed(t *testing.T, f Factory) {
 	must(t, h.w.Put(1, 1))
 	must(t, h.r.Add(1))
 	must(t, s.b.Close())
-	if err := s.kb.SetCurrentKey(1); !errors.Is(err, state.ErrClosed) {
+	if err := s.kb.SetCurrentKey(1); !errors.Is(err, backend.ErrClosed) {
 		t.Fatalf("SetCurrentKey after Close = %v, want ErrClosed", err)
 	}
-	if err := s.kb.SetCurrentKeyBytes(mustAppendKey(t, 1)); !errors.Is(err, state.ErrClosed) {
+	if err := s.kb.SetCurrentKeyBytes(mustAppendKey(t, 1)); !errors.Is(err, backend.ErrClosed) {
 		t.Fatalf("SetCurrentKeyBytes after Close = %v, want ErrClosed", err)
 	}
 	checks := map[string]error{
@@ -559,14 +560,14 @@ func testClosed(t *testing.T, f Factory) {
 		"ReducingState.Get": func() error { _, _, err := h.r.Get(); return err }(),
 	}
 	for name, err := range checks {
-		if !errors.Is(err, state.ErrClosed) {
+		if !errors.Is(err, backend.ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
 		}
 	}
-	if _, err := s.b.Snapshot(1, state.SnapshotOptions{}); !errors.Is(err, state.ErrClosed) {
+	if _, err := s.b.Snapshot(1, backend.SnapshotOptions{}); !errors.Is(err, backend.ErrClosed) {
 		t.Errorf("Snapshot after Close = %v, want ErrClosed", err)
 	}
-	if _, err := state.GetValueState(s.kb, state.ValueDescriptor[int64]{Name: "new"}); !errors.Is(err, state.ErrClosed) {
+	if _, err := state.GetValueState(s.kb, state.ValueDescriptor[int64]{Name: "new"}); !errors.Is(err, backend.ErrClosed) {
 		t.Errorf("registering a state after Close = %v, want ErrClosed", err)
 	}
 }
@@ -604,7 +605,7 @@ func testEmptyValues(t *testing.T, f Factory) {
 		}
 	}
 	check(s, v, l, m)
-	h := e.checkpoint([]*subtask{s}, state.SnapshotOptions{})
+	h := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{})
 	r := e.open(1, h)[0]
 	v2, _ := state.GetValueState(r.kb, state.ValueDescriptor[[]byte]{Name: "bytes"})
 	l2, _ := state.GetListState(r.kb, state.ListDescriptor[string]{Name: "strings"})
@@ -631,7 +632,7 @@ func testLargeValue(t *testing.T, f Factory) {
 	setKey(t, s, 42)
 	must(t, v.Update(big))
 	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
-		h := e.checkpoint([]*subtask{s}, state.SnapshotOptions{Compression: comp})
+		h := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{Compression: comp})
 		r := e.open(1, h)[0]
 		v2, err := state.GetValueState(r.kb, d)
 		must(t, err)
@@ -718,10 +719,10 @@ func testSnapshotRestore(t *testing.T, f Factory) {
 		t.Run(fmt.Sprintf("compression=%q", comp), func(t *testing.T) {
 			e, s := single(t, f)
 			fill(t, []*subtask{s}, 500)
-			h := e.checkpoint([]*subtask{s}, state.SnapshotOptions{Compression: comp})
+			h := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{Compression: comp})
 			verify(t, e.open(1, h), 500)
 			// A savepoint restores the same.
-			hs := e.checkpoint([]*subtask{s}, state.SnapshotOptions{Compression: comp, Savepoint: true})
+			hs := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{Compression: comp, Savepoint: true})
 			verify(t, e.open(1, hs), 500)
 		})
 	}
@@ -733,7 +734,7 @@ func testSnapshotIsolation(t *testing.T, f Factory) {
 	fill(t, []*subtask{s}, 200)
 	p, err := e.cps.Begin(100)
 	must(t, err)
-	snap, err := s.b.Snapshot(100, state.SnapshotOptions{})
+	snap, err := s.b.Snapshot(100, backend.SnapshotOptions{})
 	must(t, err)
 	v, _ := state.GetValueState(s.kb, valueDesc)
 	l, _ := state.GetListState(s.kb, listDesc)
@@ -768,7 +769,7 @@ func testConcurrentAsyncPhase(t *testing.T, f Factory) {
 	fill(t, []*subtask{s}, n)
 	p, err := e.cps.Begin(200)
 	must(t, err)
-	snap, err := s.b.Snapshot(200, state.SnapshotOptions{Compression: checkpoint.CompressionSnappy})
+	snap, err := s.b.Snapshot(200, backend.SnapshotOptions{Compression: checkpoint.CompressionSnappy})
 	must(t, err)
 	var h *checkpoint.KeyedStateHandle
 	var runErr error
@@ -803,12 +804,12 @@ func testRescale(t *testing.T, f Factory) {
 	const n = 2000
 	subs := e.open(1, nil)
 	fill(t, subs, n)
-	h := e.checkpoint(subs, state.SnapshotOptions{Compression: checkpoint.CompressionSnappy})
+	h := e.checkpoint(subs, backend.SnapshotOptions{Compression: checkpoint.CompressionSnappy})
 	for _, p := range []int{3, 2, 1} {
 		closeAll(subs)
 		subs = e.open(p, h)
 		verify(t, subs, n)
-		h = e.checkpoint(subs, state.SnapshotOptions{})
+		h = e.checkpoint(subs, backend.SnapshotOptions{})
 	}
 	closeAll(subs)
 }
@@ -819,7 +820,7 @@ func testRescaleReadsOnlyOwned(t *testing.T, f Factory) {
 	e := newEnv(t, f)
 	subs := e.open(1, nil)
 	fill(t, subs, 3000)
-	h := e.checkpoint(subs, state.SnapshotOptions{Savepoint: true})
+	h := e.checkpoint(subs, backend.SnapshotOptions{Savepoint: true})
 	closeAll(subs)
 	total := h[0].File.Size
 	e.counter.Reset()
@@ -846,16 +847,16 @@ func testUnregisteredRestoredState(t *testing.T, f Factory) {
 	e := newEnv(t, f)
 	subs := e.open(1, nil)
 	fill(t, subs, 100)
-	h := e.checkpoint(subs, state.SnapshotOptions{})
+	h := e.checkpoint(subs, backend.SnapshotOptions{})
 	mid := e.open(2, h) // registers nothing
-	h2 := e.checkpoint(mid, state.SnapshotOptions{})
+	h2 := e.checkpoint(mid, backend.SnapshotOptions{})
 	verify(t, e.open(1, h2), 100)
 }
 
 func testIncompatibleSerializer(t *testing.T, f Factory) {
 	e, s := single(t, f)
 	fill(t, []*subtask{s}, 10)
-	h := e.checkpoint([]*subtask{s}, state.SnapshotOptions{})
+	h := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{})
 	r := e.open(1, h)[0]
 	_, err := state.GetValueState(r.kb, state.ValueDescriptor[int64]{Name: valueDesc.Name})
 	if !errors.Is(err, state.ErrIncompatibleSerializer) {
@@ -889,7 +890,7 @@ func testIncompatibleSerializer(t *testing.T, f Factory) {
 func testCorrupt(t *testing.T, f Factory) {
 	e, s := single(t, f)
 	fill(t, []*subtask{s}, 300)
-	h := e.checkpoint([]*subtask{s}, state.SnapshotOptions{Savepoint: true})[0]
+	h := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{Savepoint: true})[0]
 	st := e.cps.Storage()
 	name := e.cps.JobID() + "/" + h.File.Path
 	orig, err := st.ReadRange(e.ctx, name, 0, -1)
@@ -954,7 +955,7 @@ func testMapRemoveWhileIterating(t *testing.T, f Factory) {
 			}
 			if n%2 == 1 { // copy-on-write: the removals must copy, and the loop go on
 				id++
-				snap, err := s.b.Snapshot(id, state.SnapshotOptions{})
+				snap, err := s.b.Snapshot(id, backend.SnapshotOptions{})
 				must(t, err)
 				defer snap.Release()
 			}

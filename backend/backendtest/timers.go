@@ -7,44 +7,41 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
-func timerQueue(t testing.TB, s *subtask, name string) state.TimerQueue {
+func timerQueue(t testing.TB, s *subtask, name string) backend.TimerQueue {
 	t.Helper()
-	f, ok := s.b.(state.TimerQueueFactory)
-	if !ok {
-		t.Skipf("backend %T stores no timers (does not implement state.TimerQueueFactory)", s.b)
-	}
-	q, err := f.CreateTimerQueue(name)
+	q, err := s.b.CreateTimerQueue(name)
 	must(t, err)
 	return q
 }
 
-func keyTimer(t testing.TB, s *subtask, k int64, ns string, ts int64) (state.Timer, int) {
+func keyTimer(t testing.TB, s *subtask, k int64, ns string, ts int64) (backend.Timer, int) {
 	t.Helper()
 	setKey(t, s, k)
 	key, kg, ok := s.kb.CurrentKeyBytes()
 	if !ok {
 		t.Fatal("no current key")
 	}
-	return state.Timer{Timestamp: ts, Key: append([]byte(nil), key...), Namespace: []byte(ns)}, kg
+	return backend.Timer{Timestamp: ts, Key: append([]byte(nil), key...), Namespace: []byte(ns)}, kg
 }
 
 // drain removes and returns every timer at or before upTo, in firing order, alternating
 // between Remove of the head and Poll.
-func drain(t testing.TB, s *subtask, q state.TimerQueue, upTo int64) []state.Timer {
+func drain(t testing.TB, s *subtask, q backend.TimerQueue, upTo int64) []backend.Timer {
 	t.Helper()
-	var out []state.Timer
+	var out []backend.Timer
 	for i := 0; ; i++ {
 		tm, ok, err := q.Peek()
 		must(t, err)
 		if !ok || tm.Timestamp > upTo {
 			return out
 		}
-		tm = state.Timer{Timestamp: tm.Timestamp, Key: slices.Clone(tm.Key), Namespace: slices.Clone(tm.Namespace)}
+		tm = backend.Timer{Timestamp: tm.Timestamp, Key: slices.Clone(tm.Key), Namespace: slices.Clone(tm.Namespace)}
 		kg, err := s.kb.KeyGroupOf(mustKey(t, tm.Key))
 		must(t, err)
 		if i%2 == 0 {
@@ -140,7 +137,7 @@ func testTimerQueue(t *testing.T, f Factory) {
 func testTimersRescale(t *testing.T, f Factory) {
 	e := newEnv(t, f)
 	subs := e.open(2, nil)
-	qs := make([]state.TimerQueue, len(subs))
+	qs := make([]backend.TimerQueue, len(subs))
 	for i, s := range subs {
 		qs[i] = timerQueue(t, s, "timers")
 	}
@@ -157,7 +154,7 @@ func testTimersRescale(t *testing.T, f Factory) {
 		}
 	}
 	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
-		h := e.checkpoint(subs, state.SnapshotOptions{Compression: comp})
+		h := e.checkpoint(subs, backend.SnapshotOptions{Compression: comp})
 		// Changes after the checkpoint are not in it.
 		for i, s := range subs {
 			drain(t, s, qs[i], 1000)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -101,7 +102,7 @@ func testWordValues(t *testing.T, f Factory) {
 	ws := []words{open(subs[0]), open(subs[1])}
 	fill(subs, ws)
 	check(subs, ws, "live")
-	h := e.checkpoint(subs, state.SnapshotOptions{})
+	h := e.checkpoint(subs, backend.SnapshotOptions{})
 	closeAll(subs)
 	subs = e.open(3, h)
 	ws = []words{open(subs[0]), open(subs[1]), open(subs[2])}
@@ -188,7 +189,7 @@ func testWordKeyMaps(t *testing.T, f Factory) {
 		must(t, fm.Remove(-0.5))
 	})
 	check(subs, "live")
-	h := e.checkpoint(subs, state.SnapshotOptions{})
+	h := e.checkpoint(subs, backend.SnapshotOptions{})
 	closeAll(subs)
 	subs = e.open(3, h)
 	check(subs, "restored at parallelism 3")
@@ -200,13 +201,13 @@ func testWordKeyMaps(t *testing.T, f Factory) {
 func testWordWrongType(t *testing.T, f Factory) {
 	_, s := single(t, f)
 	setKey(t, s, 1)
-	create := func(d state.Descriptor) state.InternalState {
+	create := func(d state.Descriptor) backend.State {
 		in, err := s.kb.CreateState(d.Spec())
 		must(t, err)
 		return in
 	}
-	v := create(state.ValueDescriptor[int64]{Name: "v"}).(state.InternalValue)
-	l := create(state.ListDescriptor[int64]{Name: "l"}).(state.InternalList)
+	v := create(state.ValueDescriptor[int64]{Name: "v"}).(backend.Value)
+	l := create(state.ListDescriptor[int64]{Name: "l"}).(backend.List)
 	must(t, v.Update(int64(7)))
 	must(t, l.Update([]any{int64(7)}))
 	for name, err := range map[string]error{
@@ -229,11 +230,11 @@ func testWordWrongType(t *testing.T, f Factory) {
 }
 
 // CheckWordPaths fails unless the backend f creates offers the unboxed paths for word-sized
-// types (state.InternalWordValue, InternalWordList, InternalWordKeyMap) and only for them.
+// types (backend.WordValue, InternalWordList, InternalWordKeyMap) and only for them.
 // It is not part of Run: a backend is correct without them, only slower.
 func CheckWordPaths(t *testing.T, f Factory) {
 	_, s := single(t, f)
-	create := func(d state.Descriptor) state.InternalState {
+	create := func(d state.Descriptor) backend.State {
 		in, err := s.kb.CreateState(d.Spec())
 		must(t, err)
 		return in
@@ -241,15 +242,15 @@ func CheckWordPaths(t *testing.T, f Factory) {
 	for _, tc := range []struct {
 		d    state.Descriptor
 		want bool
-		is   func(state.InternalState) bool
+		is   func(backend.State) bool
 	}{
-		{state.ValueDescriptor[int64]{Name: "v"}, true, isA[state.InternalWordValue]},
-		{state.ReducingDescriptor[float64]{Name: "r", Reduce: func(a, b float64) (float64, error) { return a + b, nil }}, true, isA[state.InternalWordValue]},
-		{state.ValueDescriptor[string]{Name: "vs"}, false, isA[state.InternalWordValue]},
-		{state.ListDescriptor[time.Duration]{Name: "l"}, true, isA[state.InternalWordList]},
-		{state.ListDescriptor[string]{Name: "ls"}, false, isA[state.InternalWordList]},
-		{state.MapDescriptor[int64, string]{Name: "m"}, true, isA[state.InternalWordKeyMap]},
-		{state.MapDescriptor[string, int64]{Name: "ms"}, false, isA[state.InternalWordKeyMap]},
+		{state.ValueDescriptor[int64]{Name: "v"}, true, isA[backend.WordValue]},
+		{state.ReducingDescriptor[float64]{Name: "r", Reduce: func(a, b float64) (float64, error) { return a + b, nil }}, true, isA[backend.WordValue]},
+		{state.ValueDescriptor[string]{Name: "vs"}, false, isA[backend.WordValue]},
+		{state.ListDescriptor[time.Duration]{Name: "l"}, true, isA[backend.WordList]},
+		{state.ListDescriptor[string]{Name: "ls"}, false, isA[backend.WordList]},
+		{state.MapDescriptor[int64, string]{Name: "m"}, true, isA[backend.WordKeyMap]},
+		{state.MapDescriptor[string, int64]{Name: "ms"}, false, isA[backend.WordKeyMap]},
 	} {
 		if got := tc.is(create(tc.d)); got != tc.want {
 			t.Errorf("state %q (%T): word path offered = %v, want %v", tc.d.Spec().Name, tc.d, got, tc.want)
@@ -257,4 +258,4 @@ func CheckWordPaths(t *testing.T, f Factory) {
 	}
 }
 
-func isA[I any](in state.InternalState) bool { _, ok := in.(I); return ok }
+func isA[I any](in backend.State) bool { _, ok := in.(I); return ok }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/backend/operator"
@@ -55,20 +56,20 @@ type kind struct {
 	// writer creates the keyed backends the snapshots are taken of; restorer those the
 	// snapshots are restored into (another backend for the canonical savepoint).
 	writer, restorer backendFactory
-	snap             state.SnapshotOptions
+	snap             backend.SnapshotOptions
 	savepoint        bool
 }
 
 // backendFactory creates a keyed backend; dir is a fresh directory for working files.
-type backendFactory func(ctx context.Context, opts state.BackendOptions, dir string) (state.KeyedStateBackend, error)
+type backendFactory func(ctx context.Context, opts backend.Options, dir string) (backend.Keyed, error)
 
-func heapBackend(ctx context.Context, opts state.BackendOptions, _ string) (state.KeyedStateBackend, error) {
+func heapBackend(ctx context.Context, opts backend.Options, _ string) (backend.Keyed, error) {
 	return heap.New(ctx, opts)
 }
 
 func lsmBackend(incremental bool, timers lsm.TimerServiceFactory) backendFactory {
-	return func(ctx context.Context, opts state.BackendOptions, dir string) (state.KeyedStateBackend, error) {
-		return lsm.New(ctx, lsm.Options{BackendOptions: opts, Dir: dir, Incremental: incremental, TimerService: timers,
+	return func(ctx context.Context, opts backend.Options, dir string) (backend.Keyed, error) {
+		return lsm.New(ctx, lsm.Options{Options: opts, Dir: dir, Incremental: incremental, TimerService: timers,
 			// Small memory: the matrix opens hundreds of backends.
 			BlockCacheSize: 1 << 20, WriteBufferSize: 1 << 20, WriteBufferCount: 2, TransferConcurrency: 2,
 			// No compactions: each checkpoint adds an SST and keeps the older ones, so the
@@ -87,7 +88,7 @@ func kinds() []kind {
 		{name: "lsm-full", writer: lsmBackend(false, lsm.TimerServiceLSM), restorer: lsmBackend(false, lsm.TimerServiceLSM)},
 		{name: "lsm-incremental", writer: lsmBackend(true, lsm.TimerServiceHeap), restorer: lsmBackend(true, lsm.TimerServiceHeap)},
 		{name: "savepoint-canonical", writer: lsmBackend(true, lsm.TimerServiceLSM), restorer: heapBackend,
-			snap: state.SnapshotOptions{Savepoint: true, Compression: checkpoint.CompressionSnappy}, savepoint: true},
+			snap: backend.SnapshotOptions{Savepoint: true, Compression: checkpoint.CompressionSnappy}, savepoint: true},
 	}
 }
 
@@ -123,7 +124,7 @@ type subtask struct {
 	kb     *state.KeyedBackend[int64]
 	v      state.ValueState[string]
 	m      state.MapState[string, int64]
-	timers state.TimerQueue
+	timers backend.TimerQueue
 	ob     *operator.Backend
 	split  state.OperatorListState[string]
 	union  state.OperatorListState[string]
@@ -151,7 +152,7 @@ func open(ctx context.Context, f backendFactory, dirs func() string, restore *ch
 	for i := range parallel {
 		s := &subtask{}
 		subs = append(subs, s)
-		opts := state.BackendOptions{OperatorID: opID, MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, parallel, i),
+		opts := backend.Options{OperatorID: opID, MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, parallel, i),
 			KeySerializerID: serde.Int64{}.ID()}
 		oopts := operator.Options{OperatorID: opID, SubtaskIndex: i, Parallelism: parallel}
 		if restore != nil {
@@ -172,11 +173,7 @@ func open(ctx context.Context, f backendFactory, dirs func() string, restore *ch
 		if s.m, err = state.GetMapState(s.kb, mapDesc); err != nil {
 			return fail(err)
 		}
-		tf, ok := b.(state.TimerQueueFactory)
-		if !ok {
-			return fail(fmt.Errorf("backend %T stores no timers", b))
-		}
-		if s.timers, err = tf.CreateTimerQueue(timersName); err != nil {
+		if s.timers, err = b.CreateTimerQueue(timersName); err != nil {
 			return fail(err)
 		}
 		if s.ob, err = operator.New(ctx, oopts); err != nil {
@@ -257,7 +254,7 @@ func read(subs []*subtask) (dump, error) {
 	return d, nil
 }
 
-func timerKey(subtask int, tm state.Timer) string {
+func timerKey(subtask int, tm backend.Timer) string {
 	return fmt.Sprintf("t/%d/%d/%s/%s", subtask, tm.Timestamp, hex.EncodeToString(tm.Key), tm.Namespace)
 }
 
@@ -283,7 +280,7 @@ type writer struct {
 type timerRec struct {
 	sub int
 	kg  int
-	tm  state.Timer
+	tm  backend.Timer
 }
 
 func must(t testing.TB, err error) {
@@ -322,7 +319,7 @@ func (w *writer) round(r int) {
 			if !ok {
 				t.Fatal("no current key")
 			}
-			tm := state.Timer{Timestamp: w.rng.Int64N(1e6), Key: slices.Clone(key), Namespace: fmt.Appendf(nil, "w%d", w.rng.IntN(3))}
+			tm := backend.Timer{Timestamp: w.rng.Int64N(1e6), Key: slices.Clone(key), Namespace: fmt.Appendf(nil, "w%d", w.rng.IntN(3))}
 			sub := slices.Index(w.subs, s)
 			_, err := s.timers.Add(kg, tm)
 			must(t, err)
@@ -378,10 +375,10 @@ func (w *writer) expected() dump {
 
 // snapshot takes a snapshot of every subtask into out (all synchronous phases first, then the
 // asynchronous phases concurrently) and returns the operator's state for the metadata.
-func snapshot(ctx context.Context, t testing.TB, subs []*subtask, id int64, opts state.SnapshotOptions, out checkpoint.SharedStreamFactory) *checkpoint.OperatorState {
+func snapshot(ctx context.Context, t testing.TB, subs []*subtask, id int64, opts backend.SnapshotOptions, out checkpoint.SharedStreamFactory) *checkpoint.OperatorState {
 	t.Helper()
-	keyed := make([]state.AsyncSnapshot, len(subs))
-	ops := make([]state.OperatorAsyncSnapshot, len(subs))
+	keyed := make([]backend.AsyncSnapshot, len(subs))
+	ops := make([]backend.OperatorAsyncSnapshot, len(subs))
 	var err error
 	for i, s := range subs {
 		keyed[i], err = s.kb.Backend().Snapshot(id, opts)

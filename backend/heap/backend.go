@@ -7,9 +7,9 @@ import (
 	"iter"
 	"sync/atomic"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/state"
 )
 
 // Name is the backend's name in configuration (state.backend.type).
@@ -40,7 +40,7 @@ type Backend struct {
 }
 
 // New creates a hashmap backend for one subtask, restoring opts.Restore if given.
-func New(ctx context.Context, opts state.BackendOptions) (*Backend, error) {
+func New(ctx context.Context, opts backend.Options) (*Backend, error) {
 	if err := keygroup.Validate(opts.MaxParallelism, 1); err != nil {
 		return nil, err
 	}
@@ -62,19 +62,19 @@ func New(ctx context.Context, opts state.BackendOptions) (*Backend, error) {
 	return b, nil
 }
 
-// MaxParallelism implements state.KeyedStateBackend.
+// MaxParallelism implements backend.Keyed.
 func (b *Backend) MaxParallelism() int { return b.maxP }
 
-// KeyGroupRange implements state.KeyedStateBackend.
+// KeyGroupRange implements backend.Keyed.
 func (b *Backend) KeyGroupRange() keygroup.Range { return b.rng }
 
-// KeySerializerID implements state.KeyedStateBackend.
+// KeySerializerID implements backend.Keyed.
 func (b *Backend) KeySerializerID() string { return b.keySer }
 
-// SetCurrentKey implements state.KeyedStateBackend.
+// SetCurrentKey implements backend.Keyed.
 func (b *Backend) SetCurrentKey(key []byte, kg int) error {
 	if b.closed {
-		return state.ErrClosed
+		return backend.ErrClosed
 	}
 	if !b.rng.Contains(kg) {
 		return b.notOwned(kg)
@@ -85,10 +85,10 @@ func (b *Backend) SetCurrentKey(key []byte, kg int) error {
 	return nil
 }
 
-// SetCurrentKeyWord implements state.WordKeyedStateBackend.
+// SetCurrentKeyWord implements backend.WordKeyed.
 func (b *Backend) SetCurrentKeyWord(w uint64, kg int) error {
 	if b.closed {
-		return state.ErrClosed
+		return backend.ErrClosed
 	}
 	if !b.rng.Contains(kg) {
 		return b.notOwned(kg)
@@ -100,7 +100,7 @@ func (b *Backend) SetCurrentKeyWord(w uint64, kg int) error {
 
 func (b *Backend) notOwned(kg int) error {
 	b.hasKey = false
-	return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
+	return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", backend.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
 }
 
 // currentKey returns the current key's bytes.
@@ -117,20 +117,20 @@ func (b *Backend) nextEpoch() uint64 { b.epoch++; return b.epoch }
 // by another goroutine, and must values read from them be copied before the task gets them.
 func (b *Backend) sharing() bool { return b.running.Load() > 0 }
 
-// CreateState implements state.KeyedStateBackend.
-func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
+// CreateState implements backend.Keyed.
+func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
-	if spec.Value == nil || (spec.Kind == state.KindMap && spec.UserKey == nil) {
+	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
 		return nil, fmt.Errorf("heap backend: state %q: spec without serializer", spec.Name)
 	}
 	meta := checkpoint.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
-	if spec.UserKey != nil && spec.Kind == state.KindMap {
+	if spec.UserKey != nil && spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if t, ok := b.states[spec.Name]; ok {
-		if err := state.CheckCompatible(b.opID, t.meta(), meta); err != nil {
+		if err := backend.CheckCompatible(b.opID, t.meta(), meta); err != nil {
 			return nil, err
 		}
 		if t.registered() {
@@ -144,16 +144,16 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 	return t.internal(), nil
 }
 
-func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
+func (b *Backend) newTable(spec backend.Spec, meta checkpoint.StateMeta) table {
 	n := b.rng.Len()
 	base := stateBase{b: b, spec: spec, m: meta, mutable: !spec.Value.Immutable()}
 	switch spec.Kind {
-	case state.KindList:
+	case backend.KindList:
 		if spec.Word != nil {
 			return newWordListState(base, n)
 		}
 		return newListState(base, n)
-	case state.KindMap:
+	case backend.KindMap:
 		if spec.UserKeyWord != nil && spec.UserKeyWord.KeyWord != nil && spec.Word != nil {
 			return newWordMapState(base, n)
 		}
@@ -170,12 +170,12 @@ func (b *Backend) newTable(spec state.Spec, meta checkpoint.StateMeta) table {
 	}
 }
 
-// Keys implements state.KeyedStateBackend.
+// Keys implements backend.Keyed.
 func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		t, ok := b.states[name]
 		if !ok {
-			yield(nil, fmt.Errorf("%w: %q in operator %s", state.ErrUnknownState, name, b.opID))
+			yield(nil, fmt.Errorf("%w: %q in operator %s", backend.ErrUnknownState, name, b.opID))
 			return
 		}
 		t.eachKey(func(key, rest []byte) bool {
@@ -184,9 +184,9 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 	}
 }
 
-// Close implements state.KeyedStateBackend. The state is dropped.
+// Close implements backend.Keyed. The state is dropped.
 func (b *Backend) Close() error {
-	b.closed, b.hasKey = true, false // a state still held returns state.ErrClosed
+	b.closed, b.hasKey = true, false // a state still held returns backend.ErrClosed
 	b.states = nil
 	return nil
 }
@@ -195,7 +195,7 @@ func (b *Backend) Close() error {
 type table interface {
 	meta() checkpoint.StateMeta
 	registered() bool
-	internal() state.InternalState
+	internal() backend.State
 	// eachKey calls fn for every (key, namespace) with state, until fn returns false.
 	eachKey(fn func(key, ns []byte) bool)
 	// freeze runs the synchronous snapshot phase for this state.
@@ -213,7 +213,7 @@ type frozen interface {
 // scratch buffer for the map key (current key + namespace).
 type stateBase struct {
 	b    *Backend
-	spec state.Spec
+	spec backend.Spec
 	m    checkpoint.StateMeta
 	ns   []byte
 	key  []byte // buffer of tk's general form
@@ -251,9 +251,9 @@ func direct[C any](s *stateBase, ts []*kgTable[C], write bool) (t *kgTable[C], u
 func (s *stateBase) mapKey() (*tkey, error) {
 	if !s.b.hasKey {
 		if s.b.closed {
-			return nil, state.ErrClosed
+			return nil, backend.ErrClosed
 		}
-		return nil, state.ErrNoCurrentKey
+		return nil, backend.ErrNoCurrentKey
 	}
 	if len(s.ns) == 0 {
 		return &s.b.curKey, nil

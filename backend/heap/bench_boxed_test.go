@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	heapbackend "github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
@@ -21,7 +22,7 @@ const boxedKeys = 100_000
 // loadBoxed preloads boxedKeys keys of a value state of V, each set to val(k).
 func loadBoxed[V any](b *testing.B, ser serde.Serializer[V], val func(k int64) V) (*heapbackend.Backend, *state.KeyedBackend[int64], state.ValueState[V]) {
 	b.Helper()
-	be, err := heapbackend.New(context.Background(), state.BackendOptions{MaxParallelism: 128,
+	be, err := heapbackend.New(context.Background(), backend.Options{MaxParallelism: 128,
 		KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: serde.Int64{}.ID()})
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +47,7 @@ func loadBoxed[V any](b *testing.B, ser serde.Serializer[V], val func(k int64) V
 // read is the first of its key since a snapshot: what copy-on-read costs at most.
 func benchGets[V any](b *testing.B, be *heapbackend.Backend, kb *state.KeyedBackend[int64], v state.ValueState[V], snapshotEvery int) {
 	b.Helper()
-	var snap state.AsyncSnapshot
+	var snap backend.AsyncSnapshot
 	defer func() {
 		if snap != nil {
 			snap.Release()
@@ -61,7 +62,7 @@ func benchGets[V any](b *testing.B, be *heapbackend.Backend, kb *state.KeyedBack
 				snap.Release()
 			}
 			var err error
-			if snap, err = be.Snapshot(int64(i), state.SnapshotOptions{}); err != nil {
+			if snap, err = be.Snapshot(int64(i), backend.SnapshotOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()

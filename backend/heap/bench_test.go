@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	heapbackend "github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -21,7 +22,7 @@ import (
 
 func load(b *testing.B, n int, valueSize int) (*heapbackend.Backend, *state.KeyedBackend[int64], state.ValueState[[]byte]) {
 	b.Helper()
-	be, err := heapbackend.New(context.Background(), state.BackendOptions{MaxParallelism: 128,
+	be, err := heapbackend.New(context.Background(), backend.Options{MaxParallelism: 128,
 		KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: serde.Int64{}.ID()})
 	if err != nil {
 		b.Fatal(err)
@@ -53,7 +54,7 @@ func BenchmarkSnapshotSyncPhase(b *testing.B) {
 					_ = v.Update(val)
 				}
 				b.StartTimer()
-				s, err := be.Snapshot(int64(i), state.SnapshotOptions{})
+				s, err := be.Snapshot(int64(i), backend.SnapshotOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -84,7 +85,7 @@ func BenchmarkFullCheckpointFile(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			id, _ := cps.NextID(ctx)
 			p, _ := cps.Begin(id)
-			s, err := be.Snapshot(id, state.SnapshotOptions{})
+			s, err := be.Snapshot(id, backend.SnapshotOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -145,7 +146,7 @@ func BenchmarkTimers(b *testing.B) {
 	}
 	b.Run("heap-timers", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			be, err := heapbackend.New(context.Background(), state.BackendOptions{MaxParallelism: 128,
+			be, err := heapbackend.New(context.Background(), backend.Options{MaxParallelism: 128,
 				KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: serde.Int64{}.ID()})
 			if err != nil {
 				b.Fatal(err)
@@ -205,7 +206,7 @@ func BenchmarkWritesAfterSnapshot(b *testing.B) {
 			var worst time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				s, _ := be.Snapshot(int64(i), state.SnapshotOptions{})
+				s, _ := be.Snapshot(int64(i), backend.SnapshotOptions{})
 				for _, k := range perKG {
 					t0 := time.Now()
 					_ = kb.SetCurrentKey(k)

@@ -21,13 +21,13 @@
 // What a write hands to the state belongs to it: do not modify a value after Update, Add or
 // Put; read it again instead (a snapshot taken in between holds the object itself). Values,
 // list elements and map user keys of word-sized types (int64, float64, time.Duration, …) are
-// the exception: they are kept unboxed, as uint64 words (state.Word), so that reading and
+// the exception: they are kept unboxed, as uint64 words (backend.Word), so that reading and
 // writing them allocates nothing. The Backend also takes 8-byte keys as words
-// (state.WordKeyedStateBackend), and reads and writes on such a key in the void namespace go
+// (backend.WordKeyed), and reads and writes on such a key in the void namespace go
 // straight to the key group's map[uint64] while no snapshot layer is on it.
 //
 // A map state whose user keys are serde.WordKey types and whose values are words
-// (state.InternalWordMap) keeps each key's map as up to 16 unboxed entries in a slice, then a
+// (backend.WordMap) keeps each key's map as up to 16 unboxed entries in a slice, then a
 // map[uint64]uint64, and, for 8-byte keys in the void namespace, every entry once more in a
 // per-key-group open-addressing index from (key, user key) to value: a Get or Contains probes
 // one slot. The index holds the live state only (it is not copy-on-write; snapshots read the

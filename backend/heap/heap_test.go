@@ -4,12 +4,12 @@ import (
 	"context"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/backendtest"
 	"github.com/streamstate/streamstate/backend/heap"
-	"github.com/streamstate/streamstate/state"
 )
 
-func newBackend(t testing.TB, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+func newBackend(t testing.TB, opts backend.Options) (backend.Keyed, error) {
 	b, err := heap.New(context.Background(), opts)
 	if err != nil {
 		return nil, err

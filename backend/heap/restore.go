@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/state"
 )
 
 // A restored state stays in its serialized form until its descriptor is registered: only then
@@ -27,10 +27,10 @@ type restorer interface {
 	restore(kgIdx int, r *rawRecord) error
 }
 
-func (r *restored) meta() checkpoint.StateMeta    { return r.m }
-func (r *restored) registered() bool              { return false }
-func (r *restored) internal() state.InternalState { return nil }
-func (r *restored) freeze() frozen                { return r }
+func (r *restored) meta() checkpoint.StateMeta { return r.m }
+func (r *restored) registered() bool           { return false }
+func (r *restored) internal() backend.State    { return nil }
+func (r *restored) freeze() frozen             { return r }
 
 func (r *restored) eachKey(fn func(key, ns []byte) bool) {
 	for _, recs := range r.recs {
@@ -60,12 +60,12 @@ func (r *restored) empty(int) bool {
 func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	for _, rec := range r.recs[kgIdx] {
 		switch r.m.Kind {
-		case state.KindList:
+		case backend.KindList:
 			w.List(idx, rec.key, rec.ns, len(rec.list))
 			for _, e := range rec.list {
 				w.ListElement(e)
 			}
-		case state.KindMap:
+		case backend.KindMap:
 			w.MapEntry(idx, rec.key, rec.ns, rec.userKey, rec.value)
 		default:
 			w.Value(idx, rec.key, rec.ns, rec.value)
@@ -80,7 +80,7 @@ func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []b
 // decoded and the read-ahead. A failure found after some records were copied (a damaged
 // block, or the whole-file checksum verified once the last block is read) fails New, which
 // drops the backend with them, and the restore falls back to an earlier checkpoint.
-func (b *Backend) restore(ctx context.Context, opts state.BackendOptions) error {
+func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 	for _, h := range opts.Restore {
 		if h.KeyGroupRange.Intersect(b.rng).Len() == 0 {
 			continue
@@ -90,7 +90,7 @@ func (b *Backend) restore(ctx context.Context, opts state.BackendOptions) error 
 		}
 		if h.KeySerializer != b.keySer {
 			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
-				state.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
+				backend.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
 		}
 		targets := make([]*restored, len(h.States))
 		for i, m := range h.States {
@@ -99,7 +99,7 @@ func (b *Backend) restore(ctx context.Context, opts state.BackendOptions) error 
 				t = &restored{m: m, recs: make([][]rawRecord, b.rng.Len())}
 				b.states[m.Name] = t
 				b.order = append(b.order, m.Name)
-			} else if err := state.CheckCompatible(b.opID, t.meta(), m); err != nil {
+			} else if err := backend.CheckCompatible(b.opID, t.meta(), m); err != nil {
 				return err
 			}
 			targets[i] = t.(*restored)
@@ -134,7 +134,7 @@ func copyRecord(r *checkpoint.Record, file string) rawRecord {
 // bytes are what was written, or a serializer of the same ID writes another format): the
 // error wraps checkpoint.ErrCorrupt and names the file, so a restore falls back to an older
 // checkpoint.
-func (b *Backend) register(spec state.Spec, r *restored) (state.InternalState, error) {
+func (b *Backend) register(spec backend.Spec, r *restored) (backend.State, error) {
 	t := b.newTable(spec, r.m)
 	ins := t.(restorer)
 	for i, recs := range r.recs {

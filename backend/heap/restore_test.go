@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -60,7 +61,7 @@ func checkpointText(t *testing.T, cps *checkpoint.Checkpoints, id int64, text st
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := b.Snapshot(id, state.SnapshotOptions{})
+	snap, err := b.Snapshot(id, backend.SnapshotOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +76,8 @@ func checkpointText(t *testing.T, cps *checkpoint.Checkpoints, id int64, text st
 	return h
 }
 
-func heapOpts(restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) state.BackendOptions {
-	return state.BackendOptions{OperatorID: "op", MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
+func heapOpts(restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) backend.Options {
+	return backend.Options{OperatorID: "op", MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
 		KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: r}
 }
 

@@ -6,16 +6,16 @@ import (
 	"runtime"
 	"sync/atomic"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/state"
 )
 
-// Snapshot implements state.KeyedStateBackend. The synchronous phase freezes every state's
+// Snapshot implements backend.Keyed. The synchronous phase freezes every state's
 // key-group tables: O(states x key groups), independent of the amount of state.
-func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (state.AsyncSnapshot, error) {
+func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (backend.AsyncSnapshot, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
 	s := &snapshot{id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
 		workers: opts.Workers, running: &b.running}
@@ -70,7 +70,7 @@ func (s *snapshot) end() {
 	s.running.Add(-1)
 }
 
-// Run implements state.AsyncSnapshot. A snapshot without any record (no state holds an entry
+// Run implements backend.AsyncSnapshot. A snapshot without any record (no state holds an entry
 // and no timer is set) writes no file and returns a nil handle, as Flink does: a restore
 // without a handle for some key groups starts them empty.
 func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {

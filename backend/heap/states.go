@@ -5,9 +5,9 @@ import (
 	"maps"
 	"runtime"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
-	"github.com/streamstate/streamstate/state"
 )
 
 // valueCell is stored by value: cloning a key group's map copies it, so it needs no epoch.
@@ -19,7 +19,7 @@ type valueState struct {
 	tables []*kgTable[valueCell]
 }
 
-func (s *valueState) internal() state.InternalState        { return s }
+func (s *valueState) internal() backend.State              { return s }
 func (s *valueState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 
 func (s *valueState) Value() (any, bool, error) {
@@ -187,7 +187,7 @@ func newListState(base stateBase, n int) *listState[any] {
 	return s
 }
 
-func (s *listState[E]) internal() state.InternalState        { return s }
+func (s *listState[E]) internal() backend.State              { return s }
 func (s *listState[E]) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 func (s *listState[E]) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
 
@@ -407,7 +407,7 @@ func (f *frozenLists[E]) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scrat
 
 type mapCell struct {
 	epoch uint64
-	m     map[mkey]state.MapEntry // serialized user key -> entry
+	m     map[mkey]backend.MapEntry // serialized user key -> entry
 }
 
 type mapState struct {
@@ -416,7 +416,7 @@ type mapState struct {
 	uk     []byte
 }
 
-func (s *mapState) internal() state.InternalState        { return s }
+func (s *mapState) internal() backend.State              { return s }
 func (s *mapState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 func (s *mapState) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
 
@@ -459,7 +459,7 @@ func (s *mapState) cell(kgIdx int, k *tkey) (*mapCell, error) {
 	c, _ := t.get(k)
 	switch {
 	case c == nil:
-		c = &mapCell{epoch: t.epoch, m: map[mkey]state.MapEntry{}}
+		c = &mapCell{epoch: t.epoch, m: map[mkey]backend.MapEntry{}}
 		t.put(k, c)
 	case c.epoch != t.epoch:
 		m, err := s.clone(c.m)
@@ -474,17 +474,17 @@ func (s *mapState) cell(kgIdx int, k *tkey) (*mapCell, error) {
 
 // clone copies a map a snapshot may hold; while a snapshot runs, mutable values are copied
 // too. User keys are never copied: like the keys of a Go map, they must not change.
-func (s *mapState) clone(m map[mkey]state.MapEntry) (map[mkey]state.MapEntry, error) {
+func (s *mapState) clone(m map[mkey]backend.MapEntry) (map[mkey]backend.MapEntry, error) {
 	if !s.mutable || !s.b.sharing() {
 		return maps.Clone(m), nil
 	}
-	out := make(map[mkey]state.MapEntry, len(m))
+	out := make(map[mkey]backend.MapEntry, len(m))
 	for uk, e := range m {
 		v, err := s.spec.Value.Copy(e.Value)
 		if err != nil {
 			return nil, s.copyErr(err)
 		}
-		out[uk] = state.MapEntry{Key: e.Key, Value: v}
+		out[uk] = backend.MapEntry{Key: e.Key, Value: v}
 	}
 	return out, nil
 }
@@ -514,7 +514,7 @@ func (s *mapState) Put(uk, v any) error {
 	if err != nil {
 		return err
 	}
-	c.m[ukk.owned()] = state.MapEntry{Key: uk, Value: v}
+	c.m[ukk.owned()] = backend.MapEntry{Key: uk, Value: v}
 	return nil
 }
 
@@ -547,16 +547,16 @@ func (s *mapState) IsEmpty() (bool, error) {
 	return c == nil || len(c.m) == 0, nil
 }
 
-func (s *mapState) All() iter.Seq2[state.MapEntry, error] {
-	return func(yield func(state.MapEntry, error) bool) {
+func (s *mapState) All() iter.Seq2[backend.MapEntry, error] {
+	return func(yield func(backend.MapEntry, error) bool) {
 		k, err := s.mapKey()
 		if err != nil {
-			yield(state.MapEntry{}, err)
+			yield(backend.MapEntry{}, err)
 			return
 		}
 		c, err := s.readCell(k)
 		if err != nil {
-			yield(state.MapEntry{}, err)
+			yield(backend.MapEntry{}, err)
 			return
 		}
 		if c == nil {
@@ -589,7 +589,7 @@ func (s *mapState) restore(kgIdx int, r *rawRecord) error {
 	if err != nil {
 		return err
 	}
-	c.m[storeKey(r.userKey)] = state.MapEntry{Key: uk, Value: v}
+	c.m[storeKey(r.userKey)] = backend.MapEntry{Key: uk, Value: v}
 	return nil
 }
 

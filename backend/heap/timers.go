@@ -4,26 +4,26 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/internal/timerheap"
-	"github.com/streamstate/streamstate/state"
 )
 
 // timerSerializerID names the encoding of a timer's timestamp in snapshots.
 const timerSerializerID = "timer-ts-v1"
 
-// CreateTimerQueue implements state.TimerQueueFactory: a key-group-partitioned heap priority
+// CreateTimerQueue implements backend.Keyed: a key-group-partitioned heap priority
 // queue, as Flink's heap timers (internal/timerheap). Each key group has its own binary heap
 // (and a set for uniqueness); a heap of the key groups' heads gives the overall minimum. Like
 // keyed state, a key group's queue is copy-on-write after a snapshot, so the synchronous phase
 // stays O(key groups).
-func (b *Backend) CreateTimerQueue(name string) (state.TimerQueue, error) {
+func (b *Backend) CreateTimerQueue(name string) (backend.TimerQueue, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
-	meta := checkpoint.StateMeta{Name: name, Kind: state.KindTimers, Value: timerSerializerID}
+	meta := checkpoint.StateMeta{Name: name, Kind: backend.KindTimers, Value: timerSerializerID}
 	if t, ok := b.states[name]; ok {
-		if err := state.CheckCompatible(b.opID, t.meta(), meta); err != nil {
+		if err := backend.CheckCompatible(b.opID, t.meta(), meta); err != nil {
 			return nil, err
 		}
 		if q, ok := t.(*timerQueue); ok {
@@ -50,7 +50,7 @@ func (b *Backend) newTimerQueue(meta checkpoint.StateMeta) *timerQueue {
 	return &timerQueue{b: b, m: meta, q: timerheap.New(b.rng.Len())}
 }
 
-// timerQueue adapts a timerheap.Queue to state.TimerQueue and to the backend's table
+// timerQueue adapts a timerheap.Queue to backend.TimerQueue and to the backend's table
 // interface.
 type timerQueue struct {
 	b *Backend
@@ -60,13 +60,13 @@ type timerQueue struct {
 
 func (q *timerQueue) index(kg int) (int, error) {
 	if !q.b.rng.Contains(kg) {
-		return 0, fmt.Errorf("%w: timer of key group %d in operator %s, whose range is %v", state.ErrKeyGroupNotOwned, kg, q.b.opID, q.b.rng)
+		return 0, fmt.Errorf("%w: timer of key group %d in operator %s, whose range is %v", backend.ErrKeyGroupNotOwned, kg, q.b.opID, q.b.rng)
 	}
 	return kg - q.b.rng.Start, nil
 }
 
-// Add implements state.TimerQueue.
-func (q *timerQueue) Add(kg int, t state.Timer) (bool, error) {
+// Add implements backend.TimerQueue.
+func (q *timerQueue) Add(kg int, t backend.Timer) (bool, error) {
 	i, err := q.index(kg)
 	if err != nil {
 		return false, err
@@ -74,8 +74,8 @@ func (q *timerQueue) Add(kg int, t state.Timer) (bool, error) {
 	return q.q.Add(i, timerheap.Timer(t)), nil
 }
 
-// Remove implements state.TimerQueue.
-func (q *timerQueue) Remove(kg int, t state.Timer) (bool, error) {
+// Remove implements backend.TimerQueue.
+func (q *timerQueue) Remove(kg int, t backend.Timer) (bool, error) {
 	i, err := q.index(kg)
 	if err != nil {
 		return false, err
@@ -83,26 +83,26 @@ func (q *timerQueue) Remove(kg int, t state.Timer) (bool, error) {
 	return q.q.Remove(i, timerheap.Timer(t)), nil
 }
 
-// Peek implements state.TimerQueue.
-func (q *timerQueue) Peek() (state.Timer, bool, error) {
+// Peek implements backend.TimerQueue.
+func (q *timerQueue) Peek() (backend.Timer, bool, error) {
 	t, ok := q.q.Peek()
-	return state.Timer(t), ok, nil
+	return backend.Timer(t), ok, nil
 }
 
-// Poll implements state.TimerQueue.
-func (q *timerQueue) Poll() (state.Timer, int, bool, error) {
+// Poll implements backend.TimerQueue.
+func (q *timerQueue) Poll() (backend.Timer, int, bool, error) {
 	t, i, ok := q.q.Poll()
-	return state.Timer(t), q.b.rng.Start + i, ok, nil
+	return backend.Timer(t), q.b.rng.Start + i, ok, nil
 }
 
-// Len implements state.TimerQueue.
+// Len implements backend.TimerQueue.
 func (q *timerQueue) Len() int { return q.q.Len() }
 
 // The table interface, for snapshots, restore and Keys.
 
-func (q *timerQueue) meta() checkpoint.StateMeta    { return q.m }
-func (q *timerQueue) registered() bool              { return true }
-func (q *timerQueue) internal() state.InternalState { return nil }
+func (q *timerQueue) meta() checkpoint.StateMeta { return q.m }
+func (q *timerQueue) registered() bool           { return true }
+func (q *timerQueue) internal() backend.State    { return nil }
 
 func (q *timerQueue) eachKey(fn func(key, ns []byte) bool) {
 	for i := range q.q.KeyGroups() {

@@ -6,8 +6,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/state"
 )
 
 // wordMapScan is the number of entries up to which a word map is a slice searched linearly;
@@ -21,8 +21,8 @@ const wordMapScan = 16
 // Like listCell it carries the epoch of the layer that owns its memory.
 type wordMapCell struct {
 	epoch uint64
-	es    []state.WordEntry // the entries, while there are at most wordMapScan; else nil
-	m     map[uint64]uint64 // the entries, once there were more
+	es    []backend.WordEntry // the entries, while there are at most wordMapScan; else nil
+	m     map[uint64]uint64   // the entries, once there were more
 }
 
 func (c *wordMapCell) get(uk uint64) (uint64, bool) {
@@ -66,7 +66,7 @@ func (c *wordMapCell) put(uk, v uint64) {
 		}
 	}
 	if len(c.es) < wordMapScan {
-		c.es = append(c.es, state.WordEntry{Key: uk, Value: v})
+		c.es = append(c.es, backend.WordEntry{Key: uk, Value: v})
 		return
 	}
 	c.m = make(map[uint64]uint64, 2*wordMapScan)
@@ -83,7 +83,7 @@ func (c *wordMapCell) remove(uk uint64) {
 		delete(c.m, uk)
 		return
 	}
-	if i := slices.IndexFunc(c.es, func(e state.WordEntry) bool { return e.Key == uk }); i >= 0 {
+	if i := slices.IndexFunc(c.es, func(e backend.WordEntry) bool { return e.Key == uk }); i >= 0 {
 		last := len(c.es) - 1
 		c.es[i] = c.es[last]
 		c.es = c.es[:last]
@@ -91,7 +91,7 @@ func (c *wordMapCell) remove(uk uint64) {
 }
 
 // each calls fn for every entry until it returns false. fn may remove the entry it was given
-// (state.InternalMap.All): each ranges over a copy of the slice header, and a removal only
+// (backend.Map.All): each ranges over a copy of the slice header, and a removal only
 // writes the slot of the entry removed, so every later entry is still at its slot.
 func (c *wordMapCell) each(fn func(uk, v uint64) bool) {
 	for _, e := range c.es {
@@ -107,8 +107,8 @@ func (c *wordMapCell) each(fn func(uk, v uint64) bool) {
 }
 
 // wordMapState serves map states whose user keys are word keys and whose values are words
-// (state.Spec.UserKeyWord with KeyWord, and state.Spec.Word). It implements
-// state.InternalWordMap. The cells are the state; for 8-byte keys in the void namespace a
+// (backend.Spec.UserKeyWord with KeyWord, and backend.Spec.Word). It implements
+// backend.WordMap. The cells are the state; for 8-byte keys in the void namespace a
 // wordIndex per key group also holds every entry, live, so that Get and Contains probe one
 // table slot instead of a table and then a cell.
 type wordMapState struct {
@@ -122,7 +122,7 @@ func newWordMapState(base stateBase, n int) *wordMapState {
 	return &wordMapState{stateBase: base, tables: newTables[wordMapCell](n), index: make([]wordIndex, n)}
 }
 
-func (s *wordMapState) internal() state.InternalState        { return s }
+func (s *wordMapState) internal() backend.State              { return s }
 func (s *wordMapState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 
 // indexed returns the index of the current key's key group and the key's word in it, if the
@@ -179,7 +179,7 @@ func (s *wordMapState) store(c wordMapCell, t *kgTable[wordMapCell], k *tkey) {
 	}
 }
 
-// GetWord implements state.InternalWordMap.
+// GetWord implements backend.WordMap.
 func (s *wordMapState) GetWord(uk uint64) (uint64, bool, error) {
 	k := s.spec.UserKeyWord.KeyWord(uk)
 	if x, u, ok := s.indexed(); ok {
@@ -194,7 +194,7 @@ func (s *wordMapState) GetWord(uk uint64) (uint64, bool, error) {
 	return v, ok, nil
 }
 
-// PutWord implements state.InternalWordMap.
+// PutWord implements backend.WordMap.
 func (s *wordMapState) PutWord(uk, v uint64) error {
 	k := s.spec.UserKeyWord.KeyWord(uk)
 	c, t, key, err := s.writableCell()
@@ -209,7 +209,7 @@ func (s *wordMapState) PutWord(uk, v uint64) error {
 	return nil
 }
 
-// GetWordKey implements state.InternalWordKeyMap.
+// GetWordKey implements backend.WordKeyMap.
 func (s *wordMapState) GetWordKey(uk uint64) (any, bool, error) {
 	v, ok, err := s.GetWord(uk)
 	if !ok || err != nil {
@@ -218,13 +218,13 @@ func (s *wordMapState) GetWordKey(uk uint64) (any, bool, error) {
 	return s.spec.Word.Box(v), true, nil
 }
 
-// ContainsWordKey implements state.InternalWordKeyMap.
+// ContainsWordKey implements backend.WordKeyMap.
 func (s *wordMapState) ContainsWordKey(uk uint64) (bool, error) {
 	_, ok, err := s.GetWord(uk)
 	return ok, err
 }
 
-// RemoveWordKey implements state.InternalWordKeyMap. Removing an absent key writes nothing
+// RemoveWordKey implements backend.WordKeyMap. Removing an absent key writes nothing
 // (a table under a snapshot gets no layer for it).
 func (s *wordMapState) RemoveWordKey(uk uint64) error {
 	if ok, err := s.ContainsWordKey(uk); !ok || err != nil {
@@ -254,17 +254,17 @@ func (s *wordMapState) Clear() error {
 	return clearKey(&s.stateBase, s.tables)
 }
 
-// AllWords implements state.InternalWordMap.
-func (s *wordMapState) AllWords() iter.Seq2[state.WordEntry, error] {
-	return func(yield func(state.WordEntry, error) bool) {
+// AllWords implements backend.WordMap.
+func (s *wordMapState) AllWords() iter.Seq2[backend.WordEntry, error] {
+	return func(yield func(backend.WordEntry, error) bool) {
 		c, err := s.current()
 		if err != nil {
-			yield(state.WordEntry{}, err)
+			yield(backend.WordEntry{}, err)
 			return
 		}
 		c.each(func(k, v uint64) bool {
 			uk, err := s.userKey(k)
-			return yield(state.WordEntry{Key: uk, Value: v}, err) && err == nil
+			return yield(backend.WordEntry{Key: uk, Value: v}, err) && err == nil
 		})
 	}
 }
@@ -318,14 +318,14 @@ func (s *wordMapState) IsEmpty() (bool, error) {
 	return c.len() == 0, err
 }
 
-func (s *wordMapState) All() iter.Seq2[state.MapEntry, error] {
-	return func(yield func(state.MapEntry, error) bool) {
+func (s *wordMapState) All() iter.Seq2[backend.MapEntry, error] {
+	return func(yield func(backend.MapEntry, error) bool) {
 		for e, err := range s.AllWords() {
 			if err != nil {
-				yield(state.MapEntry{}, err)
+				yield(backend.MapEntry{}, err)
 				return
 			}
-			if !yield(state.MapEntry{Key: s.spec.UserKeyWord.Box(e.Key), Value: s.spec.Word.Box(e.Value)}, nil) {
+			if !yield(backend.MapEntry{Key: s.spec.UserKeyWord.Box(e.Key), Value: s.spec.Word.Box(e.Value)}, nil) {
 				return
 			}
 		}
@@ -360,7 +360,7 @@ func (s *wordMapState) restore(kgIdx int, r *rawRecord) error {
 }
 
 type frozenWordMaps struct {
-	value  *state.Word
+	value  *backend.Word
 	tables []*kgTable[wordMapCell]
 }
 
@@ -384,6 +384,6 @@ func (f *frozenWordMaps) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scrat
 }
 
 var (
-	_ state.InternalWordMap = (*wordMapState)(nil)
-	_ state.InternalMap     = (*wordMapState)(nil)
+	_ backend.WordMap = (*wordMapState)(nil)
+	_ backend.Map     = (*wordMapState)(nil)
 )

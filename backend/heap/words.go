@@ -3,11 +3,11 @@ package heap
 import (
 	"slices"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/state"
 )
 
-// wordState serves value and reducing states whose values fit in a word (state.Spec.Word):
+// wordState serves value and reducing states whose values fit in a word (backend.Spec.Word):
 // the tables hold the words themselves, so a read follows no pointer and an update
 // allocates nothing, and an int64-keyed table is a map[uint64]uint64 like a plain Go map.
 // Words are stored by value, so copy-on-write needs no epochs, as for valueCell.
@@ -16,11 +16,11 @@ type wordState struct {
 	tables []*kgTable[uint64]
 }
 
-func (s *wordState) internal() state.InternalState        { return s }
+func (s *wordState) internal() backend.State              { return s }
 func (s *wordState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 func (s *wordState) Clear() error                         { return clearKey(&s.stateBase, s.tables) }
 
-// WordValue implements state.InternalWordValue.
+// WordValue implements backend.WordValue.
 func (s *wordState) WordValue() (uint64, bool, error) {
 	if t, u, ok := direct(&s.stateBase, s.tables, false); ok {
 		w, found := t.u64[u]
@@ -34,7 +34,7 @@ func (s *wordState) WordValue() (uint64, bool, error) {
 	return w, ok, nil
 }
 
-// UpdateWord implements state.InternalWordValue.
+// UpdateWord implements backend.WordValue.
 func (s *wordState) UpdateWord(w uint64) error {
 	if t, u, ok := direct(&s.stateBase, s.tables, true); ok {
 		t.u64[u] = w
@@ -80,7 +80,7 @@ func (s *wordState) restore(kgIdx int, r *rawRecord) error {
 }
 
 type frozenWords struct {
-	word   *state.Word
+	word   *backend.Word
 	tables []*kgTable[uint64]
 }
 
@@ -98,9 +98,9 @@ func (f *frozenWords) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch 
 	return scratch, err
 }
 
-// wordListState serves list states whose elements fit in a word (state.Spec.Word): a list is
+// wordListState serves list states whose elements fit in a word (backend.Spec.Word): a list is
 // a []uint64, so adding an element allocates nothing beyond the slice's growth and reading
-// one follows no pointer. It implements state.InternalWordList.
+// one follows no pointer. It implements backend.WordList.
 type wordListState struct {
 	*listState[uint64]
 }
@@ -118,18 +118,18 @@ func newWordListState(base stateBase, n int) *wordListState {
 		}}}
 }
 
-func (s *wordListState) internal() state.InternalState { return s }
+func (s *wordListState) internal() backend.State { return s }
 
-// WordList implements state.InternalWordList.
+// WordList implements backend.WordList.
 func (s *wordListState) WordList() ([]uint64, error) { return s.items() }
 
-// AddWord implements state.InternalWordList.
+// AddWord implements backend.WordList.
 func (s *wordListState) AddWord(w uint64) error { return s.add(w) }
 
-// AddWords implements state.InternalWordList.
+// AddWords implements backend.WordList.
 func (s *wordListState) AddWords(ws []uint64) error { return s.add(ws...) }
 
-// UpdateWords implements state.InternalWordList.
+// UpdateWords implements backend.WordList.
 func (s *wordListState) UpdateWords(ws []uint64) error {
 	if len(ws) == 1 {
 		return s.setOne(ws[0])
@@ -137,33 +137,33 @@ func (s *wordListState) UpdateWords(ws []uint64) error {
 	return s.set(slices.Clone(ws))
 }
 
-// wordKeyMapState serves map states whose user keys fit in a word (state.Spec.UserKeyWord):
+// wordKeyMapState serves map states whose user keys fit in a word (backend.Spec.UserKeyWord):
 // the entries are stored as for any map, but a lookup serializes the word directly instead
-// of boxing it. It implements state.InternalWordKeyMap.
+// of boxing it. It implements backend.WordKeyMap.
 type wordKeyMapState struct{ *mapState }
 
-func (s *wordKeyMapState) internal() state.InternalState { return s }
+func (s *wordKeyMapState) internal() backend.State { return s }
 
 // readWord is mapState.read for a word user key.
 func (s *wordKeyMapState) readWord(uk uint64) (c *mapCell, k *tkey, ukk mkey, err error) {
 	return s.readWith(func(dst []byte) ([]byte, error) { return s.spec.UserKeyWord.Append(dst, uk) })
 }
 
-// GetWordKey implements state.InternalWordKeyMap.
+// GetWordKey implements backend.WordKeyMap.
 func (s *wordKeyMapState) GetWordKey(uk uint64) (any, bool, error) { return lookup(s.readWord(uk)) }
 
-// ContainsWordKey implements state.InternalWordKeyMap.
+// ContainsWordKey implements backend.WordKeyMap.
 func (s *wordKeyMapState) ContainsWordKey(uk uint64) (bool, error) {
 	_, ok, err := lookup(s.readWord(uk))
 	return ok, err
 }
 
-// RemoveWordKey implements state.InternalWordKeyMap.
+// RemoveWordKey implements backend.WordKeyMap.
 func (s *wordKeyMapState) RemoveWordKey(uk uint64) error { return s.remove(s.readWord(uk)) }
 
 var (
-	_ state.InternalWordValue     = (*wordState)(nil)
-	_ state.InternalWordList      = (*wordListState)(nil)
-	_ state.InternalWordKeyMap    = (*wordKeyMapState)(nil)
-	_ state.WordKeyedStateBackend = (*Backend)(nil)
+	_ backend.WordValue  = (*wordState)(nil)
+	_ backend.WordList   = (*wordListState)(nil)
+	_ backend.WordKeyMap = (*wordKeyMapState)(nil)
+	_ backend.WordKeyed  = (*Backend)(nil)
 )

@@ -13,9 +13,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/state"
 )
 
 // Name is the backend's name in configuration (state.backend.type).
@@ -64,7 +64,7 @@ type Backend struct {
 type stateEntry struct {
 	id   uint16
 	meta checkpoint.StateMeta
-	st   state.InternalState
+	st   backend.State
 }
 
 // New creates an lsm backend for one subtask in a fresh working directory under opts.Dir,
@@ -121,7 +121,7 @@ func (b *Backend) open(ctx context.Context) error {
 		}
 		if h.KeySerializer != b.keySer {
 			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
-				state.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
+				backend.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
 		}
 		if h.Incremental != nil {
 			incr = append(incr, h)
@@ -175,13 +175,13 @@ func (b *Backend) restoreErr(err error) error {
 	return err
 }
 
-// MaxParallelism implements state.KeyedStateBackend.
+// MaxParallelism implements backend.Keyed.
 func (b *Backend) MaxParallelism() int { return b.maxP }
 
-// KeyGroupRange implements state.KeyedStateBackend.
+// KeyGroupRange implements backend.Keyed.
 func (b *Backend) KeyGroupRange() keygroup.Range { return b.rng }
 
-// KeySerializerID implements state.KeyedStateBackend.
+// KeySerializerID implements backend.Keyed.
 func (b *Backend) KeySerializerID() string { return b.keySer }
 
 // Metrics returns the Pebble database's metrics, or false once the backend is closed. Unlike
@@ -196,14 +196,14 @@ func (b *Backend) Metrics() (*pebble.Metrics, bool) {
 	return b.db.Metrics(), true
 }
 
-// SetCurrentKey implements state.KeyedStateBackend.
+// SetCurrentKey implements backend.Keyed.
 func (b *Backend) SetCurrentKey(key []byte, kg int) error {
 	if b.closed {
-		return state.ErrClosed
+		return backend.ErrClosed
 	}
 	if !b.rng.Contains(kg) {
 		b.hasKey = false // a failed SetCurrentKey leaves no current key, not the previous one
-		return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", state.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
+		return fmt.Errorf("%w: key group %d of operator %s is outside this backend's range %v", backend.ErrKeyGroupNotOwned, kg, b.opID, b.rng)
 	}
 	b.key = append(b.key[:0], key...)
 	b.kg = kg
@@ -233,24 +233,24 @@ func (b *Backend) newEntry(meta checkpoint.StateMeta) (*stateEntry, error) {
 	return e, nil
 }
 
-// CreateState implements state.KeyedStateBackend.
-func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
+// CreateState implements backend.Keyed.
+func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
-	if spec.Value == nil || (spec.Kind == state.KindMap && spec.UserKey == nil) {
+	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
 		return nil, fmt.Errorf("lsm backend: state %q: spec without serializer", spec.Name)
 	}
 	if !validKind(spec.Kind) {
 		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
 	}
 	meta := checkpoint.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
-	if spec.Kind == state.KindMap {
+	if spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	e, ok := b.states[spec.Name]
 	if ok {
-		if err := state.CheckCompatible(b.opID, e.meta, meta); err != nil {
+		if err := backend.CheckCompatible(b.opID, e.meta, meta); err != nil {
 			return nil, err
 		}
 		if e.st != nil {
@@ -264,13 +264,13 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 	}
 	base := stateBase{b: b, id: e.id, spec: spec}
 	switch spec.Kind {
-	case state.KindList:
+	case backend.KindList:
 		if spec.Word != nil {
 			e.st = &wordListState{listState{stateBase: base}}
 		} else {
 			e.st = &listState{stateBase: base}
 		}
-	case state.KindMap:
+	case backend.KindMap:
 		if spec.UserKeyWord != nil {
 			e.st = &wordKeyMapState{mapState{stateBase: base}}
 		} else {
@@ -286,16 +286,16 @@ func (b *Backend) CreateState(spec state.Spec) (state.InternalState, error) {
 	return e.st, nil
 }
 
-// Keys implements state.KeyedStateBackend. Keys are yielded key group by key group.
+// Keys implements backend.Keyed. Keys are yielded key group by key group.
 func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		if b.closed {
-			yield(nil, state.ErrClosed)
+			yield(nil, backend.ErrClosed)
 			return
 		}
 		e, ok := b.states[name]
 		if !ok {
-			yield(nil, fmt.Errorf("%w: %q in operator %s", state.ErrUnknownState, name, b.opID))
+			yield(nil, fmt.Errorf("%w: %q in operator %s", backend.ErrUnknownState, name, b.opID))
 			return
 		}
 		if q, ok := e.st.(*heapTimerQueue); ok {
@@ -317,14 +317,14 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 			it.SetBounds(lo, hi)
 			haveLast = false
 			var seen map[string]bool // timers: a key's timers are not adjacent
-			if e.meta.Kind == state.KindTimers {
+			if e.meta.Kind == backend.KindTimers {
 				seen = map[string]bool{}
 			}
 			for valid := it.First(); valid; valid = it.Next() {
 				var d decodedKey
 				var err error
 				if seen != nil {
-					var t state.Timer
+					var t backend.Timer
 					_, t, err = decodeTimerKey(it.Key())
 					d.key, d.ns = t.Key, t.Namespace
 					if err == nil && bytes.Equal(d.ns, ns) {
@@ -364,7 +364,7 @@ func (b *Backend) corruptKey(k []byte, err error) error {
 	return fmt.Errorf("lsm backend: operator %s: database in %s holds %w (key %x)", b.opID, b.dbDir, err, k[:min(len(k), 64)])
 }
 
-// Close implements state.KeyedStateBackend: it closes the database and removes the working
+// Close implements backend.Keyed: it closes the database and removes the working
 // directory. Snapshots not yet run or released are released. Close is idempotent.
 func (b *Backend) Close() error {
 	if b.closed {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -59,7 +60,7 @@ func newBenchFixture(b *testing.B) *benchFixture { return newBenchFixtureT(b) }
 
 func newBenchFixtureT(b testing.TB) *benchFixture {
 	b.Helper()
-	be, err := lsm.New(context.Background(), lsm.Options{BackendOptions: state.BackendOptions{MaxParallelism: maxP,
+	be, err := lsm.New(context.Background(), lsm.Options{Options: backend.Options{MaxParallelism: maxP,
 		KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID()}, Dir: b.TempDir(), BlockCacheSize: 64 << 20})
 	if err != nil {
 		b.Fatal(err)
@@ -198,7 +199,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 	for _, incremental := range []bool{false, true} {
 		b.Run(fmt.Sprintf("incremental=%v", incremental), func(b *testing.B) {
 			ctx := context.Background()
-			be, err := lsm.New(ctx, lsm.Options{BackendOptions: state.BackendOptions{MaxParallelism: maxP,
+			be, err := lsm.New(ctx, lsm.Options{Options: backend.Options{MaxParallelism: maxP,
 				KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID()},
 				Dir: b.TempDir(), Incremental: incremental})
 			if err != nil {
@@ -231,7 +232,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 					b.Fatal(err)
 				}
 				start := time.Now()
-				s, err := be.Snapshot(id, state.SnapshotOptions{})
+				s, err := be.Snapshot(id, backend.SnapshotOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

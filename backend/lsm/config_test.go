@@ -8,8 +8,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/state"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -142,7 +142,7 @@ func TestSlotResources(t *testing.T) {
 	var hooked []uint64
 	var bs []*Backend
 	for range 2 {
-		b, err := New(context.Background(), Options{BackendOptions: state.BackendOptions{MaxParallelism: 8,
+		b, err := New(context.Background(), Options{Options: backend.Options{MaxParallelism: 8,
 			KeyGroupRange: keygroup.Range{Start: 0, End: 7}, KeySerializerID: "int64"}, Dir: t.TempDir(), Slot: slot,
 			WriteBufferSize: 1 << 30, // ignored: the slot's budget wins
 			OptionsHook: func(o *pebble.Options) {
@@ -213,7 +213,7 @@ func TestParseConfigTimerService(t *testing.T) {
 			t.Fatalf("%v: error %v does not name the key", conf, err)
 		}
 	}
-	o := Options{BackendOptions: state.BackendOptions{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: "k"},
+	o := Options{Options: backend.Options{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: "k"},
 		TimerService: "memory"}
 	o.setDefaults()
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "TimerService") {

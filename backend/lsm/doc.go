@@ -2,7 +2,7 @@
 // Pebble (github.com/cockroachdb/pebble/v2): keyed state lives on local disk, in one Pebble
 // database per backend (one operator subtask), so it can grow far beyond memory.
 //
-//	b, err := lsm.New(ctx, lsm.Options{BackendOptions: state.BackendOptions{
+//	b, err := lsm.New(ctx, lsm.Options{Options: backend.Options{
 //		MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
 //		KeySerializerID: serde.Int64{}.ID()}})
 //	...
@@ -20,7 +20,7 @@
 // registration; they and the serializer IDs are persisted in the database (keys starting
 // 0xFFFF, outside every key-group span), so a database restored from an incremental
 // checkpoint knows its states, and registering a state with another serializer fails with
-// state.ErrIncompatibleSerializer naming the state and both serializers.
+// backend.ErrIncompatibleSerializer naming the state and both serializers.
 //
 // Values are stored serialized with the descriptor's serializers. A list is one value of
 // length-prefixed elements; Add and AddAll are blind writes through the merge operator
@@ -50,7 +50,7 @@
 // Options.Logger, and returned by the next state access and every snapshot, naming the
 // working directory and the fix. Corruption is checkpoint.ErrCorrupt naming the stored file it
 // was restored from. The synchronous flush of an incremental checkpoint stops waiting at such
-// a failure or at the checkpoint's deadline (state.SnapshotOptions.Deadline). Failed and Err
+// a failure or at the checkpoint's deadline (backend.SnapshotOptions.Deadline). Failed and Err
 // report the failure from Pebble's goroutines at once, and Stalled tells a runtime that the
 // task's goroutine is stuck in a Pebble write stall that nothing can end (a MANIFEST write
 // failed after every memtable filled): the runtime then fails the job without it.

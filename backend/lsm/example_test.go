@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -23,7 +24,7 @@ func Example() {
 	slot, _ := lsm.NewSlotResources(lsm.SlotOptions{Budget: 64 << 20}) // half cache, half memtables
 	defer slot.Close()
 	opts := lsm.Options{
-		BackendOptions: state.BackendOptions{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
+		Options: backend.Options{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
 			KeySerializerID: serde.String{}.ID()},
 		Dir: dir, Slot: slot, Incremental: true,
 	}
@@ -44,8 +45,8 @@ func Example() {
 	defer st.Close()
 	cps, _ := checkpoint.Open(ctx, st, "wordcount", checkpoint.Options{})
 	p, _ := cps.Begin(1)
-	snap, _ := b.Snapshot(1, state.SnapshotOptions{}) // flush + hard links
-	h, _ := snap.Run(ctx, p)                          // uploads the SST files to shared/
+	snap, _ := b.Snapshot(1, backend.SnapshotOptions{}) // flush + hard links
+	h, _ := snap.Run(ctx, p)                            // uploads the SST files to shared/
 	_ = p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "counter", Parallelism: 1,
 		MaxParallelism: 128, Keyed: []*checkpoint.KeyedStateHandle{h}}}})
 	_ = b.NotifyCheckpointComplete(1)

@@ -17,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -105,7 +106,7 @@ func openValue(t *testing.T, opts lsm.Options) (*lsm.Backend, *state.KeyedBacken
 }
 
 func faultOptions(t *testing.T, restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) lsm.Options {
-	return lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op", MaxParallelism: maxP,
+	return lsm.Options{Options: backend.Options{OperatorID: "op", MaxParallelism: maxP,
 		KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID(),
 		Restore: restore, Reader: r}, Dir: t.TempDir()}
 }
@@ -133,7 +134,7 @@ func TestCorruptSSTAtRunTime(t *testing.T) {
 	if err := b.CommitWrites(); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Fatalf("commit after corruption = %v, want the sticky ErrCorrupt", err)
 	}
-	if _, err := b.Snapshot(1, state.SnapshotOptions{}); !errors.Is(err, checkpoint.ErrCorrupt) {
+	if _, err := b.Snapshot(1, backend.SnapshotOptions{}); !errors.Is(err, checkpoint.ErrCorrupt) {
 		t.Fatalf("checkpoint after corruption = %v, want the sticky ErrCorrupt", err)
 	}
 	if !strings.Contains(log.String(), "corrupt") {
@@ -261,7 +262,7 @@ func TestFullWorkingDirectory(t *testing.T) {
 							return
 						}
 					}
-					_, err := b.Snapshot(2, state.SnapshotOptions{Deadline: time.Now().Add(time.Minute)})
+					_, err := b.Snapshot(2, backend.SnapshotOptions{Deadline: time.Now().Add(time.Minute)})
 					done <- err
 					return
 				}
@@ -294,7 +295,7 @@ func TestFullWorkingDirectory(t *testing.T) {
 			if b.Stalled() || !errors.Is(b.Err(), syscall.ENOSPC) {
 				t.Fatalf("after the failing call returned: Stalled() = %v, Err() = %v; want false and the ENOSPC", b.Stalled(), b.Err())
 			}
-			if _, err := b.Snapshot(3, state.SnapshotOptions{}); !errors.Is(err, syscall.ENOSPC) {
+			if _, err := b.Snapshot(3, backend.SnapshotOptions{}); !errors.Is(err, syscall.ENOSPC) {
 				t.Fatalf("a later checkpoint = %v, want the sticky ENOSPC", err)
 			}
 			if !strings.Contains(log.String(), "no space left on device") {
@@ -362,7 +363,7 @@ func TestFlushDeadline(t *testing.T) {
 	}
 	disk.on.Store(true)
 	start := time.Now()
-	_, err = b.Snapshot(1, state.SnapshotOptions{Deadline: start.Add(300 * time.Millisecond)})
+	_, err = b.Snapshot(1, backend.SnapshotOptions{Deadline: start.Add(300 * time.Millisecond)})
 	if err == nil || !strings.Contains(err.Error(), "deadline") || !strings.Contains(err.Error(), b.WorkingDir()) {
 		t.Fatalf("checkpoint on a hung disk = %v, want the deadline error naming the directory", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -40,7 +41,7 @@ func TestWriteGoldenIncremental(t *testing.T) {
 	cps, err := checkpoint.Open(ctx, st, "golden", checkpoint.Options{NumRetained: 2})
 	must(t, err)
 	j := &job{ctx: ctx, st: st, cps: cps}
-	b, err := lsm.New(ctx, lsm.Options{BackendOptions: integrityOptions(nil, nil), Dir: t.TempDir(), Incremental: true,
+	b, err := lsm.New(ctx, lsm.Options{Options: integrityOptions(nil, nil), Dir: t.TempDir(), Incremental: true,
 		TimerService: lsm.TimerServiceHeap})
 	must(t, err)
 	defer b.Close()
@@ -56,7 +57,7 @@ func TestWriteGoldenIncremental(t *testing.T) {
 	}
 	must(t, kb.SetCurrentKey(7))
 	key, kg, _ := kb.CurrentKeyBytes()
-	_, err = q.Add(kg, state.Timer{Timestamp: 1000, Key: slices.Clone(key), Namespace: []byte("w")})
+	_, err = q.Add(kg, backend.Timer{Timestamp: 1000, Key: slices.Clone(key), Namespace: []byte("w")})
 	must(t, err)
 	j.checkpoint(t, b, 1, true)
 	for k := int64(100); k < 150; k++ {
@@ -82,7 +83,7 @@ func TestGoldenIncremental(t *testing.T) {
 			must(t, err)
 			var b *lsm.Backend
 			m, err := cps.Restore(ctx, func(m *checkpoint.Metadata) error {
-				b, err = lsm.New(ctx, lsm.Options{BackendOptions: integrityOptions(m.Operators[0].Keyed, cps.Reader()),
+				b, err = lsm.New(ctx, lsm.Options{Options: integrityOptions(m.Operators[0].Keyed, cps.Reader()),
 					Dir: t.TempDir(), Incremental: true, TimerService: lsm.TimerServiceHeap})
 				return err
 			})

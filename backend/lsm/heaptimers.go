@@ -7,9 +7,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/internal/timerheap"
-	"github.com/streamstate/streamstate/state"
 )
 
 // TimerServiceFactory says where the backend keeps timers
@@ -30,7 +30,7 @@ const (
 
 func (f TimerServiceFactory) valid() bool { return f == TimerServiceLSM || f == TimerServiceHeap }
 
-// heapTimerQueue is a state.TimerQueue of an lsm backend with heap timers. It is in the
+// heapTimerQueue is a backend.TimerQueue of an lsm backend with heap timers. It is in the
 // backend's states so that snapshots find it; its timers are not in the database.
 type heapTimerQueue struct {
 	b    *Backend
@@ -88,16 +88,16 @@ func (b *Backend) newHeapTimerQueue(name string, e *stateEntry) (*heapTimerQueue
 
 func (q *heapTimerQueue) index(kg int) (int, error) {
 	if q.b.closed {
-		return 0, state.ErrClosed
+		return 0, backend.ErrClosed
 	}
 	if !q.b.rng.Contains(kg) {
-		return 0, fmt.Errorf("%w: timer of key group %d in operator %s, whose range is %v", state.ErrKeyGroupNotOwned, kg, q.b.opID, q.b.rng)
+		return 0, fmt.Errorf("%w: timer of key group %d in operator %s, whose range is %v", backend.ErrKeyGroupNotOwned, kg, q.b.opID, q.b.rng)
 	}
 	return kg - q.b.rng.Start, nil
 }
 
-// Add implements state.TimerQueue.
-func (q *heapTimerQueue) Add(kg int, t state.Timer) (bool, error) {
+// Add implements backend.TimerQueue.
+func (q *heapTimerQueue) Add(kg int, t backend.Timer) (bool, error) {
 	i, err := q.index(kg)
 	if err != nil {
 		return false, err
@@ -105,8 +105,8 @@ func (q *heapTimerQueue) Add(kg int, t state.Timer) (bool, error) {
 	return q.q.Add(i, timerheap.Timer(t)), nil
 }
 
-// Remove implements state.TimerQueue.
-func (q *heapTimerQueue) Remove(kg int, t state.Timer) (bool, error) {
+// Remove implements backend.TimerQueue.
+func (q *heapTimerQueue) Remove(kg int, t backend.Timer) (bool, error) {
 	i, err := q.index(kg)
 	if err != nil {
 		return false, err
@@ -114,25 +114,25 @@ func (q *heapTimerQueue) Remove(kg int, t state.Timer) (bool, error) {
 	return q.q.Remove(i, timerheap.Timer(t)), nil
 }
 
-// Peek implements state.TimerQueue.
-func (q *heapTimerQueue) Peek() (state.Timer, bool, error) {
+// Peek implements backend.TimerQueue.
+func (q *heapTimerQueue) Peek() (backend.Timer, bool, error) {
 	if q.b.closed {
-		return state.Timer{}, false, state.ErrClosed
+		return backend.Timer{}, false, backend.ErrClosed
 	}
 	t, ok := q.q.Peek()
-	return state.Timer(t), ok, nil
+	return backend.Timer(t), ok, nil
 }
 
-// Poll implements state.TimerQueue.
-func (q *heapTimerQueue) Poll() (state.Timer, int, bool, error) {
+// Poll implements backend.TimerQueue.
+func (q *heapTimerQueue) Poll() (backend.Timer, int, bool, error) {
 	if q.b.closed {
-		return state.Timer{}, 0, false, state.ErrClosed
+		return backend.Timer{}, 0, false, backend.ErrClosed
 	}
 	t, i, ok := q.q.Poll()
-	return state.Timer(t), q.b.rng.Start + i, ok, nil
+	return backend.Timer(t), q.b.rng.Start + i, ok, nil
 }
 
-// Len implements state.TimerQueue.
+// Len implements backend.TimerQueue.
 func (q *heapTimerQueue) Len() int { return q.q.Len() }
 
 // keys yields the keys with timers in namespace ns, once each, key group by key group.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
@@ -28,7 +29,7 @@ func BenchmarkRescaleRestore(b *testing.B) {
 	p, _ := cps.Begin(1)
 	var hs []*checkpoint.KeyedStateHandle
 	for i := range 2 {
-		be, err := New(ctx, Options{BackendOptions: state.BackendOptions{MaxParallelism: 128,
+		be, err := New(ctx, Options{Options: backend.Options{MaxParallelism: 128,
 			KeyGroupRange: keygroup.RangeFor(128, 2, i), KeySerializerID: "int64"}, Dir: b.TempDir(), Incremental: true})
 		if err != nil {
 			b.Fatal(err)
@@ -43,7 +44,7 @@ func BenchmarkRescaleRestore(b *testing.B) {
 			_ = kb.SetCurrentKey(k)
 			_ = v.Update(val)
 		}
-		s, err := be.Snapshot(1, state.SnapshotOptions{})
+		s, err := be.Snapshot(1, backend.SnapshotOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -55,7 +56,7 @@ func BenchmarkRescaleRestore(b *testing.B) {
 		be.Close()
 	}
 	for b.Loop() {
-		be, err := New(ctx, Options{BackendOptions: state.BackendOptions{MaxParallelism: 128,
+		be, err := New(ctx, Options{Options: backend.Options{MaxParallelism: 128,
 			KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: "int64", Restore: hs, Reader: cps.Reader()},
 			Dir: b.TempDir(), Incremental: true})
 		if err != nil {

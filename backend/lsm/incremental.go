@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/state"
@@ -89,7 +90,7 @@ var _ state.CheckpointListener = (*Backend)(nil)
 // snapshot is the synchronous phase of an incremental checkpoint: hard-link the database's
 // files into a local checkpoint directory. The caller (Backend.Snapshot) has flushed the
 // memtables, bounded by the checkpoint's deadline and Pebble's failures (faults.go).
-func (inc *incremental) snapshot(id int64) (state.AsyncSnapshot, error) {
+func (inc *incremental) snapshot(id int64) (backend.AsyncSnapshot, error) {
 	b := inc.b
 	if err := os.MkdirAll(inc.root, 0o755); err != nil {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: %w", id, b.opID, err)
@@ -154,12 +155,12 @@ type incSnapshot struct {
 	done       bool
 }
 
-// Release implements state.AsyncSnapshot: the local checkpoint directory is removed.
+// Release implements backend.AsyncSnapshot: the local checkpoint directory is removed.
 func (s *incSnapshot) Release() {
 	s.once.Do(func() { _ = os.RemoveAll(s.dir) })
 }
 
-// Run implements state.AsyncSnapshot: it uploads the files of the local checkpoint that the
+// Run implements backend.AsyncSnapshot: it uploads the files of the local checkpoint that the
 // last completed checkpoint does not reference to shared/, the others (MANIFEST, OPTIONS, ...)
 // privately, at most Options.TransferConcurrency at a time. On error, files already committed
 // stay in the checkpoint's StreamFactory, whose Abort deletes them.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -33,7 +34,7 @@ func rawKey(i int) []byte { b, _ := serde.AppendKey(serde.Int64{}, nil, int64(i)
 
 // writeGroup writes n values into key group kg through the raw backend API (any key bytes
 // may be placed in any key group there) and flushes them into an SST file of their own.
-func writeGroup(t *testing.T, b *lsm.Backend, v state.InternalValue, kg, n int, val string) {
+func writeGroup(t *testing.T, b *lsm.Backend, v backend.Value, kg, n int, val string) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		must(t, b.SetCurrentKey(rawKey(kg*1000+i), kg))
@@ -68,7 +69,7 @@ func (j *job) checkpoint(t *testing.T, b *lsm.Backend, id int64, complete bool) 
 	t.Helper()
 	p, err := j.cps.Begin(id)
 	must(t, err)
-	snap, err := b.Snapshot(id, state.SnapshotOptions{})
+	snap, err := b.Snapshot(id, backend.SnapshotOptions{})
 	must(t, err)
 	h, err := snap.Run(j.ctx, p)
 	must(t, err)
@@ -93,7 +94,7 @@ func sharedPaths(h *checkpoint.KeyedStateHandle) map[string]string {
 
 func newIncBackend(t *testing.T, hook func(*pebble.Options), restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader, rng keygroup.Range) *lsm.Backend {
 	t.Helper()
-	b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op",
+	b, err := lsm.New(context.Background(), lsm.Options{Options: backend.Options{OperatorID: "op",
 		MaxParallelism: maxP, KeyGroupRange: rng, KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: r},
 		Dir: t.TempDir(), Incremental: true, OptionsHook: hook})
 	must(t, err)
@@ -113,7 +114,7 @@ func TestIncrementalFlinkSequence(t *testing.T) {
 	b := newIncBackend(t, func(o *pebble.Options) { o.DisableAutomaticCompactions = true }, nil, nil, all)
 	in, err := b.CreateState(state.ValueDescriptor[string]{Name: "v"}.Spec())
 	must(t, err)
-	v := in.(state.InternalValue)
+	v := in.(backend.Value)
 	// The backend's metadata (state registrations) goes into a file of its own, m, at the
 	// end of the key space, so that it overlaps none of the files below.
 	must(t, committed(t, b).Flush())
@@ -209,7 +210,7 @@ func TestIncrementalFlinkSequence(t *testing.T) {
 	r := newIncBackend(t, nil, md.Operators[0].Keyed, j.cps.Reader(), all)
 	rin, err := r.CreateState(state.ValueDescriptor[string]{Name: "v"}.Spec())
 	must(t, err)
-	rv := rin.(state.InternalValue)
+	rv := rin.(backend.Value)
 	for kg := range 3 {
 		want := map[bool]string{true: "two", false: "three"}[kg == 2]
 		for i := 0; i < 50; i++ {
@@ -230,12 +231,12 @@ func TestIncrementalReuseAndConfirmation(t *testing.T) {
 	b := newIncBackend(t, nil, nil, nil, keygroup.Range{Start: 0, End: maxP - 1})
 	in, err := b.CreateState(state.ValueDescriptor[string]{Name: "v"}.Spec())
 	must(t, err)
-	writeGroup(t, b, in.(state.InternalValue), 5, 100, "x")
+	writeGroup(t, b, in.(backend.Value), 5, 100, "x")
 
 	// Checkpoint 1 completes, but its notification is not delivered yet.
 	p1, err := j.cps.Begin(1)
 	must(t, err)
-	snap, err := b.Snapshot(1, state.SnapshotOptions{})
+	snap, err := b.Snapshot(1, backend.SnapshotOptions{})
 	must(t, err)
 	h1, err := snap.Run(j.ctx, p1)
 	must(t, err)
@@ -297,7 +298,7 @@ func TestIncrementalRescale(t *testing.T) {
 		must(t, err)
 		var hs []*checkpoint.KeyedStateHandle
 		for _, b := range bs {
-			s, err := b.Snapshot(id, state.SnapshotOptions{})
+			s, err := b.Snapshot(id, backend.SnapshotOptions{})
 			must(t, err)
 			h, err := s.Run(ctx, p)
 			must(t, err)
@@ -316,7 +317,7 @@ func TestIncrementalRescale(t *testing.T) {
 		in, err := b.CreateState(spec)
 		must(t, err)
 		must(t, b.SetCurrentKey(rawKey(k), kg))
-		must(t, in.(state.InternalList).AddAll([]any{fmt.Sprint(k), "x"}))
+		must(t, in.(backend.List).AddAll([]any{fmt.Sprint(k), "x"}))
 	}
 	hs := snapshotAll(subs)
 	for _, p := range []int{2, 1, 4} {
@@ -329,7 +330,7 @@ func TestIncrementalRescale(t *testing.T) {
 			in, err := b.CreateState(spec)
 			must(t, err)
 			must(t, b.SetCurrentKey(rawKey(k), kg))
-			got, err := in.(state.InternalList).Get()
+			got, err := in.(backend.List).Get()
 			must(t, err)
 			if len(got) != 2 || got[0] != fmt.Sprint(k) {
 				t.Fatalf("p=%d key %d = %v", p, k, got)
@@ -379,7 +380,7 @@ func TestIncrementalConcurrentAsyncPhase(t *testing.T) {
 	}
 	p, err := j.cps.Begin(2)
 	must(t, err)
-	snap, err := b.Snapshot(2, state.SnapshotOptions{})
+	snap, err := b.Snapshot(2, backend.SnapshotOptions{})
 	must(t, err)
 	done := make(chan error, 1)
 	var h *checkpoint.KeyedStateHandle
@@ -435,11 +436,11 @@ func TestIncrementalRestoreBadFiles(t *testing.T) {
 	b := newIncBackend(t, nil, nil, nil, all)
 	in, err := b.CreateState(state.ValueDescriptor[string]{Name: "v"}.Spec())
 	must(t, err)
-	writeGroup(t, b, in.(state.InternalValue), 1, 100, "x")
+	writeGroup(t, b, in.(backend.Value), 1, 100, "x")
 	h := j.checkpoint(t, b, 1, true)
 	restore := func() error {
 		dir := t.TempDir()
-		r, err := lsm.New(j.ctx, lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op", MaxParallelism: maxP,
+		r, err := lsm.New(j.ctx, lsm.Options{Options: backend.Options{OperatorID: "op", MaxParallelism: maxP,
 			KeyGroupRange: all, KeySerializerID: serde.Int64{}.ID(), Restore: []*checkpoint.KeyedStateHandle{h}, Reader: j.cps.Reader()},
 			Dir: dir})
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -26,7 +27,7 @@ type integrityJob struct {
 func newIntegrityJob(t *testing.T) *integrityJob {
 	t.Helper()
 	j := newJob(t, 2)
-	b, err := lsm.New(j.ctx, lsm.Options{BackendOptions: integrityOptions(nil, nil), Dir: t.TempDir(),
+	b, err := lsm.New(j.ctx, lsm.Options{Options: integrityOptions(nil, nil), Dir: t.TempDir(),
 		Incremental: true, TimerService: lsm.TimerServiceHeap})
 	must(t, err)
 	t.Cleanup(func() { b.Close() })
@@ -39,7 +40,7 @@ func newIntegrityJob(t *testing.T) *integrityJob {
 	timer := func(ts int64) {
 		must(t, kb.SetCurrentKey(7))
 		key, kg, _ := kb.CurrentKeyBytes()
-		_, err := q.Add(kg, state.Timer{Timestamp: ts, Key: slices.Clone(key), Namespace: []byte("w")})
+		_, err := q.Add(kg, backend.Timer{Timestamp: ts, Key: slices.Clone(key), Namespace: []byte("w")})
 		must(t, err)
 	}
 	put := func(from, to, sign int64) {
@@ -63,8 +64,8 @@ func newIntegrityJob(t *testing.T) *integrityJob {
 	return ij
 }
 
-func integrityOptions(restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) state.BackendOptions {
-	return state.BackendOptions{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1},
+func integrityOptions(restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) backend.Options {
+	return backend.Options{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1},
 		KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: r}
 }
 
@@ -74,7 +75,7 @@ func (j *integrityJob) restore(t *testing.T) (*checkpoint.Metadata, *lsm.Backend
 	t.Helper()
 	var b *lsm.Backend
 	m, err := j.cps.Restore(j.ctx, func(m *checkpoint.Metadata) error {
-		r, err := lsm.New(j.ctx, lsm.Options{BackendOptions: integrityOptions(m.Operators[0].Keyed, j.cps.Reader()),
+		r, err := lsm.New(j.ctx, lsm.Options{Options: integrityOptions(m.Operators[0].Keyed, j.cps.Reader()),
 			Dir: t.TempDir(), Incremental: true, TimerService: lsm.TimerServiceHeap})
 		if err != nil {
 			return err
@@ -275,7 +276,7 @@ func TestIncrementalRestoreVerifiesBeforeOpen(t *testing.T) {
 	h := j.m2.Operators[0].Keyed[0]
 	manifest := incFile(t, h.Incremental.Private, "MANIFEST-")
 	j.flipLastByte(t, manifest.Path)
-	_, err := lsm.New(context.Background(), lsm.Options{BackendOptions: integrityOptions([]*checkpoint.KeyedStateHandle{h}, j.cps.Reader()),
+	_, err := lsm.New(context.Background(), lsm.Options{Options: integrityOptions([]*checkpoint.KeyedStateHandle{h}, j.cps.Reader()),
 		Dir: t.TempDir(), Incremental: true, TimerService: lsm.TimerServiceHeap})
 	var fe *checkpoint.FileError
 	if !errors.As(err, &fe) || fe.Path != manifest.Path || !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "checksum mismatch") {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
@@ -17,9 +18,9 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-type newFunc func(t *testing.T, opts state.BackendOptions) state.KeyedStateBackend
+type newFunc func(t *testing.T, opts backend.Options) backend.Keyed
 
-func heapNew(t *testing.T, opts state.BackendOptions) state.KeyedStateBackend {
+func heapNew(t *testing.T, opts backend.Options) backend.Keyed {
 	b, err := heap.New(context.Background(), opts)
 	must(t, err)
 	t.Cleanup(func() { b.Close() })
@@ -30,8 +31,8 @@ func lsmNew(incremental bool) newFunc { return lsmNewTimers(incremental, lsm.Tim
 
 // lsmNewTimers is lsmNew with the given timer store.
 func lsmNewTimers(incremental bool, timers lsm.TimerServiceFactory) newFunc {
-	return func(t *testing.T, opts state.BackendOptions) state.KeyedStateBackend {
-		b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: opts, Dir: t.TempDir(), Incremental: incremental,
+	return func(t *testing.T, opts backend.Options) backend.Keyed {
+		b, err := lsm.New(context.Background(), lsm.Options{Options: opts, Dir: t.TempDir(), Incremental: incremental,
 			TimerService: timers})
 		must(t, err)
 		t.Cleanup(func() { b.Close() })
@@ -48,7 +49,7 @@ var (
 )
 
 type subtask struct {
-	b  state.KeyedStateBackend
+	b  backend.Keyed
 	kb *state.KeyedBackend[int64]
 	v  state.ValueState[string]
 	l  state.ListState[int64]
@@ -60,7 +61,7 @@ type subtask struct {
 func openSubtasks(t *testing.T, f newFunc, p int, restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) []*subtask {
 	out := make([]*subtask, p)
 	for i := range out {
-		b := f(t, state.BackendOptions{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, p, i),
+		b := f(t, backend.Options{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, p, i),
 			KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: r})
 		kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
 		must(t, err)
@@ -177,7 +178,7 @@ func savepoint(t *testing.T, subs []*subtask) ([]*checkpoint.KeyedStateHandle, c
 	p := checkpoint.BeginSavepoint(st)
 	var hs []*checkpoint.KeyedStateHandle
 	for _, s := range subs {
-		snap, err := s.b.Snapshot(1, state.SnapshotOptions{Savepoint: true, Compression: checkpoint.CompressionSnappy})
+		snap, err := s.b.Snapshot(1, backend.SnapshotOptions{Savepoint: true, Compression: checkpoint.CompressionSnappy})
 		must(t, err)
 		h, err := snap.Run(ctx, p)
 		must(t, err)
@@ -232,19 +233,19 @@ func TestTimersInterop(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src := openSubtasks(t, c.from, 1, nil, nil)[0]
-			q, err := src.b.(state.TimerQueueFactory).CreateTimerQueue("timers")
+			q, err := src.b.CreateTimerQueue("timers")
 			must(t, err)
-			var want []state.Timer
+			var want []backend.Timer
 			for k := int64(0); k < 200; k++ {
 				must(t, src.kb.SetCurrentKey(k))
 				key, kg, _ := src.kb.CurrentKeyBytes()
-				tm := state.Timer{Timestamp: (k * 7919) % 50, Key: slices.Clone(key), Namespace: []byte(fmt.Sprint("w", k%3))}
+				tm := backend.Timer{Timestamp: (k * 7919) % 50, Key: slices.Clone(key), Namespace: []byte(fmt.Sprint("w", k%3))}
 				if _, err := q.Add(kg, tm); err != nil {
 					t.Fatal(err)
 				}
 				want = append(want, tm)
 			}
-			slices.SortFunc(want, func(a, b state.Timer) int {
+			slices.SortFunc(want, func(a, b backend.Timer) int {
 				if a.Less(b) {
 					return -1
 				}
@@ -252,7 +253,7 @@ func TestTimersInterop(t *testing.T) {
 			})
 			hs, r := savepoint(t, []*subtask{src})
 			dst := openSubtasks(t, c.to, 1, hs, r)[0]
-			dq, err := dst.b.(state.TimerQueueFactory).CreateTimerQueue("timers")
+			dq, err := dst.b.CreateTimerQueue("timers")
 			must(t, err)
 			if dq.Len() != len(want) {
 				t.Fatalf("restored %d timers, want %d", dq.Len(), len(want))

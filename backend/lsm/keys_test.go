@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/backend"
 )
 
 // FuzzDecodeKey: decoding a state key never panics, and encode(decode(k)) == k.
@@ -31,8 +31,8 @@ func FuzzDecodeKey(f *testing.F) {
 // FuzzDecodeTimerKey: decoding a timer key never panics and round-trips exactly (the escaping
 // has one encoding per value).
 func FuzzDecodeTimerKey(f *testing.F) {
-	f.Add(appendTimerKey(nil, 5, 2, state.Timer{Timestamp: -7, Key: []byte("a\x00b"), Namespace: []byte{0}}))
-	f.Add(appendTimerKey(nil, 0, 1, state.Timer{Timestamp: 1 << 40}))
+	f.Add(appendTimerKey(nil, 5, 2, backend.Timer{Timestamp: -7, Key: []byte("a\x00b"), Namespace: []byte{0}}))
+	f.Add(appendTimerKey(nil, 0, 1, backend.Timer{Timestamp: 1 << 40}))
 	f.Add([]byte{0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 0})
 	f.Fuzz(func(t *testing.T, k []byte) {
 		kg, tm, err := decodeTimerKey(k)
@@ -67,9 +67,9 @@ func FuzzSplitList(f *testing.F) {
 	})
 }
 
-// TestTimerKeyOrder: the database order of timer keys is state.Timer.Less.
+// TestTimerKeyOrder: the database order of timer keys is backend.Timer.Less.
 func TestTimerKeyOrder(t *testing.T) {
-	ts := []state.Timer{
+	ts := []backend.Timer{
 		{Timestamp: -1, Key: []byte("b")},
 		{Timestamp: 0, Key: []byte("a"), Namespace: []byte("zz")},
 		{Timestamp: 0, Key: []byte("a\x00"), Namespace: nil},

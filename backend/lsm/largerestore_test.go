@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -96,7 +97,7 @@ func TestLargeFullRestore(t *testing.T) {
 	slot, err := lsm.NewSlotResources(lsm.SlotOptions{Budget: budget})
 	must(t, err)
 	defer slot.Close()
-	opts := lsm.Options{BackendOptions: state.BackendOptions{MaxParallelism: maxP, KeyGroupRange: h.KeyGroupRange,
+	opts := lsm.Options{Options: backend.Options{MaxParallelism: maxP, KeyGroupRange: h.KeyGroupRange,
 		KeySerializerID: serde.Int64{}.ID(), Restore: []*checkpoint.KeyedStateHandle{h}, Reader: cps.Reader()},
 		Dir: t.TempDir(), Slot: slot}
 	start = time.Now()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -38,7 +39,7 @@ func TestLargeState(t *testing.T) {
 	slot, err := lsm.NewSlotResources(lsm.SlotOptions{Budget: budget})
 	must(t, err)
 	defer slot.Close()
-	opts := lsm.Options{BackendOptions: state.BackendOptions{MaxParallelism: maxP, KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1},
+	opts := lsm.Options{Options: backend.Options{MaxParallelism: maxP, KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1},
 		KeySerializerID: serde.Int64{}.ID()}, Dir: t.TempDir(), Slot: slot, Incremental: true}
 	b, err := lsm.New(ctx, opts)
 	must(t, err)
@@ -64,7 +65,7 @@ func TestLargeState(t *testing.T) {
 	p, err := cps.Begin(1)
 	must(t, err)
 	start = time.Now()
-	snap, err := b.Snapshot(1, state.SnapshotOptions{})
+	snap, err := b.Snapshot(1, backend.SnapshotOptions{})
 	must(t, err)
 	syncPhase := time.Since(start)
 	h, err := snap.Run(ctx, p)

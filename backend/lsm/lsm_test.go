@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/backendtest"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/keygroup"
@@ -19,8 +20,8 @@ func factory(incremental bool) backendtest.Factory {
 
 // factoryTimers is factory with the given timer store.
 func factoryTimers(incremental bool, timers lsm.TimerServiceFactory) backendtest.Factory {
-	return func(t testing.TB, opts state.BackendOptions) (state.KeyedStateBackend, error) {
-		b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: opts, Dir: t.TempDir(),
+	return func(t testing.TB, opts backend.Options) (backend.Keyed, error) {
+		b, err := lsm.New(context.Background(), lsm.Options{Options: opts, Dir: t.TempDir(),
 			Incremental: incremental, WriteBufferSize: 4 << 20, TimerService: timers})
 		if err != nil {
 			return nil, err
@@ -64,7 +65,7 @@ func TestConformanceIncrementalHeapTimers(t *testing.T) {
 // TestMetricsWhileClosing reads metrics from another goroutine, as the CLI's Prometheus
 // collector does, while the task writes and then closes the backend (run with -race).
 func TestMetricsWhileClosing(t *testing.T) {
-	b := lsmNew(false)(t, state.BackendOptions{OperatorID: "op", MaxParallelism: maxP,
+	b := lsmNew(false)(t, backend.Options{OperatorID: "op", MaxParallelism: maxP,
 		KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID()}).(*lsm.Backend)
 	kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
 	must(t, err)

@@ -8,8 +8,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/state"
 )
 
 // The backend keeps its own metadata inside its database, under metaPrefix, so that a
@@ -96,7 +96,7 @@ func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
 func (b *Backend) checkBackendMeta(bm backendMeta) error {
 	if bm.KeySerializer != b.keySer {
 		return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
-			state.ErrIncompatibleSerializer, b.opID, bm.KeySerializer, b.keySer)
+			backend.ErrIncompatibleSerializer, b.opID, bm.KeySerializer, b.keySer)
 	}
 	if bm.MaxParallelism != b.maxP {
 		return fmt.Errorf("lsm backend: operator %s: the snapshot has max parallelism %d, the job %d; max parallelism cannot change",

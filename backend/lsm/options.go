@@ -12,8 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
-
-	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/backend"
 )
 
 // Profile is one of Flink's predefined RocksDB option sets (state.backend.lsm.predefined-options),
@@ -54,7 +53,7 @@ const (
 // Options configures an lsm backend. The zero value of every field but the embedded
 // BackendOptions' required ones is a valid default.
 type Options struct {
-	state.BackendOptions
+	backend.Options
 
 	// Dir is the root of the backends' working directories (state.backend.lsm.localdir, or
 	// Flink's state.backend.rocksdb.localdir). Each backend creates a fresh directory

@@ -16,9 +16,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/state"
 )
 
 // restoreBatchSize is the batch size at which a restore commits its writes.
@@ -32,7 +32,7 @@ func (b *Backend) registerRestored(metas []checkpoint.StateMeta) ([]uint16, erro
 	for i, m := range metas {
 		e, ok := b.states[m.Name]
 		if ok {
-			if err := state.CheckCompatible(b.opID, e.meta, m); err != nil {
+			if err := backend.CheckCompatible(b.opID, e.meta, m); err != nil {
 				return nil, err
 			}
 		} else {
@@ -81,7 +81,7 @@ func (b *Backend) restoreFull(ctx context.Context, h *checkpoint.KeyedStateHandl
 			if err != nil {
 				return &checkpoint.FileError{Path: h.File.Path, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("key group %d: %v", kg, err)}
 			}
-			key = appendTimerKey(key[:0], kg, ids[rec.State], state.Timer{Timestamp: ts, Key: rec.Key, Namespace: rec.Namespace})
+			key = appendTimerKey(key[:0], kg, ids[rec.State], backend.Timer{Timestamp: ts, Key: rec.Key, Namespace: rec.Namespace})
 			return batchSet(key, nil)
 		}
 		key = appendEntryPrefix(key[:0], kg, ids[rec.State], rec.Key, rec.Namespace)

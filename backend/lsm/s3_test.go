@@ -19,6 +19,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -73,7 +74,7 @@ func (j *s3Job) put(from, to int, val func(k int) string) {
 		in, err := b.CreateState(s3Spec)
 		must(j.t, err)
 		must(j.t, b.SetCurrentKey(rawKey(k), kg))
-		must(j.t, in.(state.InternalValue).Update(val(k)))
+		must(j.t, in.(backend.Value).Update(val(k)))
 	}
 	for _, b := range j.subs {
 		must(j.t, committed(j.t, b).Flush())
@@ -88,7 +89,7 @@ func (j *s3Job) check(n int, want func(k int) string) {
 		in, err := b.CreateState(s3Spec)
 		must(j.t, err)
 		must(j.t, b.SetCurrentKey(rawKey(k), kg))
-		v, ok, err := in.(state.InternalValue).Value()
+		v, ok, err := in.(backend.Value).Value()
 		must(j.t, err)
 		if !ok || v != want(k) {
 			j.t.Fatalf("parallelism %d: key %d = %v (%v), want %q", len(j.subs), k, v, ok, want(k))
@@ -107,7 +108,7 @@ func (j *s3Job) checkpoint(ctx context.Context) ([]*checkpoint.KeyedStateHandle,
 	}
 	var hs []*checkpoint.KeyedStateHandle
 	for _, b := range j.subs {
-		s, err := b.Snapshot(id, state.SnapshotOptions{})
+		s, err := b.Snapshot(id, backend.SnapshotOptions{})
 		if err == nil {
 			var h *checkpoint.KeyedStateHandle
 			if h, err = s.Run(ctx, p); err == nil {
@@ -319,7 +320,7 @@ func BenchmarkS3IncrementalRestore(b *testing.B) {
 	p, err := cps.Begin(1)
 	must(b, err)
 	for i := range 2 {
-		be, err := lsm.New(ctx, lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op",
+		be, err := lsm.New(ctx, lsm.Options{Options: backend.Options{OperatorID: "op",
 			MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, 2, i), KeySerializerID: serde.Int64{}.ID()},
 			Dir: b.TempDir(), Incremental: true})
 		must(b, err)
@@ -334,10 +335,10 @@ func BenchmarkS3IncrementalRestore(b *testing.B) {
 			for j := range raw {
 				raw[j] = byte(rnd.Uint32())
 			}
-			must(b, in.(state.InternalValue).Update(hex.EncodeToString(raw)))
+			must(b, in.(backend.Value).Update(hex.EncodeToString(raw)))
 		}
 		must(b, committed(b, be).Flush())
-		s, err := be.Snapshot(1, state.SnapshotOptions{})
+		s, err := be.Snapshot(1, backend.SnapshotOptions{})
 		must(b, err)
 		h, err := s.Run(ctx, p)
 		must(b, err)
@@ -378,7 +379,7 @@ func BenchmarkS3IncrementalRestore(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(c.bytes)
 			for b.Loop() {
-				be, err := lsm.New(ctx, lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op",
+				be, err := lsm.New(ctx, lsm.Options{Options: backend.Options{OperatorID: "op",
 					MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, c.p, c.i), KeySerializerID: serde.Int64{}.ID(),
 					Restore: hs, Reader: cps.Reader()}, Dir: b.TempDir(), Incremental: true})
 				must(b, err)
@@ -424,7 +425,7 @@ func TestS3IncrementalRestoreFallsBack(t *testing.T) {
 		}
 		j.subs = nil
 		for i := range 2 {
-			b, err := lsm.New(ctx, lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op",
+			b, err := lsm.New(ctx, lsm.Options{Options: backend.Options{OperatorID: "op",
 				MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, 2, i), KeySerializerID: serde.Int64{}.ID(),
 				Restore: m.Operator("op").Keyed, Reader: j.cps.Reader()}, Dir: t.TempDir(), Incremental: true})
 			if err != nil {

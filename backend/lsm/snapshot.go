@@ -10,20 +10,20 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/state"
 )
 
-// Snapshot implements state.KeyedStateBackend. A full snapshot (the default, and every
+// Snapshot implements backend.Keyed. A full snapshot (the default, and every
 // savepoint) takes a Pebble snapshot in the synchronous phase, O(1); the asynchronous phase
 // writes it key group by key group in the canonical format, with the timers of heap timer
 // queues (frozen copy-on-write in the synchronous phase, O(key groups)). With Options.Incremental, a
 // checkpoint flushes the memtables and hard-links the database files instead (see
 // incremental.go), bounded by opts.Deadline.
-func (b *Backend) Snapshot(checkpointID int64, opts state.SnapshotOptions) (state.AsyncSnapshot, error) {
+func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (backend.AsyncSnapshot, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
 	if err := b.commitWrites(); err != nil {
 		return nil, err
@@ -84,7 +84,7 @@ type fullSnapshot struct {
 	snap *pebble.Snapshot
 }
 
-// Release implements state.AsyncSnapshot.
+// Release implements backend.AsyncSnapshot.
 func (s *fullSnapshot) Release() {
 	s.once.Do(func() {
 		_ = s.snap.Close()
@@ -101,7 +101,7 @@ func (s *fullSnapshot) released() bool {
 	return !ok
 }
 
-// Run implements state.AsyncSnapshot. A snapshot without any record (no state entry and no
+// Run implements backend.AsyncSnapshot. A snapshot without any record (no state entry and no
 // timer in the key-group range) writes no file and returns a nil handle, as Flink does: a
 // restore without a handle for some key groups starts them empty.
 func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
@@ -173,7 +173,7 @@ func (s *fullSnapshot) writeKeyGroup(kg int, w *checkpoint.BlockBuilder) error {
 		if !ok {
 			return s.b.corruptKey(it.Key(), fmt.Errorf("%w: unknown state id %d", errBadKey, sid))
 		}
-		if s.metas[idx].Kind == state.KindTimers {
+		if s.metas[idx].Kind == backend.KindTimers {
 			_, t, err := decodeTimerKey(it.Key())
 			if err != nil {
 				return s.b.corruptKey(it.Key(), err)
@@ -191,7 +191,7 @@ func (s *fullSnapshot) writeKeyGroup(kg int, w *checkpoint.BlockBuilder) error {
 			return err
 		}
 		switch s.metas[idx].Kind {
-		case state.KindList:
+		case backend.KindList:
 			if elems, err = splitList(elems[:0], v); err != nil {
 				return s.b.corruptKey(it.Key(), err)
 			}
@@ -202,7 +202,7 @@ func (s *fullSnapshot) writeKeyGroup(kg int, w *checkpoint.BlockBuilder) error {
 			for _, e := range elems {
 				w.ListElement(e)
 			}
-		case state.KindMap:
+		case backend.KindMap:
 			w.MapEntry(idx, d.key, d.ns, d.userKey, v)
 		default:
 			w.Value(idx, d.key, d.ns, v)

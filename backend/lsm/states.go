@@ -7,8 +7,7 @@ import (
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/backend"
 )
 
 // stateBase is what every state object has: its backend, id, spec, namespace, and the
@@ -16,7 +15,7 @@ import (
 type stateBase struct {
 	b     *Backend
 	id    uint16
-	spec  state.Spec
+	spec  backend.Spec
 	ns    []byte
 	key   []byte // entry key (value, list) or entry prefix (map)
 	epoch uint64 // b.keyEpoch that key was built for; 0: stale
@@ -32,10 +31,10 @@ func (s *stateBase) SetNamespace(ns []byte) {
 func (s *stateBase) entryKey() ([]byte, error) {
 	b := s.b
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
 	if !b.hasKey {
-		return nil, state.ErrNoCurrentKey
+		return nil, backend.ErrNoCurrentKey
 	}
 	if s.epoch != b.keyEpoch {
 		s.key = appendEntryPrefix(s.key[:0], b.kg, s.id, b.key, s.ns)
@@ -287,11 +286,11 @@ func (s *mapState) IsEmpty() (bool, error) {
 	return empty, nil
 }
 
-func (s *mapState) All() iter.Seq2[state.MapEntry, error] {
-	return func(yield func(state.MapEntry, error) bool) {
+func (s *mapState) All() iter.Seq2[backend.MapEntry, error] {
+	return func(yield func(backend.MapEntry, error) bool) {
 		it, err := s.iter()
 		if err != nil {
-			yield(state.MapEntry{}, err)
+			yield(backend.MapEntry{}, err)
 			return
 		}
 		defer it.Close()
@@ -299,25 +298,25 @@ func (s *mapState) All() iter.Seq2[state.MapEntry, error] {
 		for valid := it.First(); valid; valid = it.Next() {
 			uk, err := s.spec.UserKey.DecodeAny(it.Key()[plen:])
 			if err != nil {
-				yield(state.MapEntry{}, s.wrap("decode user key of", err))
+				yield(backend.MapEntry{}, s.wrap("decode user key of", err))
 				return
 			}
 			raw, err := it.ValueAndErr()
 			if err != nil {
-				yield(state.MapEntry{}, s.wrap("read", err))
+				yield(backend.MapEntry{}, s.wrap("read", err))
 				return
 			}
 			v, err := s.spec.Value.DecodeAny(raw)
 			if err != nil {
-				yield(state.MapEntry{}, s.wrap("decode", err))
+				yield(backend.MapEntry{}, s.wrap("decode", err))
 				return
 			}
-			if !yield(state.MapEntry{Key: uk, Value: v}, nil) {
+			if !yield(backend.MapEntry{Key: uk, Value: v}, nil) {
 				return
 			}
 		}
 		if err := it.Error(); err != nil {
-			yield(state.MapEntry{}, s.wrap("iterate", err))
+			yield(backend.MapEntry{}, s.wrap("iterate", err))
 		}
 	}
 }

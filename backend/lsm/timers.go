@@ -10,8 +10,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/state"
 )
 
 // timerSerializerID names the encoding of a timer's timestamp in snapshots (the hashmap
@@ -25,7 +25,7 @@ const timerSerializerID = "timer-ts-v1"
 //
 // with an empty value. esc is the escaping of serde's keys (0x00 -> 0x00 0xFF, then a 0x00
 // 0x01 terminator), which keeps byte order, so within a key group the database order is
-// state.Timer.Less. The queue keeps each key group's smallest timer in memory, and a heap of
+// backend.Timer.Less. The queue keeps each key group's smallest timer in memory, and a heap of
 // key groups by their smallest timer, as Flink's RocksDB timer service does.
 
 func appendEscaped(dst, b []byte) []byte {
@@ -62,7 +62,7 @@ func splitEscaped(b []byte) (field, rest []byte, err error) {
 	}
 }
 
-func appendTimerKey(dst []byte, kg int, sid uint16, t state.Timer) []byte {
+func appendTimerKey(dst []byte, kg int, sid uint16, t backend.Timer) []byte {
 	dst = appendStatePrefix(dst, kg, sid)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(t.Timestamp)^(1<<63))
 	dst = appendEscaped(dst, t.Key)
@@ -70,7 +70,7 @@ func appendTimerKey(dst []byte, kg int, sid uint16, t state.Timer) []byte {
 }
 
 // decodeTimerKey parses a timer key; the returned slices do not alias k.
-func decodeTimerKey(k []byte) (kg int, t state.Timer, err error) {
+func decodeTimerKey(k []byte) (kg int, t backend.Timer, err error) {
 	if len(k) < kgLen+sidLen+8 {
 		return 0, t, fmt.Errorf("%w: timer key of %d bytes", errBadKey, len(k))
 	}
@@ -101,21 +101,21 @@ func timerTimestamp(v []byte) (int64, error) {
 	return int64(binary.BigEndian.Uint64(v) ^ (1 << 63)), nil
 }
 
-// CreateTimerQueue implements state.TimerQueueFactory: a key-group-partitioned priority queue
+// CreateTimerQueue implements backend.Keyed: a key-group-partitioned priority queue
 // of timers stored in the database, or, with Options.TimerService TimerServiceHeap, in memory
 // (see heaptimers.go).
-func (b *Backend) CreateTimerQueue(name string) (state.TimerQueue, error) {
+func (b *Backend) CreateTimerQueue(name string) (backend.TimerQueue, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
-	meta := checkpoint.StateMeta{Name: name, Kind: state.KindTimers, Value: timerSerializerID}
+	meta := checkpoint.StateMeta{Name: name, Kind: backend.KindTimers, Value: timerSerializerID}
 	e, ok := b.states[name]
 	if ok {
-		if err := state.CheckCompatible(b.opID, e.meta, meta); err != nil {
+		if err := backend.CheckCompatible(b.opID, e.meta, meta); err != nil {
 			return nil, err
 		}
 		if e.st != nil {
-			return e.st.(state.TimerQueue), nil
+			return e.st.(backend.TimerQueue), nil
 		}
 	} else {
 		var err error
@@ -158,11 +158,11 @@ func (b *Backend) CreateTimerQueue(name string) (state.TimerQueue, error) {
 }
 
 type timerHead struct {
-	t  state.Timer
+	t  backend.Timer
 	ok bool
 }
 
-// timerQueue implements state.TimerQueue. heads[i] is key group index i's smallest timer;
+// timerQueue implements backend.TimerQueue. heads[i] is key group index i's smallest timer;
 // order is a heap of the indices that have one, by that timer; headPos[i] is i's position in
 // it, or -1.
 type timerQueue struct {
@@ -186,10 +186,10 @@ func (q *timerQueue) wrap(op string, err error) error {
 
 func (q *timerQueue) index(kg int) (int, error) {
 	if q.b.closed {
-		return 0, state.ErrClosed
+		return 0, backend.ErrClosed
 	}
 	if !q.b.rng.Contains(kg) {
-		return 0, fmt.Errorf("%w: timer of key group %d in operator %s, whose range is %v", state.ErrKeyGroupNotOwned, kg, q.b.opID, q.b.rng)
+		return 0, fmt.Errorf("%w: timer of key group %d in operator %s, whose range is %v", backend.ErrKeyGroupNotOwned, kg, q.b.opID, q.b.rng)
 	}
 	return kg - q.b.rng.Start, nil
 }
@@ -239,8 +239,8 @@ func (q *timerQueue) exists(key []byte) (bool, error) {
 	return true, nil
 }
 
-// Add implements state.TimerQueue.
-func (q *timerQueue) Add(kg int, t state.Timer) (bool, error) {
+// Add implements backend.TimerQueue.
+func (q *timerQueue) Add(kg int, t backend.Timer) (bool, error) {
 	i, err := q.index(kg)
 	if err != nil {
 		return false, err
@@ -254,14 +254,14 @@ func (q *timerQueue) Add(kg int, t state.Timer) (bool, error) {
 	}
 	q.n++
 	if h := q.heads[i]; !h.ok || t.Less(h.t) {
-		q.heads[i] = timerHead{t: state.Timer{Timestamp: t.Timestamp, Key: slices.Clone(t.Key), Namespace: slices.Clone(t.Namespace)}, ok: true}
+		q.heads[i] = timerHead{t: backend.Timer{Timestamp: t.Timestamp, Key: slices.Clone(t.Key), Namespace: slices.Clone(t.Namespace)}, ok: true}
 		q.fix(i)
 	}
 	return true, nil
 }
 
-// Remove implements state.TimerQueue.
-func (q *timerQueue) Remove(kg int, t state.Timer) (bool, error) {
+// Remove implements backend.TimerQueue.
+func (q *timerQueue) Remove(kg int, t backend.Timer) (bool, error) {
 	i, err := q.index(kg)
 	if err != nil {
 		return false, err
@@ -283,41 +283,41 @@ func (q *timerQueue) Remove(kg int, t state.Timer) (bool, error) {
 	return true, nil
 }
 
-// Peek implements state.TimerQueue.
-func (q *timerQueue) Peek() (state.Timer, bool, error) {
+// Peek implements backend.TimerQueue.
+func (q *timerQueue) Peek() (backend.Timer, bool, error) {
 	if q.b.closed {
-		return state.Timer{}, false, state.ErrClosed
+		return backend.Timer{}, false, backend.ErrClosed
 	}
 	if len(q.order) == 0 {
-		return state.Timer{}, false, nil
+		return backend.Timer{}, false, nil
 	}
 	return q.heads[q.order[0]].t, true, nil
 }
 
-// Poll implements state.TimerQueue.
-func (q *timerQueue) Poll() (state.Timer, int, bool, error) {
+// Poll implements backend.TimerQueue.
+func (q *timerQueue) Poll() (backend.Timer, int, bool, error) {
 	if q.b.closed {
-		return state.Timer{}, 0, false, state.ErrClosed
+		return backend.Timer{}, 0, false, backend.ErrClosed
 	}
 	if len(q.order) == 0 {
-		return state.Timer{}, 0, false, nil
+		return backend.Timer{}, 0, false, nil
 	}
 	i := q.order[0]
 	t := q.heads[i].t
 	kg := q.b.rng.Start + i
 	q.key = appendTimerKey(q.key[:0], kg, q.sid, t)
 	if err := q.b.del(q.key); err != nil {
-		return state.Timer{}, 0, false, q.wrap("poll", err)
+		return backend.Timer{}, 0, false, q.wrap("poll", err)
 	}
 	q.n--
 	// t was the key group's smallest timer: the next one is above it.
 	if err := q.loadFrom(i, q.key); err != nil {
-		return state.Timer{}, 0, false, err
+		return backend.Timer{}, 0, false, err
 	}
 	return t, kg, true, nil
 }
 
-// Len implements state.TimerQueue.
+// Len implements backend.TimerQueue.
 func (q *timerQueue) Len() int { return q.n }
 
 // The heap of key groups: container/heap over indices.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	heapbackend "github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/keygroup"
@@ -33,21 +34,21 @@ func benchmarkTimers(b *testing.B, n int) {
 	for i := range ts {
 		ts[i] = rng.Int64N(1 << 40)
 	}
-	opts := state.BackendOptions{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
+	opts := backend.Options{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
 		KeySerializerID: serde.Int64{}.ID()}
 	stores := []struct {
 		name string
-		open func(b *testing.B) state.KeyedStateBackend
+		open func(b *testing.B) backend.Keyed
 	}{
-		{"hashmap-heap-timers", func(b *testing.B) state.KeyedStateBackend {
+		{"hashmap-heap-timers", func(b *testing.B) backend.Keyed {
 			be, err := heapbackend.New(context.Background(), opts)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return be
 		}},
-		{"lsm-lsm-timers", func(b *testing.B) state.KeyedStateBackend { return openLSM(b, opts, lsm.TimerServiceLSM) }},
-		{"lsm-heap-timers", func(b *testing.B) state.KeyedStateBackend { return openLSM(b, opts, lsm.TimerServiceHeap) }},
+		{"lsm-lsm-timers", func(b *testing.B) backend.Keyed { return openLSM(b, opts, lsm.TimerServiceLSM) }},
+		{"lsm-heap-timers", func(b *testing.B) backend.Keyed { return openLSM(b, opts, lsm.TimerServiceHeap) }},
 	}
 	for _, s := range stores {
 		b.Run(s.name, func(b *testing.B) {
@@ -102,8 +103,8 @@ func benchmarkTimers(b *testing.B, n int) {
 	})
 }
 
-func openLSM(b *testing.B, opts state.BackendOptions, timers lsm.TimerServiceFactory) state.KeyedStateBackend {
-	be, err := lsm.New(context.Background(), lsm.Options{BackendOptions: opts, Dir: b.TempDir(), TimerService: timers})
+func openLSM(b *testing.B, opts backend.Options, timers lsm.TimerServiceFactory) backend.Keyed {
+	be, err := lsm.New(context.Background(), lsm.Options{Options: opts, Dir: b.TempDir(), TimerService: timers})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,14 +3,14 @@ package lsm
 import (
 	"fmt"
 
-	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/backend"
 )
 
 // wordValueState serves value and reducing states whose values fit in a word
-// (state.Spec.Word) without boxing a value per read or write: state.InternalWordValue.
+// (backend.Spec.Word) without boxing a value per read or write: backend.WordValue.
 type wordValueState struct{ valueState }
 
-// WordValue implements state.InternalWordValue.
+// WordValue implements backend.WordValue.
 func (s *wordValueState) WordValue() (uint64, bool, error) {
 	k, err := s.entryKey()
 	if err != nil {
@@ -24,7 +24,7 @@ func (s *wordValueState) WordValue() (uint64, bool, error) {
 	return w, ok, err
 }
 
-// UpdateWord implements state.InternalWordValue.
+// UpdateWord implements backend.WordValue.
 func (s *wordValueState) UpdateWord(w uint64) error {
 	k, err := s.entryKey()
 	if err != nil {
@@ -37,10 +37,10 @@ func (s *wordValueState) UpdateWord(w uint64) error {
 }
 
 // wordListState serves list states whose elements fit in a word without boxing them:
-// state.InternalWordList. The stored format is the same as listState's.
+// backend.WordList. The stored format is the same as listState's.
 type wordListState struct{ listState }
 
-// WordList implements state.InternalWordList.
+// WordList implements backend.WordList.
 func (s *wordListState) WordList() ([]uint64, error) {
 	k, err := s.entryKey()
 	if err != nil {
@@ -63,42 +63,42 @@ func (s *wordListState) WordList() ([]uint64, error) {
 	return out, err
 }
 
-// AddWord implements state.InternalWordList.
+// AddWord implements backend.WordList.
 func (s *wordListState) AddWord(w uint64) error {
 	return s.write(1, true, func(dst []byte, _ int) ([]byte, error) { return s.spec.Word.Append(dst, w) })
 }
 
-// AddWords implements state.InternalWordList.
+// AddWords implements backend.WordList.
 func (s *wordListState) AddWords(ws []uint64) error {
 	return s.write(len(ws), true, func(dst []byte, i int) ([]byte, error) { return s.spec.Word.Append(dst, ws[i]) })
 }
 
-// UpdateWords implements state.InternalWordList.
+// UpdateWords implements backend.WordList.
 func (s *wordListState) UpdateWords(ws []uint64) error {
 	return s.write(len(ws), false, func(dst []byte, i int) ([]byte, error) { return s.spec.Word.Append(dst, ws[i]) })
 }
 
 var (
-	_ state.InternalWordValue  = (*wordValueState)(nil)
-	_ state.InternalWordList   = (*wordListState)(nil)
-	_ state.InternalWordKeyMap = (*wordKeyMapState)(nil)
+	_ backend.WordValue  = (*wordValueState)(nil)
+	_ backend.WordList   = (*wordListState)(nil)
+	_ backend.WordKeyMap = (*wordKeyMapState)(nil)
 )
 
-// wordKeyMapState serves map states whose user keys fit in a word (state.Spec.UserKeyWord):
-// a lookup serializes the word directly instead of boxing it. state.InternalWordKeyMap.
+// wordKeyMapState serves map states whose user keys fit in a word (backend.Spec.UserKeyWord):
+// a lookup serializes the word directly instead of boxing it. backend.WordKeyMap.
 type wordKeyMapState struct{ mapState }
 
 func (s *wordKeyMapState) wordKey(uk uint64) ([]byte, error) {
 	return s.userKeyWith(func(dst []byte) ([]byte, error) { return s.spec.UserKeyWord.Append(dst, uk) })
 }
 
-// GetWordKey implements state.InternalWordKeyMap.
+// GetWordKey implements backend.WordKeyMap.
 func (s *wordKeyMapState) GetWordKey(uk uint64) (any, bool, error) { return s.getAt(s.wordKey(uk)) }
 
-// ContainsWordKey implements state.InternalWordKeyMap.
+// ContainsWordKey implements backend.WordKeyMap.
 func (s *wordKeyMapState) ContainsWordKey(uk uint64) (bool, error) {
 	return s.containsAt(s.wordKey(uk))
 }
 
-// RemoveWordKey implements state.InternalWordKeyMap.
+// RemoveWordKey implements backend.WordKeyMap.
 func (s *wordKeyMapState) RemoveWordKey(uk uint64) error { return s.removeAt(s.wordKey(uk)) }

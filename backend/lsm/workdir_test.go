@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 }
 
 func sweepOptions(root string) lsm.Options {
-	return lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op", MaxParallelism: maxP,
+	return lsm.Options{Options: backend.Options{OperatorID: "op", MaxParallelism: maxP,
 		KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID()}, Dir: root}
 }
 

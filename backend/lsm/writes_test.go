@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
@@ -22,7 +23,7 @@ func TestFailedCommitSticks(t *testing.T) {
 			j := newJob(t, 1)
 			all := keygroup.Range{Start: 0, End: maxP - 1}
 			open := func(restore []*checkpoint.KeyedStateHandle) (*lsm.Backend, *state.KeyedBackend[int64], state.ValueState[int64]) {
-				b := lsmNew(incremental)(t, state.BackendOptions{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: all,
+				b := lsmNew(incremental)(t, backend.Options{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: all,
 					KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: j.cps.Reader()}).(*lsm.Backend)
 				kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
 				must(t, err)
@@ -56,7 +57,7 @@ func TestFailedCommitSticks(t *testing.T) {
 			if _, _, err := v.Value(); !errors.Is(err, lost) {
 				t.Fatalf("second read after a failed commit = %v, want the commit's error", err)
 			}
-			if _, err := b.Snapshot(2, state.SnapshotOptions{}); !errors.Is(err, lost) {
+			if _, err := b.Snapshot(2, backend.SnapshotOptions{}); !errors.Is(err, lost) {
 				t.Fatalf("checkpoint after a failed commit = %v, want the commit's error", err)
 			}
 			must(t, b.Close())
@@ -76,7 +77,7 @@ func TestFailedCommitSticks(t *testing.T) {
 // (half a memtable) even for the smallest memtables a slot gives a backend.
 func TestBatchBelowLargeBatchThreshold(t *testing.T) {
 	for _, size := range []int64{256 << 10, 1 << 20, 4 << 20, 64 << 20} {
-		b, err := lsm.New(context.Background(), lsm.Options{BackendOptions: state.BackendOptions{OperatorID: "op",
+		b, err := lsm.New(context.Background(), lsm.Options{Options: backend.Options{OperatorID: "op",
 			MaxParallelism: maxP, KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID()},
 			Dir: t.TempDir(), WriteBufferSize: size})
 		must(t, err)

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -68,7 +69,7 @@ func (o *Options) Validate() error {
 }
 
 // Backend is the operator state backend of one subtask. It implements
-// state.OperatorStateBackend; see the package documentation for its contracts.
+// backend.Operator; see the package documentation for its contracts.
 type Backend struct {
 	opts     Options
 	restored bool
@@ -78,7 +79,7 @@ type Backend struct {
 	closed bool
 }
 
-var _ state.OperatorStateBackend = (*Backend)(nil)
+var _ backend.Operator = (*Backend)(nil)
 
 // New creates the operator state backend of one subtask, restoring its share of the states
 // of opts.Restore (see the package documentation for the redistribution rules).
@@ -96,10 +97,10 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-// IsRestored implements state.OperatorStateBackend: true when Options.Restore was not empty.
+// IsRestored implements backend.Operator: true when Options.Restore was not empty.
 func (b *Backend) IsRestored() bool { return b.restored }
 
-// Close implements state.OperatorStateBackend. Later calls fail with state.ErrClosed.
+// Close implements backend.Operator. Later calls fail with backend.ErrClosed.
 func (b *Backend) Close() error {
 	b.closed = true
 	b.states, b.raw = nil, nil
@@ -107,7 +108,7 @@ func (b *Backend) Close() error {
 }
 
 // GetListState implements state.OperatorStateStore: split-distribute list state.
-func (b *Backend) GetListState(spec state.Spec) (state.InternalOperatorList, error) {
+func (b *Backend) GetListState(spec backend.Spec) (backend.OperatorList, error) {
 	s, err := b.register(spec, checkpoint.ModeSplit)
 	if err != nil {
 		return nil, err
@@ -116,7 +117,7 @@ func (b *Backend) GetListState(spec state.Spec) (state.InternalOperatorList, err
 }
 
 // GetUnionListState implements state.OperatorStateStore: union list state.
-func (b *Backend) GetUnionListState(spec state.Spec) (state.InternalOperatorList, error) {
+func (b *Backend) GetUnionListState(spec backend.Spec) (backend.OperatorList, error) {
 	s, err := b.register(spec, checkpoint.ModeUnion)
 	if err != nil {
 		return nil, err
@@ -125,7 +126,7 @@ func (b *Backend) GetUnionListState(spec state.Spec) (state.InternalOperatorList
 }
 
 // GetBroadcastState implements state.OperatorStateStore: broadcast map state.
-func (b *Backend) GetBroadcastState(spec state.Spec) (state.InternalBroadcast, error) {
+func (b *Backend) GetBroadcastState(spec backend.Spec) (backend.Broadcast, error) {
 	s, err := b.register(spec, checkpoint.ModeBroadcast)
 	if err != nil {
 		return nil, err
@@ -136,7 +137,7 @@ func (b *Backend) GetBroadcastState(spec state.Spec) (state.InternalBroadcast, e
 // InitializeFunction calls fn.InitializeState with this backend as its operator state store.
 func (b *Backend) InitializeFunction(fn state.CheckpointedFunction) error {
 	if b.closed {
-		return state.ErrClosed
+		return backend.ErrClosed
 	}
 	return fn.InitializeState(initContext{b})
 }
@@ -144,9 +145,9 @@ func (b *Backend) InitializeFunction(fn state.CheckpointedFunction) error {
 // SnapshotFunction calls fn.SnapshotState for checkpoint checkpointID triggered at
 // timestampMs (Unix milliseconds), then takes the backend's snapshot: what the runtime does
 // for a CheckpointedFunction when a checkpoint barrier arrives.
-func (b *Backend) SnapshotFunction(fn state.CheckpointedFunction, checkpointID, timestampMs int64) (state.OperatorAsyncSnapshot, error) {
+func (b *Backend) SnapshotFunction(fn state.CheckpointedFunction, checkpointID, timestampMs int64) (backend.OperatorAsyncSnapshot, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
 	if err := fn.SnapshotState(snapshotContext{checkpointID, timestampMs}); err != nil {
 		return nil, fmt.Errorf("operator %s subtask %d: snapshot of the function's state for checkpoint %d: %w",
@@ -172,19 +173,19 @@ type opState interface {
 	freeze() frozen
 }
 
-func (b *Backend) register(spec state.Spec, mode checkpoint.OperatorStateMode) (opState, error) {
+func (b *Backend) register(spec backend.Spec, mode checkpoint.OperatorStateMode) (opState, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
 	if spec.Name == "" {
 		return nil, errors.New("operator state: descriptor has an empty name")
 	}
-	wantKind := state.KindList
+	wantKind := backend.KindList
 	if mode == checkpoint.ModeBroadcast {
-		wantKind = state.KindMap
+		wantKind = backend.KindMap
 	}
 	if spec.Kind != wantKind {
-		return nil, fmt.Errorf("%w: %s operator state %q needs a %s descriptor, got %s", state.ErrStateConflict, mode, spec.Name, wantKind, spec.Kind)
+		return nil, fmt.Errorf("%w: %s operator state %q needs a %s descriptor, got %s", backend.ErrStateConflict, mode, spec.Name, wantKind, spec.Kind)
 	}
 	if spec.Value == nil || (mode == checkpoint.ModeBroadcast && spec.UserKey == nil) {
 		return nil, fmt.Errorf("operator state %q: descriptor without serializer", spec.Name)
@@ -222,15 +223,15 @@ func (b *Backend) register(spec state.Spec, mode checkpoint.OperatorStateMode) (
 func compatible(have, want checkpoint.OperatorStateMeta, how string) error {
 	if have.Mode != want.Mode {
 		return fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
-			state.ErrStateConflict, want.Name, how, have.Mode, want.Mode)
+			backend.ErrStateConflict, want.Name, how, have.Mode, want.Mode)
 	}
 	if have.Value != want.Value {
 		return fmt.Errorf("%w: operator state %q was %s with value serializer %q, the descriptor has %q",
-			state.ErrIncompatibleSerializer, want.Name, how, have.Value, want.Value)
+			backend.ErrIncompatibleSerializer, want.Name, how, have.Value, want.Value)
 	}
 	if have.UserKey != want.UserKey {
 		return fmt.Errorf("%w: operator state %q was %s with key serializer %q, the descriptor has %q",
-			state.ErrIncompatibleSerializer, want.Name, how, have.UserKey, want.UserKey)
+			backend.ErrIncompatibleSerializer, want.Name, how, have.UserKey, want.UserKey)
 	}
 	return nil
 }
@@ -253,14 +254,14 @@ func (s *listState) freeze() frozen {
 
 func (s *listState) Get() ([]any, error) {
 	if s.b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
 	return s.list[:len(s.list):len(s.list)], nil
 }
 
 func (s *listState) Add(v any) error {
 	if s.b.closed {
-		return state.ErrClosed
+		return backend.ErrClosed
 	}
 	s.list = append(s.list, v)
 	return nil
@@ -268,7 +269,7 @@ func (s *listState) Add(v any) error {
 
 func (s *listState) AddAll(vs []any) error {
 	if s.b.closed {
-		return state.ErrClosed
+		return backend.ErrClosed
 	}
 	s.list = append(s.list, vs...)
 	return nil
@@ -276,7 +277,7 @@ func (s *listState) AddAll(vs []any) error {
 
 func (s *listState) Update(vs []any) error {
 	if s.b.closed {
-		return state.ErrClosed
+		return backend.ErrClosed
 	}
 	if len(vs) == 0 {
 		s.list = nil
@@ -312,7 +313,7 @@ func (s *broadcastState) freeze() frozen {
 
 func (s *broadcastState) encodeKey(uk any) (string, error) {
 	if s.b.closed {
-		return "", state.ErrClosed
+		return "", backend.ErrClosed
 	}
 	buf, err := s.key.AppendAny(s.buf[:0], uk)
 	s.buf = buf
@@ -372,19 +373,19 @@ func (s *broadcastState) Contains(uk any) (bool, error) {
 
 func (s *broadcastState) IsEmpty() (bool, error) {
 	if s.b.closed {
-		return false, state.ErrClosed
+		return false, backend.ErrClosed
 	}
 	return len(s.entries) == 0, nil
 }
 
-func (s *broadcastState) All() iter.Seq2[state.MapEntry, error] {
-	return func(yield func(state.MapEntry, error) bool) {
+func (s *broadcastState) All() iter.Seq2[backend.MapEntry, error] {
+	return func(yield func(backend.MapEntry, error) bool) {
 		if s.b.closed {
-			yield(state.MapEntry{}, state.ErrClosed)
+			yield(backend.MapEntry{}, backend.ErrClosed)
 			return
 		}
 		for _, e := range s.entries {
-			if !yield(state.MapEntry{Key: e.key, Value: e.value}, nil) {
+			if !yield(backend.MapEntry{Key: e.key, Value: e.value}, nil) {
 				return
 			}
 		}
@@ -393,7 +394,7 @@ func (s *broadcastState) All() iter.Seq2[state.MapEntry, error] {
 
 func (s *broadcastState) Clear() error {
 	if s.b.closed {
-		return state.ErrClosed
+		return backend.ErrClosed
 	}
 	s.entries, s.frozen = map[string]entry{}, false
 	return nil

@@ -5,7 +5,7 @@
 //
 // # States
 //
-// A Backend implements state.OperatorStateBackend. Users register states through the typed
+// A Backend implements backend.Operator. Users register states through the typed
 // functions of package state: state.GetOperatorListState (split-distribute list state),
 // state.GetUnionListState (union list state) and state.GetBroadcastState (broadcast map state).
 // Functions that keep operator state implement state.CheckpointedFunction; InitializeFunction
@@ -30,14 +30,14 @@
 //
 // Every subtask computes its share from the handles' metadata alone and reads only the file
 // sections it needs. A restored state stays serialized until it is registered, which checks
-// it against the descriptor: another mode fails with state.ErrStateConflict, another
-// serializer ID with state.ErrIncompatibleSerializer. States restored but never registered
+// it against the descriptor: another mode fails with backend.ErrStateConflict, another
+// serializer ID with backend.ErrIncompatibleSerializer. States restored but never registered
 // are carried into later snapshots unchanged.
 //
 // # Contracts
 //
 // Threading: a Backend and its states are used from one goroutine, the task's. Only
-// state.OperatorAsyncSnapshot.Run may run on another goroutine, concurrently with the task.
+// backend.OperatorAsyncSnapshot.Run may run on another goroutine, concurrently with the task.
 //
 // Snapshots: the synchronous phase (Snapshot) is O(number of states). A list is captured as
 // it is, because lists are append-only (Update and Clear replace the list instead of

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -89,7 +90,7 @@ func (j *job) checkpoint(subs []*operator.Backend) *checkpoint.Metadata {
 	p := mustGet[*checkpoint.Pending](j.t)(j.cps.Begin(j.id))
 	var hs []*checkpoint.OperatorStateHandle
 	for _, b := range subs {
-		snap := mustGet[state.OperatorAsyncSnapshot](j.t)(b.Snapshot(j.id))
+		snap := mustGet[backend.OperatorAsyncSnapshot](j.t)(b.Snapshot(j.id))
 		hs = append(hs, mustGet[*checkpoint.OperatorStateHandle](j.t)(snap.Run(j.ctx, p)))
 	}
 	must(j.t, p.Complete(j.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
@@ -209,20 +210,20 @@ func TestRegistrationConflicts(t *testing.T) {
 		"split as broadcast": second(state.GetBroadcastState(b, state.MapDescriptor[string, string]{Name: splitA.Name})),
 		"broadcast as split": second(state.GetOperatorListState(b, state.ListDescriptor[int64]{Name: rules.Name})),
 	} {
-		if !errors.Is(err, state.ErrStateConflict) {
+		if !errors.Is(err, backend.ErrStateConflict) {
 			t.Errorf("%s: %v, want ErrStateConflict", name, err)
 		}
 	}
 	_, err := state.GetOperatorListState(b, state.ListDescriptor[int64]{Name: splitA.Name})
-	if !errors.Is(err, state.ErrIncompatibleSerializer) || !strings.Contains(err.Error(), `"int64"`) || !strings.Contains(err.Error(), `"string"`) {
+	if !errors.Is(err, backend.ErrIncompatibleSerializer) || !strings.Contains(err.Error(), `"int64"`) || !strings.Contains(err.Error(), `"string"`) {
 		t.Errorf("other element serializer: %v", err)
 	}
 	_, err = state.GetBroadcastState(b, state.MapDescriptor[int64, int64]{Name: rules.Name})
-	if !errors.Is(err, state.ErrIncompatibleSerializer) {
+	if !errors.Is(err, backend.ErrIncompatibleSerializer) {
 		t.Errorf("other key serializer: %v", err)
 	}
 	// The erased API checks kinds too.
-	if _, err := b.GetListState(state.MapDescriptor[string, int64]{Name: "m"}.Spec()); !errors.Is(err, state.ErrStateConflict) {
+	if _, err := b.GetListState(state.MapDescriptor[string, int64]{Name: "m"}.Spec()); !errors.Is(err, backend.ErrStateConflict) {
 		t.Errorf("map spec as list: %v", err)
 	}
 	if _, err := state.GetUnionListState(b, state.ListDescriptor[string]{}); err == nil {
@@ -236,13 +237,13 @@ func TestClosed(t *testing.T) {
 	b := fresh(t, 1)[0]
 	s := mustGet[state.OperatorListState[string]](t)(state.GetOperatorListState(b, splitA))
 	must(t, b.Close())
-	if err := s.Add("x"); !errors.Is(err, state.ErrClosed) {
+	if err := s.Add("x"); !errors.Is(err, backend.ErrClosed) {
 		t.Errorf("Add after Close: %v", err)
 	}
-	if _, err := b.Snapshot(1); !errors.Is(err, state.ErrClosed) {
+	if _, err := b.Snapshot(1); !errors.Is(err, backend.ErrClosed) {
 		t.Errorf("Snapshot after Close: %v", err)
 	}
-	if _, err := state.GetUnionListState(b, union); !errors.Is(err, state.ErrClosed) {
+	if _, err := state.GetUnionListState(b, union); !errors.Is(err, backend.ErrClosed) {
 		t.Errorf("register after Close: %v", err)
 	}
 }
@@ -457,7 +458,7 @@ func TestSavepointRoundTrip(t *testing.T) {
 	sp := checkpoint.BeginSavepoint(st)
 	var hs []*checkpoint.OperatorStateHandle
 	for _, b := range old {
-		snap := mustGet[state.OperatorAsyncSnapshot](t)(b.Snapshot(1))
+		snap := mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
 		hs = append(hs, mustGet[*checkpoint.OperatorStateHandle](t)(snap.Run(ctx, sp)))
 	}
 	must(t, sp.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 3, MaxParallelism: 128, Operator: hs}}}))
@@ -515,12 +516,12 @@ func TestRestoreIncompatible(t *testing.T) {
 	b := mustGet[[]*operator.Backend](t)(j.restore(md, 1, operator.Options{}))[0]
 
 	_, err := state.GetOperatorListState(b, state.ListDescriptor[int64]{Name: splitA.Name})
-	if !errors.Is(err, state.ErrIncompatibleSerializer) || !strings.Contains(err.Error(), splitA.Name) ||
+	if !errors.Is(err, backend.ErrIncompatibleSerializer) || !strings.Contains(err.Error(), splitA.Name) ||
 		!strings.Contains(err.Error(), `"string"`) || !strings.Contains(err.Error(), `"int64"`) {
 		t.Errorf("restored with another serializer: %v", err)
 	}
 	_, err = state.GetBroadcastState(b, state.MapDescriptor[string, string]{Name: rules.Name})
-	if !errors.Is(err, state.ErrIncompatibleSerializer) || !strings.Contains(err.Error(), rules.Name) {
+	if !errors.Is(err, backend.ErrIncompatibleSerializer) || !strings.Contains(err.Error(), rules.Name) {
 		t.Errorf("broadcast restored with another value serializer: %v", err)
 	}
 	for name, err := range map[string]error{
@@ -529,7 +530,7 @@ func TestRestoreIncompatible(t *testing.T) {
 		"broadcast as split": second(state.GetOperatorListState(b, state.ListDescriptor[int64]{Name: rules.Name})),
 		"split as broadcast": second(state.GetBroadcastState(b, state.MapDescriptor[string, string]{Name: splitB.Name})),
 	} {
-		if !errors.Is(err, state.ErrStateConflict) || !strings.Contains(err.Error(), "restored") {
+		if !errors.Is(err, backend.ErrStateConflict) || !strings.Contains(err.Error(), "restored") {
 			t.Errorf("%s: %v, want ErrStateConflict", name, err)
 		}
 	}
@@ -610,7 +611,7 @@ func TestSnapshotIsolation(t *testing.T) {
 	must(t, u.Update([]string{"x", "y"}))
 
 	p := mustGet[*checkpoint.Pending](t)(j.cps.Begin(1))
-	snap := mustGet[state.OperatorAsyncSnapshot](t)(b.Snapshot(1))
+	snap := mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
 	var h *checkpoint.OperatorStateHandle
 	var runErr error
 	var wg sync.WaitGroup
@@ -659,20 +660,20 @@ func TestSnapshotIsolation(t *testing.T) {
 func TestSnapshotRelease(t *testing.T) {
 	j := newJob(t)
 	b := fresh(t, 1)[0]
-	snap := mustGet[state.OperatorAsyncSnapshot](t)(b.Snapshot(1))
+	snap := mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
 	snap.Release()
 	p := mustGet[*checkpoint.Pending](t)(j.cps.Begin(1))
 	if _, err := snap.Run(j.ctx, p); err == nil {
 		t.Error("Run after Release succeeded")
 	}
 	// A backend without state writes nothing and returns no handle (as Flink does).
-	snap = mustGet[state.OperatorAsyncSnapshot](t)(b.Snapshot(1))
+	snap = mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
 	if h := mustGet[*checkpoint.OperatorStateHandle](t)(snap.Run(j.ctx, p)); h != nil {
 		t.Errorf("a backend without state wrote %s", h.File.Path)
 	}
 	// A registered state, even empty, is written: its restore is a restore (IsRestored).
 	mustGet[state.OperatorListState[int64]](t)(state.GetOperatorListState(b, state.ListDescriptor[int64]{Name: "s"}))
-	snap = mustGet[state.OperatorAsyncSnapshot](t)(b.Snapshot(1))
+	snap = mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
 	h := mustGet[*checkpoint.OperatorStateHandle](t)(snap.Run(j.ctx, p))
 	if h == nil || len(h.States) != 1 || h.Validate() != nil {
 		t.Fatalf("handle of an empty registered state %+v", h)
@@ -693,7 +694,7 @@ func TestSnapshotSerializerError(t *testing.T) {
 	s := mustGet[state.OperatorListState[string]](t)(state.GetOperatorListState(b, state.ListDescriptor[string]{Name: "bad", Serializer: failingSerializer{}}))
 	must(t, s.Add("x"))
 	p := mustGet[*checkpoint.Pending](t)(j.cps.Begin(1))
-	snap := mustGet[state.OperatorAsyncSnapshot](t)(b.Snapshot(1))
+	snap := mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
 	if _, err := snap.Run(j.ctx, p); err == nil || !strings.Contains(err.Error(), `"bad"`) {
 		t.Errorf("Run: %v, want an error naming the state", err)
 	}

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/state"
 )
 
 // rawState is a restored state that is not registered yet: its share of the old subtasks'
@@ -25,7 +25,7 @@ type rawState struct {
 
 // decode turns the restored items into a registered state using spec's serializers, which
 // have the IDs the items were written with.
-func (r *rawState) decode(b *Backend, spec state.Spec) (opState, error) {
+func (r *rawState) decode(b *Backend, spec backend.Spec) (opState, error) {
 	bad := func(what string, i int, err error) error {
 		return fmt.Errorf("%w: operator state %q restored from %s: %s %d: %v",
 			checkpoint.ErrCorrupt, r.meta.Name, strings.Join(r.files, ", "), what, i, err)

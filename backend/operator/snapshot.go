@@ -8,9 +8,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
-	"github.com/streamstate/streamstate/state"
 )
 
 // frozen is one state as a snapshot holds it: registered lists and maps as captured by
@@ -25,11 +25,11 @@ type frozen struct {
 	raw                bool
 }
 
-// Snapshot implements state.OperatorStateBackend. The synchronous phase captures every
+// Snapshot implements backend.Operator. The synchronous phase captures every
 // state, O(number of states); states are written in name order.
-func (b *Backend) Snapshot(checkpointID int64) (state.OperatorAsyncSnapshot, error) {
+func (b *Backend) Snapshot(checkpointID int64) (backend.OperatorAsyncSnapshot, error) {
 	if b.closed {
-		return nil, state.ErrClosed
+		return nil, backend.ErrClosed
 	}
 	s := &snapshot{id: checkpointID, opID: b.opts.OperatorID, subtask: b.opts.SubtaskIndex, parallelism: b.opts.Parallelism}
 	for _, st := range b.states {
@@ -53,14 +53,14 @@ type snapshot struct {
 	released bool
 }
 
-// Release implements state.OperatorAsyncSnapshot.
+// Release implements backend.OperatorAsyncSnapshot.
 func (s *snapshot) Release() {
 	s.mu.Lock()
 	s.states, s.released = nil, true
 	s.mu.Unlock()
 }
 
-// Run implements state.OperatorAsyncSnapshot: it serializes every state into one file. A
+// Run implements backend.OperatorAsyncSnapshot: it serializes every state into one file. A
 // backend without any state (none registered, none restored) writes no file and returns a
 // nil handle, as Flink does. A registered state, even empty, is written: a restore then
 // reports IsRestored.

@@ -7,13 +7,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
-	"github.com/streamstate/streamstate/state"
 )
 
 // backendFactory creates the keyed state backend of one subtask.
-type backendFactory func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error)
+type backendFactory func(ctx context.Context, opts backend.Options) (backend.Keyed, error)
 
 // stateBackends maps a state backend's name (state.backend.type) to its constructor. It is
 // only read. To add a backend, add one line:
@@ -26,14 +26,14 @@ var stateBackends = map[string]backendFactory{
 
 // newLSM creates an lsm backend with the default lsm options (working directory under
 // os.TempDir(), its own 64 MiB block cache, full checkpoints).
-func newLSM(ctx context.Context, opts state.BackendOptions) (*lsm.Backend, error) {
-	return lsm.New(ctx, lsm.Options{BackendOptions: opts})
+func newLSM(ctx context.Context, opts backend.Options) (*lsm.Backend, error) {
+	return lsm.New(ctx, lsm.Options{Options: opts})
 }
 
 // factory adapts a backend package's New, which returns its concrete type, to a
 // backendFactory. It never returns a typed nil pointer inside a non-nil interface.
-func factory[B state.KeyedStateBackend](newFn func(context.Context, state.BackendOptions) (B, error)) backendFactory {
-	return func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+func factory[B backend.Keyed](newFn func(context.Context, backend.Options) (B, error)) backendFactory {
+	return func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 		b, err := newFn(ctx, opts)
 		if err != nil {
 			return nil, err
@@ -56,7 +56,7 @@ func lookupBackend(name string) (backendFactory, error) {
 }
 
 // newBackend creates a keyed state backend of the named kind.
-func newBackend(ctx context.Context, name string, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+func newBackend(ctx context.Context, name string, opts backend.Options) (backend.Keyed, error) {
 	f, err := lookupBackend(name)
 	if err != nil {
 		return nil, err

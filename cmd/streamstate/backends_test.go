@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
-	"github.com/streamstate/streamstate/state"
 )
 
-func benchOptionsForTest() state.BackendOptions {
-	return state.BackendOptions{MaxParallelism: 128, KeyGroupRange: keygroup.RangeFor(128, 1, 0),
+func benchOptionsForTest() backend.Options {
+	return backend.Options{MaxParallelism: 128, KeyGroupRange: keygroup.RangeFor(128, 1, 0),
 		KeySerializerID: serde.Int64{}.ID()}
 }
 

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -244,15 +245,15 @@ func (c *benchCheckpointCmd) mode() string {
 }
 
 // newBackend creates the measured backend, owning all key groups.
-func (c *benchCheckpointCmd) newBackend(ctx context.Context) (state.KeyedStateBackend, error) {
-	opts := state.BackendOptions{
+func (c *benchCheckpointCmd) newBackend(ctx context.Context) (backend.Keyed, error) {
+	opts := backend.Options{
 		OperatorID:      "bench-checkpoint",
 		MaxParallelism:  benchMaxParallelism,
 		KeyGroupRange:   keygroup.RangeFor(benchMaxParallelism, 1, 0),
 		KeySerializerID: serde.Int64{}.ID(),
 	}
 	if c.Backend == lsm.Name {
-		b, err := lsm.New(ctx, lsm.Options{BackendOptions: opts, Incremental: c.Incremental})
+		b, err := lsm.New(ctx, lsm.Options{Options: opts, Incremental: c.Incremental})
 		if err != nil {
 			return nil, fmt.Errorf("create %s state backend: %w", c.Backend, err)
 		}
@@ -264,7 +265,7 @@ func (c *benchCheckpointCmd) newBackend(ctx context.Context) (state.KeyedStateBa
 // checkpointOnce takes checkpoint id as a task and its coordinator would: the synchronous
 // phase here, the asynchronous one, the metadata, and the completion notification. On error
 // the checkpoint is aborted and the backend told so.
-func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be state.KeyedStateBackend, cps *checkpoint.Checkpoints,
+func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be backend.Keyed, cps *checkpoint.Checkpoints,
 	st *countingStorage, id int64) (r benchCheckpointResult, err error) {
 	r = benchCheckpointResult{Backend: c.Backend, Incremental: c.Incremental, Checkpoint: id}
 	listener, _ := be.(state.CheckpointListener)
@@ -284,7 +285,7 @@ func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be state.KeyedS
 	}()
 	bytes0, objects0 := st.bytes.Load(), st.objects.Load()
 	start := time.Now()
-	snap, err := be.Snapshot(id, state.SnapshotOptions{})
+	snap, err := be.Snapshot(id, backend.SnapshotOptions{})
 	if err != nil {
 		return r, fmt.Errorf("synchronous phase: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
@@ -293,7 +294,7 @@ type benchWork struct {
 
 // benchFixture is the preloaded state of one kind, in the backend and in the baseline.
 type benchFixture struct {
-	backend state.KeyedStateBackend
+	backend backend.Keyed
 	raw     *benchPebble            // the raw Pebble baseline; nil when it is plain Go maps
 	work    map[string][2]benchWork // op -> {backend, baseline}
 	err     error                   // the first error of a state call in a timed loop
@@ -314,7 +315,7 @@ func (f *benchFixture) close() error {
 }
 
 func newBenchFixture(ctx context.Context, backendName, kind string, keys int, s *benchSeqs) (*benchFixture, error) {
-	be, err := newBackend(ctx, backendName, state.BackendOptions{
+	be, err := newBackend(ctx, backendName, backend.Options{
 		OperatorID:      "bench-" + kind,
 		MaxParallelism:  benchMaxParallelism,
 		KeyGroupRange:   keygroup.RangeFor(benchMaxParallelism, 1, 0),

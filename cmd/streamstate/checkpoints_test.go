@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/backend/operator"
@@ -32,7 +33,7 @@ var ckOpts = checkpoint.Options{NumRetained: 2, Now: func() time.Time { return c
 // ckSubtask is one subtask of the test operator "counter": keyed state in backend, a buffer
 // in operator state.
 type ckSubtask struct {
-	backend state.KeyedStateBackend
+	backend backend.Keyed
 	kb      *state.KeyedBackend[string]
 	count   state.ValueState[int64]
 	ops     *operator.Backend
@@ -41,17 +42,17 @@ type ckSubtask struct {
 
 // ckJob creates the subtasks of "counter" at parallelism p with the named backend (lsm
 // backends make incremental checkpoints).
-func ckJob(t *testing.T, backend string, p int) []*ckSubtask {
+func ckJob(t *testing.T, backendName string, p int) []*ckSubtask {
 	t.Helper()
 	ctx := context.Background()
 	var tasks []*ckSubtask
 	for i := range p {
-		opts := state.BackendOptions{OperatorID: fmt.Sprintf("counter-%d", i), MaxParallelism: 128,
+		opts := backend.Options{OperatorID: fmt.Sprintf("counter-%d", i), MaxParallelism: 128,
 			KeyGroupRange: keygroup.RangeFor(128, p, i), KeySerializerID: serde.String{}.ID()}
-		var be state.KeyedStateBackend
+		var be backend.Keyed
 		var err error
-		if backend == lsm.Name {
-			be, err = lsm.New(ctx, lsm.Options{BackendOptions: opts, Dir: t.TempDir(), Incremental: true})
+		if backendName == lsm.Name {
+			be, err = lsm.New(ctx, lsm.Options{Options: opts, Dir: t.TempDir(), Incremental: true})
 		} else {
 			be, err = heap.New(ctx, opts)
 		}
@@ -123,7 +124,7 @@ func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints,
 	}
 	op := &checkpoint.OperatorState{ID: "counter", Parallelism: len(tasks), MaxParallelism: 128}
 	for _, task := range tasks {
-		snap, err := task.backend.Snapshot(id, state.SnapshotOptions{Compression: checkpoint.CompressionSnappy, Savepoint: cps == nil})
+		snap, err := task.backend.Snapshot(id, backend.SnapshotOptions{Compression: checkpoint.CompressionSnappy, Savepoint: cps == nil})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
@@ -130,7 +131,7 @@ func (c *demoCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	res, err := job.snapshot(ctx, id, state.SnapshotOptions{Compression: comp}, pending, func() error {
+	res, err := job.snapshot(ctx, id, backend.SnapshotOptions{Compression: comp}, pending, func() error {
 		for _, ev := range events[cut:] {
 			if err := job.process(ev); err != nil {
 				return err
@@ -199,7 +200,7 @@ func (c *demoCmd) Run(e *env) error {
 	}
 	defer spst.Close()
 	sp := checkpoint.BeginSavepoint(spst)
-	res, err = job.snapshot(ctx, id+1, state.SnapshotOptions{Compression: comp, Savepoint: true}, sp, nil)
+	res, err = job.snapshot(ctx, id+1, backend.SnapshotOptions{Compression: comp, Savepoint: true}, sp, nil)
 	if err != nil {
 		_ = sp.Abort(ctx)
 		return fmt.Errorf("savepoint: %w", err)
@@ -329,14 +330,14 @@ func (m demoModel) clone() demoModel {
 
 // demoSubtask is one parallel instance of the accounts operator.
 type demoSubtask struct {
-	backend   state.KeyedStateBackend
+	backend   backend.Keyed
 	kb        *state.KeyedBackend[string]
 	total     state.ValueState[int64]
 	recent    state.ListState[int64]
 	merchants state.MapState[string, int64]
 }
 
-func newDemoSubtask(be state.KeyedStateBackend) (*demoSubtask, error) {
+func newDemoSubtask(be backend.Keyed) (*demoSubtask, error) {
 	kb, err := state.NewKeyedBackend[string](be, serde.String{})
 	if err != nil {
 		return nil, err
@@ -427,13 +428,13 @@ type demoJob struct {
 
 // openDemoJob creates the subtasks of the operator at parallelism p, each owning its range of
 // key groups, restored from handles (all subtasks' handles of the previous run) if given.
-func openDemoJob(ctx context.Context, backend string, p int, handles []*checkpoint.KeyedStateHandle, r checkpoint.Reader) (*demoJob, error) {
+func openDemoJob(ctx context.Context, backendName string, p int, handles []*checkpoint.KeyedStateHandle, r checkpoint.Reader) (*demoJob, error) {
 	if err := keygroup.Validate(demoMaxParallelism, p); err != nil {
 		return nil, err
 	}
 	j := &demoJob{}
 	for i := range p {
-		be, err := newBackend(ctx, backend, state.BackendOptions{
+		be, err := newBackend(ctx, backendName, backend.Options{
 			OperatorID:      fmt.Sprintf("%s-%d", demoOperator, i),
 			MaxParallelism:  demoMaxParallelism,
 			KeyGroupRange:   keygroup.RangeFor(demoMaxParallelism, p, i),
@@ -554,9 +555,9 @@ func (s demoSnapshot) bytes() int64 {
 // snapshot runs the synchronous phase of every subtask on this goroutine (the task's), then
 // the asynchronous phases on goroutines of their own, writing into out. Meanwhile the task
 // goes on with during (if not nil).
-func (j *demoJob) snapshot(ctx context.Context, id int64, opts state.SnapshotOptions, out checkpoint.StreamFactory, during func() error) (demoSnapshot, error) {
+func (j *demoJob) snapshot(ctx context.Context, id int64, opts backend.SnapshotOptions, out checkpoint.StreamFactory, during func() error) (demoSnapshot, error) {
 	var res demoSnapshot
-	asyncs := make([]state.AsyncSnapshot, 0, len(j.tasks))
+	asyncs := make([]backend.AsyncSnapshot, 0, len(j.tasks))
 	for i, t := range j.tasks {
 		start := time.Now()
 		a, err := t.backend.Snapshot(id, opts)

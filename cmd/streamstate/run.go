@@ -21,12 +21,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/config"
-	"github.com/streamstate/streamstate/state"
 	"github.com/streamstate/streamstate/stream"
 )
 
@@ -380,7 +380,7 @@ func loadSnapshot(ctx context.Context, url string) (*checkpoint.Metadata, checkp
 // backends of the process share one memory budget: the slots' managed memory.
 func (c *runCmd) backendFactory(cfg *config.Config, keyedOperators int, set *backendSet) (stream.BackendFactory, func(), error) {
 	if cfg.Backend == heap.Name {
-		return func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+		return func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 			return heap.New(ctx, opts)
 		}, func() {}, nil
 	}
@@ -394,9 +394,9 @@ func (c *runCmd) backendFactory(cfg *config.Config, keyedOperators int, set *bac
 		}
 		lo.Slot = slot
 	}
-	return func(ctx context.Context, opts state.BackendOptions) (state.KeyedStateBackend, error) {
+	return func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 			o := lo
-			o.BackendOptions = opts
+			o.Options = opts
 			b, err := lsm.New(ctx, o)
 			if err != nil {
 				return nil, err

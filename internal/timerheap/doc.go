@@ -5,7 +5,7 @@
 //
 // Key groups are addressed by their index in the owning backend's key-group range, 0 to n-1.
 // Timers are unique per (Timestamp, Key, Namespace) and ordered by timestamp, then key bytes,
-// then namespace bytes, as state.Timer.Less.
+// then namespace bytes, as backend.Timer.Less.
 //
 // Snapshots: Freeze returns a view of every key group's timers that later modifications do
 // not change; a key group's heap is copied on its first modification after a freeze, so the

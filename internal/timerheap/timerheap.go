@@ -8,7 +8,7 @@ import (
 	"unsafe"
 )
 
-// Timer is a timer of one key and namespace; its fields are state.Timer's, so the two
+// Timer is a timer of one key and namespace; its fields are backend.Timer's, so the two
 // convert into each other.
 type Timer struct {
 	Timestamp int64

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
-	"github.com/streamstate/streamstate/state"
 	"github.com/streamstate/streamstate/stream"
 )
 
@@ -180,8 +180,8 @@ func runQuery(t *testing.T, c JobConfig, backend stream.BackendFactory, p int) [
 }
 
 // lsmBackend is the lsm backend with default options.
-func lsmBackend(ctx context.Context, o state.BackendOptions) (state.KeyedStateBackend, error) {
-	return lsm.New(ctx, lsm.Options{BackendOptions: o})
+func lsmBackend(ctx context.Context, o backend.Options) (backend.Keyed, error) {
+	return lsm.New(ctx, lsm.Options{Options: o})
 }
 
 func TestQueriesMatchModel(t *testing.T) {

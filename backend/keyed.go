@@ -1,8 +1,7 @@
-package state
+package backend
 
 import (
 	"context"
-	"fmt"
 	"iter"
 	"time"
 
@@ -10,16 +9,16 @@ import (
 	"github.com/streamstate/streamstate/keygroup"
 )
 
-// KeyedStateBackend is what a state backend implements for one operator subtask: the working
+// Keyed is what a state backend implements for one operator subtask: the working
 // keyed state of the key groups in KeyGroupRange, plus snapshots of it. Users reach it through
-// the typed KeyedBackend[K]; the methods here speak bytes and erased values.
+// the typed state.KeyedBackend[K]; the methods here speak bytes and erased values.
 //
 // Threading: every method except the asynchronous part of a snapshot (AsyncSnapshot.Run) must
 // be called from one goroutine, the task's. AsyncSnapshot.Run may run on another goroutine
 // concurrently with those calls.
 //
 // Keys are passed in the encoding of serde.AppendKey of the key serializer.
-type KeyedStateBackend interface {
+type Keyed interface {
 	// MaxParallelism is the number of key groups of the job.
 	MaxParallelism() int
 	// KeyGroupRange is the key groups this backend owns.
@@ -32,15 +31,19 @@ type KeyedStateBackend interface {
 	// silently keeping the previous one. The backend copies key.
 	SetCurrentKey(key []byte, kg int) error
 	// CreateState registers a state, or returns the one registered under the same name. It
-	// returns an InternalValue, InternalList or InternalMap according to the spec's kind
-	// (Reducing and Aggregating state are InternalValues). Registering a name that exists
+	// returns a Value, List or Map according to the spec's kind
+	// (Reducing and Aggregating state are Values). Registering a name that exists
 	// (restored or not) with another kind or serializer fails with ErrStateConflict or
 	// ErrIncompatibleSerializer.
-	CreateState(spec Spec) (InternalState, error)
+	CreateState(spec Spec) (State, error)
 	// Keys iterates, in no particular order, every key that has state in the named state
 	// under namespace ns. The yielded slices are only valid until the next iteration step.
 	// Modifying the state during iteration is not allowed.
 	Keys(name string, ns []byte) iter.Seq2[[]byte, error]
+	// CreateTimerQueue registers the timer queue of the given name, or returns the one
+	// registered under it (restored timers included). A queue name is a state name: it must
+	// not collide with a keyed state's. Timers are in every snapshot of the backend.
+	CreateTimerQueue(name string) (TimerQueue, error)
 	// Snapshot runs the synchronous phase of a snapshot and returns its asynchronous phase.
 	// The snapshot holds the state exactly as it is when Snapshot returns.
 	Snapshot(checkpointID int64, opts SnapshotOptions) (AsyncSnapshot, error)
@@ -78,8 +81,8 @@ type AsyncSnapshot interface {
 	Release()
 }
 
-// BackendOptions configures the creation of a keyed backend for one subtask.
-type BackendOptions struct {
+// Options configures the creation of a keyed backend for one subtask.
+type Options struct {
 	// OperatorID names the operator (for logs and errors). Default: "operator".
 	OperatorID string
 	// MaxParallelism is the number of key groups. Required (1..32768).
@@ -94,70 +97,4 @@ type BackendOptions struct {
 	Restore []*checkpoint.KeyedStateHandle
 	// Reader reads the restore handles' files. Required when Restore is not empty.
 	Reader checkpoint.Reader
-}
-
-// InternalState is the part of every backend state object: the current namespace and Clear.
-// The key is the backend's current key.
-type InternalState interface {
-	// SetNamespace sets the namespace later calls act on. The void namespace is empty. The
-	// state copies ns.
-	SetNamespace(ns []byte)
-	// Clear removes the state of the current key and namespace.
-	Clear() error
-}
-
-// InternalValue is a single value per key and namespace. Values are the spec's serializer's
-// type, boxed; the backend may keep a value it was given, so callers must not mutate it after
-// Update. A caller may mutate what Value returned (and pass it to Update): a backend that
-// returns stored objects copies those a running snapshot holds before returning them, so a
-// snapshot never changes after its synchronous phase.
-type InternalValue interface {
-	InternalState
-	Value() (v any, ok bool, err error)
-	Update(v any) error
-}
-
-// InternalList is a list per key and namespace.
-type InternalList interface {
-	InternalState
-	// Get returns the elements; the slice must not be modified. Empty means no state.
-	Get() ([]any, error)
-	Add(v any) error
-	AddAll(vs []any) error
-	// Update replaces the list; an empty vs clears it.
-	Update(vs []any) error
-}
-
-// InternalMap is a map per key and namespace.
-type InternalMap interface {
-	InternalState
-	Get(uk any) (v any, ok bool, err error)
-	Put(uk, v any) error
-	Remove(uk any) error
-	Contains(uk any) (bool, error)
-	IsEmpty() (bool, error)
-	// All iterates the entries; during iteration the map may only lose the entry just
-	// yielded (Remove), and every other entry is still yielded exactly once.
-	All() iter.Seq2[MapEntry, error]
-}
-
-// MapEntry is one erased map entry.
-type MapEntry struct{ Key, Value any }
-
-// CheckCompatible is the check every backend makes when a state is registered over data
-// written earlier (restored, or registered before): same kind (else ErrStateConflict) and same
-// serializer IDs (else ErrIncompatibleSerializer, naming the state and both serializers).
-func CheckCompatible(operatorID string, have, want checkpoint.StateMeta) error {
-	if have.Kind != want.Kind {
-		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", ErrStateConflict, want.Name, operatorID, have.Kind, want.Kind)
-	}
-	if have.Value != want.Value || have.UserKey != want.UserKey {
-		h, w := have.Value, want.Value
-		if have.Value == want.Value {
-			h, w = "user key "+have.UserKey, "user key "+want.UserKey
-		}
-		return fmt.Errorf("%w: state %q of operator %s was written with serializer %q but is registered with %q; register it with %q or migrate the state",
-			ErrIncompatibleSerializer, want.Name, operatorID, h, w, h)
-	}
-	return nil
 }

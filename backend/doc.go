@@ -1,0 +1,24 @@
+// Package backend is the contract a state backend implements: streamstate's backend SPI.
+// Job authors never import it; they use package state. Backend authors (backend/heap,
+// backend/lsm, backend/operator) implement it, and the runtime (package stream) drives it.
+//
+// A StateBackend is a factory, Flink's word: it owns what the subtasks of a job share (the lsm
+// backend's memory budget and metrics) and creates, per subtask, a Keyed backend (keyed state
+// and timers of the subtask's key groups) and an Operator backend (non-keyed list and broadcast
+// state). Both take snapshots in two phases: a synchronous phase on the task's goroutine that
+// must not grow with state size, then an asynchronous phase (AsyncSnapshot.Run) that writes
+// while processing goes on. What a snapshot holds never changes after its synchronous phase.
+//
+// States speak serialized keys and erased (boxed) values; package state's typed wrappers
+// convert. A value type that fits in a machine word may be served unboxed (Word*).
+//
+// # Contracts
+//
+// Threading: every method is called from the task's goroutine, except AsyncSnapshot.Run and
+// OperatorAsyncSnapshot.Run, which run beside it. Errors: sentinels in errors.go, checked with
+// errors.Is; corrupt checkpoint bytes are checkpoint.ErrCorrupt, never a panic. Every backend
+// passes the conformance suite in backend/backendtest.
+//
+// This package imports only the checkpoint formats, keygroup and serde: no storage driver, no
+// Pebble, no cloud SDK, and never a concrete backend or the runtime.
+package backend
