@@ -67,7 +67,7 @@ func TestFailedCheckpointsAreTolerated(t *testing.T) {
 	var log statsLog
 	out := t.TempDir()
 	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond}, out),
-		Options{Parallelism: 2, Checkpoints: cps, OnCheckpoint: log.add,
+		Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: cps, OnCheckpoint: log.add,
 			Checkpointing: CheckpointConfig{Interval: 10 * time.Millisecond, TolerableFailures: 5}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func TestTooManyFailedCheckpointsFailTheJob(t *testing.T) {
 	cps, fs := faultyCheckpoints(t)
 	fs.FailAlways(checkpointtest.OpCreate, "chk-")
 	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100000, 40), splits: 4, delay: 20 * time.Microsecond}, t.TempDir()),
-		Options{Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 10 * time.Millisecond}})
+		Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestCheckpointTimeout(t *testing.T) {
 	var expired atomic.Bool
 	out := t.TempDir()
 	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond}, out),
-		Options{Parallelism: 2, Checkpoints: cps, OnCheckpoint: func(s CheckpointStats) {
+		Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: cps, OnCheckpoint: func(s CheckpointStats) {
 			log.add(s)
 
 			if s.Failed != nil && strings.Contains(s.Failed.Error(), "execution.checkpointing.timeout") && !expired.Swap(true) {
@@ -162,7 +162,7 @@ func TestMaxConcurrentCheckpoints(t *testing.T) {
 			var read atomic.Int64
 			src := &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}
 			crashAndResume(t, []int{2, 3, 2}, &read, len(evs), func(p int) (*Job, error) {
-				return Execute(context.Background(), sumGraph(src, out), Options{Parallelism: p, Checkpoints: cps,
+				return Execute(context.Background(), sumGraph(src, out), Options{StateBackend: heapBackend, Parallelism: p, Checkpoints: cps,
 					Restore: Restore{Latest: true},
 					OnCheckpoint: func(s CheckpointStats) {
 						if s.Failed == nil {
@@ -237,7 +237,7 @@ func TestConcurrentCheckpointsBegin(t *testing.T) {
 		t.Fatal(err)
 	}
 	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100000, 40), splits: 4, delay: 20 * time.Microsecond}, t.TempDir()),
-		Options{Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond, MaxConcurrent: 3}})
+		Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond, MaxConcurrent: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestRetentionRunsOffTheEventLoop(t *testing.T) {
 	}
 	completed := make(chan int64, 1<<10)
 	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100000, 40), splits: 4, delay: 20 * time.Microsecond}, t.TempDir()),
-		Options{Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond},
+		Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond},
 			OnCheckpoint: func(s CheckpointStats) {
 				if s.Failed == nil {
 					select {

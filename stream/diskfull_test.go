@@ -34,13 +34,11 @@ func TestFullLSMDiskFailsJob(t *testing.T) {
 		return nil
 	}))
 	root := t.TempDir()
-	backend := func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-		return lsm.New(ctx, lsm.Options{Options: opts, Dir: root, FS: fs, Incremental: true})
-	}
+	backend := newLSMBackend(lsm.Options{Dir: root, FS: fs, Incremental: true})
 	var read atomic.Int64
 	evs := testEvents(200_000, 40)
 	src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
-	j, err := Execute(context.Background(), sumGraph(src, t.TempDir()), Options{Parallelism: 2, Backend: backend,
+	j, err := Execute(context.Background(), sumGraph(src, t.TempDir()), Options{Parallelism: 2, StateBackend: backend,
 		Checkpoints: openCheckpoints(t, t.TempDir()), Checkpointing: CheckpointConfig{Interval: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +83,7 @@ func TestFullLSMManifestFailsJob(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(log, nil))
 	var mu sync.Mutex
 	var backends []*lsm.Backend
-	backend := func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+	backend := keyedFunc(func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 		b, err := lsm.New(ctx, lsm.Options{Options: opts, Dir: root, FS: fs, Logger: logger,
 			WriteBufferSize: 64 << 10, WriteBufferCount: 2})
 		if err == nil {
@@ -94,11 +92,11 @@ func TestFullLSMManifestFailsJob(t *testing.T) {
 			mu.Unlock()
 		}
 		return b, err
-	}
+	})
 	var read atomic.Int64
 	evs := testEvents(1_000_000, 40)
 	src := &sliceSource{events: evs, splits: 1, read: &read}
-	j, err := Execute(context.Background(), sumGraph(src, t.TempDir()), Options{Parallelism: 1, Backend: backend,
+	j, err := Execute(context.Background(), sumGraph(src, t.TempDir()), Options{Parallelism: 1, StateBackend: backend,
 		Logger: logger})
 	if err != nil {
 		t.Fatal(err)

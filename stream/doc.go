@@ -46,4 +46,9 @@
 //
 // The timer service (InternalTimerService) keeps event- and processing-time timers in the
 // keyed backend's timer queues, so they are in every snapshot and rescale with their keys.
+//
+// The runtime never picks a state backend or a storage driver: Options.StateBackend (a
+// backend.StateBackend) and Options.Checkpoints come from the caller, usually config.Build.
+// This package imports the backend SPI, the user API (state) and the checkpoint lifecycle; it
+// must not import a concrete backend, a storage driver, or config.
 package stream

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/state"
 	"github.com/streamstate/streamstate/stream"
 )
@@ -68,7 +69,7 @@ func Example() {
 		func() stream.KeyedProcessFunction[string, string, string] { return &counter{} })
 	stream.SinkToFiles(counts, "counts", out, func(dst []byte, s string) []byte { return append(dst, s...) })
 
-	job, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: 2})
+	job, err := stream.Execute(context.Background(), g, stream.Options{StateBackend: &heap.StateBackend{}, Parallelism: 2})
 	if err != nil {
 		fmt.Println(err)
 		return

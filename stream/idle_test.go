@@ -48,7 +48,7 @@ func TestIdleSplitDoesNotHoldBackWatermarks(t *testing.T) {
 				"window", sumEvents, emitSum)
 			var fired atomic.Int64
 			Sink(res, func(string, int64) error { fired.Add(1); return nil })
-			j, err := Execute(context.Background(), g, Options{Parallelism: 2, AutoWatermarkInterval: 10 * time.Millisecond})
+			j, err := Execute(context.Background(), g, Options{StateBackend: heapBackend, Parallelism: 2, AutoWatermarkInterval: 10 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,13 +13,9 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
 )
-
-// BackendFactory creates the keyed state backend of one operator subtask.
-type BackendFactory func(ctx context.Context, opts backend.Options) (backend.Keyed, error)
 
 // CheckpointConfig is Flink's execution.checkpointing.* settings.
 type CheckpointConfig struct {
@@ -73,8 +69,11 @@ type Options struct {
 	// MaxParallelism is the number of key groups, fixed for the life of the job's state.
 	// Default: keygroup.DefaultMaxParallelism(Parallelism), or the restored state's.
 	MaxParallelism int
-	// Backend creates keyed state backends. Default: the hashmap backend.
-	Backend BackendFactory
+	// StateBackend creates the keyed and operator state backends of the subtasks: Flink's
+	// state backend, e.g. &heap.StateBackend{} or an lsm.StateBackend. Required: the runtime
+	// never picks one (config.Build makes it from state.backend.type). The caller owns it and
+	// closes it after the job ended.
+	StateBackend backend.StateBackend
 	// Checkpoints is where checkpoints go; nil disables checkpointing.
 	Checkpoints   *checkpoint.Checkpoints
 	Checkpointing CheckpointConfig
@@ -219,10 +218,8 @@ func (o *Options) setDefaults() error {
 	if o.Parallelism < 1 || o.Parallelism > keygroup.UpperBoundMaxParallelism {
 		return fmt.Errorf("stream: parallelism %d is outside [1, %d]", o.Parallelism, keygroup.UpperBoundMaxParallelism)
 	}
-	if o.Backend == nil {
-		o.Backend = func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-			return heap.New(ctx, opts)
-		}
+	if o.StateBackend == nil {
+		return errors.New("stream: Options.StateBackend is not set; give the job a state backend, e.g. &heap.StateBackend{} (package backend/heap), or build the options from a configuration with config.Build")
 	}
 	if o.Checkpointing.Timeout == 0 {
 		o.Checkpointing.Timeout = 10 * time.Minute

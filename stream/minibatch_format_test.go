@@ -93,7 +93,7 @@ func TestMiniBatchRestoresPinnedFormat(t *testing.T) {
 	s := FromSource(g, "source", &sliceSource{events: evs, splits: 2}, WatermarkStrategy{})
 	SinkToFiles(miniBatchWindow(s, miniBatchKinds[0].assigner, 10_000, false), "out", out,
 		func(dst []byte, v string) []byte { return append(dst, v...) })
-	j, err := Execute(context.Background(), g, Options{Parallelism: 1, Restore: Restore{Metadata: m, Reader: cps.Reader()}})
+	j, err := Execute(context.Background(), g, Options{StateBackend: heapBackend, Parallelism: 1, Restore: Restore{Metadata: m, Reader: cps.Reader()}})
 	if err != nil {
 		t.Fatal(err)
 	}

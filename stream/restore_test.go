@@ -24,7 +24,7 @@ func crashAfterCheckpoints(t *testing.T, evs []event, out string, cps *checkpoin
 	var read atomic.Int64
 	var completed atomic.Int64
 	src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
-	j, err := Execute(context.Background(), sumGraph(src, out), Options{Parallelism: 2, Checkpoints: cps,
+	j, err := Execute(context.Background(), sumGraph(src, out), Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: cps,
 		Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond},
 		OnCheckpoint: func(s CheckpointStats) {
 			if s.Failed == nil {
@@ -84,7 +84,7 @@ func TestResumeWithUnreadableCheckpointsFails(t *testing.T) {
 	}
 
 	resume := func(out string, fresh bool) (*Job, error) {
-		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: 2,
+		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{StateBackend: heapBackend, Parallelism: 2,
 			Checkpoints: openCheckpoints(t, cpDir), Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond},
 			Restore: Restore{Latest: true, FreshIfUnreadable: fresh}})
 		if err == nil {
@@ -135,7 +135,7 @@ func TestFreshStartRefusesPublishedOutput(t *testing.T) {
 	evs := testEvents(500, 8)
 	out := t.TempDir()
 	run := func() error {
-		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{Parallelism: 2})
+		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 2})
 		if err != nil {
 			return err
 		}
@@ -278,7 +278,7 @@ func TestFileSinkRejectsCraftedState(t *testing.T) {
 				t.Fatal(err)
 			}
 			evs := testEvents(200, 8)
-			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{Parallelism: 1,
+			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 				Restore: Restore{Metadata: m, Reader: cps.Reader()}})
 			var fe *checkpoint.FileError
 			if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
@@ -292,7 +292,7 @@ func TestFileSinkRejectsCraftedState(t *testing.T) {
 			}
 
 			// With an earlier, sound checkpoint the restore falls back to it.
-			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{Parallelism: 1,
+			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 				Checkpoints: cps, Restore: Restore{Latest: true}})
 			if err != nil {
 				t.Fatalf("resume: %v", err)
@@ -327,7 +327,7 @@ func TestRestoreIntoAnotherOutput(t *testing.T) {
 	outA, outB, cpDir := filepath.Join(base, "a"), filepath.Join(base, "b"), filepath.Join(base, "checkpoints")
 	crashAfterCheckpoints(t, evs, outA, openCheckpoints(t, cpDir))
 	resume := func(out string) (*Job, error) {
-		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: 2,
+		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{StateBackend: heapBackend, Parallelism: 2,
 			Checkpoints: openCheckpoints(t, cpDir), Restore: Restore{Latest: true}})
 		if err == nil {
 			t.Cleanup(func() { j.Cancel(); j.Wait() })
@@ -396,13 +396,13 @@ func TestSourceRejectsCraftedSplits(t *testing.T) {
 				t.Fatal(err)
 			}
 			evs := testEvents(200, 8)
-			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{Parallelism: 1,
+			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 				Restore: Restore{Metadata: m, Reader: cps.Reader()}})
 			var fe *checkpoint.FileError
 			if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
 				t.Fatalf("restore of the crafted checkpoint = %v; want ErrCorrupt naming %s", err, bad)
 			}
-			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{Parallelism: 1,
+			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 				Checkpoints: cps, Restore: Restore{Latest: true}})
 			if err != nil {
 				t.Fatalf("resume: %v", err)
@@ -435,7 +435,7 @@ func TestRestorePendingFilesInAnotherOutput(t *testing.T) {
 	cps := openCheckpoints(t, filepath.Join(base, "checkpoints"))
 	craftCheckpoint(t, cps, 1, []pendingFile{p}, nil)
 	restore := func(out string) error {
-		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100, 4), splits: 2}, out), Options{Parallelism: 1,
+		j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100, 4), splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 			Checkpoints: cps, Restore: Restore{Latest: true}})
 		if err != nil {
 			return err
@@ -486,7 +486,7 @@ func TestMiniBatchRejectsUndecodableValue(t *testing.T) {
 	s := FromSource(g, "source", &sliceSource{events: testEvents(100, 4), splits: 2}, WatermarkStrategy{})
 	SinkToFiles(miniBatchWindow(s, miniBatchKinds[0].assigner, 10, false), "out", t.TempDir(),
 		func(dst []byte, v string) []byte { return append(dst, v...) })
-	_, err = Execute(context.Background(), g, Options{Parallelism: 1, Restore: Restore{Metadata: m, Reader: cps.Reader()}})
+	_, err = Execute(context.Background(), g, Options{StateBackend: heapBackend, Parallelism: 1, Restore: Restore{Metadata: m, Reader: cps.Reader()}})
 	var fe *checkpoint.FileError
 	if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
 		t.Fatalf("restore = %v; want ErrCorrupt naming %s", err, bad)
@@ -513,7 +513,7 @@ func TestRestoreRemovesPendingFilesOfAbandonedRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(200, 8), splits: 2}, out), Options{Parallelism: 1,
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(200, 8), splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 		Restore: Restore{Metadata: m, Reader: cps.Reader()}})
 	if err != nil {
 		t.Fatal(err)
@@ -540,7 +540,7 @@ func TestRestoreIntoSameOutputByAnotherPath(t *testing.T) {
 		t.Skipf("no symbolic links: %v", err)
 	}
 	crashAfterCheckpoints(t, evs, link, openCheckpoints(t, cpDir))
-	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, real), Options{Parallelism: 2,
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, real), Options{StateBackend: heapBackend, Parallelism: 2,
 		Checkpoints: openCheckpoints(t, cpDir), Restore: Restore{Latest: true}})
 	if err != nil {
 		t.Fatalf("resume into %s, which %s links to: %v", real, link, err)

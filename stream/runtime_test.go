@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/state"
@@ -157,8 +159,33 @@ func compareLines(t *testing.T, got, want []string) {
 	}
 }
 
-var lsmBackend BackendFactory = func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-	return lsm.New(ctx, lsm.Options{Options: opts})
+// heapBackend and lsmBackend are the state backends of the tests: the hashmap backend, and
+// the lsm backend with its default options (full checkpoints, memory of its own).
+var (
+	heapBackend backend.StateBackend = &heap.StateBackend{}
+	lsmBackend                       = newLSMBackend(lsm.Options{})
+)
+
+// keyedFunc is a state backend whose keyed backends come from a function, for tests that
+// wrap or capture the backends; its operator backends are the operator package's.
+type keyedFunc func(ctx context.Context, opts backend.Options) (backend.Keyed, error)
+
+func (keyedFunc) Name() string { return "test" }
+func (f keyedFunc) CreateKeyedBackend(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+	return f(ctx, opts)
+}
+func (keyedFunc) CreateOperatorBackend(ctx context.Context, opts backend.OperatorOptions) (backend.Operator, error) {
+	return operator.Create(ctx, opts, nil)
+}
+func (keyedFunc) Close() error { return nil }
+
+// newLSMBackend returns an lsm state backend whose keyed backends have the settings of o.
+func newLSMBackend(o lsm.Options) backend.StateBackend {
+	f, err := lsm.NewStateBackend(lsm.Config{Options: o}, 0, 0)
+	if err != nil {
+		panic(err) // without a memory budget there is nothing that can fail
+	}
+	return f
 }
 
 func TestRunWithoutCheckpoints(t *testing.T) {
@@ -166,7 +193,7 @@ func TestRunWithoutCheckpoints(t *testing.T) {
 	for _, p := range []int{1, 3} {
 		t.Run(fmt.Sprint("p", p), func(t *testing.T) {
 			out := t.TempDir()
-			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: p})
+			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{StateBackend: heapBackend, Parallelism: p})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,15 +267,15 @@ func TestCrashAndResume(t *testing.T) {
 	evs := testEvents(6000, 40)
 	for _, tc := range []struct {
 		name    string
-		backend BackendFactory
-	}{{"hashmap", nil}, {"lsm", lsmBackend}} {
+		backend backend.StateBackend
+	}{{"hashmap", heapBackend}, {"lsm", lsmBackend}} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, cpDir := t.TempDir(), t.TempDir()
 			var read atomic.Int64
 			src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
 			var completed atomic.Int64
 			crashAndResume(t, []int{2, 3, 1, 2}, &read, len(evs), func(p int) (*Job, error) {
-				opts := Options{Parallelism: p, Backend: tc.backend, Checkpoints: openCheckpoints(t, cpDir),
+				opts := Options{Parallelism: p, StateBackend: tc.backend, Checkpoints: openCheckpoints(t, cpDir),
 					Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond},
 					Restore:       Restore{Latest: true},
 					OnCheckpoint: func(s CheckpointStats) {
@@ -273,7 +300,7 @@ func TestStopWithSavepointRescale(t *testing.T) {
 	out, cpDir, spDir := t.TempDir(), t.TempDir(), t.TempDir()
 	var read atomic.Int64
 	src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
-	j, err := Execute(context.Background(), sumGraph(src, out), Options{Parallelism: 2, Checkpoints: openCheckpoints(t, cpDir),
+	j, err := Execute(context.Background(), sumGraph(src, out), Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: openCheckpoints(t, cpDir),
 		Checkpointing: CheckpointConfig{Interval: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +339,7 @@ func TestStopWithSavepointRescale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: 3, Backend: lsmBackend,
+	j, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: 3, StateBackend: lsmBackend,
 		Restore: Restore{Metadata: m, Reader: r}})
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/state"
@@ -64,7 +63,7 @@ func (t *task) String() string { return fmt.Sprintf("%s (%d/%d)", t.v.name, t.in
 type member struct {
 	uid      string
 	keyed    backend.Keyed
-	ops      *operator.Backend
+	ops      backend.Operator
 	fn       state.CheckpointedFunction // nil if the function keeps no operator state
 	listener state.CheckpointListener   // nil if the function does not listen
 	endInput func() error               // called when every input has ended; may be nil
@@ -90,15 +89,15 @@ func (t *task) addMember(ctx context.Context, uid, keySerializerID string) (*mem
 	if restored != nil {
 		opHandles, keyedHandles = restored.Operator, restored.Keyed
 	}
-	ops, err := operator.New(ctx, operator.Options{OperatorID: uid, SubtaskIndex: t.index, Parallelism: t.parallelism,
-		Restore: opHandles, Reader: j.reader, Logger: j.log})
+	ops, err := j.opts.StateBackend.CreateOperatorBackend(ctx, backend.OperatorOptions{OperatorID: uid, SubtaskIndex: t.index,
+		Parallelism: t.parallelism, Restore: opHandles, Reader: j.reader})
 	if err != nil {
 		return nil, fmt.Errorf("operator %q subtask %d: restore operator state: %w", uid, t.index, err)
 	}
 	m.ops = ops
 	t.members = append(t.members, m) // closed with the task even if the keyed backend fails
 	if keySerializerID != "" {
-		kb, err := j.opts.Backend(ctx, backend.Options{OperatorID: uid, MaxParallelism: j.maxP,
+		kb, err := j.opts.StateBackend.CreateKeyedBackend(ctx, backend.Options{OperatorID: uid, MaxParallelism: j.maxP,
 			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, Restore: keyedHandles, Reader: j.reader})
 		if err != nil {
 			return nil, fmt.Errorf("operator %q subtask %d: keyed state backend: %w", uid, t.index, err)
@@ -119,8 +118,20 @@ func (m *member) initializeFunction(fn any) error {
 		return nil
 	}
 	m.fn = cf
-	return m.ops.InitializeFunction(cf)
+	return cf.InitializeState(initContext{m.ops})
 }
+
+// initContext is what a CheckpointedFunction's InitializeState gets.
+type initContext struct{ ops backend.Operator }
+
+func (c initContext) IsRestored() bool                             { return c.ops.IsRestored() }
+func (c initContext) OperatorStateStore() state.OperatorStateStore { return c.ops }
+
+// snapshotContext is what a CheckpointedFunction's SnapshotState gets.
+type snapshotContext struct{ id, timestampMs int64 }
+
+func (c snapshotContext) CheckpointID() int64        { return c.id }
+func (c snapshotContext) CheckpointTimestamp() int64 { return c.timestampMs }
 
 // memberSnapshot is the asynchronous phase of one member's snapshot.
 type memberSnapshot struct {
@@ -187,12 +198,14 @@ func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
 			p.keyed, err = m.keyed.Snapshot(cp.id, backend.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: cp.savepoint,
 				Deadline: t.checkpointDeadline(cp)})
 		}
-		if err == nil {
-			if m.fn != nil {
-				p.ops, err = m.ops.SnapshotFunction(m.fn, cp.id, cp.timestampMs)
-			} else {
-				p.ops, err = m.ops.Snapshot(cp.id)
+		if err == nil && m.fn != nil {
+			// The function writes what the snapshot must hold before the backend's synchronous phase.
+			if err = m.fn.SnapshotState(snapshotContext{cp.id, cp.timestampMs}); err != nil {
+				err = fmt.Errorf("operator %s subtask %d: snapshot of the function's state for checkpoint %d: %w", m.uid, t.index, cp.id, err)
 			}
+		}
+		if err == nil {
+			p.ops, err = m.ops.Snapshot(cp.id)
 		}
 		if err != nil {
 			p.release()

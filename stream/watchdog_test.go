@@ -70,14 +70,14 @@ func TestWatchdog(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			fb := &failingHeap{failed: make(chan struct{}), err: errors.New("the backend failed in its working directory")}
 			fb.stalled.Store(stalled)
-			backend := func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+			backend := keyedFunc(func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 				b, err := heap.New(ctx, opts)
 				if err != nil {
 					return nil, err
 				}
 				fb.Backend = b
 				return fb, nil
-			}
+			})
 			fn := &blockingFn{entered: make(chan struct{}), release: make(chan struct{})}
 			released := false
 			release := func() {
@@ -92,7 +92,7 @@ func TestWatchdog(t *testing.T) {
 			out := Process(KeyBy(s, func(e event) string { return e.Key }, nil), "stuck",
 				func() KeyedProcessFunction[string, event, string] { return fn })
 			Sink(out, func(string, int64) error { return nil })
-			j, err := Execute(context.Background(), g, Options{Backend: backend})
+			j, err := Execute(context.Background(), g, Options{StateBackend: backend})
 			if err != nil {
 				t.Fatal(err)
 			}

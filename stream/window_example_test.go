@@ -6,6 +6,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/stream"
 )
 
@@ -78,7 +79,7 @@ func ExampleWindow() {
 			return nil
 		})
 	}
-	j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: 1})
+	j, err := stream.Execute(context.Background(), g, stream.Options{StateBackend: &heap.StateBackend{}, Parallelism: 1})
 	if err != nil {
 		panic(err)
 	}
@@ -121,7 +122,7 @@ func ExampleWindowedStream_Slicing() {
 		fmt.Println(line)
 		return nil
 	})
-	j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: 1})
+	j, err := stream.Execute(context.Background(), g, stream.Options{StateBackend: &heap.StateBackend{}, Parallelism: 1})
 	if err != nil {
 		panic(err)
 	}

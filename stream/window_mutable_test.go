@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/state"
@@ -68,11 +67,11 @@ func TestWindowMutableAccumulatorRestore(t *testing.T) {
 				}
 
 				var b backend.Keyed
-				h := mutableSumHarness(t, kind.assigner, func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+				h := mutableSumHarness(t, kind.assigner, keyedFunc(func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 					var err error
-					b, err = be.backend(ctx, opts)
+					b, err = be.backend.CreateKeyedBackend(ctx, opts)
 					return b, err
-				})
+				}))
 				for _, e := range before {
 					h.add(e.Key, e.Val, e.TS)
 				}
@@ -102,10 +101,10 @@ func TestWindowMutableAccumulatorRestore(t *testing.T) {
 					t.Fatalf("only %d windows fired: %q", len(want), want)
 				}
 
-				r := mutableSumHarness(t, kind.assigner, func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+				r := mutableSumHarness(t, kind.assigner, keyedFunc(func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 					opts.Restore, opts.Reader = []*checkpoint.KeyedStateHandle{handle}, cps.Reader()
-					return be.backend(ctx, opts)
-				})
+					return be.backend.CreateKeyedBackend(ctx, opts)
+				}))
 				for _, e := range after { // the records after the checkpoint, replayed
 					r.add(e.Key, e.Val, e.TS)
 				}
@@ -133,14 +132,9 @@ func mutableEvents(half int) []event {
 	return evs
 }
 
-// heapBackend is the default hashmap backend as a BackendFactory.
-var heapBackend BackendFactory = func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-	return heap.New(ctx, opts)
-}
-
 // mutableSumHarness is a window harness aggregating with mutableSumFn; it emits each window's
 // sum and count.
-func mutableSumHarness(t *testing.T, assigner WindowAssigner, backend BackendFactory) *windowHarness[string] {
+func mutableSumHarness(t *testing.T, assigner WindowAssigner, backend backend.StateBackend) *windowHarness[string] {
 	ws := Window(keyedEvents(), assigner)
 	return newWindowHarness(t, backend, ws, aggregateContentsFactory(state.AggregateFunction[event, *mutableSum, *mutableSum](mutableSumFn{}),
 		func(key string, w TimeWindow, a *mutableSum, emit func(string)) error {

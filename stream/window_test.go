@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/keygroup"
@@ -181,15 +180,13 @@ func keyedEvents() *KeyedStream[string, event] {
 	return KeyBy(newStream[event](NewGraph(), nil), func(e event) string { return e.Key }, nil)
 }
 
-func newWindowHarness[OUT any](t testing.TB, factory BackendFactory, ws *WindowedStream[string, event],
+func newWindowHarness[OUT any](t testing.TB, factory backend.StateBackend, ws *WindowedStream[string, event],
 	contents func(op *keyedOp[string, event, OUT]) (windowContents[string, event], error)) *windowHarness[OUT] {
 	t.Helper()
 	if factory == nil {
-		factory = func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-			return heap.New(ctx, opts)
-		}
+		factory = heapBackend
 	}
-	b, err := factory(context.Background(), backend.Options{OperatorID: "window", MaxParallelism: 128,
+	b, err := factory.CreateKeyedBackend(context.Background(), backend.Options{OperatorID: "window", MaxParallelism: 128,
 		KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.String{}.ID()})
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +291,7 @@ func emitSum(key string, w TimeWindow, v event, emit func(string)) error {
 }
 
 // sumHarness is a harness of windowed sums with the Reduce function.
-func sumHarness(t testing.TB, backend BackendFactory, ws *WindowedStream[string, event]) *windowHarness[string] {
+func sumHarness(t testing.TB, backend backend.StateBackend, ws *WindowedStream[string, event]) *windowHarness[string] {
 	return newWindowHarness(t, backend, ws, reduceContentsFactory(ws, sumEvents, emitSum))
 }
 
@@ -374,8 +371,8 @@ var windowKinds = []struct {
 
 var windowBackends = []struct {
 	name    string
-	backend BackendFactory
-}{{"hashmap", nil}, {"lsm", lsmBackend}}
+	backend backend.StateBackend
+}{{"hashmap", heapBackend}, {"lsm", lsmBackend}}
 
 // TestWindowsAgainstModel feeds random out-of-order events (within the watermark bound, so
 // none is late) through each kind of window and compares the results with the model. Every
@@ -703,7 +700,7 @@ func TestWindowJob(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/%s/p%d", kind.name, be.name, p), func(t *testing.T) {
 					out := t.TempDir()
 					j, err := Execute(context.Background(), windowGraph(&sliceSource{events: evs, splits: 4}, out, kind.assigner),
-						Options{Parallelism: p, Backend: be.backend})
+						Options{Parallelism: p, StateBackend: be.backend})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -734,7 +731,7 @@ func TestWindowJobLateData(t *testing.T) {
 	SinkToFiles(SideOutput[event](res, "late"), "late", late, func(dst []byte, e event) []byte {
 		return fmt.Appendf(dst, "%s %d", e.Key, e.TS)
 	})
-	j, err := Execute(context.Background(), g, Options{Parallelism: 3, AutoWatermarkInterval: time.Nanosecond})
+	j, err := Execute(context.Background(), g, Options{StateBackend: heapBackend, Parallelism: 3, AutoWatermarkInterval: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -760,7 +757,7 @@ func TestWindowStopWithSavepointRescale(t *testing.T) {
 			out, cpDir, spDir := t.TempDir(), t.TempDir(), t.TempDir()
 			var read atomic.Int64
 			src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
-			j, err := Execute(context.Background(), windowGraph(src, out, kind.assigner), Options{Parallelism: 2,
+			j, err := Execute(context.Background(), windowGraph(src, out, kind.assigner), Options{StateBackend: heapBackend, Parallelism: 2,
 				Checkpoints: openCheckpoints(t, cpDir), Checkpointing: CheckpointConfig{Interval: 10 * time.Millisecond}})
 			if err != nil {
 				t.Fatal(err)
@@ -787,7 +784,7 @@ func TestWindowStopWithSavepointRescale(t *testing.T) {
 				t.Fatal(err)
 			}
 			j, err = Execute(context.Background(), windowGraph(&sliceSource{events: evs, splits: 4}, out, kind.assigner),
-				Options{Parallelism: 3, Backend: lsmBackend, Restore: Restore{Metadata: m, Reader: r}})
+				Options{Parallelism: 3, StateBackend: lsmBackend, Restore: Restore{Metadata: m, Reader: r}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -837,7 +834,7 @@ func TestWindowMiniBatch(t *testing.T) {
 					g := NewGraph()
 					s := FromSource(g, "source", &sliceSource{events: evs, splits: 4}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
 					SinkToFiles(miniBatchWindow(s, kind.assigner, size, kind.slicing), "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
-					j, err := Execute(context.Background(), g, Options{Parallelism: 2, Backend: be.backend})
+					j, err := Execute(context.Background(), g, Options{Parallelism: 2, StateBackend: be.backend})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -868,7 +865,7 @@ func TestWindowMiniBatchCrash(t *testing.T) {
 						g := NewGraph()
 						s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
 						SinkToFiles(miniBatchWindow(s, kind.assigner, size, kind.slicing), "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
-						return Execute(context.Background(), g, Options{Parallelism: p, Backend: be.backend, Checkpoints: openCheckpoints(t, cpDir),
+						return Execute(context.Background(), g, Options{Parallelism: p, StateBackend: be.backend, Checkpoints: openCheckpoints(t, cpDir),
 							Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}})
 					})
 					compareLines(t, readOutput(t, out), modelWindows(evs, kind.assigner, 0))

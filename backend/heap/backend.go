@@ -49,7 +49,7 @@ func New(ctx context.Context, opts backend.Options) (*Backend, error) {
 		return nil, fmt.Errorf("heap backend: key-group range %v is not inside [0, %d)", r, opts.MaxParallelism)
 	}
 	if opts.KeySerializerID == "" {
-		return nil, fmt.Errorf("heap backend: BackendOptions.KeySerializerID is required")
+		return nil, fmt.Errorf("heap backend: backend.Options.KeySerializerID is required")
 	}
 	if opts.OperatorID == "" {
 		opts.OperatorID = "operator"

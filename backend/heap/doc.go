@@ -1,5 +1,7 @@
 // Package heap is the hashmap state backend: keyed state lives on the Go heap as plain Go
-// values, in one map per state and key group, like Flink's HashMapStateBackend.
+// values, in one map per state and key group, like Flink's HashMapStateBackend. StateBackend
+// is its backend.StateBackend (a job's factory of keyed and operator backends); New creates one
+// keyed backend alone.
 //
 // # Snapshots
 //
@@ -37,4 +39,7 @@
 //
 // A restored state stays serialized until its descriptor is registered (only then are its
 // serializers known); unregistered states are carried into later snapshots unchanged.
+//
+// This package implements package backend; it must not import the runtime (stream), config,
+// or a storage driver.
 package heap

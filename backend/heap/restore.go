@@ -86,7 +86,7 @@ func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 			continue
 		}
 		if opts.Reader == nil {
-			return fmt.Errorf("heap backend: BackendOptions.Reader is required to restore")
+			return fmt.Errorf("heap backend: backend.Options.Reader is required to restore")
 		}
 		if h.KeySerializer != b.keySer {
 			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",

@@ -47,7 +47,7 @@ var configKeys = []string{keyManaged, keyFixedPerSlot, keyWriteBufferRatio, keyC
 type Config struct {
 	// Options holds the per-backend settings (Incremental, Dir, BlockCacheSize, WriteBufferSize,
 	// WriteBufferCount, BlockSize, CompactionConcurrency, MaxOpenFiles, Profile, TimerService); unset keys
-	// leave the zero value, i.e. the default. The runtime fills in BackendOptions, Slot and Logger.
+	// leave the zero value, i.e. the default. NewStateBackend fills in Slot; the runtime, backend.Options.
 	Options Options
 	// ManagedMemory is memory.managed: the backends of a slot share the slot's managed memory.
 	// Default: true.

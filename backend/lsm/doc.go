@@ -2,6 +2,10 @@
 // Pebble (github.com/cockroachdb/pebble/v2): keyed state lives on local disk, in one Pebble
 // database per backend (one operator subtask), so it can grow far beyond memory.
 //
+// A job gets its keyed backends from a StateBackend (NewStateBackend, or config.Build), the
+// factory that owns what they share: the slot's memory budget and the Prometheus Collector of
+// their Pebble metrics. New creates one backend alone:
+//
 //	b, err := lsm.New(ctx, lsm.Options{Options: backend.Options{
 //		MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
 //		KeySerializerID: serde.Int64{}.ID()}})
@@ -110,4 +114,8 @@
 // IO error, wrapped with the operator and state; bytes read from disk or from a checkpoint
 // that do not decode give errors (checkpoint.ErrCorrupt for checkpoints), never panics.
 // Values returned by reads are decoded copies: modifying them does not change the state.
+//
+// This package implements package backend; it must not import the runtime (stream), config,
+// or a storage driver: it reads and writes checkpoints through checkpoint.Reader and
+// checkpoint.StreamFactory only.
 package lsm

@@ -51,7 +51,7 @@ const (
 )
 
 // Options configures an lsm backend. The zero value of every field but the embedded
-// BackendOptions' required ones is a valid default.
+// backend.Options' required ones is a valid default.
 type Options struct {
 	backend.Options
 

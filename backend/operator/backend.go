@@ -12,7 +12,6 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/serde"
-	"github.com/streamstate/streamstate/state"
 )
 
 // DefaultUnionSizeWarningBytes is the default of Options.UnionSizeWarningBytes: 1 MiB.
@@ -133,38 +132,6 @@ func (b *Backend) GetBroadcastState(spec backend.Spec) (backend.Broadcast, error
 	}
 	return s.(*broadcastState), nil
 }
-
-// InitializeFunction calls fn.InitializeState with this backend as its operator state store.
-func (b *Backend) InitializeFunction(fn state.CheckpointedFunction) error {
-	if b.closed {
-		return backend.ErrClosed
-	}
-	return fn.InitializeState(initContext{b})
-}
-
-// SnapshotFunction calls fn.SnapshotState for checkpoint checkpointID triggered at
-// timestampMs (Unix milliseconds), then takes the backend's snapshot: what the runtime does
-// for a CheckpointedFunction when a checkpoint barrier arrives.
-func (b *Backend) SnapshotFunction(fn state.CheckpointedFunction, checkpointID, timestampMs int64) (backend.OperatorAsyncSnapshot, error) {
-	if b.closed {
-		return nil, backend.ErrClosed
-	}
-	if err := fn.SnapshotState(snapshotContext{checkpointID, timestampMs}); err != nil {
-		return nil, fmt.Errorf("operator %s subtask %d: snapshot of the function's state for checkpoint %d: %w",
-			b.opts.OperatorID, b.opts.SubtaskIndex, checkpointID, err)
-	}
-	return b.Snapshot(checkpointID)
-}
-
-type initContext struct{ b *Backend }
-
-func (c initContext) IsRestored() bool                             { return c.b.restored }
-func (c initContext) OperatorStateStore() state.OperatorStateStore { return c.b }
-
-type snapshotContext struct{ id, ts int64 }
-
-func (c snapshotContext) CheckpointID() int64        { return c.id }
-func (c snapshotContext) CheckpointTimestamp() int64 { return c.ts }
 
 // opState is a registered state.
 type opState interface {
@@ -398,4 +365,15 @@ func (s *broadcastState) Clear() error {
 	}
 	s.entries, s.frozen = map[string]entry{}, false
 	return nil
+}
+
+// Create is how a backend.StateBackend creates the operator state backend of a subtask: every
+// state backend keeps its operator state here (as Flink's do). logger may be nil.
+func Create(ctx context.Context, o backend.OperatorOptions, logger *slog.Logger) (backend.Operator, error) {
+	b, err := New(ctx, Options{OperatorID: o.OperatorID, SubtaskIndex: o.SubtaskIndex, Parallelism: o.Parallelism,
+		Restore: o.Restore, Reader: o.Reader, Logger: logger})
+	if err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return b, nil
 }

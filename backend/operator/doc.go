@@ -8,8 +8,8 @@
 // A Backend implements backend.Operator. Users register states through the typed
 // functions of package state: state.GetOperatorListState (split-distribute list state),
 // state.GetUnionListState (union list state) and state.GetBroadcastState (broadcast map state).
-// Functions that keep operator state implement state.CheckpointedFunction; InitializeFunction
-// and SnapshotFunction call them the way the runtime does.
+// Functions that keep operator state implement state.CheckpointedFunction; the runtime
+// (package stream) calls them with a Backend as their state.OperatorStateStore.
 //
 // # Redistribution on restore
 //

@@ -18,6 +18,12 @@ type bufferingSink struct {
 	checkpointed       state.OperatorListState[string]
 }
 
+// initContext is the context the runtime gives InitializeState.
+type initContext struct{ b *operator.Backend }
+
+func (c initContext) IsRestored() bool                             { return c.b.IsRestored() }
+func (c initContext) OperatorStateStore() state.OperatorStateStore { return c.b }
+
 func (s *bufferingSink) Invoke(v string) {
 	s.buffer = append(s.buffer, v)
 	if len(s.buffer) >= s.threshold {
@@ -47,7 +53,7 @@ func (s *bufferingSink) InitializeState(ctx state.FunctionInitializationContext)
 
 // A buffering sink runs at parallelism 2, is checkpointed, and is restored at parallelism 3:
 // the buffered elements of both old subtasks are dealt out among the three new ones.
-func ExampleBackend_SnapshotFunction() {
+func ExampleBackend_Snapshot() {
 	ctx := context.Background()
 	st, _ := blobstore.OpenURL(ctx, "mem://")
 	cps, _ := checkpoint.Open(ctx, st, "sink-job", checkpoint.Options{})
@@ -58,11 +64,12 @@ func ExampleBackend_SnapshotFunction() {
 	for i, elements := range input {
 		backend, _ := operator.New(ctx, operator.Options{OperatorID: "sink", SubtaskIndex: i, Parallelism: 2})
 		sink := &bufferingSink{subtask: i, threshold: 4}
-		_ = backend.InitializeFunction(sink)
+		_ = sink.InitializeState(initContext{backend})
 		for _, e := range elements {
 			sink.Invoke(e)
 		}
-		snap, _ := backend.SnapshotFunction(sink, 1, 1_700_000_000_000)
+		_ = sink.SnapshotState(nil) // what the runtime does at a barrier, before the backend's snapshot
+		snap, _ := backend.Snapshot(1)
 		h, _ := snap.Run(ctx, pending)
 		handles = append(handles, h)
 	}
@@ -74,7 +81,7 @@ func ExampleBackend_SnapshotFunction() {
 		backend, _ := operator.New(ctx, operator.Options{OperatorID: "sink", SubtaskIndex: i, Parallelism: 3,
 			Restore: md.Operator("sink").Operator, Reader: cps.Reader()})
 		sink := &bufferingSink{subtask: i, threshold: 4}
-		_ = backend.InitializeFunction(sink)
+		_ = sink.InitializeState(initContext{backend})
 		fmt.Printf("restored subtask %d buffers %v\n", i, sink.buffer)
 	}
 	// Output:

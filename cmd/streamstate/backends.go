@@ -3,67 +3,48 @@ package main
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/config"
 )
 
-// backendFactory creates the keyed state backend of one subtask.
-type backendFactory func(ctx context.Context, opts backend.Options) (backend.Keyed, error)
+// backendNames are the state backends a command accepts (state.backend.type).
+var backendNames = []string{heap.Name, lsm.Name}
 
-// stateBackends maps a state backend's name (state.backend.type) to its constructor. It is
-// only read. To add a backend, add one line:
-//
-//	lsm.Name: factory(lsm.New),
-var stateBackends = map[string]backendFactory{
-	heap.Name: factory(heap.New),
-	lsm.Name:  factory(newLSM),
-}
-
-// newLSM creates an lsm backend with the default lsm options (working directory under
-// os.TempDir(), its own 64 MiB block cache, full checkpoints).
-func newLSM(ctx context.Context, opts backend.Options) (*lsm.Backend, error) {
-	return lsm.New(ctx, lsm.Options{Options: opts})
-}
-
-// factory adapts a backend package's New, which returns its concrete type, to a
-// backendFactory. It never returns a typed nil pointer inside a non-nil interface.
-func factory[B backend.Keyed](newFn func(context.Context, backend.Options) (B, error)) backendFactory {
-	return func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-		b, err := newFn(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
-}
-
-// backendNames returns the registered backend names, sorted.
-func backendNames() []string { return slices.Sorted(maps.Keys(stateBackends)) }
-
-// lookupBackend returns the constructor of the named backend, or an error listing the known
-// ones.
-func lookupBackend(name string) (backendFactory, error) {
-	f, ok := stateBackends[name]
+// canonicalBackend returns the name of the state backend name stands for (an alias config
+// accepts, such as rocksdb, names lsm), or an error naming the known backends.
+func canonicalBackend(name string) (string, error) {
+	b, ok := config.BackendName(name)
 	if !ok {
-		return nil, fmt.Errorf("unknown state backend %q; known backends: %s", name, strings.Join(backendNames(), ", "))
+		return "", fmt.Errorf("unknown state backend %q; known backends: %s, %s", name, heap.Name, lsm.Name)
 	}
-	return f, nil
+	return b, nil
 }
 
-// newBackend creates a keyed state backend of the named kind.
-func newBackend(ctx context.Context, name string, opts backend.Options) (backend.Keyed, error) {
-	f, err := lookupBackend(name)
+// soloStateBackend returns the named state backend as the demo and the benchmarks use it:
+// built from the configuration as `run` builds it, but without managed memory, so that an lsm
+// backend has its own memory (a 64 MiB block cache) and a measurement sees one backend alone.
+// It holds no shared resources: closing the keyed backends it creates is enough.
+func soloStateBackend(name string, incremental bool) (backend.StateBackend, error) {
+	cfg, err := config.Parse(map[string]string{config.KeyBackend: name, config.KeyIncremental: fmt.Sprint(incremental),
+		lsm.ConfigPrefix + "memory.managed": "false"})
 	if err != nil {
 		return nil, err
 	}
-	b, err := f(ctx, opts)
+	return cfg.StateBackend(1, nil)
+}
+
+// newBackend creates a keyed state backend of the named kind (see soloStateBackend).
+func newBackend(ctx context.Context, name string, incremental bool, opts backend.Options) (backend.Keyed, error) {
+	sb, err := soloStateBackend(name, incremental)
 	if err != nil {
-		return nil, fmt.Errorf("create %s state backend: %w", name, err)
+		return nil, err
+	}
+	b, err := sb.CreateKeyedBackend(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create %s state backend: %w", sb.Name(), err)
 	}
 	return b, nil
 }

@@ -16,17 +16,17 @@ func benchOptionsForTest() backend.Options {
 }
 
 func TestBackendRegistry(t *testing.T) {
-	if _, err := lookupBackend("hashmap"); err != nil {
-		t.Fatal(err)
+	if b, err := canonicalBackend("rocksdb"); err != nil || b != "lsm" {
+		t.Fatalf("rocksdb: got %q, %v; want lsm, the alias config accepts", b, err)
 	}
-	_, err := newBackend(context.Background(), "rocksdb", benchOptionsForTest())
-	if err == nil || !strings.Contains(err.Error(), "known backends: hashmap") {
+	_, err := newBackend(context.Background(), "leveldb", false, benchOptionsForTest())
+	if err == nil || !strings.Contains(err.Error(), "want hashmap or lsm") {
 		t.Fatalf("unknown backend: got %v", err)
 	}
 	// A constructor's error is returned as such, not as a typed nil backend.
 	opts := benchOptionsForTest()
 	opts.MaxParallelism = 0
-	b, err := newBackend(context.Background(), "hashmap", opts)
+	b, err := newBackend(context.Background(), "hashmap", false, opts)
 	if err == nil || b != nil {
 		t.Fatalf("bad options: got backend %v, error %v", b, err)
 	}

@@ -60,9 +60,9 @@ type benchCheckpointCmd struct {
 // Validate implements kong's validation hook: it reports every bad flag at once.
 func (c *benchCheckpointCmd) Validate() error {
 	var errs []error
-	if _, err := lookupBackend(c.Backend); err != nil {
+	if b, err := canonicalBackend(c.Backend); err != nil {
 		errs = append(errs, fmt.Errorf("--backend: %w", err))
-	} else if c.Incremental && c.Backend != lsm.Name {
+	} else if c.Backend = b; c.Incremental && c.Backend != lsm.Name {
 		errs = append(errs, fmt.Errorf("--incremental: the %s backend only takes full checkpoints; incremental checkpoints need --backend %s", c.Backend, lsm.Name))
 	}
 	if c.Keys < 1 {
@@ -252,14 +252,7 @@ func (c *benchCheckpointCmd) newBackend(ctx context.Context) (backend.Keyed, err
 		KeyGroupRange:   keygroup.RangeFor(benchMaxParallelism, 1, 0),
 		KeySerializerID: serde.Int64{}.ID(),
 	}
-	if c.Backend == lsm.Name {
-		b, err := lsm.New(ctx, lsm.Options{Options: opts, Incremental: c.Incremental})
-		if err != nil {
-			return nil, fmt.Errorf("create %s state backend: %w", c.Backend, err)
-		}
-		return b, nil
-	}
-	return newBackend(ctx, c.Backend, opts)
+	return newBackend(ctx, c.Backend, c.Incremental && c.Backend == lsm.Name, opts)
 }
 
 // checkpointOnce takes checkpoint id as a task and its coordinator would: the synchronous

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend/lsm"
-	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/config"
 	"github.com/streamstate/streamstate/jobs/nexmark"
 	"github.com/streamstate/streamstate/stream"
@@ -71,8 +70,10 @@ type benchNexmarkResult struct {
 // Validate implements kong's validation hook.
 func (c *benchNexmarkCmd) Validate() error {
 	var errs []error
-	if _, err := lookupBackend(c.Backend); err != nil {
+	if b, err := canonicalBackend(c.Backend); err != nil {
 		errs = append(errs, fmt.Errorf("--backend: %w", err))
+	} else {
+		c.Backend = b
 	}
 	if c.Events < 1 {
 		errs = append(errs, fmt.Errorf("--events must be at least 1, got %d", c.Events))
@@ -179,18 +180,9 @@ func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration, r
 		defer os.RemoveAll(dir)
 		url = "file://" + dir
 	}
-	st, err := openStorage(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
 	jobID := fmt.Sprintf("nexmark-%s-%d", c.Query, time.Now().UnixNano())
-	cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: 1})
-	if err != nil {
-		return nil, err
-	}
 	kv := map[string]string{config.KeyBackend: c.Backend, config.KeyIncremental: fmt.Sprint(c.Incremental && c.Backend == lsm.Name),
-		config.KeyParallelism: fmt.Sprint(c.Parallelism)}
+		config.KeyParallelism: fmt.Sprint(c.Parallelism), config.KeyCheckpointsDir: url, config.KeyNumRetained: "1"}
 	if c.Backend == lsm.Name {
 		kv[lsm.ConfigPrefix+"timer-service.factory"] = c.Timers
 	}
@@ -199,13 +191,11 @@ func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration, r
 	if err != nil {
 		return nil, err
 	}
-	keyed := jobs["nexmark-"+c.Query].keyedOperators
-	run := &runCmd{}
-	factory, closeFactory, err := run.backendFactory(cfg, keyed, &backendSet{})
+	built, err := cfg.Build(ctx, jobID, jobs["nexmark-"+c.Query].keyedOperators, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer closeFactory()
+	defer built.Close()
 
 	var results atomic.Int64
 	g := stream.NewGraph()
@@ -218,14 +208,14 @@ func (c *benchNexmarkCmd) runOnce(ctx context.Context, interval time.Duration, r
 	}
 	var checkpoints atomic.Int64
 	var last atomic.Pointer[stream.CheckpointStats]
-	opts := stream.Options{JobID: jobID, Parallelism: c.Parallelism, Backend: factory, Checkpoints: cps,
-		Checkpointing: stream.CheckpointConfig{Interval: interval, TolerableFailures: 3},
-		OnCheckpoint: func(s stream.CheckpointStats) {
-			if s.Failed == nil {
-				checkpoints.Add(1)
-				last.Store(&s)
-			}
-		}}
+	opts := built.Options
+	opts.Checkpointing.Interval, opts.Checkpointing.TolerableFailures = interval, 3
+	opts.OnCheckpoint = func(s stream.CheckpointStats) {
+		if s.Failed == nil {
+			checkpoints.Add(1)
+			last.Store(&s)
+		}
+	}
 	if c.CPUProfile != "" {
 		stop, err := startCPUProfile(fmt.Sprintf("%s-%s-%d.pprof", c.CPUProfile, interval, round))
 		if err != nil {

@@ -93,8 +93,10 @@ func benchOpNames() []string {
 // Validate implements kong's validation hook: it reports every bad flag at once.
 func (c *benchStateCmd) Validate() error {
 	var errs []error
-	if _, err := lookupBackend(c.Backend); err != nil {
+	if b, err := canonicalBackend(c.Backend); err != nil {
 		errs = append(errs, fmt.Errorf("--backend: %w", err))
+	} else {
+		c.Backend = b
 	}
 	if c.Keys < 1 {
 		errs = append(errs, fmt.Errorf("--keys must be at least 1, got %d", c.Keys))
@@ -315,7 +317,7 @@ func (f *benchFixture) close() error {
 }
 
 func newBenchFixture(ctx context.Context, backendName, kind string, keys int, s *benchSeqs) (*benchFixture, error) {
-	be, err := newBackend(ctx, backendName, backend.Options{
+	be, err := newBackend(ctx, backendName, false, backend.Options{
 		OperatorID:      "bench-" + kind,
 		MaxParallelism:  benchMaxParallelism,
 		KeyGroupRange:   keygroup.RangeFor(benchMaxParallelism, 1, 0),

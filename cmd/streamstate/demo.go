@@ -67,8 +67,10 @@ func (c *demoCmd) Validate() error {
 	if c.Compression != "snappy" && c.Compression != "none" {
 		errs = append(errs, fmt.Errorf("--compression must be snappy or none, got %q", c.Compression))
 	}
-	if _, err := lookupBackend(c.Backend); err != nil {
+	if b, err := canonicalBackend(c.Backend); err != nil {
 		errs = append(errs, fmt.Errorf("--backend: %w", err))
+	} else {
+		c.Backend = b
 	}
 	if c.Checkpoints == "" {
 		errs = append(errs, errors.New("--checkpoints must not be empty"))
@@ -434,7 +436,7 @@ func openDemoJob(ctx context.Context, backendName string, p int, handles []*chec
 	}
 	j := &demoJob{}
 	for i := range p {
-		be, err := newBackend(ctx, backendName, backend.Options{
+		be, err := newBackend(ctx, backendName, false, backend.Options{
 			OperatorID:      fmt.Sprintf("%s-%d", demoOperator, i),
 			MaxParallelism:  demoMaxParallelism,
 			KeyGroupRange:   keygroup.RangeFor(demoMaxParallelism, p, i),

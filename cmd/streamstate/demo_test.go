@@ -93,7 +93,7 @@ func TestDemoBadFlags(t *testing.T) {
 		{[]string{"--events", "0"}, "--events must be at least 1"},
 		{[]string{"--accounts", "0"}, "--accounts must be at least 1"},
 		{[]string{"--compression", "zstd"}, "--compression"},
-		{[]string{"--backend", "rocksdb"}, `unknown state backend "rocksdb"; known backends: hashmap`},
+		{[]string{"--backend", "leveldb"}, `unknown state backend "leveldb"; known backends: hashmap`},
 		{[]string{"--checkpoints", "ftp://x/y"}, `unsupported scheme "ftp"`},
 		{[]string{"--job-id", "a/b"}, "job id"},
 	} {

@@ -71,7 +71,7 @@ func runWith(ctx context.Context, args []string, e *env) (err error) {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest{code}) }),
 		kong.Vars{
-			"backends": strings.Join(backendNames(), ", "),
+			"backends": strings.Join(backendNames, ", "),
 			"ops":      strings.Join(benchOpNames(), ", "),
 			"jobs":     strings.Join(jobNames(), ", "),
 		},

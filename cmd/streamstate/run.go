@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
@@ -183,25 +182,12 @@ func (c *runCmd) Run(e *env) (err error) {
 	logger := slog.New(slog.NewTextHandler(e.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	spec := jobs[c.Job]
 
-	var st checkpoint.Storage
-	if cfg.CheckpointStorage == "jobmanager" {
-		st = blobstore.NewJobManagerStorage(cfg.JobManagerMaxStateSize)
-	} else if st, err = openStorage(ctx, cfg.CheckpointsDir); err != nil {
-		return fmt.Errorf("checkpoint storage %s: %w", blobstore.RedactURL(cfg.CheckpointsDir), err)
-	}
-	defer st.Close()
-	cps, err := checkpoint.Open(ctx, st, c.JobID, checkpoint.Options{NumRetained: cfg.NumRetained, Logger: logger})
-	if err != nil {
-		return fmt.Errorf("open checkpoints of job %s: %w", c.JobID, err)
-	}
-
-	backends := &backendSet{}
-	cfg.LSM.Options.Logger = logger // Pebble's failures reach the job's log
-	factory, closeFactory, err := c.backendFactory(cfg, spec.keyedOperators, backends)
+	built, err := cfg.Build(ctx, c.JobID, spec.keyedOperators, logger)
 	if err != nil {
 		return err
 	}
-	defer closeFactory()
+	defer built.Close()
+	opts, st, cps := built.Options, built.Storage, built.Options.Checkpoints
 
 	reg := prometheus.NewRegistry()
 	metrics, err := stream.NewMetrics(reg)
@@ -209,7 +195,10 @@ func (c *runCmd) Run(e *env) (err error) {
 		return err
 	}
 	if c.Metrics != "" {
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), backends)
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		if built.Metrics != nil {
+			reg.MustRegister(built.Metrics)
+		}
 		stop, err := serveMetrics(c.Metrics, reg, e.Log)
 		if err != nil {
 			return err
@@ -217,13 +206,7 @@ func (c *runCmd) Run(e *env) (err error) {
 		defer stop()
 	}
 
-	opts := stream.Options{JobID: c.JobID, Parallelism: cfg.Parallelism, Backend: factory, Checkpoints: cps,
-		Checkpointing: stream.CheckpointConfig{Interval: cfg.CheckpointInterval, Timeout: cfg.CheckpointTimeout,
-			MinPause: cfg.CheckpointMinPause, MaxConcurrent: cfg.MaxConcurrentCheckpoints, TolerableFailures: cfg.TolerableFailedCheckpoints},
-		Compression: cfg.Compression(), AutoWatermarkInterval: cfg.AutoWatermarkInterval, Metrics: metrics, Logger: logger}
-	if cfg.Set[config.KeyMaxParallelism] {
-		opts.MaxParallelism = cfg.MaxParallelism
-	}
+	opts.Metrics = metrics
 	opts.Restore.AllowNonRestoredState = c.AllowNonRestoredState
 	opts.Restore.FreshIfUnreadable = c.FreshIfUnreadable
 	switch {
@@ -374,124 +357,6 @@ func loadSnapshot(ctx context.Context, url string) (*checkpoint.Metadata, checkp
 		return nil, nil, nil, fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): %w", blobstore.RedactURL(url), err)
 	}
 	return m, r, func() { st.Close() }, nil
-}
-
-// backendFactory returns the keyed state backend factory the configuration asks for. lsm
-// backends of the process share one memory budget: the slots' managed memory.
-func (c *runCmd) backendFactory(cfg *config.Config, keyedOperators int, set *backendSet) (stream.BackendFactory, func(), error) {
-	if cfg.Backend == heap.Name {
-		return func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-			return heap.New(ctx, opts)
-		}, func() {}, nil
-	}
-	lo := cfg.LSM.Options
-	lo.Incremental = cfg.Incremental
-	var slot *lsm.SlotResources
-	if so, ok := cfg.LSM.SlotOptions(managedMemoryPerSlot*int64(cfg.Parallelism), keyedOperators*cfg.Parallelism); ok {
-		var err error
-		if slot, err = lsm.NewSlotResources(so); err != nil {
-			return nil, nil, err
-		}
-		lo.Slot = slot
-	}
-	return func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-			o := lo
-			o.Options = opts
-			b, err := lsm.New(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			set.add(opts.OperatorID, b)
-			return b, nil
-		}, func() {
-			if slot != nil {
-				slot.Close()
-			}
-		}, nil
-}
-
-// managedMemoryPerSlot is the managed memory of one slot (Flink's default task manager gives
-// its slots 40% of its memory; we give each slot 128 MiB). The process is one task manager
-// with one slot per subtask index, and all its lsm backends share one budget.
-const managedMemoryPerSlot = 128 << 20
-
-// backendSet is a prometheus.Collector over the lsm backends of the job: Pebble's own metrics.
-type backendSet struct {
-	mu sync.Mutex
-	bs []*lsm.Backend
-	op []string
-}
-
-func (s *backendSet) add(op string, b *lsm.Backend) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.bs, s.op = append(s.bs, b), append(s.op, op)
-}
-
-var pebbleDescs = map[string]*prometheus.Desc{}
-
-func pebbleDesc(name, help string) *prometheus.Desc {
-	d, ok := pebbleDescs[name]
-	if !ok {
-		d = prometheus.NewDesc("streamstate_pebble_"+name, help, []string{"operator", "backend"}, nil)
-		pebbleDescs[name] = d
-	}
-	return d
-}
-
-var pebbleMetrics = []struct {
-	name, help string
-	counter    bool
-}{
-	{"block_cache_bytes", "Bytes in the block cache.", false},
-	{"block_cache_hits_total", "Block cache hits.", true},
-	{"block_cache_misses_total", "Block cache misses.", true},
-	{"memtable_bytes", "Bytes in memtables.", false},
-	{"compactions_total", "Compactions.", true},
-	{"compaction_debt_bytes", "Estimated compaction debt.", false},
-	{"flushes_total", "Memtable flushes.", true},
-	{"l0_files", "Files in L0.", false},
-	{"read_amplification", "Read amplification.", false},
-	{"disk_bytes", "Disk space used.", false},
-}
-
-func init() {
-	for _, m := range pebbleMetrics {
-		pebbleDesc(m.name, m.help)
-	}
-}
-
-// Describe implements prometheus.Collector.
-func (s *backendSet) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range pebbleDescs {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (s *backendSet) Collect(ch chan<- prometheus.Metric) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, b := range s.bs {
-		m, ok := b.Metrics()
-		if !ok {
-			continue
-		}
-		vals := map[string]float64{
-			"block_cache_bytes": float64(m.BlockCache.Size), "block_cache_hits_total": float64(m.BlockCache.Hits),
-			"block_cache_misses_total": float64(m.BlockCache.Misses), "memtable_bytes": float64(m.MemTable.Size),
-			"compactions_total": float64(m.Compact.Count), "compaction_debt_bytes": float64(m.Compact.EstimatedDebt),
-			"flushes_total": float64(m.Flush.Count), "l0_files": float64(m.Levels[0].TablesCount),
-			"read_amplification": float64(m.ReadAmp()), "disk_bytes": float64(m.DiskSpaceUsage()),
-		}
-		for _, pm := range pebbleMetrics {
-			t := prometheus.GaugeValue
-			if pm.counter {
-				t = prometheus.CounterValue
-			}
-			ch <- prometheus.MustNewConstMetric(pebbleDescs[pm.name], t, vals[pm.name], s.op[i], fmt.Sprint(i))
-		}
-	}
 }
 
 // serveMetrics serves reg at addr/metrics until stop is called.

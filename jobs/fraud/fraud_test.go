@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/stream"
 )
 
@@ -53,7 +54,7 @@ func TestFraudMatchesModel(t *testing.T) {
 	if err := Build(g, c); err != nil {
 		t.Fatal(err)
 	}
-	j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: 2})
+	j, err := stream.Execute(context.Background(), g, stream.Options{StateBackend: &heap.StateBackend{}, Parallelism: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -152,7 +153,7 @@ func model(query string, evs []Event) []string {
 	return lines
 }
 
-func runQuery(t *testing.T, c JobConfig, backend stream.BackendFactory, p int) []string {
+func runQuery(t *testing.T, c JobConfig, backend backend.StateBackend, p int) []string {
 	t.Helper()
 	var mu sync.Mutex
 	var lines []string
@@ -168,7 +169,7 @@ func runQuery(t *testing.T, c JobConfig, backend stream.BackendFactory, p int) [
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: p, Backend: backend})
+	j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: p, StateBackend: backend})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +180,15 @@ func runQuery(t *testing.T, c JobConfig, backend stream.BackendFactory, p int) [
 	return lines
 }
 
-// lsmBackend is the lsm backend with default options.
-func lsmBackend(ctx context.Context, o backend.Options) (backend.Keyed, error) {
-	return lsm.New(ctx, lsm.Options{Options: o})
+// The state backends of the tests: hashmap, and lsm with its default options.
+var heapBackend, lsmBackend = backend.StateBackend(&heap.StateBackend{}), mustLSM()
+
+func mustLSM() backend.StateBackend {
+	f, err := lsm.NewStateBackend(lsm.Config{}, 0, 0)
+	if err != nil {
+		panic(err) // without a memory budget there is nothing that can fail
+	}
+	return f
 }
 
 func TestQueriesMatchModel(t *testing.T) {
@@ -195,9 +202,9 @@ func TestQueriesMatchModel(t *testing.T) {
 		}
 		for _, tc := range []struct {
 			name    string
-			backend stream.BackendFactory
+			backend backend.StateBackend
 			p, mb   int
-		}{{"hashmap", nil, 2, 0}, {"hashmap-minibatch", nil, 3, 100}, {"lsm-minibatch", lsmBackend, 2, 1000}} {
+		}{{"hashmap", heapBackend, 2, 0}, {"hashmap-minibatch", heapBackend, 3, 100}, {"lsm-minibatch", lsmBackend, 2, 1000}} {
 			t.Run(q+"/"+tc.name, func(t *testing.T) {
 				got := runQuery(t, JobConfig{Query: q, Generator: gen, Events: n, Splits: 4, MiniBatch: tc.mb}, tc.backend, tc.p)
 				if !slices.Equal(got, want) {
@@ -220,9 +227,9 @@ func TestQueriesSurviveCrashes(t *testing.T) {
 		want := model(q, evs)
 		for _, tc := range []struct {
 			name    string
-			backend stream.BackendFactory
+			backend backend.StateBackend
 			mb      int
-		}{{"hashmap", nil, 100_000}, {"lsm", lsmBackend, 500}} {
+		}{{"hashmap", heapBackend, 100_000}, {"lsm", lsmBackend, 500}} {
 			t.Run(q+"/"+tc.name, func(t *testing.T) {
 				out, cpDir := t.TempDir(), t.TempDir()
 				st, err := blobstore.OpenURL(context.Background(), "file://"+cpDir)
@@ -245,7 +252,7 @@ func TestQueriesSurviveCrashes(t *testing.T) {
 						t.Fatal(err)
 					}
 					var completed atomic.Int64
-					j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: p, Backend: tc.backend, Checkpoints: cps,
+					j, err := stream.Execute(context.Background(), g, stream.Options{Parallelism: p, StateBackend: tc.backend, Checkpoints: cps,
 						Checkpointing: stream.CheckpointConfig{Interval: 10 * time.Millisecond}, Restore: stream.Restore{Latest: true},
 						OnCheckpoint: func(s stream.CheckpointStats) {
 							if s.Failed == nil {

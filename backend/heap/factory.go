@@ -1,0 +1,39 @@
+package heap
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/operator"
+)
+
+// StateBackend is the hashmap state backend (state.backend.type: hashmap): a
+// backend.StateBackend whose keyed backends keep their state on the Go heap. It shares
+// nothing between subtasks, so its zero value is ready to use and Close does nothing.
+type StateBackend struct {
+	// Logger receives the operator state backends' warnings. Default: discard.
+	Logger *slog.Logger
+}
+
+var _ backend.StateBackend = (*StateBackend)(nil)
+
+// Name implements backend.StateBackend: "hashmap".
+func (*StateBackend) Name() string { return Name }
+
+// CreateKeyedBackend implements backend.StateBackend with New.
+func (*StateBackend) CreateKeyedBackend(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+	b, err := New(ctx, opts)
+	if err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return b, nil
+}
+
+// CreateOperatorBackend implements backend.StateBackend with the operator package's backend.
+func (f *StateBackend) CreateOperatorBackend(ctx context.Context, opts backend.OperatorOptions) (backend.Operator, error) {
+	return operator.Create(ctx, opts, f.Logger)
+}
+
+// Close implements backend.StateBackend; there is nothing to release.
+func (*StateBackend) Close() error { return nil }
