@@ -23,8 +23,9 @@ func testRescale(t *testing.T, f Factory) {
 	closeAll(subs)
 }
 
-// testRescaleReadsOnlyOwned: a subtask restoring a third of the key groups reads about a
-// third of the bytes, by offsets, not whole files.
+// testRescaleReadsOnlyOwned: four subtasks restoring a snapshot together read each byte of
+// it once, and a subtask restoring a quarter of the key groups reads about a quarter of the
+// bytes, by offsets, not whole files.
 func testRescaleReadsOnlyOwned(t *testing.T, f Factory) {
 	e := newEnv(t, f)
 	subs := e.open(1, nil)

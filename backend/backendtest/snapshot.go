@@ -3,7 +3,6 @@ package backendtest
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
@@ -11,7 +10,7 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-// fill writes a known data set over all state kinds for keys [0, n) and returns a checker.
+// fill writes a known data set over all state kinds for keys [0, n), the one verify checks.
 func fill(t testing.TB, subs []*subtask, n int64) {
 	t.Helper()
 	for k := int64(0); k < n; k++ {
@@ -99,28 +98,23 @@ func testSnapshotRestore(t *testing.T, f Factory) {
 func testSnapshotIsolation(t *testing.T, f Factory) {
 	e, s := single(t, f)
 	fill(t, []*subtask{s}, 200)
-	p, err := e.cps.Begin(100)
-	must(t, err)
-	snap, err := s.b.Snapshot(100, backend.SnapshotOptions{})
-	must(t, err)
-	v, _ := state.GetValueState(s.kb, valueDesc)
-	l, _ := state.GetListState(s.kb, listDesc)
-	m, _ := state.GetMapState(s.kb, mapDesc)
-	for k := int64(0); k < 300; k++ {
-		setKey(t, s, k)
-		must(t, v.Update("changed"))
-		must(t, l.Add(-1))
-		must(t, m.Put("new", -1))
-		if k%2 == 0 {
-			must(t, m.Clear())
-			must(t, l.Clear())
+	var v state.ValueState[string]
+	h := e.snapshotWhile(s, backend.SnapshotOptions{}, false, func() {
+		v, _ = state.GetValueState(s.kb, valueDesc)
+		l, _ := state.GetListState(s.kb, listDesc)
+		m, _ := state.GetMapState(s.kb, mapDesc)
+		for k := int64(0); k < 300; k++ {
+			setKey(t, s, k)
+			must(t, v.Update("changed"))
+			must(t, l.Add(-1))
+			must(t, m.Put("new", -1))
+			if k%2 == 0 {
+				must(t, m.Clear())
+				must(t, l.Clear())
+			}
 		}
-	}
-	h, err := snap.Run(e.ctx, p)
-	must(t, err)
-	must(t, p.Complete(e.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: MaxP, Keyed: []*checkpoint.KeyedStateHandle{h}}}}))
-	r := e.open(1, []*checkpoint.KeyedStateHandle{h})
-	verify(t, r, 200)
+	})
+	verify(t, e.open(1, h), 200)
 	// The live state has the changes.
 	setKey(t, s, 1)
 	if got, _ := get[string](t, v); got != "changed" {
@@ -134,34 +128,25 @@ func testConcurrentAsyncPhase(t *testing.T, f Factory) {
 	e, s := single(t, f)
 	const n = 3000
 	fill(t, []*subtask{s}, n)
-	p, err := e.cps.Begin(200)
-	must(t, err)
-	snap, err := s.b.Snapshot(200, backend.SnapshotOptions{Compression: checkpoint.CompressionSnappy})
-	must(t, err)
-	var h *checkpoint.KeyedStateHandle
-	var runErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { h, runErr = snap.Run(e.ctx, p) })
-	v, _ := state.GetValueState(s.kb, valueDesc)
-	l, _ := state.GetListState(s.kb, listDesc)
-	m, _ := state.GetMapState(s.kb, mapDesc)
-	r, _ := state.GetReducingState(s.kb, sumDesc)
-	for round := 0; round < 3; round++ {
-		for k := int64(0); k < n+100; k++ {
-			setKey(t, s, k)
-			must(t, v.Update(fmt.Sprint("changed", round)))
-			must(t, l.Add(int64(round)))
-			must(t, m.Put(fmt.Sprint("u", k%5), -k))
-			must(t, m.Put("extra", 1))
-			must(t, r.Add(1))
-			if k%7 == 0 {
-				must(t, v.Clear())
-				must(t, m.Remove("extra"))
+	h := e.snapshotWhile(s, backend.SnapshotOptions{Compression: checkpoint.CompressionSnappy}, true, func() {
+		v, _ := state.GetValueState(s.kb, valueDesc)
+		l, _ := state.GetListState(s.kb, listDesc)
+		m, _ := state.GetMapState(s.kb, mapDesc)
+		r, _ := state.GetReducingState(s.kb, sumDesc)
+		for round := 0; round < 3; round++ {
+			for k := int64(0); k < n+100; k++ {
+				setKey(t, s, k)
+				must(t, v.Update(fmt.Sprint("changed", round)))
+				must(t, l.Add(int64(round)))
+				must(t, m.Put(fmt.Sprint("u", k%5), -k))
+				must(t, m.Put("extra", 1))
+				must(t, r.Add(1))
+				if k%7 == 0 {
+					must(t, v.Clear())
+					must(t, m.Remove("extra"))
+				}
 			}
 		}
-	}
-	wg.Wait()
-	must(t, runErr)
-	must(t, p.Complete(e.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: MaxP, Keyed: []*checkpoint.KeyedStateHandle{h}}}}))
-	verify(t, e.open(1, []*checkpoint.KeyedStateHandle{h}), n)
+	})
+	verify(t, e.open(1, h), n)
 }
