@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -106,14 +107,13 @@ func (s *FaultStorage) Inner() checkpoint.Storage { return s.inner }
 // reach the wrapped storage; a failed Write writes nothing; a failed Commit aborts the object,
 // so nothing is stored.
 func (s *FaultStorage) FailNth(op Op, nameContains string, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rules = append(s.rules, &rule{op: op, substr: nameContains, nth: n})
+	s.FailNthWith(op, nameContains, n, nil)
 }
 
-// FailNthWith is FailNth with the error to fail with: for example an error wrapping
-// checkpoint.ErrCorrupt or a permission error, which a retrying storage does not retry
-// (ErrInjected itself counts as transient, as any error of unknown kind).
+// FailNthWith is FailNth with the error to fail with (nil: one wrapping ErrInjected): for
+// example an error wrapping checkpoint.ErrCorrupt or a permission error, which a retrying
+// storage does not retry (ErrInjected itself counts as transient, as any error of unknown
+// kind).
 func (s *FaultStorage) FailNthWith(op Op, nameContains string, n int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -170,11 +170,7 @@ func (s *FaultStorage) Reads(name string) ReadStats {
 func (s *FaultStorage) AllReads() map[string]ReadStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]ReadStats, len(s.reads))
-	for k, v := range s.reads {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.reads)
 }
 
 // Calls returns how many calls of op were made on objects whose name contains nameContains

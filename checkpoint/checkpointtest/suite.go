@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -70,21 +71,32 @@ var bg = context.Background()
 // put writes and commits one object, failing the test on error.
 func put(t *testing.T, st checkpoint.Storage, name string, data []byte) {
 	t.Helper()
-	w, err := st.Create(bg, name, false)
+	n, err := write(st, name, false, data)
 	if err != nil {
-		t.Fatalf("Create(%q): %v", name, err)
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Abort()
-		t.Fatalf("Write(%q): %v", name, err)
-	}
-	n, err := w.Commit()
-	if err != nil {
-		t.Fatalf("Commit(%q): %v", name, err)
+		t.Fatal(err)
 	}
 	if n != int64(len(data)) {
 		t.Fatalf("Commit(%q) = %d bytes, wrote %d", name, n, len(data))
 	}
+}
+
+// write creates name (create-if-not-exists if ifNotExist), writes data in one Write and
+// commits it. It returns Commit's size, or the first error, which names the operation and the
+// object and wraps the storage's error; a failed Write aborts the object.
+func write(st checkpoint.Storage, name string, ifNotExist bool, data []byte) (int64, error) {
+	w, err := st.Create(bg, name, ifNotExist)
+	if err != nil {
+		return 0, fmt.Errorf("Create(%q): %w", name, err)
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return 0, fmt.Errorf("Write(%q): %w", name, err)
+	}
+	n, err := w.Commit()
+	if err != nil {
+		return 0, fmt.Errorf("Commit(%q): %w", name, err)
+	}
+	return n, nil
 }
 
 // expectContent checks an object's size and bytes.

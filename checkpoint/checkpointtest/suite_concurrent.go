@@ -131,18 +131,8 @@ func suiteCreateWhileDeleting(t *testing.T, st checkpoint.Storage) {
 			for r := range rounds {
 				name := fmt.Sprintf("job/chk-1/w%d-%d", w, r)
 				data := pattern(64+r, byte(w))
-				wr, err := st.Create(bg, name, false)
-				if err != nil {
-					errs <- fmt.Errorf("Create(%q): %w", name, err)
-					return
-				}
-				if _, err := wr.Write(data); err != nil {
-					wr.Abort()
-					errs <- fmt.Errorf("Write(%q): %w", name, err)
-					return
-				}
-				if _, err := wr.Commit(); err != nil {
-					errs <- fmt.Errorf("Commit(%q): %w", name, err)
+				if _, err := write(st, name, false, data); err != nil {
+					errs <- err
 					return
 				}
 				got, err := st.ReadRange(bg, name, 0, -1)

@@ -102,28 +102,13 @@ func suiteOverwrite(t *testing.T, st checkpoint.Storage) {
 	expectList(t, st, "", "x")
 }
 
-// createIfNotExist writes data to name with ifNotExist and returns the error of Create or
-// Commit.
-func createIfNotExist(st checkpoint.Storage, name string, data []byte) error {
-	w, err := st.Create(bg, name, true)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(data); err != nil {
-		w.Abort()
-		return err
-	}
-	_, err = w.Commit()
-	return err
-}
-
 func suiteIfNotExist(t *testing.T, st checkpoint.Storage) {
 	const name = "job/chk-1/_metadata"
-	if err := createIfNotExist(st, name, []byte("first")); err != nil {
+	if _, err := write(st, name, true, []byte("first")); err != nil {
 		t.Fatalf("create-if-not-exists of a new object: %v", err)
 	}
 	expectContent(t, st, name, []byte("first"))
-	err := createIfNotExist(st, name, []byte("second, longer"))
+	_, err := write(st, name, true, []byte("second, longer"))
 	if !errors.Is(err, checkpoint.ErrExists) {
 		t.Fatalf("create-if-not-exists of an existing object: error %v, want one wrapping checkpoint.ErrExists", err)
 	}
@@ -133,7 +118,7 @@ func suiteIfNotExist(t *testing.T, st checkpoint.Storage) {
 	if err := st.Delete(bg, name); err != nil {
 		t.Fatal(err)
 	}
-	if err := createIfNotExist(st, name, []byte("third")); err != nil {
+	if _, err := write(st, name, true, []byte("third")); err != nil {
 		t.Fatalf("create-if-not-exists after Delete: %v", err)
 	}
 	expectContent(t, st, name, []byte("third"))
