@@ -21,4 +21,23 @@
 // truncated files, and a randomized model test against plain Go maps across
 // snapshot/restore/rescale cycles. The model test logs its seed; set STREAMSTATE_SEED to
 // replay one. With -short the 64 MiB test is skipped and the model test runs fewer operations.
+//
+// # Where the cases are
+//
+// suite.go holds Run and the descriptors and helpers the cases share, harness.go the env that
+// opens, snapshots and restores subtasks. Each group of cases has its file, named for it:
+//
+//   - kinds.go: Value, List, Map, MapRemoveWhileIterating, Reducing, Aggregating,
+//     MergeNamespaces
+//   - mutable.go: MutableValuesInSnapshots, MutableValuesMergedInSnapshots
+//   - keys.go: Keys, CurrentKey
+//   - errors.go: Errors, Closed
+//   - values.go: EmptyValues, LargeValue
+//   - words.go: WordValues, WordKeyMaps, WordWrongType (and CheckWordPaths)
+//   - snapshot.go: SnapshotRestore, SnapshotIsolation, ConcurrentAsyncPhase
+//   - empty.go: EmptySnapshot, SubtaskWithoutStateRescale
+//   - rescale.go: Rescale, RescaleReadsOnlyOwnedKeyGroups, RestoredStateKeptUntilRegistered
+//   - corrupt.go: IncompatibleSerializer, CorruptAndTruncated
+//   - timers.go: TimerQueue, TimersRescale
+//   - model.go: RandomizedModel; live.go: LiveStateAcrossSnapshots
 package backendtest

@@ -134,6 +134,34 @@ func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*checkpo
 	return handles
 }
 
+// snapshotWhile runs s's synchronous phase, then change, then the asynchronous phase (beside
+// change if concurrent), completes the checkpoint and returns its handles: none if s wrote
+// none.
+func (e *env) snapshotWhile(s *subtask, opts backend.SnapshotOptions, concurrent bool, change func()) []*checkpoint.KeyedStateHandle {
+	e.t.Helper()
+	e.next++
+	p, err := e.cps.Begin(e.next)
+	must(e.t, err)
+	snap, err := s.b.Snapshot(e.next, opts)
+	must(e.t, err)
+	var h *checkpoint.KeyedStateHandle
+	var runErr error
+	if concurrent {
+		var wg sync.WaitGroup
+		wg.Go(func() { h, runErr = snap.Run(e.ctx, p) })
+		change()
+		wg.Wait()
+	} else {
+		change()
+		h, runErr = snap.Run(e.ctx, p)
+	}
+	must(e.t, runErr)
+	hs := handlesOf([]*checkpoint.KeyedStateHandle{h})
+	must(e.t, p.Complete(e.ctx, checkpointtest.Metadata(MaxP, hs...)))
+	notify([]*subtask{s}, e.next)
+	return hs
+}
+
 func notify(subs []*subtask, id int64) {
 	for _, s := range subs {
 		if l, ok := s.b.(interface{ NotifyCheckpointComplete(int64) error }); ok {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
 )
 
 func (m *model) clone() *model {
@@ -103,7 +104,7 @@ func testLiveStateAcrossSnapshots(t *testing.T, f Factory) {
 				continue
 			}
 			must(t, sn.err)
-			must(t, sn.p.Complete(e.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: MaxP, Keyed: []*checkpoint.KeyedStateHandle{sn.handle}}}}))
+			must(t, sn.p.Complete(e.ctx, checkpointtest.Metadata(MaxP, sn.handle)))
 			restored := e.open(1, []*checkpoint.KeyedStateHandle{sn.handle})
 			sn.atSync.check(t, restored, []handles{states(t, restored[0])}, namespaces, round*10+i)
 			closeAll(restored)

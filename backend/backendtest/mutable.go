@@ -3,11 +3,9 @@ package backendtest
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -176,7 +174,7 @@ func testMutableValues(t *testing.T, f Factory) {
 			ms := newMutableStates(t, s)
 			ms.fill(t, s, n)
 			before := ms.read(t, s, n)
-			h := e.snapshotWhile(s, concurrent, func() { ms.mutate(t, s, n) })
+			h := e.snapshotWhile(s, backend.SnapshotOptions{}, concurrent, func() { ms.mutate(t, s, n) })
 			after := ms.read(t, s, n)
 			if changed := diffSnapshots(before, after); changed == 0 {
 				t.Fatal("mutate changed nothing")
@@ -200,7 +198,7 @@ func testMutableMerge(t *testing.T, f Factory) {
 	ms.fill(t, s, n)
 	before := ms.read(t, s, n)
 	sources := [][]byte{nsBytes("w1"), nsBytes("w2")}
-	h := e.snapshotWhile(s, false, func() {
+	h := e.snapshotWhile(s, backend.SnapshotOptions{}, false, func() {
 		for k := range int64(n) {
 			setKey(t, s, k)
 			setNamespaces(nil, ms.all()...)
@@ -227,33 +225,6 @@ func testMutableMerge(t *testing.T, f Factory) {
 	}
 	r := e.open(1, h)[0]
 	checkSnapshot(t, "the snapshot taken before the merges", before, newMutableStates(t, r).read(t, r, n))
-}
-
-// snapshotWhile runs s's synchronous phase, then change, then the asynchronous phase (beside
-// change if concurrent), completes the checkpoint and returns its handles.
-func (e *env) snapshotWhile(s *subtask, concurrent bool, change func()) []*checkpoint.KeyedStateHandle {
-	e.t.Helper()
-	e.next++
-	p, err := e.cps.Begin(e.next)
-	must(e.t, err)
-	snap, err := s.b.Snapshot(e.next, backend.SnapshotOptions{})
-	must(e.t, err)
-	var h *checkpoint.KeyedStateHandle
-	var runErr error
-	if concurrent {
-		var wg sync.WaitGroup
-		wg.Go(func() { h, runErr = snap.Run(e.ctx, p) })
-		change()
-		wg.Wait()
-	} else {
-		change()
-		h, runErr = snap.Run(e.ctx, p)
-	}
-	must(e.t, runErr)
-	hs := handlesOf([]*checkpoint.KeyedStateHandle{h})
-	must(e.t, p.Complete(e.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: MaxP, Keyed: hs}}}))
-	notify([]*subtask{s}, e.next)
-	return hs
 }
 
 func diffSnapshots(a, b mutableSnapshot) int {

@@ -40,6 +40,16 @@
 // A restored state stays serialized until its descriptor is registered (only then are its
 // serializers known); unregistered states are carried into later snapshots unchanged.
 //
+// # Files
+//
+// backend.go holds the Backend (state registration, the current key, Close) and the base every
+// state shares, factory.go the StateBackend, table.go the copy-on-write key-group tables,
+// mkey.go their keys. One file per state kind: value.go
+// (value, reducing and aggregating state), list.go, map.go, and their unboxed forms words.go
+// (word values and lists, word-keyed maps), wordmap.go and wordindex.go (word maps and their
+// point-lookup index). timers.go holds the timer queues, snapshot.go and restore.go the two
+// directions of a checkpoint.
+//
 // This package implements package backend; it must not import the runtime (stream), config,
 // or a storage driver.
 package heap

@@ -292,6 +292,20 @@ func tablesEmpty[C any](ts []*kgTable[C]) bool {
 	return true
 }
 
+// clearKey removes the current key of s from ts. It writes only if the key has an entry, so
+// clearing nothing puts no layer on a frozen table.
+func clearKey[C any](s *stateBase, ts []*kgTable[C]) error {
+	k, err := s.mapKey()
+	if err != nil {
+		return err
+	}
+	if _, ok := readable(s.b, ts, s.b.kgIdx).get(k); !ok {
+		return nil
+	}
+	writable(s.b, ts, s.b.kgIdx).del(k)
+	return nil
+}
+
 // eachKey calls fn for every (key, namespace) of every table.
 func eachKey[C any](ts []*kgTable[C], fn func(key, ns []byte) bool) {
 	for _, t := range ts {

@@ -42,5 +42,15 @@
 // Injected errors wrap ErrInjected, which blobstore.IsTransient counts as transient: under
 // blobstore.NewRetryingStorage they are retried. FaultStorage is safe for concurrent use.
 //
+// # Where things are
+//
+// suite.go holds RunStorageSuite and the helpers its cases share; the cases are grouped by
+// what they exercise: suite_write.go (CreateCommit, EmptyObject, Abort, Overwrite, IfNotExist,
+// LargeObject), suite_read.go (ReadRange, Missing, List, String), suite_delete.go (Delete,
+// DeleteLeavesNothing, Sweep) and suite_concurrent.go (IfNotExistConcurrent,
+// ConcurrentWriters, CreateWhileDeleting). fault.go holds FaultStorage, mem.go MemStorage,
+// lifecycle.go the helpers that write handles and take checkpoints for tests of the
+// checkpoint lifecycle.
+//
 // Nothing in this package is meant for production code.
 package checkpointtest

@@ -116,16 +116,7 @@ func SharedHandle(t *testing.T, st checkpoint.Storage, job, name string) *checkp
 // PutObject writes and commits one object, failing the test on error.
 func PutObject(t *testing.T, st checkpoint.Storage, name string, data []byte) {
 	t.Helper()
-	w, err := st.Create(context.Background(), name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	put(t, st, name, data)
 }
 
 // ReadObject reads a whole object, failing the test on error.
