@@ -203,7 +203,7 @@ func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFac
 	}
 	var jobs []job
 	for _, name := range names {
-		info, err := s.fs.Stat(s.fs.PathJoin(s.dir, name))
+		info, err := s.fs.Stat(filepath.Join(s.dir, name))
 		if err != nil {
 			return nil, err
 		}
@@ -295,7 +295,7 @@ func (s *incSnapshot) writeHeapTimers(ctx context.Context, out checkpoint.Stream
 // uploadFile copies one local file to the checkpoint; the stream computes its checksum as the
 // bytes pass. A shared file reused by a later checkpoint keeps the checksum recorded here.
 func (s *incSnapshot) uploadFile(ctx context.Context, out checkpoint.SharedStreamFactory, name string, shared bool) (checkpoint.IncrementalFile, error) {
-	f, err := s.fs.Open(s.fs.PathJoin(s.dir, name))
+	f, err := s.fs.Open(filepath.Join(s.dir, name))
 	if err != nil {
 		return checkpoint.IncrementalFile{}, err
 	}
