@@ -36,9 +36,10 @@ import (
 // another user's directory (the owner's uid); vfs.FS offers none of these (its Lock is a
 // POSIX fcntl lock that Create truncates and that any close of the file in the process
 // releases). So they run only when Options.FS is the operating system's filesystem (vfs.Default,
-// or a wrapper of it such as errorfs): osWorkDirs. On any other filesystem (vfs.NewMem in
-// tests) nothing can outlive the filesystem to be swept by a later process, and the working
-// directory is made through Options.FS without a lock: fsWorkDirs.
+// or a wrapper of it such as errorfs): osWorkDirs. Any other filesystem has no lock that
+// tells a live owner from a dead one, so its working directories are made through Options.FS
+// and neither locked nor swept: fsWorkDirs (with vfs.NewMem, for hermetic tests, nothing
+// outlives the process anyway).
 const (
 	workDirPrefix = "streamstate-lsm-"
 	lockFileName  = "streamstate.lock"
@@ -79,11 +80,13 @@ func (w fsWorkDirs) create(root, opID string) (string, io.Closer, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	dir := filepath.Join(root, workDirPrefix+sanitize(opID)+"-"+hex.EncodeToString(rnd[:]))
-	// vfs.FS cannot create a directory exclusively; 64 random bits make a collision as
-	// unlikely as os.MkdirTemp's retries do.
-	if _, err := w.fs.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
-		return "", nil, fmt.Errorf("lsm backend: create a working directory in %s (%slocaldir): %s exists or cannot be checked: %v",
-			root, ConfigPrefix, dir, err)
+	// vfs.FS cannot create a directory exclusively: the name must not exist yet (64 random
+	// bits: a collision is not worth a retry).
+	switch _, err := w.fs.Stat(dir); {
+	case err == nil:
+		return "", nil, fmt.Errorf("lsm backend: create a working directory in %s (%slocaldir): %s already exists", root, ConfigPrefix, dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", nil, fmt.Errorf("lsm backend: create a working directory in %s (%slocaldir): %w", root, ConfigPrefix, err)
 	}
 	if err := w.fs.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("lsm backend: create a working directory in %s (%slocaldir): %w", root, ConfigPrefix, err)
