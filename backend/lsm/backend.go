@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -30,8 +30,8 @@ type Backend struct {
 	rng    keygroup.Range
 	keySer string
 
-	workDir string   // removed on Close
-	lock    *os.File // the working directory's lock file, locked until Close (workdir.go)
+	workDir string    // removed on Close
+	lock    io.Closer // the working directory's lock, held until Close (workdir.go)
 	dbDir   string
 	db      *pebble.DB
 	faults  *faults       // Pebble's failures (faults.go)
@@ -40,7 +40,6 @@ type Backend struct {
 	// a failed commit, which every later call returns (writes.go).
 	batchBytes int
 	writeErr   error
-	failCommit error // tests only: the error the next commits fail with (export_test.go)
 
 	states map[string]*stateEntry
 	byID   map[uint16]*stateEntry
@@ -80,8 +79,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	b := &Backend{opts: opts, opID: opts.OperatorID, maxP: opts.MaxParallelism, rng: opts.KeyGroupRange,
 		keySer: opts.KeySerializerID, states: map[string]*stateEntry{}, byID: map[uint16]*stateEntry{},
 		nextID: 1, snaps: map[*fullSnapshot]struct{}{}}
-	sweepWorkDirs(opts.Dir, opts.Logger)
-	dir, lock, err := createWorkDir(opts.Dir, opts.OperatorID)
+	wd := workDirsFor(opts.FS)
+	wd.sweep(opts.Dir, opts.Logger)
+	dir, lock, err := wd.create(opts.Dir, opts.OperatorID)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		if b.db != nil {
 			_ = b.db.Close()
 		}
-		_ = os.RemoveAll(dir)
+		_ = opts.FS.RemoveAll(dir)
 		_ = lock.Close()
 		return nil, err
 	}
@@ -392,7 +392,7 @@ func (b *Backend) Close() error {
 		b.db = nil
 	}
 	b.dbMu.Unlock()
-	errs = append(errs, os.RemoveAll(b.workDir))
+	errs = append(errs, b.opts.FS.RemoveAll(b.workDir))
 	b.faults.logClosed()
 	// Unlocked only now: a sweep never sees the directory half removed and unlocked.
 	errs = append(errs, b.lock.Close())

@@ -47,7 +47,10 @@
 // checkpoints are. The working directory (a fresh directory under Options.Dir,
 // state.backend.lsm.localdir) is removed on Close. It holds a lock file naming its owner,
 // flock'd while the backend is open; a backend that starts removes the directories whose lock
-// is free and names an owner, left by processes killed before Close (workdir.go).
+// is free and names an owner, left by processes killed before Close (workdir.go). Every
+// file of the working directory is read and written through Options.FS (a Pebble vfs.FS), so
+// tests run on vfs.NewMem and inject faults with Pebble's errorfs; only the lock and the sweep
+// use the operating system directly, and only when Options.FS is the operating system's.
 //
 // Pebble's failures reach the task (faults.go): a flush or compaction that cannot write (a
 // full disk), corruption found by any read, and Pebble's Fatalf are recorded, logged to

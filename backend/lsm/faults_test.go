@@ -210,7 +210,8 @@ func (d *fullDisk) String() string { return "full disk" }
 // failure. Before, Pebble retried the failed flush forever, its errors went to a discarded
 // logger, and the flush of an incremental checkpoint waited forever: the job hung at 0
 // events/s. A MANIFEST that cannot be written (Pebble calls Fatalf) fails the same way instead
-// of panicking. The last completed checkpoint still restores.
+// of panicking. The last completed checkpoint still restores. The disk is an in-memory
+// filesystem wrapped by errorfs: the test is hermetic.
 func TestFullWorkingDirectory(t *testing.T) {
 	cases := []struct {
 		name        string
@@ -236,7 +237,7 @@ func TestFullWorkingDirectory(t *testing.T) {
 			opts := faultOptions(t, nil, nil)
 			opts.Incremental = tc.incremental
 			opts.WriteBufferSize = 256 << 10
-			opts.FS = errorfs.Wrap(vfs.Default, disk)
+			opts.FS = errorfs.Wrap(vfs.NewMem(), disk)
 			opts.Logger = slog.New(slog.NewTextHandler(log, nil))
 			b, kb, v, err := openValue(t, opts)
 			must(t, err)
@@ -341,12 +342,13 @@ func (d *stallDisk) MaybeError(op errorfs.Op) error {
 func (d *stallDisk) String() string { return "stalled disk" }
 
 // TestFlushDeadline: the synchronous flush of an incremental checkpoint gives up at the
-// checkpoint's deadline instead of holding the task forever when the disk does not finish it.
+// checkpoint's deadline instead of holding the task forever when the disk (in memory, hung
+// by errorfs) does not finish it.
 func TestFlushDeadline(t *testing.T) {
 	disk := &stallDisk{release: make(chan struct{})}
 	opts := faultOptions(t, nil, nil)
 	opts.Incremental = true
-	opts.FS = errorfs.Wrap(vfs.Default, disk)
+	opts.FS = errorfs.Wrap(vfs.NewMem(), disk)
 	b, kb, v, err := openValue(t, opts)
 	must(t, err)
 	released := false

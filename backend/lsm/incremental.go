@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
@@ -92,7 +93,7 @@ var _ state.CheckpointListener = (*Backend)(nil)
 // memtables, bounded by the checkpoint's deadline and Pebble's failures (faults.go).
 func (inc *incremental) snapshot(id int64) (backend.AsyncSnapshot, error) {
 	b := inc.b
-	if err := os.MkdirAll(inc.root, 0o755); err != nil {
+	if err := b.opts.FS.MkdirAll(inc.root, 0o755); err != nil {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: %w", id, b.opID, err)
 	}
 	inc.counter++
@@ -100,7 +101,7 @@ func (inc *incremental) snapshot(id int64) (backend.AsyncSnapshot, error) {
 	if err := checkpointDB(b, dir); err != nil {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: pebble checkpoint: %w", id, b.opID, err)
 	}
-	s := &incSnapshot{inc: inc, id: id, dir: dir, rng: b.rng, keySer: b.keySer, opID: b.opID,
+	s := &incSnapshot{inc: inc, id: id, dir: dir, fs: b.opts.FS, rng: b.rng, keySer: b.keySer, opID: b.opID,
 		conc: b.opts.TransferConcurrency}
 	for _, e := range b.orderedStates() {
 		if q, ok := e.st.(*heapTimerQueue); ok {
@@ -143,6 +144,7 @@ type incSnapshot struct {
 	inc    *incremental
 	id     int64
 	dir    string
+	fs     vfs.FS // Options.FS, which holds dir
 	rng    keygroup.Range
 	keySer string
 	opID   string
@@ -157,7 +159,7 @@ type incSnapshot struct {
 
 // Release implements backend.AsyncSnapshot: the local checkpoint directory is removed.
 func (s *incSnapshot) Release() {
-	s.once.Do(func() { _ = os.RemoveAll(s.dir) })
+	s.once.Do(func() { _ = s.fs.RemoveAll(s.dir) })
 }
 
 // Run implements backend.AsyncSnapshot: it uploads the files of the local checkpoint that the
@@ -185,10 +187,11 @@ func (s *incSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*c
 }
 
 func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFactory) (*checkpoint.KeyedStateHandle, error) {
-	entries, err := os.ReadDir(s.dir)
+	names, err := s.fs.List(s.dir)
 	if err != nil {
 		return nil, err
 	}
+	slices.Sort(names) // in the order os.ReadDir gave them
 	s.inc.mu.Lock()
 	confirmed := s.inc.confirmed
 	s.inc.mu.Unlock()
@@ -200,16 +203,15 @@ func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFac
 		res    *checkpoint.IncrementalFile
 	}
 	var jobs []job
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
+	for _, name := range names {
+		info, err := s.fs.Stat(filepath.Join(s.dir, name))
+		if err != nil {
+			return nil, err
+		}
+		if !info.Mode().IsRegular() {
 			continue
 		}
-		name := e.Name()
 		if isShared(name) {
-			info, err := e.Info()
-			if err != nil {
-				return nil, err
-			}
 			if f, ok := confirmed[name]; ok && f.Size == info.Size() {
 				ih.Shared = append(ih.Shared, f)
 				continue
@@ -294,7 +296,7 @@ func (s *incSnapshot) writeHeapTimers(ctx context.Context, out checkpoint.Stream
 // uploadFile copies one local file to the checkpoint; the stream computes its checksum as the
 // bytes pass. A shared file reused by a later checkpoint keeps the checksum recorded here.
 func (s *incSnapshot) uploadFile(ctx context.Context, out checkpoint.SharedStreamFactory, name string, shared bool) (checkpoint.IncrementalFile, error) {
-	f, err := os.Open(filepath.Join(s.dir, name))
+	f, err := s.fs.Open(filepath.Join(s.dir, name))
 	if err != nil {
 		return checkpoint.IncrementalFile{}, err
 	}

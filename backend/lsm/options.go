@@ -63,13 +63,17 @@ type Options struct {
 	// whose lock is not held and whose lock file names an owner (or is empty and an hour old):
 	// their owner is gone (a process killed before Close). A directory whose lock is held, by
 	// this or any other process, or that has no lock file (a version without locks may be
-	// running in it) is never touched. Default: os.TempDir().
+	// running in it) is never touched. Dir is a path of FS; the lock and the sweep exist only
+	// when FS is the operating system's (see FS). Default: os.TempDir().
 	Dir string
 
-	// FS is the filesystem Pebble works on: vfs.Default or a wrapper of it, such as
-	// errorfs for fault injection in tests. The backend's own files in the working directory
-	// (its lock, local checkpoints, downloads) use the os package, so FS must see the same
-	// files as the os package. Default: vfs.Default.
+	// FS is the filesystem of the working directory: Pebble's files and the backend's own
+	// (local checkpoints, restore downloads, import files) are all read and written through it.
+	// vfs.Default, or a wrapper of it such as errorfs for fault injection, is the operating
+	// system's: only there is the working directory locked and are the directories of dead
+	// owners swept (workdir.go), with the os package, as the lock needs a file descriptor. Any
+	// other filesystem (vfs.NewMem for hermetic tests) gets unlocked working directories and
+	// no sweep. Default: vfs.Default.
 	FS vfs.FS
 
 	// Incremental makes checkpoints incremental (state.backend.incremental): only SST files

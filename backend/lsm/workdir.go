@@ -10,9 +10,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Working directories and their owners.
@@ -26,6 +29,17 @@ import (
 // it creates its own. Unlike a check of the recorded process id, this cannot mistake a new
 // process that reuses the id for the owner, and flock locks of two backends of one process
 // exclude each other as locks of two processes do (POSIX fcntl locks would not).
+//
+// The lock and the sweep are the backend's only file IO that bypasses Options.FS, because
+// they genuinely need the operating system: flock needs a file descriptor, the lock file is
+// created exclusively (O_EXCL) and the sweep must not follow a symbolic link (Lstat) nor touch
+// another user's directory (the owner's uid); vfs.FS offers none of these (its Lock is a
+// POSIX fcntl lock that Create truncates and that any close of the file in the process
+// releases). So they run only when Options.FS is the operating system's filesystem (vfs.Default,
+// or a wrapper of it such as errorfs): osWorkDirs. Any other filesystem has no lock that
+// tells a live owner from a dead one, so its working directories are made through Options.FS
+// and neither locked nor swept: fsWorkDirs (with vfs.NewMem, for hermetic tests, nothing
+// outlives the process anyway).
 const (
 	workDirPrefix = "streamstate-lsm-"
 	lockFileName  = "streamstate.lock"
@@ -34,10 +48,71 @@ const (
 	abandonedAfter = time.Hour
 )
 
+// workDirs makes the backend's working directories: osWorkDirs or fsWorkDirs.
+type workDirs interface {
+	// sweep removes the working directories in root whose owner is gone. Failures are
+	// logged, not returned: a leftover directory must not keep a job from starting.
+	sweep(root string, log *slog.Logger)
+	// create creates a fresh working directory for operator opID in root, owned by the
+	// caller, who closes lock after removing the directory.
+	create(root, opID string) (dir string, lock io.Closer, err error)
+}
+
+// workDirsFor returns the workDirs for the filesystem the backend works on.
+func workDirsFor(fsys vfs.FS) workDirs {
+	// Types, not values, are compared: an FS of an uncomparable type would make == panic.
+	if reflect.TypeOf(vfs.Root(fsys)) == reflect.TypeOf(vfs.Default) {
+		return osWorkDirs{}
+	}
+	return fsWorkDirs{fs: fsys}
+}
+
+// fsWorkDirs makes working directories through a filesystem that is not the operating
+// system's, without a lock and without a sweep (see the top of the file).
+type fsWorkDirs struct{ fs vfs.FS }
+
+func (fsWorkDirs) sweep(string, *slog.Logger) {}
+
+func (w fsWorkDirs) create(root, opID string) (string, io.Closer, error) {
+	if err := w.fs.MkdirAll(root, 0o755); err != nil {
+		return "", nil, fmt.Errorf("lsm backend: create %s (%slocaldir): %w", root, ConfigPrefix, err)
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	dir := filepath.Join(root, workDirPrefix+sanitize(opID)+"-"+hex.EncodeToString(rnd[:]))
+	// vfs.FS cannot create a directory exclusively: the name must not exist yet (64 random
+	// bits: a collision is not worth a retry).
+	switch _, err := w.fs.Stat(dir); {
+	case err == nil:
+		return "", nil, fmt.Errorf("lsm backend: create a working directory in %s (%slocaldir): %s already exists", root, ConfigPrefix, dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", nil, fmt.Errorf("lsm backend: create a working directory in %s (%slocaldir): %w", root, ConfigPrefix, err)
+	}
+	if err := w.fs.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("lsm backend: create a working directory in %s (%slocaldir): %w", root, ConfigPrefix, err)
+	}
+	return dir, noLock{}, nil
+}
+
+// noLock is the lock of a working directory of fsWorkDirs: there is none.
+type noLock struct{}
+
+func (noLock) Close() error { return nil }
+
+// osWorkDirs makes working directories locked with flock and sweeps the abandoned ones, on
+// the operating system's filesystem (see the top of the file).
+type osWorkDirs struct{}
+
+func (osWorkDirs) sweep(root string, log *slog.Logger) { sweepWorkDirs(root, log) }
+
+func (osWorkDirs) create(root, opID string) (string, io.Closer, error) {
+	return createWorkDir(root, opID)
+}
+
 // createWorkDir creates a fresh working directory for operator opID in root, locked by this
 // backend, and records the owner (process id and a start token) in its lock file. The caller
 // closes the returned lock file after removing the directory.
-func createWorkDir(root, opID string) (dir string, lock *os.File, err error) {
+func createWorkDir(root, opID string) (dir string, lock io.Closer, err error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", nil, fmt.Errorf("lsm backend: create %s (%slocaldir): %w", root, ConfigPrefix, err)
 	}
@@ -45,12 +120,12 @@ func createWorkDir(root, opID string) (dir string, lock *os.File, err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("lsm backend: create a working directory in %s (%slocaldir): %w", root, ConfigPrefix, err)
 	}
-	lock, err = lockOwner(dir)
+	f, err := lockOwner(dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("lsm backend: lock working directory %s: %w", dir, err)
 	}
-	return dir, lock, nil
+	return dir, f, nil
 }
 
 func lockOwner(dir string) (*os.File, error) {
