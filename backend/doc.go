@@ -16,7 +16,7 @@
 //
 // Threading: every method is called from the task's goroutine, except AsyncSnapshot.Run and
 // OperatorAsyncSnapshot.Run, which run beside it. Errors: sentinels in errors.go, checked with
-// errors.Is; corrupt checkpoint bytes are checkpoint.ErrCorrupt, never a panic. Every backend
+// errors.Is; corrupt checkpoint bytes are snapshot.ErrCorrupt, never a panic. Every backend
 // passes the conformance suite in backend/backendtest.
 //
 // This package imports only the checkpoint formats, keygroup and serde: no storage driver, no

@@ -3,7 +3,7 @@ package backend
 import (
 	"context"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // StateBackend is a state backend in Flink's sense: a factory, one per job, that creates the
@@ -36,7 +36,7 @@ type OperatorOptions struct {
 	Parallelism int
 	// Restore holds the operator state handles of all subtasks of the previous run of this
 	// operator, in any order. Empty for a fresh start.
-	Restore []*checkpoint.OperatorStateHandle
+	Restore []*snapshot.OperatorStateHandle
 	// Reader reads the restore handles' files. Required when Restore is not empty.
-	Reader checkpoint.Reader
+	Reader snapshot.Reader
 }

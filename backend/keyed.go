@@ -5,7 +5,7 @@ import (
 	"iter"
 	"time"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -53,8 +53,8 @@ type Keyed interface {
 
 // SnapshotOptions says how a snapshot is written.
 type SnapshotOptions struct {
-	// Compression compresses each key-group block. Default: checkpoint.CompressionNone.
-	Compression checkpoint.Compression
+	// Compression compresses each key-group block. Default: snapshot.CompressionNone.
+	Compression snapshot.Compression
 	// Savepoint asks for the canonical full format whatever the backend's checkpoint mode.
 	Savepoint bool
 	// Workers is how many goroutines the asynchronous phase may use to serialize and
@@ -76,7 +76,7 @@ type AsyncSnapshot interface {
 	// timer) may write nothing and return a nil handle, as Flink does; the key groups of a
 	// subtask without a handle then restore empty. Callers leave nil handles out of the
 	// metadata.
-	Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error)
+	Run(ctx context.Context, out snapshot.StreamFactory) (*snapshot.KeyedStateHandle, error)
 	// Release drops the snapshot without writing it.
 	Release()
 }
@@ -94,7 +94,7 @@ type Options struct {
 	// Restore holds the keyed state handles to restore from: the handles of every subtask of
 	// the previous run whose key groups overlap KeyGroupRange (others are skipped). Empty for
 	// a fresh start.
-	Restore []*checkpoint.KeyedStateHandle
+	Restore []*snapshot.KeyedStateHandle
 	// Reader reads the restore handles' files. Required when Restore is not empty.
-	Reader checkpoint.Reader
+	Reader snapshot.Reader
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"iter"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // OperatorList is an operator list state with erased elements (the spec's Value
@@ -56,7 +56,7 @@ type OperatorAsyncSnapshot interface {
 	// Run writes the snapshot through out and returns its handle. It may run concurrently
 	// with the task's use of the backend. A backend without any state writes nothing and
 	// returns a nil handle (as Flink does); a restore simply gets fewer handles.
-	Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.OperatorStateHandle, error)
+	Run(ctx context.Context, out snapshot.StreamFactory) (*snapshot.OperatorStateHandle, error)
 	// Release drops the snapshot without writing it.
 	Release()
 }

@@ -4,23 +4,23 @@ import (
 	"fmt"
 	"iter"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 )
 
 // Kind is the kind of a keyed state. The numbers are part of the snapshot format, so the type
 // lives with the format in package checkpoint.
-type Kind = checkpoint.StateKind
+type Kind = snapshot.StateKind
 
 // The keyed state kinds. Reducing and Aggregating state are stored like Value state (their
 // accumulator).
 const (
-	KindValue       = checkpoint.KindValue
-	KindList        = checkpoint.KindList
-	KindMap         = checkpoint.KindMap
-	KindReducing    = checkpoint.KindReducing
-	KindAggregating = checkpoint.KindAggregating
-	KindTimers      = checkpoint.KindTimers
+	KindValue       = snapshot.KindValue
+	KindList        = snapshot.KindList
+	KindMap         = snapshot.KindMap
+	KindReducing    = snapshot.KindReducing
+	KindAggregating = snapshot.KindAggregating
+	KindTimers      = snapshot.KindTimers
 )
 
 // Spec is the type-erased form of a descriptor, what a backend sees. Value is the serializer of
@@ -88,7 +88,7 @@ type MapEntry struct{ Key, Value any }
 // CheckCompatible is the check every backend makes when a state is registered over data
 // written earlier (restored, or registered before): same kind (else ErrStateConflict) and same
 // serializer IDs (else ErrIncompatibleSerializer, naming the state and both serializers).
-func CheckCompatible(operatorID string, have, want checkpoint.StateMeta) error {
+func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 	if have.Kind != want.Kind {
 		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", ErrStateConflict, want.Name, operatorID, have.Kind, want.Kind)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // Options configures a job's checkpoints.
@@ -143,7 +145,7 @@ func (c *Checkpoints) scan(ctx context.Context) (map[int64][]string, map[int64]b
 			continue
 		}
 		files[id] = append(files[id], n)
-		if file == MetadataName {
+		if file == snapshot.MetadataName {
 			complete[id] = true
 		}
 	}
@@ -211,7 +213,7 @@ func (c *Checkpoints) deleteIncomplete(ctx context.Context) (map[int64]bool, err
 // checkpoints that crashed before their metadata. If any metadata cannot be read for a reason
 // other than corruption, nothing is deleted.
 func (c *Checkpoints) deleteOrphanedShared(ctx context.Context, complete map[int64]bool) error {
-	names, err := c.st.List(ctx, c.jobDir()+SharedDir)
+	names, err := c.st.List(ctx, c.jobDir()+snapshot.SharedDir)
 	if err != nil || len(names) == 0 {
 		return err
 	}
@@ -239,36 +241,36 @@ func (c *Checkpoints) deleteOrphanedShared(ctx context.Context, complete map[int
 	return nil
 }
 
-// Reader reads files by the paths of this job's checkpoint metadata.
-func (c *Checkpoints) Reader() Reader { return NewReader(c.st, c.jobDir()) }
+// snapshot.Reader reads files by the paths of this job's checkpoint metadata.
+func (c *Checkpoints) Reader() snapshot.Reader { return NewReader(c.st, c.jobDir()) }
 
 // Load reads and validates the metadata of checkpoint id and checks that every file it
 // references exists with its recorded size.
-func (c *Checkpoints) Load(ctx context.Context, id int64) (*Metadata, error) {
+func (c *Checkpoints) Load(ctx context.Context, id int64) (*snapshot.Metadata, error) {
 	m, err := loadMetadata(ctx, c.st, c.jobDir(), chkDir(id))
 	if err != nil {
 		return nil, err
 	}
 	if m.CheckpointID != id || m.JobID != c.job {
-		return nil, corrupt(c.jobDir()+chkDir(id)+MetadataName, "metadata of checkpoint %d of job %q found where checkpoint %d of job %q belongs",
+		return nil, snapshot.Corrupt(c.jobDir()+chkDir(id)+snapshot.MetadataName, "metadata of checkpoint %d of job %q found where checkpoint %d of job %q belongs",
 			m.CheckpointID, m.JobID, id, c.job)
 	}
 	return m, nil
 }
 
-func loadMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata, error) {
+func loadMetadata(ctx context.Context, st Storage, base, dir string) (*snapshot.Metadata, error) {
 	m, err := readMetadata(ctx, st, base, dir)
 	if err != nil {
 		return nil, err
 	}
-	name := base + dir + MetadataName
+	name := base + dir + snapshot.MetadataName
 	for _, f := range m.Files() {
 		size, err := st.Size(ctx, base+f.Path)
 		if err != nil {
 			return nil, err
 		}
 		if size != f.Size {
-			return nil, &FileError{Path: base + f.Path, Err: ErrMissing,
+			return nil, &snapshot.FileError{Path: base + f.Path, Err: snapshot.ErrMissing,
 				Detail: fmt.Sprintf("has %d bytes, metadata %s says %d", size, name, f.Size)}
 		}
 	}
@@ -276,24 +278,24 @@ func loadMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata,
 }
 
 // readMetadata reads and decodes a _metadata file without checking the files it references.
-// It reads at most MaxMetadataSize+1 bytes: DecodeMetadata rejects more.
-func readMetadata(ctx context.Context, st Storage, base, dir string) (*Metadata, error) {
-	name := base + dir + MetadataName
-	b, err := st.ReadRange(ctx, name, 0, MaxMetadataSize+1)
+// It reads at most snapshot.MaxMetadataSize+1 bytes: snapshot.DecodeMetadata rejects more.
+func readMetadata(ctx context.Context, st Storage, base, dir string) (*snapshot.Metadata, error) {
+	name := base + dir + snapshot.MetadataName
+	b, err := st.ReadRange(ctx, name, 0, snapshot.MaxMetadataSize+1)
 	if err != nil {
 		return nil, err
 	}
-	return DecodeMetadata(name, b)
+	return snapshot.DecodeMetadata(name, b)
 }
 
 // Restore tries the complete checkpoints from the latest back: it loads each one's metadata
-// and calls fn with it. If loading or fn fails with ErrCorrupt or ErrMissing, it logs which
+// and calls fn with it. If loading or fn fails with snapshot.ErrCorrupt or snapshot.ErrMissing, it logs which
 // file was bad and falls back to the previous checkpoint; another error from fn is returned at
 // once. It returns the metadata fn accepted; an error wrapping ErrNoCheckpoint if the job has
 // no complete checkpoint (a fresh start is then right); or, if it has some but none can be
 // read, an error wrapping ErrNoReadableCheckpoint (and every checkpoint's reason) that names
 // each checkpoint it tried and why it failed: the caller must not start fresh silently then.
-func (c *Checkpoints) Restore(ctx context.Context, fn func(*Metadata) error) (*Metadata, error) {
+func (c *Checkpoints) Restore(ctx context.Context, fn func(*snapshot.Metadata) error) (*snapshot.Metadata, error) {
 	ids, err := c.Completed(ctx)
 	if err != nil {
 		return nil, err
@@ -307,7 +309,7 @@ func (c *Checkpoints) Restore(ctx context.Context, fn func(*Metadata) error) (*M
 		if err == nil {
 			return m, nil
 		}
-		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrMissing) {
+		if !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrMissing) {
 			return nil, err
 		}
 		c.opts.Logger.Warn("skipping unreadable checkpoint", "job", c.job, "checkpoint", ids[i], "error", err)
@@ -329,7 +331,7 @@ func (c *Checkpoints) Begin(id int64) (*Pending, error) {
 	}
 	// An id used again must not lose its metadata to the cleanup of its failed namesake (the
 	// other orphans have random names).
-	delete(c.orphans, c.jobDir()+chkDir(id)+MetadataName)
+	delete(c.orphans, c.jobDir()+chkDir(id)+snapshot.MetadataName)
 	p := newPending(c.st, c.jobDir(), chkDir(id), id, c)
 	c.pending[id] = p
 	return p, nil
@@ -406,7 +408,7 @@ func (c *Checkpoints) Retain(ctx context.Context) error {
 			return err
 		}
 		for _, f := range m.Files() {
-			if strings.HasPrefix(f.Path, SharedDir) && !referenced[f.Path] {
+			if strings.HasPrefix(f.Path, snapshot.SharedDir) && !referenced[f.Path] {
 				referenced[f.Path] = true // once
 				shared = append(shared, f.Path)
 			}
@@ -417,7 +419,7 @@ func (c *Checkpoints) Retain(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		meta := c.jobDir() + chkDir(id) + MetadataName
+		meta := c.jobDir() + chkDir(id) + snapshot.MetadataName
 		if err := c.st.Delete(ctx, meta); err != nil {
 			return err
 		}
@@ -468,7 +470,7 @@ func (c *Checkpoints) deleteOrphans(ctx context.Context) error {
 
 // unreadable reports whether err says a file is corrupt or missing (not a storage outage).
 func unreadable(err error) bool {
-	return err != nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, ErrMissing))
+	return err != nil && (errors.Is(err, snapshot.ErrCorrupt) || errors.Is(err, snapshot.ErrMissing))
 }
 
 // BeginSavepoint starts a savepoint in st, whose root is the savepoint's own directory:
@@ -479,8 +481,8 @@ func BeginSavepoint(st Storage) *Pending {
 	return newPending(st, "", "", 0, nil)
 }
 
-// LoadSavepoint reads the savepoint whose root is st; the Reader reads its files.
-func LoadSavepoint(ctx context.Context, st Storage) (*Metadata, Reader, error) {
+// LoadSavepoint reads the savepoint whose root is st; the snapshot.Reader reads its files.
+func LoadSavepoint(ctx context.Context, st Storage) (*snapshot.Metadata, snapshot.Reader, error) {
 	m, err := loadMetadata(ctx, st, "", "")
 	if err != nil {
 		return nil, nil, err
@@ -491,8 +493,8 @@ func LoadSavepoint(ctx context.Context, st Storage) (*Metadata, Reader, error) {
 // LoadCheckpoint reads and validates the metadata of complete checkpoint id of job jobID in st,
 // as Checkpoints.Load does, without opening the job's checkpoints: it reads and never writes
 // or deletes, so it is safe on the checkpoints of a job that is running elsewhere (Open is
-// not: it cleans up after the job's writer). The Reader reads the checkpoint's files.
-func LoadCheckpoint(ctx context.Context, st Storage, jobID string, id int64) (*Metadata, Reader, error) {
+// not: it cleans up after the job's writer). The snapshot.Reader reads the checkpoint's files.
+func LoadCheckpoint(ctx context.Context, st Storage, jobID string, id int64) (*snapshot.Metadata, snapshot.Reader, error) {
 	if err := validJobID(jobID); err != nil {
 		return nil, nil, err
 	}
@@ -504,9 +506,9 @@ func LoadCheckpoint(ctx context.Context, st Storage, jobID string, id int64) (*M
 	return m, c.Reader(), nil
 }
 
-// NewReader returns a Reader of st for paths relative to base. Reads of at least two
-// ParallelReadChunk are split into ranged reads that run ParallelReadConcurrency at a time.
-func NewReader(st Storage, base string) Reader { return storageReader{st, base} }
+// NewReader returns a snapshot.Reader of st for paths relative to base. Reads of at least two
+// snapshot.ParallelReadChunk are split into ranged reads that run snapshot.ParallelReadConcurrency at a time.
+func NewReader(st Storage, base string) snapshot.Reader { return storageReader{st, base} }
 
 type storageReader struct {
 	st   Storage

@@ -18,6 +18,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -26,7 +27,7 @@ import (
 
 const cpMaxP = checkpointtest.MaxP // key groups of the test operators
 
-var cpStates = []checkpoint.StateMeta{{Name: "count", Kind: checkpoint.KindValue, Value: "string"}}
+var cpStates = []snapshot.StateMeta{{Name: "count", Kind: snapshot.KindValue, Value: "string"}}
 
 // Checkpoints of two subtasks' full snapshots and shared files (checkpointtest: blobstore's
 // tests use them too).
@@ -39,9 +40,9 @@ var (
 )
 
 // cpReadHandle reads the key groups rng of h: key -> value.
-func cpReadHandle(ctx context.Context, r checkpoint.Reader, h *checkpoint.KeyedStateHandle, rng keygroup.Range) (map[string]string, error) {
+func cpReadHandle(ctx context.Context, r snapshot.Reader, h *snapshot.KeyedStateHandle, rng keygroup.Range) (map[string]string, error) {
 	got := map[string]string{}
-	err := checkpoint.ReadKeyGroups(ctx, r, h, rng, func(_ int, rec *checkpoint.Record) error {
+	err := snapshot.ReadKeyGroups(ctx, r, h, rng, func(_ int, rec *snapshot.Record) error {
 		got[string(rec.Key)] = string(rec.Value)
 		return nil
 	})
@@ -49,7 +50,7 @@ func cpReadHandle(ctx context.Context, r checkpoint.Reader, h *checkpoint.KeyedS
 }
 
 // cpReadAll reads every handle of m: key -> value.
-func cpReadAll(ctx context.Context, r checkpoint.Reader, m *checkpoint.Metadata) (map[string]string, error) {
+func cpReadAll(ctx context.Context, r snapshot.Reader, m *snapshot.Metadata) (map[string]string, error) {
 	all := map[string]string{}
 	for _, o := range m.Operators {
 		for _, h := range o.Keyed {
@@ -83,7 +84,7 @@ func cpList(t *testing.T, st checkpoint.Storage, prefix string) []string {
 }
 
 // cpFiles returns the job-relative names of the files of m, plus its _metadata.
-func cpFiles(job string, m *checkpoint.Metadata) []string {
+func cpFiles(job string, m *snapshot.Metadata) []string {
 	names := []string{fmt.Sprintf("%s/chk-%d/_metadata", job, m.CheckpointID)}
 	for _, f := range m.Files() {
 		if !strings.HasPrefix(f.Path, "shared/") {
@@ -170,7 +171,7 @@ func TestCheckpointLayout(t *testing.T) {
 	}
 	h0 := cpWrite(t, p, "op-0", keygroup.RangeFor(cpMaxP, 2, 0), "v7")
 	h1 := cpWrite(t, p, "dir/op-1", keygroup.RangeFor(cpMaxP, 2, 1), "v7")
-	for _, h := range []*checkpoint.KeyedStateHandle{h0, h1} {
+	for _, h := range []*snapshot.KeyedStateHandle{h0, h1} {
 		if !strings.HasPrefix(h.File.Path, "chk-7/") || strings.Count(h.File.Path, "/") != 1 {
 			t.Fatalf("file path %q is not chk-7/<name>", h.File.Path)
 		}
@@ -194,7 +195,7 @@ func TestCheckpointLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.JobID != "job-a" || got.CheckpointID != 7 || got.Savepoint || got.TimestampMs != now.UnixMilli() ||
-		got.Version != checkpoint.MetadataVersion {
+		got.Version != snapshot.MetadataVersion {
 		t.Fatalf("metadata = %+v", got)
 	}
 	if files := got.Files(); len(files) != 2 || files[0] != h0.File || files[1] != h1.File {
@@ -300,7 +301,7 @@ func TestPendingMisuse(t *testing.T) {
 	if got := readAll(t, st, "job/chk-1/_metadata"); !bytes.Equal(got, metaBefore) {
 		t.Fatal("the metadata changed")
 	}
-	m, err := c.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+	m, err := c.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +404,7 @@ func TestCheckpointConcurrentWriters(t *testing.T) {
 			t.Fatal(err)
 		}
 		const par = 4
-		handles := make([]*checkpoint.KeyedStateHandle, par)
+		handles := make([]*snapshot.KeyedStateHandle, par)
 		var wg sync.WaitGroup
 		for i := range par {
 			wg.Go(func() {
@@ -423,7 +424,7 @@ func TestCheckpointConcurrentWriters(t *testing.T) {
 		}
 	}
 	cpExpectCompleted(t, c, 2, 3)
-	m, err := c.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+	m, err := c.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +447,7 @@ func TestOpenRejectsBadJobIDs(t *testing.T) {
 func TestRetentionDefaultKeepsOne(t *testing.T) {
 	st := cpMem(t)
 	c, _ := cpOpen(t, st, "job", 0)
-	var last *checkpoint.Metadata
+	var last *snapshot.Metadata
 	for id := int64(1); id <= 3; id++ {
 		last = cpTake(t, c, id, fmt.Sprint("v", id))
 		cpExpectCompleted(t, c, id)
@@ -458,7 +459,7 @@ func TestRetentionKeepsThree(t *testing.T) {
 	ctx := context.Background()
 	st := cpMem(t)
 	c, _ := cpOpen(t, st, "job", 3)
-	ms := map[int64]*checkpoint.Metadata{}
+	ms := map[int64]*snapshot.Metadata{}
 	for id := int64(1); id <= 5; id++ {
 		ms[id] = cpTake(t, c, id, fmt.Sprint("v", id))
 	}
@@ -478,7 +479,7 @@ func TestRetentionKeepsThree(t *testing.T) {
 		}
 	}
 	for _, id := range []int64{1, 2} {
-		if _, err := c.Load(ctx, id); !errors.Is(err, checkpoint.ErrMissing) {
+		if _, err := c.Load(ctx, id); !errors.Is(err, snapshot.ErrMissing) {
 			t.Fatalf("Load(%d) of a subsumed checkpoint: %v", id, err)
 		}
 	}
@@ -596,7 +597,7 @@ func TestOpenDeletesIncompleteCheckpoints(t *testing.T) {
 	c2, _ := cpOpen(t, st2, "job", 1)
 	cpExpectFiles(t, st2, "", append(cpFiles("job", m1), "other/chk-5/op-0")...)
 	cpExpectCompleted(t, c2, 1)
-	m, err := c2.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+	m, err := c2.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 	if err != nil || m.CheckpointID != 1 {
 		t.Fatalf("Restore = %v, %v", m, err)
 	}
@@ -661,7 +662,7 @@ func TestNonCanonicalCheckpointDirectoriesAreIgnored(t *testing.T) {
 		putObject(t, st, "job/"+dir+"/_metadata", meta)
 	}
 	cpExpectCompleted(t, c, 1)
-	m, err := c.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+	m, err := c.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 	if err != nil || m.CheckpointID != 1 {
 		t.Fatalf("Restore = %v, %v", m, err)
 	}
@@ -678,13 +679,13 @@ type cpRestoreFixture struct {
 	st  checkpoint.Storage
 	c   *checkpoint.Checkpoints
 	log *cpLog
-	ms  map[int64]*checkpoint.Metadata
+	ms  map[int64]*snapshot.Metadata
 }
 
 func newRestoreFixture(t *testing.T) *cpRestoreFixture {
 	st := cpMem(t)
 	c, log := cpOpen(t, st, "job", 3)
-	f := &cpRestoreFixture{st: st, c: c, log: log, ms: map[int64]*checkpoint.Metadata{}}
+	f := &cpRestoreFixture{st: st, c: c, log: log, ms: map[int64]*snapshot.Metadata{}}
 	for id := int64(1); id <= 3; id++ {
 		f.ms[id] = cpTake(t, c, id, fmt.Sprint("v", id))
 	}
@@ -693,11 +694,11 @@ func newRestoreFixture(t *testing.T) *cpRestoreFixture {
 
 // restore runs Restore with a callback that reads every handle of the metadata, as a
 // backend's restore does, and returns the ids the callback saw and the values restored.
-func (f *cpRestoreFixture) restore(t *testing.T) (*checkpoint.Metadata, []int64, map[string]string, error) {
+func (f *cpRestoreFixture) restore(t *testing.T) (*snapshot.Metadata, []int64, map[string]string, error) {
 	t.Helper()
 	var seen []int64
 	var vals map[string]string
-	m, err := f.c.Restore(context.Background(), func(m *checkpoint.Metadata) error {
+	m, err := f.c.Restore(context.Background(), func(m *snapshot.Metadata) error {
 		seen = append(seen, m.CheckpointID)
 		var err error
 		vals, err = cpReadAll(context.Background(), f.c.Reader(), m)
@@ -798,7 +799,7 @@ func TestRestoreFallsBack(t *testing.T) {
 		if err := st.Delete(ctx, "job/shared/B"); err != nil {
 			t.Fatal(err)
 		}
-		m, err := c.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+		m, err := c.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 		if err != nil || m.CheckpointID != 1 {
 			t.Fatalf("Restore = %v, %v", m, err)
 		}
@@ -820,11 +821,11 @@ func TestRestoreFallsBack(t *testing.T) {
 	t.Run("callback-says-corrupt", func(t *testing.T) {
 		f := newRestoreFixture(t)
 		var seen []int64
-		m, err := f.c.Restore(ctx, func(m *checkpoint.Metadata) error {
+		m, err := f.c.Restore(ctx, func(m *snapshot.Metadata) error {
 			seen = append(seen, m.CheckpointID)
 			if m.CheckpointID == 3 {
 				return fmt.Errorf("restoring operator op: %w",
-					&checkpoint.FileError{Path: "chk-3/timers-7", Err: checkpoint.ErrCorrupt, Detail: "bad timer"})
+					&snapshot.FileError{Path: "chk-3/timers-7", Err: snapshot.ErrCorrupt, Detail: "bad timer"})
 			}
 			return nil
 		})
@@ -864,14 +865,14 @@ func TestRestoreEveryCheckpointBad(t *testing.T) {
 		putObject(t, f.st, fmt.Sprintf("job/chk-%d/_metadata", id), []byte("junk"))
 	}
 	called := false
-	m, err := f.c.Restore(ctx, func(*checkpoint.Metadata) error { called = true; return nil })
+	m, err := f.c.Restore(ctx, func(*snapshot.Metadata) error { called = true; return nil })
 	if !errors.Is(err, checkpoint.ErrNoReadableCheckpoint) || m != nil || called {
 		t.Fatalf("Restore = %v, %v (callback called: %v); want ErrNoReadableCheckpoint", m, err, called)
 	}
 	if errors.Is(err, checkpoint.ErrNoCheckpoint) {
 		t.Errorf("unreadable checkpoints are reported as no checkpoint, which callers take as a fresh start: %v", err)
 	}
-	if !errors.Is(err, checkpoint.ErrCorrupt) {
+	if !errors.Is(err, snapshot.ErrCorrupt) {
 		t.Errorf("the error does not carry the reasons: %v", err)
 	}
 	for id := 1; id <= 3; id++ {
@@ -889,9 +890,9 @@ func TestRestoreEveryCheckpointBad(t *testing.T) {
 func TestRestoreEveryCheckpointRejected(t *testing.T) {
 	f := newRestoreFixture(t)
 	var tried []int64
-	_, err := f.c.Restore(context.Background(), func(m *checkpoint.Metadata) error {
+	_, err := f.c.Restore(context.Background(), func(m *snapshot.Metadata) error {
 		tried = append(tried, m.CheckpointID)
-		return &checkpoint.FileError{Path: fmt.Sprintf("chk-%d/op", m.CheckpointID), Err: checkpoint.ErrCorrupt, Detail: "bad name"}
+		return &snapshot.FileError{Path: fmt.Sprintf("chk-%d/op", m.CheckpointID), Err: snapshot.ErrCorrupt, Detail: "bad name"}
 	})
 	if !errors.Is(err, checkpoint.ErrNoReadableCheckpoint) || errors.Is(err, checkpoint.ErrNoCheckpoint) {
 		t.Fatalf("Restore = %v; want ErrNoReadableCheckpoint", err)
@@ -908,7 +909,7 @@ func TestRestoreEveryCheckpointRejected(t *testing.T) {
 
 func TestRestoreNoCheckpoint(t *testing.T) {
 	c, _ := cpOpen(t, cpMem(t), "job", 1)
-	m, err := c.Restore(context.Background(), func(*checkpoint.Metadata) error {
+	m, err := c.Restore(context.Background(), func(*snapshot.Metadata) error {
 		t.Fatal("callback called")
 		return nil
 	})
@@ -927,7 +928,7 @@ func TestRestoreOtherErrorsAreReturned(t *testing.T) {
 	f := newRestoreFixture(t)
 	boom := errors.New("state serializer changed")
 	calls := 0
-	m, err := f.c.Restore(ctx, func(*checkpoint.Metadata) error { calls++; return fmt.Errorf("operator op: %w", boom) })
+	m, err := f.c.Restore(ctx, func(*snapshot.Metadata) error { calls++; return fmt.Errorf("operator op: %w", boom) })
 	if !errors.Is(err, boom) || m != nil || calls != 1 {
 		t.Fatalf("Restore = %v, %v after %d callbacks; want the callback's error after 1", m, err, calls)
 	}
@@ -938,7 +939,7 @@ func TestRestoreOtherErrorsAreReturned(t *testing.T) {
 	fs := checkpointtest.NewFaultStorage(f.st)
 	c, _ := cpOpen(t, fs, "job", 3)
 	fs.FailNth(checkpointtest.OpReadRange, "job/chk-3/_metadata", 1)
-	if _, err := c.Restore(ctx, func(*checkpoint.Metadata) error { return nil }); !errors.Is(err, checkpointtest.ErrInjected) {
+	if _, err := c.Restore(ctx, func(*snapshot.Metadata) error { return nil }); !errors.Is(err, checkpointtest.ErrInjected) {
 		t.Fatalf("Restore with a failing storage = %v, want the storage's error", err)
 	}
 }
@@ -968,7 +969,7 @@ func TestJobManagerCheckpointTooLarge(t *testing.T) {
 	}
 	cpExpectFiles(t, st, "", cpFiles("job", m1)...)
 	cpExpectCompleted(t, c, 1)
-	m, err := c.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+	m, err := c.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 	if err != nil || m.CheckpointID != 1 {
 		t.Fatalf("Restore = %v, %v", m, err)
 	}
@@ -1004,7 +1005,7 @@ func TestMetadataWriteFailure(t *testing.T) {
 	if got := readAll(t, fs, "job/chk-1/_metadata"); !bytes.Equal(got, meta1) {
 		t.Fatal("checkpoint 1's metadata changed")
 	}
-	m, err := c.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+	m, err := c.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 	if err != nil || m.CheckpointID != 1 {
 		t.Fatalf("Restore = %v, %v", m, err)
 	}
@@ -1096,7 +1097,7 @@ func TestSavepointIsSelfContained(t *testing.T) {
 	if err := os.Remove(filepath.Join(moved, filepath.FromSlash(h1.File.Path))); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := checkpoint.LoadSavepoint(ctx, st2); !errors.Is(err, checkpoint.ErrMissing) || !strings.Contains(err.Error(), h1.File.Path) {
+	if _, _, err := checkpoint.LoadSavepoint(ctx, st2); !errors.Is(err, snapshot.ErrMissing) || !strings.Contains(err.Error(), h1.File.Path) {
 		t.Fatalf("LoadSavepoint of a damaged copy: %v", err)
 	}
 }
@@ -1104,7 +1105,7 @@ func TestSavepointIsSelfContained(t *testing.T) {
 func TestSavepointAbortAndEmptyDir(t *testing.T) {
 	ctx := context.Background()
 	st := openURL(t, "file://"+t.TempDir())
-	if _, _, err := checkpoint.LoadSavepoint(ctx, st); !errors.Is(err, checkpoint.ErrMissing) {
+	if _, _, err := checkpoint.LoadSavepoint(ctx, st); !errors.Is(err, snapshot.ErrMissing) {
 		t.Fatalf("LoadSavepoint of an empty directory: %v, want ErrMissing", err)
 	}
 	p := checkpoint.BeginSavepoint(st)
@@ -1135,21 +1136,21 @@ func TestOpenDeletesOrphanedSharedFilesAndChecksMetadataIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := st.Create(ctx, "job/"+checkpoint.SharedDir+"orphan.sst", false)
+	w, _ := st.Create(ctx, "job/"+snapshot.SharedDir+"orphan.sst", false)
 	_, _ = w.Write([]byte("from a crashed checkpoint"))
 	if _, err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128,
-		Keyed: []*checkpoint.KeyedStateHandle{{KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializer: "int64",
-			Incremental: &checkpoint.IncrementalHandle{Backend: "lsm", Shared: []checkpoint.IncrementalFile{{Name: "000001.sst", Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}}}}}}}}
+	md := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128,
+		Keyed: []*snapshot.KeyedStateHandle{{KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializer: "int64",
+			Incremental: &snapshot.IncrementalHandle{Backend: "lsm", Shared: []snapshot.IncrementalFile{{Name: "000001.sst", Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}}}}}}}}
 	if err := p.Complete(ctx, md); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := checkpoint.Open(ctx, st, "job", checkpoint.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	names, _ := st.List(ctx, "job/"+checkpoint.SharedDir)
+	names, _ := st.List(ctx, "job/"+snapshot.SharedDir)
 	if len(names) != 1 || names[0] != "job/"+ref.Path {
 		t.Fatalf("shared files after Open: %v, want only %s", names, ref.Path)
 	}
@@ -1158,7 +1159,7 @@ func TestOpenDeletesOrphanedSharedFilesAndChecksMetadataIdentity(t *testing.T) {
 	w, _ = st.Create(ctx, "job/chk-2/_metadata", false)
 	_, _ = w.Write(b)
 	_, _ = w.Commit()
-	if _, err := cps.Load(ctx, 2); !errors.Is(err, checkpoint.ErrCorrupt) {
+	if _, err := cps.Load(ctx, 2); !errors.Is(err, snapshot.ErrCorrupt) {
 		t.Fatalf("Load of misplaced metadata: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -25,7 +26,7 @@ func ExampleCheckpoints() {
 	}
 
 	const maxP = 128
-	states := []checkpoint.StateMeta{{Name: "count", Kind: checkpoint.KindValue, Value: "int64"}}
+	states := []snapshot.StateMeta{{Name: "count", Kind: snapshot.KindValue, Value: "int64"}}
 	for range 3 {
 		id, err := cps.NextID(ctx)
 		if err != nil {
@@ -40,7 +41,7 @@ func ExampleCheckpoints() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		w := checkpoint.NewFullWriter(out, keygroup.Range{Start: 0, End: maxP - 1}, "string", states, checkpoint.CompressionNone)
+		w := snapshot.NewFullWriter(out, keygroup.Range{Start: 0, End: maxP - 1}, "string", states, snapshot.CompressionNone)
 		key := []byte("hello")
 		if err := w.BeginKeyGroup(keygroup.Of(key, maxP)); err != nil {
 			log.Fatal(err)
@@ -51,8 +52,8 @@ func ExampleCheckpoints() {
 			log.Fatal(err)
 		}
 		// The metadata is written last: from then on the checkpoint exists.
-		m := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
-			ID: "counter", Parallelism: 1, MaxParallelism: maxP, Keyed: []*checkpoint.KeyedStateHandle{h}}}}
+		m := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
+			ID: "counter", Parallelism: 1, MaxParallelism: maxP, Keyed: []*snapshot.KeyedStateHandle{h}}}}
 		if err := p.Complete(ctx, m); err != nil {
 			log.Fatal(err)
 		}
@@ -63,9 +64,9 @@ func ExampleCheckpoints() {
 	}
 	fmt.Println("completed:", ids)
 
-	m, err := cps.Restore(ctx, func(m *checkpoint.Metadata) error {
+	m, err := cps.Restore(ctx, func(m *snapshot.Metadata) error {
 		h := m.Operator("counter").Keyed[0]
-		return checkpoint.ReadKeyGroups(ctx, cps.Reader(), h, h.KeyGroupRange, func(kg int, r *checkpoint.Record) error {
+		return snapshot.ReadKeyGroups(ctx, cps.Reader(), h, h.KeyGroupRange, func(kg int, r *snapshot.Record) error {
 			fmt.Printf("%s = %s\n", r.Key, r.Value)
 			return nil
 		})

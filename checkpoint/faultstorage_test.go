@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -119,7 +120,7 @@ func TestFaultStorageHook(t *testing.T) {
 		}
 		if op == checkpointtest.OpCommit {
 			// The hook may use the storage: here it sees the object is not yet visible.
-			if _, err := fs.Size(ctx, name); !errors.Is(err, checkpoint.ErrMissing) {
+			if _, err := fs.Size(ctx, name); !errors.Is(err, snapshot.ErrMissing) {
 				t.Errorf("object visible before its commit: %v", err)
 			}
 		}
@@ -210,7 +211,7 @@ func TestFaultStorageCountsPartialRestore(t *testing.T) {
 	// A torn read of the file is reported as a missing (short) file that names it.
 	fs.TruncateReads(name, h.Blocks[part.Start].Offset+10)
 	_, err = cpReadHandle(ctx, c.Reader(), h, part)
-	if !errors.Is(err, checkpoint.ErrMissing) || !strings.Contains(err.Error(), h.File.Path) {
+	if !errors.Is(err, snapshot.ErrMissing) || !strings.Contains(err.Error(), h.File.Path) {
 		t.Fatalf("truncated read: %v, want ErrMissing naming %s", err, h.File.Path)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -77,7 +78,7 @@ type CheckpointDir struct {
 
 // MetadataPath returns the name of the checkpoint's _metadata file relative to its job's
 // directory.
-func (c CheckpointDir) MetadataPath() string { return chkDir(c.ID) + MetadataName }
+func (c CheckpointDir) MetadataPath() string { return chkDir(c.ID) + snapshot.MetadataName }
 
 // Scan lists the checkpoint layout of st without changing anything: every
 // <job-id>/chk-<n>/ directory (or chk-<n>/ at the root, when st is a job's directory) and
@@ -105,9 +106,9 @@ func Scan(ctx context.Context, st Storage) (*Listing, error) {
 		id, ok := parseChkName(rest[0])
 		if !ok || len(rest) < 2 {
 			switch {
-			case len(parts) == 1 && parts[0] == MetadataName:
+			case len(parts) == 1 && parts[0] == snapshot.MetadataName:
 				savepoints[""] = true
-			case len(parts) == 2 && parts[1] == MetadataName:
+			case len(parts) == 2 && parts[1] == snapshot.MetadataName:
 				savepoints[parts[0]+"/"] = true
 			}
 			continue
@@ -118,7 +119,7 @@ func Scan(ctx context.Context, st Storage) (*Listing, error) {
 			dirs[key{job, id}] = d
 		}
 		d.Files++
-		if len(rest) == 2 && rest[1] == MetadataName {
+		if len(rest) == 2 && rest[1] == snapshot.MetadataName {
 			d.Complete = true
 		}
 	}
@@ -165,13 +166,13 @@ type CheckReport struct {
 	Files int
 	Bytes int64
 	// Unverified is the number of those files that have no checksum (metadata format 1,
-	// MetadataVersionNoChecksums): they were checked by size and, in streamstate's own
+	// snapshot.MetadataVersionNoChecksums): they were checked by size and, in streamstate's own
 	// formats, by the CRC-32C of every block or section, but database files of incremental
 	// handles by size only.
 	Unverified int
-	// Problems holds one error per bad file: a *FileError naming the file by its name in
-	// the storage and wrapping ErrCorrupt (bad bytes, a size larger than recorded),
-	// ErrMissing (absent, or shorter than recorded) or the storage's error.
+	// Problems holds one error per bad file: a *snapshot.FileError naming the file by its name in
+	// the storage and wrapping snapshot.ErrCorrupt (bad bytes, a size larger than recorded),
+	// snapshot.ErrMissing (absent, or shorter than recorded) or the storage's error.
 	Problems []error
 }
 
@@ -190,10 +191,10 @@ const checkChunk = 32 << 20
 // metadata format 1 have no checksum (counted in CheckReport.Unverified): the database files
 // of its incremental handles are checked for existence and size only. A bad file is reported
 // once, in the report, and Check goes on with the next; the error is only that of ctx.
-func Check(ctx context.Context, st Storage, base string, m *Metadata) (*CheckReport, error) {
+func Check(ctx context.Context, st Storage, base string, m *snapshot.Metadata) (*CheckReport, error) {
 	rep := &CheckReport{}
 	bad := map[string]bool{} // files with a problem already reported
-	report := func(ref FileRef, err error) {
+	report := func(ref snapshot.FileRef, err error) {
 		if !bad[ref.Path] {
 			bad[ref.Path] = true
 			rep.Problems = append(rep.Problems, fileProblem(base, ref.Path, err))
@@ -205,7 +206,7 @@ func Check(ctx context.Context, st Storage, base string, m *Metadata) (*CheckRep
 	for _, f := range m.Files() {
 		if s, seen := sizes[f.Path]; seen {
 			if s != f.Size {
-				report(f, corrupt(f.Path, "the metadata records it with sizes %d and %d", s, f.Size))
+				report(f, snapshot.Corrupt(f.Path, "the metadata records it with sizes %d and %d", s, f.Size))
 			}
 			continue
 		}
@@ -220,9 +221,9 @@ func Check(ctx context.Context, st Storage, base string, m *Metadata) (*CheckRep
 		case err != nil:
 			report(f, err)
 		case size < f.Size:
-			report(f, &FileError{Path: f.Path, Err: ErrMissing, Detail: fmt.Sprintf("truncated: has %d bytes, the metadata says %d", size, f.Size)})
+			report(f, &snapshot.FileError{Path: f.Path, Err: snapshot.ErrMissing, Detail: fmt.Sprintf("truncated: has %d bytes, the metadata says %d", size, f.Size)})
 		case size > f.Size:
-			report(f, corrupt(f.Path, "has %d bytes, the metadata says %d", size, f.Size))
+			report(f, snapshot.Corrupt(f.Path, "has %d bytes, the metadata says %d", size, f.Size))
 		}
 	}
 
@@ -248,7 +249,7 @@ func Check(ctx context.Context, st Storage, base string, m *Metadata) (*CheckRep
 			if bad[h.File.Path] {
 				continue
 			}
-			if _, err := ReadOperatorSections(ctx, r, h, nil); err != nil {
+			if _, err := snapshot.ReadOperatorSections(ctx, r, h, nil); err != nil {
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
@@ -285,11 +286,11 @@ func Check(ctx context.Context, st Storage, base string, m *Metadata) (*CheckRep
 }
 
 // checkFull reads every key group of h, in chunks of at most checkChunk bytes.
-func checkFull(ctx context.Context, r Reader, h *KeyedStateHandle) error {
+func checkFull(ctx context.Context, r snapshot.Reader, h *snapshot.KeyedStateHandle) error {
 	rng := h.KeyGroupRange
-	noop := func(int, *Record) error { return nil }
+	noop := func(int, *snapshot.Record) error { return nil }
 	if len(h.Blocks) != rng.Len() {
-		return ReadKeyGroups(ctx, r, h, rng, noop) // reports the mismatch
+		return snapshot.ReadKeyGroups(ctx, r, h, rng, noop) // reports the mismatch
 	}
 	for start := rng.Start; start <= rng.End; {
 		end, first := start, h.Blocks[start-rng.Start].Offset
@@ -300,7 +301,7 @@ func checkFull(ctx context.Context, r Reader, h *KeyedStateHandle) error {
 			}
 			end++
 		}
-		if err := ReadKeyGroups(ctx, r, h, keygroup.Range{Start: start, End: end}, noop); err != nil {
+		if err := snapshot.ReadKeyGroups(ctx, r, h, keygroup.Range{Start: start, End: end}, noop); err != nil {
 			return err
 		}
 		start = end + 1
@@ -310,8 +311,8 @@ func checkFull(ctx context.Context, r Reader, h *KeyedStateHandle) error {
 
 // verifyFile reads the file f in chunks of at most checkChunk bytes and verifies its size and
 // checksum.
-func verifyFile(ctx context.Context, r Reader, f FileRef) error {
-	h := NewFileHasher()
+func verifyFile(ctx context.Context, r snapshot.Reader, f snapshot.FileRef) error {
+	h := snapshot.NewFileHasher()
 	for off := int64(0); off < f.Size; {
 		n := min(int64(checkChunk), f.Size-off)
 		b, err := r.ReadRange(ctx, f.Path, off, n)
@@ -327,14 +328,14 @@ func verifyFile(ctx context.Context, r Reader, f FileRef) error {
 	return h.Verify(f)
 }
 
-// fileProblem returns err as a *FileError that names the file base+rel.
+// fileProblem returns err as a *snapshot.FileError that names the file base+rel.
 func fileProblem(base, rel string, err error) error {
-	var fe *FileError
+	var fe *snapshot.FileError
 	if errors.As(err, &fe) {
 		if fe.Path == rel && base != "" {
-			return &FileError{Path: base + rel, Err: fe.Err, Detail: fe.Detail}
+			return &snapshot.FileError{Path: base + rel, Err: fe.Err, Detail: fe.Detail}
 		}
 		return fe
 	}
-	return &FileError{Path: base + rel, Err: err}
+	return &snapshot.FileError{Path: base + rel, Err: err}
 }

@@ -12,12 +12,14 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
 // inTake completes checkpoint id of c with one operator: a full keyed handle over every key
 // group and one operator state handle.
-func inTake(t *testing.T, c *checkpoint.Checkpoints, id int64) *checkpoint.Metadata {
+func inTake(t *testing.T, c *checkpoint.Checkpoints, id int64) *snapshot.Metadata {
 	t.Helper()
 	ctx := context.Background()
 	p, err := c.Begin(id)
@@ -29,7 +31,7 @@ func inTake(t *testing.T, c *checkpoint.Checkpoints, id int64) *checkpoint.Metad
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := checkpoint.NewFullWriter(out, rng, "string", []checkpoint.StateMeta{{Name: "count", Kind: checkpoint.KindValue, Value: "int64"}}, checkpoint.CompressionSnappy)
+	w := snapshot.NewFullWriter(out, rng, "string", []snapshot.StateMeta{{Name: "count", Kind: snapshot.KindValue, Value: "int64"}}, snapshot.CompressionSnappy)
 	for kg := range rng.All() {
 		if err := w.BeginKeyGroup(kg); err != nil {
 			t.Fatal(err)
@@ -44,8 +46,8 @@ func inTake(t *testing.T, c *checkpoint.Checkpoints, id int64) *checkpoint.Metad
 	if err != nil {
 		t.Fatal(err)
 	}
-	ow := checkpoint.NewOperatorWriter(out, 0, 1)
-	if err := ow.BeginState(checkpoint.OperatorStateMeta{Name: "offsets", Mode: checkpoint.ModeSplit, Value: "int64"}, 1); err != nil {
+	ow := snapshot.NewOperatorWriter(out, 0, 1)
+	if err := ow.BeginState(snapshot.OperatorStateMeta{Name: "offsets", Mode: snapshot.ModeSplit, Value: "int64"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	ow.Element([]byte("12345678"))
@@ -53,8 +55,8 @@ func inTake(t *testing.T, c *checkpoint.Checkpoints, id int64) *checkpoint.Metad
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 8,
-		Keyed: []*checkpoint.KeyedStateHandle{kh}, Operator: []*checkpoint.OperatorStateHandle{oh}}}}
+	m := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 8,
+		Keyed: []*snapshot.KeyedStateHandle{kh}, Operator: []*snapshot.OperatorStateHandle{oh}}}}
 	if err := p.Complete(ctx, m); err != nil {
 		t.Fatal(err)
 	}
@@ -208,34 +210,34 @@ func TestCheck(t *testing.T) {
 			b := slices.Clone(keyed)
 			b[kh.Blocks[5].Offset+1] ^= 0x40
 			inPut(t, st, "job/"+kh.File.Path, b)
-		}, kh.File.Path, checkpoint.ErrCorrupt, "checksum mismatch in the block of key group 5"},
+		}, kh.File.Path, snapshot.ErrCorrupt, "checksum mismatch in the block of key group 5"},
 		{"flipped byte in the header", func() {
 			b := slices.Clone(keyed)
 			b[0] ^= 0x01
 			inPut(t, st, "job/"+kh.File.Path, b)
-		}, kh.File.Path, checkpoint.ErrCorrupt, "bad magic"},
+		}, kh.File.Path, snapshot.ErrCorrupt, "bad magic"},
 		{"truncated operator state", func() {
 			inPut(t, st, "job/"+oh.File.Path, op[:len(op)-3])
-		}, oh.File.Path, checkpoint.ErrMissing, "truncated"},
+		}, oh.File.Path, snapshot.ErrMissing, "truncated"},
 		{"longer file", func() {
 			inPut(t, st, "job/"+oh.File.Path, append(slices.Clone(op), 0))
-		}, oh.File.Path, checkpoint.ErrCorrupt, "the metadata says"},
+		}, oh.File.Path, snapshot.ErrCorrupt, "the metadata says"},
 		{"deleted file", func() {
 			if err := st.Delete(ctx, "job/"+kh.File.Path); err != nil {
 				t.Fatal(err)
 			}
-		}, kh.File.Path, checkpoint.ErrMissing, ""},
+		}, kh.File.Path, snapshot.ErrMissing, ""},
 		{"operator section", func() {
 			b := slices.Clone(op)
 			b[len(b)-5] ^= 1
 			inPut(t, st, "job/"+oh.File.Path, b)
-		}, oh.File.Path, checkpoint.ErrCorrupt, `operator state "offsets"`},
+		}, oh.File.Path, snapshot.ErrCorrupt, `operator state "offsets"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inPut(t, st, "job/"+kh.File.Path, keyed)
 			inPut(t, st, "job/"+oh.File.Path, op)
 			tc.damage()
-			for _, md := range []*checkpoint.Metadata{m, v1} {
+			for _, md := range []*snapshot.Metadata{m, v1} {
 				detail := tc.detail
 				rep, err := checkpoint.Check(ctx, st, "job/", md)
 				if err != nil {
@@ -244,7 +246,7 @@ func TestCheck(t *testing.T) {
 				if len(rep.Problems) != 1 {
 					t.Fatalf("format %d: problems: %v, want one", md.Version, rep.Problems)
 				}
-				var fe *checkpoint.FileError
+				var fe *snapshot.FileError
 				if p := rep.Problems[0]; !errors.As(p, &fe) || fe.Path != "job/"+tc.file || !errors.Is(p, tc.wantErr) || !strings.Contains(p.Error(), detail) {
 					t.Errorf("format %d: problem %v; want a FileError of job/%s wrapping %v mentioning %q", md.Version, p, tc.file, tc.wantErr, detail)
 				}
@@ -276,16 +278,16 @@ func TestCheck(t *testing.T) {
 
 // stripChecksums returns m as metadata format 1 (MetadataVersionNoChecksums) records it: the
 // same handles without checksums, decoded from format 1 bytes.
-func stripChecksums(t testing.TB, m *checkpoint.Metadata) *checkpoint.Metadata {
+func stripChecksums(t testing.TB, m *snapshot.Metadata) *snapshot.Metadata {
 	t.Helper()
 	c := *m
-	c.Version = checkpoint.MetadataVersionNoChecksums
+	c.Version = snapshot.MetadataVersionNoChecksums
 	body, err := json.Marshal(&c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body = regexp.MustCompile(`,"sha256":"[0-9a-f]{64}"`).ReplaceAll(body, nil)
-	v1, err := checkpoint.DecodeMetadata("v1", wrapMetadataBody(checkpoint.MetadataVersionNoChecksums, body))
+	v1, err := snapshot.DecodeMetadata("v1", checkpointtest.WrapMetadataBody(snapshot.MetadataVersionNoChecksums, body))
 	if err != nil {
 		t.Fatal(err)
 	}

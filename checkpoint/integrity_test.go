@@ -9,13 +9,14 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
 // integrityTake completes checkpoint id of job "job" with a full keyed handle and an operator
 // state handle whose bytes depend on id but whose layout does not: the file of one checkpoint
 // fits the metadata of another, block and section CRCs included.
-func integrityTake(t *testing.T, cps *checkpoint.Checkpoints, id int64) *checkpoint.Metadata {
+func integrityTake(t *testing.T, cps *checkpoint.Checkpoints, id int64) *snapshot.Metadata {
 	t.Helper()
 	ctx := context.Background()
 	p, err := cps.Begin(id)
@@ -23,37 +24,37 @@ func integrityTake(t *testing.T, cps *checkpoint.Checkpoints, id int64) *checkpo
 	f, err := p.Create(ctx, "keyed")
 	must(t, err)
 	rng := keygroup.Range{Start: 0, End: 7}
-	kh, err := checkpoint.WriteFull(ctx, f, rng, "string", goldenStates, checkpoint.CompressionNone, 1, func(kg int, b *checkpoint.BlockBuilder) error {
+	kh, err := snapshot.WriteFull(ctx, f, rng, "string", goldenStates, snapshot.CompressionNone, 1, func(kg int, b *snapshot.BlockBuilder) error {
 		b.Value(0, []byte{'k', byte('0' + kg)}, nil, bytes.Repeat([]byte{byte(id)}, 8))
 		return nil
 	})
 	must(t, err)
 	of, err := p.Create(ctx, "operator")
 	must(t, err)
-	ow := checkpoint.NewOperatorWriter(of, 0, 1)
-	must(t, ow.BeginState(checkpoint.OperatorStateMeta{Name: "offsets", Mode: checkpoint.ModeSplit, Value: "int64"}, 1))
+	ow := snapshot.NewOperatorWriter(of, 0, 1)
+	must(t, ow.BeginState(snapshot.OperatorStateMeta{Name: "offsets", Mode: snapshot.ModeSplit, Value: "int64"}, 1))
 	ow.Element(bytes.Repeat([]byte{byte(id)}, 8))
 	oh, err := ow.Finish()
 	must(t, err)
-	m := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 8,
-		Keyed: []*checkpoint.KeyedStateHandle{kh}, Operator: []*checkpoint.OperatorStateHandle{oh}}}}
+	m := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 8,
+		Keyed: []*snapshot.KeyedStateHandle{kh}, Operator: []*snapshot.OperatorStateHandle{oh}}}}
 	must(t, p.Complete(ctx, m))
 	return m
 }
 
 // integrityRead reads all state of m as a restore at unchanged parallelism does, and returns
 // the byte every value was written with.
-func integrityRead(ctx context.Context, r checkpoint.Reader, m *checkpoint.Metadata) (byte, error) {
+func integrityRead(ctx context.Context, r snapshot.Reader, m *snapshot.Metadata) (byte, error) {
 	o := m.Operators[0]
 	var seen []byte
-	err := checkpoint.ReadKeyGroups(ctx, r, o.Keyed[0], keygroup.Range{Start: 0, End: 7}, func(kg int, rec *checkpoint.Record) error {
+	err := snapshot.ReadKeyGroups(ctx, r, o.Keyed[0], keygroup.Range{Start: 0, End: 7}, func(kg int, rec *snapshot.Record) error {
 		seen = append(seen, rec.Value[0])
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	secs, err := checkpoint.ReadOperatorSections(ctx, r, o.Operator[0], nil)
+	secs, err := snapshot.ReadOperatorSections(ctx, r, o.Operator[0], nil)
 	if err != nil {
 		return 0, err
 	}
@@ -72,7 +73,7 @@ func integrityRead(ctx context.Context, r checkpoint.Reader, m *checkpoint.Metad
 // matches: only the file's checksum tells). Restore falls back to checkpoint 1 and restores its
 // state, never checkpoint 2 with state of checkpoint 1; Check names the file.
 func TestFullAndOperatorIntegrity(t *testing.T) {
-	type damage func(t *testing.T, st checkpoint.Storage, m1, m2 *checkpoint.Metadata) string
+	type damage func(t *testing.T, st checkpoint.Storage, m1, m2 *snapshot.Metadata) string
 	put := func(t *testing.T, st checkpoint.Storage, p string, b []byte) {
 		w, err := st.Create(context.Background(), "job/"+p, false)
 		must(t, err)
@@ -86,18 +87,18 @@ func TestFullAndOperatorIntegrity(t *testing.T) {
 		must(t, err)
 		return b
 	}
-	keyed := func(m *checkpoint.Metadata) string { return m.Operators[0].Keyed[0].File.Path }
-	operator := func(m *checkpoint.Metadata) string { return m.Operators[0].Operator[0].File.Path }
-	flip := func(file func(*checkpoint.Metadata) string) damage {
-		return func(t *testing.T, st checkpoint.Storage, _, m2 *checkpoint.Metadata) string {
+	keyed := func(m *snapshot.Metadata) string { return m.Operators[0].Keyed[0].File.Path }
+	operator := func(m *snapshot.Metadata) string { return m.Operators[0].Operator[0].File.Path }
+	flip := func(file func(*snapshot.Metadata) string) damage {
+		return func(t *testing.T, st checkpoint.Storage, _, m2 *snapshot.Metadata) string {
 			b := read(t, st, file(m2))
 			b[len(b)-1] ^= 1
 			put(t, st, file(m2), b)
 			return file(m2)
 		}
 	}
-	older := func(file func(*checkpoint.Metadata) string) damage {
-		return func(t *testing.T, st checkpoint.Storage, m1, m2 *checkpoint.Metadata) string {
+	older := func(file func(*snapshot.Metadata) string) damage {
+		return func(t *testing.T, st checkpoint.Storage, m1, m2 *snapshot.Metadata) string {
 			put(t, st, file(m2), read(t, st, file(m1)))
 			return file(m2)
 		}
@@ -122,7 +123,7 @@ func TestFullAndOperatorIntegrity(t *testing.T) {
 			p := tc.damage(t, st, m1, m2)
 
 			var got byte
-			m, err := cps.Restore(ctx, func(m *checkpoint.Metadata) error {
+			m, err := cps.Restore(ctx, func(m *snapshot.Metadata) error {
 				got, err = integrityRead(ctx, cps.Reader(), m)
 				return err
 			})
@@ -132,8 +133,8 @@ func TestFullAndOperatorIntegrity(t *testing.T) {
 			}
 			rep, err := checkpoint.Check(ctx, st, "job/", m2)
 			must(t, err)
-			var fe *checkpoint.FileError
-			if len(rep.Problems) != 1 || !errors.As(rep.Problems[0], &fe) || fe.Path != "job/"+p || !errors.Is(fe, checkpoint.ErrCorrupt) ||
+			var fe *snapshot.FileError
+			if len(rep.Problems) != 1 || !errors.As(rep.Problems[0], &fe) || fe.Path != "job/"+p || !errors.Is(fe, snapshot.ErrCorrupt) ||
 				!strings.Contains(fe.Error(), "checksum mismatch") {
 				t.Fatalf("Check: %v; want one ErrCorrupt checksum mismatch naming job/%s", rep.Problems, p)
 			}

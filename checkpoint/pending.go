@@ -11,12 +11,14 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // cleanupTimeout bounds the deletes of a snapshot whose Complete failed.
 const cleanupTimeout = 30 * time.Second
 
-// Pending is a checkpoint or savepoint being written. It is the StreamFactory for its files;
+// Pending is a checkpoint or savepoint being written. It is the snapshot.StreamFactory for its files;
 // Complete writes its metadata, Abort deletes everything it wrote. Once either has been
 // called, Create fails and a stream's Close discards its file and fails.
 type Pending struct {
@@ -94,7 +96,7 @@ func (w *pendingWriter) Commit() (int64, error) {
 func (p *Pending) ID() int64 { return p.id }
 
 // Create implements StreamFactory: a new exclusive file of this snapshot.
-func (p *Pending) Create(ctx context.Context, hint string) (OutputStream, error) {
+func (p *Pending) Create(ctx context.Context, hint string) (snapshot.OutputStream, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	rel := p.dir + path.Base(hint) + "-" + hex.EncodeToString(rnd[:])
@@ -112,15 +114,17 @@ func (p *Pending) Create(ctx context.Context, hint string) (OutputStream, error)
 	return newStream(w, rel), nil
 }
 
-// stream is an OutputStream to a Writer that hashes the bytes as they pass, so the file's
+// stream is an snapshot.OutputStream to a Writer that hashes the bytes as they pass, so the file's
 // checksum is known when it is committed without reading it again.
 type stream struct {
 	w   Writer
 	rel string
-	sum *FileHasher
+	sum *snapshot.FileHasher
 }
 
-func newStream(w Writer, rel string) *stream { return &stream{w: w, rel: rel, sum: NewFileHasher()} }
+func newStream(w Writer, rel string) *stream {
+	return &stream{w: w, rel: rel, sum: snapshot.NewFileHasher()}
+}
 
 func (s *stream) Write(b []byte) (int, error) {
 	n, err := s.w.Write(b)
@@ -131,16 +135,16 @@ func (s *stream) Write(b []byte) (int, error) {
 func (s *stream) Abort() { s.w.Abort() }
 
 // Close commits the file and returns its reference with the checksum of the bytes written.
-func (s *stream) Close() (FileRef, error) {
+func (s *stream) Close() (snapshot.FileRef, error) {
 	n, err := s.w.Commit()
 	if err != nil {
-		return FileRef{Path: s.rel, Size: n}, err
+		return snapshot.FileRef{Path: s.rel, Size: n}, err
 	}
 	if n != s.sum.Size() {
 		// The storage committed other bytes than it was given: the checksum would not match.
-		return FileRef{}, fmt.Errorf("checkpoint: file %s committed with %d bytes, %d written", s.rel, n, s.sum.Size())
+		return snapshot.FileRef{}, fmt.Errorf("checkpoint: file %s committed with %d bytes, %d written", s.rel, n, s.sum.Size())
 	}
-	return FileRef{Path: s.rel, Size: n, SHA256: s.sum.Sum()}, nil
+	return snapshot.FileRef{Path: s.rel, Size: n, SHA256: s.sum.Sum()}, nil
 }
 
 // Complete writes the metadata with create-if-not-exists, which makes the snapshot exist,
@@ -151,7 +155,7 @@ func (s *stream) Close() (FileRef, error) {
 // references was committed, hence durable (Writer.Commit), before Complete is called (a
 // stream's Close commits it); the metadata is written and durable when its Commit returns;
 // only then does retention delete anything.
-func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
+func (p *Pending) Complete(ctx context.Context, m *snapshot.Metadata) error {
 	if err := p.CommitMetadata(ctx, m); err != nil {
 		return err
 	}
@@ -169,7 +173,7 @@ func (p *Pending) Complete(ctx context.Context, m *Metadata) error {
 // until the caller runs Checkpoints.Retain. A caller that must not wait for storage deletes on
 // its own goroutine (the stream coordinator) uses it and retains elsewhere. On error the
 // snapshot is cleaned up as by Complete.
-func (p *Pending) CommitMetadata(ctx context.Context, m *Metadata) error {
+func (p *Pending) CommitMetadata(ctx context.Context, m *snapshot.Metadata) error {
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
@@ -191,7 +195,7 @@ func (p *Pending) CommitMetadata(ctx context.Context, m *Metadata) error {
 			// The write may have reached the store before it failed (a lost response): the
 			// metadata must go before the files it references, or it would name deleted files.
 			p.mu.Lock()
-			p.files = append([]string{p.base + p.dir + MetadataName}, p.files...)
+			p.files = append([]string{p.base + p.dir + snapshot.MetadataName}, p.files...)
 			p.mu.Unlock()
 		}
 		// The cleanup outlives a canceled or expired context (a checkpoint timeout), within
@@ -209,12 +213,12 @@ func (p *Pending) CommitMetadata(ctx context.Context, m *Metadata) error {
 	return nil
 }
 
-func (p *Pending) writeMetadata(ctx context.Context, m *Metadata) error {
-	b, err := EncodeMetadata(m)
+func (p *Pending) writeMetadata(ctx context.Context, m *snapshot.Metadata) error {
+	b, err := snapshot.EncodeMetadata(m)
 	if err != nil {
 		return err
 	}
-	w, err := p.raw.Create(ctx, p.base+p.dir+MetadataName, true)
+	w, err := p.raw.Create(ctx, p.base+p.dir+snapshot.MetadataName, true)
 	if err != nil {
 		return err
 	}
@@ -272,4 +276,27 @@ func (p *Pending) deleteFiles(ctx context.Context) error {
 		p.owner.addOrphans(failed)
 	}
 	return errors.Join(errs...)
+}
+
+// CreateShared creates a file under the job's shared/ directory for an incremental
+// checkpoint. The stored name is hint followed by a random suffix, so an upload never
+// replaces another. Until the checkpoint completes the file belongs to it: Abort deletes it.
+// For a savepoint, shared/ is inside the savepoint's directory. The stream's Close returns the
+// file's reference with its size and checksum.
+func (p *Pending) CreateShared(ctx context.Context, hint string) (snapshot.OutputStream, error) {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	rel := snapshot.SharedDir + path.Base(hint) + "-" + hex.EncodeToString(rnd[:])
+	p.mu.Lock()
+	if p.done {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("checkpoint %d is already completed or aborted", p.id)
+	}
+	p.files = append(p.files, p.base+rel)
+	p.mu.Unlock()
+	w, err := p.st.Create(ctx, p.base+rel, false)
+	if err != nil {
+		return nil, err
+	}
+	return newStream(w, rel), nil
 }

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // Defect 7 (issue 17): retention removes the directories of the checkpoints it deletes on
@@ -25,7 +25,7 @@ func TestRetentionRemovesCheckpointDirectories(t *testing.T) {
 	dir := t.TempDir()
 	st := openURL(t, "file://"+dir)
 	c, _ := cpOpen(t, st, "job", 2)
-	var last []*checkpoint.Metadata
+	var last []*snapshot.Metadata
 	for id := int64(1); id <= 12; id++ {
 		m := cpTake(t, c, id, "v", cpShared(t, st, "job", fmt.Sprintf("s%d", id)))
 		last = append(last, m)

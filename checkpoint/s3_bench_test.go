@@ -9,6 +9,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/internal/miniotest"
 	"github.com/streamstate/streamstate/keygroup"
 )
@@ -18,7 +19,7 @@ type benchSnapshot struct {
 	st   checkpoint.Storage
 	fs   *checkpointtest.FaultStorage
 	c    *checkpoint.Checkpoints
-	h    *checkpoint.KeyedStateHandle
+	h    *snapshot.KeyedStateHandle
 	size int64
 }
 
@@ -60,7 +61,7 @@ func s3BenchSnapshot(b *testing.B) *benchSnapshot {
 			return
 		}
 		rng := keygroup.Range{Start: 0, End: benchKeyGroups - 1}
-		w := checkpoint.NewFullWriter(out, rng, "string", cpStates, checkpoint.CompressionNone)
+		w := snapshot.NewFullWriter(out, rng, "string", cpStates, snapshot.CompressionNone)
 		v := make([]byte, benchValueBytes)
 		for i := range v {
 			v[i] = byte(i * 31)
@@ -111,7 +112,7 @@ func BenchmarkS3Restore(b *testing.B) {
 			}
 		}
 	})
-	b.Run(fmt.Sprintf("raw-get-%d-streams", checkpoint.ParallelReadConcurrency), func(b *testing.B) {
+	b.Run(fmt.Sprintf("raw-get-%d-streams", snapshot.ParallelReadConcurrency), func(b *testing.B) {
 		b.SetBytes(s.size)
 		for b.Loop() {
 			got, err := s.c.Reader().ReadRange(ctx, s.h.File.Path, 0, s.size)
@@ -129,7 +130,7 @@ func BenchmarkS3Restore(b *testing.B) {
 			s.fs.ResetCounts()
 			records := 0
 			for b.Loop() {
-				err := checkpoint.ReadKeyGroups(ctx, s.c.Reader(), s.h, rng, func(int, *checkpoint.Record) error {
+				err := snapshot.ReadKeyGroups(ctx, s.c.Reader(), s.h, rng, func(int, *snapshot.Record) error {
 					records++
 					return nil
 				})

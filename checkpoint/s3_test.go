@@ -21,6 +21,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/internal/miniotest"
 	"github.com/streamstate/streamstate/keygroup"
 )
@@ -137,18 +138,18 @@ var faultCases = []faultCase{
 
 // takeWithShared takes checkpoint id through p's shared-file factory too: two subtask files,
 // one new shared file; it returns the first error and aborts the checkpoint on it.
-func tryTakeWithShared(ctx context.Context, c *checkpoint.Checkpoints, id int64, val string) (*checkpoint.Metadata, error) {
+func tryTakeWithShared(ctx context.Context, c *checkpoint.Checkpoints, id int64, val string) (*snapshot.Metadata, error) {
 	p, err := c.Begin(id)
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*checkpoint.Metadata, error) {
+	fail := func(err error) (*snapshot.Metadata, error) {
 		_ = p.Abort(context.Background())
 		return nil, err
 	}
-	var hs []*checkpoint.KeyedStateHandle
+	var hs []*snapshot.KeyedStateHandle
 	for i := range 2 {
-		h, err := cpTryWrite(checkpoint.StreamFactory(p), fmt.Sprintf("op-%d", i), keygroup.RangeFor(cpMaxP, 2, i), val)
+		h, err := cpTryWrite(snapshot.StreamFactory(p), fmt.Sprintf("op-%d", i), keygroup.RangeFor(cpMaxP, 2, i), val)
 		if err != nil {
 			return fail(err)
 		}
@@ -159,8 +160,8 @@ func tryTakeWithShared(ctx context.Context, c *checkpoint.Checkpoints, id int64,
 		return fail(err)
 	}
 	m := cpMetadata(cpMaxP, hs...)
-	m.Operators = append(m.Operators, &checkpoint.OperatorState{ID: "shared-op", Parallelism: 1, MaxParallelism: cpMaxP,
-		Keyed: []*checkpoint.KeyedStateHandle{sh}})
+	m.Operators = append(m.Operators, &snapshot.OperatorState{ID: "shared-op", Parallelism: 1, MaxParallelism: cpMaxP,
+		Keyed: []*snapshot.KeyedStateHandle{sh}})
 	if err := p.Complete(ctx, m); err != nil {
 		return nil, err // Complete deleted the files
 	}
@@ -170,28 +171,28 @@ func tryTakeWithShared(ctx context.Context, c *checkpoint.Checkpoints, id int64,
 // sharedOf makes a Pending's CreateShared a StreamFactory.
 type sharedOf struct{ p *checkpoint.Pending }
 
-func (s sharedOf) Create(ctx context.Context, hint string) (checkpoint.OutputStream, error) {
+func (s sharedOf) Create(ctx context.Context, hint string) (snapshot.OutputStream, error) {
 	return s.p.CreateShared(ctx, hint)
 }
 
 // ctxFactory creates its streams with ctx, whose end stops their uploads.
 type ctxFactory struct {
 	ctx context.Context
-	f   checkpoint.StreamFactory
+	f   snapshot.StreamFactory
 }
 
-func (c ctxFactory) Create(_ context.Context, hint string) (checkpoint.OutputStream, error) {
+func (c ctxFactory) Create(_ context.Context, hint string) (snapshot.OutputStream, error) {
 	return c.f.Create(c.ctx, hint)
 }
 
 // expectValues is a Restore callback that reads operator "op" of a checkpoint taken by
 // tryTakeWithShared or cpTake and checks its values (the shared operator is read too).
-func expectValues(ctx context.Context, c *checkpoint.Checkpoints, val string) func(*checkpoint.Metadata) error {
-	return func(m *checkpoint.Metadata) error {
+func expectValues(ctx context.Context, c *checkpoint.Checkpoints, val string) func(*snapshot.Metadata) error {
+	return func(m *snapshot.Metadata) error {
 		if _, err := cpReadAll(ctx, c.Reader(), m); err != nil {
 			return err
 		}
-		vals, err := cpReadAll(ctx, c.Reader(), &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{m.Operator("op")}})
+		vals, err := cpReadAll(ctx, c.Reader(), &snapshot.Metadata{Operators: []*snapshot.OperatorState{m.Operator("op")}})
 		if err == nil && !maps.Equal(vals, cpWant(val)) {
 			err = fmt.Errorf("restored %v, want %v", vals, cpWant(val))
 		}
@@ -200,7 +201,7 @@ func expectValues(ctx context.Context, c *checkpoint.Checkpoints, val string) fu
 }
 
 // allFiles is every object of m: its metadata and every file it references.
-func allFiles(job string, m *checkpoint.Metadata) []string {
+func allFiles(job string, m *snapshot.Metadata) []string {
 	names := []string{fmt.Sprintf("%s/chk-%d/_metadata", job, m.CheckpointID)}
 	for _, f := range m.Files() {
 		names = append(names, job+"/"+f.Path)
@@ -419,7 +420,7 @@ func TestS3RestoreFallsBack(t *testing.T) {
 	newFixture := func(t *testing.T) (*cpRestoreFixture, *checkpointtest.FaultStorage) {
 		fs := checkpointtest.NewFaultStorage(s3Storage(t))
 		c, log := cpOpen(t, fs, "job", 3)
-		f := &cpRestoreFixture{st: fs, c: c, log: log, ms: map[int64]*checkpoint.Metadata{}}
+		f := &cpRestoreFixture{st: fs, c: c, log: log, ms: map[int64]*snapshot.Metadata{}}
 		for id := int64(1); id <= 3; id++ {
 			f.ms[id] = cpTake(t, c, id, fmt.Sprint("v", id))
 		}
@@ -574,9 +575,9 @@ func TestMinIODownDuringRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err := c.Restore(rctx, func(*checkpoint.Metadata) error { return nil })
+	_, err := c.Restore(rctx, func(*snapshot.Metadata) error { return nil })
 	cancel()
-	if err == nil || errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrMissing) {
+	if err == nil || errors.Is(err, snapshot.ErrCorrupt) || errors.Is(err, snapshot.ErrMissing) {
 		t.Fatalf("Restore with MinIO down: %v; want an outage error", err)
 	}
 	if strings.Contains(log.String(), "skipping unreadable checkpoint") {

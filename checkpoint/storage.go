@@ -16,9 +16,9 @@ type Storage interface {
 	// the store supports conditional writes).
 	Create(ctx context.Context, name string, ifNotExist bool) (Writer, error)
 	// ReadRange reads length bytes at offset (length < 0: to the end). A missing object
-	// gives an error wrapping ErrMissing; a short object returns fewer bytes.
+	// gives an error wrapping snapshot.ErrMissing; a short object returns fewer bytes.
 	ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error)
-	// Size returns an object's size, or an error wrapping ErrMissing.
+	// Size returns an object's size, or an error wrapping snapshot.ErrMissing.
 	Size(ctx context.Context, name string) (int64, error)
 	// Delete removes an object; deleting a missing object is not an error. A storage with
 	// directories (file://) also removes the directories the delete left empty, up to but

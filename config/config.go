@@ -12,6 +12,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -366,9 +367,9 @@ func (c *Config) OpenCheckpointStorage(ctx context.Context) (checkpoint.Storage,
 }
 
 // Compression returns the snapshot compression to use.
-func (c *Config) Compression() checkpoint.Compression {
+func (c *Config) Compression() snapshot.Compression {
 	if c.SnapshotCompression {
-		return checkpoint.CompressionSnappy
+		return snapshot.CompressionSnappy
 	}
-	return checkpoint.CompressionNone
+	return snapshot.CompressionNone
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 func TestDefaults(t *testing.T) {
@@ -27,7 +27,7 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Backend != "lsm" || c.CheckpointStorage != "filesystem" || c.NumRetained != 3 || !c.SnapshotCompression ||
-		c.JobManagerMaxStateSize != 10<<20 || c.MaxParallelism != 256 || c.Compression() != checkpoint.CompressionSnappy {
+		c.JobManagerMaxStateSize != 10<<20 || c.MaxParallelism != 256 || c.Compression() != snapshot.CompressionSnappy {
 		t.Fatalf("parsed: %+v", c)
 	}
 	if c.LSM.Options.BlockCacheSize != 64<<20 || c.LSM.Options.WriteBufferCount != 3 {

@@ -8,6 +8,7 @@ import (
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -31,10 +32,10 @@ func Example() {
 	pending, _ := cps.Begin(1)
 	snap, _ := b.Snapshot(1, backend.SnapshotOptions{})
 	handle, _ := snap.Run(ctx, pending)
-	_ = pending.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
-		ID: "count", Parallelism: 1, MaxParallelism: 128, Keyed: []*checkpoint.KeyedStateHandle{handle}}}})
+	_ = pending.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
+		ID: "count", Parallelism: 1, MaxParallelism: 128, Keyed: []*snapshot.KeyedStateHandle{handle}}}})
 
-	md, _ := cps.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+	md, _ := cps.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 	for i := range 2 {
 		opts.KeyGroupRange = keygroup.RangeFor(128, 2, i)
 		opts.Restore, opts.Reader = md.Operator("count").Keyed, cps.Reader()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // CheckpointStats describes one finished checkpoint or savepoint, as Flink's checkpoint
@@ -50,8 +51,8 @@ type pendingCheckpoint struct {
 // memberResult is one operator's part of a subtask's snapshot.
 type memberResult struct {
 	uid   string
-	keyed *checkpoint.KeyedStateHandle
-	ops   *checkpoint.OperatorStateHandle
+	keyed *snapshot.KeyedStateHandle
+	ops   *snapshot.OperatorStateHandle
 }
 
 // taskAck is a subtask's acknowledgement (or decline, when err is set) of a checkpoint.
@@ -325,11 +326,11 @@ func (c *coordinator) remove(p *pendingCheckpoint) {
 }
 
 // metadata builds the metadata of a checkpoint every subtask acknowledged, and its stats.
-func (c *coordinator) metadata(p *pendingCheckpoint) (*checkpoint.Metadata, CheckpointStats) {
+func (c *coordinator) metadata(p *pendingCheckpoint) (*snapshot.Metadata, CheckpointStats) {
 	j := c.job
 	stats := CheckpointStats{ID: p.id, Savepoint: p.savepoint, Path: p.path}
-	m := &checkpoint.Metadata{JobID: j.opts.JobID, CheckpointID: p.id, Savepoint: p.savepoint, TimestampMs: p.timestampMs}
-	byUID := map[string]*checkpoint.OperatorState{}
+	m := &snapshot.Metadata{JobID: j.opts.JobID, CheckpointID: p.id, Savepoint: p.savepoint, TimestampMs: p.timestampMs}
+	byUID := map[string]*snapshot.OperatorState{}
 	for _, t := range j.tasks {
 		a := p.acks[t]
 		stats.Sync = max(stats.Sync, a.sync)
@@ -339,7 +340,7 @@ func (c *coordinator) metadata(p *pendingCheckpoint) (*checkpoint.Metadata, Chec
 		for _, r := range a.results {
 			os := byUID[r.uid]
 			if os == nil {
-				os = &checkpoint.OperatorState{ID: r.uid, Parallelism: t.parallelism, MaxParallelism: j.maxP}
+				os = &snapshot.OperatorState{ID: r.uid, Parallelism: t.parallelism, MaxParallelism: j.maxP}
 				byUID[r.uid] = os
 				m.Operators = append(m.Operators, os)
 			}
@@ -352,8 +353,8 @@ func (c *coordinator) metadata(p *pendingCheckpoint) (*checkpoint.Metadata, Chec
 		}
 	}
 	for _, os := range m.Operators {
-		slices.SortFunc(os.Keyed, func(a, b *checkpoint.KeyedStateHandle) int { return a.KeyGroupRange.Start - b.KeyGroupRange.Start })
-		slices.SortFunc(os.Operator, func(a, b *checkpoint.OperatorStateHandle) int { return a.Subtask - b.Subtask })
+		slices.SortFunc(os.Keyed, func(a, b *snapshot.KeyedStateHandle) int { return a.KeyGroupRange.Start - b.KeyGroupRange.Start })
+		slices.SortFunc(os.Operator, func(a, b *snapshot.OperatorStateHandle) int { return a.Subtask - b.Subtask })
 	}
 	for _, f := range m.Files() {
 		stats.StateSize += f.Size

@@ -13,6 +13,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // faultyCheckpoints opens the checkpoints of a job over a FaultStorage on a temp directory.
@@ -315,7 +316,7 @@ func TestRetentionRunsOffTheEventLoop(t *testing.T) {
 	}
 	var metas []string
 	for _, n := range names {
-		if strings.HasSuffix(n, "/"+checkpoint.MetadataName) {
+		if strings.HasSuffix(n, "/"+snapshot.MetadataName) {
 			metas = append(metas, n)
 		}
 	}

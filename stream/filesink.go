@@ -28,7 +28,7 @@ import (
 // A run that restores no snapshot refuses to start (ErrOutputExists) if dir already holds
 // part files this sink published: it would publish their lines again. Names read from a
 // snapshot's state are checked against the exact shapes above; anything else fails the
-// restore with checkpoint.ErrCorrupt naming the operator state file. A snapshot's part files
+// restore with snapshot.ErrCorrupt naming the operator state file. A snapshot's part files
 // must be in dir: restoring into another directory fails, naming the one that holds them
 // (moving the directory with all its hidden files is fine).
 //

@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -53,8 +54,8 @@ type Restore struct {
 	// that holds output published by earlier runs. Default: false.
 	FreshIfUnreadable bool
 	// Metadata and Reader restore a given checkpoint or savepoint.
-	Metadata *checkpoint.Metadata
-	Reader   checkpoint.Reader
+	Metadata *snapshot.Metadata
+	Reader   snapshot.Reader
 	// AllowNonRestoredState lets a job start although the snapshot holds state of an operator
 	// the job does not have (Flink's --allowNonRestoredState).
 	AllowNonRestoredState bool
@@ -78,7 +79,7 @@ type Options struct {
 	Checkpoints   *checkpoint.Checkpoints
 	Checkpointing CheckpointConfig
 	// Compression of full snapshots' key-group blocks.
-	Compression checkpoint.Compression
+	Compression snapshot.Compression
 	Restore     Restore
 	// Clock gives processing time. Default: the wall clock.
 	Clock Clock
@@ -114,8 +115,8 @@ type Job struct {
 	tasks   []*task
 	coord   *coordinator
 
-	restore     *checkpoint.Metadata
-	reader      checkpoint.Reader
+	restore     *snapshot.Metadata
+	reader      snapshot.Reader
 	restoredMu  sync.Mutex
 	restoredUID map[string]bool
 
@@ -172,7 +173,7 @@ func Execute(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 	case r.Metadata != nil:
 		err = j.instantiate(r.Metadata, r.Reader)
 	case r.Latest && j.cps != nil:
-		_, err = j.cps.Restore(ctx, func(m *checkpoint.Metadata) error { return j.instantiate(m, j.cps.Reader()) })
+		_, err = j.cps.Restore(ctx, func(m *snapshot.Metadata) error { return j.instantiate(m, j.cps.Reader()) })
 		switch {
 		case errors.Is(err, checkpoint.ErrNoCheckpoint):
 			err = j.instantiate(nil, nil)
@@ -240,7 +241,7 @@ func (o *Options) setDefaults() error {
 }
 
 // instantiate creates every subtask, restoring from m when it is not nil.
-func (j *Job) instantiate(m *checkpoint.Metadata, r checkpoint.Reader) error {
+func (j *Job) instantiate(m *snapshot.Metadata, r snapshot.Reader) error {
 	j.closeTasks()
 	j.tasks = nil
 	j.restore, j.reader, j.restoredUID = m, r, map[string]bool{}
@@ -299,7 +300,7 @@ func (j *Job) instantiate(m *checkpoint.Metadata, r checkpoint.Reader) error {
 
 // corruptOperatorState is the error for an element of operator state name of operator uid
 // that the restored snapshot holds but the operator never writes: it wraps
-// checkpoint.ErrCorrupt and names the snapshot's operator state files that hold the state,
+// snapshot.ErrCorrupt and names the snapshot's operator state files that hold the state,
 // so that a restore falls back to an earlier checkpoint.
 func (j *Job) corruptOperatorState(uid, name, format string, args ...any) error {
 	var files []string
@@ -316,7 +317,7 @@ func (j *Job) corruptOperatorState(uid, name, format string, args ...any) error 
 	if where == "" {
 		where = fmt.Sprintf("operator state of %q", uid)
 	}
-	return &checkpoint.FileError{Path: where, Err: checkpoint.ErrCorrupt,
+	return &snapshot.FileError{Path: where, Err: snapshot.ErrCorrupt,
 		Detail: fmt.Sprintf("operator %q, state %q: %s", uid, name, fmt.Sprintf(format, args...))}
 }
 
@@ -463,7 +464,7 @@ func (j *Job) LastCheckpoint() (CheckpointStats, bool) {
 }
 
 // Restored returns the checkpoint or savepoint the job was restored from, or nil.
-func (j *Job) Restored() *checkpoint.Metadata { return j.restore }
+func (j *Job) Restored() *snapshot.Metadata { return j.restore }
 
 // send delivers a coordinator message; a subtask that has ended (or a full queue, which
 // only a stuck subtask causes) drops it: notifications may be lost, and later ones cover

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // Metrics are a job's Prometheus metrics: source throughput and checkpoint statistics. The
@@ -76,16 +76,16 @@ func (m *Metrics) checkpoint(s CheckpointStats) {
 
 // countingFactory counts the bytes written through a checkpoint's StreamFactory.
 type countingFactory struct {
-	out   checkpoint.StreamFactory
+	out   snapshot.StreamFactory
 	bytes atomic.Int64
 }
 
-func newCountingFactory(out checkpoint.StreamFactory) *countingFactory {
+func newCountingFactory(out snapshot.StreamFactory) *countingFactory {
 	return &countingFactory{out: out}
 }
 
-// Create implements checkpoint.StreamFactory.
-func (f *countingFactory) Create(ctx context.Context, hint string) (checkpoint.OutputStream, error) {
+// Create implements snapshot.StreamFactory.
+func (f *countingFactory) Create(ctx context.Context, hint string) (snapshot.OutputStream, error) {
 	s, err := f.out.Create(ctx, hint)
 	if err != nil {
 		return nil, err
@@ -93,9 +93,9 @@ func (f *countingFactory) Create(ctx context.Context, hint string) (checkpoint.O
 	return &countingStream{OutputStream: s, n: &f.bytes}, nil
 }
 
-// CreateShared implements checkpoint.SharedStreamFactory when the wrapped factory does.
-func (f *countingFactory) CreateShared(ctx context.Context, hint string) (checkpoint.OutputStream, error) {
-	sf, ok := f.out.(checkpoint.SharedStreamFactory)
+// CreateShared implements snapshot.SharedStreamFactory when the wrapped factory does.
+func (f *countingFactory) CreateShared(ctx context.Context, hint string) (snapshot.OutputStream, error) {
+	sf, ok := f.out.(snapshot.SharedStreamFactory)
 	if !ok {
 		return nil, fmt.Errorf("stream: %T has no shared directory", f.out)
 	}
@@ -107,7 +107,7 @@ func (f *countingFactory) CreateShared(ctx context.Context, hint string) (checkp
 }
 
 type countingStream struct {
-	checkpoint.OutputStream
+	snapshot.OutputStream
 	n *atomic.Int64
 }
 

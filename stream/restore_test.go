@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
@@ -50,7 +51,7 @@ func crashAfterCheckpoints(t *testing.T, evs []event, out string, cps *checkpoin
 // and returns their names.
 func flipMetadataByte(t *testing.T, dir string) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "job", "chk-*", checkpoint.MetadataName))
+	files, err := filepath.Glob(filepath.Join(dir, "job", "chk-*", snapshot.MetadataName))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no checkpoint metadata in %s: %v", dir, err)
 	}
@@ -64,7 +65,7 @@ func flipMetadataByte(t *testing.T, dir string) []string {
 		if err := os.WriteFile(f, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		names = append(names, "job/"+filepath.Base(filepath.Dir(f))+"/"+checkpoint.MetadataName)
+		names = append(names, "job/"+filepath.Base(filepath.Dir(f))+"/"+snapshot.MetadataName)
 	}
 	return names
 }
@@ -93,7 +94,7 @@ func TestResumeWithUnreadableCheckpointsFails(t *testing.T) {
 		return j, err
 	}
 	_, err := resume(out, false)
-	if !errors.Is(err, checkpoint.ErrNoReadableCheckpoint) || !errors.Is(err, checkpoint.ErrCorrupt) {
+	if !errors.Is(err, checkpoint.ErrNoReadableCheckpoint) || !errors.Is(err, snapshot.ErrCorrupt) {
 		t.Fatalf("resume = %v; want an error wrapping ErrNoReadableCheckpoint and ErrCorrupt", err)
 	}
 	for _, name := range damaged {
@@ -207,8 +208,8 @@ func craftOperatorState(t *testing.T, cps *checkpoint.Checkpoints, id int64, uid
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
-		ID: uid, Parallelism: 1, MaxParallelism: 128, Operator: []*checkpoint.OperatorStateHandle{h}}}}); err != nil {
+	if err := p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
+		ID: uid, Parallelism: 1, MaxParallelism: 128, Operator: []*snapshot.OperatorStateHandle{h}}}}); err != nil {
 		t.Fatal(err)
 	}
 	return h.File.Path
@@ -280,8 +281,8 @@ func TestFileSinkRejectsCraftedState(t *testing.T) {
 			evs := testEvents(200, 8)
 			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 				Restore: Restore{Metadata: m, Reader: cps.Reader()}})
-			var fe *checkpoint.FileError
-			if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
+			var fe *snapshot.FileError
+			if !errors.Is(err, snapshot.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
 				t.Fatalf("restore of the crafted checkpoint = %v; want ErrCorrupt naming %s", err, bad)
 			}
 			if b, err := os.ReadFile(victim); err != nil || string(b) != "precious\n" {
@@ -343,7 +344,7 @@ func TestRestoreIntoAnotherOutput(t *testing.T) {
 			t.Errorf("the error lacks %q:\n%v", want, err)
 		}
 	}
-	if errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrNoReadableCheckpoint) {
+	if errors.Is(err, snapshot.ErrCorrupt) || errors.Is(err, checkpoint.ErrNoReadableCheckpoint) {
 		t.Errorf("a wrong output directory is blamed on the checkpoint: %v", err)
 	}
 
@@ -398,8 +399,8 @@ func TestSourceRejectsCraftedSplits(t *testing.T) {
 			evs := testEvents(200, 8)
 			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 				Restore: Restore{Metadata: m, Reader: cps.Reader()}})
-			var fe *checkpoint.FileError
-			if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
+			var fe *snapshot.FileError
+			if !errors.Is(err, snapshot.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
 				t.Fatalf("restore of the crafted checkpoint = %v; want ErrCorrupt naming %s", err, bad)
 			}
 			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
@@ -448,7 +449,7 @@ func TestRestorePendingFilesInAnotherOutput(t *testing.T) {
 			t.Errorf("restore into %s = %v; want an error saying %q", outB, err, want)
 		}
 	}
-	if errors.Is(err, checkpoint.ErrCorrupt) || errors.Is(err, checkpoint.ErrNoReadableCheckpoint) {
+	if errors.Is(err, snapshot.ErrCorrupt) || errors.Is(err, checkpoint.ErrNoReadableCheckpoint) {
 		t.Errorf("a wrong output directory is blamed on the checkpoint: %v", err)
 	}
 	if err := os.Remove(filepath.Join(outA, p.Pending)); err != nil {
@@ -487,8 +488,8 @@ func TestMiniBatchRejectsUndecodableValue(t *testing.T) {
 	SinkToFiles(miniBatchWindow(s, miniBatchKinds[0].assigner, 10, false), "out", t.TempDir(),
 		func(dst []byte, v string) []byte { return append(dst, v...) })
 	_, err = Execute(context.Background(), g, Options{StateBackend: heapBackend, Parallelism: 1, Restore: Restore{Metadata: m, Reader: cps.Reader()}})
-	var fe *checkpoint.FileError
-	if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
+	var fe *snapshot.FileError
+	if !errors.Is(err, snapshot.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
 		t.Fatalf("restore = %v; want ErrCorrupt naming %s", err, bad)
 	}
 }

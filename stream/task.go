@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/state"
 )
@@ -79,13 +79,13 @@ type member struct {
 func (t *task) addMember(ctx context.Context, uid, keySerializerID string) (*member, error) {
 	j := t.job
 	m := &member{uid: uid}
-	var restored *checkpoint.OperatorState
+	var restored *snapshot.OperatorState
 	if j.restore != nil {
 		restored = j.restore.Operator(uid)
 		j.markRestored(uid)
 	}
-	var opHandles []*checkpoint.OperatorStateHandle
-	var keyedHandles []*checkpoint.KeyedStateHandle
+	var opHandles []*snapshot.OperatorStateHandle
+	var keyedHandles []*snapshot.KeyedStateHandle
 	if restored != nil {
 		opHandles, keyedHandles = restored.Operator, restored.Keyed
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -90,8 +91,8 @@ func TestWindowMutableAccumulatorRestore(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "window",
-					Parallelism: 1, MaxParallelism: 128, Keyed: []*checkpoint.KeyedStateHandle{handle}}}}); err != nil {
+				if err := p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "window",
+					Parallelism: 1, MaxParallelism: 128, Keyed: []*snapshot.KeyedStateHandle{handle}}}}); err != nil {
 					t.Fatal(err)
 				}
 				h.watermark(MaxWatermark)
@@ -102,7 +103,7 @@ func TestWindowMutableAccumulatorRestore(t *testing.T) {
 				}
 
 				r := mutableSumHarness(t, kind.assigner, keyedFunc(func(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-					opts.Restore, opts.Reader = []*checkpoint.KeyedStateHandle{handle}, cps.Reader()
+					opts.Restore, opts.Reader = []*snapshot.KeyedStateHandle{handle}, cps.Reader()
 					return be.backend.CreateKeyedBackend(ctx, opts)
 				}))
 				for _, e := range after { // the records after the checkpoint, replayed

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/state"
 )
@@ -40,7 +40,7 @@ func testIncompatibleSerializer(t *testing.T, f Factory) {
 	// Another key serializer is refused at restore.
 	wrong := *h[0]
 	wrong.KeySerializer = "string"
-	err = e.restoreErr([]*checkpoint.KeyedStateHandle{&wrong}, keygroup.Range{Start: 0, End: MaxP - 1})
+	err = e.restoreErr([]*snapshot.KeyedStateHandle{&wrong}, keygroup.Range{Start: 0, End: MaxP - 1})
 	if !errors.Is(err, state.ErrIncompatibleSerializer) {
 		t.Fatalf("restore with another key serializer: %v", err)
 	}
@@ -76,8 +76,8 @@ func testCorrupt(t *testing.T, f Factory) {
 	}
 	for name, mutate := range cases {
 		rewrite(mutate(orig))
-		err := e.restoreErr([]*checkpoint.KeyedStateHandle{h}, all)
-		if !errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, checkpoint.ErrMissing) {
+		err := e.restoreErr([]*snapshot.KeyedStateHandle{h}, all)
+		if !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrMissing) {
 			t.Fatalf("%s: restore error %v, want ErrCorrupt or ErrMissing", name, err)
 		}
 		if !strings.Contains(err.Error(), h.File.Path) {
@@ -85,9 +85,9 @@ func testCorrupt(t *testing.T, f Factory) {
 		}
 	}
 	must(t, st.Delete(e.ctx, name))
-	if err := e.restoreErr([]*checkpoint.KeyedStateHandle{h}, all); !errors.Is(err, checkpoint.ErrMissing) {
+	if err := e.restoreErr([]*snapshot.KeyedStateHandle{h}, all); !errors.Is(err, snapshot.ErrMissing) {
 		t.Fatalf("missing file: %v", err)
 	}
 	rewrite(orig)
-	verify(t, e.open(1, []*checkpoint.KeyedStateHandle{h}), 300)
+	verify(t, e.open(1, []*snapshot.KeyedStateHandle{h}), 300)
 }

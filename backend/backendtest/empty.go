@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -39,7 +39,7 @@ func testEmptySnapshot(t *testing.T, f Factory) {
 		if savepoint && h != nil {
 			t.Fatalf("a savepoint of a backend without state wrote %s", h.File.Path)
 		}
-		for _, restore := range [][]*checkpoint.KeyedStateHandle{handlesOf([]*checkpoint.KeyedStateHandle{h}), nil} {
+		for _, restore := range [][]*snapshot.KeyedStateHandle{handlesOf([]*snapshot.KeyedStateHandle{h}), nil} {
 			r := e.open(1, restore)[0]
 			rv, err := state.GetValueState(r.kb, valueDesc)
 			must(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -53,7 +54,7 @@ type subtask struct {
 }
 
 // open creates p subtasks; restore from handles if given.
-func (e *env) open(p int, restore []*checkpoint.KeyedStateHandle) []*subtask {
+func (e *env) open(p int, restore []*snapshot.KeyedStateHandle) []*subtask {
 	e.t.Helper()
 	out := make([]*subtask, p)
 	for i := range out {
@@ -78,7 +79,7 @@ func (e *env) open(p int, restore []*checkpoint.KeyedStateHandle) []*subtask {
 }
 
 // restoreErr creates one backend over rng from handles and returns the error.
-func (e *env) restoreErr(restore []*checkpoint.KeyedStateHandle, rng keygroup.Range) error {
+func (e *env) restoreErr(restore []*snapshot.KeyedStateHandle, rng keygroup.Range) error {
 	b, err := e.f(e.t, backend.Options{OperatorID: "op", MaxParallelism: MaxP, KeyGroupRange: rng,
 		KeySerializerID: keySer, Restore: restore, Reader: e.counter})
 	if err == nil {
@@ -89,18 +90,18 @@ func (e *env) restoreErr(restore []*checkpoint.KeyedStateHandle, rng keygroup.Ra
 
 // checkpoint snapshots every subtask (sync phases first, then the async phases concurrently),
 // completes a checkpoint and returns its handles: none for a subtask without state.
-func (e *env) checkpoint(subs []*subtask, opts backend.SnapshotOptions) []*checkpoint.KeyedStateHandle {
+func (e *env) checkpoint(subs []*subtask, opts backend.SnapshotOptions) []*snapshot.KeyedStateHandle {
 	e.t.Helper()
 	return handlesOf(e.snapshot(subs, opts))
 }
 
 // handlesOf drops the nil handles of subtasks without state.
-func handlesOf(hs []*checkpoint.KeyedStateHandle) []*checkpoint.KeyedStateHandle {
-	return slices.DeleteFunc(hs, func(h *checkpoint.KeyedStateHandle) bool { return h == nil })
+func handlesOf(hs []*snapshot.KeyedStateHandle) []*snapshot.KeyedStateHandle {
+	return slices.DeleteFunc(hs, func(h *snapshot.KeyedStateHandle) bool { return h == nil })
 }
 
 // snapshot is checkpoint returning each subtask's handle, nil where a backend wrote none.
-func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*checkpoint.KeyedStateHandle {
+func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*snapshot.KeyedStateHandle {
 	e.t.Helper()
 	e.next++
 	p, err := e.cps.Begin(e.next)
@@ -113,7 +114,7 @@ func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*checkpo
 			e.t.Fatal(err)
 		}
 	}
-	handles := make([]*checkpoint.KeyedStateHandle, len(subs))
+	handles := make([]*snapshot.KeyedStateHandle, len(subs))
 	errs := make([]error, len(subs))
 	var wg sync.WaitGroup
 	for i, a := range asyncs {
@@ -126,7 +127,7 @@ func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*checkpo
 			e.t.Fatal(err)
 		}
 	}
-	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: MaxP, Keyed: handlesOf(slices.Clone(handles))}}}
+	md := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: MaxP, Keyed: handlesOf(slices.Clone(handles))}}}
 	if err := p.Complete(e.ctx, md); err != nil {
 		e.t.Fatal(err)
 	}
@@ -137,14 +138,14 @@ func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*checkpo
 // snapshotWhile runs s's synchronous phase, then change, then the asynchronous phase (beside
 // change if concurrent), completes the checkpoint and returns its handles: none if s wrote
 // none.
-func (e *env) snapshotWhile(s *subtask, opts backend.SnapshotOptions, concurrent bool, change func()) []*checkpoint.KeyedStateHandle {
+func (e *env) snapshotWhile(s *subtask, opts backend.SnapshotOptions, concurrent bool, change func()) []*snapshot.KeyedStateHandle {
 	e.t.Helper()
 	e.next++
 	p, err := e.cps.Begin(e.next)
 	must(e.t, err)
 	snap, err := s.b.Snapshot(e.next, opts)
 	must(e.t, err)
-	var h *checkpoint.KeyedStateHandle
+	var h *snapshot.KeyedStateHandle
 	var runErr error
 	if concurrent {
 		var wg sync.WaitGroup
@@ -156,7 +157,7 @@ func (e *env) snapshotWhile(s *subtask, opts backend.SnapshotOptions, concurrent
 		h, runErr = snap.Run(e.ctx, p)
 	}
 	must(e.t, runErr)
-	hs := handlesOf([]*checkpoint.KeyedStateHandle{h})
+	hs := handlesOf([]*snapshot.KeyedStateHandle{h})
 	must(e.t, p.Complete(e.ctx, checkpointtest.Metadata(MaxP, hs...)))
 	notify([]*subtask{s}, e.next)
 	return hs
@@ -184,11 +185,11 @@ func route(subs []*subtask, key int64) *subtask {
 
 // CountingReader counts the bytes read through it, per file.
 type CountingReader struct {
-	R     checkpoint.Reader
+	R     snapshot.Reader
 	total atomic.Int64
 }
 
-// ReadRange implements checkpoint.Reader.
+// ReadRange implements snapshot.Reader.
 func (c *CountingReader) ReadRange(ctx context.Context, path string, off, n int64) ([]byte, error) {
 	b, err := c.R.ReadRange(ctx, path, off, n)
 	c.total.Add(int64(len(b)))

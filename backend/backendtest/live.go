@@ -9,6 +9,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 func (m *model) clone() *model {
@@ -67,7 +68,7 @@ func testLiveStateAcrossSnapshots(t *testing.T, f Factory) {
 		snap    backend.AsyncSnapshot
 		atSync  *model
 		release bool // released without running, as when a checkpoint is declined
-		handle  *checkpoint.KeyedStateHandle
+		handle  *snapshot.KeyedStateHandle
 		err     error
 	}
 	for round := 0; round < 8; round++ {
@@ -105,7 +106,7 @@ func testLiveStateAcrossSnapshots(t *testing.T, f Factory) {
 			}
 			must(t, sn.err)
 			must(t, sn.p.Complete(e.ctx, checkpointtest.Metadata(MaxP, sn.handle)))
-			restored := e.open(1, []*checkpoint.KeyedStateHandle{sn.handle})
+			restored := e.open(1, []*snapshot.KeyedStateHandle{sn.handle})
 			sn.atSync.check(t, restored, []handles{states(t, restored[0])}, namespaces, round*10+i)
 			closeAll(restored)
 		}

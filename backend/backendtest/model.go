@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -96,9 +96,9 @@ func testModel(t *testing.T, f Factory) {
 	const keys = 300
 	for op := 0; op < ops; op++ {
 		if rng.IntN(2500) == 0 || op == ops-1 {
-			comp := checkpoint.CompressionNone
+			comp := snapshot.CompressionNone
 			if rng.IntN(2) == 0 {
-				comp = checkpoint.CompressionSnappy
+				comp = snapshot.CompressionSnappy
 			}
 			handlesOut := e.checkpoint(subs, backend.SnapshotOptions{Compression: comp})
 			closeAll(subs)

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -13,7 +13,7 @@ func testRescale(t *testing.T, f Factory) {
 	const n = 2000
 	subs := e.open(1, nil)
 	fill(t, subs, n)
-	h := e.checkpoint(subs, backend.SnapshotOptions{Compression: checkpoint.CompressionSnappy})
+	h := e.checkpoint(subs, backend.SnapshotOptions{Compression: snapshot.CompressionSnappy})
 	for _, p := range []int{3, 2, 1} {
 		closeAll(subs)
 		subs = e.open(p, h)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -81,7 +81,7 @@ func verify(t testing.TB, subs []*subtask, n int64) {
 }
 
 func testSnapshotRestore(t *testing.T, f Factory) {
-	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionSnappy} {
 		t.Run(fmt.Sprintf("compression=%q", comp), func(t *testing.T) {
 			e, s := single(t, f)
 			fill(t, []*subtask{s}, 500)
@@ -128,7 +128,7 @@ func testConcurrentAsyncPhase(t *testing.T, f Factory) {
 	e, s := single(t, f)
 	const n = 3000
 	fill(t, []*subtask{s}, n)
-	h := e.snapshotWhile(s, backend.SnapshotOptions{Compression: checkpoint.CompressionSnappy}, true, func() {
+	h := e.snapshotWhile(s, backend.SnapshotOptions{Compression: snapshot.CompressionSnappy}, true, func() {
 		v, _ := state.GetValueState(s.kb, valueDesc)
 		l, _ := state.GetListState(s.kb, listDesc)
 		m, _ := state.GetMapState(s.kb, mapDesc)

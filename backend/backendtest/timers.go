@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
@@ -153,7 +153,7 @@ func testTimersRescale(t *testing.T, f Factory) {
 			want[fmt.Sprint(k, "/", ts, "/", j%2)] = 0
 		}
 	}
-	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionSnappy} {
 		h := e.checkpoint(subs, backend.SnapshotOptions{Compression: comp})
 		// Changes after the checkpoint are not in it.
 		for i, s := range subs {

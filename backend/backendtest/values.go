@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -62,7 +62,7 @@ func testLargeValue(t *testing.T, f Factory) {
 	}
 	setKey(t, s, 42)
 	must(t, v.Update(big))
-	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionSnappy} {
 		h := e.checkpoint([]*subtask{s}, backend.SnapshotOptions{Compression: comp})
 		r := e.open(1, h)[0]
 		v2, err := state.GetValueState(r.kb, d)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // runCase checks the copy of the fixture's storage in dir, whose files named in damaged
@@ -97,7 +98,7 @@ func runCase(t *testing.T, f *fixture, dir string, damaged []string, metadataGon
 	must(t, err)
 	var subs []*subtask
 	var panicked string
-	m, err := cps.Restore(ctx, func(m *checkpoint.Metadata) error {
+	m, err := cps.Restore(ctx, func(m *snapshot.Metadata) error {
 		s, p, err := restore(t, f, m, cps.Reader())
 		if p != "" {
 			panicked = p
@@ -116,7 +117,7 @@ func runCase(t *testing.T, f *fixture, dir string, damaged []string, metadataGon
 		if err == nil {
 			t.Fatalf("restore accepted checkpoint %d, though every checkpoint references a damaged file (%v)", m.CheckpointID, badRefs)
 		}
-		if !errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, checkpoint.ErrMissing) {
+		if !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrMissing) {
 			t.Errorf("restore error wraps neither ErrCorrupt nor ErrMissing: %v", err)
 		}
 		// Callers start fresh on ErrNoCheckpoint ("the job never completed a checkpoint"):
@@ -189,7 +190,7 @@ func restoreSavepoint(t *testing.T, f *fixture, st checkpoint.Storage, damaged [
 		}
 		t.Fatalf("restore of the savepoint succeeded with %s, though %v is damaged", state, damaged)
 	}
-	if !errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, checkpoint.ErrMissing) {
+	if !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrMissing) {
 		t.Errorf("restore error wraps neither ErrCorrupt nor ErrMissing: %v", err)
 	}
 	if !slices.ContainsFunc(damaged, func(n string) bool { return strings.Contains(err.Error(), n) }) {
@@ -201,7 +202,7 @@ func restoreSavepoint(t *testing.T, f *fixture, st checkpoint.Storage, damaged [
 // restore restores the job's subtasks from m, as the runtime does before the job runs (the
 // function it gives Checkpoints.Restore): an error here makes Restore try the previous
 // checkpoint. A panic is returned as its message and stack, and an error.
-func restore(t *testing.T, f *fixture, m *checkpoint.Metadata, r checkpoint.Reader) (subs []*subtask, panicked string, err error) {
+func restore(t *testing.T, f *fixture, m *snapshot.Metadata, r snapshot.Reader) (subs []*subtask, panicked string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked = fmt.Sprintf("%v\n%s", p, debug.Stack())
@@ -255,12 +256,12 @@ func validate(t *testing.T, st checkpoint.Storage, f *fixture, id int64) (proble
 	if err != nil {
 		return []error{err}
 	}
-	m, err := checkpoint.DecodeMetadata(md, b)
+	m, err := snapshot.DecodeMetadata(md, b)
 	if err != nil {
 		return []error{err}
 	}
 	if !f.kind.savepoint && (m.CheckpointID != id || m.JobID != jobID) {
-		return []error{&checkpoint.FileError{Path: md, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("holds checkpoint %d of job %s", m.CheckpointID, m.JobID)}}
+		return []error{&snapshot.FileError{Path: md, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("holds checkpoint %d of job %s", m.CheckpointID, m.JobID)}}
 	}
 	rep, err := checkpoint.Check(ctx, st, f.base(), m)
 	must(t, err)
@@ -270,7 +271,7 @@ func validate(t *testing.T, st checkpoint.Storage, f *fixture, id int64) (proble
 // named reports whether one of the problems names the storage file n.
 func named(problems []error, n string) bool {
 	for _, p := range problems {
-		var fe *checkpoint.FileError
+		var fe *snapshot.FileError
 		if errors.As(p, &fe) && fe.Path == n || strings.Contains(p.Error(), n) {
 			return true
 		}

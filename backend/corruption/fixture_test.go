@@ -18,7 +18,7 @@ import (
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/backend/operator"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -88,7 +88,7 @@ func kinds() []kind {
 		{name: "lsm-full", writer: lsmBackend(false, lsm.TimerServiceLSM), restorer: lsmBackend(false, lsm.TimerServiceLSM)},
 		{name: "lsm-incremental", writer: lsmBackend(true, lsm.TimerServiceHeap), restorer: lsmBackend(true, lsm.TimerServiceHeap)},
 		{name: "savepoint-canonical", writer: lsmBackend(true, lsm.TimerServiceLSM), restorer: heapBackend,
-			snap: backend.SnapshotOptions{Savepoint: true, Compression: checkpoint.CompressionSnappy}, savepoint: true},
+			snap: backend.SnapshotOptions{Savepoint: true, Compression: snapshot.CompressionSnappy}, savepoint: true},
 	}
 }
 
@@ -141,7 +141,7 @@ func (s *subtask) close() {
 }
 
 // open creates (restore == nil) or restores the job's subtasks and registers their states.
-func open(ctx context.Context, f backendFactory, dirs func() string, restore *checkpoint.OperatorState, r checkpoint.Reader) ([]*subtask, error) {
+func open(ctx context.Context, f backendFactory, dirs func() string, restore *snapshot.OperatorState, r snapshot.Reader) ([]*subtask, error) {
 	subs := make([]*subtask, 0, parallel)
 	fail := func(err error) ([]*subtask, error) {
 		for _, s := range subs {
@@ -375,7 +375,7 @@ func (w *writer) expected() dump {
 
 // snapshot takes a snapshot of every subtask into out (all synchronous phases first, then the
 // asynchronous phases concurrently) and returns the operator's state for the metadata.
-func snapshot(ctx context.Context, t testing.TB, subs []*subtask, id int64, opts backend.SnapshotOptions, out checkpoint.SharedStreamFactory) *checkpoint.OperatorState {
+func takeSnapshot(ctx context.Context, t testing.TB, subs []*subtask, id int64, opts backend.SnapshotOptions, out snapshot.SharedStreamFactory) *snapshot.OperatorState {
 	t.Helper()
 	keyed := make([]backend.AsyncSnapshot, len(subs))
 	ops := make([]backend.OperatorAsyncSnapshot, len(subs))
@@ -386,8 +386,8 @@ func snapshot(ctx context.Context, t testing.TB, subs []*subtask, id int64, opts
 		ops[i], err = s.ob.Snapshot(id)
 		must(t, err)
 	}
-	o := &checkpoint.OperatorState{ID: opID, Parallelism: parallel, MaxParallelism: maxP,
-		Keyed: make([]*checkpoint.KeyedStateHandle, len(subs)), Operator: make([]*checkpoint.OperatorStateHandle, len(subs))}
+	o := &snapshot.OperatorState{ID: opID, Parallelism: parallel, MaxParallelism: maxP,
+		Keyed: make([]*snapshot.KeyedStateHandle, len(subs)), Operator: make([]*snapshot.OperatorStateHandle, len(subs))}
 	errs := make([]error, 2*len(subs))
 	var wg sync.WaitGroup
 	for i := range subs {

@@ -7,7 +7,7 @@
 // -corruption.all) is damaged in every way: a flipped first, middle or last byte, truncation,
 // deletion, a swap with another file of its kind; and the same kind of file is damaged in
 // every retained checkpoint at once. The test asserts what Flink promises:
-// `checkpoints validate` (checkpoint.DecodeMetadata and checkpoint.Check, as cmd/streamstate
+// `checkpoints validate` (snapshot.DecodeMetadata and checkpoint.Check, as cmd/streamstate
 // calls them) names the damaged file and passes every checkpoint that does not reference it;
 // Restore gives exactly the state of the newest checkpoint that references no damaged file
 // (compared with a model of the state at each checkpoint), or, when none is left, fails with
@@ -41,6 +41,7 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // fixture is the pristine storage of one kind and the model of every checkpoint in it.
@@ -67,9 +68,9 @@ func (f *fixture) base() string {
 
 func (f *fixture) metadataName(id int64) string {
 	if f.kind.savepoint {
-		return checkpoint.MetadataName
+		return snapshot.MetadataName
 	}
-	return fmt.Sprintf("%schk-%d/%s", f.base(), id, checkpoint.MetadataName)
+	return fmt.Sprintf("%schk-%d/%s", f.base(), id, snapshot.MetadataName)
 }
 
 func openStorage(t testing.TB, dir string) checkpoint.Storage {
@@ -99,8 +100,8 @@ func build(t *testing.T, k kind, seed uint64) *fixture {
 			w.round(r)
 		}
 		p := checkpoint.BeginSavepoint(st)
-		o := snapshot(ctx, t, subs, 1, k.snap, p)
-		must(t, p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{o}}))
+		o := takeSnapshot(ctx, t, subs, 1, k.snap, p)
+		must(t, p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{o}}))
 		f.ids = []int64{0}
 		f.model[0] = w.expected()
 	} else {
@@ -111,8 +112,8 @@ func build(t *testing.T, k kind, seed uint64) *fixture {
 			id := int64(r + 1)
 			p, err := cps.Begin(id)
 			must(t, err)
-			o := snapshot(ctx, t, subs, id, k.snap, p)
-			must(t, p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{o}}))
+			o := takeSnapshot(ctx, t, subs, id, k.snap, p)
+			must(t, p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{o}}))
 			notify(t, subs, id)
 			f.ids = append(f.ids, id)
 			f.model[id] = w.expected()
@@ -122,7 +123,7 @@ func build(t *testing.T, k kind, seed uint64) *fixture {
 		md := f.metadataName(id)
 		b, err := st.ReadRange(ctx, md, 0, -1)
 		must(t, err)
-		m, err := checkpoint.DecodeMetadata(md, b)
+		m, err := snapshot.DecodeMetadata(md, b)
 		must(t, err)
 		f.refs[id] = []string{md}
 		f.files[md] = "_metadata"
@@ -136,7 +137,7 @@ func build(t *testing.T, k kind, seed uint64) *fixture {
 }
 
 // classify returns the kind of every file m references, by its path relative to the base.
-func classify(m *checkpoint.Metadata) map[string]string {
+func classify(m *snapshot.Metadata) map[string]string {
 	out := map[string]string{}
 	for _, o := range m.Operators {
 		for _, h := range o.Keyed {

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -125,7 +125,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
 		return nil, fmt.Errorf("heap backend: state %q: spec without serializer", spec.Name)
 	}
-	meta := checkpoint.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
+	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
 	if spec.UserKey != nil && spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
@@ -144,7 +144,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	return t.internal(), nil
 }
 
-func (b *Backend) newTable(spec backend.Spec, meta checkpoint.StateMeta) table {
+func (b *Backend) newTable(spec backend.Spec, meta snapshot.StateMeta) table {
 	n := b.rng.Len()
 	base := stateBase{b: b, spec: spec, m: meta, mutable: !spec.Value.Immutable()}
 	switch spec.Kind {
@@ -193,7 +193,7 @@ func (b *Backend) Close() error {
 
 // table is one registered (or restored, not yet registered) state.
 type table interface {
-	meta() checkpoint.StateMeta
+	meta() snapshot.StateMeta
 	registered() bool
 	internal() backend.State
 	// eachKey calls fn for every (key, namespace) with state, until fn returns false.
@@ -204,7 +204,7 @@ type table interface {
 
 // frozen is a state's part of a snapshot: it writes one key group's records.
 type frozen interface {
-	write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error)
+	write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error)
 	// empty reports whether the state has no record in any of its kgs key groups.
 	empty(kgs int) bool
 }
@@ -214,7 +214,7 @@ type frozen interface {
 type stateBase struct {
 	b    *Backend
 	spec backend.Spec
-	m    checkpoint.StateMeta
+	m    snapshot.StateMeta
 	ns   []byte
 	key  []byte // buffer of tk's general form
 	tk   tkey
@@ -223,9 +223,9 @@ type stateBase struct {
 	mutable bool
 }
 
-func (s *stateBase) meta() checkpoint.StateMeta { return s.m }
-func (s *stateBase) registered() bool           { return true }
-func (s *stateBase) SetNamespace(ns []byte)     { s.ns = append(s.ns[:0], ns...) }
+func (s *stateBase) meta() snapshot.StateMeta { return s.m }
+func (s *stateBase) registered() bool         { return true }
+func (s *stateBase) SetNamespace(ns []byte)   { s.ns = append(s.ns[:0], ns...) }
 
 // copyErr reports a value that could not be copied out of a cell a snapshot holds.
 func (s *stateBase) copyErr(err error) error {

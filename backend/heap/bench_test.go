@@ -14,6 +14,7 @@ import (
 	heapbackend "github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -94,7 +95,7 @@ func BenchmarkFullCheckpointFile(b *testing.B) {
 				b.Fatal(err)
 			}
 			size = h.File.Size
-			if err := p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128, Keyed: []*checkpoint.KeyedStateHandle{h}}}}); err != nil {
+			if err := p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128, Keyed: []*snapshot.KeyedStateHandle{h}}}}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,7 +2,7 @@ package heap
 
 import (
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // listCell is one list. E is any for boxed elements, uint64 for words (wordListState). A
@@ -242,7 +242,7 @@ type frozenLists[E any] struct {
 
 func (f *frozenLists[E]) empty(int) bool { return tablesEmpty(f.tables) }
 
-func (f *frozenLists[E]) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenLists[E]) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c *listCell[E]) bool {
 		w.List(idx, key, ns, len(c.items))

@@ -5,7 +5,7 @@ import (
 	"maps"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 )
 
@@ -204,7 +204,7 @@ type frozenMaps struct {
 
 func (f *frozenMaps) empty(int) bool { return tablesEmpty(f.tables) }
 
-func (f *frozenMaps) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenMaps) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c *mapCell) bool {
 		for uk, e := range c.m {

@@ -6,13 +6,13 @@ import (
 	"slices"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // A restored state stays in its serialized form until its descriptor is registered: only then
 // are its serializers known. Until then it is carried into snapshots unchanged.
 type restored struct {
-	m    checkpoint.StateMeta
+	m    snapshot.StateMeta
 	recs [][]rawRecord // per key group index
 }
 
@@ -27,10 +27,10 @@ type restorer interface {
 	restore(kgIdx int, r *rawRecord) error
 }
 
-func (r *restored) meta() checkpoint.StateMeta { return r.m }
-func (r *restored) registered() bool           { return false }
-func (r *restored) internal() backend.State    { return nil }
-func (r *restored) freeze() frozen             { return r }
+func (r *restored) meta() snapshot.StateMeta { return r.m }
+func (r *restored) registered() bool         { return false }
+func (r *restored) internal() backend.State  { return nil }
+func (r *restored) freeze() frozen           { return r }
 
 func (r *restored) eachKey(fn func(key, ns []byte) bool) {
 	for _, recs := range r.recs {
@@ -57,7 +57,7 @@ func (r *restored) empty(int) bool {
 	return true
 }
 
-func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (r *restored) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	for _, rec := range r.recs[kgIdx] {
 		switch r.m.Kind {
 		case backend.KindList:
@@ -75,7 +75,7 @@ func (r *restored) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []b
 }
 
 // restore reads the records of opts.Restore that lie in the backend's key-group range. The
-// snapshot streams in key group by key group (checkpoint.ReadKeyGroups): besides the restored
+// snapshot streams in key group by key group (snapshot.ReadKeyGroups): besides the restored
 // records themselves, which are the backend's state, a restore holds only the block being
 // decoded and the read-ahead. A failure found after some records were copied (a damaged
 // block, or the whole-file checksum verified once the last block is read) fails New, which
@@ -104,7 +104,7 @@ func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 			}
 			targets[i] = t.(*restored)
 		}
-		err := checkpoint.ReadKeyGroups(ctx, opts.Reader, h, b.rng, func(kg int, rec *checkpoint.Record) error {
+		err := snapshot.ReadKeyGroups(ctx, opts.Reader, h, b.rng, func(kg int, rec *snapshot.Record) error {
 			t := targets[rec.State]
 			i := kg - b.rng.Start
 			t.recs[i] = append(t.recs[i], copyRecord(rec, h.File.Path))
@@ -117,7 +117,7 @@ func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 	return nil
 }
 
-func copyRecord(r *checkpoint.Record, file string) rawRecord {
+func copyRecord(r *snapshot.Record, file string) rawRecord {
 	c := rawRecord{key: slices.Clone(r.Key), ns: slices.Clone(r.Namespace),
 		userKey: slices.Clone(r.UserKey), value: slices.Clone(r.Value), file: file}
 	if r.List != nil {
@@ -132,7 +132,7 @@ func copyRecord(r *checkpoint.Record, file string) rawRecord {
 // register turns a restored state into a live one by decoding its records with spec's
 // serializers. A record that does not decode is corrupt (its block's checksum held, so the
 // bytes are what was written, or a serializer of the same ID writes another format): the
-// error wraps checkpoint.ErrCorrupt and names the file, so a restore falls back to an older
+// error wraps snapshot.ErrCorrupt and names the file, so a restore falls back to an older
 // checkpoint.
 func (b *Backend) register(spec backend.Spec, r *restored) (backend.State, error) {
 	t := b.newTable(spec, r.m)
@@ -144,8 +144,8 @@ func (b *Backend) register(spec backend.Spec, r *restored) (backend.State, error
 				if r.m.UserKey != "" {
 					ser += ", user key " + r.m.UserKey
 				}
-				return nil, fmt.Errorf("heap backend: restore state %q of operator %s: %w", spec.Name, b.opID, &checkpoint.FileError{
-					Path: recs[j].file, Err: checkpoint.ErrCorrupt,
+				return nil, fmt.Errorf("heap backend: restore state %q of operator %s: %w", spec.Name, b.opID, &snapshot.FileError{
+					Path: recs[j].file, Err: snapshot.ErrCorrupt,
 					Detail: fmt.Sprintf("a record of state %q in key group %d does not decode with serializer %s: %v", spec.Name, b.rng.Start+i, ser, err)})
 			}
 		}

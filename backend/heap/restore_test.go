@@ -10,6 +10,7 @@ import (
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -28,7 +29,7 @@ func (sameIDText) Decode(src []byte) (string, error)           { return string(s
 
 // checkpointText completes checkpoint id of one heap subtask holding text under key 1 in a
 // value, a list and a map state, and returns the handle.
-func checkpointText(t *testing.T, cps *checkpoint.Checkpoints, id int64, text string) *checkpoint.KeyedStateHandle {
+func checkpointText(t *testing.T, cps *checkpoint.Checkpoints, id int64, text string) *snapshot.KeyedStateHandle {
 	t.Helper()
 	ctx := context.Background()
 	b, err := heap.New(ctx, heapOpts(nil, nil))
@@ -69,21 +70,21 @@ func checkpointText(t *testing.T, cps *checkpoint.Checkpoints, id int64, text st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1,
-		MaxParallelism: 128, Keyed: []*checkpoint.KeyedStateHandle{h}}}}); err != nil {
+	if err := p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1,
+		MaxParallelism: 128, Keyed: []*snapshot.KeyedStateHandle{h}}}}); err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
-func heapOpts(restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) backend.Options {
+func heapOpts(restore []*snapshot.KeyedStateHandle, r snapshot.Reader) backend.Options {
 	return backend.Options{OperatorID: "op", MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
 		KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: r}
 }
 
 // registerPoints restores a heap backend from handles and registers the value, list and map
 // states as points; it returns the first error.
-func registerPoints(ctx context.Context, restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader, which string) error {
+func registerPoints(ctx context.Context, restore []*snapshot.KeyedStateHandle, r snapshot.Reader, which string) error {
 	b, err := heap.New(ctx, heapOpts(restore, r))
 	if err != nil {
 		return err
@@ -102,7 +103,7 @@ func registerPoints(ctx context.Context, restore []*checkpoint.KeyedStateHandle,
 }
 
 // TestRestoreUndecodableValueIsCorrupt: a record whose bytes do not decode with the state's
-// serializer fails the registration with an error that wraps checkpoint.ErrCorrupt and names
+// serializer fails the registration with an error that wraps snapshot.ErrCorrupt and names
 // the file and the state, for every state kind; a restore then falls back to the checkpoint
 // before.
 func TestRestoreUndecodableValueIsCorrupt(t *testing.T) {
@@ -119,16 +120,16 @@ func TestRestoreUndecodableValueIsCorrupt(t *testing.T) {
 	good := checkpointText(t, cps, 1, `{"X":7}`)
 	bad := checkpointText(t, cps, 2, `{"X":`)
 	for _, which := range []string{"value", "list", "map"} {
-		if err := registerPoints(ctx, []*checkpoint.KeyedStateHandle{good}, cps.Reader(), which); err != nil {
+		if err := registerPoints(ctx, []*snapshot.KeyedStateHandle{good}, cps.Reader(), which); err != nil {
 			t.Fatalf("%s: the good checkpoint does not restore: %v", which, err)
 		}
-		err := registerPoints(ctx, []*checkpoint.KeyedStateHandle{bad}, cps.Reader(), which)
-		var fe *checkpoint.FileError
-		if !errors.Is(err, checkpoint.ErrCorrupt) || !errors.As(err, &fe) || fe.Path != bad.File.Path ||
+		err := registerPoints(ctx, []*snapshot.KeyedStateHandle{bad}, cps.Reader(), which)
+		var fe *snapshot.FileError
+		if !errors.Is(err, snapshot.ErrCorrupt) || !errors.As(err, &fe) || fe.Path != bad.File.Path ||
 			!strings.Contains(err.Error(), `state "`+which+`"`) {
 			t.Fatalf("%s: registering over an undecodable record: %v; want ErrCorrupt naming %s and the state", which, err, bad.File.Path)
 		}
-		m, err := cps.Restore(ctx, func(m *checkpoint.Metadata) error {
+		m, err := cps.Restore(ctx, func(m *snapshot.Metadata) error {
 			return registerPoints(ctx, m.Operator("op").Keyed, cps.Reader(), which)
 		})
 		if err != nil || m.CheckpointID != 1 {

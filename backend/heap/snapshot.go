@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -17,7 +17,7 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	s := &snapshot{id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
+	s := &asyncSnapshot{id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
 		workers: opts.Workers, running: &b.running}
 	b.running.Add(1)
 	if s.workers <= 0 {
@@ -32,7 +32,7 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 }
 
 // empty reports whether no state of the snapshot has a record.
-func (s *snapshot) empty() bool {
+func (s *asyncSnapshot) empty() bool {
 	for _, st := range s.states {
 		if !st.empty(s.rng.Len()) {
 			return false
@@ -41,15 +41,15 @@ func (s *snapshot) empty() bool {
 	return true
 }
 
-type snapshot struct {
+type asyncSnapshot struct {
 	id     int64
 	opID   string
 	rng    keygroup.Range
 	keySer string
-	comp   checkpoint.Compression
+	comp   snapshot.Compression
 	// workers serialize key groups in parallel in the asynchronous phase.
 	workers int
-	metas   []checkpoint.StateMeta
+	metas   []snapshot.StateMeta
 	states  []frozen
 	// running is the backend's count of running snapshots, decremented once by end.
 	running *atomic.Int32
@@ -59,13 +59,13 @@ type snapshot struct {
 
 // Release drops a snapshot that will not be run: its frozen tables may be modified in place
 // again. After Run has started it does nothing (Run ends the snapshot itself).
-func (s *snapshot) Release() {
+func (s *asyncSnapshot) Release() {
 	if s.claimed.CompareAndSwap(false, true) {
 		s.end()
 	}
 }
 
-func (s *snapshot) end() {
+func (s *asyncSnapshot) end() {
 	s.states = nil
 	s.running.Add(-1)
 }
@@ -73,7 +73,7 @@ func (s *snapshot) end() {
 // Run implements backend.AsyncSnapshot. A snapshot without any record (no state holds an entry
 // and no timer is set) writes no file and returns a nil handle, as Flink does: a restore
 // without a handle for some key groups starts them empty.
-func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
+func (s *asyncSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*snapshot.KeyedStateHandle, error) {
 	if !s.claimed.CompareAndSwap(false, true) {
 		return nil, fmt.Errorf("heap backend: snapshot %d was released or already run", s.id)
 	}
@@ -85,7 +85,7 @@ func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*chec
 	if err != nil {
 		return nil, err
 	}
-	build := func(kg int, w *checkpoint.BlockBuilder) error {
+	build := func(kg int, w *snapshot.BlockBuilder) error {
 		var scratch []byte
 		for i, st := range s.states {
 			var err error
@@ -95,5 +95,5 @@ func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*chec
 		}
 		return nil
 	}
-	return checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, build)
+	return snapshot.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, build)
 }

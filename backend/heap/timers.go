@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/internal/timerheap"
 )
 
@@ -21,7 +21,7 @@ func (b *Backend) CreateTimerQueue(name string) (backend.TimerQueue, error) {
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	meta := checkpoint.StateMeta{Name: name, Kind: backend.KindTimers, Value: timerSerializerID}
+	meta := snapshot.StateMeta{Name: name, Kind: backend.KindTimers, Value: timerSerializerID}
 	if t, ok := b.states[name]; ok {
 		if err := backend.CheckCompatible(b.opID, t.meta(), meta); err != nil {
 			return nil, err
@@ -46,7 +46,7 @@ func (b *Backend) CreateTimerQueue(name string) (backend.TimerQueue, error) {
 	return q, nil
 }
 
-func (b *Backend) newTimerQueue(meta checkpoint.StateMeta) *timerQueue {
+func (b *Backend) newTimerQueue(meta snapshot.StateMeta) *timerQueue {
 	return &timerQueue{b: b, m: meta, q: timerheap.New(b.rng.Len())}
 }
 
@@ -54,7 +54,7 @@ func (b *Backend) newTimerQueue(meta checkpoint.StateMeta) *timerQueue {
 // interface.
 type timerQueue struct {
 	b *Backend
-	m checkpoint.StateMeta
+	m snapshot.StateMeta
 	q *timerheap.Queue
 }
 
@@ -100,9 +100,9 @@ func (q *timerQueue) Len() int { return q.q.Len() }
 
 // The table interface, for snapshots, restore and Keys.
 
-func (q *timerQueue) meta() checkpoint.StateMeta { return q.m }
-func (q *timerQueue) registered() bool           { return true }
-func (q *timerQueue) internal() backend.State    { return nil }
+func (q *timerQueue) meta() snapshot.StateMeta { return q.m }
+func (q *timerQueue) registered() bool         { return true }
+func (q *timerQueue) internal() backend.State  { return nil }
 
 func (q *timerQueue) eachKey(fn func(key, ns []byte) bool) {
 	for i := range q.q.KeyGroups() {
@@ -145,7 +145,7 @@ func (f *frozenTimers) empty(kgs int) bool {
 	return true
 }
 
-func (f *frozenTimers) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenTimers) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	f.f.Each(kgIdx, func(t timerheap.Timer) bool {
 		scratch = binary.BigEndian.AppendUint64(scratch[:0], uint64(t.Timestamp)^(1<<63))
 		w.Value(idx, t.Key, t.Namespace, scratch)

@@ -4,7 +4,7 @@ import (
 	"runtime"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 )
 
@@ -88,7 +88,7 @@ type valueRec struct {
 
 func (f *frozenValues) empty(int) bool { return tablesEmpty(f.tables) }
 
-func (f *frozenValues) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var recs [valueBatch]valueRec
 	var arena []byte // keys and namespaces of the batch (write runs on several goroutines)
 	var touched byte

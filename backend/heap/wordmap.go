@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // wordMapScan is the number of entries up to which a word map is a slice searched linearly;
@@ -366,7 +366,7 @@ type frozenWordMaps struct {
 
 func (f *frozenWordMaps) empty(int) bool { return tablesEmpty(f.tables) }
 
-func (f *frozenWordMaps) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenWordMaps) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	var uk [8]byte
 	f.tables[kgIdx].each(func(key, ns []byte, c wordMapCell) bool {

@@ -4,7 +4,7 @@ import (
 	"slices"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // wordState serves value and reducing states whose values fit in a word (backend.Spec.Word):
@@ -86,7 +86,7 @@ type frozenWords struct {
 
 func (f *frozenWords) empty(int) bool { return tablesEmpty(f.tables) }
 
-func (f *frozenWords) write(w *checkpoint.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenWords) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c uint64) bool {
 		if scratch, err = f.word.Append(scratch[:0], c); err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -62,7 +62,7 @@ type Backend struct {
 // only restored.
 type stateEntry struct {
 	id   uint16
-	meta checkpoint.StateMeta
+	meta snapshot.StateMeta
 	st   backend.State
 }
 
@@ -70,7 +70,7 @@ type stateEntry struct {
 // restoring opts.Restore if given (full handles in the canonical format, or incremental
 // handles of an lsm backend). It first removes the working directories in opts.Dir whose
 // owner is gone (workdir.go). Corruption found while restoring is an error wrapping
-// checkpoint.ErrCorrupt that names the stored file, never a panic.
+// snapshot.ErrCorrupt that names the stored file, never a panic.
 func New(ctx context.Context, opts Options) (*Backend, error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
@@ -114,7 +114,7 @@ func sanitize(s string) string {
 
 // open creates or restores the database.
 func (b *Backend) open(ctx context.Context) error {
-	var full, incr []*checkpoint.KeyedStateHandle
+	var full, incr []*snapshot.KeyedStateHandle
 	for _, h := range b.opts.Restore {
 		if h.KeyGroupRange.Intersect(b.rng).Len() == 0 {
 			continue
@@ -160,16 +160,16 @@ func (b *Backend) open(ctx context.Context) error {
 }
 
 // restoreErr maps an error of a restore: corruption Pebble found (in a read, or recorded as
-// the backend's fault) becomes the checkpoint.ErrCorrupt error naming the stored file, so the
+// the backend's fault) becomes the snapshot.ErrCorrupt error naming the stored file, so the
 // restore falls back to an earlier checkpoint.
 func (b *Backend) restoreErr(err error) error {
-	if errors.Is(err, checkpoint.ErrCorrupt) {
+	if errors.Is(err, snapshot.ErrCorrupt) {
 		return err
 	}
-	if err := b.dbErr(err); errors.Is(err, checkpoint.ErrCorrupt) {
+	if err := b.dbErr(err); errors.Is(err, snapshot.ErrCorrupt) {
 		return fmt.Errorf("lsm backend: restore operator %s: %w", b.opID, err)
 	}
-	if ferr := b.faults.get(); errors.Is(ferr, checkpoint.ErrCorrupt) {
+	if ferr := b.faults.get(); errors.Is(ferr, snapshot.ErrCorrupt) {
 		return fmt.Errorf("lsm backend: restore operator %s: %w (%v)", b.opID, ferr, err)
 	}
 	return err
@@ -221,7 +221,7 @@ func (b *Backend) addEntry(e *stateEntry) {
 }
 
 // newEntry allocates a state id for meta and persists the registration.
-func (b *Backend) newEntry(meta checkpoint.StateMeta) (*stateEntry, error) {
+func (b *Backend) newEntry(meta snapshot.StateMeta) (*stateEntry, error) {
 	if b.nextID == 0 || int(b.nextID) > maxStates {
 		return nil, fmt.Errorf("lsm backend: operator %s has more than %d states", b.opID, maxStates)
 	}
@@ -244,7 +244,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if !validKind(spec.Kind) {
 		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
 	}
-	meta := checkpoint.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
+	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
 	if spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}

@@ -38,7 +38,7 @@
 // they live in memory instead, in the hashmap backend's key-group-partitioned heap
 // (internal/timerheap), frozen copy-on-write for snapshots: full snapshots and savepoints write
 // them in the canonical format with the keyed state, incremental checkpoints as an extra
-// canonical-format file referenced by the handle (checkpoint.IncrementalHandle.Extra). A
+// canonical-format file referenced by the handle (snapshot.IncrementalHandle.Extra). A
 // restore of any snapshot brings them back into whichever store is configured.
 //
 // Every level has bloom filters (10 bits per key): point reads dominate state access.
@@ -55,7 +55,7 @@
 // Pebble's failures reach the task (faults.go): a flush or compaction that cannot write (a
 // full disk), corruption found by any read, and Pebble's Fatalf are recorded, logged to
 // Options.Logger, and returned by the next state access and every snapshot, naming the
-// working directory and the fix. Corruption is checkpoint.ErrCorrupt naming the stored file it
+// working directory and the fix. Corruption is snapshot.ErrCorrupt naming the stored file it
 // was restored from. The synchronous flush of an incremental checkpoint stops waiting at such
 // a failure or at the checkpoint's deadline (backend.SnapshotOptions.Deadline). Failed and Err
 // report the failure from Pebble's goroutines at once, and Stalled tells a runtime that the
@@ -115,10 +115,10 @@
 // Threading: as every backend, the backend and its states are used from the task's
 // goroutine; only AsyncSnapshot.Run runs beside it. Errors: every access can fail with an
 // IO error, wrapped with the operator and state; bytes read from disk or from a checkpoint
-// that do not decode give errors (checkpoint.ErrCorrupt for checkpoints), never panics.
+// that do not decode give errors (snapshot.ErrCorrupt for checkpoints), never panics.
 // Values returned by reads are decoded copies: modifying them does not change the state.
 //
 // This package implements package backend; it must not import the runtime (stream), config,
-// or a storage driver: it reads and writes checkpoints through checkpoint.Reader and
-// checkpoint.StreamFactory only.
+// or a storage driver: it reads and writes checkpoints through snapshot.Reader and
+// snapshot.StreamFactory only.
 package lsm

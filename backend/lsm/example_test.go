@@ -9,6 +9,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -47,12 +48,12 @@ func Example() {
 	p, _ := cps.Begin(1)
 	snap, _ := b.Snapshot(1, backend.SnapshotOptions{}) // flush + hard links
 	h, _ := snap.Run(ctx, p)                            // uploads the SST files to shared/
-	_ = p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "counter", Parallelism: 1,
-		MaxParallelism: 128, Keyed: []*checkpoint.KeyedStateHandle{h}}}})
+	_ = p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "counter", Parallelism: 1,
+		MaxParallelism: 128, Keyed: []*snapshot.KeyedStateHandle{h}}}})
 	_ = b.NotifyCheckpointComplete(1)
 	_ = b.Close()
 
-	opts.Restore, opts.Reader = []*checkpoint.KeyedStateHandle{h}, cps.Reader()
+	opts.Restore, opts.Reader = []*snapshot.KeyedStateHandle{h}, cps.Reader()
 	r, err := lsm.New(ctx, opts)
 	if err != nil {
 		fmt.Println(err)

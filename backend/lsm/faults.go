@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // Faults: what goes wrong inside Pebble, on any of its goroutines, becomes an error of the
@@ -32,7 +31,7 @@ import (
 // The first fault sticks: commitWrites returns it (writes.go), so the next state access, every
 // snapshot and every later call fail with it, naming the working directory and the fix, until
 // the backend is closed and the job restores from its last completed checkpoint. Corruption
-// is a *checkpoint.FileError wrapping checkpoint.ErrCorrupt that names the stored file the
+// is a *snapshot.FileError wrapping snapshot.ErrCorrupt that names the stored file the
 // damaged local file was downloaded from (or the local file, for one Pebble wrote itself), so a
 // restore falls back to an older checkpoint.
 type faults struct {
@@ -97,7 +96,7 @@ func (f *faults) logClosed() {
 
 // noteOrigins records that the files of a restored incremental handle were downloaded into
 // dir, so that corruption found in one of them names the stored file.
-func (f *faults) noteOrigins(dir string, files []checkpoint.IncrementalFile) {
+func (f *faults) noteOrigins(dir string, files []snapshot.IncrementalFile) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, file := range files {
@@ -117,7 +116,7 @@ func (f *faults) corruption(path string, details error) error {
 	} else {
 		stored = path
 	}
-	return &checkpoint.FileError{Path: stored, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf(
+	return &snapshot.FileError{Path: stored, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf(
 		"Pebble found on-disk corruption %s: %v; the job must restore from an earlier checkpoint", where, details)}
 }
 

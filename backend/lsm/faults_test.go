@@ -19,7 +19,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -105,14 +105,14 @@ func openValue(t *testing.T, opts lsm.Options) (*lsm.Backend, *state.KeyedBacken
 	return b, kb, v, nil
 }
 
-func faultOptions(t *testing.T, restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) lsm.Options {
+func faultOptions(t *testing.T, restore []*snapshot.KeyedStateHandle, r snapshot.Reader) lsm.Options {
 	return lsm.Options{Options: backend.Options{OperatorID: "op", MaxParallelism: maxP,
 		KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID(),
 		Restore: restore, Reader: r}, Dir: t.TempDir()}
 }
 
 // TestCorruptSSTAtRunTime: a data block of the working directory damaged under a running
-// backend makes the read that meets it fail with checkpoint.ErrCorrupt naming the file (before:
+// backend makes the read that meets it fail with snapshot.ErrCorrupt naming the file (before:
 // Pebble's DataCorruption handler called Fatalf, which panicked), and the failure sticks: the
 // next write and the next checkpoint fail too, so no checkpoint of the damaged state completes.
 func TestCorruptSSTAtRunTime(t *testing.T) {
@@ -126,15 +126,15 @@ func TestCorruptSSTAtRunTime(t *testing.T) {
 	sst := flipMiddle(t, filepath.Join(b.WorkingDir(), "db"))
 
 	err = readAll(kb, v)
-	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), sst) {
+	if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), sst) {
 		t.Fatalf("read of a damaged block = %v, want ErrCorrupt naming %s", err, sst)
 	}
 	must(t, kb.SetCurrentKey(1))
 	_ = v.Update("after") // batched: the commit reports the failure
-	if err := b.CommitWrites(); !errors.Is(err, checkpoint.ErrCorrupt) {
+	if err := b.CommitWrites(); !errors.Is(err, snapshot.ErrCorrupt) {
 		t.Fatalf("commit after corruption = %v, want the sticky ErrCorrupt", err)
 	}
-	if _, err := b.Snapshot(1, backend.SnapshotOptions{}); !errors.Is(err, checkpoint.ErrCorrupt) {
+	if _, err := b.Snapshot(1, backend.SnapshotOptions{}); !errors.Is(err, snapshot.ErrCorrupt) {
 		t.Fatalf("checkpoint after corruption = %v, want the sticky ErrCorrupt", err)
 	}
 	if !strings.Contains(log.String(), "corrupt") {
@@ -145,7 +145,7 @@ func TestCorruptSSTAtRunTime(t *testing.T) {
 
 // TestCorruptSSTRestored: an incremental checkpoint whose stored SST has a damaged data block
 // (a checkpoint written before stored files had checksums, or damage a checksum missed)
-// restores into an error wrapping checkpoint.ErrCorrupt that names the stored file — at
+// restores into an error wrapping snapshot.ErrCorrupt that names the stored file — at
 // restore or at the first read of the damaged block — never a panic.
 func TestCorruptSSTRestored(t *testing.T) {
 	j := newJob(t, 1)
@@ -157,7 +157,7 @@ func TestCorruptSSTRestored(t *testing.T) {
 	h := j.checkpoint(t, b, 1, true)
 	must(t, b.Close())
 
-	var sst checkpoint.IncrementalFile
+	var sst snapshot.IncrementalFile
 	for _, f := range h.Incremental.Shared {
 		if f.Size > sst.Size {
 			sst = f
@@ -173,13 +173,13 @@ func TestCorruptSSTRestored(t *testing.T) {
 	_, err = w.Commit()
 	must(t, err)
 
-	ropts := faultOptions(t, []*checkpoint.KeyedStateHandle{h}, j.cps.Reader())
+	ropts := faultOptions(t, []*snapshot.KeyedStateHandle{h}, j.cps.Reader())
 	ropts.Incremental = true
 	_, kb2, v2, err := openValue(t, ropts)
 	if err == nil {
 		err = readAll(kb2, v2)
 	}
-	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), sst.Path) {
+	if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), sst.Path) {
 		t.Fatalf("restore of a damaged SST = %v, want ErrCorrupt naming the stored file %s", err, sst.Path)
 	}
 }
@@ -311,7 +311,7 @@ func TestFullWorkingDirectory(t *testing.T) {
 			}
 
 			// Space freed: the last completed checkpoint restores.
-			ropts := faultOptions(t, []*checkpoint.KeyedStateHandle{h}, j.cps.Reader())
+			ropts := faultOptions(t, []*snapshot.KeyedStateHandle{h}, j.cps.Reader())
 			ropts.Incremental = tc.incremental
 			_, kb2, v2, err := openValue(t, ropts)
 			must(t, err)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -27,7 +27,7 @@ func TestHermeticFS(t *testing.T) {
 	j := newJob(t, 2)
 	root := t.TempDir() // a real directory, and the in-memory one's name
 	mem := vfs.NewMem()
-	open := func(p, i int, restore []*checkpoint.KeyedStateHandle) (*lsm.Backend, *state.KeyedBackend[int64], state.ListState[string]) {
+	open := func(p, i int, restore []*snapshot.KeyedStateHandle) (*lsm.Backend, *state.KeyedBackend[int64], state.ListState[string]) {
 		b, err := lsm.New(context.Background(), lsm.Options{Options: backend.Options{OperatorID: "op",
 			MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, p, i), KeySerializerID: serde.Int64{}.ID(),
 			Restore: restore, Reader: j.cps.Reader()}, Dir: root, FS: mem, Incremental: true})
@@ -65,7 +65,7 @@ func TestHermeticFS(t *testing.T) {
 		must(t, kb.SetCurrentKey(k))
 		must(t, l.AddAll([]string{fmt.Sprint(k), "x"}))
 	}
-	var hs []*checkpoint.KeyedStateHandle
+	var hs []*snapshot.KeyedStateHandle
 	p, err := j.cps.Begin(1)
 	must(t, err)
 	for _, b := range []*lsm.Backend{b0, b1} {
@@ -78,7 +78,7 @@ func TestHermeticFS(t *testing.T) {
 		}
 		hs = append(hs, h)
 	}
-	must(t, p.Complete(j.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 2,
+	must(t, p.Complete(j.ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 2,
 		MaxParallelism: maxP, Keyed: hs}}}))
 	onOS("after the checkpoint")
 	inMem("after the checkpoint", 2)

@@ -12,6 +12,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
@@ -29,7 +30,7 @@ func TestWriteGoldenIncremental(t *testing.T) {
 	if os.Getenv("STREAMSTATE_WRITE_GOLDEN") == "" {
 		t.Skip("set STREAMSTATE_WRITE_GOLDEN=1 to write the golden checkpoint of the current format")
 	}
-	dir, err := filepath.Abs(fmt.Sprintf("testdata/incremental-v%d", checkpoint.MetadataVersion))
+	dir, err := filepath.Abs(fmt.Sprintf("testdata/incremental-v%d", snapshot.MetadataVersion))
 	must(t, err)
 	if _, err := os.Stat(dir); err == nil {
 		t.Fatalf("%s exists; a golden checkpoint is never rewritten", dir)
@@ -71,7 +72,7 @@ func TestWriteGoldenIncremental(t *testing.T) {
 // format and checks its state; Check finds every file intact (verified by checksum from
 // format 2 on).
 func TestGoldenIncremental(t *testing.T) {
-	for _, ver := range []int{checkpoint.MetadataVersionNoChecksums, checkpoint.MetadataVersion} {
+	for _, ver := range []int{snapshot.MetadataVersionNoChecksums, snapshot.MetadataVersion} {
 		t.Run(fmt.Sprintf("v%d", ver), func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
@@ -82,7 +83,7 @@ func TestGoldenIncremental(t *testing.T) {
 			cps, err := checkpoint.Open(ctx, st, "golden", checkpoint.Options{NumRetained: 2})
 			must(t, err)
 			var b *lsm.Backend
-			m, err := cps.Restore(ctx, func(m *checkpoint.Metadata) error {
+			m, err := cps.Restore(ctx, func(m *snapshot.Metadata) error {
 				b, err = lsm.New(ctx, lsm.Options{Options: integrityOptions(m.Operators[0].Keyed, cps.Reader()),
 					Dir: t.TempDir(), Incremental: true, TimerService: lsm.TimerServiceHeap})
 				return err
@@ -116,7 +117,7 @@ func TestGoldenIncremental(t *testing.T) {
 			rep, err := checkpoint.Check(ctx, st, "golden/", m)
 			must(t, err)
 			wantUnverified := 0
-			if ver == checkpoint.MetadataVersionNoChecksums {
+			if ver == snapshot.MetadataVersionNoChecksums {
 				wantUnverified = rep.Files
 			}
 			if !rep.OK() || rep.Unverified != wantUnverified {

@@ -8,7 +8,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/internal/timerheap"
 )
 
@@ -161,7 +161,7 @@ type frozenHeapTimers struct {
 }
 
 // write adds key group kg's timers to a snapshot block.
-func (f frozenHeapTimers) write(w *checkpoint.BlockBuilder, kgIdx int, scratch []byte) []byte {
+func (f frozenHeapTimers) write(w *snapshot.BlockBuilder, kgIdx int, scratch []byte) []byte {
 	f.f.Each(kgIdx, func(t timerheap.Timer) bool {
 		scratch = timerValue(scratch[:0], t.Timestamp)
 		w.Value(f.idx, t.Key, t.Namespace, scratch)

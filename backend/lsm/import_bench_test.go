@@ -7,6 +7,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -27,7 +28,7 @@ func BenchmarkRescaleRestore(b *testing.B) {
 		b.Fatal(err)
 	}
 	p, _ := cps.Begin(1)
-	var hs []*checkpoint.KeyedStateHandle
+	var hs []*snapshot.KeyedStateHandle
 	for i := range 2 {
 		be, err := New(ctx, Options{Options: backend.Options{MaxParallelism: 128,
 			KeyGroupRange: keygroup.RangeFor(128, 2, i), KeySerializerID: "int64"}, Dir: b.TempDir(), Incremental: true})

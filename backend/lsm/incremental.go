@@ -15,7 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/state"
 )
@@ -39,17 +39,17 @@ type incremental struct {
 	counter int
 
 	mu          sync.Mutex // Run and the notifications may run on different goroutines
-	confirmed   map[string]checkpoint.IncrementalFile
+	confirmed   map[string]snapshot.IncrementalFile
 	confirmedID int64
-	pending     map[int64]map[string]checkpoint.IncrementalFile
+	pending     map[int64]map[string]snapshot.IncrementalFile
 }
 
 func newIncremental(b *Backend) *incremental {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	return &incremental{b: b, uid: sanitize(b.opID) + "-" + hex.EncodeToString(rnd[:]),
-		root: filepath.Join(b.workDir, "checkpoints"), confirmed: map[string]checkpoint.IncrementalFile{},
-		pending: map[int64]map[string]checkpoint.IncrementalFile{}}
+		root: filepath.Join(b.workDir, "checkpoints"), confirmed: map[string]snapshot.IncrementalFile{},
+		pending: map[int64]map[string]snapshot.IncrementalFile{}}
 }
 
 // NotifyCheckpointComplete implements state.CheckpointListener: the files of checkpoint id
@@ -93,13 +93,14 @@ var _ state.CheckpointListener = (*Backend)(nil)
 // memtables, bounded by the checkpoint's deadline and Pebble's failures (faults.go).
 func (inc *incremental) snapshot(id int64) (backend.AsyncSnapshot, error) {
 	b := inc.b
+	// A full or read-only disk fails the checkpoint with the same fix as a failed flush.
 	if err := b.opts.FS.MkdirAll(inc.root, 0o755); err != nil {
-		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: %w", id, b.opID, err)
+		return nil, b.faults.background(fmt.Sprintf("checkpoint %d: create the local checkpoint directory", id), err)
 	}
 	inc.counter++
 	dir := filepath.Join(inc.root, fmt.Sprintf("chk-%d-%d", id, inc.counter))
 	if err := checkpointDB(b, dir); err != nil {
-		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: pebble checkpoint: %w", id, b.opID, err)
+		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: %w", id, b.opID, err)
 	}
 	s := &incSnapshot{inc: inc, id: id, dir: dir, fs: b.opts.FS, rng: b.rng, keySer: b.keySer, opID: b.opID,
 		conc: b.opts.TransferConcurrency}
@@ -132,7 +133,11 @@ func checkpointDB(b *Backend, dir string) (err error) {
 		b.faults.record(b.faults.background("checkpoint into "+dir, perr))
 		err = b.faults.get()
 	}()
-	return b.db.Checkpoint(dir)
+	if err := b.db.Checkpoint(dir); err != nil {
+		// Not sticky (the live database is fine), but a full disk gets the same fix.
+		return b.faults.background("checkpoint into "+dir, err)
+	}
+	return nil
 }
 
 // isShared reports whether a database file is immutable data that goes to shared storage.
@@ -149,7 +154,7 @@ type incSnapshot struct {
 	keySer string
 	opID   string
 	conc   int
-	metas  []checkpoint.StateMeta
+	metas  []snapshot.StateMeta
 	// heapTimers are the timer queues kept in memory, frozen in the synchronous phase; the
 	// database files do not hold them, so they go to the handle's Extra full file.
 	heapTimers []frozenHeapTimers
@@ -166,13 +171,13 @@ func (s *incSnapshot) Release() {
 // last completed checkpoint does not reference to shared/, the others (MANIFEST, OPTIONS, ...)
 // privately, at most Options.TransferConcurrency at a time. On error, files already committed
 // stay in the checkpoint's StreamFactory, whose Abort deletes them.
-func (s *incSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
+func (s *incSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*snapshot.KeyedStateHandle, error) {
 	defer s.Release()
 	if s.done {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s was already run", s.id, s.opID)
 	}
 	s.done = true
-	shared, ok := out.(checkpoint.SharedStreamFactory)
+	shared, ok := out.(snapshot.SharedStreamFactory)
 	if !ok {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: incremental checkpoints need storage with a shared directory; %T has none", s.id, s.opID, out)
 	}
@@ -186,7 +191,7 @@ func (s *incSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*c
 	return h, nil
 }
 
-func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFactory) (*checkpoint.KeyedStateHandle, error) {
+func (s *incSnapshot) upload(ctx context.Context, out snapshot.SharedStreamFactory) (*snapshot.KeyedStateHandle, error) {
 	names, err := s.fs.List(s.dir)
 	if err != nil {
 		return nil, err
@@ -196,11 +201,11 @@ func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFac
 	confirmed := s.inc.confirmed
 	s.inc.mu.Unlock()
 
-	ih := &checkpoint.IncrementalHandle{Backend: HandleBackend}
+	ih := &snapshot.IncrementalHandle{Backend: HandleBackend}
 	type job struct {
 		name   string
 		shared bool
-		res    *checkpoint.IncrementalFile
+		res    *snapshot.IncrementalFile
 	}
 	var jobs []job
 	for _, name := range names {
@@ -217,7 +222,7 @@ func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFac
 				continue
 			}
 		}
-		jobs = append(jobs, job{name: name, shared: isShared(name), res: new(checkpoint.IncrementalFile)})
+		jobs = append(jobs, job{name: name, shared: isShared(name), res: new(snapshot.IncrementalFile)})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -260,33 +265,33 @@ func (s *incSnapshot) upload(ctx context.Context, out checkpoint.SharedStreamFac
 			return nil, err
 		}
 	}
-	slices.SortFunc(ih.Shared, func(a, b checkpoint.IncrementalFile) int { return strings.Compare(a.Name, b.Name) })
-	slices.SortFunc(ih.Private, func(a, b checkpoint.IncrementalFile) int { return strings.Compare(a.Name, b.Name) })
-	files := map[string]checkpoint.IncrementalFile{}
+	slices.SortFunc(ih.Shared, func(a, b snapshot.IncrementalFile) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ih.Private, func(a, b snapshot.IncrementalFile) int { return strings.Compare(a.Name, b.Name) })
+	files := map[string]snapshot.IncrementalFile{}
 	for _, f := range ih.Shared {
 		files[f.Name] = f
 	}
 	s.inc.mu.Lock()
 	s.inc.pending[s.id] = files
 	s.inc.mu.Unlock()
-	return &checkpoint.KeyedStateHandle{KeyGroupRange: s.rng, KeySerializer: s.keySer, States: s.metas, Incremental: ih}, nil
+	return &snapshot.KeyedStateHandle{KeyGroupRange: s.rng, KeySerializer: s.keySer, States: s.metas, Incremental: ih}, nil
 }
 
 // writeHeapTimers writes the heap timers as a canonical full snapshot file of the
 // checkpoint's own: the Extra records of the incremental handle.
-func (s *incSnapshot) writeHeapTimers(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
+func (s *incSnapshot) writeHeapTimers(ctx context.Context, out snapshot.StreamFactory) (*snapshot.KeyedStateHandle, error) {
 	f, err := out.Create(ctx, fmt.Sprintf("%s-%d-%d-timers", sanitize(s.opID), s.rng.Start, s.rng.End))
 	if err != nil {
 		return nil, fmt.Errorf("heap timers: %w", err)
 	}
-	build := func(kg int, w *checkpoint.BlockBuilder) error {
+	build := func(kg int, w *snapshot.BlockBuilder) error {
 		var ts []byte
 		for _, t := range s.heapTimers {
 			ts = t.write(w, kg-s.rng.Start, ts)
 		}
 		return nil
 	}
-	h, err := checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, checkpoint.CompressionNone, s.conc, build)
+	h, err := snapshot.WriteFull(ctx, f, s.rng, s.keySer, s.metas, snapshot.CompressionNone, s.conc, build)
 	if err != nil {
 		return nil, fmt.Errorf("heap timers: %w", err)
 	}
@@ -295,30 +300,30 @@ func (s *incSnapshot) writeHeapTimers(ctx context.Context, out checkpoint.Stream
 
 // uploadFile copies one local file to the checkpoint; the stream computes its checksum as the
 // bytes pass. A shared file reused by a later checkpoint keeps the checksum recorded here.
-func (s *incSnapshot) uploadFile(ctx context.Context, out checkpoint.SharedStreamFactory, name string, shared bool) (checkpoint.IncrementalFile, error) {
+func (s *incSnapshot) uploadFile(ctx context.Context, out snapshot.SharedStreamFactory, name string, shared bool) (snapshot.IncrementalFile, error) {
 	f, err := s.fs.Open(filepath.Join(s.dir, name))
 	if err != nil {
-		return checkpoint.IncrementalFile{}, err
+		return snapshot.IncrementalFile{}, err
 	}
 	defer f.Close()
-	var w checkpoint.OutputStream
+	var w snapshot.OutputStream
 	if shared {
 		w, err = out.CreateShared(ctx, s.inc.uid+"-"+name)
 	} else {
 		w, err = out.Create(ctx, fmt.Sprintf("%s-%d-%d-%s", sanitize(s.opID), s.rng.Start, s.rng.End, name))
 	}
 	if err != nil {
-		return checkpoint.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
+		return snapshot.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
 	}
 	if _, err := io.Copy(ctxWriter{ctx, w}, f); err != nil {
 		w.Abort()
-		return checkpoint.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
+		return snapshot.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
 	}
 	ref, err := w.Close()
 	if err != nil {
-		return checkpoint.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
+		return snapshot.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
 	}
-	return checkpoint.IncrementalFile{Name: name, Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}, nil
+	return snapshot.IncrementalFile{Name: name, Path: ref.Path, Size: ref.Size, SHA256: ref.SHA256}, nil
 }
 
 // ctxWriter stops a copy when its context is done.

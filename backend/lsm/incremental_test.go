@@ -15,6 +15,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -65,7 +66,7 @@ func newJob(t *testing.T, retained int) *job {
 
 // checkpoint runs a checkpoint of b; it is completed (and b notified) if complete is true,
 // else aborted (and b notified).
-func (j *job) checkpoint(t *testing.T, b *lsm.Backend, id int64, complete bool) *checkpoint.KeyedStateHandle {
+func (j *job) checkpoint(t *testing.T, b *lsm.Backend, id int64, complete bool) *snapshot.KeyedStateHandle {
 	t.Helper()
 	p, err := j.cps.Begin(id)
 	must(t, err)
@@ -78,13 +79,13 @@ func (j *job) checkpoint(t *testing.T, b *lsm.Backend, id int64, complete bool) 
 		must(t, b.NotifyCheckpointAborted(id))
 		return h
 	}
-	must(t, p.Complete(j.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1,
-		MaxParallelism: maxP, Keyed: []*checkpoint.KeyedStateHandle{h}}}}))
+	must(t, p.Complete(j.ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1,
+		MaxParallelism: maxP, Keyed: []*snapshot.KeyedStateHandle{h}}}}))
 	must(t, b.NotifyCheckpointComplete(id))
 	return h
 }
 
-func sharedPaths(h *checkpoint.KeyedStateHandle) map[string]string {
+func sharedPaths(h *snapshot.KeyedStateHandle) map[string]string {
 	out := map[string]string{}
 	for _, f := range h.Incremental.Shared {
 		out[f.Name] = f.Path
@@ -92,7 +93,7 @@ func sharedPaths(h *checkpoint.KeyedStateHandle) map[string]string {
 	return out
 }
 
-func newIncBackend(t *testing.T, hook func(*pebble.Options), restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader, rng keygroup.Range) *lsm.Backend {
+func newIncBackend(t *testing.T, hook func(*pebble.Options), restore []*snapshot.KeyedStateHandle, r snapshot.Reader, rng keygroup.Range) *lsm.Backend {
 	t.Helper()
 	b, err := lsm.New(context.Background(), lsm.Options{Options: backend.Options{OperatorID: "op",
 		MaxParallelism: maxP, KeyGroupRange: rng, KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: r},
@@ -240,7 +241,7 @@ func TestIncrementalReuseAndConfirmation(t *testing.T) {
 	must(t, err)
 	h1, err := snap.Run(j.ctx, p1)
 	must(t, err)
-	must(t, p1.Complete(j.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP, Keyed: []*checkpoint.KeyedStateHandle{h1}}}}))
+	must(t, p1.Complete(j.ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP, Keyed: []*snapshot.KeyedStateHandle{h1}}}}))
 	h2 := j.checkpoint(t, b, 2, true) // not confirmed: uploaded again
 	for name, p := range sharedPaths(h2) {
 		if sharedPaths(h1)[name] == p {
@@ -279,7 +280,7 @@ func maps2Equal(a, b map[string]string) bool {
 func TestIncrementalRescale(t *testing.T) {
 	j := newJob(t, 5)
 	ctx := j.ctx
-	open := func(p int, restore []*checkpoint.KeyedStateHandle) []*lsm.Backend {
+	open := func(p int, restore []*snapshot.KeyedStateHandle) []*lsm.Backend {
 		out := make([]*lsm.Backend, p)
 		for i := range out {
 			out[i] = newIncBackend(t, nil, restore, j.cps.Reader(), keygroup.RangeFor(maxP, p, i))
@@ -292,11 +293,11 @@ func TestIncrementalRescale(t *testing.T) {
 		return bs[keygroup.OperatorIndex(maxP, len(bs), kg)], kg
 	}
 	id := int64(0)
-	snapshotAll := func(bs []*lsm.Backend) []*checkpoint.KeyedStateHandle {
+	snapshotAll := func(bs []*lsm.Backend) []*snapshot.KeyedStateHandle {
 		id++
 		p, err := j.cps.Begin(id)
 		must(t, err)
-		var hs []*checkpoint.KeyedStateHandle
+		var hs []*snapshot.KeyedStateHandle
 		for _, b := range bs {
 			s, err := b.Snapshot(id, backend.SnapshotOptions{})
 			must(t, err)
@@ -304,7 +305,7 @@ func TestIncrementalRescale(t *testing.T) {
 			must(t, err)
 			hs = append(hs, h)
 		}
-		must(t, p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: len(bs), MaxParallelism: maxP, Keyed: hs}}}))
+		must(t, p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: len(bs), MaxParallelism: maxP, Keyed: hs}}}))
 		for _, b := range bs {
 			must(t, b.NotifyCheckpointComplete(id))
 		}
@@ -383,7 +384,7 @@ func TestIncrementalConcurrentAsyncPhase(t *testing.T) {
 	snap, err := b.Snapshot(2, backend.SnapshotOptions{})
 	must(t, err)
 	done := make(chan error, 1)
-	var h *checkpoint.KeyedStateHandle
+	var h *snapshot.KeyedStateHandle
 	go func() {
 		var err error
 		h, err = snap.Run(j.ctx, p)
@@ -398,10 +399,10 @@ func TestIncrementalConcurrentAsyncPhase(t *testing.T) {
 		must(t, committed(t, b).Flush())
 	}
 	must(t, <-done)
-	must(t, p.Complete(j.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP, Keyed: []*checkpoint.KeyedStateHandle{h}}}}))
+	must(t, p.Complete(j.ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP, Keyed: []*snapshot.KeyedStateHandle{h}}}}))
 	must(t, b.NotifyCheckpointComplete(2))
 
-	r := newIncBackend(t, nil, []*checkpoint.KeyedStateHandle{h}, j.cps.Reader(), all)
+	r := newIncBackend(t, nil, []*snapshot.KeyedStateHandle{h}, j.cps.Reader(), all)
 	rkb, err := state.NewKeyedBackend[int64](r, serde.Int64{})
 	must(t, err)
 	rv, err := state.GetValueState(rkb, state.ValueDescriptor[int64]{Name: "v"})
@@ -441,7 +442,7 @@ func TestIncrementalRestoreBadFiles(t *testing.T) {
 	restore := func() error {
 		dir := t.TempDir()
 		r, err := lsm.New(j.ctx, lsm.Options{Options: backend.Options{OperatorID: "op", MaxParallelism: maxP,
-			KeyGroupRange: all, KeySerializerID: serde.Int64{}.ID(), Restore: []*checkpoint.KeyedStateHandle{h}, Reader: j.cps.Reader()},
+			KeyGroupRange: all, KeySerializerID: serde.Int64{}.ID(), Restore: []*snapshot.KeyedStateHandle{h}, Reader: j.cps.Reader()},
 			Dir: dir})
 		if err == nil {
 			r.Close()
@@ -452,13 +453,13 @@ func TestIncrementalRestoreBadFiles(t *testing.T) {
 		return err
 	}
 	must(t, restore())
-	var manifest checkpoint.IncrementalFile
+	var manifest snapshot.IncrementalFile
 	for _, f := range h.Incremental.Private {
 		if strings.HasPrefix(f.Name, "MANIFEST-") {
 			manifest = f
 		}
 	}
-	replace := func(f checkpoint.IncrementalFile, b []byte) {
+	replace := func(f snapshot.IncrementalFile, b []byte) {
 		w, err := j.st.Create(j.ctx, "job/"+f.Path, false)
 		must(t, err)
 		_, err = w.Write(b)
@@ -473,17 +474,17 @@ func TestIncrementalRestoreBadFiles(t *testing.T) {
 		garbage[i] ^= 0x5a
 	}
 	replace(manifest, garbage)
-	if err := restore(); !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), manifest.Path) {
+	if err := restore(); !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), manifest.Path) {
 		t.Fatalf("damaged MANIFEST: %v", err)
 	}
 	replace(manifest, orig[:len(orig)/2])
-	if err := restore(); !errors.Is(err, checkpoint.ErrMissing) || !strings.Contains(err.Error(), manifest.Path) {
+	if err := restore(); !errors.Is(err, snapshot.ErrMissing) || !strings.Contains(err.Error(), manifest.Path) {
 		t.Fatalf("truncated MANIFEST: %v", err)
 	}
 	replace(manifest, orig)
 	sst := h.Incremental.Shared[0]
 	must(t, j.st.Delete(j.ctx, "job/"+sst.Path))
-	if err := restore(); !errors.Is(err, checkpoint.ErrMissing) || !strings.Contains(err.Error(), sst.Path) {
+	if err := restore(); !errors.Is(err, snapshot.ErrMissing) || !strings.Contains(err.Error(), sst.Path) {
 		t.Fatalf("missing SST: %v", err)
 	}
 }

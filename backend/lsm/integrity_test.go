@@ -10,6 +10,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -21,7 +22,7 @@ import (
 // second reuses checkpoint 1's SST and uploads one of its own.
 type integrityJob struct {
 	*job
-	m1, m2 *checkpoint.Metadata
+	m1, m2 *snapshot.Metadata
 }
 
 func newIntegrityJob(t *testing.T) *integrityJob {
@@ -64,17 +65,17 @@ func newIntegrityJob(t *testing.T) *integrityJob {
 	return ij
 }
 
-func integrityOptions(restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) backend.Options {
+func integrityOptions(restore []*snapshot.KeyedStateHandle, r snapshot.Reader) backend.Options {
 	return backend.Options{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1},
 		KeySerializerID: serde.Int64{}.ID(), Restore: restore, Reader: r}
 }
 
 // restore restores the job's latest readable checkpoint with Checkpoints.Restore, as a job
 // does, into a new backend, and returns the checkpoint it restored and the backend.
-func (j *integrityJob) restore(t *testing.T) (*checkpoint.Metadata, *lsm.Backend, error) {
+func (j *integrityJob) restore(t *testing.T) (*snapshot.Metadata, *lsm.Backend, error) {
 	t.Helper()
 	var b *lsm.Backend
-	m, err := j.cps.Restore(j.ctx, func(m *checkpoint.Metadata) error {
+	m, err := j.cps.Restore(j.ctx, func(m *snapshot.Metadata) error {
 		r, err := lsm.New(j.ctx, lsm.Options{Options: integrityOptions(m.Operators[0].Keyed, j.cps.Reader()),
 			Dir: t.TempDir(), Incremental: true, TimerService: lsm.TimerServiceHeap})
 		if err != nil {
@@ -130,7 +131,7 @@ func (j *integrityJob) flipLastByte(t *testing.T, p string) {
 	must(t, err)
 }
 
-func incFile(t *testing.T, fs []checkpoint.IncrementalFile, prefix string) checkpoint.IncrementalFile {
+func incFile(t *testing.T, fs []snapshot.IncrementalFile, prefix string) snapshot.IncrementalFile {
 	t.Helper()
 	for _, f := range fs {
 		if strings.HasPrefix(f.Name, prefix) {
@@ -138,12 +139,12 @@ func incFile(t *testing.T, fs []checkpoint.IncrementalFile, prefix string) check
 		}
 	}
 	t.Fatalf("no file %s* in %+v", prefix, fs)
-	return checkpoint.IncrementalFile{}
+	return snapshot.IncrementalFile{}
 }
 
 // sharedSplit returns the shared files of checkpoint 2 that checkpoint 1 references too, and
 // those it uploaded itself.
-func (j *integrityJob) sharedSplit() (reused, own []checkpoint.IncrementalFile) {
+func (j *integrityJob) sharedSplit() (reused, own []snapshot.IncrementalFile) {
 	old := map[string]bool{}
 	for _, f := range j.m1.Operators[0].Keyed[0].Incremental.Shared {
 		old[f.Path] = true
@@ -202,8 +203,8 @@ func TestIncrementalIntegrity(t *testing.T) {
 
 			rep, err := checkpoint.Check(j.ctx, j.st, "job/", j.m2)
 			must(t, err)
-			var fe *checkpoint.FileError
-			if len(rep.Problems) != 1 || !errors.As(rep.Problems[0], &fe) || fe.Path != "job/"+p || !errors.Is(fe, checkpoint.ErrCorrupt) ||
+			var fe *snapshot.FileError
+			if len(rep.Problems) != 1 || !errors.As(rep.Problems[0], &fe) || fe.Path != "job/"+p || !errors.Is(fe, snapshot.ErrCorrupt) ||
 				!strings.Contains(fe.Error(), "checksum mismatch") {
 				t.Fatalf("Check of checkpoint 2: %v; want one ErrCorrupt checksum mismatch naming job/%s", rep.Problems, p)
 			}
@@ -223,7 +224,7 @@ func TestIncrementalIntegrity(t *testing.T) {
 		j.flipLastByte(t, p)
 		_, _, err := j.restore(t)
 		// Restore fails (whatever its sentinel for "none readable"), naming the file for both.
-		if !errors.Is(err, checkpoint.ErrCorrupt) || strings.Count(err.Error(), p) < 2 {
+		if !errors.Is(err, snapshot.ErrCorrupt) || strings.Count(err.Error(), p) < 2 {
 			t.Fatalf("restore with a damaged SST in every checkpoint: %v; want ErrCorrupt naming %s for both checkpoints", err, p)
 		}
 	})
@@ -257,11 +258,11 @@ func TestIncrementalChecksumsCarriedForward(t *testing.T) {
 			t.Errorf("reused %s has checksum %s, checkpoint 1 recorded %s", f.Path, f.SHA256, first[f.Path])
 		}
 	}
-	for _, m := range []*checkpoint.Metadata{j.m1, j.m2} {
+	for _, m := range []*snapshot.Metadata{j.m1, j.m2} {
 		for _, f := range m.Files() {
 			b, err := j.st.ReadRange(j.ctx, "job/"+f.Path, 0, -1)
 			must(t, err)
-			if got := checkpoint.Checksum(b); got != f.SHA256 {
+			if got := snapshot.Checksum(b); got != f.SHA256 {
 				t.Errorf("checkpoint %d: %s has checksum %s recorded, %s computed", m.CheckpointID, f.Path, f.SHA256, got)
 			}
 		}
@@ -276,10 +277,10 @@ func TestIncrementalRestoreVerifiesBeforeOpen(t *testing.T) {
 	h := j.m2.Operators[0].Keyed[0]
 	manifest := incFile(t, h.Incremental.Private, "MANIFEST-")
 	j.flipLastByte(t, manifest.Path)
-	_, err := lsm.New(context.Background(), lsm.Options{Options: integrityOptions([]*checkpoint.KeyedStateHandle{h}, j.cps.Reader()),
+	_, err := lsm.New(context.Background(), lsm.Options{Options: integrityOptions([]*snapshot.KeyedStateHandle{h}, j.cps.Reader()),
 		Dir: t.TempDir(), Incremental: true, TimerService: lsm.TimerServiceHeap})
-	var fe *checkpoint.FileError
-	if !errors.As(err, &fe) || fe.Path != manifest.Path || !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "checksum mismatch") {
+	var fe *snapshot.FileError
+	if !errors.As(err, &fe) || fe.Path != manifest.Path || !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Fatalf("restore from a damaged MANIFEST: %v; want ErrCorrupt: checksum mismatch naming %s", err, manifest.Path)
 	}
 }

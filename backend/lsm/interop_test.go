@@ -13,6 +13,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -58,7 +59,7 @@ type subtask struct {
 	r  state.ReducingState[int64]
 }
 
-func openSubtasks(t *testing.T, f newFunc, p int, restore []*checkpoint.KeyedStateHandle, r checkpoint.Reader) []*subtask {
+func openSubtasks(t *testing.T, f newFunc, p int, restore []*snapshot.KeyedStateHandle, r snapshot.Reader) []*subtask {
 	out := make([]*subtask, p)
 	for i := range out {
 		b := f(t, backend.Options{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: keygroup.RangeFor(maxP, p, i),
@@ -170,21 +171,21 @@ func wmapKeys(k int64) iter.Seq[int64] {
 }
 
 // savepoint writes a savepoint of subs into a fresh directory and loads it back.
-func savepoint(t *testing.T, subs []*subtask) ([]*checkpoint.KeyedStateHandle, checkpoint.Reader) {
+func savepoint(t *testing.T, subs []*subtask) ([]*snapshot.KeyedStateHandle, snapshot.Reader) {
 	ctx := context.Background()
 	st, err := blobstore.OpenURL(ctx, "file://"+t.TempDir())
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
 	p := checkpoint.BeginSavepoint(st)
-	var hs []*checkpoint.KeyedStateHandle
+	var hs []*snapshot.KeyedStateHandle
 	for _, s := range subs {
-		snap, err := s.b.Snapshot(1, backend.SnapshotOptions{Savepoint: true, Compression: checkpoint.CompressionSnappy})
+		snap, err := s.b.Snapshot(1, backend.SnapshotOptions{Savepoint: true, Compression: snapshot.CompressionSnappy})
 		must(t, err)
 		h, err := snap.Run(ctx, p)
 		must(t, err)
 		hs = append(hs, h)
 	}
-	must(t, p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: maxP, Keyed: hs}}}))
+	must(t, p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: maxP, Keyed: hs}}}))
 	md, r, err := checkpoint.LoadSavepoint(ctx, st)
 	must(t, err)
 	return md.Operator("op").Keyed, r

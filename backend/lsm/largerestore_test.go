@@ -14,6 +14,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -31,7 +32,7 @@ const (
 
 // TestLargeFullRestore writes a canonical full snapshot of one subtask (128 key groups, int64
 // keys, 100-byte values) to file:// storage, then measures the peak RSS (VmHWM, reset before
-// each phase) of reading all of it through checkpoint.ReadKeyGroups, and of restoring it into
+// each phase) of reading all of it through snapshot.ReadKeyGroups, and of restoring it into
 // an lsm backend with a 256 MiB slot budget. Since restores stream key group by key group,
 // neither grows with the size of the snapshot beyond its largest block: the test fails if a
 // phase's peak exceeds 128 MiB + 3 × (the largest block + the read-ahead), plus the budget and
@@ -56,7 +57,7 @@ func TestLargeFullRestore(t *testing.T) {
 	must(t, err)
 	const valueLen = 100
 	n := size / (8 + valueLen + 4) // key, value and their lengths and state index
-	var h *checkpoint.KeyedStateHandle
+	var h *snapshot.KeyedStateHandle
 	if ids, err := cps.Completed(ctx); err == nil && len(ids) > 0 {
 		m, err := cps.Load(ctx, ids[len(ids)-1])
 		must(t, err)
@@ -75,13 +76,13 @@ func TestLargeFullRestore(t *testing.T) {
 		largest = max(largest, b.Length)
 	}
 	const baseline = 128 << 20
-	live := largest + int64(checkpoint.ParallelReadConcurrency+1)*checkpoint.ParallelReadChunk
+	live := largest + int64(snapshot.ParallelReadConcurrency+1)*snapshot.ParallelReadChunk
 	readLimit := baseline + 3*live
 
 	resetPeakRSS(t)
 	start := time.Now()
 	var recs int64
-	must(t, checkpoint.ReadKeyGroups(ctx, cps.Reader(), h, h.KeyGroupRange, func(int, *checkpoint.Record) error {
+	must(t, snapshot.ReadKeyGroups(ctx, cps.Reader(), h, h.KeyGroupRange, func(int, *snapshot.Record) error {
 		recs++
 		return nil
 	}))
@@ -98,7 +99,7 @@ func TestLargeFullRestore(t *testing.T) {
 	must(t, err)
 	defer slot.Close()
 	opts := lsm.Options{Options: backend.Options{MaxParallelism: maxP, KeyGroupRange: h.KeyGroupRange,
-		KeySerializerID: serde.Int64{}.ID(), Restore: []*checkpoint.KeyedStateHandle{h}, Reader: cps.Reader()},
+		KeySerializerID: serde.Int64{}.ID(), Restore: []*snapshot.KeyedStateHandle{h}, Reader: cps.Reader()},
 		Dir: t.TempDir(), Slot: slot}
 	start = time.Now()
 	b, err := lsm.New(ctx, opts)
@@ -125,7 +126,7 @@ func TestLargeFullRestore(t *testing.T) {
 
 // writeLargeFull completes checkpoint 1 of cps with a full snapshot of keys 0..n-1 in all
 // key groups of maxP, each key's value its number followed by filler.
-func writeLargeFull(t *testing.T, cps *checkpoint.Checkpoints, n int64, valueLen int) *checkpoint.KeyedStateHandle {
+func writeLargeFull(t *testing.T, cps *checkpoint.Checkpoints, n int64, valueLen int) *snapshot.KeyedStateHandle {
 	ctx := context.Background()
 	start := time.Now()
 	// The keys in key-group order (a counting sort), as a backend's snapshot writes them.
@@ -148,8 +149,8 @@ func writeLargeFull(t *testing.T, cps *checkpoint.Checkpoints, n int64, valueLen
 	out, err := p.Create(ctx, "keyed")
 	must(t, err)
 	rng := keygroup.Range{Start: 0, End: maxP - 1}
-	w := checkpoint.NewFullWriter(out, rng, serde.Int64{}.ID(),
-		[]checkpoint.StateMeta{{Name: "v", Kind: checkpoint.KindValue, Value: serde.Bytes{}.ID()}}, checkpoint.CompressionNone)
+	w := snapshot.NewFullWriter(out, rng, serde.Int64{}.ID(),
+		[]snapshot.StateMeta{{Name: "v", Kind: snapshot.KindValue, Value: serde.Bytes{}.ID()}}, snapshot.CompressionNone)
 	val := make([]byte, valueLen)
 	for i := range val {
 		val[i] = byte(i * 7)
@@ -168,8 +169,8 @@ func writeLargeFull(t *testing.T, cps *checkpoint.Checkpoints, n int64, valueLen
 	}
 	h, err := w.Finish()
 	must(t, err)
-	must(t, p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP,
-		Keyed: []*checkpoint.KeyedStateHandle{h}}}}))
+	must(t, p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP,
+		Keyed: []*snapshot.KeyedStateHandle{h}}}}))
 	t.Logf("wrote a full snapshot of %d keys, %d MiB, in %v", n, h.File.Size>>20, time.Since(start).Round(time.Millisecond))
 	return h
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -70,7 +71,7 @@ func TestLargeState(t *testing.T) {
 	syncPhase := time.Since(start)
 	h, err := snap.Run(ctx, p)
 	must(t, err)
-	must(t, p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP, Keyed: []*checkpoint.KeyedStateHandle{h}}}}))
+	must(t, p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP, Keyed: []*snapshot.KeyedStateHandle{h}}}}))
 	var size int64
 	for _, f := range append(h.Incremental.Shared, h.Incremental.Private...) {
 		size += f.Size
@@ -80,7 +81,7 @@ func TestLargeState(t *testing.T) {
 	must(t, b.Close())
 
 	start = time.Now()
-	opts.Restore, opts.Reader = []*checkpoint.KeyedStateHandle{h}, cps.Reader()
+	opts.Restore, opts.Reader = []*snapshot.KeyedStateHandle{h}, cps.Reader()
 	r, err := lsm.New(ctx, opts)
 	must(t, err)
 	defer r.Close()

@@ -9,7 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // The backend keeps its own metadata inside its database, under metaPrefix, so that a
@@ -32,10 +32,10 @@ type backendMeta struct {
 
 // stateRecord is the persisted form of a state's registration.
 type stateRecord struct {
-	ID      uint16               `json:"id"`
-	Kind    checkpoint.StateKind `json:"kind"`
-	Value   string               `json:"value"`
-	UserKey string               `json:"userKey,omitempty"`
+	ID      uint16             `json:"id"`
+	Kind    snapshot.StateKind `json:"kind"`
+	Value   string             `json:"value"`
+	UserKey string             `json:"userKey,omitempty"`
 }
 
 func (b *Backend) writeBackendMeta() error {
@@ -63,7 +63,7 @@ func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
 	var bm backendMeta
 	v, closer, err := db.Get([]byte(metaBackendKey))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return bm, nil, &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: "the database has no streamstate backend metadata"}
+		return bm, nil, &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: "the database has no streamstate backend metadata"}
 	}
 	if err != nil {
 		return bm, nil, fmt.Errorf("read metadata of %s: %w", name, err)
@@ -71,7 +71,7 @@ func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
 	err = json.Unmarshal(v, &bm)
 	closer.Close()
 	if err != nil || bm.Version != metaVersion {
-		return bm, nil, &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("bad backend metadata (version %d): %v", bm.Version, err)}
+		return bm, nil, &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("bad backend metadata (version %d): %v", bm.Version, err)}
 	}
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte(metaStatePrefix), UpperBound: prefixEnd([]byte(metaStatePrefix))})
 	if err != nil {
@@ -84,10 +84,10 @@ func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
 		stateName := strings.TrimPrefix(string(it.Key()), metaStatePrefix)
 		var r stateRecord
 		if err := json.Unmarshal(it.Value(), &r); err != nil || r.ID == 0 || stateName == "" || ids[r.ID] || !validStoredKind(r.Kind) {
-			return bm, nil, &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("bad metadata of state %q: %q", stateName, it.Value())}
+			return bm, nil, &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("bad metadata of state %q: %q", stateName, it.Value())}
 		}
 		ids[r.ID] = true
-		out = append(out, stateEntry{id: r.ID, meta: checkpoint.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey}})
+		out = append(out, stateEntry{id: r.ID, meta: snapshot.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey}})
 	}
 	return bm, out, it.Error()
 }
@@ -106,12 +106,12 @@ func (b *Backend) checkBackendMeta(bm backendMeta) error {
 }
 
 // validKind reports whether k is a kind a descriptor registers.
-func validKind(k checkpoint.StateKind) bool {
-	return k >= checkpoint.KindValue && k <= checkpoint.KindAggregating
+func validKind(k snapshot.StateKind) bool {
+	return k >= snapshot.KindValue && k <= snapshot.KindAggregating
 }
 
 // validStoredKind reports whether k is a kind a database may hold: a descriptor's, or a timer
 // queue restored from another backend's snapshot (kept as values until registered).
-func validStoredKind(k checkpoint.StateKind) bool {
-	return validKind(k) || k == checkpoint.KindTimers
+func validStoredKind(k snapshot.StateKind) bool {
+	return validKind(k) || k == snapshot.KindTimers
 }

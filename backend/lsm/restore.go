@@ -16,7 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -26,7 +26,7 @@ const restoreBatchSize = 4 << 20
 // registerRestored maps the states of a snapshot to this backend's states, registering the
 // unknown ones (as restored, not yet registered by a descriptor) and checking the known ones.
 // It returns the backend's state id of each of metas.
-func (b *Backend) registerRestored(metas []checkpoint.StateMeta) ([]uint16, error) {
+func (b *Backend) registerRestored(metas []snapshot.StateMeta) ([]uint16, error) {
 	ids := make([]uint16, len(metas))
 	for i, m := range metas {
 		e, ok := b.states[m.Name]
@@ -47,12 +47,12 @@ func (b *Backend) registerRestored(metas []checkpoint.StateMeta) ([]uint16, erro
 
 // restoreFull writes the records of a canonical full snapshot that lie in the backend's
 // key-group range into the database, with batched writes. The snapshot streams in key group
-// by key group (checkpoint.ReadKeyGroups), so the restore's memory is bounded by the largest
+// by key group (snapshot.ReadKeyGroups), so the restore's memory is bounded by the largest
 // key-group block, the read-ahead and the batch, not by the size of the state. Records are
 // written as they arrive: a failure found later (a damaged block, or the whole-file checksum
 // that is verified once the last block is read) fails New, which removes the working
 // directory with what was written, and the restore falls back to an earlier checkpoint.
-func (b *Backend) restoreFull(ctx context.Context, h *checkpoint.KeyedStateHandle) error {
+func (b *Backend) restoreFull(ctx context.Context, h *snapshot.KeyedStateHandle) error {
 	ids, err := b.registerRestored(h.States)
 	if err != nil {
 		return err
@@ -73,19 +73,19 @@ func (b *Backend) restoreFull(ctx context.Context, h *checkpoint.KeyedStateHandl
 		return nil
 	}
 	var key, list []byte
-	err = checkpoint.ReadKeyGroups(ctx, b.opts.Reader, h, b.rng, func(kg int, rec *checkpoint.Record) error {
+	err = snapshot.ReadKeyGroups(ctx, b.opts.Reader, h, b.rng, func(kg int, rec *snapshot.Record) error {
 		var val []byte // aliases the record (read-only) or list, never both
-		if rec.Kind == checkpoint.KindTimers {
+		if rec.Kind == snapshot.KindTimers {
 			ts, err := timerTimestamp(rec.Value)
 			if err != nil {
-				return &checkpoint.FileError{Path: h.File.Path, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("key group %d: %v", kg, err)}
+				return &snapshot.FileError{Path: h.File.Path, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("key group %d: %v", kg, err)}
 			}
 			key = appendTimerKey(key[:0], kg, ids[rec.State], backend.Timer{Timestamp: ts, Key: rec.Key, Namespace: rec.Namespace})
 			return batchSet(key, nil)
 		}
 		key = appendEntryPrefix(key[:0], kg, ids[rec.State], rec.Key, rec.Namespace)
 		switch rec.Kind {
-		case checkpoint.KindList:
+		case snapshot.KindList:
 			if len(rec.List) == 0 {
 				return nil
 			}
@@ -94,7 +94,7 @@ func (b *Backend) restoreFull(ctx context.Context, h *checkpoint.KeyedStateHandl
 				list = appendListElement(list, e)
 			}
 			val = list
-		case checkpoint.KindMap:
+		case snapshot.KindMap:
 			key = append(key, rec.UserKey...)
 			val = rec.Value
 		default:
@@ -115,8 +115,8 @@ const downloadChunk = 8 << 20
 // Options.TransferConcurrency at a time, and verifies each one's size and checksum as it
 // arrives: only a directory whose every file verified is handed to Pebble, which would read a
 // damaged MANIFEST record as the end of the log and open an older version of the database.
-// A mismatch is an error wrapping checkpoint.ErrCorrupt naming the stored file.
-func (b *Backend) download(ctx context.Context, ih *checkpoint.IncrementalHandle, dir string) error {
+// A mismatch is an error wrapping snapshot.ErrCorrupt naming the stored file.
+func (b *Backend) download(ctx context.Context, ih *snapshot.IncrementalHandle, dir string) error {
 	if err := b.opts.FS.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -148,14 +148,14 @@ func (b *Backend) download(ctx context.Context, ih *checkpoint.IncrementalHandle
 	return ctx.Err()
 }
 
-func (b *Backend) downloadFile(ctx context.Context, f checkpoint.IncrementalFile, dst string) error {
+func (b *Backend) downloadFile(ctx context.Context, f snapshot.IncrementalFile, dst string) error {
 	// The handle's names are unique base names (checkpoint validates them), and dst is in a
 	// directory of the backend's own: nothing is there to be replaced.
 	out, err := b.opts.FS.Create(dst, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
 	}
-	sum := checkpoint.NewFileHasher()
+	sum := snapshot.NewFileHasher()
 	var off int64
 	for off < f.Size {
 		n := min(downloadChunk, f.Size-off)
@@ -166,7 +166,7 @@ func (b *Backend) downloadFile(ctx context.Context, f checkpoint.IncrementalFile
 		}
 		if int64(len(p)) != n {
 			out.Close()
-			return &checkpoint.FileError{Path: f.Path, Err: checkpoint.ErrMissing,
+			return &snapshot.FileError{Path: f.Path, Err: snapshot.ErrMissing,
 				Detail: fmt.Sprintf("file is truncated: read %d bytes at offset %d, metadata says %d bytes in all", len(p), off, f.Size)}
 		}
 		// Hashed before it is written: a vfs.File may scribble on what it was given
@@ -193,7 +193,7 @@ func (b *Backend) downloadFile(ctx context.Context, f checkpoint.IncrementalFile
 }
 
 // manifestName names an incremental handle in errors: its MANIFEST's stored path.
-func manifestName(ih *checkpoint.IncrementalHandle) string {
+func manifestName(ih *snapshot.IncrementalHandle) string {
 	for _, f := range ih.Private {
 		if strings.HasPrefix(f.Name, "MANIFEST-") {
 			return f.Path
@@ -208,7 +208,7 @@ func manifestName(ih *checkpoint.IncrementalHandle) string {
 // restoreIncremental opens the database of the handle with the largest overlap with the
 // backend's key-group range, clips it to the range with range deletions, and imports the key
 // groups of the other handles.
-func (b *Backend) restoreIncremental(ctx context.Context, hs []*checkpoint.KeyedStateHandle) error {
+func (b *Backend) restoreIncremental(ctx context.Context, hs []*snapshot.KeyedStateHandle) error {
 	base := hs[0]
 	for _, h := range hs[1:] {
 		if h.KeyGroupRange.Intersect(b.rng).Len() > base.KeyGroupRange.Intersect(b.rng).Len() {
@@ -224,7 +224,7 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*checkpoint.Keyed
 	}
 	db, err := b.openDB(b.dbDir)
 	if err != nil {
-		return &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}
+		return &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}
 	}
 	b.db = db
 	bm, entries, err := readMeta(db, name)
@@ -270,9 +270,9 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*checkpoint.Keyed
 	return nil
 }
 
-func (b *Backend) checkHandleBackend(h *checkpoint.KeyedStateHandle) error {
+func (b *Backend) checkHandleBackend(h *snapshot.KeyedStateHandle) error {
 	if h.Incremental.Backend != HandleBackend {
-		return &checkpoint.FileError{Path: manifestName(h.Incremental), Err: checkpoint.ErrCorrupt,
+		return &snapshot.FileError{Path: manifestName(h.Incremental), Err: snapshot.ErrCorrupt,
 			Detail: fmt.Sprintf("incremental handle of backend %q; this build reads %q", h.Incremental.Backend, HandleBackend)}
 	}
 	return nil
@@ -280,7 +280,7 @@ func (b *Backend) checkHandleBackend(h *checkpoint.KeyedStateHandle) error {
 
 // importIncremental copies the key groups of another subtask's incremental checkpoint that
 // lie in the backend's range into the database, translating state ids.
-func (b *Backend) importIncremental(ctx context.Context, h *checkpoint.KeyedStateHandle, n int) error {
+func (b *Backend) importIncremental(ctx context.Context, h *snapshot.KeyedStateHandle, n int) error {
 	if err := b.checkHandleBackend(h); err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func (b *Backend) importIncremental(ctx context.Context, h *checkpoint.KeyedStat
 	po.ReadOnly = true
 	src, err := pebble.Open(dir, po)
 	if err != nil {
-		return &checkpoint.FileError{Path: name, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}
+		return &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}
 	}
 	defer src.Close()
 	bm, entries, err := readMeta(src, name)
@@ -304,7 +304,7 @@ func (b *Backend) importIncremental(ctx context.Context, h *checkpoint.KeyedStat
 	if err := b.checkBackendMeta(bm); err != nil {
 		return err
 	}
-	metas := make([]checkpoint.StateMeta, len(entries))
+	metas := make([]snapshot.StateMeta, len(entries))
 	for i, e := range entries {
 		metas[i] = e.meta
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/internal/miniotest"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
@@ -50,7 +51,7 @@ func newS3Job(t *testing.T, st checkpoint.Storage, retained int) *s3Job {
 }
 
 // open (re)starts the job at parallelism p, restored from restore (nil: empty).
-func (j *s3Job) open(p int, restore []*checkpoint.KeyedStateHandle) {
+func (j *s3Job) open(p int, restore []*snapshot.KeyedStateHandle) {
 	for _, b := range j.subs {
 		must(j.t, b.Close())
 	}
@@ -99,18 +100,18 @@ func (j *s3Job) check(n int, want func(k int) string) {
 
 // checkpoint takes the next checkpoint of every subtask; on an error it aborts it (and tells
 // the backends) and returns the error.
-func (j *s3Job) checkpoint(ctx context.Context) ([]*checkpoint.KeyedStateHandle, error) {
+func (j *s3Job) checkpoint(ctx context.Context) ([]*snapshot.KeyedStateHandle, error) {
 	j.id++
 	id := j.id
 	p, err := j.cps.Begin(id)
 	if err != nil {
 		return nil, err
 	}
-	var hs []*checkpoint.KeyedStateHandle
+	var hs []*snapshot.KeyedStateHandle
 	for _, b := range j.subs {
 		s, err := b.Snapshot(id, backend.SnapshotOptions{})
 		if err == nil {
-			var h *checkpoint.KeyedStateHandle
+			var h *snapshot.KeyedStateHandle
 			if h, err = s.Run(ctx, p); err == nil {
 				hs = append(hs, h)
 			}
@@ -123,7 +124,7 @@ func (j *s3Job) checkpoint(ctx context.Context) ([]*checkpoint.KeyedStateHandle,
 			return nil, err
 		}
 	}
-	err = p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op",
+	err = p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op",
 		Parallelism: len(j.subs), MaxParallelism: maxP, Keyed: hs}}})
 	if err != nil {
 		for _, b := range j.subs {
@@ -138,9 +139,9 @@ func (j *s3Job) checkpoint(ctx context.Context) ([]*checkpoint.KeyedStateHandle,
 }
 
 // restore loads the latest checkpoint and reopens the job at parallelism p from it.
-func (j *s3Job) restore(p int) *checkpoint.Metadata {
+func (j *s3Job) restore(p int) *snapshot.Metadata {
 	j.t.Helper()
-	m, err := j.cps.Restore(j.ctx, func(*checkpoint.Metadata) error { return nil })
+	m, err := j.cps.Restore(j.ctx, func(*snapshot.Metadata) error { return nil })
 	must(j.t, err)
 	j.open(p, m.Operator("op").Keyed)
 	return m
@@ -316,7 +317,7 @@ func BenchmarkS3IncrementalRestore(b *testing.B) {
 	// Incompressible values: 128 random bytes as hex.
 	rnd := rand.New(rand.NewPCG(1, 2))
 	raw := make([]byte, 128)
-	var hs []*checkpoint.KeyedStateHandle
+	var hs []*snapshot.KeyedStateHandle
 	p, err := cps.Begin(1)
 	must(b, err)
 	for i := range 2 {
@@ -345,9 +346,9 @@ func BenchmarkS3IncrementalRestore(b *testing.B) {
 		hs = append(hs, h)
 		must(b, be.Close())
 	}
-	must(b, p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op",
+	must(b, p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op",
 		Parallelism: 2, MaxParallelism: maxP, Keyed: hs}}}))
-	bytesOf := func(hs ...*checkpoint.KeyedStateHandle) int64 {
+	bytesOf := func(hs ...*snapshot.KeyedStateHandle) int64 {
 		var n int64
 		for _, h := range hs {
 			for _, f := range h.Incremental.Shared {
@@ -419,7 +420,7 @@ func TestS3IncrementalRestoreFallsBack(t *testing.T) {
 		must(t, b.Close())
 	}
 	j.subs = nil
-	m, err := j.cps.Restore(ctx, func(m *checkpoint.Metadata) error {
+	m, err := j.cps.Restore(ctx, func(m *snapshot.Metadata) error {
 		for _, b := range j.subs { // of a checkpoint that failed to restore
 			must(t, b.Close())
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -72,8 +72,8 @@ type fullSnapshot struct {
 	dbDir   string
 	rng     keygroup.Range
 	keySer  string
-	comp    checkpoint.Compression
-	metas   []checkpoint.StateMeta
+	comp    snapshot.Compression
+	metas   []snapshot.StateMeta
 	index   map[uint16]int // state id -> index in metas
 	workers int
 	// heapTimers are the timer queues kept in memory (Options.TimerService heap), frozen in
@@ -104,7 +104,7 @@ func (s *fullSnapshot) released() bool {
 // Run implements backend.AsyncSnapshot. A snapshot without any record (no state entry and no
 // timer in the key-group range) writes no file and returns a nil handle, as Flink does: a
 // restore without a handle for some key groups starts them empty.
-func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.KeyedStateHandle, error) {
+func (s *fullSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*snapshot.KeyedStateHandle, error) {
 	if s.released() {
 		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s was released", s.id, s.opID)
 	}
@@ -119,7 +119,7 @@ func (s *fullSnapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*
 	if err != nil {
 		return nil, fmt.Errorf("lsm backend: snapshot %d: %w", s.id, err)
 	}
-	h, err := checkpoint.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, s.writeKeyGroup)
+	h, err := snapshot.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, s.writeKeyGroup)
 	if err == nil {
 		// What Pebble wrote after a fault was not written (faultfs.go): a snapshot that may
 		// have read it fails.
@@ -155,7 +155,7 @@ func (s *fullSnapshot) empty() (bool, error) {
 
 // writeKeyGroup writes the records of one key group. WriteFull calls it from several
 // goroutines at once, for distinct key groups: each call has its own iterator.
-func (s *fullSnapshot) writeKeyGroup(kg int, w *checkpoint.BlockBuilder) error {
+func (s *fullSnapshot) writeKeyGroup(kg int, w *snapshot.BlockBuilder) error {
 	lo, hi := keyGroupSpan(kg, kg)
 	it, err := s.snap.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // timerSerializerID names the encoding of a timer's timestamp in snapshots (the hashmap
@@ -108,7 +108,7 @@ func (b *Backend) CreateTimerQueue(name string) (backend.TimerQueue, error) {
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	meta := checkpoint.StateMeta{Name: name, Kind: backend.KindTimers, Value: timerSerializerID}
+	meta := snapshot.StateMeta{Name: name, Kind: backend.KindTimers, Value: timerSerializerID}
 	e, ok := b.states[name]
 	if ok {
 		if err := backend.CheckCompatible(b.opID, e.meta, meta); err != nil {

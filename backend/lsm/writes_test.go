@@ -13,7 +13,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -31,7 +31,7 @@ func TestFailedWriteSticks(t *testing.T) {
 		t.Run(map[bool]string{false: "full", true: "incremental"}[incremental], func(t *testing.T) {
 			j := newJob(t, 1)
 			disk := &fullDisk{match: func(p string) bool { return strings.HasSuffix(p, ".sst") }}
-			open := func(fs vfs.FS, restore []*checkpoint.KeyedStateHandle) (*lsm.Backend, *state.KeyedBackend[int64], state.ValueState[string]) {
+			open := func(fs vfs.FS, restore []*snapshot.KeyedStateHandle) (*lsm.Backend, *state.KeyedBackend[int64], state.ValueState[string]) {
 				opts := faultOptions(t, restore, j.cps.Reader())
 				opts.Dir, opts.FS, opts.Incremental = "/lsm", fs, incremental
 				b, kb, v, err := openValue(t, opts)
@@ -77,7 +77,7 @@ func TestFailedWriteSticks(t *testing.T) {
 			}
 			must(t, b.Close())
 
-			_, kb2, v2 := open(vfs.NewMem(), []*checkpoint.KeyedStateHandle{h})
+			_, kb2, v2 := open(vfs.NewMem(), []*snapshot.KeyedStateHandle{h})
 			for k := int64(0); k < 20; k++ {
 				must(t, kb2.SetCurrentKey(k))
 				got, ok, err := v2.Value()

@@ -10,7 +10,7 @@ import (
 	"slices"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 )
 
@@ -26,10 +26,10 @@ type Options struct {
 	// Parallelism is the operator's parallelism. Required (>= 1).
 	Parallelism int
 	// Restore holds the operator state handles of all subtasks of the previous run of this
-	// operator (checkpoint.OperatorState.Operator), in any order. Empty for a fresh start.
-	Restore []*checkpoint.OperatorStateHandle
+	// operator (snapshot.OperatorState.Operator), in any order. Empty for a fresh start.
+	Restore []*snapshot.OperatorStateHandle
 	// Reader reads the restore handles' files. Required when Restore is not empty.
-	Reader checkpoint.Reader
+	Reader snapshot.Reader
 	// Logger receives warnings (union state over UnionSizeWarningBytes). Default: discard.
 	Logger *slog.Logger
 	// UnionSizeWarningBytes: when the union list state restored to this subtask is larger
@@ -108,7 +108,7 @@ func (b *Backend) Close() error {
 
 // GetListState implements state.OperatorStateStore: split-distribute list state.
 func (b *Backend) GetListState(spec backend.Spec) (backend.OperatorList, error) {
-	s, err := b.register(spec, checkpoint.ModeSplit)
+	s, err := b.register(spec, snapshot.ModeSplit)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (b *Backend) GetListState(spec backend.Spec) (backend.OperatorList, error) 
 
 // GetUnionListState implements state.OperatorStateStore: union list state.
 func (b *Backend) GetUnionListState(spec backend.Spec) (backend.OperatorList, error) {
-	s, err := b.register(spec, checkpoint.ModeUnion)
+	s, err := b.register(spec, snapshot.ModeUnion)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +126,7 @@ func (b *Backend) GetUnionListState(spec backend.Spec) (backend.OperatorList, er
 
 // GetBroadcastState implements state.OperatorStateStore: broadcast map state.
 func (b *Backend) GetBroadcastState(spec backend.Spec) (backend.Broadcast, error) {
-	s, err := b.register(spec, checkpoint.ModeBroadcast)
+	s, err := b.register(spec, snapshot.ModeBroadcast)
 	if err != nil {
 		return nil, err
 	}
@@ -135,12 +135,12 @@ func (b *Backend) GetBroadcastState(spec backend.Spec) (backend.Broadcast, error
 
 // opState is a registered state.
 type opState interface {
-	meta() checkpoint.OperatorStateMeta
+	meta() snapshot.OperatorStateMeta
 	// freeze returns the state as it is now, for a snapshot; later writes do not change it.
 	freeze() frozen
 }
 
-func (b *Backend) register(spec backend.Spec, mode checkpoint.OperatorStateMode) (opState, error) {
+func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (opState, error) {
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
@@ -148,17 +148,17 @@ func (b *Backend) register(spec backend.Spec, mode checkpoint.OperatorStateMode)
 		return nil, errors.New("operator state: descriptor has an empty name")
 	}
 	wantKind := backend.KindList
-	if mode == checkpoint.ModeBroadcast {
+	if mode == snapshot.ModeBroadcast {
 		wantKind = backend.KindMap
 	}
 	if spec.Kind != wantKind {
 		return nil, fmt.Errorf("%w: %s operator state %q needs a %s descriptor, got %s", backend.ErrStateConflict, mode, spec.Name, wantKind, spec.Kind)
 	}
-	if spec.Value == nil || (mode == checkpoint.ModeBroadcast && spec.UserKey == nil) {
+	if spec.Value == nil || (mode == snapshot.ModeBroadcast && spec.UserKey == nil) {
 		return nil, fmt.Errorf("operator state %q: descriptor without serializer", spec.Name)
 	}
-	meta := checkpoint.OperatorStateMeta{Name: spec.Name, Mode: mode, Value: spec.Value.ID()}
-	if mode == checkpoint.ModeBroadcast {
+	meta := snapshot.OperatorStateMeta{Name: spec.Name, Mode: mode, Value: spec.Value.ID()}
+	if mode == snapshot.ModeBroadcast {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if s, ok := b.states[spec.Name]; ok {
@@ -177,7 +177,7 @@ func (b *Backend) register(spec backend.Spec, mode checkpoint.OperatorStateMode)
 			return nil, err
 		}
 		delete(b.raw, spec.Name)
-	} else if mode == checkpoint.ModeBroadcast {
+	} else if mode == snapshot.ModeBroadcast {
 		s = &broadcastState{b: b, m: meta, key: spec.UserKey, val: spec.Value, entries: map[string]entry{}}
 	} else {
 		s = &listState{b: b, m: meta, val: spec.Value}
@@ -187,7 +187,7 @@ func (b *Backend) register(spec backend.Spec, mode checkpoint.OperatorStateMode)
 }
 
 // compatible checks a registration (want) against a state registered or restored as have.
-func compatible(have, want checkpoint.OperatorStateMeta, how string) error {
+func compatible(have, want snapshot.OperatorStateMeta, how string) error {
 	if have.Mode != want.Mode {
 		return fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
 			backend.ErrStateConflict, want.Name, how, have.Mode, want.Mode)
@@ -208,12 +208,12 @@ func compatible(have, want checkpoint.OperatorStateMeta, how string) error {
 // slice header with its capacity cut to its length.
 type listState struct {
 	b    *Backend
-	m    checkpoint.OperatorStateMeta
+	m    snapshot.OperatorStateMeta
 	val  serde.Erased
 	list []any
 }
 
-func (s *listState) meta() checkpoint.OperatorStateMeta { return s.m }
+func (s *listState) meta() snapshot.OperatorStateMeta { return s.m }
 
 func (s *listState) freeze() frozen {
 	return frozen{meta: s.m, val: s.val, list: s.list[:len(s.list):len(s.list)]}
@@ -263,7 +263,7 @@ type entry struct{ key, value any }
 // copies it first.
 type broadcastState struct {
 	b       *Backend
-	m       checkpoint.OperatorStateMeta
+	m       snapshot.OperatorStateMeta
 	key     serde.Erased
 	val     serde.Erased
 	entries map[string]entry
@@ -271,7 +271,7 @@ type broadcastState struct {
 	buf     []byte
 }
 
-func (s *broadcastState) meta() checkpoint.OperatorStateMeta { return s.m }
+func (s *broadcastState) meta() snapshot.OperatorStateMeta { return s.m }
 
 func (s *broadcastState) freeze() frozen {
 	s.frozen = true

@@ -43,11 +43,11 @@
 // it is, because lists are append-only (Update and Clear replace the list instead of
 // rewriting it); a broadcast map is frozen and copied by the first write after the snapshot.
 // Operator state is meant to be small, so a copy is cheap. The asynchronous phase serializes
-// and writes one file through a checkpoint.StreamFactory.
+// and writes one file through a snapshot.StreamFactory.
 //
 // Ownership: values handed to Add, Update or Put are kept as they are and serialized later,
 // possibly by the asynchronous phase: do not modify them afterwards.
 //
-// Errors: bad restore files give errors wrapping checkpoint.ErrCorrupt or checkpoint.ErrMissing
+// Errors: bad restore files give errors wrapping snapshot.ErrCorrupt or snapshot.ErrMissing
 // that name the file; state misuse gives the sentinels of package state.
 package operator

@@ -7,6 +7,7 @@ import (
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -60,7 +61,7 @@ func ExampleBackend_Snapshot() {
 
 	input := [][]string{{"a", "b", "c", "d", "e"}, {"f", "g", "h"}}
 	pending, _ := cps.Begin(1)
-	var handles []*checkpoint.OperatorStateHandle
+	var handles []*snapshot.OperatorStateHandle
 	for i, elements := range input {
 		backend, _ := operator.New(ctx, operator.Options{OperatorID: "sink", SubtaskIndex: i, Parallelism: 2})
 		sink := &bufferingSink{subtask: i, threshold: 4}
@@ -73,10 +74,10 @@ func ExampleBackend_Snapshot() {
 		h, _ := snap.Run(ctx, pending)
 		handles = append(handles, h)
 	}
-	_ = pending.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
+	_ = pending.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
 		ID: "sink", Parallelism: 2, MaxParallelism: 128, Operator: handles}}})
 
-	md, _ := cps.Restore(ctx, func(*checkpoint.Metadata) error { return nil })
+	md, _ := cps.Restore(ctx, func(*snapshot.Metadata) error { return nil })
 	for i := range 3 {
 		backend, _ := operator.New(ctx, operator.Options{OperatorID: "sink", SubtaskIndex: i, Parallelism: 3,
 			Restore: md.Operator("sink").Operator, Reader: cps.Reader()})

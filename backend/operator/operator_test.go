@@ -20,6 +20,7 @@ import (
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
@@ -84,22 +85,22 @@ func newJob(t testing.TB) *job {
 }
 
 // checkpoint snapshots every subtask, completes a checkpoint, and returns its loaded metadata.
-func (j *job) checkpoint(subs []*operator.Backend) *checkpoint.Metadata {
+func (j *job) checkpoint(subs []*operator.Backend) *snapshot.Metadata {
 	j.t.Helper()
 	j.id++
 	p := mustGet[*checkpoint.Pending](j.t)(j.cps.Begin(j.id))
-	var hs []*checkpoint.OperatorStateHandle
+	var hs []*snapshot.OperatorStateHandle
 	for _, b := range subs {
 		snap := mustGet[backend.OperatorAsyncSnapshot](j.t)(b.Snapshot(j.id))
-		hs = append(hs, mustGet[*checkpoint.OperatorStateHandle](j.t)(snap.Run(j.ctx, p)))
+		hs = append(hs, mustGet[*snapshot.OperatorStateHandle](j.t)(snap.Run(j.ctx, p)))
 	}
-	must(j.t, p.Complete(j.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
+	must(j.t, p.Complete(j.ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
 		ID: "op", Parallelism: len(subs), MaxParallelism: 128, Operator: hs}}}))
-	return mustGet[*checkpoint.Metadata](j.t)(j.cps.Load(j.ctx, j.id))
+	return mustGet[*snapshot.Metadata](j.t)(j.cps.Load(j.ctx, j.id))
 }
 
 // restore creates q subtasks from the operator state of md.
-func (j *job) restore(md *checkpoint.Metadata, q int, opts operator.Options) ([]*operator.Backend, error) {
+func (j *job) restore(md *snapshot.Metadata, q int, opts operator.Options) ([]*operator.Backend, error) {
 	var subs []*operator.Backend
 	for i := range q {
 		o := opts
@@ -250,7 +251,7 @@ func TestClosed(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	_, err := operator.New(context.Background(), operator.Options{Parallelism: 2, SubtaskIndex: 2,
-		Restore: []*checkpoint.OperatorStateHandle{{}}})
+		Restore: []*snapshot.OperatorStateHandle{{}}})
 	if err == nil || !strings.Contains(err.Error(), "subtask index 2") || !strings.Contains(err.Error(), "Reader") {
 		t.Errorf("every violation at once: %v", err)
 	}
@@ -456,12 +457,12 @@ func TestSavepointRoundTrip(t *testing.T) {
 	fill(t, old, []int{1, 2, 3}, []int{1, 1, 1})
 	st := mustGet[checkpoint.Storage](t)(blobstore.OpenURL(ctx, "mem://"))
 	sp := checkpoint.BeginSavepoint(st)
-	var hs []*checkpoint.OperatorStateHandle
+	var hs []*snapshot.OperatorStateHandle
 	for _, b := range old {
 		snap := mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
-		hs = append(hs, mustGet[*checkpoint.OperatorStateHandle](t)(snap.Run(ctx, sp)))
+		hs = append(hs, mustGet[*snapshot.OperatorStateHandle](t)(snap.Run(ctx, sp)))
 	}
-	must(t, sp.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 3, MaxParallelism: 128, Operator: hs}}}))
+	must(t, sp.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 3, MaxParallelism: 128, Operator: hs}}}))
 	md, reader, err := checkpoint.LoadSavepoint(ctx, st)
 	must(t, err)
 	if !md.Savepoint {
@@ -566,14 +567,14 @@ func TestRestoreBadFiles(t *testing.T) {
 	bad := bytes.Clone(good)
 	bad[len(bad)-10] ^= 1
 	put(bad)
-	check("flipped bit", checkpoint.ErrCorrupt)
+	check("flipped bit", snapshot.ErrCorrupt)
 	put([]byte("STRMSTOX" + string(good[8:])))
-	check("bad magic", checkpoint.ErrCorrupt)
+	check("bad magic", snapshot.ErrCorrupt)
 	put(good[:len(good)-3])
-	check("truncated", checkpoint.ErrMissing)
+	check("truncated", snapshot.ErrMissing)
 	must(t, j.st.Delete(j.ctx, full))
-	check("deleted", checkpoint.ErrMissing)
-	if _, err := j.cps.Load(j.ctx, j.id); !errors.Is(err, checkpoint.ErrMissing) {
+	check("deleted", snapshot.ErrMissing)
+	if _, err := j.cps.Load(j.ctx, j.id); !errors.Is(err, snapshot.ErrMissing) {
 		t.Errorf("Load of a checkpoint with a deleted operator state file: %v", err)
 	}
 
@@ -581,12 +582,12 @@ func TestRestoreBadFiles(t *testing.T) {
 	hs := md.Operator("op").Operator
 	dup := *hs[0]
 	dup.File.Path += "-copy"
-	for name, restore := range map[string][]*checkpoint.OperatorStateHandle{
+	for name, restore := range map[string][]*snapshot.OperatorStateHandle{
 		"same subtask twice": {hs[0], &dup},
-		"two parallelisms":   {hs[0], {Subtask: 0, Parallelism: 1, File: checkpoint.FileRef{Path: "x", Size: 12}}},
+		"two parallelisms":   {hs[0], {Subtask: 0, Parallelism: 1, File: snapshot.FileRef{Path: "x", Size: 12}}},
 	} {
 		_, err := operator.New(j.ctx, operator.Options{Parallelism: 1, Restore: restore, Reader: j.cps.Reader()})
-		if !errors.Is(err, checkpoint.ErrCorrupt) {
+		if !errors.Is(err, snapshot.ErrCorrupt) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -612,7 +613,7 @@ func TestSnapshotIsolation(t *testing.T) {
 
 	p := mustGet[*checkpoint.Pending](t)(j.cps.Begin(1))
 	snap := mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
-	var h *checkpoint.OperatorStateHandle
+	var h *snapshot.OperatorStateHandle
 	var runErr error
 	var wg sync.WaitGroup
 	// The asynchronous phase starts writing only once the task has mutated every state, and
@@ -645,9 +646,9 @@ func TestSnapshotIsolation(t *testing.T) {
 	if _, err := snap.Run(j.ctx, p); err == nil {
 		t.Error("second Run of a snapshot succeeded")
 	}
-	must(t, p.Complete(j.ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128,
-		Operator: []*checkpoint.OperatorStateHandle{h}}}}))
-	md := mustGet[*checkpoint.Metadata](t)(j.cps.Load(j.ctx, 1))
+	must(t, p.Complete(j.ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128,
+		Operator: []*snapshot.OperatorStateHandle{h}}}}))
+	md := mustGet[*snapshot.Metadata](t)(j.cps.Load(j.ctx, 1))
 	got := mustGet[[]*operator.Backend](t)(j.restore(md, 1, operator.Options{}))[0]
 	gotS := list(t, mustGet[state.OperatorListState[int64]](t)(state.GetOperatorListState(got, state.ListDescriptor[int64]{Name: "s"})))
 	gotU := list(t, mustGet[state.OperatorListState[string]](t)(state.GetUnionListState(got, union)))
@@ -668,13 +669,13 @@ func TestSnapshotRelease(t *testing.T) {
 	}
 	// A backend without state writes nothing and returns no handle (as Flink does).
 	snap = mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
-	if h := mustGet[*checkpoint.OperatorStateHandle](t)(snap.Run(j.ctx, p)); h != nil {
+	if h := mustGet[*snapshot.OperatorStateHandle](t)(snap.Run(j.ctx, p)); h != nil {
 		t.Errorf("a backend without state wrote %s", h.File.Path)
 	}
 	// A registered state, even empty, is written: its restore is a restore (IsRestored).
 	mustGet[state.OperatorListState[int64]](t)(state.GetOperatorListState(b, state.ListDescriptor[int64]{Name: "s"}))
 	snap = mustGet[backend.OperatorAsyncSnapshot](t)(b.Snapshot(1))
-	h := mustGet[*checkpoint.OperatorStateHandle](t)(snap.Run(j.ctx, p))
+	h := mustGet[*snapshot.OperatorStateHandle](t)(snap.Run(j.ctx, p))
 	if h == nil || len(h.States) != 1 || h.Validate() != nil {
 		t.Fatalf("handle of an empty registered state %+v", h)
 	}
@@ -702,11 +703,11 @@ func TestSnapshotSerializerError(t *testing.T) {
 
 // gatedFactory creates files only once gate is closed.
 type gatedFactory struct {
-	checkpoint.StreamFactory
+	snapshot.StreamFactory
 	gate chan struct{}
 }
 
-func (f gatedFactory) Create(ctx context.Context, hint string) (checkpoint.OutputStream, error) {
+func (f gatedFactory) Create(ctx context.Context, hint string) (snapshot.OutputStream, error) {
 	<-f.gate
 	return f.StreamFactory.Create(ctx, hint)
 }

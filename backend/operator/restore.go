@@ -9,13 +9,13 @@ import (
 	"strings"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // rawState is a restored state that is not registered yet: its share of the old subtasks'
 // items, still serialized.
 type rawState struct {
-	meta checkpoint.OperatorStateMeta
+	meta snapshot.OperatorStateMeta
 	// keys are the broadcast entries' keys (nil for list states); values the elements or the
 	// entries' values.
 	keys, values [][]byte
@@ -28,9 +28,9 @@ type rawState struct {
 func (r *rawState) decode(b *Backend, spec backend.Spec) (opState, error) {
 	bad := func(what string, i int, err error) error {
 		return fmt.Errorf("%w: operator state %q restored from %s: %s %d: %v",
-			checkpoint.ErrCorrupt, r.meta.Name, strings.Join(r.files, ", "), what, i, err)
+			snapshot.ErrCorrupt, r.meta.Name, strings.Join(r.files, ", "), what, i, err)
 	}
-	if r.meta.Mode == checkpoint.ModeBroadcast {
+	if r.meta.Mode == snapshot.ModeBroadcast {
 		s := &broadcastState{b: b, m: r.meta, key: spec.UserKey, val: spec.Value, entries: make(map[string]entry, len(r.keys))}
 		for i := range r.keys {
 			k, err := spec.UserKey.DecodeAny(r.keys[i])
@@ -86,7 +86,7 @@ func splitAssignment(n int64, q, start int) (spans []span, next int) {
 // part is one old subtask's section of a state.
 type part struct {
 	handle int // index into the sorted handles
-	meta   checkpoint.OperatorStateMeta
+	meta   snapshot.OperatorStateMeta
 }
 
 // restore computes this subtask's share of every state of opts.Restore, reads it and keeps it
@@ -105,7 +105,7 @@ func (b *Backend) restore(ctx context.Context) error {
 			if prev := parts[m.Name]; len(prev) > 0 {
 				p := prev[0].meta
 				if p.Mode != m.Mode || p.Value != m.Value || p.UserKey != m.UserKey {
-					return &checkpoint.FileError{Path: h.File.Path, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf(
+					return &snapshot.FileError{Path: h.File.Path, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf(
 						"operator state %q is %s state of %s/%s here but %s state of %s/%s in %s",
 						m.Name, m.Mode, m.Value, m.UserKey, p.Mode, p.Value, p.UserKey, hs[prev[0].handle].File.Path)}
 				}
@@ -122,7 +122,7 @@ func (b *Backend) restore(ctx context.Context) error {
 		ps := parts[name]
 		t := map[int]span{}
 		switch ps[0].meta.Mode {
-		case checkpoint.ModeSplit:
+		case snapshot.ModeSplit:
 			if oldP == newP {
 				for _, p := range ps {
 					if hs[p.handle].Subtask == me {
@@ -146,7 +146,7 @@ func (b *Backend) restore(ctx context.Context) error {
 				}
 				pos += p.meta.Count
 			}
-		case checkpoint.ModeUnion:
+		case snapshot.ModeUnion:
 			var size int64
 			for _, p := range ps {
 				t[p.handle] = span{0, p.meta.Count}
@@ -157,7 +157,7 @@ func (b *Backend) restore(ctx context.Context) error {
 					"operator", b.opts.OperatorID, "subtask", me, "state", name, "bytes", size,
 					"warnBytes", w, "oldParallelism", oldP, "parallelism", newP)
 			}
-		case checkpoint.ModeBroadcast:
+		case snapshot.ModeBroadcast:
 			t[ps[0].handle] = span{0, ps[0].meta.Count} // the lowest old subtask's copy
 		}
 		take[name] = t
@@ -165,18 +165,18 @@ func (b *Backend) restore(ctx context.Context) error {
 
 	// One read per handle, of the sections this subtask needs.
 	for name, ps := range parts {
-		b.raw[name] = &rawState{meta: checkpoint.OperatorStateMeta{Name: name, Mode: ps[0].meta.Mode,
+		b.raw[name] = &rawState{meta: snapshot.OperatorStateMeta{Name: name, Mode: ps[0].meta.Mode,
 			Value: ps[0].meta.Value, UserKey: ps[0].meta.UserKey}}
 	}
 	for i, h := range hs {
-		want := func(m checkpoint.OperatorStateMeta) bool {
+		want := func(m snapshot.OperatorStateMeta) bool {
 			_, ok := take[m.Name][i]
 			return ok
 		}
 		if !slices.ContainsFunc(h.States, want) {
 			continue
 		}
-		secs, err := checkpoint.ReadOperatorSections(ctx, b.opts.Reader, h, want)
+		secs, err := snapshot.ReadOperatorSections(ctx, b.opts.Reader, h, want)
 		if err != nil {
 			return err
 		}
@@ -187,7 +187,7 @@ func (b *Backend) restore(ctx context.Context) error {
 			name := h.States[j].Name
 			sp, r := take[name][i], b.raw[name]
 			if sp.hi > int64(len(sec.Values)) { // ReadOperatorSections checked the count
-				return &checkpoint.FileError{Path: h.File.Path, Err: checkpoint.ErrCorrupt,
+				return &snapshot.FileError{Path: h.File.Path, Err: snapshot.ErrCorrupt,
 					Detail: fmt.Sprintf("operator state %q has %d items, metadata says %d", name, len(sec.Values), h.States[j].Count)}
 			}
 			if sec.Keys != nil {
@@ -202,8 +202,8 @@ func (b *Backend) restore(ctx context.Context) error {
 
 // sortHandles checks that the handles are of one previous run, one per subtask, and returns
 // them in subtask order.
-func sortHandles(in []*checkpoint.OperatorStateHandle) ([]*checkpoint.OperatorStateHandle, error) {
-	hs := make([]*checkpoint.OperatorStateHandle, 0, len(in))
+func sortHandles(in []*snapshot.OperatorStateHandle) ([]*snapshot.OperatorStateHandle, error) {
+	hs := make([]*snapshot.OperatorStateHandle, 0, len(in))
 	for i, h := range in {
 		if h == nil {
 			return nil, fmt.Errorf("restore handle %d is nil", i)
@@ -213,10 +213,10 @@ func sortHandles(in []*checkpoint.OperatorStateHandle) ([]*checkpoint.OperatorSt
 		}
 		hs = append(hs, h)
 	}
-	slices.SortFunc(hs, func(a, b *checkpoint.OperatorStateHandle) int { return cmp.Compare(a.Subtask, b.Subtask) })
+	slices.SortFunc(hs, func(a, b *snapshot.OperatorStateHandle) int { return cmp.Compare(a.Subtask, b.Subtask) })
 	for i, h := range hs {
 		bad := func(format string, args ...any) error {
-			return &checkpoint.FileError{Path: h.File.Path, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf(format, args...)}
+			return &snapshot.FileError{Path: h.File.Path, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf(format, args...)}
 		}
 		if h.Parallelism != hs[0].Parallelism {
 			return nil, bad("operator state handle of parallelism %d restored together with one of parallelism %d (%s)",

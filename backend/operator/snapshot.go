@@ -9,14 +9,14 @@ import (
 	"sync"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 )
 
 // frozen is one state as a snapshot holds it: registered lists and maps as captured by
 // freeze, or the serialized items of a restored state that was never registered.
 type frozen struct {
-	meta    checkpoint.OperatorStateMeta
+	meta    snapshot.OperatorStateMeta
 	val     serde.Erased
 	list    []any
 	entries map[string]entry
@@ -31,7 +31,7 @@ func (b *Backend) Snapshot(checkpointID int64) (backend.OperatorAsyncSnapshot, e
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	s := &snapshot{id: checkpointID, opID: b.opts.OperatorID, subtask: b.opts.SubtaskIndex, parallelism: b.opts.Parallelism}
+	s := &asyncSnapshot{id: checkpointID, opID: b.opts.OperatorID, subtask: b.opts.SubtaskIndex, parallelism: b.opts.Parallelism}
 	for _, st := range b.states {
 		s.states = append(s.states, st.freeze())
 	}
@@ -42,7 +42,7 @@ func (b *Backend) Snapshot(checkpointID int64) (backend.OperatorAsyncSnapshot, e
 	return s, nil
 }
 
-type snapshot struct {
+type asyncSnapshot struct {
 	id          int64
 	opID        string
 	subtask     int
@@ -54,7 +54,7 @@ type snapshot struct {
 }
 
 // Release implements backend.OperatorAsyncSnapshot.
-func (s *snapshot) Release() {
+func (s *asyncSnapshot) Release() {
 	s.mu.Lock()
 	s.states, s.released = nil, true
 	s.mu.Unlock()
@@ -64,7 +64,7 @@ func (s *snapshot) Release() {
 // backend without any state (none registered, none restored) writes no file and returns a
 // nil handle, as Flink does. A registered state, even empty, is written: a restore then
 // reports IsRestored.
-func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*checkpoint.OperatorStateHandle, error) {
+func (s *asyncSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*snapshot.OperatorStateHandle, error) {
 	s.mu.Lock()
 	states, released := s.states, s.released
 	s.states, s.released = nil, true
@@ -79,8 +79,8 @@ func (s *snapshot) Run(ctx context.Context, out checkpoint.StreamFactory) (*chec
 	if err != nil {
 		return nil, err
 	}
-	w := checkpoint.NewOperatorWriter(f, s.subtask, s.parallelism)
-	fail := func(err error) (*checkpoint.OperatorStateHandle, error) {
+	w := snapshot.NewOperatorWriter(f, s.subtask, s.parallelism)
+	fail := func(err error) (*snapshot.OperatorStateHandle, error) {
 		w.Abort()
 		return nil, fmt.Errorf("operator %s subtask %d: snapshot %d: %w", s.opID, s.subtask, s.id, err)
 	}
@@ -108,7 +108,7 @@ func (st *frozen) items() int {
 	switch {
 	case st.raw:
 		return len(st.rawValues)
-	case st.meta.Mode == checkpoint.ModeBroadcast:
+	case st.meta.Mode == snapshot.ModeBroadcast:
 		return len(st.entries)
 	default:
 		return len(st.list)
@@ -116,10 +116,10 @@ func (st *frozen) items() int {
 }
 
 // write adds the state's items to w; buf is scratch space, returned for reuse.
-func (st *frozen) write(w *checkpoint.OperatorWriter, buf []byte) ([]byte, error) {
+func (st *frozen) write(w *snapshot.OperatorWriter, buf []byte) ([]byte, error) {
 	var err error
 	switch {
-	case st.raw && st.meta.Mode == checkpoint.ModeBroadcast:
+	case st.raw && st.meta.Mode == snapshot.ModeBroadcast:
 		for i := range st.rawKeys {
 			w.Entry(st.rawKeys[i], st.rawValues[i])
 		}
@@ -127,7 +127,7 @@ func (st *frozen) write(w *checkpoint.OperatorWriter, buf []byte) ([]byte, error
 		for _, v := range st.rawValues {
 			w.Element(v)
 		}
-	case st.meta.Mode == checkpoint.ModeBroadcast:
+	case st.meta.Mode == snapshot.ModeBroadcast:
 		// Entries in key-byte order, so equal state gives equal files.
 		keys := slices.Sorted(maps.Keys(st.entries))
 		for _, k := range keys {

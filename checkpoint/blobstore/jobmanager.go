@@ -6,6 +6,7 @@ import (
 	"path"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"gocloud.dev/blob/memblob"
 )
 
@@ -37,7 +38,7 @@ type jobManagerStorage struct {
 
 func (s *jobManagerStorage) Create(ctx context.Context, name string, ifNotExist bool) (checkpoint.Writer, error) {
 	w, err := s.Storage.Create(ctx, name, ifNotExist)
-	if err != nil || path.Base(name) == checkpoint.MetadataName {
+	if err != nil || path.Base(name) == snapshot.MetadataName {
 		return w, err
 	}
 	return &limitWriter{Writer: w, name: name, limit: s.limit}, nil

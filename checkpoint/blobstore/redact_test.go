@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // TestRedactURL: RedactURL hides user information and secret parameters, keeps the rest.
@@ -56,8 +56,8 @@ func TestOpenURLRedactsSecrets(t *testing.T) {
 
 // TestScrubErrorKeepsChain: a scrubbed error still matches its sentinel.
 func TestScrubErrorKeepsChain(t *testing.T) {
-	err := scrubError(&checkpoint.FileError{Path: "x", Err: checkpoint.ErrMissing, Detail: "in s3://k:hunter2@b"}, urlSecrets("s3://k:hunter2@b"))
-	if strings.Contains(err.Error(), "hunter2") || !errors.Is(err, checkpoint.ErrMissing) {
+	err := scrubError(&snapshot.FileError{Path: "x", Err: snapshot.ErrMissing, Detail: "in s3://k:hunter2@b"}, urlSecrets("s3://k:hunter2@b"))
+	if strings.Contains(err.Error(), "hunter2") || !errors.Is(err, snapshot.ErrMissing) {
 		t.Fatalf("scrubbed: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"gocloud.dev/gcerrors"
 )
 
@@ -86,7 +87,7 @@ func IsTransient(err error) bool {
 	if err == nil {
 		return false
 	}
-	for _, perm := range []error{checkpoint.ErrMissing, checkpoint.ErrExists, checkpoint.ErrCorrupt, checkpoint.ErrStateTooLarge, checkpoint.ErrNoCheckpoint,
+	for _, perm := range []error{snapshot.ErrMissing, checkpoint.ErrExists, snapshot.ErrCorrupt, checkpoint.ErrStateTooLarge, checkpoint.ErrNoCheckpoint,
 		context.Canceled, context.DeadlineExceeded, os.ErrNotExist, os.ErrPermission} {
 		if errors.Is(err, perm) {
 			return false

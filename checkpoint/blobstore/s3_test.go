@@ -17,6 +17,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/internal/miniotest"
 )
 
@@ -75,8 +76,8 @@ func TestStorageConformanceRetrying(t *testing.T) {
 func TestRetryPermanentIsNotRetried(t *testing.T) {
 	ctx := context.Background()
 	for _, perm := range []error{
-		&checkpoint.FileError{Path: "x", Err: checkpoint.ErrCorrupt},
-		&checkpoint.FileError{Path: "x", Err: checkpoint.ErrMissing},
+		&snapshot.FileError{Path: "x", Err: snapshot.ErrCorrupt},
+		&snapshot.FileError{Path: "x", Err: snapshot.ErrMissing},
 		fmt.Errorf("wrapped: %w", checkpoint.ErrExists),
 		context.Canceled,
 	} {

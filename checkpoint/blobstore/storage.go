@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file:// URLs
 	_ "gocloud.dev/blob/memblob"  // mem:// URLs
@@ -271,7 +272,7 @@ func (w *bytesWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); re
 
 func (s *blobStorage) wrap(name string, err error) error {
 	if gcerrors.Code(err) == gcerrors.NotFound {
-		return &checkpoint.FileError{Path: name, Err: checkpoint.ErrMissing, Detail: "in " + s.desc}
+		return &snapshot.FileError{Path: name, Err: snapshot.ErrMissing, Detail: "in " + s.desc}
 	}
 	return fmt.Errorf("read %s in %s: %w", name, s.desc, scrubError(err, s.secrets))
 }

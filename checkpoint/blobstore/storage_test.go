@@ -12,6 +12,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 func openURL(t *testing.T, rawURL string) checkpoint.Storage {
@@ -54,7 +55,7 @@ func TestStorageConformance(t *testing.T) {
 func TestMemURLsAreSeparate(t *testing.T) {
 	a, b := openURL(t, "mem://"), openURL(t, "mem://")
 	putObject(t, a, "x", []byte("in a"))
-	if _, err := b.Size(context.Background(), "x"); !errors.Is(err, checkpoint.ErrMissing) {
+	if _, err := b.Size(context.Background(), "x"); !errors.Is(err, snapshot.ErrMissing) {
 		t.Fatalf("an object of one mem:// storage is visible in another: %v", err)
 	}
 }
@@ -147,7 +148,7 @@ func TestJobManagerMaxStateSize(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, want)
 			}
 		}
-		if _, err := st.Size(ctx, name); !errors.Is(err, checkpoint.ErrMissing) {
+		if _, err := st.Size(ctx, name); !errors.Is(err, snapshot.ErrMissing) {
 			t.Errorf("%s over the limit was stored: Size = %v", name, err)
 		}
 	}

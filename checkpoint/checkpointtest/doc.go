@@ -19,7 +19,7 @@
 //
 // The suite checks that nothing is visible before Commit, that Abort leaves nothing,
 // create-if-not-exists (also with concurrent writers of one name), byte ranges, missing
-// objects (errors wrapping checkpoint.ErrMissing that name the object), Size, Delete, List by
+// objects (errors wrapping snapshot.ErrMissing that name the object), Size, Delete, List by
 // prefix, concurrent writers of different objects (run it with -race), deletes that leave
 // nothing behind while other writers create objects next to them, and Sweep, which never
 // touches committed objects.

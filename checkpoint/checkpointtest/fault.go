@@ -111,7 +111,7 @@ func (s *FaultStorage) FailNth(op Op, nameContains string, n int) {
 }
 
 // FailNthWith is FailNth with the error to fail with (nil: one wrapping ErrInjected): for
-// example an error wrapping checkpoint.ErrCorrupt or a permission error, which a retrying
+// example an error wrapping snapshot.ErrCorrupt or a permission error, which a retrying
 // storage does not retry (ErrInjected itself counts as transient, as any error of unknown
 // kind).
 func (s *FaultStorage) FailNthWith(op Op, nameContains string, n int, err error) {

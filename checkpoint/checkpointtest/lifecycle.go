@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -21,11 +22,11 @@ import (
 const MaxP = 8
 
 // states are the states of the snapshots WriteHandle writes: one value state.
-var states = []checkpoint.StateMeta{{Name: "count", Kind: checkpoint.KindValue, Value: "string"}}
+var states = []snapshot.StateMeta{{Name: "count", Kind: snapshot.KindValue, Value: "string"}}
 
 // WriteHandle writes a full snapshot of rng through f, one record per key group: key "k<kg>",
 // value val. The handle's file is a real file of the canonical format.
-func WriteHandle(t *testing.T, f checkpoint.StreamFactory, hint string, rng keygroup.Range, val string) *checkpoint.KeyedStateHandle {
+func WriteHandle(t *testing.T, f snapshot.StreamFactory, hint string, rng keygroup.Range, val string) *snapshot.KeyedStateHandle {
 	t.Helper()
 	h, err := TryWriteHandle(f, hint, rng, val)
 	if err != nil {
@@ -35,12 +36,12 @@ func WriteHandle(t *testing.T, f checkpoint.StreamFactory, hint string, rng keyg
 }
 
 // TryWriteHandle is WriteHandle returning the error instead of failing the test.
-func TryWriteHandle(f checkpoint.StreamFactory, hint string, rng keygroup.Range, val string) (*checkpoint.KeyedStateHandle, error) {
+func TryWriteHandle(f snapshot.StreamFactory, hint string, rng keygroup.Range, val string) (*snapshot.KeyedStateHandle, error) {
 	out, err := f.Create(context.Background(), hint)
 	if err != nil {
 		return nil, err
 	}
-	w := checkpoint.NewFullWriter(out, rng, "string", states, checkpoint.CompressionNone)
+	w := snapshot.NewFullWriter(out, rng, "string", states, snapshot.CompressionNone)
 	for kg := range rng.All() {
 		if err := w.BeginKeyGroup(kg); err != nil {
 			w.Abort()
@@ -53,14 +54,14 @@ func TryWriteHandle(f checkpoint.StreamFactory, hint string, rng keygroup.Range,
 
 // Metadata is the metadata of one operator "op" whose subtasks wrote handles (any key-group
 // ranges inside [0, maxP)).
-func Metadata(maxP int, handles ...*checkpoint.KeyedStateHandle) *checkpoint.Metadata {
-	return &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
+func Metadata(maxP int, handles ...*snapshot.KeyedStateHandle) *snapshot.Metadata {
+	return &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
 		ID: "op", Parallelism: max(1, len(handles)), MaxParallelism: maxP, Keyed: handles}}}
 }
 
 // TakeCheckpoint takes checkpoint id: two subtasks' files (value val) plus the given shared
 // handles (as a second operator), and completes it.
-func TakeCheckpoint(t *testing.T, c *checkpoint.Checkpoints, id int64, val string, shared ...*checkpoint.KeyedStateHandle) *checkpoint.Metadata {
+func TakeCheckpoint(t *testing.T, c *checkpoint.Checkpoints, id int64, val string, shared ...*snapshot.KeyedStateHandle) *snapshot.Metadata {
 	t.Helper()
 	p, err := c.Begin(id)
 	if err != nil {
@@ -70,7 +71,7 @@ func TakeCheckpoint(t *testing.T, c *checkpoint.Checkpoints, id int64, val strin
 		WriteHandle(t, p, "op-0", keygroup.RangeFor(MaxP, 2, 0), val),
 		WriteHandle(t, p, "op-1", keygroup.RangeFor(MaxP, 2, 1), val))
 	if len(shared) > 0 {
-		m.Operators = append(m.Operators, &checkpoint.OperatorState{ID: "shared-op", Parallelism: len(shared),
+		m.Operators = append(m.Operators, &snapshot.OperatorState{ID: "shared-op", Parallelism: len(shared),
 			MaxParallelism: MaxP, Keyed: shared})
 	}
 	if err := p.Complete(context.Background(), m); err != nil {
@@ -83,14 +84,14 @@ func TakeCheckpoint(t *testing.T, c *checkpoint.Checkpoints, id int64, val strin
 type sharedOut struct {
 	w   checkpoint.Writer
 	rel string
-	sum *checkpoint.FileHasher
+	sum *snapshot.FileHasher
 }
 
 func (o *sharedOut) Write(p []byte) (int, error) { o.sum.Write(p); return o.w.Write(p) }
 func (o *sharedOut) Abort()                      { o.w.Abort() }
-func (o *sharedOut) Close() (checkpoint.FileRef, error) {
+func (o *sharedOut) Close() (snapshot.FileRef, error) {
 	n, err := o.w.Commit()
-	return checkpoint.FileRef{Path: o.rel, Size: n, SHA256: o.sum.Sum()}, err
+	return snapshot.FileRef{Path: o.rel, Size: n, SHA256: o.sum.Sum()}, err
 }
 
 type sharedFactory struct {
@@ -98,17 +99,17 @@ type sharedFactory struct {
 	job string
 }
 
-func (f sharedFactory) Create(ctx context.Context, name string) (checkpoint.OutputStream, error) {
+func (f sharedFactory) Create(ctx context.Context, name string) (snapshot.OutputStream, error) {
 	w, err := f.st.Create(ctx, f.job+"/shared/"+name, false)
 	if err != nil {
 		return nil, err
 	}
-	return &sharedOut{w: w, rel: "shared/" + name, sum: checkpoint.NewFileHasher()}, nil
+	return &sharedOut{w: w, rel: "shared/" + name, sum: snapshot.NewFileHasher()}, nil
 }
 
 // SharedHandle writes <job>/shared/<name> with Storage.Create and returns a handle
 // referencing it.
-func SharedHandle(t *testing.T, st checkpoint.Storage, job, name string) *checkpoint.KeyedStateHandle {
+func SharedHandle(t *testing.T, st checkpoint.Storage, job, name string) *snapshot.KeyedStateHandle {
 	t.Helper()
 	return WriteHandle(t, sharedFactory{st, job}, name, keygroup.Range{Start: 0, End: MaxP - 1}, "shared "+name)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // MemStorage is a checkpoint.Storage in this process's memory, with no dependency beyond
@@ -39,7 +40,7 @@ func (s *MemStorage) Create(ctx context.Context, name string, ifNotExist bool) (
 }
 
 // ReadRange reads length bytes at offset of name (length < 0: to the end); a short object
-// returns fewer bytes, a missing one an error wrapping checkpoint.ErrMissing.
+// returns fewer bytes, a missing one an error wrapping snapshot.ErrMissing.
 func (s *MemStorage) ReadRange(ctx context.Context, name string, offset, length int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read %s in %s: %w", name, s, err)
@@ -61,7 +62,7 @@ func (s *MemStorage) ReadRange(ctx context.Context, name string, offset, length 
 	return bytes.Clone(b[offset:end]), nil
 }
 
-// Size returns the size of name, or an error wrapping checkpoint.ErrMissing.
+// Size returns the size of name, or an error wrapping snapshot.ErrMissing.
 func (s *MemStorage) Size(ctx context.Context, name string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("size of %s in %s: %w", name, s, err)
@@ -75,7 +76,7 @@ func (s *MemStorage) get(name string) ([]byte, error) {
 	defer s.mu.Unlock()
 	b, ok := s.objects[name]
 	if !ok {
-		return nil, &checkpoint.FileError{Path: name, Err: checkpoint.ErrMissing, Detail: "in " + s.String()}
+		return nil, &snapshot.FileError{Path: name, Err: snapshot.ErrMissing, Detail: "in " + s.String()}
 	}
 	return b, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 func TestMemStorageConformance(t *testing.T) {
@@ -38,7 +39,7 @@ func TestMemStorageIsolation(t *testing.T) {
 	if again, _ := a.ReadRange(ctx, "x", 0, -1); string(again) != "abc" {
 		t.Fatalf("changing a read's result changed the object: %q", again)
 	}
-	if _, err := b.Size(ctx, "x"); !errors.Is(err, checkpoint.ErrMissing) {
+	if _, err := b.Size(ctx, "x"); !errors.Is(err, snapshot.ErrMissing) {
 		t.Fatalf("an object of one MemStorage is visible in another: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // RunStorageSuite runs the conformance suite of checkpoint.Storage. open returns a new, empty
@@ -137,8 +138,8 @@ func expectMissing(t *testing.T, st checkpoint.Storage, name string) {
 
 func checkMissingErr(t *testing.T, op, name string, err error) {
 	t.Helper()
-	if !errors.Is(err, checkpoint.ErrMissing) {
-		t.Fatalf("%s(%q) of a missing object: error %v, want one wrapping checkpoint.ErrMissing", op, name, err)
+	if !errors.Is(err, snapshot.ErrMissing) {
+		t.Fatalf("%s(%q) of a missing object: error %v, want one wrapping snapshot.ErrMissing", op, name, err)
 	}
 	if !strings.Contains(err.Error(), name) {
 		t.Fatalf("%s(%q) of a missing object: error %q does not name the object", op, name, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -290,11 +291,11 @@ func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be backend.Keye
 	}
 	r.AsyncMs = benchMs(time.Since(start))
 	start = time.Now()
-	var keyed []*checkpoint.KeyedStateHandle
+	var keyed []*snapshot.KeyedStateHandle
 	if h != nil { // nil: a backend without state writes no handle
 		keyed = append(keyed, h)
 	}
-	md := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
+	md := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
 		ID: "bench-checkpoint", Parallelism: 1, MaxParallelism: benchMaxParallelism,
 		Keyed: keyed,
 	}}}

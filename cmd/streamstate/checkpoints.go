@@ -19,6 +19,7 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // checkpointsCmd is `streamstate checkpoints`: look into checkpoint storage, as a Flink user
@@ -69,7 +70,7 @@ type ckLocation struct {
 	// savepoint: the URL is a savepoint's directory; spMeta is its metadata, or spErr why
 	// it does not decode.
 	savepoint bool
-	spMeta    *checkpoint.Metadata
+	spMeta    *snapshot.Metadata
 	spSize    int64
 	spErr     error
 
@@ -112,10 +113,10 @@ func openCheckpointLocation(ctx context.Context, raw string) (*ckLocation, error
 		return nil, err
 	}
 	loc := &ckLocation{url: shown, st: st}
-	b, err := st.ReadRange(ctx, checkpoint.MetadataName, 0, checkpoint.MaxMetadataSize+1)
+	b, err := st.ReadRange(ctx, snapshot.MetadataName, 0, snapshot.MaxMetadataSize+1)
 	switch {
 	case err == nil:
-		m, derr := checkpoint.DecodeMetadata(checkpoint.MetadataName, b)
+		m, derr := snapshot.DecodeMetadata(snapshot.MetadataName, b)
 		if derr == nil && !m.Savepoint {
 			st.Close()
 			up := strings.TrimSuffix(urlDir(shown), "/")
@@ -124,7 +125,7 @@ func openCheckpointLocation(ctx context.Context, raw string) (*ckLocation, error
 		}
 		loc.savepoint, loc.spMeta, loc.spSize, loc.spErr = true, m, int64(len(b)), derr
 		return loc, nil
-	case !errors.Is(err, checkpoint.ErrMissing):
+	case !errors.Is(err, snapshot.ErrMissing):
 		st.Close()
 		return nil, fmt.Errorf("read %s: %w", shown, err)
 	}
@@ -182,11 +183,11 @@ func urlDir(raw string) string {
 func (l *ckLocation) jobDirName(ctx context.Context, j *checkpoint.JobListing) string {
 	ids := j.Completed()
 	for i := len(ids) - 1; i >= 0; i-- {
-		b, err := l.st.ReadRange(ctx, checkpoint.CheckpointDir{ID: ids[i]}.MetadataPath(), 0, checkpoint.MaxMetadataSize+1)
+		b, err := l.st.ReadRange(ctx, checkpoint.CheckpointDir{ID: ids[i]}.MetadataPath(), 0, snapshot.MaxMetadataSize+1)
 		if err != nil {
 			continue
 		}
-		if m, err := checkpoint.DecodeMetadata("", b); err == nil && m.JobID != "" {
+		if m, err := snapshot.DecodeMetadata("", b); err == nil && m.JobID != "" {
 			return m.JobID
 		}
 	}
@@ -264,7 +265,7 @@ func (l *ckLocation) targets(job string, id *int64, all bool) ([]ckTarget, error
 		if job != "" && l.spMeta != nil && l.spMeta.JobID != job {
 			return nil, fmt.Errorf("%s is a savepoint of job %s, not of job %s", l.url, l.spMeta.JobID, job)
 		}
-		return []ckTarget{{desc: "savepoint " + l.url, mdName: checkpoint.MetadataName}}, nil
+		return []ckTarget{{desc: "savepoint " + l.url, mdName: snapshot.MetadataName}}, nil
 	}
 	jobs, err := l.jobs(job)
 	if err != nil {
@@ -335,29 +336,29 @@ func idList(ids []int64) string {
 // load reads and decodes the metadata of t, checks that it is the checkpoint its directory
 // says, and returns it with the size of the _metadata file. Problems are errors naming the
 // file (wrapping ErrCorrupt or ErrMissing).
-func (l *ckLocation) load(ctx context.Context, t ckTarget) (*checkpoint.Metadata, int64, error) {
+func (l *ckLocation) load(ctx context.Context, t ckTarget) (*snapshot.Metadata, int64, error) {
 	if !t.isChk {
 		if l.spErr != nil {
 			return nil, 0, l.spErr
 		}
 		return l.spMeta, l.spSize, nil
 	}
-	b, err := l.st.ReadRange(ctx, t.mdName, 0, checkpoint.MaxMetadataSize+1)
+	b, err := l.st.ReadRange(ctx, t.mdName, 0, snapshot.MaxMetadataSize+1)
 	if err != nil {
 		return nil, 0, err
 	}
-	m, err := checkpoint.DecodeMetadata(t.mdName, b)
+	m, err := snapshot.DecodeMetadata(t.mdName, b)
 	if err != nil {
 		return nil, 0, err
 	}
 	if m.CheckpointID != t.id || (t.jobID != "" && m.JobID != t.jobID) || m.Savepoint {
-		return nil, 0, &checkpoint.FileError{Path: t.mdName, Err: checkpoint.ErrCorrupt, Detail: fmt.Sprintf(
+		return nil, 0, &snapshot.FileError{Path: t.mdName, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf(
 			"it holds the metadata of %s %d of job %s, where checkpoint %d of job %s belongs", kindName(m), m.CheckpointID, m.JobID, t.id, t.jobID)}
 	}
 	return m, int64(len(b)), nil
 }
 
-func kindName(m *checkpoint.Metadata) string {
+func kindName(m *snapshot.Metadata) string {
 	if m.Savepoint {
 		return "savepoint"
 	}
@@ -424,11 +425,11 @@ func (c *checkpointsListCmd) Run(e *env) error {
 		tw := newTable(out)
 		fmt.Fprintln(tw, "  DIRECTORY \tID\tTIME\tTYPE\tJOB\tOPERATORS\tFILES\tSIZE\t")
 		for _, sp := range loc.listing.Savepoints {
-			name := sp + checkpoint.MetadataName
-			var m *checkpoint.Metadata
-			b, err := loc.st.ReadRange(e.Ctx, name, 0, checkpoint.MaxMetadataSize+1)
+			name := sp + snapshot.MetadataName
+			var m *snapshot.Metadata
+			b, err := loc.st.ReadRange(e.Ctx, name, 0, snapshot.MaxMetadataSize+1)
 			if err == nil {
-				m, err = checkpoint.DecodeMetadata(name, b)
+				m, err = snapshot.DecodeMetadata(name, b)
 			}
 			fmt.Fprintf(tw, "  %s", sp)
 			listRow(tw, "", m, err)
@@ -440,7 +441,7 @@ func (c *checkpointsListCmd) Run(e *env) error {
 
 // listRow writes the table row of a complete checkpoint (id given) or, after the first cell,
 // of a savepoint (id "").
-func listRow(tw io.Writer, id string, m *checkpoint.Metadata, err error) {
+func listRow(tw io.Writer, id string, m *snapshot.Metadata, err error) {
 	if err != nil {
 		if id == "" {
 			fmt.Fprintf(tw, " \t-\t-\tUNREADABLE\t-\t-\t-\t-\t%s\n", problemText(err))
@@ -500,7 +501,7 @@ func plural(n int) string {
 }
 
 // metadataFiles returns the number of distinct files m references and their total size.
-func metadataFiles(m *checkpoint.Metadata) (int, int64) {
+func metadataFiles(m *snapshot.Metadata) (int, int64) {
 	seen := map[string]bool{}
 	var n int64
 	for _, f := range m.Files() {
@@ -551,7 +552,7 @@ func (c *checkpointsInspectCmd) Run(e *env) error {
 }
 
 // printMetadata writes the human-readable description of m.
-func printMetadata(out io.Writer, root string, t ckTarget, m *checkpoint.Metadata) {
+func printMetadata(out io.Writer, root string, t ckTarget, m *snapshot.Metadata) {
 	what := fmt.Sprintf("checkpoint %d of job %s", m.CheckpointID, orDash(m.JobID))
 	if m.Savepoint {
 		what = fmt.Sprintf("savepoint of job %s (checkpoint id %d)", orDash(m.JobID), m.CheckpointID)
@@ -598,7 +599,7 @@ func printMetadata(out io.Writer, root string, t ckTarget, m *checkpoint.Metadat
 					ser = s.UserKey + " -> " + s.Value
 				}
 				items := "elements"
-				if s.Mode == checkpoint.ModeBroadcast {
+				if s.Mode == snapshot.ModeBroadcast {
 					items = "entries"
 				}
 				fmt.Fprintf(out, "    %s: %s, %d %s, serializer %s, %s\n", s.Name, s.Mode, s.Count, items, ser, formatBytes(s.Length))
@@ -611,7 +612,7 @@ func printMetadata(out io.Writer, root string, t ckTarget, m *checkpoint.Metadat
 		files, plural(files), formatBytes(bytes), bytes)
 }
 
-func printStates(out io.Writer, indent string, states []checkpoint.StateMeta) {
+func printStates(out io.Writer, indent string, states []snapshot.StateMeta) {
 	if len(states) == 0 {
 		fmt.Fprintf(out, "%sstates: none\n", indent)
 		return
@@ -626,14 +627,14 @@ func printStates(out io.Writer, indent string, states []checkpoint.StateMeta) {
 	}
 }
 
-func compressionName(c checkpoint.Compression) string {
-	if c == checkpoint.CompressionNone {
+func compressionName(c snapshot.Compression) string {
+	if c == snapshot.CompressionNone {
 		return "none"
 	}
 	return string(c)
 }
 
-func incrementalSize(fs []checkpoint.IncrementalFile) int64 {
+func incrementalSize(fs []snapshot.IncrementalFile) int64 {
 	var n int64
 	for _, f := range fs {
 		n += f.Size
@@ -700,22 +701,22 @@ func unverifiedNote(rep *checkpoint.CheckReport) string {
 		return ""
 	}
 	return fmt.Sprintf(" (%d file%s without a checksum, metadata format %d: checked by size and block checksums only)",
-		rep.Unverified, plural(rep.Unverified), checkpoint.MetadataVersionNoChecksums)
+		rep.Unverified, plural(rep.Unverified), snapshot.MetadataVersionNoChecksums)
 }
 
 // problemText describes a problem with a file as "<file>: <what>: <detail>".
 func problemText(err error) string {
-	var fe *checkpoint.FileError
+	var fe *snapshot.FileError
 	if !errors.As(err, &fe) {
 		return err.Error()
 	}
 	what := fe.Err.Error()
 	switch {
-	case errors.Is(fe.Err, checkpoint.ErrCorrupt):
+	case errors.Is(fe.Err, snapshot.ErrCorrupt):
 		what = "corrupt"
-	case errors.Is(fe.Err, checkpoint.ErrMissing) && (fe.Detail == "" || strings.HasPrefix(fe.Detail, "in ")):
+	case errors.Is(fe.Err, snapshot.ErrMissing) && (fe.Detail == "" || strings.HasPrefix(fe.Detail, "in ")):
 		what = "does not exist"
-	case errors.Is(fe.Err, checkpoint.ErrMissing):
+	case errors.Is(fe.Err, snapshot.ErrMissing):
 		what = "missing bytes"
 	}
 	if fe.Detail == "" {

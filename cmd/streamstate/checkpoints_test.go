@@ -17,6 +17,7 @@ import (
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -110,7 +111,7 @@ func ckProcess(t *testing.T, tasks []*ckSubtask, from, n int) {
 
 // ckCheckpoint takes checkpoint id of the subtasks into cps (or a savepoint into sp if cps is
 // nil) and returns its metadata.
-func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints, sp checkpoint.Storage, id int64) *checkpoint.Metadata {
+func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints, sp checkpoint.Storage, id int64) *snapshot.Metadata {
 	t.Helper()
 	ctx := context.Background()
 	var p *checkpoint.Pending
@@ -122,9 +123,9 @@ func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints,
 	} else {
 		p = checkpoint.BeginSavepoint(sp)
 	}
-	op := &checkpoint.OperatorState{ID: "counter", Parallelism: len(tasks), MaxParallelism: 128}
+	op := &snapshot.OperatorState{ID: "counter", Parallelism: len(tasks), MaxParallelism: 128}
 	for _, task := range tasks {
-		snap, err := task.backend.Snapshot(id, backend.SnapshotOptions{Compression: checkpoint.CompressionSnappy, Savepoint: cps == nil})
+		snap, err := task.backend.Snapshot(id, backend.SnapshotOptions{Compression: snapshot.CompressionSnappy, Savepoint: cps == nil})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +144,7 @@ func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints,
 		}
 		op.Operator = append(op.Operator, oh)
 	}
-	m := &checkpoint.Metadata{JobID: "job", CheckpointID: id, TimestampMs: ckTime.UnixMilli(), Operators: []*checkpoint.OperatorState{op}}
+	m := &snapshot.Metadata{JobID: "job", CheckpointID: id, TimestampMs: ckTime.UnixMilli(), Operators: []*snapshot.OperatorState{op}}
 	if err := p.Complete(ctx, m); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +283,7 @@ func TestCheckpointsFull(t *testing.T) {
 		if err != nil {
 			t.Fatalf("inspect --json: %v", err)
 		}
-		var m checkpoint.Metadata
+		var m snapshot.Metadata
 		if err := json.Unmarshal([]byte(out), &m); err != nil || m.CheckpointID != 1 || m.JobID != "demo" || len(m.Operators[0].Keyed) != 2 {
 			t.Errorf("inspect --json: %v, %+v\n%s", err, m, out)
 		}
@@ -487,7 +488,7 @@ func TestCheckpointsValidateChecksums(t *testing.T) {
 	ckCheckpoint(t, tasks, cps, nil, 1)
 	ckProcess(t, tasks, 200, 300)
 	m := ckCheckpoint(t, tasks, cps, nil, 2)
-	named := func(fs []checkpoint.IncrementalFile, prefix string) string {
+	named := func(fs []snapshot.IncrementalFile, prefix string) string {
 		for _, f := range fs {
 			if strings.HasPrefix(f.Name, prefix) {
 				return f.Path

@@ -17,6 +17,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -85,9 +86,9 @@ func (c *demoCmd) Run(e *env) error {
 	}
 	ctx := e.Ctx
 	out := e.Out
-	comp := checkpoint.CompressionNone
+	comp := snapshot.CompressionNone
 	if c.Compression == "snappy" {
-		comp = checkpoint.CompressionSnappy
+		comp = snapshot.CompressionSnappy
 	}
 
 	st, err := openStorage(ctx, c.Checkpoints)
@@ -155,7 +156,7 @@ func (c *demoCmd) Run(e *env) error {
 	// "Fail", restore the latest checkpoint at parallelism 3, replay what came after it.
 	job.close()
 	var restoredID int64
-	_, err = cps.Restore(ctx, func(m *checkpoint.Metadata) error {
+	_, err = cps.Restore(ctx, func(m *snapshot.Metadata) error {
 		op := m.Operator(demoOperator)
 		if op == nil {
 			return fmt.Errorf("checkpoint %d has no state for operator %s", m.CheckpointID, demoOperator)
@@ -430,7 +431,7 @@ type demoJob struct {
 
 // openDemoJob creates the subtasks of the operator at parallelism p, each owning its range of
 // key groups, restored from handles (all subtasks' handles of the previous run) if given.
-func openDemoJob(ctx context.Context, backendName string, p int, handles []*checkpoint.KeyedStateHandle, r checkpoint.Reader) (*demoJob, error) {
+func openDemoJob(ctx context.Context, backendName string, p int, handles []*snapshot.KeyedStateHandle, r snapshot.Reader) (*demoJob, error) {
 	if err := keygroup.Validate(demoMaxParallelism, p); err != nil {
 		return nil, err
 	}
@@ -541,7 +542,7 @@ func (j *demoJob) verify(want demoModel) (int, error) {
 
 // demoSnapshot is what a snapshot of every subtask produced.
 type demoSnapshot struct {
-	handles []*checkpoint.KeyedStateHandle
+	handles []*snapshot.KeyedStateHandle
 	sync    time.Duration // sum of the subtasks' synchronous phases
 	async   time.Duration // longest asynchronous phase
 }
@@ -557,7 +558,7 @@ func (s demoSnapshot) bytes() int64 {
 // snapshot runs the synchronous phase of every subtask on this goroutine (the task's), then
 // the asynchronous phases on goroutines of their own, writing into out. Meanwhile the task
 // goes on with during (if not nil).
-func (j *demoJob) snapshot(ctx context.Context, id int64, opts backend.SnapshotOptions, out checkpoint.StreamFactory, during func() error) (demoSnapshot, error) {
+func (j *demoJob) snapshot(ctx context.Context, id int64, opts backend.SnapshotOptions, out snapshot.StreamFactory, during func() error) (demoSnapshot, error) {
 	var res demoSnapshot
 	asyncs := make([]backend.AsyncSnapshot, 0, len(j.tasks))
 	for i, t := range j.tasks {
@@ -573,7 +574,7 @@ func (j *demoJob) snapshot(ctx context.Context, id int64, opts backend.SnapshotO
 		asyncs = append(asyncs, a)
 	}
 	res.sync = roundDuration(res.sync)
-	res.handles = make([]*checkpoint.KeyedStateHandle, len(asyncs))
+	res.handles = make([]*snapshot.KeyedStateHandle, len(asyncs))
 	errs := make([]error, len(asyncs)+1)
 	took := make([]time.Duration, len(asyncs))
 	var wg sync.WaitGroup
@@ -593,14 +594,14 @@ func (j *demoJob) snapshot(ctx context.Context, id int64, opts backend.SnapshotO
 	}
 	wg.Wait()
 	// A subtask without state writes no handle.
-	res.handles = slices.DeleteFunc(res.handles, func(h *checkpoint.KeyedStateHandle) bool { return h == nil })
+	res.handles = slices.DeleteFunc(res.handles, func(h *snapshot.KeyedStateHandle) bool { return h == nil })
 	res.async = roundDuration(slices.Max(took))
 	return res, errors.Join(errs...)
 }
 
 // metadata is the checkpoint metadata of the operator's keyed state handles.
-func (j *demoJob) metadata(handles []*checkpoint.KeyedStateHandle) *checkpoint.Metadata {
-	return &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
+func (j *demoJob) metadata(handles []*snapshot.KeyedStateHandle) *snapshot.Metadata {
+	return &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
 		ID:             demoOperator,
 		Parallelism:    len(j.tasks),
 		MaxParallelism: demoMaxParallelism,

@@ -25,6 +25,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/config"
 	"github.com/streamstate/streamstate/stream"
 )
@@ -327,7 +328,7 @@ func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Con
 }
 
 // loadSnapshot opens a savepoint directory or a checkpoint directory <root>/<job>/chk-<n>.
-func loadSnapshot(ctx context.Context, url string) (*checkpoint.Metadata, checkpoint.Reader, func(), error) {
+func loadSnapshot(ctx context.Context, url string) (*snapshot.Metadata, snapshot.Reader, func(), error) {
 	trimmed := strings.TrimSuffix(url, "/")
 	base := trimmed[strings.LastIndex(trimmed, "/")+1:]
 	var id int64

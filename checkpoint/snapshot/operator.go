@@ -1,4 +1,4 @@
-package checkpoint
+package snapshot
 
 import (
 	"bufio"
@@ -96,7 +96,7 @@ func (h *OperatorStateHandle) State(name string) (meta OperatorStateMeta, index 
 // handle gives an error wrapping ErrCorrupt that names its file.
 func (h *OperatorStateHandle) Validate() error {
 	if err := h.validate(); err != nil {
-		return corrupt(h.File.Path, "operator state handle: %v", err)
+		return Corrupt(h.File.Path, "operator state handle: %v", err)
 	}
 	return nil
 }
@@ -308,10 +308,10 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 		return nil, &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file has %d bytes, metadata says %d", len(hdr), h.File.Size)}
 	}
 	if string(hdr[:len(operatorMagic)]) != operatorMagic {
-		return nil, corrupt(p, "not a streamstate operator state file (bad magic)")
+		return nil, Corrupt(p, "not a streamstate operator state file (bad magic)")
 	}
 	if v := binary.BigEndian.Uint32(hdr[len(operatorMagic):]); v != operatorVersion {
-		return nil, corrupt(p, "operator state version %d is not supported (this build reads %d)", v, operatorVersion)
+		return nil, Corrupt(p, "operator state version %d is not supported (this build reads %d)", v, operatorVersion)
 	}
 	if lo < 0 {
 		if len(h.States) == 0 && h.File.Size == operatorHeaderLen {
@@ -332,7 +332,7 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 			// Say which section is damaged, if its CRC tells.
 			for _, s := range h.States {
 				if serr := checkSection(span[s.Offset-lo : s.Offset-lo+s.Length]); serr != nil {
-					return nil, corrupt(p, "operator state %q: %v", s.Name, serr)
+					return nil, Corrupt(p, "operator state %q: %v", s.Name, serr)
 				}
 			}
 			return nil, err
@@ -346,7 +346,7 @@ func ReadOperatorSections(ctx context.Context, r Reader, h *OperatorStateHandle,
 		}
 		sec, err := decodeSection(span[s.Offset-lo:s.Offset-lo+s.Length], s, &buf)
 		if err != nil {
-			return nil, corrupt(p, "operator state %q: %v", s.Name, err)
+			return nil, Corrupt(p, "operator state %q: %v", s.Name, err)
 		}
 		out[i] = sec
 	}

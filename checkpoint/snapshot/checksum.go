@@ -1,4 +1,4 @@
-package checkpoint
+package snapshot
 
 import (
 	"crypto/sha256"
@@ -82,12 +82,12 @@ func (f *FileHasher) Verify(ref FileRef) error {
 	case f.n < ref.Size:
 		return &FileError{Path: ref.Path, Err: ErrMissing, Detail: fmt.Sprintf("file is truncated: has %d bytes, metadata says %d", f.n, ref.Size)}
 	case f.n > ref.Size:
-		return corrupt(ref.Path, "has %d bytes, metadata says %d", f.n, ref.Size)
+		return Corrupt(ref.Path, "has %d bytes, metadata says %d", f.n, ref.Size)
 	case ref.SHA256 == "":
 		return nil
 	}
 	if got := f.Sum(); got != ref.SHA256 {
-		return corrupt(ref.Path, "checksum mismatch (SHA-256 recorded %s, computed %s): the file is damaged or was replaced", ref.SHA256, got)
+		return Corrupt(ref.Path, "checksum mismatch (SHA-256 recorded %s, computed %s): the file is damaged or was replaced", ref.SHA256, got)
 	}
 	return nil
 }

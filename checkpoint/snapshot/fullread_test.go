@@ -1,4 +1,4 @@
-package checkpoint_test
+package snapshot_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -53,9 +53,9 @@ func (r *boundedReader) idle(t *testing.T) {
 }
 
 // readChunked is readFull through ReadKeyGroupsChunked: the records as strings.
-func readChunked(r checkpoint.Reader, h *checkpoint.KeyedStateHandle, rng keygroup.Range, chunk int64, ahead int) ([]string, error) {
+func readChunked(r snapshot.Reader, h *snapshot.KeyedStateHandle, rng keygroup.Range, chunk int64, ahead int) ([]string, error) {
 	var got []string
-	err := checkpoint.ReadKeyGroupsChunked(context.Background(), r, h, rng, chunk, ahead, func(kg int, rec *checkpoint.Record) error {
+	err := snapshot.ReadKeyGroupsChunked(context.Background(), r, h, rng, chunk, ahead, func(kg int, rec *snapshot.Record) error {
 		got = append(got, fmt.Sprintf("%d %d %q %q %q %q %q", kg, rec.State, rec.Key, rec.Namespace, rec.UserKey, rec.Value, rec.List))
 		return nil
 	})
@@ -70,7 +70,7 @@ func readChunked(r checkpoint.Reader, h *checkpoint.KeyedStateHandle, rng keygro
 func TestKeyGroupReaderStreams(t *testing.T) {
 	r := rand.New(rand.NewPCG(fullSeed(t), 7))
 	rng := keygroup.Range{Start: 3, End: 20}
-	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionSnappy} {
 		files := map[string][]byte{}
 		recs, skip := genFull(r, rng)
 		h := writeFull(t, files, "f", rng, recs, skip, comp)
@@ -114,14 +114,14 @@ func TestKeyGroupReaderStreams(t *testing.T) {
 }
 
 // fourBlocks writes a handle of four non-empty key groups.
-func fourBlocks(t *testing.T, files map[string][]byte) *checkpoint.KeyedStateHandle {
+func fourBlocks(t *testing.T, files map[string][]byte) *snapshot.KeyedStateHandle {
 	t.Helper()
 	rng := keygroup.Range{Start: 0, End: 3}
 	var recs []fullRec
 	for kg := 0; kg <= 3; kg++ {
 		recs = append(recs, fullRec{KG: kg, State: 0, Key: fmt.Sprintf("key %d", kg), Value: strings.Repeat("v", 100)})
 	}
-	return writeFull(t, files, "f", rng, recs, nil, checkpoint.CompressionNone)
+	return writeFull(t, files, "f", rng, recs, nil, snapshot.CompressionNone)
 }
 
 // TestKeyGroupReaderWholeFileChecksum: a whole-file read that streams verifies the file's
@@ -132,13 +132,13 @@ func TestKeyGroupReaderWholeFileChecksum(t *testing.T) {
 	files := map[string][]byte{}
 	h := fourBlocks(t, files)
 	bad := *h
-	bad.File.SHA256 = checkpoint.Checksum([]byte("another file"))
+	bad.File.SHA256 = snapshot.Checksum([]byte("another file"))
 	seen := map[int]bool{}
-	err := checkpoint.ReadKeyGroupsChunked(context.Background(), &fullFileReader{files: files}, &bad, bad.KeyGroupRange, 7, 2, func(kg int, _ *checkpoint.Record) error {
+	err := snapshot.ReadKeyGroupsChunked(context.Background(), &fullFileReader{files: files}, &bad, bad.KeyGroupRange, 7, 2, func(kg int, _ *snapshot.Record) error {
 		seen[kg] = true
 		return nil
 	})
-	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "checksum mismatch") || !strings.Contains(err.Error(), "f") {
+	if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "checksum mismatch") || !strings.Contains(err.Error(), "f") {
 		t.Fatalf("whole read of a file with another checksum: %v, want ErrCorrupt checksum mismatch naming the file", err)
 	}
 	if seen[3] {
@@ -152,7 +152,7 @@ func TestKeyGroupReaderWholeFileChecksum(t *testing.T) {
 	damaged := map[string][]byte{"f": append([]byte(nil), files["f"]...)}
 	damaged["f"][len(damaged["f"])-1] ^= 1
 	_, err = readChunked(&fullFileReader{files: damaged}, h, h.KeyGroupRange, 7, 2)
-	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "key group 3") {
+	if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "key group 3") {
 		t.Fatalf("damaged last block: %v, want ErrCorrupt naming key group 3", err)
 	}
 }
@@ -168,7 +168,7 @@ func TestKeyGroupReaderShortAndFailingReads(t *testing.T) {
 		short := map[string][]byte{"f": files["f"][:cut]}
 		rd := &boundedReader{fullFileReader: &fullFileReader{files: short}}
 		_, err := readChunked(rd, h, h.KeyGroupRange, 16, 3)
-		if !errors.Is(err, checkpoint.ErrMissing) || !strings.Contains(err.Error(), "f") {
+		if !errors.Is(err, snapshot.ErrMissing) || !strings.Contains(err.Error(), "f") {
 			t.Fatalf("file cut at %d of %d: %v, want ErrMissing naming the file", cut, size, err)
 		}
 		rd.idle(t)
@@ -188,7 +188,7 @@ func TestKeyGroupReaderCallbackError(t *testing.T) {
 	stop := errors.New("stop")
 	rd := &boundedReader{fullFileReader: &fullFileReader{files: files}}
 	calls := 0
-	err := checkpoint.ReadKeyGroupsChunked(context.Background(), rd, h, h.KeyGroupRange, 8, 4, func(int, *checkpoint.Record) error {
+	err := snapshot.ReadKeyGroupsChunked(context.Background(), rd, h, h.KeyGroupRange, 8, 4, func(int, *snapshot.Record) error {
 		calls++
 		return stop
 	})

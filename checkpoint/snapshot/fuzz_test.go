@@ -1,4 +1,4 @@
-package checkpoint_test
+package snapshot_test
 
 import (
 	"context"
@@ -13,13 +13,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/checkpointtest"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
 // normalizeMetadata makes nil and empty slices alike (an empty "keyed" list is omitted when
 // encoding, so it decodes as nil), for comparing metadata.
-func normalizeMetadata(m *checkpoint.Metadata) *checkpoint.Metadata {
+func normalizeMetadata(m *snapshot.Metadata) *snapshot.Metadata {
 	if len(m.Operators) == 0 {
 		m.Operators = nil
 	}
@@ -46,7 +47,7 @@ func normalizeMetadata(m *checkpoint.Metadata) *checkpoint.Metadata {
 // written any more (EncodeMetadata writes the current format); what decodes as format 1 must
 // decode again, unchanged, from its JSON re-encoding.
 func FuzzDecodeMetadata(f *testing.F) {
-	good, err := checkpoint.EncodeMetadata(sampleMetadata())
+	good, err := snapshot.EncodeMetadata(sampleMetadata())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -56,10 +57,10 @@ func FuzzDecodeMetadata(f *testing.F) {
 	f.Add([]byte{}, false, false)
 	f.Add([]byte("STRMSTMD\x00\x00\x00\x01\x00\x00\x00\x00"), false, false)
 	f.Add([]byte("STRMSTMD\x00\x00\x00\x02\x00\x00\x00\x00"), false, false)
-	empty, _ := checkpoint.EncodeMetadata(&checkpoint.Metadata{})
+	empty, _ := snapshot.EncodeMetadata(&snapshot.Metadata{})
 	f.Add(empty[16:], true, false)
 	body := string(good[16:])
-	sum := `"sha256":"` + checkpoint.Checksum(nil) + `"`
+	sum := `"sha256":"` + snapshot.Checksum(nil) + `"`
 	noSums := regexp.MustCompile(`,"sha256":"[0-9a-f]*"`).ReplaceAllString(body, "")
 	v1 := strings.Replace(noSums, `{"version":2`, `{"version":1`, 1)
 	for _, s := range []struct {
@@ -86,31 +87,31 @@ func FuzzDecodeMetadata(f *testing.F) {
 		f.Add([]byte(s.body), true, s.v1)
 	}
 	// The golden checkpoints' metadata of every format.
-	for _, v := range []int{checkpoint.MetadataVersionNoChecksums, checkpoint.MetadataVersion} {
-		b, err := os.ReadFile(fmt.Sprintf("testdata/golden-v%d/golden/chk-1/_metadata", v))
+	for _, v := range []int{snapshot.MetadataVersionNoChecksums, snapshot.MetadataVersion} {
+		b, err := os.ReadFile(fmt.Sprintf("../testdata/golden-v%d/golden/chk-1/_metadata", v))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b, false, false)
-		f.Add(b[16:], true, v == checkpoint.MetadataVersionNoChecksums)
+		f.Add(b[16:], true, v == snapshot.MetadataVersionNoChecksums)
 	}
 	const name = "job/chk-1/_metadata"
 	f.Fuzz(func(t *testing.T, data []byte, wrap, v1 bool) {
 		if wrap {
-			v := uint32(checkpoint.MetadataVersion)
+			v := uint32(snapshot.MetadataVersion)
 			if v1 {
-				v = checkpoint.MetadataVersionNoChecksums
+				v = snapshot.MetadataVersionNoChecksums
 			}
-			data = wrapMetadataBody(v, data)
+			data = checkpointtest.WrapMetadataBody(v, data)
 		}
-		m, err := checkpoint.DecodeMetadata(name, data)
+		m, err := snapshot.DecodeMetadata(name, data)
 		if err != nil {
-			if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), name) {
+			if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), name) {
 				t.Fatalf("DecodeMetadata: %v: not ErrCorrupt naming %s", err, name)
 			}
 			return
 		}
-		if m.Version == checkpoint.MetadataVersionNoChecksums {
+		if m.Version == snapshot.MetadataVersionNoChecksums {
 			for _, f := range m.Files() {
 				if f.SHA256 != "" {
 					t.Fatalf("format 1 metadata decoded with a checksum for %s", f.Path)
@@ -120,7 +121,7 @@ func FuzzDecodeMetadata(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m2, err := checkpoint.DecodeMetadata(name, wrapMetadataBody(checkpoint.MetadataVersionNoChecksums, body))
+			m2, err := snapshot.DecodeMetadata(name, checkpointtest.WrapMetadataBody(snapshot.MetadataVersionNoChecksums, body))
 			if err != nil || !reflect.DeepEqual(normalizeMetadata(m), normalizeMetadata(m2)) {
 				t.Fatalf("format 1 metadata does not decode again from its JSON %s: %v", body, err)
 			}
@@ -131,15 +132,15 @@ func FuzzDecodeMetadata(f *testing.F) {
 				t.Fatalf("format %d metadata decoded without a checksum for %s", m.Version, f.Path)
 			}
 		}
-		enc, err := checkpoint.EncodeMetadata(m)
+		enc, err := snapshot.EncodeMetadata(m)
 		if err != nil {
 			t.Fatalf("EncodeMetadata of decoded metadata %+v: %v", m, err)
 		}
-		m2, err := checkpoint.DecodeMetadata(name, enc)
+		m2, err := snapshot.DecodeMetadata(name, enc)
 		if err != nil {
 			t.Fatalf("DecodeMetadata of re-encoded %q: %v", enc, err)
 		}
-		if enc2, err := checkpoint.EncodeMetadata(m2); err != nil || string(enc2) != string(enc) {
+		if enc2, err := snapshot.EncodeMetadata(m2); err != nil || string(enc2) != string(enc) {
 			t.Fatalf("encoding is not stable: %q vs %q (%v)", enc, enc2, err)
 		}
 		if !reflect.DeepEqual(normalizeMetadata(m), normalizeMetadata(m2)) {
@@ -149,7 +150,7 @@ func FuzzDecodeMetadata(f *testing.F) {
 }
 
 // fuzzLayout encodes block lengths (with no gaps) the way FuzzReadKeyGroups reads them.
-func fuzzLayout(h *checkpoint.KeyedStateHandle) []byte {
+func fuzzLayout(h *snapshot.KeyedStateHandle) []byte {
 	var b []byte
 	end := int64(12)
 	for _, blk := range h.Blocks {
@@ -160,7 +161,7 @@ func fuzzLayout(h *checkpoint.KeyedStateHandle) []byte {
 	return b
 }
 
-func fuzzKinds(h *checkpoint.KeyedStateHandle) []byte {
+func fuzzKinds(h *snapshot.KeyedStateHandle) []byte {
 	var b []byte
 	for _, s := range h.States {
 		b = append(b, byte(s.Kind))
@@ -183,7 +184,7 @@ func FuzzReadKeyGroups(f *testing.F) {
 		{KG: 7, State: 3, Key: "r", Value: "\xff\x00"},
 		{KG: 7, State: 4, Key: "a", Value: strings.Repeat("x", 100)},
 	}
-	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionSnappy} {
 		files := map[string][]byte{}
 		h := writeFull(f, files, "f", rng, recs, map[int]bool{8: true}, comp)
 		file := files["f"]
@@ -199,7 +200,7 @@ func FuzzReadKeyGroups(f *testing.F) {
 	const path = "job/chk-1/op-keyed"
 	f.Fuzz(func(t *testing.T, file []byte, start uint8, layout, kinds []byte, lo, hi uint8, fixCRC bool) {
 		const maxP = 128
-		h := &checkpoint.KeyedStateHandle{KeySerializer: "string", File: checkpoint.FileRef{Path: path, Size: int64(len(file))}}
+		h := &snapshot.KeyedStateHandle{KeySerializer: "string", File: snapshot.FileRef{Path: path, Size: int64(len(file))}}
 		end := int64(12)
 		for len(layout) > 0 && len(h.Blocks) < 32 {
 			gap, n := binary.Uvarint(layout)
@@ -211,17 +212,17 @@ func FuzzReadKeyGroups(f *testing.F) {
 				break
 			}
 			layout = layout[n+m:]
-			h.Blocks = append(h.Blocks, checkpoint.Block{Offset: end + int64(gap), Length: int64(length)})
+			h.Blocks = append(h.Blocks, snapshot.Block{Offset: end + int64(gap), Length: int64(length)})
 			end += int64(gap) + int64(length)
 		}
 		h.KeyGroupRange = keygroup.Range{Start: int(start) % maxP, End: int(start)%maxP + len(h.Blocks) - 1}
 		for i, k := range kinds[:min(len(kinds), 6)] {
-			h.States = append(h.States, checkpoint.StateMeta{Name: string(rune('a' + i)), Kind: checkpoint.StateKind(k)})
+			h.States = append(h.States, snapshot.StateMeta{Name: string(rune('a' + i)), Kind: snapshot.StateKind(k)})
 		}
-		h.File.SHA256 = checkpoint.Checksum(file) // replaced below if the file changes
-		m := &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP,
-			Keyed: []*checkpoint.KeyedStateHandle{h}}}}
-		if _, err := checkpoint.EncodeMetadata(m); err != nil {
+		h.File.SHA256 = snapshot.Checksum(file) // replaced below if the file changes
+		m := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: maxP,
+			Keyed: []*snapshot.KeyedStateHandle{h}}}}
+		if _, err := snapshot.EncodeMetadata(m); err != nil {
 			return // not a valid handle
 		}
 		if fixCRC {
@@ -232,7 +233,7 @@ func FuzzReadKeyGroups(f *testing.F) {
 			}
 			// The file's checksum as its writer would have recorded it, so a whole-file read
 			// gets past it to the blocks.
-			h.File.SHA256 = checkpoint.Checksum(file)
+			h.File.SHA256 = snapshot.Checksum(file)
 		}
 		reader := &fullFileReader{files: map[string][]byte{path: file}}
 		// read reads r through ReadKeyGroups, or with ranged reads of chunk bytes if chunk > 0.
@@ -240,7 +241,7 @@ func FuzzReadKeyGroups(f *testing.F) {
 			want := h.KeyGroupRange.Intersect(r)
 			var out []fullRec
 			last := -1
-			fn := func(kg int, rec *checkpoint.Record) error {
+			fn := func(kg int, rec *snapshot.Record) error {
 				if kg < last || !want.Contains(kg) {
 					t.Fatalf("record of key group %d after %d, reading %v", kg, last, want)
 				}
@@ -258,12 +259,12 @@ func FuzzReadKeyGroups(f *testing.F) {
 			}
 			var err error
 			if chunk > 0 {
-				err = checkpoint.ReadKeyGroupsChunked(context.Background(), reader, h, r, chunk, 2, fn)
+				err = snapshot.ReadKeyGroupsChunked(context.Background(), reader, h, r, chunk, 2, fn)
 			} else {
-				err = checkpoint.ReadKeyGroups(context.Background(), reader, h, r, fn)
+				err = snapshot.ReadKeyGroups(context.Background(), reader, h, r, fn)
 			}
 			if err != nil {
-				if !errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, checkpoint.ErrMissing) {
+				if !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrMissing) {
 					t.Fatalf("ReadKeyGroups(%v): %v wraps neither ErrCorrupt nor ErrMissing", r, err)
 				}
 				if !strings.Contains(err.Error(), path) {

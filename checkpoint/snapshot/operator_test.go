@@ -1,4 +1,4 @@
-package checkpoint_test
+package snapshot_test
 
 import (
 	"bytes"
@@ -12,8 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamstate/streamstate/checkpoint"
-	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // opFiles is an in-memory StreamFactory output and Reader for operator state files.
@@ -33,9 +32,9 @@ func (o *opOutput) Write(p []byte) (int, error) {
 	return o.buf.Write(p)
 }
 
-func (o *opOutput) Close() (checkpoint.FileRef, error) {
+func (o *opOutput) Close() (snapshot.FileRef, error) {
 	o.files[o.path] = o.buf.Bytes()
-	return checkpoint.FileRef{Path: o.path, Size: int64(o.buf.Len()), SHA256: checkpoint.Checksum(o.buf.Bytes())}, nil
+	return snapshot.FileRef{Path: o.path, Size: int64(o.buf.Len()), SHA256: snapshot.Checksum(o.buf.Bytes())}, nil
 }
 
 func (o *opOutput) Abort() {}
@@ -43,7 +42,7 @@ func (o *opOutput) Abort() {}
 func (f opFiles) ReadRange(_ context.Context, path string, off, n int64) ([]byte, error) {
 	b, ok := f[path]
 	if !ok {
-		return nil, &checkpoint.FileError{Path: path, Err: checkpoint.ErrMissing}
+		return nil, &snapshot.FileError{Path: path, Err: snapshot.ErrMissing}
 	}
 	if off > int64(len(b)) {
 		return nil, nil
@@ -57,20 +56,20 @@ func (f opFiles) ReadRange(_ context.Context, path string, off, n int64) ([]byte
 
 // opState is the content of one state for these tests.
 type opState struct {
-	Meta   checkpoint.OperatorStateMeta
+	Meta   snapshot.OperatorStateMeta
 	Keys   []string
 	Values []string
 }
 
-func writeOperator(t testing.TB, files opFiles, path string, subtask, parallelism int, states []opState) *checkpoint.OperatorStateHandle {
+func writeOperator(t testing.TB, files opFiles, path string, subtask, parallelism int, states []opState) *snapshot.OperatorStateHandle {
 	t.Helper()
-	w := checkpoint.NewOperatorWriter(&opOutput{files: files, path: path}, subtask, parallelism)
+	w := snapshot.NewOperatorWriter(&opOutput{files: files, path: path}, subtask, parallelism)
 	for _, s := range states {
 		if err := w.BeginState(s.Meta, len(s.Values)); err != nil {
 			t.Fatal(err)
 		}
 		for i, v := range s.Values {
-			if s.Meta.Mode == checkpoint.ModeBroadcast {
+			if s.Meta.Mode == snapshot.ModeBroadcast {
 				w.Entry([]byte(s.Keys[i]), []byte(v))
 			} else {
 				w.Element([]byte(v))
@@ -84,8 +83,8 @@ func writeOperator(t testing.TB, files opFiles, path string, subtask, parallelis
 	return h
 }
 
-func readOperator(h *checkpoint.OperatorStateHandle, r checkpoint.Reader, want func(checkpoint.OperatorStateMeta) bool) ([]opState, error) {
-	secs, err := checkpoint.ReadOperatorSections(context.Background(), r, h, want)
+func readOperator(h *snapshot.OperatorStateHandle, r snapshot.Reader, want func(snapshot.OperatorStateMeta) bool) ([]opState, error) {
+	secs, err := snapshot.ReadOperatorSections(context.Background(), r, h, want)
 	if err != nil {
 		return nil, err
 	}
@@ -109,10 +108,10 @@ func readOperator(h *checkpoint.OperatorStateHandle, r checkpoint.Reader, want f
 
 func sampleOperatorStates() []opState {
 	return []opState{
-		{Meta: checkpoint.OperatorStateMeta{Name: "offsets", Mode: checkpoint.ModeSplit, Value: "int64"},
+		{Meta: snapshot.OperatorStateMeta{Name: "offsets", Mode: snapshot.ModeSplit, Value: "int64"},
 			Values: []string{"p0", "", "p2\x00"}},
-		{Meta: checkpoint.OperatorStateMeta{Name: "empty", Mode: checkpoint.ModeUnion, Value: "string"}},
-		{Meta: checkpoint.OperatorStateMeta{Name: "rules", Mode: checkpoint.ModeBroadcast, Value: "json:main.Rule", UserKey: "string"},
+		{Meta: snapshot.OperatorStateMeta{Name: "empty", Mode: snapshot.ModeUnion, Value: "string"}},
+		{Meta: snapshot.OperatorStateMeta{Name: "rules", Mode: snapshot.ModeBroadcast, Value: "json:main.Rule", UserKey: "string"},
 			Keys: []string{"a", "b"}, Values: []string{`{"x":1}`, strings.Repeat("y", 300)}},
 	}
 }
@@ -140,11 +139,11 @@ func TestOperatorRoundTrip(t *testing.T) {
 		t.Fatalf("read\n%+v\nwant\n%+v", got, states)
 	}
 	// Reading one state reads only its section.
-	got, err = readOperator(h, files, func(m checkpoint.OperatorStateMeta) bool { return m.Name == "rules" })
+	got, err = readOperator(h, files, func(m snapshot.OperatorStateMeta) bool { return m.Name == "rules" })
 	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], states[2]) {
 		t.Fatalf("read rules: %+v, %v", got, err)
 	}
-	got, err = readOperator(h, files, func(checkpoint.OperatorStateMeta) bool { return false })
+	got, err = readOperator(h, files, func(snapshot.OperatorStateMeta) bool { return false })
 	if err != nil || len(got) != 0 {
 		t.Fatalf("read nothing: %+v, %v", got, err)
 	}
@@ -154,8 +153,8 @@ func TestOperatorRoundTrip(t *testing.T) {
 func TestOperatorGolden(t *testing.T) {
 	files := opFiles{}
 	h := writeOperator(t, files, "f", 0, 1, []opState{
-		{Meta: checkpoint.OperatorStateMeta{Name: "l", Mode: checkpoint.ModeSplit, Value: "string"}, Values: []string{"ab", "c"}},
-		{Meta: checkpoint.OperatorStateMeta{Name: "m", Mode: checkpoint.ModeBroadcast, Value: "string", UserKey: "string"}, Keys: []string{"k"}, Values: []string{"v"}},
+		{Meta: snapshot.OperatorStateMeta{Name: "l", Mode: snapshot.ModeSplit, Value: "string"}, Values: []string{"ab", "c"}},
+		{Meta: snapshot.OperatorStateMeta{Name: "m", Mode: snapshot.ModeBroadcast, Value: "string", UserKey: "string"}, Keys: []string{"k"}, Values: []string{"v"}},
 	})
 	sec1 := []byte("\x01l\x02\x02ab\x01c")
 	sec2 := []byte("\x01m\x01\x01k\x01v")
@@ -173,18 +172,18 @@ func TestOperatorGolden(t *testing.T) {
 }
 
 func TestOperatorWriterErrors(t *testing.T) {
-	w := checkpoint.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f"}, 0, 1)
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: "scatter", Value: "x"}, 0); err == nil {
+	w := snapshot.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f"}, 0, 1)
+	if err := w.BeginState(snapshot.OperatorStateMeta{Name: "a", Mode: "scatter", Value: "x"}, 0); err == nil {
 		t.Error("unknown mode accepted")
 	}
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: checkpoint.ModeSplit, Value: "x"}, 0); err != nil {
+	if err := w.BeginState(snapshot.OperatorStateMeta{Name: "a", Mode: snapshot.ModeSplit, Value: "x"}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: checkpoint.ModeSplit, Value: "x"}, 0); err == nil {
+	if err := w.BeginState(snapshot.OperatorStateMeta{Name: "a", Mode: snapshot.ModeSplit, Value: "x"}, 0); err == nil {
 		t.Error("state written twice accepted")
 	}
-	w = checkpoint.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f"}, 0, 1)
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "a", Mode: checkpoint.ModeSplit, Value: "x"}, 2); err != nil {
+	w = snapshot.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f"}, 0, 1)
+	if err := w.BeginState(snapshot.OperatorStateMeta{Name: "a", Mode: snapshot.ModeSplit, Value: "x"}, 2); err != nil {
 		t.Fatal(err)
 	}
 	w.Element([]byte("only one"))
@@ -192,7 +191,7 @@ func TestOperatorWriterErrors(t *testing.T) {
 		t.Errorf("Finish with fewer items than declared: %v", err)
 	}
 	boom := errors.New("disk full")
-	w = checkpoint.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f", fail: boom}, 0, 1)
+	w = snapshot.NewOperatorWriter(&opOutput{files: opFiles{}, path: "f", fail: boom}, 0, 1)
 	if _, err := w.Finish(); !errors.Is(err, boom) {
 		t.Errorf("Finish after a failed write: %v", err)
 	}
@@ -204,7 +203,7 @@ func checkOpErr(t *testing.T, what string, err error, path string, sentinel erro
 		t.Errorf("%s: error %v does not wrap %v", what, err, sentinel)
 		return
 	}
-	var fe *checkpoint.FileError
+	var fe *snapshot.FileError
 	if !errors.As(err, &fe) || fe.Path != path || !strings.Contains(err.Error(), path) {
 		t.Errorf("%s: error %v does not name file %s", what, err, path)
 	}
@@ -215,13 +214,13 @@ func TestOperatorCorruption(t *testing.T) {
 	files := opFiles{}
 	h := writeOperator(t, files, path, 0, 1, sampleOperatorStates())
 	good := files[path]
-	read := func(file []byte, h *checkpoint.OperatorStateHandle) error {
+	read := func(file []byte, h *snapshot.OperatorStateHandle) error {
 		_, err := readOperator(h, opFiles{path: file}, nil)
 		return err
 	}
-	clone := func(f func(h *checkpoint.OperatorStateHandle)) *checkpoint.OperatorStateHandle {
+	clone := func(f func(h *snapshot.OperatorStateHandle)) *snapshot.OperatorStateHandle {
 		c := *h
-		c.States = append([]checkpoint.OperatorStateMeta(nil), h.States...)
+		c.States = append([]snapshot.OperatorStateMeta(nil), h.States...)
 		f(&c)
 		return &c
 	}
@@ -229,40 +228,40 @@ func TestOperatorCorruption(t *testing.T) {
 	for i := range good {
 		bad := bytes.Clone(good)
 		bad[i] ^= 0x41
-		checkOpErr(t, fmt.Sprintf("byte %d flipped", i), read(bad, h), path, checkpoint.ErrCorrupt)
+		checkOpErr(t, fmt.Sprintf("byte %d flipped", i), read(bad, h), path, snapshot.ErrCorrupt)
 	}
-	checkOpErr(t, "truncated", read(good[:len(good)-1], h), path, checkpoint.ErrMissing)
-	checkOpErr(t, "only a header", read(good[:5], h), path, checkpoint.ErrMissing)
-	checkOpErr(t, "missing", read(nil, h), path, checkpoint.ErrMissing)
-	if _, err := readOperator(h, opFiles{}, nil); !errors.Is(err, checkpoint.ErrMissing) {
+	checkOpErr(t, "truncated", read(good[:len(good)-1], h), path, snapshot.ErrMissing)
+	checkOpErr(t, "only a header", read(good[:5], h), path, snapshot.ErrMissing)
+	checkOpErr(t, "missing", read(nil, h), path, snapshot.ErrMissing)
+	if _, err := readOperator(h, opFiles{}, nil); !errors.Is(err, snapshot.ErrMissing) {
 		t.Errorf("absent file: %v", err)
 	}
-	for name, bad := range map[string]*checkpoint.OperatorStateHandle{
-		"count":        clone(func(h *checkpoint.OperatorStateHandle) { h.States[0].Count = 2 }),
-		"negative":     clone(func(h *checkpoint.OperatorStateHandle) { h.States[0].Count = -1 }),
-		"offset":       clone(func(h *checkpoint.OperatorStateHandle) { h.States[1].Offset-- }),
-		"overlap":      clone(func(h *checkpoint.OperatorStateHandle) { h.States[1].Offset = h.States[0].Offset }),
-		"past the end": clone(func(h *checkpoint.OperatorStateHandle) { h.States[2].Length += 10 }),
-		"swapped names": clone(func(h *checkpoint.OperatorStateHandle) {
+	for name, bad := range map[string]*snapshot.OperatorStateHandle{
+		"count":        clone(func(h *snapshot.OperatorStateHandle) { h.States[0].Count = 2 }),
+		"negative":     clone(func(h *snapshot.OperatorStateHandle) { h.States[0].Count = -1 }),
+		"offset":       clone(func(h *snapshot.OperatorStateHandle) { h.States[1].Offset-- }),
+		"overlap":      clone(func(h *snapshot.OperatorStateHandle) { h.States[1].Offset = h.States[0].Offset }),
+		"past the end": clone(func(h *snapshot.OperatorStateHandle) { h.States[2].Length += 10 }),
+		"swapped names": clone(func(h *snapshot.OperatorStateHandle) {
 			h.States[0].Name, h.States[1].Name = h.States[1].Name, h.States[0].Name
 		}),
-		"mode":          clone(func(h *checkpoint.OperatorStateHandle) { h.States[0].Mode = checkpoint.ModeBroadcast }),
-		"no serializer": clone(func(h *checkpoint.OperatorStateHandle) { h.States[1].Value = "" }),
-		"subtask":       clone(func(h *checkpoint.OperatorStateHandle) { h.Subtask = 1 }),
-		"unknown mode":  clone(func(h *checkpoint.OperatorStateHandle) { h.States[0].Mode = "gather" }),
-		"repeated name": clone(func(h *checkpoint.OperatorStateHandle) { h.States[2].Name = h.States[0].Name }),
+		"mode":          clone(func(h *snapshot.OperatorStateHandle) { h.States[0].Mode = snapshot.ModeBroadcast }),
+		"no serializer": clone(func(h *snapshot.OperatorStateHandle) { h.States[1].Value = "" }),
+		"subtask":       clone(func(h *snapshot.OperatorStateHandle) { h.Subtask = 1 }),
+		"unknown mode":  clone(func(h *snapshot.OperatorStateHandle) { h.States[0].Mode = "gather" }),
+		"repeated name": clone(func(h *snapshot.OperatorStateHandle) { h.States[2].Name = h.States[0].Name }),
 	} {
-		checkOpErr(t, name, read(good, bad), path, checkpoint.ErrCorrupt)
+		checkOpErr(t, name, read(good, bad), path, snapshot.ErrCorrupt)
 	}
 }
 
-func operatorMetadata(t testing.TB) *checkpoint.Metadata {
+func operatorMetadata(t testing.TB) *snapshot.Metadata {
 	files := opFiles{}
-	var hs []*checkpoint.OperatorStateHandle
+	var hs []*snapshot.OperatorStateHandle
 	for i := range 2 {
 		hs = append(hs, writeOperator(t, files, fmt.Sprintf("chk-5/src-operator-%d", i), 1-i, 2, sampleOperatorStates()))
 	}
-	return &checkpoint.Metadata{JobID: "j", CheckpointID: 5, Operators: []*checkpoint.OperatorState{
+	return &snapshot.Metadata{JobID: "j", CheckpointID: 5, Operators: []*snapshot.OperatorState{
 		{ID: "src", Parallelism: 2, MaxParallelism: 128, Operator: hs},
 		{ID: "sink", Parallelism: 1, MaxParallelism: 128},
 	}}
@@ -270,14 +269,14 @@ func operatorMetadata(t testing.TB) *checkpoint.Metadata {
 
 func TestOperatorMetadata(t *testing.T) {
 	m := operatorMetadata(t)
-	b, err := checkpoint.EncodeMetadata(m)
+	b, err := snapshot.EncodeMetadata(m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(b, []byte(`"operator":[`)) || bytes.Count(b, []byte(`"operator":`)) != 1 {
 		t.Errorf("metadata JSON %s: want one \"operator\" list, none for an operator without operator state", b)
 	}
-	got, err := checkpoint.DecodeMetadata("_metadata", b)
+	got, err := snapshot.DecodeMetadata("_metadata", b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,87 +288,34 @@ func TestOperatorMetadata(t *testing.T) {
 		t.Errorf("Files() = %v", files)
 	}
 
-	for name, mutate := range map[string]func(o *checkpoint.OperatorState){
-		"null handle":      func(o *checkpoint.OperatorState) { o.Operator[1] = nil },
-		"parallelism":      func(o *checkpoint.OperatorState) { o.Operator[0].Parallelism = 3 },
-		"repeated subtask": func(o *checkpoint.OperatorState) { o.Operator[1].Subtask = o.Operator[0].Subtask },
-		"repeated file":    func(o *checkpoint.OperatorState) { o.Operator[1].File = o.Operator[0].File },
-		"subtask out of range": func(o *checkpoint.OperatorState) {
+	for name, mutate := range map[string]func(o *snapshot.OperatorState){
+		"null handle":      func(o *snapshot.OperatorState) { o.Operator[1] = nil },
+		"parallelism":      func(o *snapshot.OperatorState) { o.Operator[0].Parallelism = 3 },
+		"repeated subtask": func(o *snapshot.OperatorState) { o.Operator[1].Subtask = o.Operator[0].Subtask },
+		"repeated file":    func(o *snapshot.OperatorState) { o.Operator[1].File = o.Operator[0].File },
+		"subtask out of range": func(o *snapshot.OperatorState) {
 			o.Operator[0].Subtask, o.Operator[0].Parallelism, o.Operator[1].Parallelism = 2, 2, 2
 		},
-		"bad path":             func(o *checkpoint.OperatorState) { o.Operator[0].File.Path = "/abs" },
-		"section outside file": func(o *checkpoint.OperatorState) { o.Operator[0].File.Size = 20 },
+		"bad path":             func(o *snapshot.OperatorState) { o.Operator[0].File.Path = "/abs" },
+		"section outside file": func(o *snapshot.OperatorState) { o.Operator[0].File.Size = 20 },
 	} {
 		m := operatorMetadata(t)
 		mutate(m.Operators[0])
-		if _, err := checkpoint.EncodeMetadata(m); err == nil {
+		if _, err := snapshot.EncodeMetadata(m); err == nil {
 			t.Errorf("%s: invalid metadata encoded", name)
 		}
-		m.Version = checkpoint.MetadataVersion
+		m.Version = snapshot.MetadataVersion
 		body, _ := json.Marshal(m)
-		if _, err := checkpoint.DecodeMetadata("chk-5/_metadata", wrapOpMetadata(body)); !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "chk-5/_metadata") {
+		if _, err := snapshot.DecodeMetadata("chk-5/_metadata", wrapOpMetadata(body)); !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "chk-5/_metadata") {
 			t.Errorf("%s: decode gave %v, want ErrCorrupt naming the file", name, err)
 		}
 	}
 }
 
 func wrapOpMetadata(body []byte) []byte {
-	b := append([]byte("STRMSTMD"), binary.BigEndian.AppendUint32(nil, checkpoint.MetadataVersion)...)
+	b := append([]byte("STRMSTMD"), binary.BigEndian.AppendUint32(nil, snapshot.MetadataVersion)...)
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
 	return append(b, body...)
-}
-
-// TestOperatorThroughStorage writes operator state into a real checkpoint and reads it back
-// after Load, which checks every referenced file's size.
-func TestOperatorThroughStorage(t *testing.T) {
-	ctx := context.Background()
-	st, err := blobstore.OpenURL(ctx, "mem://")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cps, err := checkpoint.Open(ctx, st, "job", checkpoint.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := cps.Begin(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := p.Create(ctx, "src-operator-0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := checkpoint.NewOperatorWriter(out, 0, 1)
-	if err := w.BeginState(checkpoint.OperatorStateMeta{Name: "s", Mode: checkpoint.ModeUnion, Value: "string"}, 1); err != nil {
-		t.Fatal(err)
-	}
-	w.Element([]byte("hello"))
-	h, err := w.Finish()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Complete(ctx, &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{ID: "src", Parallelism: 1, MaxParallelism: 128,
-		Operator: []*checkpoint.OperatorStateHandle{h}}}}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := cps.Load(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := readOperator(m.Operator("src").Operator[0], cps.Reader(), nil)
-	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0].Values, []string{"hello"}) {
-		t.Fatalf("read %+v, %v", got, err)
-	}
-	// A truncated file makes Load fail with ErrMissing naming it.
-	full := "job/" + h.File.Path
-	b, _ := st.ReadRange(ctx, full, 0, -1)
-	wr, _ := st.Create(ctx, full, false)
-	_, _ = wr.Write(b[:len(b)-2])
-	if _, err := wr.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = cps.Load(ctx, 1)
-	checkOpErr(t, "load with a truncated operator state file", err, full, checkpoint.ErrMissing)
 }
 
 // FuzzReadOperatorSections: over an arbitrary file and an arbitrary handle, reading never
@@ -392,7 +338,7 @@ func FuzzReadOperatorSections(f *testing.F) {
 	f.Add([]byte("STRMSTOP\x00\x00\x00\x02"), []byte(`[]`), false)
 	const path = "job/chk-1/op-operator-0"
 	f.Fuzz(func(t *testing.T, file, metas []byte, fixCRC bool) {
-		h := &checkpoint.OperatorStateHandle{Parallelism: 1, File: checkpoint.FileRef{Path: path, Size: int64(len(file))}}
+		h := &snapshot.OperatorStateHandle{Parallelism: 1, File: snapshot.FileRef{Path: path, Size: int64(len(file))}}
 		if json.Unmarshal(metas, &h.States) != nil || len(h.States) > 8 {
 			return
 		}
@@ -403,11 +349,11 @@ func FuzzReadOperatorSections(f *testing.F) {
 				binary.BigEndian.PutUint32(sec[len(sec)-4:], crc32.Checksum(sec[:len(sec)-4], crc32.MakeTable(crc32.Castagnoli)))
 			}
 			// And the file's checksum: a whole-file read verifies it first.
-			h.File.SHA256 = checkpoint.Checksum(file)
+			h.File.SHA256 = snapshot.Checksum(file)
 		}
 		got, err := readOperator(h, opFiles{path: file}, nil)
 		if err != nil {
-			if !errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, checkpoint.ErrMissing) {
+			if !errors.Is(err, snapshot.ErrCorrupt) && !errors.Is(err, snapshot.ErrMissing) {
 				t.Fatalf("%v wraps neither ErrCorrupt nor ErrMissing", err)
 			}
 			if !strings.Contains(err.Error(), path) {

@@ -1,4 +1,4 @@
-package checkpoint_test
+package snapshot_test
 
 import (
 	"bytes"
@@ -18,11 +18,11 @@ import (
 
 	"github.com/klauspost/compress/s2"
 
-	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
-// fullFileOutput is a checkpoint.OutputStream into memory. Close commits the bytes to files.
+// fullFileOutput is a snapshot.OutputStream into memory. Close commits the bytes to files.
 type fullFileOutput struct {
 	path     string
 	files    map[string][]byte
@@ -48,20 +48,20 @@ func (o *fullFileOutput) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (o *fullFileOutput) Close() (checkpoint.FileRef, error) {
+func (o *fullFileOutput) Close() (snapshot.FileRef, error) {
 	if o.closeErr != nil {
-		return checkpoint.FileRef{}, o.closeErr
+		return snapshot.FileRef{}, o.closeErr
 	}
 	o.closed = true
 	if o.files != nil {
 		o.files[o.path] = o.buf
 	}
-	return checkpoint.FileRef{Path: o.path, Size: int64(len(o.buf)), SHA256: checkpoint.Checksum(o.buf)}, nil
+	return snapshot.FileRef{Path: o.path, Size: int64(len(o.buf)), SHA256: snapshot.Checksum(o.buf)}, nil
 }
 
 func (o *fullFileOutput) Abort() { o.aborted = true }
 
-// fullFileReader is a checkpoint.Reader over files in memory with the semantics of
+// fullFileReader is a snapshot.Reader over files in memory with the semantics of
 // Storage.ReadRange (a missing file is ErrMissing, a short one returns fewer bytes). It counts
 // what it returns. Like every Reader it is safe for concurrent use.
 type fullFileReader struct {
@@ -79,7 +79,7 @@ func (r *fullFileReader) ReadRange(_ context.Context, path string, off, n int64)
 	}
 	b, ok := r.files[path]
 	if !ok {
-		return nil, &checkpoint.FileError{Path: path, Err: checkpoint.ErrMissing, Detail: "not in the test reader"}
+		return nil, &snapshot.FileError{Path: path, Err: snapshot.ErrMissing, Detail: "not in the test reader"}
 	}
 	if off < 0 {
 		return nil, fmt.Errorf("test reader: negative offset %d in %s", off, path)
@@ -110,21 +110,21 @@ type fullRec struct {
 	List    []string
 }
 
-var fullStates = []checkpoint.StateMeta{
-	{Name: "count", Kind: checkpoint.KindValue, Value: "int64"},
-	{Name: "events", Kind: checkpoint.KindList, Value: "string"},
-	{Name: "attrs", Kind: checkpoint.KindMap, Value: "bytes", UserKey: "string"},
-	{Name: "sum", Kind: checkpoint.KindReducing, Value: "float64"},
-	{Name: "agg", Kind: checkpoint.KindAggregating, Value: "json:main.Acc"},
+var fullStates = []snapshot.StateMeta{
+	{Name: "count", Kind: snapshot.KindValue, Value: "int64"},
+	{Name: "events", Kind: snapshot.KindList, Value: "string"},
+	{Name: "attrs", Kind: snapshot.KindMap, Value: "bytes", UserKey: "string"},
+	{Name: "sum", Kind: snapshot.KindReducing, Value: "float64"},
+	{Name: "agg", Kind: snapshot.KindAggregating, Value: "json:main.Acc"},
 }
 
 func (r fullRec) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kg %d state %d key %q ns %q", r.KG, r.State, r.Key, r.NS)
 	switch fullStates[r.State].Kind {
-	case checkpoint.KindList:
+	case snapshot.KindList:
 		fmt.Fprintf(&b, " list %q", r.List)
-	case checkpoint.KindMap:
+	case snapshot.KindMap:
 		fmt.Fprintf(&b, " user key %q value %q", r.UserKey, r.Value)
 	default:
 		fmt.Fprintf(&b, " value %q", r.Value)
@@ -178,12 +178,12 @@ func genFull(r *rand.Rand, rng keygroup.Range) (recs []fullRec, skip map[int]boo
 				val = strings.Repeat("compressible ", 1+r.IntN(40))
 			}
 			switch fullStates[rec.State].Kind {
-			case checkpoint.KindList:
+			case snapshot.KindList:
 				rec.List = []string{}
 				for range r.IntN(4) { // the empty list too
 					rec.List = append(rec.List, val)
 				}
-			case checkpoint.KindMap:
+			case snapshot.KindMap:
 				rec.UserKey, rec.Value = randBytes(r, 6), val
 			default:
 				rec.Value = val
@@ -206,10 +206,10 @@ func genFull(r *rand.Rand, rng keygroup.Range) (recs []fullRec, skip map[int]boo
 	return recs, skip
 }
 
-func writeFull(t testing.TB, files map[string][]byte, path string, rng keygroup.Range, recs []fullRec, skip map[int]bool, comp checkpoint.Compression) *checkpoint.KeyedStateHandle {
+func writeFull(t testing.TB, files map[string][]byte, path string, rng keygroup.Range, recs []fullRec, skip map[int]bool, comp snapshot.Compression) *snapshot.KeyedStateHandle {
 	t.Helper()
 	out := &fullFileOutput{path: path, files: files}
-	w := checkpoint.NewFullWriter(out, rng, "string", fullStates, comp)
+	w := snapshot.NewFullWriter(out, rng, "string", fullStates, comp)
 	i := 0
 	for kg := rng.Start; kg <= rng.End; kg++ {
 		if skip[kg] {
@@ -221,12 +221,12 @@ func writeFull(t testing.TB, files map[string][]byte, path string, rng keygroup.
 		for ; i < len(recs) && recs[i].KG == kg; i++ {
 			rec := recs[i]
 			switch fullStates[rec.State].Kind {
-			case checkpoint.KindList:
+			case snapshot.KindList:
 				w.List(rec.State, []byte(rec.Key), []byte(rec.NS), len(rec.List))
 				for _, e := range rec.List {
 					w.ListElement([]byte(e))
 				}
-			case checkpoint.KindMap:
+			case snapshot.KindMap:
 				w.MapEntry(rec.State, []byte(rec.Key), []byte(rec.NS), []byte(rec.UserKey), []byte(rec.Value))
 			default:
 				w.Value(rec.State, []byte(rec.Key), []byte(rec.NS), []byte(rec.Value))
@@ -248,12 +248,12 @@ func writeFull(t testing.TB, files map[string][]byte, path string, rng keygroup.
 
 // readFull reads the key groups of h in rng and returns the records as strings, checking that
 // key groups come in ascending order, inside both ranges, and that records match the states.
-func readFull(t testing.TB, r checkpoint.Reader, h *checkpoint.KeyedStateHandle, rng keygroup.Range) ([]string, error) {
+func readFull(t testing.TB, r snapshot.Reader, h *snapshot.KeyedStateHandle, rng keygroup.Range) ([]string, error) {
 	t.Helper()
 	var got []string
 	last := math.MinInt
 	want := h.KeyGroupRange.Intersect(rng)
-	err := checkpoint.ReadKeyGroups(context.Background(), r, h, rng, func(kg int, rec *checkpoint.Record) error {
+	err := snapshot.ReadKeyGroups(context.Background(), r, h, rng, func(kg int, rec *snapshot.Record) error {
 		if kg < last || !want.Contains(kg) {
 			t.Errorf("record of key group %d after %d, reading %v", kg, last, want)
 		}
@@ -264,7 +264,7 @@ func readFull(t testing.TB, r checkpoint.Reader, h *checkpoint.KeyedStateHandle,
 		}
 		fr := fullRec{KG: kg, State: rec.State, Key: string(rec.Key), NS: string(rec.Namespace)}
 		switch rec.Kind {
-		case checkpoint.KindList:
+		case snapshot.KindList:
 			fr.List = []string{}
 			for _, e := range rec.List {
 				fr.List = append(fr.List, string(e))
@@ -272,7 +272,7 @@ func readFull(t testing.TB, r checkpoint.Reader, h *checkpoint.KeyedStateHandle,
 			if rec.Value != nil || rec.UserKey != nil {
 				t.Errorf("list record with a value or user key: %+v", rec)
 			}
-		case checkpoint.KindMap:
+		case snapshot.KindMap:
 			fr.UserKey, fr.Value = string(rec.UserKey), string(rec.Value)
 		default:
 			fr.Value = string(rec.Value)
@@ -308,7 +308,7 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-func checkLayout(t *testing.T, h *checkpoint.KeyedStateHandle, file []byte) {
+func checkLayout(t *testing.T, h *snapshot.KeyedStateHandle, file []byte) {
 	t.Helper()
 	if len(h.Blocks) != h.KeyGroupRange.Len() {
 		t.Fatalf("%d blocks for %d key groups", len(h.Blocks), h.KeyGroupRange.Len())
@@ -339,7 +339,7 @@ func TestFullRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(fullSeed(t), 1))
 	rng := keygroup.Range{Start: 10, End: 25}
 	recs, skip := genFull(r, rng)
-	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionSnappy} {
 		t.Run("compression="+string(comp), func(t *testing.T) {
 			files := map[string][]byte{}
 			path := "chk-3/op-keyed-10-25"
@@ -364,10 +364,10 @@ func TestFullRoundTrip(t *testing.T) {
 					t.Errorf("empty key group %d has a block of %d bytes", rng.Start+i, b.Length)
 				}
 			}
-			if comp == checkpoint.CompressionNone && compressed > 0 {
+			if comp == snapshot.CompressionNone && compressed > 0 {
 				t.Errorf("%d blocks compressed without compression", compressed)
 			}
-			if comp == checkpoint.CompressionSnappy {
+			if comp == snapshot.CompressionSnappy {
 				t.Logf("%d of %d blocks compressed", compressed, len(h.Blocks))
 			}
 
@@ -415,7 +415,7 @@ func TestFullCompressionChoice(t *testing.T) {
 		{KG: 0, State: 0, Key: "k", Value: strings.Repeat("z", 1000)},
 		{KG: 1, State: 0, Key: "k", Value: string(noise)},
 	}
-	h := writeFull(t, files, "f", rng, recs, nil, checkpoint.CompressionSnappy)
+	h := writeFull(t, files, "f", rng, recs, nil, snapshot.CompressionSnappy)
 	file := files["f"]
 	if c := file[h.Blocks[0].Offset]; c != 1 || h.Blocks[0].Length > 200 {
 		t.Errorf("compressible block: compression %d, %d bytes", c, h.Blocks[0].Length)
@@ -433,7 +433,7 @@ func TestFullCompressionChoice(t *testing.T) {
 func TestFullGolden(t *testing.T) {
 	files := map[string][]byte{}
 	out := &fullFileOutput{path: "g", files: files}
-	w := checkpoint.NewFullWriter(out, keygroup.Range{Start: 4, End: 6}, "string", fullStates, checkpoint.CompressionNone)
+	w := snapshot.NewFullWriter(out, keygroup.Range{Start: 4, End: 6}, "string", fullStates, snapshot.CompressionNone)
 	if err := w.BeginKeyGroup(5); err != nil {
 		t.Fatal(err)
 	}
@@ -455,7 +455,7 @@ func TestFullGolden(t *testing.T) {
 	if got := string(files["g"]); got != want {
 		t.Fatalf("file\n got %q\nwant %q", got, want)
 	}
-	wantBlocks := []checkpoint.Block{{Offset: 12, Length: 5}, {Offset: 17, Length: int64(5 + len(payload))}, {Offset: int64(22 + len(payload)), Length: 5}}
+	wantBlocks := []snapshot.Block{{Offset: 12, Length: 5}, {Offset: 17, Length: int64(5 + len(payload))}, {Offset: int64(22 + len(payload)), Length: 5}}
 	for i := range wantBlocks {
 		if h.Blocks[i] != wantBlocks[i] {
 			t.Errorf("blocks %v, want %v", h.Blocks, wantBlocks)
@@ -466,7 +466,7 @@ func TestFullGolden(t *testing.T) {
 
 func TestFullWriterKeyGroupOrder(t *testing.T) {
 	out := &fullFileOutput{path: "o"}
-	w := checkpoint.NewFullWriter(out, keygroup.Range{Start: 2, End: 5}, "k", fullStates, checkpoint.CompressionNone)
+	w := snapshot.NewFullWriter(out, keygroup.Range{Start: 2, End: 5}, "k", fullStates, snapshot.CompressionNone)
 	for _, kg := range []int{1, 6, -1} {
 		if err := w.BeginKeyGroup(kg); err == nil {
 			t.Errorf("BeginKeyGroup(%d) outside [2, 5] succeeded", kg)
@@ -492,7 +492,7 @@ func TestFullWriterKeyGroupOrder(t *testing.T) {
 // Without any BeginKeyGroup every key group gets an empty block; an empty range gets none.
 func TestFullWriterNoRecords(t *testing.T) {
 	files := map[string][]byte{}
-	h := writeFull(t, files, "a", keygroup.Range{Start: 0, End: 2}, nil, map[int]bool{0: true, 1: true, 2: true}, checkpoint.CompressionSnappy)
+	h := writeFull(t, files, "a", keygroup.Range{Start: 0, End: 2}, nil, map[int]bool{0: true, 1: true, 2: true}, snapshot.CompressionSnappy)
 	checkLayout(t, h, files["a"])
 	for _, b := range h.Blocks {
 		if b.Length != 5 {
@@ -503,7 +503,7 @@ func TestFullWriterNoRecords(t *testing.T) {
 		t.Errorf("read %q, %v", got, err)
 	}
 
-	h = writeFull(t, files, "b", keygroup.EmptyRange, nil, nil, checkpoint.CompressionNone)
+	h = writeFull(t, files, "b", keygroup.EmptyRange, nil, nil, snapshot.CompressionNone)
 	if len(h.Blocks) != 0 || len(files["b"]) != 12 {
 		t.Errorf("empty range: %d blocks, %d bytes", len(h.Blocks), len(files["b"]))
 	}
@@ -517,7 +517,7 @@ func TestFullWriterErrors(t *testing.T) {
 	// A failing write fails the writer and aborts the file.
 	for _, failAt := range []int{5, 12, 13, 20, 60} {
 		out := &fullFileOutput{path: "w", failAt: failAt}
-		w := checkpoint.NewFullWriter(out, keygroup.Range{Start: 0, End: 3}, "k", fullStates, checkpoint.CompressionNone)
+		w := snapshot.NewFullWriter(out, keygroup.Range{Start: 0, End: 3}, "k", fullStates, snapshot.CompressionNone)
 		var errs []error
 		for kg := range 4 {
 			errs = append(errs, w.BeginKeyGroup(kg))
@@ -536,13 +536,13 @@ func TestFullWriterErrors(t *testing.T) {
 	}
 	// A failing Close is returned.
 	closeErr := errors.New("close failed")
-	w := checkpoint.NewFullWriter(&fullFileOutput{path: "c", closeErr: closeErr}, keygroup.Range{Start: 0, End: 0}, "k", fullStates, "")
+	w := snapshot.NewFullWriter(&fullFileOutput{path: "c", closeErr: closeErr}, keygroup.Range{Start: 0, End: 0}, "k", fullStates, "")
 	if _, err := w.Finish(); !errors.Is(err, closeErr) {
 		t.Errorf("Finish with a failing Close: %v", err)
 	}
 	// Abort aborts the file.
 	out := &fullFileOutput{path: "a"}
-	checkpoint.NewFullWriter(out, keygroup.Range{Start: 0, End: 0}, "k", fullStates, "").Abort()
+	snapshot.NewFullWriter(out, keygroup.Range{Start: 0, End: 0}, "k", fullStates, "").Abort()
 	if !out.aborted {
 		t.Errorf("Abort did not abort the file")
 	}
@@ -554,7 +554,7 @@ func TestFullReadCallbackError(t *testing.T) {
 	h := writeFull(t, files, "f", keygroup.Range{Start: 0, End: 3}, recs, nil, "")
 	stop := errors.New("stop")
 	calls := 0
-	err := checkpoint.ReadKeyGroups(context.Background(), &fullFileReader{files: files}, h, h.KeyGroupRange, func(int, *checkpoint.Record) error {
+	err := snapshot.ReadKeyGroups(context.Background(), &fullFileReader{files: files}, h, h.KeyGroupRange, func(int, *snapshot.Record) error {
 		calls++
 		return stop
 	})
@@ -581,7 +581,7 @@ func TestFullLargeValue(t *testing.T) {
 			binary.BigEndian.PutUint32(big[off:], uint32(off))
 		}
 	}
-	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionSnappy} {
 		t.Run("compression="+string(comp), func(t *testing.T) {
 			t.Parallel() // memory-bound, and slow under -race: use both cores
 			testFullLargeValue(t, big, comp)
@@ -589,11 +589,11 @@ func TestFullLargeValue(t *testing.T) {
 	}
 }
 
-func testFullLargeValue(t *testing.T, big []byte, comp checkpoint.Compression) {
+func testFullLargeValue(t *testing.T, big []byte, comp snapshot.Compression) {
 	files := map[string][]byte{}
 	out := &fullFileOutput{path: "big", files: files, buf: make([]byte, 0, len(big)+1<<10)}
 	rng := keygroup.Range{Start: 7, End: 9}
-	w := checkpoint.NewFullWriter(out, rng, "string", fullStates, comp)
+	w := snapshot.NewFullWriter(out, rng, "string", fullStates, comp)
 	if err := w.BeginKeyGroup(8); err != nil {
 		t.Fatal(err)
 	}
@@ -610,12 +610,12 @@ func testFullLargeValue(t *testing.T, big []byte, comp checkpoint.Compression) {
 		t.Fatalf("%q: Finish: %v", comp, err)
 	}
 	file := files["big"]
-	if comp == checkpoint.CompressionSnappy && (file[h.Blocks[1].Offset] != 1 || h.Blocks[1].Length > int64(len(big))/2) {
+	if comp == snapshot.CompressionSnappy && (file[h.Blocks[1].Offset] != 1 || h.Blocks[1].Length > int64(len(big))/2) {
 		t.Errorf("%q: the large block was not compressed (%d bytes)", comp, h.Blocks[1].Length)
 	}
 	var n int
 	rd := &fullFileReader{files: files, noCopy: true}
-	err = checkpoint.ReadKeyGroups(context.Background(), rd, h, keygroup.Range{Start: 8, End: 8}, func(kg int, rec *checkpoint.Record) error {
+	err = snapshot.ReadKeyGroups(context.Background(), rd, h, keygroup.Range{Start: 8, End: 8}, func(kg int, rec *snapshot.Record) error {
 		n++
 		switch n {
 		case 1:
@@ -654,15 +654,15 @@ func checkFileErr(t *testing.T, what string, err error, path string, sentinels .
 	if !strings.Contains(err.Error(), path) {
 		t.Errorf("%s: %q does not name the file %s", what, err, path)
 	}
-	var fe *checkpoint.FileError
+	var fe *snapshot.FileError
 	if !errors.As(err, &fe) || fe.Path != path {
 		t.Errorf("%s: %v is not a FileError for %s", what, err, path)
 	}
 }
 
-func cloneHandle(h *checkpoint.KeyedStateHandle) *checkpoint.KeyedStateHandle {
+func cloneHandle(h *snapshot.KeyedStateHandle) *snapshot.KeyedStateHandle {
 	c := *h
-	c.Blocks = append([]checkpoint.Block(nil), h.Blocks...)
+	c.Blocks = append([]snapshot.Block(nil), h.Blocks...)
 	return &c
 }
 
@@ -678,11 +678,11 @@ func TestFullCorruption(t *testing.T) {
 		)
 	}
 	const path = "job/chk-9/op-keyed-0-5"
-	for _, comp := range []checkpoint.Compression{checkpoint.CompressionNone, checkpoint.CompressionSnappy} {
+	for _, comp := range []snapshot.Compression{snapshot.CompressionNone, snapshot.CompressionSnappy} {
 		files := map[string][]byte{}
 		h := writeFull(t, files, path, rng, recs, nil, comp)
 		good := files[path]
-		read := func(file []byte, h *checkpoint.KeyedStateHandle, rg keygroup.Range) error {
+		read := func(file []byte, h *snapshot.KeyedStateHandle, rg keygroup.Range) error {
 			_, err := readFull(t, &fullFileReader{files: map[string][]byte{path: file}}, h, rg)
 			return err
 		}
@@ -694,7 +694,7 @@ func TestFullCorruption(t *testing.T) {
 		for i := range good {
 			bad := bytes.Clone(good)
 			bad[i] ^= byte(1 << (i % 8))
-			checkFileErr(t, fmt.Sprintf("%q: bit flipped at byte %d", comp, i), read(bad, h, rng), path, checkpoint.ErrCorrupt)
+			checkFileErr(t, fmt.Sprintf("%q: bit flipped at byte %d", comp, i), read(bad, h, rng), path, snapshot.ErrCorrupt)
 			if i >= 12 {
 				// A damaged block does not spoil the other key groups.
 				kg := 0
@@ -713,7 +713,7 @@ func TestFullCorruption(t *testing.T) {
 
 		// Truncated anywhere: the file is shorter than the metadata says.
 		for n := range len(good) {
-			checkFileErr(t, fmt.Sprintf("%q: truncated to %d bytes", comp, n), read(good[:n], h, rng), path, checkpoint.ErrMissing)
+			checkFileErr(t, fmt.Sprintf("%q: truncated to %d bytes", comp, n), read(good[:n], h, rng), path, snapshot.ErrMissing)
 		}
 	}
 }
@@ -725,58 +725,58 @@ func TestFullCorruptionHeaderAndHandle(t *testing.T) {
 	recs := []fullRec{{KG: 4, State: 0, Key: "a", Value: "1"}, {KG: 5, State: 3, Key: "b", Value: "2"}}
 	h := writeFull(t, files, path, rng, recs, nil, "")
 	good := files[path]
-	read := func(file []byte, h *checkpoint.KeyedStateHandle) error {
+	read := func(file []byte, h *snapshot.KeyedStateHandle) error {
 		_, err := readFull(t, &fullFileReader{files: map[string][]byte{path: file}}, h, rng)
 		return err
 	}
 
 	badMagic := append([]byte("STRMSTMD"), good[8:]...)
 	err := read(badMagic, h)
-	checkFileErr(t, "bad magic", err, path, checkpoint.ErrCorrupt)
+	checkFileErr(t, "bad magic", err, path, snapshot.ErrCorrupt)
 	if err != nil && !strings.Contains(err.Error(), "magic") {
 		t.Errorf("bad magic: %v", err)
 	}
 	badVersion := bytes.Clone(good)
 	binary.BigEndian.PutUint32(badVersion[8:], 2)
 	err = read(badVersion, h)
-	checkFileErr(t, "bad version", err, path, checkpoint.ErrCorrupt)
+	checkFileErr(t, "bad version", err, path, snapshot.ErrCorrupt)
 	if err != nil && !strings.Contains(err.Error(), "version 2") {
 		t.Errorf("bad version: %v", err)
 	}
 
-	if _, err := readFull(t, &fullFileReader{files: map[string][]byte{}}, h, rng); !errors.Is(err, checkpoint.ErrMissing) {
+	if _, err := readFull(t, &fullFileReader{files: map[string][]byte{}}, h, rng); !errors.Is(err, snapshot.ErrMissing) {
 		t.Errorf("missing file: %v", err)
 	}
 
 	size := int64(len(good))
 	for _, tc := range []struct {
 		name   string
-		mutate func(h *checkpoint.KeyedStateHandle)
+		mutate func(h *snapshot.KeyedStateHandle)
 		want   error // nil: ErrCorrupt or ErrMissing
 	}{
-		{"last block after the end", func(h *checkpoint.KeyedStateHandle) { h.Blocks[3].Offset = size + 100 }, checkpoint.ErrMissing},
-		{"last block longer than the file", func(h *checkpoint.KeyedStateHandle) { h.Blocks[3].Length += 10 }, checkpoint.ErrMissing},
-		{"huge last block", func(h *checkpoint.KeyedStateHandle) { h.Blocks[3].Length = math.MaxInt64 - 50 }, nil},
-		{"overflowing last block", func(h *checkpoint.KeyedStateHandle) { h.Blocks[3].Length = math.MaxInt64 }, checkpoint.ErrCorrupt},
-		{"middle block longer", func(h *checkpoint.KeyedStateHandle) { h.Blocks[1].Length += 3 }, checkpoint.ErrCorrupt},
-		{"middle block huge", func(h *checkpoint.KeyedStateHandle) { h.Blocks[1].Length = math.MaxInt64 }, checkpoint.ErrCorrupt},
-		{"middle block negative", func(h *checkpoint.KeyedStateHandle) { h.Blocks[1].Length = -3 }, checkpoint.ErrCorrupt},
-		{"middle block too short", func(h *checkpoint.KeyedStateHandle) { h.Blocks[1].Length = 4 }, checkpoint.ErrCorrupt},
-		{"middle block past the span", func(h *checkpoint.KeyedStateHandle) { h.Blocks[1].Offset = size - 2 }, checkpoint.ErrCorrupt},
-		{"block shifted", func(h *checkpoint.KeyedStateHandle) { h.Blocks[1].Offset++ }, checkpoint.ErrCorrupt},
-		{"blocks swapped", func(h *checkpoint.KeyedStateHandle) { h.Blocks[1], h.Blocks[2] = h.Blocks[2], h.Blocks[1] }, checkpoint.ErrCorrupt},
-		{"first and last swapped", func(h *checkpoint.KeyedStateHandle) { h.Blocks[0], h.Blocks[3] = h.Blocks[3], h.Blocks[0] }, checkpoint.ErrCorrupt},
-		{"block in the header", func(h *checkpoint.KeyedStateHandle) { h.Blocks[0] = checkpoint.Block{Offset: 0, Length: 17} }, checkpoint.ErrCorrupt},
-		{"negative offset", func(h *checkpoint.KeyedStateHandle) { h.Blocks[0].Offset = -5 }, checkpoint.ErrCorrupt},
-		{"too few blocks", func(h *checkpoint.KeyedStateHandle) { h.Blocks = h.Blocks[:2] }, checkpoint.ErrCorrupt},
-		{"no blocks", func(h *checkpoint.KeyedStateHandle) { h.Blocks = nil }, checkpoint.ErrCorrupt},
-		{"too many blocks", func(h *checkpoint.KeyedStateHandle) { h.Blocks = append(h.Blocks, h.Blocks[0]) }, checkpoint.ErrCorrupt},
-		{"fewer states", func(h *checkpoint.KeyedStateHandle) { h.States = h.States[:1] }, checkpoint.ErrCorrupt},
+		{"last block after the end", func(h *snapshot.KeyedStateHandle) { h.Blocks[3].Offset = size + 100 }, snapshot.ErrMissing},
+		{"last block longer than the file", func(h *snapshot.KeyedStateHandle) { h.Blocks[3].Length += 10 }, snapshot.ErrMissing},
+		{"huge last block", func(h *snapshot.KeyedStateHandle) { h.Blocks[3].Length = math.MaxInt64 - 50 }, nil},
+		{"overflowing last block", func(h *snapshot.KeyedStateHandle) { h.Blocks[3].Length = math.MaxInt64 }, snapshot.ErrCorrupt},
+		{"middle block longer", func(h *snapshot.KeyedStateHandle) { h.Blocks[1].Length += 3 }, snapshot.ErrCorrupt},
+		{"middle block huge", func(h *snapshot.KeyedStateHandle) { h.Blocks[1].Length = math.MaxInt64 }, snapshot.ErrCorrupt},
+		{"middle block negative", func(h *snapshot.KeyedStateHandle) { h.Blocks[1].Length = -3 }, snapshot.ErrCorrupt},
+		{"middle block too short", func(h *snapshot.KeyedStateHandle) { h.Blocks[1].Length = 4 }, snapshot.ErrCorrupt},
+		{"middle block past the span", func(h *snapshot.KeyedStateHandle) { h.Blocks[1].Offset = size - 2 }, snapshot.ErrCorrupt},
+		{"block shifted", func(h *snapshot.KeyedStateHandle) { h.Blocks[1].Offset++ }, snapshot.ErrCorrupt},
+		{"blocks swapped", func(h *snapshot.KeyedStateHandle) { h.Blocks[1], h.Blocks[2] = h.Blocks[2], h.Blocks[1] }, snapshot.ErrCorrupt},
+		{"first and last swapped", func(h *snapshot.KeyedStateHandle) { h.Blocks[0], h.Blocks[3] = h.Blocks[3], h.Blocks[0] }, snapshot.ErrCorrupt},
+		{"block in the header", func(h *snapshot.KeyedStateHandle) { h.Blocks[0] = snapshot.Block{Offset: 0, Length: 17} }, snapshot.ErrCorrupt},
+		{"negative offset", func(h *snapshot.KeyedStateHandle) { h.Blocks[0].Offset = -5 }, snapshot.ErrCorrupt},
+		{"too few blocks", func(h *snapshot.KeyedStateHandle) { h.Blocks = h.Blocks[:2] }, snapshot.ErrCorrupt},
+		{"no blocks", func(h *snapshot.KeyedStateHandle) { h.Blocks = nil }, snapshot.ErrCorrupt},
+		{"too many blocks", func(h *snapshot.KeyedStateHandle) { h.Blocks = append(h.Blocks, h.Blocks[0]) }, snapshot.ErrCorrupt},
+		{"fewer states", func(h *snapshot.KeyedStateHandle) { h.States = h.States[:1] }, snapshot.ErrCorrupt},
 	} {
 		bad := cloneHandle(h)
 		tc.mutate(bad)
 		if tc.want == nil {
-			checkFileErr(t, tc.name, read(good, bad), path, checkpoint.ErrCorrupt, checkpoint.ErrMissing)
+			checkFileErr(t, tc.name, read(good, bad), path, snapshot.ErrCorrupt, snapshot.ErrMissing)
 		} else {
 			checkFileErr(t, tc.name, read(good, bad), path, tc.want)
 		}
@@ -784,15 +784,15 @@ func TestFullCorruptionHeaderAndHandle(t *testing.T) {
 }
 
 // fullCrafted builds a file from hand-made blocks (with correct CRCs) and its handle.
-func fullCrafted(path string, bodies ...[]byte) ([]byte, *checkpoint.KeyedStateHandle) {
+func fullCrafted(path string, bodies ...[]byte) ([]byte, *snapshot.KeyedStateHandle) {
 	file := []byte("STRMSTKG\x00\x00\x00\x01")
-	h := &checkpoint.KeyedStateHandle{KeyGroupRange: keygroup.Range{Start: 0, End: len(bodies) - 1}, States: fullStates,
-		File: checkpoint.FileRef{Path: path}}
+	h := &snapshot.KeyedStateHandle{KeyGroupRange: keygroup.Range{Start: 0, End: len(bodies) - 1}, States: fullStates,
+		File: snapshot.FileRef{Path: path}}
 	for _, body := range bodies {
 		off := int64(len(file))
 		file = append(file, body...)
 		file = binary.BigEndian.AppendUint32(file, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
-		h.Blocks = append(h.Blocks, checkpoint.Block{Offset: off, Length: int64(len(file)) - off})
+		h.Blocks = append(h.Blocks, snapshot.Block{Offset: off, Length: int64(len(file)) - off})
 	}
 	h.File.Size = int64(len(file))
 	return file, h
@@ -833,7 +833,7 @@ func TestFullCorruptPayloads(t *testing.T) {
 	} {
 		file, h := fullCrafted(path, good, tc.body, good)
 		_, err := readFull(t, &fullFileReader{files: map[string][]byte{path: file}}, h, h.KeyGroupRange)
-		checkFileErr(t, tc.name, err, path, checkpoint.ErrCorrupt)
+		checkFileErr(t, tc.name, err, path, snapshot.ErrCorrupt)
 		if err != nil && !strings.Contains(err.Error(), "key group 1") {
 			t.Errorf("%s: %q does not name key group 1", tc.name, err)
 		}

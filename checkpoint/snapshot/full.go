@@ -1,4 +1,4 @@
-package checkpoint
+package snapshot
 
 import (
 	"context"
@@ -258,11 +258,11 @@ func readAll(kr *KeyGroupReader, fn func(kg int, rec *Record) error) error {
 // checkBlock verifies the length and CRC of the block of key group kg.
 func checkBlock(p string, kg int, blk []byte) error {
 	if len(blk) < blockOverhead {
-		return corrupt(p, "block of key group %d is too short", kg)
+		return Corrupt(p, "block of key group %d is too short", kg)
 	}
 	body := blk[:len(blk)-4]
 	if want, got := binary.BigEndian.Uint32(blk[len(blk)-4:]), crc32.Checksum(body, castagnoli); want != got {
-		return corrupt(p, "checksum mismatch in the block of key group %d (stored %08x, computed %08x)", kg, want, got)
+		return Corrupt(p, "checksum mismatch in the block of key group %d (stored %08x, computed %08x)", kg, want, got)
 	}
 	return nil
 }
@@ -278,18 +278,18 @@ func openBlock(p string, kg int, blk []byte, buf *[]byte) ([]byte, error) {
 	case compSnappy:
 		n, err := s2.DecodedLen(body[1:])
 		if err != nil || n > maxSnappyRatio*len(body)+4096 {
-			return nil, corrupt(p, "block of key group %d has a bad compressed length", kg)
+			return nil, Corrupt(p, "block of key group %d has a bad compressed length", kg)
 		}
 		if cap(*buf) < n {
 			*buf = make([]byte, n)
 		}
 		out, err := s2.Decode((*buf)[:cap(*buf)], body[1:])
 		if err != nil {
-			return nil, corrupt(p, "block of key group %d does not decompress: %v", kg, err)
+			return nil, Corrupt(p, "block of key group %d does not decompress: %v", kg, err)
 		}
 		return out, nil
 	}
-	return nil, corrupt(p, "block of key group %d has unknown compression %d", kg, body[0])
+	return nil, Corrupt(p, "block of key group %d has unknown compression %d", kg, body[0])
 }
 
 func decodeRecord(b []byte, states []StateMeta, r *Record) ([]byte, error) {

@@ -1,4 +1,4 @@
-package checkpoint
+package snapshot
 
 import (
 	"bytes"
@@ -200,34 +200,34 @@ func EncodeMetadata(m *Metadata) ([]byte, error) {
 // MetadataVersionNoChecksums (metadata written before checksums), in which none may.
 func DecodeMetadata(name string, b []byte) (*Metadata, error) {
 	if len(b) > MaxMetadataSize {
-		return nil, corrupt(name, "larger than %d bytes (MaxMetadataSize), the most a metadata file may hold", MaxMetadataSize)
+		return nil, Corrupt(name, "larger than %d bytes (MaxMetadataSize), the most a metadata file may hold", MaxMetadataSize)
 	}
 	hdr := len(metadataMagic) + 8
 	if len(b) < hdr || string(b[:len(metadataMagic)]) != metadataMagic {
-		return nil, corrupt(name, "not a streamstate metadata file (bad magic)")
+		return nil, Corrupt(name, "not a streamstate metadata file (bad magic)")
 	}
 	v := binary.BigEndian.Uint32(b[len(metadataMagic):])
 	if v != MetadataVersion && v != MetadataVersionNoChecksums {
-		return nil, corrupt(name, "metadata version %d is not supported (this build reads %d and %d)", v, MetadataVersionNoChecksums, MetadataVersion)
+		return nil, Corrupt(name, "metadata version %d is not supported (this build reads %d and %d)", v, MetadataVersionNoChecksums, MetadataVersion)
 	}
 	body := b[hdr:]
 	if want, got := binary.BigEndian.Uint32(b[len(metadataMagic)+4:]), crc32.Checksum(body, castagnoli); want != got {
-		return nil, corrupt(name, "checksum mismatch (stored %08x, computed %08x): the file is damaged or truncated", want, got)
+		return nil, Corrupt(name, "checksum mismatch (stored %08x, computed %08x): the file is damaged or truncated", want, got)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var m Metadata
 	if err := dec.Decode(&m); err != nil {
-		return nil, corrupt(name, "%v", err)
+		return nil, Corrupt(name, "%v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, corrupt(name, "unexpected data after the JSON body")
+		return nil, Corrupt(name, "unexpected data after the JSON body")
 	}
 	if m.Version != int(v) {
-		return nil, corrupt(name, "the body says version %d, the header %d", m.Version, v)
+		return nil, Corrupt(name, "the body says version %d, the header %d", m.Version, v)
 	}
 	if err := m.validate(); err != nil {
-		return nil, corrupt(name, "%v", err)
+		return nil, Corrupt(name, "%v", err)
 	}
 	return &m, nil
 }

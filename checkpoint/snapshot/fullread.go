@@ -1,4 +1,4 @@
-package checkpoint
+package snapshot
 
 import (
 	"context"
@@ -9,6 +9,19 @@ import (
 	"sync"
 
 	"github.com/streamstate/streamstate/keygroup"
+)
+
+// Large reads of a Reader (NewReader, Checkpoints.Reader) are split into ranges of
+// ParallelReadChunk bytes, read ParallelReadConcurrency at a time: one object-store GET is
+// bounded by one connection's throughput, several in flight are not. A restore of a full
+// snapshot (KeyGroupReader) reads the contiguous span of its key groups only, in ranged reads
+// of the same size with as many in flight ahead of its decoder, so it reads just those bytes,
+// in parallel, without holding them all.
+const (
+	// ParallelReadChunk is the size of one ranged read of a large read.
+	ParallelReadChunk = 4 << 20
+	// ParallelReadConcurrency is how many ranged reads of one large read are in flight.
+	ParallelReadConcurrency = 4
 )
 
 // A restore streams a full snapshot: it never holds more of the file than the block it is
@@ -74,20 +87,20 @@ func newKeyGroupReader(ctx context.Context, r Reader, h *KeyedStateHandle, rng k
 		return nil, &FileError{Path: p, Err: ErrMissing, Detail: fmt.Sprintf("file has %d bytes, metadata says %d", len(hdr), h.File.Size)}
 	}
 	if string(hdr[:len(fullMagic)]) != fullMagic {
-		return nil, corrupt(p, "not a streamstate full snapshot (bad magic)")
+		return nil, Corrupt(p, "not a streamstate full snapshot (bad magic)")
 	}
 	if v := binary.BigEndian.Uint32(hdr[len(fullMagic):]); v != fullVersion {
-		return nil, corrupt(p, "full snapshot version %d is not supported (this build reads %d)", v, fullVersion)
+		return nil, Corrupt(p, "full snapshot version %d is not supported (this build reads %d)", v, fullVersion)
 	}
 	if len(h.Blocks) != h.KeyGroupRange.Len() {
-		return nil, corrupt(p, "handle has %d blocks for the %d key groups of %v", len(h.Blocks), h.KeyGroupRange.Len(), h.KeyGroupRange)
+		return nil, Corrupt(p, "handle has %d blocks for the %d key groups of %v", len(h.Blocks), h.KeyGroupRange.Len(), h.KeyGroupRange)
 	}
 	first := h.Blocks[want.Start-h.KeyGroupRange.Start]
 	last := h.Blocks[want.End-h.KeyGroupRange.Start]
 	// Checked so that the span length below is positive and cannot overflow; a negative length
 	// would ask the storage for the rest of the file.
 	if first.Offset < fullHeaderLen || last.Offset < first.Offset || last.Length < blockOverhead || last.Length > math.MaxInt64-last.Offset {
-		return nil, corrupt(p, "blocks of key groups %v are out of order or outside the file", want)
+		return nil, Corrupt(p, "blocks of key groups %v are out of order or outside the file", want)
 	}
 	end := last.Offset + last.Length
 	if first.Offset == fullHeaderLen && end == h.File.Size {
@@ -126,7 +139,7 @@ func (kr *KeyGroupReader) next() (int, error) {
 	b := h.Blocks[kg-h.KeyGroupRange.Start]
 	// Blocks are in key-group order and do not overlap; the last one ends the span.
 	if b.Offset < kr.pos || b.Length < 0 || b.Length > kr.span.end-b.Offset {
-		return 0, corrupt(p, "block of key group %d is out of order", kg)
+		return 0, Corrupt(p, "block of key group %d is out of order", kg)
 	}
 	if gap := b.Offset - kr.pos; gap > 0 {
 		// Bytes between blocks are part of the file: hash them too.
@@ -172,7 +185,7 @@ func (kr *KeyGroupReader) Records(fn func(rec *Record) error) error {
 	var err error
 	for len(payload) > 0 {
 		if payload, err = decodeRecord(payload, kr.h.States, &kr.rec); err != nil {
-			return corrupt(kr.h.File.Path, "key group %d: %v", kr.kg-1, err)
+			return Corrupt(kr.h.File.Path, "key group %d: %v", kr.kg-1, err)
 		}
 		if err := fn(&kr.rec); err != nil {
 			return err

@@ -1,9 +1,7 @@
-package checkpoint
+package snapshot
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
@@ -104,29 +102,6 @@ func (h *IncrementalHandle) files() []FileRef {
 		out = append(out, f.Ref())
 	}
 	return out
-}
-
-// CreateShared creates a file under the job's shared/ directory for an incremental
-// checkpoint. The stored name is hint followed by a random suffix, so an upload never
-// replaces another. Until the checkpoint completes the file belongs to it: Abort deletes it.
-// For a savepoint, shared/ is inside the savepoint's directory. The stream's Close returns the
-// file's reference with its size and checksum.
-func (p *Pending) CreateShared(ctx context.Context, hint string) (OutputStream, error) {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	rel := SharedDir + path.Base(hint) + "-" + hex.EncodeToString(rnd[:])
-	p.mu.Lock()
-	if p.done {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("checkpoint %d is already completed or aborted", p.id)
-	}
-	p.files = append(p.files, p.base+rel)
-	p.mu.Unlock()
-	w, err := p.st.Create(ctx, p.base+rel, false)
-	if err != nil {
-		return nil, err
-	}
-	return newStream(w, rel), nil
 }
 
 // SharedStreamFactory is implemented by the StreamFactory of a checkpoint that can hold
