@@ -7,4 +7,6 @@
 // reason about placement the same way. The hash is part of the checkpoint format and never changes.
 //
 // All functions are pure and safe for concurrent use.
+//
+// It imports only the standard library: every layer may import it.
 package keygroup

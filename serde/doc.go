@@ -11,4 +11,6 @@
 // value order (the LSM backend relies on this for prefix scans).
 //
 // Decoders never panic: bad bytes give an error wrapping ErrDecode.
+//
+// It imports no package of the module: every layer may import it.
 package serde

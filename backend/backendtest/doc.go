@@ -40,4 +40,7 @@
 //   - corrupt.go: IncompatibleSerializer, CorruptAndTruncated
 //   - timers.go: TimerQueue, TimersRescale
 //   - model.go: RandomizedModel; live.go: LiveStateAcrossSnapshots
+//
+// It imports the backend SPI, the user API and the checkpoint packages, never a concrete
+// backend: each backend's tests call Run with their own factory.
 package backendtest

@@ -50,4 +50,7 @@
 //
 // Errors: bad restore files give errors wrapping snapshot.ErrCorrupt or snapshot.ErrMissing
 // that name the file; state misuse gives the sentinels of package state.
+//
+// This package implements package backend; it must not import the runtime (stream), config,
+// or a storage driver.
 package operator

@@ -19,4 +19,6 @@
 //	for t, i, ok := q.Poll(); ok; t, i, ok = q.Poll() {
 //		fire(rng.Start+i, t)
 //	}
+//
+// It imports only the standard library; the backends import it, nobody else.
 package timerheap

@@ -32,4 +32,6 @@
 // itself and the standard library); the other sections only read files. A package that
 // `go list` cannot load is reported with its error in the table instead of failing the
 // report, because in an "after" tree a listed package may no longer exist.
+//
+// It imports only the standard library.
 package main
