@@ -58,7 +58,8 @@ func (l *statsLog) get() (completed, failed []CheckpointStats) {
 
 // TestFailedCheckpointsAreTolerated fails the files of some checkpoints: they are given up,
 // leave no directory behind, the job goes on, later checkpoints complete, and the output is
-// exactly once.
+// exactly once. The source reads a tenth of its events per checkpoint, so the run spans ten
+// checkpoints on any machine.
 func TestFailedCheckpointsAreTolerated(t *testing.T) {
 	evs := testEvents(4000, 40)
 	cps, fs := faultyCheckpoints(t)
@@ -66,8 +67,10 @@ func TestFailedCheckpointsAreTolerated(t *testing.T) {
 	fs.FailNth(checkpointtest.OpCreate, "chk-3/", 1)
 	var log statsLog
 	out := t.TempDir()
-	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond}, out),
-		Options{Parallelism: 2, Checkpoints: cps, OnCheckpoint: log.add,
+	gate := newReadGate(400)
+	paced := gate.perCheckpoint(400)
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4, gate: gate}, out),
+		Options{Parallelism: 2, Checkpoints: cps, OnCheckpoint: func(s CheckpointStats) { log.add(s); paced(s) },
 			Checkpointing: CheckpointConfig{Interval: 10 * time.Millisecond, TolerableFailures: 5}})
 	if err != nil {
 		t.Fatal(err)
@@ -95,11 +98,12 @@ func TestFailedCheckpointsAreTolerated(t *testing.T) {
 }
 
 // TestTooManyFailedCheckpointsFailTheJob: with no tolerance, a failed checkpoint fails the
-// job with an error naming the setting.
+// job with an error naming the setting. The source stops short of its end, so only the
+// failure can end the job.
 func TestTooManyFailedCheckpointsFailTheJob(t *testing.T) {
 	cps, fs := faultyCheckpoints(t)
 	fs.FailAlways(checkpointtest.OpCreate, "chk-")
-	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100000, 40), splits: 4, delay: 20 * time.Microsecond}, t.TempDir()),
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(10000, 40), splits: 4, gate: newReadGate(1000)}, t.TempDir()),
 		Options{Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +118,8 @@ func TestTooManyFailedCheckpointsFailTheJob(t *testing.T) {
 // error naming the setting; once the storage recovers, checkpoints complete again. The timeout
 // is long enough for a healthy checkpoint on a loaded machine under -race (50 ms was not: the
 // checkpoints after the recovery expired too and exceeded the tolerance); the first one hangs
-// until it expires, and the final checkpoint waits for it.
+// until it expires, and the source reads a tenth of its events per checkpoint, so checkpoints
+// follow the expired one whatever the machine's speed.
 func TestCheckpointTimeout(t *testing.T) {
 	evs := testEvents(6000, 40)
 	cps, fs := faultyCheckpoints(t)
@@ -122,9 +127,11 @@ func TestCheckpointTimeout(t *testing.T) {
 	var log statsLog
 	var expired atomic.Bool
 	out := t.TempDir()
-	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond}, out),
+	gate := newReadGate(600)
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4, gate: gate}, out),
 		Options{Parallelism: 2, Checkpoints: cps, OnCheckpoint: func(s CheckpointStats) {
 			log.add(s)
+			gate.allow(600)
 
 			if s.Failed != nil && strings.Contains(s.Failed.Error(), "execution.checkpointing.timeout") && !expired.Swap(true) {
 				fs.ClearFaults()
@@ -159,15 +166,16 @@ func TestMaxConcurrentCheckpoints(t *testing.T) {
 			fs.Slow(checkpointtest.OpCreate, "chk-", 5*time.Millisecond)
 			var completed atomic.Int64
 			out := t.TempDir()
-			var read atomic.Int64
-			src := &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}
-			crashAndResume(t, []int{2, 3, 2}, &read, len(evs), func(p int) (*Job, error) {
+			gate := newReadGate(0)
+			src := &sliceSource{events: evs, splits: 4, gate: gate}
+			crashAndResume(t, []int{2, 3, 2}, gate, len(evs), func(p int, onCheckpoint func(CheckpointStats)) (*Job, error) {
 				return Execute(context.Background(), sumGraph(src, out), Options{Parallelism: p, Checkpoints: cps,
 					Restore: Restore{Latest: true},
 					OnCheckpoint: func(s CheckpointStats) {
 						if s.Failed == nil {
 							completed.Add(1)
 						}
+						onCheckpoint(s)
 					},
 					Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond, MaxConcurrent: maxConcurrent}})
 			})
@@ -228,7 +236,8 @@ func (s *gateStorage) Delete(ctx context.Context, name string) error {
 }
 
 // TestConcurrentCheckpointsBegin: with execution.checkpointing.max-concurrent-checkpoints 3,
-// checkpoints 2 and 3 begin while checkpoint 1 cannot finish writing its files.
+// checkpoints 2 and 3 begin while checkpoint 1 cannot finish writing its files. The source
+// stops short of its end, so the job runs until the test cancels it.
 func TestConcurrentCheckpointsBegin(t *testing.T) {
 	st := newGateStorage(t)
 	st.blockCreate = "/chk-1/"
@@ -236,7 +245,7 @@ func TestConcurrentCheckpointsBegin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100000, 40), splits: 4, delay: 20 * time.Microsecond}, t.TempDir()),
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(10000, 40), splits: 4, gate: newReadGate(1000)}, t.TempDir()),
 		Options{Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond, MaxConcurrent: 3}})
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +276,8 @@ func TestConcurrentCheckpointsBegin(t *testing.T) {
 
 // TestRetentionRunsOffTheEventLoop: while the deletes of retention hang, checkpoints go on
 // completing; once they are released and the job stops, Wait returns with exactly the
-// retained number of checkpoints left.
+// retained number of checkpoints left. The source stops short of its end, so the job runs
+// until the test cancels it.
 func TestRetentionRunsOffTheEventLoop(t *testing.T) {
 	st := newGateStorage(t)
 	st.blockDelete = "/chk-1/"
@@ -276,7 +286,7 @@ func TestRetentionRunsOffTheEventLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	completed := make(chan int64, 1<<10)
-	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(100000, 40), splits: 4, delay: 20 * time.Microsecond}, t.TempDir()),
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: testEvents(10000, 40), splits: 4, gate: newReadGate(1000)}, t.TempDir()),
 		Options{Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond},
 			OnCheckpoint: func(s CheckpointStats) {
 				if s.Failed == nil {
