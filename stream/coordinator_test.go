@@ -333,3 +333,117 @@ func TestRetentionRunsOffTheEventLoop(t *testing.T) {
 		t.Errorf("%d complete checkpoints left after the job stopped, want 1 (state.checkpoints.num-retained): %v", len(metas), metas)
 	}
 }
+
+// lateStorage makes a checkpoint's files outlive the checkpoint. The first create of a file of
+// checkpoint dir fails (so its subtask declines the checkpoint and the coordinator gives it
+// up) once another file of it is being written; the first write of every other file waits
+// for release, past the asynchronous phase's checks of its context, as an upload already on
+// its way would, and the write goes on with a context the give-up does not cancel.
+type lateStorage struct {
+	checkpoint.Storage
+	dir      string
+	creates  atomic.Int32
+	held     atomic.Int32 // writes that waited for release
+	heldOne  chan struct{}
+	heldOnce sync.Once
+	release  chan struct{}
+}
+
+func (s *lateStorage) Create(ctx context.Context, name string, ifNotExist bool) (checkpoint.Writer, error) {
+	if !strings.Contains(name, s.dir) {
+		return s.Storage.Create(ctx, name, ifNotExist)
+	}
+	if s.creates.Add(1) == 1 {
+		<-s.heldOne
+		return nil, fmt.Errorf("create %s: %w", name, checkpointtest.ErrInjected)
+	}
+	w, err := s.Storage.Create(context.WithoutCancel(ctx), name, ifNotExist)
+	if err != nil {
+		return nil, err
+	}
+	return &lateWriter{Writer: w, s: s}, nil
+}
+
+type lateWriter struct {
+	checkpoint.Writer
+	s     *lateStorage
+	wrote bool
+}
+
+func (w *lateWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.wrote = true
+		w.s.held.Add(1)
+		w.s.heldOnce.Do(func() { close(w.s.heldOne) })
+		<-w.s.release
+	}
+	return w.Writer.Write(b)
+}
+
+// TestGivenUpCheckpointIsSafe: subtasks still write their snapshots of checkpoint 1 after the
+// coordinator gave it up (a subtask declined it). Those files never stay (the asynchronous
+// phase sees its barrier's context done, and checkpoint.Pending discards a file committed after
+// the abort), the late acknowledgements are ignored (checkpoint 1 is recorded once, as failed,
+// and fails nothing else), later checkpoints complete, and the output is exactly once. No
+// timeout is involved: the decline gives the checkpoint up, and the held writes go on when the
+// test sees it recorded.
+func TestGivenUpCheckpointIsSafe(t *testing.T) {
+	base, err := blobstore.OpenURL(context.Background(), "file://"+t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { base.Close() })
+	st := &lateStorage{Storage: base, dir: "/chk-1/", heldOne: make(chan struct{}), release: make(chan struct{})}
+	cps, err := checkpoint.Open(context.Background(), st, "job", checkpoint.Options{NumRetained: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := testEvents(4000, 40)
+	gate := newReadGate(400)
+	var log statsLog
+	givenUp := make(chan struct{})
+	out := t.TempDir()
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4, gate: gate}, out),
+		Options{Parallelism: 2, Checkpoints: cps, Checkpointing: CheckpointConfig{Interval: 5 * time.Millisecond, TolerableFailures: 1},
+			OnCheckpoint: func(s CheckpointStats) {
+				log.add(s)
+				if s.ID == 1 {
+					close(givenUp)
+				}
+				gate.allow(400)
+			}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-givenUp:
+		close(st.release)
+	case <-time.After(time.Minute): // a bound on a hang, not a timing assertion
+		close(st.release)
+		j.Cancel()
+		t.Fatalf("checkpoint 1 was not given up: %v", j.Wait())
+	}
+	if err := j.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	completed, failed := log.get()
+	if len(failed) != 1 || failed[0].ID != 1 || !errors.Is(failed[0].Failed, checkpointtest.ErrInjected) {
+		t.Fatalf("failed checkpoints %+v, want checkpoint 1, declined with the injected fault", failed)
+	}
+	if len(completed) == 0 || completed[0].ID < 2 {
+		t.Fatalf("completed checkpoints %+v, want some after checkpoint 1", completed)
+	}
+	if st.held.Load() == 0 {
+		t.Fatal("no subtask wrote a file of checkpoint 1 after it was given up: the test did not reach its case")
+	}
+	names, err := base.List(context.Background(), "job/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.Contains(n, "/chk-1/") {
+			t.Errorf("a file of the given-up checkpoint 1 is left: %s", n)
+		}
+	}
+	compareLines(t, readOutput(t, out), wantSums(evs))
+}
