@@ -103,8 +103,10 @@ func awaitRead(t *testing.T, j *Job, g *readGate, n int64) {
 func TestReadGate(t *testing.T) {
 	g := newReadGate(2)
 	r3 := g.reached(3)
-	if !g.take() || !g.take() || g.take() {
-		t.Fatal("the gate did not stop at its limit of 2")
+	for i, want := range []bool{true, true, false} {
+		if got := g.take(); got != want {
+			t.Fatalf("take %d = %v at a limit of 2", i+1, got)
+		}
 	}
 	select {
 	case <-r3:

@@ -242,15 +242,6 @@ func crashAndResume(t *testing.T, parallelisms []int, gate *readGate, total int,
 	}
 }
 
-func isDone(j *Job) bool {
-	select {
-	case <-j.Done():
-		return true
-	default:
-		return false
-	}
-}
-
 // TestCrashAndResume cancels a checkpointing job several times in the middle (as a crash
 // would stop it: in-progress files and uncommitted state left behind) and resumes it from
 // its latest checkpoint each time, at changing parallelism; the published output equals the
