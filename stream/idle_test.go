@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// stallingSource has two splits: split 0 serves n events a second apart and then has no data
-// (it never ends); split 1 never has data.
+// stallingSource has two splits: split 0 serves n events a second apart and ends; split 1
+// never has data and never ends.
 type stallingSource struct{ n int }
 
 func (s stallingSource) NumSplits() int { return 2 }
@@ -24,8 +24,11 @@ type stallingReader struct {
 }
 
 func (r *stallingReader) Next() (event, int64, ReadStatus, error) {
-	if r.split == 1 || r.pos >= int64(r.n) {
+	if r.split == 1 {
 		return event{}, 0, NoData, nil
+	}
+	if r.pos >= int64(r.n) {
+		return event{}, 0, Done, nil
 	}
 	r.pos++
 	ts := r.pos * 1000
@@ -34,12 +37,16 @@ func (r *stallingReader) Next() (event, int64, ReadStatus, error) {
 
 func (r *stallingReader) Position() int64 { return r.pos }
 
-// TestIdleSplitDoesNotHoldBackWatermarks: end to end, a split without data stops holding the
-// watermark back once it is idle for WatermarkStrategy.Idleness; then windows fire on the other
-// split's time. The test waits for the first window to fire; how long the idleness takes on the
-// wall clock does not matter (the minute is a bound on a hang). That a split without data holds
-// the watermark back for as long as no Idleness is set is shown by TestSourceIdleness, with
-// time as data, and the input gate's valve by its scripts (testdata/inputgate).
+// TestIdleSplitDoesNotHoldBackWatermarks: end to end, a source subtask whose split has no data
+// stops holding the watermark back once the split is idle for WatermarkStrategy.Idleness; then
+// windows fire on the other subtask's time. The other subtask's split ends, so its watermark is
+// MaxWatermark and it is never idle: were it to run dry instead, both subtasks could turn idle
+// at once under load, and the input gate emits no watermark when its last active input turns
+// idle (a run under load failed so). The test waits for the first window to fire; how long the
+// idleness takes on the wall clock does not matter (the minute is a bound on a hang). That a
+// split without data holds the watermark back for as long as no Idleness is set is shown by
+// TestSourceIdleness, with time as data, and the input gate's valve by its scripts
+// (testdata/inputgate).
 func TestIdleSplitDoesNotHoldBackWatermarks(t *testing.T) {
 	g := NewGraph()
 	s := FromSource(g, "source", stallingSource{n: 100}, WatermarkStrategy{Idleness: 50 * time.Millisecond}).SetParallelism(2)
