@@ -4,7 +4,7 @@
 // savepoints, and listing and checking what storage holds (Scan, Check).
 //
 // What the bytes are — the _metadata file, state handles, the canonical full snapshot and
-// operator state formats, checksums, ErrCorrupt — is package checkpoint/snapshot, which the
+// operator state formats, checksums, snapshot.ErrCorrupt — is package checkpoint/snapshot, which the
 // backends import without this package: a backend writes a snapshot through a
 // snapshot.StreamFactory (a Pending here) and reads one through a snapshot.Reader.
 //
@@ -30,7 +30,7 @@
 // wrapped in blobstore.NewRetryingStorage: transient errors (network, 5xx, throttling) are
 // retried with exponential backoff, permanent ones (snapshot.ErrMissing, ErrExists,
 // snapshot.ErrCorrupt, access denied, a missing bucket) are not, and a canceled context stops
-// the retries. Large reads of a Reader run as parallel ranged GETs
+// the retries. Large reads of a snapshot.Reader run as parallel ranged GETs
 // (snapshot.ParallelReadChunk, snapshot.ParallelReadConcurrency). A checkpoint
 // that fails leaves no referenced file: Complete deletes its files (and its metadata if the
 // write may have reached the store); deletes that fail during an outage are retried after the

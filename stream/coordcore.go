@@ -64,10 +64,12 @@ type coordAction struct {
 	kind coordActionKind
 	id   int64
 	// actTrigger: the savepoint to take (nil for a checkpoint), whether it is the final
-	// checkpoint, and the trigger time.
+	// checkpoint, the trigger time, and when the checkpoint expires (zero: never), which
+	// its barrier carries to the subtasks.
 	savepoint *savepointRequest
 	final     bool
 	started   time.Time
+	deadline  time.Time
 	// actRecord: the outcome (err nil when it completed) and the time from the trigger.
 	// actAbortFiles, actRecord, actFailJob: the cause.
 	err      error
@@ -293,7 +295,7 @@ func (c *coordinatorCore) trigger(out []coordAction, sp *savepointRequest, final
 		p.deadline = now.Add(c.cfg.Timeout)
 	}
 	c.inflight[id] = p
-	return append(out, coordAction{kind: actTrigger, id: id, savepoint: sp, final: final, started: now})
+	return append(out, coordAction{kind: actTrigger, id: id, savepoint: sp, final: final, started: now, deadline: p.deadline})
 }
 
 // fail gives up p (a decline or its timeout): its files go, then it is reported.

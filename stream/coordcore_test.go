@@ -186,6 +186,9 @@ func (h *coreHarness) format(acts []coordAction) string {
 			if a.final {
 				b.WriteString(" final")
 			}
+			if !a.deadline.IsZero() {
+				fmt.Fprintf(&b, " expires %v", h.since(a.deadline))
+			}
 		case actCommit:
 			fmt.Fprintf(&b, "commit %d", a.id)
 		case actAbortFiles:

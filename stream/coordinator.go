@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,21 +30,17 @@ type CheckpointStats struct {
 }
 
 // pendingCheckpoint is the driver's side of a triggered checkpoint or savepoint that has not
-// completed yet: what its subtasks need to take their snapshots (found by lookup), and the
-// acks and stats the metadata is built from.
+// completed yet: the barrier its subtasks snapshot for, the snapshot being written, and the
+// acks and stats the metadata is built from. Only the coordinator's goroutine touches it.
 type pendingCheckpoint struct {
-	id          int64
-	savepoint   bool
-	stop        bool // stop-with-savepoint: the job ends once it completes
-	timestampMs int64
-	started     time.Time
-	pending     *checkpoint.Pending
-	path        string
-	ctx         context.Context
-	cancel      context.CancelFunc
-	acks        map[*task]taskAck
-	reply       chan savepointReply
-	stats       CheckpointStats // filled when it is committed, then recorded
+	barrier *checkpointBarrier
+	started time.Time
+	pending *checkpoint.Pending
+	path    string
+	cancel  context.CancelFunc // cancels barrier.ctx
+	acks    map[*task]taskAck
+	reply   chan savepointReply
+	stats   CheckpointStats // filled when it is committed, then recorded
 }
 
 // memberResult is one operator's part of a subtask's snapshot.
@@ -85,10 +80,7 @@ type savepointReply struct {
 // old checkpoints) runs on a worker goroutine of its own, so a slow store never delays the
 // next trigger or an ack.
 type coordinator struct {
-	job *Job
-	// mu guards inflight, which subtasks read through lookup.
-	mu       sync.Mutex
-	inflight map[int64]*pendingCheckpoint
+	job      *Job
 	acks     chan taskAck
 	requests chan savepointRequest
 	finished chan *task
@@ -113,16 +105,9 @@ type coordinator struct {
 }
 
 func newCoordinator(j *Job, nextID int64) *coordinator {
-	return &coordinator{job: j, inflight: map[int64]*pendingCheckpoint{}, acks: make(chan taskAck, 64),
+	return &coordinator{job: j, acks: make(chan taskAck, 64),
 		requests: make(chan savepointRequest), finished: make(chan *task, 64), nextID: nextID, now: time.Now,
 		entries: map[int64]*pendingCheckpoint{}, retainReq: make(chan struct{}, 1), retainDone: make(chan struct{}), exited: make(chan struct{})}
-}
-
-// lookup returns the in-flight checkpoint id, or nil if it was given up.
-func (c *coordinator) lookup(id int64) *pendingCheckpoint {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.inflight[id]
 }
 
 func (c *coordinator) ack(a taskAck) {
@@ -237,26 +222,24 @@ func (c *coordinator) apply(acts []coordAction) {
 		case actTrigger:
 			c.trigger(a)
 		case actCommit:
-			c.remove(p)
 			m, stats := c.metadata(p)
-			err := p.pending.CommitMetadata(p.ctx, m)
+			err := p.pending.CommitMetadata(p.barrier.ctx, m)
 			p.cancel()
 			p.stats = stats
 			c.apply(c.core.committed(a.id, err, c.now()))
 		case actAbortFiles:
-			c.remove(p)
 			c.abort(p, a.err)
 		case actRecord:
 			if p == nil { // its Begin failed
-				p = &pendingCheckpoint{id: a.id, stats: CheckpointStats{ID: a.id}}
+				p = &pendingCheckpoint{barrier: &checkpointBarrier{id: a.id}}
 			}
-			p.stats.ID, p.stats.Savepoint, p.stats.Path = p.id, p.savepoint, p.path
+			p.stats.ID, p.stats.Savepoint, p.stats.Path = a.id, p.barrier.savepoint, p.path
 			p.stats.Failed, p.stats.Duration = a.err, a.duration
 			if a.err == nil {
 				c.completed.Add(1)
 				s := p.stats
 				c.lastCompleted.Store(&s)
-			} else if !p.savepoint {
+			} else if !p.barrier.savepoint {
 				c.failedTotal.Add(1)
 			}
 			c.record(p.stats)
@@ -292,12 +275,13 @@ func (c *coordinator) apply(acts []coordAction) {
 	}
 }
 
-// trigger begins the snapshot of an actTrigger and sends the trigger to every source subtask.
+// trigger begins the snapshot of an actTrigger and sends its barrier to every source subtask.
 func (c *coordinator) trigger(a coordAction) {
 	j := c.job
-	p := &pendingCheckpoint{id: a.id, timestampMs: a.started.UnixMilli(), started: a.started, acks: map[*task]taskAck{}}
+	b := &checkpointBarrier{id: a.id, timestampMs: a.started.UnixMilli(), deadline: a.deadline}
+	p := &pendingCheckpoint{barrier: b, started: a.started, acks: map[*task]taskAck{}}
 	if sp := a.savepoint; sp != nil {
-		p.savepoint, p.stop, p.reply, p.path = true, sp.stop, sp.reply, sp.path
+		b.savepoint, b.stop, p.reply, p.path = true, sp.stop, sp.reply, sp.path
 		p.pending = checkpoint.BeginSavepoint(sp.st)
 	} else {
 		pending, err := j.cps.Begin(a.id)
@@ -307,29 +291,22 @@ func (c *coordinator) trigger(a coordAction) {
 		}
 		p.pending = pending
 	}
-	p.ctx, p.cancel = context.WithCancel(j.ctx)
+	b.out = p.pending
+	b.ctx, p.cancel = context.WithCancel(j.ctx)
 	c.entries[a.id] = p
-	c.mu.Lock()
-	c.inflight[a.id] = p
-	c.mu.Unlock()
 	for _, t := range j.tasks {
 		if t.v.upstream == nil {
-			t.send(control{kind: ctrlTrigger, id: a.id})
+			t.send(control{kind: ctrlTrigger, id: a.id, barrier: b})
 		}
 	}
-}
-
-func (c *coordinator) remove(p *pendingCheckpoint) {
-	c.mu.Lock()
-	delete(c.inflight, p.id)
-	c.mu.Unlock()
 }
 
 // metadata builds the metadata of a checkpoint every subtask acknowledged, and its stats.
 func (c *coordinator) metadata(p *pendingCheckpoint) (*snapshot.Metadata, CheckpointStats) {
 	j := c.job
-	stats := CheckpointStats{ID: p.id, Savepoint: p.savepoint, Path: p.path}
-	m := &snapshot.Metadata{JobID: j.opts.JobID, CheckpointID: p.id, Savepoint: p.savepoint, TimestampMs: p.timestampMs}
+	b := p.barrier
+	stats := CheckpointStats{ID: b.id, Savepoint: b.savepoint, Path: p.path}
+	m := &snapshot.Metadata{JobID: j.opts.JobID, CheckpointID: b.id, Savepoint: b.savepoint, TimestampMs: b.timestampMs}
 	byUID := map[string]*snapshot.OperatorState{}
 	for _, t := range j.tasks {
 		a := p.acks[t]
@@ -368,7 +345,7 @@ func (c *coordinator) abort(p *pendingCheckpoint, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := p.pending.Abort(ctx); err != nil {
-		c.job.log.Warn("checkpoint abort left files behind; the next start deletes them", "checkpoint", p.id, "cause", cause, "err", err)
+		c.job.log.Warn("checkpoint abort left files behind; the next start deletes them", "checkpoint", p.barrier.id, "cause", cause, "err", err)
 	}
 }
 

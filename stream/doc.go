@@ -22,7 +22,8 @@
 // tolerable failures are Flink's settings. When every source has finished, a final
 // checkpoint commits the last output before the job ends. The coordinator's rules are a pure
 // state machine (events in, actions out, time passed in) driven by one goroutine; retention
-// of old checkpoints runs on a goroutine of its own.
+// of old checkpoints runs on a goroutine of its own. What a subtask needs for its snapshot
+// travels with the barrier: no subtask reads the coordinator's state.
 //
 // Exactly once: sources rewind to their checkpointed positions on restore, and SinkToFiles
 // publishes a checkpoint's output only once that checkpoint completes (two-phase commit), so

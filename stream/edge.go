@@ -27,7 +27,7 @@ type elemKind uint8
 const (
 	kindRecord    elemKind = iota
 	kindWatermark          // ts is the watermark
-	kindBarrier            // ts is the checkpoint id
+	kindBarrier            // barrier is the checkpoint barrier
 	kindIdle               // the sender's input is idle: ignore its watermark until it is active
 	kindActive             // the sender is active again
 	kindEnd                // the sender has finished; nothing follows
@@ -36,9 +36,10 @@ const (
 // element is one entry of a batch on a keyed edge: a record, or a watermark, barrier, stream
 // status or end marker in order with the records.
 type element[T any] struct {
-	v    T
-	ts   int64
-	kind elemKind
+	v       T
+	ts      int64
+	kind    elemKind
+	barrier *checkpointBarrier // kindBarrier only
 }
 
 // Batching amortises channel operations (and the select over a subtask's inputs) over many
@@ -136,6 +137,17 @@ func (p *partitioner[K, T]) broadcast(kind elemKind, ts int64) error {
 	return nil
 }
 
+// broadcastBarrier appends checkpoint barrier b to every channel and sends every batch.
+func (p *partitioner[K, T]) broadcastBarrier(b *checkpointBarrier) error {
+	for d := range p.pending {
+		p.pending[d] = append(p.pending[d], element[T]{kind: kindBarrier, barrier: b})
+		if err := p.send(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // flush sends every non-empty batch.
 func (p *partitioner[K, T]) flush() error {
 	for d := range p.pending {
@@ -161,5 +173,8 @@ func (p *partitioner[K, T]) send(d int) error {
 // flusher is the task's view of its partitioners.
 type flusher interface {
 	flush() error
+	// broadcast sends a watermark (ts), a stream status or the end to every downstream subtask.
 	broadcast(kind elemKind, ts int64) error
+	// broadcastBarrier sends checkpoint barrier b to every downstream subtask.
+	broadcastBarrier(b *checkpointBarrier) error
 }

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"fmt"
 	"reflect"
 	"time"
 )
@@ -16,8 +17,12 @@ type inputDriver[T any] struct {
 	ins   []reflect.Value
 	// held is the rest of a batch after the barrier that blocked its input, processed when
 	// the gate unblocks it and before the input is read again.
-	held  [][]element[T]
-	timer *time.Timer
+	held [][]element[T]
+	// newest is the barrier of the highest checkpoint id seen on any input. The gate aligns
+	// the newest checkpoint it has seen (an older one is overtaken or already done), so this
+	// is the barrier its gateSnapshot asks for.
+	newest *checkpointBarrier
+	timer  *time.Timer
 }
 
 const (
@@ -150,7 +155,10 @@ func (d *inputDriver[T]) processBatch(i int, b []element[T]) error {
 		case kindIdle, kindActive:
 			acts = d.gate.status(i, el.kind == kindIdle)
 		case kindBarrier:
-			acts = d.gate.barrier(i, el.ts, time.Now())
+			if d.newest == nil || el.barrier.id > d.newest.id {
+				d.newest = el.barrier
+			}
+			acts = d.gate.barrier(i, el.barrier.id, time.Now())
 		case kindEnd:
 			acts = d.gate.end(i, time.Now())
 		}
@@ -177,7 +185,10 @@ func (d *inputDriver[T]) apply(acts []gateAction) error {
 		case gateBlock, gateUnblock:
 			d.setReadable(a.ch)
 		case gateSnapshot:
-			err = d.t.snapshot(a.id, a.alignment)
+			if d.newest == nil || d.newest.id != a.id {
+				return fmt.Errorf("stream: %s: the input gate asked for checkpoint %d, whose barrier it has not seen", d.t, a.id)
+			}
+			err = d.t.snapshot(d.newest, a.alignment)
 		case gateWatermark:
 			err = d.h.processWatermark(a.ts)
 		case gateIdle:

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -22,10 +23,12 @@ func (l *driverLog) processWatermark(wm int64) error {
 }
 func (l *driverLog) processingTime() (int64, bool, error) { return 0, false, nil }
 func (l *driverLog) flush() error                         { return nil }
+func (l *driverLog) broadcastBarrier(b *checkpointBarrier) error {
+	l.entries = append(l.entries, fmt.Sprintf("barrier %d", b.id))
+	return nil
+}
 func (l *driverLog) broadcast(kind elemKind, ts int64) error {
 	switch kind {
-	case kindBarrier:
-		l.entries = append(l.entries, fmt.Sprintf("barrier %d", ts))
 	case kindEnd:
 		l.entries = append(l.entries, "end")
 	default:
@@ -35,8 +38,9 @@ func (l *driverLog) broadcast(kind elemKind, ts int64) error {
 }
 
 // parseBatch turns "a1 |1 a2 wm5 ." into elements: a record, barrier 1, a record,
-// watermark 5, end of input.
-func parseBatch(t *testing.T, s string) []element[string] {
+// watermark 5, end of input. Every barrier of one id is the same *checkpointBarrier, as
+// when the coordinator makes it, kept in barriers.
+func parseBatch(t *testing.T, s string, barriers map[int64]*checkpointBarrier) []element[string] {
 	var b []element[string]
 	for _, f := range strings.Fields(s) {
 		var n int64
@@ -47,7 +51,10 @@ func parseBatch(t *testing.T, s string) []element[string] {
 			if _, err := fmt.Sscanf(f, "|%d", &n); err != nil {
 				t.Fatal(err)
 			}
-			b = append(b, element[string]{kind: kindBarrier, ts: n})
+			if barriers[n] == nil {
+				barriers[n] = &checkpointBarrier{id: n, ctx: context.Background()}
+			}
+			b = append(b, element[string]{kind: kindBarrier, barrier: barriers[n]})
 		case strings.HasPrefix(f, "wm"):
 			if _, err := fmt.Sscanf(f, "wm%d", &n); err != nil {
 				t.Fatal(err)
@@ -65,7 +72,8 @@ func parseBatch(t *testing.T, s string) []element[string] {
 // interleaves the inputs differently. Whatever the interleaving, a record is handed to the
 // operator after the barrier of every checkpoint it follows on its input and before the
 // barrier of every checkpoint it precedes, each input keeps its order, each barrier goes
-// downstream once, and the end goes last. Watermark 10 is always emitted: barrier 2 blocks
+// downstream once, each checkpoint is acknowledged once with the barrier its inputs carried,
+// and the end goes last. Watermark 10 is always emitted: barrier 2 blocks
 // input 0 behind it, so input 0 cannot end before input 1's watermark 20 arrives.
 func TestRunInputsHoldsWhatFollowsABarrier(t *testing.T) {
 	inputs := [][]string{
@@ -76,22 +84,37 @@ func TestRunInputsHoldsWhatFollowsABarrier(t *testing.T) {
 	// 1 and 2, 2 after 2.
 	epochs := map[string]int{"a1": 0, "b1": 0, "b2": 0, "a2": 1, "a3": 1, "b3": 1, "b4": 1, "a4": 2, "b5": 2}
 	for run := range 200 {
+		barriers := map[int64]*checkpointBarrier{}
 		e := &edge[string]{free: make(chan []element[string], 8)}
 		e.chans = [][]chan []element[string]{make([]chan []element[string], len(inputs))}
 		for i, batches := range inputs {
 			c := make(chan []element[string], len(batches))
 			for _, s := range batches {
 				if s != "" {
-					c <- parseBatch(t, s)
+					c <- parseBatch(t, s, barriers)
 				}
 			}
 			e.chans[0][i] = c
 		}
 		log := &driverLog{}
-		j := &Job{clock: &ManualClock{}, coord: &coordinator{}, done: make(chan struct{})}
+		j := &Job{clock: &ManualClock{}, coord: &coordinator{acks: make(chan taskAck, 4)}, done: make(chan struct{})}
+		j.coord.job = j
 		tk := &task{job: j, ctrl: make(chan control, 1), flushers: []flusher{log}}
 		if err := runInputs[string](tk, e, log); err != nil {
 			t.Fatalf("run %d: %v", run, err)
+		}
+		tk.async.Wait()
+		close(j.coord.acks)
+		var acked []int64
+		for a := range j.coord.acks {
+			if a.err != nil || a.task != tk {
+				t.Fatalf("run %d: ack %+v", run, a)
+			}
+			acked = append(acked, a.id)
+		}
+		slices.Sort(acked) // the asynchronous phases ack in any order
+		if !slices.Equal(acked, []int64{1, 2}) {
+			t.Fatalf("run %d: acknowledged %v, want [1 2]", run, acked)
 		}
 		got := log.entries
 		epoch := maps.Clone(epochs)

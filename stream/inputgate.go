@@ -21,7 +21,8 @@ import (
 // unblocked, the subtask never acknowledges it and the coordinator times it out) and the
 // newer one aligns. An input that ends during an alignment no longer counts, so the
 // alignment may complete on its end. A savepoint barrier aligns exactly like a checkpoint
-// barrier: it carries only its id.
+// barrier: the gate sees only its id (the driver keeps the barrier, whose options the
+// snapshot needs).
 //
 // Watermarks (Flink's StatusWatermarkValve): the combined watermark is the minimum over the
 // inputs that are not idle (an ended input counts with MaxWatermark); it is emitted when it

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,28 +17,38 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-// crashAfterCheckpoints runs sumGraph into out with checkpoints in cps until at least two
-// checkpoints have completed and some output is published, then cancels it (a crash).
+// crashAfterCheckpoints runs sumGraph into out with checkpoints in cps until at least three
+// checkpoints have completed and some output is published, then cancels it (a crash). The
+// source reads a twentieth of its events per checkpoint, so the job is still running then on
+// any machine; the test waits on completed checkpoints, not on time.
 func crashAfterCheckpoints(t *testing.T, evs []event, out string, cps *checkpoint.Checkpoints) {
 	t.Helper()
-	var read atomic.Int64
-	var completed atomic.Int64
-	src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
+	step := int64(max(len(evs)/20, 1))
+	gate := newReadGate(step)
+	completed := make(chan struct{}, 1<<10)
+	src := &sliceSource{events: evs, splits: 4, gate: gate}
 	j, err := Execute(context.Background(), sumGraph(src, out), Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: cps,
 		Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond},
 		OnCheckpoint: func(s CheckpointStats) {
 			if s.Failed == nil {
-				completed.Add(1)
+				select {
+				case completed <- struct{}{}:
+				default: // the test has what it waits for
+				}
 			}
+			gate.allow(step)
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for completed.Load() < 3 || len(readOutput(t, out)) == 0 {
-		if isDone(j) {
-			t.Fatal("the job ended before it was crashed")
+	// The sink publishes a checkpoint's output when it is told of the completion, after
+	// OnCheckpoint: look for it at the completions that follow.
+	for n := 0; n < 3 || len(readOutput(t, out)) == 0; n++ {
+		select {
+		case <-completed:
+		case <-j.Done():
+			t.Fatalf("the job ended (%v) before it was crashed", j.Wait())
 		}
-		time.Sleep(time.Millisecond)
 	}
 	j.Cancel()
 	if err := j.Wait(); err != context.Canceled {

@@ -28,13 +28,12 @@ type event struct {
 }
 
 // sliceSource serves records from a slice, split round robin into n splits; each split's
-// timestamps are ascending when the slice's are. delay slows every read so that checkpoints
-// fall in the middle of a run.
+// timestamps are ascending when the slice's are. gate, if set, paces the reads so that
+// checkpoints, savepoints and crashes fall in the middle of a run.
 type sliceSource struct {
 	events []event
 	splits int
-	delay  time.Duration
-	read   *atomic.Int64 // records read, for tests that stop at a point
+	gate   *readGate
 }
 
 func (s *sliceSource) NumSplits() int { return s.splits }
@@ -54,11 +53,8 @@ func (r *sliceReader) Next() (event, int64, ReadStatus, error) {
 	if i >= len(r.s.events) {
 		return event{}, 0, Done, nil
 	}
-	if r.s.delay > 0 {
-		time.Sleep(r.s.delay)
-	}
-	if r.s.read != nil {
-		r.s.read.Add(1)
+	if r.s.gate != nil && !r.s.gate.take() {
+		return event{}, 0, NoData, nil
 	}
 	r.pos++
 	e := r.s.events[i]
@@ -223,39 +219,54 @@ func openCheckpoints(t *testing.T, dir string) *checkpoint.Checkpoints {
 }
 
 // crashAndResume starts a job at each parallelism in turn; every run but the last is
-// cancelled (as a crash would stop it) once the source has read another sixth of its total
-// events, and the last runs to the end.
-func crashAndResume(t *testing.T, parallelisms []int, read *atomic.Int64, total int, start func(p int) (*Job, error)) {
+// cancelled (as a crash would stop it) in the middle: once its source has read another twelfth
+// of the total events, a checkpoint has completed after that, and the source has read another
+// twelfth beyond it. So every run restores a checkpoint of the one before and replays what
+// followed it, however fast the machine is. gate paces the source and starts closed
+// (newReadGate(0)); start must call onCheckpoint from Options.OnCheckpoint. The last run
+// reads to the end.
+func crashAndResume(t *testing.T, parallelisms []int, gate *readGate, total int, start func(p int, onCheckpoint func(CheckpointStats)) (*Job, error)) {
 	t.Helper()
+	step := int64(max(total/12, 1))
 	for attempt, p := range parallelisms {
-		j, err := start(p)
+		checkpointed := make(chan struct{}, 1)
+		j, err := start(p, func(s CheckpointStats) {
+			if s.Failed == nil {
+				select {
+				case checkpointed <- struct{}{}:
+				default:
+				}
+			}
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if attempt == len(parallelisms)-1 {
+			gate.open()
 			if err := j.Wait(); err != nil {
 				t.Fatal(err)
 			}
 			return
 		}
-		stopAt := read.Load() + int64(total/6)
-		for read.Load() < stopAt && !isDone(j) {
-			time.Sleep(time.Millisecond)
+		target := gate.count() + step
+		gate.allow(step)
+		awaitRead(t, j, gate, target)
+		select {
+		case <-checkpointed: // completed while the source read
+		default:
 		}
-		finished := isDone(j) // a restore near the end may finish before the crash
+		select {
+		case <-checkpointed:
+		case <-j.Done():
+			t.Fatalf("attempt %d: the job ended (%v) before a checkpoint completed", attempt, j.Wait())
+		}
+		target = gate.count() + step
+		gate.allow(step)
+		awaitRead(t, j, gate, target)
 		j.Cancel()
-		if err := j.Wait(); err != context.Canceled && !(finished && err == nil) {
+		if err := j.Wait(); err != context.Canceled {
 			t.Fatalf("attempt %d: Wait after Cancel = %v", attempt, err)
 		}
-	}
-}
-
-func isDone(j *Job) bool {
-	select {
-	case <-j.Done():
-		return true
-	default:
-		return false
 	}
 }
 
@@ -271,10 +282,10 @@ func TestCrashAndResume(t *testing.T) {
 	}{{"hashmap", heapBackend}, {"lsm", lsmBackend}} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, cpDir := t.TempDir(), t.TempDir()
-			var read atomic.Int64
-			src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
+			gate := newReadGate(0)
+			src := &sliceSource{events: evs, splits: 4, gate: gate}
 			var completed atomic.Int64
-			crashAndResume(t, []int{2, 3, 1, 2}, &read, len(evs), func(p int) (*Job, error) {
+			crashAndResume(t, []int{2, 3, 1, 2}, gate, len(evs), func(p int, onCheckpoint func(CheckpointStats)) (*Job, error) {
 				opts := Options{Parallelism: p, StateBackend: tc.backend, Checkpoints: openCheckpoints(t, cpDir),
 					Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond},
 					Restore:       Restore{Latest: true},
@@ -282,10 +293,12 @@ func TestCrashAndResume(t *testing.T) {
 						if s.Failed == nil {
 							completed.Add(1)
 						}
+						onCheckpoint(s)
 					}}
 				return Execute(context.Background(), sumGraph(src, out), opts)
 			})
-			if completed.Load() < 3 {
+			// At least one per crashed run, and the last run's final checkpoint.
+			if completed.Load() < 4 {
 				t.Errorf("only %d checkpoints completed", completed.Load())
 			}
 			compareLines(t, readOutput(t, out), wantSums(evs))
@@ -298,16 +311,15 @@ func TestCrashAndResume(t *testing.T) {
 func TestStopWithSavepointRescale(t *testing.T) {
 	evs := testEvents(4000, 32)
 	out, cpDir, spDir := t.TempDir(), t.TempDir(), t.TempDir()
-	var read atomic.Int64
-	src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
+	// The source stops at a third of its events until the savepoint has stopped the job.
+	gate := newReadGate(int64(len(evs) / 3))
+	src := &sliceSource{events: evs, splits: 4, gate: gate}
 	j, err := Execute(context.Background(), sumGraph(src, out), Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: openCheckpoints(t, cpDir),
 		Checkpointing: CheckpointConfig{Interval: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for read.Load() < int64(len(evs)/3) {
-		time.Sleep(time.Millisecond)
-	}
+	awaitRead(t, j, gate, int64(len(evs)/3))
 	st, err := blobstore.OpenURL(context.Background(), "file://"+spDir)
 	if err != nil {
 		t.Fatal(err)

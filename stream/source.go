@@ -283,7 +283,7 @@ func (s *sourceTask[T]) handle(c control) (finish bool, err error) {
 		if err := s.t.flush(); err != nil {
 			return false, err
 		}
-		return false, s.t.snapshot(c.id, 0)
+		return false, s.t.snapshot(c.barrier, 0)
 	case ctrlFinish:
 		return true, nil
 	}

@@ -22,7 +22,7 @@ var errJobStopped = errors.New("stream: job stopped")
 type controlKind uint8
 
 const (
-	ctrlTrigger  controlKind = iota // sources: take checkpoint id and emit its barrier
+	ctrlTrigger  controlKind = iota // sources: take the barrier's checkpoint and emit the barrier
 	ctrlComplete                    // checkpoint id completed
 	ctrlAbort                       // checkpoint id was given up
 	ctrlFinish                      // sources: every source has finished and the final checkpoint is done; end the streams
@@ -31,6 +31,8 @@ const (
 type control struct {
 	kind controlKind
 	id   int64
+	// barrier is the checkpoint a ctrlTrigger starts (its id is id).
+	barrier *checkpointBarrier
 }
 
 // task is one subtask of a vertex: its chain of operators and the goroutine that drives it.
@@ -149,44 +151,47 @@ func (s *memberSnapshot) release() {
 	}
 }
 
-// snapshot takes checkpoint id on t's goroutine: the synchronous phase of every member, then
-// the barrier downstream, then the asynchronous phase in the background and the ack.
-func (t *task) snapshot(id int64, alignment time.Duration) error {
-	cp := t.job.coord.lookup(id)
+// snapshot takes b's checkpoint on t's goroutine: the synchronous phase of every member,
+// then the barrier downstream, then the asynchronous phase in the background and the ack.
+// Everything it needs comes with b. A checkpoint the coordinator has given up already is not
+// taken (nothing would be kept and nobody waits for the ack), but its barrier still goes
+// downstream; one given up later is safe too (see checkpointBarrier).
+func (t *task) snapshot(b *checkpointBarrier, alignment time.Duration) error {
+	live := b.live()
 	start := time.Now()
 	var parts []memberSnapshot
 	var syncErr error
-	if cp != nil {
-		parts, syncErr = t.snapshotSync(cp)
+	if live {
+		parts, syncErr = t.snapshotSync(b)
 	}
 	syncDur := time.Since(start)
-	if cp != nil && cp.stop {
+	if live && b.stop {
 		t.paused = true
 	}
 	for _, f := range t.flushers {
-		if err := f.broadcast(kindBarrier, id); err != nil {
+		if err := f.broadcastBarrier(b); err != nil {
 			for i := range parts {
 				parts[i].release()
 			}
 			return err
 		}
 	}
-	if cp == nil { // given up already: nothing to write, nobody waits for an ack
+	if !live {
 		return nil
 	}
 	if syncErr != nil {
-		t.job.coord.ack(taskAck{id: id, task: t, err: syncErr})
+		t.job.coord.ack(taskAck{id: b.id, task: t, err: syncErr})
 		return nil
 	}
 	t.async.Add(1)
 	go func() {
 		defer t.async.Done()
-		t.job.coord.ack(t.snapshotAsync(cp, parts, syncDur, alignment))
+		t.job.coord.ack(t.snapshotAsync(b, parts, syncDur, alignment))
 	}()
 	return nil
 }
 
-func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
+func (t *task) snapshotSync(b *checkpointBarrier) ([]memberSnapshot, error) {
 	parts := make([]memberSnapshot, 0, len(t.members))
 	for _, m := range t.members {
 		p := memberSnapshot{uid: m.uid}
@@ -195,56 +200,47 @@ func (t *task) snapshotSync(cp *pendingCheckpoint) ([]memberSnapshot, error) {
 			err = m.beforeSnapshot()
 		}
 		if err == nil && m.keyed != nil {
-			p.keyed, err = m.keyed.Snapshot(cp.id, backend.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: cp.savepoint,
-				Deadline: t.checkpointDeadline(cp)})
+			p.keyed, err = m.keyed.Snapshot(b.id, backend.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: b.savepoint,
+				Deadline: b.deadline})
 		}
 		if err == nil && m.fn != nil {
 			// The function writes what the snapshot must hold before the backend's synchronous phase.
-			if err = m.fn.SnapshotState(snapshotContext{cp.id, cp.timestampMs}); err != nil {
-				err = fmt.Errorf("operator %s subtask %d: snapshot of the function's state for checkpoint %d: %w", m.uid, t.index, cp.id, err)
+			if err = m.fn.SnapshotState(snapshotContext{b.id, b.timestampMs}); err != nil {
+				err = fmt.Errorf("operator %s subtask %d: snapshot of the function's state for checkpoint %d: %w", m.uid, t.index, b.id, err)
 			}
 		}
 		if err == nil {
-			p.ops, err = m.ops.Snapshot(cp.id)
+			p.ops, err = m.ops.Snapshot(b.id)
 		}
 		if err != nil {
 			p.release()
 			for i := range parts {
 				parts[i].release()
 			}
-			return nil, fmt.Errorf("operator %q subtask %d: synchronous phase of checkpoint %d: %w", m.uid, t.index, cp.id, err)
+			return nil, fmt.Errorf("operator %q subtask %d: synchronous phase of checkpoint %d: %w", m.uid, t.index, b.id, err)
 		}
 		parts = append(parts, p)
 	}
 	return parts, nil
 }
 
-// checkpointDeadline is when the coordinator gives cp up (execution.checkpointing.timeout):
-// the synchronous phase must not wait past it.
-func (t *task) checkpointDeadline(cp *pendingCheckpoint) time.Time {
-	if to := t.job.opts.Checkpointing.Timeout; to > 0 {
-		return cp.started.Add(to)
-	}
-	return time.Time{}
-}
-
-func (t *task) snapshotAsync(cp *pendingCheckpoint, parts []memberSnapshot, syncDur, alignment time.Duration) taskAck {
+func (t *task) snapshotAsync(b *checkpointBarrier, parts []memberSnapshot, syncDur, alignment time.Duration) taskAck {
 	start := time.Now()
-	a := taskAck{id: cp.id, task: t, sync: syncDur, alignment: alignment}
-	out := newCountingFactory(cp.pending)
+	a := taskAck{id: b.id, task: t, sync: syncDur, alignment: alignment}
+	out := newCountingFactory(b.out)
 	for i := range parts {
 		p := &parts[i]
 		res := memberResult{uid: p.uid}
 		if a.err == nil && p.keyed != nil {
-			res.keyed, a.err = p.keyed.Run(cp.ctx, out)
+			res.keyed, a.err = p.keyed.Run(b.ctx, out)
 			p.keyed = nil
 		}
 		if a.err == nil {
-			res.ops, a.err = p.ops.Run(cp.ctx, out)
+			res.ops, a.err = p.ops.Run(b.ctx, out)
 			p.ops = nil
 		}
 		if a.err != nil {
-			a.err = fmt.Errorf("operator %q subtask %d: asynchronous phase of checkpoint %d: %w", p.uid, t.index, cp.id, a.err)
+			a.err = fmt.Errorf("operator %q subtask %d: asynchronous phase of checkpoint %d: %w", p.uid, t.index, b.id, a.err)
 			for j := i; j < len(parts); j++ {
 				parts[j].release()
 			}

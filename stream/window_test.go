@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -755,16 +754,15 @@ func TestWindowStopWithSavepointRescale(t *testing.T) {
 		}
 		t.Run(kind.name, func(t *testing.T) {
 			out, cpDir, spDir := t.TempDir(), t.TempDir(), t.TempDir()
-			var read atomic.Int64
-			src := &sliceSource{events: evs, splits: 4, delay: 20 * time.Microsecond, read: &read}
+			// The source stops at a third of its events until the savepoint has stopped the job.
+			gate := newReadGate(int64(len(evs) / 3))
+			src := &sliceSource{events: evs, splits: 4, gate: gate}
 			j, err := Execute(context.Background(), windowGraph(src, out, kind.assigner), Options{StateBackend: heapBackend, Parallelism: 2,
 				Checkpoints: openCheckpoints(t, cpDir), Checkpointing: CheckpointConfig{Interval: 10 * time.Millisecond}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for read.Load() < int64(len(evs)/3) {
-				time.Sleep(time.Millisecond)
-			}
+			awaitRead(t, j, gate, int64(len(evs)/3))
 			st, err := blobstore.OpenURL(context.Background(), "file://"+spDir)
 			if err != nil {
 				t.Fatal(err)
@@ -775,9 +773,6 @@ func TestWindowStopWithSavepointRescale(t *testing.T) {
 			}
 			if err := j.Wait(); err != nil {
 				t.Fatal(err)
-			}
-			if n := read.Load(); n >= int64(len(evs)) {
-				t.Logf("the job read all %d records before it stopped", n)
 			}
 			m, r, err := checkpoint.LoadSavepoint(context.Background(), st)
 			if err != nil {
@@ -860,13 +855,13 @@ func TestWindowMiniBatchCrash(t *testing.T) {
 			for _, size := range []int{50, 1000} { // spills to state between checkpoints, or not
 				t.Run(fmt.Sprintf("%s/%s/size%d", kind.name, be.name, size), func(t *testing.T) {
 					out, cpDir := t.TempDir(), t.TempDir()
-					var read atomic.Int64
-					crashAndResume(t, []int{2, 3, 1, 2}, &read, len(evs), func(p int) (*Job, error) {
+					gate := newReadGate(0)
+					crashAndResume(t, []int{2, 3, 1, 2}, gate, len(evs), func(p int, onCheckpoint func(CheckpointStats)) (*Job, error) {
 						g := NewGraph()
-						s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, delay: 30 * time.Microsecond, read: &read}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
+						s := FromSource(g, "source", &sliceSource{events: evs, splits: 4, gate: gate}, WatermarkStrategy{OutOfOrderness: 100 * time.Millisecond})
 						SinkToFiles(miniBatchWindow(s, kind.assigner, size, kind.slicing), "out", out, func(dst []byte, v string) []byte { return append(dst, v...) })
 						return Execute(context.Background(), g, Options{Parallelism: p, StateBackend: be.backend, Checkpoints: openCheckpoints(t, cpDir),
-							Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}})
+							Checkpointing: CheckpointConfig{Interval: 15 * time.Millisecond}, Restore: Restore{Latest: true}, OnCheckpoint: onCheckpoint})
 					})
 					compareLines(t, readOutput(t, out), modelWindows(evs, kind.assigner, 0))
 				})
