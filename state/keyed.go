@@ -20,9 +20,12 @@ type KeyedBackend[K any] struct {
 	// wordKey and wb are set when the key encoding is a word and the backend takes it as one.
 	wordKey serde.WordKey[K]
 	wb      backend.WordKeyed
-	buf     []byte // the current key serialized, if bufOK (SetCurrentKeyWord serializes lazily)
-	bufOK   bool
-	scratch []byte // a key being serialized, not yet current
+	// cur is the current key serialized, if curOK (a word key is serialized lazily): buf,
+	// or the caller's bytes given to SetCurrentKeyRouted, which are never written to.
+	cur     []byte
+	curOK   bool
+	buf     []byte // owned: the current key as SetCurrentKey serialized it
+	scratch []byte // owned: a key being serialized, not yet current
 	key     K
 	kg      int
 	hasKey  bool
@@ -71,7 +74,7 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 			k.hasKey = false
 			return err
 		}
-		k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, false
+		k.key, k.kg, k.hasKey, k.curOK = key, kg, true, false
 		return nil
 	}
 	buf, err := serde.AppendKey(k.ser, k.scratch[:0], key)
@@ -85,7 +88,45 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 		return err
 	}
 	k.buf, k.scratch = buf, k.buf
-	k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, true
+	k.key, k.kg, k.hasKey, k.cur, k.curOK = key, kg, true, buf, true
+	return nil
+}
+
+// SetCurrentKeyRouted is SetCurrentKey for a key whose serialized form and key group are
+// already known, as a keyed edge computes them to route a record: it neither serializes nor
+// hashes (the key's encoding and group are computed once per record, not once per hop).
+//
+// The caller guarantees that raw is the key's encoding, serde.AppendKey(ser, nil, key), and
+// that kg == keygroup.Of(raw, maxParallelism); for a serializer that is a serde.WordKey, raw
+// may be nil and kg == keygroup.OfWord(KeyWord(key), maxParallelism). Breaking this scopes
+// state to the wrong key group, so a caller that cannot guarantee it uses SetCurrentKey. A kg
+// outside the backend's key-group range still fails with backend.ErrKeyGroupNotOwned and
+// leaves no current key, so a misrouted record cannot touch another subtask's state.
+//
+// raw is not copied: it is what CurrentKeyBytes returns until the next Set call, and the
+// caller must not modify it while it may be read (the backend copies what it keeps). A nil
+// raw for a key that is not a word key is an error that leaves the current key as it was.
+func (k *KeyedBackend[K]) SetCurrentKeyRouted(key K, raw []byte, kg int) error {
+	if k.wb != nil {
+		if err := k.wb.SetCurrentKeyWord(k.wordKey.KeyWord(key), kg); err != nil {
+			k.hasKey = false
+			return err
+		}
+		k.key, k.kg, k.hasKey, k.curOK = key, kg, true, false
+		return nil
+	}
+	if raw == nil {
+		if k.wordKey == nil {
+			return fmt.Errorf("state: set a routed key: no serialized key for serializer %s, which is not a word key", k.ser.ID())
+		}
+		raw = binary.BigEndian.AppendUint64(k.buf[:0], k.wordKey.KeyWord(key))
+		k.buf = raw
+	}
+	if err := k.b.SetCurrentKey(raw, kg); err != nil {
+		k.hasKey = false
+		return err
+	}
+	k.key, k.kg, k.hasKey, k.cur, k.curOK = key, kg, true, raw, true
 	return nil
 }
 
@@ -95,11 +136,11 @@ func (k *KeyedBackend[K]) CurrentKeyBytes() (key []byte, kg int, ok bool) {
 	if !k.hasKey {
 		return nil, 0, false
 	}
-	if !k.bufOK {
+	if !k.curOK {
 		k.buf = binary.BigEndian.AppendUint64(k.buf[:0], k.wordKey.KeyWord(k.key))
-		k.bufOK = true
+		k.cur, k.curOK = k.buf, true
 	}
-	return k.buf, k.kg, true
+	return k.cur, k.kg, true
 }
 
 // SetCurrentKeyBytes sets the current key from its serialized form (as a timer holds it).

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/streamstate/streamstate/keygroup"
@@ -86,22 +85,21 @@ func (e *edge[T]) recycle(b []element[T]) {
 }
 
 // partitioner is the output of an upstream subtask into a keyed edge: it sends each record to
-// the subtask owning its key's key group, and broadcasts watermarks, barriers and status.
+// the subtask owning its key's key group, and broadcasts watermarks, barriers and status. A
+// record travels with its key, serialized key and key group, computed once here, so that the
+// keyed task does not compute them again.
 type partitioner[K, T any] struct {
-	e       *edge[T]
+	e       *edge[keyed[K, T]]
 	t       *task
 	up      int
-	key     func(T) K
-	ser     serde.Serializer[K]
-	maxP    int
-	buf     []byte
-	pending [][]element[T]
+	r       *keyRouter[K, T]
+	pending [][]element[keyed[K, T]]
 }
 
-func newPartitioner[K, T any](e *edge[T], t *task, key func(T) K, ser serde.Serializer[K]) *partitioner[K, T] {
+func newPartitioner[K, T any](e *edge[keyed[K, T]], t *task, key func(T) K, ser serde.Serializer[K]) *partitioner[K, T] {
 	down := len(e.chans)
-	p := &partitioner[K, T]{e: e, t: t, up: t.index, key: key, ser: ser, maxP: t.job.maxP,
-		pending: make([][]element[T], down)}
+	p := &partitioner[K, T]{e: e, t: t, up: t.index, r: newKeyRouter(key, ser, t.job.maxP),
+		pending: make([][]element[keyed[K, T]], down)}
 	for d := range p.pending {
 		p.pending[d] = e.newBatch()
 	}
@@ -110,13 +108,12 @@ func newPartitioner[K, T any](e *edge[T], t *task, key func(T) K, ser serde.Seri
 }
 
 func (p *partitioner[K, T]) collect(v T, ts int64) error {
-	b, err := serde.AppendKey(p.ser, p.buf[:0], p.key(v))
-	p.buf = b
+	k, err := p.r.route(v)
 	if err != nil {
-		return fmt.Errorf("stream: serialize key of a record: %w", err)
+		return err
 	}
-	d := keygroup.OperatorIndex(p.maxP, len(p.pending), keygroup.Of(b, p.maxP))
-	p.pending[d] = append(p.pending[d], element[T]{v: v, ts: ts})
+	d := keygroup.OperatorIndex(p.r.maxP, len(p.pending), k.kg)
+	p.pending[d] = append(p.pending[d], element[keyed[K, T]]{v: k, ts: ts})
 	if len(p.pending[d]) >= batchSize {
 		return p.send(d)
 	}
@@ -128,7 +125,7 @@ func (p *partitioner[K, T]) watermark(wm int64) error { return p.broadcast(kindW
 // broadcast appends a control element to every channel and sends every batch.
 func (p *partitioner[K, T]) broadcast(kind elemKind, ts int64) error {
 	for d := range p.pending {
-		p.pending[d] = append(p.pending[d], element[T]{kind: kind, ts: ts})
+		p.pending[d] = append(p.pending[d], element[keyed[K, T]]{kind: kind, ts: ts})
 		if err := p.send(d); err != nil {
 			return err
 		}

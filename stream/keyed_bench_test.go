@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/heap"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -71,6 +75,7 @@ func runKeyedBench[K any](b *testing.B, p int, names []string, key func(benchRec
 	Sink(counts, func(int64, int64) error { return nil })
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	j, err := Execute(context.Background(), g, Options{Parallelism: p})
 	if err != nil {
 		b.Fatal(err)
@@ -80,10 +85,20 @@ func runKeyedBench[K any](b *testing.B, p int, names []string, key func(benchRec
 	}
 }
 
+// reportCPU starts measuring the process's CPU time; the function it returns reports it per
+// operation as cpu-ns/op.
+func reportCPU(b *testing.B) func() {
+	start := processCPUTime()
+	return func() {
+		b.ReportMetric(float64(processCPUTime()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
 // BenchmarkKeyedPipeline measures the per-record cost of source → keyBy → keyed process
 // (a ValueState counter) on the default backend, for a string key (serialized bytes) and an
 // int64 key (a word key), at parallelism 1 and 2. Run with -benchtime=1000000x or more so
-// that job start-up is amortised.
+// that job start-up is amortised. cpu-ns/op is the CPU time of all the job's goroutines per
+// record (garbage collection included), which a shared machine disturbs less than ns/op.
 func BenchmarkKeyedPipeline(b *testing.B) {
 	names := make([]string, 10_000)
 	for i := range names {
@@ -96,5 +111,123 @@ func BenchmarkKeyedPipeline(b *testing.B) {
 		b.Run(fmt.Sprintf("int64/p%d", p), func(b *testing.B) {
 			runKeyedBench(b, p, names, func(r benchRecord) int64 { return r.id })
 		})
+	}
+}
+
+// BenchmarkKeyedHop measures, on one goroutine, what a record's key costs across a keyed
+// edge: the partitioner's routing into a batch and the keyed task's setting of the current
+// key, plus a ValueState update, on the hashmap backend. "once" is the runtime's path
+// (keyRouter, then SetCurrentKeyRouted with what the record carries); "twice" is the path
+// before keys were routed once (the partitioner serializes and hashes the key to pick the
+// subtask, the keyed task selects, serializes and hashes it again), kept here as the
+// baseline. On a shared machine compare cpu-ns/op (the process's CPU time per record).
+func BenchmarkKeyedHop(b *testing.B) {
+	names := make([]string, 10_000)
+	for i := range names {
+		names[i] = fmt.Sprintf("user-%06d", i)
+	}
+	recs := make([]benchRecord, 1<<16)
+	for i := range recs {
+		k := i * 7919 % len(names)
+		recs[i] = benchRecord{name: names[k], id: int64(k)}
+	}
+	b.Run("string/once", func(b *testing.B) {
+		benchHopOnce(b, recs, func(r benchRecord) string { return r.name }, serde.String{})
+	})
+	b.Run("string/twice", func(b *testing.B) {
+		benchHopTwice(b, recs, func(r benchRecord) string { return r.name }, serde.String{})
+	})
+	b.Run("int64/once", func(b *testing.B) {
+		benchHopOnce(b, recs, func(r benchRecord) int64 { return r.id }, serde.Int64{})
+	})
+	b.Run("int64/twice", func(b *testing.B) {
+		benchHopTwice(b, recs, func(r benchRecord) int64 { return r.id }, serde.Int64{})
+	})
+}
+
+const hopMaxP = 128
+
+func hopBackend[K any](b *testing.B, ser serde.Serializer[K]) (*state.KeyedBackend[K], state.ValueState[int64]) {
+	be, err := heap.New(context.Background(), backend.Options{OperatorID: "hop", MaxParallelism: hopMaxP,
+		KeyGroupRange: keygroup.RangeFor(hopMaxP, 1, 0), KeySerializerID: ser.ID()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close() })
+	kb, err := state.NewKeyedBackend(be, ser)
+	if err != nil {
+		b.Fatal(err)
+	}
+	count, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "count"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return kb, count
+}
+
+func hopUpdate(b *testing.B, count state.ValueState[int64]) {
+	n, _, err := count.Value()
+	if err == nil {
+		err = count.Update(n + 1)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchHopOnce[K any](b *testing.B, recs []benchRecord, key func(benchRecord) K, ser serde.Serializer[K]) {
+	kb, count := hopBackend(b, ser)
+	r := newKeyRouter(key, ser, hopMaxP)
+	batch := make([]element[keyed[K, benchRecord]], 0, batchSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer reportCPU(b)()
+	for i := 0; i < b.N; {
+		for ; len(batch) < batchSize && i < b.N; i++ {
+			k, err := r.route(recs[i&(len(recs)-1)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = keygroup.OperatorIndex(hopMaxP, 1, k.kg)
+			batch = append(batch, element[keyed[K, benchRecord]]{v: k, ts: int64(i)})
+		}
+		for j := range batch {
+			el := &batch[j]
+			if err := kb.SetCurrentKeyRouted(el.v.key, el.v.raw, el.v.kg); err != nil {
+				b.Fatal(err)
+			}
+			hopUpdate(b, count)
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+func benchHopTwice[K any](b *testing.B, recs []benchRecord, key func(benchRecord) K, ser serde.Serializer[K]) {
+	kb, count := hopBackend(b, ser)
+	var buf []byte
+	batch := make([]element[benchRecord], 0, batchSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer reportCPU(b)()
+	for i := 0; i < b.N; {
+		for ; len(batch) < batchSize && i < b.N; i++ {
+			v := recs[i&(len(recs)-1)]
+			var err error
+			if buf, err = serde.AppendKey(ser, buf[:0], key(v)); err != nil {
+				b.Fatal(err)
+			}
+			_ = keygroup.OperatorIndex(hopMaxP, 1, keygroup.Of(buf, hopMaxP))
+			batch = append(batch, element[benchRecord]{v: v, ts: int64(i)})
+		}
+		for j := range batch {
+			el := &batch[j]
+			if err := kb.SetCurrentKey(key(el.v)); err != nil {
+				b.Fatal(err)
+			}
+			hopUpdate(b, count)
+		}
+		clear(batch)
+		batch = batch[:0]
 	}
 }
