@@ -92,20 +92,22 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 	return nil
 }
 
-// SetCurrentKeyRouted is SetCurrentKey for a key whose serialized form and key group are
-// already known, as a keyed edge computes them to route a record: it neither serializes nor
-// hashes (the key's encoding and group are computed once per record, not once per hop).
+// SetCurrentKeyRouted is SetCurrentKey for a key whose key group is already known, and
+// possibly its serialized form, as a keyed edge computes them to route a record: it does not
+// hash the key, and with raw it does not serialize it either (nor does it for a word key,
+// serde.WordKey, with a backend that takes words).
 //
-// The caller guarantees that raw is the key's encoding, serde.AppendKey(ser, nil, key), and
-// that kg == keygroup.Of(raw, maxParallelism); for a serializer that is a serde.WordKey, raw
-// may be nil and kg == keygroup.OfWord(KeyWord(key), maxParallelism). Breaking this scopes
-// state to the wrong key group, so a caller that cannot guarantee it uses SetCurrentKey. A kg
-// outside the backend's key-group range still fails with backend.ErrKeyGroupNotOwned and
-// leaves no current key, so a misrouted record cannot touch another subtask's state.
+// The caller guarantees that kg == keygroup.Of(serde.AppendKey(ser, nil, key), maxParallelism)
+// (for a word key, keygroup.OfWord(KeyWord(key), maxParallelism)) and that raw, if not nil,
+// is that encoding of key. Breaking this scopes state to the wrong key group, so a caller
+// that cannot guarantee it uses SetCurrentKey. A kg outside the backend's key-group range
+// still fails with backend.ErrKeyGroupNotOwned and leaves no current key: a misrouted record
+// cannot touch another subtask's state.
 //
 // raw is not copied: it is what CurrentKeyBytes returns until the next Set call, and the
 // caller must not modify it while it may be read (the backend copies what it keeps). A nil
-// raw for a key that is not a word key is an error that leaves the current key as it was.
+// raw means the key is serialized here, into the KeyedBackend's own buffer; if that fails,
+// the current key stays as it was.
 func (k *KeyedBackend[K]) SetCurrentKeyRouted(key K, raw []byte, kg int) error {
 	if k.wb != nil {
 		if err := k.wb.SetCurrentKeyWord(k.wordKey.KeyWord(key), kg); err != nil {
@@ -116,11 +118,20 @@ func (k *KeyedBackend[K]) SetCurrentKeyRouted(key K, raw []byte, kg int) error {
 		return nil
 	}
 	if raw == nil {
-		if k.wordKey == nil {
-			return fmt.Errorf("state: set a routed key: no serialized key for serializer %s, which is not a word key", k.ser.ID())
+		var err error
+		if k.wordKey != nil {
+			raw = binary.BigEndian.AppendUint64(k.scratch[:0], k.wordKey.KeyWord(key))
+		} else if raw, err = serde.AppendKey(k.ser, k.scratch[:0], key); err != nil {
+			k.scratch = raw
+			return fmt.Errorf("state: serialize key: %w", err) // the current key stays as it was
 		}
-		raw = binary.BigEndian.AppendUint64(k.buf[:0], k.wordKey.KeyWord(key))
-		k.buf = raw
+		if err := k.b.SetCurrentKey(raw, kg); err != nil {
+			k.scratch, k.hasKey = raw, false
+			return err
+		}
+		k.buf, k.scratch = raw, k.buf
+		k.key, k.kg, k.hasKey, k.cur, k.curOK = key, kg, true, raw, true
+		return nil
 	}
 	if err := k.b.SetCurrentKey(raw, kg); err != nil {
 		k.hasKey = false

@@ -16,10 +16,12 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-// TestSetCurrentKeyRouted sets random string keys, half through SetCurrentKey and half
-// through SetCurrentKeyRouted with bytes appended to one shared arena as a keyed edge does,
-// and checks against a map that both scope state the same way, that CurrentKeyBytes reports
-// the routed bytes, and that no later call writes into a routed key's bytes.
+// TestSetCurrentKeyRouted sets random string keys through SetCurrentKey, through
+// SetCurrentKeyRouted with the key group only (as a keyed edge does), and through
+// SetCurrentKeyRouted with the key's bytes too, appended to one shared arena, and checks
+// against a map that all three scope state the same way, that CurrentKeyBytes reports the
+// key's bytes and group, that no later call writes into bytes given to it, and that a key
+// group outside the range fails and leaves no current key.
 func TestSetCurrentKeyRouted(t *testing.T) {
 	const maxP = 128
 	b, err := heap.New(context.Background(), backend.Options{OperatorID: "routed", MaxParallelism: maxP,
@@ -45,11 +47,23 @@ func TestSetCurrentKeyRouted(t *testing.T) {
 	var given []routed
 	for i := range 2000 {
 		key := fmt.Sprintf("k%d\x00%d", rng.IntN(50), rng.IntN(3)) // zero bytes are escaped
-		if i%2 == 0 {
+		switch i % 3 {
+		case 0:
 			if err := kb.SetCurrentKey(key); err != nil {
 				t.Fatal(err)
 			}
-		} else {
+		case 1: // the key group is known, the bytes are not
+			raw, err := serde.AppendKey(serde.String{}, nil, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := kb.SetCurrentKeyRouted(key, nil, keygroup.Of(raw, maxP)); err != nil {
+				t.Fatal(err)
+			}
+			if got, kg, ok := kb.CurrentKeyBytes(); !ok || !bytes.Equal(got, raw) || kg != keygroup.Of(raw, maxP) {
+				t.Fatalf("routed %q without bytes: CurrentKeyBytes = %x, %d, %v; want %x", key, got, kg, ok, raw)
+			}
+		default:
 			start := len(arena)
 			if arena, err = serde.AppendKey(serde.String{}, arena, key); err != nil {
 				t.Fatal(err)
@@ -83,28 +97,10 @@ func TestSetCurrentKeyRouted(t *testing.T) {
 			t.Fatalf("a routed key's bytes were overwritten: %x, want %x", g.raw, g.want)
 		}
 	}
-}
-
-// TestSetCurrentKeyRoutedNeedsBytes: a key whose encoding is not a word cannot be routed
-// without its bytes; the call fails and sets nothing.
-func TestSetCurrentKeyRoutedNeedsBytes(t *testing.T) {
-	b, err := heap.New(context.Background(), backend.Options{OperatorID: "routed", MaxParallelism: 128,
-		KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.String{}.ID()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	kb, err := state.NewKeyedBackend(b, serde.String{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kb.SetCurrentKeyRouted("a", nil, 0); err == nil {
-		t.Fatal("a string key routed without its bytes was accepted")
+	if err := kb.SetCurrentKeyRouted("a", nil, maxP); !errors.Is(err, backend.ErrKeyGroupNotOwned) {
+		t.Fatalf("key group outside the range: %v", err)
 	}
 	if _, ok := kb.CurrentKey(); ok {
-		t.Fatal("a failed SetCurrentKeyRouted set a current key")
-	}
-	if err := kb.SetCurrentKeyRouted("a", []byte("a\x00\x01"), 200); !errors.Is(err, backend.ErrKeyGroupNotOwned) {
-		t.Fatalf("key group outside the range: %v", err)
+		t.Fatal("a misrouted key left a current key")
 	}
 }

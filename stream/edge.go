@@ -38,6 +38,8 @@ type element[T any] struct {
 	v    T
 	ts   int64
 	kind elemKind
+	// kg is a record's key group, computed by the partitioner that routed it (route.go).
+	kg int32
 }
 
 // Batching amortises channel operations (and the select over a subtask's inputs) over many
@@ -85,21 +87,20 @@ func (e *edge[T]) recycle(b []element[T]) {
 }
 
 // partitioner is the output of an upstream subtask into a keyed edge: it sends each record to
-// the subtask owning its key's key group, and broadcasts watermarks, barriers and status. A
-// record travels with its key, serialized key and key group, computed once here, so that the
-// keyed task does not compute them again.
+// the subtask owning its key's key group, with that key group (route.go), and broadcasts
+// watermarks, barriers and status.
 type partitioner[K, T any] struct {
-	e       *edge[keyed[K, T]]
+	e       *edge[T]
 	t       *task
 	up      int
 	r       *keyRouter[K, T]
-	pending [][]element[keyed[K, T]]
+	pending [][]element[T]
 }
 
-func newPartitioner[K, T any](e *edge[keyed[K, T]], t *task, key func(T) K, ser serde.Serializer[K]) *partitioner[K, T] {
+func newPartitioner[K, T any](e *edge[T], t *task, key func(T) K, ser serde.Serializer[K]) *partitioner[K, T] {
 	down := len(e.chans)
 	p := &partitioner[K, T]{e: e, t: t, up: t.index, r: newKeyRouter(key, ser, t.job.maxP),
-		pending: make([][]element[keyed[K, T]], down)}
+		pending: make([][]element[T], down)}
 	for d := range p.pending {
 		p.pending[d] = e.newBatch()
 	}
@@ -108,12 +109,12 @@ func newPartitioner[K, T any](e *edge[keyed[K, T]], t *task, key func(T) K, ser 
 }
 
 func (p *partitioner[K, T]) collect(v T, ts int64) error {
-	k, err := p.r.route(v)
+	kg, err := p.r.keyGroup(v)
 	if err != nil {
 		return err
 	}
-	d := keygroup.OperatorIndex(p.r.maxP, len(p.pending), k.kg)
-	p.pending[d] = append(p.pending[d], element[keyed[K, T]]{v: k, ts: ts})
+	d := keygroup.OperatorIndex(p.r.maxP, len(p.pending), kg)
+	p.pending[d] = append(p.pending[d], element[T]{v: v, ts: ts, kg: int32(kg)})
 	if len(p.pending[d]) >= batchSize {
 		return p.send(d)
 	}
@@ -125,7 +126,7 @@ func (p *partitioner[K, T]) watermark(wm int64) error { return p.broadcast(kindW
 // broadcast appends a control element to every channel and sends every batch.
 func (p *partitioner[K, T]) broadcast(kind elemKind, ts int64) error {
 	for d := range p.pending {
-		p.pending[d] = append(p.pending[d], element[keyed[K, T]]{kind: kind, ts: ts})
+		p.pending[d] = append(p.pending[d], element[T]{kind: kind, ts: ts})
 		if err := p.send(d); err != nil {
 			return err
 		}

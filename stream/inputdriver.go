@@ -141,7 +141,7 @@ func (d *inputDriver[T]) processBatch(i int, b []element[T]) error {
 		var acts []gateAction
 		switch el.kind {
 		case kindRecord:
-			if err := d.h.processRecord(el.v, el.ts); err != nil {
+			if err := d.h.processRecord(el.v, el.ts, int(el.kg)); err != nil {
 				return err
 			}
 			continue

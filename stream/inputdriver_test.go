@@ -12,7 +12,7 @@ import (
 // the operator and the elements it sent downstream.
 type driverLog struct{ entries []string }
 
-func (l *driverLog) processRecord(v string, _ int64) error {
+func (l *driverLog) processRecord(v string, _ int64, _ int) error {
 	l.entries = append(l.entries, v)
 	return nil
 }

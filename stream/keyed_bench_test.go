@@ -117,10 +117,10 @@ func BenchmarkKeyedPipeline(b *testing.B) {
 // BenchmarkKeyedHop measures, on one goroutine, what a record's key costs across a keyed
 // edge: the partitioner's routing into a batch and the keyed task's setting of the current
 // key, plus a ValueState update, on the hashmap backend. "once" is the runtime's path
-// (keyRouter, then SetCurrentKeyRouted with what the record carries); "twice" is the path
-// before keys were routed once (the partitioner serializes and hashes the key to pick the
-// subtask, the keyed task selects, serializes and hashes it again), kept here as the
-// baseline. On a shared machine compare cpu-ns/op (the process's CPU time per record).
+// (keyRouter.keyGroup, then SetCurrentKeyRouted with the key group the element carries);
+// "twice" is the path before keys were routed once (the partitioner serializes and hashes
+// the key to pick the subtask, the keyed task selects, serializes and hashes it again), kept
+// here as the baseline. On a shared machine compare cpu-ns/op (the process's CPU time per record).
 func BenchmarkKeyedHop(b *testing.B) {
 	names := make([]string, 10_000)
 	for i := range names {
@@ -178,22 +178,23 @@ func hopUpdate(b *testing.B, count state.ValueState[int64]) {
 func benchHopOnce[K any](b *testing.B, recs []benchRecord, key func(benchRecord) K, ser serde.Serializer[K]) {
 	kb, count := hopBackend(b, ser)
 	r := newKeyRouter(key, ser, hopMaxP)
-	batch := make([]element[keyed[K, benchRecord]], 0, batchSize)
+	batch := make([]element[benchRecord], 0, batchSize)
 	b.ReportAllocs()
 	b.ResetTimer()
 	defer reportCPU(b)()
 	for i := 0; i < b.N; {
 		for ; len(batch) < batchSize && i < b.N; i++ {
-			k, err := r.route(recs[i&(len(recs)-1)])
+			v := recs[i&(len(recs)-1)]
+			kg, err := r.keyGroup(v)
 			if err != nil {
 				b.Fatal(err)
 			}
-			_ = keygroup.OperatorIndex(hopMaxP, 1, k.kg)
-			batch = append(batch, element[keyed[K, benchRecord]]{v: k, ts: int64(i)})
+			_ = keygroup.OperatorIndex(hopMaxP, 1, kg)
+			batch = append(batch, element[benchRecord]{v: v, ts: int64(i), kg: int32(kg)})
 		}
 		for j := range batch {
 			el := &batch[j]
-			if err := kb.SetCurrentKeyRouted(el.v.key, el.v.raw, el.v.kg); err != nil {
+			if err := kb.SetCurrentKeyRouted(key(el.v), nil, int(el.kg)); err != nil {
 				b.Fatal(err)
 			}
 			hopUpdate(b, count)

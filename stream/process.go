@@ -140,6 +140,7 @@ type keyedOp[K, IN, OUT any] struct {
 	member *member
 	kb     *state.KeyedBackend[K]
 	timers *InternalTimerService[K]
+	key    func(IN) K
 	out    output[OUT]
 	sides  map[string]output[any]
 	logic  keyedLogic[K, IN]
@@ -154,13 +155,14 @@ func (op *keyedOp[K, IN, OUT]) context() *Context[K, OUT] {
 	return &Context[K, OUT]{kb: op.kb, timers: op.timers, out: op.out, sides: op.sides}
 }
 
-// processRecord processes a record routed to this subtask: its key, serialized key and key
-// group come with it from the partitioner (a key group outside the subtask's range fails).
-func (op *keyedOp[K, IN, OUT]) processRecord(r keyed[K, IN], ts int64) error {
-	if err := op.kb.SetCurrentKeyRouted(r.key, r.raw, r.kg); err != nil {
+// processRecord processes record v, whose key group the partitioner that routed it computed
+// as kg: the key selector runs again, but not the hash (nor, for a word key, the serializer).
+// A key group outside the subtask's range fails with backend.ErrKeyGroupNotOwned.
+func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64, kg int) error {
+	if err := op.kb.SetCurrentKeyRouted(op.key(v), nil, kg); err != nil {
 		return err
 	}
-	return op.logic.processElement(r.v, ts)
+	return op.logic.processElement(v, ts)
 }
 
 func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
@@ -192,7 +194,7 @@ func keyedOperator[K, IN, OUT any](ks *KeyedStream[K, IN], uid string, newLogic 
 	g := ks.s.g
 	g.claimUID(uid)
 	v := g.addVertex(uid, ks.s.v)
-	e := &edge[keyed[K, IN]]{}
+	e := &edge[IN]{}
 	v.connect = e.connect
 	ks.s.addConsumer(func(t *task) (output[IN], error) {
 		return newPartitioner(e, t, ks.key, ks.ser), nil
@@ -211,7 +213,7 @@ func keyedOperator[K, IN, OUT any](ks *KeyedStream[K, IN], uid string, newLogic 
 		if err != nil {
 			return err
 		}
-		op := &keyedOp[K, IN, OUT]{t: t, member: m, kb: kb, out: next, sides: map[string]output[any]{}}
+		op := &keyedOp[K, IN, OUT]{t: t, member: m, kb: kb, key: ks.key, out: next, sides: map[string]output[any]{}}
 		for tag, build := range g.sides[out] {
 			o, err := build(t)
 			if err != nil {
@@ -227,7 +229,7 @@ func keyedOperator[K, IN, OUT any](ks *KeyedStream[K, IN], uid string, newLogic 
 			return fmt.Errorf("operator %q subtask %d: %w", uid, t.index, err)
 		}
 		m.beforeSnapshot = op.flush
-		t.run = func() error { return runInputs[keyed[K, IN]](t, e, op) }
+		t.run = func() error { return runInputs[IN](t, e, op) }
 		return nil
 	}
 	return out

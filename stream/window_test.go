@@ -202,7 +202,7 @@ func newWindowHarness[OUT any](t testing.TB, factory BackendFactory, ws *Windowe
 	}
 	h := &windowHarness[OUT]{t: t, out: &collector[OUT]{}, late: &collector[event]{}, clock: &ManualClock{},
 		route: newKeyRouter(ws.ks.key, ws.ks.ser, 128)}
-	op := &keyedOp[string, event, OUT]{kb: kb, out: h.out,
+	op := &keyedOp[string, event, OUT]{kb: kb, key: ws.ks.key, out: h.out,
 		sides: map[string]output[any]{"late": anyOutput[event]{h.late}}}
 	op.timers, err = NewInternalTimerService("window", kb, h.clock, TriggerFunc[string](func(ft FiredTimer[string]) error { return op.logic.onTimer(ft) }))
 	if err != nil {
@@ -224,11 +224,11 @@ func (h *windowHarness[OUT]) add(key string, val, ts int64) {
 
 // process routes v as a keyed edge does and hands it to the operator.
 func (h *windowHarness[OUT]) process(v event, ts int64) error {
-	k, err := h.route.route(v)
+	kg, err := h.route.keyGroup(v)
 	if err != nil {
 		return err
 	}
-	return h.op.processRecord(k, ts)
+	return h.op.processRecord(v, ts, kg)
 }
 
 func (h *windowHarness[OUT]) watermark(wm int64) {
