@@ -57,10 +57,9 @@ func (k *KeyedBackend[K]) KeyGroupOf(key K) (int, error) {
 	if k.wordKey != nil {
 		return keygroup.OfWord(k.wordKey.KeyWord(key), k.maxP), nil
 	}
-	buf, err := serde.AppendKey(k.ser, k.scratch[:0], key)
-	k.scratch = buf
+	buf, err := k.serialize(key)
 	if err != nil {
-		return 0, fmt.Errorf("state: serialize key: %w", err)
+		return 0, err
 	}
 	return keygroup.Of(buf, k.maxP), nil
 }
@@ -77,12 +76,25 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 		k.key, k.kg, k.hasKey, k.curOK = key, kg, true, false
 		return nil
 	}
+	buf, err := k.serialize(key)
+	if err != nil {
+		return err
+	}
+	return k.setSerialized(key, buf, keygroup.Of(buf, k.maxP))
+}
+
+// serialize serializes key into scratch. If it fails, the current key stays as it was.
+func (k *KeyedBackend[K]) serialize(key K) ([]byte, error) {
 	buf, err := serde.AppendKey(k.ser, k.scratch[:0], key)
 	k.scratch = buf
 	if err != nil {
-		return fmt.Errorf("state: serialize key: %w", err) // the current key stays as it was
+		return nil, fmt.Errorf("state: serialize key: %w", err)
 	}
-	kg := keygroup.Of(buf, k.maxP)
+	return buf, nil
+}
+
+// setSerialized makes key current, serialized in scratch as buf, of key group kg.
+func (k *KeyedBackend[K]) setSerialized(key K, buf []byte, kg int) error {
 	if err := k.b.SetCurrentKey(buf, kg); err != nil {
 		k.hasKey = false
 		return err
@@ -118,20 +130,11 @@ func (k *KeyedBackend[K]) SetCurrentKeyRouted(key K, raw []byte, kg int) error {
 		return nil
 	}
 	if raw == nil {
-		var err error
-		if k.wordKey != nil {
-			raw = binary.BigEndian.AppendUint64(k.scratch[:0], k.wordKey.KeyWord(key))
-		} else if raw, err = serde.AppendKey(k.ser, k.scratch[:0], key); err != nil {
-			k.scratch = raw
-			return fmt.Errorf("state: serialize key: %w", err) // the current key stays as it was
-		}
-		if err := k.b.SetCurrentKey(raw, kg); err != nil {
-			k.scratch, k.hasKey = raw, false
+		buf, err := k.serialize(key)
+		if err != nil {
 			return err
 		}
-		k.buf, k.scratch = raw, k.buf
-		k.key, k.kg, k.hasKey, k.cur, k.curOK = key, kg, true, raw, true
-		return nil
+		return k.setSerialized(key, buf, kg)
 	}
 	if err := k.b.SetCurrentKey(raw, kg); err != nil {
 		k.hasKey = false
