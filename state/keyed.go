@@ -20,12 +20,9 @@ type KeyedBackend[K any] struct {
 	// wordKey and wb are set when the key encoding is a word and the backend takes it as one.
 	wordKey serde.WordKey[K]
 	wb      backend.WordKeyed
-	// cur is the current key serialized, if curOK (a word key is serialized lazily): buf,
-	// or the caller's bytes given to SetCurrentKeyRouted, which are never written to.
-	cur     []byte
-	curOK   bool
-	buf     []byte // owned: the current key as SetCurrentKey serialized it
-	scratch []byte // owned: a key being serialized, not yet current
+	buf     []byte // the current key serialized, if bufOK (SetCurrentKeyWord serializes lazily)
+	bufOK   bool
+	scratch []byte // a key being serialized, not yet current
 	key     K
 	kg      int
 	hasKey  bool
@@ -73,7 +70,7 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 			k.hasKey = false
 			return err
 		}
-		k.key, k.kg, k.hasKey, k.curOK = key, kg, true, false
+		k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, false
 		return nil
 	}
 	buf, err := k.serialize(key)
@@ -100,14 +97,16 @@ func (k *KeyedBackend[K]) setSerialized(key K, buf []byte, kg int) error {
 		return err
 	}
 	k.buf, k.scratch = buf, k.buf
-	k.key, k.kg, k.hasKey, k.cur, k.curOK = key, kg, true, buf, true
+	k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, true
 	return nil
 }
 
 // SetCurrentKeyRouted is SetCurrentKey for a key whose key group is already known, and
 // possibly its serialized form, as a keyed edge computes them to route a record: it does not
 // hash the key, and with raw it does not serialize it either (nor does it for a word key,
-// serde.WordKey, with a backend that takes words).
+// serde.WordKey, with a backend that takes words). raw is copied: the caller may reuse it
+// once the call returns. A nil raw means the key is serialized here; if that fails, the
+// current key stays as it was.
 //
 // The caller guarantees that kg == keygroup.Of(serde.AppendKey(ser, nil, key), maxParallelism)
 // (for a word key, keygroup.OfWord(KeyWord(key), maxParallelism)) and that raw, if not nil,
@@ -115,33 +114,24 @@ func (k *KeyedBackend[K]) setSerialized(key K, buf []byte, kg int) error {
 // that cannot guarantee it uses SetCurrentKey. A kg outside the backend's key-group range
 // still fails with backend.ErrKeyGroupNotOwned and leaves no current key: a misrouted record
 // cannot touch another subtask's state.
-//
-// raw is not copied: it is what CurrentKeyBytes returns until the next Set call, and the
-// caller must not modify it while it may be read (the backend copies what it keeps). A nil
-// raw means the key is serialized here, into the KeyedBackend's own buffer; if that fails,
-// the current key stays as it was.
 func (k *KeyedBackend[K]) SetCurrentKeyRouted(key K, raw []byte, kg int) error {
 	if k.wb != nil {
 		if err := k.wb.SetCurrentKeyWord(k.wordKey.KeyWord(key), kg); err != nil {
 			k.hasKey = false
 			return err
 		}
-		k.key, k.kg, k.hasKey, k.curOK = key, kg, true, false
+		k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, false
 		return nil
 	}
-	if raw == nil {
-		buf, err := k.serialize(key)
-		if err != nil {
-			return err
-		}
-		return k.setSerialized(key, buf, kg)
+	if raw != nil {
+		k.scratch = append(k.scratch[:0], raw...)
+		return k.setSerialized(key, k.scratch, kg)
 	}
-	if err := k.b.SetCurrentKey(raw, kg); err != nil {
-		k.hasKey = false
+	buf, err := k.serialize(key)
+	if err != nil {
 		return err
 	}
-	k.key, k.kg, k.hasKey, k.cur, k.curOK = key, kg, true, raw, true
-	return nil
+	return k.setSerialized(key, buf, kg)
 }
 
 // CurrentKeyBytes returns the serialized current key and its key group; the slice is valid
@@ -150,11 +140,11 @@ func (k *KeyedBackend[K]) CurrentKeyBytes() (key []byte, kg int, ok bool) {
 	if !k.hasKey {
 		return nil, 0, false
 	}
-	if !k.curOK {
+	if !k.bufOK {
 		k.buf = binary.BigEndian.AppendUint64(k.buf[:0], k.wordKey.KeyWord(k.key))
-		k.cur, k.curOK = k.buf, true
+		k.bufOK = true
 	}
-	return k.cur, k.kg, true
+	return k.buf, k.kg, true
 }
 
 // SetCurrentKeyBytes sets the current key from its serialized form (as a timer holds it).

@@ -17,11 +17,12 @@ import (
 )
 
 // TestSetCurrentKeyRouted sets random string keys through SetCurrentKey, through
-// SetCurrentKeyRouted with the key group only (as a keyed edge does), and through
-// SetCurrentKeyRouted with the key's bytes too, appended to one shared arena, and checks
-// against a map that all three scope state the same way, that CurrentKeyBytes reports the
-// key's bytes and group, that no later call writes into bytes given to it, and that a key
-// group outside the range fails and leaves no current key.
+// SetCurrentKeyRouted with the key group only, and through SetCurrentKeyRouted with the
+// key's bytes too (as a keyed edge does), appended to one shared arena, and checks against a
+// map that all three scope state the same way, that CurrentKeyBytes reports the key's bytes
+// and group even when the caller overwrites the bytes it gave after the call, that no call
+// writes into bytes given to it, and that a key group outside the range fails and leaves
+// no current key.
 func TestSetCurrentKeyRouted(t *testing.T) {
 	const maxP = 128
 	b, err := heap.New(context.Background(), backend.Options{OperatorID: "routed", MaxParallelism: maxP,
@@ -73,9 +74,15 @@ func TestSetCurrentKeyRouted(t *testing.T) {
 			if err := kb.SetCurrentKeyRouted(key, raw, keygroup.Of(raw, maxP)); err != nil {
 				t.Fatal(err)
 			}
-			if got, kg, ok := kb.CurrentKeyBytes(); !ok || !bytes.Equal(got, raw) || kg != keygroup.Of(raw, maxP) {
-				t.Fatalf("routed %q: CurrentKeyBytes = %x, %d, %v; want %x", key, got, kg, ok, raw)
+			// The caller may reuse raw once the call returns (a batch's keys are recycled).
+			want := bytes.Clone(raw)
+			for j := range raw {
+				raw[j] ^= 0xff
 			}
+			if got, kg, ok := kb.CurrentKeyBytes(); !ok || !bytes.Equal(got, want) || kg != keygroup.Of(want, maxP) {
+				t.Fatalf("routed %q: CurrentKeyBytes = %x, %d, %v; want %x", key, got, kg, ok, want)
+			}
+			copy(raw, want)
 		}
 		if got, ok := kb.CurrentKey(); !ok || got != key {
 			t.Fatalf("CurrentKey = %q, %v; want %q", got, ok, key)

@@ -7,20 +7,19 @@ import (
 	"github.com/streamstate/streamstate/serde"
 )
 
-// A record's key is hashed once: the partitioner of a keyed edge computes the key group to
-// pick the downstream subtask, and the element carries it (element.kg, in what was the
-// element's padding, so records cross the edge no larger than before) to the keyed task,
-// which sets its current key with state.KeyedBackend.SetCurrentKeyRouted: no hash there.
-// A word key (serde.WordKey) is not serialized on either side.
+// A record's key is serialized and hashed once: the partitioner of a keyed edge computes
+// the key group to pick the downstream subtask, and the record crosses the edge with it and
+// with its serialized key (element.kg, element.keyOff and keyLen in what was the element's
+// padding, the bytes in the batch's keys, reused with the batch), so records cross the edge
+// no larger than before. The keyed task sets its current key from them with
+// state.KeyedBackend.SetCurrentKeyRouted, which copies the bytes and neither serializes nor
+// hashes. A word key (serde.WordKey) is never serialized and carries no bytes.
 //
 // The keyed task runs the key selector again (as Flink's KeySelector, it must be
-// deterministic) and, for a key that is not a word, serializes it again into a reused
-// buffer, rather than carry the key and its bytes across the edge: BenchmarkKeyedHop and
-// BenchmarkKeyedPipeline measured carrying the bytes (an append-only arena per partitioner,
-// 24 more bytes per element) slower than serializing again, and a word key has nothing to
-// carry.
+// deterministic) rather than carry the key: a key field costs less to read again than to
+// copy across the edge, and a selector that allocates allocated before as well.
 
-// keyRouter computes, once per record, the key group of the record's key.
+// keyRouter computes, once per record, the serialized key and key group of the record's key.
 type keyRouter[K, T any] struct {
 	key  func(T) K
 	ser  serde.Serializer[K]
@@ -35,15 +34,16 @@ func newKeyRouter[K, T any](key func(T) K, ser serde.Serializer[K], maxP int) *k
 	return r
 }
 
-// keyGroup returns the key group of v's key.
-func (r *keyRouter[K, T]) keyGroup(v T) (int, error) {
+// keyGroup returns the serialized key of v (nil for a word key), valid until the next call,
+// and its key group.
+func (r *keyRouter[K, T]) keyGroup(v T) (raw []byte, kg int, err error) {
 	if r.word != nil {
-		return keygroup.OfWord(r.word.KeyWord(r.key(v)), r.maxP), nil
+		return nil, keygroup.OfWord(r.word.KeyWord(r.key(v)), r.maxP), nil
 	}
 	b, err := serde.AppendKey(r.ser, r.buf[:0], r.key(v))
 	r.buf = b
 	if err != nil {
-		return 0, fmt.Errorf("stream: serialize key of a record: %w", err)
+		return nil, 0, fmt.Errorf("stream: serialize key of a record: %w", err)
 	}
-	return keygroup.Of(b, r.maxP), nil
+	return b, keygroup.Of(b, r.maxP), nil
 }

@@ -15,7 +15,7 @@ import (
 
 // TestKeyRouterKeyGroup: the key group a keyed edge computes once, for word keys (hashed as
 // words) and serialized keys alike, is keygroup.Of of the key's encoding, the one the keyed
-// task's state is scoped by.
+// task's state is scoped by; a key that is not a word comes with that encoding.
 func TestKeyRouterKeyGroup(t *testing.T) {
 	const maxP = 4096
 	words := newKeyRouter(func(e event) int64 { return e.Val }, serde.Of[int64](), maxP)
@@ -26,22 +26,26 @@ func TestKeyRouterKeyGroup(t *testing.T) {
 	for i := range int64(2000) {
 		e := event{Key: fmt.Sprintf("k\x00%d", i), Val: i*7919 - 1000}
 		for _, c := range []struct {
-			got func() (int, error)
-			raw func() ([]byte, error)
+			got   func() ([]byte, int, error)
+			want  func() ([]byte, error)
+			bytes bool // the key's bytes are carried (not a word key)
 		}{
-			{func() (int, error) { return words.keyGroup(e) }, func() ([]byte, error) { return serde.AppendKey(serde.Of[int64](), nil, e.Val) }},
-			{func() (int, error) { return strs.keyGroup(e) }, func() ([]byte, error) { return serde.AppendKey(serde.Of[string](), nil, e.Key) }},
+			{func() ([]byte, int, error) { return words.keyGroup(e) }, func() ([]byte, error) { return serde.AppendKey(serde.Of[int64](), nil, e.Val) }, false},
+			{func() ([]byte, int, error) { return strs.keyGroup(e) }, func() ([]byte, error) { return serde.AppendKey(serde.Of[string](), nil, e.Key) }, true},
 		} {
-			kg, err := c.got()
+			raw, kg, err := c.got()
 			if err != nil {
 				t.Fatal(err)
 			}
-			raw, err := c.raw()
+			want, err := c.want()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := keygroup.Of(raw, maxP); kg != want {
-				t.Fatalf("event %+v: key group %d, want %d", e, kg, want)
+			if wantKG := keygroup.Of(want, maxP); kg != wantKG {
+				t.Fatalf("event %+v: key group %d, want %d", e, kg, wantKG)
+			}
+			if c.bytes != (raw != nil) || c.bytes && string(raw) != string(want) {
+				t.Fatalf("event %+v: serialized key %x, want %x (carried: %v)", e, raw, want, c.bytes)
 			}
 		}
 	}
@@ -84,11 +88,11 @@ func testMisrouted[K any](t *testing.T, maxP int, rng keygroup.Range, key func(e
 	owned, foreign := 0, 0
 	for i := int64(0); owned < 10 || foreign < 10; i++ {
 		e := event{Key: fmt.Sprint("k", i), Val: i}
-		kg, err := r.keyGroup(e)
+		raw, kg, err := r.keyGroup(e)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = op.processRecord(e, 0, kg)
+		err = op.processRecord(e, 0, raw, kg)
 		if rng.Contains(kg) {
 			owned++
 			if err != nil {

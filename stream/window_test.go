@@ -224,11 +224,11 @@ func (h *windowHarness[OUT]) add(key string, val, ts int64) {
 
 // process routes v as a keyed edge does and hands it to the operator.
 func (h *windowHarness[OUT]) process(v event, ts int64) error {
-	kg, err := h.route.keyGroup(v)
+	raw, kg, err := h.route.keyGroup(v)
 	if err != nil {
 		return err
 	}
-	return h.op.processRecord(v, ts, kg)
+	return h.op.processRecord(v, ts, raw, kg)
 }
 
 func (h *windowHarness[OUT]) watermark(wm int64) {
