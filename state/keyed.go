@@ -54,10 +54,9 @@ func (k *KeyedBackend[K]) KeyGroupOf(key K) (int, error) {
 	if k.wordKey != nil {
 		return keygroup.OfWord(k.wordKey.KeyWord(key), k.maxP), nil
 	}
-	buf, err := serde.AppendKey(k.ser, k.scratch[:0], key)
-	k.scratch = buf
+	buf, err := k.serialize(key)
 	if err != nil {
-		return 0, fmt.Errorf("state: serialize key: %w", err)
+		return 0, err
 	}
 	return keygroup.Of(buf, k.maxP), nil
 }
@@ -74,12 +73,25 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 		k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, false
 		return nil
 	}
+	buf, err := k.serialize(key)
+	if err != nil {
+		return err
+	}
+	return k.setSerialized(key, buf, keygroup.Of(buf, k.maxP))
+}
+
+// serialize serializes key into scratch. If it fails, the current key stays as it was.
+func (k *KeyedBackend[K]) serialize(key K) ([]byte, error) {
 	buf, err := serde.AppendKey(k.ser, k.scratch[:0], key)
 	k.scratch = buf
 	if err != nil {
-		return fmt.Errorf("state: serialize key: %w", err) // the current key stays as it was
+		return nil, fmt.Errorf("state: serialize key: %w", err)
 	}
-	kg := keygroup.Of(buf, k.maxP)
+	return buf, nil
+}
+
+// setSerialized makes key current, serialized in scratch as buf, of key group kg.
+func (k *KeyedBackend[K]) setSerialized(key K, buf []byte, kg int) error {
 	if err := k.b.SetCurrentKey(buf, kg); err != nil {
 		k.hasKey = false
 		return err
@@ -87,6 +99,39 @@ func (k *KeyedBackend[K]) SetCurrentKey(key K) error {
 	k.buf, k.scratch = buf, k.buf
 	k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, true
 	return nil
+}
+
+// SetCurrentKeyRouted is SetCurrentKey for a key whose key group is already known, and
+// possibly its serialized form, as a keyed edge computes them to route a record: it does not
+// hash the key, and with raw it does not serialize it either (nor does it for a word key,
+// serde.WordKey, with a backend that takes words). raw is copied: the caller may reuse it
+// once the call returns. A nil raw means the key is serialized here; if that fails, the
+// current key stays as it was.
+//
+// The caller guarantees that kg == keygroup.Of(serde.AppendKey(ser, nil, key), maxParallelism)
+// (for a word key, keygroup.OfWord(KeyWord(key), maxParallelism)) and that raw, if not nil,
+// is that encoding of key. Breaking this scopes state to the wrong key group, so a caller
+// that cannot guarantee it uses SetCurrentKey. A kg outside the backend's key-group range
+// still fails with backend.ErrKeyGroupNotOwned and leaves no current key: a misrouted record
+// cannot touch another subtask's state.
+func (k *KeyedBackend[K]) SetCurrentKeyRouted(key K, raw []byte, kg int) error {
+	if k.wb != nil {
+		if err := k.wb.SetCurrentKeyWord(k.wordKey.KeyWord(key), kg); err != nil {
+			k.hasKey = false
+			return err
+		}
+		k.key, k.kg, k.hasKey, k.bufOK = key, kg, true, false
+		return nil
+	}
+	if raw != nil {
+		k.scratch = append(k.scratch[:0], raw...)
+		return k.setSerialized(key, k.scratch, kg)
+	}
+	buf, err := k.serialize(key)
+	if err != nil {
+		return err
+	}
+	return k.setSerialized(key, buf, kg)
 }
 
 // CurrentKeyBytes returns the serialized current key and its key group; the slice is valid

@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 )
 
@@ -17,7 +18,7 @@ type inputDriver[T any] struct {
 	ins   []reflect.Value
 	// held is the rest of a batch after the barrier that blocked its input, processed when
 	// the gate unblocks it and before the input is read again.
-	held [][]element[T]
+	held []batch[T]
 	// newest is the barrier of the highest checkpoint id seen on any input. The gate aligns
 	// the newest checkpoint it has seen (an older one is overtaken or already done), so this
 	// is the barrier its gateSnapshot asks for.
@@ -37,7 +38,7 @@ func newInputDriver[T any](t *task, e *edge[T], h inputHandler[T]) *inputDriver[
 	ins := e.chans[t.index]
 	d := &inputDriver[T]{t: t, e: e, h: h, gate: newInputGate(len(ins)),
 		cases: make([]reflect.SelectCase, numFixedCases+len(ins)), ins: make([]reflect.Value, len(ins)),
-		held: make([][]element[T], len(ins))}
+		held: make([]batch[T], len(ins))}
 	d.cases[caseCtrl] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.ctrl)}
 	d.cases[caseDone] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.job.done)}
 	d.cases[caseTimer] = reflect.SelectCase{Dir: reflect.SelectRecv}
@@ -57,7 +58,7 @@ func (d *inputDriver[T]) stopTimer() {
 
 // setReadable enables or disables the select case of input i.
 func (d *inputDriver[T]) setReadable(i int) {
-	if d.gate.blocked(i) || d.held[i] != nil {
+	if d.gate.blocked(i) || d.held[i].els != nil {
 		d.cases[numFixedCases+i].Chan = reflect.Value{}
 	} else {
 		d.cases[numFixedCases+i].Chan = d.ins[i]
@@ -70,10 +71,10 @@ func (d *inputDriver[T]) replayHeld() error {
 	for again := true; again; {
 		again = false
 		for i, rest := range d.held {
-			if rest == nil || d.gate.blocked(i) {
+			if rest.els == nil || d.gate.blocked(i) {
 				continue
 			}
-			d.held[i] = nil
+			d.held[i] = batch[T]{}
 			if err := d.processBatch(i, rest); err != nil {
 				return err
 			}
@@ -128,7 +129,7 @@ func (d *inputDriver[T]) step() error {
 		return nil
 	}
 	i := chosen - numFixedCases
-	b := recv.Interface().([]element[T])
+	b := recv.Interface().(batch[T])
 	err := d.processBatch(i, b)
 	d.e.recycle(b)
 	if err != nil {
@@ -139,14 +140,14 @@ func (d *inputDriver[T]) step() error {
 }
 
 // processBatch processes batch b of input i up to its end, or up to a barrier that blocks
-// i: then it keeps a copy of the rest in held[i].
-func (d *inputDriver[T]) processBatch(i int, b []element[T]) error {
-	for k := range b {
-		el := &b[k]
+// i: then it keeps a copy of the rest, keys included, in held[i].
+func (d *inputDriver[T]) processBatch(i int, b batch[T]) error {
+	for k := range b.els {
+		el := &b.els[k]
 		var acts []gateAction
 		switch el.kind {
 		case kindRecord:
-			if err := d.h.processRecord(el.v, el.ts); err != nil {
+			if err := d.h.processRecord(el.v, el.ts, b.key(el), int(el.kg)); err != nil {
 				return err
 			}
 			continue
@@ -166,8 +167,8 @@ func (d *inputDriver[T]) processBatch(i int, b []element[T]) error {
 			return err
 		}
 		if d.gate.blocked(i) {
-			if k+1 < len(b) && !d.gate.ended(i) {
-				d.held[i] = append([]element[T](nil), b[k+1:]...)
+			if k+1 < len(b.els) && !d.gate.ended(i) {
+				d.held[i] = batch[T]{els: append([]element[T](nil), b.els[k+1:]...), keys: slices.Clone(b.keys)}
 			}
 			d.setReadable(i)
 			return nil

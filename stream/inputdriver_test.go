@@ -13,7 +13,12 @@ import (
 // the operator and the elements it sent downstream.
 type driverLog struct{ entries []string }
 
-func (l *driverLog) processRecord(v string, _ int64) error {
+// processRecord logs v, which parseBatch gave itself as serialized key and its length as
+// key group: what a record carries must reach the operator, held or not.
+func (l *driverLog) processRecord(v string, _ int64, key []byte, kg int) error {
+	if string(key) != v || kg != len(v) {
+		return fmt.Errorf("record %q carries key %q and key group %d", v, key, kg)
+	}
 	l.entries = append(l.entries, v)
 	return nil
 }
@@ -37,16 +42,17 @@ func (l *driverLog) broadcast(kind elemKind, ts int64) error {
 	return nil
 }
 
-// parseBatch turns "a1 |1 a2 wm5 ." into elements: a record, barrier 1, a record,
-// watermark 5, end of input. Every barrier of one id is the same *checkpointBarrier, as
-// when the coordinator makes it, kept in barriers.
-func parseBatch(t *testing.T, s string, barriers map[int64]*checkpointBarrier) []element[string] {
-	var b []element[string]
+// parseBatch turns "a1 |1 a2 wm5 ." into a batch: a record, barrier 1, a record,
+// watermark 5, end of input. A record carries itself as serialized key and its length as key
+// group. Every barrier of one id is the same *checkpointBarrier, as when the coordinator makes
+// it, kept in barriers.
+func parseBatch(t *testing.T, s string, barriers map[int64]*checkpointBarrier) batch[string] {
+	var b batch[string]
 	for _, f := range strings.Fields(s) {
 		var n int64
 		switch {
 		case f == ".":
-			b = append(b, element[string]{kind: kindEnd})
+			b.els = append(b.els, element[string]{kind: kindEnd})
 		case strings.HasPrefix(f, "|"):
 			if _, err := fmt.Sscanf(f, "|%d", &n); err != nil {
 				t.Fatal(err)
@@ -54,14 +60,14 @@ func parseBatch(t *testing.T, s string, barriers map[int64]*checkpointBarrier) [
 			if barriers[n] == nil {
 				barriers[n] = &checkpointBarrier{id: n, ctx: context.Background()}
 			}
-			b = append(b, element[string]{kind: kindBarrier, barrier: barriers[n]})
+			b.els = append(b.els, element[string]{kind: kindBarrier, barrier: barriers[n]})
 		case strings.HasPrefix(f, "wm"):
 			if _, err := fmt.Sscanf(f, "wm%d", &n); err != nil {
 				t.Fatal(err)
 			}
-			b = append(b, element[string]{kind: kindWatermark, ts: n})
+			b.els = append(b.els, element[string]{kind: kindWatermark, ts: n})
 		default:
-			b = append(b, element[string]{v: f, kind: kindRecord})
+			b.addRecord(f, 0, []byte(f), len(f))
 		}
 	}
 	return b
@@ -85,10 +91,10 @@ func TestRunInputsHoldsWhatFollowsABarrier(t *testing.T) {
 	epochs := map[string]int{"a1": 0, "b1": 0, "b2": 0, "a2": 1, "a3": 1, "b3": 1, "b4": 1, "a4": 2, "b5": 2}
 	for run := range 200 {
 		barriers := map[int64]*checkpointBarrier{}
-		e := &edge[string]{free: make(chan []element[string], 8)}
-		e.chans = [][]chan []element[string]{make([]chan []element[string], len(inputs))}
+		e := &edge[string]{free: make(chan batch[string], 8)}
+		e.chans = [][]chan batch[string]{make([]chan batch[string], len(inputs))}
 		for i, batches := range inputs {
-			c := make(chan []element[string], len(batches))
+			c := make(chan batch[string], len(batches))
 			for _, s := range batches {
 				if s != "" {
 					c <- parseBatch(t, s, barriers)

@@ -40,7 +40,7 @@ type miniBatch[K, T any] struct {
 	uid    string // the operator's, for errors
 	limit  int
 	reduce func(a, b T) T
-	m      map[string]*miniKey[T]
+	m      map[string]*miniKey[K, T]
 	// values is the number of units held; stateful the number of stateful pairs.
 	values, stateful int
 	// slice is the length of a slice with slicing (windows of size starting every slide at
@@ -76,8 +76,15 @@ type miniBatchConfig[T any] struct {
 	slicing *sliding
 }
 
-type miniKey[T any] struct {
+// miniKey is what a mini-batch holds of one key. raw is the serialized key, a copy that is
+// never written to; key and kg, when keyOK, are the key and its key group as the record that
+// made the entry had them current, so that making the key current again neither decodes,
+// serializes nor hashes it (a key restored from a checkpoint has them once it was current).
+type miniKey[K, T any] struct {
 	raw   []byte
+	key   K
+	kg    int
+	keyOK bool
 	units []miniUnit[T] // by start
 	// fired: the key's windows ending at or before this watermark are done (direct only).
 	fired int64
@@ -108,7 +115,7 @@ const (
 // operator takes back its checkpointed batch.
 func newMiniBatch[K, T, OUT any](op *keyedOp[K, T, OUT], cfg miniBatchConfig[T], inner windowIngest[T], eventTime bool, lateness int64,
 	fire func(key K, w TimeWindow, v T) error) (*miniBatch[K, T], error) {
-	mb := &miniBatch[K, T]{inner: inner, kb: op.kb, limit: cfg.limit, reduce: cfg.reduce, m: map[string]*miniKey[T]{},
+	mb := &miniBatch[K, T]{inner: inner, kb: op.kb, limit: cfg.limit, reduce: cfg.reduce, m: map[string]*miniKey[K, T]{},
 		unsure: map[TimeWindow]bool{}, ser: cfg.ser, lastWM: math.MinInt64}
 	m := op.member
 	if m == nil || lateness != 0 || !eventTime {
@@ -164,17 +171,32 @@ func gcd(a, b int64) int64 {
 }
 
 // key returns the entry of serialized key raw, creating it.
-func (mb *miniBatch[K, T]) key(raw []byte) *miniKey[T] {
+func (mb *miniBatch[K, T]) key(raw []byte) *miniKey[K, T] {
 	e := mb.m[string(raw)]
 	if e == nil {
-		e = &miniKey[T]{raw: slices.Clone(raw), fired: mb.lastWM}
+		e = &miniKey[K, T]{raw: slices.Clone(raw), fired: mb.lastWM}
 		mb.m[string(e.raw)] = e
 	}
 	return e
 }
 
+// setKey makes e's key current: from the key and key group it was ingested with, or for a
+// key restored from a checkpoint, from its bytes (decoded and hashed once, then kept).
+func (mb *miniBatch[K, T]) setKey(e *miniKey[K, T]) error {
+	if e.keyOK {
+		return mb.kb.SetCurrentKeyRouted(e.key, e.raw, e.kg)
+	}
+	if err := mb.kb.SetCurrentKeyBytes(e.raw); err != nil {
+		return err
+	}
+	e.key, _ = mb.kb.CurrentKey()
+	_, e.kg, _ = mb.kb.CurrentKeyBytes()
+	e.keyOK = true
+	return nil
+}
+
 // add folds v, of timestamp ts, into e's unit u.
-func (mb *miniBatch[K, T]) add(e *miniKey[T], u TimeWindow, v T, ts int64) {
+func (mb *miniBatch[K, T]) add(e *miniKey[K, T], u TimeWindow, v T, ts int64) {
 	i := len(e.units)
 	for i > 0 && e.units[i-1].u.Start >= u.Start {
 		if un := &e.units[i-1]; un.u == u {
@@ -211,8 +233,12 @@ func (mb *miniBatch[K, T]) lastMax(u TimeWindow) int64 {
 // holds limit values.
 func (mb *miniBatch[K, T]) ingest(v T, ts int64, ws []TimeWindow) error {
 	if len(ws) > 0 {
-		raw, _, _ := mb.kb.CurrentKeyBytes()
+		raw, kg, _ := mb.kb.CurrentKeyBytes()
 		e := mb.key(raw)
+		if !e.keyOK {
+			e.key, _ = mb.kb.CurrentKey()
+			e.kg, e.keyOK = kg, true
+		}
 		if mb.slice == 0 {
 			for _, w := range ws {
 				mb.add(e, w, v, ts)
@@ -233,7 +259,7 @@ func (mb *miniBatch[K, T]) ingest(v T, ts int64, ws []TimeWindow) error {
 func (mb *miniBatch[K, T]) spill() error {
 	for k, e := range mb.m {
 		if len(e.units) > 0 {
-			if err := mb.kb.SetCurrentKeyBytes(e.raw); err != nil {
+			if err := mb.setKey(e); err != nil {
 				return err
 			}
 		}
@@ -351,7 +377,7 @@ func (mb *miniBatch[K, T]) beforeWatermark(wm int64) error {
 				continue
 			}
 			if !keySet {
-				if err := mb.kb.SetCurrentKeyBytes(e.raw); err != nil {
+				if err := mb.setKey(e); err != nil {
 					return err
 				}
 				keySet = true
@@ -392,7 +418,7 @@ func (mb *miniBatch[K, T]) beforeWatermark(wm int64) error {
 }
 
 // fold folds the values of e's units within window w, in time order.
-func (mb *miniBatch[K, T]) fold(e *miniKey[T], w TimeWindow) (v T, ts int64, has bool) {
+func (mb *miniBatch[K, T]) fold(e *miniKey[K, T], w TimeWindow) (v T, ts int64, has bool) {
 	for _, un := range e.units {
 		if un.u.Start < w.Start || un.u.End > w.End {
 			continue

@@ -155,8 +155,12 @@ func (op *keyedOp[K, IN, OUT]) context() *Context[K, OUT] {
 	return &Context[K, OUT]{kb: op.kb, timers: op.timers, out: op.out, sides: op.sides}
 }
 
-func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64) error {
-	if err := op.kb.SetCurrentKey(op.key(v)); err != nil {
+// processRecord processes record v, whose serialized key (nil if not carried) and key
+// group the partitioner that routed it computed as raw and kg: the key selector runs again,
+// but neither the hash nor the serializer. A key group outside the subtask's range fails
+// with backend.ErrKeyGroupNotOwned.
+func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64, raw []byte, kg int) error {
+	if err := op.kb.SetCurrentKeyRouted(op.key(v), raw, kg); err != nil {
 		return err
 	}
 	return op.logic.processElement(v, ts)

@@ -347,7 +347,10 @@ func (t *task) close() error {
 // inputHandler is the head of a vertex with inputs: it processes records and the combined
 // watermark of all inputs.
 type inputHandler[T any] interface {
-	processRecord(v T, ts int64) error
+	// processRecord processes record v of timestamp ts, whose serialized key (nil if not
+	// carried; valid during the call only) and key group the partitioner that routed it
+	// computed as key and kg.
+	processRecord(v T, ts int64, key []byte, kg int) error
 	processWatermark(wm int64) error
 	// processingTime fires due processing-time timers and returns the next one, if any.
 	processingTime() (next int64, ok bool, err error)

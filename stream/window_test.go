@@ -169,6 +169,7 @@ func (c *collector[T]) watermark(int64) error { return nil }
 type windowHarness[OUT any] struct {
 	t     testing.TB
 	op    *keyedOp[string, event, OUT]
+	route *keyRouter[string, event] // routes records as a keyed edge does
 	out   *collector[OUT]
 	late  *collector[event]
 	clock *ManualClock
@@ -195,7 +196,8 @@ func newWindowHarness[OUT any](t testing.TB, factory backend.StateBackend, ws *W
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &windowHarness[OUT]{t: t, out: &collector[OUT]{}, late: &collector[event]{}, clock: &ManualClock{}}
+	h := &windowHarness[OUT]{t: t, out: &collector[OUT]{}, late: &collector[event]{}, clock: &ManualClock{},
+		route: newKeyRouter(ws.ks.key, ws.ks.ser, 128)}
 	op := &keyedOp[string, event, OUT]{kb: kb, key: ws.ks.key, out: h.out,
 		sides: map[string]output[any]{"late": anyOutput[event]{h.late}}}
 	op.timers, err = NewInternalTimerService("window", kb, h.clock, TriggerFunc[string](func(ft FiredTimer[string]) error { return op.logic.onTimer(ft) }))
@@ -211,9 +213,18 @@ func newWindowHarness[OUT any](t testing.TB, factory backend.StateBackend, ws *W
 
 func (h *windowHarness[OUT]) add(key string, val, ts int64) {
 	h.t.Helper()
-	if err := h.op.processRecord(event{Key: key, Val: val, TS: ts}, ts); err != nil {
+	if err := h.process(event{Key: key, Val: val, TS: ts}, ts); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// process routes v as a keyed edge does and hands it to the operator.
+func (h *windowHarness[OUT]) process(v event, ts int64) error {
+	raw, kg, err := h.route.keyGroup(v)
+	if err != nil {
+		return err
+	}
+	return h.op.processRecord(v, ts, raw, kg)
 }
 
 func (h *windowHarness[OUT]) watermark(wm int64) {
@@ -661,7 +672,7 @@ func BenchmarkTumblingWindow(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				ts := int64(i)
-				_ = h.op.processRecord(event{Key: keys[i%len(keys)], Val: 1, TS: ts}, ts)
+				_ = h.process(event{Key: keys[i%len(keys)], Val: 1, TS: ts}, ts)
 				if i%1000 == 999 {
 					_ = h.op.processWatermark(ts - 100)
 					h.out.items = h.out.items[:0]

@@ -89,6 +89,34 @@ func testCurrentKey(t *testing.T, f Factory) {
 			t.Fatalf("key %d set from bytes: value %d, %v", k, got, ok)
 		}
 	}
+	// SetCurrentKeyRouted, given what a keyed edge carries (the word key's bytes or none,
+	// and its key group), scopes state as SetCurrentKey does.
+	maxP := s.b.MaxParallelism()
+	for _, k := range owned {
+		want := mustAppendKey(t, k)
+		for _, raw := range [][]byte{want, nil} {
+			must(t, s.kb.SetCurrentKeyRouted(k, raw, keygroup.Of(want, maxP)))
+			if got, ok := get[int64](t, v); !ok || got != k {
+				t.Fatalf("key %d routed with bytes %x: value %d, %v", k, raw, got, ok)
+			}
+			got, kg, ok := s.kb.CurrentKeyBytes()
+			if !ok || string(got) != string(want) || kg != keygroup.Of(want, maxP) {
+				t.Fatalf("key %d routed: CurrentKeyBytes = %x, %d, %v; want %x", k, got, kg, ok, want)
+			}
+			if got, ok := s.kb.CurrentKey(); !ok || got != k {
+				t.Fatalf("key %d routed: CurrentKey = %d, %v", k, got, ok)
+			}
+		}
+	}
+	// A misrouted record fails loudly and leaves no current key.
+	raw := mustAppendKey(t, foreign[0])
+	if err := s.kb.SetCurrentKeyRouted(foreign[0], raw, keygroup.Of(raw, maxP)); !errors.Is(err, backend.ErrKeyGroupNotOwned) {
+		t.Fatalf("SetCurrentKeyRouted(%d) outside the range = %v", foreign[0], err)
+	}
+	if err := v.Update(1); !errors.Is(err, state.ErrNoCurrentKey) {
+		t.Fatalf("Update after a misrouted key: %v", err)
+	}
+	setKey(t, s, owned[0])
 	if err := s.kb.SetCurrentKey(foreign[0]); !errors.Is(err, backend.ErrKeyGroupNotOwned) {
 		t.Fatalf("SetCurrentKey(%d) outside the range = %v", foreign[0], err)
 	}
