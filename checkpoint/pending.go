@@ -95,11 +95,17 @@ func (w *pendingWriter) Commit() (int64, error) {
 // ID returns the checkpoint id.
 func (p *Pending) ID() int64 { return p.id }
 
-// Create implements StreamFactory: a new exclusive file of this snapshot.
+// Create implements snapshot.StreamFactory: a new exclusive file of this snapshot.
 func (p *Pending) Create(ctx context.Context, hint string) (snapshot.OutputStream, error) {
+	return p.create(ctx, p.dir, hint)
+}
+
+// create creates the file dir/<hint>-<random> (dir relative to the snapshot's base) and makes
+// it a file of this snapshot, deleted by Abort.
+func (p *Pending) create(ctx context.Context, dir, hint string) (snapshot.OutputStream, error) {
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	rel := p.dir + path.Base(hint) + "-" + hex.EncodeToString(rnd[:])
+	rel := dir + path.Base(hint) + "-" + hex.EncodeToString(rnd[:])
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
@@ -114,7 +120,7 @@ func (p *Pending) Create(ctx context.Context, hint string) (snapshot.OutputStrea
 	return newStream(w, rel), nil
 }
 
-// stream is an snapshot.OutputStream to a Writer that hashes the bytes as they pass, so the file's
+// stream is a snapshot.OutputStream to a Writer that hashes the bytes as they pass, so the file's
 // checksum is known when it is committed without reading it again.
 type stream struct {
 	w   Writer
@@ -284,19 +290,5 @@ func (p *Pending) deleteFiles(ctx context.Context) error {
 // For a savepoint, shared/ is inside the savepoint's directory. The stream's Close returns the
 // file's reference with its size and checksum.
 func (p *Pending) CreateShared(ctx context.Context, hint string) (snapshot.OutputStream, error) {
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	rel := snapshot.SharedDir + path.Base(hint) + "-" + hex.EncodeToString(rnd[:])
-	p.mu.Lock()
-	if p.done {
-		p.mu.Unlock()
-		return nil, fmt.Errorf("checkpoint %d is already completed or aborted", p.id)
-	}
-	p.files = append(p.files, p.base+rel)
-	p.mu.Unlock()
-	w, err := p.st.Create(ctx, p.base+rel, false)
-	if err != nil {
-		return nil, err
-	}
-	return newStream(w, rel), nil
+	return p.create(ctx, snapshot.SharedDir, hint)
 }
