@@ -47,6 +47,14 @@ type Keyed interface {
 	// Snapshot runs the synchronous phase of a snapshot and returns its asynchronous phase.
 	// The snapshot holds the state exactly as it is when Snapshot returns.
 	Snapshot(checkpointID int64, opts SnapshotOptions) (AsyncSnapshot, error)
+	// NotifyCheckpointComplete reports that checkpoint id, which the backend snapshotted,
+	// completed: its _metadata is written (Flink's KeyedStateBackend is a CheckpointListener
+	// too). A backend whose checkpoints share files (lsm incremental) may reuse only files of
+	// completed checkpoints. Notifications may be lost, arrive late or out of order; a backend
+	// must stay correct then (at worst it uploads a file again).
+	NotifyCheckpointComplete(id int64) error
+	// NotifyCheckpointAborted reports that checkpoint id failed or was given up.
+	NotifyCheckpointAborted(id int64) error
 	// Close releases the backend's resources. A running AsyncSnapshot must finish first.
 	Close() error
 }

@@ -109,8 +109,8 @@ func (t *task) addMember(ctx context.Context, uid, keySerializerID string) (*mem
 	return m, nil
 }
 
-// initializeFunction gives fn its operator state (and, for keyed operators, its keyed
-// state) if it is a CheckpointedFunction, and remembers fn's listener.
+// initializeFunction gives fn its operator state if it is a CheckpointedFunction (a keyed
+// function reaches its keyed state through its RuntimeContext), and remembers fn's listener.
 func (m *member) initializeFunction(fn any) error {
 	if l, ok := fn.(state.CheckpointListener); ok {
 		m.listener = l
@@ -199,15 +199,16 @@ func (t *task) snapshotSync(b *checkpointBarrier) ([]memberSnapshot, error) {
 		if m.beforeSnapshot != nil {
 			err = m.beforeSnapshot()
 		}
+		if err == nil && m.fn != nil {
+			// As in Flink, the function writes what the snapshot must hold (into its operator or
+			// keyed state) before either backend's synchronous phase.
+			if err = m.fn.SnapshotState(snapshotContext{b.id, b.timestampMs}); err != nil {
+				err = fmt.Errorf("the function's SnapshotState: %w", err)
+			}
+		}
 		if err == nil && m.keyed != nil {
 			p.keyed, err = m.keyed.Snapshot(b.id, backend.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: b.savepoint,
 				Deadline: b.deadline})
-		}
-		if err == nil && m.fn != nil {
-			// The function writes what the snapshot must hold before the backend's synchronous phase.
-			if err = m.fn.SnapshotState(snapshotContext{b.id, b.timestampMs}); err != nil {
-				err = fmt.Errorf("operator %s subtask %d: snapshot of the function's state for checkpoint %d: %w", m.uid, t.index, b.id, err)
-			}
 		}
 		if err == nil {
 			p.ops, err = m.ops.Snapshot(b.id)
@@ -259,15 +260,15 @@ func (t *task) notify(c control) error {
 		var err error
 		switch c.kind {
 		case ctrlComplete:
-			if l, ok := m.keyed.(state.CheckpointListener); ok {
-				err = l.NotifyCheckpointComplete(c.id)
+			if m.keyed != nil {
+				err = m.keyed.NotifyCheckpointComplete(c.id)
 			}
 			if err == nil && m.listener != nil {
 				err = m.listener.NotifyCheckpointComplete(c.id)
 			}
 		case ctrlAbort:
-			if l, ok := m.keyed.(state.CheckpointListener); ok {
-				err = l.NotifyCheckpointAborted(c.id)
+			if m.keyed != nil {
+				err = m.keyed.NotifyCheckpointAborted(c.id)
 			}
 			if err == nil && m.listener != nil {
 				err = m.listener.NotifyCheckpointAborted(c.id)

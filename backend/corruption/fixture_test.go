@@ -401,11 +401,10 @@ func takeSnapshot(ctx context.Context, t testing.TB, subs []*subtask, id int64, 
 	return o
 }
 
-// notify tells the lsm backends that checkpoint id completed (their incremental bookkeeping).
+// notify tells the backends that checkpoint id completed (the lsm backend's incremental
+// bookkeeping).
 func notify(t testing.TB, subs []*subtask, id int64) {
 	for _, s := range subs {
-		if l, ok := s.kb.Backend().(state.CheckpointListener); ok {
-			must(t, l.NotifyCheckpointComplete(id))
-		}
+		must(t, s.kb.Backend().NotifyCheckpointComplete(id))
 	}
 }

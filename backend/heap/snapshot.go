@@ -97,3 +97,10 @@ func (s *asyncSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*s
 	}
 	return snapshot.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, build)
 }
+
+// NotifyCheckpointComplete implements backend.Keyed: a hashmap snapshot shares nothing with
+// later ones, so there is nothing to do.
+func (b *Backend) NotifyCheckpointComplete(int64) error { return nil }
+
+// NotifyCheckpointAborted implements backend.Keyed; there is nothing to do.
+func (b *Backend) NotifyCheckpointAborted(int64) error { return nil }

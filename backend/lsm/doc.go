@@ -81,7 +81,7 @@
 // the SST files that the last completed checkpoint does not reference to the job's shared/
 // directory, and the MANIFEST, OPTIONS and marker files privately into chk-<n>/. A file is
 // reused only once a checkpoint referencing it is reported complete
-// (state.CheckpointListener); files of checkpoints that fail or are aborted are never reused
+// (backend.Keyed.NotifyCheckpointComplete); files of checkpoints that fail or are aborted are never reused
 // and are deleted by the checkpoint's Abort, and files not yet confirmed are uploaded again,
 // under a new name. Shared files are deleted by checkpoint retention when no retained
 // checkpoint references them, which is derived from the checkpoints' metadata and so

@@ -17,7 +17,6 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/state"
 )
 
 // HandleBackend is the backend name recorded in the incremental handles this package writes.
@@ -52,7 +51,7 @@ func newIncremental(b *Backend) *incremental {
 		pending: map[int64]map[string]snapshot.IncrementalFile{}}
 }
 
-// NotifyCheckpointComplete implements state.CheckpointListener: the files of checkpoint id
+// NotifyCheckpointComplete implements backend.Keyed: the files of checkpoint id
 // become the ones later checkpoints reuse.
 func (b *Backend) NotifyCheckpointComplete(id int64) error {
 	if b.inc == nil {
@@ -74,7 +73,7 @@ func (b *Backend) NotifyCheckpointComplete(id int64) error {
 	return nil
 }
 
-// NotifyCheckpointAborted implements state.CheckpointListener: the files of checkpoint id
+// NotifyCheckpointAborted implements backend.Keyed: the files of checkpoint id
 // are never reused (the checkpoint's Abort deletes its uploads).
 func (b *Backend) NotifyCheckpointAborted(id int64) error {
 	if b.inc == nil {
@@ -85,8 +84,6 @@ func (b *Backend) NotifyCheckpointAborted(id int64) error {
 	b.inc.mu.Unlock()
 	return nil
 }
-
-var _ state.CheckpointListener = (*Backend)(nil)
 
 // snapshot is the synchronous phase of an incremental checkpoint: hard-link the database's
 // files into a local checkpoint directory. The caller (Backend.Snapshot) has flushed the
