@@ -56,6 +56,8 @@ type Backend struct {
 	mu    sync.Mutex // guards snaps, which Release may touch from another goroutine
 	dbMu  sync.Mutex // held by Metrics and while Close closes db
 	snaps map[*fullSnapshot]struct{}
+
+	onClose []func() // run once by Close (the factory's collector lets go of the backend)
 }
 
 // stateEntry is a state known to the backend: registered by a descriptor (st != nil) or
@@ -371,6 +373,9 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	for _, f := range b.onClose {
+		f()
+	}
 	b.hasKey = false
 	b.mu.Lock()
 	snaps := slices.Collect(func(yield func(*fullSnapshot) bool) {

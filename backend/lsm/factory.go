@@ -2,6 +2,7 @@ package lsm
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/operator"
@@ -23,11 +24,15 @@ var _ backend.StateBackend = (*StateBackend)(nil)
 // NewStateBackend returns the lsm state backend of a job configured by c. With managed memory
 // (c.ManagedMemory, the default) its keyed backends share managedBytes, divided among
 // backends of them (the keyed operator subtasks expected to run); c.FixedPerSlot overrides
-// managedBytes. Without either (managedBytes 0 and no FixedPerSlot), each backend has the
-// memory c.Options gives it.
+// managedBytes. With neither (c.ManagedMemory off and no FixedPerSlot), each backend has the
+// memory c.Options gives it; managed memory on with managedBytes 0 is an error.
 func NewStateBackend(c Config, managedBytes int64, backends int) (*StateBackend, error) {
 	f := &StateBackend{opts: c.Options, coll: newCollector()}
-	if so, ok := c.SlotOptions(managedBytes, backends); ok && so.Budget > 0 {
+	if so, ok := c.SlotOptions(managedBytes, backends); ok {
+		if so.Budget <= 0 {
+			return nil, fmt.Errorf("lsm state backend: managed memory (%smemory.managed) is on but the job gives the backends %d bytes of it; "+
+				"give managedBytes, set %smemory.fixed-per-slot, or turn managed memory off", ConfigPrefix, managedBytes, ConfigPrefix)
+		}
 		slot, err := NewSlotResources(so)
 		if err != nil {
 			return nil, err

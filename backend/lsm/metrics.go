@@ -11,8 +11,8 @@ import (
 
 // Collector is a prometheus.Collector of the Pebble metrics of a StateBackend's open keyed
 // backends, as streamstate_pebble_* series labelled with the operator and a backend number
-// unique within the factory. Register it on the job's registry (StateBackend.Collector).
-// Backends leave it when they are closed.
+// unique within the factory (a restarted job's backends get new numbers). Register it on the
+// job's registry (StateBackend.Collector). A backend leaves it when it is closed.
 type Collector struct {
 	descs map[string]*prometheus.Desc
 
@@ -55,11 +55,19 @@ func newCollector() *Collector {
 	return c
 }
 
+// add makes b's metrics collected until b is closed.
 func (c *Collector) add(operatorID string, b *Backend) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.bs = append(c.bs, collected{b: b, operator: operatorID, label: strconv.Itoa(c.next)})
 	c.next++
+	b.onClose = append(b.onClose, func() { c.remove(b) })
+}
+
+func (c *Collector) remove(b *Backend) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bs = slices.DeleteFunc(c.bs, func(e collected) bool { return e.b == b })
 }
 
 // Describe implements prometheus.Collector.
@@ -69,14 +77,16 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector. Closed backends are dropped from the set here.
+// Collect implements prometheus.Collector. It reads the backends' metrics outside its lock,
+// so a backend that is slow to close delays the scrape only, not the creation of backends.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.bs = slices.DeleteFunc(c.bs, func(e collected) bool {
+	bs := slices.Clone(c.bs)
+	c.mu.Unlock()
+	for _, e := range bs {
 		m, ok := e.b.Metrics()
 		if !ok {
-			return true // closed
+			continue // closed meanwhile
 		}
 		for _, pm := range pebbleMetrics {
 			t := prometheus.GaugeValue
@@ -85,6 +95,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.descs[pm.name], t, pm.value(m), e.operator, e.label)
 		}
-		return false
-	})
+	}
 }
