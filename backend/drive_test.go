@@ -187,7 +187,9 @@ func TestSnapshotOperatorAborts(t *testing.T) {
 		target []string
 	}{
 		{"async phase", func(subs []*listening, _ *backend.SnapshotOperatorOptions, _ *target) { subs[1].failRun = boom }, []string{"abort"}},
-		{"during", func(_ []*listening, o *backend.SnapshotOperatorOptions, _ *target) { o.During = func() error { return boom } }, []string{"abort"}},
+		{"during", func(_ []*listening, o *backend.SnapshotOperatorOptions, _ *target) {
+			o.During = func() error { return boom }
+		}, []string{"abort"}},
 		// Complete cleans up itself: no second abort.
 		{"complete", func(_ []*listening, _ *backend.SnapshotOperatorOptions, tg *target) { tg.failComplete = boom }, []string{"complete"}},
 	} {
