@@ -107,35 +107,24 @@ func openCheckpointLocation(ctx context.Context, raw string) (*ckLocation, error
 			return nil, fmt.Errorf("%s is a file, not a directory; give the directory that holds it", shown)
 		}
 	}
-	st, err := openStorage(ctx, raw)
+	l, err := checkpoint.Locate(ctx, raw, openStorage)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
-	loc := &ckLocation{url: shown, st: st}
-	b, err := st.ReadRange(ctx, checkpoint.MetadataName, 0, checkpoint.MaxMetadataSize+1)
-	switch {
-	case err == nil:
-		m, derr := checkpoint.DecodeMetadata(checkpoint.MetadataName, b)
-		if derr == nil && !m.Savepoint {
-			st.Close()
-			up := strings.TrimSuffix(urlDir(shown), "/")
-			return nil, fmt.Errorf("%s is the directory of checkpoint %d of job %s, whose paths are relative to the job's directory; give that directory and the id: %s --id %d",
-				shown, m.CheckpointID, m.JobID, up, m.CheckpointID)
-		}
-		loc.savepoint, loc.spMeta, loc.spSize, loc.spErr = true, m, int64(len(b)), derr
-		return loc, nil
-	case !errors.Is(err, checkpoint.ErrMissing):
-		st.Close()
-		return nil, fmt.Errorf("read %s: %w", shown, err)
-	}
-	if loc.listing, err = checkpoint.Scan(ctx, st); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("list %s: %w", shown, err)
-	}
-	if j := loc.listing.Job(""); j != nil {
-		loc.jobDir = true
-		loc.listing.Jobs = []checkpoint.JobListing{*j} // anything else is not in this layout
-		loc.jobName = loc.jobDirName(ctx, j)
+	loc := &ckLocation{url: shown, st: l.Storage}
+	switch l.Kind {
+	case checkpoint.AtCheckpoint:
+		l.Storage.Close()
+		up := strings.TrimSuffix(urlDir(shown), "/")
+		return nil, fmt.Errorf("%s is the directory of checkpoint %d of job %s, whose paths are relative to the job's directory; give that directory and the id: %s --id %d",
+			shown, l.CheckpointID, l.JobID, up, l.CheckpointID)
+	case checkpoint.AtSavepoint:
+		loc.savepoint, loc.spMeta, loc.spSize, loc.spErr = true, l.Metadata, l.MetadataSize, l.MetadataErr
+	case checkpoint.AtJob:
+		loc.listing, loc.jobDir = l.Listing, true
+		loc.jobName = loc.jobDirName(ctx, &l.Listing.Jobs[0])
+	default:
+		loc.listing = l.Listing
 	}
 	return loc, nil
 }
