@@ -21,6 +21,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/cmd/streamstate/internal/bench"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -248,8 +249,8 @@ func (c *benchCheckpointCmd) mode() string {
 func (c *benchCheckpointCmd) newBackend(ctx context.Context) (backend.Keyed, error) {
 	opts := backend.Options{
 		OperatorID:      "bench-checkpoint",
-		MaxParallelism:  benchMaxParallelism,
-		KeyGroupRange:   keygroup.RangeFor(benchMaxParallelism, 1, 0),
+		MaxParallelism:  bench.MaxParallelism,
+		KeyGroupRange:   keygroup.RangeFor(bench.MaxParallelism, 1, 0),
 		KeySerializerID: serde.Int64{}.ID(),
 	}
 	return newBackend(ctx, c.Backend, c.Incremental && c.Backend == lsm.Name, opts)
@@ -270,7 +271,7 @@ func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be backend.Keye
 	res, err := backend.SnapshotOperator(ctx, id, []backend.Keyed{be}, p, backend.SnapshotOperatorOptions{
 		Metadata: func(keyed []*checkpoint.KeyedStateHandle) *checkpoint.Metadata {
 			return &checkpoint.Metadata{Operators: []*checkpoint.OperatorState{{
-				ID: benchCheckpointJob, Parallelism: 1, MaxParallelism: benchMaxParallelism, Keyed: keyed,
+				ID: benchCheckpointJob, Parallelism: 1, MaxParallelism: bench.MaxParallelism, Keyed: keyed,
 			}}}
 		},
 	})
@@ -281,6 +282,14 @@ func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be backend.Keye
 	r.BytesWritten, r.Objects = st.bytes.Load()-bytes0, st.objects.Load()-objects0
 	r.MBPerS = mbPerS(r.BytesWritten, res.Async+res.Complete)
 	return r, nil
+}
+
+// preloadStep checks every so many keys whether the run was canceled (Ctrl-C).
+func preloadStep(ctx context.Context, k int64) error {
+	if k&0xffff == 0 {
+		return ctx.Err()
+	}
+	return nil
 }
 
 func benchMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
