@@ -315,13 +315,3 @@ func describeRestored(m *checkpoint.Metadata) string {
 	}
 	return fmt.Sprintf("checkpoint %d", m.CheckpointID)
 }
-
-func roundDuration(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Second:
-		return d.Round(time.Millisecond)
-	case d >= time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	}
-	return d.Round(time.Microsecond / 10)
-}

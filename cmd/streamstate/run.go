@@ -452,18 +452,5 @@ func (p *progressLine) run(job *stream.Job, start time.Time) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
-// formatBytes formats a size in bytes for people: B, KiB, MiB or GiB with one decimal.
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
 // jobNames returns the names of the shipped jobs, sorted.
 func jobNames() []string { return slices.Sorted(maps.Keys(jobs)) }
