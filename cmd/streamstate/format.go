@@ -16,6 +16,7 @@ type table struct {
 	out io.Writer
 }
 
+// newTable returns a table that writes to out.
 func newTable(out io.Writer) *table {
 	t := &table{out: out}
 	t.Writer = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
@@ -71,6 +72,8 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// roundDuration rounds d for people: to milliseconds from a second, to 10 µs from a
+// millisecond, else to 100 ns.
 func roundDuration(d time.Duration) time.Duration {
 	switch {
 	case d >= time.Second:
