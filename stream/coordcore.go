@@ -49,7 +49,7 @@ type coordinatorCore struct {
 // coreCheckpoint is the core's view of a checkpoint or savepoint in flight.
 type coreCheckpoint struct {
 	id        int64
-	savepoint *savepointRequest // nil for a checkpoint
+	savepoint *savepointRequest // nil for a periodic or final checkpoint; else a request (savepoint or checkpoint)
 	final     bool
 	started   time.Time
 	deadline  time.Time // zero: no timeout
@@ -157,7 +157,8 @@ func (c *coordinatorCore) tick(now time.Time) []coordAction {
 	return c.advance(out, now)
 }
 
-// requestSavepoint queues a savepoint; it is taken once no checkpoint is in flight.
+// requestSavepoint queues a savepoint, or a checkpoint when r.checkpoint is set; it is taken
+// once no checkpoint is in flight.
 func (c *coordinatorCore) requestSavepoint(r *savepointRequest, now time.Time) []coordAction {
 	c.queued = append(c.queued, r)
 	return c.advance(nil, now)
@@ -206,6 +207,9 @@ func (c *coordinatorCore) beginFailed(id int64, err error, now time.Time) []coor
 	}
 	delete(c.inflight, id)
 	out := []coordAction{{kind: actRecord, id: id, err: err, duration: now.Sub(p.started)}}
+	if p.savepoint != nil { // a requested checkpoint: answered, not counted
+		return append(out, coordAction{kind: actReply, id: id, err: err})
+	}
 	// Like a trigger that failed at once, it neither moves the min-pause nor re-runs the
 	// end-of-event rules: a storage that refuses every Begin is retried on the next event.
 	return c.countFailure(out, err)
@@ -224,7 +228,7 @@ func (c *coordinatorCore) committed(id int64, err error, now time.Time) []coordA
 		return c.advance(c.failed([]coordAction{record}, p, err), now)
 	}
 	var out []coordAction
-	if p.savepoint == nil {
+	if !p.savepoint.isSavepoint() {
 		// The metadata is durable: only now may older checkpoints go.
 		out = c.retain(out)
 	}
@@ -310,7 +314,8 @@ func (c *coordinatorCore) fail(out []coordAction, p *coreCheckpoint, now time.Ti
 func (c *coordinatorCore) failed(out []coordAction, p *coreCheckpoint, err error) []coordAction {
 	out = append(out, coordAction{kind: actNotifyAbort, id: p.id})
 	if p.savepoint != nil {
-		return append(out, coordAction{kind: actReply, id: p.id, err: err}) // a failed savepoint does not count
+		// A failed savepoint or requested checkpoint is answered, not counted.
+		return append(out, coordAction{kind: actReply, id: p.id, err: err})
 	}
 	return c.countFailure(out, err)
 }

@@ -22,6 +22,7 @@ import (
 //	decline id=<n> err=<word> [at=<d>]
 //	source-finished [at=<d>]
 //	savepoint name=<word> [stop] [at=<d>]
+//	checkpoint name=<word> [at=<d>]   a requested checkpoint (Job.TriggerCheckpoint)
 //	begin-failed id=<n> err=<word> [at=<d>]
 //	committed id=<n> [err=<word>] [at=<d>]
 //	retained [at=<d>]
@@ -106,6 +107,10 @@ func (h *coreHarness) run(t *testing.T, d *datadriven.TestData) string {
 		var name string
 		d.ScanArgs(t, "name", &name)
 		acts = h.c.requestSavepoint(&savepointRequest{path: name, stop: d.HasArg("stop")}, h.now)
+	case "checkpoint":
+		var name string
+		d.ScanArgs(t, "name", &name)
+		acts = h.c.requestSavepoint(&savepointRequest{path: name, checkpoint: true}, h.now)
 	case "begin-failed":
 		acts = h.c.beginFailed(id(), cause(), h.now)
 	case "committed":
@@ -177,7 +182,9 @@ func (h *coreHarness) format(acts []coordAction) string {
 		switch a.kind {
 		case actTrigger:
 			fmt.Fprintf(&b, "trigger %d at %v", a.id, h.since(a.started))
-			if a.savepoint != nil {
+			if a.savepoint != nil && a.savepoint.checkpoint {
+				fmt.Fprintf(&b, " requested %s", a.savepoint.path)
+			} else if a.savepoint != nil {
 				fmt.Fprintf(&b, " savepoint %s", a.savepoint.path)
 				if a.savepoint.stop {
 					b.WriteString(" stop")

@@ -60,12 +60,19 @@ type taskAck struct {
 	err                    error
 }
 
+// savepointRequest asks for a savepoint into st, or, with checkpoint set, for a checkpoint
+// into the job's checkpoints (Job.TriggerCheckpoint): both are queued until no checkpoint is in
+// flight and answered on reply.
 type savepointRequest struct {
-	st    checkpoint.Storage
-	path  string
-	stop  bool
-	reply chan savepointReply
+	st         checkpoint.Storage
+	path       string
+	stop       bool
+	checkpoint bool
+	reply      chan savepointReply
 }
+
+// isSavepoint says whether r asks for a savepoint (r nil: a periodic or final checkpoint).
+func (r *savepointRequest) isSavepoint() bool { return r != nil && !r.checkpoint }
 
 type savepointReply struct {
 	stats CheckpointStats
@@ -281,11 +288,15 @@ func (c *coordinator) trigger(a coordAction) {
 	b := &checkpointBarrier{id: a.id, timestampMs: a.started.UnixMilli(), deadline: a.deadline}
 	p := &pendingCheckpoint{barrier: b, started: a.started, acks: map[*task]taskAck{}}
 	if sp := a.savepoint; sp != nil {
-		b.savepoint, b.stop, p.reply, p.path = true, sp.stop, sp.reply, sp.path
+		p.reply = sp.reply
+	}
+	if sp := a.savepoint; sp.isSavepoint() {
+		b.savepoint, b.stop, p.path = true, sp.stop, sp.path
 		p.pending = checkpoint.BeginSavepoint(sp.st)
 	} else {
 		pending, err := j.cps.Begin(a.id)
 		if err != nil {
+			c.entries[a.id] = p // for the reply to a requested checkpoint
 			c.apply(c.core.beginFailed(a.id, err, a.started))
 			return
 		}

@@ -430,9 +430,28 @@ func (j *Job) Stopped() bool {
 // runs; with stop, the job ends once it completes (Flink's stop-with-savepoint: the sources
 // emit nothing after its barrier). path is recorded in the stats.
 func (j *Job) TriggerSavepoint(ctx context.Context, st checkpoint.Storage, path string, stop bool) (CheckpointStats, error) {
+	return j.request(ctx, savepointRequest{st: st, path: path, stop: stop})
+}
+
+// TriggerCheckpoint takes a checkpoint into Options.Checkpoints now and waits for it (Flink's
+// manually triggered checkpoint, `flink checkpoint`): it is an ordinary checkpoint (its id is
+// the next one, retention follows it, a restore of the latest checkpoint may pick it), taken
+// once no other checkpoint is in flight, also when periodic checkpoints are off
+// (Checkpointing.Interval 0). Its failure is returned and does not count towards
+// Checkpointing.TolerableFailures. It fails at once when the job has no Options.Checkpoints.
+func (j *Job) TriggerCheckpoint(ctx context.Context) (CheckpointStats, error) {
+	if j.cps == nil {
+		return CheckpointStats{}, errors.New("stream: the job has no checkpoint storage (Options.Checkpoints)")
+	}
+	return j.request(ctx, savepointRequest{checkpoint: true})
+}
+
+// request hands r to the coordinator and waits for its reply.
+func (j *Job) request(ctx context.Context, r savepointRequest) (CheckpointStats, error) {
 	reply := make(chan savepointReply, 1)
+	r.reply = reply
 	select {
-	case j.coord.requests <- savepointRequest{st: st, path: path, stop: stop, reply: reply}:
+	case j.coord.requests <- r:
 	case <-j.done:
 		return CheckpointStats{}, errors.New("stream: the job is not running")
 	case <-ctx.Done():

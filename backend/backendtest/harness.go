@@ -3,7 +3,6 @@ package backendtest
 import (
 	"context"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -103,36 +102,7 @@ func handlesOf(hs []*snapshot.KeyedStateHandle) []*snapshot.KeyedStateHandle {
 // snapshot is checkpoint returning each subtask's handle, nil where a backend wrote none.
 func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*snapshot.KeyedStateHandle {
 	e.t.Helper()
-	e.next++
-	p, err := e.cps.Begin(e.next)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	asyncs := make([]backend.AsyncSnapshot, len(subs))
-	for i, s := range subs {
-		if asyncs[i], err = s.b.Snapshot(e.next, opts); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	handles := make([]*snapshot.KeyedStateHandle, len(subs))
-	errs := make([]error, len(subs))
-	var wg sync.WaitGroup
-	for i, a := range asyncs {
-		wg.Go(func() { handles[i], errs[i] = a.Run(e.ctx, p) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			p.Abort(e.ctx)
-			e.t.Fatal(err)
-		}
-	}
-	md := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: MaxP, Keyed: handlesOf(slices.Clone(handles))}}}
-	if err := p.Complete(e.ctx, md); err != nil {
-		e.t.Fatal(err)
-	}
-	notify(subs, e.next)
-	return handles
+	return e.drive(subs, backend.SnapshotOperatorOptions{Snapshot: opts})
 }
 
 // snapshotWhile runs s's synchronous phase, then change, then the asynchronous phase (beside
@@ -140,35 +110,34 @@ func (e *env) snapshot(subs []*subtask, opts backend.SnapshotOptions) []*snapsho
 // none.
 func (e *env) snapshotWhile(s *subtask, opts backend.SnapshotOptions, concurrent bool, change func()) []*snapshot.KeyedStateHandle {
 	e.t.Helper()
-	e.next++
-	p, err := e.cps.Begin(e.next)
-	must(e.t, err)
-	snap, err := s.b.Snapshot(e.next, opts)
-	must(e.t, err)
-	var h *snapshot.KeyedStateHandle
-	var runErr error
+	o := backend.SnapshotOperatorOptions{Snapshot: opts, AfterSync: change}
 	if concurrent {
-		var wg sync.WaitGroup
-		wg.Go(func() { h, runErr = snap.Run(e.ctx, p) })
-		change()
-		wg.Wait()
-	} else {
-		change()
-		h, runErr = snap.Run(e.ctx, p)
+		o.AfterSync, o.During = nil, func() error { change(); return nil }
 	}
-	must(e.t, runErr)
-	hs := handlesOf([]*snapshot.KeyedStateHandle{h})
-	must(e.t, p.Complete(e.ctx, checkpointtest.Metadata(MaxP, hs...)))
-	notify([]*subtask{s}, e.next)
-	return hs
+	return handlesOf(e.drive([]*subtask{s}, o))
 }
 
-func notify(subs []*subtask, id int64) {
-	for _, s := range subs {
-		if l, ok := s.b.(interface{ NotifyCheckpointComplete(int64) error }); ok {
-			_ = l.NotifyCheckpointComplete(id)
-		}
+// drive takes the next checkpoint of subs with backend.SnapshotOperator, the one snapshot
+// driver outside the runtime, and returns each subtask's handle.
+func (e *env) drive(subs []*subtask, o backend.SnapshotOperatorOptions) []*snapshot.KeyedStateHandle {
+	e.t.Helper()
+	e.next++
+	p, err := e.cps.Begin(e.next)
+	if err != nil {
+		e.t.Fatal(err)
 	}
+	bs := make([]backend.Keyed, len(subs))
+	for i, s := range subs {
+		bs[i] = s.b
+	}
+	o.Metadata = func(hs []*snapshot.KeyedStateHandle) *snapshot.Metadata {
+		return &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: len(subs), MaxParallelism: MaxP, Keyed: hs}}}
+	}
+	res, err := backend.SnapshotOperator(e.ctx, e.next, bs, p, o)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res.Handles
 }
 
 func closeAll(subs []*subtask) {

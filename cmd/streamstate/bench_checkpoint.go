@@ -22,6 +22,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
+	"github.com/streamstate/streamstate/cmd/streamstate/internal/bench"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
@@ -249,72 +250,47 @@ func (c *benchCheckpointCmd) mode() string {
 func (c *benchCheckpointCmd) newBackend(ctx context.Context) (backend.Keyed, error) {
 	opts := backend.Options{
 		OperatorID:      "bench-checkpoint",
-		MaxParallelism:  benchMaxParallelism,
-		KeyGroupRange:   keygroup.RangeFor(benchMaxParallelism, 1, 0),
+		MaxParallelism:  bench.MaxParallelism,
+		KeyGroupRange:   keygroup.RangeFor(bench.MaxParallelism, 1, 0),
 		KeySerializerID: serde.Int64{}.ID(),
 	}
 	return newBackend(ctx, c.Backend, c.Incremental && c.Backend == lsm.Name, opts)
 }
 
-// checkpointOnce takes checkpoint id as a task and its coordinator would: the synchronous
-// phase here, the asynchronous one, the metadata, and the completion notification. On error
-// the checkpoint is aborted and the backend told so.
+// checkpointOnce takes checkpoint id as a task and its coordinator would, with the snapshot
+// driver backend.SnapshotOperator: the synchronous phase here, the asynchronous one, the
+// metadata, and the completion notification; on error the checkpoint is aborted and the
+// backend told so.
 func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be backend.Keyed, cps *checkpoint.Checkpoints,
-	st *countingStorage, id int64) (r benchCheckpointResult, err error) {
-	r = benchCheckpointResult{Backend: c.Backend, Incremental: c.Incremental, Checkpoint: id}
-	listener, _ := be.(state.CheckpointListener)
+	st *countingStorage, id int64) (benchCheckpointResult, error) {
+	r := benchCheckpointResult{Backend: c.Backend, Incremental: c.Incremental, Checkpoint: id}
 	p, err := cps.Begin(id)
 	if err != nil {
 		return r, err
 	}
-	completed := false
-	defer func() {
-		if completed {
-			return
-		}
-		err = errors.Join(err, p.Abort(ctx))
-		if listener != nil {
-			err = errors.Join(err, listener.NotifyCheckpointAborted(id))
-		}
-	}()
 	bytes0, objects0 := st.bytes.Load(), st.objects.Load()
-	start := time.Now()
-	snap, err := be.Snapshot(id, backend.SnapshotOptions{})
+	res, err := backend.SnapshotOperator(ctx, id, []backend.Keyed{be}, p, backend.SnapshotOperatorOptions{
+		Metadata: func(keyed []*snapshot.KeyedStateHandle) *snapshot.Metadata {
+			return &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
+				ID: benchCheckpointJob, Parallelism: 1, MaxParallelism: bench.MaxParallelism, Keyed: keyed,
+			}}}
+		},
+	})
 	if err != nil {
-		return r, fmt.Errorf("synchronous phase: %w", err)
-	}
-	r.SyncMs = benchMs(time.Since(start))
-	start = time.Now()
-	h, err := snap.Run(ctx, p)
-	if err != nil {
-		return r, fmt.Errorf("asynchronous phase: %w", err)
-	}
-	r.AsyncMs = benchMs(time.Since(start))
-	start = time.Now()
-	var keyed []*snapshot.KeyedStateHandle
-	if h != nil { // nil: a backend without state writes no handle
-		keyed = append(keyed, h)
-	}
-	md := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
-		ID: "bench-checkpoint", Parallelism: 1, MaxParallelism: benchMaxParallelism,
-		Keyed: keyed,
-	}}}
-	completed = true // Complete deletes the checkpoint's files itself if it fails
-	if err := p.Complete(ctx, md); err != nil {
-		if listener != nil {
-			err = errors.Join(err, listener.NotifyCheckpointAborted(id))
-		}
 		return r, err
 	}
-	if listener != nil {
-		if err := listener.NotifyCheckpointComplete(id); err != nil {
-			return r, fmt.Errorf("notify complete: %w", err)
-		}
-	}
-	r.CompleteMs = benchMs(time.Since(start))
+	r.SyncMs, r.AsyncMs, r.CompleteMs = benchMs(res.Sync), benchMs(res.Async), benchMs(res.Complete)
 	r.BytesWritten, r.Objects = st.bytes.Load()-bytes0, st.objects.Load()-objects0
-	r.MBPerS = mbPerS(r.BytesWritten, time.Duration((r.AsyncMs+r.CompleteMs)*float64(time.Millisecond)))
+	r.MBPerS = mbPerS(r.BytesWritten, res.Async+res.Complete)
 	return r, nil
+}
+
+// preloadStep checks every so many keys whether the run was canceled (Ctrl-C).
+func preloadStep(ctx context.Context, k int64) error {
+	if k&0xffff == 0 {
+		return ctx.Err()
+	}
+	return nil
 }
 
 func benchMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/streamstate/streamstate/cmd/streamstate/internal/bench"
 )
 
 // runCLI runs the command line in-process and returns what it wrote to stdout and stderr.
@@ -37,7 +39,7 @@ func TestBenchStateJSON(t *testing.T) {
 				t.Errorf("line %q lacks field %q", line, f)
 			}
 		}
-		var r benchResult
+		var r bench.Result
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
@@ -73,41 +75,6 @@ func TestBenchStateTableAndFilter(t *testing.T) {
 	// mapIterator counts entries, as flink-benchmarks' @OperationsPerInvocation(mapKeyCount).
 	if f := strings.Fields(lines[4]); f[0] != "mapIterator" || f[len(f)-1] != "6000" {
 		t.Errorf("row %q: want mapIterator with 2x300 maps of 10 entries", lines[4])
-	}
-}
-
-// TestBenchStateGrowingOpsReset runs the ops that add state over several batches and checks
-// that the fixture ends as preloaded: the resets work, so state does not grow with time.
-func TestBenchStateGrowingOpsReset(t *testing.T) {
-	const keys = 300
-	seqs := newBenchSeqs(1, keys)
-	m := &benchMeter{iterations: 3*(1<<12) + 5, rounds: 1}
-	for _, kind := range []string{"value", "list", "map"} {
-		f, err := newBenchFixture(context.Background(), "hashmap", kind, keys, seqs)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, op := range benchOps {
-			if op.kind != kind || op.batch == 0 {
-				continue
-			}
-			if _, err := m.compare(f, op); err != nil {
-				t.Fatalf("%s: %v", op.name, err)
-			}
-		}
-		n := 0
-		for _, err := range f.backend.Keys(kind, nil) { // each fixture names its state by its kind
-			if err != nil {
-				t.Fatal(err)
-			}
-			n++
-		}
-		if n != keys {
-			t.Errorf("%s state holds %d keys after the growing ops, want the %d preloaded", kind, n, keys)
-		}
-		if err := f.close(); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
@@ -151,53 +118,41 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// BenchmarkState runs the operations of `bench state` as Go benchmarks, for go test -bench,
-// benchstat and -cpuprofile: BenchmarkState/<op>/{hashmap,baseline}. -short uses 10000 keys
-// instead of 500000.
-func BenchmarkState(b *testing.B) {
-	keys := 500_000
-	if testing.Short() {
-		keys = 10_000
+func TestBenchStateLSMJSON(t *testing.T) {
+	out, _, err := runCLI(t, "bench", "state", "--backend", "lsm", "--keys", "500", "--iterations", "200", "--rounds", "1", "--json")
+	if err != nil {
+		t.Fatalf("bench state: %v", err)
 	}
-	seqs := newBenchSeqs(1, keys)
-	for _, kind := range []string{"value", "list", "map"} {
-		var f *benchFixture
-		for _, op := range benchOps {
-			if op.kind != kind {
-				continue
-			}
-			for side, name := range []string{"hashmap", "baseline"} {
-				b.Run(op.name+"/"+name, func(b *testing.B) {
-					if f == nil { // preload lazily, so -bench filters skip it
-						var err error
-						if f, err = newBenchFixture(context.Background(), "hashmap", kind, keys, seqs); err != nil {
-							b.Fatal(err)
-						}
-					}
-					w := f.work[op.name][side]
-					b.ReportAllocs()
-					b.ResetTimer()
-					for off := 0; off < b.N; {
-						n := b.N - off
-						if w.reset != nil && op.batch > 0 {
-							n = min(n, op.batch)
-						}
-						w.run(off, n)
-						if w.reset != nil {
-							b.StopTimer()
-							w.reset(off, n)
-							b.StartTimer()
-						}
-						if f.err != nil {
-							b.Fatal(f.err)
-						}
-						off += n
-					}
-				})
-			}
+	var ops []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var r bench.Result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
 		}
-		if f != nil {
-			_ = f.close()
+		want := 200
+		if r.Op == "mapIterator" {
+			want *= bench.MapKeys // counted per entry
 		}
+		if r.Backend != "lsm" || r.Keys != 500 || r.Iterations != want || r.BaselineIterations != want {
+			t.Errorf("line %q: want backend lsm, 500 keys, %d iterations on each side", sc.Text(), want)
+		}
+		if !(r.NsPerOp > 0 && r.BaselineNsPerOp > 0 && r.Ratio > 0) {
+			t.Errorf("line %q: want positive ns/op and ratio", sc.Text())
+		}
+		ops = append(ops, r.Op)
+	}
+	if !slices.Equal(ops, benchOpNames()) {
+		t.Errorf("ops %v, want one line per op in order %v", ops, benchOpNames())
+	}
+}
+
+func TestBenchStateLSMTableNamesBaseline(t *testing.T) {
+	out, _, err := runCLI(t, "bench", "state", "--backend", "lsm", "--keys", "100", "--iterations", "50", "--rounds", "1", "--ops", "valueGet")
+	if err != nil {
+		t.Fatalf("bench state: %v", err)
+	}
+	if !strings.Contains(out, "baseline: raw Pebble") {
+		t.Errorf("header does not name the raw Pebble baseline:\n%s", out)
 	}
 }

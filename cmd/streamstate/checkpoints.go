@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path"
@@ -14,8 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -38,28 +33,6 @@ type checkpointsCmd struct {
 	List     checkpointsListCmd     `cmd:"" help:"List the jobs under a checkpoint storage URL and, per job, the complete checkpoints (id, time, operators, files, size) and incomplete chk-<n> directories."`
 	Inspect  checkpointsInspectCmd  `cmd:"" help:"Show one checkpoint or savepoint per operator: parallelism, keyed state handles (key groups, states, files, full or incremental), operator state handles, totals."`
 	Validate checkpointsValidateCmd `cmd:"" help:"Verify checkpoints: metadata decodes, every file exists with its recorded size and is read in full to verify its SHA-256 checksum (the lsm backend's MANIFEST, OPTIONS and SST files included), every key-group block and operator state section reads and its CRC verifies. Exits non-zero on any problem."`
-}
-
-// checkpointsListCmd is `streamstate checkpoints list`.
-type checkpointsListCmd struct {
-	URL string `arg:"" name:"url" help:"Checkpoint storage root (file://DIR, a directory, s3://bucket/prefix?...), one job's directory, or a savepoint's directory."`
-	Job string `name:"job" placeholder:"ID" help:"Only the checkpoints of this job."`
-}
-
-// checkpointsInspectCmd is `streamstate checkpoints inspect`.
-type checkpointsInspectCmd struct {
-	URL  string `arg:"" name:"url" help:"Checkpoint storage root (file://DIR, a directory, s3://bucket/prefix?...), one job's directory, or a savepoint's directory."`
-	Job  string `name:"job" placeholder:"ID" help:"The job whose checkpoint to show; needed when the storage holds several."`
-	ID   *int64 `name:"id" placeholder:"N" help:"The checkpoint to show. Default: the latest complete checkpoint (or the savepoint at the URL)."`
-	JSON bool   `name:"json" help:"Print the checkpoint's metadata as JSON."`
-}
-
-// checkpointsValidateCmd is `streamstate checkpoints validate`.
-type checkpointsValidateCmd struct {
-	URL string `arg:"" name:"url" help:"Checkpoint storage root (file://DIR, a directory, s3://bucket/prefix?...), one job's directory, or a savepoint's directory."`
-	Job string `name:"job" placeholder:"ID" help:"Only the checkpoints of this job. Default: every job."`
-	ID  *int64 `name:"id" placeholder:"N" xor:"which" help:"The checkpoint to verify. Default: the latest complete checkpoint of each job (or the savepoint at the URL)."`
-	All bool   `name:"all" xor:"which" help:"Verify every complete checkpoint."`
 }
 
 // ckLocation is what a URL given to the checkpoints commands points at.
@@ -108,35 +81,24 @@ func openCheckpointLocation(ctx context.Context, raw string) (*ckLocation, error
 			return nil, fmt.Errorf("%s is a file, not a directory; give the directory that holds it", shown)
 		}
 	}
-	st, err := openStorage(ctx, raw)
+	l, err := checkpoint.Locate(ctx, raw, openStorage)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", shown, err)
 	}
-	loc := &ckLocation{url: shown, st: st}
-	b, err := st.ReadRange(ctx, snapshot.MetadataName, 0, snapshot.MaxMetadataSize+1)
-	switch {
-	case err == nil:
-		m, derr := snapshot.DecodeMetadata(snapshot.MetadataName, b)
-		if derr == nil && !m.Savepoint {
-			st.Close()
-			up := strings.TrimSuffix(urlDir(shown), "/")
-			return nil, fmt.Errorf("%s is the directory of checkpoint %d of job %s, whose paths are relative to the job's directory; give that directory and the id: %s --id %d",
-				shown, m.CheckpointID, m.JobID, up, m.CheckpointID)
-		}
-		loc.savepoint, loc.spMeta, loc.spSize, loc.spErr = true, m, int64(len(b)), derr
-		return loc, nil
-	case !errors.Is(err, snapshot.ErrMissing):
-		st.Close()
-		return nil, fmt.Errorf("read %s: %w", shown, err)
-	}
-	if loc.listing, err = checkpoint.Scan(ctx, st); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("list %s: %w", shown, err)
-	}
-	if j := loc.listing.Job(""); j != nil {
-		loc.jobDir = true
-		loc.listing.Jobs = []checkpoint.JobListing{*j} // anything else is not in this layout
-		loc.jobName = loc.jobDirName(ctx, j)
+	loc := &ckLocation{url: shown, st: l.Storage}
+	switch l.Kind {
+	case checkpoint.AtCheckpoint:
+		l.Storage.Close()
+		up := strings.TrimSuffix(urlDir(shown), "/")
+		return nil, fmt.Errorf("%s is the directory of checkpoint %d of job %s, whose paths are relative to the job's directory; give that directory and the id: %s --id %d",
+			shown, l.CheckpointID, l.JobID, up, l.CheckpointID)
+	case checkpoint.AtSavepoint:
+		loc.savepoint, loc.spMeta, loc.spSize, loc.spErr = true, l.Metadata, l.MetadataSize, l.MetadataErr
+	case checkpoint.AtJob:
+		loc.listing, loc.jobDir = l.Listing, true
+		loc.jobName = loc.jobDirName(ctx, &l.Listing.Jobs[0])
+	default:
+		loc.listing = l.Listing
 	}
 	return loc, nil
 }
@@ -365,141 +327,6 @@ func kindName(m *snapshot.Metadata) string {
 	return "checkpoint"
 }
 
-// Run implements `checkpoints list`.
-func (c *checkpointsListCmd) Run(e *env) error {
-	loc, err := openCheckpointLocation(e.Ctx, c.URL)
-	if err != nil {
-		return err
-	}
-	defer loc.close()
-	out := e.Out
-	if loc.savepoint {
-		if c.Job != "" && loc.spMeta != nil && loc.spMeta.JobID != c.Job {
-			return fmt.Errorf("%s is a savepoint of job %s, not of job %s", loc.url, loc.spMeta.JobID, c.Job)
-		}
-		fmt.Fprintf(out, "%s is a savepoint\n", loc.url)
-		tw := newTable(out)
-		fmt.Fprintln(tw, "  \tID\tTIME\tTYPE\tJOB\tOPERATORS\tFILES\tSIZE\t")
-		fmt.Fprint(tw, " ")
-		listRow(tw, "", loc.spMeta, loc.spErr)
-		return tw.Flush()
-	}
-	var jobs []*checkpoint.JobListing
-	if len(loc.listing.Jobs) > 0 || c.Job != "" || len(loc.listing.Savepoints) == 0 {
-		if jobs, err = loc.jobs(c.Job); err != nil {
-			return err
-		}
-	}
-	if loc.jobDir {
-		fmt.Fprintf(out, "%s is the directory of job %s\n", loc.url, loc.jobName)
-	}
-	for i, j := range jobs {
-		if i > 0 || loc.jobDir {
-			fmt.Fprintln(out)
-		}
-		completed, incomplete := len(j.Completed()), len(j.Checkpoints)-len(j.Completed())
-		fmt.Fprintf(out, "job %s: %d complete checkpoint%s", loc.name(j), completed, plural(completed))
-		if incomplete > 0 {
-			fmt.Fprintf(out, ", %d incomplete", incomplete)
-		}
-		fmt.Fprintln(out)
-		tw := newTable(out)
-		fmt.Fprintln(tw, "  ID\tTIME\tTYPE\tOPERATORS\tFILES\tSIZE\t")
-		for _, cd := range j.Checkpoints {
-			if !cd.Complete {
-				fmt.Fprintf(tw, "  %d\t-\tINCOMPLETE\t-\t%d\t-\tchk-%d has no _metadata: in progress, or failed before completing\n", cd.ID, cd.Files, cd.ID)
-				continue
-			}
-			m, _, err := loc.load(e.Ctx, ckTarget{mdName: j.Dir() + cd.MetadataPath(), jobID: loc.name(j), id: cd.ID, isChk: true})
-			listRow(tw, strconv.FormatInt(cd.ID, 10), m, err)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	if c.Job == "" && len(loc.listing.Savepoints) > 0 {
-		if len(jobs) > 0 {
-			fmt.Fprintln(out)
-		}
-		fmt.Fprintln(out, "savepoints:")
-		tw := newTable(out)
-		fmt.Fprintln(tw, "  DIRECTORY \tID\tTIME\tTYPE\tJOB\tOPERATORS\tFILES\tSIZE\t")
-		for _, sp := range loc.listing.Savepoints {
-			name := sp + snapshot.MetadataName
-			var m *snapshot.Metadata
-			b, err := loc.st.ReadRange(e.Ctx, name, 0, snapshot.MaxMetadataSize+1)
-			if err == nil {
-				m, err = snapshot.DecodeMetadata(name, b)
-			}
-			fmt.Fprintf(tw, "  %s", sp)
-			listRow(tw, "", m, err)
-		}
-		return tw.Flush()
-	}
-	return nil
-}
-
-// listRow writes the table row of a complete checkpoint (id given) or, after the first cell,
-// of a savepoint (id "").
-func listRow(tw io.Writer, id string, m *snapshot.Metadata, err error) {
-	if err != nil {
-		if id == "" {
-			fmt.Fprintf(tw, " \t-\t-\tUNREADABLE\t-\t-\t-\t-\t%s\n", problemText(err))
-		} else {
-			fmt.Fprintf(tw, "  %s\t-\tUNREADABLE\t-\t-\t-\t%s\n", id, problemText(err))
-		}
-		return
-	}
-	files, bytes := metadataFiles(m)
-	if id == "" {
-		fmt.Fprintf(tw, " \t%d\t%s\t%s\t%s\t%d\t%d\t%s\t\n", m.CheckpointID, formatTimestamp(m.TimestampMs), kindName(m), orDash(m.JobID), len(m.Operators), files, formatBytes(bytes))
-		return
-	}
-	fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%s\t\n", id, formatTimestamp(m.TimestampMs), kindName(m), len(m.Operators), files, formatBytes(bytes))
-}
-
-// table aligns tab-separated cells and writes them to out on Flush, without trailing spaces.
-type table struct {
-	*tabwriter.Writer
-	buf bytes.Buffer
-	out io.Writer
-}
-
-func newTable(out io.Writer) *table {
-	t := &table{out: out}
-	t.Writer = tabwriter.NewWriter(&t.buf, 0, 0, 2, ' ', 0)
-	return t
-}
-
-// Flush writes the table.
-func (t *table) Flush() error {
-	if err := t.Writer.Flush(); err != nil {
-		return err
-	}
-	var b strings.Builder
-	for line := range strings.Lines(t.buf.String()) {
-		b.WriteString(strings.TrimRight(line, " \n"))
-		b.WriteString("\n")
-	}
-	t.buf.Reset()
-	_, err := io.WriteString(t.out, b.String())
-	return err
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
 // metadataFiles returns the number of distinct files m references and their total size.
 func metadataFiles(m *snapshot.Metadata) (int, int64) {
 	seen := map[string]bool{}
@@ -511,197 +338,6 @@ func metadataFiles(m *snapshot.Metadata) (int, int64) {
 		}
 	}
 	return len(seen), n
-}
-
-func formatTimestamp(ms int64) string {
-	if ms == 0 {
-		return "-"
-	}
-	return time.UnixMilli(ms).UTC().Format("2006-01-02 15:04:05.000Z")
-}
-
-// Run implements `checkpoints inspect`.
-func (c *checkpointsInspectCmd) Run(e *env) error {
-	loc, err := openCheckpointLocation(e.Ctx, c.URL)
-	if err != nil {
-		return err
-	}
-	defer loc.close()
-	ts, err := loc.targets(c.Job, c.ID, false)
-	if err != nil {
-		return err
-	}
-	if len(ts) > 1 {
-		return fmt.Errorf("%s holds the checkpoints of several jobs (%s); pick one with --job", loc.url, loc.jobNames())
-	}
-	t := ts[0]
-	m, _, err := loc.load(e.Ctx, t)
-	if err != nil {
-		return fmt.Errorf("%s under %s: %w; `streamstate checkpoints validate` checks it in full", t.desc, loc.url, err)
-	}
-	if c.JSON {
-		b, err := json.MarshalIndent(m, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(e.Out, "%s\n", b)
-		return err
-	}
-	printMetadata(e.Out, loc.url, t, m)
-	return nil
-}
-
-// printMetadata writes the human-readable description of m.
-func printMetadata(out io.Writer, root string, t ckTarget, m *snapshot.Metadata) {
-	what := fmt.Sprintf("checkpoint %d of job %s", m.CheckpointID, orDash(m.JobID))
-	if m.Savepoint {
-		what = fmt.Sprintf("savepoint of job %s (checkpoint id %d)", orDash(m.JobID), m.CheckpointID)
-	}
-	fmt.Fprintf(out, "%s, taken %s; metadata %s (format version %d)\n", what, formatTimestamp(m.TimestampMs), joinURL(root, t.mdName), m.Version)
-	fmt.Fprintf(out, "file paths are relative to %s\n", joinURL(root, t.base))
-	var keyed, full, incremental, opHandles int
-	for _, o := range m.Operators {
-		fmt.Fprintf(out, "\noperator %s: parallelism %d, max parallelism %d, %d keyed state handle%s, %d operator state handle%s\n",
-			o.ID, o.Parallelism, o.MaxParallelism, len(o.Keyed), plural(len(o.Keyed)), len(o.Operator), plural(len(o.Operator)))
-		for i, h := range o.Keyed {
-			keyed++
-			fmt.Fprintf(out, "  keyed state handle %d: key groups %v (%d), key serializer %s\n", i, h.KeyGroupRange, h.KeyGroupRange.Len(), orDash(h.KeySerializer))
-			printStates(out, "    ", h.States)
-			if h.Incremental == nil {
-				full++
-				fmt.Fprintf(out, "    full snapshot: %s, %s, %d key-group blocks, compression %s\n", h.File.Path, formatBytes(h.File.Size), len(h.Blocks), compressionName(h.Compression))
-				continue
-			}
-			incremental++
-			ih := h.Incremental
-			fmt.Fprintf(out, "    incremental (%s): %d shared file%s (%s), %d private file%s (%s)\n", ih.Backend,
-				len(ih.Shared), plural(len(ih.Shared)), formatBytes(incrementalSize(ih.Shared)),
-				len(ih.Private), plural(len(ih.Private)), formatBytes(incrementalSize(ih.Private)))
-			tw := newTable(out)
-			for _, f := range ih.Shared {
-				fmt.Fprintf(tw, "      shared\t%s\t%s\t%s\n", f.Name, formatBytes(f.Size), f.Path)
-			}
-			for _, f := range ih.Private {
-				fmt.Fprintf(tw, "      private\t%s\t%s\t%s\n", f.Name, formatBytes(f.Size), f.Path)
-			}
-			_ = tw.Flush()
-			if x := ih.Extra; x != nil {
-				fmt.Fprintf(out, "    extra records (full format): %s, %s, %d key-group blocks, compression %s\n", x.File.Path, formatBytes(x.File.Size), len(x.Blocks), compressionName(x.Compression))
-				printStates(out, "      ", x.States)
-			}
-		}
-		for _, h := range o.Operator {
-			opHandles++
-			fmt.Fprintf(out, "  operator state of subtask %d of %d: %s, %s\n", h.Subtask, h.Parallelism, h.File.Path, formatBytes(h.File.Size))
-			for _, s := range h.States {
-				ser := s.Value
-				if s.UserKey != "" {
-					ser = s.UserKey + " -> " + s.Value
-				}
-				items := "elements"
-				if s.Mode == snapshot.ModeBroadcast {
-					items = "entries"
-				}
-				fmt.Fprintf(out, "    %s: %s, %d %s, serializer %s, %s\n", s.Name, s.Mode, s.Count, items, ser, formatBytes(s.Length))
-			}
-		}
-	}
-	files, bytes := metadataFiles(m)
-	fmt.Fprintf(out, "\ntotal: %d operator%s, %d keyed state handle%s (%d full, %d incremental), %d operator state handle%s, %d file%s, %s (%d bytes)\n",
-		len(m.Operators), plural(len(m.Operators)), keyed, plural(keyed), full, incremental, opHandles, plural(opHandles),
-		files, plural(files), formatBytes(bytes), bytes)
-}
-
-func printStates(out io.Writer, indent string, states []snapshot.StateMeta) {
-	if len(states) == 0 {
-		fmt.Fprintf(out, "%sstates: none\n", indent)
-		return
-	}
-	fmt.Fprintf(out, "%sstates:\n", indent)
-	for _, s := range states {
-		ser := orDash(s.Value)
-		if s.UserKey != "" {
-			ser = s.UserKey + " -> " + ser
-		}
-		fmt.Fprintf(out, "%s  %s: %s, serializer %s\n", indent, s.Name, s.Kind, ser)
-	}
-}
-
-func compressionName(c snapshot.Compression) string {
-	if c == snapshot.CompressionNone {
-		return "none"
-	}
-	return string(c)
-}
-
-func incrementalSize(fs []snapshot.IncrementalFile) int64 {
-	var n int64
-	for _, f := range fs {
-		n += f.Size
-	}
-	return n
-}
-
-// Run implements `checkpoints validate`.
-func (c *checkpointsValidateCmd) Run(e *env) error {
-	loc, err := openCheckpointLocation(e.Ctx, c.URL)
-	if err != nil {
-		return err
-	}
-	defer loc.close()
-	ts, err := loc.targets(c.Job, c.ID, c.All)
-	if err != nil {
-		return err
-	}
-	out := e.Out
-	var files, badTargets, problems int
-	var bytes int64
-	for _, t := range ts {
-		var ps []error
-		m, mdSize, err := loc.load(e.Ctx, t)
-		if err != nil {
-			ps = []error{err}
-		} else {
-			rep, err := checkpoint.Check(e.Ctx, loc.st, t.base, m)
-			if err != nil {
-				return err
-			}
-			ps = rep.Problems
-			files += rep.Files + 1 // and the _metadata
-			bytes += rep.Bytes + mdSize
-			if len(ps) == 0 {
-				fmt.Fprintf(out, "%s: ok, _metadata and %d file%s, %s%s\n", t.desc, rep.Files, plural(rep.Files), formatBytes(rep.Bytes+mdSize), unverifiedNote(rep))
-				continue
-			}
-		}
-		badTargets++
-		problems += len(ps)
-		fmt.Fprintf(out, "%s: %d problem%s\n", t.desc, len(ps), plural(len(ps)))
-		for _, p := range ps {
-			fmt.Fprintf(out, "  %s\n", problemText(p))
-		}
-	}
-	what := "checkpoint" + plural(len(ts))
-	if loc.savepoint {
-		what = "savepoint"
-	}
-	if problems > 0 {
-		return fmt.Errorf("%d problem%s in %d of %d %s under %s (listed above)",
-			problems, plural(problems), badTargets, len(ts), what, loc.url)
-	}
-	_, err = fmt.Fprintf(out, "OK: %d %s valid under %s: %d files, %s (%d bytes) checked\n",
-		len(ts), what, loc.url, files, formatBytes(bytes), bytes)
-	return err
-}
-
-// unverifiedNote says how many files of a report have no checksum to verify (metadata format
-// 1), or nothing.
-func unverifiedNote(rep *checkpoint.CheckReport) string {
-	if rep.Unverified == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (%d file%s without a checksum, metadata format %d: checked by size and block checksums only)",
-		rep.Unverified, plural(rep.Unverified), snapshot.MetadataVersionNoChecksums)
 }
 
 // problemText describes a problem with a file as "<file>: <what>: <detail>".

@@ -5,7 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/streamstate/streamstate/backend/heap"
+	"github.com/streamstate/streamstate/stream"
 )
 
 func TestDemo(t *testing.T) {
@@ -106,35 +110,57 @@ func TestDemoBadFlags(t *testing.T) {
 	}
 }
 
-// TestDemoVerifyDetects checks the checker: verify must fail when the state and the model
-// differ, or "verified" would prove nothing.
+// TestDemoVerifyDetects checks the checker: a verification round must fail when the state
+// and the model differ, or "verified" would prove nothing. One job runs the events, then a
+// faithful round and one round per kind of difference.
 func TestDemoVerifyDetects(t *testing.T) {
-	ctx := context.Background()
-	job, err := openDemoJob(ctx, "hashmap", 2, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer job.close()
+	events := generateEvents(3, 300, 40)
 	want := demoModel{}
-	for _, ev := range generateEvents(3, 300, 40) {
-		if err := job.process(ev); err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range events {
 		want.apply(ev)
 	}
-	if n, err := job.verify(want); err != nil || n != len(want) {
-		t.Fatalf("verify of a faithful model: %d keys, %v", n, err)
-	}
-	for name, change := range map[string]func(m demoModel){
+	changes := map[string]func(m demoModel){
 		"total":    func(m demoModel) { m["acct-00001"].total++ },
 		"recent":   func(m demoModel) { m["acct-00002"].recent[0]++ },
 		"merchant": func(m demoModel) { m["acct-00003"].merchants["nowhere"] = 1 },
 		"missing":  func(m demoModel) { m["acct-99999"] = &demoAccount{merchants: map[string]int64{}} },
 		"extra":    func(m demoModel) { delete(m, "acct-00004") },
-	} {
+	}
+	universe := accountNames(40)
+	faithful := newDemoRound(want, universe)
+	src := newDemoSourceSpec(events)
+	src.after = []*demoRound{faithful}
+	rounds := map[string]*demoRound{}
+	for name, change := range changes {
 		m := want.clone()
 		change(m)
-		if _, err := job.verify(m); err == nil {
+		rounds[name] = newDemoRound(m, universe)
+		src.after = append(src.after, rounds[name])
+	}
+	var processed atomic.Int64
+	job, err := stream.Execute(context.Background(), demoGraph(src, &processed),
+		stream.Options{StateBackend: &heap.StateBackend{}, Parallelism: 2, MaxParallelism: demoMaxParallelism})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if processed.Load() != int64(len(events)) {
+		t.Fatalf("processed %d events, want %d", processed.Load(), len(events))
+	}
+	for _, r := range src.after {
+		select {
+		case <-r.done:
+		default:
+			t.Fatalf("the job ended before every account of a round was checked (%d of %d)", r.checked, r.total)
+		}
+	}
+	if n, err := faithful.result(); err != nil || n != len(want) {
+		t.Fatalf("verify of a faithful model: %d keys, %v", n, err)
+	}
+	for name, r := range rounds {
+		if _, err := r.result(); err == nil {
 			t.Errorf("%s: verify found no difference", name)
 		}
 	}

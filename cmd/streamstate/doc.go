@@ -15,7 +15,10 @@
 // savepoint finds it and learns where its savepoint went; jobsignals.go handles a job's
 // signals from the start of the process.
 //
-// One file per subcommand (run.go, savepoint.go, checkpoints.go, demo.go, bench_*.go;
-// bench_state_pebble.go is the raw Pebble baseline of bench state); jobs.go lists the
-// shipped jobs and backends.go the state backends.
+// One file per subcommand: run.go, savepoint.go, demo.go (its stream job in demo_job.go),
+// checkpoints_{list,inspect,validate}.go (what they share, the URL's location, in
+// checkpoints.go), bench_state.go, bench_checkpoint.go, bench_nexmark.go. The machinery of
+// bench state, with its one table of operations and its baselines, is internal/bench.
+// Helpers: jobs.go lists the shipped jobs, backends.go the state backends, storage.go opens
+// storage URLs, format.go formats tables, sizes and times for people.
 package main

@@ -327,37 +327,35 @@ func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Con
 	return res
 }
 
-// loadSnapshot opens a savepoint directory or a checkpoint directory <root>/<job>/chk-<n>.
+// loadSnapshot opens a savepoint directory or a checkpoint directory <root>/<job>/chk-<n>,
+// as checkpoint.Locate finds it.
 func loadSnapshot(ctx context.Context, url string) (*snapshot.Metadata, snapshot.Reader, func(), error) {
-	trimmed := strings.TrimSuffix(url, "/")
-	base := trimmed[strings.LastIndex(trimmed, "/")+1:]
-	var id int64
-	if _, err := fmt.Sscanf(base, "chk-%d", &id); err == nil && id > 0 {
-		jobDir := strings.TrimSuffix(trimmed, "/"+base)
-		i := strings.LastIndex(jobDir, "/")
-		root, jobID := jobDir[:i], jobDir[i+1:]
-		st, err := openStorage(ctx, root)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("--from %s: %w", blobstore.RedactURL(url), err)
-		}
+	shown := blobstore.RedactURL(url)
+	l, err := checkpoint.Locate(ctx, url, openStorage)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("--from %s: %w", shown, err)
+	}
+	var m *snapshot.Metadata
+	var r snapshot.Reader
+	switch l.Kind {
+	case checkpoint.AtCheckpoint:
 		// Read-only: the job may be running elsewhere, and Open would clean up after it.
-		m, r, err := checkpoint.LoadCheckpoint(ctx, st, jobID, id)
-		if err == nil {
-			return m, r, func() { st.Close() }, nil
+		if m, r, err = checkpoint.LoadCheckpoint(ctx, l.Storage, l.JobID, l.CheckpointID); err != nil {
+			err = fmt.Errorf("--from %s: checkpoint %d of job %s: %w", shown, l.CheckpointID, l.JobID, err)
 		}
-		st.Close()
-		return nil, nil, nil, fmt.Errorf("--from %s: checkpoint %d of job %s: %w", blobstore.RedactURL(url), id, jobID, err)
+	case checkpoint.AtSavepoint:
+		if m, r, err = checkpoint.LoadSavepoint(ctx, l.Storage); err != nil {
+			err = fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): %w", shown, err)
+		}
+	default:
+		err = fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): it is a checkpoint %v; give a savepoint's directory or a checkpoint's <job-id>/chk-<n> in it (or --resume)",
+			shown, l.Kind)
 	}
-	st, err := openStorage(ctx, url)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--from %s: %w", blobstore.RedactURL(url), err)
+		l.Storage.Close()
+		return nil, nil, nil, err
 	}
-	m, r, err := checkpoint.LoadSavepoint(ctx, st)
-	if err != nil {
-		st.Close()
-		return nil, nil, nil, fmt.Errorf("--from %s: not a savepoint (nor a checkpoint directory <checkpoints>/<job-id>/chk-<n>): %w", blobstore.RedactURL(url), err)
-	}
-	return m, r, func() { st.Close() }, nil
+	return m, r, func() { l.Storage.Close() }, nil
 }
 
 // serveMetrics serves reg at addr/metrics until stop is called.
@@ -453,19 +451,6 @@ func (p *progressLine) run(job *stream.Job, start time.Time) (stop func()) {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
-}
-
-// formatBytes formats a size in bytes for people: B, KiB, MiB or GiB with one decimal.
-func formatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // jobNames returns the names of the shipped jobs, sorted.
