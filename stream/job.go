@@ -219,8 +219,30 @@ func (o *Options) setDefaults() error {
 	if o.Parallelism < 1 || o.Parallelism > keygroup.UpperBoundMaxParallelism {
 		return fmt.Errorf("stream: parallelism %d is outside [1, %d]", o.Parallelism, keygroup.UpperBoundMaxParallelism)
 	}
+	var errs []error
 	if o.StateBackend == nil {
-		return errors.New("stream: Options.StateBackend is not set; give the job a state backend, e.g. &heap.StateBackend{} (package backend/heap), or build the options from a configuration with config.Build")
+		errs = append(errs, errors.New("stream: Options.StateBackend is not set; give the job a state backend, e.g. &heap.StateBackend{} (package backend/heap), or build the options from a configuration with config.Build"))
+	}
+	if o.Restore.Latest && o.Checkpoints == nil {
+		errs = append(errs, errors.New("stream: Restore.Latest is set but Options.Checkpoints is nil: there is nothing to resume from; give the job its checkpoints or do not ask to resume"))
+	}
+	if o.Restore.Latest && o.Restore.Metadata != nil {
+		errs = append(errs, errors.New("stream: Restore.Latest and Restore.Metadata are both set; resume from the latest checkpoint or from the given snapshot, not both"))
+	}
+	c := o.Checkpointing
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Checkpointing.Interval", c.Interval}, {"Checkpointing.Timeout", c.Timeout}, {"Checkpointing.MinPause", c.MinPause}, {"AutoWatermarkInterval", o.AutoWatermarkInterval}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("stream: %s is negative (%v)", d.name, d.v))
+		}
+	}
+	if c.MaxConcurrent < 0 || c.TolerableFailures < 0 {
+		errs = append(errs, fmt.Errorf("stream: Checkpointing.MaxConcurrent (%d) and TolerableFailures (%d) must not be negative", c.MaxConcurrent, c.TolerableFailures))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	if o.Checkpointing.Timeout == 0 {
 		o.Checkpointing.Timeout = 10 * time.Minute

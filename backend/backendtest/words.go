@@ -230,7 +230,7 @@ func testWordWrongType(t *testing.T, f Factory) {
 }
 
 // CheckWordPaths fails unless the backend f creates offers the unboxed paths for word-sized
-// types (backend.WordValue, InternalWordList, InternalWordKeyMap) and only for them.
+// types (backend.WordValue, backend.WordList, backend.WordKeyMap) and only for them.
 // It is not part of Run: a backend is correct without them, only slower.
 func CheckWordPaths(t *testing.T, f Factory) {
 	_, s := single(t, f)

@@ -39,7 +39,7 @@ type heapTimerQueue struct {
 	q    *timerheap.Queue
 }
 
-// The queue is an InternalState only so that the backend can keep it with the states.
+// The queue is a backend.State only so that the backend can keep it with the states.
 func (q *heapTimerQueue) SetNamespace([]byte) {}
 func (q *heapTimerQueue) Clear() error        { return nil }
 

@@ -176,7 +176,7 @@ type timerQueue struct {
 	key     []byte
 }
 
-// The queue is an InternalState only so that the backend can keep it with the states.
+// The queue is a backend.State only so that the backend can keep it with the states.
 func (q *timerQueue) SetNamespace([]byte) {}
 func (q *timerQueue) Clear() error        { return nil }
 

@@ -11,5 +11,6 @@
 // Without them a test that needs MinIO is skipped with a message that says how to run it, so
 // `go test ./...` passes on a machine without MinIO; scripts/test.sh always sets them.
 //
-// It imports only the standard library; only tests import it.
+// It imports the AWS SDK (to create the test bucket) and nothing of the module; only tests
+// import it.
 package miniotest
