@@ -13,6 +13,7 @@ import (
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
+	"github.com/streamstate/streamstate/internal/units"
 	"github.com/streamstate/streamstate/keygroup"
 )
 
@@ -323,40 +324,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	return time.Duration(n) * unit, nil
 }
 
-// ParseMemorySize parses a memory size as Flink does: a number and an optional unit, where
-// b/bytes, k/kb/kibibytes, m/mb/mebibytes, g/gb/gibibytes and t/tb/tebibytes are powers of 1024.
-func ParseMemorySize(s string) (int64, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return 0, fmt.Errorf("memory size %q does not start with a number", s)
-	}
-	n, err := strconv.ParseInt(s[:i], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("memory size %q: %w", s, err)
-	}
-	shift := 0
-	switch strings.TrimSpace(s[i:]) {
-	case "", "b", "bytes":
-	case "k", "kb", "kib", "kibibytes":
-		shift = 10
-	case "m", "mb", "mib", "mebibytes":
-		shift = 20
-	case "g", "gb", "gib", "gibibytes":
-		shift = 30
-	case "t", "tb", "tib", "tebibytes":
-		shift = 40
-	default:
-		return 0, fmt.Errorf("memory size %q has an unknown unit; use b, kb, mb, gb or tb", s)
-	}
-	if n > (1<<63-1)>>shift {
-		return 0, fmt.Errorf("memory size %q overflows", s)
-	}
-	return n << shift, nil
-}
+// ParseMemorySize parses a memory size as Flink writes it (internal/units.ParseMemorySize):
+// a number and an optional unit, powers of 1024, e.g. "5 mb".
+func ParseMemorySize(s string) (int64, error) { return units.ParseMemorySize(s) }
 
 // OpenCheckpointStorage opens the configured checkpoint storage.
 func (c *Config) OpenCheckpointStorage(ctx context.Context) (checkpoint.Storage, error) {

@@ -7,7 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
+
+	"github.com/streamstate/streamstate/internal/units"
 )
 
 // Configuration keys of the lsm backend. Each is also accepted with Flink's
@@ -213,46 +214,8 @@ func parseIntMin(s string, lo int) (int, error) {
 	return n, nil
 }
 
-// ParseMemorySize parses a memory size as Flink writes them: a number and an optional unit,
-// b/bytes, k/kb/kibibytes, m/mb/mebibytes, g/gb/gibibytes, t/tb/tebibytes (case-insensitive,
-// powers of 1024), e.g. "64mb", "1 gb", "4096".
-func ParseMemorySize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := strings.IndexFunc(t, func(r rune) bool { return !unicode.IsDigit(r) })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
-	}
-	if num == "" {
-		return 0, fmt.Errorf("%q is not a memory size (e.g. 64mb)", s)
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a memory size (e.g. 64mb)", s)
-	}
-	var mult int64
-	switch unit {
-	case "", "b", "bytes":
-		mult = 1
-	case "k", "kb", "kibibytes":
-		mult = 1 << 10
-	case "m", "mb", "mebibytes":
-		mult = 1 << 20
-	case "g", "gb", "gibibytes":
-		mult = 1 << 30
-	case "t", "tb", "tebibytes":
-		mult = 1 << 40
-	default:
-		return 0, fmt.Errorf("%q has unknown unit %q (use b, kb, mb, gb or tb)", s, unit)
-	}
-	if n > math.MaxInt64/mult {
-		return 0, fmt.Errorf("%q overflows 64 bits", s)
-	}
-	return n * mult, nil
-}
-
 func parsePositiveSize(s string) (int64, error) {
-	n, err := ParseMemorySize(s)
+	n, err := units.ParseMemorySize(s)
 	if err == nil && n <= 0 {
 		err = fmt.Errorf("%q must be positive", s)
 	}

@@ -101,19 +101,6 @@ func TestParseConfigErrorsNameKeys(t *testing.T) {
 	}
 }
 
-func TestParseMemorySize(t *testing.T) {
-	for in, want := range map[string]int64{"1": 1, "64mb": 64 << 20, "1 GB": 1 << 30, "512k": 512 << 10, "2tebibytes": 2 << 40, "7 bytes": 7} {
-		if got, err := ParseMemorySize(in); err != nil || got != want {
-			t.Errorf("ParseMemorySize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "mb", "-1mb", "1.5gb", "99999999999999999999", "9000000tb", "1 xb"} {
-		if _, err := ParseMemorySize(in); err == nil {
-			t.Errorf("ParseMemorySize(%q) accepted", in)
-		}
-	}
-}
-
 func TestOptionsValidateReportsAll(t *testing.T) {
 	o := Options{WriteBufferCount: 1, BlockSize: 10, Profile: "FAST", TransferConcurrency: -1, MaxOpenFiles: 3}
 	o.setDefaults()
