@@ -142,6 +142,9 @@ type KeyedStream[K, T any] struct {
 
 // KeyBy partitions s by key. ser encodes keys for key groups and state (the key-group hash is
 // over its bytes, so it must not change between runs of a job); nil means serde.Of[K]().
+// As in Flink, key must be deterministic and a record must not change after it is emitted: the
+// key is serialized and hashed once, where the record is routed, and the keyed task keys its
+// state by those bytes (it runs key again only to give the function the typed key).
 func KeyBy[T, K any](s *Stream[T], key func(T) K, ser serde.Serializer[K]) *KeyedStream[K, T] {
 	if ser == nil {
 		ser = serde.Of[K]()
