@@ -53,10 +53,9 @@ type SnapshotResult struct {
 // target, as a task and the checkpoint coordinator do: the synchronous phases one after the
 // other on the calling goroutine (the task's: backends are not safe for concurrent use), the
 // asynchronous phases concurrently on goroutines of their own, then target.Complete with
-// opts.Metadata, then NotifyCheckpointComplete on every backend that has it (Flink's
-// CheckpointListener). On any error the snapshots not yet run are released, target is
-// aborted (unless Complete failed: it cleaned up itself), every backend that has
-// NotifyCheckpointAborted is told, and the errors are returned, joined.
+// opts.Metadata, then NotifyCheckpointComplete on every backend. On any error the snapshots
+// not yet run are released, target is aborted (unless Complete failed: it cleaned up itself),
+// every backend gets NotifyCheckpointAborted, and the errors are returned, joined.
 //
 // It is the one driver of the snapshot protocol outside the stream runtime (whose tasks and
 // coordinator split it across goroutines and processes of their own): the benchmarks and the
@@ -70,9 +69,7 @@ func SnapshotOperator(ctx context.Context, id int64, backends []Keyed, target Sn
 			errs = append(errs, target.Abort(ctx))
 		}
 		for _, b := range backends {
-			if l, ok := b.(interface{ NotifyCheckpointAborted(int64) error }); ok {
-				errs = append(errs, l.NotifyCheckpointAborted(id))
-			}
+			errs = append(errs, b.NotifyCheckpointAborted(id))
 		}
 		return res, errors.Join(errs...)
 	}
@@ -123,10 +120,8 @@ func SnapshotOperator(ctx context.Context, id int64, backends []Keyed, target Sn
 	}
 	var notifyErrs []error
 	for i, b := range backends {
-		if l, ok := b.(interface{ NotifyCheckpointComplete(int64) error }); ok {
-			if err := l.NotifyCheckpointComplete(id); err != nil {
-				notifyErrs = append(notifyErrs, fmt.Errorf("subtask %d: notify complete: %w", i, err))
-			}
+		if err := b.NotifyCheckpointComplete(id); err != nil {
+			notifyErrs = append(notifyErrs, fmt.Errorf("subtask %d: notify complete: %w", i, err))
 		}
 	}
 	res.Complete = time.Since(start)
