@@ -21,4 +21,8 @@
 // bench state, with its one table of operations and its baselines, is internal/bench.
 // Helpers: jobs.go lists the shipped jobs, backends.go the state backends, storage.go opens
 // storage URLs, format.go formats tables, sizes and times for people.
+//
+// The command builds jobs through config (the composition root) and prints; it holds no
+// runtime or snapshot protocol of its own (stream runs jobs, backend.SnapshotOperator drives a
+// snapshot outside a job, checkpoint.Locate says what a URL holds).
 package main
