@@ -157,6 +157,13 @@ func newMiniBatch[K, T, OUT any](op *keyedOp[K, T, OUT], cfg miniBatchConfig[T],
 			return nil, op.t.job.corruptOperatorState(m.uid, pendingName, "mini-batch value of window %v: %v", p.w, err)
 		}
 		e := mb.key(p.key)
+		if !e.keyOK {
+			// Untrusted bytes too: decode the key now, so that a bad one fails the restore (which
+			// then falls back) instead of the window that fires it, hours later.
+			if err := mb.setKey(e); err != nil {
+				return nil, op.t.job.corruptOperatorState(m.uid, pendingName, "mini-batch key %x of window %v: %v", p.key, p.w, err)
+			}
+		}
 		e.fired = p.fired // a key's values all come from the one subtask that had its key group
 		mb.add(e, p.w, v, p.ts)
 	}
@@ -181,7 +188,8 @@ func (mb *miniBatch[K, T]) key(raw []byte) *miniKey[K, T] {
 }
 
 // setKey makes e's key current: from the key and key group it was ingested with, or for a
-// key restored from a checkpoint, from its bytes (decoded and hashed once, then kept).
+// key restored from a checkpoint, from its bytes (decoded and hashed once, at restore, then
+// kept).
 func (mb *miniBatch[K, T]) setKey(e *miniKey[K, T]) error {
 	if e.keyOK {
 		return mb.kb.SetCurrentKeyRouted(e.key, e.raw, e.kg)

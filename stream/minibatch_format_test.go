@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"math"
+	"strings"
 	"testing"
 
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
@@ -112,4 +115,44 @@ func TestMiniBatchRestoresPinnedFormat(t *testing.T) {
 	}
 	want = append(want, windowLine("k9", w9, 5))
 	compareLines(t, readOutput(t, out), want)
+}
+
+// TestMiniBatchCorruptKeyFailsRestore: a checkpointed mini-batch key whose bytes do not decode
+// fails the restore as corrupt operator state naming the file (so a restore of the latest
+// checkpoint falls back to an earlier one), not the window that would fire it later.
+func TestMiniBatchCorruptKeyFailsRestore(t *testing.T) {
+	valSer := serde.Of[event]()
+	v, err := valSer.Append(nil, event{Key: "k0", Val: 1, TS: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte("k0 without its terminator")
+	if _, _, err := serde.DecodeKey(serde.Of[string](), bad); err == nil {
+		t.Fatal("the crafted key decodes; the test would prove nothing")
+	}
+	cps := openCheckpoints(t, t.TempDir())
+	craftOperatorState(t, cps, 1, "window", func(b state.OperatorStateStore) error {
+		st, err := state.GetUnionListState(b, state.ListDescriptor[[]byte]{Name: "mini-batch-pairs",
+			Serializer: pinnedBytes{id: "mini-batch-pair/v1(" + valSer.ID() + ")"}})
+		if err != nil {
+			return err
+		}
+		// Every key group is this subtask's at parallelism 1, whatever the bytes hash to.
+		return st.Update([][]byte{pinnedMiniPair(bad, TimeWindow{Start: 7, End: 57}, 40, math.MinInt64, v)})
+	})
+	m, err := cps.Load(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGraph()
+	s := FromSource(g, "source", &sliceSource{events: testEvents(10, 2), splits: 1}, WatermarkStrategy{})
+	Sink(miniBatchWindow(s, miniBatchKinds[0].assigner, 10_000, false), func(string, int64) error { return nil })
+	j, err := Execute(context.Background(), g, Options{StateBackend: heapBackend, Parallelism: 1, Restore: Restore{Metadata: m, Reader: cps.Reader()}})
+	if err == nil {
+		err = j.Wait()
+		t.Fatalf("the restore took a key that does not decode; the job then ended with %v", err)
+	}
+	if !errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "mini-batch key") {
+		t.Fatalf("restore error %v: want corrupt operator state naming the mini-batch key", err)
+	}
 }
