@@ -270,7 +270,7 @@ func mapsKeys(m map[string]string) func(func(string) bool) {
 }
 
 func parseBool(key, val string, bad func(string, string, string)) bool {
-	b, err := strconv.ParseBool(val)
+	b, err := units.ParseBool(val)
 	if err != nil {
 		bad(key, val, "want true or false")
 	}

@@ -96,7 +96,7 @@ func ParseConfig(conf map[string]string) (Config, error) {
 	for _, key := range slices.Sorted(maps.Keys(conf)) {
 		val := strings.TrimSpace(conf[key])
 		if key == IncrementalKey {
-			b, err := parseBool(val)
+			b, err := units.ParseBool(val)
 			if err != nil {
 				bad(key, "%v", err)
 			}
@@ -132,7 +132,7 @@ func ParseConfig(conf map[string]string) (Config, error) {
 		var err error
 		switch suffix {
 		case keyManaged:
-			c.ManagedMemory, err = parseBool(val)
+			c.ManagedMemory, err = units.ParseBool(val)
 		case keyFixedPerSlot:
 			c.FixedPerSlot, err = parsePositiveSize(val)
 		case keyWriteBufferRatio:
@@ -191,16 +191,6 @@ func ParseConfig(conf map[string]string) (Config, error) {
 		return Config{}, fmt.Errorf("lsm backend configuration: %s", strings.Join(errs, "; "))
 	}
 	return c, nil
-}
-
-func parseBool(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
-	}
-	return false, fmt.Errorf("%q is not a boolean (true or false)", s)
 }
 
 func parseIntMin(s string, lo int) (int, error) {

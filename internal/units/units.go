@@ -42,3 +42,16 @@ func ParseMemorySize(s string) (int64, error) {
 	}
 	return n << shift, nil
 }
+
+// ParseBool parses a boolean as Flink's configuration does: true or false, in any case and
+// with surrounding spaces. Anything else ("1", "yes", "t") is an error naming the value, so a
+// key read by two packages means the same in both.
+func ParseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean (true or false)", s)
+}

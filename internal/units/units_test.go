@@ -15,3 +15,16 @@ func TestParseMemorySize(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBool(t *testing.T) {
+	for in, want := range map[string]bool{"true": true, "TRUE": true, " False ": false, "false": false} {
+		if got, err := ParseBool(in); err != nil || got != want {
+			t.Errorf("ParseBool(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1", "0", "t", "yes", "on"} {
+		if _, err := ParseBool(in); err == nil {
+			t.Errorf("ParseBool(%q) accepted", in)
+		}
+	}
+}
