@@ -9,6 +9,11 @@
 // must not grow with state size, then an asynchronous phase (AsyncSnapshot.Run) that writes
 // while processing goes on. What a snapshot holds never changes after its synchronous phase.
 //
+// A keyed backend also learns the fate of the checkpoints it took part in
+// (NotifyCheckpointComplete/Aborted), as Flink's KeyedStateBackend does. SnapshotOperator
+// drives the whole protocol (synchronous phases, asynchronous phases, metadata, notifications)
+// for callers outside the stream runtime: benchmarks and the conformance suite.
+//
 // States speak serialized keys and erased (boxed) values; package state's typed wrappers
 // convert. A value type that fits in a machine word may be served unboxed (Word*).
 //
