@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"iter"
+	"strings"
 
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
@@ -85,12 +86,14 @@ type Map interface {
 // MapEntry is one erased map entry.
 type MapEntry struct{ Key, Value any }
 
-// CheckCompatible is the check every backend makes when a state is registered over data
-// written earlier (restored, or registered before): same kind (else ErrStateConflict) and same
-// serializer IDs (else ErrIncompatibleSerializer, naming the state and both serializers).
+// CheckCompatible is the check a backend makes when the same state meets itself in two
+// recorded forms (two snapshots restored into one backend, or a timer queue registered over a
+// restored one): same kind (else ErrStateConflict) and the same serializer IDs (else
+// ErrIncompatibleSerializer, naming the state and both serializers). A descriptor registered
+// over recorded state is checked with CheckRegistration instead, which accepts aliases.
 func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 	if have.Kind != want.Kind {
-		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", ErrStateConflict, want.Name, operatorID, have.Kind, want.Kind)
+		return kindConflict(operatorID, have, want.Kind)
 	}
 	if have.Value != want.Value || have.UserKey != want.UserKey {
 		h, w := have.Value, want.Value
@@ -101,4 +104,58 @@ func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 			ErrIncompatibleSerializer, want.Name, operatorID, h, w, h)
 	}
 	return nil
+}
+
+// CheckRegistration is the check every keyed backend makes when a descriptor (spec) is
+// registered over state recorded as have (restored, or registered before): the same kind
+// (else ErrStateConflict), and serializers that read the recorded ones as is (CheckSerializers).
+// When it passes, the backend records the state under the spec's serializer IDs from then on.
+func CheckRegistration(operatorID string, have snapshot.StateMeta, spec Spec) error {
+	if have.Kind != spec.Kind {
+		return kindConflict(operatorID, have, spec.Kind)
+	}
+	var userKey serde.Erased
+	if spec.Kind == KindMap {
+		userKey = spec.UserKey
+	}
+	return CheckSerializers(fmt.Sprintf("state %q of operator %s", spec.Name, operatorID), have.Value, have.UserKey, spec.Value, userKey)
+}
+
+// CheckSerializers is the one serializer rule of every backend, keyed and operator state
+// alike: a recorded serializer ID is accepted when the registered serializer has that ID or
+// declares it as an alias (serde.Compatible). state names the state in the error;
+// recordedUserKey is empty and userKey nil for states without user keys. The error wraps
+// ErrIncompatibleSerializer and names the state, both IDs and the fix.
+func CheckSerializers(state, recordedValue, recordedUserKey string, value, userKey serde.Erased) error {
+	if !serde.Compatible(value, recordedValue) {
+		return incompatible(state, "", recordedValue, value)
+	}
+	if userKey == nil {
+		if recordedUserKey != "" {
+			return fmt.Errorf("%w: %s was written with user key serializer %q but is registered without one",
+				ErrIncompatibleSerializer, state, recordedUserKey)
+		}
+		return nil
+	}
+	if !serde.Compatible(userKey, recordedUserKey) {
+		return incompatible(state, "user key ", recordedUserKey, userKey)
+	}
+	return nil
+}
+
+func incompatible(state, what, recorded string, s serde.Erased) error {
+	fix := "implement serde.Aliased"
+	for _, c := range []string{"json", "cbor"} {
+		if name, ok := strings.CutPrefix(recorded, c+":"); ok && strings.HasPrefix(s.ID(), c+":") {
+			fix = fmt.Sprintf("serde.%s[T]{Name: ..., Aliases: []string{%q}}", strings.ToUpper(c), name)
+		}
+	}
+	return fmt.Errorf("%w: %s was written with %sserializer %q but is registered with %q; "+
+		"if only the type or the serializer's name changed (the same bytes), declare %q as an alias (%s); "+
+		"otherwise register it with %q",
+		ErrIncompatibleSerializer, state, what, recorded, s.ID(), recorded, fix, recorded)
+}
+
+func kindConflict(operatorID string, have snapshot.StateMeta, want Kind) error {
+	return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", ErrStateConflict, have.Name, operatorID, have.Kind, want)
 }

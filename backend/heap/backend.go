@@ -130,13 +130,13 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if t, ok := b.states[spec.Name]; ok {
-		if err := backend.CheckCompatible(b.opID, t.meta(), meta); err != nil {
+		if err := backend.CheckRegistration(b.opID, t.meta(), spec); err != nil {
 			return nil, err
 		}
 		if t.registered() {
 			return t.internal(), nil
 		}
-		return b.register(spec, t.(*restored))
+		return b.register(spec, meta, t.(*restored))
 	}
 	t := b.newTable(spec, meta)
 	b.states[spec.Name] = t

@@ -134,8 +134,8 @@ func copyRecord(r *snapshot.Record, file string) rawRecord {
 // bytes are what was written, or a serializer of the same ID writes another format): the
 // error wraps snapshot.ErrCorrupt and names the file, so a restore falls back to an older
 // checkpoint.
-func (b *Backend) register(spec backend.Spec, r *restored) (backend.State, error) {
-	t := b.newTable(spec, r.m)
+func (b *Backend) register(spec backend.Spec, meta snapshot.StateMeta, r *restored) (backend.State, error) {
+	t := b.newTable(spec, meta) // recorded under the spec's serializer IDs from now on (aliases)
 	ins := t.(restorer)
 	for i, recs := range r.recs {
 		for j := range recs {

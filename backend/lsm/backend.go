@@ -252,11 +252,17 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	}
 	e, ok := b.states[spec.Name]
 	if ok {
-		if err := backend.CheckCompatible(b.opID, e.meta, meta); err != nil {
+		if err := backend.CheckRegistration(b.opID, e.meta, spec); err != nil {
 			return nil, err
 		}
 		if e.st != nil {
 			return e.st, nil
+		}
+		if e.meta != meta { // restored under an alias: recorded under the spec's IDs from now on
+			e.meta = meta
+			if err := b.writeStateMeta(e); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		var err error

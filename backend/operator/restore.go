@@ -24,14 +24,15 @@ type rawState struct {
 }
 
 // decode turns the restored items into a registered state using spec's serializers, which
-// have the IDs the items were written with.
-func (r *rawState) decode(b *Backend, spec backend.Spec) (opState, error) {
+// read the IDs the items were written with (as their own IDs or aliases). The state is
+// recorded as meta, the spec's IDs, from then on.
+func (r *rawState) decode(b *Backend, spec backend.Spec, meta snapshot.OperatorStateMeta) (opState, error) {
 	bad := func(what string, i int, err error) error {
 		return fmt.Errorf("%w: operator state %q restored from %s: %s %d: %v",
 			snapshot.ErrCorrupt, r.meta.Name, strings.Join(r.files, ", "), what, i, err)
 	}
 	if r.meta.Mode == snapshot.ModeBroadcast {
-		s := &broadcastState{b: b, m: r.meta, key: spec.UserKey, val: spec.Value, entries: make(map[string]entry, len(r.keys))}
+		s := &broadcastState{b: b, m: meta, key: spec.UserKey, val: spec.Value, entries: make(map[string]entry, len(r.keys))}
 		for i := range r.keys {
 			k, err := spec.UserKey.DecodeAny(r.keys[i])
 			if err != nil {
@@ -45,7 +46,7 @@ func (r *rawState) decode(b *Backend, spec backend.Spec) (opState, error) {
 		}
 		return s, nil
 	}
-	s := &listState{b: b, m: r.meta, val: spec.Value}
+	s := &listState{b: b, m: meta, val: spec.Value}
 	if len(r.values) > 0 {
 		s.list = make([]any, len(r.values))
 	}
