@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
@@ -154,6 +155,22 @@ func incompatible(state, what, recorded string, s serde.Erased) error {
 		"if only the type or the serializer's name changed (the same bytes), declare %q as an alias (%s); "+
 		"otherwise register it with %q",
 		ErrIncompatibleSerializer, state, what, recorded, s.ID(), recorded, fix, recorded)
+}
+
+// CheckKeySerializer is the check every keyed backend makes when it restores keys recorded
+// with the key serializer ID recorded, for a job whose key serializer has ID id and alias IDs
+// aliases (Options.KeySerializerAliases). A key's bytes decide its key group and its place in
+// the state, so the rule is stricter in spirit than for values, though the same in form: the
+// recorded ID must be id or one of aliases, which promise identical bytes (serde.Aliased).
+// Anything else fails with ErrIncompatibleSerializer naming the operator and both IDs.
+func CheckKeySerializer(operatorID, recorded, id string, aliases []string) error {
+	if recorded == id || slices.Contains(aliases, recorded) {
+		return nil
+	}
+	return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q; "+
+		"a key serializer cannot change (a key's bytes decide its key group) unless it encodes every key to the same bytes: "+
+		"then declare %q as its alias (serde.Aliased), else key the job with %q",
+		ErrIncompatibleSerializer, operatorID, recorded, id, recorded, recorded)
 }
 
 func kindConflict(operatorID string, have snapshot.StateMeta, want Kind) error {

@@ -88,9 +88,8 @@ func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 		if opts.Reader == nil {
 			return fmt.Errorf("heap backend: backend.Options.Reader is required to restore")
 		}
-		if h.KeySerializer != b.keySer {
-			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
-				backend.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
+		if err := backend.CheckKeySerializer(b.opID, h.KeySerializer, b.keySer, opts.KeySerializerAliases); err != nil {
+			return err
 		}
 		targets := make([]*restored, len(h.States))
 		for i, m := range h.States {

@@ -121,9 +121,8 @@ func (b *Backend) open(ctx context.Context) error {
 		if h.KeyGroupRange.Intersect(b.rng).Len() == 0 {
 			continue
 		}
-		if h.KeySerializer != b.keySer {
-			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
-				backend.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
+		if err := backend.CheckKeySerializer(b.opID, h.KeySerializer, b.keySer, b.opts.KeySerializerAliases); err != nil {
+			return err
 		}
 		if h.Incremental != nil {
 			incr = append(incr, h)

@@ -234,6 +234,11 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*snapshot.KeyedSt
 	if err := b.checkBackendMeta(bm); err != nil {
 		return err
 	}
+	if bm.KeySerializer != b.keySer { // restored under an alias: recorded under the job's ID from now on
+		if err := b.writeBackendMeta(); err != nil {
+			return fmt.Errorf("lsm backend: restore operator %s: write metadata: %w", b.opID, err)
+		}
+	}
 	for i := range entries {
 		b.addEntry(&entries[i])
 	}
