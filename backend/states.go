@@ -87,11 +87,11 @@ type Map interface {
 // MapEntry is one erased map entry.
 type MapEntry struct{ Key, Value any }
 
-// CheckCompatible is the check a backend makes when the same state meets itself in two
-// recorded forms (two snapshots restored into one backend, or a timer queue registered over a
-// restored one): same kind (else ErrStateConflict) and the same serializer IDs (else
+// CheckCompatible is the check a backend makes when a state with fixed serializer IDs (a
+// timer queue) is registered over a recorded one: same kind (else ErrStateConflict) and the same serializer IDs (else
 // ErrIncompatibleSerializer, naming the state and both serializers). A descriptor registered
-// over recorded state is checked with CheckRegistration instead, which accepts aliases.
+// over recorded state is checked with CheckRegistration instead, which accepts aliases, and a
+// state restored from several snapshots with MergeRestored.
 func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 	if have.Kind != want.Kind {
 		return kindConflict(operatorID, have, want.Kind)
@@ -108,18 +108,39 @@ func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 }
 
 // CheckRegistration is the check every keyed backend makes when a descriptor (spec) is
-// registered over state recorded as have (restored, or registered before): the same kind
-// (else ErrStateConflict), and serializers that read the recorded ones as is (CheckSerializers).
-// When it passes, the backend records the state under the spec's serializer IDs from then on.
-func CheckRegistration(operatorID string, have snapshot.StateMeta, spec Spec) error {
-	if have.Kind != spec.Kind {
-		return kindConflict(operatorID, have, spec.Kind)
-	}
+// registered over state recorded earlier (restored, or registered before) as recorded: the
+// same kind (else ErrStateConflict), and serializers that read each recorded one as is
+// (CheckSerializers). A state restored from several snapshots may have been recorded under
+// more than one ID (see MergeRestored): the spec must read them all. When it passes, the
+// backend records the state under the spec's serializer IDs from then on.
+func CheckRegistration(operatorID string, spec Spec, recorded ...snapshot.StateMeta) error {
 	var userKey serde.Erased
 	if spec.Kind == KindMap {
 		userKey = spec.UserKey
 	}
-	return CheckSerializers(fmt.Sprintf("state %q of operator %s", spec.Name, operatorID), have.Value, have.UserKey, spec.Value, userKey)
+	for _, have := range recorded {
+		if have.Kind != spec.Kind {
+			return kindConflict(operatorID, have, spec.Kind)
+		}
+		if err := CheckSerializers(fmt.Sprintf("state %q of operator %s", spec.Name, operatorID), have.Value, have.UserKey, spec.Value, userKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MergeRestored is the check a keyed backend makes when one state is restored from several
+// snapshots (a rescale merges those of several subtasks): the same kind, else
+// ErrStateConflict. Their serializer IDs may differ: a subtask that restored the state under
+// an alias and registered it records the new ID, one that never registered it still records
+// the old one. MergeRestored reports whether add's IDs differ from have's; the backend then
+// keeps add beside have, and the descriptor that registers the state must read both
+// (CheckRegistration), so no serializer is ever given bytes it does not declare it reads.
+func MergeRestored(operatorID string, have, add snapshot.StateMeta) (differs bool, err error) {
+	if have.Kind != add.Kind {
+		return false, kindConflict(operatorID, have, add.Kind)
+	}
+	return have.Value != add.Value || have.UserKey != add.UserKey, nil
 }
 
 // CheckSerializers is the one serializer rule of every backend, keyed and operator state

@@ -43,6 +43,7 @@ func Run(t *testing.T, f Factory) {
 		{"IncompatibleSerializer", testIncompatibleSerializer},
 		{"RenamedTypeWithAlias", testRenamedType},
 		{"RenamedTypeRegisteredAgain", testRenamedRegistered},
+		{"RenamedTypePartlyRegisteredRescale", testRenamedPartlyRegistered},
 		{"KeySerializerAlias", testKeySerializerAlias},
 		{"CorruptAndTruncated", testCorrupt},
 		{"TimerQueue", testTimerQueue},

@@ -130,7 +130,11 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if t, ok := b.states[spec.Name]; ok {
-		if err := backend.CheckRegistration(b.opID, t.meta(), spec); err != nil {
+		recorded := []snapshot.StateMeta{t.meta()}
+		if r, ok := t.(*restored); ok {
+			recorded = append(recorded, r.alt...)
+		}
+		if err := backend.CheckRegistration(b.opID, spec, recorded...); err != nil {
 			return nil, err
 		}
 		if t.registered() {

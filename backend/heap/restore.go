@@ -12,7 +12,10 @@ import (
 // A restored state stays in its serialized form until its descriptor is registered: only then
 // are its serializers known. Until then it is carried into snapshots unchanged.
 type restored struct {
-	m    snapshot.StateMeta
+	m snapshot.StateMeta
+	// alt are other serializer IDs the state was recorded under in other restored snapshots
+	// (backend.MergeRestored): the registering descriptor must read them too.
+	alt  []snapshot.StateMeta
 	recs [][]rawRecord // per key group index
 }
 
@@ -98,8 +101,10 @@ func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 				t = &restored{m: m, recs: make([][]rawRecord, b.rng.Len())}
 				b.states[m.Name] = t
 				b.order = append(b.order, m.Name)
-			} else if err := backend.CheckCompatible(b.opID, t.meta(), m); err != nil {
+			} else if differs, err := backend.MergeRestored(b.opID, t.meta(), m); err != nil {
 				return err
+			} else if r := t.(*restored); differs && !slices.Contains(r.alt, m) {
+				r.alt = append(r.alt, m)
 			}
 			targets[i] = t.(*restored)
 		}

@@ -31,8 +31,12 @@ func (b *Backend) registerRestored(metas []snapshot.StateMeta) ([]uint16, error)
 	for i, m := range metas {
 		e, ok := b.states[m.Name]
 		if ok {
-			if err := backend.CheckCompatible(b.opID, e.meta, m); err != nil {
+			differs, err := backend.MergeRestored(b.opID, e.meta, m)
+			if err != nil {
 				return nil, err
+			}
+			if differs && e.st == nil && !slices.Contains(e.alt, m) {
+				e.alt = append(e.alt, m)
 			}
 		} else {
 			var err error

@@ -169,8 +169,10 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 	}
 	var s opState
 	if raw, ok := b.raw[spec.Name]; ok {
-		if err := compatible(raw.meta, spec, mode, "restored"); err != nil {
-			return nil, err
+		for _, have := range append([]snapshot.OperatorStateMeta{raw.meta}, raw.alt...) {
+			if err := compatible(have, spec, mode, "restored"); err != nil {
+				return nil, err
+			}
 		}
 		var err error
 		if s, err = raw.decode(b, spec, meta); err != nil {

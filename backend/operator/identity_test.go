@@ -94,3 +94,35 @@ func TestRenamedTypeWithAlias(t *testing.T) {
 		t.Errorf("union restored with the old type's serializer after the rename: %v", err)
 	}
 }
+
+// TestRenamedTypePartlyRegistered: after a restore under an alias, an old subtask that
+// registered a state records the new ID and one that did not the old one; a restore at
+// another parallelism merges both, and the registering descriptor must read both IDs.
+func TestRenamedTypePartlyRegistered(t *testing.T) {
+	j := newJob(t)
+	subs := fresh(t, 2)
+	for i, b := range subs {
+		split := mustGet[state.OperatorListState[offsetV1]](t)(state.GetOperatorListState(b, state.ListDescriptor[offsetV1]{Name: "split"}))
+		must(t, split.Add(offsetV1{int64(i), 10}))
+	}
+	subs = mustGet[[]*operator.Backend](t)(j.restore(j.checkpoint(subs), 2, operator.Options{}))
+	_ = mustGet[state.OperatorListState[offsetV2]](t)(state.GetOperatorListState(subs[0], state.ListDescriptor[offsetV2]{Name: "split", Serializer: offsetRenamed}))
+	md := j.checkpoint(subs)
+	var ids []string
+	for _, h := range md.Operator("op").Operator {
+		m, _, _ := h.State("split")
+		ids = append(ids, m.Value)
+	}
+	if !slices.Equal(ids, []string{offsetNewID, offsetOldID}) {
+		t.Fatalf("split recorded as %q by the two subtasks, want the new ID by the one that registered it", ids)
+	}
+	b := mustGet[[]*operator.Backend](t)(j.restore(md, 1, operator.Options{}))[0]
+	err := second(state.GetOperatorListState(b, state.ListDescriptor[offsetV2]{Name: "split", Serializer: serde.JSON[offsetV2]{Name: "kafka.offset"}}))
+	if !errors.Is(err, backend.ErrIncompatibleSerializer) || !strings.Contains(err.Error(), offsetOldID) {
+		t.Fatalf("merged state registered without the alias of one part's ID: %v", err)
+	}
+	split := mustGet[state.OperatorListState[offsetV2]](t)(state.GetOperatorListState(b, state.ListDescriptor[offsetV2]{Name: "split", Serializer: offsetRenamed}))
+	if got := list(t, split); !slices.Equal(got, []offsetV2{{0, 10}, {1, 10}}) {
+		t.Errorf("merged split state: %v", got)
+	}
+}
