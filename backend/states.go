@@ -88,10 +88,11 @@ type Map interface {
 type MapEntry struct{ Key, Value any }
 
 // CheckCompatible is the check a backend makes when a state with fixed serializer IDs (a
-// timer queue) is registered over a recorded one: same kind (else ErrStateConflict) and the same serializer IDs (else
-// ErrIncompatibleSerializer, naming the state and both serializers). A descriptor registered
-// over recorded state is checked with CheckRegistration instead, which accepts aliases, and a
-// state restored from several snapshots with MergeRestored.
+// timer queue) is registered over a recorded one: same kind (else ErrStateConflict) and the
+// same serializer IDs (else ErrIncompatibleSerializer, naming the state and both
+// serializers). A descriptor registered over recorded state is checked with
+// CheckRegistration instead, which accepts aliases, and a state restored from several
+// snapshots with MergeRestored.
 func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 	if have.Kind != want.Kind {
 		return kindConflict(operatorID, have, want.Kind)
@@ -180,10 +181,11 @@ func incompatible(state, what, recorded string, s serde.Erased) error {
 
 // CheckKeySerializer is the check every keyed backend makes when it restores keys recorded
 // with the key serializer ID recorded, for a job whose key serializer has ID id and alias IDs
-// aliases (Options.KeySerializerAliases). A key's bytes decide its key group and its place in
-// the state, so the rule is stricter in spirit than for values, though the same in form: the
-// recorded ID must be id or one of aliases, which promise identical bytes (serde.Aliased).
-// Anything else fails with ErrIncompatibleSerializer naming the operator and both IDs.
+// aliases (Options.KeySerializerAliases): the recorded ID must be id or one of aliases.
+// That is the rule of values, and it is sound for keys, whose bytes decide their key groups
+// and their place in the state, only because an alias promises identical bytes
+// (serde.Aliased). Anything else fails with ErrIncompatibleSerializer naming the operator,
+// both IDs and why a key serializer cannot change.
 func CheckKeySerializer(operatorID, recorded, id string, aliases []string) error {
 	if recorded == id || slices.Contains(aliases, recorded) {
 		return nil
