@@ -99,6 +99,12 @@ type Options struct {
 	KeyGroupRange keygroup.Range
 	// KeySerializerID is the ID of the key serializer. Required.
 	KeySerializerID string
+	// KeySerializerAliases are the key serializer's alias IDs (serde.AliasIDs): keys restored
+	// from a snapshot recorded under one of them are accepted as is, and later snapshots
+	// record KeySerializerID. By serde.Aliased's contract an alias encodes every key to the
+	// same bytes, so keys keep their key groups; any other change of the key serializer is
+	// incompatible (see CheckKeySerializer). Default: none.
+	KeySerializerAliases []string
 	// Restore holds the keyed state handles to restore from: the handles of every subtask of
 	// the previous run whose key groups overlap KeyGroupRange (others are skipped). Empty for
 	// a fresh start.

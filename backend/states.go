@@ -3,6 +3,8 @@ package backend
 import (
 	"fmt"
 	"iter"
+	"slices"
+	"strings"
 
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
@@ -85,12 +87,15 @@ type Map interface {
 // MapEntry is one erased map entry.
 type MapEntry struct{ Key, Value any }
 
-// CheckCompatible is the check every backend makes when a state is registered over data
-// written earlier (restored, or registered before): same kind (else ErrStateConflict) and same
-// serializer IDs (else ErrIncompatibleSerializer, naming the state and both serializers).
+// CheckCompatible is the check a backend makes when a state with fixed serializer IDs (a
+// timer queue) is registered over a recorded one: same kind (else ErrStateConflict) and the
+// same serializer IDs (else ErrIncompatibleSerializer, naming the state and both
+// serializers). A descriptor registered over recorded state is checked with
+// CheckRegistration instead, which accepts aliases, and a state restored from several
+// snapshots with MergeRestored.
 func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 	if have.Kind != want.Kind {
-		return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", ErrStateConflict, want.Name, operatorID, have.Kind, want.Kind)
+		return kindConflict(operatorID, have, want.Kind)
 	}
 	if have.Value != want.Value || have.UserKey != want.UserKey {
 		h, w := have.Value, want.Value
@@ -101,4 +106,96 @@ func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 			ErrIncompatibleSerializer, want.Name, operatorID, h, w, h)
 	}
 	return nil
+}
+
+// CheckRegistration is the check every keyed backend makes when a descriptor (spec) is
+// registered over state recorded earlier (restored, or registered before) as recorded: the
+// same kind (else ErrStateConflict), and serializers that read each recorded one as is
+// (CheckSerializers). A state restored from several snapshots may have been recorded under
+// more than one ID (see MergeRestored): the spec must read them all. When it passes, the
+// backend records the state under the spec's serializer IDs from then on.
+func CheckRegistration(operatorID string, spec Spec, recorded ...snapshot.StateMeta) error {
+	var userKey serde.Erased
+	if spec.Kind == KindMap {
+		userKey = spec.UserKey
+	}
+	for _, have := range recorded {
+		if have.Kind != spec.Kind {
+			return kindConflict(operatorID, have, spec.Kind)
+		}
+		if err := CheckSerializers(fmt.Sprintf("state %q of operator %s", spec.Name, operatorID), have.Value, have.UserKey, spec.Value, userKey); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MergeRestored is the check a keyed backend makes when one state is restored from several
+// snapshots (a rescale merges those of several subtasks): the same kind, else
+// ErrStateConflict. Their serializer IDs may differ: a subtask that restored the state under
+// an alias and registered it records the new ID, one that never registered it still records
+// the old one. MergeRestored reports whether add's IDs differ from have's; the backend then
+// keeps add beside have, and the descriptor that registers the state must read both
+// (CheckRegistration), so no serializer is ever given bytes it does not declare it reads.
+func MergeRestored(operatorID string, have, add snapshot.StateMeta) (differs bool, err error) {
+	if have.Kind != add.Kind {
+		return false, kindConflict(operatorID, have, add.Kind)
+	}
+	return have.Value != add.Value || have.UserKey != add.UserKey, nil
+}
+
+// CheckSerializers is the one serializer rule of every backend, keyed and operator state
+// alike: a recorded serializer ID is accepted when the registered serializer has that ID or
+// declares it as an alias (serde.Compatible). state names the state in the error;
+// recordedUserKey is empty and userKey nil for states without user keys. The error wraps
+// ErrIncompatibleSerializer and names the state, both IDs and the fix.
+func CheckSerializers(state, recordedValue, recordedUserKey string, value, userKey serde.Erased) error {
+	if !serde.Compatible(value, recordedValue) {
+		return incompatible(state, "", recordedValue, value)
+	}
+	if userKey == nil {
+		if recordedUserKey != "" {
+			return fmt.Errorf("%w: %s was written with user key serializer %q but is registered without one",
+				ErrIncompatibleSerializer, state, recordedUserKey)
+		}
+		return nil
+	}
+	if !serde.Compatible(userKey, recordedUserKey) {
+		return incompatible(state, "user key ", recordedUserKey, userKey)
+	}
+	return nil
+}
+
+func incompatible(state, what, recorded string, s serde.Erased) error {
+	fix := "implement serde.Aliased"
+	for _, c := range []string{"json", "cbor"} {
+		if name, ok := strings.CutPrefix(recorded, c+":"); ok && strings.HasPrefix(s.ID(), c+":") {
+			fix = fmt.Sprintf("serde.%s[T]{Name: ..., Aliases: []string{%q}}", strings.ToUpper(c), name)
+		}
+	}
+	return fmt.Errorf("%w: %s was written with %sserializer %q but is registered with %q; "+
+		"if only the type or the serializer's name changed (the same bytes), declare %q as an alias (%s); "+
+		"otherwise register it with %q",
+		ErrIncompatibleSerializer, state, what, recorded, s.ID(), recorded, fix, recorded)
+}
+
+// CheckKeySerializer is the check every keyed backend makes when it restores keys recorded
+// with the key serializer ID recorded, for a job whose key serializer has ID id and alias IDs
+// aliases (Options.KeySerializerAliases): the recorded ID must be id or one of aliases.
+// That is the rule of values, and it is sound for keys, whose bytes decide their key groups
+// and their place in the state, only because an alias promises identical bytes
+// (serde.Aliased). Anything else fails with ErrIncompatibleSerializer naming the operator,
+// both IDs and why a key serializer cannot change.
+func CheckKeySerializer(operatorID, recorded, id string, aliases []string) error {
+	if recorded == id || slices.Contains(aliases, recorded) {
+		return nil
+	}
+	return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q; "+
+		"a key serializer cannot change (a key's bytes decide its key group) unless it encodes every key to the same bytes: "+
+		"then declare %q as its alias (serde.Aliased), else key the job with %q",
+		ErrIncompatibleSerializer, operatorID, recorded, id, recorded, recorded)
+}
+
+func kindConflict(operatorID string, have snapshot.StateMeta, want Kind) error {
+	return fmt.Errorf("%w: state %q of operator %s is %s state, requested as %s state", ErrStateConflict, have.Name, operatorID, have.Kind, want)
 }

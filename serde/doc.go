@@ -6,6 +6,11 @@
 // Of[T]() picks the built-in for T. CBOR[T] is a binary alternative to JSON for structs, a few
 // times faster; choose it on the descriptor for state that is touched per record.
 //
+// JSON and CBOR take their IDs from T's Go type unless given a Name, which keeps state readable
+// when the type or its package is renamed; a serializer lists the IDs it had before in its
+// aliases (Aliased), and Compatible is the rule every backend applies to a recorded ID: the
+// serializer's own, or an alias, whose bytes are the same by contract.
+//
 // Keys need more than a value encoding: AppendKey gives a self-delimiting, order-preserving
 // encoding, so keys can be concatenated with a namespace and a map user key and still compare in
 // value order (the LSM backend relies on this for prefix scans).

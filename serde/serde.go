@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -18,7 +17,8 @@ var ErrDecode = errors.New("serde: cannot decode")
 // Serializer turns values of T into bytes and back.
 //
 // ID names the serializer and its format version ("int64", "string", "json:main.Order"). It is
-// recorded in snapshots: a restore whose descriptor names another ID fails with
+// recorded in snapshots: a restore whose descriptor's serializer has another ID, and does not
+// declare the recorded one as an alias (see Aliased), fails with
 // state.ErrIncompatibleSerializer. Append must append to dst and return the extended slice;
 // Decode must consume exactly all of src and must never panic, whatever the bytes.
 // Serializers are stateless and safe for concurrent use.
@@ -268,12 +268,25 @@ func (Time) Decode(src []byte) (time.Time, error) {
 }
 
 // JSON is the fallback for structs and other types without a dedicated serializer: it uses
-// encoding/json, so only exported fields are kept. Its ID includes the Go type name, so a state
-// restored with a JSON serializer of another type is reported as incompatible.
-type JSON[T any] struct{}
+// encoding/json, so only exported fields are kept. Its ID is "json:" followed by Name, or by
+// the Go type of T when Name is empty, so a state restored with a JSON serializer of another
+// type is reported as incompatible. Give state types a Name so that renaming the Go type or
+// its package does not change the ID, and list earlier names in Aliases (see Aliased).
+type JSON[T any] struct {
+	// Name is the serializer's stable name: the ID is "json:" + Name. Default (empty): the Go
+	// type of T as reflect prints it ("main.Order"), which changes when the type or its
+	// package is renamed. A named serializer also reads state recorded under the Go-type ID,
+	// so naming a serializer never breaks existing state.
+	Name string
+	// Aliases are earlier names (without "json:"), such as a Go type name before a rename:
+	// state recorded as "json:" + alias is read as is and recorded under the new ID from then
+	// on. Only list names whose JSON encoding is the same (the same fields, tags and types).
+	// Default: none.
+	Aliases []string
+}
 
-// ID returns "json:" followed by the Go type of T.
-func (JSON[T]) ID() string { return "json:" + reflect.TypeFor[T]().String() }
+// ID returns "json:" followed by Name, or by the Go type of T when Name is empty.
+func (s JSON[T]) ID() string { return namedID[T]("json:", s.Name) }
 func (JSON[T]) Append(dst []byte, v T) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -294,17 +307,25 @@ func (s JSON[T]) Decode(src []byte) (T, error) {
 // added and removed, but it is binary, smaller and several times faster, which matters for
 // state that is read and written per record. Set it on a descriptor (or a window's
 // StateSerializer) to use it; Of keeps JSON as the fallback so existing snapshots stay
-// readable. Its ID includes the Go type name. Decoding bounds nesting and sizes and rejects
-// trailing bytes.
-type CBOR[T any] struct{}
+// readable. Its ID is "cbor:" followed by Name, or by the Go type of T when Name is empty
+// (see JSON for Name and Aliases). Decoding bounds nesting and sizes and rejects trailing
+// bytes.
+type CBOR[T any] struct {
+	// Name is the serializer's stable name: the ID is "cbor:" + Name. Default (empty): the Go
+	// type of T. A named serializer also reads state recorded under the Go-type ID.
+	Name string
+	// Aliases are earlier names (without "cbor:") whose state is read as is; only names whose
+	// CBOR encoding is the same. Default: none.
+	Aliases []string
+}
 
 var (
 	cborEnc, _ = cbor.CoreDetEncOptions().EncMode() // map keys sorted: equal values, equal bytes
 	cborDec, _ = cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF}.DecMode()
 )
 
-// ID returns "cbor:" followed by the Go type of T.
-func (CBOR[T]) ID() string { return "cbor:" + reflect.TypeFor[T]().String() }
+// ID returns "cbor:" followed by Name, or by the Go type of T when Name is empty.
+func (s CBOR[T]) ID() string { return namedID[T]("cbor:", s.Name) }
 
 func (s CBOR[T]) Append(dst []byte, v T) ([]byte, error) {
 	b, err := cborEnc.Marshal(v)

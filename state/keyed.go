@@ -29,7 +29,9 @@ type KeyedBackend[K any] struct {
 }
 
 // NewKeyedBackend wraps b for keys serialized by ser. It fails with ErrIncompatibleSerializer
-// if b was created or restored for another key serializer.
+// if b was created for another key serializer: ser's ID must be b's KeySerializerID exactly
+// (aliases do not count here; they apply when b restores keys recorded under an alias of its
+// key serializer, see backend.Options.KeySerializerAliases).
 func NewKeyedBackend[K any](b backend.Keyed, ser serde.Serializer[K]) (*KeyedBackend[K], error) {
 	if ser == nil {
 		ser = serde.Of[K]()

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -40,7 +41,7 @@ func SinkToFiles[T any](s *Stream[T], uid, dir string, format func(dst []byte, v
 		panic(fmt.Sprintf("stream: file sink name %q must not contain '-' or path separators", uid))
 	}
 	s.addConsumer(func(t *task) (output[T], error) {
-		m, err := t.addMember(t.job.ctx, uid, "")
+		m, err := t.addMember(t.job.ctx, uid, "", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +65,9 @@ type pendingFile struct {
 	Dir string `json:"dir,omitempty"`
 }
 
-var pendingDescriptor = state.ListDescriptor[pendingFile]{Name: "pending-files"}
+// pendingDescriptor's serializer has a fixed name (the alias is its earlier, Go-type ID).
+var pendingDescriptor = state.ListDescriptor[pendingFile]{Name: "pending-files",
+	Serializer: serde.JSON[pendingFile]{Name: "streamstate.filesink-pending-file", Aliases: []string{"stream.pendingFile"}}}
 
 // lineageRun is one run in the history of a snapshot: the files run published up to
 // checkpoint Upto are part of the snapshot's output. Checkpoint ids alone do not tell, as
@@ -79,8 +82,9 @@ type lineageRun struct {
 }
 
 // lineageDescriptor is a union list state that subtask 0 writes: every subtask of a restored
-// run reads all of it.
-var lineageDescriptor = state.ListDescriptor[lineageRun]{Name: "lineage"}
+// run reads all of it. Its serializer has a fixed name (the alias is its earlier, Go-type ID).
+var lineageDescriptor = state.ListDescriptor[lineageRun]{Name: "lineage",
+	Serializer: serde.JSON[lineageRun]{Name: "streamstate.filesink-lineage-run", Aliases: []string{"stream.lineageRun"}}}
 
 type fileSink[T any] struct {
 	t   *task

@@ -130,7 +130,7 @@ func newMiniBatch[K, T, OUT any](op *keyedOp[K, T, OUT], cfg miniBatchConfig[T],
 		mb.size, mb.slide, mb.offset, mb.slice = sl.size, sl.slide, sl.offset, gcd(sl.size, sl.slide)
 		pendingName = miniSlicesState
 	}
-	st, err := state.GetUnionListState(m.ops, state.ListDescriptor[TimeWindow]{Name: miniStatefulWindowsState})
+	st, err := state.GetUnionListState(m.ops, miniWindowsDescriptor)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func newMiniBatch[K, T, OUT any](op *keyedOp[K, T, OUT], cfg miniBatchConfig[T],
 		}
 		mb.unsure[w] = true
 	}
-	pending, err := state.GetUnionListState(m.ops, state.ListDescriptor[*miniPair]{Name: pendingName, Serializer: miniPairSerializer{value: cfg.ser.ID()}})
+	pending, err := state.GetUnionListState(m.ops, state.ListDescriptor[*miniPair]{Name: pendingName, Serializer: miniPairSerializer{value: cfg.ser.ID(), aliases: serde.AliasIDs(cfg.ser)}})
 	if err != nil {
 		return nil, err
 	}
@@ -452,10 +452,28 @@ type miniPair struct {
 
 // miniPairSerializer encodes a miniPair: uvarint length and key, window start and end,
 // timestamp and fired watermark (8 bytes each, big-endian), uvarint length and value. Its identity includes the
-// value serializer's, so a restore with another one fails naming both.
-type miniPairSerializer struct{ value string }
+// value serializer's, so a restore with another one fails naming both; value's aliases
+// (serde.Aliased) are its aliases, so renaming the value serializer keeps pending pairs.
+type miniPairSerializer struct {
+	value   string
+	aliases []string
+}
 
 func (s miniPairSerializer) ID() string { return "mini-batch-pair/v1(" + s.value + ")" }
+
+// AliasIDs implements serde.Aliased: the pair's ID with each of the value serializer's aliases.
+func (s miniPairSerializer) AliasIDs() []string {
+	out := make([]string, len(s.aliases))
+	for i, a := range s.aliases {
+		out[i] = "mini-batch-pair/v1(" + a + ")"
+	}
+	return out
+}
+
+// miniWindowsDescriptor is the union list of windows that may hold state. Its serializer has
+// a fixed name (the alias is its earlier, Go-type ID).
+var miniWindowsDescriptor = state.ListDescriptor[TimeWindow]{Name: miniStatefulWindowsState,
+	Serializer: serde.JSON[TimeWindow]{Name: "streamstate.minibatch-window", Aliases: []string{"stream.TimeWindow"}}}
 
 func (s miniPairSerializer) Append(dst []byte, p *miniPair) ([]byte, error) {
 	dst = binary.AppendUvarint(dst, uint64(len(p.key)))

@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -202,7 +203,7 @@ func keyedOperator[K, IN, OUT any](ks *KeyedStream[K, IN], uid string, newLogic 
 	})
 	out := newStream[OUT](g, v)
 	v.instantiate = func(t *task) error {
-		m, err := t.addMember(t.job.ctx, uid, ks.ser.ID())
+		m, err := t.addMember(t.job.ctx, uid, ks.ser.ID(), serde.AliasIDs(ks.ser))
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -56,7 +57,10 @@ type splitState struct {
 	Done  bool  `json:"done"`
 }
 
-var splitsDescriptor = state.ListDescriptor[splitState]{Name: "splits"}
+// splitsDescriptor's serializer has a fixed name, not the Go type's, so renaming splitState
+// keeps checkpoints readable; the alias is the ID it was recorded under before it was named.
+var splitsDescriptor = state.ListDescriptor[splitState]{Name: "splits",
+	Serializer: serde.JSON[splitState]{Name: "streamstate.source-split", Aliases: []string{"stream.splitState"}}}
 
 // FromSource adds a source named uid. Its splits are dealt out round robin over its subtasks
 // on a fresh start, and redistributed evenly from its state on restore.
@@ -65,7 +69,7 @@ func FromSource[T any](g *Graph, uid string, src Source[T], ws WatermarkStrategy
 	v := g.addVertex(uid, nil)
 	out := newStream[T](g, v)
 	v.instantiate = func(t *task) error {
-		m, err := t.addMember(t.job.ctx, uid, "")
+		m, err := t.addMember(t.job.ctx, uid, "", nil)
 		if err != nil {
 			return err
 		}

@@ -77,8 +77,8 @@ type member struct {
 
 // addMember creates the state backends of a stateful operator of t's chain, restoring them
 // from the job's restore checkpoint. keySerializerID is empty for operators without keyed
-// state.
-func (t *task) addMember(ctx context.Context, uid, keySerializerID string) (*member, error) {
+// state; keyAliases are the key serializer's alias IDs (serde.AliasIDs).
+func (t *task) addMember(ctx context.Context, uid, keySerializerID string, keyAliases []string) (*member, error) {
 	j := t.job
 	m := &member{uid: uid}
 	var restored *snapshot.OperatorState
@@ -100,7 +100,7 @@ func (t *task) addMember(ctx context.Context, uid, keySerializerID string) (*mem
 	t.members = append(t.members, m) // closed with the task even if the keyed backend fails
 	if keySerializerID != "" {
 		kb, err := j.opts.StateBackend.CreateKeyedBackend(ctx, backend.Options{OperatorID: uid, MaxParallelism: j.maxP,
-			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, Restore: keyedHandles, Reader: j.reader})
+			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, KeySerializerAliases: keyAliases, Restore: keyedHandles, Reader: j.reader})
 		if err != nil {
 			return nil, fmt.Errorf("operator %q subtask %d: keyed state backend: %w", uid, t.index, err)
 		}

@@ -38,6 +38,8 @@
 //   - empty.go: EmptySnapshot, SubtaskWithoutStateRescale
 //   - rescale.go: Rescale, RescaleReadsOnlyOwnedKeyGroups, RestoredStateKeptUntilRegistered
 //   - corrupt.go: IncompatibleSerializer, CorruptAndTruncated
+//   - identity.go: RenamedTypeWithAlias, RenamedTypeRegisteredAgain,
+//     RenamedTypePartlyRegisteredRescale, KeySerializerAlias
 //   - timers.go: TimerQueue, TimersRescale
 //   - model.go: RandomizedModel; live.go: LiveStateAcrossSnapshots
 //

@@ -130,13 +130,17 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if t, ok := b.states[spec.Name]; ok {
-		if err := backend.CheckCompatible(b.opID, t.meta(), meta); err != nil {
+		recorded := []snapshot.StateMeta{t.meta()}
+		if r, ok := t.(*restored); ok {
+			recorded = append(recorded, r.alt...)
+		}
+		if err := backend.CheckRegistration(b.opID, spec, recorded...); err != nil {
 			return nil, err
 		}
 		if t.registered() {
 			return t.internal(), nil
 		}
-		return b.register(spec, t.(*restored))
+		return b.register(spec, meta, t.(*restored))
 	}
 	t := b.newTable(spec, meta)
 	b.states[spec.Name] = t

@@ -12,7 +12,10 @@ import (
 // A restored state stays in its serialized form until its descriptor is registered: only then
 // are its serializers known. Until then it is carried into snapshots unchanged.
 type restored struct {
-	m    snapshot.StateMeta
+	m snapshot.StateMeta
+	// alt are other serializer IDs the state was recorded under in other restored snapshots
+	// (backend.MergeRestored): the registering descriptor must read them too.
+	alt  []snapshot.StateMeta
 	recs [][]rawRecord // per key group index
 }
 
@@ -88,9 +91,8 @@ func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 		if opts.Reader == nil {
 			return fmt.Errorf("heap backend: backend.Options.Reader is required to restore")
 		}
-		if h.KeySerializer != b.keySer {
-			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
-				backend.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
+		if err := backend.CheckKeySerializer(b.opID, h.KeySerializer, b.keySer, opts.KeySerializerAliases); err != nil {
+			return err
 		}
 		targets := make([]*restored, len(h.States))
 		for i, m := range h.States {
@@ -99,8 +101,10 @@ func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 				t = &restored{m: m, recs: make([][]rawRecord, b.rng.Len())}
 				b.states[m.Name] = t
 				b.order = append(b.order, m.Name)
-			} else if err := backend.CheckCompatible(b.opID, t.meta(), m); err != nil {
+			} else if differs, err := backend.MergeRestored(b.opID, t.meta(), m); err != nil {
 				return err
+			} else if r := t.(*restored); differs && !slices.Contains(r.alt, m) {
+				r.alt = append(r.alt, m)
 			}
 			targets[i] = t.(*restored)
 		}
@@ -134,8 +138,8 @@ func copyRecord(r *snapshot.Record, file string) rawRecord {
 // bytes are what was written, or a serializer of the same ID writes another format): the
 // error wraps snapshot.ErrCorrupt and names the file, so a restore falls back to an older
 // checkpoint.
-func (b *Backend) register(spec backend.Spec, r *restored) (backend.State, error) {
-	t := b.newTable(spec, r.m)
+func (b *Backend) register(spec backend.Spec, meta snapshot.StateMeta, r *restored) (backend.State, error) {
+	t := b.newTable(spec, meta) // recorded under the spec's serializer IDs from now on (aliases)
 	ins := t.(restorer)
 	for i, recs := range r.recs {
 		for j := range recs {

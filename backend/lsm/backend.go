@@ -65,7 +65,10 @@ type Backend struct {
 type stateEntry struct {
 	id   uint16
 	meta snapshot.StateMeta
-	st   backend.State
+	// alt are other serializer IDs the state was recorded under in other restored snapshots
+	// (backend.MergeRestored): the registering descriptor must read them too.
+	alt []snapshot.StateMeta
+	st  backend.State
 }
 
 // New creates an lsm backend for one subtask in a fresh working directory under opts.Dir,
@@ -121,9 +124,8 @@ func (b *Backend) open(ctx context.Context) error {
 		if h.KeyGroupRange.Intersect(b.rng).Len() == 0 {
 			continue
 		}
-		if h.KeySerializer != b.keySer {
-			return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
-				backend.ErrIncompatibleSerializer, b.opID, h.KeySerializer, b.keySer)
+		if err := backend.CheckKeySerializer(b.opID, h.KeySerializer, b.keySer, b.opts.KeySerializerAliases); err != nil {
+			return err
 		}
 		if h.Incremental != nil {
 			incr = append(incr, h)
@@ -252,11 +254,18 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	}
 	e, ok := b.states[spec.Name]
 	if ok {
-		if err := backend.CheckCompatible(b.opID, e.meta, meta); err != nil {
+		if err := backend.CheckRegistration(b.opID, spec, append([]snapshot.StateMeta{e.meta}, e.alt...)...); err != nil {
 			return nil, err
 		}
 		if e.st != nil {
 			return e.st, nil
+		}
+		e.alt = nil
+		if e.meta != meta { // restored under an alias: recorded under the spec's IDs from now on
+			e.meta = meta
+			if err := b.writeStateMeta(e); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		var err error

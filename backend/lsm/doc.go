@@ -24,7 +24,9 @@
 // registration; they and the serializer IDs are persisted in the database (keys starting
 // 0xFFFF, outside every key-group span), so a database restored from an incremental
 // checkpoint knows its states, and registering a state with another serializer fails with
-// backend.ErrIncompatibleSerializer naming the state and both serializers.
+// backend.ErrIncompatibleSerializer naming the state and both serializers, unless it declares
+// the recorded ID as an alias (backend.CheckRegistration); the registration then records the
+// new ID.
 //
 // Values are stored serialized with the descriptor's serializers. A list is one value of
 // length-prefixed elements; Add and AddAll are blind writes through the merge operator

@@ -94,9 +94,8 @@ func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
 
 // checkBackendMeta checks that a restored database fits this backend.
 func (b *Backend) checkBackendMeta(bm backendMeta) error {
-	if bm.KeySerializer != b.keySer {
-		return fmt.Errorf("%w: operator %s: the snapshot's keys were written with serializer %q, the job uses %q",
-			backend.ErrIncompatibleSerializer, b.opID, bm.KeySerializer, b.keySer)
+	if err := backend.CheckKeySerializer(b.opID, bm.KeySerializer, b.keySer, b.opts.KeySerializerAliases); err != nil {
+		return err
 	}
 	if bm.MaxParallelism != b.maxP {
 		return fmt.Errorf("lsm backend: operator %s: the snapshot has max parallelism %d, the job %d; max parallelism cannot change",

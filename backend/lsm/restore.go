@@ -31,8 +31,12 @@ func (b *Backend) registerRestored(metas []snapshot.StateMeta) ([]uint16, error)
 	for i, m := range metas {
 		e, ok := b.states[m.Name]
 		if ok {
-			if err := backend.CheckCompatible(b.opID, e.meta, m); err != nil {
+			differs, err := backend.MergeRestored(b.opID, e.meta, m)
+			if err != nil {
 				return nil, err
+			}
+			if differs && e.st == nil && !slices.Contains(e.alt, m) {
+				e.alt = append(e.alt, m)
 			}
 		} else {
 			var err error
@@ -233,6 +237,11 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*snapshot.KeyedSt
 	}
 	if err := b.checkBackendMeta(bm); err != nil {
 		return err
+	}
+	if bm.KeySerializer != b.keySer { // restored under an alias: recorded under the job's ID from now on
+		if err := b.writeBackendMeta(); err != nil {
+			return fmt.Errorf("lsm backend: restore operator %s: write metadata: %w", b.opID, err)
+		}
 	}
 	for i := range entries {
 		b.addEntry(&entries[i])

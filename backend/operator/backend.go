@@ -162,18 +162,20 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if s, ok := b.states[spec.Name]; ok {
-		if err := compatible(s.meta(), meta, "registered"); err != nil {
+		if err := compatible(s.meta(), spec, mode, "registered"); err != nil {
 			return nil, err
 		}
 		return s, nil
 	}
 	var s opState
 	if raw, ok := b.raw[spec.Name]; ok {
-		if err := compatible(raw.meta, meta, "restored"); err != nil {
-			return nil, err
+		for _, have := range append([]snapshot.OperatorStateMeta{raw.meta}, raw.alt...) {
+			if err := compatible(have, spec, mode, "restored"); err != nil {
+				return nil, err
+			}
 		}
 		var err error
-		if s, err = raw.decode(b, spec); err != nil {
+		if s, err = raw.decode(b, spec, meta); err != nil {
 			return nil, err
 		}
 		delete(b.raw, spec.Name)
@@ -186,21 +188,19 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 	return s, nil
 }
 
-// compatible checks a registration (want) against a state registered or restored as have.
-func compatible(have, want snapshot.OperatorStateMeta, how string) error {
-	if have.Mode != want.Mode {
+// compatible checks a registration (spec, as a mode state) against a state registered or
+// restored as have: the same mode (else ErrStateConflict) and serializers that read the
+// recorded ones as is, the rule of every backend (backend.CheckSerializers).
+func compatible(have snapshot.OperatorStateMeta, spec backend.Spec, mode snapshot.OperatorStateMode, how string) error {
+	if have.Mode != mode {
 		return fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
-			backend.ErrStateConflict, want.Name, how, have.Mode, want.Mode)
+			backend.ErrStateConflict, spec.Name, how, have.Mode, mode)
 	}
-	if have.Value != want.Value {
-		return fmt.Errorf("%w: operator state %q was %s with value serializer %q, the descriptor has %q",
-			backend.ErrIncompatibleSerializer, want.Name, how, have.Value, want.Value)
+	var userKey serde.Erased
+	if mode == snapshot.ModeBroadcast {
+		userKey = spec.UserKey
 	}
-	if have.UserKey != want.UserKey {
-		return fmt.Errorf("%w: operator state %q was %s with key serializer %q, the descriptor has %q",
-			backend.ErrIncompatibleSerializer, want.Name, how, have.UserKey, want.UserKey)
-	}
-	return nil
+	return backend.CheckSerializers(fmt.Sprintf("operator state %q (%s)", spec.Name, how), have.Value, have.UserKey, spec.Value, userKey)
 }
 
 // listState is split or union list state. The list is append-only: elements are never

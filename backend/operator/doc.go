@@ -31,7 +31,9 @@
 // Every subtask computes its share from the handles' metadata alone and reads only the file
 // sections it needs. A restored state stays serialized until it is registered, which checks
 // it against the descriptor: another mode fails with backend.ErrStateConflict, another
-// serializer ID with backend.ErrIncompatibleSerializer. States restored but never registered
+// serializer ID, not declared as an alias, with backend.ErrIncompatibleSerializer (the rule
+// of every backend: backend.CheckSerializers); a state restored under an alias is recorded
+// under the new ID from then on. States restored but never registered
 // are carried into later snapshots unchanged.
 //
 // # Contracts

@@ -16,6 +16,9 @@ import (
 // items, still serialized.
 type rawState struct {
 	meta snapshot.OperatorStateMeta
+	// alt are other serializer IDs the state was recorded under by other old subtasks: the
+	// registering descriptor must read them too.
+	alt []snapshot.OperatorStateMeta
 	// keys are the broadcast entries' keys (nil for list states); values the elements or the
 	// entries' values.
 	keys, values [][]byte
@@ -24,14 +27,15 @@ type rawState struct {
 }
 
 // decode turns the restored items into a registered state using spec's serializers, which
-// have the IDs the items were written with.
-func (r *rawState) decode(b *Backend, spec backend.Spec) (opState, error) {
+// read the IDs the items were written with (as their own IDs or aliases). The state is
+// recorded as meta, the spec's IDs, from then on.
+func (r *rawState) decode(b *Backend, spec backend.Spec, meta snapshot.OperatorStateMeta) (opState, error) {
 	bad := func(what string, i int, err error) error {
 		return fmt.Errorf("%w: operator state %q restored from %s: %s %d: %v",
 			snapshot.ErrCorrupt, r.meta.Name, strings.Join(r.files, ", "), what, i, err)
 	}
 	if r.meta.Mode == snapshot.ModeBroadcast {
-		s := &broadcastState{b: b, m: r.meta, key: spec.UserKey, val: spec.Value, entries: make(map[string]entry, len(r.keys))}
+		s := &broadcastState{b: b, m: meta, key: spec.UserKey, val: spec.Value, entries: make(map[string]entry, len(r.keys))}
 		for i := range r.keys {
 			k, err := spec.UserKey.DecodeAny(r.keys[i])
 			if err != nil {
@@ -45,7 +49,7 @@ func (r *rawState) decode(b *Backend, spec backend.Spec) (opState, error) {
 		}
 		return s, nil
 	}
-	s := &listState{b: b, m: r.meta, val: spec.Value}
+	s := &listState{b: b, m: meta, val: spec.Value}
 	if len(r.values) > 0 {
 		s.list = make([]any, len(r.values))
 	}
@@ -103,8 +107,11 @@ func (b *Backend) restore(ctx context.Context) error {
 	for i, h := range hs {
 		for _, m := range h.States {
 			if prev := parts[m.Name]; len(prev) > 0 {
+				// Serializer IDs may differ (a subtask that registered the state after a
+				// restore under an alias records the new ID, one that did not the old one):
+				// the registering descriptor must read them all (rawState.alt).
 				p := prev[0].meta
-				if p.Mode != m.Mode || p.Value != m.Value || p.UserKey != m.UserKey {
+				if p.Mode != m.Mode {
 					return &snapshot.FileError{Path: h.File.Path, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf(
 						"operator state %q is %s state of %s/%s here but %s state of %s/%s in %s",
 						m.Name, m.Mode, m.Value, m.UserKey, p.Mode, p.Value, p.UserKey, hs[prev[0].handle].File.Path)}
@@ -165,8 +172,15 @@ func (b *Backend) restore(ctx context.Context) error {
 
 	// One read per handle, of the sections this subtask needs.
 	for name, ps := range parts {
-		b.raw[name] = &rawState{meta: snapshot.OperatorStateMeta{Name: name, Mode: ps[0].meta.Mode,
+		r := &rawState{meta: snapshot.OperatorStateMeta{Name: name, Mode: ps[0].meta.Mode,
 			Value: ps[0].meta.Value, UserKey: ps[0].meta.UserKey}}
+		for _, p := range ps[1:] {
+			m := snapshot.OperatorStateMeta{Name: name, Mode: p.meta.Mode, Value: p.meta.Value, UserKey: p.meta.UserKey}
+			if m != r.meta && !slices.Contains(r.alt, m) {
+				r.alt = append(r.alt, m)
+			}
+		}
+		b.raw[name] = r
 	}
 	for i, h := range hs {
 		want := func(m snapshot.OperatorStateMeta) bool {

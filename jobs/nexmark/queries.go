@@ -109,9 +109,11 @@ func bids(events *stream.Stream[Event]) *stream.Stream[Bid] {
 
 // windowState sets how the queries' reduce windows keep their values: in CBOR (binary, as
 // Flink SQL keeps binary rows; a few times faster than the JSON fallback) and, when n > 0,
-// pre-aggregated in a mini-batch of n pairs.
-func windowState[K, T any](ws *stream.WindowedStream[K, T], n int) *stream.WindowedStream[K, T] {
-	ws.StateSerializer(serde.CBOR[T]{})
+// pre-aggregated in a mini-batch of n pairs. The serializer is named name (a fixed name, so
+// renaming the Go type keeps checkpoints readable); goType is the Go type's name it was
+// recorded under before it was named, kept as an alias.
+func windowState[K, T any](ws *stream.WindowedStream[K, T], n int, name, goType string) *stream.WindowedStream[K, T] {
+	ws.StateSerializer(serde.CBOR[T]{Name: name, Aliases: []string{goType}})
 	if n > 0 {
 		return ws.MiniBatch(n)
 	}
@@ -139,7 +141,7 @@ type hotItems struct {
 func Q5(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 	ones := stream.Map(bids(events), func(b Bid) auctionCount { return auctionCount{Auction: b.Auction, Count: 1} })
 	perAuction := windowState(stream.Window(stream.KeyBy(ones, func(a auctionCount) int64 { return a.Auction }, nil),
-		stream.SlidingEventTimeWindows(10*time.Second, 2*time.Second, 0)), mb)
+		stream.SlidingEventTimeWindows(10*time.Second, 2*time.Second, 0)), mb, "nexmark.auction-count", "nexmark.auctionCount")
 	if mb > 0 {
 		perAuction = perAuction.Slicing() // a count is commutative: one slice per bid, not five windows
 	}
@@ -152,7 +154,7 @@ func Q5(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 	// Every count of a window has the timestamp End−1: a tumbling window of the slide
 	// collects exactly the counts of one sliding window.
 	return stream.Reduce(windowState(stream.Window(stream.KeyBy(counts, func(h hotItems) int64 { return h.End }, nil),
-		stream.TumblingEventTimeWindows(2*time.Second, 0)), mb), "q5-max",
+		stream.TumblingEventTimeWindows(2*time.Second, 0)), mb, "nexmark.hot-items", "nexmark.hotItems"), "q5-max",
 		func(a, b hotItems) hotItems {
 			switch {
 			case a.Count > b.Count:
@@ -195,10 +197,10 @@ func higherBids(a, b maxBids) maxBids {
 func Q7(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 	window := stream.TumblingEventTimeWindows(10*time.Second, 0)
 	one := stream.Map(bids(events), func(b Bid) maxBids { return maxBids{Price: b.Price, Bids: []Bid{b}} })
-	perAuction := stream.Reduce(windowState(stream.Window(stream.KeyBy(one, func(m maxBids) int64 { return m.Bids[0].Auction }, nil), window), mb),
+	perAuction := stream.Reduce(windowState(stream.Window(stream.KeyBy(one, func(m maxBids) int64 { return m.Bids[0].Auction }, nil), window), mb, "nexmark.max-bids", "nexmark.maxBids"),
 		"q7-auction-max", higherBids, stream.PassWindowResult[int64, maxBids])
 	windowKey := func(m maxBids) int64 { return m.Bids[0].DateTime / 10000 }
-	return stream.Reduce(windowState(stream.Window(stream.KeyBy(perAuction, windowKey, nil), window), mb), "q7-max", higherBids,
+	return stream.Reduce(windowState(stream.Window(stream.KeyBy(perAuction, windowKey, nil), window), mb, "nexmark.max-bids", "nexmark.maxBids"), "q7-max", higherBids,
 		func(_ int64, _ stream.TimeWindow, m maxBids, emit func(string)) error {
 			for _, b := range m.Bids {
 				emit(fmt.Sprintf("%d %d %d %d %s", b.Auction, b.Price, b.Bidder, b.DateTime, b.Extra))
@@ -232,7 +234,7 @@ func Q8(events *stream.Stream[Event], mb int) *stream.Stream[string] {
 		return nil
 	})
 	return stream.Reduce(windowState(stream.Window(stream.KeyBy(recs, func(k keyed) int64 { return k.ID }, nil),
-		stream.TumblingEventTimeWindows(10*time.Second, 0)), mb), "q8-join",
+		stream.TumblingEventTimeWindows(10*time.Second, 0)), mb, "nexmark.keyed-user", "nexmark.keyed"), "q8-join",
 		func(a, b keyed) keyed {
 			if b.U.Joined {
 				a.U.Name, a.U.Joined = b.U.Name, true
