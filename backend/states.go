@@ -110,38 +110,49 @@ func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 
 // CheckRegistration is the check every keyed backend makes when a descriptor (spec) is
 // registered over state recorded earlier (restored, or registered before) as recorded: the
-// same kind (else ErrStateConflict), and serializers that read each recorded one as is
-// (CheckSerializers). A state restored from several snapshots may have been recorded under
-// more than one ID (see MergeRestored): the spec must read them all. When it passes, the
-// backend records the state under the spec's serializer IDs from then on.
-func CheckRegistration(operatorID string, spec Spec, recorded ...snapshot.StateMeta) error {
+// same kind (else ErrStateConflict), serializers that read each recorded one as is
+// (CheckSerializers), and a value schema that reads each recorded one (CheckSchema: fields
+// added or removed are compatible, a changed field type is not). A state restored from
+// several snapshots may have been recorded under more than one ID or schema (see
+// MergeRestored): the spec must read them all. When it passes, the backend records the state
+// under the spec's serializer IDs and schema from then on, and logs the Evolution (the fields
+// added and dropped) with Evolution.Log.
+func CheckRegistration(operatorID string, spec Spec, recorded ...snapshot.StateMeta) (Evolution, error) {
 	var userKey serde.Erased
 	if spec.Kind == KindMap {
 		userKey = spec.UserKey
 	}
+	state := fmt.Sprintf("state %q of operator %s", spec.Name, operatorID)
+	ev := Evolution{State: state}
 	for _, have := range recorded {
 		if have.Kind != spec.Kind {
-			return kindConflict(operatorID, have, spec.Kind)
+			return Evolution{}, kindConflict(operatorID, have, spec.Kind)
 		}
-		if err := CheckSerializers(fmt.Sprintf("state %q of operator %s", spec.Name, operatorID), have.Value, have.UserKey, spec.Value, userKey); err != nil {
-			return err
+		if err := CheckSerializers(state, have.Value, have.UserKey, spec.Value, userKey); err != nil {
+			return Evolution{}, err
 		}
+		e, err := CheckSchema(state, have.Schema, spec.Value)
+		if err != nil {
+			return Evolution{}, err
+		}
+		ev.merge(e)
 	}
-	return nil
+	return ev, nil
 }
 
 // MergeRestored is the check a keyed backend makes when one state is restored from several
 // snapshots (a rescale merges those of several subtasks): the same kind, else
-// ErrStateConflict. Their serializer IDs may differ: a subtask that restored the state under
-// an alias and registered it records the new ID, one that never registered it still records
-// the old one. MergeRestored reports whether add's IDs differ from have's; the backend then
+// ErrStateConflict. Their serializer IDs and schemas may differ: a subtask that restored the
+// state under an alias (or an evolved schema) and registered it records the new ID (and
+// schema), one that never registered it still records the old one. MergeRestored reports
+// whether add's IDs or schema differ from have's; the backend then
 // keeps add beside have, and the descriptor that registers the state must read both
 // (CheckRegistration), so no serializer is ever given bytes it does not declare it reads.
 func MergeRestored(operatorID string, have, add snapshot.StateMeta) (differs bool, err error) {
 	if have.Kind != add.Kind {
 		return false, kindConflict(operatorID, have, add.Kind)
 	}
-	return have.Value != add.Value || have.UserKey != add.UserKey, nil
+	return have.Value != add.Value || have.UserKey != add.UserKey || have.Schema != add.Schema, nil
 }
 
 // CheckSerializers is the one serializer rule of every backend, keyed and operator state

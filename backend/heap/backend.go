@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"iter"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
 )
 
 // Name is the backend's name in configuration (state.backend.type).
@@ -37,6 +39,9 @@ type Backend struct {
 	// asynchronous phase; while it is zero, frozen tables can be modified in place.
 	running atomic.Int32
 	closed  bool
+	// logger receives notes on registrations (dropped fields); nil logs nothing. Set by
+	// StateBackend from its Logger.
+	logger *slog.Logger
 }
 
 // New creates a hashmap backend for one subtask, restoring opts.Restore if given.
@@ -125,7 +130,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
 		return nil, fmt.Errorf("heap backend: state %q: spec without serializer", spec.Name)
 	}
-	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
+	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: serde.SchemaOf(spec.Value).String()}
 	if spec.UserKey != nil && spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
@@ -134,12 +139,14 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 		if r, ok := t.(*restored); ok {
 			recorded = append(recorded, r.alt...)
 		}
-		if err := backend.CheckRegistration(b.opID, spec, recorded...); err != nil {
+		ev, err := backend.CheckRegistration(b.opID, spec, recorded...)
+		if err != nil {
 			return nil, err
 		}
 		if t.registered() {
 			return t.internal(), nil
 		}
+		ev.Log(b.logger, b.opID)
 		return b.register(spec, meta, t.(*restored))
 	}
 	t := b.newTable(spec, meta)

@@ -12,7 +12,9 @@ import (
 // backend.StateBackend whose keyed backends keep their state on the Go heap. It shares
 // nothing between subtasks, so its zero value is ready to use and Close does nothing.
 type StateBackend struct {
-	// Logger receives the operator state backends' warnings. Default: discard.
+	// Logger receives the operator state backends' warnings, and the keyed and operator
+	// state backends' notes on states registered with an evolved schema (the fields they
+	// drop or add, backend.Evolution). Default: discard.
 	Logger *slog.Logger
 }
 
@@ -22,11 +24,12 @@ var _ backend.StateBackend = (*StateBackend)(nil)
 func (*StateBackend) Name() string { return Name }
 
 // CreateKeyedBackend implements backend.StateBackend with New.
-func (*StateBackend) CreateKeyedBackend(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
+func (f *StateBackend) CreateKeyedBackend(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
 	b, err := New(ctx, opts)
 	if err != nil {
 		return nil, err // never a typed nil inside the interface
 	}
+	b.logger = f.Logger
 	return b, nil
 }
 

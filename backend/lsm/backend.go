@@ -16,6 +16,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
 )
 
 // Name is the backend's name in configuration (state.backend.type).
@@ -248,20 +249,22 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if !validKind(spec.Kind) {
 		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
 	}
-	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID()}
+	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: serde.SchemaOf(spec.Value).String()}
 	if spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	e, ok := b.states[spec.Name]
 	if ok {
-		if err := backend.CheckRegistration(b.opID, spec, append([]snapshot.StateMeta{e.meta}, e.alt...)...); err != nil {
+		ev, err := backend.CheckRegistration(b.opID, spec, append([]snapshot.StateMeta{e.meta}, e.alt...)...)
+		if err != nil {
 			return nil, err
 		}
 		if e.st != nil {
 			return e.st, nil
 		}
+		ev.Log(b.opts.Logger, b.opID)
 		e.alt = nil
-		if e.meta != meta { // restored under an alias: recorded under the spec's IDs from now on
+		if e.meta != meta { // restored under an alias or another schema: recorded under the spec's from now on
 			e.meta = meta
 			if err := b.writeStateMeta(e); err != nil {
 				return nil, err

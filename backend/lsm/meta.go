@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
+	"github.com/streamstate/streamstate/serde"
 )
 
 // The backend keeps its own metadata inside its database, under metaPrefix, so that a
@@ -36,6 +37,9 @@ type stateRecord struct {
 	Kind    snapshot.StateKind `json:"kind"`
 	Value   string             `json:"value"`
 	UserKey string             `json:"userKey,omitempty"`
+	// Schema is the value serializer's schema (snapshot.StateMeta.Schema); absent in
+	// databases written before schemas were recorded.
+	Schema string `json:"schema,omitempty"`
 }
 
 func (b *Backend) writeBackendMeta() error {
@@ -47,7 +51,7 @@ func (b *Backend) writeBackendMeta() error {
 }
 
 func (b *Backend) writeStateMeta(e *stateEntry) error {
-	v, err := json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey})
+	v, err := json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey, Schema: e.meta.Schema})
 	if err != nil {
 		return err
 	}
@@ -83,11 +87,11 @@ func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
 	for it.First(); it.Valid(); it.Next() {
 		stateName := strings.TrimPrefix(string(it.Key()), metaStatePrefix)
 		var r stateRecord
-		if err := json.Unmarshal(it.Value(), &r); err != nil || r.ID == 0 || stateName == "" || ids[r.ID] || !validStoredKind(r.Kind) {
+		if err := json.Unmarshal(it.Value(), &r); err != nil || r.ID == 0 || stateName == "" || ids[r.ID] || !validStoredKind(r.Kind) || !validSchema(r.Schema) {
 			return bm, nil, &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("bad metadata of state %q: %q", stateName, it.Value())}
 		}
 		ids[r.ID] = true
-		out = append(out, stateEntry{id: r.ID, meta: snapshot.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey}})
+		out = append(out, stateEntry{id: r.ID, meta: snapshot.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey, Schema: r.Schema}})
 	}
 	return bm, out, it.Error()
 }
@@ -102,6 +106,12 @@ func (b *Backend) checkBackendMeta(bm backendMeta) error {
 			b.opID, bm.MaxParallelism, b.maxP)
 	}
 	return nil
+}
+
+// validSchema reports whether s is a recorded schema: empty or canonical (serde.ParseSchema).
+func validSchema(s string) bool {
+	_, err := serde.ParseSchema(s)
+	return err == nil
 }
 
 // validKind reports whether k is a kind a descriptor registers.

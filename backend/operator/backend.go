@@ -157,12 +157,12 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 	if spec.Value == nil || (mode == snapshot.ModeBroadcast && spec.UserKey == nil) {
 		return nil, fmt.Errorf("operator state %q: descriptor without serializer", spec.Name)
 	}
-	meta := snapshot.OperatorStateMeta{Name: spec.Name, Mode: mode, Value: spec.Value.ID()}
+	meta := snapshot.OperatorStateMeta{Name: spec.Name, Mode: mode, Value: spec.Value.ID(), Schema: serde.SchemaOf(spec.Value).String()}
 	if mode == snapshot.ModeBroadcast {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if s, ok := b.states[spec.Name]; ok {
-		if err := compatible(s.meta(), spec, mode, "registered"); err != nil {
+		if _, err := compatible(s.meta(), spec, mode, "registered"); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -170,9 +170,11 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 	var s opState
 	if raw, ok := b.raw[spec.Name]; ok {
 		for _, have := range append([]snapshot.OperatorStateMeta{raw.meta}, raw.alt...) {
-			if err := compatible(have, spec, mode, "restored"); err != nil {
+			ev, err := compatible(have, spec, mode, "restored")
+			if err != nil {
 				return nil, err
 			}
+			ev.Log(b.opts.Logger, b.opts.OperatorID)
 		}
 		var err error
 		if s, err = raw.decode(b, spec, meta); err != nil {
@@ -189,18 +191,23 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 }
 
 // compatible checks a registration (spec, as a mode state) against a state registered or
-// restored as have: the same mode (else ErrStateConflict) and serializers that read the
-// recorded ones as is, the rule of every backend (backend.CheckSerializers).
-func compatible(have snapshot.OperatorStateMeta, spec backend.Spec, mode snapshot.OperatorStateMode, how string) error {
+// restored as have: the same mode (else ErrStateConflict), serializers that read the
+// recorded ones as is and a schema that reads the recorded one, the rules of every backend
+// (backend.CheckSerializers, backend.CheckSchema). It returns the schema's Evolution.
+func compatible(have snapshot.OperatorStateMeta, spec backend.Spec, mode snapshot.OperatorStateMode, how string) (backend.Evolution, error) {
 	if have.Mode != mode {
-		return fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
+		return backend.Evolution{}, fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
 			backend.ErrStateConflict, spec.Name, how, have.Mode, mode)
 	}
 	var userKey serde.Erased
 	if mode == snapshot.ModeBroadcast {
 		userKey = spec.UserKey
 	}
-	return backend.CheckSerializers(fmt.Sprintf("operator state %q (%s)", spec.Name, how), have.Value, have.UserKey, spec.Value, userKey)
+	state := fmt.Sprintf("operator state %q (%s)", spec.Name, how)
+	if err := backend.CheckSerializers(state, have.Value, have.UserKey, spec.Value, userKey); err != nil {
+		return backend.Evolution{}, err
+	}
+	return backend.CheckSchema(state, have.Schema, spec.Value)
 }
 
 // listState is split or union list state. The list is append-only: elements are never

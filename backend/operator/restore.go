@@ -173,9 +173,9 @@ func (b *Backend) restore(ctx context.Context) error {
 	// One read per handle, of the sections this subtask needs.
 	for name, ps := range parts {
 		r := &rawState{meta: snapshot.OperatorStateMeta{Name: name, Mode: ps[0].meta.Mode,
-			Value: ps[0].meta.Value, UserKey: ps[0].meta.UserKey}}
+			Value: ps[0].meta.Value, UserKey: ps[0].meta.UserKey, Schema: ps[0].meta.Schema}}
 		for _, p := range ps[1:] {
-			m := snapshot.OperatorStateMeta{Name: name, Mode: p.meta.Mode, Value: p.meta.Value, UserKey: p.meta.UserKey}
+			m := snapshot.OperatorStateMeta{Name: name, Mode: p.meta.Mode, Value: p.meta.Value, UserKey: p.meta.UserKey, Schema: p.meta.Schema}
 			if m != r.meta && !slices.Contains(r.alt, m) {
 				r.alt = append(r.alt, m)
 			}

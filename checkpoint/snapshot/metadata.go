@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
 )
 
 // MetadataName is the name of the file that makes a checkpoint or savepoint exist.
@@ -147,12 +148,19 @@ type FileRef struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// StateMeta records a registered keyed state: its name, kind and serializer IDs.
+// StateMeta records a registered keyed state: its name, kind and serializer IDs, and the
+// schema of its value serializer when it has one.
 type StateMeta struct {
 	Name    string    `json:"name"`
 	Kind    StateKind `json:"kind"`
 	Value   string    `json:"value"`
 	UserKey string    `json:"userKey,omitempty"`
+	// Schema is the value serializer's schema in its canonical encoding (serde.Schema's
+	// String, checked with serde.ParseSchema on decode), recorded for struct codecs so that a
+	// registration decides compatibility field by field. Empty when the serializer has none,
+	// and in metadata written before schemas were recorded: the state is then checked by its
+	// serializer ID alone.
+	Schema string `json:"schema,omitempty"`
 }
 
 // Block locates one key group's block in a full snapshot file.
@@ -349,6 +357,9 @@ func validateStates(states []StateMeta) error {
 		names[s.Name] = true
 		if !s.Kind.valid() {
 			return fmt.Errorf("state %q has unknown kind %d", s.Name, s.Kind)
+		}
+		if _, err := serde.ParseSchema(s.Schema); err != nil {
+			return fmt.Errorf("state %q: %w", s.Name, err)
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+
+	"github.com/streamstate/streamstate/serde"
 )
 
 // The operator state format: one file per operator subtask, holding that subtask's non-keyed
@@ -63,6 +65,9 @@ type OperatorStateMeta struct {
 	Value string `json:"value"`
 	// UserKey is the serializer ID of the broadcast map's keys; empty for list states.
 	UserKey string `json:"userKey,omitempty"`
+	// Schema is the value serializer's schema, as in StateMeta.Schema: empty when it has
+	// none or the handle was written before schemas were recorded.
+	Schema string `json:"schema,omitempty"`
 	// Offset and Length locate the state's section in the file.
 	Offset int64 `json:"o"`
 	Length int64 `json:"l"`
@@ -124,6 +129,9 @@ func (h *OperatorStateHandle) validate() error {
 		if s.Value == "" || (s.Mode == ModeBroadcast) != (s.UserKey != "") {
 			return fmt.Errorf("operator state %q (%s) has value serializer %q and key serializer %q: %s states need both, list states only a value serializer",
 				s.Name, s.Mode, s.Value, s.UserKey, ModeBroadcast)
+		}
+		if _, err := serde.ParseSchema(s.Schema); err != nil {
+			return fmt.Errorf("operator state %q: %w", s.Name, err)
 		}
 		if s.Offset < end || s.Length < minSectionLen || s.Offset > h.File.Size || s.Length > h.File.Size-s.Offset {
 			return fmt.Errorf("section %d (%q) at %d+%d overlaps the one before it or lies outside file %s of %d bytes",
