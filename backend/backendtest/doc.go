@@ -17,7 +17,7 @@
 // changes in place (mutable accumulators, for every state kind and through namespace merging)
 // never change a running snapshot, that a backend without state writes no savepoint file and
 // a subtask without a handle restores empty, restore, rescale 1→3→2→1,
-// that a rescaled restore reads only the key groups it owns, serializer checks, corrupt and
+// that a rescaled restore reads only the key groups it owns, serializer and schema checks, corrupt and
 // truncated files, and a randomized model test against plain Go maps across
 // snapshot/restore/rescale cycles. The model test logs its seed; set STREAMSTATE_SEED to
 // replay one. With -short the 64 MiB test is skipped and the model test runs fewer operations.
@@ -40,6 +40,8 @@
 //   - corrupt.go: IncompatibleSerializer, CorruptAndTruncated
 //   - identity.go: RenamedTypeWithAlias, RenamedTypeRegisteredAgain,
 //     RenamedTypePartlyRegisteredRescale, KeySerializerAlias
+//   - schema.go: SchemaSame, SchemaAddedField, SchemaRemovedField,
+//     SchemaChangedTypeRefusedAtRegistration, SchemaAbsentInOldCheckpoint
 //   - timers.go: TimerQueue, TimersRescale
 //   - model.go: RandomizedModel; live.go: LiveStateAcrossSnapshots
 //

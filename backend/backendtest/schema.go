@@ -1,7 +1,10 @@
 package backendtest
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
@@ -254,5 +257,36 @@ func testSchemaOldFormat(t *testing.T, f Factory) {
 		_, err = state.GetValueState(r2.kb, state.ValueDescriptor[itemChanged]{Name: "item", Serializer: jsonItem[itemChanged]()})
 		wantIncompatible(t, err, `"item"`, `"qty"`, "int64", "string")
 		r2.b.Close()
+	}
+}
+
+// CheckEvolutionLogged checks that a backend logs, on the logger it was created with, the
+// fields a registration drops (a warning naming each state and field) and adds, and logs
+// no evolution when the schema is the same (other lines, such as Pebble's, are ignored).
+// logged returns a Factory whose backends log on l.
+func CheckEvolutionLogged(t *testing.T, logged func(l *slog.Logger) Factory) {
+	var buf bytes.Buffer
+	f := logged(slog.New(slog.NewTextHandler(&buf, nil)))
+	e, hs := writeItems(t, f, 5, false, false)
+	r := e.open(1, hs)[0]
+	st, err := registerItems[itemV1](r, jsonItem[itemV1](), jsonItem[itemV1](), cborItem[itemV1]())
+	must(t, err)
+	checkItems(t, r, st, 5, func(v itemV1) (string, int64) { return v.SKU, v.Qty })
+	r.b.Close()
+	if out := buf.String(); strings.Contains(out, "droppedFields") || strings.Contains(out, "addedFields") {
+		t.Fatalf("a registration with the recorded schema logged an evolution: %s", out)
+	}
+	r = e.open(1, hs)[0]
+	_, err = registerItems[itemRemoved](r, jsonItem[itemRemoved](), jsonItem[itemRemoved](), cborItem[itemRemoved]())
+	must(t, err)
+	r.b.Close()
+	out := buf.String()
+	for _, name := range []string{"item", "itemlog", "itemmap"} {
+		if !strings.Contains(out, `state \"`+name+`\"`) {
+			t.Errorf("log does not name state %q:\n%s", name, out)
+		}
+	}
+	if strings.Count(out, "droppedFields=[note]") != 3 || strings.Count(out, `level=WARN msg="state registered with a serializer whose schema drops`) != 3 {
+		t.Errorf("want one warning per state naming the dropped field; log:\n%s", out)
 	}
 }

@@ -2,6 +2,7 @@ package heap_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
@@ -21,3 +22,18 @@ func newBackend(t testing.TB, opts backend.Options) (backend.Keyed, error) {
 func TestConformance(t *testing.T) { backendtest.Run(t, newBackend) }
 
 func TestWordPaths(t *testing.T) { backendtest.CheckWordPaths(t, newBackend) }
+
+// TestEvolutionLogged: the hashmap backend logs the fields a registration drops on the
+// StateBackend's Logger.
+func TestEvolutionLogged(t *testing.T) {
+	backendtest.CheckEvolutionLogged(t, func(l *slog.Logger) backendtest.Factory {
+		return func(t testing.TB, opts backend.Options) (backend.Keyed, error) {
+			b, err := (&heap.StateBackend{Logger: l}).CreateKeyedBackend(context.Background(), opts)
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { b.Close() })
+			return b, nil
+		}
+	})
+}

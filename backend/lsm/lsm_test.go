@@ -2,6 +2,7 @@ package lsm_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
@@ -93,4 +94,18 @@ func TestMetricsWhileClosing(t *testing.T) {
 	if _, ok := b.Metrics(); ok {
 		t.Fatal("Metrics after Close reports a database")
 	}
+}
+
+// TestEvolutionLogged: the lsm backend logs the fields a registration drops on its Logger.
+func TestEvolutionLogged(t *testing.T) {
+	backendtest.CheckEvolutionLogged(t, func(l *slog.Logger) backendtest.Factory {
+		return func(t testing.TB, opts backend.Options) (backend.Keyed, error) {
+			b, err := lsm.New(context.Background(), lsm.Options{Options: opts, Dir: t.TempDir(), Logger: l})
+			if err != nil {
+				return nil, err
+			}
+			t.Cleanup(func() { b.Close() })
+			return b, nil
+		}
+	})
 }
