@@ -25,6 +25,7 @@ func metadataHandle(path string, rng keygroup.Range, comp snapshot.Compression) 
 		States: []snapshot.StateMeta{
 			{Name: "count", Kind: snapshot.KindValue, Value: "int64"},
 			{Name: "seen", Kind: snapshot.KindMap, Value: "bool", UserKey: "string"},
+			{Name: "order", Kind: snapshot.KindValue, Value: "json:order", Schema: `struct{"id" int64;"items" [struct{"sku" string}]}`},
 		}}
 	off := int64(12)
 	for range rng.Len() {
@@ -256,6 +257,7 @@ func TestDecodeMetadataRejectsInvalid(t *testing.T) {
 		{"repeated state name", func(m *snapshot.Metadata) { windowHandle(m).States[1].Name = "count" }, `state name "count"`},
 		{"state kind 0", func(m *snapshot.Metadata) { windowHandle(m).States[0].Kind = 0 }, "unknown kind 0"},
 		{"state kind 7", func(m *snapshot.Metadata) { windowHandle(m).States[1].Kind = 7 }, "unknown kind 7"},
+		{"bad schema", func(m *snapshot.Metadata) { windowHandle(m).States[2].Schema = `struct{"id" int}` }, `state "order": serde: bad schema`},
 	} {
 		m := sampleMetadata()
 		m.Version = snapshot.MetadataVersion

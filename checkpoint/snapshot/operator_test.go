@@ -250,6 +250,7 @@ func TestOperatorCorruption(t *testing.T) {
 		"subtask":       clone(func(h *snapshot.OperatorStateHandle) { h.Subtask = 1 }),
 		"unknown mode":  clone(func(h *snapshot.OperatorStateHandle) { h.States[0].Mode = "gather" }),
 		"repeated name": clone(func(h *snapshot.OperatorStateHandle) { h.States[2].Name = h.States[0].Name }),
+		"bad schema":    clone(func(h *snapshot.OperatorStateHandle) { h.States[0].Schema = "struct{" }),
 	} {
 		checkOpErr(t, name, read(good, bad), path, snapshot.ErrCorrupt)
 	}
