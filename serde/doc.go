@@ -11,6 +11,12 @@
 // aliases (Aliased), and Compatible is the rule every backend applies to a recorded ID: the
 // serializer's own, or an alias, whose bytes are the same by contract.
 //
+// JSON and CBOR also describe the shape they encode T as (Schema, by reflection: field names
+// as encoded and their types, recursively): a checkpoint records it, and a backend compares
+// it with the registering serializer's (CompareSchemas) to accept added and removed fields
+// and refuse a changed field type when the state is registered, not when a value is read.
+// Any serializer can provide one by implementing SchemaSerializer.
+//
 // Keys need more than a value encoding: AppendKey gives a self-delimiting, order-preserving
 // encoding, so keys can be concatenated with a namespace and a map user key and still compare in
 // value order (the LSM backend relies on this for prefix scans).

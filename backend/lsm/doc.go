@@ -26,7 +26,10 @@
 // checkpoint knows its states, and registering a state with another serializer fails with
 // backend.ErrIncompatibleSerializer naming the state and both serializers, unless it declares
 // the recorded ID as an alias (backend.CheckRegistration); the registration then records the
-// new ID.
+// new ID. The value serializer's schema (serde.Schema, for JSON and CBOR) is persisted beside
+// the IDs, so a struct field whose type changed is refused at registration, never on the
+// first read of a key (backend.CheckSchema); records without a schema (databases written
+// before schemas were recorded) are checked by ID alone.
 //
 // Values are stored serialized with the descriptor's serializers. A list is one value of
 // length-prefixed elements; Add and AddAll are blind writes through the merge operator

@@ -32,8 +32,10 @@
 // sections it needs. A restored state stays serialized until it is registered, which checks
 // it against the descriptor: another mode fails with backend.ErrStateConflict, another
 // serializer ID, not declared as an alias, with backend.ErrIncompatibleSerializer (the rule
-// of every backend: backend.CheckSerializers); a state restored under an alias is recorded
-// under the new ID from then on. States restored but never registered
+// of every backend: backend.CheckSerializers), and a value schema whose field types changed
+// likewise (backend.CheckSchema; added and removed fields are compatible, the removed ones
+// logged on Options.Logger); a state restored under an alias is recorded under the new ID
+// (and schema) from then on. States restored but never registered
 // are carried into later snapshots unchanged.
 //
 // # Contracts
