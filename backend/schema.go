@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -54,20 +55,28 @@ func (e *Evolution) merge(o Evolution) {
 }
 
 // CheckSchema is the schema rule of every backend, keyed and operator state alike, applied
-// after CheckSerializers accepted the serializer IDs: when both the recorded state and the
-// registered value serializer have a schema (snapshot.StateMeta.Schema,
-// serde.SchemaSerializer), recorded values must be readable as is (serde.CompareSchemas):
-// added and removed fields are compatible and reported in the Evolution, a field whose type
-// changed is not, and fails with ErrIncompatibleSerializer naming the state, every changed
-// field with both its types, and the fix. Without a recorded schema (state written before
-// schemas were recorded) or without a registered one (a serializer that has none), the
-// serializer IDs alone decide, as they always did. state names the state in the error.
-func CheckSchema(state, recordedSchema string, value serde.Erased) (Evolution, error) {
+// after CheckSerializers accepted the serializer IDs. recordedSchema is the state's recorded
+// schema (snapshot.StateMeta.Schema), schema the registered value serializer's (from
+// Schemas.Of), both in serde's canonical encoding, and valueID that serializer's ID. When
+// both are present, recorded values must be readable as is (serde.CompareSchemas): added and
+// removed fields are compatible and reported in the Evolution, a field whose type changed is
+// not, and fails with ErrIncompatibleSerializer naming the state, every changed field with
+// both its types, and the fix. Without a recorded schema (state written before schemas were
+// recorded) or without a registered one (a serializer that has none), the serializer IDs
+// alone decide, as they always did. state names the state in the error.
+func CheckSchema(state, recordedSchema, schema, valueID string) (Evolution, error) {
+	if recordedSchema == schema || recordedSchema == "" || schema == "" {
+		return Evolution{State: state}, nil
+	}
 	recorded, err := serde.ParseSchema(recordedSchema)
 	if err != nil {
 		return Evolution{}, fmt.Errorf("%w: %s: its recorded schema cannot be read: %w", ErrIncompatibleSerializer, state, err)
 	}
-	c := serde.CompareSchemas(recorded, serde.SchemaOf(value))
+	current, err := serde.ParseSchema(schema)
+	if err != nil {
+		return Evolution{}, fmt.Errorf("%w: %s: the schema of serializer %q cannot be read: %w", ErrIncompatibleSerializer, state, valueID, err)
+	}
+	c := serde.CompareSchemas(recorded, current)
 	if !c.Compatible() {
 		var fields []string
 		for _, ch := range c.Changed {
@@ -75,7 +84,36 @@ func CheckSchema(state, recordedSchema string, value serde.Erased) (Evolution, e
 		}
 		return Evolution{}, fmt.Errorf("%w: %s (serializer %q) cannot read its recorded values: %s; "+
 			"a migration of the state is not supported yet: keep the old type, or register the state under a new name",
-			ErrIncompatibleSerializer, state, value.ID(), strings.Join(fields, "; "))
+			ErrIncompatibleSerializer, state, valueID, strings.Join(fields, "; "))
 	}
 	return Evolution{State: state, Added: c.Added, Removed: c.Removed}, nil
+}
+
+// Schemas memoizes the encoded schemas of value serializers (serde.SchemaOf), so that
+// registering a state again, as code that gets its state for every record does, costs a map
+// lookup instead of a walk of the type. Entries are keyed by the serializer's dynamic type
+// and ID, which determine its schema (serde.SchemaSerializer's contract). The zero value is
+// ready to use; a Schemas is not safe for concurrent use (a backend registers states on its
+// task's goroutine).
+type Schemas struct {
+	m map[schemaKey]string
+}
+
+type schemaKey struct {
+	typ reflect.Type
+	id  string
+}
+
+// Of returns s's schema in its canonical encoding, "" when s has none.
+func (c *Schemas) Of(s serde.Erased) string {
+	k := schemaKey{reflect.TypeOf(s), s.ID()}
+	if text, ok := c.m[k]; ok {
+		return text
+	}
+	if c.m == nil {
+		c.m = map[schemaKey]string{}
+	}
+	text := serde.SchemaOf(s).String()
+	c.m[k] = text
+	return text
 }

@@ -114,10 +114,11 @@ func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 // (CheckSerializers), and a value schema that reads each recorded one (CheckSchema: fields
 // added or removed are compatible, a changed field type is not). A state restored from
 // several snapshots may have been recorded under more than one ID or schema (see
-// MergeRestored): the spec must read them all. When it passes, the backend records the state
-// under the spec's serializer IDs and schema from then on, and logs the Evolution (the fields
-// added and dropped) with Evolution.Log.
-func CheckRegistration(operatorID string, spec Spec, recorded ...snapshot.StateMeta) (Evolution, error) {
+// MergeRestored): the spec must read them all. schema is the encoded schema of spec.Value
+// (Schemas.Of), "" when it has none. When it passes, the backend records the state under the
+// spec's serializer IDs and schema from then on, and logs the Evolution (the fields added and
+// dropped) with Evolution.Log.
+func CheckRegistration(operatorID string, spec Spec, schema string, recorded ...snapshot.StateMeta) (Evolution, error) {
 	var userKey serde.Erased
 	if spec.Kind == KindMap {
 		userKey = spec.UserKey
@@ -131,7 +132,7 @@ func CheckRegistration(operatorID string, spec Spec, recorded ...snapshot.StateM
 		if err := CheckSerializers(state, have.Value, have.UserKey, spec.Value, userKey); err != nil {
 			return Evolution{}, err
 		}
-		e, err := CheckSchema(state, have.Schema, spec.Value)
+		e, err := CheckSchema(state, have.Schema, schema, spec.Value.ID())
 		if err != nil {
 			return Evolution{}, err
 		}

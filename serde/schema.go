@@ -90,8 +90,9 @@ type SchemaField struct {
 // it by reflection on T; a custom serializer may implement it too. Schema returns nil when
 // the serializer has no schema, and then only its ID is recorded and compared.
 type SchemaSerializer interface {
-	// Schema returns the serializer's schema, or nil. It must be deterministic: the same
-	// serializer gives the same schema in every process.
+	// Schema returns the serializer's schema, or nil. It must be deterministic and depend
+	// only on the serializer's type and ID: serializers of one type with one ID give the same
+	// schema, in every process (backends memoize it by type and ID).
 	Schema() *Schema
 }
 

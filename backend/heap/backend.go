@@ -11,7 +11,6 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/serde"
 )
 
 // Name is the backend's name in configuration (state.backend.type).
@@ -41,7 +40,8 @@ type Backend struct {
 	closed  bool
 	// logger receives notes on registrations (dropped fields); nil logs nothing. Set by
 	// StateBackend from its Logger.
-	logger *slog.Logger
+	logger  *slog.Logger
+	schemas backend.Schemas // the value serializers' schemas, memoized
 }
 
 // New creates a hashmap backend for one subtask, restoring opts.Restore if given.
@@ -130,7 +130,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
 		return nil, fmt.Errorf("heap backend: state %q: spec without serializer", spec.Name)
 	}
-	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: serde.SchemaOf(spec.Value).String()}
+	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value)}
 	if spec.UserKey != nil && spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
@@ -139,7 +139,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 		if r, ok := t.(*restored); ok {
 			recorded = append(recorded, r.alt...)
 		}
-		ev, err := backend.CheckRegistration(b.opID, spec, recorded...)
+		ev, err := backend.CheckRegistration(b.opID, spec, meta.Schema, recorded...)
 		if err != nil {
 			return nil, err
 		}

@@ -16,7 +16,6 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
-	"github.com/streamstate/streamstate/serde"
 )
 
 // Name is the backend's name in configuration (state.backend.type).
@@ -59,6 +58,8 @@ type Backend struct {
 	snaps map[*fullSnapshot]struct{}
 
 	onClose []func() // run once by Close (the factory's collector lets go of the backend)
+
+	schemas backend.Schemas // the value serializers' schemas, memoized
 }
 
 // stateEntry is a state known to the backend: registered by a descriptor (st != nil) or
@@ -249,13 +250,13 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if !validKind(spec.Kind) {
 		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
 	}
-	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: serde.SchemaOf(spec.Value).String()}
+	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value)}
 	if spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	e, ok := b.states[spec.Name]
 	if ok {
-		ev, err := backend.CheckRegistration(b.opID, spec, append([]snapshot.StateMeta{e.meta}, e.alt...)...)
+		ev, err := backend.CheckRegistration(b.opID, spec, meta.Schema, append([]snapshot.StateMeta{e.meta}, e.alt...)...)
 		if err != nil {
 			return nil, err
 		}

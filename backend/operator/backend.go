@@ -76,6 +76,8 @@ type Backend struct {
 	// raw holds restored states that are not registered yet, still serialized.
 	raw    map[string]*rawState
 	closed bool
+
+	schemas backend.Schemas // the value serializers' schemas, memoized
 }
 
 var _ backend.Operator = (*Backend)(nil)
@@ -157,12 +159,12 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 	if spec.Value == nil || (mode == snapshot.ModeBroadcast && spec.UserKey == nil) {
 		return nil, fmt.Errorf("operator state %q: descriptor without serializer", spec.Name)
 	}
-	meta := snapshot.OperatorStateMeta{Name: spec.Name, Mode: mode, Value: spec.Value.ID(), Schema: serde.SchemaOf(spec.Value).String()}
+	meta := snapshot.OperatorStateMeta{Name: spec.Name, Mode: mode, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value)}
 	if mode == snapshot.ModeBroadcast {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	if s, ok := b.states[spec.Name]; ok {
-		if _, err := compatible(s.meta(), spec, mode, "registered"); err != nil {
+		if _, err := compatible(s.meta(), spec, meta.Schema, mode, "registered"); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -170,7 +172,7 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 	var s opState
 	if raw, ok := b.raw[spec.Name]; ok {
 		for _, have := range append([]snapshot.OperatorStateMeta{raw.meta}, raw.alt...) {
-			ev, err := compatible(have, spec, mode, "restored")
+			ev, err := compatible(have, spec, meta.Schema, mode, "restored")
 			if err != nil {
 				return nil, err
 			}
@@ -192,9 +194,10 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 
 // compatible checks a registration (spec, as a mode state) against a state registered or
 // restored as have: the same mode (else ErrStateConflict), serializers that read the
-// recorded ones as is and a schema that reads the recorded one, the rules of every backend
-// (backend.CheckSerializers, backend.CheckSchema). It returns the schema's Evolution.
-func compatible(have snapshot.OperatorStateMeta, spec backend.Spec, mode snapshot.OperatorStateMode, how string) (backend.Evolution, error) {
+// recorded ones as is and a schema (spec.Value's, encoded) that reads the recorded one, the
+// rules of every backend (backend.CheckSerializers, backend.CheckSchema). It returns the
+// schema's Evolution.
+func compatible(have snapshot.OperatorStateMeta, spec backend.Spec, schema string, mode snapshot.OperatorStateMode, how string) (backend.Evolution, error) {
 	if have.Mode != mode {
 		return backend.Evolution{}, fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
 			backend.ErrStateConflict, spec.Name, how, have.Mode, mode)
@@ -207,7 +210,7 @@ func compatible(have snapshot.OperatorStateMeta, spec backend.Spec, mode snapsho
 	if err := backend.CheckSerializers(state, have.Value, have.UserKey, spec.Value, userKey); err != nil {
 		return backend.Evolution{}, err
 	}
-	return backend.CheckSchema(state, have.Schema, spec.Value)
+	return backend.CheckSchema(state, have.Schema, schema, spec.Value.ID())
 }
 
 // listState is split or union list state. The list is append-only: elements are never
