@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -225,9 +226,13 @@ type field struct {
 }
 
 // fields returns t's encoded fields, resolved as encoding/json does (and fxamacker/cbor,
-// which follows it): exported fields, tag names, "-" skipped, untagged embedded structs
-// promoted, and among fields with one name the shallowest wins, a tagged one among equals,
-// and none when that leaves a tie.
+// which follows it): exported fields under their tag names, "-" skipped, embedded structs
+// without a tag name promoted, and among fields with one name the shallowest wins, a tagged
+// one among equals, and none when that leaves a tie. The codecs differ in details mirrored
+// here: JSON ignores tag names with characters encoding/json rejects and quotes scalars with
+// ",string"; CBOR reads the json tag when the cbor tag is empty, counts any tag as tagged,
+// normalizes "keyasint" names, and encodes a struct with the "toarray" option (on its "_"
+// field) as an array, whose fields are then named by position ("#0", "#1", ...).
 func (d *deriver) fields(t reflect.Type) []SchemaField {
 	var cands []field
 	d.collect(t, nil, 0, map[reflect.Type]bool{}, &cands)
@@ -239,24 +244,42 @@ func (d *deriver) fields(t reflect.Type) []SchemaField {
 		}
 		byName[f.name] = append(byName[f.name], f)
 	}
-	slices.Sort(names)
-	out := make([]SchemaField, 0, len(names))
+	var kept []field
 	for _, n := range names {
-		f, ok := dominant(byName[n])
-		if !ok {
-			continue
+		if f, ok := dominant(byName[n]); ok {
+			kept = append(kept, f)
 		}
+	}
+	if d.c == codecCBOR && toArray(t) {
+		slices.SortFunc(kept, func(a, b field) int { return slices.Compare(a.index, b.index) })
+		for i := range kept {
+			kept[i].name = "#" + strconv.Itoa(i)
+		}
+	}
+	slices.SortFunc(kept, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	out := make([]SchemaField, 0, len(kept))
+	for _, f := range kept {
 		s := d.of(f.typ)
 		if f.asString && isScalar(s.Type) {
 			s = &Schema{Type: SchemaString}
 		}
-		out = append(out, SchemaField{Name: n, Schema: s})
+		out = append(out, SchemaField{Name: f.name, Schema: s})
 	}
 	return out
 }
 
-// collect appends t's candidate fields, descending into untagged embedded structs; seen stops
-// an embedding cycle through pointers.
+// toArray reports whether CBOR encodes t as an array: its "_" field has the toarray option.
+func toArray(t reflect.Type) bool {
+	f, ok := t.FieldByName("_")
+	if !ok {
+		return false
+	}
+	_, opts, _ := strings.Cut(f.Tag.Get("cbor"), ",")
+	return slices.Contains(strings.Split(opts, ","), "toarray")
+}
+
+// collect appends t's candidate fields, descending into embedded structs without a tag name;
+// seen stops an embedding cycle through pointers.
 func (d *deriver) collect(t reflect.Type, index []int, depth int, seen map[reflect.Type]bool, out *[]field) {
 	if seen[t] {
 		return
@@ -265,9 +288,20 @@ func (d *deriver) collect(t reflect.Type, index []int, depth int, seen map[refle
 	defer delete(seen, t)
 	for i := range t.NumField() {
 		sf := t.Field(i)
+		ft := sf.Type
+		if ft.Kind() == reflect.Pointer && ft.Name() == "" {
+			ft = ft.Elem()
+		}
+		if sf.Anonymous {
+			if !sf.IsExported() && ft.Kind() != reflect.Struct {
+				continue
+			}
+		} else if !sf.IsExported() {
+			continue
+		}
 		tag := sf.Tag.Get("json")
 		if d.c == codecCBOR {
-			if ct, ok := sf.Tag.Lookup("cbor"); ok {
+			if ct := sf.Tag.Get("cbor"); ct != "" {
 				tag = ct
 			}
 		}
@@ -275,29 +309,46 @@ func (d *deriver) collect(t reflect.Type, index []int, depth int, seen map[refle
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
-		ft := sf.Type
-		if sf.Anonymous {
-			et := ft
-			if et.Kind() == reflect.Pointer {
-				et = et.Elem()
+		optList := strings.Split(opts, ",")
+		tagged := tag != ""
+		if d.c == codecJSON {
+			if !validJSONName(name) {
+				name = ""
 			}
-			if !sf.IsExported() && et.Kind() != reflect.Struct {
-				continue
+			tagged = name != ""
+		} else if slices.Contains(optList, "keyasint") {
+			if n, err := strconv.Atoi(name); err == nil {
+				name = strconv.Itoa(n)
 			}
-			if name == "" && et.Kind() == reflect.Struct && !isCustom(ft) && et != timeType {
-				d.collect(et, append(slices.Clone(index), i), depth+1, seen, out)
-				continue
-			}
-		} else if !sf.IsExported() {
+		}
+		idx := append(slices.Clone(index), i)
+		if sf.Anonymous && ft.Kind() == reflect.Struct && name == "" {
+			d.collect(ft, idx, depth+1, seen, out)
 			continue
 		}
-		f := field{name: name, index: append(slices.Clone(index), i), typ: ft, depth: depth, tagged: name != ""}
 		if name == "" {
-			f.name = sf.Name
+			name = sf.Name
 		}
-		f.asString = d.c == codecJSON && slices.Contains(strings.Split(opts, ","), "string")
-		*out = append(*out, f)
+		*out = append(*out, field{name: name, index: idx, typ: sf.Type, depth: depth, tagged: tagged,
+			asString: d.c == codecJSON && slices.Contains(optList, "string")})
 	}
+}
+
+// validJSONName reports whether encoding/json accepts name as a field name from a tag: not
+// empty, and only letters, digits and the punctuation it allows.
+func validJSONName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case unicode.IsLetter(c), unicode.IsDigit(c):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // dominant picks the field a name resolves to among fs, as encoding/json does.

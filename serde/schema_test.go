@@ -1,7 +1,9 @@
 package serde
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"reflect"
 	"slices"
@@ -21,16 +23,18 @@ type schemaBase struct {
 
 type schemaOrder struct {
 	schemaBase
-	Items   []string              `json:"items"`
-	Addr    *schemaAddr           `json:"addr,omitempty"`
-	Totals  map[string]float64    `json:"totals"`
-	Raw     []byte                `json:"raw"`
-	Price   *big.Int              `json:"price"`
-	Count   int                   `json:"count,string"`
-	Skip    string                `json:"-"`
-	Dash    string                `json:"-,"`
-	Extra   any                   `cbor:"x"`
-	hidden  int                   //nolint:unused // unexported: not encoded
+	Items  []string           `json:"items"`
+	Addr   *schemaAddr        `json:"addr,omitempty"`
+	Totals map[string]float64 `json:"totals"`
+	Raw    []byte             `json:"raw"`
+	Price  *big.Int           `json:"price"`
+	Count  int                `json:"count,string"`
+	Skip   string             `json:"-"`
+	//lint:ignore SA5008 "-," names the field "-", the case under test
+	Dash  string `json:"-,"`
+	Extra any    `cbor:"x"`
+	//lint:ignore U1000 unexported: not encoded, the case under test
+	hidden  int
 	Nested  map[int][]*schemaAddr `json:"nested"`
 	Arr     [2]byte
 	Renamed string `json:"renamed" cbor:"r"`
@@ -81,10 +85,10 @@ func TestSchemaDerivation(t *testing.T) {
 		{"plain", JSON[int]{}.Schema(), `int64`},
 		{"pointer", CBOR[*time.Time]{}.Schema(), `time`},
 		{"empty struct", JSON[struct{}]{}.Schema(), `struct{}`},
-		{"quoted", JSON[struct {
-			A int `json:"a\"b"`
-			B int `cbor:"é"`
-		}]{}.Schema(), `struct{"B" int64;"a\x22b" int64}`},
+		{"json rejects the tag name", JSON[schemaOddTags]{}.Schema(), `struct{"A" int64;"B" int64;"C" int64}`},
+		{"cbor takes any tag name", CBOR[schemaOddTags]{}.Schema(), `struct{"\x01" int64;"a\x22b" int64;"\xc3\xa9" int64}`},
+		{"cbor details", CBOR[schemaCBOR]{}.Schema(), `struct{"1" int64;"Emb" struct{"X" int64};"Y" string;"z" string}`},
+		{"cbor toarray", CBOR[schemaArray]{}.Schema(), `struct{"#0" string;"#1" int64}`},
 		{"func", JSON[func()]{}.Schema(), `unsupported`},
 	} {
 		if s := tc.got.String(); s != tc.want {
@@ -105,12 +109,38 @@ func TestSchemaDerivation(t *testing.T) {
 
 type recList []recList
 
+// schemaOddTags has tag names encoding/json rejects (and CBOR takes as they are).
+type schemaOddTags struct {
+	//lint:ignore SA5008 a tag name encoding/json rejects, the case under test
+	A int `json:"a\"b"`
+	B int `cbor:"\u00e9"`
+	C int `json:"\x01"`
+}
+
+type schemaEmb struct{ X int }
+
+// schemaCBOR: keyasint names normalized, an embedded struct with a tag name kept as a field,
+// an empty cbor tag falling back to the json tag.
+type schemaCBOR struct {
+	K   int       `cbor:"01,keyasint"`
+	Emb schemaEmb `cbor:"Emb"`
+	Y   string    `cbor:"" json:"Y"`
+	Z   string    `json:"z"`
+}
+
+// schemaArray is encoded by CBOR as an array: fields by position.
+type schemaArray struct {
+	_    struct{} `cbor:",toarray"`
+	Name string   `json:"name"`
+	N    int      `json:"n"`
+}
+
 func TestSchemaParseRoundTrip(t *testing.T) {
 	for _, s := range []*Schema{
 		JSON[schemaOrder]{}.Schema(), CBOR[schemaOrder]{}.Schema(), JSON[schemaNode]{}.Schema(),
 		JSON[recList]{}.Schema(), JSON[map[string][]map[int]bool]{}.Schema(),
-		JSON[struct {
-			A int `json:"\x01\\\u00e9 ;}"`
+		CBOR[schemaOddTags]{}.Schema(), CBOR[struct {
+			A int `cbor:"\x01\\\u00e9 ;}"`
 		}]{}.Schema(),
 	} {
 		text := s.String()
@@ -221,5 +251,49 @@ func TestSchemaDeterministic(t *testing.T) {
 				t.Fatalf("schema differs between derivations: %s vs %s", a, b)
 			}
 		}
+	}
+}
+
+// TestSchemaFieldNamesMatchEncoding checks the derived field names against the codecs
+// themselves: the keys of a value's JSON and CBOR encodings are the schema's fields.
+func TestSchemaFieldNamesMatchEncoding(t *testing.T) {
+	n := int32(3)
+	order := schemaOrder{schemaBase: schemaBase{ID: 1}, Items: []string{"a"}, Addr: &schemaAddr{City: "c", Zip: &n},
+		Price: big.NewInt(5), Extra: 1}
+	for name, v := range map[string]any{"order": order, "odd tags": schemaOddTags{}, "cbor": schemaCBOR{}, "ties": schemaTies{}} {
+		check := func(codec string, s *Schema, enc func(any) ([]byte, error), dec func([]byte, *map[string]any) error) {
+			b, err := enc(v)
+			if err != nil {
+				t.Fatalf("%s %s: %v", name, codec, err)
+			}
+			var m map[string]any
+			if err := dec(b, &m); err != nil {
+				t.Fatalf("%s %s: %v", name, codec, err)
+			}
+			var keys, fields []string
+			for k := range m {
+				keys = append(keys, k)
+			}
+			for _, f := range s.Fields {
+				fields = append(fields, f.Name)
+			}
+			slices.Sort(keys)
+			if !slices.Equal(keys, fields) {
+				t.Errorf("%s %s: encoded keys %q, schema fields %q", name, codec, keys, fields)
+			}
+		}
+		rt := reflect.TypeOf(v)
+		check("json", deriveSchema(rt, codecJSON), json.Marshal, func(b []byte, m *map[string]any) error { return json.Unmarshal(b, m) })
+		check("cbor", deriveSchema(rt, codecCBOR), cborEnc.Marshal, func(b []byte, m *map[string]any) error {
+			var raw map[any]any
+			if err := cborDec.Unmarshal(b, &raw); err != nil {
+				return err
+			}
+			*m = map[string]any{}
+			for k, x := range raw {
+				(*m)[fmt.Sprint(k)] = x
+			}
+			return nil
+		})
 	}
 }
