@@ -41,7 +41,8 @@
 //   - identity.go: RenamedTypeWithAlias, RenamedTypeRegisteredAgain,
 //     RenamedTypePartlyRegisteredRescale, KeySerializerAlias
 //   - schema.go: SchemaSame, SchemaAddedField, SchemaRemovedField,
-//     SchemaChangedTypeRefusedAtRegistration, SchemaAbsentInOldCheckpoint
+//     SchemaChangedTypeRefusedAtRegistration, SchemaAbsentInOldCheckpoint,
+//     SchemaPartlyRegisteredRescale (and CheckEvolutionLogged)
 //   - timers.go: TimerQueue, TimersRescale
 //   - model.go: RandomizedModel; live.go: LiveStateAcrossSnapshots
 //

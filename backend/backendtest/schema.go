@@ -290,3 +290,52 @@ func CheckEvolutionLogged(t *testing.T, logged func(l *slog.Logger) Factory) {
 		t.Errorf("want one warning per state naming the dropped field; log:\n%s", out)
 	}
 }
+
+// itemNoteInt reads a state recorded as itemRemoved (no note), not one recorded as itemV1.
+type itemNoteInt struct {
+	SKU  string `json:"sku"`
+	Qty  int64  `json:"qty"`
+	Note int64  `json:"note"`
+}
+
+// testSchemaPartlyRegisteredRescale: after a restore, a subtask that registered a state with
+// an evolved schema records the new schema and one that did not still records the old one;
+// a rescale merges both, and the registering serializer must read both schemas: a changed
+// field type against either is refused, a compatible one reads every key.
+func testSchemaPartlyRegisteredRescale(t *testing.T, f Factory) {
+	e := newEnv(t, f)
+	subs := e.open(2, nil)
+	for k := range int64(20) {
+		s := route(subs, k)
+		v, err := state.GetValueState(s.kb, state.ValueDescriptor[itemV1]{Name: "item", Serializer: jsonItem[itemV1]()})
+		must(t, err)
+		setKey(t, s, k)
+		must(t, v.Update(itemV1{SKU: fmt.Sprint("sku", k), Qty: k, Note: "n"}))
+	}
+	old := e.checkpoint(subs, backend.SnapshotOptions{})
+	closeAll(subs)
+	subs = e.open(2, old)
+	_, err := state.GetValueState(subs[0].kb, state.ValueDescriptor[itemRemoved]{Name: "item", Serializer: jsonItem[itemRemoved]()})
+	must(t, err)
+	mixed := e.snapshot(subs, backend.SnapshotOptions{})
+	checkSchemaRecorded(t, mixed[:1], "item", jsonItem[itemRemoved]().Schema().String())
+	checkSchemaRecorded(t, mixed[1:], "item", jsonItem[itemV1]().Schema().String())
+	closeAll(subs)
+
+	r := e.open(1, handlesOf(mixed))[0]
+	_, err = state.GetValueState(r.kb, state.ValueDescriptor[itemChanged]{Name: "item", Serializer: jsonItem[itemChanged]()})
+	wantIncompatible(t, err, `"item"`, `"qty"`, "int64", "string")
+	// Compatible with the first subtask's schema, not with the second's.
+	_, err = state.GetValueState(r.kb, state.ValueDescriptor[itemNoteInt]{Name: "item", Serializer: jsonItem[itemNoteInt]()})
+	wantIncompatible(t, err, `"item"`, `"note"`, "string", "int64")
+	v, err := state.GetValueState(r.kb, state.ValueDescriptor[itemRemoved]{Name: "item", Serializer: jsonItem[itemRemoved]()})
+	must(t, err)
+	for k := range int64(20) {
+		setKey(t, r, k)
+		if got, ok := get[itemRemoved](t, v); !ok || got != (itemRemoved{SKU: fmt.Sprint("sku", k), Qty: k}) {
+			t.Fatalf("key %d after a rescale merging two schemas: %+v, %v", k, got, ok)
+		}
+	}
+	checkSchemaRecorded(t, e.checkpoint([]*subtask{r}, backend.SnapshotOptions{}), "item", jsonItem[itemRemoved]().Schema().String())
+	r.b.Close()
+}

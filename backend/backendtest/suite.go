@@ -50,6 +50,7 @@ func Run(t *testing.T, f Factory) {
 		{"SchemaRemovedField", testSchemaRemovedField},
 		{"SchemaChangedTypeRefusedAtRegistration", testSchemaChangedType},
 		{"SchemaAbsentInOldCheckpoint", testSchemaOldFormat},
+		{"SchemaPartlyRegisteredRescale", testSchemaPartlyRegisteredRescale},
 		{"CorruptAndTruncated", testCorrupt},
 		{"TimerQueue", testTimerQueue},
 		{"TimersRescale", testTimersRescale},
