@@ -1,0 +1,337 @@
+package evolution_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/operator"
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state"
+)
+
+// The later versions of orderV1 a redeployed job restores the golden checkpoints with.
+type (
+	// orderAdded adds a field: compatible, recorded values read it as its zero value.
+	orderAdded struct {
+		ID       int64
+		Amount   int64
+		Note     string
+		Currency string
+	}
+	// orderRemoved drops Note: compatible, the remaining fields keep their values.
+	orderRemoved struct {
+		ID     int64
+		Amount int64
+	}
+	// orderChanged changes Amount's type: incompatible.
+	orderChanged struct {
+		ID     int64
+		Amount string
+		Note   string
+	}
+	// orderRenamed is orderV1 under another Go type name: the same fields, so the same bytes.
+	orderRenamed struct {
+		ID     int64
+		Amount int64
+		Note   string
+	}
+)
+
+// renamedID is the ID the unnamed serializer of orderRenamed records.
+const renamedID = "json:evolution_test.orderRenamed"
+
+// restored is one subtask restored from a golden checkpoint.
+type restored struct {
+	kb *state.KeyedBackend[int64]
+	ob *operator.Backend
+}
+
+// golden is one golden checkpoint, loaded, and the backend it is restored into.
+type golden struct {
+	t       *testing.T
+	m       *snapshot.Metadata
+	r       snapshot.Reader
+	restore backendFactory
+}
+
+// loadGolden loads golden checkpoint k of metadata format format from a copy of its
+// directory.
+func loadGolden(t *testing.T, format int, k kind, restorer string) *golden {
+	ctx := context.Background()
+	dir := t.TempDir()
+	must(t, os.CopyFS(dir, os.DirFS(filepath.Join(goldenDir(format), k.name))))
+	st, err := blobstore.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
+	must(t, err)
+	t.Cleanup(func() { st.Close() })
+	g := &golden{t: t, restore: backends[restorer]}
+	if k.savepoint {
+		g.m, g.r, err = checkpoint.LoadSavepoint(ctx, st)
+	} else {
+		g.m, g.r, err = checkpoint.LoadCheckpoint(ctx, st, jobID, 1)
+	}
+	must(t, err)
+	if len(g.m.Operators) != 1 || g.m.Operators[0].ID != opID {
+		t.Fatalf("golden %s: operators %+v", k.name, g.m.Operators)
+	}
+	checkRecorded(t, g.m.Operators[0])
+	return g
+}
+
+// recordedIDs are the serializer IDs the golden checkpoints record, by state.
+var recordedIDs = map[string]string{valueName: "json:" + orderName, listName: "json:" + orderName, mapName: "json:" + orderName,
+	cborName: "cbor:" + orderName, unnamedName: unnamedID, opListName: "json:" + orderName}
+
+// checkRecorded fails unless o records every state of the golden checkpoints once, with its
+// serializer ID and a schema: the cases below test schema evolution, not the restore of
+// state recorded before schemas were.
+func checkRecorded(t *testing.T, o *snapshot.OperatorState) {
+	t.Helper()
+	seen := map[string]int{}
+	check := func(name, value, schema string) {
+		seen[name]++
+		if want, ok := recordedIDs[name]; !ok || value != want || schema == "" {
+			t.Fatalf("golden state %q recorded with serializer %q (want %q) and schema %q", name, value, want, schema)
+		}
+	}
+	for _, h := range o.Keyed {
+		if h.KeySerializer != (serde.Int64{}).ID() {
+			t.Fatalf("golden keyed state recorded with key serializer %q", h.KeySerializer)
+		}
+		for _, m := range h.States {
+			check(m.Name, m.Value, m.Schema)
+		}
+	}
+	for _, h := range o.Operator {
+		for _, m := range h.States {
+			check(m.Name, m.Value, m.Schema)
+		}
+	}
+	for name := range recordedIDs {
+		if seen[name] != 1 {
+			t.Fatalf("golden state %q recorded %d times", name, seen[name])
+		}
+	}
+}
+
+// open restores the keyed backend with key serializer keySer and the operator backend.
+func (g *golden) open(keySer string) (*restored, error) {
+	ctx := context.Background()
+	opts := keyedOptions()
+	opts.KeySerializerID, opts.Restore, opts.Reader = keySer, g.m.Operators[0].Keyed, g.r
+	b, err := g.restore(ctx, opts, g.t.TempDir())
+	if err != nil {
+		return nil, err
+	}
+	g.t.Cleanup(func() { b.Close() })
+	kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
+	must(g.t, err)
+	oopts := operatorOptions()
+	oopts.Restore, oopts.Reader = g.m.Operators[0].Operator, g.r
+	ob, err := operator.New(ctx, oopts)
+	must(g.t, err)
+	g.t.Cleanup(func() { ob.Close() })
+	return &restored{kb: kb, ob: ob}, nil
+}
+
+// evolution is one case: what a redeployed job registers against a golden checkpoint, and
+// what it must get.
+type evolution struct {
+	name string
+	run  func(t *testing.T, g *golden)
+}
+
+var evolutions = []evolution{
+	{"same-type", func(t *testing.T, g *golden) {
+		r := openOK(t, g)
+		checkNamed(t, r, func(o orderV1) orderV1 { return o }, func(o orderV1) orderV1 { return o })
+		checkUnnamed(t, r, serde.JSON[orderV1]{}, func(o orderV1) orderV1 { return o })
+	}},
+	{"field-added", func(t *testing.T, g *golden) {
+		r := openOK(t, g)
+		checkNamed(t, r, func(o orderAdded) orderV1 {
+			if o.Currency != "" {
+				t.Fatalf("restored %+v: the added field is not zero", o)
+			}
+			return orderV1{ID: o.ID, Amount: o.Amount, Note: o.Note}
+		}, func(o orderV1) orderV1 { return o })
+	}},
+	{"field-removed", func(t *testing.T, g *golden) {
+		r := openOK(t, g)
+		checkNamed(t, r, func(o orderRemoved) orderV1 { return orderV1{ID: o.ID, Amount: o.Amount} },
+			func(o orderV1) orderV1 { return orderV1{ID: o.ID, Amount: o.Amount} })
+	}},
+	{"field-type-changed", func(t *testing.T, g *golden) {
+		r := openOK(t, g)
+		for name, err := range registerAll[orderChanged](r) {
+			wantIncompatible(t, err, fmt.Sprintf("%q", name), `field "Amount"`, "written as int64", "registered as string")
+		}
+		// Refused at registration, before any value was read: the old type still reads every
+		// value.
+		checkNamed(t, r, func(o orderV1) orderV1 { return o }, func(o orderV1) orderV1 { return o })
+	}},
+	{"renamed-type-with-alias", func(t *testing.T, g *golden) {
+		r := openOK(t, g)
+		ser := serde.JSON[orderRenamed]{Name: "evolution.RenamedOrder", Aliases: []string{strings.TrimPrefix(unnamedID, "json:")}}
+		checkUnnamed(t, r, ser, func(o orderRenamed) orderV1 { return orderV1(o) })
+	}},
+	{"renamed-type-without-alias", func(t *testing.T, g *golden) {
+		r := openOK(t, g)
+		_, err := state.GetValueState(r.kb, state.ValueDescriptor[orderRenamed]{Name: unnamedName, Serializer: serde.JSON[orderRenamed]{}})
+		wantIncompatible(t, err, fmt.Sprintf("%q", unnamedName), unnamedID, renamedID)
+		checkUnnamed(t, r, serde.JSON[orderV1]{}, func(o orderV1) orderV1 { return o })
+	}},
+	{"key-serializer-changed", func(t *testing.T, g *golden) {
+		const changed = "evolution.CustomerKey"
+		_, err := g.open(changed)
+		wantIncompatible(t, err, fmt.Sprintf("%q", serde.Int64{}.ID()), fmt.Sprintf("%q", changed))
+	}},
+}
+
+// TestGoldenEvolution restores every golden checkpoint into each backend that reads it (the
+// hashmap checkpoint and the savepoint into the other backend too) and registers each
+// evolution of its state types.
+func TestGoldenEvolution(t *testing.T) {
+	format := snapshot.MetadataVersion
+	for _, k := range kinds {
+		for _, restorer := range k.restorers {
+			for _, e := range evolutions {
+				t.Run(fmt.Sprintf("%s/%s-into-%s", e.name, k.name, restorer), func(t *testing.T) {
+					e.run(t, loadGolden(t, format, k, restorer))
+				})
+			}
+		}
+	}
+}
+
+func openOK(t *testing.T, g *golden) *restored {
+	t.Helper()
+	r, err := g.open(serde.Int64{}.ID())
+	must(t, err)
+	return r
+}
+
+// namedStates are the states of the golden checkpoints under the named serializers,
+// registered with a type T.
+type namedStates[T any] struct {
+	v, c state.ValueState[T]
+	l    state.ListState[T]
+	m    state.MapState[string, T]
+	op   state.OperatorListState[T]
+}
+
+// registerAll registers the named states with serializers of T and returns each
+// registration's error by state name; it sets the states of st that registered.
+func registerStates[T any](r *restored, st *namedStates[T]) map[string]error {
+	errs := map[string]error{}
+	var err error
+	st.v, err = state.GetValueState(r.kb, state.ValueDescriptor[T]{Name: valueName, Serializer: jsonOf[T]()})
+	errs[valueName] = err
+	st.l, err = state.GetListState(r.kb, state.ListDescriptor[T]{Name: listName, Serializer: jsonOf[T]()})
+	errs[listName] = err
+	st.m, err = state.GetMapState(r.kb, state.MapDescriptor[string, T]{Name: mapName, ValueSerializer: jsonOf[T]()})
+	errs[mapName] = err
+	st.c, err = state.GetValueState(r.kb, state.ValueDescriptor[T]{Name: cborName, Serializer: cborOf[T]()})
+	errs[cborName] = err
+	st.op, err = state.GetOperatorListState(r.ob, state.ListDescriptor[T]{Name: opListName, Serializer: jsonOf[T]()})
+	errs[opListName] = err
+	return errs
+}
+
+// registerAll is registerStates without the states.
+func registerAll[T any](r *restored) map[string]error {
+	return registerStates(r, &namedStates[T]{})
+}
+
+// checkNamed registers the named states with serializers of T and checks that every value
+// of every key, seen through view, is want of what the writer wrote.
+func checkNamed[T any](t *testing.T, r *restored, view func(T) orderV1, want func(orderV1) orderV1) {
+	t.Helper()
+	var st namedStates[T]
+	for name, err := range registerStates(r, &st) {
+		if err != nil {
+			t.Fatalf("register %q: %v", name, err)
+		}
+	}
+	wants := func(os []orderV1) []orderV1 {
+		out := make([]orderV1, len(os))
+		for i, o := range os {
+			out[i] = want(o)
+		}
+		return out
+	}
+	for k := range int64(numKeys) {
+		must(t, r.kb.SetCurrentKey(k))
+		if got, ok, err := st.v.Value(); err != nil || !ok || view(got) != want(order(k)) {
+			t.Fatalf("key %d: %s = %+v, %v, %v; want %+v", k, valueName, got, ok, err, want(order(k)))
+		}
+		if got, ok, err := st.c.Value(); err != nil || !ok || view(got) != want(cborWant(k)) {
+			t.Fatalf("key %d: %s = %+v, %v, %v; want %+v", k, cborName, got, ok, err, want(cborWant(k)))
+		}
+		var list []orderV1
+		for o, err := range st.l.Get() {
+			must(t, err)
+			list = append(list, view(o))
+		}
+		if w := wants(listWant(k)); !reflect.DeepEqual(list, w) {
+			t.Fatalf("key %d: %s = %+v; want %+v", k, listName, list, w)
+		}
+		m := map[string]orderV1{}
+		for e, err := range st.m.All() {
+			must(t, err)
+			m[e.Key] = view(e.Value)
+		}
+		w := map[string]orderV1{}
+		for uk, o := range mapWant(k) {
+			w[uk] = want(o)
+		}
+		if !reflect.DeepEqual(m, w) {
+			t.Fatalf("key %d: %s = %+v; want %+v", k, mapName, m, w)
+		}
+	}
+	var ol []orderV1
+	for o, err := range st.op.Get() {
+		must(t, err)
+		ol = append(ol, view(o))
+	}
+	if w := wants(opListWant()); !reflect.DeepEqual(ol, w) {
+		t.Fatalf("%s = %+v; want %+v", opListName, ol, w)
+	}
+}
+
+// checkUnnamed registers the state written by the unnamed JSON serializer with ser and checks
+// every key's value, seen through view.
+func checkUnnamed[T any](t *testing.T, r *restored, ser serde.Serializer[T], view func(T) orderV1) {
+	t.Helper()
+	v, err := state.GetValueState(r.kb, state.ValueDescriptor[T]{Name: unnamedName, Serializer: ser})
+	must(t, err)
+	for k := range int64(numKeys) {
+		must(t, r.kb.SetCurrentKey(k))
+		if got, ok, err := v.Value(); err != nil || !ok || view(got) != unnamedWant(k) {
+			t.Fatalf("key %d: %s = %+v, %v, %v; want %+v", k, unnamedName, got, ok, err, unnamedWant(k))
+		}
+	}
+}
+
+// wantIncompatible fails unless err wraps backend.ErrIncompatibleSerializer and names each
+// of want.
+func wantIncompatible(t *testing.T, err error, want ...string) {
+	t.Helper()
+	if !errors.Is(err, backend.ErrIncompatibleSerializer) {
+		t.Fatalf("err = %v, want %v", err, backend.ErrIncompatibleSerializer)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("error %q does not name %s", err, w)
+		}
+	}
+}
