@@ -100,7 +100,9 @@ func keyedOptions() backend.Options {
 func operatorOptions() operator.Options { return operator.Options{OperatorID: opID, Parallelism: 1} }
 
 // goldenDir is the directory of the golden set of metadata format format.
-func goldenDir(format int) string { return filepath.Join("testdata", fmt.Sprintf("golden-v%d", format)) }
+func goldenDir(format int) string {
+	return filepath.Join("testdata", fmt.Sprintf("golden-v%d", format))
+}
 
 // backendFactory creates a keyed backend; dir is a fresh directory for working files.
 type backendFactory func(ctx context.Context, opts backend.Options, dir string) (backend.Keyed, error)
