@@ -197,17 +197,23 @@ var evolutions = []evolution{
 	}},
 }
 
-// TestGoldenEvolution restores every golden checkpoint into each backend that reads it (the
-// hashmap checkpoint and the savepoint into the other backend too) and registers each
-// evolution of its state types.
+// TestGoldenEvolution restores every golden checkpoint of every metadata format (the first
+// set was written in format 2; the current format's set must exist too) into each backend
+// that reads it (the hashmap checkpoint and the savepoint into the other backend too) and
+// registers each evolution of its state types.
 func TestGoldenEvolution(t *testing.T) {
-	format := snapshot.MetadataVersion
-	for _, k := range kinds {
-		for _, restorer := range k.restorers {
-			for _, e := range evolutions {
-				t.Run(fmt.Sprintf("%s/%s-into-%s", e.name, k.name, restorer), func(t *testing.T) {
-					e.run(t, loadGolden(t, format, k, restorer))
-				})
+	formats := []int{2}
+	if snapshot.MetadataVersion != 2 {
+		formats = append(formats, snapshot.MetadataVersion)
+	}
+	for _, format := range formats {
+		for _, k := range kinds {
+			for _, restorer := range k.restorers {
+				for _, e := range evolutions {
+					t.Run(fmt.Sprintf("v%d/%s/%s-into-%s", format, e.name, k.name, restorer), func(t *testing.T) {
+						e.run(t, loadGolden(t, format, k, restorer))
+					})
+				}
 			}
 		}
 	}
