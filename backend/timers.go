@@ -1,6 +1,9 @@
 package backend
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // Timer is a timer of one key and namespace. Timers are unique per (Timestamp, Key,
 // Namespace); a queue orders them by timestamp, then key and namespace bytes, so firing order
@@ -20,22 +23,10 @@ func (t Timer) Less(o Timer) bool {
 	if t.Timestamp != o.Timestamp {
 		return t.Timestamp < o.Timestamp
 	}
-	if c := compareBytes(t.Key, o.Key); c != 0 {
+	if c := bytes.Compare(t.Key, o.Key); c != 0 {
 		return c < 0
 	}
-	return compareBytes(t.Namespace, o.Namespace) < 0
-}
-
-func compareBytes(a, b []byte) int {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return len(a) - len(b)
+	return bytes.Compare(t.Namespace, o.Namespace) < 0
 }
 
 // TimerQueue is a backend's set of timers, partitioned by key group so that it is snapshotted

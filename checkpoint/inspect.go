@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -129,21 +130,11 @@ func Scan(ctx context.Context, st Storage) (*Listing, error) {
 		jobs[k.job] = append(jobs[k.job], *d)
 	}
 	for job, cs := range jobs {
-		slices.SortFunc(cs, func(a, b CheckpointDir) int { return compareInt64(a.ID, b.ID) })
+		slices.SortFunc(cs, func(a, b CheckpointDir) int { return cmp.Compare(a.ID, b.ID) })
 		l.Jobs = append(l.Jobs, JobListing{JobID: job, Checkpoints: cs})
 	}
 	slices.SortFunc(l.Jobs, func(a, b JobListing) int { return strings.Compare(a.JobID, b.JobID) })
 	return l, nil
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // parseChkName returns n for a directory name "chk-<n>" in its canonical spelling.

@@ -288,12 +288,7 @@ func TestFileSinkRejectsCraftedState(t *testing.T) {
 				t.Fatal(err)
 			}
 			evs := testEvents(200, 8)
-			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
-				Restore: Restore{Metadata: m, Reader: cps.Reader()}})
-			var fe *snapshot.FileError
-			if !errors.Is(err, snapshot.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
-				t.Fatalf("restore of the crafted checkpoint = %v; want ErrCorrupt naming %s", err, bad)
-			}
+			restoreFailsCorrupt(t, sumGraph(&sliceSource{events: evs, splits: 2}, out), m, cps.Reader(), bad)
 			if b, err := os.ReadFile(victim); err != nil || string(b) != "precious\n" {
 				t.Fatalf("the victim file was touched: %q, %v", b, err)
 			}
@@ -406,12 +401,7 @@ func TestSourceRejectsCraftedSplits(t *testing.T) {
 				t.Fatal(err)
 			}
 			evs := testEvents(200, 8)
-			_, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
-				Restore: Restore{Metadata: m, Reader: cps.Reader()}})
-			var fe *snapshot.FileError
-			if !errors.Is(err, snapshot.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
-				t.Fatalf("restore of the crafted checkpoint = %v; want ErrCorrupt naming %s", err, bad)
-			}
+			restoreFailsCorrupt(t, sumGraph(&sliceSource{events: evs, splits: 2}, out), m, cps.Reader(), bad)
 			j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 2}, out), Options{StateBackend: heapBackend, Parallelism: 1,
 				Checkpoints: cps, Restore: Restore{Latest: true}})
 			if err != nil {
@@ -559,4 +549,15 @@ func TestRestoreIntoSameOutputByAnotherPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareLines(t, readOutput(t, real), wantSums(evs))
+}
+
+// restoreFailsCorrupt restores g at parallelism 1 from m and checks that the restore fails
+// with ErrCorrupt naming a file whose path contains bad.
+func restoreFailsCorrupt(t *testing.T, g *Graph, m *snapshot.Metadata, r snapshot.Reader, bad string) {
+	t.Helper()
+	_, err := Execute(context.Background(), g, Options{StateBackend: heapBackend, Parallelism: 1, Restore: Restore{Metadata: m, Reader: r}})
+	var fe *snapshot.FileError
+	if !errors.Is(err, snapshot.ErrCorrupt) || !errors.As(err, &fe) || !strings.Contains(fe.Path, bad) {
+		t.Fatalf("restore of the crafted checkpoint = %v; want ErrCorrupt naming %s", err, bad)
+	}
 }

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -96,9 +97,9 @@ func MergeTimeWindows(windows []TimeWindow, merge func(merged []TimeWindow, resu
 	}
 	slices.SortFunc(windows, func(a, b TimeWindow) int {
 		if a.Start != b.Start {
-			return cmpInt64(a.Start, b.Start)
+			return cmp.Compare(a.Start, b.Start)
 		}
-		return cmpInt64(a.End, b.End)
+		return cmp.Compare(a.End, b.End)
 	})
 	from := 0
 	cover := windows[0]
@@ -114,16 +115,6 @@ func MergeTimeWindows(windows []TimeWindow, merge func(merged []TimeWindow, resu
 			from, cover = i, windows[i]
 		}
 	}
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func millis(what string, d time.Duration) int64 {

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,9 +37,9 @@ func TestTimeWindowNamespaceOrder(t *testing.T) {
 			t.Fatalf("DecodeTimeWindow(%v) = %v, %v", a, got, err)
 		}
 		for _, b := range ws {
-			want := cmpInt64(a.Start, b.Start)
+			want := cmp.Compare(a.Start, b.Start)
 			if want == 0 {
-				want = cmpInt64(a.End, b.End)
+				want = cmp.Compare(a.End, b.End)
 			}
 			if got := bytes.Compare(na, b.AppendNamespace(nil)); got != want {
 				t.Fatalf("namespace order of %v and %v is %d, want %d", a, b, got, want)
@@ -97,7 +98,7 @@ func bruteWindows(ts, size, slide, offset int64) []TimeWindow {
 
 func TestTimeWindowAssigners(t *testing.T) {
 	sortW := func(ws []TimeWindow) []TimeWindow {
-		slices.SortFunc(ws, func(a, b TimeWindow) int { return cmpInt64(a.Start, b.Start) })
+		slices.SortFunc(ws, func(a, b TimeWindow) int { return cmp.Compare(a.Start, b.Start) })
 		return ws
 	}
 	for _, tc := range []struct {
@@ -348,7 +349,7 @@ func modelWindows(evs []event, assign WindowAssigner, gap int64) []string {
 			byKey[e.Key] = append(byKey[e.Key], e)
 		}
 		for key, es := range byKey {
-			slices.SortFunc(es, func(a, b event) int { return cmpInt64(a.TS, b.TS) })
+			slices.SortFunc(es, func(a, b event) int { return cmp.Compare(a.TS, b.TS) })
 			cur, sum := TimeWindow{es[0].TS, es[0].TS + gap}, int64(0)
 			for _, e := range es {
 				if e.TS > cur.End { // [ts, ts+gap) touches cur when ts <= cur.End
