@@ -111,4 +111,7 @@ type Options struct {
 	Restore []*snapshot.KeyedStateHandle
 	// Reader reads the restore handles' files. Required when Restore is not empty.
 	Reader snapshot.Reader
+	// Clock is the time TTL states are judged by; the runtime advances its event time.
+	// Default: the wall clock, and no event time (event-time TTL states never expire).
+	Clock *Clock
 }

@@ -83,7 +83,7 @@ func CheckSchema(state, recordedSchema, schema, valueID string) (Evolution, erro
 			fields = append(fields, fmt.Sprintf("field %q was written as %s and is registered as %s", ch.Path, ch.Recorded, ch.New))
 		}
 		return Evolution{}, fmt.Errorf("%w: %s (serializer %q) cannot read its recorded values: %s; "+
-			"a migration of the state is not supported yet: keep the old type, or register the state under a new name",
+			"give the descriptor a migration from the old type (state.MigrateFrom), keep the old type, or register the state under a new name",
 			ErrIncompatibleSerializer, state, valueID, strings.Join(fields, "; "))
 	}
 	return Evolution{State: state, Added: c.Added, Removed: c.Removed}, nil

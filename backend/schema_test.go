@@ -3,6 +3,7 @@ package backend_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -43,7 +44,11 @@ func recorded[T any](name string) snapshot.StateMeta {
 // check is CheckRegistration of operator "op" with spec's schema.
 func check(spec backend.Spec, recorded ...snapshot.StateMeta) (backend.Evolution, error) {
 	var c backend.Schemas
-	return backend.CheckRegistration("op", spec, c.Of(spec.Value), recorded...)
+	ev, rw, err := backend.CheckRegistration("op", spec, &c, nil, recorded...)
+	if err == nil && rw != nil {
+		return ev, fmt.Errorf("unexpected rewrite: %s", rw)
+	}
+	return ev, err
 }
 
 // TestCheckRegistrationSchema: the one registration rule decides from the recorded schema:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // Kind is the kind of a keyed state. The numbers are part of the snapshot format, so the type
@@ -30,6 +31,10 @@ const (
 // and aggregating state); UserKey is the map's key serializer. Word is set for value, list,
 // map and reducing states whose values fit in a word, UserKeyWord for map states whose user
 // keys do (see Word).
+//
+// TTL, if not nil and enabled, makes the state's values (list elements, map entries) expire:
+// the backend stores them Stamped (RawSpec) and hands out WithTTL's state. Migration, if not
+// nil, is how recorded values written with another serializer are read (PlanRegistration).
 type Spec struct {
 	Name        string
 	Kind        Kind
@@ -37,6 +42,17 @@ type Spec struct {
 	UserKey     serde.Erased
 	Word        *Word
 	UserKeyWord *Word
+	TTL         *ttl.Config
+	Migration   *Migration
+}
+
+// TTLTime is what a state with this spec records as snapshot.StateMeta.TTL: its TTL's time
+// characteristic ("processing", "event"), "" without TTL.
+func (s Spec) TTLTime() string {
+	if s.TTL == nil || !s.TTL.Enabled() {
+		return ""
+	}
+	return s.TTL.Time.String()
 }
 
 // State is the part of every backend state object: the current namespace and Clear.
@@ -108,39 +124,6 @@ func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 	return nil
 }
 
-// CheckRegistration is the check every keyed backend makes when a descriptor (spec) is
-// registered over state recorded earlier (restored, or registered before) as recorded: the
-// same kind (else ErrStateConflict), serializers that read each recorded one as is
-// (CheckSerializers), and a value schema that reads each recorded one (CheckSchema: fields
-// added or removed are compatible, a changed field type is not). A state restored from
-// several snapshots may have been recorded under more than one ID or schema (see
-// MergeRestored): the spec must read them all. schema is the encoded schema of spec.Value
-// (Schemas.Of), "" when it has none. When it passes, the backend records the state under the
-// spec's serializer IDs and schema from then on, and logs the Evolution (the fields added and
-// dropped) with Evolution.Log.
-func CheckRegistration(operatorID string, spec Spec, schema string, recorded ...snapshot.StateMeta) (Evolution, error) {
-	var userKey serde.Erased
-	if spec.Kind == KindMap {
-		userKey = spec.UserKey
-	}
-	state := fmt.Sprintf("state %q of operator %s", spec.Name, operatorID)
-	ev := Evolution{State: state}
-	for _, have := range recorded {
-		if have.Kind != spec.Kind {
-			return Evolution{}, kindConflict(operatorID, have, spec.Kind)
-		}
-		if err := CheckSerializers(state, have.Value, have.UserKey, spec.Value, userKey); err != nil {
-			return Evolution{}, err
-		}
-		e, err := CheckSchema(state, have.Schema, schema, spec.Value.ID())
-		if err != nil {
-			return Evolution{}, err
-		}
-		ev.merge(e)
-	}
-	return ev, nil
-}
-
 // MergeRestored is the check a keyed backend makes when one state is restored from several
 // snapshots (a rescale merges those of several subtasks): the same kind, else
 // ErrStateConflict. Their serializer IDs and schemas may differ: a subtask that restored the
@@ -187,6 +170,7 @@ func incompatible(state, what, recorded string, s serde.Erased) error {
 	}
 	return fmt.Errorf("%w: %s was written with %sserializer %q but is registered with %q; "+
 		"if only the type or the serializer's name changed (the same bytes), declare %q as an alias (%s); "+
+		"if the bytes changed (another codec or type), give the descriptor a migration from the old serializer (state.MigrateFrom); "+
 		"otherwise register it with %q",
 		ErrIncompatibleSerializer, state, what, recorded, s.ID(), recorded, fix, recorded)
 }

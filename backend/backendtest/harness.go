@@ -33,6 +33,9 @@ type env struct {
 	cps     *checkpoint.Checkpoints
 	next    int64
 	counter *CountingReader
+	// clock is every backend's TTL clock; its processing time is now (ms), which tests set.
+	clock *backend.Clock
+	now   atomic.Int64
 }
 
 func newEnv(t testing.TB, f Factory) *env {
@@ -43,7 +46,10 @@ func newEnv(t testing.TB, f Factory) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, f: f, ctx: ctx, cps: cps, counter: &CountingReader{R: cps.Reader()}}
+	e := &env{t: t, f: f, ctx: ctx, cps: cps, counter: &CountingReader{R: cps.Reader()}}
+	e.now.Store(1_000_000)
+	e.clock = &backend.Clock{ProcessingTime: e.now.Load}
+	return e
 }
 
 // subtask is one backend with its typed wrapper.
@@ -64,6 +70,7 @@ func (e *env) open(p int, restore []*snapshot.KeyedStateHandle) []*subtask {
 			KeySerializerID: keySer,
 			Restore:         restore,
 			Reader:          e.counter,
+			Clock:           e.clock,
 		})
 		if err != nil {
 			e.t.Fatal(err)
@@ -80,7 +87,7 @@ func (e *env) open(p int, restore []*snapshot.KeyedStateHandle) []*subtask {
 // restoreErr creates one backend over rng from handles and returns the error.
 func (e *env) restoreErr(restore []*snapshot.KeyedStateHandle, rng keygroup.Range) error {
 	b, err := e.f(e.t, backend.Options{OperatorID: "op", MaxParallelism: MaxP, KeyGroupRange: rng,
-		KeySerializerID: keySer, Restore: restore, Reader: e.counter})
+		KeySerializerID: keySer, Restore: restore, Reader: e.counter, Clock: e.clock})
 	if err == nil {
 		b.Close()
 	}

@@ -56,6 +56,7 @@ func Run(t *testing.T, f Factory) {
 		{"TimersRescale", testTimersRescale},
 		{"RandomizedModel", testModel},
 		{"LiveStateAcrossSnapshots", testLiveStateAcrossSnapshots},
+		{"TTLBasics", testTTLBasics},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })

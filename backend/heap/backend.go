@@ -42,6 +42,10 @@ type Backend struct {
 	// StateBackend from its Logger.
 	logger  *slog.Logger
 	schemas backend.Schemas // the value serializers' schemas, memoized
+	clock   *backend.Clock  // judges TTL states
+	// views are the states TTL descriptors see (backend.WithTTL) over their tables' raw
+	// states, by name.
+	views map[string]backend.State
 }
 
 // New creates a hashmap backend for one subtask, restoring opts.Restore if given.
@@ -59,8 +63,11 @@ func New(ctx context.Context, opts backend.Options) (*Backend, error) {
 	if opts.OperatorID == "" {
 		opts.OperatorID = "operator"
 	}
+	if opts.Clock == nil {
+		opts.Clock = &backend.Clock{}
+	}
 	b := &Backend{opID: opts.OperatorID, maxP: opts.MaxParallelism, rng: r, keySer: opts.KeySerializerID,
-		states: map[string]table{}}
+		states: map[string]table{}, clock: opts.Clock, views: map[string]backend.State{}}
 	if err := b.restore(ctx, opts); err != nil {
 		return nil, err
 	}
@@ -130,7 +137,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
 		return nil, fmt.Errorf("heap backend: state %q: spec without serializer", spec.Name)
 	}
-	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value)}
+	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value), TTL: spec.TTLTime()}
 	if spec.UserKey != nil && spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
@@ -139,20 +146,49 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 		if r, ok := t.(*restored); ok {
 			recorded = append(recorded, r.alt...)
 		}
-		ev, err := backend.CheckRegistration(b.opID, spec, meta.Schema, recorded...)
+		ev, rw, err := backend.CheckRegistration(b.opID, spec, &b.schemas, b.clock, recorded...)
 		if err != nil {
 			return nil, err
 		}
 		if t.registered() {
-			return t.internal(), nil
+			if rw != nil {
+				return nil, fmt.Errorf("%w: state %q of operator %s is registered again with another TTL or serializer than its first registration in this run",
+					backend.ErrStateConflict, spec.Name, b.opID)
+			}
+			return b.view(spec.Name, t), nil
 		}
 		ev.Log(b.logger, b.opID)
-		return b.register(spec, meta, t.(*restored))
+		t, err := b.register(spec, meta, t.(*restored), rw)
+		if err != nil {
+			return nil, err
+		}
+		return b.expose(spec, t)
 	}
-	t := b.newTable(spec, meta)
+	t := b.newTable(backend.RawSpec(spec), meta)
 	b.states[spec.Name] = t
 	b.order = append(b.order, spec.Name)
-	return t.internal(), nil
+	return b.expose(spec, t)
+}
+
+// expose returns the state a descriptor with spec sees of the registered table t: its raw
+// state, or the TTL view over it.
+func (b *Backend) expose(spec backend.Spec, t table) (backend.State, error) {
+	if spec.TTL == nil || !spec.TTL.Enabled() {
+		return t.internal(), nil
+	}
+	v, err := backend.WithTTL(t.internal(), spec, b.clock, nil)
+	if err != nil {
+		return nil, err
+	}
+	b.views[spec.Name] = v
+	return v, nil
+}
+
+func (b *Backend) view(name string, t table) backend.State {
+	if v, ok := b.views[name]; ok {
+		return v
+	}
+	return t.internal()
 }
 
 func (b *Backend) newTable(spec backend.Spec, meta snapshot.StateMeta) table {

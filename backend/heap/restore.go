@@ -138,9 +138,14 @@ func copyRecord(r *snapshot.Record, file string) rawRecord {
 // bytes are what was written, or a serializer of the same ID writes another format): the
 // error wraps snapshot.ErrCorrupt and names the file, so a restore falls back to an older
 // checkpoint.
-func (b *Backend) register(spec backend.Spec, meta snapshot.StateMeta, r *restored) (backend.State, error) {
-	t := b.newTable(spec, meta) // recorded under the spec's serializer IDs from now on (aliases)
+func (b *Backend) register(spec backend.Spec, meta snapshot.StateMeta, r *restored, rw *backend.Rewrite) (table, error) {
+	t := b.newTable(backend.RawSpec(spec), meta) // recorded under the spec's serializer IDs from now on (aliases)
 	ins := t.(restorer)
+	if rw != nil {
+		if err := b.rewrite(r, rw); err != nil {
+			return nil, err
+		}
+	}
 	for i, recs := range r.recs {
 		for j := range recs {
 			if err := ins.restore(i, &recs[j]); err != nil {
@@ -155,5 +160,35 @@ func (b *Backend) register(spec backend.Spec, meta snapshot.StateMeta, r *restor
 		}
 	}
 	b.states[spec.Name] = t
-	return t.internal(), nil
+	return t, nil
+}
+
+// rewrite applies rw to every value of the restored state r, still in its serialized form.
+func (b *Backend) rewrite(r *restored, rw *backend.Rewrite) error {
+	n := 0
+	for _, recs := range r.recs {
+		n += len(recs)
+	}
+	if b.logger != nil {
+		b.logger.Info("rewriting restored state", "operator", b.opID, "records", n, "rewrite", rw.String())
+	}
+	for i, recs := range r.recs {
+		for j := range recs {
+			rec := &recs[j]
+			var err error
+			if r.m.Kind == backend.KindList {
+				for k, e := range rec.list {
+					if rec.list[k], err = rw.Value(nil, e); err != nil {
+						break
+					}
+				}
+			} else {
+				rec.value, err = rw.Value(nil, rec.value)
+			}
+			if err != nil {
+				return fmt.Errorf("heap backend: restore state %q of operator %s: a record in key group %d: %w", r.m.Name, b.opID, b.rng.Start+i, err)
+			}
+		}
+	}
+	return nil
 }

@@ -71,6 +71,8 @@ type stateEntry struct {
 	// (backend.MergeRestored): the registering descriptor must read them too.
 	alt []snapshot.StateMeta
 	st  backend.State
+	// view is what the descriptor sees: st, or the TTL view over it (backend.WithTTL).
+	view backend.State
 }
 
 // New creates an lsm backend for one subtask in a fresh working directory under opts.Dir,
@@ -250,18 +252,27 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if !validKind(spec.Kind) {
 		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
 	}
-	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value)}
+	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value), TTL: spec.TTLTime()}
 	if spec.Kind == backend.KindMap {
 		meta.UserKey = spec.UserKey.ID()
 	}
 	e, ok := b.states[spec.Name]
 	if ok {
-		ev, err := backend.CheckRegistration(b.opID, spec, meta.Schema, append([]snapshot.StateMeta{e.meta}, e.alt...)...)
+		ev, rw, err := backend.CheckRegistration(b.opID, spec, &b.schemas, b.opts.Clock, append([]snapshot.StateMeta{e.meta}, e.alt...)...)
 		if err != nil {
 			return nil, err
 		}
 		if e.st != nil {
-			return e.st, nil
+			if rw != nil {
+				return nil, fmt.Errorf("%w: state %q of operator %s is registered again with another TTL or serializer than its first registration in this run",
+					backend.ErrStateConflict, spec.Name, b.opID)
+			}
+			return e.view, nil
+		}
+		if rw != nil {
+			if err := b.rewrite(e, rw); err != nil {
+				return nil, err
+			}
 		}
 		ev.Log(b.opts.Logger, b.opID)
 		e.alt = nil
@@ -277,28 +288,42 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 			return nil, err
 		}
 	}
-	base := stateBase{b: b, id: e.id, spec: spec}
-	switch spec.Kind {
+	raw := backend.RawSpec(spec)
+	base := stateBase{b: b, id: e.id, spec: raw}
+	switch raw.Kind {
 	case backend.KindList:
-		if spec.Word != nil {
+		if raw.Word != nil {
 			e.st = &wordListState{listState{stateBase: base}}
 		} else {
 			e.st = &listState{stateBase: base}
 		}
 	case backend.KindMap:
-		if spec.UserKeyWord != nil {
+		if raw.UserKeyWord != nil {
 			e.st = &wordKeyMapState{mapState{stateBase: base}}
 		} else {
 			e.st = &mapState{stateBase: base}
 		}
 	default:
-		if spec.Word != nil {
+		if raw.Word != nil {
 			e.st = &wordValueState{valueState{stateBase: base}}
 		} else {
 			e.st = &valueState{stateBase: base}
 		}
 	}
-	return e.st, nil
+	e.view = e.st
+	if spec.TTL != nil && spec.TTL.Enabled() {
+		v, err := backend.WithTTL(e.st, spec, b.opts.Clock, nil)
+		if err != nil {
+			return nil, err
+		}
+		e.view = v
+	}
+	return e.view, nil
+}
+
+// rewrite applies rw to every stored value of the restored state e before it is registered.
+func (b *Backend) rewrite(e *stateEntry, rw *backend.Rewrite) error {
+	return fmt.Errorf("lsm backend: %s: rewriting restored state is not supported yet", rw)
 }
 
 // Keys implements backend.Keyed. Keys are yielded key group by key group.

@@ -40,6 +40,9 @@ type stateRecord struct {
 	// Schema is the value serializer's schema (snapshot.StateMeta.Schema); absent in
 	// databases written before schemas were recorded.
 	Schema string `json:"schema,omitempty"`
+	// TTL is the state's TTL time (snapshot.StateMeta.TTL): its values carry stamps.
+	// Absent without TTL.
+	TTL string `json:"ttl,omitempty"`
 }
 
 func (b *Backend) writeBackendMeta() error {
@@ -51,7 +54,7 @@ func (b *Backend) writeBackendMeta() error {
 }
 
 func (b *Backend) writeStateMeta(e *stateEntry) error {
-	v, err := json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey, Schema: e.meta.Schema})
+	v, err := json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey, Schema: e.meta.Schema, TTL: e.meta.TTL})
 	if err != nil {
 		return err
 	}
@@ -87,11 +90,11 @@ func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
 	for it.First(); it.Valid(); it.Next() {
 		stateName := strings.TrimPrefix(string(it.Key()), metaStatePrefix)
 		var r stateRecord
-		if err := json.Unmarshal(it.Value(), &r); err != nil || r.ID == 0 || stateName == "" || ids[r.ID] || !validStoredKind(r.Kind) || !validSchema(r.Schema) {
+		if err := json.Unmarshal(it.Value(), &r); err != nil || r.ID == 0 || stateName == "" || ids[r.ID] || !validStoredKind(r.Kind) || !validSchema(r.Schema) || (r.TTL != "" && r.TTL != "processing" && r.TTL != "event") {
 			return bm, nil, &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("bad metadata of state %q: %q", stateName, it.Value())}
 		}
 		ids[r.ID] = true
-		out = append(out, stateEntry{id: r.ID, meta: snapshot.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey, Schema: r.Schema}})
+		out = append(out, stateEntry{id: r.ID, meta: snapshot.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey, Schema: r.Schema, TTL: r.TTL}})
 	}
 	return bm, out, it.Error()
 }

@@ -144,6 +144,9 @@ func (o *Options) setDefaults() {
 	if o.Dir == "" {
 		o.Dir = os.TempDir()
 	}
+	if o.Clock == nil {
+		o.Clock = &backend.Clock{}
+	}
 	if o.BlockCacheSize == 0 {
 		o.BlockCacheSize = DefaultBlockCacheSize
 	}

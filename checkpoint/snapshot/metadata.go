@@ -161,6 +161,10 @@ type StateMeta struct {
 	// and in metadata written before schemas were recorded: the state is then checked by its
 	// serializer ID alone.
 	Schema string `json:"schema,omitempty"`
+	// TTL says that every value (list element, map value) of the state is prefixed by its
+	// 8-byte TTL stamp (backend.AppendStamp), and in which time: "processing" or "event".
+	// Empty for a state without TTL.
+	TTL string `json:"ttl,omitempty"`
 }
 
 // Block locates one key group's block in a full snapshot file.
@@ -360,6 +364,12 @@ func validateStates(states []StateMeta) error {
 		}
 		if _, err := serde.ParseSchema(s.Schema); err != nil {
 			return fmt.Errorf("state %q: %w", s.Name, err)
+		}
+		if s.TTL != "" && s.TTL != "processing" && s.TTL != "event" {
+			return fmt.Errorf("state %q has unknown TTL time %q", s.Name, s.TTL)
+		}
+		if s.TTL != "" && s.Kind == KindTimers {
+			return fmt.Errorf("timer state %q has a TTL", s.Name)
 		}
 	}
 	return nil

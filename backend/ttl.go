@@ -1,0 +1,391 @@
+package backend
+
+import (
+	"encoding/binary"
+	"fmt"
+	"iter"
+
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state/ttl"
+)
+
+// Stamped is a value of a TTL state as the backend stores it: the user's value V and the time
+// At it was last stamped (see Clock.Stamp). A backend creates a TTL state's raw state with
+// RawSpec, whose serializer is StampSerializer's, and wraps it with WithTTL; it reads At to
+// clean up expired entries and to leave them out of full snapshots.
+type Stamped struct {
+	At int64
+	V  any
+}
+
+// StampLen is the length of the stamp that prefixes every encoded value of a TTL state.
+const StampLen = 8
+
+// AppendStamp appends the encoding of stamp at: 8 bytes, big-endian, sign bit flipped, so that
+// encoded stamps sort as the times do.
+func AppendStamp(dst []byte, at int64) []byte { return binary.BigEndian.AppendUint64(dst, flip(at)) }
+
+// StampOf returns the stamp that prefixes the encoded value b of a TTL state, and the user's
+// encoded value after it. It fails, naming the length, when b is too short to hold one.
+func StampOf(b []byte) (at int64, rest []byte, err error) {
+	if len(b) < StampLen {
+		return 0, nil, fmt.Errorf("TTL state value of %d bytes has no %d-byte stamp", len(b), StampLen)
+	}
+	return int64(binary.BigEndian.Uint64(b) ^ 1<<63), b[StampLen:], nil
+}
+
+// StampSerializer returns the serializer of a TTL state's stored values: Stamped values
+// encoded as the stamp (AppendStamp) followed by inner's encoding of V. Its ID is inner's:
+// whether a state's values are stamped is recorded beside the ID (snapshot.StateMeta.TTL).
+func StampSerializer(inner serde.Erased) serde.Erased { return stampSerializer{inner} }
+
+type stampSerializer struct{ inner serde.Erased }
+
+func (s stampSerializer) ID() string      { return s.inner.ID() }
+func (s stampSerializer) Immutable() bool { return s.inner.Immutable() }
+
+func (s stampSerializer) AppendAny(dst []byte, v any) ([]byte, error) {
+	st, ok := v.(Stamped)
+	if !ok {
+		return dst, fmt.Errorf("TTL state of %s: cannot encode a %T, want backend.Stamped", s.inner.ID(), v)
+	}
+	return s.inner.AppendAny(AppendStamp(dst, st.At), st.V)
+}
+
+func (s stampSerializer) DecodeAny(src []byte) (any, error) {
+	at, rest, err := StampOf(src)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.inner.DecodeAny(rest)
+	if err != nil {
+		return nil, err
+	}
+	return Stamped{At: at, V: v}, nil
+}
+
+func (s stampSerializer) Copy(v any) (any, error) {
+	st, ok := v.(Stamped)
+	if !ok {
+		return v, nil
+	}
+	c, err := s.inner.Copy(st.V)
+	return Stamped{At: st.At, V: c}, err
+}
+
+// Unwrap returns the serializer of the user's values, for backends that need it (schemas).
+func (s stampSerializer) Unwrap() serde.Erased { return s.inner }
+
+// RawSpec returns the spec a backend creates a TTL state's stored state with: spec with values
+// Stamped (StampSerializer) and no word form of the value (user keys keep theirs). A spec
+// without TTL is returned unchanged.
+func RawSpec(spec Spec) Spec {
+	if spec.TTL == nil || !spec.TTL.Enabled() {
+		return spec
+	}
+	spec.Value = StampSerializer(spec.Value)
+	spec.Word = nil
+	return spec
+}
+
+// ttlBase is what the TTL states WithTTL returns share.
+type ttlBase struct {
+	cfg   ttl.Config
+	ms    int64
+	clock *Clock
+	// access is called on every access of the state (a backend's incremental cleanup); nil
+	// for none.
+	access func()
+}
+
+func (t *ttlBase) touch() {
+	if t.access != nil {
+		t.access()
+	}
+}
+
+// check judges st at now: whether to return it, whether it is expired, and whether a read
+// must write it back with a new stamp (OnReadAndWrite, or a NoStamp entry now that the time
+// is known).
+func (t *ttlBase) check(st Stamped, now int64) (visible, expired, restamp bool) {
+	if Expired(st.At, t.ms, now) {
+		return t.cfg.Visibility == ttl.ReturnExpiredIfNotCleanedUp, true, false
+	}
+	restamp = t.cfg.Update == ttl.OnReadAndWrite || (st.At == NoStamp && now != NoStamp)
+	return true, false, restamp
+}
+
+// WithTTL returns the state a TTL spec's descriptor sees over raw, the state a backend created
+// with RawSpec(spec): values go in and come out plain, are stamped with clock.Stamp on every
+// write (and read, with ttl.OnReadAndWrite), and expired ones are not returned (unless
+// ttl.ReturnExpiredIfNotCleanedUp) and are removed when read, as Flink's TTL state
+// decorators do. List elements and map entries expire one by one. access, if not nil, is
+// called on every access (the hashmap backend's incremental cleanup). raw must be a Value,
+// List or Map.
+func WithTTL(raw State, spec Spec, clock *Clock, access func()) (State, error) {
+	if err := spec.TTL.Validate(); err != nil {
+		return nil, fmt.Errorf("state %q: %w", spec.Name, err)
+	}
+	if clock == nil {
+		clock = &Clock{}
+	}
+	b := ttlBase{cfg: *spec.TTL, ms: spec.TTL.Millis(), clock: clock, access: access}
+	switch r := raw.(type) {
+	case Map:
+		return &ttlMap{ttlBase: b, raw: r}, nil
+	case List:
+		return &ttlList{ttlBase: b, raw: r}, nil
+	case Value:
+		return &ttlValue{ttlBase: b, raw: r}, nil
+	}
+	return nil, fmt.Errorf("state %q: TTL over a %T", spec.Name, raw)
+}
+
+func (t *ttlBase) stamped(v any) Stamped { return Stamped{At: t.clock.Stamp(t.cfg.Time), V: v} }
+
+func (t *ttlBase) now() int64 { return t.clock.Now(t.cfg.Time) }
+
+func stampedOf(v any) (Stamped, error) {
+	st, ok := v.(Stamped)
+	if !ok {
+		return Stamped{}, fmt.Errorf("TTL state holds a %T, want backend.Stamped", v)
+	}
+	return st, nil
+}
+
+type ttlValue struct {
+	ttlBase
+	raw Value
+}
+
+func (s *ttlValue) SetNamespace(ns []byte) { s.raw.SetNamespace(ns) }
+func (s *ttlValue) Clear() error           { s.touch(); return s.raw.Clear() }
+func (s *ttlValue) Update(v any) error     { s.touch(); return s.raw.Update(s.stamped(v)) }
+
+func (s *ttlValue) Value() (any, bool, error) {
+	s.touch()
+	v, ok, err := s.raw.Value()
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	st, err := stampedOf(v)
+	if err != nil {
+		return nil, false, err
+	}
+	visible, expired, restamp := s.check(st, s.now())
+	switch {
+	case expired:
+		if err := s.raw.Clear(); err != nil {
+			return nil, false, err
+		}
+	case restamp:
+		if err := s.raw.Update(s.stamped(st.V)); err != nil {
+			return nil, false, err
+		}
+	}
+	if !visible {
+		return nil, false, nil
+	}
+	return st.V, true, nil
+}
+
+type ttlList struct {
+	ttlBase
+	raw List
+}
+
+func (s *ttlList) SetNamespace(ns []byte) { s.raw.SetNamespace(ns) }
+func (s *ttlList) Clear() error           { s.touch(); return s.raw.Clear() }
+func (s *ttlList) Add(v any) error        { s.touch(); return s.raw.Add(s.stamped(v)) }
+
+func (s *ttlList) AddAll(vs []any) error {
+	s.touch()
+	return s.raw.AddAll(s.stampAll(vs))
+}
+
+func (s *ttlList) Update(vs []any) error {
+	s.touch()
+	return s.raw.Update(s.stampAll(vs))
+}
+
+func (s *ttlList) stampAll(vs []any) []any {
+	at := s.clock.Stamp(s.cfg.Time)
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = Stamped{At: at, V: v}
+	}
+	return out
+}
+
+// Get returns the visible elements; when some expired, or stamps change on read, the stored
+// list is rewritten with the live elements (Flink's TtlListState does the same).
+func (s *ttlList) Get() ([]any, error) {
+	s.touch()
+	raw, err := s.raw.Get()
+	if err != nil || len(raw) == 0 {
+		return nil, err
+	}
+	now := s.now()
+	out := make([]any, 0, len(raw))
+	var keep []any // the live elements, when the stored list must change
+	rewrite := false
+	for i, v := range raw {
+		st, err := stampedOf(v)
+		if err != nil {
+			return nil, err
+		}
+		visible, expired, restamp := s.check(st, now)
+		if visible {
+			out = append(out, st.V)
+		}
+		if (expired || restamp) && !rewrite {
+			rewrite = true
+			keep = append(make([]any, 0, len(raw)), raw[:i]...)
+		}
+		if !expired && rewrite {
+			if restamp {
+				st = s.stamped(st.V)
+			}
+			keep = append(keep, st)
+		}
+	}
+	if rewrite {
+		if s.cfg.Update == ttl.OnReadAndWrite {
+			at := s.clock.Stamp(s.cfg.Time)
+			for i := range keep {
+				keep[i] = Stamped{At: at, V: keep[i].(Stamped).V}
+			}
+		}
+		if err := s.raw.Update(keep); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+type ttlMap struct {
+	ttlBase
+	raw Map
+	// err is a failed write-back of renewed stamps after an iteration the loop left early,
+	// when it could not be yielded: the next call returns it.
+	err error
+}
+
+func (s *ttlMap) pending() error {
+	err := s.err
+	s.err = nil
+	return err
+}
+
+func (s *ttlMap) SetNamespace(ns []byte) { s.raw.SetNamespace(ns) }
+func (s *ttlMap) Clear() error           { s.touch(); return s.raw.Clear() }
+func (s *ttlMap) Put(uk, v any) error {
+	if err := s.pending(); err != nil {
+		return err
+	}
+	s.touch()
+	return s.raw.Put(uk, s.stamped(v))
+}
+
+func (s *ttlMap) Remove(uk any) error {
+	if err := s.pending(); err != nil {
+		return err
+	}
+	s.touch()
+	return s.raw.Remove(uk)
+}
+
+func (s *ttlMap) Get(uk any) (any, bool, error) {
+	if err := s.pending(); err != nil {
+		return nil, false, err
+	}
+	s.touch()
+	v, ok, err := s.raw.Get(uk)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	st, err := stampedOf(v)
+	if err != nil {
+		return nil, false, err
+	}
+	visible, expired, restamp := s.check(st, s.now())
+	switch {
+	case expired:
+		if err := s.raw.Remove(uk); err != nil {
+			return nil, false, err
+		}
+	case restamp:
+		if err := s.raw.Put(uk, s.stamped(st.V)); err != nil {
+			return nil, false, err
+		}
+	}
+	if !visible {
+		return nil, false, nil
+	}
+	return st.V, true, nil
+}
+
+func (s *ttlMap) Contains(uk any) (bool, error) {
+	_, ok, err := s.Get(uk)
+	return ok, err
+}
+
+func (s *ttlMap) IsEmpty() (bool, error) {
+	for _, err := range s.All() {
+		return false, err
+	}
+	return true, nil
+}
+
+// All yields the visible entries and removes the expired ones it passes. Entries whose stamp
+// a read renews are written back after the iteration (a Map may lose only the entry just
+// yielded while it iterates), also when the loop stops early; a write-back that fails then
+// is returned by the state's next call.
+func (s *ttlMap) All() iter.Seq2[MapEntry, error] {
+	return func(yield func(MapEntry, error) bool) {
+		if err := s.pending(); err != nil {
+			yield(MapEntry{}, err)
+			return
+		}
+		s.touch()
+		now := s.now()
+		var renew []MapEntry
+		stopped := true
+		defer func() {
+			for _, e := range renew {
+				if err := s.raw.Put(e.Key, s.stamped(e.Value)); err != nil {
+					if stopped {
+						s.err = err
+					} else {
+						yield(MapEntry{}, err)
+					}
+					return
+				}
+			}
+		}()
+		for e, err := range s.raw.All() {
+			if err != nil {
+				yield(MapEntry{}, err)
+				return
+			}
+			st, err := stampedOf(e.Value)
+			if err != nil {
+				yield(MapEntry{}, err)
+				return
+			}
+			visible, expired, restamp := s.check(st, now)
+			if expired {
+				if err := s.raw.Remove(e.Key); err != nil {
+					yield(MapEntry{}, err)
+					return
+				}
+			} else if restamp {
+				renew = append(renew, MapEntry{Key: e.Key, Value: st.V})
+			}
+			if visible && !yield(MapEntry{Key: e.Key, Value: st.V}, nil) {
+				return
+			}
+		}
+		stopped = false
+	}
+}
