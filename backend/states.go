@@ -136,7 +136,7 @@ func MergeRestored(operatorID string, have, add snapshot.StateMeta) (differs boo
 	if have.Kind != add.Kind {
 		return false, kindConflict(operatorID, have, add.Kind)
 	}
-	return have.Value != add.Value || have.UserKey != add.UserKey || have.Schema != add.Schema, nil
+	return have.Value != add.Value || have.UserKey != add.UserKey || have.Schema != add.Schema || have.UserKeySchema != add.UserKeySchema, nil
 }
 
 // CheckSerializers is the one serializer rule of every backend, keyed and operator state
