@@ -7,6 +7,7 @@ package evolution_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -104,16 +105,17 @@ func goldenDir(format int) string {
 	return filepath.Join("testdata", fmt.Sprintf("golden-v%d", format))
 }
 
-// backendFactory creates a keyed backend; dir is a fresh directory for working files.
-type backendFactory func(ctx context.Context, opts backend.Options, dir string) (backend.Keyed, error)
+// backendFactory creates a keyed backend that logs on l (nil: discard); dir is a fresh
+// directory for working files.
+type backendFactory func(ctx context.Context, opts backend.Options, dir string, l *slog.Logger) (backend.Keyed, error)
 
-func heapBackend(ctx context.Context, opts backend.Options, _ string) (backend.Keyed, error) {
-	return heap.New(ctx, opts)
+func heapBackend(ctx context.Context, opts backend.Options, _ string, l *slog.Logger) (backend.Keyed, error) {
+	return (&heap.StateBackend{Logger: l}).CreateKeyedBackend(ctx, opts)
 }
 
-func lsmBackend(ctx context.Context, opts backend.Options, dir string) (backend.Keyed, error) {
+func lsmBackend(ctx context.Context, opts backend.Options, dir string, l *slog.Logger) (backend.Keyed, error) {
 	return lsm.New(ctx, lsm.Options{Options: opts, Dir: dir, Incremental: true, TimerService: lsm.TimerServiceHeap,
-		BlockCacheSize: 1 << 20, WriteBufferSize: 1 << 20, WriteBufferCount: 2})
+		BlockCacheSize: 1 << 20, WriteBufferSize: 1 << 20, WriteBufferCount: 2, Logger: l})
 }
 
 // kind is one golden checkpoint: its directory under testdata/golden-v<N>, the backend that
@@ -164,7 +166,7 @@ func writeGolden(t *testing.T, k kind, dir string) {
 	st, err := blobstore.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
 	must(t, err)
 	defer st.Close()
-	b, err := k.writer(ctx, keyedOptions(), t.TempDir())
+	b, err := k.writer(ctx, keyedOptions(), t.TempDir(), nil)
 	must(t, err)
 	defer b.Close()
 	kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
@@ -198,8 +200,15 @@ func writeGolden(t *testing.T, k kind, dir string) {
 	must(t, err)
 	must(t, ol.Update(opListWant()))
 
+	snapshotInto(t, st, k.savepoint, b, ob)
+}
+
+// snapshotInto writes the state of b and ob into st: a canonical savepoint, or checkpoint 1
+// of job jobID (incremental when b is).
+func snapshotInto(t *testing.T, st checkpoint.Storage, savepoint bool, b backend.Keyed, ob *operator.Backend) {
+	ctx := context.Background()
 	var p *checkpoint.Pending
-	if k.savepoint {
+	if savepoint {
 		p = checkpoint.BeginSavepoint(st)
 	} else {
 		cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{})
@@ -207,7 +216,7 @@ func writeGolden(t *testing.T, k kind, dir string) {
 		p, err = cps.Begin(1)
 		must(t, err)
 	}
-	ks, err := b.Snapshot(1, backend.SnapshotOptions{Savepoint: k.savepoint, Compression: snapshot.CompressionSnappy})
+	ks, err := b.Snapshot(1, backend.SnapshotOptions{Savepoint: savepoint, Compression: snapshot.CompressionSnappy})
 	must(t, err)
 	osnap, err := ob.Snapshot(1)
 	must(t, err)
@@ -217,7 +226,7 @@ func writeGolden(t *testing.T, k kind, dir string) {
 	must(t, err)
 	must(t, p.Complete(ctx, &snapshot.Metadata{TimestampMs: 1_790_000_000_000, Operators: []*snapshot.OperatorState{
 		{ID: opID, Parallelism: 1, MaxParallelism: maxP, Keyed: []*snapshot.KeyedStateHandle{kh}, Operator: []*snapshot.OperatorStateHandle{oh}}}}))
-	if !k.savepoint {
+	if !savepoint {
 		must(t, b.NotifyCheckpointComplete(1))
 	}
 }

@@ -10,7 +10,7 @@ func countDropped(ev *backend.Evolution, r *restored) {
 	}
 	for _, recs := range r.recs {
 		for i := range recs {
-			if recs[i].list != nil {
+			if r.m.Kind == backend.KindList {
 				for _, e := range recs[i].list {
 					ev.Count(e)
 				}

@@ -67,13 +67,14 @@ func (r *rawState) decode(b *Backend, spec backend.Spec, meta snapshot.OperatorS
 // serialized. Its error names the state and the item.
 func (r *rawState) rewrite(b *Backend, rw *backend.Rewrite) error {
 	b.opts.Logger.Info("migrating restored operator state", "operator", b.opts.OperatorID, "items", len(r.values), "rewrite", rw.String())
+	out := make([][]byte, len(r.values)) // replaces r.values only when all items migrated
 	for i, v := range r.values {
-		nv, err := rw.Value(nil, v)
-		if err != nil {
+		var err error
+		if out[i], err = rw.Value(nil, v); err != nil {
 			return fmt.Errorf("operator backend: restore from %s: item %d: %w", strings.Join(r.files, ", "), i, err)
 		}
-		r.values[i] = nv
 	}
+	r.values = out
 	return nil
 }
 
