@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -71,13 +72,12 @@ type golden struct {
 	log *bytes.Buffer
 }
 
-// loadGolden loads golden checkpoint k of metadata format format from a copy of its
-// directory.
-func loadGolden(t *testing.T, format int, k kind, restorer string) *golden {
+// loadGolden loads golden checkpoint k of set from a copy of its directory.
+func loadGolden(t *testing.T, set goldenSet, k kind, restorer string) *golden {
 	dir := t.TempDir()
-	must(t, os.CopyFS(dir, os.DirFS(filepath.Join(goldenDir(format), k.name))))
+	must(t, os.CopyFS(dir, os.DirFS(filepath.Join(set.dir(), k.name))))
 	g := loadDir(t, dir, k.savepoint, restorer)
-	checkRecorded(t, g.m.Operators[0])
+	checkRecorded(t, g.m.Operators[0], set.revision)
 	return g
 }
 
@@ -114,16 +114,23 @@ func (g *golden) reload(r *restored) *golden {
 var recordedIDs = map[string]string{valueName: "json:" + orderName, listName: "json:" + orderName, mapName: "json:" + orderName,
 	cborName: "cbor:" + orderName, unnamedName: unnamedID, opListName: "json:" + orderName}
 
-// checkRecorded fails unless o records every state of the golden checkpoints once, with its
-// serializer ID and a schema: the cases below test schema evolution, not the restore of
-// state recorded before schemas were.
-func checkRecorded(t *testing.T, o *snapshot.OperatorState) {
+// checkRecorded fails unless o records every state of the golden checkpoints of revision
+// rev once, with its serializer IDs and schemas: the cases below test schema evolution, not
+// the restore of state recorded before schemas were.
+func checkRecorded(t *testing.T, o *snapshot.OperatorState, rev int) {
 	t.Helper()
+	ids := maps.Clone(recordedIDs)
+	if rev >= 2 {
+		ids[byKeyName], ids[rulesName] = "json:"+orderName, "json:"+orderName
+	}
 	seen := map[string]int{}
-	check := func(name, value, schema string) {
+	check := func(name, value, schema, userKey, userKeySchema string) {
 		seen[name]++
-		if want, ok := recordedIDs[name]; !ok || value != want || schema == "" {
+		if want, ok := ids[name]; !ok || value != want || schema == "" {
 			t.Fatalf("golden state %q recorded with serializer %q (want %q) and schema %q", name, value, want, schema)
+		}
+		if (name == byKeyName || name == rulesName) && (userKey != "json:"+customerName || userKeySchema == "") {
+			t.Fatalf("golden state %q recorded with user key serializer %q and schema %q", name, userKey, userKeySchema)
 		}
 	}
 	for _, h := range o.Keyed {
@@ -131,15 +138,15 @@ func checkRecorded(t *testing.T, o *snapshot.OperatorState) {
 			t.Fatalf("golden keyed state recorded with key serializer %q", h.KeySerializer)
 		}
 		for _, m := range h.States {
-			check(m.Name, m.Value, m.Schema)
+			check(m.Name, m.Value, m.Schema, m.UserKey, m.UserKeySchema)
 		}
 	}
 	for _, h := range o.Operator {
 		for _, m := range h.States {
-			check(m.Name, m.Value, m.Schema)
+			check(m.Name, m.Value, m.Schema, m.UserKey, m.UserKeySchema)
 		}
 	}
-	for name := range recordedIDs {
+	for name := range ids {
 		if seen[name] != 1 {
 			t.Fatalf("golden state %q recorded %d times", name, seen[name])
 		}
@@ -221,21 +228,20 @@ var evolutions = []evolution{
 	}},
 }
 
-// TestGoldenEvolution restores every golden checkpoint of every metadata format (the first
-// set was written in format 2; the current format's set must exist too) into each backend
+// TestGoldenEvolution restores every golden checkpoint of every golden set (goldenSets) into each backend
 // that reads it (the hashmap checkpoint and the savepoint into the other backend too) and
 // registers each evolution of its state types.
 func TestGoldenEvolution(t *testing.T) {
-	formats := []int{2}
-	if snapshot.MetadataVersion != 2 {
-		formats = append(formats, snapshot.MetadataVersion)
-	}
-	for _, format := range formats {
+	for _, set := range goldenSets() {
 		for _, k := range kinds {
 			for _, restorer := range k.restorers {
-				for _, e := range slices.Concat(evolutions, migrations) {
-					t.Run(fmt.Sprintf("v%d/%s/%s-into-%s", format, e.name, k.name, restorer), func(t *testing.T) {
-						e.run(t, loadGolden(t, format, k, restorer))
+				es := slices.Concat(evolutions, migrations)
+				if set.revision >= 2 {
+					es = append(es, userKeyed...) // the states they register are there since revision 2
+				}
+				for _, e := range es {
+					t.Run(fmt.Sprintf("v%d-r%d/%s/%s-into-%s", set.format, set.revision, e.name, k.name, restorer), func(t *testing.T) {
+						e.run(t, loadGolden(t, set, k, restorer))
 					})
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
@@ -24,18 +25,26 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-// The golden checkpoints under testdata/golden-v<N> were written by the code of metadata
-// format N, with the state types of the first version of a job (orderV1), one operator "op" at
-// parallelism 1, keys 0..numKeys-1:
+// The golden checkpoints under testdata/golden-v<N>[-r<R>] were written by the code of
+// metadata format N, with the state types of the first version of a job (orderV1,
+// customerV1), one operator "op" at parallelism 1, keys 0..numKeys-1:
 //
 //   - hashmap-full: a full checkpoint (job "golden", checkpoint 1) of the hashmap backend;
 //   - lsm-incremental: an incremental checkpoint (job "golden", checkpoint 1) of the lsm
 //     backend with heap timers;
 //   - savepoint: a canonical savepoint of the lsm backend.
 //
-// Each holds the keyed states of goldenStates and the operator list state "oporders". They
-// must keep restoring: STREAMSTATE_WRITE_GOLDEN=1 go test -run TestWriteGoldenEvolution
-// ./backend/evolution/ writes the set of the current format if it does not exist yet.
+// Each holds the keyed states of goldenStates and the operator list state "oporders". A
+// set's revision R says which states it holds: revision 1 (testdata/golden-v2, written
+// before user key schemas were recorded) the states above; revision 2 (golden-v2-r2) also
+// the states with struct user keys, "orderbykey" (keyed map) and "rules" (broadcast), with
+// their user key schemas. They must keep restoring: STREAMSTATE_WRITE_GOLDEN=1 go test -run
+// TestWriteGoldenEvolution ./backend/evolution/ writes the set of the current format and
+// revision (goldenRevision) if it does not exist yet. Raise goldenRevision when the writer
+// writes more; never change what an existing revision wrote.
+
+// goldenRevision is the revision of the golden set the writer writes.
+const goldenRevision = 2
 
 const (
 	maxP    = 128
@@ -100,9 +109,26 @@ func keyedOptions() backend.Options {
 // operatorOptions are the options of the one operator backend, without a restore.
 func operatorOptions() operator.Options { return operator.Options{OperatorID: opID, Parallelism: 1} }
 
-// goldenDir is the directory of the golden set of metadata format format.
-func goldenDir(format int) string {
-	return filepath.Join("testdata", fmt.Sprintf("golden-v%d", format))
+// goldenSet is a golden set: the metadata format its writer wrote, and its revision.
+type goldenSet struct{ format, revision int }
+
+// goldenSets are the golden sets every test restores: the checked-in ones, and the current
+// format's, which must exist too.
+func goldenSets() []goldenSet {
+	sets := []goldenSet{{2, 1}, {2, 2}}
+	if cur := (goldenSet{snapshot.MetadataVersion, goldenRevision}); !slices.Contains(sets, cur) {
+		sets = append(sets, cur)
+	}
+	return sets
+}
+
+// dir is the directory of the golden set.
+func (s goldenSet) dir() string {
+	name := fmt.Sprintf("golden-v%d", s.format)
+	if s.revision > 1 {
+		name += fmt.Sprintf("-r%d", s.revision)
+	}
+	return filepath.Join("testdata", name)
 }
 
 // backendFactory creates a keyed backend that logs on l (nil: discard); dir is a fresh
@@ -144,13 +170,13 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// TestWriteGoldenEvolution writes testdata/golden-v<MetadataVersion> when
-// STREAMSTATE_WRITE_GOLDEN is set and it does not exist.
+// TestWriteGoldenEvolution writes the golden set of metadata format MetadataVersion and
+// revision goldenRevision when STREAMSTATE_WRITE_GOLDEN is set and it does not exist.
 func TestWriteGoldenEvolution(t *testing.T) {
 	if os.Getenv("STREAMSTATE_WRITE_GOLDEN") == "" {
 		t.Skip("set STREAMSTATE_WRITE_GOLDEN=1 to write the golden evolution checkpoints of the current format")
 	}
-	root, err := filepath.Abs(goldenDir(snapshot.MetadataVersion))
+	root, err := filepath.Abs(goldenSet{snapshot.MetadataVersion, goldenRevision}.dir())
 	must(t, err)
 	if _, err := os.Stat(root); err == nil {
 		t.Fatalf("%s exists; a golden checkpoint is never rewritten", root)
@@ -199,6 +225,7 @@ func writeGolden(t *testing.T, k kind, dir string) {
 	ol, err := state.GetOperatorListState(ob, state.ListDescriptor[orderV1]{Name: opListName, Serializer: jsonOf[orderV1]()})
 	must(t, err)
 	must(t, ol.Update(opListWant()))
+	writeUserKeyed(t, kb, ob) // revision 2
 
 	snapshotInto(t, st, k.savepoint, b, ob)
 }
