@@ -168,11 +168,15 @@ func incompatible(state, what, recorded string, s serde.Erased) error {
 			fix = fmt.Sprintf("serde.%s[T]{Name: ..., Aliases: []string{%q}}", strings.ToUpper(c), name)
 		}
 	}
+	migrate := "give the descriptor a migration from the old serializer (state.MigrateFrom)"
+	if what != "" { // user keys find their entries by their encoding: they cannot be migrated
+		migrate = "keep the old user key serializer or register the state under a new name"
+	}
 	return fmt.Errorf("%w: %s was written with %sserializer %q but is registered with %q; "+
 		"if only the type or the serializer's name changed (the same bytes), declare %q as an alias (%s); "+
-		"if the bytes changed (another codec or type), give the descriptor a migration from the old serializer (state.MigrateFrom); "+
+		"if the bytes changed (another codec or type), %s; "+
 		"otherwise register it with %q",
-		ErrIncompatibleSerializer, state, what, recorded, s.ID(), recorded, fix, recorded)
+		ErrIncompatibleSerializer, state, what, recorded, s.ID(), recorded, fix, migrate, recorded)
 }
 
 // CheckKeySerializer is the check every keyed backend makes when it restores keys recorded
