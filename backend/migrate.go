@@ -93,7 +93,22 @@ func (r *Rewrite) Value(dst, old []byte) ([]byte, error) {
 // registration is refused and says how to consolidate the state first. When it passes, the
 // backend records the state under the spec's serializer IDs, schema and TTL from then on.
 func CheckRegistration(operatorID string, spec Spec, schemas *Schemas, clock *Clock, recorded ...snapshot.StateMeta) (Evolution, *Rewrite, error) {
-	state := fmt.Sprintf("state %q of operator %s", spec.Name, operatorID)
+	return checkRegistration(fmt.Sprintf("state %q of operator %s", spec.Name, operatorID), operatorID, spec, schemas, clock, recorded...)
+}
+
+// CheckOperatorRegistration is CheckRegistration for operator state (list and broadcast
+// state): the same rules for serializers, schemas, user keys and migrations, applied to the
+// operator state recorded as recorded, each given as the keyed state of the same serializers
+// would be (KindList for list states, KindMap for broadcast states; the backend checks the
+// mode itself). Operator state has no TTL: spec's is ignored, and the Rewrite, when not nil,
+// is a migration (Migration) to apply to every recorded element or entry value. Errors name
+// "operator state" and the state.
+func CheckOperatorRegistration(operatorID string, spec Spec, schemas *Schemas, recorded ...snapshot.StateMeta) (Evolution, *Rewrite, error) {
+	spec.TTL = nil
+	return checkRegistration(fmt.Sprintf("operator state %q of operator %s", spec.Name, operatorID), operatorID, spec, schemas, &Clock{}, recorded...)
+}
+
+func checkRegistration(state, operatorID string, spec Spec, schemas *Schemas, clock *Clock, recorded ...snapshot.StateMeta) (Evolution, *Rewrite, error) {
 	ev := Evolution{State: state}
 	var plan *Rewrite
 	for i, have := range recorded {
@@ -103,6 +118,9 @@ func CheckRegistration(operatorID string, spec Spec, schemas *Schemas, clock *Cl
 		if spec.Kind == KindMap {
 			if !serde.Compatible(spec.UserKey, have.UserKey) {
 				return Evolution{}, nil, incompatible(state, "user key ", have.UserKey, spec.UserKey)
+			}
+			if err := checkUserKeySchema(state, have.UserKeySchema, schemas.Of(spec.UserKey), spec.UserKey.ID()); err != nil {
+				return Evolution{}, nil, err
 			}
 		} else if have.UserKey != "" {
 			return Evolution{}, nil, fmt.Errorf("%w: %s was written with user key serializer %q but is registered without one",
@@ -185,5 +203,7 @@ func readsAsIs(state string, ser serde.Erased, schemas *Schemas, have snapshot.S
 	if !serde.Compatible(ser, have.Value) {
 		return Evolution{}, incompatible(state, "", have.Value, ser)
 	}
-	return CheckSchema(state, have.Schema, schemas.Of(ser), ser.ID())
+	ev, err := CheckSchema(state, have.Schema, schemas.Of(ser), ser.ID())
+	ev.value, ev.stamped = ser, have.TTL != ""
+	return ev, err
 }

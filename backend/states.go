@@ -136,7 +136,7 @@ func MergeRestored(operatorID string, have, add snapshot.StateMeta) (differs boo
 	if have.Kind != add.Kind {
 		return false, kindConflict(operatorID, have, add.Kind)
 	}
-	return have.Value != add.Value || have.UserKey != add.UserKey || have.Schema != add.Schema, nil
+	return have.Value != add.Value || have.UserKey != add.UserKey || have.Schema != add.Schema || have.UserKeySchema != add.UserKeySchema, nil
 }
 
 // CheckSerializers is the one serializer rule of every backend, keyed and operator state
@@ -168,11 +168,15 @@ func incompatible(state, what, recorded string, s serde.Erased) error {
 			fix = fmt.Sprintf("serde.%s[T]{Name: ..., Aliases: []string{%q}}", strings.ToUpper(c), name)
 		}
 	}
+	migrate := "give the descriptor a migration from the old serializer (state.MigrateFrom)"
+	if what != "" { // user keys find their entries by their encoding: they cannot be migrated
+		migrate = "keep the old user key serializer or register the state under a new name"
+	}
 	return fmt.Errorf("%w: %s was written with %sserializer %q but is registered with %q; "+
 		"if only the type or the serializer's name changed (the same bytes), declare %q as an alias (%s); "+
-		"if the bytes changed (another codec or type), give the descriptor a migration from the old serializer (state.MigrateFrom); "+
+		"if the bytes changed (another codec or type), %s; "+
 		"otherwise register it with %q",
-		ErrIncompatibleSerializer, state, what, recorded, s.ID(), recorded, fix, recorded)
+		ErrIncompatibleSerializer, state, what, recorded, s.ID(), recorded, fix, migrate, recorded)
 }
 
 // CheckKeySerializer is the check every keyed backend makes when it restores keys recorded

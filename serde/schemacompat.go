@@ -191,6 +191,9 @@ type SchemaChanges struct {
 	Removed []string
 	// Changed are fields whose type changed: recorded values cannot be read as is.
 	Changed []SchemaChange
+
+	// removed is the tree of the paths of Removed, for Carried; nil when none.
+	removed *fieldNode
 }
 
 // SchemaChange is one field whose type changed.
@@ -212,12 +215,13 @@ func (c SchemaChanges) Compatible() bool { return len(c.Changed) == 0 }
 func CompareSchemas(recorded, current *Schema) SchemaChanges {
 	var c SchemaChanges
 	if recorded != nil && current != nil {
-		compareSchemas(&c, "", recorded, current)
+		compareSchemas(&c, "", nil, recorded, current)
 	}
 	return c
 }
 
-func compareSchemas(c *SchemaChanges, path string, old, cur *Schema) {
+// compareSchemas compares old and cur at path, whose steps are steps.
+func compareSchemas(c *SchemaChanges, path string, steps []pathStep, old, cur *Schema) {
 	if cur.Type == SchemaAny {
 		return
 	}
@@ -231,22 +235,23 @@ func compareSchemas(c *SchemaChanges, path string, old, cur *Schema) {
 	}
 	switch old.Type {
 	case SchemaList:
-		compareSchemas(c, path+"[]", old.Elem, cur.Elem)
+		compareSchemas(c, path+"[]", append(steps, pathStep{kind: 'e'}), old.Elem, cur.Elem)
 	case SchemaMap:
-		compareSchemas(c, path+"[key]", old.Key, cur.Key)
-		compareSchemas(c, path+"[value]", old.Elem, cur.Elem)
+		compareSchemas(c, path+"[key]", append(steps, pathStep{kind: 'k'}), old.Key, cur.Key)
+		compareSchemas(c, path+"[value]", append(steps, pathStep{kind: 'v'}), old.Elem, cur.Elem)
 	case SchemaStruct:
 		i, j := 0, 0
 		for i < len(old.Fields) || j < len(cur.Fields) {
 			switch {
 			case j == len(cur.Fields) || i < len(old.Fields) && old.Fields[i].Name < cur.Fields[j].Name:
 				c.Removed = append(c.Removed, joinPath(path, old.Fields[i].Name))
+				c.addRemoved(append(steps, pathStep{kind: 'f', name: old.Fields[i].Name}), len(c.Removed)-1)
 				i++
 			case i == len(old.Fields) || cur.Fields[j].Name < old.Fields[i].Name:
 				c.Added = append(c.Added, joinPath(path, cur.Fields[j].Name))
 				j++
 			default:
-				compareSchemas(c, joinPath(path, cur.Fields[j].Name), old.Fields[i].Schema, cur.Fields[j].Schema)
+				compareSchemas(c, joinPath(path, cur.Fields[j].Name), append(steps, pathStep{kind: 'f', name: cur.Fields[j].Name}), old.Fields[i].Schema, cur.Fields[j].Schema)
 				i++
 				j++
 			}

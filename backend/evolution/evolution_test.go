@@ -1,12 +1,16 @@
 package evolution_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,55 +56,81 @@ const renamedID = "json:evolution_test.orderRenamed"
 
 // restored is one subtask restored from a golden checkpoint.
 type restored struct {
+	b  backend.Keyed
 	kb *state.KeyedBackend[int64]
 	ob *operator.Backend
 }
 
 // golden is one golden checkpoint, loaded, and the backend it is restored into.
 type golden struct {
-	t       *testing.T
-	m       *snapshot.Metadata
-	r       snapshot.Reader
-	restore backendFactory
+	t        *testing.T
+	m        *snapshot.Metadata
+	r        snapshot.Reader
+	restore  backendFactory
+	restorer string
+	// log holds what the restored backends logged, as JSON lines.
+	log *bytes.Buffer
 }
 
-// loadGolden loads golden checkpoint k of metadata format format from a copy of its
-// directory.
-func loadGolden(t *testing.T, format int, k kind, restorer string) *golden {
-	ctx := context.Background()
+// loadGolden loads golden checkpoint k of set from a copy of its directory.
+func loadGolden(t *testing.T, set goldenSet, k kind, restorer string) *golden {
 	dir := t.TempDir()
-	must(t, os.CopyFS(dir, os.DirFS(filepath.Join(goldenDir(format), k.name))))
+	must(t, os.CopyFS(dir, os.DirFS(filepath.Join(set.dir(), k.name))))
+	g := loadDir(t, dir, k.savepoint, restorer)
+	checkRecorded(t, g.m.Operators[0], set.revision)
+	return g
+}
+
+// loadDir loads the checkpoint (or savepoint) in dir, to be restored into restorer.
+func loadDir(t *testing.T, dir string, savepoint bool, restorer string) *golden {
+	ctx := context.Background()
 	st, err := blobstore.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
 	must(t, err)
 	t.Cleanup(func() { st.Close() })
-	g := &golden{t: t, restore: backends[restorer]}
-	if k.savepoint {
+	g := &golden{t: t, restore: backends[restorer], restorer: restorer, log: &bytes.Buffer{}}
+	if savepoint {
 		g.m, g.r, err = checkpoint.LoadSavepoint(ctx, st)
 	} else {
 		g.m, g.r, err = checkpoint.LoadCheckpoint(ctx, st, jobID, 1)
 	}
 	must(t, err)
 	if len(g.m.Operators) != 1 || g.m.Operators[0].ID != opID {
-		t.Fatalf("golden %s: operators %+v", k.name, g.m.Operators)
+		t.Fatalf("checkpoint in %s: operators %+v", dir, g.m.Operators)
 	}
-	checkRecorded(t, g.m.Operators[0])
 	return g
+}
+
+// reload takes a savepoint of r and loads it, to be restored into the same backend as g.
+func (g *golden) reload(r *restored) *golden {
+	dir := g.t.TempDir()
+	st, err := blobstore.OpenURL(context.Background(), "file://"+filepath.ToSlash(dir))
+	must(g.t, err)
+	defer st.Close()
+	snapshotInto(g.t, st, true, r.b, r.ob)
+	return loadDir(g.t, dir, true, g.restorer)
 }
 
 // recordedIDs are the serializer IDs the golden checkpoints record, by state.
 var recordedIDs = map[string]string{valueName: "json:" + orderName, listName: "json:" + orderName, mapName: "json:" + orderName,
 	cborName: "cbor:" + orderName, unnamedName: unnamedID, opListName: "json:" + orderName}
 
-// checkRecorded fails unless o records every state of the golden checkpoints once, with its
-// serializer ID and a schema: the cases below test schema evolution, not the restore of
-// state recorded before schemas were.
-func checkRecorded(t *testing.T, o *snapshot.OperatorState) {
+// checkRecorded fails unless o records every state of the golden checkpoints of revision
+// rev once, with its serializer IDs and schemas: the cases below test schema evolution, not
+// the restore of state recorded before schemas were.
+func checkRecorded(t *testing.T, o *snapshot.OperatorState, rev int) {
 	t.Helper()
+	ids := maps.Clone(recordedIDs)
+	if rev >= 2 {
+		ids[byKeyName], ids[rulesName] = "json:"+orderName, "json:"+orderName
+	}
 	seen := map[string]int{}
-	check := func(name, value, schema string) {
+	check := func(name, value, schema, userKey, userKeySchema string) {
 		seen[name]++
-		if want, ok := recordedIDs[name]; !ok || value != want || schema == "" {
+		if want, ok := ids[name]; !ok || value != want || schema == "" {
 			t.Fatalf("golden state %q recorded with serializer %q (want %q) and schema %q", name, value, want, schema)
+		}
+		if (name == byKeyName || name == rulesName) && (userKey != "json:"+customerName || userKeySchema == "") {
+			t.Fatalf("golden state %q recorded with user key serializer %q and schema %q", name, userKey, userKeySchema)
 		}
 	}
 	for _, h := range o.Keyed {
@@ -108,15 +138,15 @@ func checkRecorded(t *testing.T, o *snapshot.OperatorState) {
 			t.Fatalf("golden keyed state recorded with key serializer %q", h.KeySerializer)
 		}
 		for _, m := range h.States {
-			check(m.Name, m.Value, m.Schema)
+			check(m.Name, m.Value, m.Schema, m.UserKey, m.UserKeySchema)
 		}
 	}
 	for _, h := range o.Operator {
 		for _, m := range h.States {
-			check(m.Name, m.Value, m.Schema)
+			check(m.Name, m.Value, m.Schema, m.UserKey, m.UserKeySchema)
 		}
 	}
-	for name := range recordedIDs {
+	for name := range ids {
 		if seen[name] != 1 {
 			t.Fatalf("golden state %q recorded %d times", name, seen[name])
 		}
@@ -128,7 +158,8 @@ func (g *golden) open(keySer string) (*restored, error) {
 	ctx := context.Background()
 	opts := keyedOptions()
 	opts.KeySerializerID, opts.Restore, opts.Reader = keySer, g.m.Operators[0].Keyed, g.r
-	b, err := g.restore(ctx, opts, g.t.TempDir())
+	l := slog.New(slog.NewJSONHandler(g.log, nil))
+	b, err := g.restore(ctx, opts, g.t.TempDir(), l)
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +167,11 @@ func (g *golden) open(keySer string) (*restored, error) {
 	kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
 	must(g.t, err)
 	oopts := operatorOptions()
-	oopts.Restore, oopts.Reader = g.m.Operators[0].Operator, g.r
+	oopts.Restore, oopts.Reader, oopts.Logger = g.m.Operators[0].Operator, g.r, l
 	ob, err := operator.New(ctx, oopts)
 	must(g.t, err)
 	g.t.Cleanup(func() { ob.Close() })
-	return &restored{kb: kb, ob: ob}, nil
+	return &restored{b: b, kb: kb, ob: ob}, nil
 }
 
 // evolution is one case: what a redeployed job registers against a golden checkpoint, and
@@ -197,21 +228,20 @@ var evolutions = []evolution{
 	}},
 }
 
-// TestGoldenEvolution restores every golden checkpoint of every metadata format (the first
-// set was written in format 2; the current format's set must exist too) into each backend
+// TestGoldenEvolution restores every golden checkpoint of every golden set (goldenSets) into each backend
 // that reads it (the hashmap checkpoint and the savepoint into the other backend too) and
 // registers each evolution of its state types.
 func TestGoldenEvolution(t *testing.T) {
-	formats := []int{2}
-	if snapshot.MetadataVersion != 2 {
-		formats = append(formats, snapshot.MetadataVersion)
-	}
-	for _, format := range formats {
+	for _, set := range goldenSets() {
 		for _, k := range kinds {
 			for _, restorer := range k.restorers {
-				for _, e := range evolutions {
-					t.Run(fmt.Sprintf("v%d/%s/%s-into-%s", format, e.name, k.name, restorer), func(t *testing.T) {
-						e.run(t, loadGolden(t, format, k, restorer))
+				es := slices.Concat(evolutions, migrations)
+				if set.revision >= 2 {
+					es = append(es, userKeyed...) // the states they register are there since revision 2
+				}
+				for _, e := range es {
+					t.Run(fmt.Sprintf("v%d-r%d/%s/%s-into-%s", set.format, set.revision, e.name, k.name, restorer), func(t *testing.T) {
+						e.run(t, loadGolden(t, set, k, restorer))
 					})
 				}
 			}
@@ -235,35 +265,52 @@ type namedStates[T any] struct {
 	op   state.OperatorListState[T]
 }
 
-// registerAll registers the named states with serializers of T and returns each
-// registration's error by state name; it sets the states of st that registered.
-func registerStates[T any](r *restored, st *namedStates[T]) map[string]error {
+// registration is how the named states are registered with a type T: the serializers of
+// the states the writer wrote with JSON (orders, orderlog, ordermap, oporders) and with CBOR
+// (ordercbor), and the descriptors' migrations (nil: none).
+type registration[T any] struct {
+	json, cbor         serde.Serializer[T]
+	fromJSON, fromCBOR *backend.Migration
+}
+
+// plain registers with the named JSON and CBOR serializers of T, without migrations.
+func plain[T any]() registration[T] { return registration[T]{json: jsonOf[T](), cbor: cborOf[T]()} }
+
+// registerStates registers the named states as reg says and returns each registration's
+// error by state name; it sets the states of st that registered.
+func registerStates[T any](r *restored, st *namedStates[T], reg registration[T]) map[string]error {
 	errs := map[string]error{}
 	var err error
-	st.v, err = state.GetValueState(r.kb, state.ValueDescriptor[T]{Name: valueName, Serializer: jsonOf[T]()})
+	st.v, err = state.GetValueState(r.kb, state.ValueDescriptor[T]{Name: valueName, Serializer: reg.json, Migration: reg.fromJSON})
 	errs[valueName] = err
-	st.l, err = state.GetListState(r.kb, state.ListDescriptor[T]{Name: listName, Serializer: jsonOf[T]()})
+	st.l, err = state.GetListState(r.kb, state.ListDescriptor[T]{Name: listName, Serializer: reg.json, Migration: reg.fromJSON})
 	errs[listName] = err
-	st.m, err = state.GetMapState(r.kb, state.MapDescriptor[string, T]{Name: mapName, ValueSerializer: jsonOf[T]()})
+	st.m, err = state.GetMapState(r.kb, state.MapDescriptor[string, T]{Name: mapName, ValueSerializer: reg.json, Migration: reg.fromJSON})
 	errs[mapName] = err
-	st.c, err = state.GetValueState(r.kb, state.ValueDescriptor[T]{Name: cborName, Serializer: cborOf[T]()})
+	st.c, err = state.GetValueState(r.kb, state.ValueDescriptor[T]{Name: cborName, Serializer: reg.cbor, Migration: reg.fromCBOR})
 	errs[cborName] = err
-	st.op, err = state.GetOperatorListState(r.ob, state.ListDescriptor[T]{Name: opListName, Serializer: jsonOf[T]()})
+	st.op, err = state.GetOperatorListState(r.ob, state.ListDescriptor[T]{Name: opListName, Serializer: reg.json, Migration: reg.fromJSON})
 	errs[opListName] = err
 	return errs
 }
 
-// registerAll is registerStates without the states.
+// registerAll registers the named states with serializers of T, without the states.
 func registerAll[T any](r *restored) map[string]error {
-	return registerStates(r, &namedStates[T]{})
+	return registerStates(r, &namedStates[T]{}, plain[T]())
 }
 
 // checkNamed registers the named states with serializers of T and checks that every value
 // of every key, seen through view, is want of what the writer wrote.
 func checkNamed[T any](t *testing.T, r *restored, view func(T) orderV1, want func(orderV1) orderV1) {
 	t.Helper()
+	checkRegistered(t, r, plain[T](), view, want)
+}
+
+// checkRegistered is checkNamed with the registration reg.
+func checkRegistered[T any](t *testing.T, r *restored, reg registration[T], view func(T) orderV1, want func(orderV1) orderV1) {
+	t.Helper()
 	var st namedStates[T]
-	for name, err := range registerStates(r, &st) {
+	for name, err := range registerStates(r, &st, reg) {
 		if err != nil {
 			t.Fatalf("register %q: %v", name, err)
 		}

@@ -7,8 +7,10 @@ package evolution_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
@@ -23,18 +25,26 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-// The golden checkpoints under testdata/golden-v<N> were written by the code of metadata
-// format N, with the state types of the first version of a job (orderV1), one operator "op" at
-// parallelism 1, keys 0..numKeys-1:
+// The golden checkpoints under testdata/golden-v<N>[-r<R>] were written by the code of
+// metadata format N, with the state types of the first version of a job (orderV1,
+// customerV1), one operator "op" at parallelism 1, keys 0..numKeys-1:
 //
 //   - hashmap-full: a full checkpoint (job "golden", checkpoint 1) of the hashmap backend;
 //   - lsm-incremental: an incremental checkpoint (job "golden", checkpoint 1) of the lsm
 //     backend with heap timers;
 //   - savepoint: a canonical savepoint of the lsm backend.
 //
-// Each holds the keyed states of goldenStates and the operator list state "oporders". They
-// must keep restoring: STREAMSTATE_WRITE_GOLDEN=1 go test -run TestWriteGoldenEvolution
-// ./backend/evolution/ writes the set of the current format if it does not exist yet.
+// Each holds the keyed states of goldenStates and the operator list state "oporders". A
+// set's revision R says which states it holds: revision 1 (testdata/golden-v2, written
+// before user key schemas were recorded) the states above; revision 2 (golden-v2-r2) also
+// the states with struct user keys, "orderbykey" (keyed map) and "rules" (broadcast), with
+// their user key schemas. They must keep restoring: STREAMSTATE_WRITE_GOLDEN=1 go test -run
+// TestWriteGoldenEvolution ./backend/evolution/ writes the set of the current format and
+// revision (goldenRevision) if it does not exist yet. Raise goldenRevision when the writer
+// writes more; never change what an existing revision wrote.
+
+// goldenRevision is the revision of the golden set the writer writes.
+const goldenRevision = 2
 
 const (
 	maxP    = 128
@@ -99,21 +109,39 @@ func keyedOptions() backend.Options {
 // operatorOptions are the options of the one operator backend, without a restore.
 func operatorOptions() operator.Options { return operator.Options{OperatorID: opID, Parallelism: 1} }
 
-// goldenDir is the directory of the golden set of metadata format format.
-func goldenDir(format int) string {
-	return filepath.Join("testdata", fmt.Sprintf("golden-v%d", format))
+// goldenSet is a golden set: the metadata format its writer wrote, and its revision.
+type goldenSet struct{ format, revision int }
+
+// goldenSets are the golden sets every test restores: the checked-in ones, and the current
+// format's, which must exist too.
+func goldenSets() []goldenSet {
+	sets := []goldenSet{{2, 1}, {2, 2}}
+	if cur := (goldenSet{snapshot.MetadataVersion, goldenRevision}); !slices.Contains(sets, cur) {
+		sets = append(sets, cur)
+	}
+	return sets
 }
 
-// backendFactory creates a keyed backend; dir is a fresh directory for working files.
-type backendFactory func(ctx context.Context, opts backend.Options, dir string) (backend.Keyed, error)
-
-func heapBackend(ctx context.Context, opts backend.Options, _ string) (backend.Keyed, error) {
-	return heap.New(ctx, opts)
+// dir is the directory of the golden set.
+func (s goldenSet) dir() string {
+	name := fmt.Sprintf("golden-v%d", s.format)
+	if s.revision > 1 {
+		name += fmt.Sprintf("-r%d", s.revision)
+	}
+	return filepath.Join("testdata", name)
 }
 
-func lsmBackend(ctx context.Context, opts backend.Options, dir string) (backend.Keyed, error) {
+// backendFactory creates a keyed backend that logs on l (nil: discard); dir is a fresh
+// directory for working files.
+type backendFactory func(ctx context.Context, opts backend.Options, dir string, l *slog.Logger) (backend.Keyed, error)
+
+func heapBackend(ctx context.Context, opts backend.Options, _ string, l *slog.Logger) (backend.Keyed, error) {
+	return (&heap.StateBackend{Logger: l}).CreateKeyedBackend(ctx, opts)
+}
+
+func lsmBackend(ctx context.Context, opts backend.Options, dir string, l *slog.Logger) (backend.Keyed, error) {
 	return lsm.New(ctx, lsm.Options{Options: opts, Dir: dir, Incremental: true, TimerService: lsm.TimerServiceHeap,
-		BlockCacheSize: 1 << 20, WriteBufferSize: 1 << 20, WriteBufferCount: 2})
+		BlockCacheSize: 1 << 20, WriteBufferSize: 1 << 20, WriteBufferCount: 2, Logger: l})
 }
 
 // kind is one golden checkpoint: its directory under testdata/golden-v<N>, the backend that
@@ -142,13 +170,13 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// TestWriteGoldenEvolution writes testdata/golden-v<MetadataVersion> when
-// STREAMSTATE_WRITE_GOLDEN is set and it does not exist.
+// TestWriteGoldenEvolution writes the golden set of metadata format MetadataVersion and
+// revision goldenRevision when STREAMSTATE_WRITE_GOLDEN is set and it does not exist.
 func TestWriteGoldenEvolution(t *testing.T) {
 	if os.Getenv("STREAMSTATE_WRITE_GOLDEN") == "" {
 		t.Skip("set STREAMSTATE_WRITE_GOLDEN=1 to write the golden evolution checkpoints of the current format")
 	}
-	root, err := filepath.Abs(goldenDir(snapshot.MetadataVersion))
+	root, err := filepath.Abs(goldenSet{snapshot.MetadataVersion, goldenRevision}.dir())
 	must(t, err)
 	if _, err := os.Stat(root); err == nil {
 		t.Fatalf("%s exists; a golden checkpoint is never rewritten", root)
@@ -164,7 +192,7 @@ func writeGolden(t *testing.T, k kind, dir string) {
 	st, err := blobstore.OpenURL(ctx, "file://"+filepath.ToSlash(dir))
 	must(t, err)
 	defer st.Close()
-	b, err := k.writer(ctx, keyedOptions(), t.TempDir())
+	b, err := k.writer(ctx, keyedOptions(), t.TempDir(), nil)
 	must(t, err)
 	defer b.Close()
 	kb, err := state.NewKeyedBackend[int64](b, serde.Int64{})
@@ -197,9 +225,17 @@ func writeGolden(t *testing.T, k kind, dir string) {
 	ol, err := state.GetOperatorListState(ob, state.ListDescriptor[orderV1]{Name: opListName, Serializer: jsonOf[orderV1]()})
 	must(t, err)
 	must(t, ol.Update(opListWant()))
+	writeUserKeyed(t, kb, ob) // revision 2
 
+	snapshotInto(t, st, k.savepoint, b, ob)
+}
+
+// snapshotInto writes the state of b and ob into st: a canonical savepoint, or checkpoint 1
+// of job jobID (incremental when b is).
+func snapshotInto(t *testing.T, st checkpoint.Storage, savepoint bool, b backend.Keyed, ob *operator.Backend) {
+	ctx := context.Background()
 	var p *checkpoint.Pending
-	if k.savepoint {
+	if savepoint {
 		p = checkpoint.BeginSavepoint(st)
 	} else {
 		cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{})
@@ -207,7 +243,7 @@ func writeGolden(t *testing.T, k kind, dir string) {
 		p, err = cps.Begin(1)
 		must(t, err)
 	}
-	ks, err := b.Snapshot(1, backend.SnapshotOptions{Savepoint: k.savepoint, Compression: snapshot.CompressionSnappy})
+	ks, err := b.Snapshot(1, backend.SnapshotOptions{Savepoint: savepoint, Compression: snapshot.CompressionSnappy})
 	must(t, err)
 	osnap, err := ob.Snapshot(1)
 	must(t, err)
@@ -217,7 +253,7 @@ func writeGolden(t *testing.T, k kind, dir string) {
 	must(t, err)
 	must(t, p.Complete(ctx, &snapshot.Metadata{TimestampMs: 1_790_000_000_000, Operators: []*snapshot.OperatorState{
 		{ID: opID, Parallelism: 1, MaxParallelism: maxP, Keyed: []*snapshot.KeyedStateHandle{kh}, Operator: []*snapshot.OperatorStateHandle{oh}}}}))
-	if !k.savepoint {
+	if !savepoint {
 		must(t, b.NotifyCheckpointComplete(1))
 	}
 }

@@ -137,10 +137,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
 		return nil, fmt.Errorf("heap backend: state %q: spec without serializer", spec.Name)
 	}
-	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value), TTL: spec.TTLTime()}
-	if spec.UserKey != nil && spec.Kind == backend.KindMap {
-		meta.UserKey = spec.UserKey.ID()
-	}
+	meta := b.schemas.Meta(spec)
 	if t, ok := b.states[spec.Name]; ok {
 		recorded := []snapshot.StateMeta{t.meta()}
 		if r, ok := t.(*restored); ok {
@@ -157,6 +154,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 			}
 			return b.view(spec.Name, t), nil
 		}
+		countDropped(&ev, t.(*restored))
 		ev.Log(b.logger, b.opID)
 		t, err := b.register(spec, meta, t.(*restored), rw)
 		if err != nil {

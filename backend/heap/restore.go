@@ -172,21 +172,38 @@ func (b *Backend) rewrite(r *restored, rw *backend.Rewrite) error {
 	if b.logger != nil {
 		b.logger.Info("rewriting restored state", "operator", b.opID, "records", n, "rewrite", rw.String())
 	}
+	// The rewritten values replace the recorded ones only once all are rewritten: a failed
+	// rewrite leaves the restored state as it was, for a registration that reads it as is.
+	var vals [][]byte // values and list elements, in record order
 	for i, recs := range r.recs {
 		for j := range recs {
 			rec := &recs[j]
 			var err error
 			if r.m.Kind == backend.KindList {
-				for k, e := range rec.list {
-					if rec.list[k], err = rw.Value(nil, e); err != nil {
+				for _, e := range rec.list {
+					var v []byte
+					if v, err = rw.Value(nil, e); err != nil {
 						break
 					}
+					vals = append(vals, v)
 				}
 			} else {
-				rec.value, err = rw.Value(nil, rec.value)
+				var v []byte
+				v, err = rw.Value(nil, rec.value)
+				vals = append(vals, v)
 			}
 			if err != nil {
 				return fmt.Errorf("heap backend: restore state %q of operator %s: a record in key group %d: %w", r.m.Name, b.opID, b.rng.Start+i, err)
+			}
+		}
+	}
+	for _, recs := range r.recs {
+		for j := range recs {
+			if r.m.Kind == backend.KindList {
+				n := copy(recs[j].list, vals)
+				vals = vals[n:]
+			} else {
+				recs[j].value, vals = vals[0], vals[1:]
 			}
 		}
 	}

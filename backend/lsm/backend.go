@@ -252,10 +252,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if !validKind(spec.Kind) {
 		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
 	}
-	meta := snapshot.StateMeta{Name: spec.Name, Kind: spec.Kind, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value), TTL: spec.TTLTime()}
-	if spec.Kind == backend.KindMap {
-		meta.UserKey = spec.UserKey.ID()
-	}
+	meta := b.schemas.Meta(spec)
 	e, ok := b.states[spec.Name]
 	if ok {
 		ev, rw, err := backend.CheckRegistration(b.opID, spec, &b.schemas, b.opts.Clock, append([]snapshot.StateMeta{e.meta}, e.alt...)...)
@@ -268,6 +265,9 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 					backend.ErrStateConflict, spec.Name, b.opID)
 			}
 			return e.view, nil
+		}
+		if err := b.countDropped(e, &ev); err != nil {
+			return nil, err
 		}
 		if rw != nil {
 			if err := b.rewrite(e, rw); err != nil {

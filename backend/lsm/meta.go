@@ -43,6 +43,9 @@ type stateRecord struct {
 	// TTL is the state's TTL time (snapshot.StateMeta.TTL): its values carry stamps.
 	// Absent without TTL.
 	TTL string `json:"ttl,omitempty"`
+	// UserKeySchema is a map state's user key schema (snapshot.StateMeta.UserKeySchema);
+	// absent for other kinds and in databases written before it was recorded.
+	UserKeySchema string `json:"userKeySchema,omitempty"`
 }
 
 func (b *Backend) writeBackendMeta() error {
@@ -54,7 +57,7 @@ func (b *Backend) writeBackendMeta() error {
 }
 
 func (b *Backend) writeStateMeta(e *stateEntry) error {
-	v, err := json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey, Schema: e.meta.Schema, TTL: e.meta.TTL})
+	v, err := json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey, Schema: e.meta.Schema, TTL: e.meta.TTL, UserKeySchema: e.meta.UserKeySchema})
 	if err != nil {
 		return err
 	}
@@ -90,11 +93,11 @@ func readMeta(db *pebble.DB, name string) (backendMeta, []stateEntry, error) {
 	for it.First(); it.Valid(); it.Next() {
 		stateName := strings.TrimPrefix(string(it.Key()), metaStatePrefix)
 		var r stateRecord
-		if err := json.Unmarshal(it.Value(), &r); err != nil || r.ID == 0 || stateName == "" || ids[r.ID] || !validStoredKind(r.Kind) || !validSchema(r.Schema) || (r.TTL != "" && r.TTL != "processing" && r.TTL != "event") {
+		if err := json.Unmarshal(it.Value(), &r); err != nil || r.ID == 0 || stateName == "" || ids[r.ID] || !validStoredKind(r.Kind) || !validSchema(r.Schema) || !validSchema(r.UserKeySchema) || (r.TTL != "" && r.TTL != "processing" && r.TTL != "event") {
 			return bm, nil, &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("bad metadata of state %q: %q", stateName, it.Value())}
 		}
 		ids[r.ID] = true
-		out = append(out, stateEntry{id: r.ID, meta: snapshot.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey, Schema: r.Schema, TTL: r.TTL}})
+		out = append(out, stateEntry{id: r.ID, meta: snapshot.StateMeta{Name: stateName, Kind: r.Kind, Value: r.Value, UserKey: r.UserKey, Schema: r.Schema, TTL: r.TTL, UserKeySchema: r.UserKeySchema}})
 	}
 	return bm, out, it.Error()
 }

@@ -161,24 +161,34 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 	}
 	meta := snapshot.OperatorStateMeta{Name: spec.Name, Mode: mode, Value: spec.Value.ID(), Schema: b.schemas.Of(spec.Value)}
 	if mode == snapshot.ModeBroadcast {
-		meta.UserKey = spec.UserKey.ID()
+		meta.UserKey, meta.UserKeySchema = spec.UserKey.ID(), b.schemas.Of(spec.UserKey)
 	}
 	if s, ok := b.states[spec.Name]; ok {
-		if _, err := compatible(s.meta(), spec, meta.Schema, mode, "registered"); err != nil {
+		_, rw, err := b.check(spec, mode, "registered", s.meta())
+		if err != nil {
 			return nil, err
+		}
+		if rw != nil {
+			return nil, fmt.Errorf("%w: operator state %q of operator %s is registered again with another serializer than its first registration in this run",
+				backend.ErrStateConflict, spec.Name, b.opts.OperatorID)
 		}
 		return s, nil
 	}
 	var s opState
 	if raw, ok := b.raw[spec.Name]; ok {
-		for _, have := range append([]snapshot.OperatorStateMeta{raw.meta}, raw.alt...) {
-			ev, err := compatible(have, spec, meta.Schema, mode, "restored")
-			if err != nil {
+		ev, rw, err := b.check(spec, mode, "restored", append([]snapshot.OperatorStateMeta{raw.meta}, raw.alt...)...)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range raw.values {
+			ev.Count(v)
+		}
+		ev.Log(b.opts.Logger, b.opts.OperatorID)
+		if rw != nil {
+			if err := raw.rewrite(b, rw); err != nil {
 				return nil, err
 			}
-			ev.Log(b.opts.Logger, b.opts.OperatorID)
 		}
-		var err error
 		if s, err = raw.decode(b, spec, meta); err != nil {
 			return nil, err
 		}
@@ -192,25 +202,26 @@ func (b *Backend) register(spec backend.Spec, mode snapshot.OperatorStateMode) (
 	return s, nil
 }
 
-// compatible checks a registration (spec, as a mode state) against a state registered or
-// restored as have: the same mode (else ErrStateConflict), serializers that read the
-// recorded ones as is and a schema (spec.Value's, encoded) that reads the recorded one, the
-// rules of every backend (backend.CheckSerializers, backend.CheckSchema). It returns the
-// schema's Evolution.
-func compatible(have snapshot.OperatorStateMeta, spec backend.Spec, schema string, mode snapshot.OperatorStateMode, how string) (backend.Evolution, error) {
-	if have.Mode != mode {
-		return backend.Evolution{}, fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
-			backend.ErrStateConflict, spec.Name, how, have.Mode, mode)
-	}
-	var userKey serde.Erased
+// check checks a registration (spec, as a mode state) against the state registered or
+// restored (how) as recorded: the same mode (else ErrStateConflict), then the rules of every
+// backend (backend.CheckOperatorRegistration): serializers that read the recorded ones as is
+// or through the spec's migration, a value schema that reads the recorded one, the same user
+// key schema. It returns the Evolution to log and the migration to apply, if any.
+func (b *Backend) check(spec backend.Spec, mode snapshot.OperatorStateMode, how string, recorded ...snapshot.OperatorStateMeta) (backend.Evolution, *backend.Rewrite, error) {
+	kind := backend.KindList
 	if mode == snapshot.ModeBroadcast {
-		userKey = spec.UserKey
+		kind = backend.KindMap
 	}
-	state := fmt.Sprintf("operator state %q (%s)", spec.Name, how)
-	if err := backend.CheckSerializers(state, have.Value, have.UserKey, spec.Value, userKey); err != nil {
-		return backend.Evolution{}, err
+	metas := make([]snapshot.StateMeta, len(recorded))
+	for i, have := range recorded {
+		if have.Mode != mode {
+			return backend.Evolution{}, nil, fmt.Errorf("%w: operator state %q was %s as %s state and cannot be used as %s state",
+				backend.ErrStateConflict, spec.Name, how, have.Mode, mode)
+		}
+		metas[i] = snapshot.StateMeta{Name: have.Name, Kind: kind, Value: have.Value, UserKey: have.UserKey,
+			Schema: have.Schema, UserKeySchema: have.UserKeySchema}
 	}
-	return backend.CheckSchema(state, have.Schema, schema, spec.Value.ID())
+	return backend.CheckOperatorRegistration(b.opts.OperatorID, spec, &b.schemas, metas...)
 }
 
 // listState is split or union list state. The list is append-only: elements are never

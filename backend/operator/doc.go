@@ -30,13 +30,17 @@
 //
 // Every subtask computes its share from the handles' metadata alone and reads only the file
 // sections it needs. A restored state stays serialized until it is registered, which checks
-// it against the descriptor: another mode fails with backend.ErrStateConflict, another
-// serializer ID, not declared as an alias, with backend.ErrIncompatibleSerializer (the rule
-// of every backend: backend.CheckSerializers), and a value schema whose field types changed
-// likewise (backend.CheckSchema; added and removed fields are compatible, the removed ones
-// logged on Options.Logger); a state restored under an alias is recorded under the new ID
-// (and schema) from then on. States restored but never registered
-// are carried into later snapshots unchanged.
+// it against the descriptor: another mode fails with backend.ErrStateConflict; then the
+// rules of keyed state apply (backend.CheckOperatorRegistration): another serializer ID, not
+// declared as an alias, or a value schema whose field types changed fails with
+// backend.ErrIncompatibleSerializer unless the descriptor carries a migration
+// (state.MigrateFrom) that reads the recorded values, which then migrates every element or
+// entry value before the state is returned; added and removed fields are compatible, the
+// removed ones logged on Options.Logger with the number of values that carried them; a
+// broadcast state's user key type cannot change at all (its schema must be the recorded
+// one: entries are found by their key's encoding). A state restored under an alias or
+// migrated is recorded under the new ID (and schema) from then on. States restored but never
+// registered are carried into later snapshots unchanged.
 //
 // # Contracts
 //

@@ -63,6 +63,21 @@ func (r *rawState) decode(b *Backend, spec backend.Spec, meta snapshot.OperatorS
 	return s, nil
 }
 
+// rewrite applies rw, a migration, to every restored element or entry value, still
+// serialized. Its error names the state and the item.
+func (r *rawState) rewrite(b *Backend, rw *backend.Rewrite) error {
+	b.opts.Logger.Info("migrating restored operator state", "operator", b.opts.OperatorID, "items", len(r.values), "rewrite", rw.String())
+	out := make([][]byte, len(r.values)) // replaces r.values only when all items migrated
+	for i, v := range r.values {
+		var err error
+		if out[i], err = rw.Value(nil, v); err != nil {
+			return fmt.Errorf("operator backend: restore from %s: item %d: %w", strings.Join(r.files, ", "), i, err)
+		}
+	}
+	r.values = out
+	return nil
+}
+
 // span is a half-open range [lo, hi) of the concatenation of a split state's lists.
 type span struct{ lo, hi int64 }
 
@@ -173,9 +188,9 @@ func (b *Backend) restore(ctx context.Context) error {
 	// One read per handle, of the sections this subtask needs.
 	for name, ps := range parts {
 		r := &rawState{meta: snapshot.OperatorStateMeta{Name: name, Mode: ps[0].meta.Mode,
-			Value: ps[0].meta.Value, UserKey: ps[0].meta.UserKey, Schema: ps[0].meta.Schema}}
+			Value: ps[0].meta.Value, UserKey: ps[0].meta.UserKey, Schema: ps[0].meta.Schema, UserKeySchema: ps[0].meta.UserKeySchema}}
 		for _, p := range ps[1:] {
-			m := snapshot.OperatorStateMeta{Name: name, Mode: p.meta.Mode, Value: p.meta.Value, UserKey: p.meta.UserKey, Schema: p.meta.Schema}
+			m := snapshot.OperatorStateMeta{Name: name, Mode: p.meta.Mode, Value: p.meta.Value, UserKey: p.meta.UserKey, Schema: p.meta.Schema, UserKeySchema: p.meta.UserKeySchema}
 			if m != r.meta && !slices.Contains(r.alt, m) {
 				r.alt = append(r.alt, m)
 			}

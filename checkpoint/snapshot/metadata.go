@@ -165,6 +165,10 @@ type StateMeta struct {
 	// 8-byte TTL stamp (backend.AppendStamp), and in which time: "processing" or "event".
 	// Empty for a state without TTL.
 	TTL string `json:"ttl,omitempty"`
+	// UserKeySchema is a map state's user key serializer's schema, as Schema is the value
+	// serializer's: empty when it has none, for other kinds, and in metadata written before
+	// user key schemas were recorded (the user key is then checked by its serializer ID alone).
+	UserKeySchema string `json:"userKeySchema,omitempty"`
 }
 
 // Block locates one key group's block in a full snapshot file.
@@ -364,6 +368,9 @@ func validateStates(states []StateMeta) error {
 		}
 		if _, err := serde.ParseSchema(s.Schema); err != nil {
 			return fmt.Errorf("state %q: %w", s.Name, err)
+		}
+		if _, err := serde.ParseSchema(s.UserKeySchema); err != nil {
+			return fmt.Errorf("state %q: user key: %w", s.Name, err)
 		}
 		if s.TTL != "" && s.TTL != "processing" && s.TTL != "event" {
 			return fmt.Errorf("state %q has unknown TTL time %q", s.Name, s.TTL)

@@ -68,6 +68,10 @@ type OperatorStateMeta struct {
 	// Schema is the value serializer's schema, as in StateMeta.Schema: empty when it has
 	// none or the handle was written before schemas were recorded.
 	Schema string `json:"schema,omitempty"`
+	// UserKeySchema is the broadcast map's key serializer's schema, as in
+	// StateMeta.UserKeySchema: empty when it has none, for list states, and in handles
+	// written before user key schemas were recorded.
+	UserKeySchema string `json:"userKeySchema,omitempty"`
 	// Offset and Length locate the state's section in the file.
 	Offset int64 `json:"o"`
 	Length int64 `json:"l"`
@@ -132,6 +136,9 @@ func (h *OperatorStateHandle) validate() error {
 		}
 		if _, err := serde.ParseSchema(s.Schema); err != nil {
 			return fmt.Errorf("operator state %q: %w", s.Name, err)
+		}
+		if _, err := serde.ParseSchema(s.UserKeySchema); err != nil {
+			return fmt.Errorf("operator state %q: user key: %w", s.Name, err)
 		}
 		if s.Offset < end || s.Length < minSectionLen || s.Offset > h.File.Size || s.Length > h.File.Size-s.Offset {
 			return fmt.Errorf("section %d (%q) at %d+%d overlaps the one before it or lies outside file %s of %d bytes",
