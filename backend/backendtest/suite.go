@@ -57,6 +57,7 @@ func Run(t *testing.T, f Factory) {
 		{"RandomizedModel", testModel},
 		{"LiveStateAcrossSnapshots", testLiveStateAcrossSnapshots},
 		{"TTLBasics", testTTLBasics},
+		{"TTLKinds", testTTLKinds},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
