@@ -58,6 +58,12 @@ func Run(t *testing.T, f Factory) {
 		{"LiveStateAcrossSnapshots", testLiveStateAcrossSnapshots},
 		{"TTLBasics", testTTLBasics},
 		{"TTLKinds", testTTLKinds},
+		{"TTLRestoreRescale", testTTLRestoreRescale},
+		{"TTLChanged", testTTLChanged},
+		{"TTLFullSnapshotDropsExpired", testTTLFullSnapshotDropsExpired},
+		{"TTLSwitchedOn", testTTLSwitchedOn},
+		{"TTLSwitchedOff", testTTLSwitchedOff},
+		{"TTLTimeSwitchRefused", testTTLTimeSwitchRefused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
