@@ -64,6 +64,7 @@ func Run(t *testing.T, f Factory) {
 		{"TTLSwitchedOn", testTTLSwitchedOn},
 		{"TTLSwitchedOff", testTTLSwitchedOff},
 		{"TTLTimeSwitchRefused", testTTLTimeSwitchRefused},
+		{"TTLRandomizedModel", testTTLModel},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })
