@@ -46,8 +46,9 @@ func ttlStatesOf(s *subtask, cfg ttl.Config) (ttlStates, error) {
 	return h, err
 }
 
-// errRewriteMissing is the lsm backend's refusal to rewrite restored state, which TTL
-// switched on or off across a restore needs, until its Rewrite lands.
+// rewriteMissing reports whether err is the lsm backend's refusal to rewrite restored state,
+// which TTL switched on or off across a restore needs, until its Rewrite lands. Remove it
+// (and the skip in ttlOpen) when it has.
 func rewriteMissing(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "rewriting restored state is not supported yet")
 }
@@ -64,7 +65,7 @@ func (e *ttlEnv) ttlOpen(p int, hs []*snapshot.KeyedStateHandle, cfg ttl.Config)
 		out[i], err = ttlStatesOf(s, cfg)
 		if rewriteMissing(err) {
 			closeAll(subs)
-			e.t.(*testing.T).Skipf("needs the lsm backend's Rewrite of restored state (TTL switched on or off across a restore): %v", err)
+			e.t.Skipf("needs the lsm backend's Rewrite of restored state (TTL switched on or off across a restore): %v", err)
 		}
 		must(e.t, err)
 	}
@@ -83,16 +84,16 @@ func (e *ttlEnv) restart() {
 func (e *ttlEnv) fillTTL(subs []*subtask, hs []ttlStates) {
 	e.t.Helper()
 	t := e.t
-	for sec := int64(0); sec < 10; sec++ {
-		e.at(sec)
+	for second := int64(0); second < 10; second++ {
+		e.at(second)
 		for k := int64(0); k < ttlKeys; k++ {
-			if k%5 != sec%5 {
+			if k%5 != second%5 {
 				continue
 			}
 			s := route(subs, k)
 			h := hs[slices.Index(subs, s)]
 			setKey(t, s, k)
-			if sec < 5 {
+			if second < 5 {
 				must(t, h.v.Update(k))
 				must(t, h.l.Add(k))
 				must(t, h.m.Put(0, k))
