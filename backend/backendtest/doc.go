@@ -52,7 +52,8 @@
 //   - ttlrestore.go: TTLRestoreRescale, TTLChanged, TTLFullSnapshotDropsExpired,
 //     TTLSwitchedOn, TTLSwitchedOff, TTLTimeSwitchRefused (and CheckTTLBackendSwitch, which a
 //     backend's tests call with another backend's factory)
-//   - ttlmodel.go: TTLRandomizedModel, a randomized test against a model with its own clock
+//   - ttlmodel.go, ttlmodelrun.go: TTLRandomizedModel, a randomized test against a model with
+//     its own clock (the model; its run)
 //
 // It imports the backend SPI, the user API and the checkpoint packages, never a concrete
 // backend: each backend's tests call Run with their own factory.
