@@ -47,7 +47,7 @@
 //     SchemaPartlyRegisteredRescale (and CheckEvolutionLogged)
 //   - timers.go: TimerQueue, TimersRescale
 //   - model.go: RandomizedModel; live.go: LiveStateAcrossSnapshots
-//   - ttl.go: TTLBasics; ttlkinds.go: TTLKinds (every kind, namespaces and namespace merges
+//   - ttl.go: TTLBasics, TTLEventTime; ttlkinds.go: TTLKinds (every kind, namespaces and namespace merges
 //     under every update type, visibility and time characteristic)
 //   - ttlrestore.go: TTLRestoreRescale, TTLChanged, TTLFullSnapshotDropsExpired,
 //     TTLSwitchedOn, TTLSwitchedOff, TTLTimeSwitchRefused (and CheckTTLBackendSwitch, which a
