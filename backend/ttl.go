@@ -117,7 +117,8 @@ func (t *ttlBase) check(st Stamped, now int64) (visible, expired, restamp bool) 
 
 // WithTTL returns the state a TTL spec's descriptor sees over raw, the state a backend created
 // with RawSpec(spec): values go in and come out plain, are stamped with clock.Stamp on every
-// write (and read, with ttl.OnReadAndWrite), and expired ones are not returned (unless
+// write (and read, with ttl.OnReadAndWrite: a read never moves a stamp back, which under event
+// time a late record's timestamp would), and expired ones are not returned (unless
 // ttl.ReturnExpiredIfNotCleanedUp) and are removed when read, as Flink's TTL state
 // decorators do. List elements and map entries expire one by one. access, if not nil, is
 // called on every access (the hashmap backend's incremental cleanup). raw must be a Value,
@@ -142,6 +143,13 @@ func WithTTL(raw State, spec Spec, clock *Clock, access func()) (State, error) {
 }
 
 func (t *ttlBase) stamped(v any) Stamped { return Stamped{At: t.clock.Stamp(t.cfg.Time), V: v} }
+
+// restamped is st stamped again by a read: with the time now, but never earlier than it was
+// (under event time a read for a late record must not shorten the entry's life: its last
+// access is the latest time it was accessed at).
+func (t *ttlBase) restamped(st Stamped) Stamped {
+	return Stamped{At: max(st.At, t.clock.Stamp(t.cfg.Time)), V: st.V}
+}
 
 func (t *ttlBase) now() int64 { return t.clock.Now(t.cfg.Time) }
 
@@ -179,7 +187,7 @@ func (s *ttlValue) Value() (any, bool, error) {
 			return nil, false, err
 		}
 	case restamp:
-		if err := s.raw.Update(s.stamped(st.V)); err != nil {
+		if err := s.raw.Update(s.restamped(st)); err != nil {
 			return nil, false, err
 		}
 	}
@@ -244,16 +252,15 @@ func (s *ttlList) Get() ([]any, error) {
 		}
 		if !expired && rewrite {
 			if restamp {
-				st = s.stamped(st.V)
+				st = s.restamped(st)
 			}
 			keep = append(keep, st)
 		}
 	}
 	if rewrite {
 		if s.cfg.Update == ttl.OnReadAndWrite {
-			at := s.clock.Stamp(s.cfg.Time)
 			for i := range keep {
-				keep[i] = Stamped{At: at, V: keep[i].(Stamped).V}
+				keep[i] = s.restamped(keep[i].(Stamped))
 			}
 		}
 		if err := s.raw.Update(keep); err != nil {
@@ -315,7 +322,7 @@ func (s *ttlMap) Get(uk any) (any, bool, error) {
 			return nil, false, err
 		}
 	case restamp:
-		if err := s.raw.Put(uk, s.stamped(st.V)); err != nil {
+		if err := s.raw.Put(uk, s.restamped(st)); err != nil {
 			return nil, false, err
 		}
 	}
@@ -349,11 +356,11 @@ func (s *ttlMap) All() iter.Seq2[MapEntry, error] {
 		}
 		s.touch()
 		now := s.now()
-		var renew []MapEntry
+		var renew []MapEntry // Value: the Stamped entry read
 		stopped := true
 		defer func() {
 			for _, e := range renew {
-				if err := s.raw.Put(e.Key, s.stamped(e.Value)); err != nil {
+				if err := s.raw.Put(e.Key, s.restamped(e.Value.(Stamped))); err != nil {
 					if stopped {
 						s.err = err
 					} else {
@@ -380,7 +387,7 @@ func (s *ttlMap) All() iter.Seq2[MapEntry, error] {
 					return
 				}
 			} else if restamp {
-				renew = append(renew, MapEntry{Key: e.Key, Value: st.V})
+				renew = append(renew, MapEntry{Key: e.Key, Value: st})
 			}
 			if visible && !yield(MapEntry{Key: e.Key, Value: st.V}, nil) {
 				return

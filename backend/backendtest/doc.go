@@ -19,8 +19,10 @@
 // a subtask without a handle restores empty, restore, rescale 1→3→2→1,
 // that a rescaled restore reads only the key groups it owns, serializer and schema checks, corrupt and
 // truncated files, and a randomized model test against plain Go maps across
-// snapshot/restore/rescale cycles. The model test logs its seed; set STREAMSTATE_SEED to
-// replay one. With -short the 64 MiB test is skipped and the model test runs fewer operations.
+// snapshot/restore/rescale cycles; and state TTL: every option with every state kind, across
+// restores, rescales, TTL changes and backend switches, and a randomized model with a clock.
+// The model tests log their seed; set STREAMSTATE_SEED to
+// replay one. With -short the 64 MiB test is skipped and the model tests run fewer operations.
 //
 // # Where the cases are
 //
@@ -45,6 +47,13 @@
 //     SchemaPartlyRegisteredRescale (and CheckEvolutionLogged)
 //   - timers.go: TimerQueue, TimersRescale
 //   - model.go: RandomizedModel; live.go: LiveStateAcrossSnapshots
+//   - ttl.go: TTLBasics, TTLEventTime; ttlkinds.go: TTLKinds (every kind, namespaces and namespace merges
+//     under every update type, visibility and time characteristic)
+//   - ttlrestore.go: TTLRestoreRescale, TTLChanged, TTLFullSnapshotDropsExpired,
+//     TTLSwitchedOn, TTLSwitchedOff, TTLTimeSwitchRefused (and CheckTTLBackendSwitch, which a
+//     backend's tests call with another backend's factory)
+//   - ttlmodel.go, ttlmodelrun.go: TTLRandomizedModel, a randomized test against a model with
+//     its own clock (the model; its run)
 //
 // It imports the backend SPI, the user API and the checkpoint packages, never a concrete
 // backend: each backend's tests call Run with their own factory.

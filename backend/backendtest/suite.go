@@ -57,6 +57,15 @@ func Run(t *testing.T, f Factory) {
 		{"RandomizedModel", testModel},
 		{"LiveStateAcrossSnapshots", testLiveStateAcrossSnapshots},
 		{"TTLBasics", testTTLBasics},
+		{"TTLEventTime", testTTLEventTime},
+		{"TTLKinds", testTTLKinds},
+		{"TTLRestoreRescale", testTTLRestoreRescale},
+		{"TTLChanged", testTTLChanged},
+		{"TTLFullSnapshotDropsExpired", testTTLFullSnapshotDropsExpired},
+		{"TTLSwitchedOn", testTTLSwitchedOn},
+		{"TTLSwitchedOff", testTTLSwitchedOff},
+		{"TTLTimeSwitchRefused", testTTLTimeSwitchRefused},
+		{"TTLRandomizedModel", testTTLModel},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })

@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -60,4 +61,73 @@ func testTTLBasics(t *testing.T, f Factory) {
 		t.Fatalf("map empty = %v, %v", empty, err)
 	}
 	closeAll([]*subtask{s})
+}
+
+// testTTLEventTime: under event time, an entry is stamped with the timestamp of the record
+// being processed (the watermark when it has none) and judged by the watermark: nothing
+// expires before the first watermark however far record timestamps go, a late record's
+// entry may be expired as soon as it is written, and an entry written with no time known at
+// all is stamped when it is first read with the watermark known.
+func testTTLEventTime(t *testing.T, f Factory) {
+	e := newEnv(t, f)
+	cfg := ttl.Config{TTL: 10 * time.Second, Time: ttl.EventTime, CleanupSize: -1}
+	s := e.open(1, nil)[0]
+	v, err := state.GetValueState(s.kb, state.ValueDescriptor[int64]{Name: "ev", TTL: cfg})
+	must(t, err)
+	read := func(key int64) (int64, bool) {
+		t.Helper()
+		setKey(t, s, key)
+		return get[int64](t, v)
+	}
+	write := func(key, val int64) {
+		t.Helper()
+		setKey(t, s, key)
+		must(t, v.Update(val))
+	}
+	write(1, 1) // no timestamp, no watermark: not stamped yet
+	e.clock.SetTimestamp(0)
+	write(2, 2)                   // stamped 0
+	e.clock.SetTimestamp(100_000) // record time runs ahead; the watermark is still unknown
+	write(3, 3)                   // stamped 100 s
+	for k := int64(1); k <= 3; k++ {
+		if got, ok := read(k); !ok || got != k {
+			t.Fatalf("key %d before the first watermark = %d, %v; nothing expires before it", k, got, ok)
+		}
+	}
+	e.clock.SetTimestamp(math.MinInt64) // a timer without timestamp: reads and writes use the watermark
+	e.clock.AdvanceWatermark(9_999)
+	if got, ok := read(2); !ok || got != 2 {
+		t.Fatalf("key 2 (stamped 0) at watermark 9.999 s = %d, %v", got, ok)
+	}
+	if got, ok := read(1); !ok || got != 1 { // first read with the time known: stamped 9.999 s
+		t.Fatalf("key 1 (not stamped) at watermark 9.999 s = %d, %v", got, ok)
+	}
+	e.clock.AdvanceWatermark(10_000)
+	if got, ok := read(2); ok {
+		t.Fatalf("key 2 (stamped 0) at watermark 10 s = %d, want expired", got)
+	}
+	if got, ok := read(1); !ok || got != 1 {
+		t.Fatalf("key 1 (stamped 9.999 s on read) at watermark 10 s = %d, %v", got, ok)
+	}
+	e.clock.AdvanceWatermark(19_999)
+	write(4, 4) // stamped with the watermark, 19.999 s
+	e.clock.AdvanceWatermark(29_998)
+	if _, ok := read(1); ok {
+		t.Fatal("key 1 (stamped 9.999 s on read) returned at watermark 29.998 s")
+	}
+	if got, ok := read(4); !ok || got != 4 {
+		t.Fatalf("key 4 (stamped with the watermark 19.999 s) at 29.998 s = %d, %v", got, ok)
+	}
+	e.clock.SetTimestamp(19_998) // a late record: stamped 19.998 s, expired at watermark 29.998 s
+	write(5, 5)
+	if got, ok := read(5); ok {
+		t.Fatalf("a late record's entry (stamped 19.998 s) at watermark 29.998 s = %d, want expired", got)
+	}
+	if got, ok := read(3); !ok || got != 3 {
+		t.Fatalf("key 3 (stamped 100 s) at watermark 29.998 s = %d, %v", got, ok)
+	}
+	e.clock.AdvanceWatermark(110_000)
+	if _, ok := read(3); ok {
+		t.Fatal("key 3 (stamped 100 s) returned at watermark 110 s")
+	}
 }
