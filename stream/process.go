@@ -164,6 +164,7 @@ func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64, raw []byte, kg int)
 	if err := op.kb.SetCurrentKeyRouted(op.key(v), raw, kg); err != nil {
 		return err
 	}
+	op.member.clock.SetTimestamp(ts) // NoTimestamp is math.MinInt64: none
 	return op.logic.processElement(v, ts)
 }
 
@@ -173,6 +174,9 @@ func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
 			return err
 		}
 	}
+	// Event-time TTL judges state by the watermark from here on, also in the timers it fires:
+	// a state stamped at ts has expired in every timer at or after ts+TTL.
+	op.member.clock.AdvanceWatermark(wm)
 	if err := op.timers.AdvanceWatermark(wm); err != nil {
 		return err
 	}
@@ -182,6 +186,17 @@ func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
 		}
 	}
 	return op.out.watermark(wm)
+}
+
+// onTimer fires ft: what event-time TTL states write in it is stamped with an event-time
+// timer's timestamp, and with the watermark in a processing-time timer.
+func (op *keyedOp[K, IN, OUT]) onTimer(ft FiredTimer[K]) error {
+	ts := int64(NoTimestamp)
+	if ft.Domain == state.EventTime {
+		ts = ft.Timestamp
+	}
+	op.member.clock.SetTimestamp(ts)
+	return op.logic.onTimer(ft)
 }
 
 func (op *keyedOp[K, IN, OUT]) processingTime() (int64, bool, error) {
@@ -223,7 +238,7 @@ func keyedOperator[K, IN, OUT any](ks *KeyedStream[K, IN], uid string, newLogic 
 			}
 			op.sides[tag] = o
 		}
-		op.timers, err = NewInternalTimerService(uid, kb, t.job.clock, TriggerFunc[K](func(ft FiredTimer[K]) error { return op.logic.onTimer(ft) }))
+		op.timers, err = NewInternalTimerService(uid, kb, t.job.clock, TriggerFunc[K](op.onTimer))
 		if err != nil {
 			return fmt.Errorf("operator %q: %w", uid, err)
 		}
