@@ -1,6 +1,6 @@
-// Package bench is the machinery of `streamstate bench state` and `bench ttl`. bench state is a state micro-benchmark in the
-// spirit of Apache flink-benchmarks (ValueStateBenchmark, ListStateBenchmark,
-// MapStateBenchmark), run against a keyed state backend and, in the same run and with the
+// Package bench is the machinery of `streamstate bench state` and `bench ttl`. bench state is
+// a state micro-benchmark in the spirit of Apache flink-benchmarks (ValueStateBenchmark,
+// ListStateBenchmark, MapStateBenchmark), run against a keyed state backend and, in the same run and with the
 // same key sequence, against its baseline: plain Go maps for the hashmap backend, raw Pebble
 // for the lsm backend.
 //
