@@ -1,8 +1,8 @@
 // Package bench is the machinery of `streamstate bench state` and `bench ttl`. bench state is
 // a state micro-benchmark in the spirit of Apache flink-benchmarks (ValueStateBenchmark,
-// ListStateBenchmark, MapStateBenchmark), run against a keyed state backend and, in the same run and with the
-// same key sequence, against its baseline: plain Go maps for the hashmap backend, raw Pebble
-// for the lsm backend.
+// ListStateBenchmark, MapStateBenchmark), run against a keyed state backend and, in the same
+// run and with the same key sequence, against its baseline: plain Go maps for the hashmap
+// backend, raw Pebble for the lsm backend.
 //
 // Every operation is defined once, in the table Ops, as calls on a store; the backend under
 // test and each baseline are stores. Each state kind gets a fresh backend that owns all key
