@@ -105,7 +105,12 @@ func (t *task) addMember(ctx context.Context, uid, keySerializerID string, keyAl
 	if keySerializerID != "" {
 		// Event time starts unknown in every run, restored or not: nothing expires by event
 		// time before the operator's first watermark, as no event-time timer fires before it.
-		m.clock = &backend.Clock{ProcessingTime: j.clock.Now}
+		// Processing time is the job's Clock; with the default (the wall clock) the backend's
+		// own default reads it, which may be cheaper per access.
+		m.clock = &backend.Clock{}
+		if _, wall := j.clock.(wallClock); !wall {
+			m.clock.ProcessingTime = j.clock.Now
+		}
 		kb, err := j.opts.StateBackend.CreateKeyedBackend(ctx, backend.Options{OperatorID: uid, MaxParallelism: j.maxP,
 			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, KeySerializerAliases: keyAliases, Restore: keyedHandles, Reader: j.reader,
 			Clock: m.clock})

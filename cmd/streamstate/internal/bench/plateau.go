@@ -146,13 +146,15 @@ func RunPlateau(ctx context.Context, cfg PlateauConfig, emit func(Sample) error)
 		return PlateauSummary{}, err
 	}
 	now, sleep := cfg.Now, cfg.Sleep
+	clock := &backend.Clock{} // the backend's wall clock, as in a job
 	if now == nil {
 		now = time.Now
+	} else {
+		clock.ProcessingTime = func() int64 { return now().UnixMilli() }
 	}
 	if sleep == nil {
 		sleep = time.Sleep
 	}
-	clock := &backend.Clock{ProcessingTime: func() int64 { return now().UnixMilli() }}
 	be, err := cfg.StateBackend.CreateKeyedBackend(ctx, backend.Options{OperatorID: "bench-ttl", MaxParallelism: MaxParallelism,
 		KeyGroupRange: keygroup.RangeFor(MaxParallelism, 1, 0), KeySerializerID: serde.Int64{}.ID(), Clock: clock})
 	if err != nil {
