@@ -164,8 +164,13 @@ func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64, raw []byte, kg int)
 	if err := op.kb.SetCurrentKeyRouted(op.key(v), raw, kg); err != nil {
 		return err
 	}
-	op.member.clock.SetTimestamp(ts) // NoTimestamp is math.MinInt64: none
-	return op.logic.processElement(v, ts)
+	// What event-time TTL states write for the record is stamped with its timestamp; outside
+	// records and timers (SnapshotState, end of input) with the watermark. NoTimestamp is
+	// math.MinInt64: none.
+	op.member.clock.SetTimestamp(ts)
+	err := op.logic.processElement(v, ts)
+	op.member.clock.SetTimestamp(NoTimestamp)
+	return err
 }
 
 func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
@@ -196,7 +201,9 @@ func (op *keyedOp[K, IN, OUT]) onTimer(ft FiredTimer[K]) error {
 		ts = ft.Timestamp
 	}
 	op.member.clock.SetTimestamp(ts)
-	return op.logic.onTimer(ft)
+	err := op.logic.onTimer(ft)
+	op.member.clock.SetTimestamp(NoTimestamp)
+	return err
 }
 
 func (op *keyedOp[K, IN, OUT]) processingTime() (int64, bool, error) {
