@@ -147,7 +147,8 @@ func RunPlateau(ctx context.Context, cfg PlateauConfig, emit func(Sample) error)
 		return PlateauSummary{}, err
 	}
 	now, sleep := cfg.Now, cfg.Sleep
-	runtime.GC()              // what an earlier run left is not this run's heap
+	// What an earlier run left is not this run's heap.
+	runtime.GC()
 	clock := &backend.Clock{} // the backend's wall clock, as in a job
 	if now == nil {
 		now = time.Now
