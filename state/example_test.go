@@ -3,6 +3,8 @@ package state_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
@@ -12,6 +14,7 @@ import (
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // Count words per key, checkpoint, and restore at parallelism 2.
@@ -80,4 +83,67 @@ func ExampleListState_MergeNamespaces() {
 	// Output:
 	// home
 	// cart
+}
+
+// State TTL with processing time: each user's last page expires 30 minutes after it was
+// written. The backend's clock is a manual one here; in a job it is the job's clock.
+func ExampleValueDescriptor_ttl() {
+	now := int64(0) // ms
+	clock := &backend.Clock{ProcessingTime: func() int64 { return now }}
+	b, _ := heap.New(context.Background(), backend.Options{MaxParallelism: 128,
+		KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.String{}.ID(), Clock: clock})
+	kb, _ := state.NewKeyedBackend[string](b, serde.String{})
+	lastPage, _ := state.GetValueState(kb, state.ValueDescriptor[string]{Name: "last-page",
+		TTL: ttl.Config{TTL: 30 * time.Minute}})
+
+	_ = kb.SetCurrentKey("alice")
+	_ = lastPage.Update("home")
+	now += (20 * time.Minute).Milliseconds()
+	_ = kb.SetCurrentKey("bob")
+	_ = lastPage.Update("cart")
+	now += (15 * time.Minute).Milliseconds() // alice's page is 35 minutes old, bob's 15
+
+	for _, user := range []string{"alice", "bob"} {
+		_ = kb.SetCurrentKey(user)
+		page, ok, _ := lastPage.Value()
+		fmt.Printf("%s: %q %v\n", user, page, ok)
+	}
+	// Output:
+	// alice: "" false
+	// bob: "cart" true
+}
+
+// State TTL with event time: a map entry is stamped with the timestamp of the record that
+// wrote it and expires, on its own, once the watermark reaches that timestamp + TTL. In a job
+// the runtime sets the record's timestamp and the watermark; here they are set by hand.
+func ExampleMapDescriptor_ttl() {
+	clock := &backend.Clock{}
+	b, _ := heap.New(context.Background(), backend.Options{MaxParallelism: 128,
+		KeyGroupRange: keygroup.RangeFor(128, 1, 0), KeySerializerID: serde.String{}.ID(), Clock: clock})
+	kb, _ := state.NewKeyedBackend[string](b, serde.String{})
+	cart, _ := state.GetMapState(kb, state.MapDescriptor[string, int]{Name: "cart",
+		TTL: ttl.Config{TTL: time.Hour, Time: ttl.EventTime}})
+
+	_ = kb.SetCurrentKey("alice")
+	minute := time.Minute.Milliseconds()
+	clock.SetTimestamp(0) // a record at 00:00 adds a book
+	_ = cart.Put("book", 1)
+	clock.SetTimestamp(40 * minute) // a record at 00:40 adds two pens
+	_ = cart.Put("pen", 2)
+
+	for _, wm := range []int64{59 * minute, 60 * minute, 100 * minute} {
+		clock.AdvanceWatermark(wm)
+		var items []string
+		for item, err := range cart.Keys() {
+			if err == nil {
+				items = append(items, item)
+			}
+		}
+		slices.Sort(items)
+		fmt.Printf("watermark %3d min: %v\n", wm/minute, items)
+	}
+	// Output:
+	// watermark  59 min: [book pen]
+	// watermark  60 min: [pen]
+	// watermark 100 min: []
 }

@@ -81,7 +81,8 @@ type Options struct {
 	// Compression of full snapshots' key-group blocks.
 	Compression snapshot.Compression
 	Restore     Restore
-	// Clock gives processing time. Default: the wall clock.
+	// Clock gives processing time: of processing-time timers, and of processing-time TTL
+	// states (each keyed operator's backend.Clock reads it). Default: the wall clock.
 	Clock Clock
 	// AutoWatermarkInterval is how often sources emit watermarks, in processing time
 	// (pipeline.auto-watermark-interval). Default: 200 ms.

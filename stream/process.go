@@ -3,6 +3,7 @@ package stream
 import (
 	"fmt"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 )
@@ -145,6 +146,9 @@ type keyedOp[K, IN, OUT any] struct {
 	out    output[OUT]
 	sides  map[string]output[any]
 	logic  keyedLogic[K, IN]
+	// clock is the keyed backend's TTL clock, whose event time the operator sets (the
+	// member's); nil when an operator is built without a task (unit tests): no event time.
+	clock *backend.Clock
 	// flush, if set, writes what the logic buffers into state before a checkpoint;
 	// flushBeforeWatermark what the watermark may fire.
 	flush                func() error
@@ -164,7 +168,13 @@ func (op *keyedOp[K, IN, OUT]) processRecord(v IN, ts int64, raw []byte, kg int)
 	if err := op.kb.SetCurrentKeyRouted(op.key(v), raw, kg); err != nil {
 		return err
 	}
-	return op.logic.processElement(v, ts)
+	// What event-time TTL states write for the record is stamped with its timestamp; outside
+	// records and timers (SnapshotState, end of input) with the watermark. NoTimestamp is
+	// math.MinInt64: none.
+	op.setTimestamp(ts)
+	err := op.logic.processElement(v, ts)
+	op.setTimestamp(NoTimestamp)
+	return err
 }
 
 func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
@@ -172,6 +182,11 @@ func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
 		if err := op.flushBeforeWatermark(wm); err != nil {
 			return err
 		}
+	}
+	// Event-time TTL judges state by the watermark from here on, also in the timers it fires:
+	// a state stamped at ts has expired in every timer at or after ts+TTL.
+	if op.clock != nil {
+		op.clock.AdvanceWatermark(wm)
 	}
 	if err := op.timers.AdvanceWatermark(wm); err != nil {
 		return err
@@ -182,6 +197,26 @@ func (op *keyedOp[K, IN, OUT]) processWatermark(wm int64) error {
 		}
 	}
 	return op.out.watermark(wm)
+}
+
+// onTimer fires ft: what event-time TTL states write in it is stamped with an event-time
+// timer's timestamp, and with the watermark in a processing-time timer.
+func (op *keyedOp[K, IN, OUT]) onTimer(ft FiredTimer[K]) error {
+	ts := int64(NoTimestamp)
+	if ft.Domain == state.EventTime {
+		ts = ft.Timestamp
+	}
+	op.setTimestamp(ts)
+	err := op.logic.onTimer(ft)
+	op.setTimestamp(NoTimestamp)
+	return err
+}
+
+// setTimestamp sets the event time event-time TTL states stamp writes with.
+func (op *keyedOp[K, IN, OUT]) setTimestamp(ts int64) {
+	if op.clock != nil {
+		op.clock.SetTimestamp(ts)
+	}
 }
 
 func (op *keyedOp[K, IN, OUT]) processingTime() (int64, bool, error) {
@@ -215,7 +250,7 @@ func keyedOperator[K, IN, OUT any](ks *KeyedStream[K, IN], uid string, newLogic 
 		if err != nil {
 			return err
 		}
-		op := &keyedOp[K, IN, OUT]{t: t, member: m, kb: kb, key: ks.key, out: next, sides: map[string]output[any]{}}
+		op := &keyedOp[K, IN, OUT]{t: t, member: m, kb: kb, key: ks.key, out: next, sides: map[string]output[any]{}, clock: m.clock}
 		for tag, build := range g.sides[out] {
 			o, err := build(t)
 			if err != nil {
@@ -223,7 +258,7 @@ func keyedOperator[K, IN, OUT any](ks *KeyedStream[K, IN], uid string, newLogic 
 			}
 			op.sides[tag] = o
 		}
-		op.timers, err = NewInternalTimerService(uid, kb, t.job.clock, TriggerFunc[K](func(ft FiredTimer[K]) error { return op.logic.onTimer(ft) }))
+		op.timers, err = NewInternalTimerService(uid, kb, t.job.clock, TriggerFunc[K](op.onTimer))
 		if err != nil {
 			return fmt.Errorf("operator %q: %w", uid, err)
 		}

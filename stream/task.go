@@ -73,6 +73,10 @@ type member struct {
 	// operators also call it before each watermark.
 	beforeSnapshot func() error
 	close          func() error // called when the task ends; may be nil
+	// clock is the time the keyed backend judges TTL states by (keyed operators only): the
+	// job's processing time, and the event time the operator sets before each record, timer
+	// and watermark (keyedOp).
+	clock *backend.Clock
 }
 
 // addMember creates the state backends of a stateful operator of t's chain, restoring them
@@ -99,8 +103,17 @@ func (t *task) addMember(ctx context.Context, uid, keySerializerID string, keyAl
 	m.ops = ops
 	t.members = append(t.members, m) // closed with the task even if the keyed backend fails
 	if keySerializerID != "" {
+		// Event time starts unknown in every run, restored or not: nothing expires by event
+		// time before the operator's first watermark, as no event-time timer fires before it.
+		// Processing time is the job's Clock; with the default (the wall clock) the backend's
+		// own default reads it, which may be cheaper per access.
+		m.clock = &backend.Clock{}
+		if _, wall := j.clock.(wallClock); !wall {
+			m.clock.ProcessingTime = j.clock.Now
+		}
 		kb, err := j.opts.StateBackend.CreateKeyedBackend(ctx, backend.Options{OperatorID: uid, MaxParallelism: j.maxP,
-			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, KeySerializerAliases: keyAliases, Restore: keyedHandles, Reader: j.reader})
+			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, KeySerializerAliases: keyAliases, Restore: keyedHandles, Reader: j.reader,
+			Clock: m.clock})
 		if err != nil {
 			return nil, fmt.Errorf("operator %q subtask %d: keyed state backend: %w", uid, t.index, err)
 		}

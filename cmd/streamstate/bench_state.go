@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/cmd/streamstate/internal/bench"
+	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // benchStateCmd is `streamstate bench state`: a state micro-benchmark in the spirit of Apache
@@ -27,6 +28,8 @@ type benchStateCmd struct {
 	JSON       bool          `name:"json" help:"Print one JSON object per operation and line."`
 	Seed       uint64        `default:"1" help:"Seed of the key sequences."`
 	CPUProfile string        `name:"cpuprofile" placeholder:"PREFIX" help:"Write a CPU profile of each operation (backend and baseline rounds) to PREFIX-<op>.pprof (go tool pprof)."`
+	TTL        time.Duration `name:"ttl" help:"Measure the cost of state TTL: the states get this TTL (long enough that nothing expires during the run, e.g. 1h) and the baseline is the same backend without TTL (default 0: no TTL, baseline as above)."`
+	TTLTime    string        `name:"ttl-time" default:"processing" enum:"processing,event" help:"Time of --ttl: processing (the wall clock, read at every access) or event (a fixed record timestamp and watermark)."`
 }
 
 // benchOpNames are the operations of `bench state`, in order.
@@ -49,6 +52,9 @@ func (c *benchStateCmd) Validate() error {
 	if c.Rounds < 1 {
 		errs = append(errs, fmt.Errorf("--rounds must be at least 1, got %d", c.Rounds))
 	}
+	if c.TTL < 0 {
+		errs = append(errs, fmt.Errorf("--ttl must not be negative, got %v", c.TTL))
+	}
 	if c.Iterations == 0 && c.Duration <= 0 {
 		errs = append(errs, fmt.Errorf("--duration must be positive, got %v (or set --iterations)", c.Duration))
 	}
@@ -70,12 +76,20 @@ func (c *benchStateCmd) Run(e *env) error {
 		return err
 	}
 	defer sb.Close()
-	if !c.JSON {
-		fmt.Fprintf(e.Out, "backend %s, %d keys, max parallelism %d, %s per op (baseline: %s, same key sequence)\n",
-			c.Backend, c.Keys, bench.MaxParallelism, c.measureDesc(), bench.BaselineDesc(c.Backend))
-	}
 	cfg := bench.Config{StateBackend: sb, Keys: c.Keys, Ops: c.Ops, Duration: c.Duration, Iterations: c.Iterations,
-		Rounds: c.Rounds, Seed: c.Seed}
+		Rounds: c.Rounds, Seed: c.Seed, TTL: c.ttlConfig()}
+	baseline, column := bench.BaselineDesc(c.Backend), c.Backend
+	if cfg.TTL.Enabled() {
+		baseline, column = bench.TTLBaselineDesc, c.Backend+" TTL"
+	}
+	if !c.JSON {
+		ttlDesc := ""
+		if cfg.TTL.Enabled() {
+			ttlDesc = ", TTL " + bench.TTLDesc(cfg.TTL)
+		}
+		fmt.Fprintf(e.Out, "backend %s%s, %d keys, max parallelism %d, %s per op (baseline: %s, same key sequence)\n",
+			c.Backend, ttlDesc, c.Keys, bench.MaxParallelism, c.measureDesc(), baseline)
+	}
 	if c.CPUProfile != "" {
 		cfg.Profile = func(op string) (func(), error) {
 			return startCPUProfile(fmt.Sprintf("%s-%s.pprof", c.CPUProfile, op))
@@ -97,11 +111,20 @@ func (c *benchStateCmd) Run(e *env) error {
 	if err != nil || c.JSON {
 		return err
 	}
-	if err := writeBenchTable(e.Out, c.Backend, results); err != nil {
+	if err := writeBenchTable(e.Out, column, results); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(e.Out, "preload: %s\n", strings.Join(preloads, ", "))
 	return err
+}
+
+// ttlConfig is the TTL of --ttl and --ttl-time; not enabled without --ttl.
+func (c *benchStateCmd) ttlConfig() ttl.Config {
+	cfg := ttl.Config{TTL: c.TTL}
+	if c.TTLTime == "event" {
+		cfg.Time = ttl.EventTime
+	}
+	return cfg
 }
 
 func (c *benchStateCmd) measureDesc() string {

@@ -91,6 +91,8 @@ func TestBenchStateBadFlags(t *testing.T) {
 		{[]string{"--rounds", "0"}, []string{"--rounds must be at least 1"}},
 		{[]string{"--keys", "zero"}, []string{"--keys"}},
 		{[]string{"--no-such-flag"}, []string{"unknown flag --no-such-flag"}},
+		{[]string{"--ttl=-1s"}, []string{"--ttl must not be negative"}},
+		{[]string{"--ttl", "1h", "--ttl-time", "wall"}, []string{"--ttl-time"}},
 	} {
 		args := append([]string{"bench", "state"}, tc.args...)
 		_, _, err := runCLI(t, args...)
@@ -154,5 +156,43 @@ func TestBenchStateLSMTableNamesBaseline(t *testing.T) {
 	}
 	if !strings.Contains(out, "baseline: raw Pebble") {
 		t.Errorf("header does not name the raw Pebble baseline:\n%s", out)
+	}
+}
+
+// TestBenchStateTTL: with --ttl the same op table measures the backend's TTL states against
+// the same backend without TTL, on both backends, and says so in the header and in JSON.
+func TestBenchStateTTL(t *testing.T) {
+	ops := []string{"valueGet", "valueUpdate", "listAdd", "mapGet"}
+	for _, be := range []string{"hashmap", "lsm"} {
+		out, _, err := runCLI(t, "bench", "state", "--backend", be, "--keys", "300", "--iterations", "100", "--rounds", "1",
+			"--ttl", "1h", "--ops", strings.Join(ops, ","), "--json")
+		if err != nil {
+			t.Fatalf("bench state --ttl on %s: %v", be, err)
+		}
+		var got []string
+		sc := bufio.NewScanner(strings.NewReader(out))
+		for sc.Scan() {
+			var r bench.Result
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatalf("line %q: %v", sc.Text(), err)
+			}
+			if r.Backend != be || r.TTL != "1h0m0s processing" || !(r.NsPerOp > 0 && r.BaselineNsPerOp > 0 && r.Ratio > 0) {
+				t.Errorf("line %q: want backend %s, ttl \"1h0m0s processing\", positive ns/op and ratio", sc.Text(), be)
+			}
+			got = append(got, r.Op)
+		}
+		if !slices.Equal(got, ops) {
+			t.Errorf("%s: ops %v, want %v", be, got, ops)
+		}
+	}
+	out, _, err := runCLI(t, "bench", "state", "--keys", "100", "--iterations", "50", "--rounds", "1", "--ops", "valueGet",
+		"--ttl", "1h", "--ttl-time", "event")
+	if err != nil {
+		t.Fatalf("bench state --ttl-time event: %v", err)
+	}
+	for _, w := range []string{"TTL 1h0m0s event", "baseline: the same backend without TTL", "hashmap TTL ns/op"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("table does not say %q:\n%s", w, out)
+		}
 	}
 }

@@ -10,6 +10,8 @@
 //	streamstate bench state --backend lsm # state micro-benchmark against raw Pebble
 //	streamstate bench checkpoint --backend lsm --incremental --keys 1000000 --change-percent 1
 //	streamstate bench nexmark --query q5 --intervals 0,10s,1s --rounds 3
+//	streamstate bench state --ttl 1h     # the cost of state TTL, against the same backend without
+//	streamstate bench ttl --rate 20000 --ttl 3s --duration 63s  # TTL state levels off?
 //
 // A running job keeps a record in a runtime directory (runtimefiles.go) through which
 // savepoint finds it and learns where its savepoint went; jobsignals.go handles a job's
@@ -17,8 +19,9 @@
 //
 // One file per subcommand: run.go, savepoint.go, demo.go (its stream job in demo_job.go),
 // checkpoints_{list,inspect,validate}.go (what they share, the URL's location, in
-// checkpoints.go), bench_state.go, bench_checkpoint.go, bench_nexmark.go. The machinery of
-// bench state, with its one table of operations and its baselines, is internal/bench.
+// checkpoints.go), bench_state.go, bench_checkpoint.go, bench_nexmark.go, bench_ttl.go. The machinery
+// of bench state, with its one table of operations and its baselines, and of bench ttl is
+// internal/bench.
 // Helpers: jobs.go lists the shipped jobs, backends.go the state backends, storage.go opens
 // storage URLs, format.go formats tables, sizes and times for people.
 //

@@ -28,6 +28,7 @@ type benchCmd struct {
 	State      benchStateCmd      `cmd:"" help:"State micro-benchmark (Flink's Value/List/MapStateBenchmark) against a baseline: plain Go maps for hashmap, raw Pebble for lsm."`
 	Checkpoint benchCheckpointCmd `cmd:"" help:"Checkpoint benchmark: load keys, change a percentage between checkpoints, report each checkpoint's phases and bytes written."`
 	Nexmark    benchNexmarkCmd    `cmd:"" help:"Nexmark query throughput and CPU per event at each of several checkpoint intervals (the first is the baseline)."`
+	TTL        benchTTLCmd        `cmd:"" name:"ttl" help:"State TTL plateau: new keys arrive forever with a TTL of a few seconds; every second, the state entries, Go heap and lsm disk bytes, which must level off."`
 }
 
 // env is what every command's Run receives: the context and where to write. Commands write

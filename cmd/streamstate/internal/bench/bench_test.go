@@ -3,10 +3,12 @@ package bench
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/config"
+	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // stateBackend returns the named backend as the CLI's benchmarks build it: from the
@@ -74,58 +76,97 @@ func TestBaselinesAgree(t *testing.T) {
 	seqs := NewSeqs(7, keys)
 	for _, name := range []string{"hashmap", "lsm"} {
 		for _, kind := range Kinds {
-			t.Run(name+"/"+kind, func(t *testing.T) {
-				f, err := NewFixture(context.Background(), stateBackend(t, name), kind, keys, seqs)
-				if err != nil {
+			for _, tc := range []struct {
+				suffix string
+				ttl    ttl.Config
+			}{{"", ttl.Config{}}, {"/ttl", ttl.Config{TTL: time.Hour}}, {"/ttl-event", ttl.Config{TTL: time.Hour, Time: ttl.EventTime}}} {
+				t.Run(name+"/"+kind+tc.suffix, func(t *testing.T) {
+					testBaselineAgrees(t, name, kind, tc.ttl, seqs, keys, n)
+				})
+			}
+		}
+	}
+}
+
+// testBaselineAgrees is TestBaselinesAgree for one fixture: of the named backend and kind,
+// with TTL cfg (then the baseline is the backend without TTL) or without.
+func testBaselineAgrees(t *testing.T, name, kind string, cfg ttl.Config, seqs *Seqs, keys, n int) {
+	var f *Fixture
+	var err error
+	if cfg.Enabled() {
+		f, err = NewTTLFixture(context.Background(), stateBackend(t, name), kind, keys, seqs, cfg)
+	} else {
+		f, err = NewFixture(context.Background(), stateBackend(t, name), kind, keys, seqs)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := f.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if want := name == "lsm" && !cfg.Enabled(); (f.raw != nil) != want {
+		t.Fatalf("%s fixture: raw pebble baseline %v", name, f.raw != nil)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, op := range opsOf(kind) {
+			if op.reset != nil || op.Name == "valueUpdate" {
+				continue // writes
+			}
+			var got [2]int64
+			for side := range got {
+				before := f.Sink()
+				if err := f.Run(op, side, 0, n); err != nil {
+					t.Fatalf("%s %s: %v", when, op.Name, err)
+				}
+				got[side] = f.Sink() - before
+			}
+			if got[0] != got[1] || got[0] == 0 {
+				t.Errorf("%s %s: backend read %d, baseline %d", when, op.Name, got[0], got[1])
+			}
+		}
+	}
+	check("after preload")
+	for _, op := range opsOf(kind) {
+		if op.reset != nil || op.Name == "valueUpdate" {
+			for side := range 2 {
+				if err := f.Run(op, side, n, n); err != nil {
 					t.Fatal(err)
 				}
-				defer func() {
-					if err := f.Close(); err != nil {
-						t.Error(err)
-					}
-				}()
-				if (f.raw != nil) != (name == "lsm") {
-					t.Fatalf("%s fixture: raw pebble baseline %v", name, f.raw != nil)
-				}
-				check := func(when string) {
-					t.Helper()
-					for _, op := range opsOf(kind) {
-						if op.reset != nil || op.Name == "valueUpdate" {
-							continue // writes
-						}
-						var got [2]int64
-						for side := range got {
-							before := f.Sink()
-							if err := f.Run(op, side, 0, n); err != nil {
-								t.Fatalf("%s %s: %v", when, op.Name, err)
-							}
-							got[side] = f.Sink() - before
-						}
-						if got[0] != got[1] || got[0] == 0 {
-							t.Errorf("%s %s: backend read %d, baseline %d", when, op.Name, got[0], got[1])
-						}
-					}
-				}
-				check("after preload")
-				for _, op := range opsOf(kind) {
-					if op.reset != nil || op.Name == "valueUpdate" {
-						for side := range 2 {
-							if err := f.Run(op, side, n, n); err != nil {
-								t.Fatal(err)
-							}
-						}
-					}
-				}
-				check("after writes")
-				for _, op := range opsOf(kind) {
-					for side := range 2 {
-						if err := f.Reset(op, side, n, n); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-				check("after resets")
-			})
+			}
+		}
+	}
+	check("after writes")
+	for _, op := range opsOf(kind) {
+		for side := range 2 {
+			if err := f.Reset(op, side, n, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check("after resets")
+	if cfg.Time != ttl.EventTime {
+		return
+	}
+	// The measured states really have TTL: past it, the backend reads nothing, the baseline
+	// all it read before.
+	f.clock.AdvanceWatermark(1 + cfg.Millis())
+	for _, op := range opsOf(kind) {
+		if op.reset != nil || op.Name == "valueUpdate" {
+			continue
+		}
+		var got [2]int64
+		for side := range got {
+			before := f.Sink()
+			if err := f.Run(op, side, 0, n); err != nil {
+				t.Fatalf("after the TTL %s: %v", op.Name, err)
+			}
+			got[side] = f.Sink() - before
+		}
+		if got[0] != 0 || got[1] == 0 {
+			t.Errorf("after the TTL %s: backend read %d (want 0), baseline %d", op.Name, got[0], got[1])
 		}
 	}
 }

@@ -1,8 +1,8 @@
-// Package bench is the machinery of `streamstate bench state`: a state micro-benchmark in the
-// spirit of Apache flink-benchmarks (ValueStateBenchmark, ListStateBenchmark,
-// MapStateBenchmark), run against a keyed state backend and, in the same run and with the
-// same key sequence, against its baseline: plain Go maps for the hashmap backend, raw Pebble
-// for the lsm backend.
+// Package bench is the machinery of `streamstate bench state` and `bench ttl`. bench state is
+// a state micro-benchmark in the spirit of Apache flink-benchmarks (ValueStateBenchmark,
+// ListStateBenchmark, MapStateBenchmark), run against a keyed state backend and, in the same
+// run and with the same key sequence, against its baseline: plain Go maps for the hashmap
+// backend, raw Pebble for the lsm backend.
 //
 // Every operation is defined once, in the table Ops, as calls on a store; the backend under
 // test and each baseline are stores. Each state kind gets a fresh backend that owns all key
@@ -17,6 +17,14 @@
 // batches; after each batch, outside the timing, the keys it touched are put back as
 // preloaded, so the state keeps its size however long the measurement runs.
 //
+// With Config.TTL the same table measures the cost of state TTL instead: the backend's
+// states have the TTL and the baseline is the same backend without it (NewTTLFixture).
+//
 // Run measures and reports; `go test -bench` on this package runs the same table
 // (BenchmarkState). The package creates no state backend itself: Config.StateBackend does.
+//
+// RunPlateau is the machinery of `streamstate bench ttl`, a long-running benchmark rather
+// than a micro-benchmark: new keys arrive at a fixed rate into states with a TTL of a few
+// seconds, and every interval it samples the keys stored, the Go heap and the lsm disk
+// bytes, which level off when the backend's TTL cleanup keeps up.
 package bench

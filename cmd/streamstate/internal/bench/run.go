@@ -11,7 +11,7 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
-	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // Config says what Run measures.
@@ -37,6 +37,9 @@ type Config struct {
 	// Profile, if set, is called before each operation; the function it returns is called
 	// after it (a CPU profile of the operation). Default: none.
 	Profile func(op string) (stop func(), err error)
+	// TTL, if enabled, measures the cost of TTL instead: the backend's states have this TTL
+	// and the baseline is the same backend without TTL (see NewTTLFixture). Default: none.
+	TTL ttl.Config
 }
 
 // Result is the measurement of one operation: one line of `bench state --json`. NsPerOp and
@@ -58,11 +61,20 @@ type Result struct {
 	BaselineIterations  int     `json:"baseline_iterations"`
 	Rounds              int     `json:"rounds"`
 	Keys                int     `json:"keys"`
+	// TTL describes the TTL of the measured states ("1h0m0s processing"), when the run
+	// measures the cost of TTL: the baseline is then the same backend without TTL.
+	TTL string `json:"ttl,omitempty"`
 }
 
 // UsesPebble reports whether the baseline of the named backend is raw Pebble (else plain Go
 // maps).
 func UsesPebble(backendName string) bool { return backendName == lsm.Name }
+
+// TTLBaselineDesc describes the baseline of a run with Config.TTL for people.
+const TTLBaselineDesc = "the same backend without TTL"
+
+// TTLDesc describes a TTL for Result.TTL: its duration and its time.
+func TTLDesc(c ttl.Config) string { return fmt.Sprintf("%v %s", c.TTL, c.Time) }
 
 // BaselineDesc describes the baseline of the named backend for people.
 func BaselineDesc(backendName string) string {
@@ -91,7 +103,12 @@ func Run(ctx context.Context, cfg Config, emit func(Result) error) (preloads []s
 		if len(ops) == 0 {
 			continue
 		}
-		f, err := NewFixture(ctx, cfg.StateBackend, kind, cfg.Keys, seqs)
+		var f *Fixture
+		if cfg.TTL.Enabled() {
+			f, err = NewTTLFixture(ctx, cfg.StateBackend, kind, cfg.Keys, seqs, cfg.TTL)
+		} else {
+			f, err = NewFixture(ctx, cfg.StateBackend, kind, cfg.Keys, seqs)
+		}
 		if err != nil {
 			return preloads, err
 		}
@@ -124,6 +141,9 @@ func runKind(ctx context.Context, cfg Config, m *meter, f *Fixture, ops []Op, em
 			return fmt.Errorf("bench state %s on %s: %w", op.Name, cfg.StateBackend.Name(), err)
 		}
 		r.Backend, r.Keys = cfg.StateBackend.Name(), cfg.Keys
+		if cfg.TTL.Enabled() {
+			r.TTL = TTLDesc(cfg.TTL)
+		}
 		if err := emit(r); err != nil {
 			return err
 		}
@@ -136,6 +156,10 @@ type Fixture struct {
 	kind    string
 	seqs    *Seqs
 	backend backend.Keyed
+	// base is the baseline's backend of a TTL fixture (NewTTLFixture), clock the clock of
+	// both its backends; nil otherwise.
+	base  backend.Keyed
+	clock *backend.Clock
 	// stores are the backend's store and the baseline's.
 	stores  [2]store
 	raw     *pebbleStore // the raw Pebble baseline; nil when it is plain Go maps
@@ -159,11 +183,7 @@ func NewFixture(ctx context.Context, sb backend.StateBackend, kind string, keys 
 		return nil, fmt.Errorf("create %s state backend: %w", sb.Name(), err)
 	}
 	f := &Fixture{kind: kind, seqs: q, backend: be}
-	kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
-	if err != nil {
-		return nil, errors.Join(err, f.Close())
-	}
-	bs, err := newBackendStore(kb, kind)
+	bs, err := newBackendStore(be, kind, ttl.Config{})
 	if err != nil {
 		return nil, errors.Join(err, f.Close())
 	}
@@ -187,16 +207,72 @@ func NewFixture(ctx context.Context, sb backend.StateBackend, kind string, keys 
 	return f, nil
 }
 
+// NewTTLFixture is NewFixture for the cost of TTL: the backend's state of kind has TTL cfg,
+// and the baseline is a second backend of sb whose state has no TTL, both preloaded alike.
+// Processing-time TTL reads the wall clock, as in a job; event-time TTL stamps with a fixed
+// record timestamp and judges by a watermark before it. cfg.TTL must be long enough for
+// nothing to expire during the run, or reads find less than the baseline.
+func NewTTLFixture(ctx context.Context, sb backend.StateBackend, kind string, keys int, q *Seqs, cfg ttl.Config) (*Fixture, error) {
+	if !slices.Contains(Kinds, kind) {
+		return nil, fmt.Errorf("bench: unknown state kind %q", kind)
+	}
+	if !cfg.Enabled() {
+		return nil, errors.New("bench: NewTTLFixture needs a TTL")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	clock := &backend.Clock{}
+	if cfg.Time == ttl.EventTime {
+		clock.AdvanceWatermark(0)
+		clock.SetTimestamp(1)
+	}
+	f := &Fixture{kind: kind, seqs: q, clock: clock}
+	for side, c := range []ttl.Config{cfg, {}} {
+		be, err := sb.CreateKeyedBackend(ctx, backend.Options{
+			OperatorID:      "bench-" + kind,
+			MaxParallelism:  MaxParallelism,
+			KeyGroupRange:   keygroup.RangeFor(MaxParallelism, 1, 0),
+			KeySerializerID: serde.Int64{}.ID(),
+			Clock:           clock,
+		})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("create %s state backend: %w", sb.Name(), err), f.Close())
+		}
+		if side == SideBackend {
+			f.backend = be
+		} else {
+			f.base = be
+		}
+		st, err := newBackendStore(be, kind, c)
+		if err != nil {
+			return nil, errors.Join(err, f.Close())
+		}
+		f.stores[side] = st
+		start := time.Now()
+		if err := preload(st, kind, keys, q, ctx.Err); err != nil {
+			return nil, errors.Join(fmt.Errorf("preload %d keys of %s state (TTL %v): %w", keys, kind, c.TTL, err), f.Close())
+		}
+		if side == SideBackend {
+			f.preload = time.Since(start)
+		}
+	}
+	return f, nil
+}
+
 // Close releases the backend and the baseline.
 func (f *Fixture) Close() error {
 	var err error
 	if f.backend != nil {
 		err = f.backend.Close()
 	}
+	if f.base != nil {
+		err = errors.Join(err, f.base.Close())
+	}
 	if f.raw != nil {
 		err = errors.Join(err, f.raw.close())
 	}
-	f.backend, f.raw, f.stores = nil, nil, [2]store{}
+	f.backend, f.base, f.raw, f.stores = nil, nil, nil, [2]store{}
 	return err
 }
 

@@ -3,7 +3,10 @@ package bench
 import (
 	"slices"
 
+	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // store is what an operation runs on: the keyed state backend under test (through package
@@ -48,17 +51,20 @@ type backendStore struct {
 	ms state.MapState[int64, int64]
 }
 
-// newBackendStore creates the state of kind in kb.
-func newBackendStore(kb *state.KeyedBackend[int64], kind string) (*backendStore, error) {
+// newBackendStore creates the state of kind, with TTL cfg (none when not enabled), in be.
+func newBackendStore(be backend.Keyed, kind string, cfg ttl.Config) (*backendStore, error) {
+	kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
+	if err != nil {
+		return nil, err
+	}
 	s := &backendStore{kb: kb}
-	var err error
 	switch kind {
 	case "value":
-		s.vs, err = state.GetValueState(kb, state.ValueDescriptor[int64]{Name: kind})
+		s.vs, err = state.GetValueState(kb, state.ValueDescriptor[int64]{Name: kind, TTL: cfg})
 	case "list":
-		s.ls, err = state.GetListState(kb, state.ListDescriptor[int64]{Name: kind})
+		s.ls, err = state.GetListState(kb, state.ListDescriptor[int64]{Name: kind, TTL: cfg})
 	case "map":
-		s.ms, err = state.GetMapState(kb, state.MapDescriptor[int64, int64]{Name: kind})
+		s.ms, err = state.GetMapState(kb, state.MapDescriptor[int64, int64]{Name: kind, TTL: cfg})
 	}
 	return s, err
 }
