@@ -56,7 +56,7 @@ func (s *valueState) Update(v any) error {
 func (s *valueState) Clear() error { return clearKey(&s.stateBase, s.tables) }
 
 func (s *valueState) freeze() frozen {
-	return &frozenValues{ser: s.spec.Value, tables: freezeAll(s.tables)}
+	return &frozenValues{ser: s.spec.Value, tables: freezeAll(s.tables), exp: s.expiry()}
 }
 
 func (s *valueState) restore(kgIdx int, r *rawRecord) error {
@@ -73,6 +73,7 @@ func (s *valueState) restore(kgIdx int, r *rawRecord) error {
 type frozenValues struct {
 	ser    serde.Erased
 	tables []*kgTable[valueCell]
+	exp    expiry // expired values are not written
 }
 
 // valueBatch is the number of records frozenValues.write gathers before it serializes them.
@@ -109,6 +110,9 @@ func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch [
 		return true
 	}
 	f.tables[kgIdx].each(func(key, ns []byte, c valueCell) bool {
+		if f.exp.dead(c.v) {
+			return true
+		}
 		k0 := len(arena)
 		arena = append(arena, key...)
 		k1 := len(arena)
