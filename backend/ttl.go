@@ -88,6 +88,18 @@ func RawSpec(spec Spec) Spec {
 	return spec
 }
 
+// StampedValue is a raw Value of a TTL state (RawSpec) that keeps each value's stamp beside
+// it rather than in a Stamped box. WithTTL uses these methods when raw implements them, so
+// that a read follows one pointer less and a write allocates no box; Value and Update still
+// return and take Stamped values.
+type StampedValue interface {
+	Value
+	// StampedValue returns the current value and its stamp.
+	StampedValue() (v any, at int64, ok bool, err error)
+	// UpdateStamped sets the current value to v stamped at.
+	UpdateStamped(v any, at int64) error
+}
+
 // ttlBase is what the TTL states WithTTL returns share.
 type ttlBase struct {
 	cfg   ttl.Config
@@ -136,7 +148,8 @@ func WithTTL(raw State, spec Spec, clock *Clock, access func()) (State, error) {
 	case List:
 		return &ttlList{ttlBase: b, raw: r}, nil
 	case Value:
-		return &ttlValue{ttlBase: b, raw: r}, nil
+		fast, _ := r.(StampedValue)
+		return &ttlValue{ttlBase: b, raw: r, fast: fast}, nil
 	}
 	return nil, fmt.Errorf("state %q: TTL over a %T", spec.Name, raw)
 }
@@ -155,27 +168,49 @@ func stampedOf(v any) (Stamped, error) {
 
 type ttlValue struct {
 	ttlBase
-	raw Value
+	raw  Value
+	fast StampedValue // raw, when it keeps stamps unboxed; else nil
 }
 
 func (s *ttlValue) SetNamespace(ns []byte) { s.raw.SetNamespace(ns) }
 func (s *ttlValue) Clear() error           { s.touch(); return s.raw.Clear() }
-func (s *ttlValue) Update(v any) error     { s.touch(); return s.raw.Update(s.stamped(v)) }
+
+func (s *ttlValue) Update(v any) error {
+	s.touch()
+	if s.fast != nil {
+		return s.fast.UpdateStamped(v, s.clock.Stamp(s.cfg.Time))
+	}
+	return s.raw.Update(s.stamped(v))
+}
+
+// get returns the raw state's current value.
+func (s *ttlValue) get() (Stamped, bool, error) {
+	if s.fast != nil {
+		v, at, ok, err := s.fast.StampedValue()
+		return Stamped{At: at, V: v}, ok, err
+	}
+	v, ok, err := s.raw.Value()
+	if !ok || err != nil {
+		return Stamped{}, false, err
+	}
+	st, err := stampedOf(v)
+	return st, err == nil, err
+}
 
 func (s *ttlValue) Value() (any, bool, error) {
 	s.touch()
-	v, ok, err := s.raw.Value()
+	st, ok, err := s.get()
 	if !ok || err != nil {
-		return nil, false, err
-	}
-	st, err := stampedOf(v)
-	if err != nil {
 		return nil, false, err
 	}
 	visible, expired, restamp := s.check(st, s.now())
 	switch {
 	case expired:
 		if err := s.raw.Clear(); err != nil {
+			return nil, false, err
+		}
+	case restamp && s.fast != nil:
+		if err := s.fast.UpdateStamped(st.V, s.clock.Stamp(s.cfg.Time)); err != nil {
 			return nil, false, err
 		}
 	case restamp:

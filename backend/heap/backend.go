@@ -218,7 +218,7 @@ func (b *Backend) newTable(spec backend.Spec, meta snapshot.StateMeta) table {
 		if spec.Word != nil {
 			return &wordState{stateBase: base, tables: newTables[uint64](n)}
 		}
-		return &valueState{stateBase: base, tables: newTables[valueCell](n)}
+		return newValueState(base, n)
 	}
 }
 

@@ -281,8 +281,16 @@ func loadTTLBench[V any](b *testing.B, cfg ttl.Config, val func(int64) V) ttlBen
 func runTTLOp[V any](b *testing.B, s ttlBenchStates[V], op string, val func(int64) V) {
 	one := make([]V, 1)
 	runtime.GC() // the garbage of the last sub-benchmark is not this one's cost
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := threadCPU()
+	defer func() {
+		if cpu0 >= 0 {
+			b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+	}()
 	for i := 0; i < b.N; i++ {
 		k := int64(i) * 7919 % ttlBenchKeys
 		_ = s.kb.SetCurrentKey(k)

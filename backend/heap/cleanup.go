@@ -163,25 +163,23 @@ func (s *mapState) eachIn(kg int, fn func(key, ns []byte))     { eachIn(s.tables
 // first if mutable (as a read would), so that the task never changes the snapshot's copy.
 func (s *valueState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 	c, ok, frozen := readable(s.b, s.tables, kg).find(k)
-	st, isStamped := c.v.(backend.Stamped)
-	if !ok || !isStamped {
+	if !ok || !s.stamped {
 		return 1, math.MaxInt64
 	}
-	expired, restamp, at := judge(st, now, ms)
+	expired, restamp, at := judge(backend.Stamped{At: c.at}, now, ms)
 	switch {
 	case expired:
 		writable(s.b, s.tables, kg).del(k)
 		return 1, math.MaxInt64
 	case restamp:
-		v := st.V
+		v := c.v
 		if frozen && s.mutable && s.b.sharing() {
-			cp, err := s.spec.Value.Copy(st)
-			if err != nil {
+			var err error
+			if v, err = s.copyValue(v); err != nil {
 				return 1, math.MaxInt64 // the next read reports it; a later lap retries
 			}
-			v = cp.(backend.Stamped).V
 		}
-		writable(s.b, s.tables, kg).put(k, valueCell{backend.Stamped{At: at, V: v}})
+		writable(s.b, s.tables, kg).put(k, valueCell{v: v, at: at})
 	}
 	return 1, at
 }

@@ -57,6 +57,9 @@ func (x expiry) dead(v any) bool {
 	return ok && backend.Expired(st.At, x.ms, x.now)
 }
 
+// deadAt reports whether a value of the state stamped at expired.
+func (x expiry) deadAt(at int64) bool { return x.on && backend.Expired(at, x.ms, x.now) }
+
 // empty reports whether no state of the snapshot has a record.
 func (s *asyncSnapshot) empty() bool {
 	for _, st := range s.states {

@@ -127,7 +127,7 @@ func stamps(t *testing.T, b *Backend, name string) []int64 {
 	}
 	switch s := b.states[name].(type) {
 	case *valueState:
-		eachCell(s.tables, func(c valueCell) { add(c.v) })
+		eachCell(s.tables, func(c valueCell) { add(backend.Stamped{At: c.at, V: c.v}) })
 	case *listState[any]:
 		eachCell(s.tables, func(c *listCell[any]) {
 			for _, e := range c.items {
