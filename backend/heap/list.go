@@ -241,7 +241,16 @@ type frozenLists[E any] struct {
 	exp    expiry // expired elements are not written; nor is a list of expired elements only
 }
 
-func (f *frozenLists[E]) empty(int) bool { return tablesEmpty(f.tables) }
+func (f *frozenLists[E]) empty(int) bool {
+	return !tablesHold(f.tables, func(c *listCell[E]) bool {
+		for _, e := range c.items {
+			if !f.exp.dead(e) {
+				return true
+			}
+		}
+		return false
+	})
+}
 
 func (f *frozenLists[E]) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error

@@ -205,7 +205,16 @@ type frozenMaps struct {
 	exp    expiry // expired entries are not written
 }
 
-func (f *frozenMaps) empty(int) bool { return tablesEmpty(f.tables) }
+func (f *frozenMaps) empty(int) bool {
+	return !tablesHold(f.tables, func(c *mapCell) bool {
+		for _, e := range c.m {
+			if !f.exp.dead(e.Value) {
+				return true
+			}
+		}
+		return false
+	})
+}
 
 func (f *frozenMaps) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error

@@ -370,15 +370,9 @@ func TestTTLSnapshotDropsExpired(t *testing.T) {
 			t.Fatalf("%s restored: %d cells, %d entries; want %v", name, c, en, w)
 		}
 	}
-	e.now.Add(6_000) // now all expired: the snapshot is empty
+	e.now.Add(6_000) // now all expired: the snapshot has no record, so no file either
 	if h := e.checkpoint(b2); h != nil {
-		b3, kb3 := e.open(h)
-		registerTTL(t, kb3, cfg)
-		for _, name := range []string{"v", "l", "m"} {
-			if c, _ := stored(t, b3, name); c != 0 {
-				t.Fatalf("%s: %d cells restored from a snapshot of expired entries", name, c)
-			}
-		}
+		t.Fatalf("a snapshot of expired entries only wrote %s", h.File.Path)
 	}
 }
 

@@ -148,7 +148,9 @@ type valueRec struct {
 	at         int64
 }
 
-func (f *frozenValues) empty(int) bool { return tablesEmpty(f.tables) }
+func (f *frozenValues) empty(int) bool {
+	return !tablesHold(f.tables, func(c valueCell) bool { return !f.exp.deadAt(c.at) })
+}
 
 func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var recs [valueBatch]valueRec
