@@ -463,3 +463,34 @@ func TestTTLCleanupSkipsIteratedState(t *testing.T) {
 		t.Fatalf("after the iteration: %d cells, %d entries; want 1 and %d", c, en, live)
 	}
 }
+
+// TestTTLCleanupNamespaces: the cleanup walks every namespace of a key (window state) and
+// long keys, not only the void namespace's 8-byte keys.
+func TestTTLCleanupNamespaces(t *testing.T) {
+	e := newTTLEnv(t)
+	b, kb := e.open()
+	cfg := ttl.Config{TTL: 10 * time.Second}
+	s := registerTTL(t, kb, cfg)
+	const n, windows = 200, 3
+	for k := range int64(n) {
+		must(t, kb.SetCurrentKey(k))
+		for w := range windows {
+			s.v.SetNamespace([]byte(fmt.Sprintf("window-%d-with-a-long-name", w)))
+			must(t, s.v.Update([]byte{byte(w)}))
+		}
+	}
+	s.v.SetNamespace(nil)
+	e.now.Add(5_000)
+	must(t, kb.SetCurrentKey(0))
+	s.v.SetNamespace([]byte("window-1-with-a-long-name"))
+	must(t, s.v.Update([]byte{9})) // lives 5 s longer
+	s.v.SetNamespace(nil)
+	if c, _ := stored(t, b, "v"); c != n*windows {
+		t.Fatalf("%d cells stored, want %d", c, n*windows)
+	}
+	e.now.Add(5_000)
+	access(t, kb, s, drainAccesses(n*windows, cfg.Cleanup()))
+	if c, _ := stored(t, b, "v"); c != 1 {
+		t.Fatalf("%d cells stored after the cleanup, want the 1 live one", c)
+	}
+}
