@@ -144,7 +144,11 @@ func WithTTL(raw State, spec Spec, clock *Clock, access func()) (State, error) {
 	b := ttlBase{cfg: *spec.TTL, ms: spec.TTL.Millis(), clock: clock, access: access}
 	switch r := raw.(type) {
 	case Map:
-		return &ttlMap{ttlBase: b, raw: r}, nil
+		m := &ttlMap{ttlBase: b, raw: r}
+		if wk, ok := r.(WordKeyMap); ok && spec.UserKeyWord != nil && spec.UserKeyWord.Box != nil {
+			return &ttlWordKeyMap{ttlMap: m, wk: wk, box: spec.UserKeyWord.Box}, nil
+		}
+		return m, nil
 	case List:
 		return &ttlList{ttlBase: b, raw: r}, nil
 	case Value:
@@ -358,6 +362,60 @@ func (s *ttlMap) Get(uk any) (any, bool, error) {
 		return nil, false, nil
 	}
 	return st.V, true, nil
+}
+
+// ttlWordKeyMap is a ttlMap over a raw map that looks its user keys up as words: it is a
+// WordKeyMap too, so that a read of a word user key boxes nothing.
+type ttlWordKeyMap struct {
+	*ttlMap
+	wk  WordKeyMap
+	box func(uint64) any // the user key of a word, to write a renewed stamp
+}
+
+// GetWordKey implements WordKeyMap as Get does Map.Get.
+func (s *ttlWordKeyMap) GetWordKey(uk uint64) (any, bool, error) {
+	if err := s.pending(); err != nil {
+		return nil, false, err
+	}
+	s.touch()
+	v, ok, err := s.wk.GetWordKey(uk)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	st, err := stampedOf(v)
+	if err != nil {
+		return nil, false, err
+	}
+	visible, expired, restamp := s.check(st, s.now())
+	switch {
+	case expired:
+		if err := s.wk.RemoveWordKey(uk); err != nil {
+			return nil, false, err
+		}
+	case restamp:
+		if err := s.raw.Put(s.box(uk), s.stamped(st.V)); err != nil {
+			return nil, false, err
+		}
+	}
+	if !visible {
+		return nil, false, nil
+	}
+	return st.V, true, nil
+}
+
+// ContainsWordKey implements WordKeyMap.
+func (s *ttlWordKeyMap) ContainsWordKey(uk uint64) (bool, error) {
+	_, ok, err := s.GetWordKey(uk)
+	return ok, err
+}
+
+// RemoveWordKey implements WordKeyMap.
+func (s *ttlWordKeyMap) RemoveWordKey(uk uint64) error {
+	if err := s.pending(); err != nil {
+		return err
+	}
+	s.touch()
+	return s.wk.RemoveWordKey(uk)
 }
 
 func (s *ttlMap) Contains(uk any) (bool, error) {
