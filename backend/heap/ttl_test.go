@@ -494,3 +494,38 @@ func TestTTLCleanupNamespaces(t *testing.T) {
 		t.Fatalf("%d cells stored after the cleanup, want the 1 live one", c)
 	}
 }
+
+// TestTTLMapWordKeyReads: reads of a TTL map with word user keys (the WordKeyMap view)
+// renew stamps with ttl.OnReadAndWrite, remove expired entries, and Contains and Remove work.
+func TestTTLMapWordKeyReads(t *testing.T) {
+	e := newTTLEnv(t)
+	b, kb := e.open()
+	cfg := ttl.Config{TTL: 10 * time.Second, Update: ttl.OnReadAndWrite, CleanupSize: -1}
+	m, err := state.GetMapState(kb, state.MapDescriptor[int64, string]{Name: "m", TTL: cfg})
+	must(t, err)
+	must(t, kb.SetCurrentKey(1))
+	must(t, m.Put(1, "a"))
+	must(t, m.Put(2, "b"))
+	must(t, m.Put(3, "c"))
+	e.now.Add(6_000)
+	if v, ok, err := m.Get(1); err != nil || !ok || v != "a" {
+		t.Fatalf("Get(1) = %q, %v, %v", v, ok, err)
+	}
+	if ok, err := m.Contains(2); err != nil || !ok {
+		t.Fatalf("Contains(2) = %v, %v", ok, err)
+	}
+	must(t, m.Remove(3))
+	e.now.Add(6_000) // 12 s: the entries read at 6 s live on
+	if v, ok, err := m.Get(1); err != nil || !ok || v != "a" {
+		t.Fatalf("Get(1) after its renewal = %q, %v, %v", v, ok, err)
+	}
+	e.now.Add(10_000) // 22 s: 1 was renewed at 12 s and expired at 22 s, 2 at 16 s
+	for _, uk := range []int64{1, 2, 3} {
+		if ok, err := m.Contains(uk); err != nil || ok {
+			t.Fatalf("Contains(%d) at 22 s = %v, %v", uk, ok, err)
+		}
+	}
+	if c, en := stored(t, b, "m"); c != 0 || en != 0 {
+		t.Fatalf("%d cells, %d entries left after reads of the expired entries", c, en)
+	}
+}
