@@ -231,6 +231,9 @@ func (s *ttlValue) Value() (any, bool, error) {
 type ttlList struct {
 	ttlBase
 	raw List
+	// one holds the stamped element of a one-element Update: both backends copy what Update
+	// passes them (heap into its cells, lsm into its encoding), so it is reused.
+	one [1]any
 }
 
 func (s *ttlList) SetNamespace(ns []byte) { s.raw.SetNamespace(ns) }
@@ -244,6 +247,12 @@ func (s *ttlList) AddAll(vs []any) error {
 
 func (s *ttlList) Update(vs []any) error {
 	s.touch()
+	if len(vs) == 1 {
+		s.one[0] = s.stamped(vs[0])
+		err := s.raw.Update(s.one[:])
+		s.one[0] = nil
+		return err
+	}
 	return s.raw.Update(s.stampAll(vs))
 }
 
