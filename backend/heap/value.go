@@ -149,7 +149,15 @@ type valueRec struct {
 }
 
 func (f *frozenValues) empty(int) bool {
-	return !tablesHold(f.tables, func(c valueCell) bool { return !f.exp.deadAt(c.at) })
+	return !tablesHold(f.tables, func(c valueCell) bool { return !f.dead(c) })
+}
+
+// dead reports whether c's value expired: by the stamp in the cell, or in a Stamped box.
+func (f *frozenValues) dead(c valueCell) bool {
+	if f.stamped {
+		return f.exp.deadAt(c.at)
+	}
+	return f.exp.dead(c.v)
 }
 
 func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
@@ -177,7 +185,7 @@ func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch [
 		return true
 	}
 	f.tables[kgIdx].each(func(key, ns []byte, c valueCell) bool {
-		if f.exp.deadAt(c.at) {
+		if f.dead(c) {
 			return true
 		}
 		k0 := len(arena)
