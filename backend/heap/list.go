@@ -242,6 +242,9 @@ type frozenLists[E any] struct {
 }
 
 func (f *frozenLists[E]) empty(int) bool {
+	if !f.exp.on {
+		return tablesEmpty(f.tables)
+	}
 	return !tablesHold(f.tables, func(c *listCell[E]) bool {
 		for _, e := range c.items {
 			if !f.exp.dead(e) {

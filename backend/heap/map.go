@@ -206,6 +206,9 @@ type frozenMaps struct {
 }
 
 func (f *frozenMaps) empty(int) bool {
+	if !f.exp.on {
+		return tablesEmpty(f.tables)
+	}
 	return !tablesHold(f.tables, func(c *mapCell) bool {
 		for _, e := range c.m {
 			if !f.exp.dead(e.Value) {

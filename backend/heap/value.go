@@ -149,6 +149,9 @@ type valueRec struct {
 }
 
 func (f *frozenValues) empty(int) bool {
+	if !f.exp.on {
+		return tablesEmpty(f.tables)
+	}
 	return !tablesHold(f.tables, func(c valueCell) bool { return !f.dead(c) })
 }
 
