@@ -88,6 +88,18 @@ func RawSpec(spec Spec) Spec {
 	return spec
 }
 
+// StampedValue is a raw Value of a TTL state (RawSpec) that keeps each value's stamp beside
+// it rather than in a Stamped box. WithTTL uses these methods when raw implements them, so
+// that a read follows one pointer less and a write allocates no box; Value and Update still
+// return and take Stamped values.
+type StampedValue interface {
+	Value
+	// StampedValue returns the current value and its stamp.
+	StampedValue() (v any, at int64, ok bool, err error)
+	// UpdateStamped sets the current value to v stamped at.
+	UpdateStamped(v any, at int64) error
+}
+
 // ttlBase is what the TTL states WithTTL returns share.
 type ttlBase struct {
 	cfg   ttl.Config
@@ -133,11 +145,16 @@ func WithTTL(raw State, spec Spec, clock *Clock, access func()) (State, error) {
 	b := ttlBase{cfg: *spec.TTL, ms: spec.TTL.Millis(), clock: clock, access: access}
 	switch r := raw.(type) {
 	case Map:
-		return &ttlMap{ttlBase: b, raw: r}, nil
+		m := &ttlMap{ttlBase: b, raw: r}
+		if wk, ok := r.(WordKeyMap); ok && spec.UserKeyWord != nil && spec.UserKeyWord.Box != nil {
+			return &ttlWordKeyMap{ttlMap: m, wk: wk, box: spec.UserKeyWord.Box}, nil
+		}
+		return m, nil
 	case List:
 		return &ttlList{ttlBase: b, raw: r}, nil
 	case Value:
-		return &ttlValue{ttlBase: b, raw: r}, nil
+		fast, _ := r.(StampedValue)
+		return &ttlValue{ttlBase: b, raw: r, fast: fast}, nil
 	}
 	return nil, fmt.Errorf("state %q: TTL over a %T", spec.Name, raw)
 }
@@ -163,27 +180,49 @@ func stampedOf(v any) (Stamped, error) {
 
 type ttlValue struct {
 	ttlBase
-	raw Value
+	raw  Value
+	fast StampedValue // raw, when it keeps stamps unboxed; else nil
 }
 
 func (s *ttlValue) SetNamespace(ns []byte) { s.raw.SetNamespace(ns) }
 func (s *ttlValue) Clear() error           { s.touch(); return s.raw.Clear() }
-func (s *ttlValue) Update(v any) error     { s.touch(); return s.raw.Update(s.stamped(v)) }
+
+func (s *ttlValue) Update(v any) error {
+	s.touch()
+	if s.fast != nil {
+		return s.fast.UpdateStamped(v, s.clock.Stamp(s.cfg.Time))
+	}
+	return s.raw.Update(s.stamped(v))
+}
+
+// get returns the raw state's current value.
+func (s *ttlValue) get() (Stamped, bool, error) {
+	if s.fast != nil {
+		v, at, ok, err := s.fast.StampedValue()
+		return Stamped{At: at, V: v}, ok, err
+	}
+	v, ok, err := s.raw.Value()
+	if !ok || err != nil {
+		return Stamped{}, false, err
+	}
+	st, err := stampedOf(v)
+	return st, err == nil, err
+}
 
 func (s *ttlValue) Value() (any, bool, error) {
 	s.touch()
-	v, ok, err := s.raw.Value()
+	st, ok, err := s.get()
 	if !ok || err != nil {
-		return nil, false, err
-	}
-	st, err := stampedOf(v)
-	if err != nil {
 		return nil, false, err
 	}
 	visible, expired, restamp := s.check(st, s.now())
 	switch {
 	case expired:
 		if err := s.raw.Clear(); err != nil {
+			return nil, false, err
+		}
+	case restamp && s.fast != nil:
+		if err := s.fast.UpdateStamped(st.V, s.restamped(st).At); err != nil {
 			return nil, false, err
 		}
 	case restamp:
@@ -200,6 +239,9 @@ func (s *ttlValue) Value() (any, bool, error) {
 type ttlList struct {
 	ttlBase
 	raw List
+	// one holds the stamped element of a one-element Update: both backends copy what Update
+	// passes them (heap into its cells, lsm into its encoding), so it is reused.
+	one [1]any
 }
 
 func (s *ttlList) SetNamespace(ns []byte) { s.raw.SetNamespace(ns) }
@@ -213,6 +255,12 @@ func (s *ttlList) AddAll(vs []any) error {
 
 func (s *ttlList) Update(vs []any) error {
 	s.touch()
+	if len(vs) == 1 {
+		s.one[0] = s.stamped(vs[0])
+		err := s.raw.Update(s.one[:])
+		s.one[0] = nil
+		return err
+	}
 	return s.raw.Update(s.stampAll(vs))
 }
 
@@ -330,6 +378,60 @@ func (s *ttlMap) Get(uk any) (any, bool, error) {
 		return nil, false, nil
 	}
 	return st.V, true, nil
+}
+
+// ttlWordKeyMap is a ttlMap over a raw map that looks its user keys up as words: it is a
+// WordKeyMap too, so that a read of a word user key boxes nothing.
+type ttlWordKeyMap struct {
+	*ttlMap
+	wk  WordKeyMap
+	box func(uint64) any // the user key of a word, to write a renewed stamp
+}
+
+// GetWordKey implements WordKeyMap as Get does Map.Get.
+func (s *ttlWordKeyMap) GetWordKey(uk uint64) (any, bool, error) {
+	if err := s.pending(); err != nil {
+		return nil, false, err
+	}
+	s.touch()
+	v, ok, err := s.wk.GetWordKey(uk)
+	if !ok || err != nil {
+		return nil, false, err
+	}
+	st, err := stampedOf(v)
+	if err != nil {
+		return nil, false, err
+	}
+	visible, expired, restamp := s.check(st, s.now())
+	switch {
+	case expired:
+		if err := s.wk.RemoveWordKey(uk); err != nil {
+			return nil, false, err
+		}
+	case restamp:
+		if err := s.raw.Put(s.box(uk), s.stamped(st.V)); err != nil {
+			return nil, false, err
+		}
+	}
+	if !visible {
+		return nil, false, nil
+	}
+	return st.V, true, nil
+}
+
+// ContainsWordKey implements WordKeyMap.
+func (s *ttlWordKeyMap) ContainsWordKey(uk uint64) (bool, error) {
+	_, ok, err := s.GetWordKey(uk)
+	return ok, err
+}
+
+// RemoveWordKey implements WordKeyMap.
+func (s *ttlWordKeyMap) RemoveWordKey(uk uint64) error {
+	if err := s.pending(); err != nil {
+		return err
+	}
+	s.touch()
+	return s.wk.RemoveWordKey(uk)
 }
 
 func (s *ttlMap) Contains(uk any) (bool, error) {

@@ -169,12 +169,17 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 }
 
 // expose returns the state a descriptor with spec sees of the registered table t: its raw
-// state, or the TTL view over it.
+// state, or the TTL view over it, whose accesses run the state's incremental cleanup
+// (cleanup.go) unless spec turns it off.
 func (b *Backend) expose(spec backend.Spec, t table) (backend.State, error) {
 	if spec.TTL == nil || !spec.TTL.Enabled() {
 		return t.internal(), nil
 	}
-	v, err := backend.WithTTL(t.internal(), spec, b.clock, nil)
+	var access func()
+	if c, ok := t.(cleanable); ok && spec.TTL.Cleanup() > 0 {
+		access = newCleanup(b, c, *spec.TTL).access
+	}
+	v, err := backend.WithTTL(t.internal(), spec, b.clock, access)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +216,7 @@ func (b *Backend) newTable(spec backend.Spec, meta snapshot.StateMeta) table {
 		if spec.Word != nil {
 			return &wordState{stateBase: base, tables: newTables[uint64](n)}
 		}
-		return &valueState{stateBase: base, tables: newTables[valueCell](n)}
+		return newValueState(base, n)
 	}
 }
 
@@ -222,6 +227,10 @@ func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 		if !ok {
 			yield(nil, fmt.Errorf("%w: %q in operator %s", backend.ErrUnknownState, name, b.opID))
 			return
+		}
+		if c, ok := t.(cleanable); ok { // no cleanup writes while the keys are read
+			*c.iterations()++
+			defer func() { *c.iterations()-- }()
 		}
 		t.eachKey(func(key, rest []byte) bool {
 			return string(rest) != string(ns) || yield(key, nil)
@@ -266,6 +275,9 @@ type stateBase struct {
 	// mutable is set when the values (list elements, map values) can be changed in place
 	// (serde.Erased.Immutable is false): those read from a cell a snapshot holds are copied.
 	mutable bool
+	// iterating counts the iterations of this state that run (mapState.All, Backend.Keys):
+	// the incremental cleanup leaves the state alone meanwhile.
+	iterating int
 }
 
 func (s *stateBase) meta() snapshot.StateMeta { return s.m }

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
+	"github.com/streamstate/streamstate/state/ttl"
 	"github.com/streamstate/streamstate/stream"
 )
 
@@ -219,4 +222,156 @@ func BenchmarkWritesAfterSnapshot(b *testing.B) {
 			b.ReportMetric(float64(worst.Microseconds()), "worst-write-µs")
 		})
 	}
+}
+
+// ttlBenchKeys is the number of keys BenchmarkTTL preloads; ttlBenchUserKeys the user keys of
+// each key's map (as bench state's mapKeyCount).
+const ttlBenchKeys, ttlBenchUserKeys = 10_000, 10
+
+// boxedInt is an int64 in a struct: a value the backend keeps boxed, as it keeps a TTL
+// state's stamped values, so that the no-TTL baseline boxes too.
+type boxedInt struct{ N int64 }
+
+// ttlBenchStates are a value, a list and a map state of one value type, each key preloaded.
+type ttlBenchStates[V any] struct {
+	kb *state.KeyedBackend[int64]
+	v  state.ValueState[V]
+	l  state.ListState[V]
+	m  state.MapState[int64, V]
+}
+
+func loadTTLBench[V any](b *testing.B, cfg ttl.Config, val func(int64) V) ttlBenchStates[V] {
+	b.Helper()
+	be, err := heapbackend.New(context.Background(), backend.Options{MaxParallelism: 128,
+		KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: serde.Int64{}.ID()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close() })
+	kb, _ := state.NewKeyedBackend[int64](be, serde.Int64{})
+	s := ttlBenchStates[V]{kb: kb}
+	if s.v, err = state.GetValueState(kb, state.ValueDescriptor[V]{Name: "v", TTL: cfg}); err != nil {
+		b.Fatal(err)
+	}
+	if s.l, err = state.GetListState(kb, state.ListDescriptor[V]{Name: "l", TTL: cfg}); err != nil {
+		b.Fatal(err)
+	}
+	if s.m, err = state.GetMapState(kb, state.MapDescriptor[int64, V]{Name: "m", TTL: cfg}); err != nil {
+		b.Fatal(err)
+	}
+	for k := range int64(ttlBenchKeys) {
+		_ = kb.SetCurrentKey(k)
+		if err := s.v.Update(val(k)); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.l.Update([]V{val(k)}); err != nil {
+			b.Fatal(err)
+		}
+		for u := range int64(ttlBenchUserKeys) {
+			if err := s.m.Put(u, val(k)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return s
+}
+
+// runTTLOp measures one operation of bench state on s: valueGet, valueUpdate, listAdd (the
+// key's list set to one element, as bench state's listAdd sets a fresh key's) or mapGet, on
+// keys i*7919 mod ttlBenchKeys.
+func runTTLOp[V any](b *testing.B, s ttlBenchStates[V], op string, val func(int64) V) {
+	one := make([]V, 1)
+	runtime.GC() // the garbage of the last sub-benchmark is not this one's cost
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := threadCPU()
+	defer func() {
+		if cpu0 >= 0 {
+			b.ReportMetric(float64(threadCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		k := int64(i) * 7919 % ttlBenchKeys
+		_ = s.kb.SetCurrentKey(k)
+		var err error
+		switch op {
+		case "valueGet":
+			var ok bool
+			if _, ok, err = s.v.Value(); !ok && err == nil {
+				b.Fatalf("key %d has no value", k)
+			}
+		case "valueUpdate":
+			err = s.v.Update(val(int64(i)))
+		case "listAdd":
+			one[0] = val(int64(i))
+			err = s.l.Update(one)
+		case "mapGet":
+			var ok bool
+			if _, ok, err = s.m.Get(int64(i) % ttlBenchUserKeys); !ok && err == nil {
+				b.Fatalf("key %d has no map entry", k)
+			}
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTTL measures what state TTL costs bench state's valueGet, valueUpdate, listAdd and
+// mapGet: int64 values with a TTL (wall clock, one hour: nothing expires, the incremental
+// cleanup runs with its default size) beside the same states without TTL, both as words
+// (int64: the unboxed fast path) and boxed (boxedInt, boxed as TTL values are). Compare the
+// ns/op of ttl with those of word and boxed in one run.
+func BenchmarkTTL(b *testing.B) {
+	ints := func(k int64) int64 { return k }
+	boxed := func(k int64) boxedInt { return boxedInt{k} }
+	ttlStates := loadTTLBench(b, ttl.Config{TTL: time.Hour}, ints)
+	wordStates := loadTTLBench(b, ttl.Config{}, ints)
+	boxedStates := loadTTLBench(b, ttl.Config{}, boxed)
+	for _, op := range []string{"valueGet", "valueUpdate", "listAdd", "mapGet"} {
+		b.Run(op+"/ttl", func(b *testing.B) { runTTLOp(b, ttlStates, op, ints) })
+		b.Run(op+"/word", func(b *testing.B) { runTTLOp(b, wordStates, op, ints) })
+		b.Run(op+"/boxed", func(b *testing.B) { runTTLOp(b, boxedStates, op, boxed) })
+	}
+}
+
+// BenchmarkTTLChurn measures the incremental cleanup at work: every operation writes a new
+// key of a value state with a TTL of one second while a manual clock advances 1 ms every 10
+// operations, so that keys expire as fast as they arrive and every access checks entries. It
+// reports the keys stored at the end (live ones: 10 000) beside ns/op and allocs/op.
+func BenchmarkTTLChurn(b *testing.B) {
+	var now atomic.Int64
+	be, err := heapbackend.New(context.Background(), backend.Options{MaxParallelism: 128,
+		KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: serde.Int64{}.ID(),
+		Clock: &backend.Clock{ProcessingTime: now.Load}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	kb, _ := state.NewKeyedBackend[int64](be, serde.Int64{})
+	v, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v", TTL: ttl.Config{TTL: time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if i%10 == 0 {
+			now.Add(1)
+		}
+		_ = kb.SetCurrentKey(int64(i))
+		if err := v.Update(int64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	n := 0
+	for _, err := range be.Keys("v", nil) {
+		if err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(float64(n), "keys-stored")
 }

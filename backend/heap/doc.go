@@ -35,6 +35,20 @@
 // one slot. The index holds the live state only (it is not copy-on-write; snapshots read the
 // cells), at about 43 bytes per entry.
 //
+// # State TTL
+//
+// A state whose descriptor has a TTL (package state/ttl) is served through backend.WithTTL
+// over a table of stamped values: a value state keeps each stamp in its cell beside the value,
+// list elements and map values are backend.Stamped. Three things keep expired entries from
+// piling up without the user doing anything. Reads remove what they find expired. Every
+// access of the state checks ttl.Config.Cleanup() more of its entries, going round all key
+// groups and namespaces (cleanup.go: a copy of one key group's keys at a time is the cursor,
+// since Go maps have none), removes the expired ones through the copy-on-write write paths
+// and stamps unstamped ones once the time is known; after a lap that found nothing that can
+// expire before some time, accesses only read the clock until then. Full snapshots leave out
+// what expired at their synchronous phase. A restored state not yet registered is written
+// unchanged: its TTL is on the descriptor.
+//
 // # Restore
 //
 // A restored state stays serialized until its descriptor is registered (only then are its
@@ -44,6 +58,7 @@
 //
 // backend.go holds the Backend (state registration, the current key, Close) and the base every
 // state shares, factory.go the StateBackend, table.go the copy-on-write key-group tables,
+// cleanup.go the TTL states' incremental cleanup,
 // mkey.go their keys. One file per state kind: value.go
 // (value, reducing and aggregating state), list.go, map.go, and their unboxed forms words.go
 // (word values and lists, word-keyed maps), wordmap.go and wordindex.go (word maps and their

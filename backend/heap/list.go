@@ -215,7 +215,7 @@ func (s *listState[E]) Update(vs []any) error {
 }
 
 func (s *listState[E]) freeze() frozen {
-	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables)}
+	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables), exp: s.expiry()}
 }
 
 func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
@@ -238,15 +238,42 @@ func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
 type frozenLists[E any] struct {
 	encode func(dst []byte, e E) ([]byte, error)
 	tables []*kgTable[*listCell[E]]
+	exp    expiry // expired elements are not written; nor is a list of expired elements only
 }
 
-func (f *frozenLists[E]) empty(int) bool { return tablesEmpty(f.tables) }
+func (f *frozenLists[E]) empty(int) bool {
+	if !f.exp.on {
+		return tablesEmpty(f.tables)
+	}
+	return !tablesHold(f.tables, func(c *listCell[E]) bool {
+		for _, e := range c.items {
+			if !f.exp.dead(e) {
+				return true
+			}
+		}
+		return false
+	})
+}
 
 func (f *frozenLists[E]) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c *listCell[E]) bool {
-		w.List(idx, key, ns, len(c.items))
+		live := len(c.items)
+		if f.exp.on {
+			for _, v := range c.items {
+				if f.exp.dead(v) {
+					live--
+				}
+			}
+			if live == 0 {
+				return true
+			}
+		}
+		w.List(idx, key, ns, live)
 		for _, v := range c.items {
+			if f.exp.dead(v) {
+				continue
+			}
 			if scratch, err = f.encode(scratch[:0], v); err != nil {
 				return false
 			}

@@ -166,6 +166,8 @@ func (s *mapState) All() iter.Seq2[backend.MapEntry, error] {
 		if c == nil {
 			return
 		}
+		s.iterating++ // the incremental cleanup must not remove other entries meanwhile
+		defer func() { s.iterating-- }()
 		for _, e := range c.m {
 			if !yield(e, nil) {
 				return
@@ -175,7 +177,7 @@ func (s *mapState) All() iter.Seq2[backend.MapEntry, error] {
 }
 
 func (s *mapState) freeze() frozen {
-	return &frozenMaps{ser: s.spec.Value, tables: freezeAll(s.tables)}
+	return &frozenMaps{ser: s.spec.Value, tables: freezeAll(s.tables), exp: s.expiry()}
 }
 
 func (s *mapState) restore(kgIdx int, r *rawRecord) error {
@@ -200,14 +202,30 @@ func (s *mapState) restore(kgIdx int, r *rawRecord) error {
 type frozenMaps struct {
 	ser    serde.Erased
 	tables []*kgTable[*mapCell]
+	exp    expiry // expired entries are not written
 }
 
-func (f *frozenMaps) empty(int) bool { return tablesEmpty(f.tables) }
+func (f *frozenMaps) empty(int) bool {
+	if !f.exp.on {
+		return tablesEmpty(f.tables)
+	}
+	return !tablesHold(f.tables, func(c *mapCell) bool {
+		for _, e := range c.m {
+			if !f.exp.dead(e.Value) {
+				return true
+			}
+		}
+		return false
+	})
+}
 
 func (f *frozenMaps) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c *mapCell) bool {
 		for uk, e := range c.m {
+			if f.exp.dead(e.Value) {
+				continue
+			}
 			if scratch, err = f.ser.AppendAny(scratch[:0], e.Value); err != nil {
 				return false
 			}

@@ -60,6 +60,10 @@ func (r *restored) empty(int) bool {
 	return true
 }
 
+// write writes the restored records as they were read. Expired entries of a TTL state are
+// not dropped here: the TTL's duration is on the descriptor, which has not been registered
+// yet (the snapshot records only the time characteristic), so the bytes are carried
+// unchanged until a registration decodes them and the next snapshot judges them.
 func (r *restored) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	for _, rec := range r.recs[kgIdx] {
 		switch r.m.Kind {

@@ -282,14 +282,20 @@ func freezeAll[C any](ts []*kgTable[C]) []*kgTable[C] {
 
 // tablesEmpty reports whether no table has a visible entry.
 func tablesEmpty[C any](ts []*kgTable[C]) bool {
+	return !tablesHold(ts, func(C) bool { return true })
+}
+
+// tablesHold reports whether a table has a visible entry whose cell is written (a TTL
+// state's cell holding only expired values is not).
+func tablesHold[C any](ts []*kgTable[C], written func(C) bool) bool {
 	for _, t := range ts {
 		found := false
-		t.each(func(_, _ []byte, _ C) bool { found = true; return false })
+		t.each(func(_, _ []byte, c C) bool { found = written(c); return !found })
 		if found {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // clearKey removes the current key of s from ts. It writes only if the key has an entry, so

@@ -1,6 +1,7 @@
 package heap
 
 import (
+	"fmt"
 	"runtime"
 
 	"github.com/streamstate/streamstate/backend"
@@ -8,55 +9,106 @@ import (
 	"github.com/streamstate/streamstate/serde"
 )
 
-// valueCell is stored by value: cloning a key group's map copies it, so it needs no epoch.
-type valueCell struct{ v any }
+// valueCell is stored by value: cloning a key group's map copies it, so it needs no epoch. A
+// TTL state's cell holds the user's value in v and its stamp in at (valueState.stamped), so
+// that neither a read nor a write goes through a backend.Stamped box.
+type valueCell struct {
+	v  any
+	at int64
+}
 
 // valueState serves value, reducing and aggregating state.
 type valueState struct {
 	stateBase
 	tables []*kgTable[valueCell]
+	// stamped is set for a TTL state (backend.RawSpec): Value and Update take and return
+	// backend.Stamped, StampedValue and UpdateStamped its parts, and inner is the serializer
+	// of the user's values (spec.Value's, without the stamp).
+	stamped bool
+	inner   serde.Erased
+}
+
+func newValueState(base stateBase, n int) *valueState {
+	s := &valueState{stateBase: base, tables: newTables[valueCell](n)}
+	if u, ok := base.spec.Value.(interface{ Unwrap() serde.Erased }); ok && base.spec.TTL != nil && base.spec.TTL.Enabled() {
+		s.stamped, s.inner = true, u.Unwrap()
+	}
+	return s
 }
 
 func (s *valueState) internal() backend.State              { return s }
 func (s *valueState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 
 func (s *valueState) Value() (any, bool, error) {
+	v, at, ok, err := s.StampedValue()
+	if s.stamped && ok {
+		return backend.Stamped{At: at, V: v}, true, nil
+	}
+	return v, ok, err
+}
+
+// StampedValue implements backend.StampedValue (at is 0 for a state without TTL).
+func (s *valueState) StampedValue() (any, int64, bool, error) {
 	k, err := s.mapKey()
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	c, ok, frozen := readable(s.b, s.tables, s.b.kgIdx).find(k)
 	if frozen && s.mutable && s.b.sharing() {
-		return s.copyOut(k, c.v)
+		return s.copyOut(k, c)
 	}
-	return c.v, ok, nil
+	return c.v, c.at, ok, nil
 }
 
-// copyOut replaces the current key's value v, which a snapshot holds, by a copy in the live
-// layer and returns the copy: what the caller then does to it in place never reaches the
-// snapshot. Flink's CopyOnWriteStateMap copies on such a get as well.
-func (s *valueState) copyOut(k *tkey, v any) (any, bool, error) {
-	c, err := s.spec.Value.Copy(v)
+// copyOut replaces the current key's cell c, which a snapshot holds, by a copy in the live
+// layer and returns the copy's value: what the caller then does to it in place never reaches
+// the snapshot. Flink's CopyOnWriteStateMap copies on such a get as well.
+func (s *valueState) copyOut(k *tkey, c valueCell) (any, int64, bool, error) {
+	v, err := s.copyValue(c.v)
 	if err != nil {
-		return nil, false, s.copyErr(err)
+		return nil, 0, false, s.copyErr(err)
 	}
-	writable(s.b, s.tables, s.b.kgIdx).put(k, valueCell{c})
-	return c, true, nil
+	writable(s.b, s.tables, s.b.kgIdx).put(k, valueCell{v: v, at: c.at})
+	return v, c.at, true, nil
+}
+
+// copyValue deep-copies a user's value (of a cell: without the stamp).
+func (s *valueState) copyValue(v any) (any, error) {
+	if s.stamped {
+		return s.inner.Copy(v)
+	}
+	return s.spec.Value.Copy(v)
 }
 
 func (s *valueState) Update(v any) error {
+	if !s.stamped {
+		return s.UpdateStamped(v, 0)
+	}
+	st, ok := v.(backend.Stamped)
+	if !ok {
+		return fmt.Errorf("heap backend: TTL state %q: cannot store a %T, want backend.Stamped", s.spec.Name, v)
+	}
+	return s.UpdateStamped(st.V, st.At)
+}
+
+// UpdateStamped implements backend.StampedValue.
+func (s *valueState) UpdateStamped(v any, at int64) error {
 	k, err := s.mapKey()
 	if err != nil {
 		return err
 	}
-	writable(s.b, s.tables, s.b.kgIdx).put(k, valueCell{v})
+	writable(s.b, s.tables, s.b.kgIdx).put(k, valueCell{v: v, at: at})
 	return nil
 }
 
 func (s *valueState) Clear() error { return clearKey(&s.stateBase, s.tables) }
 
 func (s *valueState) freeze() frozen {
-	return &frozenValues{ser: s.spec.Value, tables: freezeAll(s.tables)}
+	f := &frozenValues{ser: s.spec.Value, tables: freezeAll(s.tables), exp: s.expiry()}
+	if s.stamped {
+		f.ser, f.stamped = s.inner, true
+	}
+	return f
 }
 
 func (s *valueState) restore(kgIdx int, r *rawRecord) error {
@@ -64,15 +116,24 @@ func (s *valueState) restore(kgIdx int, r *rawRecord) error {
 	if err != nil {
 		return err
 	}
+	c := valueCell{v: v}
+	if s.stamped {
+		st := v.(backend.Stamped) // spec.Value is the StampSerializer
+		c = valueCell{v: st.V, at: st.At}
+	}
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
-	writable(s.b, s.tables, kgIdx).put(&k, valueCell{v})
+	writable(s.b, s.tables, kgIdx).put(&k, c)
 	return nil
 }
 
 type frozenValues struct {
-	ser    serde.Erased
+	ser    serde.Erased // of the cells' values: without the stamp, if stamped
 	tables []*kgTable[valueCell]
+	exp    expiry // expired values are not written
+	// stamped: each value is written after its cell's stamp (backend.AppendStamp), as the
+	// StampSerializer writes a backend.Stamped.
+	stamped bool
 }
 
 // valueBatch is the number of records frozenValues.write gathers before it serializes them.
@@ -84,9 +145,23 @@ const valueBatch = 64
 type valueRec struct {
 	k0, k1, n1 int // key arena[k0:k1], namespace arena[k1:n1]
 	v          any
+	at         int64
 }
 
-func (f *frozenValues) empty(int) bool { return tablesEmpty(f.tables) }
+func (f *frozenValues) empty(int) bool {
+	if !f.exp.on {
+		return tablesEmpty(f.tables)
+	}
+	return !tablesHold(f.tables, func(c valueCell) bool { return !f.dead(c) })
+}
+
+// dead reports whether c's value expired: by the stamp in the cell, or in a Stamped box.
+func (f *frozenValues) dead(c valueCell) bool {
+	if f.stamped {
+		return f.exp.deadAt(c.at)
+	}
+	return f.exp.dead(c.v)
+}
 
 func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var recs [valueBatch]valueRec
@@ -100,7 +175,11 @@ func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch [
 		}
 		for i := range n {
 			r := &recs[i]
-			if scratch, err = f.ser.AppendAny(scratch[:0], r.v); err != nil {
+			scratch = scratch[:0]
+			if f.stamped {
+				scratch = backend.AppendStamp(scratch, r.at)
+			}
+			if scratch, err = f.ser.AppendAny(scratch, r.v); err != nil {
 				return false
 			}
 			w.Value(idx, arena[r.k0:r.k1], arena[r.k1:r.n1], scratch)
@@ -109,11 +188,14 @@ func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch [
 		return true
 	}
 	f.tables[kgIdx].each(func(key, ns []byte, c valueCell) bool {
+		if f.dead(c) {
+			return true
+		}
 		k0 := len(arena)
 		arena = append(arena, key...)
 		k1 := len(arena)
 		arena = append(arena, ns...)
-		recs[n] = valueRec{k0: k0, k1: k1, n1: len(arena), v: c.v}
+		recs[n] = valueRec{k0: k0, k1: k1, n1: len(arena), v: c.v, at: c.at}
 		n++
 		return n < valueBatch || flush()
 	})
