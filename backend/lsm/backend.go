@@ -321,11 +321,6 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	return e.view, nil
 }
 
-// rewrite applies rw to every stored value of the restored state e before it is registered.
-func (b *Backend) rewrite(e *stateEntry, rw *backend.Rewrite) error {
-	return fmt.Errorf("lsm backend: %s: rewriting restored state is not supported yet", rw)
-}
-
 // Keys implements backend.Keyed. Keys are yielded key group by key group.
 func (b *Backend) Keys(name string, ns []byte) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
