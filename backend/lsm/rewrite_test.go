@@ -122,7 +122,7 @@ func checkAll[V comparable](t *testing.T, kb *state.KeyedBackend[int64], s rewri
 func TestRewriteAcrossRestore(t *testing.T) {
 	n, lists := 50_000, 5_000
 	if raceEnabled {
-		n, lists = 8_000, 1_000
+		n, lists = 3_000, 500
 	}
 	for _, incremental := range []bool{false, true} {
 		t.Run(fmt.Sprintf("incremental=%v", incremental), func(t *testing.T) {
