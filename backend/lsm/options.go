@@ -49,7 +49,9 @@ const (
 	DefaultTransferConcurrency = 4
 	DefaultWriteBufferRatio    = 0.5
 	// DefaultTTLCleanupRate is the default of Options.TTLCleanupRate, in entries per
-	// second: a few percent of one core (an examined entry costs well under a microsecond).
+	// second: 4-9% of one core (BenchmarkTTLCleanup: an examined entry costs 0.7 µs when
+	// kept, 1.8 µs when deleted), and enough for keys that expire at up to half that rate
+	// to keep the store within twice the live state.
 	DefaultTTLCleanupRate = 50_000
 	// MaxTTLCleanupRate is the largest valid Options.TTLCleanupRate.
 	MaxTTLCleanupRate = 100_000_000

@@ -22,7 +22,7 @@ import (
 
 // ttlEnv opens lsm backends on one manual clock and checkpoints them into one job.
 type ttlEnv struct {
-	t           *testing.T
+	t           testing.TB
 	j           *job
 	now         atomic.Int64
 	clock       *backend.Clock
@@ -31,7 +31,7 @@ type ttlEnv struct {
 	nextID      int64
 }
 
-func newTTLEnv(t *testing.T, incremental bool) *ttlEnv {
+func newTTLEnv(t testing.TB, incremental bool) *ttlEnv {
 	e := &ttlEnv{t: t, j: newJob(t, 5), incremental: incremental, logs: &bytes.Buffer{}}
 	e.now.Store(1_000_000)
 	e.clock = &backend.Clock{ProcessingTime: e.now.Load}

@@ -274,3 +274,44 @@ func TestFullSnapshotDropsExpired(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTTLCleanup measures the sweep's cost per examined entry, over 100-byte values of
+// a TTL state: live (examined and kept) and expired (examined and deleted).
+func BenchmarkTTLCleanup(b *testing.B) {
+	for _, expired := range []bool{false, true} {
+		name := "live"
+		if expired {
+			name = "expired"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newTTLEnv(b, false)
+			be, kb := e.open(nil, lsm.Options{TTLCleanupRate: -1})
+			v, err := state.GetValueState(kb, state.ValueDescriptor[[]byte]{Name: "v", TTL: ttl.Config{TTL: time.Second}})
+			must(b, err)
+			n := 100_000
+			if expired {
+				n = b.N
+			}
+			val := make([]byte, 100)
+			for k := range int64(n) {
+				must(b, kb.SetCurrentKey(k))
+				must(b, v.Update(val))
+			}
+			must(b, committed(b, be).Flush())
+			if expired {
+				e.now.Add(1000)
+			}
+			b.ResetTimer()
+			before := be.TTLCleanupStats()
+			for be.TTLCleanupStats().Visited-before.Visited < int64(b.N) {
+				must(b, be.SweepStep(10_000))
+			}
+			b.StopTimer()
+			st := be.TTLCleanupStats()
+			if expired && st.Deleted-before.Deleted != int64(n) {
+				b.Fatalf("deleted %d of %d expired entries", st.Deleted-before.Deleted, n)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(st.Visited-before.Visited, 1)), "ns/entry")
+		})
+	}
+}
