@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
@@ -272,6 +273,59 @@ func TestFullSnapshotDropsExpired(t *testing.T) {
 		if ok != (k >= 50) || ok && got != k {
 			t.Fatalf("restored key %d = %d, %v", k, got, ok)
 		}
+	}
+}
+
+// TestTTLCleanupStampsNoStamp: values restored into an event-time TTL state before the first
+// watermark are stamped NoStamp (they never expire); once the watermark is known the sweep
+// stamps them with it, and one TTL later deletes them.
+func TestTTLCleanupStampsNoStamp(t *testing.T) {
+	e := newTTLEnv(t, false)
+	b, kb := e.open(nil, lsm.Options{TTLCleanupRate: -1})
+	v, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v"})
+	must(t, err)
+	l, err := state.GetListState(kb, state.ListDescriptor[int64]{Name: "l"})
+	must(t, err)
+	const n = 200
+	for k := range int64(n) {
+		must(t, kb.SetCurrentKey(k))
+		must(t, v.Update(k))
+		must(t, l.Add(k))
+	}
+	h := e.checkpoint(b)
+	must(t, b.Close())
+
+	e.clock = &backend.Clock{ProcessingTime: e.now.Load} // no watermark yet
+	b, kb = e.open(h, lsm.Options{TTLCleanupRate: -1})
+	cfg := ttl.Config{TTL: time.Second, Time: ttl.EventTime}
+	_, err = state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v", TTL: cfg})
+	must(t, err)
+	_, err = state.GetListState(kb, state.ListDescriptor[int64]{Name: "l", TTL: cfg})
+	must(t, err)
+	must(t, b.SweepStep(10*n))
+	if st := b.TTLCleanupStats(); st.Rewritten != 0 || st.Deleted != 0 {
+		t.Fatalf("before any watermark the sweep changed entries: %+v", st)
+	}
+	e.clock.AdvanceWatermark(5_000)
+	for b.TTLCleanupStats().Passes < 2 {
+		must(t, b.SweepStep(10*n))
+	}
+	if st := b.TTLCleanupStats(); st.Rewritten != 2*n || st.Deleted != 0 {
+		t.Fatalf("after the first watermark the sweep stamped %d entries and deleted %d; want %d stamped", st.Rewritten, st.Deleted, 2*n)
+	}
+	e.clock.AdvanceWatermark(5_999)
+	for b.TTLCleanupStats().Passes < 3 {
+		must(t, b.SweepStep(10*n))
+	}
+	if n := countEntries(t, b); n != 2*200 {
+		t.Fatalf("%d entries left before the stamps expired", n)
+	}
+	e.clock.AdvanceWatermark(6_000)
+	for b.TTLCleanupStats().Passes < 4 {
+		must(t, b.SweepStep(10*n))
+	}
+	if left := countEntries(t, b); left != 0 {
+		t.Fatalf("%d entries left one TTL after they were stamped (stats %+v)", left, b.TTLCleanupStats())
 	}
 }
 
