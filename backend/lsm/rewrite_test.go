@@ -173,7 +173,7 @@ func TestRewriteAcrossRestore(t *testing.T) {
 			must(t, b.Close())
 
 			// The same restore with TTL on, one TTL later: everything has expired.
-			b, kb = e.open(h, lsm.Options{})
+			_, kb = e.open(h, lsm.Options{})
 			ss = getRewriteStates[string](t, kb, cfg, mig)
 			e.now.Add(time.Hour.Milliseconds())
 			checkAll(t, kb, ss, n, lists, false, str)
