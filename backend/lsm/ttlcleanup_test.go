@@ -10,12 +10,13 @@ import (
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state"
 	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // countEntries counts the entries in b's database under the key groups (every state).
-func countEntries(t *testing.T, b *lsm.Backend) int {
+func countEntries(t testing.TB, b *lsm.Backend) int {
 	t.Helper()
 	lo, hi := span(0, maxP-1)
 	it, err := committed(t, b).NewIter(nil)
@@ -367,5 +368,59 @@ func BenchmarkTTLCleanup(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(st.Visited-before.Visited, 1)), "ns/entry")
 		})
+	}
+}
+
+// BenchmarkTTLPlateau is the long run of issue 19 on the wall clock: keys arrive forever at
+// 20,000 new keys per second, each written once with a TTL of 2 s, for 20 TTLs, with the
+// default cleanup rate driven by the access hook. It logs the entries stored and the disk
+// bytes every TTL, and reports their maxima over the second half. Run it alone:
+//
+//	go test -run XXX -bench BenchmarkTTLPlateau -benchtime 1x -v ./backend/lsm
+func BenchmarkTTLPlateau(b *testing.B) {
+	const (
+		rate   = 20_000 // new keys per second
+		ttlDur = 2 * time.Second
+		ttls   = 20
+		slice  = 10 * time.Millisecond
+	)
+	for range b.N {
+		dir := b.TempDir()
+		be, err := lsm.New(context.Background(), lsm.Options{Options: backend.Options{OperatorID: "op", MaxParallelism: maxP,
+			KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1}, KeySerializerID: serde.Int64{}.ID()}, Dir: dir})
+		must(b, err)
+		kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
+		must(b, err)
+		v, err := state.GetValueState(kb, state.ValueDescriptor[[]byte]{Name: "v", TTL: ttl.Config{TTL: ttlDur}})
+		must(b, err)
+		val := make([]byte, 100)
+		start := time.Now()
+		next := start
+		key := int64(0)
+		var maxEntries int
+		var maxDisk uint64
+		for report := 1; report <= ttls; {
+			for range int(rate * slice / time.Second) {
+				must(b, kb.SetCurrentKey(key))
+				must(b, v.Update(val))
+				key++
+			}
+			next = next.Add(slice)
+			time.Sleep(time.Until(next))
+			if time.Since(start) >= time.Duration(report)*ttlDur {
+				n := countEntries(b, be)
+				m, _ := be.Metrics()
+				st := be.TTLCleanupStats()
+				b.Logf("after %2d TTLs: %7d keys written, %6d entries stored (%d live), %6d KiB on disk; sweep: %d visited, %d deleted, %d passes",
+					report, key, n, int(rate*ttlDur/time.Second), m.DiskSpaceUsage()>>10, st.Visited, st.Deleted, st.Passes)
+				if report > ttls/2 {
+					maxEntries, maxDisk = max(maxEntries, n), max(maxDisk, m.DiskSpaceUsage())
+				}
+				report++
+			}
+		}
+		b.ReportMetric(float64(maxEntries), "max-entries")
+		b.ReportMetric(float64(maxDisk>>10), "max-disk-KiB")
+		must(b, be.Close())
 	}
 }
