@@ -16,6 +16,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // Name is the backend's name in configuration (state.backend.type).
@@ -60,6 +61,8 @@ type Backend struct {
 	onClose []func() // run once by Close (the factory's collector lets go of the backend)
 
 	schemas backend.Schemas // the value serializers' schemas, memoized
+
+	sweep *sweeper // the TTL cleanup (ttlcleanup.go)
 }
 
 // stateEntry is a state known to the backend: registered by a descriptor (st != nil) or
@@ -73,6 +76,8 @@ type stateEntry struct {
 	st  backend.State
 	// view is what the descriptor sees: st, or the TTL view over it (backend.WithTTL).
 	view backend.State
+	// ttl is the registered descriptor's TTL, nil without one (or before registration).
+	ttl *ttl.Config
 }
 
 // New creates an lsm backend for one subtask in a fresh working directory under opts.Dir,
@@ -95,6 +100,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		return nil, err
 	}
 	b.workDir, b.dbDir, b.lock = dir, filepath.Join(dir, "db"), lock
+	b.sweep = newSweeper(b, max(opts.TTLCleanupRate, 0))
 	b.faults = newFaults(b.opID, dir, opts.Logger)
 	b.opts.faults = b.faults
 	if err := b.open(ctx); err != nil {
@@ -312,18 +318,14 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	}
 	e.view = e.st
 	if spec.TTL != nil && spec.TTL.Enabled() {
-		v, err := backend.WithTTL(e.st, spec, b.opts.Clock, nil)
+		v, err := backend.WithTTL(e.st, spec, b.opts.Clock, b.sweep.access)
 		if err != nil {
 			return nil, err
 		}
-		e.view = v
+		e.view, e.ttl = v, spec.TTL
+		b.sweep.add(sweepState{id: e.id, name: spec.Name, kind: spec.Kind, time: spec.TTL.Time, ms: spec.TTL.Millis()})
 	}
 	return e.view, nil
-}
-
-// rewrite applies rw to every stored value of the restored state e before it is registered.
-func (b *Backend) rewrite(e *stateEntry, rw *backend.Rewrite) error {
-	return fmt.Errorf("lsm backend: %s: rewriting restored state is not supported yet", rw)
 }
 
 // Keys implements backend.Keyed. Keys are yielded key group by key group.

@@ -34,6 +34,7 @@ const (
 	keyProfile          = "predefined-options"        // Profile
 	keyTimerService     = "timer-service.factory"     // lsm (alias rocksdb) | heap -> TimerService
 	keyLocalDir         = "localdir"                  // directory -> Dir
+	keyTTLCleanupRate   = "ttl-cleanup-rate"          // int entries/s (-1: off) -> TTLCleanupRate
 )
 
 // LocalDirKey is the key of the root of the working directories (Options.Dir), as Flink
@@ -42,12 +43,13 @@ const (
 const LocalDirKey = ConfigPrefix + keyLocalDir
 
 var configKeys = []string{keyManaged, keyFixedPerSlot, keyWriteBufferRatio, keyCacheSize, keyBlockSize,
-	keyWriteBufferSize, keyWriteBufferCount, keyThreads, keyFilesOpen, keyProfile, keyTimerService, keyLocalDir}
+	keyWriteBufferSize, keyWriteBufferCount, keyThreads, keyFilesOpen, keyProfile, keyTimerService, keyLocalDir,
+	keyTTLCleanupRate}
 
 // Config is the lsm backend's configuration read from configuration keys.
 type Config struct {
 	// Options holds the per-backend settings (Incremental, Dir, BlockCacheSize, WriteBufferSize,
-	// WriteBufferCount, BlockSize, CompactionConcurrency, MaxOpenFiles, Profile, TimerService); unset keys
+	// WriteBufferCount, BlockSize, CompactionConcurrency, MaxOpenFiles, Profile, TimerService, TTLCleanupRate); unset keys
 	// leave the zero value, i.e. the default. NewStateBackend fills in Slot; the runtime, backend.Options.
 	Options Options
 	// ManagedMemory is memory.managed: the backends of a slot share the slot's managed memory.
@@ -171,6 +173,11 @@ func ParseConfig(conf map[string]string) (Config, error) {
 				c.Options.TimerService = TimerServiceHeap
 			default:
 				err = fmt.Errorf("%q is not one of lsm (or rocksdb), heap", val)
+			}
+		case keyTTLCleanupRate:
+			c.Options.TTLCleanupRate, err = strconv.Atoi(val)
+			if err == nil && (c.Options.TTLCleanupRate < -1 || c.Options.TTLCleanupRate == 0 || c.Options.TTLCleanupRate > MaxTTLCleanupRate) {
+				err = fmt.Errorf("%d must be -1 (off) or in [1, %d] entries per second", c.Options.TTLCleanupRate, MaxTTLCleanupRate)
 			}
 		case keyLocalDir:
 			// Flink accepts a list of directories for RocksDB; one is used here.

@@ -216,3 +216,33 @@ func TestParseConfigTimerService(t *testing.T) {
 		t.Fatalf("default TimerService = %q", o.TimerService)
 	}
 }
+
+func TestParseConfigTTLCleanupRate(t *testing.T) {
+	for conf, want := range map[string]int{"": 0, "1000": 1000, "-1": -1} {
+		m := map[string]string{}
+		if conf != "" {
+			m["state.backend.lsm.ttl-cleanup-rate"] = conf
+		}
+		c, err := ParseConfig(m)
+		if err != nil || c.Options.TTLCleanupRate != want {
+			t.Fatalf("%q: TTLCleanupRate = %d, %v; want %d", conf, c.Options.TTLCleanupRate, err, want)
+		}
+	}
+	for _, bad := range []string{"0", "-2", "fast", "1000000000"} {
+		_, err := ParseConfig(map[string]string{"state.backend.rocksdb.ttl-cleanup-rate": bad})
+		if err == nil || !strings.Contains(err.Error(), "ttl-cleanup-rate") {
+			t.Fatalf("%q: error %v does not name the key", bad, err)
+		}
+	}
+	o := Options{Options: backend.Options{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: "k"}}
+	o.setDefaults()
+	if o.TTLCleanupRate != DefaultTTLCleanupRate {
+		t.Fatalf("default TTLCleanupRate = %d", o.TTLCleanupRate)
+	}
+	for _, rate := range []int{-2, MaxTTLCleanupRate + 1} {
+		o.TTLCleanupRate = rate
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "TTLCleanupRate") {
+			t.Fatalf("TTLCleanupRate %d: %v", rate, err)
+		}
+	}
+}

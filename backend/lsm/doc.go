@@ -99,7 +99,18 @@
 // only the groups in the backend's range, and written with batched writes. Incremental
 // handles: the one with the largest key-group overlap is downloaded (in parallel) and opened
 // as the database, clipped to the range with range deletions; the key groups of the others
-// are imported with batched writes, their state ids translated.
+// are imported with batched writes, their state ids translated. A descriptor registered
+// with another TTL (switched on or off) or with a Migration (backend.CheckRegistration) has
+// every stored value of its state rewritten before the state is returned, in bounded
+// batches, with progress on Options.Logger.
+//
+// # State TTL
+//
+// Values of TTL states carry a stamp (backend.Stamped); expired ones are never returned, are
+// removed when read, and are left out of full snapshots and savepoints (incremental
+// checkpoints ship the files as they are). The rest is removed by a sweep that runs on the
+// task goroutine while it uses TTL states, at most Options.TTLCleanupRate entries per second
+// (ttlcleanup.go; docs/design.md, "TTL cleanup on lsm"); TTLCleanupStats reports its work.
 //
 // # Memory
 //

@@ -18,3 +18,6 @@ func (b *Backend) CommitWrites() error { return b.commitWrites() }
 
 // BatchBytes is the size at which the backend commits its batched writes.
 func (b *Backend) BatchBytes() int { return b.batchBytes }
+
+// SweepStep runs one step of the TTL cleanup with the given budget, as the access hook does.
+func (b *Backend) SweepStep(budget int) error { return b.sweep.step(budget) }

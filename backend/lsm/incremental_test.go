@@ -54,7 +54,7 @@ type job struct {
 	cps *checkpoint.Checkpoints
 }
 
-func newJob(t *testing.T, retained int) *job {
+func newJob(t testing.TB, retained int) *job {
 	ctx := context.Background()
 	st, err := blobstore.OpenURL(ctx, "mem://")
 	must(t, err)
@@ -66,7 +66,7 @@ func newJob(t *testing.T, retained int) *job {
 
 // checkpoint runs a checkpoint of b; it is completed (and b notified) if complete is true,
 // else aborted (and b notified).
-func (j *job) checkpoint(t *testing.T, b *lsm.Backend, id int64, complete bool) *snapshot.KeyedStateHandle {
+func (j *job) checkpoint(t testing.TB, b *lsm.Backend, id int64, complete bool) *snapshot.KeyedStateHandle {
 	t.Helper()
 	p, err := j.cps.Begin(id)
 	must(t, err)

@@ -1,0 +1,245 @@
+package lsm
+
+import (
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/state/ttl"
+)
+
+// TTL cleanup: a sweep of the TTL states' entries, run in small steps on the task goroutine
+// from the access hook of the TTL states (backend.WithTTL), at most Options.TTLCleanupRate
+// entries per second. A step walks on from where the last one stopped, span by span (one key
+// group of one TTL state: the spans of the key layout), deletes the expired entries (list
+// elements one by one, as reads do) and stamps NoStamp entries once the time is known. See
+// docs/design.md, "TTL cleanup on lsm", for why this and not a compaction hook.
+//
+// Correctness: the step runs between two calls of the task, reads through an iterator made
+// after the pending writes are committed, and writes through the pending batch, so it sees
+// every write of the task and nothing writes between its read of an entry and its delete:
+// it can never delete an entry the task rewrote after it expired.
+
+const (
+	// sweepCheckEvery is the number of TTL state accesses between two looks at the wall
+	// clock by the access hook: reading the clock costs more than the hook's counter.
+	sweepCheckEvery = 64
+	// sweepMinInterval is the least time between two sweep steps.
+	sweepMinInterval = 10 * time.Millisecond
+	// sweepMaxBurst caps a step's budget at this much time's worth of the rate, after an
+	// idle spell.
+	sweepMaxBurst = 100 * time.Millisecond
+)
+
+// sweepState is a registered TTL state, as the sweep needs it.
+type sweepState struct {
+	id   uint16
+	name string
+	kind backend.Kind
+	time ttl.TimeCharacteristic
+	ms   int64 // the TTL in milliseconds
+}
+
+// SweepStats counts the work of a backend's TTL cleanup since it was created.
+type SweepStats struct {
+	// Visited is the number of stored entries the sweep examined, Seeks the number of spans
+	// (one key group of one TTL state) it positioned on.
+	Visited, Seeks int64
+	// Deleted is the number of entries (values, lists, map entries) it deleted; Rewritten the
+	// number of lists it rewrote without their expired elements or entries it stamped.
+	Deleted, Rewritten int64
+	// Passes is the number of complete passes over every TTL state's entries.
+	Passes int64
+}
+
+type sweeper struct {
+	b      *Backend
+	rate   int // entries per second; 0: no cleanup
+	states []sweepState
+	calls  int
+	last   time.Time
+	// The cursor: the span of key group kg and states[si], after the key after (nil: from
+	// the span's start).
+	kg    int
+	si    int
+	after []byte
+	// stats counts the current step's work; total, every finished step's, read by
+	// Backend.TTLCleanupStats from any goroutine.
+	stats SweepStats
+	total struct{ visited, seeks, deleted, rewritten, passes atomic.Int64 }
+	err   error // the first failure, after which the sweep stops
+
+	now   []int64 // per state: the time of the current step
+	elems [][]byte
+	buf   []byte
+}
+
+func newSweeper(b *Backend, rate int) *sweeper {
+	return &sweeper{b: b, rate: rate, kg: b.rng.Start, last: time.Now()}
+}
+
+// add makes the registered TTL state st part of the sweep; its span is swept from the next
+// key group on.
+func (s *sweeper) add(st sweepState) {
+	s.states = append(s.states, st)
+	slices.SortFunc(s.states, func(x, y sweepState) int { return int(x.id) - int(y.id) })
+	s.si, s.after = 0, nil
+}
+
+// access is the TTL states' access hook: every sweepCheckEvery calls it reads the wall clock
+// and, sweepMinInterval after the last step, runs a step with the entries the rate allows
+// for the time since (at most sweepMaxBurst's worth).
+func (s *sweeper) access() {
+	if s.rate <= 0 || s.err != nil {
+		return
+	}
+	if s.calls++; s.calls < sweepCheckEvery {
+		return
+	}
+	s.calls = 0
+	now := time.Now()
+	d := now.Sub(s.last)
+	if d < sweepMinInterval {
+		return
+	}
+	s.last = now
+	budget := int(int64(s.rate) * int64(min(d, sweepMaxBurst)) / int64(time.Second))
+	if err := s.step(max(budget, 1)); err != nil {
+		s.err = err
+		s.b.opts.Logger.Error("lsm backend: TTL cleanup stopped", "operator", s.b.opID, "err", err)
+	}
+}
+
+// step examines up to budget entries (a span's seek counts as one) from the cursor on, and
+// stops at the end of a pass.
+func (s *sweeper) step(budget int) error {
+	b := s.b
+	if len(s.states) == 0 || b.closed {
+		return nil
+	}
+	s.now = s.now[:0]
+	for _, st := range s.states {
+		s.now = append(s.now, b.opts.Clock.Now(st.time))
+	}
+	it, err := b.newIter(nil)
+	if err != nil {
+		return fmt.Errorf("lsm backend: TTL cleanup of operator %s: %w", b.opID, err)
+	}
+	defer it.Close()
+	s.stats = SweepStats{}
+	defer s.publish()
+	for budget > 0 {
+		st := s.states[s.si]
+		lo := appendStatePrefix(nil, s.kg, st.id) // fresh: Pebble keeps the bounds
+		it.SetBounds(lo, prefixEnd(lo))
+		budget--
+		s.stats.Seeks++
+		var valid bool
+		if s.after == nil {
+			valid = it.First()
+		} else {
+			valid = it.SeekGE(append(s.after, 0)) // the first key after s.after
+		}
+		for ; valid && budget > 0; valid = it.Next() {
+			budget--
+			s.stats.Visited++
+			v, err := it.ValueAndErr()
+			if err == nil {
+				err = s.entry(st, s.now[s.si], it.Key(), v)
+			}
+			if err != nil {
+				return fmt.Errorf("lsm backend: TTL cleanup of state %q of operator %s, key group %d: %w", st.name, b.opID, s.kg, b.dbErr(err))
+			}
+			s.after = append(s.after[:0], it.Key()...)
+		}
+		if err := it.Error(); err != nil {
+			return fmt.Errorf("lsm backend: TTL cleanup of state %q of operator %s, key group %d: %w", st.name, b.opID, s.kg, b.dbErr(err))
+		}
+		if valid {
+			return nil // out of budget inside the span: the next step goes on after s.after
+		}
+		s.after = nil
+		if s.si++; s.si == len(s.states) {
+			s.si = 0
+			if s.kg++; s.kg > b.rng.End {
+				s.kg = b.rng.Start
+				s.stats.Passes++
+				return nil // at most one pass per step: a small state is not swept over and over
+			}
+		}
+	}
+	return nil
+}
+
+func (s *sweeper) publish() {
+	s.total.visited.Add(s.stats.Visited)
+	s.total.seeks.Add(s.stats.Seeks)
+	s.total.deleted.Add(s.stats.Deleted)
+	s.total.rewritten.Add(s.stats.Rewritten)
+	s.total.passes.Add(s.stats.Passes)
+}
+
+// TTLCleanupStats returns the work of the backend's TTL cleanup so far. It may be called from
+// any goroutine (a metrics collector).
+func (b *Backend) TTLCleanupStats() SweepStats {
+	t := &b.sweep.total
+	return SweepStats{Visited: t.visited.Load(), Seeks: t.seeks.Load(), Deleted: t.deleted.Load(),
+		Rewritten: t.rewritten.Load(), Passes: t.passes.Load()}
+}
+
+// entry deletes the stored entry k (value v) of state st if it expired at now, drops a list's
+// expired elements, and stamps NoStamp values with now when it is known.
+func (s *sweeper) entry(st sweepState, now int64, k, v []byte) error {
+	if st.kind != backend.KindList {
+		at, _, err := backend.StampOf(v)
+		if err != nil {
+			return s.b.corruptKey(k, err)
+		}
+		switch {
+		case backend.Expired(at, st.ms, now):
+			s.stats.Deleted++
+			return s.b.del(k)
+		case at == backend.NoStamp && now != backend.NoStamp:
+			s.stats.Rewritten++
+			s.buf = append(backend.AppendStamp(s.buf[:0], now), v[backend.StampLen:]...)
+			return s.b.set(k, s.buf)
+		}
+		return nil
+	}
+	var err error
+	if s.elems, err = splitList(s.elems[:0], v); err != nil {
+		return s.b.corruptKey(k, err)
+	}
+	s.buf = s.buf[:0]
+	changed := false
+	for _, e := range s.elems {
+		at, _, err := backend.StampOf(e)
+		if err != nil {
+			return s.b.corruptKey(k, err)
+		}
+		switch {
+		case backend.Expired(at, st.ms, now):
+			changed = true
+			continue
+		case at == backend.NoStamp && now != backend.NoStamp:
+			changed = true
+			s.buf = appendListElement(s.buf, e)
+			start := len(s.buf) - len(e)
+			backend.AppendStamp(s.buf[start:start], now) // overwrites the element's stamp in place
+		default:
+			s.buf = appendListElement(s.buf, e)
+		}
+	}
+	switch {
+	case !changed:
+		return nil
+	case len(s.buf) == 0:
+		s.stats.Deleted++
+		return s.b.del(k)
+	default:
+		s.stats.Rewritten++
+		return s.b.set(k, s.buf)
+	}
+}
