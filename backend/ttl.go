@@ -359,6 +359,12 @@ func (s *ttlMap) Get(uk any) (any, bool, error) {
 	if !ok || err != nil {
 		return nil, false, err
 	}
+	return s.read(v, func() error { return s.raw.Remove(uk) }, func(st Stamped) error { return s.raw.Put(uk, st) })
+}
+
+// read judges the stored entry v that a lookup found: it removes it when expired, writes it
+// back with its renewed stamp when a read renews it, and returns what the read sees.
+func (s *ttlMap) read(v any, remove func() error, put func(Stamped) error) (any, bool, error) {
 	st, err := stampedOf(v)
 	if err != nil {
 		return nil, false, err
@@ -366,16 +372,12 @@ func (s *ttlMap) Get(uk any) (any, bool, error) {
 	visible, expired, restamp := s.check(st, s.now())
 	switch {
 	case expired:
-		if err := s.raw.Remove(uk); err != nil {
-			return nil, false, err
-		}
+		err = remove()
 	case restamp:
-		if err := s.raw.Put(uk, s.restamped(st)); err != nil {
-			return nil, false, err
-		}
+		err = put(s.restamped(st))
 	}
-	if !visible {
-		return nil, false, nil
+	if err != nil || !visible {
+		return nil, false, err
 	}
 	return st.V, true, nil
 }
@@ -398,25 +400,7 @@ func (s *ttlWordKeyMap) GetWordKey(uk uint64) (any, bool, error) {
 	if !ok || err != nil {
 		return nil, false, err
 	}
-	st, err := stampedOf(v)
-	if err != nil {
-		return nil, false, err
-	}
-	visible, expired, restamp := s.check(st, s.now())
-	switch {
-	case expired:
-		if err := s.wk.RemoveWordKey(uk); err != nil {
-			return nil, false, err
-		}
-	case restamp:
-		if err := s.raw.Put(s.box(uk), s.stamped(st.V)); err != nil {
-			return nil, false, err
-		}
-	}
-	if !visible {
-		return nil, false, nil
-	}
-	return st.V, true, nil
+	return s.read(v, func() error { return s.wk.RemoveWordKey(uk) }, func(st Stamped) error { return s.raw.Put(s.box(uk), st) })
 }
 
 // ContainsWordKey implements WordKeyMap.

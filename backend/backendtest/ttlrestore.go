@@ -46,16 +46,7 @@ func ttlStatesOf(s *subtask, cfg ttl.Config) (ttlStates, error) {
 	return h, err
 }
 
-// rewriteMissing reports whether err is the lsm backend's refusal to rewrite restored state,
-// which TTL switched on or off across a restore needs, until its Rewrite lands. Remove it
-// (and the skip in ttlOpen) when it has.
-func rewriteMissing(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "rewriting restored state is not supported yet")
-}
-
 // ttlOpen opens p subtasks from hs (none: fresh) and registers the states with cfg on each.
-// A backend that cannot yet rewrite restored state (the lsm backend before its Rewrite) skips
-// the test when the registration needs a rewrite.
 func (e *ttlEnv) ttlOpen(p int, hs []*snapshot.KeyedStateHandle, cfg ttl.Config) ([]*subtask, []ttlStates) {
 	e.t.Helper()
 	subs := e.open(p, hs)
@@ -63,10 +54,6 @@ func (e *ttlEnv) ttlOpen(p int, hs []*snapshot.KeyedStateHandle, cfg ttl.Config)
 	for i, s := range subs {
 		var err error
 		out[i], err = ttlStatesOf(s, cfg)
-		if rewriteMissing(err) {
-			closeAll(subs)
-			e.t.Skipf("needs the lsm backend's Rewrite of restored state (TTL switched on or off across a restore): %v", err)
-		}
 		must(e.t, err)
 	}
 	return subs, out

@@ -34,18 +34,10 @@ func same[T any](v T) (T, error) { return v, nil }
 
 func identity(o orderV1) orderV1 { return o }
 
-// lsmRewriteRefusal is what the lsm backend said while it could not yet rewrite restored
-// state; a registration that needs a rewrite is skipped on lsm while it says so.
-const lsmRewriteRefusal = "rewriting restored state is not supported yet"
-
-// registerOrSkip registers the named states as reg says and fails on any error, except that
-// it skips the test on the lsm backend while that refuses every rewrite.
-func registerOrSkip[T any](t *testing.T, g *golden, r *restored, reg registration[T]) {
+// mustRegister registers the named states as reg says and fails on any error.
+func mustRegister[T any](t *testing.T, r *restored, reg registration[T]) {
 	t.Helper()
 	for name, err := range registerStates(r, &namedStates[T]{}, reg) {
-		if err != nil && g.restorer == "lsm" && strings.Contains(err.Error(), lsmRewriteRefusal) {
-			t.Skip("lsm Rewrite not landed")
-		}
 		if err != nil {
 			t.Fatalf("register %q: %v", name, err)
 		}
@@ -58,7 +50,7 @@ var migrations = []evolution{
 		r := openOK(t, g)
 		reg := registration[orderChanged]{json: jsonOf[orderChanged](), cbor: cborOf[orderChanged](),
 			fromJSON: state.MigrateFrom(jsonOf[orderV1](), toChanged), fromCBOR: state.MigrateFrom(cborOf[orderV1](), toChanged)}
-		registerOrSkip(t, g, r, reg)
+		mustRegister(t, r, reg)
 		checkRegistered(t, r, reg, viewChanged, identity)
 
 		// The migrated values are recorded as orderChanged: the next restore reads them
@@ -89,9 +81,6 @@ var migrations = []evolution{
 		}
 		_, err := state.GetValueState(r.kb, state.ValueDescriptor[orderChanged]{Name: valueName, Serializer: jsonOf[orderChanged](),
 			Migration: state.MigrateFrom(jsonOf[orderV1](), failing)})
-		if err != nil && g.restorer == "lsm" && strings.Contains(err.Error(), lsmRewriteRefusal) {
-			t.Skip("lsm Rewrite not landed")
-		}
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("order %d has no currency", numKeys/2)) || !strings.Contains(err.Error(), fmt.Sprintf("%q", valueName)) {
 			t.Fatalf("a registration whose migration function fails: err = %v, want it named with the state", err)
 		}
@@ -106,7 +95,7 @@ var migrations = []evolution{
 	{"json-to-cbor", func(t *testing.T, g *golden) {
 		r := openOK(t, g)
 		reg := registration[orderV1]{json: cborOf[orderV1](), cbor: cborOf[orderV1](), fromJSON: state.MigrateFrom(jsonOf[orderV1](), same[orderV1])}
-		registerOrSkip(t, g, r, reg)
+		mustRegister(t, r, reg)
 		checkRegistered(t, r, reg, identity, identity)
 
 		// Recorded as CBOR from then on: read without a migration, refused as JSON.

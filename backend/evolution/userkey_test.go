@@ -3,7 +3,6 @@ package evolution_test
 import (
 	"fmt"
 	"maps"
-	"strings"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend/operator"
@@ -134,9 +133,6 @@ var userKeyed = []evolution{
 		reg := registration[orderChanged]{json: jsonOf[orderChanged](), fromJSON: state.MigrateFrom(jsonOf[orderV1](), toChanged)}
 		_, err := state.GetMapState(r.kb, state.MapDescriptor[customerV1, orderChanged]{Name: byKeyName, KeySerializer: customerKey[customerV1](),
 			ValueSerializer: reg.json, Migration: reg.fromJSON})
-		if err != nil && g.restorer == "lsm" && strings.Contains(err.Error(), lsmRewriteRefusal) {
-			t.Skip("lsm Rewrite not landed")
-		}
 		must(t, err)
 		checkUserKeyed(t, r, reg, viewChanged)
 	}},
