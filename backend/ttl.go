@@ -132,7 +132,9 @@ func (t *ttlBase) check(st Stamped, now int64) (visible, expired, restamp bool) 
 // write (and read, with ttl.OnReadAndWrite: a read never moves a stamp back, which under event
 // time a late record's timestamp would), and expired ones are not returned (unless
 // ttl.ReturnExpiredIfNotCleanedUp) and are removed when read, as Flink's TTL state
-// decorators do. List elements and map entries expire one by one. access, if not nil, is
+// decorators do. List elements and map entries expire one by one. Over a raw state of word
+// values (RawWordSpec: a StampedWordValue, StampedWordList or StampedWordMap) the state is a
+// WordValue, WordList or WordMap too. access, if not nil, is
 // called on every access (the hashmap backend's incremental cleanup). raw must be a Value,
 // List or Map.
 func WithTTL(raw State, spec Spec, clock *Clock, access func()) (State, error) {
@@ -146,15 +148,26 @@ func WithTTL(raw State, spec Spec, clock *Clock, access func()) (State, error) {
 	switch r := raw.(type) {
 	case Map:
 		m := &ttlMap{ttlBase: b, raw: r}
+		if sw, ok := r.(StampedWordMap); ok && spec.Word != nil {
+			return &ttlWordMap{ttlMap: m, sw: sw, box: spec.Word.Box}, nil
+		}
 		if wk, ok := r.(WordKeyMap); ok && spec.UserKeyWord != nil && spec.UserKeyWord.Box != nil {
 			return &ttlWordKeyMap{ttlMap: m, wk: wk, box: spec.UserKeyWord.Box}, nil
 		}
 		return m, nil
 	case List:
-		return &ttlList{ttlBase: b, raw: r}, nil
+		l := &ttlList{ttlBase: b, raw: r}
+		if sw, ok := r.(StampedWordList); ok && spec.Word != nil {
+			return &ttlWordList{ttlList: l, sw: sw}, nil
+		}
+		return l, nil
 	case Value:
 		fast, _ := r.(StampedValue)
-		return &ttlValue{ttlBase: b, raw: r, fast: fast}, nil
+		v := &ttlValue{ttlBase: b, raw: r, fast: fast}
+		if sw, ok := r.(StampedWordValue); ok && spec.Word != nil {
+			return &ttlWordValue{ttlValue: v, sw: sw}, nil
+		}
+		return v, nil
 	}
 	return nil, fmt.Errorf("state %q: TTL over a %T", spec.Name, raw)
 }
@@ -165,7 +178,7 @@ func (t *ttlBase) stamped(v any) Stamped { return Stamped{At: t.clock.Stamp(t.cf
 // (under event time a read for a late record must not shorten the entry's life: its last
 // access is the latest time it was accessed at).
 func (t *ttlBase) restamped(st Stamped) Stamped {
-	return Stamped{At: max(st.At, t.clock.Stamp(t.cfg.Time)), V: st.V}
+	return Stamped{At: t.restampAt(st.At), V: st.V}
 }
 
 func (t *ttlBase) now() int64 { return t.clock.Now(t.cfg.Time) }

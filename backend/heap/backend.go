@@ -162,7 +162,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 		}
 		return b.expose(spec, t)
 	}
-	t := b.newTable(backend.RawSpec(spec), meta)
+	t := b.newTable(rawSpec(spec), meta)
 	b.states[spec.Name] = t
 	b.order = append(b.order, spec.Name)
 	return b.expose(spec, t)
@@ -199,12 +199,15 @@ func (b *Backend) newTable(spec backend.Spec, meta snapshot.StateMeta) table {
 	base := stateBase{b: b, spec: spec, m: meta, mutable: !spec.Value.Immutable()}
 	switch spec.Kind {
 	case backend.KindList:
+		if spec.Word != nil && ttlOn(spec) {
+			return newStampedWordListState(base, n)
+		}
 		if spec.Word != nil {
 			return newWordListState(base, n)
 		}
 		return newListState(base, n)
 	case backend.KindMap:
-		if spec.UserKeyWord != nil && spec.UserKeyWord.KeyWord != nil && spec.Word != nil {
+		if spec.UserKeyWord != nil && spec.UserKeyWord.KeyWord != nil && spec.Word != nil && !ttlOn(spec) {
 			return newWordMapState(base, n)
 		}
 		m := &mapState{stateBase: base, tables: newTables[*mapCell](n)}
@@ -213,6 +216,9 @@ func (b *Backend) newTable(spec backend.Spec, meta snapshot.StateMeta) table {
 		}
 		return m
 	default:
+		if spec.Word != nil && ttlOn(spec) {
+			return &stampedWordState{stateBase: base, tables: newTables[backend.StampedWord](n)}
+		}
 		if spec.Word != nil {
 			return &wordState{stateBase: base, tables: newTables[uint64](n)}
 		}

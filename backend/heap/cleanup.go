@@ -7,9 +7,8 @@ import (
 	"github.com/streamstate/streamstate/state/ttl"
 )
 
-// cleanable is implemented by the states a TTL descriptor can have (value, boxed list and
-// boxed map state: backend.RawSpec drops the word forms of values): the incremental cleanup
-// walks them.
+// cleanable is implemented by the states a TTL descriptor can have (value, list and map
+// states, boxed or of stamped words: backend.RawWordSpec): the incremental cleanup walks them.
 type cleanable interface {
 	// eachIn calls fn for every (key, namespace) of key group index kg with state.
 	eachIn(kg int, fn func(key, ns []byte))
@@ -191,13 +190,16 @@ func (s *listState[E]) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 	if c == nil {
 		return 1, math.MaxInt64
 	}
+	if s.stamp == nil {
+		return max(1, len(c.items)), math.MaxInt64
+	}
 	change, earliest := false, int64(math.MaxInt64)
 	for _, e := range c.items {
-		st, ok := any(e).(backend.Stamped)
+		st, ok := s.stamp(e)
 		if !ok {
 			continue
 		}
-		expired, restamp, at := judge(st, now, ms)
+		expired, restamp, at := judge(backend.Stamped{At: st}, now, ms)
 		change = change || expired || restamp
 		if !expired {
 			earliest = min(earliest, at)
@@ -213,17 +215,17 @@ func (s *listState[E]) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 	}
 	keep := make([]E, 0, len(wc.items))
 	for _, e := range wc.items {
-		st, ok := any(e).(backend.Stamped)
+		st, ok := s.stamp(e)
 		if !ok {
 			keep = append(keep, e)
 			continue
 		}
-		expired, restamp, at := judge(st, now, ms)
+		expired, restamp, at := judge(backend.Stamped{At: st}, now, ms)
 		if expired {
 			continue
 		}
 		if restamp {
-			e = any(backend.Stamped{At: at, V: st.V}).(E)
+			e = s.restamp(e, at)
 		}
 		keep = append(keep, e)
 	}

@@ -27,6 +27,10 @@ type listState[E any] struct {
 	// copyElem deep-copies an element (nil when elements are immutable): a list a snapshot
 	// holds is copied with its elements before the task reads or changes it.
 	copyElem func(E) (E, error)
+	// stamp returns an element's TTL stamp (ok=false for an unstamped one) and restamp
+	// the element with another stamp; nil for a state without TTL.
+	stamp   func(E) (at int64, ok bool)
+	restamp func(e E, at int64) E
 }
 
 func newListState(base stateBase, n int) *listState[any] {
@@ -35,6 +39,16 @@ func newListState(base stateBase, n int) *listState[any] {
 		encode: base.spec.Value.AppendAny, decode: base.spec.Value.DecodeAny}
 	if base.mutable {
 		s.copyElem = base.spec.Value.Copy
+	}
+	if ttlOn(base.spec) {
+		s.stamp = func(e any) (int64, bool) {
+			st, ok := e.(backend.Stamped)
+			return st.At, ok
+		}
+		s.restamp = func(e any, at int64) any {
+			st := e.(backend.Stamped)
+			return backend.Stamped{At: at, V: st.V}
+		}
 	}
 	return s
 }
@@ -215,7 +229,7 @@ func (s *listState[E]) Update(vs []any) error {
 }
 
 func (s *listState[E]) freeze() frozen {
-	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables), exp: s.expiry()}
+	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables), exp: s.expiry(), stamp: s.stamp}
 }
 
 func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
@@ -239,6 +253,16 @@ type frozenLists[E any] struct {
 	encode func(dst []byte, e E) ([]byte, error)
 	tables []*kgTable[*listCell[E]]
 	exp    expiry // expired elements are not written; nor is a list of expired elements only
+	stamp  func(E) (int64, bool)
+}
+
+// dead reports whether element e expired.
+func (f *frozenLists[E]) dead(e E) bool {
+	if !f.exp.on || f.stamp == nil {
+		return false
+	}
+	at, ok := f.stamp(e)
+	return ok && f.exp.deadAt(at)
 }
 
 func (f *frozenLists[E]) empty(int) bool {
@@ -247,7 +271,7 @@ func (f *frozenLists[E]) empty(int) bool {
 	}
 	return !tablesHold(f.tables, func(c *listCell[E]) bool {
 		for _, e := range c.items {
-			if !f.exp.dead(e) {
+			if !f.dead(e) {
 				return true
 			}
 		}
@@ -261,7 +285,7 @@ func (f *frozenLists[E]) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch
 		live := len(c.items)
 		if f.exp.on {
 			for _, v := range c.items {
-				if f.exp.dead(v) {
+				if f.dead(v) {
 					live--
 				}
 			}
@@ -271,7 +295,7 @@ func (f *frozenLists[E]) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch
 		}
 		w.List(idx, key, ns, live)
 		for _, v := range c.items {
-			if f.exp.dead(v) {
+			if f.dead(v) {
 				continue
 			}
 			if scratch, err = f.encode(scratch[:0], v); err != nil {

@@ -143,7 +143,7 @@ func copyRecord(r *snapshot.Record, file string) rawRecord {
 // error wraps snapshot.ErrCorrupt and names the file, so a restore falls back to an older
 // checkpoint.
 func (b *Backend) register(spec backend.Spec, meta snapshot.StateMeta, r *restored, rw *backend.Rewrite) (table, error) {
-	t := b.newTable(backend.RawSpec(spec), meta) // recorded under the spec's serializer IDs from now on (aliases)
+	t := b.newTable(rawSpec(spec), meta) // recorded under the spec's serializer IDs from now on (aliases)
 	ins := t.(restorer)
 	if rw != nil {
 		if err := b.rewrite(r, rw); err != nil {

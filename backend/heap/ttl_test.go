@@ -102,6 +102,10 @@ func stored(t *testing.T, b *Backend, name string) (cells, entries int) {
 		eachCell(s.tables, func(c *mapCell) { cells++; entries += len(c.m) })
 	case *wordKeyMapState:
 		eachCell(s.tables, func(c *mapCell) { cells++; entries += len(c.m) })
+	case *stampedWordState:
+		eachCell(s.tables, func(backend.StampedWord) { cells++; entries++ })
+	case *stampedWordListState:
+		eachCell(s.tables, func(c *listCell[backend.StampedWord]) { cells++; entries += len(c.items) })
 	default:
 		t.Fatalf("state %q is a %T", name, b.states[name])
 	}
@@ -138,6 +142,14 @@ func stamps(t *testing.T, b *Backend, name string) []int64 {
 		eachCell(s.tables, func(c *mapCell) {
 			for _, e := range c.m {
 				add(e.Value)
+			}
+		})
+	case *stampedWordState:
+		eachCell(s.tables, func(c backend.StampedWord) { out = append(out, c.At) })
+	case *stampedWordListState:
+		eachCell(s.tables, func(c *listCell[backend.StampedWord]) {
+			for _, e := range c.items {
+				out = append(out, e.At)
 			}
 		})
 	default:
