@@ -207,7 +207,10 @@ func (b *Backend) newTable(spec backend.Spec, meta snapshot.StateMeta) table {
 		}
 		return newListState(base, n)
 	case backend.KindMap:
-		if spec.UserKeyWord != nil && spec.UserKeyWord.KeyWord != nil && spec.Word != nil && !ttlOn(spec) {
+		if spec.UserKeyWord != nil && spec.UserKeyWord.KeyWord != nil && spec.Word != nil {
+			if ttlOn(spec) {
+				return newStampedWordMapState(base, n)
+			}
 			return newWordMapState(base, n)
 		}
 		m := &mapState{stateBase: base, tables: newTables[*mapCell](n)}

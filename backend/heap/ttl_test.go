@@ -106,6 +106,9 @@ func stored(t *testing.T, b *Backend, name string) (cells, entries int) {
 		eachCell(s.tables, func(backend.StampedWord) { cells++; entries++ })
 	case *stampedWordListState:
 		eachCell(s.tables, func(c *listCell[backend.StampedWord]) { cells++; entries += len(c.items) })
+	case *stampedWordMapState:
+		eachCell(s.tables, func(c wordMapCell[backend.StampedWord]) { cells++; entries += c.len() })
+		checkIndex(t, &s.wordMaps)
 	default:
 		t.Fatalf("state %q is a %T", name, b.states[name])
 	}
@@ -152,17 +155,26 @@ func stamps(t *testing.T, b *Backend, name string) []int64 {
 				out = append(out, e.At)
 			}
 		})
+	case *stampedWordMapState:
+		eachCell(s.tables, func(c wordMapCell[backend.StampedWord]) {
+			c.each(func(_ uint64, e backend.StampedWord) bool { out = append(out, e.At); return true })
+		})
 	default:
 		t.Fatalf("state %q is a %T", name, b.states[name])
 	}
 	return out
 }
 
-// ttlStates registers a value, a list and a map state with cfg.
+// ttlStates registers a value, a list and a map state with cfg, each boxed and as words:
+// wv, l and wm keep words beside their stamps (stampedWordState, stampedWordListState,
+// stampedWordMapState), v, bl and m keep boxed values. A twin gets what its other gets.
 type ttlStates struct {
-	v state.ValueState[[]byte]
-	l state.ListState[int64]
-	m state.MapState[int64, string]
+	v  state.ValueState[[]byte]
+	l  state.ListState[int64]
+	m  state.MapState[int64, string]
+	wv state.ValueState[int64]
+	bl state.ListState[string]
+	wm state.MapState[int64, int64]
 }
 
 func registerTTL(t *testing.T, kb *state.KeyedBackend[int64], cfg ttl.Config) ttlStates {
@@ -179,7 +191,14 @@ func registerTTL(t *testing.T, kb *state.KeyedBackend[int64], cfg ttl.Config) tt
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ttlStates{v, l, m}
+	s := ttlStates{v: v, l: l, m: m}
+	s.wv, err = state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "wv", TTL: cfg})
+	must(t, err)
+	s.bl, err = state.GetListState(kb, state.ListDescriptor[string]{Name: "bl", TTL: cfg})
+	must(t, err)
+	s.wm, err = state.GetMapState(kb, state.MapDescriptor[int64, int64]{Name: "wm", TTL: cfg})
+	must(t, err)
+	return s
 }
 
 func must(t *testing.T, err error) {
@@ -199,12 +218,17 @@ func fill(t *testing.T, e *ttlEnv, kb *state.KeyedBackend[int64], s ttlStates, n
 		must(t, s.v.Update([]byte{byte(k)}))
 		must(t, s.l.Add(k))
 		must(t, s.m.Put(1, "a"))
+		must(t, s.wv.Update(k))
+		must(t, s.bl.Add(fmt.Sprint(k)))
+		must(t, s.wm.Put(1, k))
 	}
 	e.now.Add(6_000)
 	for k := range n / 2 {
 		must(t, kb.SetCurrentKey(k))
 		must(t, s.l.Add(-k))
 		must(t, s.m.Put(2, "b"))
+		must(t, s.bl.Add(fmt.Sprint(-k)))
+		must(t, s.wm.Put(2, -k))
 	}
 }
 
@@ -229,6 +253,15 @@ func access(t *testing.T, kb *state.KeyedBackend[int64], s ttlStates, n int) {
 		if _, _, err := s.m.Get(1); err != nil {
 			t.Fatal(err)
 		}
+		if _, ok, err := s.wv.Value(); err != nil || ok {
+			t.Fatalf("key -1: ok=%v err=%v", ok, err)
+		}
+		for _, err := range s.bl.Get() {
+			must(t, err)
+		}
+		if _, _, err := s.wm.Get(1); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -242,7 +275,7 @@ func TestTTLCleanupWithoutReads(t *testing.T) {
 	s := registerTTL(t, kb, cfg)
 	const n = 2000
 	fill(t, e, kb, s, n)
-	want := map[string][2]int{"v": {n, n}, "l": {n, n + n/2}, "m": {n, n + n/2}}
+	want := twins(map[string][2]int{"v": {n, n}, "l": {n, n + n/2}, "m": {n, n + n/2}})
 	for name, w := range want {
 		if c, en := stored(t, b, name); c != w[0] || en != w[1] {
 			t.Fatalf("%s before expiry: %d cells, %d entries; want %v", name, c, en, w)
@@ -250,7 +283,7 @@ func TestTTLCleanupWithoutReads(t *testing.T) {
 	}
 	e.now.Add(4_000) // the first writes are 10 s old
 	access(t, kb, s, drainAccesses(n+n/2, cfg.Cleanup()))
-	want = map[string][2]int{"v": {0, 0}, "l": {n / 2, n / 2}, "m": {n / 2, n / 2}}
+	want = twins(map[string][2]int{"v": {0, 0}, "l": {n / 2, n / 2}, "m": {n / 2, n / 2}})
 	for name, w := range want {
 		if c, en := stored(t, b, name); c != w[0] || en != w[1] {
 			t.Fatalf("%s after expiry: %d cells, %d entries; want %v", name, c, en, w)
@@ -343,7 +376,7 @@ func TestTTLCleanupDuringSnapshot(t *testing.T) {
 	}()
 	access(t, kb, s, drainAccesses(n+n/2, cfg.Cleanup()))
 	must(t, <-done)
-	for _, name := range []string{"v", "l", "m"} {
+	for _, name := range ttlNames {
 		if c, _ := stored(t, b, name); c != 0 {
 			t.Fatalf("%s: %d cells left after the cleanup", name, c)
 		}
@@ -351,7 +384,7 @@ func TestTTLCleanupDuringSnapshot(t *testing.T) {
 	e.now.Add(-10_000) // the restored entries are judged at the snapshot's time again
 	b2, kb2 := e.open(h)
 	s2 := registerTTL(t, kb2, ttl.Config{TTL: 10 * time.Second, CleanupSize: -1})
-	want := map[string][2]int{"v": {n, n}, "l": {n, n + n/2}, "m": {n, n + n/2}}
+	want := twins(map[string][2]int{"v": {n, n}, "l": {n, n + n/2}, "m": {n, n + n/2}})
 	for name, w := range want {
 		if c, en := stored(t, b2, name); c != w[0] || en != w[1] {
 			t.Fatalf("%s restored: %d cells, %d entries; want %v", name, c, en, w)
@@ -376,7 +409,7 @@ func TestTTLSnapshotDropsExpired(t *testing.T) {
 	h := e.checkpoint(b)
 	b2, kb2 := e.open(h)
 	registerTTL(t, kb2, cfg)
-	want := map[string][2]int{"v": {0, 0}, "l": {n / 2, n / 2}, "m": {n / 2, n / 2}}
+	want := twins(map[string][2]int{"v": {0, 0}, "l": {n / 2, n / 2}, "m": {n / 2, n / 2}})
 	for name, w := range want {
 		if c, en := stored(t, b2, name); c != w[0] || en != w[1] {
 			t.Fatalf("%s restored: %d cells, %d entries; want %v", name, c, en, w)
@@ -404,7 +437,7 @@ func TestTTLCleanupStampsNoStamp(t *testing.T) {
 	cfg := ttl.Config{TTL: 10 * time.Second, Time: ttl.EventTime}
 	s := registerTTL(t, kb2, cfg)
 	entries := n + n + n/2 + n + n/2
-	for _, name := range []string{"v", "l", "m"} {
+	for _, name := range ttlNames {
 		for _, at := range stamps(t, b2, name) {
 			if at != backend.NoStamp {
 				t.Fatalf("%s: restored before the first watermark with stamp %d, want NoStamp", name, at)
@@ -412,27 +445,27 @@ func TestTTLCleanupStampsNoStamp(t *testing.T) {
 		}
 	}
 	access(t, kb2, s, drainAccesses(entries, cfg.Cleanup()))
-	for _, name := range []string{"v", "l", "m"} {
+	for _, name := range ttlNames {
 		if got := stamps(t, b2, name); len(got) == 0 || got[0] != backend.NoStamp {
 			t.Fatalf("%s: stamped before the time is known: %v", name, got[:min(3, len(got))])
 		}
 	}
 	e.clock.AdvanceWatermark(50_000)
 	access(t, kb2, s, drainAccesses(entries, cfg.Cleanup()))
-	for _, name := range []string{"v", "l", "m"} {
+	for _, name := range ttlNames {
 		got := stamps(t, b2, name)
 		for _, at := range got {
 			if at != 50_000 {
 				t.Fatalf("%s: stamp %d after the cleanup, want the watermark 50000", name, at)
 			}
 		}
-		if name == "v" && len(got) != n {
-			t.Fatalf("v: %d values after stamping, want %d", len(got), n)
+		if (name == "v" || name == "wv") && len(got) != n {
+			t.Fatalf("%s: %d values after stamping, want %d", name, len(got), n)
 		}
 	}
 	e.clock.AdvanceWatermark(60_000)
 	access(t, kb2, s, drainAccesses(entries, cfg.Cleanup()))
-	for _, name := range []string{"v", "l", "m"} {
+	for _, name := range ttlNames {
 		if c, _ := stored(t, b2, name); c != 0 {
 			t.Fatalf("%s: %d cells one TTL after stamping", name, c)
 		}
@@ -489,7 +522,11 @@ func TestTTLCleanupNamespaces(t *testing.T) {
 		for w := range windows {
 			s.v.SetNamespace([]byte(fmt.Sprintf("window-%d-with-a-long-name", w)))
 			must(t, s.v.Update([]byte{byte(w)}))
+			s.wm.SetNamespace([]byte(fmt.Sprintf("window-%d", w)))
+			must(t, s.wm.Put(int64(w), k))
 		}
+		s.wm.SetNamespace(nil)
+		must(t, s.wm.Put(-1, k)) // and in the void namespace (indexed)
 	}
 	s.v.SetNamespace(nil)
 	e.now.Add(5_000)
@@ -497,13 +534,23 @@ func TestTTLCleanupNamespaces(t *testing.T) {
 	s.v.SetNamespace([]byte("window-1-with-a-long-name"))
 	must(t, s.v.Update([]byte{9})) // lives 5 s longer
 	s.v.SetNamespace(nil)
+	s.wm.SetNamespace([]byte("window-1"))
+	must(t, s.wm.Put(1, 9))
+	s.wm.SetNamespace(nil)
+	must(t, s.wm.Put(-2, 9))
 	if c, _ := stored(t, b, "v"); c != n*windows {
 		t.Fatalf("%d cells stored, want %d", c, n*windows)
 	}
+	if c, _ := stored(t, b, "wm"); c != n*(windows+1) {
+		t.Fatalf("wm: %d cells stored, want %d", c, n*(windows+1))
+	}
 	e.now.Add(5_000)
-	access(t, kb, s, drainAccesses(n*windows, cfg.Cleanup()))
+	access(t, kb, s, drainAccesses(n*(windows+1), cfg.Cleanup()))
 	if c, _ := stored(t, b, "v"); c != 1 {
 		t.Fatalf("%d cells stored after the cleanup, want the 1 live one", c)
+	}
+	if c, en := stored(t, b, "wm"); c != 2 || en != 2 {
+		t.Fatalf("wm: %d cells, %d entries stored after the cleanup, want the 2 live ones", c, en)
 	}
 }
 

@@ -5,29 +5,31 @@ import (
 	"math/rand/v2"
 )
 
-// wordIndex is a hash table from a pair of words (key, user key) to a value word: an open
+// wordIndex is a hash table from a pair of words (key, user key) to a value V (a word, or a
+// stamped word for a TTL state: backend.StampedWord): an open
 // addressing table with linear probing and backward-shift deletion, slots inline. It is the
 // point-lookup index of a wordMapState (one per key group): a Get probes one slot, usually one
 // cache miss, where the map's own cells cost a Go map probe (header, directory, table, group)
 // and then the cell's entries. It is not copy-on-write: it holds the live state only, and
 // snapshots never read it.
-type wordIndex struct {
-	slots []indexSlot // len is 0 or a power of two
-	n     int         // used slots
-	shift uint8       // 64 - log2(len(slots))
-	seed  uint64      // per table, so that no key set collides by construction
+type wordIndex[V any] struct {
+	slots []indexSlot[V] // len is 0 or a power of two
+	n     int            // used slots
+	shift uint8          // 64 - log2(len(slots))
+	seed  uint64         // per table, so that no key set collides by construction
 }
 
-type indexSlot struct {
-	k, uk, v uint64
-	used     bool
+type indexSlot[V any] struct {
+	k, uk uint64
+	v     V
+	used  bool
 }
 
 // wordIndexMinSlots is the size of a table's first allocation.
 const wordIndexMinSlots = 16
 
 // home returns the slot where (k, uk) starts probing; len(x.slots) > 0.
-func (x *wordIndex) home(k, uk uint64) uint64 {
+func (x *wordIndex[V]) home(k, uk uint64) uint64 {
 	h := mix64(mix64(k^x.seed) ^ uk)
 	return h >> x.shift
 }
@@ -42,15 +44,15 @@ func mix64(h uint64) uint64 {
 	return h
 }
 
-func (x *wordIndex) get(k, uk uint64) (uint64, bool) {
+func (x *wordIndex[V]) get(k, uk uint64) (v V, ok bool) {
 	if x.n == 0 {
-		return 0, false
+		return v, false
 	}
 	mask := uint64(len(x.slots) - 1)
 	for i := x.home(k, uk); ; i = (i + 1) & mask {
 		s := &x.slots[i]
 		if !s.used {
-			return 0, false
+			return v, false
 		}
 		if s.k == k && s.uk == uk {
 			return s.v, true
@@ -58,7 +60,7 @@ func (x *wordIndex) get(k, uk uint64) (uint64, bool) {
 	}
 }
 
-func (x *wordIndex) put(k, uk, v uint64) {
+func (x *wordIndex[V]) put(k, uk uint64, v V) {
 	if (x.n+1)*4 > len(x.slots)*3 { // load factor at most 3/4
 		x.resize(max(wordIndexMinSlots, 2*len(x.slots)))
 	}
@@ -66,7 +68,7 @@ func (x *wordIndex) put(k, uk, v uint64) {
 	for i := x.home(k, uk); ; i = (i + 1) & mask {
 		s := &x.slots[i]
 		if !s.used {
-			*s = indexSlot{k: k, uk: uk, v: v, used: true}
+			*s = indexSlot[V]{k: k, uk: uk, v: v, used: true}
 			x.n++
 			return
 		}
@@ -79,7 +81,7 @@ func (x *wordIndex) put(k, uk, v uint64) {
 
 // del removes (k, uk) if present. The entries after it in its probe run move back into the
 // gap when their home allows, so that a probe never has to skip a deleted slot.
-func (x *wordIndex) del(k, uk uint64) {
+func (x *wordIndex[V]) del(k, uk uint64) {
 	if x.n == 0 {
 		return
 	}
@@ -101,19 +103,19 @@ func (x *wordIndex) del(k, uk uint64) {
 			i = j
 		}
 	}
-	x.slots[i] = indexSlot{}
+	x.slots[i] = indexSlot[V]{}
 	x.n--
 	if x.n == 0 {
-		*x = wordIndex{} // an emptied key group gives its memory back
+		*x = wordIndex[V]{} // an emptied key group gives its memory back
 	} else if len(x.slots) > wordIndexMinSlots && x.n*8 < len(x.slots) {
 		x.resize(len(x.slots) / 2)
 	}
 }
 
 // resize rehashes into n slots (a power of two that holds x.n entries).
-func (x *wordIndex) resize(n int) {
+func (x *wordIndex[V]) resize(n int) {
 	old := x.slots
-	x.slots = make([]indexSlot, n)
+	x.slots = make([]indexSlot[V], n)
 	x.shift = uint8(64 - bits.TrailingZeros(uint(n)))
 	if x.seed == 0 {
 		x.seed = rand.Uint64() | 1

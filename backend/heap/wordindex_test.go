@@ -14,7 +14,7 @@ func TestWordIndexModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	type pair struct{ k, uk uint64 }
 	for round := range 20 {
-		var x wordIndex
+		var x wordIndex[uint64]
 		want := map[pair]uint64{}
 		keys := 1 + rng.IntN(400)
 		for op := range 20000 {

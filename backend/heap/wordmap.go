@@ -14,34 +14,41 @@ import (
 // a larger one becomes a Go map.
 const wordMapScan = 16
 
-// wordMapCell is one map of a wordMapState. It is stored by value in its table, so a small
-// map's lookup follows one pointer from the table's slot, to its entries, where a Go map of
-// boxed entries follows four or five. User keys are held as their key encodings (KeyWord),
-// so two user keys are one entry exactly when their encodings are equal, as in any map state.
-// Like listCell it carries the epoch of the layer that owns its memory.
-type wordMapCell struct {
+// wordMapCell is one map of a wordMaps, its values V: words (wordMapState) or stamped words
+// (stampedWordMapState). It is stored by value in its table, so a small map's lookup follows
+// one pointer from the table's slot, to its entries, where a Go map of boxed entries follows
+// four or five. User keys are held as their key encodings (KeyWord), so two user keys are one
+// entry exactly when their encodings are equal, as in any map state. Like listCell it carries
+// the epoch of the layer that owns its memory.
+type wordMapCell[V any] struct {
 	epoch uint64
-	es    []backend.WordEntry // the entries, while there are at most wordMapScan; else nil
-	m     map[uint64]uint64   // the entries, once there were more
+	es    []wordEntry[V] // the entries, while there are at most wordMapScan; else nil
+	m     map[uint64]V   // the entries, once there were more
 }
 
-func (c *wordMapCell) get(uk uint64) (uint64, bool) {
+// wordEntry is one entry of a wordMapCell: a user key's encoding and its value.
+type wordEntry[V any] struct {
+	k uint64
+	v V
+}
+
+func (c *wordMapCell[V]) get(uk uint64) (v V, ok bool) {
 	if c.m != nil {
-		v, ok := c.m[uk]
+		v, ok = c.m[uk]
 		return v, ok
 	}
 	for _, e := range c.es {
-		if e.Key == uk {
-			return e.Value, true
+		if e.k == uk {
+			return e.v, true
 		}
 	}
-	return 0, false
+	return v, false
 }
 
-func (c *wordMapCell) len() int { return len(c.es) + len(c.m) }
+func (c *wordMapCell[V]) len() int { return len(c.es) + len(c.m) }
 
 // own makes c's memory its own at epoch, copying what it shares with an older layer.
-func (c *wordMapCell) own(epoch uint64) {
+func (c *wordMapCell[V]) own(epoch uint64) {
 	if c.epoch == epoch {
 		return
 	}
@@ -54,36 +61,36 @@ func (c *wordMapCell) own(epoch uint64) {
 }
 
 // put sets uk to v; c must be owned.
-func (c *wordMapCell) put(uk, v uint64) {
+func (c *wordMapCell[V]) put(uk uint64, v V) {
 	if c.m != nil {
 		c.m[uk] = v
 		return
 	}
 	for i := range c.es {
-		if c.es[i].Key == uk {
-			c.es[i].Value = v
+		if c.es[i].k == uk {
+			c.es[i].v = v
 			return
 		}
 	}
 	if len(c.es) < wordMapScan {
-		c.es = append(c.es, backend.WordEntry{Key: uk, Value: v})
+		c.es = append(c.es, wordEntry[V]{k: uk, v: v})
 		return
 	}
-	c.m = make(map[uint64]uint64, 2*wordMapScan)
+	c.m = make(map[uint64]V, 2*wordMapScan)
 	for _, e := range c.es {
-		c.m[e.Key] = e.Value
+		c.m[e.k] = e.v
 	}
 	c.m[uk] = v
 	c.es = nil
 }
 
 // remove deletes uk; c must be owned.
-func (c *wordMapCell) remove(uk uint64) {
+func (c *wordMapCell[V]) remove(uk uint64) {
 	if c.m != nil {
 		delete(c.m, uk)
 		return
 	}
-	if i := slices.IndexFunc(c.es, func(e backend.WordEntry) bool { return e.Key == uk }); i >= 0 {
+	if i := slices.IndexFunc(c.es, func(e wordEntry[V]) bool { return e.k == uk }); i >= 0 {
 		last := len(c.es) - 1
 		c.es[i] = c.es[last]
 		c.es = c.es[:last]
@@ -93,9 +100,9 @@ func (c *wordMapCell) remove(uk uint64) {
 // each calls fn for every entry until it returns false. fn may remove the entry it was given
 // (backend.Map.All): each ranges over a copy of the slice header, and a removal only
 // writes the slot of the entry removed, so every later entry is still at its slot.
-func (c *wordMapCell) each(fn func(uk, v uint64) bool) {
+func (c *wordMapCell[V]) each(fn func(uk uint64, v V) bool) {
 	for _, e := range c.es {
-		if !fn(e.Key, e.Value) {
+		if !fn(e.k, e.v) {
 			return
 		}
 	}
@@ -106,28 +113,27 @@ func (c *wordMapCell) each(fn func(uk, v uint64) bool) {
 	}
 }
 
-// wordMapState serves map states whose user keys are word keys and whose values are words
-// (backend.Spec.UserKeyWord with KeyWord, and backend.Spec.Word). It implements
-// backend.WordMap. The cells are the state; for 8-byte keys in the void namespace a
+// wordMaps is the storage of a map state whose user keys are word keys (backend.Spec.
+// UserKeyWord with KeyWord) and whose values are V: words (wordMapState) or stamped words
+// (stampedWordMapState). The cells are the state; for 8-byte keys in the void namespace a
 // wordIndex per key group also holds every entry, live, so that Get and Contains probe one
 // table slot instead of a table and then a cell.
-type wordMapState struct {
+type wordMaps[V any] struct {
 	stateBase
-	tables []*kgTable[wordMapCell]
-	index  []wordIndex // per key group index
-	enc    [8]byte     // a user key's encoding, for Decode (a local array would escape)
+	tables []*kgTable[wordMapCell[V]]
+	index  []wordIndex[V] // per key group index
+	enc    [8]byte        // a user key's encoding, for Decode (a local array would escape)
 }
 
-func newWordMapState(base stateBase, n int) *wordMapState {
-	return &wordMapState{stateBase: base, tables: newTables[wordMapCell](n), index: make([]wordIndex, n)}
+func newWordMaps[V any](base stateBase, n int) wordMaps[V] {
+	return wordMaps[V]{stateBase: base, tables: newTables[wordMapCell[V]](n), index: make([]wordIndex[V], n)}
 }
 
-func (s *wordMapState) internal() backend.State              { return s }
-func (s *wordMapState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
+func (s *wordMaps[V]) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, fn) }
 
 // indexed returns the index of the current key's key group and the key's word in it, if the
 // current key is indexed (8 bytes, void namespace).
-func (s *wordMapState) indexed() (*wordIndex, uint64, bool) {
+func (s *wordMaps[V]) indexed() (*wordIndex[V], uint64, bool) {
 	b := s.b
 	if !b.hasKey || b.curKey.form != formU64 || len(s.ns) != 0 {
 		return nil, 0, false
@@ -136,13 +142,13 @@ func (s *wordMapState) indexed() (*wordIndex, uint64, bool) {
 }
 
 // current returns the current key's map (empty if none).
-func (s *wordMapState) current() (wordMapCell, error) {
+func (s *wordMaps[V]) current() (wordMapCell[V], error) {
 	if t, u, ok := direct(&s.stateBase, s.tables, false); ok {
 		return t.u64[u], nil
 	}
 	k, err := s.mapKey()
 	if err != nil {
-		return wordMapCell{}, err
+		return wordMapCell[V]{}, err
 	}
 	c, _ := readable(s.b, s.tables, s.b.kgIdx).get(k)
 	return c, nil
@@ -150,7 +156,7 @@ func (s *wordMapState) current() (wordMapCell, error) {
 
 // writableCell returns the current key's map, its memory owned by the table t it is to be
 // stored back into with store (under k, or, if k is nil, under the current key directly).
-func (s *wordMapState) writableCell() (c wordMapCell, t *kgTable[wordMapCell], k *tkey, err error) {
+func (s *wordMaps[V]) writableCell() (c wordMapCell[V], t *kgTable[wordMapCell[V]], k *tkey, err error) {
 	if t, u, ok := direct(&s.stateBase, s.tables, true); ok {
 		c = t.u64[u]
 		c.own(t.epoch)
@@ -166,7 +172,7 @@ func (s *wordMapState) writableCell() (c wordMapCell, t *kgTable[wordMapCell], k
 }
 
 // store puts back what writableCell returned, once modified; an empty map removes the key.
-func (s *wordMapState) store(c wordMapCell, t *kgTable[wordMapCell], k *tkey) {
+func (s *wordMaps[V]) store(c wordMapCell[V], t *kgTable[wordMapCell[V]], k *tkey) {
 	switch {
 	case k == nil && c.len() == 0:
 		delete(t.u64, s.b.curKey.u)
@@ -179,24 +185,22 @@ func (s *wordMapState) store(c wordMapCell, t *kgTable[wordMapCell], k *tkey) {
 	}
 }
 
-// GetWord implements backend.WordMap.
-func (s *wordMapState) GetWord(uk uint64) (uint64, bool, error) {
-	k := s.spec.UserKeyWord.KeyWord(uk)
+// get returns the value of the user key whose key encoding is k.
+func (s *wordMaps[V]) get(k uint64) (v V, ok bool, err error) {
 	if x, u, ok := s.indexed(); ok {
 		v, found := x.get(u, k)
 		return v, found, nil
 	}
 	c, err := s.current()
 	if err != nil {
-		return 0, false, err
+		return v, false, err
 	}
-	v, ok := c.get(k)
+	v, ok = c.get(k)
 	return v, ok, nil
 }
 
-// PutWord implements backend.WordMap.
-func (s *wordMapState) PutWord(uk, v uint64) error {
-	k := s.spec.UserKeyWord.KeyWord(uk)
+// put sets the user key whose key encoding is k to v.
+func (s *wordMaps[V]) put(k uint64, v V) error {
 	c, t, key, err := s.writableCell()
 	if err != nil {
 		return err
@@ -207,6 +211,104 @@ func (s *wordMapState) PutWord(uk, v uint64) error {
 		x.put(u, k, v)
 	}
 	return nil
+}
+
+// remove removes the user key whose key encoding is k. Removing an absent key writes
+// nothing (a table under a snapshot gets no layer for it).
+func (s *wordMaps[V]) remove(k uint64) error {
+	if _, ok, err := s.get(k); !ok || err != nil {
+		return err
+	}
+	c, t, key, err := s.writableCell()
+	if err != nil {
+		return err
+	}
+	c.remove(k)
+	s.store(c, t, key)
+	if x, u, ok := s.indexed(); ok {
+		x.del(u, k)
+	}
+	return nil
+}
+
+func (s *wordMaps[V]) Clear() error {
+	if x, u, ok := s.indexed(); ok {
+		c, err := s.current()
+		if err != nil {
+			return err
+		}
+		c.each(func(k uint64, _ V) bool { x.del(u, k); return true })
+	}
+	return clearKey(&s.stateBase, s.tables)
+}
+
+func (s *wordMaps[V]) IsEmpty() (bool, error) {
+	c, err := s.current()
+	return c.len() == 0, err
+}
+
+// all yields the current key's entries: each user key (as a word, decoded from its key
+// encoding) and value. While it runs, the incremental cleanup leaves the state alone.
+func (s *wordMaps[V]) all(yield func(uk uint64, v V, err error) bool) {
+	c, err := s.current()
+	if err != nil {
+		var zero V
+		yield(0, zero, err)
+		return
+	}
+	s.iterating++
+	defer func() { s.iterating-- }()
+	c.each(func(k uint64, v V) bool {
+		uk, err := s.userKey(k)
+		return yield(uk, v, err) && err == nil
+	})
+}
+
+// userKey returns the user key (as a word) whose key encoding is k.
+func (s *wordMaps[V]) userKey(k uint64) (uint64, error) {
+	binary.BigEndian.PutUint64(s.enc[:], k)
+	return s.spec.UserKeyWord.Decode(s.enc[:])
+}
+
+// restoreEntry inserts the restored entry of record r whose value is v.
+func (s *wordMaps[V]) restoreEntry(kgIdx int, r *rawRecord, v V) error {
+	uk, err := s.spec.UserKeyWord.Decode(r.userKey)
+	if err != nil {
+		return err
+	}
+	var k tkey
+	k.setKey(r.key, r.ns, new([]byte))
+	ukw := s.spec.UserKeyWord.KeyWord(uk)
+	t := writable(s.b, s.tables, kgIdx)
+	c, _ := t.get(&k)
+	c.own(t.epoch)
+	c.put(ukw, v)
+	t.put(&k, c)
+	if k.form == formU64 {
+		s.index[kgIdx].put(k.u, ukw, v)
+	}
+	return nil
+}
+
+// wordMapState serves map states whose user keys are word keys and whose values are words
+// (backend.Spec.UserKeyWord with KeyWord, and backend.Spec.Word). It implements
+// backend.WordMap.
+type wordMapState struct{ wordMaps[uint64] }
+
+func newWordMapState(base stateBase, n int) *wordMapState {
+	return &wordMapState{newWordMaps[uint64](base, n)}
+}
+
+func (s *wordMapState) internal() backend.State { return s }
+
+// GetWord implements backend.WordMap.
+func (s *wordMapState) GetWord(uk uint64) (uint64, bool, error) {
+	return s.get(s.spec.UserKeyWord.KeyWord(uk))
+}
+
+// PutWord implements backend.WordMap.
+func (s *wordMapState) PutWord(uk, v uint64) error {
+	return s.put(s.spec.UserKeyWord.KeyWord(uk), v)
 }
 
 // GetWordKey implements backend.WordKeyMap.
@@ -227,52 +329,14 @@ func (s *wordMapState) ContainsWordKey(uk uint64) (bool, error) {
 // RemoveWordKey implements backend.WordKeyMap. Removing an absent key writes nothing
 // (a table under a snapshot gets no layer for it).
 func (s *wordMapState) RemoveWordKey(uk uint64) error {
-	if ok, err := s.ContainsWordKey(uk); !ok || err != nil {
-		return err
-	}
-	k := s.spec.UserKeyWord.KeyWord(uk)
-	c, t, key, err := s.writableCell()
-	if err != nil {
-		return err
-	}
-	c.remove(k)
-	s.store(c, t, key)
-	if x, u, ok := s.indexed(); ok {
-		x.del(u, k)
-	}
-	return nil
-}
-
-func (s *wordMapState) Clear() error {
-	if x, u, ok := s.indexed(); ok {
-		c, err := s.current()
-		if err != nil {
-			return err
-		}
-		c.each(func(k, _ uint64) bool { x.del(u, k); return true })
-	}
-	return clearKey(&s.stateBase, s.tables)
+	return s.remove(s.spec.UserKeyWord.KeyWord(uk))
 }
 
 // AllWords implements backend.WordMap.
 func (s *wordMapState) AllWords() iter.Seq2[backend.WordEntry, error] {
 	return func(yield func(backend.WordEntry, error) bool) {
-		c, err := s.current()
-		if err != nil {
-			yield(backend.WordEntry{}, err)
-			return
-		}
-		c.each(func(k, v uint64) bool {
-			uk, err := s.userKey(k)
-			return yield(backend.WordEntry{Key: uk, Value: v}, err) && err == nil
-		})
+		s.all(func(uk, v uint64, err error) bool { return yield(backend.WordEntry{Key: uk, Value: v}, err) })
 	}
-}
-
-// userKey returns the user key (as a word) whose key encoding is k.
-func (s *wordMapState) userKey(k uint64) (uint64, error) {
-	binary.BigEndian.PutUint64(s.enc[:], k)
-	return s.spec.UserKeyWord.Decode(s.enc[:])
 }
 
 // The erased API: the same operations on boxed user keys and values.
@@ -313,11 +377,6 @@ func (s *wordMapState) Remove(uk any) error {
 	return s.RemoveWordKey(w)
 }
 
-func (s *wordMapState) IsEmpty() (bool, error) {
-	c, err := s.current()
-	return c.len() == 0, err
-}
-
 func (s *wordMapState) All() iter.Seq2[backend.MapEntry, error] {
 	return func(yield func(backend.MapEntry, error) bool) {
 		for e, err := range s.AllWords() {
@@ -333,45 +392,45 @@ func (s *wordMapState) All() iter.Seq2[backend.MapEntry, error] {
 }
 
 func (s *wordMapState) freeze() frozen {
-	return &frozenWordMaps{value: s.spec.Word, tables: freezeAll(s.tables)}
+	return &frozenWordMaps[uint64]{encode: s.spec.Word.Append, tables: freezeAll(s.tables)}
 }
 
 func (s *wordMapState) restore(kgIdx int, r *rawRecord) error {
-	uk, err := s.spec.UserKeyWord.Decode(r.userKey)
-	if err != nil {
-		return err
-	}
 	v, err := s.spec.Word.Decode(r.value)
 	if err != nil {
 		return err
 	}
-	var k tkey
-	k.setKey(r.key, r.ns, new([]byte))
-	ukw := s.spec.UserKeyWord.KeyWord(uk)
-	t := writable(s.b, s.tables, kgIdx)
-	c, _ := t.get(&k)
-	c.own(t.epoch)
-	c.put(ukw, v)
-	t.put(&k, c)
-	if k.form == formU64 {
-		s.index[kgIdx].put(k.u, ukw, v)
+	return s.restoreEntry(kgIdx, r, v)
+}
+
+// frozenWordMaps is a snapshot's part of a wordMaps[V]: encode writes a value, and dead
+// (nil for a state without TTL) tells the expired ones, which are left out.
+type frozenWordMaps[V any] struct {
+	encode func(dst []byte, v V) ([]byte, error)
+	dead   func(V) bool
+	tables []*kgTable[wordMapCell[V]]
+}
+
+func (f *frozenWordMaps[V]) empty(int) bool {
+	if f.dead == nil {
+		return tablesEmpty(f.tables)
 	}
-	return nil
+	return !tablesHold(f.tables, func(c wordMapCell[V]) bool {
+		live := false
+		c.each(func(_ uint64, v V) bool { live = !f.dead(v); return !live })
+		return live
+	})
 }
 
-type frozenWordMaps struct {
-	value  *backend.Word
-	tables []*kgTable[wordMapCell]
-}
-
-func (f *frozenWordMaps) empty(int) bool { return tablesEmpty(f.tables) }
-
-func (f *frozenWordMaps) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
+func (f *frozenWordMaps[V]) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	var uk [8]byte
-	f.tables[kgIdx].each(func(key, ns []byte, c wordMapCell) bool {
-		c.each(func(k, v uint64) bool {
-			if scratch, err = f.value.Append(scratch[:0], v); err != nil {
+	f.tables[kgIdx].each(func(key, ns []byte, c wordMapCell[V]) bool {
+		c.each(func(k uint64, v V) bool {
+			if f.dead != nil && f.dead(v) {
+				return true
+			}
+			if scratch, err = f.encode(scratch[:0], v); err != nil {
 				return false
 			}
 			binary.BigEndian.PutUint64(uk[:], k)
