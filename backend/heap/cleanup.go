@@ -55,6 +55,7 @@ type cleanup struct {
 	ms    int64 // the TTL in milliseconds
 	size  int   // entries checked per access
 	kgs   int   // key groups of the backend
+	iter  *int  // s.iterations()
 
 	next  int      // the key group index whose keys are copied next
 	kg    int      // the key group index of the copied keys
@@ -75,12 +76,12 @@ type keyEnd struct{ key, ns int32 }
 
 func newCleanup(b *Backend, s cleanable, cfg ttl.Config) *cleanup {
 	return &cleanup{s: s, b: b, clock: b.clock, tc: cfg.Time, ms: cfg.Millis(), size: cfg.Cleanup(),
-		kgs: b.rng.Len(), earliest: math.MaxInt64}
+		kgs: b.rng.Len(), iter: s.iterations(), earliest: math.MaxInt64}
 }
 
 // access is the hook backend.WithTTL calls on every access of the state.
 func (c *cleanup) access() {
-	if c.b.closed || *c.s.iterations() > 0 {
+	if c.b.closed || *c.iter > 0 {
 		return
 	}
 	now := c.clock.Now(c.tc)
