@@ -23,7 +23,12 @@ func (s *stampedWordMapState) internal() backend.State { return s }
 
 // GetStampedWord implements backend.StampedWordMap.
 func (s *stampedWordMapState) GetStampedWord(uk uint64) (uint64, int64, bool, error) {
-	e, ok, err := s.get(s.spec.UserKeyWord.KeyWord(uk))
+	k := s.spec.UserKeyWord.KeyWord(uk)
+	if b := s.b; b.hasKey && b.curKey.form == formU64 && len(s.ns) == 0 { // indexed, as wordMapState.GetWord
+		e, found := s.index[b.kgIdx].get(b.curKey.u, k)
+		return e.W, e.At, found, nil
+	}
+	e, ok, err := s.getCell(k)
 	return e.W, e.At, ok, err
 }
 

@@ -185,12 +185,21 @@ func (s *wordMaps[V]) store(c wordMapCell[V], t *kgTable[wordMapCell[V]], k *tke
 	}
 }
 
-// get returns the value of the user key whose key encoding is k.
+// get returns the value of the user key whose key encoding is k. GetWord and GetStampedWord
+// probe the index themselves rather than call get: a generic method called from a concrete
+// type's method is not inlined, and that call alone made mapGet on 100,000 keys up to 1.6x
+// slower in bench state.
 func (s *wordMaps[V]) get(k uint64) (v V, ok bool, err error) {
 	if x, u, ok := s.indexed(); ok {
 		v, found := x.get(u, k)
 		return v, found, nil
 	}
+	return s.getCell(k)
+}
+
+// getCell returns the value of the user key whose key encoding is k from the current key's
+// cell.
+func (s *wordMaps[V]) getCell(k uint64) (v V, ok bool, err error) {
 	c, err := s.current()
 	if err != nil {
 		return v, false, err
@@ -303,7 +312,12 @@ func (s *wordMapState) internal() backend.State { return s }
 
 // GetWord implements backend.WordMap.
 func (s *wordMapState) GetWord(uk uint64) (uint64, bool, error) {
-	return s.get(s.spec.UserKeyWord.KeyWord(uk))
+	k := s.spec.UserKeyWord.KeyWord(uk)
+	if b := s.b; b.hasKey && b.curKey.form == formU64 && len(s.ns) == 0 { // indexed
+		v, found := s.index[b.kgIdx].get(b.curKey.u, k)
+		return v, found, nil
+	}
+	return s.getCell(k)
 }
 
 // PutWord implements backend.WordMap.
