@@ -39,8 +39,12 @@
 //
 // A state whose descriptor has a TTL (package state/ttl) is served through backend.WithTTL
 // over a table of stamped values: a value state keeps each stamp in its cell beside the value,
-// list elements and map values are backend.Stamped. Three things keep expired entries from
-// piling up without the user doing anything. Reads remove what they find expired. Every
+// list elements and map values are backend.Stamped. Word values (backend.RawWordSpec) stay
+// words with the stamp beside them (backend.StampedWord, stampedwords.go and stampedmap.go):
+// a value table of stamped words, lists of them, and word maps whose cells and point index
+// hold them, so that the view (a backend.WordValue, WordList or WordMap) boxes nothing.
+// Three things keep expired entries from piling up without the user doing anything. Reads
+// remove what they find expired. Every
 // access of the state checks ttl.Config.Cleanup() more of its entries, going round all key
 // groups and namespaces (cleanup.go: a copy of one key group's keys at a time is the cursor,
 // since Go maps have none), removes the expired ones through the copy-on-write write paths
@@ -62,7 +66,7 @@
 // mkey.go their keys. One file per state kind: value.go
 // (value, reducing and aggregating state), list.go, map.go, and their unboxed forms words.go
 // (word values and lists, word-keyed maps), wordmap.go and wordindex.go (word maps and their
-// point-lookup index). timers.go holds the timer queues, snapshot.go and restore.go the two
+// point-lookup index), stampedwords.go and stampedmap.go (the same for TTL states). timers.go holds the timer queues, snapshot.go and restore.go the two
 // directions of a checkpoint.
 //
 // This package implements package backend; it must not import the runtime (stream), config,

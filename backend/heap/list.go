@@ -5,7 +5,8 @@ import (
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
-// listCell is one list. E is any for boxed elements, uint64 for words (wordListState). A
+// listCell is one list. E is any for boxed elements, uint64 for words (wordListState),
+// backend.StampedWord for the words of a TTL state (stampedWordListState). A
 // one-element list set by Update keeps its element in one, so that it costs one allocation.
 type listCell[E any] struct {
 	epoch uint64
@@ -13,7 +14,8 @@ type listCell[E any] struct {
 	one   [1]E
 }
 
-// listState serves list state, its elements held as E: boxed (E = any) or as words.
+// listState serves list state, its elements held as E: boxed (E = any), as words, or as
+// stamped words.
 type listState[E any] struct {
 	stateBase
 	tables []*kgTable[*listCell[E]]
