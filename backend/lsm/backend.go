@@ -101,6 +101,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	b.workDir, b.dbDir, b.lock = dir, filepath.Join(dir, "db"), lock
 	b.sweep = newSweeper(b, max(opts.TTLCleanupRate, 0))
+	// Event-time TTL judges restored entries at least as the snapshots did: the clock starts
+	// at the least watermark they recorded for the key groups restored here.
+	opts.Clock.Restore(opts.Restore, opts.KeyGroupRange)
 	b.faults = newFaults(b.opID, dir, opts.Logger)
 	b.opts.faults = b.faults
 	if err := b.open(ctx); err != nil {

@@ -28,16 +28,19 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 	if err := b.commitWrites(); err != nil {
 		return nil, err
 	}
+	// The TTL clock's watermark as of this synchronous phase goes on the handle, so that a
+	// restore judges event-time TTL at least as this snapshot did (backend.Clock.Restore).
+	wm := b.opts.Clock.SnapshotWatermark()
 	if b.inc != nil && !opts.Savepoint {
 		// The flush is bounded by the checkpoint's deadline and by Pebble's failures:
 		// DB.Flush would wait forever for a flush Pebble retries on a full disk.
 		if err := b.flush(opts.Deadline); err != nil {
 			return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: flush: %w", checkpointID, b.opID, err)
 		}
-		return b.inc.snapshot(checkpointID)
+		return b.inc.snapshot(checkpointID, wm)
 	}
 	s := &fullSnapshot{b: b, id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
-		dbDir: b.dbDir, index: map[uint16]int{}, workers: opts.Workers}
+		dbDir: b.dbDir, index: map[uint16]int{}, workers: opts.Workers, ttlWM: wm}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
 	}
@@ -87,6 +90,9 @@ type fullSnapshot struct {
 	// heapTimers are the timer queues kept in memory (Options.TimerService heap), frozen in
 	// the synchronous phase; the database has none of their timers.
 	heapTimers []frozenHeapTimers
+	// ttlWM is the TTL clock's watermark at the synchronous phase (nil: none), recorded on
+	// the handle.
+	ttlWM *int64
 
 	once sync.Once
 	snap *pebble.Snapshot
@@ -136,6 +142,7 @@ func (s *fullSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*sn
 	if err != nil {
 		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, s.b.dbErr(err))
 	}
+	h.TTLWatermark = s.ttlWM
 	return h, nil
 }
 
