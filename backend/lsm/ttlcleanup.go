@@ -31,6 +31,9 @@ const (
 	// sweepMaxBurst caps a step's budget at this much time's worth of the rate, after an
 	// idle spell.
 	sweepMaxBurst = 100 * time.Millisecond
+	// maxCorruptReported bounds the corrupt keys the sweep remembers having logged; corrupt
+	// entries beyond them are logged in every pass they are found.
+	maxCorruptReported = 1024
 )
 
 // sweepState is a registered TTL state, as the sweep needs it.
@@ -52,6 +55,10 @@ type SweepStats struct {
 	Deleted, Rewritten int64
 	// Passes is the number of complete passes over every TTL state's entries.
 	Passes int64
+	// Corrupt is the number of entries the sweep skipped because their stored bytes do not
+	// decode (a value without its stamp, a list that does not split); an entry that stays
+	// corrupt counts again in every pass. Each is logged at level Error.
+	Corrupt int64
 }
 
 type sweeper struct {
@@ -68,8 +75,11 @@ type sweeper struct {
 	// stats counts the current step's work; total, every finished step's, read by
 	// Backend.TTLCleanupStats from any goroutine.
 	stats SweepStats
-	total struct{ visited, seeks, deleted, rewritten, passes atomic.Int64 }
+	total struct{ visited, seeks, deleted, rewritten, passes, corrupt atomic.Int64 }
 	err   error // the first failure, after which the sweep stops
+	// reported are the corrupt keys logged already (at most maxCorruptReported), so that an
+	// entry that stays corrupt is not logged again in every pass.
+	reported map[string]struct{}
 
 	now   []int64 // per state: the time of the current step
 	elems [][]byte
@@ -146,11 +156,20 @@ func (s *sweeper) step(budget int) error {
 			budget--
 			s.stats.Visited++
 			v, err := it.ValueAndErr()
+			var corrupt error
 			if err == nil {
-				err = s.entry(st, s.now[s.si], it.Key(), v)
+				corrupt, err = s.entry(st, s.now[s.si], it.Key(), v)
 			}
+			// A read or write error stops the sweep: it is the database failing (Pebble's
+			// fault, recorded for every call of the backend, or a failed commit, which every
+			// later write returns), and going on would fail the same way at every step.
 			if err != nil {
 				return fmt.Errorf("lsm backend: TTL cleanup of state %q of operator %s, key group %d: %w", st.name, b.opID, s.kg, b.dbErr(err))
+			}
+			// A corrupt entry is skipped: it may never be read again, so stopping at it would
+			// keep every expired entry after it on disk for good.
+			if corrupt != nil {
+				s.corrupt(st, it.Key(), corrupt)
 			}
 			s.after = append(s.after[:0], it.Key()...)
 		}
@@ -179,6 +198,24 @@ func (s *sweeper) publish() {
 	s.total.deleted.Add(s.stats.Deleted)
 	s.total.rewritten.Add(s.stats.Rewritten)
 	s.total.passes.Add(s.stats.Passes)
+	s.total.corrupt.Add(s.stats.Corrupt)
+}
+
+// corrupt counts the corrupt entry k of state st that the sweep skips, and logs it at level
+// Error, once per key while at most maxCorruptReported keys are remembered.
+func (s *sweeper) corrupt(st sweepState, k []byte, err error) {
+	s.stats.Corrupt++
+	if _, ok := s.reported[string(k)]; ok {
+		return
+	}
+	if s.reported == nil {
+		s.reported = map[string]struct{}{}
+	}
+	if len(s.reported) < maxCorruptReported {
+		s.reported[string(k)] = struct{}{}
+	}
+	s.b.opts.Logger.Error("lsm backend: TTL cleanup skips a corrupt entry; reading its key fails the same way",
+		"operator", s.b.opID, "state", st.name, "keyGroup", s.kg, "err", err)
 }
 
 // TTLCleanupStats returns the work of the backend's TTL cleanup so far. It may be called from
@@ -186,38 +223,38 @@ func (s *sweeper) publish() {
 func (b *Backend) TTLCleanupStats() SweepStats {
 	t := &b.sweep.total
 	return SweepStats{Visited: t.visited.Load(), Seeks: t.seeks.Load(), Deleted: t.deleted.Load(),
-		Rewritten: t.rewritten.Load(), Passes: t.passes.Load()}
+		Rewritten: t.rewritten.Load(), Passes: t.passes.Load(), Corrupt: t.corrupt.Load()}
 }
 
 // entry deletes the stored entry k (value v) of state st if it expired at now, drops a list's
-// expired elements, and stamps NoStamp values with now when it is known.
-func (s *sweeper) entry(st sweepState, now int64, k, v []byte) error {
+// expired elements, and stamps NoStamp values with now when it is known. corrupt says why v
+// does not decode (the entry is left as it is); err is a failed write.
+func (s *sweeper) entry(st sweepState, now int64, k, v []byte) (corrupt, err error) {
 	if st.kind != backend.KindList {
 		at, _, err := backend.StampOf(v)
 		if err != nil {
-			return s.b.corruptKey(k, err)
+			return s.b.corruptKey(k, err), nil
 		}
 		switch {
 		case backend.Expired(at, st.ms, now):
 			s.stats.Deleted++
-			return s.b.del(k)
+			return nil, s.b.del(k)
 		case at == backend.NoStamp && now != backend.NoStamp:
 			s.stats.Rewritten++
 			s.buf = append(backend.AppendStamp(s.buf[:0], now), v[backend.StampLen:]...)
-			return s.b.set(k, s.buf)
+			return nil, s.b.set(k, s.buf)
 		}
-		return nil
+		return nil, nil
 	}
-	var err error
 	if s.elems, err = splitList(s.elems[:0], v); err != nil {
-		return s.b.corruptKey(k, err)
+		return s.b.corruptKey(k, err), nil
 	}
 	s.buf = s.buf[:0]
 	changed := false
 	for _, e := range s.elems {
 		at, _, err := backend.StampOf(e)
 		if err != nil {
-			return s.b.corruptKey(k, err)
+			return s.b.corruptKey(k, err), nil
 		}
 		switch {
 		case backend.Expired(at, st.ms, now):
@@ -234,12 +271,12 @@ func (s *sweeper) entry(st sweepState, now int64, k, v []byte) error {
 	}
 	switch {
 	case !changed:
-		return nil
+		return nil, nil
 	case len(s.buf) == 0:
 		s.stats.Deleted++
-		return s.b.del(k)
+		return nil, s.b.del(k)
 	default:
 		s.stats.Rewritten++
-		return s.b.set(k, s.buf)
+		return nil, s.b.set(k, s.buf)
 	}
 }
