@@ -275,13 +275,12 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 			}
 			return e.view, nil
 		}
-		if err := b.countDropped(e, &ev); err != nil {
-			return nil, err
-		}
-		if rw != nil {
-			if err := b.rewrite(e, rw); err != nil {
+		if rw != nil { // one pass: the rewrite counts the dropped fields too
+			if err := b.rewrite(e, rw, &ev, meta); err != nil {
 				return nil, err
 			}
+		} else if err := b.countDropped(e, &ev); err != nil {
+			return nil, err
 		}
 		ev.Log(b.opts.Logger, b.opID)
 		e.alt = nil
