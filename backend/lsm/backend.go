@@ -255,8 +255,8 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
-		return nil, fmt.Errorf("lsm backend: state %q: spec without serializer", spec.Name)
+	if err := spec.Check(); err != nil {
+		return nil, fmt.Errorf("lsm backend: %w", err)
 	}
 	if !validKind(spec.Kind) {
 		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
