@@ -97,7 +97,6 @@ func (b *Backend) rewriteInto(e *stateEntry, shadow uint16, rw *backend.Rewrite,
 		batch = b.db.NewBatch()
 		return nil
 	}
-	stamped := e.meta.TTL != ""
 	var val, key []byte
 	var elems [][]byte
 	entries, kgsDone, last := 0, 0, start
@@ -109,7 +108,7 @@ func (b *Backend) rewriteInto(e *stateEntry, shadow uint16, rw *backend.Rewrite,
 			if err != nil {
 				return entries, fmt.Errorf("lsm backend: operator %s: rewrite %s: key group %d: %w", b.opID, rw, kg, b.dbErr(err))
 			}
-			val, elems, err = rewriteStored(val[:0], elems, e.meta.Kind, stamped, old, rw, ev)
+			val, elems, err = rewriteStored(val[:0], elems, e.meta.Kind, old, rw, ev)
 			if err != nil {
 				if errors.Is(err, snapshot.ErrCorrupt) {
 					err = b.corruptKey(it.Key(), err)
@@ -163,11 +162,10 @@ func (b *Backend) deleteState(sid uint16, also func(*pebble.Batch) error) error 
 
 // rewriteStored appends the rewritten form of the stored value old of a state of kind to dst:
 // each element of a list, the value of anything else, passing each recorded value to ev.Count.
-// stamped says the recorded values carry TTL stamps. elems is scratch. Bytes that do not
-// decode give an error wrapping snapshot.ErrCorrupt.
-func rewriteStored(dst []byte, elems [][]byte, kind backend.Kind, stamped bool, old []byte, rw *backend.Rewrite, ev *backend.Evolution) ([]byte, [][]byte, error) {
+// elems is scratch. Bytes that do not decode give an error wrapping snapshot.ErrCorrupt.
+func rewriteStored(dst []byte, elems [][]byte, kind backend.Kind, old []byte, rw *backend.Rewrite, ev *backend.Evolution) ([]byte, [][]byte, error) {
 	if kind != backend.KindList {
-		out, err := rewriteValue(dst, stamped, old, rw, ev)
+		out, err := rewriteValue(dst, old, rw, ev)
 		return out, elems, err
 	}
 	elems, err := splitList(elems[:0], old)
@@ -177,7 +175,7 @@ func rewriteStored(dst []byte, elems [][]byte, kind backend.Kind, stamped bool, 
 	var elem []byte
 	for i, el := range elems {
 		// The element's length comes first: rewrite it into a scratch slice of its own.
-		if elem, err = rewriteValue(elem[:0], stamped, el, rw, ev); err != nil {
+		if elem, err = rewriteValue(elem[:0], el, rw, ev); err != nil {
 			return dst, elems, fmt.Errorf("list element %d: %w", i, err)
 		}
 		dst = appendListElement(dst, elem)
@@ -185,14 +183,10 @@ func rewriteStored(dst []byte, elems [][]byte, kind backend.Kind, stamped bool, 
 	return dst, elems, nil
 }
 
-// rewriteValue appends the rewritten form of one recorded value to dst.
-func rewriteValue(dst []byte, stamped bool, old []byte, rw *backend.Rewrite, ev *backend.Evolution) ([]byte, error) {
-	if stamped {
-		// A recorded value without its stamp is corrupt whatever the rewrite does with it.
-		if _, _, err := backend.StampOf(old); err != nil {
-			return dst, fmt.Errorf("%w: %s: %w", snapshot.ErrCorrupt, rw.State, err)
-		}
-	}
+// rewriteValue appends the rewritten form of one recorded value to dst. backend.Rewrite.Value
+// reports bytes that do not decode (a missing stamp, a value From cannot read) as
+// snapshot.ErrCorrupt.
+func rewriteValue(dst, old []byte, rw *backend.Rewrite, ev *backend.Evolution) ([]byte, error) {
 	ev.Count(old)
 	return rw.Value(dst, old)
 }
