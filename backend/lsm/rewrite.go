@@ -46,9 +46,9 @@ func (b *Backend) rewrite(e *stateEntry, rw *backend.Rewrite, ev *backend.Evolut
 	log := b.opts.Logger
 	start := time.Now()
 	log.Info("lsm backend: rewriting restored state", "operator", b.opID, "rewrite", rw.String(), "keyGroups", b.rng.Len())
-	entries, err := b.rewriteInto(e, shadow, rw, ev, start)
+	entries, kgs, err := b.rewriteInto(e, shadow, rw, ev, start)
 	if err != nil {
-		if derr := b.deleteState(shadow, nil); derr != nil {
+		if derr := b.deleteState(shadow, kgs, nil); derr != nil {
 			err = errors.Join(err, fmt.Errorf("lsm backend: operator %s: delete the partly rewritten copy of state %q: %w", b.opID, e.meta.Name, b.dbErr(derr)))
 		}
 		return err
@@ -57,13 +57,13 @@ func (b *Backend) rewrite(e *stateEntry, rw *backend.Rewrite, ev *backend.Evolut
 	switched := &stateEntry{id: shadow, meta: meta}
 	rec, err := stateRecordOf(switched)
 	if err == nil {
-		err = b.deleteState(e.id, func(batch *pebble.Batch) error {
+		err = b.deleteState(e.id, kgs, func(batch *pebble.Batch) error {
 			return batch.Set([]byte(metaStatePrefix+meta.Name), rec, nil)
 		})
 	}
 	if err != nil {
 		err = fmt.Errorf("lsm backend: operator %s: rewrite %s: switch to the rewritten state: %w", b.opID, rw, b.dbErr(err))
-		if derr := b.deleteState(shadow, nil); derr != nil {
+		if derr := b.deleteState(shadow, kgs, nil); derr != nil {
 			err = errors.Join(err, fmt.Errorf("lsm backend: operator %s: delete the rewritten copy of state %q: %w", b.opID, e.meta.Name, b.dbErr(derr)))
 		}
 		return err
@@ -77,11 +77,12 @@ func (b *Backend) rewrite(e *stateEntry, rw *backend.Rewrite, ev *backend.Evolut
 }
 
 // rewriteInto writes the rewritten values of state e under state id shadow, counting dropped
-// fields into ev, and returns the number of entries.
-func (b *Backend) rewriteInto(e *stateEntry, shadow uint16, rw *backend.Rewrite, ev *backend.Evolution, start time.Time) (int, error) {
+// fields into ev, and returns the number of entries and the key groups that hold any (also on
+// error: those the shadow may hold entries of).
+func (b *Backend) rewriteInto(e *stateEntry, shadow uint16, rw *backend.Rewrite, ev *backend.Evolution, start time.Time) (entries int, kgs []int, err error) {
 	it, err := b.newIter(nil)
 	if err != nil {
-		return 0, fmt.Errorf("lsm backend: operator %s: rewrite %s: %w", b.opID, rw, b.dbErr(err))
+		return 0, nil, fmt.Errorf("lsm backend: operator %s: rewrite %s: %w", b.opID, rw, b.dbErr(err))
 	}
 	defer it.Close()
 	batch := b.db.NewBatch()
@@ -99,21 +100,24 @@ func (b *Backend) rewriteInto(e *stateEntry, shadow uint16, rw *backend.Rewrite,
 	}
 	var val, key []byte
 	var elems [][]byte
-	entries, kgsDone, last := 0, 0, start
+	kgsDone, last := 0, start
 	for kg := range b.rng.All() {
 		lo := appendStatePrefix(nil, kg, e.id) // fresh bounds: Pebble keeps the slices
 		it.SetBounds(lo, prefixEnd(lo))
 		for valid := it.First(); valid; valid = it.Next() {
+			if len(kgs) == 0 || kgs[len(kgs)-1] != kg {
+				kgs = append(kgs, kg)
+			}
 			old, err := it.ValueAndErr()
 			if err != nil {
-				return entries, fmt.Errorf("lsm backend: operator %s: rewrite %s: key group %d: %w", b.opID, rw, kg, b.dbErr(err))
+				return entries, kgs, fmt.Errorf("lsm backend: operator %s: rewrite %s: key group %d: %w", b.opID, rw, kg, b.dbErr(err))
 			}
 			val, elems, err = rewriteStored(val[:0], elems, e.meta.Kind, old, rw, ev)
 			if err != nil {
 				if errors.Is(err, snapshot.ErrCorrupt) {
 					err = b.corruptKey(it.Key(), err)
 				}
-				return entries, fmt.Errorf("lsm backend: operator %s: state %q: rewrite key group %d: %w", b.opID, e.meta.Name, kg, err)
+				return entries, kgs, fmt.Errorf("lsm backend: operator %s: state %q: rewrite key group %d: %w", b.opID, e.meta.Name, kg, err)
 			}
 			key = append(appendStatePrefix(key[:0], kg, shadow), it.Key()[kgLen+sidLen:]...)
 			err = batch.Set(key, val, nil)
@@ -121,7 +125,7 @@ func (b *Backend) rewriteInto(e *stateEntry, shadow uint16, rw *backend.Rewrite,
 				err = commit()
 			}
 			if err != nil {
-				return entries, fmt.Errorf("lsm backend: operator %s: state %q: rewrite key group %d: %w", b.opID, e.meta.Name, kg, b.dbErr(err))
+				return entries, kgs, fmt.Errorf("lsm backend: operator %s: state %q: rewrite key group %d: %w", b.opID, e.meta.Name, kg, b.dbErr(err))
 			}
 			entries++
 			if entries%4096 == 0 && time.Since(last) >= rewriteLogEvery {
@@ -131,22 +135,23 @@ func (b *Backend) rewriteInto(e *stateEntry, shadow uint16, rw *backend.Rewrite,
 			}
 		}
 		if err := it.Error(); err != nil {
-			return entries, fmt.Errorf("lsm backend: operator %s: rewrite %s: key group %d: %w", b.opID, rw, kg, b.dbErr(err))
+			return entries, kgs, fmt.Errorf("lsm backend: operator %s: rewrite %s: key group %d: %w", b.opID, rw, kg, b.dbErr(err))
 		}
 		kgsDone++
 	}
 	if err := commit(); err != nil {
-		return entries, fmt.Errorf("lsm backend: operator %s: rewrite %s: %w", b.opID, rw, b.dbErr(err))
+		return entries, kgs, fmt.Errorf("lsm backend: operator %s: rewrite %s: %w", b.opID, rw, b.dbErr(err))
 	}
-	return entries, nil
+	return entries, kgs, nil
 }
 
-// deleteState deletes every entry of state id sid in the backend's key groups, with also (if
-// not nil) adding its writes to the same batch, and commits it.
-func (b *Backend) deleteState(sid uint16, also func(*pebble.Batch) error) error {
+// deleteState deletes every entry of state id sid in key groups kgs (one range deletion
+// each: only those that hold entries, as a range deletion costs reads until it is compacted
+// away), with also (if not nil) adding its writes to the same batch, and commits it.
+func (b *Backend) deleteState(sid uint16, kgs []int, also func(*pebble.Batch) error) error {
 	batch := b.db.NewBatch()
 	defer batch.Close()
-	for kg := range b.rng.All() {
+	for _, kg := range kgs {
 		lo := appendStatePrefix(nil, kg, sid)
 		if err := batch.DeleteRange(lo, prefixEnd(lo), nil); err != nil {
 			return err
