@@ -325,7 +325,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 			return nil, err
 		}
 		e.view, e.ttl = v, spec.TTL
-		b.sweep.add(sweepState{id: e.id, name: spec.Name, kind: spec.Kind, time: spec.TTL.Time, ms: spec.TTL.Millis()})
+		b.sweep.add(sweepState{id: e.id, name: spec.Name, kind: spec.Kind, ttl: spec.TTL})
 	}
 	return e.view, nil
 }

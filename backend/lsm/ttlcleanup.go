@@ -41,8 +41,7 @@ type sweepState struct {
 	id   uint16
 	name string
 	kind backend.Kind
-	time ttl.TimeCharacteristic
-	ms   int64 // the TTL in milliseconds
+	ttl  *ttl.Config
 }
 
 // SweepStats counts the work of a backend's TTL cleanup since it was created.
@@ -81,7 +80,7 @@ type sweeper struct {
 	// entry that stays corrupt is not logged again in every pass.
 	reported map[string]struct{}
 
-	now   []int64 // per state: the time of the current step
+	at    []backend.Expiry // per state: its judge at the time of the current step
 	elems [][]byte
 	buf   []byte
 }
@@ -129,9 +128,9 @@ func (s *sweeper) step(budget int) error {
 	if len(s.states) == 0 || b.closed {
 		return nil
 	}
-	s.now = s.now[:0]
+	s.at = s.at[:0]
 	for _, st := range s.states {
-		s.now = append(s.now, b.opts.Clock.Now(st.time))
+		s.at = append(s.at, backend.ExpiryAt(st.ttl, b.opts.Clock))
 	}
 	it, err := b.newIter(nil)
 	if err != nil {
@@ -158,7 +157,7 @@ func (s *sweeper) step(budget int) error {
 			v, err := it.ValueAndErr()
 			var corrupt error
 			if err == nil {
-				corrupt, err = s.entry(st, s.now[s.si], it.Key(), v)
+				corrupt, err = s.entry(st, s.at[s.si], it.Key(), v)
 			}
 			// A read or write error stops the sweep: it is the database failing (Pebble's
 			// fault, recorded for every call of the backend, or a failed commit, which every
@@ -226,22 +225,23 @@ func (b *Backend) TTLCleanupStats() SweepStats {
 		Rewritten: t.rewritten.Load(), Passes: t.passes.Load(), Corrupt: t.corrupt.Load()}
 }
 
-// entry deletes the stored entry k (value v) of state st if it expired at now, drops a list's
-// expired elements, and stamps NoStamp values with now when it is known. corrupt says why v
-// does not decode (the entry is left as it is); err is a failed write.
-func (s *sweeper) entry(st sweepState, now int64, k, v []byte) (corrupt, err error) {
+// entry deletes the stored entry k (value v) of state st if it expired (judged by x), drops
+// a list's expired elements, and stamps NoStamp values with the time once it is known.
+// corrupt says why v does not decode (the entry is left as it is); err is a failed write.
+func (s *sweeper) entry(st sweepState, x backend.Expiry, k, v []byte) (corrupt, err error) {
 	if st.kind != backend.KindList {
 		at, _, err := backend.StampOf(v)
 		if err != nil {
 			return s.b.corruptKey(k, err), nil
 		}
+		expired, restamp, keep := x.Judge(at)
 		switch {
-		case backend.Expired(at, st.ms, now):
+		case expired:
 			s.stats.Deleted++
 			return nil, s.b.del(k)
-		case at == backend.NoStamp && now != backend.NoStamp:
+		case restamp:
 			s.stats.Rewritten++
-			s.buf = append(backend.AppendStamp(s.buf[:0], now), v[backend.StampLen:]...)
+			s.buf = append(backend.AppendStamp(s.buf[:0], keep), v[backend.StampLen:]...)
 			return nil, s.b.set(k, s.buf)
 		}
 		return nil, nil
@@ -256,15 +256,16 @@ func (s *sweeper) entry(st sweepState, now int64, k, v []byte) (corrupt, err err
 		if err != nil {
 			return s.b.corruptKey(k, err), nil
 		}
+		expired, restamp, keep := x.Judge(at)
 		switch {
-		case backend.Expired(at, st.ms, now):
+		case expired:
 			changed = true
 			continue
-		case at == backend.NoStamp && now != backend.NoStamp:
+		case restamp:
 			changed = true
 			s.buf = appendListElement(s.buf, e)
 			start := len(s.buf) - len(e)
-			backend.AppendStamp(s.buf[start:start], now) // overwrites the element's stamp in place
+			backend.AppendStamp(s.buf[start:start], keep) // overwrites the element's stamp in place
 		default:
 			s.buf = appendListElement(s.buf, e)
 		}
