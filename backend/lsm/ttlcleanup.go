@@ -2,6 +2,7 @@ package lsm
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -80,13 +81,16 @@ type sweeper struct {
 	// entry that stays corrupt is not logged again in every pass.
 	reported map[string]struct{}
 
-	at    []backend.Expiry // per state: its judge at the time of the current step
-	elems [][]byte
-	buf   []byte
+	at []backend.Expiry // per state: its judge at the time of the current step
+	// passStart is when the current pass began, warned when the last slow pass was logged.
+	passStart, warned time.Time
+	elems             [][]byte
+	buf               []byte
 }
 
 func newSweeper(b *Backend, rate int) *sweeper {
-	return &sweeper{b: b, rate: rate, kg: b.rng.Start, last: time.Now()}
+	now := time.Now()
+	return &sweeper{b: b, rate: rate, kg: b.rng.Start, last: now, passStart: now}
 }
 
 // add makes the registered TTL state st part of the sweep; its span is swept from the next
@@ -184,11 +188,33 @@ func (s *sweeper) step(budget int) error {
 			if s.kg++; s.kg > b.rng.End {
 				s.kg = b.rng.Start
 				s.stats.Passes++
+				s.passDone()
 				return nil // at most one pass per step: a small state is not swept over and over
 			}
 		}
 	}
 	return nil
+}
+
+// passDone ends a pass. A pass that took longer than the shortest TTL means entries expire
+// faster than the sweep examines them: the store then holds more than a TTL's worth of
+// expired entries, and grows while the job keeps its pace. That is logged (at most once a
+// minute) with the fix, since nothing else would show it.
+func (s *sweeper) passDone() {
+	now := time.Now()
+	took := now.Sub(s.passStart)
+	s.passStart = now
+	shortest := time.Duration(math.MaxInt64)
+	for _, st := range s.states {
+		shortest = min(shortest, st.ttl.TTL)
+	}
+	if took <= shortest || now.Sub(s.warned) < time.Minute {
+		return
+	}
+	s.warned = now
+	s.b.opts.Logger.Warn("lsm backend: a TTL cleanup pass took longer than the shortest TTL, so expired entries pile up; "+
+		"raise state.backend.lsm.ttl-cleanup-rate above the rate at which entries expire",
+		"operator", s.b.opID, "pass", took.Round(time.Millisecond), "ttl", shortest, "rate", s.rate)
 }
 
 func (s *sweeper) publish() {

@@ -485,3 +485,26 @@ func TestTTLCleanupSkipsCorruptEntry(t *testing.T) {
 		t.Fatalf("want one Error line naming the state and key group of the corrupt entry; logs:\n%s", logs)
 	}
 }
+
+// TestTTLCleanupWarnsWhenBehind: a pass that takes longer than the shortest TTL is logged as
+// a warning that names the fix, once.
+func TestTTLCleanupWarnsWhenBehind(t *testing.T) {
+	e := newTTLEnv(t, false)
+	b, kb := e.open(nil, lsm.Options{TTLCleanupRate: -1})
+	v, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v", TTL: ttl.Config{TTL: 5 * time.Millisecond}})
+	must(t, err)
+	for k := range int64(200) {
+		must(t, kb.SetCurrentKey(k))
+		must(t, v.Update(k))
+	}
+	for pass := range int64(2) {
+		for b.TTLCleanupStats().Passes == pass {
+			must(t, b.SweepStep(10))
+			time.Sleep(time.Millisecond) // a pass of 20 steps takes longer than the 5 ms TTL
+		}
+	}
+	logs := e.logs.String()
+	if strings.Count(logs, "took longer than the shortest TTL") != 1 || !strings.Contains(logs, "ttl-cleanup-rate") {
+		t.Fatalf("want one warning naming the rate to raise; logs:\n%s", logs)
+	}
+}
