@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
+	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/state/ttl"
 )
 
@@ -53,6 +55,38 @@ func (c *Clock) AdvanceWatermark(wm int64) {
 
 // Watermark returns the current watermark, math.MinInt64 before the first.
 func (c *Clock) Watermark() int64 { return int64(c.watermark.Load() ^ 1<<63) }
+
+// SnapshotWatermark is what a keyed snapshot records as its handle's TTLWatermark at its
+// synchronous phase: the watermark, nil while there is none.
+func (c *Clock) SnapshotWatermark() *int64 {
+	if wm := c.Watermark(); wm != math.MinInt64 {
+		return &wm
+	}
+	return nil
+}
+
+// Restore advances the watermark to the least TTLWatermark of the handles whose key groups
+// overlap rng, the ones a backend restores; nothing when one of them recorded none. A
+// backend calls it when it restores, so that event-time TTL judges restored entries at least
+// as the snapshot did: an entry that had expired is not returned again by a replay that
+// starts before the job's first watermark. At the parallelism of the snapshot that is the
+// subtask's own watermark; after a rescale, the least of those whose state it takes, so
+// nothing expires earlier than it did.
+func (c *Clock) Restore(handles []*snapshot.KeyedStateHandle, rng keygroup.Range) {
+	least, found := int64(math.MaxInt64), false
+	for _, h := range handles {
+		if h == nil || h.KeyGroupRange.Intersect(rng).Len() == 0 {
+			continue
+		}
+		if h.TTLWatermark == nil {
+			return
+		}
+		least, found = min(least, *h.TTLWatermark), true
+	}
+	if found {
+		c.AdvanceWatermark(least)
+	}
+}
 
 // SetTimestamp sets the event timestamp of the record or timer being processed (ms), which
 // event-time TTL stamps entries with; math.MinInt64 when it has none.

@@ -41,13 +41,16 @@ type Rewrite struct {
 func (r *Rewrite) String() string { return r.State + ": " + strings.Join(r.Steps, ", ") }
 
 // Value appends the rewritten form of the recorded value old to dst. Its error names the
-// state and the step that failed.
+// state and the step that failed; it wraps snapshot.ErrCorrupt when old itself is bad (no
+// stamp where the state recorded stamps, bytes the recorded serializer cannot decode), so
+// the backend can name the file it came from, and not when the migration function or the
+// new serializer fails.
 func (r *Rewrite) Value(dst, old []byte) ([]byte, error) {
 	at, body := r.stamp, old
 	if r.stripStamp {
 		var err error
 		if at, body, err = StampOf(old); err != nil {
-			return dst, fmt.Errorf("rewrite %s: %w", r.State, err)
+			return dst, fmt.Errorf("%w: rewrite %s: %w", snapshot.ErrCorrupt, r.State, err)
 		}
 	}
 	if r.addStamp {
@@ -58,7 +61,7 @@ func (r *Rewrite) Value(dst, old []byte) ([]byte, error) {
 	}
 	v, err := r.migrate.From.DecodeAny(body)
 	if err != nil {
-		return dst, fmt.Errorf("rewrite %s: decode a recorded value with %q: %w", r.State, r.migrate.From.ID(), err)
+		return dst, fmt.Errorf("%w: rewrite %s: decode a recorded value with %q: %w", snapshot.ErrCorrupt, r.State, r.migrate.From.ID(), err)
 	}
 	if v, err = r.migrate.Func(v); err != nil {
 		return dst, fmt.Errorf("rewrite %s: migration function: %w", r.State, err)
@@ -80,7 +83,9 @@ func (r *Rewrite) Value(dst, old []byte) ([]byte, error) {
 //   - values: read as they are when the spec's serializer has the recorded ID or declares it
 //     an alias (serde.Compatible) and its schema reads the recorded one (CheckSchema: fields
 //     added or removed are compatible, a changed field type is not); else migrated when the
-//     spec carries a Migration whose From reads them by the same rules; else
+//     spec carries a Migration whose From reads them by the same rules (also when the
+//     snapshot predates recorded schemas and From reads the recorded ID: it cannot show
+//     that the values read as they are, and the migration says they are From's); else
 //     ErrIncompatibleSerializer naming the state, the serializers or fields, and the fix;
 //   - TTL: a state recorded without TTL and registered with one is stamped with the time of
 //     the registration (clock.Now in the spec's time; NoStamp while event time is unknown),
@@ -161,14 +166,26 @@ func (r *Rewrite) same(o *Rewrite) bool {
 func planValues(state string, spec Spec, schemas *Schemas, clock *Clock, have snapshot.StateMeta) (*Rewrite, Evolution, error) {
 	r := &Rewrite{State: state, to: spec.Value}
 	ev, err := readsAsIs(state, spec.Value, schemas, have)
-	if err != nil {
-		m := spec.Migration
-		if m == nil || m.From == nil || m.Func == nil {
+	m := spec.Migration
+	usable := m != nil && m.From != nil && m.Func != nil
+	// A snapshot written before schemas were recorded cannot show that its values read as
+	// they are when the serializer ID is unchanged; a descriptor carrying a migration from a
+	// serializer that reads them says they are of the old type, so they are migrated (the
+	// registration then records the schema: it happens once).
+	preSchema := err == nil && usable && have.Schema == "" && schemas.Of(spec.Value) != ""
+	if err != nil || preSchema {
+		if !usable {
 			return nil, Evolution{}, err
 		}
 		if _, ferr := readsAsIs(state, m.From, schemas, have); ferr != nil {
-			return nil, Evolution{}, fmt.Errorf("%w (the descriptor's migration reads %q, which cannot read it either: %v)", err, m.From.ID(), ferr)
+			if err == nil {
+				preSchema = false // the migration is not for these values: read them as they are
+			} else {
+				return nil, Evolution{}, fmt.Errorf("%w (the descriptor's migration reads %q, which cannot read it either: %v)", err, m.From.ID(), ferr)
+			}
 		}
+	}
+	if err != nil || preSchema {
 		// Fields added or dropped by the migration's own type are its business: Func sees
 		// the recorded values as From decodes them.
 		ev = Evolution{State: state}

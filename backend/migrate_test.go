@@ -144,3 +144,62 @@ func TestRegistrationMigration(t *testing.T) {
 		t.Fatalf("migrated with TTL: %d %q %v %v", at, s, err, derr)
 	}
 }
+
+// TestRegistrationMigrationPreSchema: a snapshot without a recorded schema whose serializer ID
+// the old and new types share is migrated when the descriptor carries a migration that reads
+// it, read as it is when the migration reads another serializer.
+func TestRegistrationMigrationPreSchema(t *testing.T) {
+	type v1 struct{ N int64 }
+	type v2 struct{ N string }
+	spec := backend.Spec{Name: "s", Kind: backend.KindValue, Value: serde.Erase[v2](serde.JSON[v2]{Name: "order"})}
+	rec := snapshot.StateMeta{Name: "s", Kind: backend.KindValue, Value: spec.Value.ID()} // no schema
+	if rw, err := plan(t, spec, nil, rec); err != nil || rw != nil {
+		t.Fatalf("without a migration: %v, %v", rw, err)
+	}
+	spec.Migration = &backend.Migration{From: serde.Erase[v1](serde.JSON[v1]{Name: "order"}),
+		Func: func(v any) (any, error) { return v2{N: strconv.FormatInt(v.(v1).N, 10)}, nil }}
+	rw, err := plan(t, spec, nil, rec)
+	if err != nil || rw == nil {
+		t.Fatalf("pre-schema snapshot with a migration: %v, %v", rw, err)
+	}
+	got, err := rw.Value(nil, []byte(`{"N":5}`))
+	if err != nil || string(got) != `{"N":"5"}` {
+		t.Fatalf("migrated %s, %v", got, err)
+	}
+	spec.Migration.From = serde.Erase[v1](serde.JSON[v1]{Name: "other"})
+	if rw, err := plan(t, spec, nil, rec); err != nil || rw != nil {
+		t.Fatalf("a migration from another serializer: %v, %v", rw, err)
+	}
+}
+
+// TestRewriteCorruptInput: bad recorded bytes wrap snapshot.ErrCorrupt; a failing migration
+// function does not.
+func TestRewriteCorruptInput(t *testing.T) {
+	spec := backend.Spec{Name: "s", Kind: backend.KindValue, Value: serde.Erase[string](serde.String{}),
+		TTL: &ttl.Config{TTL: time.Minute}}
+	fail := errors.New("no")
+	spec.Migration = &backend.Migration{From: serde.Erase[int64](serde.Int64{}), Func: func(any) (any, error) { return nil, fail }}
+	rw, err := plan(t, spec, nil, int64Meta("processing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rw.Value(nil, []byte{1, 2}); !errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("no stamp: %v", err)
+	}
+	if _, err := rw.Value(nil, append(backend.AppendStamp(nil, 1), 1, 2)); !errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("undecodable: %v", err)
+	}
+	old, _ := serde.Int64{}.Append(nil, 1)
+	if _, err := rw.Value(nil, append(backend.AppendStamp(nil, 1), old...)); !errors.Is(err, fail) || errors.Is(err, snapshot.ErrCorrupt) {
+		t.Fatalf("failing migration: %v", err)
+	}
+}
+
+// TestMergeRestoredTTL: snapshots that recorded a state with and without TTL differ, so the
+// backend keeps both and registration refuses to apply one framing to all.
+func TestMergeRestoredTTL(t *testing.T) {
+	differs, err := backend.MergeRestored("op", int64Meta("processing"), int64Meta(""))
+	if err != nil || !differs {
+		t.Fatalf("TTL and no TTL: differs=%v, %v", differs, err)
+	}
+}

@@ -46,6 +46,20 @@ type Spec struct {
 	Migration   *Migration
 }
 
+// Check is what every keyed backend checks of a spec before it registers anything: a value
+// serializer (and a user key serializer for a map), and a valid TTL. The error names the state.
+func (s Spec) Check() error {
+	if s.Value == nil || (s.Kind == KindMap && s.UserKey == nil) {
+		return fmt.Errorf("state %q: spec without serializer", s.Name)
+	}
+	if s.TTL != nil {
+		if err := s.TTL.Validate(); err != nil {
+			return fmt.Errorf("state %q: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
 // TTLTime is what a state with this spec records as snapshot.StateMeta.TTL: its TTL's time
 // characteristic ("processing", "event"), "" without TTL.
 func (s Spec) TTLTime() string {
@@ -129,14 +143,14 @@ func CheckCompatible(operatorID string, have, want snapshot.StateMeta) error {
 // ErrStateConflict. Their serializer IDs and schemas may differ: a subtask that restored the
 // state under an alias (or an evolved schema) and registered it records the new ID (and
 // schema), one that never registered it still records the old one. MergeRestored reports
-// whether add's IDs or schema differ from have's; the backend then
+// whether add's IDs, schemas or TTL time differ from have's; the backend then
 // keeps add beside have, and the descriptor that registers the state must read both
 // (CheckRegistration), so no serializer is ever given bytes it does not declare it reads.
 func MergeRestored(operatorID string, have, add snapshot.StateMeta) (differs bool, err error) {
 	if have.Kind != add.Kind {
 		return false, kindConflict(operatorID, have, add.Kind)
 	}
-	return have.Value != add.Value || have.UserKey != add.UserKey || have.Schema != add.Schema || have.UserKeySchema != add.UserKeySchema, nil
+	return have.Value != add.Value || have.UserKey != add.UserKey || have.Schema != add.Schema || have.UserKeySchema != add.UserKeySchema || have.TTL != add.TTL, nil
 }
 
 // CheckSerializers is the one serializer rule of every backend, keyed and operator state

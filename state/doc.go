@@ -18,6 +18,16 @@
 //	n, _, _ := count.Value()
 //	_ = count.Update(n + 1)
 //
+// # Time-to-live and changing a state's type
+//
+// Every keyed descriptor takes a ttl.Config (package state/ttl, Flink's StateTtlConfig):
+// values, list elements and map entries then expire by processing time or, with
+// ttl.EventTime, by the operator's watermark; expired entries are never returned and are
+// cleaned up by the backend without any call. A descriptor's Migration (MigrateFrom) reads
+// state recorded with another serializer (a changed field type, JSON to CBOR): the backend
+// rewrites it when the descriptor is registered, before the state is used. The README's
+// "State TTL" and "How do I change my state type" say what a restore accepts.
+//
 // # Contracts
 //
 // Threading: a backend and its states are used from one goroutine, the task's; only the

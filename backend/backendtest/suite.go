@@ -57,6 +57,7 @@ func Run(t *testing.T, f Factory) {
 		{"RandomizedModel", testModel},
 		{"LiveStateAcrossSnapshots", testLiveStateAcrossSnapshots},
 		{"TTLBasics", testTTLBasics},
+		{"TTLInvalidConfig", testTTLInvalidConfig},
 		{"TTLEventTime", testTTLEventTime},
 		{"TTLKinds", testTTLKinds},
 		{"TTLRestoreRescale", testTTLRestoreRescale},

@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,5 +130,24 @@ func testTTLEventTime(t *testing.T, f Factory) {
 	e.clock.AdvanceWatermark(110_000)
 	if _, ok := read(3); ok {
 		t.Fatal("key 3 (stamped 100 s) returned at watermark 110 s")
+	}
+}
+
+// testTTLInvalidConfig: a descriptor with an invalid TTL is refused before anything is
+// registered, naming the field; the same name then registers with a valid TTL and works.
+func testTTLInvalidConfig(t *testing.T, f Factory) {
+	e := newEnv(t, f)
+	s := e.open(1, nil)[0]
+	defer closeAll([]*subtask{s})
+	_, err := state.GetValueState(s.kb, state.ValueDescriptor[int64]{Name: "v", TTL: ttl.Config{TTL: time.Second, CleanupSize: -2}})
+	if err == nil || !strings.Contains(err.Error(), "CleanupSize") || !strings.Contains(err.Error(), `"v"`) {
+		t.Fatalf("invalid TTL: %v", err)
+	}
+	v, err := state.GetValueState(s.kb, state.ValueDescriptor[int64]{Name: "v", TTL: ttl.Config{TTL: time.Second}})
+	must(t, err)
+	must(t, s.kb.SetCurrentKey(1))
+	must(t, v.Update(5))
+	if got, ok := get[int64](t, v); !ok || got != 5 {
+		t.Fatalf("value = %d, %v", got, ok)
 	}
 }

@@ -152,7 +152,9 @@ func (r *ttlModelRun) open(p int, hs []*snapshot.KeyedStateHandle) {
 }
 
 // restore snapshots (a checkpoint or a savepoint), restores at a random parallelism, maybe
-// with another TTL, in a new run (event time unknown again), and checks every state.
+// with another TTL, in a new run whose clock starts at the snapshot's watermark (every
+// subtask shares the clock, so every handle records the same one, or none), and checks every
+// state.
 func (r *ttlModelRun) restore() {
 	m := r.m
 	hs := r.e.checkpoint(r.subs, backend.SnapshotOptions{Savepoint: r.rng.IntN(2) == 0})
@@ -164,7 +166,6 @@ func (r *ttlModelRun) restore() {
 		m.ms = m.cfg.Millis()
 	}
 	r.e.clock = &backend.Clock{ProcessingTime: r.e.now.Load}
-	m.wm = noStamp
 	if m.cfg.Time == ttl.EventTime {
 		ts := m.ts
 		if ts == noStamp {

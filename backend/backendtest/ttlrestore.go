@@ -290,9 +290,8 @@ func keysWith(pred func(int64) bool) []int64 {
 }
 
 // testTTLSwitchedOn: state written without TTL and restored with it keeps every value,
-// stamped with the time of the restore: live one TTL from then. Under event time, a restore
-// before the first watermark stamps nothing; an entry is stamped when first read with the
-// event time known.
+// stamped with the time of the restore: live one TTL from then. Under event time that time is
+// the snapshot's watermark (second 9 of fillTTL), where the restored clock starts.
 func testTTLSwitchedOn(t *testing.T, f Factory) {
 	forTimes(t, f, func(t *testing.T, e *ttlEnv) {
 		subs, hs := e.ttlOpen(1, nil, ttl.Config{})
@@ -300,19 +299,17 @@ func testTTLSwitchedOn(t *testing.T, f Factory) {
 		h := e.checkpoint(subs, backend.SnapshotOptions{})
 		closeAll(subs)
 		e.restart()
+		restoredAt := int64(9)
 		if e.cfg.Time == ttl.ProcessingTime {
-			e.at(50)
+			restoredAt = 50
+			e.at(restoredAt)
 		}
 		subs, hs = e.ttlOpen(1, h, e.cfg)
 		all := func(int64) (bool, bool) { return true, true }
-		if e.cfg.Time == ttl.EventTime {
-			verifyTTL(t, subs, hs, all) // no event time yet: nothing stamped, nothing expires
-			e.at(50)
-			verifyTTL(t, subs, hs, all) // the first read with the time known stamps at 50
-		}
-		e.at(59)
 		verifyTTL(t, subs, hs, all)
-		e.at(60)
+		e.at(restoredAt + 9)
+		verifyTTL(t, subs, hs, all)
+		e.at(restoredAt + 10)
 		verifyTTL(t, subs, hs, func(int64) (bool, bool) { return false, false })
 		closeAll(subs)
 	})

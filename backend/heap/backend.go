@@ -71,6 +71,7 @@ func New(ctx context.Context, opts backend.Options) (*Backend, error) {
 	if err := b.restore(ctx, opts); err != nil {
 		return nil, err
 	}
+	b.clock.Restore(opts.Restore, r)
 	return b, nil
 }
 
@@ -134,8 +135,8 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
-		return nil, fmt.Errorf("heap backend: state %q: spec without serializer", spec.Name)
+	if err := spec.Check(); err != nil {
+		return nil, fmt.Errorf("heap backend: %w", err)
 	}
 	meta := b.schemas.Meta(spec)
 	if t, ok := b.states[spec.Name]; ok {

@@ -2,6 +2,7 @@ package heap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -195,6 +196,11 @@ func (b *Backend) rewrite(r *restored, rw *backend.Rewrite) error {
 				var v []byte
 				v, err = rw.Value(nil, rec.value)
 				vals = append(vals, v)
+			}
+			if errors.Is(err, snapshot.ErrCorrupt) { // bad recorded bytes: name their file
+				return fmt.Errorf("heap backend: restore state %q of operator %s: %w", r.m.Name, b.opID, &snapshot.FileError{
+					Path: rec.file, Err: snapshot.ErrCorrupt,
+					Detail: fmt.Sprintf("a record of state %q in key group %d cannot be rewritten: %v", r.m.Name, b.rng.Start+i, err)})
 			}
 			if err != nil {
 				return fmt.Errorf("heap backend: restore state %q of operator %s: a record in key group %d: %w", r.m.Name, b.opID, b.rng.Start+i, err)

@@ -18,7 +18,7 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 		return nil, backend.ErrClosed
 	}
 	s := &asyncSnapshot{id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
-		workers: opts.Workers, running: &b.running}
+		workers: opts.Workers, running: &b.running, watermark: b.clock.SnapshotWatermark()}
 	b.running.Add(1)
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
@@ -80,6 +80,8 @@ type asyncSnapshot struct {
 	workers int
 	metas   []snapshot.StateMeta
 	states  []frozen
+	// watermark is the TTL clock's at the synchronous phase (KeyedStateHandle.TTLWatermark).
+	watermark *int64
 	// running is the backend's count of running snapshots, decremented once by end.
 	running *atomic.Int32
 	// claimed is set by the first of Run and Release; the other then does nothing.
@@ -124,7 +126,11 @@ func (s *asyncSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*s
 		}
 		return nil
 	}
-	return snapshot.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, build)
+	h, err := snapshot.WriteFull(ctx, f, s.rng, s.keySer, s.metas, s.comp, s.workers, build)
+	if h != nil {
+		h.TTLWatermark = s.watermark
+	}
+	return h, err
 }
 
 // NotifyCheckpointComplete implements backend.Keyed: a hashmap snapshot shares nothing with

@@ -101,6 +101,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	b.workDir, b.dbDir, b.lock = dir, filepath.Join(dir, "db"), lock
 	b.sweep = newSweeper(b, max(opts.TTLCleanupRate, 0))
+	// Event-time TTL judges restored entries at least as the snapshots did: the clock starts
+	// at the least watermark they recorded for the key groups restored here.
+	opts.Clock.Restore(opts.Restore, opts.KeyGroupRange)
 	b.faults = newFaults(b.opID, dir, opts.Logger)
 	b.opts.faults = b.faults
 	if err := b.open(ctx); err != nil {
@@ -252,8 +255,8 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	if b.closed {
 		return nil, backend.ErrClosed
 	}
-	if spec.Value == nil || (spec.Kind == backend.KindMap && spec.UserKey == nil) {
-		return nil, fmt.Errorf("lsm backend: state %q: spec without serializer", spec.Name)
+	if err := spec.Check(); err != nil {
+		return nil, fmt.Errorf("lsm backend: %w", err)
 	}
 	if !validKind(spec.Kind) {
 		return nil, fmt.Errorf("lsm backend: state %q: unknown kind %d", spec.Name, spec.Kind)
@@ -272,13 +275,12 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 			}
 			return e.view, nil
 		}
-		if err := b.countDropped(e, &ev); err != nil {
-			return nil, err
-		}
-		if rw != nil {
-			if err := b.rewrite(e, rw); err != nil {
+		if rw != nil { // one pass: the rewrite counts the dropped fields too
+			if err := b.rewrite(e, rw, &ev, meta); err != nil {
 				return nil, err
 			}
+		} else if err := b.countDropped(e, &ev); err != nil {
+			return nil, err
 		}
 		ev.Log(b.opts.Logger, b.opID)
 		e.alt = nil
@@ -323,7 +325,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 			return nil, err
 		}
 		e.view, e.ttl = v, spec.TTL
-		b.sweep.add(sweepState{id: e.id, name: spec.Name, kind: spec.Kind, time: spec.TTL.Time, ms: spec.TTL.Millis()})
+		b.sweep.add(sweepState{id: e.id, name: spec.Name, kind: spec.Kind, ttl: spec.TTL})
 	}
 	return e.view, nil
 }

@@ -102,7 +102,10 @@
 // are imported with batched writes, their state ids translated. A descriptor registered
 // with another TTL (switched on or off) or with a Migration (backend.CheckRegistration) has
 // every stored value of its state rewritten before the state is returned, in bounded
-// batches, with progress on Options.Logger.
+// batches, with progress on Options.Logger. The rewritten values go under a fresh state id,
+// and one last batch records the state under it and deletes the old id's entries: a rewrite
+// that fails leaves the state as it was restored. Corrupt stored bytes fail it with
+// snapshot.ErrCorrupt naming the state and key group.
 //
 // # State TTL
 //

@@ -87,8 +87,9 @@ func (b *Backend) NotifyCheckpointAborted(id int64) error {
 
 // snapshot is the synchronous phase of an incremental checkpoint: hard-link the database's
 // files into a local checkpoint directory. The caller (Backend.Snapshot) has flushed the
-// memtables, bounded by the checkpoint's deadline and Pebble's failures (faults.go).
-func (inc *incremental) snapshot(id int64) (backend.AsyncSnapshot, error) {
+// memtables, bounded by the checkpoint's deadline and Pebble's failures (faults.go). ttlWM is
+// the TTL clock's watermark (nil: none), recorded on the handle.
+func (inc *incremental) snapshot(id int64, ttlWM *int64) (backend.AsyncSnapshot, error) {
 	b := inc.b
 	// A full or read-only disk fails the checkpoint with the same fix as a failed flush.
 	if err := b.opts.FS.MkdirAll(inc.root, 0o755); err != nil {
@@ -100,7 +101,7 @@ func (inc *incremental) snapshot(id int64) (backend.AsyncSnapshot, error) {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: %w", id, b.opID, err)
 	}
 	s := &incSnapshot{inc: inc, id: id, dir: dir, fs: b.opts.FS, rng: b.rng, keySer: b.keySer, opID: b.opID,
-		conc: b.opts.TransferConcurrency}
+		conc: b.opts.TransferConcurrency, ttlWM: ttlWM}
 	for _, e := range b.orderedStates() {
 		if q, ok := e.st.(*heapTimerQueue); ok {
 			s.heapTimers = append(s.heapTimers, frozenHeapTimers{idx: len(s.metas), f: q.q.Freeze()})
@@ -155,8 +156,11 @@ type incSnapshot struct {
 	// heapTimers are the timer queues kept in memory, frozen in the synchronous phase; the
 	// database files do not hold them, so they go to the handle's Extra full file.
 	heapTimers []frozenHeapTimers
-	once       sync.Once
-	done       bool
+	// ttlWM is the TTL clock's watermark at the synchronous phase (nil: none), recorded on
+	// the handle.
+	ttlWM *int64
+	once  sync.Once
+	done  bool
 }
 
 // Release implements backend.AsyncSnapshot: the local checkpoint directory is removed.
@@ -271,7 +275,7 @@ func (s *incSnapshot) upload(ctx context.Context, out snapshot.SharedStreamFacto
 	s.inc.mu.Lock()
 	s.inc.pending[s.id] = files
 	s.inc.mu.Unlock()
-	return &snapshot.KeyedStateHandle{KeyGroupRange: s.rng, KeySerializer: s.keySer, States: s.metas, Incremental: ih}, nil
+	return &snapshot.KeyedStateHandle{KeyGroupRange: s.rng, KeySerializer: s.keySer, States: s.metas, Incremental: ih, TTLWatermark: s.ttlWM}, nil
 }
 
 // writeHeapTimers writes the heap timers as a canonical full snapshot file of the

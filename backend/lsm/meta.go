@@ -56,8 +56,13 @@ func (b *Backend) writeBackendMeta() error {
 	return b.db.Set([]byte(metaBackendKey), v, pebble.NoSync)
 }
 
+// stateRecordOf returns the persisted registration record of e.
+func stateRecordOf(e *stateEntry) ([]byte, error) {
+	return json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey, Schema: e.meta.Schema, TTL: e.meta.TTL, UserKeySchema: e.meta.UserKeySchema})
+}
+
 func (b *Backend) writeStateMeta(e *stateEntry) error {
-	v, err := json.Marshal(stateRecord{ID: e.id, Kind: e.meta.Kind, Value: e.meta.Value, UserKey: e.meta.UserKey, Schema: e.meta.Schema, TTL: e.meta.TTL, UserKeySchema: e.meta.UserKeySchema})
+	v, err := stateRecordOf(e)
 	if err != nil {
 		return err
 	}

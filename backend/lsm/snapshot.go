@@ -28,16 +28,19 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 	if err := b.commitWrites(); err != nil {
 		return nil, err
 	}
+	// The TTL clock's watermark as of this synchronous phase goes on the handle, so that a
+	// restore judges event-time TTL at least as this snapshot did (backend.Clock.Restore).
+	wm := b.opts.Clock.SnapshotWatermark()
 	if b.inc != nil && !opts.Savepoint {
 		// The flush is bounded by the checkpoint's deadline and by Pebble's failures:
 		// DB.Flush would wait forever for a flush Pebble retries on a full disk.
 		if err := b.flush(opts.Deadline); err != nil {
 			return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: flush: %w", checkpointID, b.opID, err)
 		}
-		return b.inc.snapshot(checkpointID)
+		return b.inc.snapshot(checkpointID, wm)
 	}
 	s := &fullSnapshot{b: b, id: checkpointID, opID: b.opID, rng: b.rng, keySer: b.keySer, comp: opts.Compression,
-		dbDir: b.dbDir, index: map[uint16]int{}, workers: opts.Workers}
+		dbDir: b.dbDir, index: map[uint16]int{}, workers: opts.Workers, ttlWM: wm}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
 	}
@@ -47,11 +50,7 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 		}
 		s.index[e.id] = len(s.metas)
 		s.metas = append(s.metas, e.meta)
-		cut := expiry{}
-		if e.ttl != nil {
-			cut = expiry{on: true, ms: e.ttl.Millis(), now: b.opts.Clock.Now(e.ttl.Time)}
-		}
-		s.expire = append(s.expire, cut)
+		s.expire = append(s.expire, backend.ExpiryAt(e.ttl, b.opts.Clock))
 	}
 	s.snap = b.db.NewSnapshot()
 	b.mu.Lock()
@@ -83,10 +82,13 @@ type fullSnapshot struct {
 	workers int
 	// expire says, per state of metas, which entries the snapshot leaves out: those of a
 	// registered TTL state expired at the time of the synchronous phase.
-	expire []expiry
+	expire []backend.Expiry
 	// heapTimers are the timer queues kept in memory (Options.TimerService heap), frozen in
 	// the synchronous phase; the database has none of their timers.
 	heapTimers []frozenHeapTimers
+	// ttlWM is the TTL clock's watermark at the synchronous phase (nil: none), recorded on
+	// the handle.
+	ttlWM *int64
 
 	once sync.Once
 	snap *pebble.Snapshot
@@ -136,6 +138,7 @@ func (s *fullSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*sn
 	if err != nil {
 		return nil, fmt.Errorf("lsm backend: snapshot %d of operator %s: %w", s.id, s.opID, s.b.dbErr(err))
 	}
+	h.TTLWatermark = s.ttlWM
 	return h, nil
 }
 
@@ -204,10 +207,8 @@ func (s *fullSnapshot) writeKeyGroup(kg int, w *snapshot.BlockBuilder) error {
 			if elems, err = splitList(elems[:0], v); err != nil {
 				return s.b.corruptKey(it.Key(), err)
 			}
-			if cut.on {
-				if elems, err = cut.live(elems); err != nil {
-					return s.b.corruptKey(it.Key(), err)
-				}
+			if elems, err = cut.LiveBytes(elems); err != nil {
+				return s.b.corruptKey(it.Key(), err)
 			}
 			if len(elems) == 0 {
 				continue
@@ -218,12 +219,10 @@ func (s *fullSnapshot) writeKeyGroup(kg int, w *snapshot.BlockBuilder) error {
 			}
 			continue
 		}
-		if cut.on {
-			if expired, err := cut.expired(v); err != nil {
-				return s.b.corruptKey(it.Key(), err)
-			} else if expired {
-				continue
-			}
+		if expired, err := cut.ExpiredBytes(v); err != nil {
+			return s.b.corruptKey(it.Key(), err)
+		} else if expired {
+			continue
 		}
 		switch s.metas[idx].Kind {
 		case backend.KindMap:
@@ -239,32 +238,4 @@ func (s *fullSnapshot) writeKeyGroup(kg int, w *snapshot.BlockBuilder) error {
 		ts = f.write(w, kg-s.rng.Start, ts)
 	}
 	return nil
-}
-
-// expiry judges the entries of a TTL state for a full snapshot: those expired at now under a
-// TTL of ms milliseconds are left out (on false: every entry is kept).
-type expiry struct {
-	on      bool
-	ms, now int64
-}
-
-// expired reports whether the stamped value v has expired.
-func (x expiry) expired(v []byte) (bool, error) {
-	at, _, err := backend.StampOf(v)
-	return err == nil && backend.Expired(at, x.ms, x.now), err
-}
-
-// live returns the elements of elems that have not expired, in place.
-func (x expiry) live(elems [][]byte) ([][]byte, error) {
-	out := elems[:0]
-	for _, e := range elems {
-		expired, err := x.expired(e)
-		if err != nil {
-			return elems, err
-		}
-		if !expired {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }

@@ -2,6 +2,7 @@ package lsm
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,9 @@ const (
 	// sweepMaxBurst caps a step's budget at this much time's worth of the rate, after an
 	// idle spell.
 	sweepMaxBurst = 100 * time.Millisecond
+	// maxCorruptReported bounds the corrupt keys the sweep remembers having logged; corrupt
+	// entries beyond them are logged in every pass they are found.
+	maxCorruptReported = 1024
 )
 
 // sweepState is a registered TTL state, as the sweep needs it.
@@ -38,8 +42,7 @@ type sweepState struct {
 	id   uint16
 	name string
 	kind backend.Kind
-	time ttl.TimeCharacteristic
-	ms   int64 // the TTL in milliseconds
+	ttl  *ttl.Config
 }
 
 // SweepStats counts the work of a backend's TTL cleanup since it was created.
@@ -52,6 +55,10 @@ type SweepStats struct {
 	Deleted, Rewritten int64
 	// Passes is the number of complete passes over every TTL state's entries.
 	Passes int64
+	// Corrupt is the number of entries the sweep skipped because their stored bytes do not
+	// decode (a value without its stamp, a list that does not split); an entry that stays
+	// corrupt counts again in every pass. Each is logged at level Error.
+	Corrupt int64
 }
 
 type sweeper struct {
@@ -68,16 +75,22 @@ type sweeper struct {
 	// stats counts the current step's work; total, every finished step's, read by
 	// Backend.TTLCleanupStats from any goroutine.
 	stats SweepStats
-	total struct{ visited, seeks, deleted, rewritten, passes atomic.Int64 }
+	total struct{ visited, seeks, deleted, rewritten, passes, corrupt atomic.Int64 }
 	err   error // the first failure, after which the sweep stops
+	// reported are the corrupt keys logged already (at most maxCorruptReported), so that an
+	// entry that stays corrupt is not logged again in every pass.
+	reported map[string]struct{}
 
-	now   []int64 // per state: the time of the current step
-	elems [][]byte
-	buf   []byte
+	at []backend.Expiry // per state: its judge at the time of the current step
+	// passStart is when the current pass began, warned when the last slow pass was logged.
+	passStart, warned time.Time
+	elems             [][]byte
+	buf               []byte
 }
 
 func newSweeper(b *Backend, rate int) *sweeper {
-	return &sweeper{b: b, rate: rate, kg: b.rng.Start, last: time.Now()}
+	now := time.Now()
+	return &sweeper{b: b, rate: rate, kg: b.rng.Start, last: now, passStart: now}
 }
 
 // add makes the registered TTL state st part of the sweep; its span is swept from the next
@@ -119,9 +132,9 @@ func (s *sweeper) step(budget int) error {
 	if len(s.states) == 0 || b.closed {
 		return nil
 	}
-	s.now = s.now[:0]
+	s.at = s.at[:0]
 	for _, st := range s.states {
-		s.now = append(s.now, b.opts.Clock.Now(st.time))
+		s.at = append(s.at, backend.ExpiryAt(st.ttl, b.opts.Clock))
 	}
 	it, err := b.newIter(nil)
 	if err != nil {
@@ -146,11 +159,20 @@ func (s *sweeper) step(budget int) error {
 			budget--
 			s.stats.Visited++
 			v, err := it.ValueAndErr()
+			var corrupt error
 			if err == nil {
-				err = s.entry(st, s.now[s.si], it.Key(), v)
+				corrupt, err = s.entry(st, s.at[s.si], it.Key(), v)
 			}
+			// A read or write error stops the sweep: it is the database failing (Pebble's
+			// fault, recorded for every call of the backend, or a failed commit, which every
+			// later write returns), and going on would fail the same way at every step.
 			if err != nil {
 				return fmt.Errorf("lsm backend: TTL cleanup of state %q of operator %s, key group %d: %w", st.name, b.opID, s.kg, b.dbErr(err))
+			}
+			// A corrupt entry is skipped: it may never be read again, so stopping at it would
+			// keep every expired entry after it on disk for good.
+			if corrupt != nil {
+				s.corrupt(st, it.Key(), corrupt)
 			}
 			s.after = append(s.after[:0], it.Key()...)
 		}
@@ -166,11 +188,33 @@ func (s *sweeper) step(budget int) error {
 			if s.kg++; s.kg > b.rng.End {
 				s.kg = b.rng.Start
 				s.stats.Passes++
+				s.passDone()
 				return nil // at most one pass per step: a small state is not swept over and over
 			}
 		}
 	}
 	return nil
+}
+
+// passDone ends a pass. A pass that took longer than the shortest TTL means entries expire
+// faster than the sweep examines them: the store then holds more than a TTL's worth of
+// expired entries, and grows while the job keeps its pace. That is logged (at most once a
+// minute) with the fix, since nothing else would show it.
+func (s *sweeper) passDone() {
+	now := time.Now()
+	took := now.Sub(s.passStart)
+	s.passStart = now
+	shortest := time.Duration(math.MaxInt64)
+	for _, st := range s.states {
+		shortest = min(shortest, st.ttl.TTL)
+	}
+	if took <= shortest || now.Sub(s.warned) < time.Minute {
+		return
+	}
+	s.warned = now
+	s.b.opts.Logger.Warn("lsm backend: a TTL cleanup pass took longer than the shortest TTL, so expired entries pile up; "+
+		"raise state.backend.lsm.ttl-cleanup-rate above the rate at which entries expire",
+		"operator", s.b.opID, "pass", took.Round(time.Millisecond), "ttl", shortest, "rate", s.rate)
 }
 
 func (s *sweeper) publish() {
@@ -179,6 +223,24 @@ func (s *sweeper) publish() {
 	s.total.deleted.Add(s.stats.Deleted)
 	s.total.rewritten.Add(s.stats.Rewritten)
 	s.total.passes.Add(s.stats.Passes)
+	s.total.corrupt.Add(s.stats.Corrupt)
+}
+
+// corrupt counts the corrupt entry k of state st that the sweep skips, and logs it at level
+// Error, once per key while at most maxCorruptReported keys are remembered.
+func (s *sweeper) corrupt(st sweepState, k []byte, err error) {
+	s.stats.Corrupt++
+	if _, ok := s.reported[string(k)]; ok {
+		return
+	}
+	if s.reported == nil {
+		s.reported = map[string]struct{}{}
+	}
+	if len(s.reported) < maxCorruptReported {
+		s.reported[string(k)] = struct{}{}
+	}
+	s.b.opts.Logger.Error("lsm backend: TTL cleanup skips a corrupt entry; reading its key fails the same way",
+		"operator", s.b.opID, "state", st.name, "keyGroup", s.kg, "err", err)
 }
 
 // TTLCleanupStats returns the work of the backend's TTL cleanup so far. It may be called from
@@ -186,60 +248,62 @@ func (s *sweeper) publish() {
 func (b *Backend) TTLCleanupStats() SweepStats {
 	t := &b.sweep.total
 	return SweepStats{Visited: t.visited.Load(), Seeks: t.seeks.Load(), Deleted: t.deleted.Load(),
-		Rewritten: t.rewritten.Load(), Passes: t.passes.Load()}
+		Rewritten: t.rewritten.Load(), Passes: t.passes.Load(), Corrupt: t.corrupt.Load()}
 }
 
-// entry deletes the stored entry k (value v) of state st if it expired at now, drops a list's
-// expired elements, and stamps NoStamp values with now when it is known.
-func (s *sweeper) entry(st sweepState, now int64, k, v []byte) error {
+// entry deletes the stored entry k (value v) of state st if it expired (judged by x), drops
+// a list's expired elements, and stamps NoStamp values with the time once it is known.
+// corrupt says why v does not decode (the entry is left as it is); err is a failed write.
+func (s *sweeper) entry(st sweepState, x backend.Expiry, k, v []byte) (corrupt, err error) {
 	if st.kind != backend.KindList {
 		at, _, err := backend.StampOf(v)
 		if err != nil {
-			return s.b.corruptKey(k, err)
+			return s.b.corruptKey(k, err), nil
 		}
+		expired, restamp, keep := x.Judge(at)
 		switch {
-		case backend.Expired(at, st.ms, now):
+		case expired:
 			s.stats.Deleted++
-			return s.b.del(k)
-		case at == backend.NoStamp && now != backend.NoStamp:
+			return nil, s.b.del(k)
+		case restamp:
 			s.stats.Rewritten++
-			s.buf = append(backend.AppendStamp(s.buf[:0], now), v[backend.StampLen:]...)
-			return s.b.set(k, s.buf)
+			s.buf = append(backend.AppendStamp(s.buf[:0], keep), v[backend.StampLen:]...)
+			return nil, s.b.set(k, s.buf)
 		}
-		return nil
+		return nil, nil
 	}
-	var err error
 	if s.elems, err = splitList(s.elems[:0], v); err != nil {
-		return s.b.corruptKey(k, err)
+		return s.b.corruptKey(k, err), nil
 	}
 	s.buf = s.buf[:0]
 	changed := false
 	for _, e := range s.elems {
 		at, _, err := backend.StampOf(e)
 		if err != nil {
-			return s.b.corruptKey(k, err)
+			return s.b.corruptKey(k, err), nil
 		}
+		expired, restamp, keep := x.Judge(at)
 		switch {
-		case backend.Expired(at, st.ms, now):
+		case expired:
 			changed = true
 			continue
-		case at == backend.NoStamp && now != backend.NoStamp:
+		case restamp:
 			changed = true
 			s.buf = appendListElement(s.buf, e)
 			start := len(s.buf) - len(e)
-			backend.AppendStamp(s.buf[start:start], now) // overwrites the element's stamp in place
+			backend.AppendStamp(s.buf[start:start], keep) // overwrites the element's stamp in place
 		default:
 			s.buf = appendListElement(s.buf, e)
 		}
 	}
 	switch {
 	case !changed:
-		return nil
+		return nil, nil
 	case len(s.buf) == 0:
 		s.stats.Deleted++
-		return s.b.del(k)
+		return nil, s.b.del(k)
 	default:
 		s.stats.Rewritten++
-		return s.b.set(k, s.buf)
+		return nil, s.b.set(k, s.buf)
 	}
 }

@@ -3,8 +3,11 @@ package lsm_test
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
@@ -422,5 +425,86 @@ func BenchmarkTTLPlateau(b *testing.B) {
 		b.ReportMetric(float64(maxEntries), "max-entries")
 		b.ReportMetric(float64(maxDisk>>10), "max-disk-KiB")
 		must(b, be.Close())
+	}
+}
+
+// TestTTLCleanupSkipsCorruptEntry: a stored value without its stamp (corrupt bytes) in the
+// middle of a TTL state is skipped, counted and logged at level Error with its state and key
+// group, and the sweep goes on to delete every expired entry after it, in this pass and the
+// next: a corrupt entry that is never read again must not keep the sweep stopped for good.
+func TestTTLCleanupSkipsCorruptEntry(t *testing.T) {
+	e := newTTLEnv(t, false)
+	b, kb := e.open(nil, lsm.Options{TTLCleanupRate: -1}) // no sweep from the access hook: SweepStep drives it
+	v, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v", TTL: ttl.Config{TTL: time.Second}})
+	must(t, err)
+	const n = 1000
+	for k := range int64(n) {
+		must(t, kb.SetCurrentKey(k))
+		must(t, v.Update(k))
+	}
+	// Corrupt the entry in the middle of the key order.
+	db := committed(t, b)
+	lo, hi := span(0, maxP-1)
+	it, err := db.NewIter(nil)
+	must(t, err)
+	it.SetBounds(lo, hi)
+	var bad []byte
+	i := 0
+	for valid := it.First(); valid && bad == nil; valid = it.Next() {
+		if i++; i == n/2 {
+			bad = append([]byte(nil), it.Key()...)
+		}
+	}
+	must(t, it.Close())
+	must(t, db.Set(bad, []byte{1, 2, 3}, pebble.NoSync)) // shorter than a stamp
+	e.now.Add(1000)                                      // every other entry expired
+	for pass := range 2 {
+		for b.TTLCleanupStats().Passes == int64(pass) {
+			must(t, b.SweepStep(100))
+		}
+		if pass == 0 {
+			if got := countEntries(t, b); got != 1 {
+				t.Fatalf("%d entries left after a pass; want the corrupt one only (stats %+v)", got, b.TTLCleanupStats())
+			}
+			for k := int64(n); k < 2*n; k++ { // new keys, expired by the next pass
+				must(t, kb.SetCurrentKey(k))
+				must(t, v.Update(k))
+			}
+			e.now.Add(1000)
+		}
+	}
+	if got := countEntries(t, b); got != 1 {
+		t.Fatalf("%d entries left after the second pass; want the corrupt one only (stats %+v)", got, b.TTLCleanupStats())
+	}
+	st := b.TTLCleanupStats()
+	if st.Corrupt != 2 || st.Deleted != 2*n-1 {
+		t.Fatalf("stats %+v; want Corrupt 2 (one per pass) and the other entries deleted", st)
+	}
+	logs := e.logs.String()
+	if strings.Count(logs, "skips a corrupt entry") != 1 || !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, "state=v") || !strings.Contains(logs, "keyGroup=") {
+		t.Fatalf("want one Error line naming the state and key group of the corrupt entry; logs:\n%s", logs)
+	}
+}
+
+// TestTTLCleanupWarnsWhenBehind: a pass that takes longer than the shortest TTL is logged as
+// a warning that names the fix, once.
+func TestTTLCleanupWarnsWhenBehind(t *testing.T) {
+	e := newTTLEnv(t, false)
+	b, kb := e.open(nil, lsm.Options{TTLCleanupRate: -1})
+	v, err := state.GetValueState(kb, state.ValueDescriptor[int64]{Name: "v", TTL: ttl.Config{TTL: 5 * time.Millisecond}})
+	must(t, err)
+	for k := range int64(200) {
+		must(t, kb.SetCurrentKey(k))
+		must(t, v.Update(k))
+	}
+	for pass := range int64(2) {
+		for b.TTLCleanupStats().Passes == pass {
+			must(t, b.SweepStep(10))
+			time.Sleep(time.Millisecond) // a pass of 20 steps takes longer than the 5 ms TTL
+		}
+	}
+	logs := e.logs.String()
+	if strings.Count(logs, "took longer than the shortest TTL") != 1 || !strings.Contains(logs, "ttl-cleanup-rate") {
+		t.Fatalf("want one warning naming the rate to raise; logs:\n%s", logs)
 	}
 }

@@ -189,6 +189,10 @@ type KeyedStateHandle struct {
 	// Incremental, if set, makes this an incremental handle of the lsm backend: File,
 	// Compression and Blocks are then unset and the state is in Incremental's files.
 	Incremental *IncrementalHandle `json:"incremental,omitempty"`
+	// TTLWatermark is the watermark of the subtask's TTL clock at the snapshot's synchronous
+	// phase, absent while it had none: a restore starts its clock there, so that event-time
+	// TTL judges the restored entries as the snapshot did (backend.Clock.Restore).
+	TTLWatermark *int64 `json:"ttlWatermark,omitempty"`
 }
 
 // EncodeMetadata returns the bytes of a _metadata file: magic, version, CRC-32C of the body,

@@ -26,10 +26,15 @@ func canonicalBackend(name string) (string, error) {
 // soloStateBackend returns the named state backend as the demo and the benchmarks use it:
 // built from the configuration as `run` builds it, but without managed memory, so that an lsm
 // backend has its own memory (a 64 MiB block cache) and a measurement sees one backend alone.
-// It holds no shared resources: closing the keyed backends it creates is enough.
-func soloStateBackend(name string, incremental bool) (backend.StateBackend, error) {
-	cfg, err := config.Parse(map[string]string{config.KeyBackend: name, config.KeyIncremental: fmt.Sprint(incremental),
-		lsm.ConfigPrefix + "memory.managed": "false"})
+// It holds no shared resources: closing the keyed backends it creates is enough. extra are
+// more configuration keys and values, in pairs.
+func soloStateBackend(name string, incremental bool, extra ...string) (backend.StateBackend, error) {
+	keys := map[string]string{config.KeyBackend: name, config.KeyIncremental: fmt.Sprint(incremental),
+		lsm.ConfigPrefix + "memory.managed": "false"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		keys[extra[i]] = extra[i+1]
+	}
+	cfg, err := config.Parse(keys)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/streamstate/streamstate/backend/lsm"
+
 	"github.com/streamstate/streamstate/cmd/streamstate/internal/bench"
 )
 
@@ -27,6 +29,7 @@ type benchTTLCmd struct {
 	List      bool          `help:"Also add each new key's value to a list state with the same TTL."`
 	Map       bool          `help:"Also put each new key's value into a map state with the same TTL."`
 	Cleanup   int           `name:"cleanup-size" help:"Entries the hashmap backend checks for expiry per state access (ttl.Config.CleanupSize; 0: the default, -1: none)."`
+	LSMRate   int           `name:"lsm-cleanup-rate" help:"Entries per second the lsm backend's TTL sweep examines at most (state.backend.lsm.ttl-cleanup-rate; 0: its default). It must exceed the rate at which entries expire (rate x states) for the store to level off."`
 	Tolerance float64       `default:"10" help:"A quantity has plateaued when the last third's maximum is at most this many percent above the middle third's (reported, not enforced)."`
 	JSON      bool          `name:"json" help:"Print one JSON object per sample and summary line."`
 }
@@ -59,6 +62,9 @@ func (c *benchTTLCmd) Validate() error {
 	if c.Cleanup < -1 {
 		errs = append(errs, fmt.Errorf("--cleanup-size must be a count of entries, 0 for the default or -1 for none, got %d", c.Cleanup))
 	}
+	if c.LSMRate < 0 {
+		errs = append(errs, fmt.Errorf("--lsm-cleanup-rate must be a positive rate, or 0 for the backend's default, got %d", c.LSMRate))
+	}
 	if c.Tolerance < 0 {
 		errs = append(errs, fmt.Errorf("--tolerance must not be negative, got %v", c.Tolerance))
 	}
@@ -83,7 +89,11 @@ func (c *benchTTLCmd) Run(e *env) error {
 }
 
 func (c *benchTTLCmd) runOne(e *env, name string) error {
-	sb, err := soloStateBackend(name, false)
+	var extra []string
+	if c.LSMRate > 0 {
+		extra = []string{lsm.ConfigPrefix + "ttl-cleanup-rate", fmt.Sprint(c.LSMRate)}
+	}
+	sb, err := soloStateBackend(name, false, extra...)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,71 @@
+package backend
+
+import "github.com/streamstate/streamstate/state/ttl"
+
+// Expiry judges the stored entries of one TTL state at one moment, as a full snapshot's
+// synchronous phase or a cleanup step does, by the rule the TTL view applies to reads
+// (Expired). The zero Expiry, a state without TTL, expires and restamps nothing.
+type Expiry struct {
+	on      bool
+	ms, now int64
+}
+
+// ExpiryAt returns the Expiry of a state whose TTL is cfg (nil or disabled: the zero Expiry)
+// at the clock's current time in cfg's time characteristic.
+func ExpiryAt(cfg *ttl.Config, c *Clock) Expiry {
+	if cfg == nil || !cfg.Enabled() {
+		return Expiry{}
+	}
+	return Expiry{on: true, ms: cfg.Millis(), now: c.Now(cfg.Time)}
+}
+
+// On reports whether x judges a state with TTL.
+func (x Expiry) On() bool { return x.on }
+
+// Now is the time x judges at.
+func (x Expiry) Now() int64 { return x.now }
+
+// Judge decides about an entry stamped at: whether it expired, and the stamp it keeps — now
+// for a NoStamp entry once the time is known (restamp is then true), at otherwise.
+func (x Expiry) Judge(at int64) (expired, restamp bool, keep int64) {
+	switch {
+	case !x.on:
+		return false, false, at
+	case Expired(at, x.ms, x.now):
+		return true, false, at
+	case at == NoStamp && x.now != NoStamp:
+		return false, true, x.now
+	}
+	return false, false, at
+}
+
+// Expired reports whether an entry stamped at expired.
+func (x Expiry) Expired(at int64) bool { return x.on && Expired(at, x.ms, x.now) }
+
+// ExpiredBytes reports whether the encoded stamped value v expired; it fails, without
+// judging, when v has no stamp.
+func (x Expiry) ExpiredBytes(v []byte) (bool, error) {
+	if !x.on {
+		return false, nil
+	}
+	at, _, err := StampOf(v)
+	return err == nil && Expired(at, x.ms, x.now), err
+}
+
+// LiveBytes returns the encoded stamped elements of elems that have not expired, in place.
+func (x Expiry) LiveBytes(elems [][]byte) ([][]byte, error) {
+	if !x.on {
+		return elems, nil
+	}
+	out := elems[:0]
+	for _, e := range elems {
+		expired, err := x.ExpiredBytes(e)
+		if err != nil {
+			return elems, err
+		}
+		if !expired {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
