@@ -17,28 +17,27 @@ import (
 // runtime sets it from the task's. A Clock must not be copied after its first use.
 type Clock struct {
 	// ProcessingTime returns the processing time in milliseconds since the epoch. Tests set
-	// a manual clock here. Default: the wall clock, read by a goroutine of the Clock once per
-	// coarseTick while the Clock is read (it ends after coarseIdle without a read, and the
-	// next read starts it again), so that a read, which TTL states do several times per
-	// access, costs an atomic load instead of a clock read of tens of nanoseconds. The time
-	// it returns lags the wall clock by up to a tick (more while the process is starved of
-	// CPU); TTL stamps and expiry read the same clock, so an entry lives its TTL give or
-	// take that lag, the precision Flink's System.currentTimeMillis has.
+	// a manual clock here, before the Clock is first read. Default: the wall clock, read by
+	// a goroutine of the Clock once per coarseTick for coarseLife, after which the next read
+	// starts a new one (so an idle Clock has none), so that a read, which TTL states do
+	// several times per access, is one atomic load instead of a clock read of tens of
+	// nanoseconds. The time it returns lags the wall clock by up to a tick (more while the
+	// process is starved of CPU); TTL stamps and expiry read the same clock, so an entry
+	// lives its TTL give or take that lag, the precision Flink's System.currentTimeMillis has.
 	ProcessingTime func() int64
 	// Both are stored as uint64(v) ^ 1<<63, so that the zero value is math.MinInt64: unknown.
 	watermark atomic.Uint64
 	timestamp atomic.Uint64
 	// wall is the wall clock (ms) as the ticking goroutine last read it; 0 while none runs.
+	// It is set only while ProcessingTime is nil.
 	wall atomic.Int64
-	// read is set by the reads of wall: the goroutine ends after coarseIdle without one.
-	read atomic.Bool
 }
 
 // coarseTick is how often the default processing time is read from the wall clock, and
-// coarseIdle how long it goes on without a read of it.
+// coarseLife how long one ticking goroutine runs.
 const (
 	coarseTick = time.Millisecond
-	coarseIdle = time.Second
+	coarseLife = time.Second
 )
 
 func flip(v int64) uint64 { return uint64(v) ^ 1<<63 }
@@ -114,41 +113,37 @@ func (c *Clock) Stamp(t ttl.TimeCharacteristic) int64 {
 	return c.Watermark() // NoStamp (math.MinInt64) before the first watermark
 }
 
+// processing is the processing time. Its common case, the coarse wall clock running, is one
+// load and inlines into the TTL views; the rest is processingSlow.
 func (c *Clock) processing() int64 {
-	switch {
-	case c == nil:
-		return time.Now().UnixMilli()
-	case c.ProcessingTime != nil:
-		return c.ProcessingTime()
-	}
-	if ms := c.wall.Load(); ms != 0 {
-		if !c.read.Load() { // a load first: most reads then write nothing to a shared line
-			c.read.Store(true)
-		}
+	if ms := c.wall.Load(); ms != 0 { // set only while ProcessingTime is nil
 		return ms
 	}
+	return c.processingSlow()
+}
+
+func (c *Clock) processingSlow() int64 {
+	if c.ProcessingTime != nil {
+		return c.ProcessingTime()
+	}
 	now := time.Now().UnixMilli()
-	if c.wall.CompareAndSwap(0, now) { // only the reader that finds no goroutine starts one
-		c.read.Store(true)
-		go c.tick(coarseTick, coarseIdle)
+	if c.wall.CompareAndSwap(0, max(now, 1)) { // only the reader that finds no goroutine starts one
+		go c.tick(coarseTick, coarseLife)
 	}
 	return now
 }
 
-// tick keeps c.wall the wall clock, read every tick, until no one read it for idle; it then
-// sets c.wall to 0, which makes the next read start a new tick (wall is 0 only while none
-// runs, so at most one runs at a time).
-func (c *Clock) tick(tick, idle time.Duration) {
+// tick keeps c.wall the wall clock, read every tick, for life; it then sets c.wall to 0,
+// which makes the next read start a new tick (wall is 0 only while none runs, so at most one
+// runs at a time, and a Clock nobody reads has none after life).
+func (c *Clock) tick(tick, life time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	checked := time.Now()
+	end := time.Now().Add(life)
 	for now := range t.C {
-		if now.Sub(checked) >= idle {
-			if !c.read.Swap(false) {
-				c.wall.Store(0)
-				return
-			}
-			checked = now
+		if now.After(end) {
+			c.wall.Store(0)
+			return
 		}
 		c.wall.Store(max(time.Now().UnixMilli(), 1)) // 1 ms after the epoch at the earliest: 0 means none
 	}

@@ -30,8 +30,8 @@ func TestCoarseProcessingTime(t *testing.T) {
 	}
 }
 
-// TestCoarseTickerEndsWhenIdle: the goroutine that reads the wall clock ends when no one
-// reads the Clock, and the next read starts it again.
+// TestCoarseTickerEndsWhenIdle: the goroutine that reads the wall clock ends after its life,
+// and the next read starts it again.
 func TestCoarseTickerEndsWhenIdle(t *testing.T) {
 	var c Clock
 	c.wall.Store(time.Now().UnixMilli())
@@ -40,7 +40,7 @@ func TestCoarseTickerEndsWhenIdle(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the ticking goroutine runs on without reads")
+		t.Fatal("the ticking goroutine runs on after its life")
 	}
 	if w := c.wall.Load(); w != 0 {
 		t.Fatalf("wall = %d after the goroutine ended, want 0", w)

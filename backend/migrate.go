@@ -98,6 +98,9 @@ func (r *Rewrite) Value(dst, old []byte) ([]byte, error) {
 // registration is refused and says how to consolidate the state first. When it passes, the
 // backend records the state under the spec's serializer IDs, schema and TTL from then on.
 func CheckRegistration(operatorID string, spec Spec, schemas *Schemas, clock *Clock, recorded ...snapshot.StateMeta) (Evolution, *Rewrite, error) {
+	if clock == nil {
+		clock = &Clock{}
+	}
 	return checkRegistration(fmt.Sprintf("state %q of operator %s", spec.Name, operatorID), operatorID, spec, schemas, clock, recorded...)
 }
 

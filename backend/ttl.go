@@ -318,12 +318,7 @@ func (s *ttlList) Get() ([]any, error) {
 			keep = append(keep, st)
 		}
 	}
-	if rewrite {
-		if s.cfg.Update == ttl.OnReadAndWrite {
-			for i := range keep {
-				keep[i] = s.restamped(keep[i].(Stamped))
-			}
-		}
+	if rewrite { // under OnReadAndWrite every element restamps, so keep holds them all renewed
 		if err := s.raw.Update(keep); err != nil {
 			return nil, err
 		}
