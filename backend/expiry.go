@@ -3,8 +3,8 @@ package backend
 import "github.com/streamstate/streamstate/state/ttl"
 
 // Expiry judges the stored entries of one TTL state at one moment, as a full snapshot's
-// synchronous phase or a cleanup step does, by the rule the TTL view applies to reads
-// (Expired). The zero Expiry, a state without TTL, expires and restamps nothing.
+// synchronous phase (which leaves expired entries out, as Flink's cleanupFullSnapshot does)
+// or a cleanup step does, by the rule the TTL view applies to reads (Expired). The zero Expiry, a state without TTL, expires and restamps nothing.
 type Expiry struct {
 	on      bool
 	ms, now int64
@@ -41,6 +41,12 @@ func (x Expiry) Judge(at int64) (expired, restamp bool, keep int64) {
 
 // Expired reports whether an entry stamped at expired.
 func (x Expiry) Expired(at int64) bool { return x.on && Expired(at, x.ms, x.now) }
+
+// ExpiredStamped reports whether v, a stored value of the state (a Stamped), expired.
+func (x Expiry) ExpiredStamped(v any) bool {
+	st, ok := v.(Stamped)
+	return ok && x.Expired(st.At)
+}
 
 // ExpiredBytes reports whether the encoded stamped value v expired; it fails, without
 // judging, when v has no stamp.

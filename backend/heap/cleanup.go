@@ -15,7 +15,7 @@ type cleanable interface {
 	// clean removes the expired values, elements or entries of k in key group index kg at
 	// now, stamps NoStamp ones with now when now is known, and returns how many it checked
 	// (at least 1) and the earliest stamp of those left (math.MaxInt64 for none).
-	clean(kg int, k *tkey, now, ttlMillis int64) (checked int, earliest int64)
+	clean(kg int, k *tkey, x backend.Expiry) (checked int, earliest int64)
 	// iterations counts the iterations of the state that run (Map.All, Backend.Keys): the
 	// cleanup does not write to a state while it is iterated.
 	iterations() *int
@@ -51,7 +51,7 @@ type cleanup struct {
 	s     cleanable
 	b     *Backend
 	clock *backend.Clock
-	tc    ttl.TimeCharacteristic
+	cfg   ttl.Config
 	ms    int64 // the TTL in milliseconds
 	size  int   // entries checked per access
 	kgs   int   // key groups of the backend
@@ -75,7 +75,7 @@ type cleanup struct {
 type keyEnd struct{ key, ns int32 }
 
 func newCleanup(b *Backend, s cleanable, cfg ttl.Config) *cleanup {
-	return &cleanup{s: s, b: b, clock: b.clock, tc: cfg.Time, ms: cfg.Millis(), size: cfg.Cleanup(),
+	return &cleanup{s: s, b: b, clock: b.clock, cfg: cfg, ms: cfg.Millis(), size: cfg.Cleanup(),
 		kgs: b.rng.Len(), iter: s.iterations(), earliest: math.MaxInt64}
 }
 
@@ -84,7 +84,8 @@ func (c *cleanup) access() {
 	if c.b.closed || *c.iter > 0 {
 		return
 	}
-	now := c.clock.Now(c.tc)
+	x := backend.ExpiryAt(&c.cfg, c.clock)
+	now := x.Now()
 	if c.settled && now < c.horizon {
 		return
 	}
@@ -108,7 +109,7 @@ func (c *cleanup) access() {
 		}
 		c.pos++
 		c.k.setKey(c.arena[start:e.key], c.arena[e.key:e.ns], &c.kbuf)
-		n, earliest := c.s.clean(c.kg, &c.k, now, c.ms)
+		n, earliest := c.s.clean(c.kg, &c.k, x)
 		c.earliest = min(c.earliest, earliest)
 		steps += n
 	}
@@ -137,18 +138,6 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// judge decides about one stamped value at now: whether it expired, and the stamp it keeps
-// (now for a NoStamp one when now is known: restamp).
-func judge(st backend.Stamped, now, ms int64) (expired, restamp bool, at int64) {
-	if backend.Expired(st.At, ms, now) {
-		return true, false, 0
-	}
-	if st.At == backend.NoStamp && now != backend.NoStamp {
-		return false, true, now
-	}
-	return false, false, st.At
-}
-
 func (s *stateBase) iterations() *int { return &s.iterating }
 
 func eachIn[C any](ts []*kgTable[C], kg int, fn func(key, ns []byte)) {
@@ -161,12 +150,12 @@ func (s *mapState) eachIn(kg int, fn func(key, ns []byte))     { eachIn(s.tables
 
 // clean implements cleanable. A restamped value that a running snapshot holds is copied
 // first if mutable (as a read would), so that the task never changes the snapshot's copy.
-func (s *valueState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
+func (s *valueState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 	c, ok, frozen := readable(s.b, s.tables, kg).find(k)
 	if !ok || !s.stamped {
 		return 1, math.MaxInt64
 	}
-	expired, restamp, at := judge(backend.Stamped{At: c.at}, now, ms)
+	expired, restamp, at := x.Judge(c.at)
 	switch {
 	case expired:
 		writable(s.b, s.tables, kg).del(k)
@@ -186,7 +175,7 @@ func (s *valueState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 
 // clean implements cleanable: the live elements are written as a new list of the current
 // layer (never in place: the old one's memory may be a snapshot's).
-func (s *listState[E]) clean(kg int, k *tkey, now, ms int64) (int, int64) {
+func (s *listState[E]) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 	c, _ := readable(s.b, s.tables, kg).get(k)
 	if c == nil {
 		return 1, math.MaxInt64
@@ -200,7 +189,7 @@ func (s *listState[E]) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 		if !ok {
 			continue
 		}
-		expired, restamp, at := judge(backend.Stamped{At: st}, now, ms)
+		expired, restamp, at := x.Judge(st)
 		change = change || expired || restamp
 		if !expired {
 			earliest = min(earliest, at)
@@ -221,7 +210,7 @@ func (s *listState[E]) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 			keep = append(keep, e)
 			continue
 		}
-		expired, restamp, at := judge(backend.Stamped{At: st}, now, ms)
+		expired, restamp, at := x.Judge(st)
 		if expired {
 			continue
 		}
@@ -240,7 +229,7 @@ func (s *listState[E]) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 
 // clean implements cleanable: the entries are removed from (and restamped in) the current
 // layer's copy of the map (mapState.cell).
-func (s *mapState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
+func (s *mapState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 	c, _ := readable(s.b, s.tables, kg).get(k)
 	if c == nil {
 		return 1, math.MaxInt64
@@ -251,7 +240,7 @@ func (s *mapState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 		if !ok {
 			continue
 		}
-		expired, restamp, at := judge(st, now, ms)
+		expired, restamp, at := x.Judge(st.At)
 		change = change || expired || restamp
 		if !expired {
 			earliest = min(earliest, at)
@@ -270,7 +259,7 @@ func (s *mapState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 		if !ok {
 			continue
 		}
-		switch expired, restamp, at := judge(st, now, ms); {
+		switch expired, restamp, at := x.Judge(st.At); {
 		case expired:
 			delete(wc.m, uk)
 		case restamp:

@@ -231,7 +231,7 @@ func (s *listState[E]) Update(vs []any) error {
 }
 
 func (s *listState[E]) freeze() frozen {
-	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables), exp: s.expiry(), stamp: s.stamp}
+	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables), exp: backend.ExpiryAt(s.spec.TTL, s.b.clock), stamp: s.stamp}
 }
 
 func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
@@ -254,21 +254,21 @@ func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
 type frozenLists[E any] struct {
 	encode func(dst []byte, e E) ([]byte, error)
 	tables []*kgTable[*listCell[E]]
-	exp    expiry // expired elements are not written; nor is a list of expired elements only
+	exp    backend.Expiry // expired elements are not written; nor is a list of expired elements only
 	stamp  func(E) (int64, bool)
 }
 
 // dead reports whether element e expired.
 func (f *frozenLists[E]) dead(e E) bool {
-	if !f.exp.on || f.stamp == nil {
+	if !f.exp.On() || f.stamp == nil {
 		return false
 	}
 	at, ok := f.stamp(e)
-	return ok && f.exp.deadAt(at)
+	return ok && f.exp.Expired(at)
 }
 
 func (f *frozenLists[E]) empty(int) bool {
-	if !f.exp.on {
+	if !f.exp.On() {
 		return tablesEmpty(f.tables)
 	}
 	return !tablesHold(f.tables, func(c *listCell[E]) bool {
@@ -285,7 +285,7 @@ func (f *frozenLists[E]) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c *listCell[E]) bool {
 		live := len(c.items)
-		if f.exp.on {
+		if f.exp.On() {
 			for _, v := range c.items {
 				if f.dead(v) {
 					live--

@@ -177,7 +177,7 @@ func (s *mapState) All() iter.Seq2[backend.MapEntry, error] {
 }
 
 func (s *mapState) freeze() frozen {
-	return &frozenMaps{ser: s.spec.Value, tables: freezeAll(s.tables), exp: s.expiry()}
+	return &frozenMaps{ser: s.spec.Value, tables: freezeAll(s.tables), exp: backend.ExpiryAt(s.spec.TTL, s.b.clock)}
 }
 
 func (s *mapState) restore(kgIdx int, r *rawRecord) error {
@@ -202,16 +202,16 @@ func (s *mapState) restore(kgIdx int, r *rawRecord) error {
 type frozenMaps struct {
 	ser    serde.Erased
 	tables []*kgTable[*mapCell]
-	exp    expiry // expired entries are not written
+	exp    backend.Expiry // expired entries are not written
 }
 
 func (f *frozenMaps) empty(int) bool {
-	if !f.exp.on {
+	if !f.exp.On() {
 		return tablesEmpty(f.tables)
 	}
 	return !tablesHold(f.tables, func(c *mapCell) bool {
 		for _, e := range c.m {
-			if !f.exp.dead(e.Value) {
+			if !f.exp.ExpiredStamped(e.Value) {
 				return true
 			}
 		}
@@ -223,7 +223,7 @@ func (f *frozenMaps) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []b
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c *mapCell) bool {
 		for uk, e := range c.m {
-			if f.exp.dead(e.Value) {
+			if f.exp.ExpiredStamped(e.Value) {
 				continue
 			}
 			if scratch, err = f.ser.AppendAny(scratch[:0], e.Value); err != nil {

@@ -31,35 +31,6 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 	return s, nil
 }
 
-// expiry is what a snapshot judges a TTL state's entries by: its TTL and the time of the
-// snapshot's synchronous phase under the state's time characteristic. Expired values, list
-// elements and map entries are left out of full snapshots and savepoints, as Flink's
-// cleanupFullSnapshot does.
-type expiry struct {
-	on      bool // the state has a TTL
-	ms, now int64
-}
-
-// expiry returns the state's expiry at this moment (off for a state without TTL).
-func (s *stateBase) expiry() expiry {
-	if s.spec.TTL == nil || !s.spec.TTL.Enabled() {
-		return expiry{}
-	}
-	return expiry{on: true, ms: s.spec.TTL.Millis(), now: s.b.clock.Now(s.spec.TTL.Time)}
-}
-
-// dead reports whether v, a stored value of the state, expired.
-func (x expiry) dead(v any) bool {
-	if !x.on {
-		return false
-	}
-	st, ok := v.(backend.Stamped)
-	return ok && backend.Expired(st.At, x.ms, x.now)
-}
-
-// deadAt reports whether a value of the state stamped at expired.
-func (x expiry) deadAt(at int64) bool { return x.on && backend.Expired(at, x.ms, x.now) }
-
 // empty reports whether no state of the snapshot has a record.
 func (s *asyncSnapshot) empty() bool {
 	for _, st := range s.states {

@@ -110,10 +110,10 @@ func (s *stampedWordMapState) All() iter.Seq2[backend.MapEntry, error] {
 }
 
 func (s *stampedWordMapState) freeze() frozen {
-	word, exp := s.spec.Word, s.expiry()
+	word, exp := s.spec.Word, backend.ExpiryAt(s.spec.TTL, s.b.clock)
 	return &frozenWordMaps[backend.StampedWord]{
 		encode: func(dst []byte, e backend.StampedWord) ([]byte, error) { return appendStampedWord(word, dst, e) },
-		dead:   func(e backend.StampedWord) bool { return exp.deadAt(e.At) },
+		dead:   func(e backend.StampedWord) bool { return exp.Expired(e.At) },
 		tables: freezeAll(s.tables)}
 }
 
@@ -129,14 +129,14 @@ func (s *stampedWordMapState) eachIn(kg int, fn func(key, ns []byte)) { eachIn(s
 
 // clean implements cleanable: the entries are removed from (and restamped in) the current
 // layer's copy of the map, and in the point index when k is indexed.
-func (s *stampedWordMapState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
+func (s *stampedWordMapState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 	c, ok := readable(s.b, s.tables, kg).get(k)
 	if !ok {
 		return 1, math.MaxInt64
 	}
 	change, earliest := false, int64(math.MaxInt64)
 	c.each(func(_ uint64, e backend.StampedWord) bool {
-		expired, restamp, at := judge(backend.Stamped{At: e.At}, now, ms)
+		expired, restamp, at := x.Judge(e.At)
 		change = change || expired || restamp
 		if !expired {
 			earliest = min(earliest, at)
@@ -149,13 +149,13 @@ func (s *stampedWordMapState) clean(kg int, k *tkey, now, ms int64) (int, int64)
 	}
 	t := writable(s.b, s.tables, kg)
 	c.own(t.epoch)
-	var x *wordIndex[backend.StampedWord]
+	var idx *wordIndex[backend.StampedWord]
 	if k.form == formU64 { // an 8-byte key in the void namespace: indexed
-		x = &s.index[kg]
+		idx = &s.index[kg]
 	}
 	var dead, renewed []wordEntry[backend.StampedWord]
 	c.each(func(uk uint64, e backend.StampedWord) bool {
-		switch expired, restamp, at := judge(backend.Stamped{At: e.At}, now, ms); {
+		switch expired, restamp, at := x.Judge(e.At); {
 		case expired:
 			dead = append(dead, wordEntry[backend.StampedWord]{k: uk})
 		case restamp:
@@ -165,14 +165,14 @@ func (s *stampedWordMapState) clean(kg int, k *tkey, now, ms int64) (int, int64)
 	})
 	for _, e := range dead {
 		c.remove(e.k)
-		if x != nil {
-			x.del(k.u, e.k)
+		if idx != nil {
+			idx.del(k.u, e.k)
 		}
 	}
 	for _, e := range renewed {
 		c.put(e.k, e.v)
-		if x != nil {
-			x.put(k.u, e.k, e.v)
+		if idx != nil {
+			idx.put(k.u, e.k, e.v)
 		}
 	}
 	if c.len() == 0 {

@@ -104,7 +104,7 @@ func decodeStampedWord(word *backend.Word, src []byte) (backend.StampedWord, err
 }
 
 func (s *stampedWordState) freeze() frozen {
-	return &frozenStampedWords{word: s.spec.Word, tables: freezeAll(s.tables), exp: s.expiry()}
+	return &frozenStampedWords{word: s.spec.Word, tables: freezeAll(s.tables), exp: backend.ExpiryAt(s.spec.TTL, s.b.clock)}
 }
 
 func (s *stampedWordState) restore(kgIdx int, r *rawRecord) error {
@@ -119,12 +119,12 @@ func (s *stampedWordState) restore(kgIdx int, r *rawRecord) error {
 }
 
 // clean implements cleanable.
-func (s *stampedWordState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
+func (s *stampedWordState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 	c, ok := readable(s.b, s.tables, kg).get(k)
 	if !ok {
 		return 1, math.MaxInt64
 	}
-	expired, restamp, at := judge(backend.Stamped{At: c.At}, now, ms)
+	expired, restamp, at := x.Judge(c.At)
 	switch {
 	case expired:
 		writable(s.b, s.tables, kg).del(k)
@@ -138,17 +138,17 @@ func (s *stampedWordState) clean(kg int, k *tkey, now, ms int64) (int, int64) {
 type frozenStampedWords struct {
 	word   *backend.Word
 	tables []*kgTable[backend.StampedWord]
-	exp    expiry // expired values are not written
+	exp    backend.Expiry // expired values are not written
 }
 
 func (f *frozenStampedWords) empty(int) bool {
-	return !tablesHold(f.tables, func(c backend.StampedWord) bool { return !f.exp.deadAt(c.At) })
+	return !tablesHold(f.tables, func(c backend.StampedWord) bool { return !f.exp.Expired(c.At) })
 }
 
 func (f *frozenStampedWords) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
 	f.tables[kgIdx].each(func(key, ns []byte, c backend.StampedWord) bool {
-		if f.exp.deadAt(c.At) {
+		if f.exp.Expired(c.At) {
 			return true
 		}
 		if scratch, err = appendStampedWord(f.word, scratch[:0], c); err != nil {

@@ -104,7 +104,7 @@ func (s *valueState) UpdateStamped(v any, at int64) error {
 func (s *valueState) Clear() error { return clearKey(&s.stateBase, s.tables) }
 
 func (s *valueState) freeze() frozen {
-	f := &frozenValues{ser: s.spec.Value, tables: freezeAll(s.tables), exp: s.expiry()}
+	f := &frozenValues{ser: s.spec.Value, tables: freezeAll(s.tables), exp: backend.ExpiryAt(s.spec.TTL, s.b.clock)}
 	if s.stamped {
 		f.ser, f.stamped = s.inner, true
 	}
@@ -130,7 +130,7 @@ func (s *valueState) restore(kgIdx int, r *rawRecord) error {
 type frozenValues struct {
 	ser    serde.Erased // of the cells' values: without the stamp, if stamped
 	tables []*kgTable[valueCell]
-	exp    expiry // expired values are not written
+	exp    backend.Expiry // expired values are not written
 	// stamped: each value is written after its cell's stamp (backend.AppendStamp), as the
 	// StampSerializer writes a backend.Stamped.
 	stamped bool
@@ -149,7 +149,7 @@ type valueRec struct {
 }
 
 func (f *frozenValues) empty(int) bool {
-	if !f.exp.on {
+	if !f.exp.On() {
 		return tablesEmpty(f.tables)
 	}
 	return !tablesHold(f.tables, func(c valueCell) bool { return !f.dead(c) })
@@ -158,9 +158,9 @@ func (f *frozenValues) empty(int) bool {
 // dead reports whether c's value expired: by the stamp in the cell, or in a Stamped box.
 func (f *frozenValues) dead(c valueCell) bool {
 	if f.stamped {
-		return f.exp.deadAt(c.at)
+		return f.exp.Expired(c.at)
 	}
-	return f.exp.dead(c.v)
+	return f.exp.ExpiredStamped(c.v)
 }
 
 func (f *frozenValues) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
