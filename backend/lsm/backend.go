@@ -296,28 +296,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 			return nil, err
 		}
 	}
-	raw := backend.RawSpec(spec)
-	base := stateBase{b: b, id: e.id, spec: raw}
-	switch raw.Kind {
-	case backend.KindList:
-		if raw.Word != nil {
-			e.st = &wordListState{listState{stateBase: base}}
-		} else {
-			e.st = &listState{stateBase: base}
-		}
-	case backend.KindMap:
-		if raw.UserKeyWord != nil {
-			e.st = &wordKeyMapState{mapState{stateBase: base}}
-		} else {
-			e.st = &mapState{stateBase: base}
-		}
-	default:
-		if raw.Word != nil {
-			e.st = &wordValueState{valueState{stateBase: base}}
-		} else {
-			e.st = &valueState{stateBase: base}
-		}
-	}
+	e.st = newRawState(spec, stateBase{b: b, id: e.id})
 	e.view = e.st
 	if spec.TTL != nil && spec.TTL.Enabled() {
 		v, err := backend.WithTTL(e.st, spec, b.opts.Clock, b.sweep.access)

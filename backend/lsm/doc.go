@@ -114,6 +114,11 @@
 // checkpoints ship the files as they are). The rest is removed by a sweep that runs on the
 // task goroutine while it uses TTL states, at most Options.TTLCleanupRate entries per second
 // (ttlcleanup.go; docs/design.md, "TTL cleanup on lsm"); TTLCleanupStats reports its work.
+// The raw states under backend.WithTTL's view (stampedwords.go, from backend.RawWordSpec) read
+// and write the stored bytes (the 8-byte stamp, then the serializer's encoding) without a
+// Stamped box: value states are backend.StampedValue, and states of word values (value,
+// reducing, list, and maps of word user keys) the stamped word interfaces, so the view is a
+// WordValue, WordList or WordMap and the typed state above it boxes nothing.
 //
 // # Memory
 //
