@@ -88,6 +88,15 @@ func (s *stampedValueState) UpdateStamped(v any, at int64) error {
 	return s.put(k)
 }
 
+// getStampedWord reads the stamped word stored under k.
+func (s *stateBase) getStampedWord(k []byte) (w uint64, at int64, ok bool, err error) {
+	ok, err = s.get(k, func(b []byte) (err error) {
+		w, at, err = s.decodeWord(b)
+		return err
+	})
+	return w, at, ok, err
+}
+
 // decodeWord decodes a stored stamped word: its stamp, then the word by spec.Word.
 func (s *stateBase) decodeWord(b []byte) (w uint64, at int64, err error) {
 	at, rest, err := backend.StampOf(b)
@@ -108,15 +117,7 @@ func (s *stampedWordValueState) StampedWord() (uint64, int64, bool, error) {
 	if err != nil {
 		return 0, 0, false, err
 	}
-	var (
-		w  uint64
-		at int64
-	)
-	ok, err := s.get(k, func(b []byte) (err error) {
-		w, at, err = s.decodeWord(b)
-		return err
-	})
-	return w, at, ok, err
+	return s.getStampedWord(k)
 }
 
 // UpdateStampedWord implements backend.StampedWordValue.
@@ -191,15 +192,7 @@ func (s *stampedWordMapState) GetStampedWord(uk uint64) (uint64, int64, bool, er
 	if err != nil {
 		return 0, 0, false, err
 	}
-	var (
-		w  uint64
-		at int64
-	)
-	ok, err := s.get(k, func(b []byte) (err error) {
-		w, at, err = s.decodeWord(b)
-		return err
-	})
-	return w, at, ok, err
+	return s.getStampedWord(k)
 }
 
 // PutStampedWord implements backend.StampedWordMap.
