@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state/ttl"
 )
@@ -91,16 +92,16 @@ func TestStampOrder(t *testing.T) {
 
 // TestStampSerializer: Stamped values round-trip, keep the inner ID, and anything else is refused.
 func TestStampSerializer(t *testing.T) {
-	s := backend.StampSerializer(serde.Erase[string](serde.String{}))
+	s := ttlview.StampSerializer(serde.Erase[string](serde.String{}))
 	if s.ID() != (serde.String{}).ID() {
 		t.Fatalf("ID %q, want the inner serializer's", s.ID())
 	}
-	b, err := s.AppendAny(nil, backend.Stamped{At: 7, V: "v"})
+	b, err := s.AppendAny(nil, ttlview.Stamped{At: 7, V: "v"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v, err := s.DecodeAny(b)
-	if err != nil || v != (backend.Stamped{At: 7, V: "v"}) {
+	if err != nil || v != (ttlview.Stamped{At: 7, V: "v"}) {
 		t.Fatalf("decoded %v, %v", v, err)
 	}
 	if _, err := s.AppendAny(nil, "plain"); err == nil {

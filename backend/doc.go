@@ -19,10 +19,10 @@
 //
 // # TTL and registration
 //
-// A Spec may carry a TTL (package state/ttl): the backend stores its values Stamped
-// (RawSpec) and hands out the one TTL view both backends share (WithTTL), judged by the
-// subtask's Clock; it leaves expired entries out of full snapshots and cleans up entries
-// nobody reads. When a descriptor is registered over recorded state, CheckRegistration
+// A Spec may carry a TTL (package state/ttl): the backend stores each value behind its stamp
+// (AppendStamp, the format) and hands out the one TTL view both backends share (package
+// backend/ttlview), judged by the subtask's Clock; it leaves expired entries out of full
+// snapshots and cleans up entries nobody reads. When a descriptor is registered over recorded state, CheckRegistration
 // decides, the same way for every backend, whether the recorded values are read as they are,
 // rewritten first (a Rewrite: a Migration, TTL switched on or off) or refused.
 //

@@ -33,7 +33,7 @@ const (
 // keys do (see Word).
 //
 // TTL, if not nil and enabled, makes the state's values (list elements, map entries) expire:
-// the backend stores them Stamped (RawSpec) and hands out WithTTL's state. Migration, if not
+// the backend stores them stamped (ttlview.RawSpec) and hands out ttlview.With's state. Migration, if not
 // nil, is how recorded values written with another serializer are read (PlanRegistration).
 type Spec struct {
 	Name        string

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
@@ -43,7 +44,7 @@ type Backend struct {
 	logger  *slog.Logger
 	schemas backend.Schemas // the value serializers' schemas, memoized
 	clock   *backend.Clock  // judges TTL states
-	// views are the states TTL descriptors see (backend.WithTTL) over their tables' raw
+	// views are the states TTL descriptors see (ttlview.With) over their tables' raw
 	// states, by name.
 	views map[string]backend.State
 }
@@ -180,7 +181,7 @@ func (b *Backend) expose(spec backend.Spec, t table) (backend.State, error) {
 	if c, ok := t.(cleanable); ok && spec.TTL.Cleanup() > 0 {
 		access = newCleanup(b, c, *spec.TTL).access
 	}
-	v, err := backend.WithTTL(t.internal(), spec, b.clock, access)
+	v, err := ttlview.With(t.internal(), spec, b.clock, access)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +222,7 @@ func (b *Backend) newTable(spec backend.Spec, meta snapshot.StateMeta) table {
 		return m
 	default:
 		if spec.Word != nil && ttlOn(spec) {
-			return &stampedWordState{stateBase: base, tables: newTables[backend.StampedWord](n)}
+			return &stampedWordState{stateBase: base, tables: newTables[ttlview.StampedWord](n)}
 		}
 		if spec.Word != nil {
 			return &wordState{stateBase: base, tables: newTables[uint64](n)}

@@ -4,18 +4,19 @@ import (
 	"math"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // cleanable is implemented by the states a TTL descriptor can have (value, list and map
-// states, boxed or of stamped words: backend.RawWordSpec): the incremental cleanup walks them.
+// states, boxed or of stamped words: ttlview.RawWordSpec): the incremental cleanup walks them.
 type cleanable interface {
 	// eachIn calls fn for every (key, namespace) of key group index kg with state.
 	eachIn(kg int, fn func(key, ns []byte))
 	// clean removes the expired values, elements or entries of k in key group index kg at
 	// now, stamps NoStamp ones with now when now is known, and returns how many it checked
 	// (at least 1) and the earliest stamp of those left (math.MaxInt64 for none).
-	clean(kg int, k *tkey, x backend.Expiry) (checked int, earliest int64)
+	clean(kg int, k *tkey, x ttlview.Expiry) (checked int, earliest int64)
 	// iterations counts the iterations of the state that run (Map.All, Backend.Keys): the
 	// cleanup does not write to a state while it is iterated.
 	iterations() *int
@@ -79,12 +80,12 @@ func newCleanup(b *Backend, s cleanable, cfg ttl.Config) *cleanup {
 		kgs: b.rng.Len(), iter: s.iterations(), earliest: math.MaxInt64}
 }
 
-// access is the hook backend.WithTTL calls on every access of the state.
+// access is the hook ttlview.With calls on every access of the state.
 func (c *cleanup) access() {
 	if c.b.closed || *c.iter > 0 {
 		return
 	}
-	x := backend.ExpiryAt(&c.cfg, c.clock)
+	x := ttlview.ExpiryAt(&c.cfg, c.clock)
 	now := x.Now()
 	if c.settled && now < c.horizon {
 		return
@@ -150,7 +151,7 @@ func (s *mapState) eachIn(kg int, fn func(key, ns []byte))     { eachIn(s.tables
 
 // clean implements cleanable. A restamped value that a running snapshot holds is copied
 // first if mutable (as a read would), so that the task never changes the snapshot's copy.
-func (s *valueState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
+func (s *valueState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 	c, ok, frozen := readable(s.b, s.tables, kg).find(k)
 	if !ok || !s.stamped {
 		return 1, math.MaxInt64
@@ -175,7 +176,7 @@ func (s *valueState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 
 // clean implements cleanable: the live elements are written as a new list of the current
 // layer (never in place: the old one's memory may be a snapshot's).
-func (s *listState[E]) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
+func (s *listState[E]) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 	c, _ := readable(s.b, s.tables, kg).get(k)
 	if c == nil {
 		return 1, math.MaxInt64
@@ -229,14 +230,14 @@ func (s *listState[E]) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 
 // clean implements cleanable: the entries are removed from (and restamped in) the current
 // layer's copy of the map (mapState.cell).
-func (s *mapState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
+func (s *mapState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 	c, _ := readable(s.b, s.tables, kg).get(k)
 	if c == nil {
 		return 1, math.MaxInt64
 	}
 	change, earliest := false, int64(math.MaxInt64)
 	for _, e := range c.m {
-		st, ok := e.Value.(backend.Stamped)
+		st, ok := e.Value.(ttlview.Stamped)
 		if !ok {
 			continue
 		}
@@ -255,7 +256,7 @@ func (s *mapState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 		return checked, math.MaxInt64
 	}
 	for uk, e := range wc.m {
-		st, ok := e.Value.(backend.Stamped)
+		st, ok := e.Value.(ttlview.Stamped)
 		if !ok {
 			continue
 		}
@@ -263,7 +264,7 @@ func (s *mapState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
 		case expired:
 			delete(wc.m, uk)
 		case restamp:
-			wc.m[uk] = backend.MapEntry{Key: e.Key, Value: backend.Stamped{At: at, V: st.V}}
+			wc.m[uk] = backend.MapEntry{Key: e.Key, Value: ttlview.Stamped{At: at, V: st.V}}
 		}
 	}
 	if len(wc.m) == 0 {

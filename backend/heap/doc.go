@@ -37,10 +37,10 @@
 //
 // # State TTL
 //
-// A state whose descriptor has a TTL (package state/ttl) is served through backend.WithTTL
+// A state whose descriptor has a TTL (package state/ttl) is served through ttlview.With
 // over a table of stamped values: a value state keeps each stamp in its cell beside the value,
-// list elements and map values are backend.Stamped. Word values (backend.RawWordSpec) stay
-// words with the stamp beside them (backend.StampedWord, stampedwords.go and stampedmap.go):
+// list elements and map values are ttlview.Stamped. Word values (ttlview.RawWordSpec) stay
+// words with the stamp beside them (ttlview.StampedWord, stampedwords.go and stampedmap.go):
 // a value table of stamped words, lists of them, and word maps whose cells and point index
 // hold them, so that the view (a backend.WordValue, WordList or WordMap) boxes nothing.
 // Three things keep expired entries from piling up without the user doing anything. Reads

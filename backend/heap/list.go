@@ -2,11 +2,12 @@ package heap
 
 import (
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // listCell is one list. E is any for boxed elements, uint64 for words (wordListState),
-// backend.StampedWord for the words of a TTL state (stampedWordListState). A
+// ttlview.StampedWord for the words of a TTL state (stampedWordListState). A
 // one-element list set by Update keeps its element in one, so that it costs one allocation.
 type listCell[E any] struct {
 	epoch uint64
@@ -44,12 +45,12 @@ func newListState(base stateBase, n int) *listState[any] {
 	}
 	if ttlOn(base.spec) {
 		s.stamp = func(e any) (int64, bool) {
-			st, ok := e.(backend.Stamped)
+			st, ok := e.(ttlview.Stamped)
 			return st.At, ok
 		}
 		s.restamp = func(e any, at int64) any {
-			st := e.(backend.Stamped)
-			return backend.Stamped{At: at, V: st.V}
+			st := e.(ttlview.Stamped)
+			return ttlview.Stamped{At: at, V: st.V}
 		}
 	}
 	return s
@@ -231,7 +232,7 @@ func (s *listState[E]) Update(vs []any) error {
 }
 
 func (s *listState[E]) freeze() frozen {
-	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables), exp: backend.ExpiryAt(s.spec.TTL, s.b.clock), stamp: s.stamp}
+	return &frozenLists[E]{encode: s.encode, tables: freezeAll(s.tables), exp: ttlview.ExpiryAt(s.spec.TTL, s.b.clock), stamp: s.stamp}
 }
 
 func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
@@ -254,7 +255,7 @@ func (s *listState[E]) restore(kgIdx int, r *rawRecord) error {
 type frozenLists[E any] struct {
 	encode func(dst []byte, e E) ([]byte, error)
 	tables []*kgTable[*listCell[E]]
-	exp    backend.Expiry // expired elements are not written; nor is a list of expired elements only
+	exp    ttlview.Expiry // expired elements are not written; nor is a list of expired elements only
 	stamp  func(E) (int64, bool)
 }
 

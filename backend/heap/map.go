@@ -5,6 +5,7 @@ import (
 	"maps"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 )
@@ -177,7 +178,7 @@ func (s *mapState) All() iter.Seq2[backend.MapEntry, error] {
 }
 
 func (s *mapState) freeze() frozen {
-	return &frozenMaps{ser: s.spec.Value, tables: freezeAll(s.tables), exp: backend.ExpiryAt(s.spec.TTL, s.b.clock)}
+	return &frozenMaps{ser: s.spec.Value, tables: freezeAll(s.tables), exp: ttlview.ExpiryAt(s.spec.TTL, s.b.clock)}
 }
 
 func (s *mapState) restore(kgIdx int, r *rawRecord) error {
@@ -202,7 +203,7 @@ func (s *mapState) restore(kgIdx int, r *rawRecord) error {
 type frozenMaps struct {
 	ser    serde.Erased
 	tables []*kgTable[*mapCell]
-	exp    backend.Expiry // expired entries are not written
+	exp    ttlview.Expiry // expired entries are not written
 }
 
 func (f *frozenMaps) empty(int) bool {

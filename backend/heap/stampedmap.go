@@ -5,23 +5,24 @@ import (
 	"math"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 )
 
 // stampedWordMapState serves TTL map states whose user keys are word keys and whose values
-// are words: a wordMapState whose values are stamped words (backend.StampedWordMap), each word
+// are words: a wordMapState whose values are stamped words (ttlview.StampedWordMap), each word
 // beside its stamp, in the cells and in the point index alike. The erased API (Get, Put, All)
-// takes and returns backend.Stamped values of the boxed words.
+// takes and returns ttlview.Stamped values of the boxed words.
 type stampedWordMapState struct {
-	wordMaps[backend.StampedWord]
+	wordMaps[ttlview.StampedWord]
 }
 
 func newStampedWordMapState(base stateBase, n int) *stampedWordMapState {
-	return &stampedWordMapState{newWordMaps[backend.StampedWord](base, n)}
+	return &stampedWordMapState{newWordMaps[ttlview.StampedWord](base, n)}
 }
 
 func (s *stampedWordMapState) internal() backend.State { return s }
 
-// GetStampedWord implements backend.StampedWordMap.
+// GetStampedWord implements ttlview.StampedWordMap.
 func (s *stampedWordMapState) GetStampedWord(uk uint64) (uint64, int64, bool, error) {
 	k := s.spec.UserKeyWord.KeyWord(uk)
 	if b := s.b; b.hasKey && b.curKey.form == formU64 && len(s.ns) == 0 { // indexed, as wordMapState.GetWord
@@ -32,26 +33,26 @@ func (s *stampedWordMapState) GetStampedWord(uk uint64) (uint64, int64, bool, er
 	return e.W, e.At, ok, err
 }
 
-// PutStampedWord implements backend.StampedWordMap.
+// PutStampedWord implements ttlview.StampedWordMap.
 func (s *stampedWordMapState) PutStampedWord(uk, v uint64, at int64) error {
-	return s.put(s.spec.UserKeyWord.KeyWord(uk), backend.StampedWord{W: v, At: at})
+	return s.put(s.spec.UserKeyWord.KeyWord(uk), ttlview.StampedWord{W: v, At: at})
 }
 
-// RemoveStampedWord implements backend.StampedWordMap.
+// RemoveStampedWord implements ttlview.StampedWordMap.
 func (s *stampedWordMapState) RemoveStampedWord(uk uint64) error {
 	return s.remove(s.spec.UserKeyWord.KeyWord(uk))
 }
 
-// AllStampedWords implements backend.StampedWordMap.
-func (s *stampedWordMapState) AllStampedWords() iter.Seq2[backend.StampedWordEntry, error] {
-	return func(yield func(backend.StampedWordEntry, error) bool) {
-		s.all(func(uk uint64, v backend.StampedWord, err error) bool {
-			return yield(backend.StampedWordEntry{Key: uk, Value: v}, err)
+// AllStampedWords implements ttlview.StampedWordMap.
+func (s *stampedWordMapState) AllStampedWords() iter.Seq2[ttlview.StampedWordEntry, error] {
+	return func(yield func(ttlview.StampedWordEntry, error) bool) {
+		s.all(func(uk uint64, v ttlview.StampedWord, err error) bool {
+			return yield(ttlview.StampedWordEntry{Key: uk, Value: v}, err)
 		})
 	}
 }
 
-// The erased API, as wordMapState's with backend.Stamped values.
+// The erased API, as wordMapState's with ttlview.Stamped values.
 
 func (s *stampedWordMapState) Get(uk any) (any, bool, error) {
 	w, err := s.spec.UserKeyWord.Unbox(uk)
@@ -62,7 +63,7 @@ func (s *stampedWordMapState) Get(uk any) (any, bool, error) {
 	if !ok || err != nil {
 		return nil, false, err
 	}
-	return backend.Stamped{At: at, V: s.spec.Word.Box(v)}, true, nil
+	return ttlview.Stamped{At: at, V: s.spec.Word.Box(v)}, true, nil
 }
 
 func (s *stampedWordMapState) Contains(uk any) (bool, error) {
@@ -101,7 +102,7 @@ func (s *stampedWordMapState) All() iter.Seq2[backend.MapEntry, error] {
 				yield(backend.MapEntry{}, err)
 				return
 			}
-			v := backend.Stamped{At: e.Value.At, V: s.spec.Word.Box(e.Value.W)}
+			v := ttlview.Stamped{At: e.Value.At, V: s.spec.Word.Box(e.Value.W)}
 			if !yield(backend.MapEntry{Key: s.spec.UserKeyWord.Box(e.Key), Value: v}, nil) {
 				return
 			}
@@ -110,10 +111,10 @@ func (s *stampedWordMapState) All() iter.Seq2[backend.MapEntry, error] {
 }
 
 func (s *stampedWordMapState) freeze() frozen {
-	word, exp := s.spec.Word, backend.ExpiryAt(s.spec.TTL, s.b.clock)
-	return &frozenWordMaps[backend.StampedWord]{
-		encode: func(dst []byte, e backend.StampedWord) ([]byte, error) { return appendStampedWord(word, dst, e) },
-		dead:   func(e backend.StampedWord) bool { return exp.Expired(e.At) },
+	word, exp := s.spec.Word, ttlview.ExpiryAt(s.spec.TTL, s.b.clock)
+	return &frozenWordMaps[ttlview.StampedWord]{
+		encode: func(dst []byte, e ttlview.StampedWord) ([]byte, error) { return appendStampedWord(word, dst, e) },
+		dead:   func(e ttlview.StampedWord) bool { return exp.Expired(e.At) },
 		tables: freezeAll(s.tables)}
 }
 
@@ -129,13 +130,13 @@ func (s *stampedWordMapState) eachIn(kg int, fn func(key, ns []byte)) { eachIn(s
 
 // clean implements cleanable: the entries are removed from (and restamped in) the current
 // layer's copy of the map, and in the point index when k is indexed.
-func (s *stampedWordMapState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
+func (s *stampedWordMapState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 	c, ok := readable(s.b, s.tables, kg).get(k)
 	if !ok {
 		return 1, math.MaxInt64
 	}
 	change, earliest := false, int64(math.MaxInt64)
-	c.each(func(_ uint64, e backend.StampedWord) bool {
+	c.each(func(_ uint64, e ttlview.StampedWord) bool {
 		expired, restamp, at := x.Judge(e.At)
 		change = change || expired || restamp
 		if !expired {
@@ -149,17 +150,17 @@ func (s *stampedWordMapState) clean(kg int, k *tkey, x backend.Expiry) (int, int
 	}
 	t := writable(s.b, s.tables, kg)
 	c.own(t.epoch)
-	var idx *wordIndex[backend.StampedWord]
+	var idx *wordIndex[ttlview.StampedWord]
 	if k.form == formU64 { // an 8-byte key in the void namespace: indexed
 		idx = &s.index[kg]
 	}
-	var dead, renewed []wordEntry[backend.StampedWord]
-	c.each(func(uk uint64, e backend.StampedWord) bool {
+	var dead, renewed []wordEntry[ttlview.StampedWord]
+	c.each(func(uk uint64, e ttlview.StampedWord) bool {
 		switch expired, restamp, at := x.Judge(e.At); {
 		case expired:
-			dead = append(dead, wordEntry[backend.StampedWord]{k: uk})
+			dead = append(dead, wordEntry[ttlview.StampedWord]{k: uk})
 		case restamp:
-			renewed = append(renewed, wordEntry[backend.StampedWord]{k: uk, v: backend.StampedWord{W: e.W, At: at}})
+			renewed = append(renewed, wordEntry[ttlview.StampedWord]{k: uk, v: ttlview.StampedWord{W: e.W, At: at}})
 		}
 		return true
 	})
@@ -184,6 +185,6 @@ func (s *stampedWordMapState) clean(kg int, k *tkey, x backend.Expiry) (int, int
 }
 
 var (
-	_ backend.StampedWordMap = (*stampedWordMapState)(nil)
+	_ ttlview.StampedWordMap = (*stampedWordMapState)(nil)
 	_ cleanable              = (*stampedWordMapState)(nil)
 )

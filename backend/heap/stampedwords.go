@@ -6,23 +6,24 @@ import (
 	"slices"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // rawSpec is the spec of the table that stores the state a descriptor of spec sees: a TTL
-// state of word values keeps them as words, each beside its stamp (backend.RawWordSpec).
-func rawSpec(spec backend.Spec) backend.Spec { return backend.RawWordSpec(spec) }
+// state of word values keeps them as words, each beside its stamp (ttlview.RawWordSpec).
+func rawSpec(spec backend.Spec) backend.Spec { return ttlview.RawWordSpec(spec) }
 
 // ttlOn reports whether spec is a TTL state's (its values stamped).
 func ttlOn(spec backend.Spec) bool { return spec.TTL != nil && spec.TTL.Enabled() }
 
 // stampedWordState serves TTL value and reducing states whose values fit in a word: as
-// wordState, with each word's stamp beside it in the table (backend.StampedWordValue), so that
+// wordState, with each word's stamp beside it in the table (ttlview.StampedWordValue), so that
 // a read follows no pointer and a write allocates nothing. Cells are stored by value, so
 // copy-on-write needs no epochs and restamping one never reaches a snapshot.
 type stampedWordState struct {
 	stateBase
-	tables []*kgTable[backend.StampedWord]
+	tables []*kgTable[ttlview.StampedWord]
 }
 
 func (s *stampedWordState) internal() backend.State              { return s }
@@ -32,7 +33,7 @@ func (s *stampedWordState) eachIn(kg int, fn func(key, ns []byte)) {
 }
 func (s *stampedWordState) Clear() error { return clearKey(&s.stateBase, s.tables) }
 
-// StampedWord implements backend.StampedWordValue.
+// StampedWord implements ttlview.StampedWordValue.
 func (s *stampedWordState) StampedWord() (uint64, int64, bool, error) {
 	if t, u, ok := direct(&s.stateBase, s.tables, false); ok {
 		c, found := t.u64[u]
@@ -46,30 +47,30 @@ func (s *stampedWordState) StampedWord() (uint64, int64, bool, error) {
 	return c.W, c.At, ok, nil
 }
 
-// UpdateStampedWord implements backend.StampedWordValue.
+// UpdateStampedWord implements ttlview.StampedWordValue.
 func (s *stampedWordState) UpdateStampedWord(w uint64, at int64) error {
 	if t, u, ok := direct(&s.stateBase, s.tables, true); ok {
-		t.u64[u] = backend.StampedWord{W: w, At: at}
+		t.u64[u] = ttlview.StampedWord{W: w, At: at}
 		return nil
 	}
 	k, err := s.mapKey()
 	if err != nil {
 		return err
 	}
-	writable(s.b, s.tables, s.b.kgIdx).put(k, backend.StampedWord{W: w, At: at})
+	writable(s.b, s.tables, s.b.kgIdx).put(k, ttlview.StampedWord{W: w, At: at})
 	return nil
 }
 
-// Value implements backend.Value: a backend.Stamped of the boxed word.
+// Value implements backend.Value: a ttlview.Stamped of the boxed word.
 func (s *stampedWordState) Value() (any, bool, error) {
 	w, at, ok, err := s.StampedWord()
 	if !ok || err != nil {
 		return nil, false, err
 	}
-	return backend.Stamped{At: at, V: s.spec.Word.Box(w)}, true, nil
+	return ttlview.Stamped{At: at, V: s.spec.Word.Box(w)}, true, nil
 }
 
-// Update implements backend.Value: v is a backend.Stamped of the user's value.
+// Update implements backend.Value: v is a ttlview.Stamped of the user's value.
 func (s *stampedWordState) Update(v any) error {
 	sw, err := unstampWord(&s.stateBase, v)
 	if err != nil {
@@ -78,33 +79,33 @@ func (s *stampedWordState) Update(v any) error {
 	return s.UpdateStampedWord(sw.W, sw.At)
 }
 
-// unstampWord converts v, a backend.Stamped of a word value of s, to its word and stamp.
-func unstampWord(s *stateBase, v any) (backend.StampedWord, error) {
-	st, ok := v.(backend.Stamped)
+// unstampWord converts v, a ttlview.Stamped of a word value of s, to its word and stamp.
+func unstampWord(s *stateBase, v any) (ttlview.StampedWord, error) {
+	st, ok := v.(ttlview.Stamped)
 	if !ok {
-		return backend.StampedWord{}, fmt.Errorf("heap backend: TTL state %q: cannot store a %T, want backend.Stamped", s.spec.Name, v)
+		return ttlview.StampedWord{}, fmt.Errorf("heap backend: TTL state %q: cannot store a %T, want ttlview.Stamped", s.spec.Name, v)
 	}
 	w, err := s.spec.Word.Unbox(st.V)
-	return backend.StampedWord{W: w, At: st.At}, err
+	return ttlview.StampedWord{W: w, At: st.At}, err
 }
 
-// appendStampedWord appends a stamped word as the StampSerializer encodes a backend.Stamped.
-func appendStampedWord(word *backend.Word, dst []byte, e backend.StampedWord) ([]byte, error) {
+// appendStampedWord appends a stamped word as the StampSerializer encodes a ttlview.Stamped.
+func appendStampedWord(word *backend.Word, dst []byte, e ttlview.StampedWord) ([]byte, error) {
 	return word.Append(backend.AppendStamp(dst, e.At), e.W)
 }
 
 // decodeStampedWord decodes what appendStampedWord appends.
-func decodeStampedWord(word *backend.Word, src []byte) (backend.StampedWord, error) {
+func decodeStampedWord(word *backend.Word, src []byte) (ttlview.StampedWord, error) {
 	at, rest, err := backend.StampOf(src)
 	if err != nil {
-		return backend.StampedWord{}, err
+		return ttlview.StampedWord{}, err
 	}
 	w, err := word.Decode(rest)
-	return backend.StampedWord{W: w, At: at}, err
+	return ttlview.StampedWord{W: w, At: at}, err
 }
 
 func (s *stampedWordState) freeze() frozen {
-	return &frozenStampedWords{word: s.spec.Word, tables: freezeAll(s.tables), exp: backend.ExpiryAt(s.spec.TTL, s.b.clock)}
+	return &frozenStampedWords{word: s.spec.Word, tables: freezeAll(s.tables), exp: ttlview.ExpiryAt(s.spec.TTL, s.b.clock)}
 }
 
 func (s *stampedWordState) restore(kgIdx int, r *rawRecord) error {
@@ -119,7 +120,7 @@ func (s *stampedWordState) restore(kgIdx int, r *rawRecord) error {
 }
 
 // clean implements cleanable.
-func (s *stampedWordState) clean(kg int, k *tkey, x backend.Expiry) (int, int64) {
+func (s *stampedWordState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 	c, ok := readable(s.b, s.tables, kg).get(k)
 	if !ok {
 		return 1, math.MaxInt64
@@ -130,24 +131,24 @@ func (s *stampedWordState) clean(kg int, k *tkey, x backend.Expiry) (int, int64)
 		writable(s.b, s.tables, kg).del(k)
 		return 1, math.MaxInt64
 	case restamp:
-		writable(s.b, s.tables, kg).put(k, backend.StampedWord{W: c.W, At: at})
+		writable(s.b, s.tables, kg).put(k, ttlview.StampedWord{W: c.W, At: at})
 	}
 	return 1, at
 }
 
 type frozenStampedWords struct {
 	word   *backend.Word
-	tables []*kgTable[backend.StampedWord]
-	exp    backend.Expiry // expired values are not written
+	tables []*kgTable[ttlview.StampedWord]
+	exp    ttlview.Expiry // expired values are not written
 }
 
 func (f *frozenStampedWords) empty(int) bool {
-	return !tablesHold(f.tables, func(c backend.StampedWord) bool { return !f.exp.Expired(c.At) })
+	return !tablesHold(f.tables, func(c ttlview.StampedWord) bool { return !f.exp.Expired(c.At) })
 }
 
 func (f *frozenStampedWords) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byte) ([]byte, error) {
 	var err error
-	f.tables[kgIdx].each(func(key, ns []byte, c backend.StampedWord) bool {
+	f.tables[kgIdx].each(func(key, ns []byte, c ttlview.StampedWord) bool {
 		if f.exp.Expired(c.At) {
 			return true
 		}
@@ -161,41 +162,41 @@ func (f *frozenStampedWords) write(w *snapshot.BlockBuilder, idx, kgIdx int, scr
 }
 
 // stampedWordListState serves TTL list states whose elements fit in a word: a list is a
-// []backend.StampedWord, each word beside its stamp (backend.StampedWordList).
+// []ttlview.StampedWord, each word beside its stamp (ttlview.StampedWordList).
 type stampedWordListState struct {
-	*listState[backend.StampedWord]
+	*listState[ttlview.StampedWord]
 }
 
 func newStampedWordListState(base stateBase, n int) *stampedWordListState {
 	word := base.spec.Word
-	return &stampedWordListState{&listState[backend.StampedWord]{stateBase: base,
-		tables:  newTables[*listCell[backend.StampedWord]](n),
-		fromAny: func(v any) (backend.StampedWord, error) { return unstampWord(&base, v) },
-		encode: func(dst []byte, e backend.StampedWord) ([]byte, error) {
+	return &stampedWordListState{&listState[ttlview.StampedWord]{stateBase: base,
+		tables:  newTables[*listCell[ttlview.StampedWord]](n),
+		fromAny: func(v any) (ttlview.StampedWord, error) { return unstampWord(&base, v) },
+		encode: func(dst []byte, e ttlview.StampedWord) ([]byte, error) {
 			return appendStampedWord(word, dst, e)
 		},
-		decode: func(src []byte) (backend.StampedWord, error) { return decodeStampedWord(word, src) },
-		boxed: func(es []backend.StampedWord) []any {
+		decode: func(src []byte) (ttlview.StampedWord, error) { return decodeStampedWord(word, src) },
+		boxed: func(es []ttlview.StampedWord) []any {
 			vs := make([]any, len(es))
 			for i, e := range es {
-				vs[i] = backend.Stamped{At: e.At, V: word.Box(e.W)}
+				vs[i] = ttlview.Stamped{At: e.At, V: word.Box(e.W)}
 			}
 			return vs
 		},
-		stamp:   func(e backend.StampedWord) (int64, bool) { return e.At, true },
-		restamp: func(e backend.StampedWord, at int64) backend.StampedWord { e.At = at; return e },
+		stamp:   func(e ttlview.StampedWord) (int64, bool) { return e.At, true },
+		restamp: func(e ttlview.StampedWord, at int64) ttlview.StampedWord { e.At = at; return e },
 	}}
 }
 
 func (s *stampedWordListState) internal() backend.State { return s }
 
-// StampedWords implements backend.StampedWordList.
-func (s *stampedWordListState) StampedWords() ([]backend.StampedWord, error) { return s.items() }
+// StampedWords implements ttlview.StampedWordList.
+func (s *stampedWordListState) StampedWords() ([]ttlview.StampedWord, error) { return s.items() }
 
-// AddStampedWords implements backend.StampedWordList.
+// AddStampedWords implements ttlview.StampedWordList.
 func (s *stampedWordListState) AddStampedWords(ws []uint64, at int64) error {
 	if len(ws) == 1 {
-		return s.add(backend.StampedWord{W: ws[0], At: at})
+		return s.add(ttlview.StampedWord{W: ws[0], At: at})
 	}
 	if len(ws) == 0 {
 		return s.add()
@@ -206,13 +207,13 @@ func (s *stampedWordListState) AddStampedWords(ws []uint64, at int64) error {
 	}
 	c.items = slices.Grow(c.items, len(ws))
 	for _, w := range ws {
-		c.items = append(c.items, backend.StampedWord{W: w, At: at})
+		c.items = append(c.items, ttlview.StampedWord{W: w, At: at})
 	}
 	return nil
 }
 
-// UpdateStampedWords implements backend.StampedWordList.
-func (s *stampedWordListState) UpdateStampedWords(ws []backend.StampedWord) error {
+// UpdateStampedWords implements ttlview.StampedWordList.
+func (s *stampedWordListState) UpdateStampedWords(ws []ttlview.StampedWord) error {
 	if len(ws) == 1 {
 		return s.setOne(ws[0])
 	}
@@ -220,8 +221,8 @@ func (s *stampedWordListState) UpdateStampedWords(ws []backend.StampedWord) erro
 }
 
 var (
-	_ backend.StampedWordValue = (*stampedWordState)(nil)
-	_ backend.StampedWordList  = (*stampedWordListState)(nil)
+	_ ttlview.StampedWordValue = (*stampedWordState)(nil)
+	_ ttlview.StampedWordList  = (*stampedWordListState)(nil)
 	_ cleanable                = (*stampedWordState)(nil)
 	_ cleanable                = (*stampedWordListState)(nil)
 )

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
@@ -103,11 +104,11 @@ func stored(t *testing.T, b *Backend, name string) (cells, entries int) {
 	case *wordKeyMapState:
 		eachCell(s.tables, func(c *mapCell) { cells++; entries += len(c.m) })
 	case *stampedWordState:
-		eachCell(s.tables, func(backend.StampedWord) { cells++; entries++ })
+		eachCell(s.tables, func(ttlview.StampedWord) { cells++; entries++ })
 	case *stampedWordListState:
-		eachCell(s.tables, func(c *listCell[backend.StampedWord]) { cells++; entries += len(c.items) })
+		eachCell(s.tables, func(c *listCell[ttlview.StampedWord]) { cells++; entries += len(c.items) })
 	case *stampedWordMapState:
-		eachCell(s.tables, func(c wordMapCell[backend.StampedWord]) { cells++; entries += c.len() })
+		eachCell(s.tables, func(c wordMapCell[ttlview.StampedWord]) { cells++; entries += c.len() })
 		checkIndex(t, &s.wordMaps)
 	default:
 		t.Fatalf("state %q is a %T", name, b.states[name])
@@ -126,7 +127,7 @@ func stamps(t *testing.T, b *Backend, name string) []int64 {
 	t.Helper()
 	var out []int64
 	add := func(v any) {
-		st, ok := v.(backend.Stamped)
+		st, ok := v.(ttlview.Stamped)
 		if !ok {
 			t.Fatalf("state %q stores a %T", name, v)
 		}
@@ -134,7 +135,7 @@ func stamps(t *testing.T, b *Backend, name string) []int64 {
 	}
 	switch s := b.states[name].(type) {
 	case *valueState:
-		eachCell(s.tables, func(c valueCell) { add(backend.Stamped{At: c.at, V: c.v}) })
+		eachCell(s.tables, func(c valueCell) { add(ttlview.Stamped{At: c.at, V: c.v}) })
 	case *listState[any]:
 		eachCell(s.tables, func(c *listCell[any]) {
 			for _, e := range c.items {
@@ -148,16 +149,16 @@ func stamps(t *testing.T, b *Backend, name string) []int64 {
 			}
 		})
 	case *stampedWordState:
-		eachCell(s.tables, func(c backend.StampedWord) { out = append(out, c.At) })
+		eachCell(s.tables, func(c ttlview.StampedWord) { out = append(out, c.At) })
 	case *stampedWordListState:
-		eachCell(s.tables, func(c *listCell[backend.StampedWord]) {
+		eachCell(s.tables, func(c *listCell[ttlview.StampedWord]) {
 			for _, e := range c.items {
 				out = append(out, e.At)
 			}
 		})
 	case *stampedWordMapState:
-		eachCell(s.tables, func(c wordMapCell[backend.StampedWord]) {
-			c.each(func(_ uint64, e backend.StampedWord) bool { out = append(out, e.At); return true })
+		eachCell(s.tables, func(c wordMapCell[ttlview.StampedWord]) {
+			c.each(func(_ uint64, e ttlview.StampedWord) bool { out = append(out, e.At); return true })
 		})
 	default:
 		t.Fatalf("state %q is a %T", name, b.states[name])

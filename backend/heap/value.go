@@ -5,13 +5,14 @@ import (
 	"runtime"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/serde"
 )
 
 // valueCell is stored by value: cloning a key group's map copies it, so it needs no epoch. A
 // TTL state's cell holds the user's value in v and its stamp in at (valueState.stamped), so
-// that neither a read nor a write goes through a backend.Stamped box.
+// that neither a read nor a write goes through a ttlview.Stamped box.
 type valueCell struct {
 	v  any
 	at int64
@@ -21,8 +22,8 @@ type valueCell struct {
 type valueState struct {
 	stateBase
 	tables []*kgTable[valueCell]
-	// stamped is set for a TTL state (backend.RawSpec): Value and Update take and return
-	// backend.Stamped, StampedValue and UpdateStamped its parts, and inner is the serializer
+	// stamped is set for a TTL state (ttlview.RawSpec): Value and Update take and return
+	// ttlview.Stamped, StampedValue and UpdateStamped its parts, and inner is the serializer
 	// of the user's values (spec.Value's, without the stamp).
 	stamped bool
 	inner   serde.Erased
@@ -42,12 +43,12 @@ func (s *valueState) eachKey(fn func(key, ns []byte) bool) { eachKey(s.tables, f
 func (s *valueState) Value() (any, bool, error) {
 	v, at, ok, err := s.StampedValue()
 	if s.stamped && ok {
-		return backend.Stamped{At: at, V: v}, true, nil
+		return ttlview.Stamped{At: at, V: v}, true, nil
 	}
 	return v, ok, err
 }
 
-// StampedValue implements backend.StampedValue (at is 0 for a state without TTL).
+// StampedValue implements ttlview.StampedValue (at is 0 for a state without TTL).
 func (s *valueState) StampedValue() (any, int64, bool, error) {
 	k, err := s.mapKey()
 	if err != nil {
@@ -84,14 +85,14 @@ func (s *valueState) Update(v any) error {
 	if !s.stamped {
 		return s.UpdateStamped(v, 0)
 	}
-	st, ok := v.(backend.Stamped)
+	st, ok := v.(ttlview.Stamped)
 	if !ok {
-		return fmt.Errorf("heap backend: TTL state %q: cannot store a %T, want backend.Stamped", s.spec.Name, v)
+		return fmt.Errorf("heap backend: TTL state %q: cannot store a %T, want ttlview.Stamped", s.spec.Name, v)
 	}
 	return s.UpdateStamped(st.V, st.At)
 }
 
-// UpdateStamped implements backend.StampedValue.
+// UpdateStamped implements ttlview.StampedValue.
 func (s *valueState) UpdateStamped(v any, at int64) error {
 	k, err := s.mapKey()
 	if err != nil {
@@ -104,7 +105,7 @@ func (s *valueState) UpdateStamped(v any, at int64) error {
 func (s *valueState) Clear() error { return clearKey(&s.stateBase, s.tables) }
 
 func (s *valueState) freeze() frozen {
-	f := &frozenValues{ser: s.spec.Value, tables: freezeAll(s.tables), exp: backend.ExpiryAt(s.spec.TTL, s.b.clock)}
+	f := &frozenValues{ser: s.spec.Value, tables: freezeAll(s.tables), exp: ttlview.ExpiryAt(s.spec.TTL, s.b.clock)}
 	if s.stamped {
 		f.ser, f.stamped = s.inner, true
 	}
@@ -118,7 +119,7 @@ func (s *valueState) restore(kgIdx int, r *rawRecord) error {
 	}
 	c := valueCell{v: v}
 	if s.stamped {
-		st := v.(backend.Stamped) // spec.Value is the StampSerializer
+		st := v.(ttlview.Stamped) // spec.Value is the StampSerializer
 		c = valueCell{v: st.V, at: st.At}
 	}
 	var k tkey
@@ -130,9 +131,9 @@ func (s *valueState) restore(kgIdx int, r *rawRecord) error {
 type frozenValues struct {
 	ser    serde.Erased // of the cells' values: without the stamp, if stamped
 	tables []*kgTable[valueCell]
-	exp    backend.Expiry // expired values are not written
+	exp    ttlview.Expiry // expired values are not written
 	// stamped: each value is written after its cell's stamp (backend.AppendStamp), as the
-	// StampSerializer writes a backend.Stamped.
+	// StampSerializer writes a ttlview.Stamped.
 	stamped bool
 }
 

@@ -6,7 +6,7 @@ import (
 )
 
 // wordIndex is a hash table from a pair of words (key, user key) to a value V (a word, or a
-// stamped word for a TTL state: backend.StampedWord): an open
+// stamped word for a TTL state: ttlview.StampedWord): an open
 // addressing table with linear probing and backward-shift deletion, slots inline. It is the
 // point-lookup index of a wordMapState (one per key group): a Get probes one slot, usually one
 // cache miss, where the map's own cells cost a Go map probe (header, directory, table, group)

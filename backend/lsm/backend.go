@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/state/ttl"
@@ -74,7 +75,7 @@ type stateEntry struct {
 	// (backend.MergeRestored): the registering descriptor must read them too.
 	alt []snapshot.StateMeta
 	st  backend.State
-	// view is what the descriptor sees: st, or the TTL view over it (backend.WithTTL).
+	// view is what the descriptor sees: st, or the TTL view over it (ttlview.With).
 	view backend.State
 	// ttl is the registered descriptor's TTL, nil without one (or before registration).
 	ttl *ttl.Config
@@ -299,7 +300,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	e.st = newRawState(spec, stateBase{b: b, id: e.id})
 	e.view = e.st
 	if spec.TTL != nil && spec.TTL.Enabled() {
-		v, err := backend.WithTTL(e.st, spec, b.opts.Clock, b.sweep.access)
+		v, err := ttlview.With(e.st, spec, b.opts.Clock, b.sweep.access)
 		if err != nil {
 			return nil, err
 		}

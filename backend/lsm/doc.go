@@ -109,14 +109,14 @@
 //
 // # State TTL
 //
-// Values of TTL states carry a stamp (backend.Stamped); expired ones are never returned, are
+// Values of TTL states carry a stamp (ttlview.Stamped); expired ones are never returned, are
 // removed when read, and are left out of full snapshots and savepoints (incremental
 // checkpoints ship the files as they are). The rest is removed by a sweep that runs on the
 // task goroutine while it uses TTL states, at most Options.TTLCleanupRate entries per second
 // (ttlcleanup.go; docs/design.md, "TTL cleanup on lsm"); TTLCleanupStats reports its work.
-// The raw states under backend.WithTTL's view (stampedwords.go, from backend.RawWordSpec) read
+// The raw states under ttlview.With's view (stampedwords.go, from ttlview.RawWordSpec) read
 // and write the stored bytes (the 8-byte stamp, then the serializer's encoding) without a
-// Stamped box: value states are backend.StampedValue, and states of word values (value,
+// Stamped box: value states are ttlview.StampedValue, and states of word values (value,
 // reducing, list, and maps of word user keys) the stamped word interfaces, so the view is a
 // WordValue, WordList or WordMap and the typed state above it boxes nothing.
 //

@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 )
@@ -50,7 +51,7 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 		}
 		s.index[e.id] = len(s.metas)
 		s.metas = append(s.metas, e.meta)
-		s.expire = append(s.expire, backend.ExpiryAt(e.ttl, b.opts.Clock))
+		s.expire = append(s.expire, ttlview.ExpiryAt(e.ttl, b.opts.Clock))
 	}
 	s.snap = b.db.NewSnapshot()
 	b.mu.Lock()
@@ -82,7 +83,7 @@ type fullSnapshot struct {
 	workers int
 	// expire says, per state of metas, which entries the snapshot leaves out: those of a
 	// registered TTL state expired at the time of the synchronous phase.
-	expire []backend.Expiry
+	expire []ttlview.Expiry
 	// heapTimers are the timer queues kept in memory (Options.TimerService heap), frozen in
 	// the synchronous phase; the database has none of their timers.
 	heapTimers []frozenHeapTimers

@@ -5,22 +5,23 @@ import (
 	"iter"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/serde"
 )
 
-// The raw states of TTL states. Their spec is backend.RawWordSpec's: Value is the
-// backend.StampSerializer of the user's serializer, so Value, Update, Get, Put and All take
-// and return backend.Stamped values, and every stored value is the 8-byte stamp
+// The raw states of TTL states. Their spec is ttlview.RawWordSpec's: Value is the
+// ttlview.StampSerializer of the user's serializer, so Value, Update, Get, Put and All take
+// and return ttlview.Stamped values, and every stored value is the 8-byte stamp
 // (backend.AppendStamp) followed by the user serializer's encoding, which Word.Append writes
 // too. The methods below read and write the same bytes without a Stamped box, and for word
-// values without boxing the value either, so that backend.WithTTL's view over them stays as
+// values without boxing the value either, so that ttlview.With's view over them stays as
 // cheap as a state without TTL.
 
 // newRawState returns the raw state of a state registered with spec (the descriptor's spec,
 // TTL or not) stored under base.
 func newRawState(spec backend.Spec, base stateBase) backend.State {
 	ttlOn := spec.TTL != nil && spec.TTL.Enabled()
-	raw := backend.RawWordSpec(spec)
+	raw := ttlview.RawWordSpec(spec)
 	base.spec = raw
 	switch {
 	case raw.Kind == backend.KindList && ttlOn && raw.Word != nil:
@@ -48,13 +49,13 @@ func newRawState(spec backend.Spec, base stateBase) backend.State {
 }
 
 // stampedValueState serves TTL value, reducing and aggregating states:
-// backend.StampedValue, the stamp decoded beside the value instead of into a Stamped box.
+// ttlview.StampedValue, the stamp decoded beside the value instead of into a Stamped box.
 type stampedValueState struct {
 	valueState
 	inner serde.Erased // the user's value serializer; spec.Value is its StampSerializer
 }
 
-// StampedValue implements backend.StampedValue.
+// StampedValue implements ttlview.StampedValue.
 func (s *stampedValueState) StampedValue() (any, int64, bool, error) {
 	k, err := s.entryKey()
 	if err != nil {
@@ -76,7 +77,7 @@ func (s *stampedValueState) StampedValue() (any, int64, bool, error) {
 	return v, at, ok, err
 }
 
-// UpdateStamped implements backend.StampedValue.
+// UpdateStamped implements ttlview.StampedValue.
 func (s *stampedValueState) UpdateStamped(v any, at int64) error {
 	k, err := s.entryKey()
 	if err != nil {
@@ -108,10 +109,10 @@ func (s *stateBase) decodeWord(b []byte) (w uint64, at int64, err error) {
 }
 
 // stampedWordValueState serves TTL value and reducing states whose values fit in a word
-// (spec.Word): backend.StampedWordValue, neither the value nor its stamp boxed.
+// (spec.Word): ttlview.StampedWordValue, neither the value nor its stamp boxed.
 type stampedWordValueState struct{ stampedValueState }
 
-// StampedWord implements backend.StampedWordValue.
+// StampedWord implements ttlview.StampedWordValue.
 func (s *stampedWordValueState) StampedWord() (uint64, int64, bool, error) {
 	k, err := s.entryKey()
 	if err != nil {
@@ -120,7 +121,7 @@ func (s *stampedWordValueState) StampedWord() (uint64, int64, bool, error) {
 	return s.getStampedWord(k)
 }
 
-// UpdateStampedWord implements backend.StampedWordValue.
+// UpdateStampedWord implements ttlview.StampedWordValue.
 func (s *stampedWordValueState) UpdateStampedWord(w uint64, at int64) error {
 	k, err := s.entryKey()
 	if err != nil {
@@ -133,15 +134,15 @@ func (s *stampedWordValueState) UpdateStampedWord(w uint64, at int64) error {
 }
 
 // stampedWordListState serves TTL list states whose elements fit in a word:
-// backend.StampedWordList. The stored list is listState's, of stamped elements.
+// ttlview.StampedWordList. The stored list is listState's, of stamped elements.
 type stampedWordListState struct {
 	listState
-	words []backend.StampedWord // what StampedWords returned last
+	words []ttlview.StampedWord // what StampedWords returned last
 }
 
-// StampedWords implements backend.StampedWordList: the slice is the state's and valid until
+// StampedWords implements ttlview.StampedWordList: the slice is the state's and valid until
 // its next call.
-func (s *stampedWordListState) StampedWords() ([]backend.StampedWord, error) {
+func (s *stampedWordListState) StampedWords() ([]ttlview.StampedWord, error) {
 	k, err := s.entryKey()
 	if err != nil {
 		return nil, err
@@ -157,7 +158,7 @@ func (s *stampedWordListState) StampedWords() ([]backend.StampedWord, error) {
 			if err != nil {
 				return fmt.Errorf("element %d: %w", i, err)
 			}
-			s.words = append(s.words, backend.StampedWord{W: w, At: at})
+			s.words = append(s.words, ttlview.StampedWord{W: w, At: at})
 		}
 		return nil
 	})
@@ -167,26 +168,26 @@ func (s *stampedWordListState) StampedWords() ([]backend.StampedWord, error) {
 	return s.words, nil
 }
 
-// AddStampedWords implements backend.StampedWordList.
+// AddStampedWords implements ttlview.StampedWordList.
 func (s *stampedWordListState) AddStampedWords(ws []uint64, at int64) error {
 	return s.write(len(ws), true, func(dst []byte, i int) ([]byte, error) {
 		return s.spec.Word.Append(backend.AppendStamp(dst, at), ws[i])
 	})
 }
 
-// UpdateStampedWords implements backend.StampedWordList.
-func (s *stampedWordListState) UpdateStampedWords(ws []backend.StampedWord) error {
+// UpdateStampedWords implements ttlview.StampedWordList.
+func (s *stampedWordListState) UpdateStampedWords(ws []ttlview.StampedWord) error {
 	return s.write(len(ws), false, func(dst []byte, i int) ([]byte, error) {
 		return s.spec.Word.Append(backend.AppendStamp(dst, ws[i].At), ws[i].W)
 	})
 }
 
 // stampedWordMapState serves TTL map states whose user keys and values fit in a word
-// (spec.UserKeyWord and spec.Word): backend.StampedWordMap. Its WordKeyMap methods, as Get
-// and Put, take and return backend.Stamped values.
+// (spec.UserKeyWord and spec.Word): ttlview.StampedWordMap. Its WordKeyMap methods, as Get
+// and Put, take and return ttlview.Stamped values.
 type stampedWordMapState struct{ wordKeyMapState }
 
-// GetStampedWord implements backend.StampedWordMap.
+// GetStampedWord implements ttlview.StampedWordMap.
 func (s *stampedWordMapState) GetStampedWord(uk uint64) (uint64, int64, bool, error) {
 	k, err := s.wordKey(uk)
 	if err != nil {
@@ -195,7 +196,7 @@ func (s *stampedWordMapState) GetStampedWord(uk uint64) (uint64, int64, bool, er
 	return s.getStampedWord(k)
 }
 
-// PutStampedWord implements backend.StampedWordMap.
+// PutStampedWord implements ttlview.StampedWordMap.
 func (s *stampedWordMapState) PutStampedWord(uk, v uint64, at int64) error {
 	k, err := s.wordKey(uk)
 	if err != nil {
@@ -207,17 +208,17 @@ func (s *stampedWordMapState) PutStampedWord(uk, v uint64, at int64) error {
 	return s.put(k)
 }
 
-// RemoveStampedWord implements backend.StampedWordMap.
+// RemoveStampedWord implements ttlview.StampedWordMap.
 func (s *stampedWordMapState) RemoveStampedWord(uk uint64) error {
 	return s.removeAt(s.wordKey(uk))
 }
 
-// AllStampedWords implements backend.StampedWordMap as All does for mapState.
-func (s *stampedWordMapState) AllStampedWords() iter.Seq2[backend.StampedWordEntry, error] {
-	return func(yield func(backend.StampedWordEntry, error) bool) {
+// AllStampedWords implements ttlview.StampedWordMap as All does for mapState.
+func (s *stampedWordMapState) AllStampedWords() iter.Seq2[ttlview.StampedWordEntry, error] {
+	return func(yield func(ttlview.StampedWordEntry, error) bool) {
 		it, err := s.iter()
 		if err != nil {
-			yield(backend.StampedWordEntry{}, err)
+			yield(ttlview.StampedWordEntry{}, err)
 			return
 		}
 		defer it.Close()
@@ -225,33 +226,33 @@ func (s *stampedWordMapState) AllStampedWords() iter.Seq2[backend.StampedWordEnt
 		for valid := it.First(); valid; valid = it.Next() {
 			uk, err := s.spec.UserKeyWord.Decode(it.Key()[plen:])
 			if err != nil {
-				yield(backend.StampedWordEntry{}, s.wrap("decode user key of", err))
+				yield(ttlview.StampedWordEntry{}, s.wrap("decode user key of", err))
 				return
 			}
 			raw, err := it.ValueAndErr()
 			if err != nil {
-				yield(backend.StampedWordEntry{}, s.wrap("read", err))
+				yield(ttlview.StampedWordEntry{}, s.wrap("read", err))
 				return
 			}
 			w, at, err := s.decodeWord(raw)
 			if err != nil {
-				yield(backend.StampedWordEntry{}, s.wrap("decode", err))
+				yield(ttlview.StampedWordEntry{}, s.wrap("decode", err))
 				return
 			}
-			if !yield(backend.StampedWordEntry{Key: uk, Value: backend.StampedWord{W: w, At: at}}, nil) {
+			if !yield(ttlview.StampedWordEntry{Key: uk, Value: ttlview.StampedWord{W: w, At: at}}, nil) {
 				return
 			}
 		}
 		if err := it.Error(); err != nil {
-			yield(backend.StampedWordEntry{}, s.wrap("iterate", err))
+			yield(ttlview.StampedWordEntry{}, s.wrap("iterate", err))
 		}
 	}
 }
 
 var (
-	_ backend.StampedValue     = (*stampedValueState)(nil)
-	_ backend.StampedWordValue = (*stampedWordValueState)(nil)
-	_ backend.StampedWordList  = (*stampedWordListState)(nil)
-	_ backend.StampedWordMap   = (*stampedWordMapState)(nil)
+	_ ttlview.StampedValue     = (*stampedValueState)(nil)
+	_ ttlview.StampedWordValue = (*stampedWordValueState)(nil)
+	_ ttlview.StampedWordList  = (*stampedWordListState)(nil)
+	_ ttlview.StampedWordMap   = (*stampedWordMapState)(nil)
 	_ backend.WordKeyMap       = (*stampedWordMapState)(nil)
 )

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // TTL cleanup: a sweep of the TTL states' entries, run in small steps on the task goroutine
-// from the access hook of the TTL states (backend.WithTTL), at most Options.TTLCleanupRate
+// from the access hook of the TTL states (ttlview.With), at most Options.TTLCleanupRate
 // entries per second. A step walks on from where the last one stopped, span by span (one key
 // group of one TTL state: the spans of the key layout), deletes the expired entries (list
 // elements one by one, as reads do) and stamps NoStamp entries once the time is known. See
@@ -81,7 +82,7 @@ type sweeper struct {
 	// entry that stays corrupt is not logged again in every pass.
 	reported map[string]struct{}
 
-	at []backend.Expiry // per state: its judge at the time of the current step
+	at []ttlview.Expiry // per state: its judge at the time of the current step
 	// passStart is when the current pass began, warned when the last slow pass was logged.
 	passStart, warned time.Time
 	elems             [][]byte
@@ -134,7 +135,7 @@ func (s *sweeper) step(budget int) error {
 	}
 	s.at = s.at[:0]
 	for _, st := range s.states {
-		s.at = append(s.at, backend.ExpiryAt(st.ttl, b.opts.Clock))
+		s.at = append(s.at, ttlview.ExpiryAt(st.ttl, b.opts.Clock))
 	}
 	it, err := b.newIter(nil)
 	if err != nil {
@@ -254,7 +255,7 @@ func (b *Backend) TTLCleanupStats() SweepStats {
 // entry deletes the stored entry k (value v) of state st if it expired (judged by x), drops
 // a list's expired elements, and stamps NoStamp values with the time once it is known.
 // corrupt says why v does not decode (the entry is left as it is); err is a failed write.
-func (s *sweeper) entry(st sweepState, x backend.Expiry, k, v []byte) (corrupt, err error) {
+func (s *sweeper) entry(st sweepState, x ttlview.Expiry, k, v []byte) (corrupt, err error) {
 	if st.kind != backend.KindList {
 		at, _, err := backend.StampOf(v)
 		if err != nil {

@@ -1,6 +1,9 @@
-package backend
+package ttlview
 
-import "github.com/streamstate/streamstate/state/ttl"
+import (
+	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/state/ttl"
+)
 
 // Expiry judges the stored entries of one TTL state at one moment, as a full snapshot's
 // synchronous phase (which leaves expired entries out, as Flink's cleanupFullSnapshot does)
@@ -12,7 +15,7 @@ type Expiry struct {
 
 // ExpiryAt returns the Expiry of a state whose TTL is cfg (nil or disabled: the zero Expiry)
 // at the clock's current time in cfg's time characteristic.
-func ExpiryAt(cfg *ttl.Config, c *Clock) Expiry {
+func ExpiryAt(cfg *ttl.Config, c *backend.Clock) Expiry {
 	if cfg == nil || !cfg.Enabled() {
 		return Expiry{}
 	}
@@ -31,16 +34,16 @@ func (x Expiry) Judge(at int64) (expired, restamp bool, keep int64) {
 	switch {
 	case !x.on:
 		return false, false, at
-	case Expired(at, x.ms, x.now):
+	case backend.Expired(at, x.ms, x.now):
 		return true, false, at
-	case at == NoStamp && x.now != NoStamp:
+	case at == backend.NoStamp && x.now != backend.NoStamp:
 		return false, true, x.now
 	}
 	return false, false, at
 }
 
 // Expired reports whether an entry stamped at expired.
-func (x Expiry) Expired(at int64) bool { return x.on && Expired(at, x.ms, x.now) }
+func (x Expiry) Expired(at int64) bool { return x.on && backend.Expired(at, x.ms, x.now) }
 
 // ExpiredStamped reports whether v, a stored value of the state (a Stamped), expired.
 func (x Expiry) ExpiredStamped(v any) bool {
@@ -54,8 +57,8 @@ func (x Expiry) ExpiredBytes(v []byte) (bool, error) {
 	if !x.on {
 		return false, nil
 	}
-	at, _, err := StampOf(v)
-	return err == nil && Expired(at, x.ms, x.now), err
+	at, _, err := backend.StampOf(v)
+	return err == nil && backend.Expired(at, x.ms, x.now), err
 }
 
 // LiveBytes returns the encoded stamped elements of elems that have not expired, in place.

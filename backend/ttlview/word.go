@@ -1,8 +1,9 @@
-package backend
+package ttlview
 
 import (
 	"iter"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/state/ttl"
 )
 
@@ -10,11 +11,11 @@ import (
 // they fit in a word: it keeps spec.Word (the user's values' word form, whose Append and
 // Decode encode a value without its stamp), and the backend's raw state of a spec with Word
 // implements StampedWordValue, StampedWordList or StampedWordMap (a map whose user keys are
-// word keys too). WithTTL's view over such a state is a WordValue, WordList or WordMap, so the
+// word keys too). With's view over such a state is a WordValue, WordList or WordMap, so the
 // typed state above it stays unboxed. The stored format is RawSpec's: Value is
 // StampSerializer's, each value encoded as AppendStamp followed by Word.Append's bytes. A spec
 // without TTL is returned unchanged.
-func RawWordSpec(spec Spec) Spec {
+func RawWordSpec(spec backend.Spec) backend.Spec {
 	w := spec.Word
 	spec = RawSpec(spec)
 	spec.Word = w
@@ -31,7 +32,7 @@ type StampedWord struct {
 // keeps each word beside its stamp. Value and Update take and return Stamped values whose V
 // is the boxed word (Word.Box).
 type StampedWordValue interface {
-	Value
+	backend.Value
 	// StampedWord returns the current value and its stamp, ok=false when there is none.
 	StampedWord() (w uint64, at int64, ok bool, err error)
 	// UpdateStampedWord sets the current value to w stamped at.
@@ -42,7 +43,7 @@ type StampedWordValue interface {
 // keeps each word beside its stamp. Get, Add, AddAll and Update take and return Stamped
 // values whose V is the boxed word.
 type StampedWordList interface {
-	List
+	backend.List
 	// StampedWords returns the elements; the slice must not be modified and is valid until
 	// the next write to the state. Empty means no state.
 	StampedWords() ([]StampedWord, error)
@@ -56,7 +57,7 @@ type StampedWordList interface {
 // are words (RawWordSpec with UserKeyWord, its KeyWord, and Word) that keeps each value word
 // beside its stamp. Get, Put and All take and return Stamped values whose V is the boxed word.
 type StampedWordMap interface {
-	Map
+	backend.Map
 	// GetStampedWord returns the value of user key uk and its stamp.
 	GetStampedWord(uk uint64) (v uint64, at int64, ok bool, err error)
 	// PutStampedWord sets user key uk to v stamped at.
@@ -248,10 +249,10 @@ func (s *ttlWordMap) RemoveWordKey(uk uint64) error {
 
 // AllWords implements WordMap as All does for ttlMap: expired entries are removed as they
 // are passed, renewed stamps written back after the iteration.
-func (s *ttlWordMap) AllWords() iter.Seq2[WordEntry, error] {
-	return func(yield func(WordEntry, error) bool) {
+func (s *ttlWordMap) AllWords() iter.Seq2[backend.WordEntry, error] {
+	return func(yield func(backend.WordEntry, error) bool) {
 		if err := s.pending(); err != nil {
-			yield(WordEntry{}, err)
+			yield(backend.WordEntry{}, err)
 			return
 		}
 		s.touch()
@@ -264,7 +265,7 @@ func (s *ttlWordMap) AllWords() iter.Seq2[WordEntry, error] {
 					if stopped {
 						s.err = err
 					} else {
-						yield(WordEntry{}, err)
+						yield(backend.WordEntry{}, err)
 					}
 					return
 				}
@@ -272,19 +273,19 @@ func (s *ttlWordMap) AllWords() iter.Seq2[WordEntry, error] {
 		}()
 		for e, err := range s.sw.AllStampedWords() {
 			if err != nil {
-				yield(WordEntry{}, err)
+				yield(backend.WordEntry{}, err)
 				return
 			}
 			visible, expired, restamp := s.check(Stamped{At: e.Value.At}, now)
 			if expired {
 				if err := s.sw.RemoveStampedWord(e.Key); err != nil {
-					yield(WordEntry{}, err)
+					yield(backend.WordEntry{}, err)
 					return
 				}
 			} else if restamp {
 				renew = append(renew, e)
 			}
-			if visible && !yield(WordEntry{Key: e.Key, Value: e.Value.W}, nil) {
+			if visible && !yield(backend.WordEntry{Key: e.Key, Value: e.Value.W}, nil) {
 				return
 			}
 		}
@@ -293,8 +294,8 @@ func (s *ttlWordMap) AllWords() iter.Seq2[WordEntry, error] {
 }
 
 var (
-	_ WordValue = (*ttlWordValue)(nil)
-	_ WordList  = (*ttlWordList)(nil)
-	_ WordMap   = (*ttlWordMap)(nil)
-	_ Map       = (*ttlWordMap)(nil)
+	_ backend.WordValue = (*ttlWordValue)(nil)
+	_ backend.WordList  = (*ttlWordList)(nil)
+	_ backend.WordMap   = (*ttlWordMap)(nil)
+	_ backend.Map       = (*ttlWordMap)(nil)
 )

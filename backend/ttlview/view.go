@@ -1,37 +1,21 @@
-package backend
+package ttlview
 
 import (
-	"encoding/binary"
 	"fmt"
 	"iter"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/serde"
 	"github.com/streamstate/streamstate/state/ttl"
 )
 
 // Stamped is a value of a TTL state as the backend stores it: the user's value V and the time
 // At it was last stamped (see Clock.Stamp). A backend creates a TTL state's raw state with
-// RawSpec, whose serializer is StampSerializer's, and wraps it with WithTTL; it reads At to
+// RawSpec, whose serializer is StampSerializer's, and wraps it with With; it reads At to
 // clean up expired entries and to leave them out of full snapshots.
 type Stamped struct {
 	At int64
 	V  any
-}
-
-// StampLen is the length of the stamp that prefixes every encoded value of a TTL state.
-const StampLen = 8
-
-// AppendStamp appends the encoding of stamp at: 8 bytes, big-endian, sign bit flipped, so that
-// encoded stamps sort as the times do.
-func AppendStamp(dst []byte, at int64) []byte { return binary.BigEndian.AppendUint64(dst, flip(at)) }
-
-// StampOf returns the stamp that prefixes the encoded value b of a TTL state, and the user's
-// encoded value after it. It fails, naming the length, when b is too short to hold one.
-func StampOf(b []byte) (at int64, rest []byte, err error) {
-	if len(b) < StampLen {
-		return 0, nil, fmt.Errorf("TTL state value of %d bytes has no %d-byte stamp", len(b), StampLen)
-	}
-	return int64(binary.BigEndian.Uint64(b) ^ 1<<63), b[StampLen:], nil
 }
 
 // StampSerializer returns the serializer of a TTL state's stored values: Stamped values
@@ -47,13 +31,13 @@ func (s stampSerializer) Immutable() bool { return s.inner.Immutable() }
 func (s stampSerializer) AppendAny(dst []byte, v any) ([]byte, error) {
 	st, ok := v.(Stamped)
 	if !ok {
-		return dst, fmt.Errorf("TTL state of %s: cannot encode a %T, want backend.Stamped", s.inner.ID(), v)
+		return dst, fmt.Errorf("TTL state of %s: cannot encode a %T, want ttlview.Stamped", s.inner.ID(), v)
 	}
-	return s.inner.AppendAny(AppendStamp(dst, st.At), st.V)
+	return s.inner.AppendAny(backend.AppendStamp(dst, st.At), st.V)
 }
 
 func (s stampSerializer) DecodeAny(src []byte) (any, error) {
-	at, rest, err := StampOf(src)
+	at, rest, err := backend.StampOf(src)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +63,7 @@ func (s stampSerializer) Unwrap() serde.Erased { return s.inner }
 // RawSpec returns the spec a backend creates a TTL state's stored state with: spec with values
 // Stamped (StampSerializer) and no word form of the value (user keys keep theirs). A spec
 // without TTL is returned unchanged.
-func RawSpec(spec Spec) Spec {
+func RawSpec(spec backend.Spec) backend.Spec {
 	if spec.TTL == nil || !spec.TTL.Enabled() {
 		return spec
 	}
@@ -89,22 +73,22 @@ func RawSpec(spec Spec) Spec {
 }
 
 // StampedValue is a raw Value of a TTL state (RawSpec) that keeps each value's stamp beside
-// it rather than in a Stamped box. WithTTL uses these methods when raw implements them, so
+// it rather than in a Stamped box. With uses these methods when raw implements them, so
 // that a read follows one pointer less and a write allocates no box; Value and Update still
 // return and take Stamped values.
 type StampedValue interface {
-	Value
+	backend.Value
 	// StampedValue returns the current value and its stamp.
 	StampedValue() (v any, at int64, ok bool, err error)
 	// UpdateStamped sets the current value to v stamped at.
 	UpdateStamped(v any, at int64) error
 }
 
-// ttlBase is what the TTL states WithTTL returns share.
+// ttlBase is what the TTL states With returns share.
 type ttlBase struct {
 	cfg   ttl.Config
 	ms    int64
-	clock *Clock
+	clock *backend.Clock
 	// access is called on every access of the state (a backend's incremental cleanup); nil
 	// for none.
 	access func()
@@ -120,14 +104,14 @@ func (t *ttlBase) touch() {
 // must write it back with a new stamp (OnReadAndWrite, or a NoStamp entry now that the time
 // is known).
 func (t *ttlBase) check(st Stamped, now int64) (visible, expired, restamp bool) {
-	if Expired(st.At, t.ms, now) {
+	if backend.Expired(st.At, t.ms, now) {
 		return t.cfg.Visibility == ttl.ReturnExpiredIfNotCleanedUp, true, false
 	}
-	restamp = t.cfg.Update == ttl.OnReadAndWrite || (st.At == NoStamp && now != NoStamp)
+	restamp = t.cfg.Update == ttl.OnReadAndWrite || (st.At == backend.NoStamp && now != backend.NoStamp)
 	return true, false, restamp
 }
 
-// WithTTL returns the state a TTL spec's descriptor sees over raw, the state a backend created
+// With returns the state a TTL spec's descriptor sees over raw, the state a backend created
 // with RawSpec(spec): values go in and come out plain, are stamped with clock.Stamp on every
 // write (and read, with ttl.OnReadAndWrite: a read never moves a stamp back, which under event
 // time a late record's timestamp would), and expired ones are not returned (unless
@@ -137,31 +121,31 @@ func (t *ttlBase) check(st Stamped, now int64) (visible, expired, restamp bool) 
 // WordValue, WordList or WordMap too. access, if not nil, is
 // called on every access (the hashmap backend's incremental cleanup). raw must be a Value,
 // List or Map.
-func WithTTL(raw State, spec Spec, clock *Clock, access func()) (State, error) {
+func With(raw backend.State, spec backend.Spec, clock *backend.Clock, access func()) (backend.State, error) {
 	if err := spec.TTL.Validate(); err != nil {
 		return nil, fmt.Errorf("state %q: %w", spec.Name, err)
 	}
 	if clock == nil {
-		clock = &Clock{}
+		clock = &backend.Clock{}
 	}
 	b := ttlBase{cfg: *spec.TTL, ms: spec.TTL.Millis(), clock: clock, access: access}
 	switch r := raw.(type) {
-	case Map:
+	case backend.Map:
 		m := &ttlMap{ttlBase: b, raw: r}
 		if sw, ok := r.(StampedWordMap); ok && spec.Word != nil {
 			return &ttlWordMap{ttlMap: m, sw: sw, box: spec.Word.Box}, nil
 		}
-		if wk, ok := r.(WordKeyMap); ok && spec.UserKeyWord != nil && spec.UserKeyWord.Box != nil {
+		if wk, ok := r.(backend.WordKeyMap); ok && spec.UserKeyWord != nil && spec.UserKeyWord.Box != nil {
 			return &ttlWordKeyMap{ttlMap: m, wk: wk, box: spec.UserKeyWord.Box}, nil
 		}
 		return m, nil
-	case List:
+	case backend.List:
 		l := &ttlList{ttlBase: b, raw: r}
 		if sw, ok := r.(StampedWordList); ok && spec.Word != nil {
 			return &ttlWordList{ttlList: l, sw: sw}, nil
 		}
 		return l, nil
-	case Value:
+	case backend.Value:
 		fast, _ := r.(StampedValue)
 		v := &ttlValue{ttlBase: b, raw: r, fast: fast}
 		if sw, ok := r.(StampedWordValue); ok && spec.Word != nil {
@@ -186,14 +170,14 @@ func (t *ttlBase) now() int64 { return t.clock.Now(t.cfg.Time) }
 func stampedOf(v any) (Stamped, error) {
 	st, ok := v.(Stamped)
 	if !ok {
-		return Stamped{}, fmt.Errorf("TTL state holds a %T, want backend.Stamped", v)
+		return Stamped{}, fmt.Errorf("TTL state holds a %T, want ttlview.Stamped", v)
 	}
 	return st, nil
 }
 
 type ttlValue struct {
 	ttlBase
-	raw  Value
+	raw  backend.Value
 	fast StampedValue // raw, when it keeps stamps unboxed; else nil
 }
 
@@ -251,7 +235,7 @@ func (s *ttlValue) Value() (any, bool, error) {
 
 type ttlList struct {
 	ttlBase
-	raw List
+	raw backend.List
 	// one holds the stamped element of a one-element Update: both backends copy what Update
 	// passes them (heap into its cells, lsm into its encoding), so it is reused.
 	one [1]any
@@ -328,7 +312,7 @@ func (s *ttlList) Get() ([]any, error) {
 
 type ttlMap struct {
 	ttlBase
-	raw Map
+	raw backend.Map
 	// err is a failed write-back of renewed stamps after an iteration the loop left early,
 	// when it could not be yielded: the next call returns it.
 	err error
@@ -394,7 +378,7 @@ func (s *ttlMap) read(v any, remove func() error, put func(Stamped) error) (any,
 // WordKeyMap too, so that a read of a word user key boxes nothing.
 type ttlWordKeyMap struct {
 	*ttlMap
-	wk  WordKeyMap
+	wk  backend.WordKeyMap
 	box func(uint64) any // the user key of a word, to write a renewed stamp
 }
 
@@ -442,15 +426,15 @@ func (s *ttlMap) IsEmpty() (bool, error) {
 // a read renews are written back after the iteration (a Map may lose only the entry just
 // yielded while it iterates), also when the loop stops early; a write-back that fails then
 // is returned by the state's next call.
-func (s *ttlMap) All() iter.Seq2[MapEntry, error] {
-	return func(yield func(MapEntry, error) bool) {
+func (s *ttlMap) All() iter.Seq2[backend.MapEntry, error] {
+	return func(yield func(backend.MapEntry, error) bool) {
 		if err := s.pending(); err != nil {
-			yield(MapEntry{}, err)
+			yield(backend.MapEntry{}, err)
 			return
 		}
 		s.touch()
 		now := s.now()
-		var renew []MapEntry // Value: the Stamped entry read
+		var renew []backend.MapEntry // Value: the Stamped entry read
 		stopped := true
 		defer func() {
 			for _, e := range renew {
@@ -458,7 +442,7 @@ func (s *ttlMap) All() iter.Seq2[MapEntry, error] {
 					if stopped {
 						s.err = err
 					} else {
-						yield(MapEntry{}, err)
+						yield(backend.MapEntry{}, err)
 					}
 					return
 				}
@@ -466,24 +450,24 @@ func (s *ttlMap) All() iter.Seq2[MapEntry, error] {
 		}()
 		for e, err := range s.raw.All() {
 			if err != nil {
-				yield(MapEntry{}, err)
+				yield(backend.MapEntry{}, err)
 				return
 			}
 			st, err := stampedOf(e.Value)
 			if err != nil {
-				yield(MapEntry{}, err)
+				yield(backend.MapEntry{}, err)
 				return
 			}
 			visible, expired, restamp := s.check(st, now)
 			if expired {
 				if err := s.raw.Remove(e.Key); err != nil {
-					yield(MapEntry{}, err)
+					yield(backend.MapEntry{}, err)
 					return
 				}
 			} else if restamp {
-				renew = append(renew, MapEntry{Key: e.Key, Value: st})
+				renew = append(renew, backend.MapEntry{Key: e.Key, Value: st})
 			}
-			if visible && !yield(MapEntry{Key: e.Key, Value: st.V}, nil) {
+			if visible && !yield(backend.MapEntry{Key: e.Key, Value: st.V}, nil) {
 				return
 			}
 		}

@@ -1,4 +1,4 @@
-package backend_test
+package ttlview_test
 
 import (
 	"iter"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/ttlview"
 	"github.com/streamstate/streamstate/state/ttl"
 )
 
@@ -65,7 +66,7 @@ func TestTTLReadNeverMovesStampBack(t *testing.T) {
 	cfg := ttl.Config{TTL: 10 * time.Millisecond, Update: ttl.OnReadAndWrite, Time: ttl.EventTime}
 	clock := &backend.Clock{}
 	wrap := func(raw backend.State) backend.State {
-		s, err := backend.WithTTL(raw, backend.Spec{Name: "s", TTL: &cfg}, clock, nil)
+		s, err := ttlview.With(raw, backend.Spec{Name: "s", TTL: &cfg}, clock, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +95,7 @@ func TestTTLReadNeverMovesStampBack(t *testing.T) {
 			if i == 1 && len(rl.vs) > 0 {
 				st = rl.vs[0]
 			}
-			if s, ok := st.(backend.Stamped); ok {
+			if s, ok := st.(ttlview.Stamped); ok {
 				out[i] = s.At
 			}
 		}
