@@ -103,9 +103,10 @@ func (t *task) addMember(ctx context.Context, uid, keySerializerID string, keyAl
 	m.ops = ops
 	t.members = append(t.members, m) // closed with the task even if the keyed backend fails
 	if keySerializerID != "" {
-		// Event time starts unknown in every run, restored or not: nothing expires by event
-		// time before the operator's first watermark, as no event-time timer fires before it.
-		// Processing time is the job's Clock; with the default (the wall clock) the backend's
+		// Event time starts unknown on a fresh start (nothing expires by event time before the
+		// operator's first watermark) and, on a restore, at the watermark the snapshot recorded
+		// (the backend restores it: backend.Clock.Restore), so a replay does not see entries
+		// the first run had judged expired. Processing time is the job's Clock; with the default (the wall clock) the backend's
 		// own default reads it, which may be cheaper per access.
 		m.clock = &backend.Clock{}
 		if _, wall := j.clock.(wallClock); !wall {
