@@ -205,7 +205,7 @@ func TestTTLWordStatesStoreBoxedBytes(t *testing.T) {
 // a word map read allocate nothing (the boxed raw states allocate a Stamped box and a value).
 func TestTTLWordStatesAllocate(t *testing.T) {
 	if raceEnabled {
-		t.Skip("allocation counts differ under the race detector")
+		t.Skip("allocation counts differ under -race; run without -race")
 	}
 	e := newTTLEnv(t, false)
 	_, kb := e.open(nil, lsm.Options{TTLCleanupRate: -1})
