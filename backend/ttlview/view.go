@@ -10,7 +10,7 @@ import (
 )
 
 // Stamped is a value of a TTL state as the backend stores it: the user's value V and the time
-// At it was last stamped (see Clock.Stamp). A backend creates a TTL state's raw state with
+// At it was last stamped (see backend.Clock.Stamp). A backend creates a TTL state's raw state with
 // RawSpec, whose serializer is StampSerializer's, and wraps it with With; it reads At to
 // clean up expired entries and to leave them out of full snapshots.
 type Stamped struct {
@@ -19,7 +19,7 @@ type Stamped struct {
 }
 
 // StampSerializer returns the serializer of a TTL state's stored values: Stamped values
-// encoded as the stamp (AppendStamp) followed by inner's encoding of V. Its ID is inner's:
+// encoded as the stamp (backend.AppendStamp) followed by inner's encoding of V. Its ID is inner's:
 // whether a state's values are stamped is recorded beside the ID (snapshot.StateMeta.TTL).
 func StampSerializer(inner serde.Erased) serde.Erased { return stampSerializer{inner} }
 
