@@ -113,6 +113,12 @@ func ckProcess(t *testing.T, tasks []*ckSubtask, from, n int) {
 // nil) and returns its metadata.
 func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints, sp checkpoint.Storage, id int64) *snapshot.Metadata {
 	t.Helper()
+	return ckSnapshot(t, tasks, cps, sp, id, backend.SavepointFormatCanonical)
+}
+
+// ckSnapshot is ckCheckpoint with the format of a savepoint (sp set).
+func ckSnapshot(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints, sp checkpoint.Storage, id int64, format backend.SavepointFormatType) *snapshot.Metadata {
+	t.Helper()
 	ctx := context.Background()
 	var p *checkpoint.Pending
 	if cps != nil {
@@ -125,7 +131,8 @@ func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints,
 	}
 	op := &snapshot.OperatorState{ID: "counter", Parallelism: len(tasks), MaxParallelism: 128}
 	for _, task := range tasks {
-		snap, err := task.backend.Snapshot(id, backend.SnapshotOptions{Compression: snapshot.CompressionSnappy, Savepoint: cps == nil})
+		snap, err := task.backend.Snapshot(id, backend.SnapshotOptions{Compression: snapshot.CompressionSnappy, Savepoint: cps == nil,
+			SavepointFormat: format})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +401,7 @@ func TestCheckpointsSavepoint(t *testing.T) {
 		t.Fatalf("inspect: %v", err)
 	}
 	wantContains(t, "inspect", out, "savepoint of job job (checkpoint id 5)", "file paths are relative to "+dir+"/\n",
-		"full snapshot: "+m.Operators[0].Keyed[0].File.Path)
+		"full snapshot: "+m.Operators[0].Keyed[0].File.Path, "keyed state format: canonical savepoint")
 	out, _, err = runCLI(t, "checkpoints", "validate", fileURL(dir))
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
@@ -423,6 +430,37 @@ func TestCheckpointsSavepoint(t *testing.T) {
 	wantContains(t, "validate", out, h.File.Path+": missing bytes: truncated: has 5 bytes")
 }
 
+// TestCheckpointsNativeSavepoint: inspect says a native savepoint of the lsm backend is one,
+// and what restores it, whatever the backend's checkpoint mode; validate checks its files,
+// all in the savepoint's directory.
+func TestCheckpointsNativeSavepoint(t *testing.T) {
+	dir := t.TempDir()
+	st, err := blobstore.OpenURL(context.Background(), fileURL(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tasks := ckJob(t, lsm.Name, 2)
+	ckProcess(t, tasks, 0, 300)
+	m := ckSnapshot(t, tasks, nil, st, 3, backend.SavepointFormatNative)
+	ih := m.Operators[0].Keyed[0].Incremental
+	if ih == nil || !ih.Savepoint {
+		t.Fatalf("not a native savepoint's handle: %+v", m.Operators[0].Keyed[0])
+	}
+	out, _, err := runCLI(t, "checkpoints", "inspect", dir)
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	wantContains(t, "inspect", out, "savepoint of job job (checkpoint id 3)",
+		"keyed state format: native savepoint (incremental handles of "+ih.Backend+"; only that backend restores it: take a canonical savepoint to change backends)",
+		"(0 full, 2 incremental)")
+	out, _, err = runCLI(t, "checkpoints", "validate", dir)
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	wantContains(t, "validate", out, "OK: 1 savepoint valid")
+}
+
 // TestCheckpointsIncremental inspects and validates incremental checkpoints of the lsm
 // backend, whose files are shared between checkpoints.
 func TestCheckpointsIncremental(t *testing.T) {
@@ -448,7 +486,7 @@ func TestCheckpointsIncremental(t *testing.T) {
 		fmt.Sprintf("%d private file", len(ih.Private)),
 		"shared   "+ih.Shared[0].Name, ih.Shared[0].Path,
 		"private  "+ih.Private[0].Name,
-		"(0 full, 2 incremental)")
+		"(0 full, 2 incremental)", "keyed state format: native (incremental handles of "+ih.Backend+")")
 	out, _, err = runCLI(t, "checkpoints", "validate", url, "--all")
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
