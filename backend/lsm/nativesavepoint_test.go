@@ -175,3 +175,19 @@ func TestNativeSavepointLeavesIncrementalAlone(t *testing.T) {
 		t.Fatalf("checkpoint 3 uploaded shared files %v, want only the one new SST", uploaded)
 	}
 }
+
+// TestNativeSavepointOfHashmapIsCanonical: the hashmap backend has one format, so its native
+// savepoint is canonical (as in Flink) and the lsm backend restores it.
+func TestNativeSavepointOfHashmapIsCanonical(t *testing.T) {
+	const n = 100
+	src := openSubtasks(t, heapNew, 2, nil, nil)
+	fillAll(t, src, n)
+	dir := filepath.Join(t.TempDir(), "sp")
+	for i, h := range nativeSavepoint(t, src, dir, 1) {
+		if h == nil || h.Incremental != nil || h.File.Path == "" {
+			t.Fatalf("subtask %d: hashmap native savepoint handle %+v is not canonical", i, h)
+		}
+	}
+	hs, r := loadSavepoint(t, dir)
+	verifyAll(t, openSubtasks(t, lsmNew(false), 3, hs, r), n)
+}
