@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 )
@@ -70,4 +72,35 @@ func TestE2ENativeStopWithSavepoint(t *testing.T) {
 	if err == nil || !strings.Contains(heapRun.stderr.String(), "native savepoint") || !strings.Contains(heapRun.stderr.String(), "--type canonical") {
 		t.Fatalf("hashmap run from a native savepoint: %v, want a failure naming the fix\nstdout:\n%s\nstderr:\n%s", err, heapRun.stdout, heapRun.stderr)
 	}
+}
+
+// TestCheckpointsNativeSavepoint: inspect says a native savepoint of the lsm backend is one,
+// and what restores it, whatever the backend's checkpoint mode; validate checks its files,
+// all in the savepoint's directory.
+func TestCheckpointsNativeSavepoint(t *testing.T) {
+	dir := t.TempDir()
+	st, err := blobstore.OpenURL(context.Background(), fileURL(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tasks := ckJob(t, lsm.Name, 2)
+	ckProcess(t, tasks, 0, 300)
+	m := ckSnapshot(t, tasks, nil, st, 3, backend.SavepointFormatNative)
+	ih := m.Operators[0].Keyed[0].Incremental
+	if ih == nil || !ih.Savepoint {
+		t.Fatalf("not a native savepoint's handle: %+v", m.Operators[0].Keyed[0])
+	}
+	out, _, err := runCLI(t, "checkpoints", "inspect", dir)
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	wantContains(t, "inspect", out, "savepoint of job job (checkpoint id 3)",
+		"keyed state format: native savepoint (incremental handles of "+ih.Backend+"; only that backend restores it: take a canonical savepoint to change backends)",
+		"(0 full, 2 incremental)")
+	out, _, err = runCLI(t, "checkpoints", "validate", dir)
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	wantContains(t, "validate", out, "OK: 1 savepoint valid")
 }
