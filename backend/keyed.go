@@ -2,7 +2,9 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
@@ -63,8 +65,12 @@ type Keyed interface {
 type SnapshotOptions struct {
 	// Compression compresses each key-group block. Default: snapshot.CompressionNone.
 	Compression snapshot.Compression
-	// Savepoint asks for the canonical full format whatever the backend's checkpoint mode.
+	// Savepoint marks a savepoint: it is written in SavepointFormat whatever the backend's
+	// checkpoint mode.
 	Savepoint bool
+	// SavepointFormat is the format of a savepoint (Savepoint set; ignored otherwise), Flink's
+	// SavepointFormatType. Default: SavepointFormatCanonical.
+	SavepointFormat SavepointFormatType
 	// Workers is how many goroutines the asynchronous phase may use to serialize and
 	// compress key groups in parallel. Default (0): GOMAXPROCS.
 	Workers int
@@ -74,6 +80,44 @@ type SnapshotOptions struct {
 	// it, so a disk that does not take writes fails the task instead of hanging it.
 	// Default: no deadline.
 	Deadline time.Time
+}
+
+// SavepointFormatType is the format of a savepoint's keyed state, as Flink's
+// SavepointFormatType (`flink savepoint --type canonical|native`).
+type SavepointFormatType uint8
+
+const (
+	// SavepointFormatCanonical is the canonical full format (the default): every backend
+	// writes and reads it, so a canonical savepoint is the one that changes backends.
+	SavepointFormatCanonical SavepointFormatType = iota
+	// SavepointFormatNative is the backend's own format: for the lsm backend the database's
+	// files as an incremental checkpoint holds them, all of them in the savepoint's own
+	// directory (much faster to take and restore for large state); only the same backend
+	// restores it. The hashmap backend has one format: its native savepoint is canonical, as
+	// in Flink.
+	SavepointFormatNative
+)
+
+// String returns the name of t as the CLI and Flink spell it: "canonical" or "native".
+func (t SavepointFormatType) String() string {
+	switch t {
+	case SavepointFormatCanonical:
+		return "canonical"
+	case SavepointFormatNative:
+		return "native"
+	}
+	return fmt.Sprintf("SavepointFormatType(%d)", uint8(t))
+}
+
+// ParseSavepointFormatType parses "canonical" or "native" (case-insensitive).
+func ParseSavepointFormatType(s string) (SavepointFormatType, error) {
+	switch strings.ToLower(s) {
+	case "canonical":
+		return SavepointFormatCanonical, nil
+	case "native":
+		return SavepointFormatNative, nil
+	}
+	return 0, fmt.Errorf("savepoint format type %q is unknown: use canonical or native", s)
 }
 
 // AsyncSnapshot is the asynchronous phase of a snapshot. Exactly one of Run or Release must be

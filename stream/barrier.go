@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
@@ -24,6 +25,8 @@ type checkpointBarrier struct {
 	// CheckpointedFunction.SnapshotState.
 	timestampMs int64
 	savepoint   bool
+	// format is a savepoint's format (canonical unless asked otherwise).
+	format backend.SavepointFormatType
 	// stop: a stop-with-savepoint; a source emits nothing after its barrier.
 	stop bool
 	// deadline is when the coordinator gives the checkpoint up

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
@@ -17,6 +18,9 @@ type CheckpointStats struct {
 	Savepoint bool
 	// Path is the savepoint's storage (savepoints only).
 	Path string
+	// SavepointFormat is the format a savepoint was asked in (savepoints only; canonical
+	// otherwise): Job.TriggerSavepointFormat.
+	SavepointFormat backend.SavepointFormatType
 	// Duration is from the trigger to the metadata being written.
 	Duration time.Duration
 	// Sync and Async are the longest synchronous and asynchronous phases of any subtask;
@@ -68,6 +72,7 @@ type savepointRequest struct {
 	path       string
 	stop       bool
 	checkpoint bool
+	format     backend.SavepointFormatType // of a savepoint
 	reply      chan savepointReply
 }
 
@@ -240,7 +245,7 @@ func (c *coordinator) apply(acts []coordAction) {
 			if p == nil { // its Begin failed
 				p = &pendingCheckpoint{barrier: &checkpointBarrier{id: a.id}}
 			}
-			p.stats.ID, p.stats.Savepoint, p.stats.Path = a.id, p.barrier.savepoint, p.path
+			p.stats.ID, p.stats.Savepoint, p.stats.Path, p.stats.SavepointFormat = a.id, p.barrier.savepoint, p.path, p.barrier.format
 			p.stats.Failed, p.stats.Duration = a.err, a.duration
 			if a.err == nil {
 				c.completed.Add(1)
@@ -291,7 +296,7 @@ func (c *coordinator) trigger(a coordAction) {
 		p.reply = sp.reply
 	}
 	if sp := a.savepoint; sp.isSavepoint() {
-		b.savepoint, b.stop, p.path = true, sp.stop, sp.path
+		b.savepoint, b.stop, b.format, p.path = true, sp.stop, sp.format, sp.path
 		p.pending = checkpoint.BeginSavepoint(sp.st)
 	} else {
 		pending, err := j.cps.Begin(a.id)
@@ -316,7 +321,7 @@ func (c *coordinator) trigger(a coordAction) {
 func (c *coordinator) metadata(p *pendingCheckpoint) (*snapshot.Metadata, CheckpointStats) {
 	j := c.job
 	b := p.barrier
-	stats := CheckpointStats{ID: b.id, Savepoint: b.savepoint, Path: p.path}
+	stats := CheckpointStats{ID: b.id, Savepoint: b.savepoint, Path: p.path, SavepointFormat: b.format}
 	m := &snapshot.Metadata{JobID: j.opts.JobID, CheckpointID: b.id, Savepoint: b.savepoint, TimestampMs: b.timestampMs}
 	byUID := map[string]*snapshot.OperatorState{}
 	for _, t := range j.tasks {

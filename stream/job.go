@@ -451,9 +451,21 @@ func (j *Job) Stopped() bool {
 
 // TriggerSavepoint takes a savepoint into st (which must not hold one yet) while the job
 // runs; with stop, the job ends once it completes (Flink's stop-with-savepoint: the sources
-// emit nothing after its barrier). path is recorded in the stats.
+// emit nothing after its barrier). path is recorded in the stats. The savepoint is in the
+// canonical format (TriggerSavepointFormat chooses).
 func (j *Job) TriggerSavepoint(ctx context.Context, st checkpoint.Storage, path string, stop bool) (CheckpointStats, error) {
-	return j.request(ctx, savepointRequest{st: st, path: path, stop: stop})
+	return j.TriggerSavepointFormat(ctx, st, path, stop, backend.SavepointFormatCanonical)
+}
+
+// TriggerSavepointFormat is TriggerSavepoint in the given format (Flink's `savepoint --type`):
+// canonical, which any backend restores, or native, each keyed backend's own format
+// (backend.SavepointFormatNative: the lsm backend's database files; the hashmap backend's
+// native format is canonical).
+func (j *Job) TriggerSavepointFormat(ctx context.Context, st checkpoint.Storage, path string, stop bool, format backend.SavepointFormatType) (CheckpointStats, error) {
+	if format != backend.SavepointFormatCanonical && format != backend.SavepointFormatNative {
+		return CheckpointStats{}, fmt.Errorf("stream: savepoint format %v is unknown: use backend.SavepointFormatCanonical or SavepointFormatNative", format)
+	}
+	return j.request(ctx, savepointRequest{st: st, path: path, stop: stop, format: format})
 }
 
 // TriggerCheckpoint takes a checkpoint into Options.Checkpoints now and waits for it (Flink's

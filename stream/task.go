@@ -222,7 +222,7 @@ func (t *task) snapshotSync(b *checkpointBarrier) ([]memberSnapshot, error) {
 		}
 		if err == nil && m.keyed != nil {
 			p.keyed, err = m.keyed.Snapshot(b.id, backend.SnapshotOptions{Compression: t.job.opts.Compression, Savepoint: b.savepoint,
-				Deadline: b.deadline})
+				SavepointFormat: b.format, Deadline: b.deadline})
 		}
 		if err == nil {
 			p.ops, err = m.ops.Snapshot(b.id)

@@ -12,7 +12,9 @@ import (
 )
 
 // Snapshot implements backend.Keyed. The synchronous phase freezes every state's
-// key-group tables: O(states x key groups), independent of the amount of state.
+// key-group tables: O(states x key groups), independent of the amount of state. The backend
+// has one format, the canonical one: a savepoint of either SavepointFormat is canonical (as
+// Flink's hashmap backend's native savepoint is).
 func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (backend.AsyncSnapshot, error) {
 	if b.closed {
 		return nil, backend.ErrClosed

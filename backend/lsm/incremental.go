@@ -36,6 +36,10 @@ type incremental struct {
 	uid     string // distinguishes this database's files in the job's shared directory
 	root    string // local checkpoint directories
 	counter int
+	// native marks the bookkeeping of one native savepoint (nativeSavepoint): its snapshot
+	// reuses no file and records none for later checkpoints, so the savepoint is
+	// self-contained and the incremental checkpoints do not know of it.
+	native bool
 
 	mu          sync.Mutex // Run and the notifications may run on different goroutines
 	confirmed   map[string]snapshot.IncrementalFile
@@ -97,6 +101,9 @@ func (inc *incremental) snapshot(id int64, ttlWM *int64) (backend.AsyncSnapshot,
 	}
 	inc.counter++
 	dir := filepath.Join(inc.root, fmt.Sprintf("chk-%d-%d", id, inc.counter))
+	if inc.native {
+		dir = filepath.Join(inc.root, fmt.Sprintf("savepoint-%d-%s", id, inc.uid))
+	}
 	if err := checkpointDB(b, dir); err != nil {
 		return nil, fmt.Errorf("lsm backend: checkpoint %d of operator %s: %w", id, b.opID, err)
 	}
@@ -109,6 +116,18 @@ func (inc *incremental) snapshot(id int64, ttlWM *int64) (backend.AsyncSnapshot,
 		s.metas = append(s.metas, e.meta)
 	}
 	return s, nil
+}
+
+// nativeSavepoint is the synchronous phase of a native savepoint (Flink's
+// SavepointFormatType.NATIVE): the database's files, hard-linked as for an incremental
+// checkpoint, all uploaded into the savepoint's own directory (its shared/ and private files).
+// It has bookkeeping of its own, so it works whatever the checkpoint mode, reuses no file of
+// a checkpoint and leaves the incremental checkpoints' reuse untouched. The caller has
+// flushed the memtables.
+func (b *Backend) nativeSavepoint(id int64, ttlWM *int64) (backend.AsyncSnapshot, error) {
+	sp := newIncremental(b)
+	sp.native = true
+	return sp.snapshot(id, ttlWM)
 }
 
 // checkpointDB runs Pebble's DB.Checkpoint into dir. Pebble panics when it cannot fsync a
@@ -201,8 +220,11 @@ func (s *incSnapshot) upload(ctx context.Context, out snapshot.SharedStreamFacto
 	s.inc.mu.Lock()
 	confirmed := s.inc.confirmed
 	s.inc.mu.Unlock()
+	if s.inc.native {
+		confirmed = nil // a native savepoint holds every file itself
+	}
 
-	ih := &snapshot.IncrementalHandle{Backend: HandleBackend}
+	ih := &snapshot.IncrementalHandle{Backend: HandleBackend, Savepoint: s.inc.native}
 	type job struct {
 		name   string
 		shared bool
@@ -272,9 +294,11 @@ func (s *incSnapshot) upload(ctx context.Context, out snapshot.SharedStreamFacto
 	for _, f := range ih.Shared {
 		files[f.Name] = f
 	}
-	s.inc.mu.Lock()
-	s.inc.pending[s.id] = files
-	s.inc.mu.Unlock()
+	if !s.inc.native {
+		s.inc.mu.Lock()
+		s.inc.pending[s.id] = files
+		s.inc.mu.Unlock()
+	}
 	return &snapshot.KeyedStateHandle{KeyGroupRange: s.rng, KeySerializer: s.keySer, States: s.metas, Incremental: ih, TTLWatermark: s.ttlWM}, nil
 }
 

@@ -16,12 +16,14 @@ import (
 	"github.com/streamstate/streamstate/keygroup"
 )
 
-// Snapshot implements backend.Keyed. A full snapshot (the default, and every
+// Snapshot implements backend.Keyed. A full snapshot (the default, and every canonical
 // savepoint) takes a Pebble snapshot in the synchronous phase, O(1); the asynchronous phase
 // writes it key group by key group in the canonical format, with the timers of heap timer
 // queues (frozen copy-on-write in the synchronous phase, O(key groups)). With Options.Incremental, a
 // checkpoint flushes the memtables and hard-links the database files instead (see
-// incremental.go), bounded by opts.Deadline.
+// incremental.go), bounded by opts.Deadline. A native savepoint (opts.SavepointFormat
+// backend.SavepointFormatNative) is written as an incremental checkpoint that reuses nothing,
+// in either checkpoint mode (nativeSavepoint).
 func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (backend.AsyncSnapshot, error) {
 	if b.closed {
 		return nil, backend.ErrClosed
@@ -32,6 +34,12 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 	// The TTL clock's watermark as of this synchronous phase goes on the handle, so that a
 	// restore judges event-time TTL at least as this snapshot did (backend.Clock.Restore).
 	wm := b.opts.Clock.SnapshotWatermark()
+	if opts.Savepoint && opts.SavepointFormat == backend.SavepointFormatNative {
+		if err := b.flush(opts.Deadline); err != nil {
+			return nil, fmt.Errorf("lsm backend: native savepoint %d of operator %s: flush: %w", checkpointID, b.opID, err)
+		}
+		return b.nativeSavepoint(checkpointID, wm)
+	}
 	if b.inc != nil && !opts.Savepoint {
 		// The flush is bounded by the checkpoint's deadline and by Pebble's failures:
 		// DB.Flush would wait forever for a flush Pebble retries on a full disk.

@@ -69,6 +69,10 @@ func NewKeyGroupReader(ctx context.Context, r Reader, h *KeyedStateHandle, rng k
 }
 
 func newKeyGroupReader(ctx context.Context, r Reader, h *KeyedStateHandle, rng keygroup.Range, chunk int64, ahead int) (*KeyGroupReader, error) {
+	if h.Incremental != nil && h.Incremental.Savepoint {
+		return nil, fmt.Errorf("%w: it is a native savepoint of the %s backend; restore it with that backend, or take a canonical savepoint (streamstate savepoint --type canonical) to change backends",
+			ErrNotFull, h.Incremental.Backend)
+	}
 	if h.Incremental != nil {
 		return nil, fmt.Errorf("%w: it is an incremental checkpoint of the %s backend; restore it with that backend, or take a savepoint to change backends",
 			ErrNotFull, h.Incremental.Backend)

@@ -33,6 +33,10 @@ type IncrementalHandle struct {
 	// in the checkpoint's own directory. A restore applies it after the files, reading only
 	// the key groups it owns. Optional: checkpoints without it are read as before.
 	Extra *KeyedStateHandle `json:"extra,omitempty"`
+	// Savepoint marks the handle of a native savepoint (Flink's SavepointFormatType.NATIVE):
+	// every file is the savepoint's own, under its directory, none shared with a checkpoint.
+	// Optional: false for checkpoints and for handles written before it existed.
+	Savepoint bool `json:"savepoint,omitempty"`
 }
 
 // IncrementalFile is one database file of an incremental handle: its name in the database

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
@@ -55,6 +58,7 @@ func printMetadata(out io.Writer, root string, t ckTarget, m *snapshot.Metadata)
 	}
 	fmt.Fprintf(out, "%s, taken %s; metadata %s (format version %d)\n", what, formatTimestamp(m.TimestampMs), joinURL(root, t.mdName), m.Version)
 	fmt.Fprintf(out, "file paths are relative to %s\n", joinURL(root, t.base))
+	fmt.Fprintf(out, "keyed state format: %s\n", keyedFormat(m))
 	var keyed, full, incremental, opHandles int
 	for _, o := range m.Operators {
 		fmt.Fprintf(out, "\noperator %s: parallelism %d, max parallelism %d, %d keyed state handle%s, %d operator state handle%s\n",
@@ -128,6 +132,38 @@ func compressionName(c snapshot.Compression) string {
 		return "none"
 	}
 	return string(c)
+}
+
+// keyedFormat says in which format m holds its keyed state, in Flink's terms: canonical
+// (full snapshots, which any backend restores) or native (incremental handles, which only the
+// backend that wrote them restores); for a savepoint, its type and what restores it.
+func keyedFormat(m *snapshot.Metadata) string {
+	var canonical, native int
+	backends := map[string]bool{}
+	for _, o := range m.Operators {
+		for _, h := range o.Keyed {
+			if h.Incremental == nil {
+				canonical++
+				continue
+			}
+			native++
+			backends[h.Incremental.Backend] = true
+		}
+	}
+	names := strings.Join(slices.Sorted(maps.Keys(backends)), ", ")
+	switch {
+	case canonical == 0 && native == 0:
+		return "none (no keyed state)"
+	case native == 0 && m.Savepoint:
+		return "canonical savepoint (full snapshots; any backend restores it)"
+	case native == 0:
+		return "canonical (full snapshots)"
+	case canonical == 0 && m.Savepoint:
+		return fmt.Sprintf("native savepoint (incremental handles of %s; only that backend restores it: take a canonical savepoint to change backends)", names)
+	case canonical == 0:
+		return fmt.Sprintf("native (incremental handles of %s)", names)
+	}
+	return fmt.Sprintf("mixed: %d canonical (full) and %d native (incremental handles of %s)", canonical, native, names)
 }
 
 func incrementalSize(fs []snapshot.IncrementalFile) int64 {

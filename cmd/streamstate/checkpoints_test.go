@@ -113,6 +113,12 @@ func ckProcess(t *testing.T, tasks []*ckSubtask, from, n int) {
 // nil) and returns its metadata.
 func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints, sp checkpoint.Storage, id int64) *snapshot.Metadata {
 	t.Helper()
+	return ckSnapshot(t, tasks, cps, sp, id, backend.SavepointFormatCanonical)
+}
+
+// ckSnapshot is ckCheckpoint with the format of a savepoint (sp set).
+func ckSnapshot(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints, sp checkpoint.Storage, id int64, format backend.SavepointFormatType) *snapshot.Metadata {
+	t.Helper()
 	ctx := context.Background()
 	var p *checkpoint.Pending
 	if cps != nil {
@@ -125,7 +131,8 @@ func ckCheckpoint(t *testing.T, tasks []*ckSubtask, cps *checkpoint.Checkpoints,
 	}
 	op := &snapshot.OperatorState{ID: "counter", Parallelism: len(tasks), MaxParallelism: 128}
 	for _, task := range tasks {
-		snap, err := task.backend.Snapshot(id, backend.SnapshotOptions{Compression: snapshot.CompressionSnappy, Savepoint: cps == nil})
+		snap, err := task.backend.Snapshot(id, backend.SnapshotOptions{Compression: snapshot.CompressionSnappy, Savepoint: cps == nil,
+			SavepointFormat: format})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +401,7 @@ func TestCheckpointsSavepoint(t *testing.T) {
 		t.Fatalf("inspect: %v", err)
 	}
 	wantContains(t, "inspect", out, "savepoint of job job (checkpoint id 5)", "file paths are relative to "+dir+"/\n",
-		"full snapshot: "+m.Operators[0].Keyed[0].File.Path)
+		"full snapshot: "+m.Operators[0].Keyed[0].File.Path, "keyed state format: canonical savepoint")
 	out, _, err = runCLI(t, "checkpoints", "validate", fileURL(dir))
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)
@@ -448,7 +455,7 @@ func TestCheckpointsIncremental(t *testing.T) {
 		fmt.Sprintf("%d private file", len(ih.Private)),
 		"shared   "+ih.Shared[0].Name, ih.Shared[0].Path,
 		"private  "+ih.Private[0].Name,
-		"(0 full, 2 incremental)")
+		"(0 full, 2 incremental)", "keyed state format: native (incremental handles of "+ih.Backend+")")
 	out, _, err = runCLI(t, "checkpoints", "validate", url, "--all")
 	if err != nil {
 		t.Fatalf("validate: %v\n%s", err, out)

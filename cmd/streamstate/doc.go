@@ -4,7 +4,7 @@
 //	streamstate run fraud                 # the main job: lsm backend, checkpoints in ./checkpoints
 //	streamstate run fraud --resume        # continue after a crash from the latest checkpoint
 //	streamstate run nexmark-q5 -p 3 --from savepoints/savepoint-…  # restore elsewhere
-//	streamstate savepoint [<pid>] [--stop] # savepoint of a running job; prints where it went
+//	streamstate savepoint [<pid>] [--stop] [--type native] # savepoint of a running job; prints where it went
 //	streamstate checkpoints list|inspect|validate ./checkpoints
 //	streamstate demo                      # the state API alone: checkpoint, rescale, verify
 //	streamstate bench state --backend lsm # state micro-benchmark against raw Pebble

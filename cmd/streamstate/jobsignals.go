@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/stream"
 )
 
@@ -68,7 +69,7 @@ type jobControl struct {
 // attachment is the running job and how to take a savepoint of it.
 type attachment struct {
 	job       *stream.Job
-	savepoint func(stop bool) savepointResult
+	savepoint func(stop bool, format backend.SavepointFormatType) savepointResult
 }
 
 // newJobControl starts handling sigs (nil: no signals, everything else still works).
@@ -80,7 +81,7 @@ func newJobControl(sigs <-chan os.Signal, log io.Writer, exit func(int), cancelS
 }
 
 // attach tells that the job runs: queued savepoint requests are acted on now.
-func (c *jobControl) attach(job *stream.Job, savepoint func(stop bool) savepointResult) {
+func (c *jobControl) attach(job *stream.Job, savepoint func(stop bool, format backend.SavepointFormatType) savepointResult) {
 	select {
 	case c.attachCh <- attachment{job, savepoint}:
 	case <-c.loopDone:
@@ -198,21 +199,50 @@ func what(s os.Signal) string {
 }
 
 // request claims the requests the signal s answers (those written before it arrived) and
-// takes the savepoint in the background.
+// takes the savepoints in the background, one per format asked for (canonical when no request
+// names one: a bare kill -USR1), canonical first. A stop-with-savepoint takes one savepoint
+// only: native if every request asks for native, else canonical (which every backend
+// restores); each answer says which it got.
 func (c *jobControl) request(a *attachment, s os.Signal) {
-	var nonces []string
+	var claimed []claimedRequest
 	if c.rt != nil {
-		nonces = c.rt.claimRequests(c.pid, kindOf(s))
+		claimed = c.rt.claimRequests(c.pid, kindOf(s))
 	}
 	stop := s == syscall.SIGUSR2
+	byFormat := map[backend.SavepointFormatType][]string{}
+	for _, r := range claimed {
+		if r.err != nil {
+			c.answer(r.nonce, savepointResult{JobID: c.jobID, Stop: stop, Error: r.err.Error()})
+			continue
+		}
+		byFormat[r.format] = append(byFormat[r.format], r.nonce)
+	}
+	if stop && len(byFormat) > 1 {
+		byFormat[backend.SavepointFormatCanonical] = append(byFormat[backend.SavepointFormatCanonical], byFormat[backend.SavepointFormatNative]...)
+		delete(byFormat, backend.SavepointFormatNative)
+	}
+	if len(byFormat) == 0 && (len(claimed) == 0 || stop) {
+		byFormat[backend.SavepointFormatCanonical] = nil
+	}
 	c.inFlight.Go(func() {
-		res := a.savepoint(stop)
-		for _, n := range nonces {
-			if err := c.rt.answer(c.pid, n, res); err != nil {
-				fmt.Fprintf(c.log, "streamstate: answering a savepoint request: %v\n", err)
+		for _, f := range []backend.SavepointFormatType{backend.SavepointFormatCanonical, backend.SavepointFormatNative} {
+			nonces, ok := byFormat[f]
+			if !ok {
+				continue
+			}
+			res := a.savepoint(stop, f)
+			for _, n := range nonces {
+				c.answer(n, res)
 			}
 		}
 	})
+}
+
+// answer writes res as the answer to the request nonce, logging a failure.
+func (c *jobControl) answer(nonce string, res savepointResult) {
+	if err := c.rt.answer(c.pid, nonce, res); err != nil {
+		fmt.Fprintf(c.log, "streamstate: answering a savepoint request: %v\n", err)
+	}
 }
 
 // answerAll answers the pending requests of kind with an error.
@@ -220,9 +250,7 @@ func (c *jobControl) answerAll(kind, why string) {
 	if c.rt == nil {
 		return
 	}
-	for _, n := range c.rt.claimRequests(c.pid, kind) {
-		if err := c.rt.answer(c.pid, n, savepointResult{JobID: c.jobID, Stop: kind == requestStop, Error: why}); err != nil {
-			fmt.Fprintf(c.log, "streamstate: answering a savepoint request: %v\n", err)
-		}
+	for _, r := range c.rt.claimRequests(c.pid, kind) {
+		c.answer(r.nonce, savepointResult{JobID: c.jobID, Stop: kind == requestStop, Error: why})
 	}
 }

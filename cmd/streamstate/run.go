@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
@@ -261,7 +262,9 @@ func (c *runCmd) Run(e *env) (err error) {
 	go func() { waitErr <- job.Wait() }()
 	stopProgress := progress.run(job, start)
 	// Savepoints requested before this point (while the job started) are taken now.
-	ctl.attach(job, func(stop bool) savepointResult { return c.savepoint(ctx, job, cfg, stop, e, logger) })
+	ctl.attach(job, func(stop bool, format backend.SavepointFormatType) savepointResult {
+		return c.savepoint(ctx, job, cfg, stop, format, e, logger)
+	})
 	err = <-waitErr
 	// Savepoints in flight are waited for: a stop-with-savepoint ends the job as soon as the
 	// savepoint is complete, and its "written to" line must still be printed.
@@ -298,11 +301,11 @@ func incrementalNote(cfg *config.Config) string {
 
 // savepoint takes a savepoint into a new directory under the savepoints dir, prints where it
 // went (or logs why it failed) and returns the same for `streamstate savepoint`.
-func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Config, stop bool, e *env, log *slog.Logger) savepointResult {
+func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Config, stop bool, format backend.SavepointFormatType, e *env, log *slog.Logger) savepointResult {
 	// The random suffix keeps savepoints taken in the same millisecond apart (requests queued
 	// while the job started are taken together).
 	dir := joinURL(cfg.SavepointsDir, fmt.Sprintf("savepoint-%s-%s-%06x", c.JobID, time.Now().UTC().Format("20060102T150405.000"), rand.Uint32()&0xffffff))
-	res := savepointResult{JobID: c.JobID, Stop: stop, Path: blobstore.RedactURL(dir)}
+	res := savepointResult{JobID: c.JobID, Stop: stop, Path: blobstore.RedactURL(dir), Type: format.String()}
 	st, err := openStorage(ctx, dir)
 	if err != nil {
 		log.Error("savepoint storage", "dir", res.Path, "err", err)
@@ -316,14 +319,14 @@ func (c *runCmd) savepoint(ctx context.Context, job *stream.Job, cfg *config.Con
 	if _, q, ok := strings.Cut(blobstore.RedactURL(dir), "?"); ok {
 		res.Path += "?" + q
 	}
-	s, err := job.TriggerSavepoint(ctx, st, dir, stop)
+	s, err := job.TriggerSavepointFormat(ctx, st, dir, stop, format)
 	if err != nil {
 		log.Error("savepoint failed", "dir", res.Path, "err", err)
 		res.Error = fmt.Sprintf("savepoint into %s failed: %v", res.Path, err)
 		return res
 	}
 	res.ID, res.Bytes = s.ID, s.StateSize
-	fmt.Fprintf(e.Out, "savepoint %d written to %s (%s) in %v\n", s.ID, st, formatBytes(s.StateSize), s.Duration.Round(time.Millisecond))
+	fmt.Fprintf(e.Out, "savepoint %d written to %s (%s, %s) in %v\n", s.ID, st, formatBytes(s.StateSize), format, s.Duration.Round(time.Millisecond))
 	return res
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/streamstate/streamstate/backend"
 )
 
 // Runtime files let `streamstate savepoint` find a running job, make sure a process id is one,
@@ -20,8 +23,9 @@ import (
 //
 //	<pid>.json                 the job's record (jobRecord), rewritten atomically
 //	<pid>.req.<kind>.<nonce>   a request of `streamstate savepoint` (kind: savepoint or stop),
-//	                           written before it signals the job; the job claims (deletes) it
-//	                           when it handles the signal
+//	                           written atomically before it signals the job; the job claims
+//	                           (deletes) it when it handles the signal. It holds a
+//	                           savepointRequestFile (empty: a canonical savepoint)
 //	<pid>.res.<nonce>          the job's answer (savepointResult), written atomically
 //
 // The job removes its record and unclaimed requests when it exits; the requester removes the
@@ -71,6 +75,8 @@ type savepointResult struct {
 	ID    int64  `json:"id,omitempty"`
 	Bytes int64  `json:"bytes,omitempty"`
 	Stop  bool   `json:"stop,omitempty"`
+	// Type is the savepoint's format, "canonical" or "native" (empty: canonical).
+	Type string `json:"type,omitempty"`
 	// Error says why there is no savepoint; empty on success.
 	Error string `json:"error,omitempty"`
 }
@@ -215,16 +221,32 @@ const (
 	requestStop      = "stop"
 )
 
-// addRequest writes a request of kind to the job pid and returns its nonce.
-func (r *runtimeDir) addRequest(pid int, kind string) (string, error) {
+// savepointRequestFile is what a request file holds.
+type savepointRequestFile struct {
+	// Type is the savepoint format asked for (backend.SavepointFormatType's name); empty:
+	// canonical.
+	Type string `json:"type,omitempty"`
+}
+
+// claimedRequest is a request the job claimed: its nonce and the savepoint format it asks for.
+type claimedRequest struct {
+	nonce  string
+	format backend.SavepointFormatType
+	// err says why the request file could not be read; the request is answered with it.
+	err error
+}
+
+// addRequest writes a request of kind for a savepoint in format to the job pid and returns
+// its nonce.
+func (r *runtimeDir) addRequest(pid int, kind string, format backend.SavepointFormatType) (string, error) {
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
 	nonce := hex.EncodeToString(b[:])
-	name := r.path(fmt.Sprintf("%d.req.%s.%s", pid, kind, nonce))
-	if err := os.WriteFile(name, nil, 0o600); err != nil {
-		return "", fmt.Errorf("runtime file %s: %w", name, err)
+	name := fmt.Sprintf("%d.req.%s.%s", pid, kind, nonce)
+	if err := r.writeFile(name, savepointRequestFile{Type: format.String()}); err != nil {
+		return "", fmt.Errorf("runtime file %s: %w", r.path(name), err)
 	}
 	return nonce, nil
 }
@@ -240,18 +262,32 @@ func (r *runtimeDir) cancelRequest(pid int, kind, nonce string) {
 	os.Remove(r.path(fmt.Sprintf("%d.req.%s.%s", pid, kind, nonce)))
 }
 
-// claimRequests deletes the pending requests of kind to the job pid and returns their
-// nonces: the savepoint the job is about to take answers them.
-func (r *runtimeDir) claimRequests(pid int, kind string) []string {
+// claimRequests deletes the pending requests of kind to the job pid and returns them: the
+// savepoints the job is about to take answer them. A request file that cannot be read or
+// parsed is claimed with its err set.
+func (r *runtimeDir) claimRequests(pid int, kind string) []claimedRequest {
 	prefix := fmt.Sprintf("%d.req.%s.", pid, kind)
 	names, _ := filepath.Glob(r.path(prefix + "*"))
-	var nonces []string
+	var out []claimedRequest
 	for _, n := range names {
-		if os.Remove(n) == nil { // a requester that gave up removed it first
-			nonces = append(nonces, strings.TrimPrefix(filepath.Base(n), prefix))
+		b, rerr := os.ReadFile(n)
+		if os.Remove(n) != nil { // a requester that gave up removed it first
+			continue
 		}
+		c := claimedRequest{nonce: strings.TrimPrefix(filepath.Base(n), prefix), err: rerr}
+		var f savepointRequestFile
+		if c.err == nil && len(bytes.TrimSpace(b)) > 0 {
+			c.err = json.Unmarshal(b, &f)
+		}
+		if c.err == nil && f.Type != "" {
+			c.format, c.err = backend.ParseSavepointFormatType(f.Type)
+		}
+		if c.err != nil {
+			c.err = fmt.Errorf("request file %s: %w", n, c.err)
+		}
+		out = append(out, c)
 	}
-	return nonces
+	return out
 }
 
 // answer writes the answer to the request nonce of the job pid.

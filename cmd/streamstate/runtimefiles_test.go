@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/streamstate/streamstate/backend"
 )
 
 // TestRuntimeDirSweep: a job's registration removes the records of dead processes and the
@@ -67,11 +69,25 @@ func TestRuntimeDirSweep(t *testing.T) {
 		t.Errorf("lookup of a dead pid: %v", err)
 	}
 
-	// Requests are claimed once, by kind.
-	n1, _ := rt.addRequest(self.PID, requestSavepoint)
-	n2, _ := rt.addRequest(self.PID, requestStop)
-	if got := rt.claimRequests(self.PID, requestSavepoint); len(got) != 1 || got[0] != n1 {
-		t.Errorf("claimed %v, want [%s]", got, n1)
+	// Requests are claimed once, by kind, with the savepoint format they ask for; a request
+	// file of an older CLI (empty) asks for canonical, one that cannot be parsed is claimed
+	// with an error.
+	n1, _ := rt.addRequest(self.PID, requestSavepoint, backend.SavepointFormatNative)
+	n2, _ := rt.addRequest(self.PID, requestStop, backend.SavepointFormatCanonical)
+	if got := rt.claimRequests(self.PID, requestSavepoint); len(got) != 1 || got[0].nonce != n1 || got[0].format != backend.SavepointFormatNative || got[0].err != nil {
+		t.Errorf("claimed %+v, want [%s native]", got, n1)
+	}
+	if err := os.WriteFile(rt.path(strconv.Itoa(self.PID)+".req.savepoint.old"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.claimRequests(self.PID, requestSavepoint); len(got) != 1 || got[0].nonce != "old" || got[0].format != backend.SavepointFormatCanonical || got[0].err != nil {
+		t.Errorf("claimed %+v, want [old canonical]", got)
+	}
+	if err := os.WriteFile(rt.path(strconv.Itoa(self.PID)+".req.savepoint.bad"), []byte(`{"type":"fast"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.claimRequests(self.PID, requestSavepoint); len(got) != 1 || got[0].err == nil || !strings.Contains(got[0].err.Error(), "canonical or native") {
+		t.Errorf("claimed %+v, want an error naming the formats", got)
 	}
 	if got := rt.claimRequests(self.PID, requestSavepoint); len(got) != 0 {
 		t.Errorf("claimed twice: %v", got)
@@ -90,7 +106,15 @@ func TestReportAnswer(t *testing.T) {
 	if err := reportAnswer(&out, rec, savepointResult{JobID: "j", Path: "file:///sp/x", ID: 7, Bytes: 10, Stop: true}); err != nil {
 		t.Fatal(err)
 	}
-	if got := out.String(); !strings.Contains(got, "savepoint 7 of job j (pid 42) written to file:///sp/x") || !strings.Contains(got, "; the job stops") {
+	if got := out.String(); !strings.Contains(got, "savepoint 7 of job j (pid 42) written to file:///sp/x") || !strings.Contains(got, "; the job stops") ||
+		!strings.Contains(got, "canonical") {
+		t.Errorf("printed %q", got)
+	}
+	out.Reset()
+	if err := reportAnswer(&out, rec, savepointResult{JobID: "j", Path: "file:///sp/y", ID: 8, Bytes: 10, Type: "native"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "written to file:///sp/y (10 B, native)") {
 		t.Errorf("printed %q", got)
 	}
 	out.Reset()

@@ -8,17 +8,28 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/streamstate/streamstate/backend"
 )
 
-// savepointCmd is `streamstate savepoint [<pid>] [--job ID] [--stop]`: asks a running job for
-// a savepoint and prints where it went. It signals only a process that is a running
+// savepointCmd is `streamstate savepoint [<pid>] [--job ID] [--stop] [--type canonical|native]`:
+// asks a running job for a savepoint and prints where it went. It signals only a process that is a running
 // streamstate job: one with a runtime record (see runtimefiles.go) whose process is the one
 // that wrote it.
 type savepointCmd struct {
 	PID     int           `arg:"" optional:"" help:"Process id of a running 'streamstate run' (its header line prints it). Default: the only running job, or the one --job names."`
 	Job     string        `name:"job" placeholder:"ID" help:"The running job with this job id."`
 	Stop    bool          `help:"Stop the job once the savepoint is complete (stop-with-savepoint, SIGUSR2)."`
+	Type    string        `name:"type" default:"canonical" enum:"canonical,native" help:"Savepoint format, as Flink's --type: canonical (any backend restores it; the only one that changes backends) or native (the backend's own format: for lsm its SST files, much faster for large state; only the same backend restores it)."`
 	Timeout time.Duration `default:"10m" help:"How long to wait for the savepoint."`
+}
+
+// format is the savepoint format --type asks for (canonical when unset).
+func (c *savepointCmd) format() (backend.SavepointFormatType, error) {
+	if c.Type == "" {
+		return backend.SavepointFormatCanonical, nil
+	}
+	return backend.ParseSavepointFormatType(c.Type)
 }
 
 // savepointPoll is how often savepoint checks for the job's answer.
@@ -31,6 +42,9 @@ func (c *savepointCmd) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return fmt.Errorf("--timeout must be positive, got %v", c.Timeout)
+	}
+	if _, err := c.format(); err != nil {
+		return fmt.Errorf("--type: %w", err)
 	}
 	return nil
 }
@@ -59,7 +73,8 @@ func (c *savepointCmd) Run(e *env) error {
 		kind, sig = requestStop, syscall.SIGUSR2
 	}
 	// The request is written before the signal, so the job that handles the signal finds it.
-	nonce, err := rt.addRequest(rec.PID, kind)
+	format, _ := c.format() // checked by Validate
+	nonce, err := rt.addRequest(rec.PID, kind, format)
 	if err != nil {
 		return err
 	}
@@ -67,9 +82,9 @@ func (c *savepointCmd) Run(e *env) error {
 	if err := syscall.Kill(rec.PID, sig); err != nil {
 		return fmt.Errorf("signal job %s (pid %d): %w", rec.JobID, rec.PID, err)
 	}
-	what := "a savepoint"
+	what := "a " + format.String() + " savepoint"
 	if c.Stop {
-		what = "a savepoint and to stop"
+		what += " and to stop"
 	}
 	fmt.Fprintf(e.Log, "asked job %s (pid %d) for %s; waiting up to %v\n", rec.JobID, rec.PID, what, c.Timeout)
 
@@ -116,7 +131,11 @@ func reportAnswer(out io.Writer, rec jobRecord, res savepointResult) error {
 	if res.Stop {
 		done = "; the job stops"
 	}
-	fmt.Fprintf(out, "savepoint %d of job %s (pid %d) written to %s (%s)%s\n", res.ID, rec.JobID, rec.PID, res.Path, formatBytes(res.Bytes), done)
+	typ := res.Type
+	if typ == "" {
+		typ = backend.SavepointFormatCanonical.String()
+	}
+	fmt.Fprintf(out, "savepoint %d of job %s (pid %d) written to %s (%s, %s)%s\n", res.ID, rec.JobID, rec.PID, res.Path, formatBytes(res.Bytes), typ, done)
 	return nil
 }
 
