@@ -17,6 +17,7 @@ import (
 	"github.com/streamstate/streamstate/backend/operator"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/state"
 )
 
@@ -310,28 +311,8 @@ func TestCrashAndResume(t *testing.T) {
 // parallelism and on the other backend, and gets the uninterrupted run's output.
 func TestStopWithSavepointRescale(t *testing.T) {
 	evs := testEvents(4000, 32)
-	out, cpDir, spDir := t.TempDir(), t.TempDir(), t.TempDir()
-	// The source stops at a third of its events until the savepoint has stopped the job.
-	gate := newReadGate(int64(len(evs) / 3))
-	src := &sliceSource{events: evs, splits: 4, gate: gate}
-	j, err := Execute(context.Background(), sumGraph(src, out), Options{StateBackend: heapBackend, Parallelism: 2, Checkpoints: openCheckpoints(t, cpDir),
-		Checkpointing: CheckpointConfig{Interval: 20 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	awaitRead(t, j, gate, int64(len(evs)/3))
-	st, err := blobstore.OpenURL(context.Background(), "file://"+spDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	stats, err := j.TriggerSavepoint(context.Background(), st, spDir, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	out := t.TempDir()
+	j, stats, st := stopWithSavepoint(t, evs, out, heapBackend, backend.SavepointFormatCanonical)
 	if !j.Stopped() || !stats.Savepoint {
 		t.Fatalf("Stopped() = %v, stats %+v", j.Stopped(), stats)
 	}
@@ -351,13 +332,49 @@ func TestStopWithSavepointRescale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err = Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: 3, StateBackend: lsmBackend,
-		Restore: Restore{Metadata: m, Reader: r}})
+	if err := runSum(evs, out, lsmBackend, 3, m, r); err != nil {
+		t.Fatal(err)
+	}
+	compareLines(t, readOutput(t, out), wantSums(evs))
+}
+
+// stopWithSavepoint runs the sum job over evs into out at parallelism 2 on sb, with
+// checkpoints every 20 ms, and when a third of the events are read stops it with a savepoint
+// of format. It returns the stopped job, the savepoint's stats and its storage.
+func stopWithSavepoint(t *testing.T, evs []event, out string, sb backend.StateBackend, format backend.SavepointFormatType) (*Job, CheckpointStats, checkpoint.Storage) {
+	t.Helper()
+	cpDir, spDir := t.TempDir(), t.TempDir()
+	// The source stops at a third of its events until the savepoint has stopped the job.
+	gate := newReadGate(int64(len(evs) / 3))
+	src := &sliceSource{events: evs, splits: 4, gate: gate}
+	j, err := Execute(context.Background(), sumGraph(src, out), Options{StateBackend: sb, Parallelism: 2, Checkpoints: openCheckpoints(t, cpDir),
+		Checkpointing: CheckpointConfig{Interval: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awaitRead(t, j, gate, int64(len(evs)/3))
+	st, err := blobstore.OpenURL(context.Background(), "file://"+spDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	stats, err := j.TriggerSavepointFormat(context.Background(), st, spDir, true, format)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := j.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	compareLines(t, readOutput(t, out), wantSums(evs))
+	return j, stats, st
+}
+
+// runSum runs the sum job over evs into out at parallelism p on sb, restored from m and r,
+// to its end.
+func runSum(evs []event, out string, sb backend.StateBackend, p int, m *snapshot.Metadata, r snapshot.Reader) error {
+	j, err := Execute(context.Background(), sumGraph(&sliceSource{events: evs, splits: 4}, out), Options{Parallelism: p, StateBackend: sb,
+		Restore: Restore{Metadata: m, Reader: r}})
+	if err != nil {
+		return err
+	}
+	return j.Wait()
 }
