@@ -1,6 +1,7 @@
 package heap
 
 import (
+	"iter"
 	"math"
 
 	"github.com/streamstate/streamstate/backend"
@@ -131,6 +132,20 @@ func (c *cleanup) load(now int64) {
 	})
 }
 
+// survey judges the stamps of one list's elements or one map's entries: whether any expired
+// or takes a new stamp (then the cell is rewritten), and the earliest stamp that stays.
+func survey(x ttlview.Expiry, stamps iter.Seq[int64]) (change bool, earliest int64) {
+	earliest = math.MaxInt64
+	for st := range stamps {
+		expired, restamp, at := x.Judge(st)
+		change = change || expired || restamp
+		if !expired {
+			earliest = min(earliest, at)
+		}
+	}
+	return change, earliest
+}
+
 // satAdd returns a+b for b >= 0, saturating at math.MaxInt64.
 func satAdd(a, b int64) int64 {
 	if a > math.MaxInt64-b {
@@ -184,18 +199,13 @@ func (s *listState[E]) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 	if s.stamp == nil {
 		return max(1, len(c.items)), math.MaxInt64
 	}
-	change, earliest := false, int64(math.MaxInt64)
-	for _, e := range c.items {
-		st, ok := s.stamp(e)
-		if !ok {
-			continue
+	change, earliest := survey(x, func(yield func(int64) bool) {
+		for _, e := range c.items {
+			if st, ok := s.stamp(e); ok && !yield(st) {
+				return
+			}
 		}
-		expired, restamp, at := x.Judge(st)
-		change = change || expired || restamp
-		if !expired {
-			earliest = min(earliest, at)
-		}
-	}
+	})
 	checked := max(1, len(c.items))
 	if !change {
 		return checked, earliest
@@ -235,18 +245,13 @@ func (s *mapState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 	if c == nil {
 		return 1, math.MaxInt64
 	}
-	change, earliest := false, int64(math.MaxInt64)
-	for _, e := range c.m {
-		st, ok := e.Value.(ttlview.Stamped)
-		if !ok {
-			continue
+	change, earliest := survey(x, func(yield func(int64) bool) {
+		for _, e := range c.m {
+			if st, ok := e.Value.(ttlview.Stamped); ok && !yield(st.At) {
+				return
+			}
 		}
-		expired, restamp, at := x.Judge(st.At)
-		change = change || expired || restamp
-		if !expired {
-			earliest = min(earliest, at)
-		}
-	}
+	})
 	checked := max(1, len(c.m))
 	if !change {
 		return checked, earliest

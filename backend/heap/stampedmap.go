@@ -135,14 +135,8 @@ func (s *stampedWordMapState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int
 	if !ok {
 		return 1, math.MaxInt64
 	}
-	change, earliest := false, int64(math.MaxInt64)
-	c.each(func(_ uint64, e ttlview.StampedWord) bool {
-		expired, restamp, at := x.Judge(e.At)
-		change = change || expired || restamp
-		if !expired {
-			earliest = min(earliest, at)
-		}
-		return true
+	change, earliest := survey(x, func(yield func(int64) bool) {
+		c.each(func(_ uint64, e ttlview.StampedWord) bool { return yield(e.At) })
 	})
 	checked := max(1, c.len())
 	if !change {
