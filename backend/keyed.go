@@ -155,6 +155,14 @@ type Options struct {
 	Restore []*snapshot.KeyedStateHandle
 	// Reader reads the restore handles' files. Required when Restore is not empty.
 	Reader snapshot.Reader
+	// Claim says that this backend's checkpoints may reference the files of the Restore
+	// handles, under the paths the handles give (Flink's claim mode, and a job resuming from
+	// its own checkpoints): a backend with incremental checkpoints then reuses them, so the
+	// first checkpoint after a restore uploads only what changed since. When false (Flink's
+	// no-claim mode) no checkpoint of this backend references a restored file: the first one
+	// after the restore holds everything itself. The restored snapshot's retention is the
+	// caller's business (package checkpoint). Default: false.
+	Claim bool
 	// Clock is the time TTL states are judged by; the runtime advances its event time.
 	// Default: the wall clock, and no event time (event-time TTL states never expire).
 	Clock *Clock
