@@ -37,3 +37,19 @@ func TestEvolutionLogged(t *testing.T) {
 		}
 	})
 }
+
+// newIncremental is newBackend with incremental checkpoints of at most maxDeltas deltas.
+func newIncremental(maxDeltas int) backendtest.Factory {
+	return func(t testing.TB, opts backend.Options) (backend.Keyed, error) {
+		b, err := heap.NewIncremental(context.Background(), opts, heap.IncrementalOptions{MaxDeltas: maxDeltas})
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { b.Close() })
+		return b, nil
+	}
+}
+
+// TestConformanceIncremental runs the suite with incremental checkpoints: every checkpoint
+// the suite takes (savepoints excepted) is a chain, and every state is restored from one.
+func TestConformanceIncremental(t *testing.T) { backendtest.Run(t, newIncremental(0)) }
