@@ -38,7 +38,7 @@ func (s *asyncSnapshot) runIncremental(ctx context.Context, out snapshot.SharedS
 	}
 	inc.finished(s.id, newChain(hs))
 	return &snapshot.KeyedStateHandle{KeyGroupRange: s.rng, KeySerializer: s.keySer, States: s.metas,
-		Incremental: &snapshot.IncrementalHandle{Backend: snapshot.HashmapChainBackend, Chain: hs},
+		Incremental:  &snapshot.IncrementalHandle{Backend: snapshot.HashmapChainBackend, Chain: hs},
 		TTLWatermark: s.watermark}, nil
 }
 

@@ -250,9 +250,13 @@ func (s *incSnap) finished(id int64, c *chain) {
 	s.st.mu.Unlock()
 }
 
-// confirm handles the confirmation of checkpoint id: if its chain is known, the next deltas
-// build on it and the marks it covers are dropped. Confirmations may be lost, late or out of
-// order: one older than the last confirmed, or of an unknown chain, changes nothing.
+// confirm handles the confirmation of checkpoint id: if its chain is known and no later
+// checkpoint's synchronous phase ran, the next deltas build on it and the marks it covers are
+// dropped. Confirmations may be lost, late or out of order: any other one changes nothing, and
+// the next deltas keep building on the chain they build on (holding more changes). A later
+// synchronous phase is the reason to ignore one: that checkpoint does not reference id's
+// delta, and once it completes, retention may delete checkpoint id and with it the delta a
+// chain built on id would need.
 func (st *incState) confirm(id int64) {
 	st.mu.Lock()
 	c := st.done[id]
@@ -262,7 +266,7 @@ func (st *incState) confirm(id int64) {
 		}
 	}
 	st.mu.Unlock()
-	if c == nil || id <= st.floor {
+	if c == nil || id <= st.floor || id != st.lastID {
 		return
 	}
 	st.confirmed, st.floor = c, id
