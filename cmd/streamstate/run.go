@@ -22,8 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/backend/heap"
-	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
@@ -126,9 +124,6 @@ func (c *runCmd) configuration() (*config.Config, error) {
 		if _, ok := kv[k]; !ok && !(k == config.KeyCheckpointsDir && kv[config.KeyCheckpointStorage] == "jobmanager") {
 			kv[k] = v
 		}
-	}
-	if b, _ := config.BackendName(kv[config.KeyBackend]); c.Incremental && b == heap.Name {
-		return nil, fmt.Errorf("--incremental: the %s backend takes full checkpoints only; use --backend %s, or drop --incremental", heap.Name, lsm.Name)
 	}
 	return config.Parse(kv)
 }
@@ -293,7 +288,7 @@ func (c *runCmd) Run(e *env) (err error) {
 }
 
 func incrementalNote(cfg *config.Config) string {
-	if cfg.Incremental && cfg.Backend == lsm.Name {
+	if cfg.Incremental {
 		return " (incremental)"
 	}
 	return ""
