@@ -74,6 +74,9 @@ type dirtyLog struct {
 	gens []dirtyGen           // frozen at synchronous phases, oldest first
 	// kg is the mark of a key group written as a whole (timers): a set without keys.
 	kg *kgTable[struct{}]
+	// hint is, per key group index, the number of keys marked in the last generation: a new
+	// set starts that large, so that marking does not grow it step by step every time.
+	hint []int32
 }
 
 // dirtyGen is a generation: the marks between two synchronous phases, frozen at the later,
@@ -84,28 +87,24 @@ type dirtyGen struct {
 }
 
 func newDirtyLog(n int) *dirtyLog {
-	return &dirtyLog{cur: make([]*kgTable[struct{}], n), kg: newKGTable[struct{}](0)}
+	return &dirtyLog{cur: make([]*kgTable[struct{}], n), kg: newKGTable[struct{}](0), hint: make([]int32, n)}
+}
+
+// set returns the current generation's set of key group index i, creating it.
+func (d *dirtyLog) set(i int) *kgTable[struct{}] {
+	t := d.cur[i]
+	if t == nil {
+		t = &kgTable[struct{}]{u64: make(map[uint64]struct{}, d.hint[i]), short: map[skey]struct{}{}, long: map[mkey]struct{}{}}
+		d.cur[i] = t
+	}
+	return t
 }
 
 // mark records k in key group index i.
-func (d *dirtyLog) mark(i int, k *tkey) {
-	t := d.cur[i]
-	if t == nil {
-		t = newKGTable[struct{}](0)
-		d.cur[i] = t
-	}
-	t.putOwn(k, struct{}{})
-}
+func (d *dirtyLog) mark(i int, k *tkey) { d.set(i).putOwn(k, struct{}{}) }
 
 // markU64 is mark for a key in the u64 form.
-func (d *dirtyLog) markU64(i int, u uint64) {
-	t := d.cur[i]
-	if t == nil {
-		t = newKGTable[struct{}](0)
-		d.cur[i] = t
-	}
-	t.u64[u] = struct{}{}
-}
+func (d *dirtyLog) markU64(i int, u uint64) { d.set(i).u64[u] = struct{}{} }
 
 // markKeyGroup records that key group index i is to be written whole.
 func (d *dirtyLog) markKeyGroup(i int) { d.cur[i] = d.kg }
@@ -114,6 +113,11 @@ func (d *dirtyLog) markKeyGroup(i int) { d.cur[i] = d.kg }
 // generation since the last confirmed checkpoint, oldest first.
 func (d *dirtyLog) freeze(id int64) [][]*kgTable[struct{}] {
 	d.gens = append(d.gens, dirtyGen{id: id, sets: d.cur})
+	for i, t := range d.cur {
+		if t != nil && t != d.kg {
+			d.hint[i] = int32(min(len(t.u64), 1<<16))
+		}
+	}
 	d.cur = make([]*kgTable[struct{}], len(d.cur))
 	out := make([][]*kgTable[struct{}], len(d.gens))
 	for i, g := range d.gens {

@@ -78,8 +78,8 @@ func (c *benchCheckpointCmd) Validate() error {
 	if c.Checkpoints < 1 {
 		errs = append(errs, fmt.Errorf("--checkpoints must be at least 1, got %d", c.Checkpoints))
 	}
-	if c.Retained < 1 {
-		errs = append(errs, fmt.Errorf("--retained must be at least 1, got %d", c.Retained))
+	if c.Retained < 1 || c.Incremental && c.Retained < 2 {
+		errs = append(errs, fmt.Errorf("--retained must be at least 1 (2 with --incremental, whose last checkpoint is restored after a full one), got %d", c.Retained))
 	}
 	return errors.Join(errs...)
 }
