@@ -71,7 +71,9 @@ func TestChainMetadata(t *testing.T) {
 		{"not shared", "not under shared/", func(m *snapshot.Metadata) {
 			chain(m).Chain[1] = chainHandle("chk-3/op-d1", keygroup.Range{Start: 0, End: 3}, true)
 		}},
-		{"file twice", "listed twice", func(m *snapshot.Metadata) { chain(m).Chain[2] = chainHandle("shared/op-d1", keygroup.Range{Start: 0, End: 3}, true) }},
+		{"file twice", "listed twice", func(m *snapshot.Metadata) {
+			chain(m).Chain[2] = chainHandle("shared/op-d1", keygroup.Range{Start: 0, End: 3}, true)
+		}},
 		{"null element", "null", func(m *snapshot.Metadata) { chain(m).Chain[1] = nil }},
 		{"nested", "incremental itself", func(m *snapshot.Metadata) { chain(m).Chain[1].Incremental = &snapshot.IncrementalHandle{Backend: "x"} }},
 		{"watermark", "TTL watermark", func(m *snapshot.Metadata) { chain(m).Chain[1].TTLWatermark = new(int64) }},
@@ -163,7 +165,7 @@ func FuzzReadDelta(f *testing.F) {
 		blk = binary.BigEndian.AppendUint32(blk, crc32.Checksum(blk, crc32.MakeTable(crc32.Castagnoli)))
 		file := append([]byte("STRMSTKG\x00\x00\x00\x01"), blk...)
 		h := &snapshot.KeyedStateHandle{KeyGroupRange: keygroup.Range{Start: 0, End: 0}, KeySerializer: "int64", Delta: true,
-			File: snapshot.FileRef{Path: path, Size: int64(len(file)), SHA256: snapshot.Checksum(file)},
+			File:   snapshot.FileRef{Path: path, Size: int64(len(file)), SHA256: snapshot.Checksum(file)},
 			Blocks: []snapshot.Block{{Offset: 12, Length: int64(len(blk))}}}
 		for i, k := range kinds {
 			h.States = append(h.States, snapshot.StateMeta{Name: string(rune('a' + i)), Kind: snapshot.StateKind(k%6 + 1)})
