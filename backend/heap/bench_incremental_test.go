@@ -110,3 +110,75 @@ func BenchmarkIncrementalWrites(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIncrementalSyncPhase is BenchmarkSnapshotSyncPhase with full and incremental
+// checkpoints in the same run: the synchronous phase of an incremental checkpoint also
+// freezes each state's dirty generation (a slice of key groups), so it must stay as
+// independent of the state's size as the full one. Between snapshots (untimed) 1000 keys are
+// updated; each snapshot is run, completed and confirmed (untimed), so the incremental ones
+// are deltas.
+func BenchmarkIncrementalSyncPhase(b *testing.B) {
+	for _, n := range []int{100_000, 2_000_000} {
+		for _, inc := range []bool{false, true} {
+			b.Run(fmt.Sprintf("keys=%d/incremental=%v", n, inc), func(b *testing.B) {
+				ctx := context.Background()
+				opts := backend.Options{MaxParallelism: 128, KeyGroupRange: keygroup.Range{Start: 0, End: 127},
+					KeySerializerID: serde.Int64{}.ID()}
+				var be *heapbackend.Backend
+				var err error
+				if inc {
+					be, err = heapbackend.NewIncremental(ctx, opts, heapbackend.IncrementalOptions{})
+				} else {
+					be, err = heapbackend.New(ctx, opts)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer be.Close()
+				kb, _ := state.NewKeyedBackend[int64](be, serde.Int64{})
+				v, _ := state.GetValueState(kb, state.ValueDescriptor[[]byte]{Name: "v"})
+				val := make([]byte, 8)
+				for k := range int64(n) {
+					_ = kb.SetCurrentKey(k)
+					_ = v.Update(val)
+				}
+				cps, err := checkpoint.Open(ctx, checkpointtest.NewMemStorage(), "bench", checkpoint.Options{NumRetained: 1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					for j := range 1000 {
+						_ = kb.SetCurrentKey(int64((i*1000 + j) * 7919 % n))
+						_ = v.Update(val)
+					}
+					id := int64(i + 1)
+					p, err := cps.Begin(id)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					s, err := be.Snapshot(id, backend.SnapshotOptions{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					h, err := s.Run(ctx, p)
+					if err != nil {
+						b.Fatal(err)
+					}
+					err = p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1, MaxParallelism: 128,
+						Keyed: []*snapshot.KeyedStateHandle{h}}}})
+					if err == nil {
+						err = be.NotifyCheckpointComplete(id)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+			})
+		}
+	}
+}

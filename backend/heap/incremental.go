@@ -126,6 +126,12 @@ func (d *dirtyLog) freeze(id int64) [][]*kgTable[struct{}] {
 	return out
 }
 
+// reset drops every mark, current and frozen.
+func (d *dirtyLog) reset() {
+	d.gens = nil
+	clear(d.cur)
+}
+
 // confirm drops the generations of checkpoints up to id.
 func (d *dirtyLog) confirm(id int64) {
 	d.gens = slices.DeleteFunc(d.gens, func(g dirtyGen) bool { return g.id <= id })
@@ -226,13 +232,28 @@ type incSnap struct {
 func (b *Backend) beginIncremental(id int64) *incSnap {
 	st := b.inc
 	st.lastID = id
-	s := &incSnap{st: st, prev: st.confirmed}
-	for _, name := range b.order {
-		s.dirty = append(s.dirty, b.dirtyLog(name).freeze(id))
+	if len(b.order) > 0 && len(b.dirtyLog(b.order[0]).gens) >= 2*st.opts.MaxDeltas {
+		// So many checkpoints since the last confirmed one (notifications lost, or
+		// snapshots that never ran) that the marks grow without bound: start again from a
+		// base, as a consolidation would.
+		b.resetBase()
 	}
+	s := &incSnap{st: st, prev: st.confirmed}
 	c := st.confirmed
 	s.base = c == nil || len(c.handles) == 0 || len(c.handles)-1 >= st.opts.MaxDeltas ||
 		float64(c.deltaBytes) > st.opts.MaxDeltaRatio*float64(c.baseBytes)
+	for _, name := range b.order {
+		d := b.dirtyLog(name)
+		if s.base {
+			// A base holds everything, and every checkpoint until one is confirmed is a base
+			// too (the decision depends on the confirmed chain only): no delta will need
+			// the marks so far.
+			d.reset()
+			s.dirty = append(s.dirty, nil)
+			continue
+		}
+		s.dirty = append(s.dirty, d.freeze(id))
+	}
 	return s
 }
 
