@@ -39,7 +39,7 @@ type runCmd struct {
 	Backend     string            `help:"State backend (state.backend.type): ${backends}. Default lsm."`
 	Checkpoints string            `help:"Checkpoint storage URL (state.checkpoints.dir): file://DIR, s3://bucket/prefix?..., or jobmanager. Default file://./checkpoints."`
 	Interval    string            `help:"Checkpoint interval (execution.checkpointing.interval), e.g. '10 s'; 0 disables. Default 10 s."`
-	Incremental bool              `help:"Incremental checkpoints (state.backend.incremental; lsm only)."`
+	Incremental bool              `help:"Incremental checkpoints (state.backend.incremental): lsm uploads new database files, hashmap writes deltas of what changed."`
 	JobID       string            `name:"job-id" help:"Job id: checkpoints go to <checkpoints>/<job-id>/. Default: the job's name."`
 
 	Resume                bool   `help:"Resume from the latest complete checkpoint of the job, if there is one (falls back past corrupt ones; fails if it has some but none can be read)."`
