@@ -341,7 +341,17 @@ func TestRunHashmapIncremental(t *testing.T) {
 		}
 	}
 	if len(mds) == 0 || chains == 0 || deltas == 0 {
-		t.Errorf("%d checkpoints, %d chains, %d deltas: want chains with deltas\nstdout:\n%s", len(mds), chains, deltas, out.String())
+		t.Fatalf("%d checkpoints, %d chains, %d deltas: want chains with deltas\nstdout:\n%s", len(mds), chains, deltas, out.String())
+	}
+	// inspect shows the chains; validate reads every file of them, deltas included.
+	job := filepath.Base(filepath.Dir(filepath.Dir(mds[0])))
+	insp, _, err := runCLI(t, "checkpoints", "inspect", e2eURL(dir, "chk"), "--job", job)
+	if err != nil || !strings.Contains(insp, snapshot.HashmapChainBackend) || !strings.Contains(insp, "delta 1") {
+		t.Errorf("inspect: %v\n%s", err, insp)
+	}
+	val, _, err := runCLI(t, "checkpoints", "validate", e2eURL(dir, "chk"), "--all")
+	if err != nil || !strings.Contains(val, ": ok") || strings.Contains(val, "corrupt") {
+		t.Errorf("validate: %v\n%s", err, val)
 	}
 }
 
