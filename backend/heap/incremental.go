@@ -231,13 +231,14 @@ type incSnap struct {
 // beginIncremental runs the bookkeeping part of checkpoint id's synchronous phase.
 func (b *Backend) beginIncremental(id int64) *incSnap {
 	st := b.inc
-	st.lastID = id
 	if len(b.order) > 0 && len(b.dirtyLog(b.order[0]).gens) >= 2*st.opts.MaxDeltas {
 		// So many checkpoints since the last confirmed one (notifications lost, or
 		// snapshots that never ran) that the marks grow without bound: start again from a
-		// base, as a consolidation would.
+		// base, as a consolidation would. (Before lastID moves: this base's confirmation
+		// counts.)
 		b.resetBase()
 	}
+	st.lastID = id
 	s := &incSnap{st: st, prev: st.confirmed}
 	c := st.confirmed
 	s.base = c == nil || len(c.handles) == 0 || len(c.handles)-1 >= st.opts.MaxDeltas ||

@@ -183,6 +183,22 @@ func TestIncrementalConsolidation(t *testing.T) {
 	}
 }
 
+// TestIncrementalUnconfirmed: without notifications the deltas keep building on the last
+// confirmed chain, each holding all changes since; after 2 x MaxDeltas unconfirmed
+// checkpoints the next writes a base, whose confirmation counts.
+func TestIncrementalUnconfirmed(t *testing.T) {
+	e := newIncEnv(t, heap.IncrementalOptions{MaxDeltas: 2})
+	e.set(0, 1000, 0)
+	var lens []int
+	for i, notify := range []bool{true, false, false, false, false, true, true} {
+		e.set(int64(i)*10, int64(i)*10+10, int64(i))
+		lens = append(lens, len(chainOf(t, e.checkpoint(backend.SnapshotOptions{}, notify))))
+	}
+	if want := []int{1, 2, 2, 2, 2, 1, 2}; !slices.Equal(lens, want) {
+		t.Errorf("chains of %v handles, want %v", lens, want)
+	}
+}
+
 // TestIncrementalOptionsValidate: out-of-range options are refused by NewIncremental.
 func TestIncrementalOptionsValidate(t *testing.T) {
 	for _, o := range []heap.IncrementalOptions{{MaxDeltas: -1}, {MaxDeltas: snapshot.MaxChainLength}, {MaxDeltaRatio: -0.5}} {
