@@ -58,10 +58,10 @@ func (o IncrementalOptions) withDefaults() IncrementalOptions {
 // Validate reports options that are out of range.
 func (o IncrementalOptions) Validate() error {
 	if o.MaxDeltas < 0 || o.MaxDeltas >= snapshot.MaxChainLength {
-		return fmt.Errorf("heap backend: IncrementalOptions.MaxDeltas %d is outside [0, %d)", o.MaxDeltas, snapshot.MaxChainLength)
+		return fmt.Errorf("heap backend: IncrementalOptions.MaxDeltas %d is outside [0, %d); use 0 for the default %d", o.MaxDeltas, snapshot.MaxChainLength, DefaultMaxDeltas)
 	}
 	if o.MaxDeltaRatio < 0 || o.MaxDeltaRatio != o.MaxDeltaRatio {
-		return fmt.Errorf("heap backend: IncrementalOptions.MaxDeltaRatio %v is negative", o.MaxDeltaRatio)
+		return fmt.Errorf("heap backend: IncrementalOptions.MaxDeltaRatio %v is negative or not a number; use 0 for the default %v", o.MaxDeltaRatio, DefaultMaxDeltaRatio)
 	}
 	return nil
 }
