@@ -75,6 +75,9 @@ type Checkpoints struct {
 	local *localCopy
 	// restoring are the readers of the restore attempts in progress (RestoreReader).
 	restoring map[*snapshot.Metadata]*LocalReader
+	// lastRestore are the stats of the last restore attempt, if restored.
+	lastRestore RestoreStats
+	restored    bool
 }
 
 // Open opens the checkpoints of jobID in st and cleans up after a process that stopped while

@@ -91,9 +91,18 @@ func (c *Checkpoints) restoreReaderFor(m *snapshot.Metadata) func() {
 	return func() {
 		c.mu.Lock()
 		delete(c.restoring, m)
+		c.lastRestore, c.restored = r.Stats(), true
 		c.mu.Unlock()
 		r.logSummary()
 	}
+}
+
+// LastRestoreStats returns where the files of the last restore attempt by Restore came from
+// (the attempt Restore returned, when it succeeded), and false before any attempt.
+func (c *Checkpoints) LastRestoreStats() (RestoreStats, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastRestore, c.restored
 }
 
 // Stats returns where the files read so far came from.
