@@ -92,12 +92,12 @@ func lcTake(t *testing.T, c *checkpoint.Checkpoints, id int64, val string, reuse
 }
 
 // lcWantLocal is what the local copy holds for the retained metadata ms: every file they
-// reference.
+// reference, and its fingerprint.
 func lcWantLocal(ms ...*snapshot.Metadata) []string {
 	var want []string
 	for _, m := range ms {
 		for _, f := range m.Files() {
-			want = append(want, f.Path)
+			want = append(want, f.Path, f.Path+".crc32c")
 		}
 	}
 	slices.Sort(want)
@@ -132,6 +132,10 @@ func TestLocalCopyIsWrittenAndBoundedByRetention(t *testing.T) {
 		t.Fatalf("local copy after checkpoint 1:\n  %q\nwant\n  %q", got, want)
 	}
 	for _, f := range m1.Files() {
+		fp, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f.Path)) + ".crc32c")
+		if err != nil || !strings.HasPrefix(string(fp), "crc32c ") || !strings.HasSuffix(string(fp), fmt.Sprintf(" %d\n", f.Size)) {
+			t.Fatalf("fingerprint of %s: %q, %v", f.Path, fp, err)
+		}
 		local, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f.Path)))
 		if err != nil {
 			t.Fatal(err)
@@ -201,13 +205,17 @@ func TestLocalRestoreFallsBackToStorage(t *testing.T) {
 		want   checkpoint.RestoreStats
 		reason string
 	}{
-		{"corrupted", func(t *testing.T, p string) {
-			b, err := os.ReadFile(p)
-			if err != nil {
+		{"corrupted", lcFlip, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1}, "local copy is damaged: CRC-32C"},
+		// Without (or with a garbled) fingerprint the copy is verified by its SHA-256.
+		{"corrupted-without-fingerprint", func(t *testing.T, p string) {
+			lcFlip(t, p)
+			if err := os.Remove(p + ".crc32c"); err != nil {
 				t.Fatal(err)
 			}
-			b[len(b)/2] ^= 0x40
-			if err := os.WriteFile(p, b, 0o600); err != nil {
+		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1}, "checksum mismatch"},
+		{"corrupted-garbled-fingerprint", func(t *testing.T, p string) {
+			lcFlip(t, p)
+			if err := os.WriteFile(p+".crc32c", []byte("crc32c zz 12\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1}, "checksum mismatch"},
@@ -258,6 +266,36 @@ func TestLocalRestoreFallsBackToStorage(t *testing.T) {
 				t.Fatalf("the log does not name %s and %q:\n%s", bad.Path, tc.reason, l)
 			}
 		})
+	}
+}
+
+// lcFlip flips one bit of the file p in place.
+func lcFlip(t *testing.T, p string) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An intact local copy without its fingerprint (a process killed between the two) is still
+// used, verified by its SHA-256.
+func TestLocalRestoreWithoutFingerprint(t *testing.T) {
+	fst := checkpointtest.NewFaultStorage(openURL(t, "mem://"))
+	c, _ := lcOpen(t, fst, t.TempDir(), 1)
+	m, _ := lcTake(t, c, 1, "v1")
+	for _, f := range m.Files() {
+		if err := os.Remove(filepath.Join(lcRoot(t, c), filepath.FromSlash(f.Path)) + ".crc32c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vals, stats := lcRestore(t, c)
+	if !maps.Equal(vals, cpWant("v1")) || stats.LocalFiles != 2 || stats.RemoteFiles != 0 {
+		t.Fatalf("restored %v with %+v; want both files from the local copy", vals, stats)
 	}
 }
 
@@ -345,8 +383,8 @@ func TestLocalCopyOfFailedCheckpointsIsDeleted(t *testing.T) {
 	}
 	cpWrite(t, p, "op-0", keygroup.RangeFor(cpMaxP, 2, 0), "v")
 	cpWrite(t, sharedOf{p}, "s", keygroup.Range{Start: 0, End: cpMaxP - 1}, "s")
-	if len(lcFiles(t, root)) != 2 {
-		t.Fatalf("local copy while checkpoint 1 runs: %q, want its two files", lcFiles(t, root))
+	if len(lcFiles(t, root)) != 4 {
+		t.Fatalf("local copy while checkpoint 1 runs: %q, want its two files and their fingerprints", lcFiles(t, root))
 	}
 	if err := p.Abort(context.Background()); err != nil {
 		t.Fatal(err)
@@ -409,7 +447,7 @@ func TestLocalCopyIsSweptAtOpen(t *testing.T) {
 	}
 	cpWrite(t, p, "op-0", keygroup.RangeFor(cpMaxP, 1, 0), "v")
 	cpWrite(t, sharedOf{p}, "s", keygroup.Range{Start: 0, End: cpMaxP - 1}, "s")
-	for _, debris := range []string{"chk-7/old", "shared/stray", "chk-1/stray", "notes.txt", "deep/er/file"} {
+	for _, debris := range []string{"chk-7/old", "shared/stray", "chk-1/stray", "chk-1/stray.crc32c", "notes.txt", "deep/er/file"} {
 		p := filepath.Join(root, filepath.FromSlash(debris))
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			t.Fatal(err)
