@@ -43,8 +43,11 @@ import (
 // local copy is written without fsync: it is verified before use, never trusted.
 //
 // A restore reads through RestoreReader: a file is served from its local copy only once the
-// local file's size and SHA-256 equal those the checkpoint's metadata records (verified once
-// per file and restore, on first use, so the restore's own parallelism verifies in parallel);
+// local file is verified to hold the bytes the checkpoint's metadata records: its size, and
+// its CRC-32C against the fingerprint written beside it from the streamed bytes (see
+// fingerprintSuffix), or, without a fingerprint, its SHA-256 against the metadata (verified
+// once per file and restore, on first use, so the restore's own parallelism verifies in
+// parallel);
 // a missing or mismatched local copy is logged (which file, why) and the file is read from the
 // checkpoint storage instead, so a damaged local copy never fails a restore. Metadata format 1
 // records no checksums: its files are always read remotely. Restore logs a summary: how many

@@ -54,8 +54,9 @@ type localDecision struct {
 }
 
 // RestoreReader returns the snapshot.Reader for restoring checkpoint m of this job: with local
-// recovery (Options.LocalRecovery) it reads each file from its local copy when that copy's
-// size and SHA-256 match m, and from checkpoint storage otherwise (see local.go); without, it
+// recovery (Options.LocalRecovery) it reads each file from its local copy once that copy is
+// verified to hold the bytes m records (size, and CRC-32C fingerprint or SHA-256), and from
+// checkpoint storage otherwise (see local.go); without, it
 // reads checkpoint storage, as Reader does. Within Restore, it returns the reader Restore
 // made for m, whose summary Restore logs when fn returns; elsewhere (a benchmark, a tool) a
 // new one, whose Stats the caller may report.
@@ -153,7 +154,7 @@ func (r *LocalReader) ReadRange(ctx context.Context, p string, off, n int64) ([]
 }
 
 // LocalFile returns the path of the verified local copy of the checkpoint's file ref, if it
-// has one: a file of the operating system's filesystem with ref's size and checksum, which the
+// has one: a file of the operating system's filesystem holding ref's bytes, which the
 // caller may hard-link (never modify: the local copy of later checkpoints may be the same
 // file). ok is false without local recovery, for a ref the checkpoint does not record alike,
 // and when the local copy is missing or mismatched (then reads of ref go to storage).
@@ -211,7 +212,9 @@ func (r *LocalReader) decide(ctx context.Context, p string) string {
 	return ""
 }
 
-// verify checks the local copy of file p against the checkpoint's record of it. It returns
+// verify checks the local copy of file p against the checkpoint's record of it: its size, and
+// its content by the fingerprint of the bytes streamed when it was written (CRC-32C), or by
+// the recorded SHA-256 when it has no usable fingerprint. It returns
 // the local path when it matches; else why not (nil when there is no local copy to expect:
 // no local recovery, no checksums, a file the checkpoint does not reference).
 func (r *LocalReader) verify(ctx context.Context, p string) (string, snapshot.FileRef, error) {

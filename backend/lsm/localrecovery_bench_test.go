@@ -28,12 +28,14 @@ import (
 type notOSFS struct{ vfs.FS }
 
 // BenchmarkLocalRecovery restores one incremental checkpoint of an lsm backend holding
-// STREAMSTATE_BENCH_LOCAL_MB MB (default 256) of random 1 KiB values, in one of four ways:
+// STREAMSTATE_BENCH_LOCAL_MB MB (default 256) of random 1 KiB values, in one of five ways:
 //
 //   - remote: from file:// checkpoint storage (the download: read, hash, write);
 //   - local: from the verified local copy (local recovery; SSTs hard-linked after hashing);
 //   - local-copy: from the local copy into a backend whose filesystem is not the OS's own,
 //     so every byte is copied (local recovery where links are impossible);
+//   - local-sha256: local, with every local file verified by its SHA-256 instead of its
+//     CRC-32C fingerprint (a copy without fingerprints; the first version's verification);
 //   - raw-read: reading the checkpoint's files once, 4 at a time, no hashing: the storage's
 //     read rate of the same bytes, the baseline.
 //
@@ -133,6 +135,15 @@ func BenchmarkLocalRecovery(b *testing.B) {
 			return d
 		}},
 		{"local-copy", func(b *testing.B) time.Duration { return restore(b, cps.RestoreReader(m), notOSFS{vfs.Default}) }},
+		{"local-sha256", func(b *testing.B) time.Duration {
+			// Without the fingerprints every local file is hashed with SHA-256 (the first
+			// version's verification). Last of the local cases: it deletes them.
+			fps, _ := filepath.Glob(filepath.Join(dir, "local", "*", "*", "*.crc32c"))
+			for _, fp := range fps {
+				_ = os.Remove(fp)
+			}
+			return restore(b, cps.RestoreReader(m), vfs.Default)
+		}},
 		{"raw-read", func(b *testing.B) time.Duration {
 			start := time.Now()
 			readAllFiles(b, filepath.Join(dir, "checkpoints", "job"), m.Files())
