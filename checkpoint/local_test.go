@@ -580,3 +580,26 @@ func TestLocalCopyOverSeveralDirs(t *testing.T) {
 	}
 	t.Logf("3 files spread over %d of 3 dirs", used)
 }
+
+// A local copy verified and then lost before it is read: the reads go to storage, logged once.
+func TestLocalCopyLostAfterVerification(t *testing.T) {
+	c, log := lcOpen(t, openURL(t, "mem://"), t.TempDir(), 1)
+	m, sh := lcTake(t, c, 1, "v1")
+	r := c.RestoreReader(m)
+	p, ok := r.LocalFile(context.Background(), sh.File)
+	if !ok {
+		t.Fatal("no verified local copy")
+	}
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got, err := cpReadHandle(context.Background(), r, sh, sh.KeyGroupRange)
+		if err != nil || !maps.Equal(got, cpWant("shared 1")) {
+			t.Fatalf("read %v, %v", got, err)
+		}
+	}
+	if n := strings.Count(log.String(), "could not be read"); n != 1 {
+		t.Fatalf("logged the lost local copy %d times, want once:\n%s", n, log)
+	}
+}

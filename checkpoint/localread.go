@@ -148,9 +148,24 @@ func (r *LocalReader) ReadRange(ctx context.Context, p string, off, n int64) ([]
 			return b, nil
 		}
 		// Verified, then gone or unreadable: storage still has the file.
-		r.c.opts.Logger.Warn("local recovery: a verified local copy could not be read; reading checkpoint storage", "file", local, "error", err)
+		r.demote(p, local, err)
 	}
 	return r.remote.ReadRange(ctx, p, off, n)
+}
+
+// demote makes later reads of file p go to storage after its verified local copy could not be
+// read, logging it once.
+func (r *LocalReader) demote(p, local string, err error) {
+	r.mu.Lock()
+	d := r.files[p]
+	r.mu.Unlock()
+	d.mu.Lock()
+	changed := d.path != ""
+	d.path = ""
+	d.mu.Unlock()
+	if changed {
+		r.c.opts.Logger.Warn("local recovery: a verified local copy could not be read; reading checkpoint storage", "file", local, "error", err)
+	}
 }
 
 // LocalFile returns the path of the verified local copy of the checkpoint's file ref, if it
