@@ -49,7 +49,8 @@ import (
 // once per file and restore, on first use, so the restore's own parallelism verifies in
 // parallel);
 // a missing or mismatched local copy is logged (which file, why) and the file is read from the
-// checkpoint storage instead, so a damaged local copy never fails a restore. Metadata format 1
+// checkpoint storage instead, so a damaged local copy never fails a restore; it is read into the
+// local copy once, verified, and from there (repair, localrepair.go). Metadata format 1
 // records no checksums: its files are always read remotely. Restore logs a summary: how many
 // files and bytes came from the local copy and how many from remote storage.
 //

@@ -24,6 +24,9 @@ type RestoreStats struct {
 	// Missing counts files whose local copy did not exist; Mismatched those whose local copy
 	// had another size or checksum than the metadata records (both were read remotely).
 	Missing, Mismatched int64
+	// Repaired counts the missing or mismatched files that were read from storage once, in
+	// full and verified, into their local copy, and then read from there (see repair).
+	Repaired int64
 }
 
 // LocalReader is the snapshot.Reader of a restore of one checkpoint of the job (see
@@ -198,6 +201,12 @@ func (r *LocalReader) decide(ctx context.Context, p string) string {
 		return d.path
 	}
 	path, ref, why := r.verify(ctx, p)
+	var repairErr error
+	if why != nil && ctx.Err() == nil {
+		// Read from storage once, into the local copy: later checkpoints may reuse the file
+		// (claim mode, shared files), and later restores of this one read it locally again.
+		path, repairErr = r.repair(ctx, p, ref)
+	}
 	if ctx.Err() != nil {
 		return ""
 	}
@@ -205,16 +214,18 @@ func (r *LocalReader) decide(ctx context.Context, p string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	size := ref.Size
-	if path != "" {
-		r.stats.LocalFiles++
-		r.stats.LocalBytes += size
+	if why == nil {
+		if path != "" {
+			r.stats.LocalFiles++
+			r.stats.LocalBytes += size
+		} else {
+			r.stats.RemoteFiles++
+			r.stats.RemoteBytes += size
+		}
 		return path
 	}
 	r.stats.RemoteFiles++
 	r.stats.RemoteBytes += size
-	if why == nil {
-		return ""
-	}
 	if errors.Is(why, snapshot.ErrMissing) {
 		r.stats.Missing++
 	} else {
@@ -223,8 +234,14 @@ func (r *LocalReader) decide(ctx context.Context, p string) string {
 	if len(r.reasons) < 3 {
 		r.reasons = append(r.reasons, why.Error())
 	}
-	r.c.opts.Logger.Info("local recovery: reading a file from checkpoint storage", "file", p, "reason", why)
-	return ""
+	if repairErr != nil {
+		r.c.opts.Logger.Info("local recovery: reading a file from checkpoint storage; its local copy could not be repaired",
+			"file", p, "reason", why, "repair", repairErr)
+		return ""
+	}
+	r.stats.Repaired++
+	r.c.opts.Logger.Info("local recovery: read a file from checkpoint storage into its local copy", "file", p, "reason", why)
+	return path
 }
 
 // verify checks the local copy of file p against the checkpoint's record of it: its size, and

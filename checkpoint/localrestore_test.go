@@ -18,7 +18,9 @@ import (
 )
 
 // A local copy that is damaged, truncated, missing or not a file is never used: the file is
-// read from storage, the restore succeeds, the log names the file and the reason.
+// read from storage, the restore succeeds, the log names the file and the reason. The file is
+// read into its local copy on the way (repaired), so the next restore is local again; where
+// that cannot be done (a directory in the way) it stays remote.
 func TestLocalRestoreFallsBackToStorage(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -26,30 +28,30 @@ func TestLocalRestoreFallsBackToStorage(t *testing.T) {
 		want   checkpoint.RestoreStats
 		reason string
 	}{
-		{"corrupted", lcFlip, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1}, "local copy is damaged: CRC-32C"},
+		{"corrupted", lcFlip, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1, Repaired: 1}, "local copy is damaged: CRC-32C"},
 		// Without (or with a garbled) fingerprint the copy is verified by its SHA-256.
 		{"corrupted-without-fingerprint", func(t *testing.T, p string) {
 			lcFlip(t, p)
 			if err := os.Remove(p + ".crc32c"); err != nil {
 				t.Fatal(err)
 			}
-		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1}, "checksum mismatch"},
+		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1, Repaired: 1}, "checksum mismatch"},
 		{"corrupted-garbled-fingerprint", func(t *testing.T, p string) {
 			lcFlip(t, p)
 			if err := os.WriteFile(p+".crc32c", []byte("crc32c zz 12\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1}, "checksum mismatch"},
+		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1, Repaired: 1}, "checksum mismatch"},
 		{"truncated", func(t *testing.T, p string) {
 			if err := os.Truncate(p, 10); err != nil {
 				t.Fatal(err)
 			}
-		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1}, "local copy has 10 bytes"},
+		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1, Repaired: 1}, "local copy has 10 bytes"},
 		{"deleted", func(t *testing.T, p string) {
 			if err := os.Remove(p); err != nil {
 				t.Fatal(err)
 			}
-		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Missing: 1}, "no local copy"},
+		}, checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Missing: 1, Repaired: 1}, "no local copy"},
 		{"directory", func(t *testing.T, p string) {
 			if err := os.Remove(p); err != nil {
 				t.Fatal(err)
@@ -85,6 +87,25 @@ func TestLocalRestoreFallsBackToStorage(t *testing.T) {
 			l := log.String()
 			if !strings.Contains(l, bad.Path) || !strings.Contains(l, tc.reason) || !strings.Contains(l, "some files were read from checkpoint storage") {
 				t.Fatalf("the log does not name %s and %q:\n%s", bad.Path, tc.reason, l)
+			}
+			// The next restore: local again where the copy was repaired.
+			fst.ResetCounts()
+			vals, stats = lcRestore(t, c)
+			want := checkpoint.RestoreStats{LocalFiles: 2}
+			if tc.want.Repaired == 0 {
+				want = checkpoint.RestoreStats{LocalFiles: 1, RemoteFiles: 1, Mismatched: 1}
+			}
+			stats.LocalBytes, stats.RemoteBytes = 0, 0
+			if !maps.Equal(vals, cpWant("v1")) || stats != want {
+				t.Fatalf("second restore: %v with stats %+v, want %+v", vals, stats, want)
+			}
+			if tc.want.Repaired > 0 {
+				if n := fst.Reads("job/" + bad.Path).Calls; n != 0 {
+					t.Fatalf("the repaired file was read from storage again (%d reads)", n)
+				}
+			}
+			if left, _ := filepath.Glob(filepath.Join(lcRoot(t, c), "chk-1", "*.repair-*")); len(left) > 0 {
+				t.Fatalf("the repair left %q", left)
 			}
 		})
 	}
@@ -213,5 +234,38 @@ func TestLocalCopyLostAfterVerification(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), "could not be read"); n != 1 {
 		t.Fatalf("logged the lost local copy %d times, want once:\n%s", n, log)
+	}
+}
+
+// A damaged local copy of a file that is damaged in storage too is not "repaired" with the bad
+// bytes: the restore fails over to the previous checkpoint as without local recovery, and the
+// local copy is left as it was.
+func TestLocalRepairNeedsAGoodStoredFile(t *testing.T) {
+	st := openURL(t, "mem://")
+	c, _ := lcOpen(t, st, t.TempDir(), 2)
+	lcTake(t, c, 1, "v1")
+	m2, _ := lcTake(t, c, 2, "v2")
+	bad := m2.Operators[0].Keyed[0].File
+	local := filepath.Join(lcRoot(t, c), filepath.FromSlash(bad.Path))
+	if err := os.Remove(local); err != nil {
+		t.Fatal(err)
+	}
+	b := readAll(t, st, "job/"+bad.Path)
+	b[len(b)/2] ^= 1
+	putObject(t, st, "job/"+bad.Path, b)
+	var got map[string]string
+	m, err := c.Restore(context.Background(), func(m *snapshot.Metadata) error {
+		var err error
+		got, err = cpReadAll(context.Background(), c.RestoreReader(m), &snapshot.Metadata{Operators: m.Operators[:1]})
+		return err
+	})
+	if err != nil || m.CheckpointID != 1 || !maps.Equal(got, cpWant("v1")) {
+		t.Fatalf("restored %v (%v), want checkpoint 1", got, err)
+	}
+	if _, err := os.Stat(local); !os.IsNotExist(err) {
+		t.Fatalf("the local copy of a file damaged in storage was written: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(local), "*.repair-*")); len(left) > 0 {
+		t.Fatalf("the failed repair left %q", left)
 	}
 }

@@ -21,8 +21,9 @@ var localCopyLine = regexp.MustCompile(`\(local copy: (\d+) files, [^;]+; checkp
 // TestE2ELocalRecoveryKillAndResume kills a job with local recovery on at random moments and
 // resumes it, each time after leaving the local copy alone or deleting all of it, or deleting,
 // corrupting or truncating one file of it that the latest checkpoint references. Every resume
-// must read exactly the damaged files from checkpoint storage and the others from the local
-// copy, the output must equal an uninterrupted run's, and the finished job leaves no local copy.
+// must read exactly the damaged files from checkpoint storage (repairing their local copies)
+// and the others from the local copy, the output must equal an uninterrupted run's, and the
+// finished job leaves no local copy.
 func TestE2ELocalRecoveryKillAndResume(t *testing.T) {
 	e2eReference(t)
 	for _, c := range []struct {
@@ -46,7 +47,7 @@ func TestE2ELocalRecoveryKillAndResume(t *testing.T) {
 				base = append(base, "--incremental")
 			}
 			kills := 3 + rng.IntN(2)
-			damage := &localDamage{deleted: map[int64]bool{}, files: map[int64]map[string]bool{}}
+			damage := &localDamage{deleted: map[int64]bool{}, files: map[int64]map[string]bool{}, uncertain: map[int64]bool{}}
 			var history []string
 			for run := 0; ; run++ {
 				if run > 12 {
@@ -54,10 +55,11 @@ func TestE2ELocalRecoveryKillAndResume(t *testing.T) {
 				}
 				args := append(slices.Clone(base), "-p", "2")
 				damaged := -1 // files the resume must read from storage; -1: all of them
+				var damagedID int64
 				if run > 0 {
 					args = append(args, "--resume")
 					var how string
-					how, damaged = damage.damageLocalCopy(t, rng, chk, local)
+					how, damaged, damagedID = damage.damageLocalCopy(t, rng, chk, local)
 					history = append(history, how)
 				}
 				p, err := startProc(e2eBinary(t), dir, args...)
@@ -85,6 +87,7 @@ func TestE2ELocalRecoveryKillAndResume(t *testing.T) {
 					t.Fatalf("run %d panicked:\n%s", run, p.stderr)
 				}
 				checkLocalCopyLine(t, run, p.stdout.String(), damaged)
+				damage.restored(run, damagedID, p.stdout.String())
 				if finished {
 					history = append(history, "finished")
 					break
@@ -115,6 +118,9 @@ func checkLocalCopyLine(t *testing.T, run int, stdout string, damaged int) {
 		return
 	}
 	t.Logf("run %d restored %s", run, m[0])
+	if damaged == unknownDamage {
+		return
+	}
 	nLocal, _ := strconv.Atoi(m[1])
 	nRemote, _ := strconv.Atoi(m[2])
 	switch {
@@ -126,25 +132,61 @@ func checkLocalCopyLine(t *testing.T, run int, stdout string, damaged int) {
 }
 
 // localDamage remembers what damageLocalCopy did to the local copy of each checkpoint: a
-// checkpoint no run has replaced yet keeps its damage for the next resume.
+// checkpoint no run has replaced yet keeps its damage for the next resume, until a resume
+// from it repairs it (reads the damaged files from storage into the local copy).
 type localDamage struct {
 	deleted map[int64]bool            // the whole local copy
 	files   map[int64]map[string]bool // single files
+	// uncertain marks checkpoints a run may or may not have restored (and repaired) before
+	// it was killed: the next resume's counts are not checked.
+	uncertain map[int64]bool
+}
+
+// unknownDamage says that the number of damaged files is not known.
+const unknownDamage = -2
+
+// restored updates the model after run, which resumed from checkpoint id (when id > 0): a run
+// that says where its files came from has repaired the local copy of what it restored; one
+// killed before it said so may have.
+func (d *localDamage) restored(run int, id int64, stdout string) {
+	if run == 0 || id == 0 {
+		return
+	}
+	if m := regexp.MustCompile(`from checkpoint (\d+) \(local copy`).FindStringSubmatch(stdout); m != nil {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		delete(d.deleted, n)
+		delete(d.files, n)
+		delete(d.uncertain, n)
+		return
+	}
+	if !strings.Contains(stdout, "from ") {
+		d.uncertain[id] = true
+	}
 }
 
 // damageLocalCopy does one of five things to the local copy of the job's latest complete
 // checkpoint before a resume: nothing, delete it all, or delete, corrupt or truncate one file
-// that checkpoint references and that is still intact. It returns what it did and how many of
-// the checkpoint's files the resume must read from storage (-1: all).
-func (d *localDamage) damageLocalCopy(t *testing.T, rng *rand.Rand, chk, local string) (string, int) {
+// that checkpoint references and that is still intact. It returns what it did, how many of
+// the checkpoint's files the resume must read from storage (-1: all; unknownDamage: not
+// known), and the checkpoint.
+func (d *localDamage) damageLocalCopy(t *testing.T, rng *rand.Rand, chk, local string) (string, int, int64) {
+	t.Helper()
+	how, n, id := d.damage(t, rng, chk, local)
+	if d.uncertain[id] && n >= 0 {
+		n = unknownDamage
+	}
+	return how, n, id
+}
+
+func (d *localDamage) damage(t *testing.T, rng *rand.Rand, chk, local string) (string, int, int64) {
 	t.Helper()
 	id := latestCheckpoint(chk, "fraud")
 	roots, _ := filepath.Glob(filepath.Join(local, "fraud-*"))
 	if id == 0 || len(roots) != 1 {
-		return "no local copy to damage", -1
+		return "no local copy to damage", -1, id
 	}
 	if d.deleted[id] {
-		return "local copy still deleted", -1
+		return "local copy still deleted", -1, id
 	}
 	b, err := os.ReadFile(filepath.Join(chk, "fraud", fmt.Sprintf("chk-%d", id), snapshot.MetadataName))
 	if err != nil {
@@ -162,14 +204,14 @@ func (d *localDamage) damageLocalCopy(t *testing.T, rng *rand.Rand, chk, local s
 	}
 	how := rng.IntN(5)
 	if how == 0 || len(intact) == 0 {
-		return "local copy left alone", len(d.files[id])
+		return "local copy left alone", len(d.files[id]), id
 	}
 	if how == 1 {
 		if err := os.RemoveAll(roots[0]); err != nil {
 			t.Fatal(err)
 		}
 		d.deleted[id] = true
-		return "local copy deleted", -1
+		return "local copy deleted", -1, id
 	}
 	f := intact[rng.IntN(len(intact))]
 	p := filepath.Join(roots[0], filepath.FromSlash(f.Path))
@@ -192,5 +234,5 @@ func (d *localDamage) damageLocalCopy(t *testing.T, rng *rand.Rand, chk, local s
 		d.files[id] = map[string]bool{}
 	}
 	d.files[id][f.Path] = true
-	return fmt.Sprintf("local %s of checkpoint %d %s", f.Path, id, []string{2: "deleted", 3: "corrupted", 4: "truncated"}[how]), len(d.files[id])
+	return fmt.Sprintf("local %s of checkpoint %d %s", f.Path, id, []string{2: "deleted", 3: "corrupted", 4: "truncated"}[how]), len(d.files[id]), id
 }
