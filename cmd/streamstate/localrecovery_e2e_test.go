@@ -236,3 +236,37 @@ func (d *localDamage) damage(t *testing.T, rng *rand.Rand, chk, local string) (s
 	d.files[id][f.Path] = true
 	return fmt.Sprintf("local %s of checkpoint %d %s", f.Path, id, []string{2: "deleted", 3: "corrupted", 4: "truncated"}[how]), len(d.files[id]), id
 }
+
+// TestE2ELocalRecoveryCancelDiscards: a job canceled with SIGTERM ends for good, as in Flink,
+// and its local copy goes with it; its checkpoints stay.
+func TestE2ELocalRecoveryCancelDiscards(t *testing.T) {
+	bin := e2eBinary(t)
+	dir := t.TempDir()
+	chk, local := filepath.Join(dir, "checkpoints"), filepath.Join(dir, "local")
+	p, err := startProc(bin, dir, "run", "fraud", "--events", "0", "--rate", "5000", "--interval", "100ms",
+		"--backend", "lsm", "--incremental", "--checkpoints", e2eURL(chk), "--output", filepath.Join(dir, "out"), "--progress", "0",
+		"-D", "execution.state-recovery.from-local=true", "-D", "taskmanager.state.local.root-dirs="+local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for latestCheckpoint(chk, "fraud") == 0 && time.Now().Before(deadline) && !p.exited() {
+		time.Sleep(20 * time.Millisecond)
+	}
+	files, _ := filepath.Glob(filepath.Join(local, "fraud-*", "*", "*"))
+	if len(files) == 0 {
+		p.signal(os.Kill)
+		<-p.done
+		t.Fatalf("no local copy while the job runs (checkpoint %d)\nstdout:\n%s\nstderr:\n%s", latestCheckpoint(chk, "fraud"), p.stdout, p.stderr)
+	}
+	p.signal(os.Interrupt)
+	if err := p.wait(30 * time.Second); err != nil {
+		t.Fatalf("canceled run: %v\nstdout:\n%s\nstderr:\n%s", err, p.stdout, p.stderr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(local, "*", "*")); len(left) > 0 {
+		t.Errorf("the canceled job left its local copy: %q\nstdout:\n%s", left, p.stdout)
+	}
+	if latestCheckpoint(chk, "fraud") == 0 {
+		t.Error("the canceled job's checkpoints are gone")
+	}
+}
