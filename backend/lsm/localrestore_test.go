@@ -78,7 +78,7 @@ func (j *localJob) localRestore(t *testing.T, fsys vfs.FS, dir string, groups, p
 // TestLocalRecoveryRestore: an incremental checkpoint's files are restored from the verified
 // local copy without reading storage, its SSTs hard-linked into the database directory when
 // the backend works on the operating system's filesystem, copied otherwise; a damaged local
-// SST is read from storage.
+// SST is read from storage, into the local copy, and is local again at the next restore.
 func TestLocalRecoveryRestore(t *testing.T) {
 	const groups, perGroup = 6, 200
 	for _, tc := range []struct {
@@ -155,6 +155,12 @@ func TestLocalRecoveryRestore(t *testing.T) {
 			}
 			if j.fst.Reads("job/"+bad.Path).Calls == 0 {
 				t.Fatalf("the file with a damaged local copy, %s, was not read from storage", bad.Path)
+			}
+			// It was read into the local copy on the way: the next restore is local again.
+			j.fst.ResetCounts()
+			_, stats = j.localRestore(t, fsys, dir, groups, perGroup)
+			if stats.LocalFiles != files || stats.RemoteFiles != 0 {
+				t.Fatalf("restore after the repair: stats %+v, want all %d files from the local copy", stats, files)
 			}
 		})
 	}
