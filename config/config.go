@@ -36,6 +36,8 @@ const (
 	KeyMaxConcurrent         = "execution.checkpointing.max-concurrent-checkpoints"
 	KeyTolerableFailures     = "execution.checkpointing.tolerable-failed-checkpoints"
 	KeyAutoWatermarkInterval = "pipeline.auto-watermark-interval"
+
+	KeyClaimMode = "execution.state-recovery.claim-mode"
 )
 
 // LSMPrefix and RocksDBPrefix start the lsm backend's keys; the RocksDB spelling is accepted
@@ -80,6 +82,7 @@ var Keys = []Key{
 	{KeyMaxConcurrent, "1", "Checkpoints in flight at once."},
 	{KeyTolerableFailures, "0", "Consecutive failed checkpoints tolerated before the job fails."},
 	{KeyAutoWatermarkInterval, "200 ms", "How often sources emit watermarks."},
+	{KeyClaimMode, ClaimModeNoClaim, "Restore mode of a run from a given checkpoint or savepoint (Flink 2's claim mode): NO_CLAIM never modifies or deletes the snapshot and the first checkpoint holds everything itself; CLAIM takes the snapshot over (it must be in the checkpoint storage): incremental checkpoints reuse its files, and it is deleted once subsumed."},
 	{KeyLSMLocalDir, "the system temporary directory ($TMPDIR)", "Root of the lsm backend's working directories (state.backend.rocksdb.localdir is accepted); directories left by killed processes are removed at start."},
 }
 
@@ -120,6 +123,9 @@ type Config struct {
 	TolerableFailedCheckpoints int
 	// AutoWatermarkInterval is how often sources emit watermarks. Default: 200 ms.
 	AutoWatermarkInterval time.Duration
+	// ClaimMode is the restore mode of a restore from a given snapshot: ClaimModeClaim or
+	// ClaimModeNoClaim. Default: ClaimModeNoClaim, as in Flink 2.
+	ClaimMode string
 	// Set records which keys were given, so a command line can tell a default from a
 	// setting.
 	Set map[string]bool
@@ -139,7 +145,7 @@ func Default() *Config {
 func Parse(kv map[string]string) (*Config, error) {
 	c := &Config{Backend: "hashmap", NumRetained: 1, JobManagerMaxStateSize: blobstore.DefaultJobManagerMaxStateSize,
 		Parallelism: 1, CheckpointTimeout: 10 * time.Minute, MaxConcurrentCheckpoints: 1,
-		AutoWatermarkInterval: 200 * time.Millisecond, Set: map[string]bool{}}
+		AutoWatermarkInterval: 200 * time.Millisecond, ClaimMode: ClaimModeNoClaim, Set: map[string]bool{}}
 	lsmKeys := map[string]string{}
 	var errs []error
 	bad := func(key, val, want string) {
@@ -201,6 +207,12 @@ func Parse(kv map[string]string) (*Config, error) {
 			c.JobManagerMaxStateSize = n
 		case KeyParallelism:
 			c.Parallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
+		case KeyClaimMode:
+			m, err := ParseClaimMode(val)
+			if err != nil {
+				bad(key, val, err.Error())
+			}
+			c.ClaimMode = m
 		case KeyMaxParallelism:
 			c.MaxParallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
 			maxPSet = true

@@ -283,6 +283,9 @@ func (m *Metadata) validate() error {
 			return fmt.Errorf("operator %q: %v", o.ID, err)
 		}
 	}
+	if err := m.validateAdopted(); err != nil {
+		return err
+	}
 	return m.validateChecksums()
 }
 
