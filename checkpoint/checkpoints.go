@@ -96,6 +96,7 @@ func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpo
 		c.completed = append(c.completed, id)
 	}
 	slices.Sort(c.completed)
+	c.recoverClaim(ctx)
 	return c, nil
 }
 

@@ -252,3 +252,38 @@ func (c *Checkpoints) retainClaimed(ctx context.Context) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// recoverClaim takes back the claimed snapshot of a job that stopped before deleting it: its
+// latest complete checkpoint records it (snapshot.Metadata.Claimed). The snapshot's metadata is
+// read again to know its files; if a crash came in the middle of its deletion (the metadata
+// gone first), what is left in its directory is deleted all the same, while shared files of
+// a claimed checkpoint outside its directory that only the lost metadata named stay. Nothing
+// here fails Open: a snapshot that cannot be taken back is logged and left.
+func (c *Checkpoints) recoverClaim(ctx context.Context) {
+	if len(c.completed) == 0 {
+		return
+	}
+	latest := c.completed[len(c.completed)-1]
+	m, err := readMetadata(ctx, c.st, c.jobDir(), chkDir(latest))
+	if err != nil || m.Claimed == "" {
+		return
+	}
+	cl := &claimed{dir: m.Claimed, base: m.Claimed}
+	dirIn := ""
+	if job, chk, ok := strings.Cut(strings.TrimSuffix(m.Claimed, "/"), "/"); ok && validJobID(job) == nil {
+		if id, ok := parseChkName(chk); ok && id > 0 {
+			cl.base, dirIn = job+"/", chkDir(id)
+		}
+	}
+	cm, err := readMetadata(ctx, c.st, cl.base, dirIn)
+	switch {
+	case err == nil:
+		cl.meta = cm
+	case errors.Is(err, snapshot.ErrMissing):
+		cl.meta = &snapshot.Metadata{} // deleted halfway: the rest of its directory goes
+	default:
+		c.opts.Logger.Warn("cannot read the snapshot the job claimed; it is left in place", "job", c.job, "snapshot", m.Claimed, "error", err)
+		return
+	}
+	c.claimed = cl
+}

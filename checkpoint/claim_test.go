@@ -236,3 +236,57 @@ func TestClaimRefusesBadLocations(t *testing.T) {
 		t.Errorf("a savepoint reader read an adopted path: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestClaimSurvivesRestart: a job that stops after its first checkpoint but before deleting
+// the snapshot it claimed (the checkpoint records it) deletes it after a restart, once
+// subsumed, also when the stop came halfway through the deletion (metadata gone, files left).
+func TestClaimSurvivesRestart(t *testing.T) {
+	for _, halfway := range []bool{false, true} {
+		t.Run(fmt.Sprintf("halfway=%v", halfway), func(t *testing.T) {
+			ctx := context.Background()
+			st := cpMem(t)
+			a, _ := cpOpen(t, st, "a", 1)
+			clTake(t, a, 7, nil, "A", "B")
+			b, _ := cpOpen(t, st, "b", 1)
+			m, err := b.ClaimCheckpoint(ctx, "a", 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Checkpoint 1 of b commits its metadata, and the process stops before retention.
+			p, err := b.Begin(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ih := &snapshot.IncrementalHandle{Backend: "test", Shared: clShared(t, m, "A"),
+				Private: []snapshot.IncrementalFile{clFile(t, p.Create, "MANIFEST-1")}}
+			h := &snapshot.KeyedStateHandle{KeyGroupRange: keygroup.Range{Start: 0, End: cpMaxP - 1}, KeySerializer: "k", States: cpStates, Incremental: ih}
+			if err := p.CommitMetadata(ctx, cpMetadata(cpMaxP, h)); err != nil {
+				t.Fatal(err)
+			}
+			if halfway {
+				if err := st.Delete(ctx, "a/chk-7/_metadata"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b2, _ := cpOpen(t, st, "b", 1)
+			if b2.Claimed() != "a/chk-7/" {
+				t.Fatalf("after the restart Claimed() = %q, want a/chk-7/", b2.Claimed())
+			}
+			clTake(t, b2, 2, clShared(t, m, "A"))
+			want := []string{"a/shared/" + strings.TrimPrefix(clShared(t, m, "A")[0].Path, "../a/shared/")}
+			if halfway { // B was named only by the lost metadata
+				want = append(want, "a/shared/"+strings.TrimPrefix(clShared(t, m, "B")[0].Path, "../a/shared/"))
+			}
+			cpExpectFiles(t, st, "a/", want...)
+			if b2.Claimed() != "" {
+				t.Fatalf("Claimed() = %q after the deletion", b2.Claimed())
+			}
+			// The next checkpoint no longer records it.
+			clTake(t, b2, 3, clShared(t, m, "A"))
+			b3, _ := cpOpen(t, st, "b", 1)
+			if b3.Claimed() != "" {
+				t.Fatalf("a restart after the deletion claims %q again", b3.Claimed())
+			}
+		})
+	}
+}

@@ -58,6 +58,18 @@ func ValidAdoptedShared(p string) error {
 // directory through the adopted form (its own files are "shared/..."; a second spelling of
 // the same file would let retention delete a file still referenced by the other).
 func (m *Metadata) validateAdopted() error {
+	if m.Claimed != "" {
+		dir, ok := strings.CutSuffix(m.Claimed, "/")
+		if m.Savepoint {
+			return fmt.Errorf("savepoint records a claimed snapshot %q; only checkpoints do", m.Claimed)
+		}
+		if err := validPath(dir); !ok || err != nil {
+			return fmt.Errorf("claimed snapshot directory %q is not a clean relative directory path ending in a slash", m.Claimed)
+		}
+		if first, _, _ := strings.Cut(dir, "/"); first == m.JobID {
+			return fmt.Errorf("claimed snapshot directory %q is in the job's own directory", m.Claimed)
+		}
+	}
 	for _, f := range m.Files() {
 		rest, ok := AdoptedRoot(f.Path)
 		if !ok {

@@ -75,3 +75,40 @@ func TestDecodeMetadataAdopted(t *testing.T) {
 		checkMetadataErr(t, c.what, checkpointtest.WrapMetadataBody(snapshot.MetadataVersion, body), c.detail)
 	}
 }
+
+// TestDecodeMetadataClaimed: the claimed snapshot a checkpoint records is a clean directory
+// outside the job's own, and only checkpoints record one.
+func TestDecodeMetadataClaimed(t *testing.T) {
+	m := adoptedMetadata("b", "shared/x", "chk-7/M", false)
+	m.Claimed = "savepoints/sp-1/"
+	b, err := snapshot.EncodeMetadata(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := snapshot.DecodeMetadata("m", b); err != nil || got.Claimed != m.Claimed {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	for _, c := range []struct {
+		claimed   string
+		savepoint bool
+		detail    string
+	}{
+		{"../x/", false, "not a clean relative directory"},
+		{"a/chk-1", false, "not a clean relative directory"},
+		{"/a/", false, "not a clean relative directory"},
+		{"a/../b/", false, "not a clean relative directory"},
+		{"b/chk-1/", false, "in the job's own directory"},
+		{"a/chk-1/", true, "only checkpoints do"},
+	} {
+		m := adoptedMetadata("b", "shared/x", "chk-7/M", c.savepoint)
+		if c.savepoint {
+			m.Operators[0].Keyed[0].Incremental.Private[0].Path = "M"
+		}
+		m.Claimed = c.claimed
+		body, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMetadataErr(t, "claimed "+c.claimed, checkpointtest.WrapMetadataBody(snapshot.MetadataVersion, body), c.detail)
+	}
+}
