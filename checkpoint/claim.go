@@ -32,23 +32,26 @@ type claimed struct {
 }
 
 // ClaimCheckpoint loads complete checkpoint id of job jobID from the job's checkpoint storage
-// for a restore in claim mode and returns its metadata with every path rewritten relative to
-// this job's directory (adopted form), so that the job's Reader reads it and the backends'
-// checkpoints may reference its shared files (backend.Options.Claim). The checkpoint is
-// deleted once a checkpoint of this job subsumes it (Retain). A checkpoint of this job itself
-// is the job's already: it is returned as Load returns it, and retention treats it as any
-// other. A job claims at most one snapshot, before its first checkpoint.
-func (c *Checkpoints) ClaimCheckpoint(ctx context.Context, jobID string, id int64) (*snapshot.Metadata, error) {
+// for a restore in claim mode. It returns the checkpoint's metadata with the paths of the
+// incremental handles' shared files rewritten relative to this job's directory (adopted
+// form, snapshot.AdoptedPrefix), so that the backends' checkpoints may reference them
+// (backend.Options.Claim), and the snapshot.Reader that reads every path of that metadata.
+// The checkpoint is deleted once a checkpoint of this job subsumes it (Retain). A checkpoint
+// of this job itself is the job's already: it is returned as Load returns it, with the job's
+// Reader, and retention treats it as any other. A job claims at most one snapshot, before
+// its first checkpoint.
+func (c *Checkpoints) ClaimCheckpoint(ctx context.Context, jobID string, id int64) (*snapshot.Metadata, snapshot.Reader, error) {
 	if err := validJobID(jobID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if jobID == c.job {
-		return c.Load(ctx, id)
+		m, err := c.Load(ctx, id)
+		return m, c.Reader(), err
 	}
 	other := &Checkpoints{st: c.st, job: jobID}
 	m, err := other.Load(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return c.claim(&claimed{dir: other.jobDir() + chkDir(id), base: other.jobDir(), meta: m})
 }
@@ -57,18 +60,18 @@ func (c *Checkpoints) ClaimCheckpoint(ctx context.Context, jobID string, id int6
 // job's checkpoint storage ("savepoints/savepoint-1"), for a restore in claim mode, as
 // ClaimCheckpoint does for a checkpoint. dir must not be the storage root nor lie in a job's
 // directory.
-func (c *Checkpoints) ClaimSavepoint(ctx context.Context, dir string) (*snapshot.Metadata, error) {
+func (c *Checkpoints) ClaimSavepoint(ctx context.Context, dir string) (*snapshot.Metadata, snapshot.Reader, error) {
 	dir = strings.TrimSuffix(dir, "/")
 	if err := snapshotValidDir(dir); err != nil {
-		return nil, fmt.Errorf("checkpoint: claim savepoint %q: %w", dir, err)
+		return nil, nil, fmt.Errorf("checkpoint: claim savepoint %q: %w", dir, err)
 	}
 	dir += "/"
 	m, err := loadMetadata(ctx, c.st, dir, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !m.Savepoint {
-		return nil, snapshot.Corrupt(dir+snapshot.MetadataName, "holds the metadata of checkpoint %d of job %s, not of a savepoint", m.CheckpointID, m.JobID)
+		return nil, nil, snapshot.Corrupt(dir+snapshot.MetadataName, "holds the metadata of checkpoint %d of job %s, not of a savepoint", m.CheckpointID, m.JobID)
 	}
 	return c.claim(&claimed{dir: dir, base: dir, meta: m})
 }
@@ -87,68 +90,79 @@ func snapshotValidDir(dir string) error {
 	return nil
 }
 
-func (c *Checkpoints) claim(cl *claimed) (*snapshot.Metadata, error) {
+func (c *Checkpoints) claim(cl *claimed) (*snapshot.Metadata, snapshot.Reader, error) {
 	if strings.HasPrefix(cl.dir, c.jobDir()) {
-		return nil, fmt.Errorf("checkpoint: claim %s: it lies in the directory of job %s, whose own files its paths would shadow; restore it without claim mode", cl.dir, c.job)
+		return nil, nil, fmt.Errorf("checkpoint: claim %s: it lies in the directory of job %s, whose own files its paths would shadow; restore it without claim mode", cl.dir, c.job)
 	}
-	out, err := c.adopt(cl.meta, cl.base)
+	out, r, err := c.adopt(cl.meta, cl.base)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.claimed != nil {
-		return nil, fmt.Errorf("checkpoint: job %s has claimed %s already; a job claims one snapshot", c.job, c.claimed.dir)
+		return nil, nil, fmt.Errorf("checkpoint: job %s has claimed %s already; a job claims one snapshot", c.job, c.claimed.dir)
 	}
 	c.claimed = cl
-	return out, nil
+	return out, r, nil
 }
 
-// adopt returns a deep copy of m whose paths, relative to base, are rewritten relative to
-// the job's directory: the job's own files as they are ("shared/..."), all others adopted.
-func (c *Checkpoints) adopt(m *snapshot.Metadata, base string) (*snapshot.Metadata, error) {
+// adopt returns a deep copy of m, whose paths are relative to base, in which the paths of the
+// incremental handles' shared files are rewritten relative to the job's directory (the job's
+// own files as they are, "shared/...", all others adopted), and the Reader of the copy's
+// paths: the rewritten ones where they now point, the others relative to base as before.
+// Only shared files are rewritten: they alone outlive a checkpoint and may be referenced by
+// later ones; the other files keep the paths the validation of their handles expects.
+func (c *Checkpoints) adopt(m *snapshot.Metadata, base string) (*snapshot.Metadata, snapshot.Reader, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out snapshot.Metadata
 	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var errs []error
-	rebase := func(p *string) {
-		root, err := storagePath(base, *p)
-		if err != nil {
-			errs = append(errs, err)
-			return
-		}
-		if own, ok := strings.CutPrefix(root, c.jobDir()); ok {
-			*p = own
-		} else {
-			*p = snapshot.AdoptedPath(root)
-		}
-	}
+	r := claimReader{st: c.st, base: base, moved: map[string]string{}}
 	for _, o := range out.Operators {
 		for _, h := range o.Keyed {
-			if ih := h.Incremental; ih != nil {
-				for i := range ih.Shared {
-					rebase(&ih.Shared[i].Path)
-				}
-				for i := range ih.Private {
-					rebase(&ih.Private[i].Path)
-				}
-				if ih.Extra != nil {
-					rebase(&ih.Extra.File.Path)
-				}
+			if h.Incremental == nil {
 				continue
 			}
-			rebase(&h.File.Path)
-		}
-		for _, h := range o.Operator {
-			rebase(&h.File.Path)
+			for i := range h.Incremental.Shared {
+				p := &h.Incremental.Shared[i].Path
+				root, err := storagePath(base, *p)
+				if err != nil {
+					return nil, nil, err
+				}
+				if own, ok := strings.CutPrefix(root, c.jobDir()); ok {
+					*p = own
+				} else {
+					*p = snapshot.AdoptedPath(root)
+				}
+				r.moved[*p] = root
+			}
 		}
 	}
-	return &out, errors.Join(errs...)
+	return &out, r, nil
+}
+
+// claimReader reads the metadata adopt returns: the rewritten paths at their place in
+// storage, the others relative to the claimed snapshot's base.
+type claimReader struct {
+	st    Storage
+	base  string
+	moved map[string]string // rewritten path -> name in storage
+}
+
+func (r claimReader) ReadRange(ctx context.Context, p string, off, n int64) ([]byte, error) {
+	name, ok := r.moved[p]
+	if !ok {
+		var err error
+		if name, err = storagePath(r.base, p); err != nil {
+			return nil, err
+		}
+	}
+	return readParallel(ctx, r.st, name, off, n)
 }
 
 // storagePath returns the name in storage of p, a path of metadata whose paths are relative

@@ -86,23 +86,28 @@ func TestClaimCheckpointDeletedOnceSubsumed(t *testing.T) {
 			clTake(t, a, 7, nil, "A", "B")
 			aFiles := cpList(t, st, "a/")
 			b, _ := cpOpen(t, st, "b", retained)
-			m, err := b.ClaimCheckpoint(ctx, "a", 7)
+			orig, _, err := checkpoint.LoadCheckpoint(ctx, st, "a", 7)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range m.Files() {
-				if !strings.HasPrefix(f.Path, "../a/") {
-					t.Fatalf("claimed file %s: want a path adopted from ../a/", f.Path)
+			m, r, err := b.ClaimCheckpoint(ctx, "a", 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, f := range m.Files() {
+				o := orig.Files()[i]
+				if strings.HasPrefix(o.Path, "shared/") != (f.Path != o.Path) || (f.Path != o.Path && f.Path != "../a/"+o.Path) {
+					t.Fatalf("claimed file %s as %s: want shared files, and only they, adopted from ../a/", o.Path, f.Path)
 				}
-				got, err := b.Reader().ReadRange(ctx, f.Path, 0, f.Size)
+				got, err := r.ReadRange(ctx, f.Path, 0, f.Size)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := readAll(t, st, "a/"+strings.TrimPrefix(f.Path, "../a/")); !bytes.Equal(got, want) {
-					t.Fatalf("b's Reader reads %s as %q, want %q", f.Path, got, want)
+				if want := readAll(t, st, "a/"+o.Path); !bytes.Equal(got, want) {
+					t.Fatalf("the claim's Reader reads %s as %q, want %q", f.Path, got, want)
 				}
 			}
-			if _, err := b.ClaimCheckpoint(ctx, "a", 7); err == nil {
+			if _, _, err := b.ClaimCheckpoint(ctx, "a", 7); err == nil {
 				t.Fatal("a second claim succeeded")
 			}
 			A := clShared(t, m, "A")
@@ -165,7 +170,7 @@ func TestClaimSavepoint(t *testing.T) {
 	putObject(t, st, "savepoints/sp-1/_metadata", enc)
 
 	b, _ := cpOpen(t, st, "b", 1)
-	m, err := b.ClaimSavepoint(ctx, "savepoints/sp-1")
+	m, _, err := b.ClaimSavepoint(ctx, "savepoints/sp-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,16 +223,16 @@ func TestClaimRefusesBadLocations(t *testing.T) {
 	st := cpMem(t)
 	b, _ := cpOpen(t, st, "b", 1)
 	for _, dir := range []string{"", ".", "..", "../x", "x/../../y", "x//y", `x\y`, "b/sp"} {
-		if _, err := b.ClaimSavepoint(ctx, dir); err == nil {
+		if _, _, err := b.ClaimSavepoint(ctx, dir); err == nil {
 			t.Errorf("ClaimSavepoint(%q) succeeded", dir)
 		}
 	}
 	for _, job := range []string{"", "..", "x/y"} {
-		if _, err := b.ClaimCheckpoint(ctx, job, 1); err == nil {
+		if _, _, err := b.ClaimCheckpoint(ctx, job, 1); err == nil {
 			t.Errorf("ClaimCheckpoint(%q) succeeded", job)
 		}
 	}
-	if _, err := b.ClaimCheckpoint(ctx, "missing", 1); !errors.Is(err, snapshot.ErrMissing) {
+	if _, _, err := b.ClaimCheckpoint(ctx, "missing", 1); !errors.Is(err, snapshot.ErrMissing) {
 		t.Errorf("ClaimCheckpoint of a missing checkpoint: %v, want ErrMissing", err)
 	}
 	// A reader of savepoint paths (no job directory) refuses adopted paths: they would leave
@@ -248,7 +253,7 @@ func TestClaimSurvivesRestart(t *testing.T) {
 			a, _ := cpOpen(t, st, "a", 1)
 			clTake(t, a, 7, nil, "A", "B")
 			b, _ := cpOpen(t, st, "b", 1)
-			m, err := b.ClaimCheckpoint(ctx, "a", 7)
+			m, _, err := b.ClaimCheckpoint(ctx, "a", 7)
 			if err != nil {
 				t.Fatal(err)
 			}

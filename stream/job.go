@@ -59,9 +59,9 @@ type Restore struct {
 	// Claim restores Metadata in Flink's claim mode (execution.state-recovery.claim-mode:
 	// CLAIM): the job's checkpoints may reference the snapshot's files, so the first
 	// incremental checkpoint uploads only what changed since (backend.Options.Claim). Metadata
-	// and Reader must then come from Options.Checkpoints' ClaimCheckpoint or ClaimSavepoint
-	// and its Reader, which rewrite the paths relative to the job's directory and delete the
-	// snapshot once the job's checkpoints subsume it. When false (NO_CLAIM, Flink 2's default)
+	// and Reader must then be what Options.Checkpoints' ClaimCheckpoint or ClaimSavepoint
+	// returned: they rewrite the shared files' paths relative to the job's directory, and the
+	// snapshot is deleted once the job's checkpoints subsume it. When false (NO_CLAIM, Flink 2's default)
 	// the snapshot is never modified or deleted, and the first checkpoint after the restore
 	// holds everything itself. A resume from the job's own checkpoints (Latest) always reuses
 	// their files, as Flink's failover does: the job owns them. Default: false.

@@ -152,14 +152,14 @@ func TestClaimForeignCheckpoint(t *testing.T) {
 	cb, err := checkpoint.Open(ctx, a.st, "b", checkpoint.Options{NumRetained: 1})
 	must(t, err)
 	jb := &job{ctx: ctx, st: a.st, cps: cb}
-	m, err := cb.ClaimCheckpoint(ctx, "job", 1)
+	m, mr, err := cb.ClaimCheckpoint(ctx, "job", 1)
 	must(t, err)
 	for _, f := range keyed(m)[0].Incremental.Shared {
 		if !strings.HasPrefix(f.Path, "../job/shared/") {
 			t.Fatalf("claimed shared file %s: want the adopted path ../job/shared/...", f.Path)
 		}
 	}
-	r, rv := newClaimBackend(t, keyed(m), cb.Reader(), true)
+	r, rv := newClaimBackend(t, keyed(m), mr, true)
 	// Rewrite key group 0 and compact it: a's file of key group 0 leaves the database.
 	writeCompacted(t, r, rv, 0, "two")
 	hb := jb.checkpoint(t, r, 1, true)

@@ -14,8 +14,8 @@ import (
 // claimSnapshot loads the snapshot at url (a savepoint directory or <root>/<job-id>/chk-<n>)
 // for a restore in claim mode (execution.state-recovery.claim-mode: CLAIM): the job's
 // checkpoints take it over (checkpoint.Checkpoints.ClaimCheckpoint, ClaimSavepoint), so it
-// must lie in the job's checkpoint storage, cfg.CheckpointsDir. The metadata's paths are
-// rewritten relative to the job's directory, read by cps's Reader.
+// must lie in the job's checkpoint storage, cfg.CheckpointsDir. The metadata's incremental
+// shared files are rewritten relative to the job's directory; the Reader reads its paths.
 func claimSnapshot(ctx context.Context, url string, cfg *config.Config, cps *checkpoint.Checkpoints) (*snapshot.Metadata, snapshot.Reader, error) {
 	shown := blobstore.RedactURL(url)
 	fix := fmt.Sprintf("restore it with --claim-mode no-claim (%s: NO_CLAIM, the default), or move the snapshot into the checkpoint storage %s first",
@@ -34,16 +34,17 @@ func claimSnapshot(ctx context.Context, url string, cfg *config.Config, cps *che
 	}
 	l.Storage.Close() // read through the job's checkpoint storage from here on
 	var m *snapshot.Metadata
+	var r snapshot.Reader
 	switch l.Kind {
 	case checkpoint.AtCheckpoint:
 		if rel != l.JobID+"/chk-"+fmt.Sprint(l.CheckpointID) {
 			return nil, nil, fmt.Errorf("--from %s in claim mode: %w (its job's directory is not at the storage root); %s", shown, checkpoint.ErrClaimOutsideStorage, fix)
 		}
-		if m, err = cps.ClaimCheckpoint(ctx, l.JobID, l.CheckpointID); err != nil {
+		if m, r, err = cps.ClaimCheckpoint(ctx, l.JobID, l.CheckpointID); err != nil {
 			err = fmt.Errorf("--from %s: claim checkpoint %d of job %s: %w", shown, l.CheckpointID, l.JobID, err)
 		}
 	case checkpoint.AtSavepoint:
-		if m, err = cps.ClaimSavepoint(ctx, strings.TrimSuffix(rel, "/")); err != nil {
+		if m, r, err = cps.ClaimSavepoint(ctx, strings.TrimSuffix(rel, "/")); err != nil {
 			err = fmt.Errorf("--from %s: claim the savepoint: %w", shown, err)
 		}
 	default:
@@ -53,7 +54,7 @@ func claimSnapshot(ctx context.Context, url string, cfg *config.Config, cps *che
 	if err != nil {
 		return nil, nil, err
 	}
-	return m, cps.Reader(), nil
+	return m, r, nil
 }
 
 // restoreModeNote is how the run's header names the restore mode of a restore from a given
