@@ -116,7 +116,8 @@ type benchCheckpointResult struct {
 	// fsynced. Absent (0) unless the storage is file:// and --baseline is on.
 	BaselineMBPerS float64 `json:"baseline_fsync_mb_per_s,omitempty"`
 	// AfterRestore is "claim" or "no-claim" for the first checkpoint of a new job restored
-	// from the last checkpoint in that mode (--after-restore), and RestoreMs the restore.
+	// from the last checkpoint in that mode, and "no" for the job's own next checkpoint after
+	// the same change (--after-restore); RestoreMs is the restore.
 	AfterRestore string  `json:"after_restore,omitempty"`
 	RestoreMs    float64 `json:"restore_ms,omitempty"`
 }
@@ -144,7 +145,11 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 	}
 	st := &countingStorage{Storage: inner}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	cps, err := checkpoint.Open(ctx, st, benchCheckpointJob, checkpoint.Options{NumRetained: c.Retained})
+	retained := c.Retained
+	if c.AfterRestore {
+		retained++ // the last checkpoint outlives the one the job takes after it (afterRestore)
+	}
+	cps, err := checkpoint.Open(ctx, st, benchCheckpointJob, checkpoint.Options{NumRetained: retained})
 	if err != nil {
 		return err
 	}
@@ -247,7 +252,7 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 		results = append(results, r)
 	}
 	if c.AfterRestore {
-		more, err := c.afterRestore(ctx, st, id, changed, rng)
+		more, err := c.afterRestore(ctx, be, cps, st, id, changed)
 		if err != nil {
 			return err
 		}
@@ -401,7 +406,11 @@ func writeCheckpointTable(out io.Writer, rs []benchCheckpointResult) error {
 			baseline = fmt.Sprintf("%.1f", r.BaselineMBPerS)
 		}
 		id := fmt.Sprint(r.Checkpoint)
-		if r.AfterRestore != "" {
+		switch r.AfterRestore {
+		case "":
+		case "no":
+			id += " (the job goes on)"
+		default:
 			id = fmt.Sprintf("%s after a %s restore (%.0f ms)", id, r.AfterRestore, r.RestoreMs)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%.1f\t%d\t%d\t%.1f\t%s\t\n", id, r.Changed, r.SyncMs, r.AsyncMs, r.CompleteMs, r.BytesWritten, r.Objects, r.MBPerS, baseline)

@@ -15,15 +15,24 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-// afterRestore is --after-restore: the last checkpoint is restored by a new job in the same
-// storage, first in no-claim mode and then in claim mode (Flink's
-// execution.state-recovery.claim-mode), and after each restore the same share of keys changes
-// and the new job takes its first checkpoint. The no-claim row shows what every first
-// checkpoint after a restore cost before claim mode (everything); the claim row what it costs
-// now, next to the steady-state rows above. The claim restore goes last: it takes the
-// checkpoint over, and the claiming job's first checkpoint deletes it.
-func (c *benchCheckpointCmd) afterRestore(ctx context.Context, st *countingStorage, last int64, changed int, rng *rand.Rand) ([]benchCheckpointResult, error) {
-	var out []benchCheckpointResult
+// afterRestore is --after-restore. From the last checkpoint (last) the same share of keys
+// changes three times, the same keys each time, and one checkpoint is taken after each: the
+// job going on (checkpoint last+1, no restore), a new job in the same storage restored from
+// checkpoint last in no-claim mode, and one restored in claim mode (Flink's
+// execution.state-recovery.claim-mode). The no-claim row is what every first checkpoint after
+// a restore cost before claim mode (everything); the claim row should cost what the job
+// going on pays (the files written since, and the compactions the restored database runs,
+// which the job's own database runs too). The claim restore goes last: it takes the
+// checkpoint over, and the claiming job's retention deletes it once subsumed. The job's
+// checkpoints keep one more than --retained, so that checkpoint last outlives last+1.
+func (c *benchCheckpointCmd) afterRestore(ctx context.Context, be backend.Keyed, cps *checkpoint.Checkpoints, st *countingStorage, last int64, changed int) ([]benchCheckpointResult, error) {
+	rng := func() *rand.Rand { return rand.New(rand.NewPCG(c.Seed, 0xaf7e4)) }
+	goesOn, err := c.changeAndCheckpoint(ctx, be, cps, st, last+1, changed, rng())
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %d: %w", last+1, err)
+	}
+	goesOn.AfterRestore = "no"
+	out := []benchCheckpointResult{goesOn}
 	for _, claim := range []bool{false, true} {
 		mode := map[bool]string{false: "no-claim", true: "claim"}[claim]
 		job := benchCheckpointJob + "-" + mode
@@ -44,17 +53,17 @@ func (c *benchCheckpointCmd) afterRestore(ctx context.Context, st *countingStora
 		opts := c.backendOptions()
 		opts.Restore, opts.Reader, opts.Claim = m.Operators[0].Keyed, r, claim
 		start := time.Now()
-		be, err := newBackend(ctx, c.Backend, c.Incremental, opts)
+		rb, err := newBackend(ctx, c.Backend, c.Incremental, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s restore of checkpoint %d: %w", mode, last, err)
 		}
 		restore := time.Since(start)
-		if err := settle(ctx, be); err != nil {
-			be.Close()
+		if err := settle(ctx, rb); err != nil {
+			rb.Close()
 			return nil, err
 		}
-		res, err := c.changeAndCheckpoint(ctx, be, cps, st, changed, rng)
-		if cerr := be.Close(); err == nil {
+		res, err := c.changeAndCheckpoint(ctx, rb, cps, st, 1, changed, rng())
+		if cerr := rb.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
@@ -66,9 +75,9 @@ func (c *benchCheckpointCmd) afterRestore(ctx context.Context, st *countingStora
 	return out, nil
 }
 
-// changeAndCheckpoint updates n random keys of be's value state and takes checkpoint 1 of
-// cps.
-func (c *benchCheckpointCmd) changeAndCheckpoint(ctx context.Context, be backend.Keyed, cps *checkpoint.Checkpoints, st *countingStorage, n int, rng *rand.Rand) (benchCheckpointResult, error) {
+// changeAndCheckpoint updates n keys of be's value state, picked by rng, and takes
+// checkpoint id of cps.
+func (c *benchCheckpointCmd) changeAndCheckpoint(ctx context.Context, be backend.Keyed, cps *checkpoint.Checkpoints, st *countingStorage, id int64, n int, rng *rand.Rand) (benchCheckpointResult, error) {
 	kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
 	if err != nil {
 		return benchCheckpointResult{}, err
@@ -92,7 +101,7 @@ func (c *benchCheckpointCmd) changeAndCheckpoint(ctx context.Context, be backend
 			return benchCheckpointResult{}, err
 		}
 	}
-	r, err := c.checkpointOnce(ctx, be, cps, st, 1)
+	r, err := c.checkpointOnce(ctx, be, cps, st, id)
 	r.Keys, r.Changed = c.Keys, n
 	return r, err
 }
