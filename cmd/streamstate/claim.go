@@ -24,7 +24,7 @@ func claimSnapshot(ctx context.Context, url string, cfg *config.Config, cps *che
 		return nil, nil, fmt.Errorf("--from %s in claim mode: %w, and checkpoints go to %s storage, which holds no snapshot across runs; %s",
 			shown, checkpoint.ErrClaimOutsideStorage, cfg.CheckpointStorage, fix)
 	}
-	rel, ok := blobstore.Within(cfg.CheckpointsDir, url)
+	rel, ok := within(cfg.CheckpointsDir, url)
 	if !ok {
 		return nil, nil, fmt.Errorf("--from %s in claim mode: %w; %s", shown, checkpoint.ErrClaimOutsideStorage, fix)
 	}
@@ -64,4 +64,35 @@ func restoreModeNote(claim bool) string {
 		return " (claim mode: the job takes the snapshot over)"
 	}
 	return " (no-claim mode: the snapshot stays untouched)"
+}
+
+// noClaimOwnCheckpoint refuses a no-claim restore from a checkpoint of the job itself
+// (<checkpoints>/<job-id>/chk-<n> with this run's job id): it is among the job's own
+// checkpoints, which its retention deletes once subsumed, and no-claim mode promises never to
+// delete the snapshot.
+func noClaimOwnCheckpoint(cfg *config.Config, url, jobID string) error {
+	if cfg.CheckpointStorage != "filesystem" {
+		return nil
+	}
+	rel, ok := within(cfg.CheckpointsDir, url)
+	if !ok {
+		return nil
+	}
+	job, chk, ok := strings.Cut(rel, "/")
+	if !ok || job != jobID || !strings.HasPrefix(chk, "chk-") || strings.Contains(chk, "/") {
+		return nil
+	}
+	return fmt.Errorf("--from %s is checkpoint %s of job %s itself, which the job's retention deletes once subsumed; no-claim mode (%s: NO_CLAIM, the default) never deletes the snapshot: continue the job with --resume, take the checkpoint over with --claim-mode claim, or give this run another --job-id",
+		blobstore.RedactURL(url), strings.TrimPrefix(chk, "chk-"), jobID, config.KeyClaimMode)
+}
+
+// within is blobstore.Within for URLs as the command line takes them: a plain directory or a
+// relative file:// URL is a file:// URL (storageURL).
+func within(root, loc string) (string, bool) {
+	r, err1 := storageURL(root)
+	l, err2 := storageURL(loc)
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	return blobstore.Within(r, l)
 }

@@ -236,6 +236,9 @@ func (c *runCmd) Run(e *env) (err error) {
 			return err
 		}
 		defer closeFrom()
+		if err := noClaimOwnCheckpoint(cfg, c.From, c.JobID); err != nil {
+			return err
+		}
 		opts.Restore.Metadata, opts.Restore.Reader = m, r
 	}
 	if !c.Resume && c.From == "" {
