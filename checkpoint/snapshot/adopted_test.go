@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"encoding/json"
+	"path"
 	"strings"
 	"testing"
 
@@ -111,4 +112,27 @@ func TestDecodeMetadataClaimed(t *testing.T) {
 		}
 		checkMetadataErr(t, "claimed "+c.claimed, checkpointtest.WrapMetadataBody(snapshot.MetadataVersion, body), c.detail)
 	}
+}
+
+// FuzzValidAdoptedShared: whatever ValidAdoptedShared accepts stays inside the storage root
+// when resolved against any job directory, and names a file directly in a shared/ directory.
+func FuzzValidAdoptedShared(f *testing.F) {
+	for _, p := range []string{"../a/shared/x", "../a/b/shared/x.sst", "../../a/shared/x", "../a/shared/../x", "../a//shared/x", `../a\b/shared/x`, "../a/shared/_metadata"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if snapshot.ValidAdoptedShared(p) != nil {
+			return
+		}
+		rest, ok := snapshot.AdoptedRoot(p)
+		if !ok {
+			t.Fatalf("%q accepted without the adopted prefix", p)
+		}
+		if got := path.Join("job", p); got != rest || strings.HasPrefix(got, "../") || strings.Contains(got, "\\") {
+			t.Fatalf("%q resolves to %q from a job directory, want %q inside the root", p, got, rest)
+		}
+		if dir, name := path.Split(rest); !strings.HasSuffix(dir, "/shared/") || name == "" || name == snapshot.MetadataName {
+			t.Fatalf("%q accepted: %q in %q is no data file in a shared directory", p, name, dir)
+		}
+	})
 }
