@@ -11,7 +11,8 @@ import "github.com/streamstate/streamstate/checkpoint/snapshot"
 // its private files (MANIFEST, OPTIONS, ...) are uploaded as always. Files of handles imported
 // by rewriting their key groups (a restore at another parallelism) are not in the database
 // and are not reused. A file recorded without a checksum (metadata format 1) is not reused
-// either: the metadata written now records one for every file.
+// either: the metadata written now records one for every file. Nor is a native savepoint's
+// file under its own path (a savepoint restored without a claim).
 func (inc *incremental) claim(base *snapshot.IncrementalHandle) {
 	if base == nil || base.Backend != HandleBackend {
 		return
@@ -19,6 +20,11 @@ func (inc *incremental) claim(base *snapshot.IncrementalHandle) {
 	inc.mu.Lock()
 	defer inc.mu.Unlock()
 	for _, f := range base.Shared {
+		// A native savepoint's own paths are relative to its directory, not to the job's:
+		// only a claim (which rewrites them to the adopted form) makes its files reusable.
+		if base.Savepoint && !snapshot.IsAdopted(f.Path) {
+			continue
+		}
 		if f.SHA256 != "" && isShared(f.Name) {
 			inc.confirmed[f.Name] = f
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/streamstate/streamstate/backend"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 	"github.com/streamstate/streamstate/keygroup"
 	"github.com/streamstate/streamstate/serde"
@@ -214,4 +215,66 @@ func TestClaimForeignCheckpoint(t *testing.T) {
 	must(t, err)
 	y, yv := newClaimBackend(t, keyed(m2), cb.Reader(), true)
 	checkGroups(t, y, yv, groups, 100, "three", map[int]string{0: "two"})
+}
+
+// TestClaimNativeSavepoint: a native savepoint inside the checkpoint storage, claimed, has its
+// files reused by the first checkpoint (adopted from the savepoint's directory) and is deleted
+// but for them once subsumed; the same savepoint restored without a claim but with Claim set
+// (a misuse: its paths are relative to its own directory) has nothing reused.
+func TestClaimNativeSavepoint(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	b0, v0 := newClaimBackend(t, nil, nil, false)
+	for _, kg := range []int{0, 1, 2} {
+		writeCompacted(t, b0, v0, kg, "one")
+	}
+	sp := nativeSavepoint(t, []*subtask{{b: b0}}, root+"/savepoints/sp", 1)
+	if !sp[0].Incremental.Savepoint || len(sp[0].Incremental.Shared) == 0 {
+		t.Fatalf("not a native savepoint with shared files: %+v", sp[0].Incremental)
+	}
+
+	// Restored without a claim but with Claim set: nothing is reused.
+	hs, r := loadSavepoint(t, root+"/savepoints/sp")
+	j := newJob(t, 1)
+	x, xv := newClaimBackend(t, hs, r, true)
+	writeGroup(t, x, xv, 9, 10, "two")
+	for _, f := range j.checkpoint(t, x, 1, true).Incremental.Shared {
+		for _, g := range sp[0].Incremental.Shared {
+			if f.Path == g.Path {
+				t.Fatalf("an unclaimed savepoint's file %s is referenced under its own path", f.Path)
+			}
+		}
+	}
+
+	st, err := blobstore.OpenURL(ctx, "file://"+root)
+	must(t, err)
+	defer st.Close()
+	cps, err := checkpoint.Open(ctx, st, "job", checkpoint.Options{NumRetained: 1})
+	must(t, err)
+	m, mr, err := cps.ClaimSavepoint(ctx, "savepoints/sp")
+	must(t, err)
+	y, yv := newClaimBackend(t, keyed(m), mr, true)
+	writeGroup(t, y, yv, 9, 10, "two")
+	h := (&job{ctx: ctx, st: st, cps: cps}).checkpoint(t, y, 1, true)
+	var adopted []string
+	for _, f := range h.Incremental.Shared {
+		if rest, ok := snapshot.AdoptedRoot(f.Path); ok {
+			adopted = append(adopted, rest)
+		}
+	}
+	if len(adopted) != len(sp[0].Incremental.Shared) || len(h.Incremental.Shared) != len(adopted)+1 {
+		t.Fatalf("the first checkpoint after claiming the savepoint references %d adopted files of %d and %d files in all; want all of them and one new",
+			len(adopted), len(sp[0].Incremental.Shared), len(h.Incremental.Shared))
+	}
+	left, err := st.List(ctx, "savepoints/")
+	must(t, err)
+	slices.Sort(left)
+	slices.Sort(adopted)
+	if !slices.Equal(left, adopted) {
+		t.Fatalf("the claimed savepoint's directory holds %v after it was subsumed; want only the referenced %v", left, adopted)
+	}
+	mb, err := cps.Load(ctx, 1)
+	must(t, err)
+	z, zv := newClaimBackend(t, keyed(mb), cps.Reader(), true)
+	checkGroups(t, z, zv, []int{0, 1, 2}, 100, "one", nil)
 }
