@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,16 @@ const (
 	KeyMaxConcurrent         = "execution.checkpointing.max-concurrent-checkpoints"
 	KeyTolerableFailures     = "execution.checkpointing.tolerable-failed-checkpoints"
 	KeyAutoWatermarkInterval = "pipeline.auto-watermark-interval"
+
+	KeyClaimMode = "execution.state-recovery.claim-mode"
+)
+
+// Local recovery keys (Flink's): KeyLocalRecovery turns it on (KeyLocalRecoveryLegacy is
+// Flink's older spelling, accepted), KeyLocalRootDirs says where the local copy goes.
+const (
+	KeyLocalRecovery       = "execution.state-recovery.from-local"
+	KeyLocalRecoveryLegacy = "state.backend.local-recovery"
+	KeyLocalRootDirs       = "taskmanager.state.local.root-dirs"
 )
 
 // The hashmap backend's keys for its incremental checkpoints (heap.IncrementalOptions).
@@ -89,6 +100,9 @@ var Keys = []Key{
 	{KeyMaxConcurrent, "1", "Checkpoints in flight at once."},
 	{KeyTolerableFailures, "0", "Consecutive failed checkpoints tolerated before the job fails."},
 	{KeyAutoWatermarkInterval, "200 ms", "How often sources emit watermarks."},
+	{KeyLocalRecovery, "false", "Local recovery: keep a local copy of every checkpoint file and restore from it after verifying its checksum, falling back to checkpoint storage file by file (state.backend.local-recovery is accepted)."},
+	{KeyLocalRootDirs, "$TMPDIR/streamstate-local-state", "Directories of the local copy, separated by commas (or the OS's path list separator); files are spread over them."},
+	{KeyClaimMode, ClaimModeNoClaim, "Restore mode of a run from a given checkpoint or savepoint (Flink 2's claim mode): NO_CLAIM never modifies or deletes the snapshot and the first checkpoint holds everything itself; CLAIM takes the snapshot over (it must be in the checkpoint storage): incremental checkpoints reuse its files, and it is deleted once subsumed."},
 	{KeyLSMLocalDir, "the system temporary directory ($TMPDIR)", "Root of the lsm backend's working directories (state.backend.rocksdb.localdir is accepted); directories left by killed processes are removed at start."},
 }
 
@@ -131,6 +145,15 @@ type Config struct {
 	TolerableFailedCheckpoints int
 	// AutoWatermarkInterval is how often sources emit watermarks. Default: 200 ms.
 	AutoWatermarkInterval time.Duration
+	// LocalRecovery keeps a local copy of the checkpoints and restores from it
+	// (execution.state-recovery.from-local, or state.backend.local-recovery). Default: false.
+	LocalRecovery bool
+	// LocalRootDirs are the directories of the local copy (taskmanager.state.local.root-dirs).
+	// Default: none, which is checkpoint.DefaultLocalDirs() (under os.TempDir()).
+	LocalRootDirs []string
+	// ClaimMode is the restore mode of a restore from a given snapshot: ClaimModeClaim or
+	// ClaimModeNoClaim. Default: ClaimModeNoClaim, as in Flink 2.
+	ClaimMode string
 	// Set records which keys were given, so a command line can tell a default from a
 	// setting.
 	Set map[string]bool
@@ -150,7 +173,7 @@ func Default() *Config {
 func Parse(kv map[string]string) (*Config, error) {
 	c := &Config{Backend: "hashmap", NumRetained: 1, JobManagerMaxStateSize: blobstore.DefaultJobManagerMaxStateSize,
 		Parallelism: 1, CheckpointTimeout: 10 * time.Minute, MaxConcurrentCheckpoints: 1,
-		AutoWatermarkInterval: 200 * time.Millisecond, Set: map[string]bool{}}
+		AutoWatermarkInterval: 200 * time.Millisecond, ClaimMode: ClaimModeNoClaim, Set: map[string]bool{}}
 	lsmKeys := map[string]string{}
 	var errs []error
 	bad := func(key, val, want string) {
@@ -218,8 +241,25 @@ func Parse(kv map[string]string) (*Config, error) {
 				bad(key, val, "want a positive memory size such as 5 mb")
 			}
 			c.JobManagerMaxStateSize = n
+		case KeyLocalRecovery, KeyLocalRecoveryLegacy:
+			b := parseBool(key, val, bad)
+			if other := kv[KeyLocalRecoveryLegacy]; key == KeyLocalRecovery && other != "" {
+				if ob, err := units.ParseBool(strings.TrimSpace(other)); err == nil && ob != b {
+					errs = append(errs, fmt.Errorf("config keys %s (%s) and %s (%s) disagree; they are one setting: set %s only",
+						KeyLocalRecovery, val, KeyLocalRecoveryLegacy, strings.TrimSpace(other), KeyLocalRecovery))
+				}
+			}
+			c.LocalRecovery = b
+		case KeyLocalRootDirs:
+			c.LocalRootDirs = parseDirs(key, val, bad)
 		case KeyParallelism:
 			c.Parallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
+		case KeyClaimMode:
+			m, err := ParseClaimMode(val)
+			if err != nil {
+				bad(key, val, err.Error())
+			}
+			c.ClaimMode = m
 		case KeyMaxParallelism:
 			c.MaxParallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
 			maxPSet = true
@@ -288,6 +328,22 @@ func parseBool(key, val string, bad func(string, string, string)) bool {
 		bad(key, val, "want true or false")
 	}
 	return b
+}
+
+// parseDirs splits a list of directories as Flink does: by commas and the operating system's
+// path list separator. An empty entry is an error.
+func parseDirs(key, val string, bad func(string, string, string)) []string {
+	parts := strings.FieldsFunc(val, func(r rune) bool { return r == ',' || r == filepath.ListSeparator })
+	var dirs []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			dirs = append(dirs, p)
+		}
+	}
+	if len(dirs) == 0 {
+		bad(key, val, "want one or more directories separated by commas, e.g. /mnt/disk1/local-state,/mnt/disk2/local-state")
+	}
+	return dirs
 }
 
 func parseInt(key, val string, lo, hi int, bad func(string, string, string)) int {

@@ -153,6 +153,9 @@ func (b *Backend) download(ctx context.Context, ih *snapshot.IncrementalHandle, 
 }
 
 func (b *Backend) downloadFile(ctx context.Context, f snapshot.IncrementalFile, dst string) error {
+	if b.linkRestored(ctx, f, dst) { // local recovery: a verified local copy (localrestore.go)
+		return nil
+	}
 	// The handle's names are unique base names (checkpoint validates them), and dst is in a
 	// directory of the backend's own: nothing is there to be replaced.
 	out, err := b.opts.FS.Create(dst, vfs.WriteCategoryUnspecified)
@@ -226,6 +229,7 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*snapshot.KeyedSt
 	if err := b.download(ctx, base.Incremental, b.dbDir); err != nil {
 		return fmt.Errorf("lsm backend: restore operator %s: download %s: %w", b.opID, name, err)
 	}
+	b.restoredBase = base.Incremental // its files are the database's now (claim.go)
 	db, err := b.openDB(b.dbDir)
 	if err != nil {
 		return &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}
