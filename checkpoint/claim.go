@@ -108,7 +108,7 @@ func (c *Checkpoints) claim(cl *claimed) (*snapshot.Metadata, snapshot.Reader, e
 }
 
 // adopt returns a deep copy of m, whose paths are relative to base, in which the paths of the
-// incremental handles' shared files are rewritten relative to the job's directory (the job's
+// incremental handles' shared files (and of the files of hashmap chains) are rewritten relative to the job's directory (the job's
 // own files as they are, "shared/...", all others adopted), and the Reader of the copy's
 // paths: the rewritten ones where they now point, the others relative to base as before.
 // Only shared files are rewritten: they alone outlive a checkpoint and may be referenced by
@@ -128,8 +128,18 @@ func (c *Checkpoints) adopt(m *snapshot.Metadata, base string) (*snapshot.Metada
 			if h.Incremental == nil {
 				continue
 			}
+			paths := make([]*string, 0, len(h.Incremental.Shared)+len(h.Incremental.Chain))
 			for i := range h.Incremental.Shared {
-				p := &h.Incremental.Shared[i].Path
+				paths = append(paths, &h.Incremental.Shared[i].Path)
+			}
+			for _, ch := range h.Incremental.Chain {
+				// A hashmap chain's files are shared files too: a claim-mode restore
+				// continues the chain, so the job's next checkpoint references them.
+				if ch != nil {
+					paths = append(paths, &ch.File.Path)
+				}
+			}
+			for _, p := range paths {
 				root, err := storagePath(base, *p)
 				if err != nil {
 					return nil, nil, err

@@ -79,7 +79,7 @@ func decodeTombstone(b []byte, states []StateMeta, idx uint64, r *Record) ([]byt
 }
 
 // validateChain checks a chain's handles (if any): each is a canonical full handle of the
-// chain's key-group range r under shared/, the first a base and the others deltas, no file
+// chain's key-group range r under shared/ (or adopted, ValidAdoptedShared), the first a base and the others deltas, no file
 // twice, at most MaxChainLength of them.
 func (h *IncrementalHandle) validateChain(r keygroup.Range, maxP int) error {
 	if len(h.Chain) == 0 {
@@ -108,7 +108,7 @@ func (h *IncrementalHandle) validateChain(r keygroup.Range, maxP int) error {
 			return fmt.Errorf("chain handle %d: the first handle of a chain is its base, every later one a delta", i)
 		case c.KeyGroupRange != r:
 			return fmt.Errorf("chain handle %d of key groups %v in a handle of key groups %v", i, c.KeyGroupRange, r)
-		case !strings.HasPrefix(c.File.Path, SharedDir):
+		case !strings.HasPrefix(c.File.Path, SharedDir) && !IsAdopted(c.File.Path):
 			return fmt.Errorf("chain handle %d: file %q is not under %s", i, c.File.Path, SharedDir)
 		case paths[c.File.Path]:
 			return fmt.Errorf("chain handle %d: file %q listed twice", i, c.File.Path)
@@ -116,6 +116,16 @@ func (h *IncrementalHandle) validateChain(r keygroup.Range, maxP int) error {
 			return fmt.Errorf("chain handle %d has a TTL watermark (the chain's handle records it)", i)
 		}
 		paths[c.File.Path] = true
+		if rest, ok := AdoptedRoot(c.File.Path); ok {
+			// A file of a claimed chain of another snapshot (claim mode): its shape is
+			// checked here, the rest of the handle as if it were the job's own.
+			if err := ValidAdoptedShared(c.File.Path); err != nil {
+				return fmt.Errorf("chain handle %d: %v", i, err)
+			}
+			v := *c
+			v.File.Path = rest
+			c = &v
+		}
 		if err := c.validate(maxP); err != nil {
 			return fmt.Errorf("chain handle %d: %v", i, err)
 		}
