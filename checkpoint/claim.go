@@ -280,8 +280,10 @@ func (c *Checkpoints) retainClaimed(ctx context.Context) error {
 // recoverClaim takes back the claimed snapshot of a job that stopped before deleting it: its
 // latest complete checkpoint records it (snapshot.Metadata.Claimed). The snapshot's metadata is
 // read again to know its files; if a crash came in the middle of its deletion (the metadata
-// gone first), what is left in its directory is deleted all the same, while shared files of
-// a claimed checkpoint outside its directory that only the lost metadata named stay. Nothing
+// gone first), what is left in a checkpoint's directory (<job>/chk-<n>/) is deleted all the
+// same, while shared files of a claimed checkpoint outside its directory that only the lost
+// metadata named stay. A savepoint's directory without its metadata is left: Claimed comes
+// from storage, and such a directory cannot be told from one holding other snapshots. Nothing
 // here fails Open: a snapshot that cannot be taken back is logged and left.
 func (c *Checkpoints) recoverClaim(ctx context.Context) {
 	if len(c.completed) == 0 {
@@ -301,10 +303,18 @@ func (c *Checkpoints) recoverClaim(ctx context.Context) {
 	}
 	cm, err := readMetadata(ctx, c.st, cl.base, dirIn)
 	switch {
-	case err == nil:
+	case err == nil && (dirIn != "" || cm.Savepoint):
 		cl.meta = cm
-	case errors.Is(err, snapshot.ErrMissing):
+	case err == nil:
+		c.opts.Logger.Warn("the snapshot the job claimed is neither a checkpoint directory nor a savepoint; it is left in place", "job", c.job, "snapshot", m.Claimed)
+		return
+	case errors.Is(err, snapshot.ErrMissing) && dirIn != "":
 		cl.meta = &snapshot.Metadata{} // deleted halfway: the rest of its directory goes
+	case errors.Is(err, snapshot.ErrMissing):
+		// Claimed is read from storage: a directory without a savepoint's metadata may be a
+		// directory of other snapshots (a job's, savepoints/), never to be deleted whole.
+		c.opts.Logger.Warn("the snapshot the job claimed has no metadata and is not a checkpoint directory; it is left in place", "job", c.job, "snapshot", m.Claimed)
+		return
 	default:
 		c.opts.Logger.Warn("cannot read the snapshot the job claimed; it is left in place", "job", c.job, "snapshot", m.Claimed, "error", err)
 		return
