@@ -59,6 +59,14 @@ func TestChainMetadata(t *testing.T) {
 		t.Errorf("Files: %v", paths)
 	}
 	chain := func(m *snapshot.Metadata) *snapshot.IncrementalHandle { return m.Operators[0].Keyed[0].Incremental }
+	// A claim continues another job's chain: its files are adopted (claim mode).
+	adopted := chainMetadata()
+	chain(adopted).Chain[0] = chainHandle("../other/shared/op-base", keygroup.Range{Start: 0, End: 3}, false)
+	if b, err := snapshot.EncodeMetadata(adopted); err != nil {
+		t.Errorf("chain with an adopted base: %v", err)
+	} else if _, err := snapshot.DecodeMetadata("chk-3/_metadata", b); err != nil {
+		t.Errorf("chain with an adopted base: decode: %v", err)
+	}
 	for _, tc := range []struct {
 		name, want string
 		change     func(m *snapshot.Metadata)
@@ -70,6 +78,15 @@ func TestChainMetadata(t *testing.T) {
 		}},
 		{"not shared", "not under shared/", func(m *snapshot.Metadata) {
 			chain(m).Chain[1] = chainHandle("chk-3/op-d1", keygroup.Range{Start: 0, End: 3}, true)
+		}},
+		{"adopted outside shared/", "adopted file path", func(m *snapshot.Metadata) {
+			chain(m).Chain[1] = chainHandle("../other/chk-3/op-d1", keygroup.Range{Start: 0, End: 3}, true)
+		}},
+		{"adopted escaping", "adopted file path", func(m *snapshot.Metadata) {
+			chain(m).Chain[1] = chainHandle("../../other/shared/op-d1", keygroup.Range{Start: 0, End: 3}, true)
+		}},
+		{"adopted own job", "job's own directory", func(m *snapshot.Metadata) {
+			chain(m).Chain[1] = chainHandle("../j/shared/op-d1", keygroup.Range{Start: 0, End: 3}, true)
 		}},
 		{"file twice", "listed twice", func(m *snapshot.Metadata) {
 			chain(m).Chain[2] = chainHandle("shared/op-d1", keygroup.Range{Start: 0, End: 3}, true)
