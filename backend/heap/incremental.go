@@ -239,6 +239,15 @@ func (b *Backend) beginIncremental(id int64) *incSnap {
 		b.resetBase()
 	}
 	st.lastID = id
+	// The chains of earlier checkpoints can no longer be confirmed (confirm takes only the
+	// last synchronous phase's): drop those an abort or a lost notification left.
+	st.mu.Lock()
+	for k := range st.done {
+		if k < id {
+			delete(st.done, k)
+		}
+	}
+	st.mu.Unlock()
 	s := &incSnap{st: st, prev: st.confirmed}
 	c := st.confirmed
 	s.base = c == nil || len(c.handles) == 0 || len(c.handles)-1 >= st.opts.MaxDeltas ||
