@@ -305,6 +305,9 @@ func (c *Checkpoints) recoverClaim(ctx context.Context) {
 	switch {
 	case err == nil && (dirIn != "" || cm.Savepoint):
 		cl.meta = cm
+		if cm.Savepoint {
+			cl.base = cl.dir // a savepoint's paths are relative to its directory, whatever its name
+		}
 	case err == nil:
 		c.opts.Logger.Warn("the snapshot the job claimed is neither a checkpoint directory nor a savepoint; it is left in place", "job", c.job, "snapshot", m.Claimed)
 		return
