@@ -116,7 +116,8 @@ func (b *Backend) restoreFull(ctx context.Context, h *snapshot.KeyedStateHandle)
 const downloadChunk = 8 << 20
 
 // download copies the files of an incremental handle into dir, at most
-// Options.TransferConcurrency at a time, and verifies each one's size and checksum as it
+// Options.TransferConcurrency at a time, each in ranged reads of downloadChunk bytes with
+// downloadReadAhead in flight (readRanges), and verifies each one's size and checksum as it
 // arrives: only a directory whose every file verified is handed to Pebble, which would read a
 // damaged MANIFEST record as the end of the log and open an older version of the database.
 // A mismatch is an error wrapping snapshot.ErrCorrupt naming the stored file.
@@ -160,27 +161,18 @@ func (b *Backend) downloadFile(ctx context.Context, f snapshot.IncrementalFile, 
 		return err
 	}
 	sum := snapshot.NewFileHasher()
-	var off int64
-	for off < f.Size {
-		n := min(downloadChunk, f.Size-off)
-		p, err := b.opts.Reader.ReadRange(ctx, f.Path, off, n)
-		if err != nil {
-			out.Close()
-			return err
-		}
-		if int64(len(p)) != n {
-			out.Close()
-			return &snapshot.FileError{Path: f.Path, Err: snapshot.ErrMissing,
-				Detail: fmt.Sprintf("file is truncated: read %d bytes at offset %d, metadata says %d bytes in all", len(p), off, f.Size)}
-		}
+	err = readRanges(ctx, b.opts.Reader, f.Path, f.Size, downloadChunk, downloadReadAhead, func(p []byte) error {
 		// Hashed before it is written: a vfs.File may scribble on what it was given
 		// (Pebble's MemFS does, in builds with invariants such as -race).
 		_, _ = sum.Write(p)
 		if _, err := out.Write(p); err != nil {
-			out.Close()
 			return fmt.Errorf("write %s: %w", dst, err)
 		}
-		off += n
+		return nil
+	})
+	if err != nil {
+		out.Close()
+		return err
 	}
 	if f.Size == 0 {
 		// Check that the file exists at all.
