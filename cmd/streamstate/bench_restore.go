@@ -1,0 +1,456 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/streamstate/streamstate/backend"
+	"github.com/streamstate/streamstate/backend/lsm"
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
+	"github.com/streamstate/streamstate/cmd/streamstate/internal/bench"
+	"github.com/streamstate/streamstate/internal/units"
+	"github.com/streamstate/streamstate/keygroup"
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state"
+)
+
+// benchRestoreCmd is `streamstate bench restore`: how fast a restore reads a checkpoint,
+// next to the raw read rate of the same bytes from the same storage in the same run, and
+// how much memory it takes.
+//
+// For each backend and state size, one backend owning all key groups is loaded with int64
+// keys, each with a --value-size byte value (its key, big-endian, then random bytes, so
+// nothing compresses) in one value state, and one checkpoint is written to each storage:
+// hashmap a full canonical checkpoint, lsm an incremental one (its database files). Then,
+// for each storage, in this order:
+//
+//   - raw: every file of the checkpoint read once, in 8 MiB ranged reads, --raw-concurrency
+//     in flight across all files, bytes discarded: pread of the files for file:// (what dd
+//     does), GETs through the storage client for other schemes (s3://: parallel ranged GETs);
+//   - restore: a keyed backend created from the checkpoint (verified, and for lsm the
+//     database opened), in a child process of this binary (--isolate, the default), whose
+//     peak RSS (ru_maxrss) is the restore's own; the child checks a few keys.
+//
+// On file:// storage with --drop-cache (the default), the checkpoint's files are dropped
+// from the page cache (posix_fadvise DONTNEED, those files only) before the raw read and
+// before the restore, so both read the disk.
+type benchRestoreCmd struct {
+	Backends       []string `default:"hashmap,lsm" help:"State backends to measure: ${backends}. hashmap restores a full canonical checkpoint, lsm an incremental one."`
+	Sizes          []string `default:"100MB,1GB" help:"State sizes (keys × value size): 100MB, 1GB, ... or max (hashmap: a quarter of the available memory; lsm: a quarter of the free disk of the temporary directory)."`
+	ValueSize      int      `default:"1000" help:"Bytes of every value."`
+	Storage        []string `placeholder:"URL" help:"Checkpoint storage URLs, each measured: file:///dir, s3://bucket/prefix?... Default: a fresh temporary file:// directory, removed at the end."`
+	Isolate        bool     `default:"true" negatable:"" help:"Run each restore in a child process of this binary, whose peak RSS is the restore's own. --no-isolate restores in this process and reports no RSS."`
+	DropCache      bool     `default:"true" negatable:"" help:"On file:// storage, drop the checkpoint's files from the page cache before each raw read and restore."`
+	RawConcurrency int      `default:"16" help:"Ranged reads in flight in the raw read baseline (the lsm restore keeps up to 4 files × 4 reads in flight)."`
+	JSON           bool     `name:"json" help:"Print one JSON object per measurement and line."`
+	Seed           uint64   `default:"1" help:"Seed of the values' random bytes."`
+}
+
+// benchRestoreState is the name of the value state bench restore writes and checks.
+const benchRestoreState = "value"
+
+// rawReadChunk is the size of one ranged read of the raw read baseline, that of an lsm
+// restore's downloads.
+const rawReadChunk = 8 << 20
+
+// Validate implements kong's validation hook: it reports every bad flag at once.
+func (c *benchRestoreCmd) Validate() error {
+	var errs []error
+	for i, b := range c.Backends {
+		n, err := canonicalBackend(b)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--backends: %w", err))
+		}
+		c.Backends[i] = n
+	}
+	if len(c.Backends) == 0 {
+		errs = append(errs, errors.New("--backends names no backend"))
+	}
+	for _, s := range c.Sizes {
+		if _, err := parseStateSize(s); err != nil {
+			errs = append(errs, fmt.Errorf("--sizes: %w", err))
+		}
+	}
+	if len(c.Sizes) == 0 {
+		errs = append(errs, errors.New("--sizes names no size"))
+	}
+	if c.ValueSize < 8 {
+		errs = append(errs, fmt.Errorf("--value-size must be at least 8, got %d", c.ValueSize))
+	}
+	if c.RawConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("--raw-concurrency must be at least 1, got %d", c.RawConcurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// parseStateSize parses a size of --sizes: a memory size (units.ParseMemorySize) or "max"
+// (returned as -1).
+func parseStateSize(s string) (int64, error) {
+	if strings.EqualFold(s, "max") {
+		return -1, nil
+	}
+	n, err := units.ParseMemorySize(s)
+	if err != nil {
+		return 0, fmt.Errorf("state size %q: %w (a size such as 100MB or 1GB, or max)", s, err)
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("state size %q must be positive", s)
+	}
+	return n, nil
+}
+
+// benchRestoreResult is one line of --json output: one restore from one storage.
+type benchRestoreResult struct {
+	Backend string `json:"backend"`
+	// Checkpoint is the kind restored: "full" (canonical) or "incremental".
+	Checkpoint string `json:"checkpoint"`
+	// Source is where the restore read: the storage's scheme (file, s3, ...).
+	Source string `json:"source"`
+	// Size is the --sizes entry, StateBytes keys × value size.
+	Size       string `json:"size"`
+	StateBytes int64  `json:"state_bytes"`
+	Keys       int64  `json:"keys"`
+	// CheckpointBytes and Files are what the checkpoint holds (metadata excluded): the bytes
+	// both the restore and the raw read read.
+	CheckpointBytes int64   `json:"checkpoint_bytes"`
+	Files           int     `json:"files"`
+	RestoreMs       float64 `json:"restore_ms"`
+	RestoreMBPerS   float64 `json:"restore_mb_per_s"`
+	// RawMs and RawMBPerS are the raw read of the same files in the same run.
+	RawMs     float64 `json:"raw_ms"`
+	RawMBPerS float64 `json:"raw_mb_per_s"`
+	// Ratio is RestoreMBPerS / RawMBPerS (goal for remote storage: >= 0.5).
+	Ratio float64 `json:"ratio"`
+	// PeakRSSBytes is the restore child's peak resident set (ru_maxrss); 0 with --no-isolate.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+}
+
+// Run runs the benchmark and writes its results to e.Out.
+func (c *benchRestoreCmd) Run(e *env) (err error) {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	ctx := e.Ctx
+	storages := c.Storage
+	if len(storages) == 0 {
+		dir, err := os.MkdirTemp("", "streamstate-bench-restore-")
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+		storages = []string{(&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()}
+	}
+	self := ""
+	if c.Isolate {
+		if self, err = os.Executable(); err != nil {
+			return fmt.Errorf("find this binary for the restore children (--no-isolate restores in-process): %w", err)
+		}
+	}
+	var results []benchRestoreResult
+	for _, name := range c.Backends {
+		for _, size := range c.Sizes {
+			rs, err := c.measure(ctx, e, self, name, size, storages)
+			if err != nil {
+				return fmt.Errorf("%s backend, %s: %w", name, size, err)
+			}
+			results = append(results, rs...)
+		}
+	}
+	if c.JSON {
+		return nil
+	}
+	return writeRestoreTable(e.Out, results)
+}
+
+// stateBytes resolves a --sizes entry for a backend: max is a quarter of the available
+// memory (hashmap holds its state in memory, and the checkpoint sits in the page cache
+// beside it) or a quarter of the free disk of the temporary directory (lsm holds the working
+// database, the checkpoint and the restored copy there).
+func stateBytes(size, backendName string) (int64, error) {
+	n, err := parseStateSize(size)
+	if err != nil || n > 0 {
+		return n, err
+	}
+	if backendName != lsm.Name {
+		avail, err := memAvailable()
+		if err != nil {
+			return 0, fmt.Errorf("size max: %w", err)
+		}
+		return avail / 4, nil
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(os.TempDir(), &fs); err != nil {
+		return 0, fmt.Errorf("size max: free disk of %s: %w", os.TempDir(), err)
+	}
+	return int64(fs.Bavail) * fs.Bsize / 4, nil
+}
+
+// memAvailable reads MemAvailable from /proc/meminfo, in bytes.
+func memAvailable() (int64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		var kb int64
+		if _, err := fmt.Sscanf(line, "MemAvailable: %d kB", &kb); err == nil {
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("/proc/meminfo has no MemAvailable line")
+}
+
+// measure loads one state, writes its checkpoint to every storage and measures the raw read
+// and the restore of each.
+func (c *benchRestoreCmd) measure(ctx context.Context, e *env, self, name, size string, storages []string) (_ []benchRestoreResult, err error) {
+	sb, err := stateBytes(size, name)
+	if err != nil {
+		return nil, err
+	}
+	keys := max(sb/int64(c.ValueSize), 1)
+	incremental := name == lsm.Name
+	be, err := c.load(ctx, name, incremental, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, be.Close()) }()
+	var out []benchRestoreResult
+	for _, su := range storages {
+		r, err := c.measureStorage(ctx, self, be, name, su, keys)
+		if err != nil {
+			return nil, fmt.Errorf("storage %s: %w", su, err)
+		}
+		r.Size, r.StateBytes = size, keys*int64(c.ValueSize)
+		if c.JSON {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := fmt.Fprintf(e.Out, "%s\n", b); err != nil {
+				return nil, err
+			}
+		} else {
+			fmt.Fprintf(e.Log, "%s %s from %s: restore %.0f ms, raw read %.0f ms\n", name, size, r.Source, r.RestoreMs, r.RawMs)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// load creates a backend owning all key groups and writes keys values into it.
+func (c *benchRestoreCmd) load(ctx context.Context, name string, incremental bool, keys int64) (backend.Keyed, error) {
+	be, err := newBackend(ctx, name, incremental, benchRestoreOptions())
+	if err != nil {
+		return nil, err
+	}
+	kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
+	if err == nil {
+		var vs state.ValueState[[]byte]
+		vs, err = state.GetValueState(kb, state.ValueDescriptor[[]byte]{Name: benchRestoreState})
+		rnd := mrand.New(mrand.NewPCG(c.Seed, 0x7e57))
+		for k := int64(0); err == nil && k < keys; k++ {
+			if err = preloadStep(ctx, k); err != nil {
+				break
+			}
+			val := make([]byte, c.ValueSize) // the hashmap backend keeps the slice it is given
+			binary.BigEndian.PutUint64(val, uint64(k))
+			for i := 8; i < len(val); i += 8 {
+				var w [8]byte
+				binary.LittleEndian.PutUint64(w[:], rnd.Uint64())
+				copy(val[i:], w[:])
+			}
+			if err = kb.SetCurrentKey(k); err == nil {
+				err = vs.Update(val)
+			}
+		}
+	}
+	if err != nil {
+		return nil, errors.Join(err, be.Close())
+	}
+	return be, nil
+}
+
+// benchRestoreOptions are the options of the backends bench restore loads and restores.
+func benchRestoreOptions() backend.Options {
+	return backend.Options{
+		OperatorID:      "bench-restore",
+		MaxParallelism:  bench.MaxParallelism,
+		KeyGroupRange:   keygroup.RangeFor(bench.MaxParallelism, 1, 0),
+		KeySerializerID: serde.Int64{}.ID(),
+	}
+}
+
+// measureStorage writes the checkpoint of be to the storage at su under a job of its own,
+// measures its raw read and its restore, and deletes the job's files.
+func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be backend.Keyed, name, su string, keys int64) (r benchRestoreResult, err error) {
+	st, err := blobstore.OpenURL(ctx, su)
+	if err != nil {
+		return r, err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	job := fmt.Sprintf("bench-restore-%s-%s", name, hex.EncodeToString(rnd[:]))
+	defer func() { err = errors.Join(err, deleteJob(context.WithoutCancel(ctx), st, job)) }()
+	cps, err := checkpoint.Open(ctx, st, job, checkpoint.Options{})
+	if err != nil {
+		return r, err
+	}
+	m, err := writeBenchCheckpoint(ctx, cps, be)
+	if err != nil {
+		return r, err
+	}
+	r.Backend, r.Keys, r.Checkpoint = name, keys, "full"
+	if m.Operators[0].Keyed[0].Incremental != nil {
+		r.Checkpoint = "incremental"
+	}
+	r.Source = strings.SplitN(su, ":", 2)[0]
+	var files []bench.RawFile
+	var local []string
+	dir := fileStorageDir(su)
+	for _, f := range m.Files() {
+		files = append(files, bench.RawFile{Name: f.Path, Size: f.Size})
+		r.CheckpointBytes += f.Size
+		if dir != "" {
+			local = append(local, filepath.Join(dir, job, filepath.FromSlash(f.Path)))
+		}
+	}
+	r.Files = len(files)
+	dropCache := func() error {
+		if !c.DropCache || len(local) == 0 {
+			return nil
+		}
+		return bench.DropPageCache(local)
+	}
+
+	read := bench.RangeReader(cps.Reader().ReadRange)
+	if dir != "" {
+		read = bench.FileRangeReader(filepath.Join(dir, job))
+	}
+	if err := dropCache(); err != nil {
+		return r, err
+	}
+	n, d, err := bench.RawRead(ctx, read, files, rawReadChunk, c.RawConcurrency)
+	if err != nil {
+		return r, err
+	}
+	r.RawMs, r.RawMBPerS = benchMs(d), mbPerS(n, d)
+
+	if err := dropCache(); err != nil {
+		return r, err
+	}
+	incremental := r.Checkpoint == "incremental"
+	var restore time.Duration
+	if self == "" {
+		restore, err = restoreBenchCheckpoint(ctx, name, su, job, m.CheckpointID, keys, incremental)
+	} else {
+		restore, r.PeakRSSBytes, err = restoreInChild(ctx, self, name, su, job, m.CheckpointID, keys, incremental)
+	}
+	if err != nil {
+		return r, err
+	}
+	r.RestoreMs, r.RestoreMBPerS = benchMs(restore), mbPerS(r.CheckpointBytes, restore)
+	if r.RawMBPerS > 0 {
+		r.Ratio = r.RestoreMBPerS / r.RawMBPerS
+	}
+	return r, nil
+}
+
+// writeBenchCheckpoint takes checkpoint 1 of be into cps and completes it. It does not
+// notify be of the completion, so an incremental backend's next checkpoint (to another
+// storage) uploads every file again instead of referencing this storage's.
+func writeBenchCheckpoint(ctx context.Context, cps *checkpoint.Checkpoints, be backend.Keyed) (*snapshot.Metadata, error) {
+	const id = 1
+	p, err := cps.Begin(id)
+	if err != nil {
+		return nil, err
+	}
+	s, err := be.Snapshot(id, backend.SnapshotOptions{})
+	if err != nil {
+		return nil, errors.Join(err, p.Abort(ctx))
+	}
+	h, err := s.Run(ctx, p)
+	if err != nil {
+		return nil, errors.Join(err, p.Abort(ctx))
+	}
+	if h == nil {
+		return nil, errors.Join(errors.New("the backend wrote no keyed state handle"), p.Abort(ctx))
+	}
+	m := &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
+		ID: "bench-restore", Parallelism: 1, MaxParallelism: bench.MaxParallelism, Keyed: []*snapshot.KeyedStateHandle{h},
+	}}}
+	if err := p.Complete(ctx, m); err != nil {
+		return nil, err
+	}
+	return cps.Load(ctx, id)
+}
+
+// deleteJob deletes every object of job in st.
+func deleteJob(ctx context.Context, st checkpoint.Storage, job string) error {
+	names, err := st.List(ctx, job+"/")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range names {
+		errs = append(errs, st.Delete(ctx, n))
+	}
+	return errors.Join(errs...)
+}
+
+// restoreInChild runs one restore in `bench restore-child` of the binary self and returns the
+// restore's time and the child's peak RSS.
+func restoreInChild(ctx context.Context, self, name, su, job string, id, keys int64, incremental bool) (time.Duration, int64, error) {
+	args := []string{"bench", "restore-child", "--backend", name, "--storage", su, "--job", job,
+		"--checkpoint", fmt.Sprint(id), "--keys", fmt.Sprint(keys)}
+	if incremental {
+		args = append(args, "--incremental")
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("restore child %s %s: %w; its stderr:\n%s", self, strings.Join(args, " "), err, stderr.String())
+	}
+	var res benchRestoreChildResult
+	if err := json.Unmarshal(out, &res); err != nil {
+		return 0, 0, fmt.Errorf("restore child printed %q, not its result: %w", out, err)
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10 // kilobytes on Linux
+	}
+	return time.Duration(res.RestoreMs * float64(time.Millisecond)), rss, nil
+}
+
+func writeRestoreTable(out io.Writer, rs []benchRestoreResult) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "backend\tcheckpoint\tsize\tsource\tcheckpoint MB\tfiles\trestore ms\trestore MB/s\traw read MB/s\tratio\tpeak RSS MB\t\n")
+	for _, r := range rs {
+		rss := "-"
+		if r.PeakRSSBytes > 0 {
+			rss = fmt.Sprintf("%.0f", float64(r.PeakRSSBytes)/1e6)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%d\t%.0f\t%.1f\t%.1f\t%.2f\t%s\t\n", r.Backend, r.Checkpoint, r.Size, r.Source,
+			float64(r.CheckpointBytes)/1e6, r.Files, r.RestoreMs, r.RestoreMBPerS, r.RawMBPerS, r.Ratio, rss)
+	}
+	return tw.Flush()
+}

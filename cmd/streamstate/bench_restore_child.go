@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/streamstate/streamstate/checkpoint"
+	"github.com/streamstate/streamstate/checkpoint/blobstore"
+	"github.com/streamstate/streamstate/serde"
+	"github.com/streamstate/streamstate/state"
+)
+
+// benchRestoreChildCmd is `streamstate bench restore-child`, hidden: one restore of `bench
+// restore`, run in a process of its own so that the peak RSS the parent reads from the
+// process's rusage is the restore's alone. It restores the one keyed backend of a
+// checkpoint written by bench restore, checks a few of its keys, and prints one JSON line
+// (benchRestoreChildResult).
+type benchRestoreChildCmd struct {
+	Backend     string `required:"" help:"State backend: ${backends}."`
+	Storage     string `required:"" placeholder:"URL" help:"Checkpoint storage URL."`
+	Job         string `required:"" help:"Job ID of the checkpoint."`
+	Checkpoint  int64  `default:"1" help:"Checkpoint ID."`
+	Keys        int64  `required:"" help:"Keys the checkpoint holds (0 .. keys-1); a few are checked after the restore."`
+	Incremental bool   `help:"The checkpoint is incremental (lsm)."`
+}
+
+// benchRestoreChildResult is what a restore child prints.
+type benchRestoreChildResult struct {
+	// RestoreMs is the restore: creating the keyed backend from the checkpoint's handles
+	// (reading, verifying, and for lsm opening the database), metadata load excluded.
+	RestoreMs float64 `json:"restore_ms"`
+}
+
+// Run restores the checkpoint and prints the result.
+func (c *benchRestoreChildCmd) Run(e *env) error {
+	d, err := restoreBenchCheckpoint(e.Ctx, c.Backend, c.Storage, c.Job, c.Checkpoint, c.Keys, c.Incremental)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(benchRestoreChildResult{RestoreMs: benchMs(d)})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.Out, "%s\n", b)
+	return err
+}
+
+// restoreBenchCheckpoint restores the keyed backend of checkpoint id of job, written by bench
+// restore, and returns how long creating the backend took. It checks that keys 0, keys/2
+// and keys-1 hold their values (each value starts with its key, big-endian), so a restore
+// that lost state does not pass for a fast one.
+func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, id, keys int64, incremental bool) (_ time.Duration, err error) {
+	st, err := blobstore.OpenURL(ctx, storageURL)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	cps, err := checkpoint.Open(ctx, st, job, checkpoint.Options{})
+	if err != nil {
+		return 0, err
+	}
+	m, err := cps.Load(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if len(m.Operators) != 1 {
+		return 0, fmt.Errorf("checkpoint %d of job %s has %d operators; bench restore writes 1", id, job, len(m.Operators))
+	}
+	opts := benchRestoreOptions()
+	opts.Restore, opts.Reader = m.Operators[0].Keyed, cps.Reader()
+	start := time.Now()
+	be, err := newBackend(ctx, name, incremental, opts)
+	if err != nil {
+		return 0, fmt.Errorf("restore checkpoint %d of job %s: %w", id, job, err)
+	}
+	elapsed := time.Since(start)
+	defer func() { err = errors.Join(err, be.Close()) }()
+	kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
+	if err != nil {
+		return 0, err
+	}
+	vs, err := state.GetValueState(kb, state.ValueDescriptor[[]byte]{Name: benchRestoreState})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range []int64{0, keys / 2, keys - 1} {
+		if err := kb.SetCurrentKey(k); err != nil {
+			return 0, err
+		}
+		v, ok, err := vs.Value()
+		if err != nil {
+			return 0, err
+		}
+		if !ok || len(v) < 8 || int64(binary.BigEndian.Uint64(v)) != k {
+			return 0, fmt.Errorf("restored checkpoint %d of job %s: key %d holds %d bytes %x..., not its value", id, job, k, len(v), v[:min(len(v), 8)])
+		}
+	}
+	return elapsed, nil
+}
