@@ -46,7 +46,7 @@ import (
 //     does), GETs through the storage client for other schemes (s3://: parallel ranged GETs);
 //   - restore: a keyed backend created from the checkpoint (verified, and for lsm the
 //     database opened), in a child process of this binary (--isolate, the default), whose
-//     peak RSS (ru_maxrss) is the restore's own; the child checks a few keys.
+//     peak RSS (VmHWM) is the restore's own; the child checks a few keys.
 //
 // On file:// storage with --drop-cache (the default), the checkpoint's files are dropped
 // from the page cache (posix_fadvise DONTNEED, those files only) before the raw read and
@@ -59,6 +59,7 @@ type benchRestoreCmd struct {
 	Isolate        bool     `default:"true" negatable:"" help:"Run each restore in a child process of this binary, whose peak RSS is the restore's own. --no-isolate restores in this process and reports no RSS."`
 	DropCache      bool     `default:"true" negatable:"" help:"On file:// storage, drop the checkpoint's files from the page cache before each raw read and restore."`
 	RawConcurrency int      `default:"16" help:"Ranged reads in flight in the raw read baseline (the lsm restore keeps up to 4 files × 4 reads in flight)."`
+	ProfileDir     string   `placeholder:"DIR" help:"Write a CPU profile of each restore child into DIR (restore-<backend>-<size>-<source>.pprof)."`
 	JSON           bool     `name:"json" help:"Print one JSON object per measurement and line."`
 	Seed           uint64   `default:"1" help:"Seed of the values' random bytes."`
 }
@@ -138,7 +139,7 @@ type benchRestoreResult struct {
 	RawMBPerS float64 `json:"raw_mb_per_s"`
 	// Ratio is RestoreMBPerS / RawMBPerS (goal for remote storage: >= 0.5).
 	Ratio float64 `json:"ratio"`
-	// PeakRSSBytes is the restore child's peak resident set (ru_maxrss); 0 with --no-isolate.
+	// PeakRSSBytes is the restore child's peak resident set (VmHWM); 0 with --no-isolate.
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 }
 
@@ -233,7 +234,7 @@ func (c *benchRestoreCmd) measure(ctx context.Context, e *env, self, name, size 
 	defer func() { err = errors.Join(err, be.Close()) }()
 	var out []benchRestoreResult
 	for _, su := range storages {
-		r, err := c.measureStorage(ctx, self, be, name, su, keys)
+		r, err := c.measureStorage(ctx, self, be, name, size, su, keys)
 		if err != nil {
 			return nil, fmt.Errorf("storage %s: %w", su, err)
 		}
@@ -299,7 +300,7 @@ func benchRestoreOptions() backend.Options {
 
 // measureStorage writes the checkpoint of be to the storage at su under a job of its own,
 // measures its raw read and its restore, and deletes the job's files.
-func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be backend.Keyed, name, su string, keys int64) (r benchRestoreResult, err error) {
+func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be backend.Keyed, name, size, su string, keys int64) (r benchRestoreResult, err error) {
 	st, err := blobstore.OpenURL(ctx, su)
 	if err != nil {
 		return r, err
@@ -361,7 +362,11 @@ func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be ba
 	if self == "" {
 		restore, err = restoreBenchCheckpoint(ctx, name, su, job, m.CheckpointID, keys, incremental)
 	} else {
-		restore, r.PeakRSSBytes, err = restoreInChild(ctx, self, name, su, job, m.CheckpointID, keys, incremental)
+		profile := ""
+		if c.ProfileDir != "" {
+			profile = filepath.Join(c.ProfileDir, fmt.Sprintf("restore-%s-%s-%s.pprof", name, size, r.Source))
+		}
+		restore, r.PeakRSSBytes, err = restoreInChild(ctx, self, name, su, job, m.CheckpointID, keys, incremental, profile)
 	}
 	if err != nil {
 		return r, err
@@ -417,9 +422,12 @@ func deleteJob(ctx context.Context, st checkpoint.Storage, job string) error {
 
 // restoreInChild runs one restore in `bench restore-child` of the binary self and returns the
 // restore's time and the child's peak RSS.
-func restoreInChild(ctx context.Context, self, name, su, job string, id, keys int64, incremental bool) (time.Duration, int64, error) {
+func restoreInChild(ctx context.Context, self, name, su, job string, id, keys int64, incremental bool, profile string) (time.Duration, int64, error) {
 	args := []string{"bench", "restore-child", "--backend", name, "--storage", su, "--job", job,
 		"--checkpoint", fmt.Sprint(id), "--keys", fmt.Sprint(keys)}
+	if profile != "" {
+		args = append(args, "--cpu-profile", profile)
+	}
 	if incremental {
 		args = append(args, "--incremental")
 	}
@@ -434,11 +442,7 @@ func restoreInChild(ctx context.Context, self, name, su, job string, id, keys in
 	if err := json.Unmarshal(out, &res); err != nil {
 		return 0, 0, fmt.Errorf("restore child printed %q, not its result: %w", out, err)
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10 // kilobytes on Linux
-	}
-	return time.Duration(res.RestoreMs * float64(time.Millisecond)), rss, nil
+	return time.Duration(res.RestoreMs * float64(time.Millisecond)), res.PeakRSSBytes, nil
 }
 
 func writeRestoreTable(out io.Writer, rs []benchRestoreResult) error {

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/streamstate/streamstate/checkpoint"
@@ -26,6 +29,7 @@ type benchRestoreChildCmd struct {
 	Checkpoint  int64  `default:"1" help:"Checkpoint ID."`
 	Keys        int64  `required:"" help:"Keys the checkpoint holds (0 .. keys-1); a few are checked after the restore."`
 	Incremental bool   `help:"The checkpoint is incremental (lsm)."`
+	CPUProfile  string `placeholder:"FILE" help:"Write a CPU profile of the restore to FILE."`
 }
 
 // benchRestoreChildResult is what a restore child prints.
@@ -33,20 +37,54 @@ type benchRestoreChildResult struct {
 	// RestoreMs is the restore: creating the keyed backend from the checkpoint's handles
 	// (reading, verifying, and for lsm opening the database), metadata load excluded.
 	RestoreMs float64 `json:"restore_ms"`
+	// PeakRSSBytes is the process's peak resident set (VmHWM of /proc/self/status) after the
+	// restore. The parent cannot use its rusage: Linux carries the parent's peak into a
+	// child's ru_maxrss across fork and exec.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 }
 
 // Run restores the checkpoint and prints the result.
 func (c *benchRestoreChildCmd) Run(e *env) error {
+	if c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	d, err := restoreBenchCheckpoint(e.Ctx, c.Backend, c.Storage, c.Job, c.Checkpoint, c.Keys, c.Incremental)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(benchRestoreChildResult{RestoreMs: benchMs(d)})
+	rss, err := peakRSS()
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(benchRestoreChildResult{RestoreMs: benchMs(d), PeakRSSBytes: rss})
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(e.Out, "%s\n", b)
 	return err
+}
+
+// peakRSS returns this process's peak resident set: VmHWM of /proc/self/status, in bytes.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("peak RSS: %w", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		var kb int64
+		if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kb); err == nil {
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("peak RSS: /proc/self/status has no VmHWM line")
 }
 
 // restoreBenchCheckpoint restores the keyed backend of checkpoint id of job, written by bench
