@@ -13,16 +13,15 @@ import (
 	"github.com/streamstate/streamstate/state"
 )
 
-// BenchmarkRescaleRestore restores the incremental checkpoints of 2 subtasks (200k keys each,
-// 100-byte values) into 1: one handle is the base, the other is imported (SST ingestion).
-func BenchmarkRescaleRestore(b *testing.B) {
-	const keys = 400_000
+// rescaleCheckpoint writes the incremental checkpoints of 2 subtasks holding keys int64 keys
+// in all (100-byte values) and returns their handles and the reader of their storage.
+func rescaleCheckpoint(b *testing.B, keys int64) ([]*snapshot.KeyedStateHandle, snapshot.Reader) {
 	ctx := context.Background()
 	st, err := blobstore.OpenURL(ctx, "file://"+b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { st.Close() })
 	cps, err := checkpoint.Open(ctx, st, "bench", checkpoint.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -37,13 +36,12 @@ func BenchmarkRescaleRestore(b *testing.B) {
 		}
 		kb, _ := state.NewKeyedBackend[int64](be, serde.Int64{})
 		v, _ := state.GetValueState(kb, state.ValueDescriptor[[]byte]{Name: "v"})
-		val := make([]byte, 100)
 		for k := int64(0); k < keys; k++ {
 			if kg, _ := kb.KeyGroupOf(k); !be.rng.Contains(kg) {
 				continue
 			}
 			_ = kb.SetCurrentKey(k)
-			_ = v.Update(val)
+			_ = v.Update(make([]byte, 100))
 		}
 		s, err := be.Snapshot(1, backend.SnapshotOptions{})
 		if err != nil {
@@ -56,13 +54,35 @@ func BenchmarkRescaleRestore(b *testing.B) {
 		hs = append(hs, h)
 		be.Close()
 	}
+	return hs, cps.Reader()
+}
+
+// benchmarkRestore restores hs into subtask i of p, b.N times.
+func benchmarkRestore(b *testing.B, hs []*snapshot.KeyedStateHandle, r snapshot.Reader, p, i int) {
+	ctx := context.Background()
 	for b.Loop() {
 		be, err := New(ctx, Options{Options: backend.Options{MaxParallelism: 128,
-			KeyGroupRange: keygroup.Range{Start: 0, End: 127}, KeySerializerID: "int64", Restore: hs, Reader: cps.Reader()},
+			KeyGroupRange: keygroup.RangeFor(128, p, i), KeySerializerID: "int64", Restore: hs, Reader: r},
 			Dir: b.TempDir(), Incremental: true})
 		if err != nil {
 			b.Fatal(err)
 		}
 		be.Close()
 	}
+}
+
+// BenchmarkRescaleRestore restores the incremental checkpoints of 2 subtasks (200k keys each,
+// 100-byte values) into 1: one handle is the base, the other is imported (SST ingestion).
+func BenchmarkRescaleRestore(b *testing.B) {
+	hs, r := rescaleCheckpoint(b, 400_000)
+	benchmarkRestore(b, hs, r, 1, 0)
+}
+
+// BenchmarkRescaleRestoreScaleOut restores the same checkpoints at a higher parallelism:
+// 2to3 is subtask 1 of 3 (a third of each handle's key groups: the base clipped on both
+// sides, a part of the other imported), 2to4 subtask 0 of 4 (half of one handle: a clip only).
+func BenchmarkRescaleRestoreScaleOut(b *testing.B) {
+	hs, r := rescaleCheckpoint(b, 400_000)
+	b.Run("2to3", func(b *testing.B) { benchmarkRestore(b, hs, r, 3, 1) })
+	b.Run("2to4", func(b *testing.B) { benchmarkRestore(b, hs, r, 4, 0) })
 }

@@ -240,18 +240,9 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*snapshot.KeyedSt
 	for i := range entries {
 		b.addEntry(&entries[i])
 	}
-	// Clip to the backend's range: everything outside it goes with two range deletions.
-	if b.rng.Start > 0 {
-		lo, hi := keyGroupSpan(0, b.rng.Start-1)
-		if err := db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
-			return fmt.Errorf("lsm backend: restore operator %s: clip: %w", b.opID, err)
-		}
-	}
-	if b.rng.End < keygroup.UpperBoundMaxParallelism-1 {
-		lo, hi := keyGroupSpan(b.rng.End+1, keygroup.UpperBoundMaxParallelism-1)
-		if err := db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
-			return fmt.Errorf("lsm backend: restore operator %s: clip: %w", b.opID, err)
-		}
+	// Clip to the backend's range: everything outside it is excised (clip.go).
+	if err := clip(ctx, db, b.rng); err != nil {
+		return fmt.Errorf("lsm backend: restore operator %s: clip: %w", b.opID, err)
 	}
 	for i, h := range hs {
 		if h == base {
@@ -282,7 +273,8 @@ func (b *Backend) checkHandleBackend(h *snapshot.KeyedStateHandle) error {
 }
 
 // importIncremental copies the key groups of another subtask's incremental checkpoint that
-// lie in the backend's range into the database, translating state ids.
+// lie in the backend's range into the database, translating state ids. It downloads only the
+// SSTs that hold those key groups or the metadata (downloadOverlapping).
 func (b *Backend) importIncremental(ctx context.Context, h *snapshot.KeyedStateHandle, n int) error {
 	if err := b.checkHandleBackend(h); err != nil {
 		return err
@@ -290,12 +282,11 @@ func (b *Backend) importIncremental(ctx context.Context, h *snapshot.KeyedStateH
 	name := manifestName(h.Incremental)
 	dir := filepath.Join(b.workDir, fmt.Sprintf("import-%d", n))
 	defer b.opts.FS.RemoveAll(dir)
-	if err := b.download(ctx, h.Incremental, dir); err != nil {
+	want := h.KeyGroupRange.Intersect(b.rng)
+	if err := b.downloadOverlapping(ctx, h.Incremental, want, dir); err != nil {
 		return fmt.Errorf("download: %w", err)
 	}
-	po := b.opts.pebbleOptions()
-	po.ReadOnly = true
-	src, err := pebble.Open(dir, po)
+	src, err := b.openImported(dir)
 	if err != nil {
 		return &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}
 	}
@@ -319,7 +310,6 @@ func (b *Backend) importIncremental(ctx context.Context, h *snapshot.KeyedStateH
 	for i, e := range entries {
 		translate[e.id] = ids[i]
 	}
-	want := h.KeyGroupRange.Intersect(b.rng)
 	return b.importByIngest(ctx, src, want, translate, n)
 }
 
