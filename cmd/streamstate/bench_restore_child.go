@@ -35,7 +35,9 @@ type benchRestoreChildCmd struct {
 // benchRestoreChildResult is what a restore child prints.
 type benchRestoreChildResult struct {
 	// RestoreMs is the restore: creating the keyed backend from the checkpoint's handles
-	// (reading, verifying, and for lsm opening the database), metadata load excluded.
+	// (reading, verifying, and for lsm opening the database) and registering its state
+	// (hashmap decodes the restored values then), metadata load excluded: until then a
+	// job cannot process a record.
 	RestoreMs float64 `json:"restore_ms"`
 	// PeakRSSBytes is the process's peak resident set (VmHWM of /proc/self/status) after the
 	// restore. The parent cannot use its rusage: Linux carries the parent's peak into a
@@ -88,7 +90,7 @@ func peakRSS() (int64, error) {
 }
 
 // restoreBenchCheckpoint restores the keyed backend of checkpoint id of job, written by bench
-// restore, and returns how long creating the backend took. It checks that keys 0, keys/2
+// restore, and returns how long creating the backend and registering its state took. It checks that keys 0, keys/2
 // and keys-1 hold their values (each value starts with its key, big-endian), so a restore
 // that lost state does not pass for a fast one.
 func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, id, keys int64, incremental bool) (_ time.Duration, err error) {
@@ -115,7 +117,6 @@ func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, i
 	if err != nil {
 		return 0, fmt.Errorf("restore checkpoint %d of job %s: %w", id, job, err)
 	}
-	elapsed := time.Since(start)
 	defer func() { err = errors.Join(err, be.Close()) }()
 	kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
 	if err != nil {
@@ -125,6 +126,7 @@ func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, i
 	if err != nil {
 		return 0, err
 	}
+	elapsed := time.Since(start)
 	for _, k := range []int64{0, keys / 2, keys - 1} {
 		if err := kb.SetCurrentKey(k); err != nil {
 			return 0, err
