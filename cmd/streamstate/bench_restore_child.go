@@ -90,9 +90,9 @@ func peakRSS() (int64, error) {
 }
 
 // restoreBenchCheckpoint restores the keyed backend of checkpoint id of job, written by bench
-// restore, and returns how long creating the backend and registering its state took. It checks that keys 0, keys/2
-// and keys-1 hold their values (each value starts with its key, big-endian), so a restore
-// that lost state does not pass for a fast one.
+// restore, and returns how long creating the backend and registering its state took. It
+// checks that keys 0, keys/2 and keys-1 hold their values (each value starts with its key,
+// big-endian), so a restore that lost state does not pass for a fast one.
 func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, id, keys int64, incremental bool) (_ time.Duration, err error) {
 	st, err := blobstore.OpenURL(ctx, storageURL)
 	if err != nil {
