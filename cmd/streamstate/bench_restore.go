@@ -53,7 +53,7 @@ import (
 // before the restore, so both read the disk.
 type benchRestoreCmd struct {
 	Backends       []string `default:"hashmap,lsm" help:"State backends to measure: ${backends}. hashmap restores a full canonical checkpoint, lsm an incremental one."`
-	Sizes          []string `default:"100MB,1GB" help:"State sizes (keys × value size): 100MB, 1GB, ... or max (hashmap: a quarter of the available memory; lsm: a quarter of the free disk of the temporary directory)."`
+	Sizes          []string `default:"100MB,1GB" help:"State sizes (keys × value size): 100MB, 1GB, ... or max (hashmap: a sixth of the available memory; lsm: the free disk of the temporary directory over the number of storages + 2)."`
 	ValueSize      int      `default:"1000" help:"Bytes of every value."`
 	Storage        []string `placeholder:"URL" help:"Checkpoint storage URLs, each measured: file:///dir, s3://bucket/prefix?... Default: a fresh temporary file:// directory, removed at the end."`
 	Isolate        bool     `default:"true" negatable:"" help:"Run each restore in a child process of this binary, whose peak RSS is the restore's own. --no-isolate restores in this process and reports no RSS."`
@@ -180,11 +180,12 @@ func (c *benchRestoreCmd) Run(e *env) (err error) {
 	return writeRestoreTable(e.Out, results)
 }
 
-// stateBytes resolves a --sizes entry for a backend: max is a quarter of the available
-// memory (hashmap holds its state in memory, and the checkpoint sits in the page cache
-// beside it) or a quarter of the free disk of the temporary directory (lsm holds the working
-// database, the checkpoint and the restored copy there).
-func stateBytes(size, backendName string) (int64, error) {
+// stateBytes resolves a --sizes entry for a backend measured on storages storages: max is a
+// sixth of the available memory for hashmap (the loaded state and the restore child's copy
+// each take about 2.5 times the state's bytes of Go heap) and, for lsm, the free disk of the
+// temporary directory over storages + 2 (the working database, a checkpoint on each storage
+// if all share that disk, and the restored copy).
+func stateBytes(size, backendName string, storages int) (int64, error) {
 	n, err := parseStateSize(size)
 	if err != nil || n > 0 {
 		return n, err
@@ -194,13 +195,13 @@ func stateBytes(size, backendName string) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("size max: %w", err)
 		}
-		return avail / 4, nil
+		return avail / 6, nil
 	}
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(os.TempDir(), &fs); err != nil {
 		return 0, fmt.Errorf("size max: free disk of %s: %w", os.TempDir(), err)
 	}
-	return int64(fs.Bavail) * fs.Bsize / 4, nil
+	return int64(fs.Bavail) * fs.Bsize / int64(storages+2), nil
 }
 
 // memAvailable reads MemAvailable from /proc/meminfo, in bytes.
@@ -221,7 +222,7 @@ func memAvailable() (int64, error) {
 // measure loads one state, writes its checkpoint to every storage and measures the raw read
 // and the restore of each.
 func (c *benchRestoreCmd) measure(ctx context.Context, e *env, self, name, size string, storages []string) (_ []benchRestoreResult, err error) {
-	sb, err := stateBytes(size, name)
+	sb, err := stateBytes(size, name, len(storages))
 	if err != nil {
 		return nil, err
 	}
