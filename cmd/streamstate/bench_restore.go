@@ -44,6 +44,8 @@ import (
 //   - raw: every file of the checkpoint read once, in 8 MiB ranged reads, --raw-concurrency
 //     in flight across all files, bytes discarded: pread of the files for file:// (what dd
 //     does), GETs through the storage client for other schemes (s3://: parallel ranged GETs);
+//   - copy (lsm): the same reads, each chunk written to a local file in the temporary
+//     directory, as the lsm restore writes what it downloads;
 //   - restore: a keyed backend created from the checkpoint (verified, and for lsm the
 //     database opened), in a child process of this binary (--isolate, the default), whose
 //     peak RSS (VmHWM) is the restore's own; the child checks a few keys.
@@ -139,6 +141,10 @@ type benchRestoreResult struct {
 	RawMBPerS float64 `json:"raw_mb_per_s"`
 	// Ratio is RestoreMBPerS / RawMBPerS (goal for remote storage: >= 0.5).
 	Ratio float64 `json:"ratio"`
+	// CopyMBPerS is the raw copy of the same files in the same run: the raw read writing
+	// every byte to a local file, as an lsm restore does (0 for hashmap, which keeps what it
+	// reads in memory).
+	CopyMBPerS float64 `json:"copy_mb_per_s,omitempty"`
 	// PeakRSSBytes is the restore child's peak resident set (VmHWM); 0 with --no-isolate.
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
 }
@@ -354,6 +360,16 @@ func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be ba
 		return r, err
 	}
 	r.RawMs, r.RawMBPerS = benchMs(d), mbPerS(n, d)
+	if incremental := m.Operators[0].Keyed[0].Incremental != nil; incremental {
+		if err := dropCache(); err != nil {
+			return r, err
+		}
+		n, d, err := bench.RawCopy(ctx, read, files, rawReadChunk, c.RawConcurrency, os.TempDir())
+		if err != nil {
+			return r, err
+		}
+		r.CopyMBPerS = mbPerS(n, d)
+	}
 
 	if err := dropCache(); err != nil {
 		return r, err
@@ -448,14 +464,17 @@ func restoreInChild(ctx context.Context, self, name, su, job string, id, keys in
 
 func writeRestoreTable(out io.Writer, rs []benchRestoreResult) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "backend\tcheckpoint\tsize\tsource\tcheckpoint MB\tfiles\trestore ms\trestore MB/s\traw read MB/s\tratio\tpeak RSS MB\t\n")
+	fmt.Fprintf(tw, "backend\tcheckpoint\tsize\tsource\tcheckpoint MB\tfiles\trestore ms\trestore MB/s\traw read MB/s\tratio\traw copy MB/s\tpeak RSS MB\t\n")
 	for _, r := range rs {
-		rss := "-"
+		rss, cp := "-", "-"
 		if r.PeakRSSBytes > 0 {
 			rss = fmt.Sprintf("%.0f", float64(r.PeakRSSBytes)/1e6)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%d\t%.0f\t%.1f\t%.1f\t%.2f\t%s\t\n", r.Backend, r.Checkpoint, r.Size, r.Source,
-			float64(r.CheckpointBytes)/1e6, r.Files, r.RestoreMs, r.RestoreMBPerS, r.RawMBPerS, r.Ratio, rss)
+		if r.CopyMBPerS > 0 {
+			cp = fmt.Sprintf("%.1f", r.CopyMBPerS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%d\t%.0f\t%.1f\t%.1f\t%.2f\t%s\t%s\t\n", r.Backend, r.Checkpoint, r.Size, r.Source,
+			float64(r.CheckpointBytes)/1e6, r.Files, r.RestoreMs, r.RestoreMBPerS, r.RawMBPerS, r.Ratio, cp, rss)
 	}
 	return tw.Flush()
 }

@@ -40,6 +40,9 @@ func checkRestoreResult(t *testing.T, r benchRestoreResult) {
 		r.RestoreMBPerS <= 0 || r.RawMBPerS <= 0 || r.Source != "file" {
 		t.Errorf("implausible result %+v", r)
 	}
+	if (r.Backend == "lsm") != (r.CopyMBPerS > 0) {
+		t.Errorf("%s: raw copy %v MB/s; want one exactly for lsm, which writes what it reads", r.Backend, r.CopyMBPerS)
+	}
 	wantKind := map[string]string{"hashmap": "full", "lsm": "incremental"}[r.Backend]
 	if r.Checkpoint != wantKind {
 		t.Errorf("%s restored a %s checkpoint, want %s", r.Backend, r.Checkpoint, wantKind)

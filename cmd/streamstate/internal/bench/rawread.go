@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -26,6 +28,36 @@ type RawFile struct {
 // took. A short read is an error naming the file: the baseline would read less than the
 // restore.
 func RawRead(ctx context.Context, read RangeReader, files []RawFile, chunk int64, conc int) (int64, time.Duration, error) {
+	return rawTransfer(ctx, read, files, chunk, conc, nil)
+}
+
+// RawCopy is RawRead writing every byte read into a file of its own in dir (pwrite at the
+// same offset, no fsync, as a restore writes what it downloads), the files removed before it
+// returns: the baseline of a restore that writes the bytes it reads to a local disk.
+func RawCopy(ctx context.Context, read RangeReader, files []RawFile, chunk int64, conc int, dir string) (_ int64, _ time.Duration, err error) {
+	out := make(map[string]*os.File, len(files))
+	defer func() {
+		for _, f := range out {
+			err = errors.Join(err, f.Close(), os.Remove(f.Name()))
+		}
+	}()
+	for i, f := range files {
+		if _, ok := out[f.Name]; ok {
+			continue
+		}
+		w, err := os.Create(filepath.Join(dir, fmt.Sprintf("raw-copy-%d", i)))
+		if err != nil {
+			return 0, 0, err
+		}
+		out[f.Name] = w
+	}
+	return rawTransfer(ctx, read, files, chunk, conc, func(name string, off int64, p []byte) error {
+		_, err := out[name].WriteAt(p, off)
+		return err
+	})
+}
+
+func rawTransfer(ctx context.Context, read RangeReader, files []RawFile, chunk int64, conc int, sink func(name string, off int64, p []byte) error) (int64, time.Duration, error) {
 	if chunk < 1 || conc < 1 {
 		return 0, 0, fmt.Errorf("raw read: chunk %d and concurrency %d must be at least 1", chunk, conc)
 	}
@@ -63,6 +95,12 @@ func RawRead(ctx context.Context, read RangeReader, files []RawFile, chunk int64
 				if int64(len(p)) != j.n {
 					fail(fmt.Errorf("raw read of %s at %d: got %d bytes, want %d", j.name, j.off, len(p), j.n))
 					continue
+				}
+				if sink != nil {
+					if err := sink(j.name, j.off, p); err != nil {
+						fail(fmt.Errorf("raw copy of %s at %d: %w", j.name, j.off, err))
+						continue
+					}
 				}
 				n += j.n
 			}

@@ -47,6 +47,13 @@ func TestRawReadFiles(t *testing.T) {
 	if err := DropPageCache([]string{filepath.Join(dir, "d")}); err != nil {
 		t.Fatal(err)
 	}
+	copyDir := t.TempDir()
+	if n, _, err := RawCopy(context.Background(), file, files, 512, 3, copyDir); err != nil || n != want {
+		t.Fatalf("raw copy: %d bytes, %v; want %d bytes", n, err, want)
+	}
+	if left, _ := os.ReadDir(copyDir); len(left) != 0 {
+		t.Fatalf("raw copy left %v", left)
+	}
 
 	// A file shorter than listed is an error naming it: the baseline must read what the
 	// restore reads.
