@@ -54,16 +54,17 @@ import (
 // from the page cache (posix_fadvise DONTNEED, those files only) before the raw read and
 // before the restore, so both read the disk.
 type benchRestoreCmd struct {
-	Backends       []string `default:"hashmap,lsm" help:"State backends to measure: ${backends}. hashmap restores a full canonical checkpoint, lsm an incremental one."`
-	Sizes          []string `default:"100MB,1GB" help:"State sizes (keys × value size): 100MB, 1GB, ... or max (hashmap: a sixth of the available memory; lsm: the free disk of the temporary directory over the number of storages + 2)."`
-	ValueSize      int      `default:"1000" help:"Bytes of every value."`
-	Storage        []string `placeholder:"URL" help:"Checkpoint storage URLs, each measured: file:///dir, s3://bucket/prefix?... Default: a fresh temporary file:// directory, removed at the end."`
-	Isolate        bool     `default:"true" negatable:"" help:"Run each restore in a child process of this binary, whose peak RSS is the restore's own. --no-isolate restores in this process and reports no RSS."`
-	DropCache      bool     `default:"true" negatable:"" help:"On file:// storage, drop the checkpoint's files from the page cache before each raw read and restore."`
-	RawConcurrency int      `default:"16" help:"Ranged reads in flight in the raw read baseline (the lsm restore keeps up to 4 files × 4 reads in flight)."`
-	ProfileDir     string   `placeholder:"DIR" help:"Write a CPU profile of each restore child into DIR (restore-<backend>-<size>-<source>.pprof)."`
-	JSON           bool     `name:"json" help:"Print one JSON object per measurement and line."`
-	Seed           uint64   `default:"1" help:"Seed of the values' random bytes."`
+	Backends       []string          `default:"hashmap,lsm" help:"State backends to measure: ${backends}. hashmap restores a full canonical checkpoint, lsm an incremental one."`
+	Sizes          []string          `default:"100MB,1GB" help:"State sizes (keys × value size): 100MB, 1GB, ... or max (hashmap: a sixth of the available memory; lsm: the free disk of the temporary directory over the number of storages + 2)."`
+	ValueSize      int               `default:"1000" help:"Bytes of every value."`
+	Storage        []string          `placeholder:"URL" help:"Checkpoint storage URLs, each measured: file:///dir, s3://bucket/prefix?... Default: a fresh temporary file:// directory, removed at the end."`
+	Isolate        bool              `default:"true" negatable:"" help:"Run each restore in a child process of this binary, whose peak RSS is the restore's own. --no-isolate restores in this process and reports no RSS."`
+	DropCache      bool              `default:"true" negatable:"" help:"On file:// storage, drop the checkpoint's files from the page cache before each raw read and restore."`
+	RawConcurrency int               `default:"16" help:"Ranged reads in flight in the raw read baseline (the lsm restore keeps up to 4 files × 4 reads in flight)."`
+	Config         map[string]string `placeholder:"KEY=VALUE" help:"More configuration keys of the backends, for the loaded one and every restore (e.g. execution.state-recovery.from-local=true)."`
+	ProfileDir     string            `placeholder:"DIR" help:"Write a CPU profile of each restore child into DIR (restore-<backend>-<size>-<source>.pprof)."`
+	JSON           bool              `name:"json" help:"Print one JSON object per measurement and line."`
+	Seed           uint64            `default:"1" help:"Seed of the values' random bytes."`
 }
 
 // benchRestoreState is the name of the value state bench restore writes and checks.
@@ -264,7 +265,7 @@ func (c *benchRestoreCmd) measure(ctx context.Context, e *env, self, name, size 
 
 // load creates a backend owning all key groups and writes keys values into it.
 func (c *benchRestoreCmd) load(ctx context.Context, name string, incremental bool, keys int64) (backend.Keyed, error) {
-	be, err := newBackend(ctx, name, incremental, benchRestoreOptions())
+	be, err := newConfiguredBackend(ctx, name, incremental, benchRestoreOptions(), c.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -293,6 +294,23 @@ func (c *benchRestoreCmd) load(ctx context.Context, name string, incremental boo
 		return nil, errors.Join(err, be.Close())
 	}
 	return be, nil
+}
+
+// newConfiguredBackend is newBackend with more configuration keys.
+func newConfiguredBackend(ctx context.Context, name string, incremental bool, opts backend.Options, config map[string]string) (backend.Keyed, error) {
+	var extra []string
+	for k, v := range config {
+		extra = append(extra, k, v)
+	}
+	sb, err := soloStateBackend(name, incremental, extra...)
+	if err != nil {
+		return nil, err
+	}
+	b, err := sb.CreateKeyedBackend(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create %s state backend: %w", sb.Name(), err)
+	}
+	return b, nil
 }
 
 // benchRestoreOptions are the options of the backends bench restore loads and restores.
@@ -377,13 +395,13 @@ func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be ba
 	incremental := r.Checkpoint == "incremental"
 	var restore time.Duration
 	if self == "" {
-		restore, err = restoreBenchCheckpoint(ctx, name, su, job, m.CheckpointID, keys, incremental)
+		restore, err = restoreBenchCheckpoint(ctx, name, su, job, m.CheckpointID, keys, incremental, c.Config)
 	} else {
 		profile := ""
 		if c.ProfileDir != "" {
 			profile = filepath.Join(c.ProfileDir, fmt.Sprintf("restore-%s-%s-%s.pprof", name, size, r.Source))
 		}
-		restore, r.PeakRSSBytes, err = restoreInChild(ctx, self, name, su, job, m.CheckpointID, keys, incremental, profile)
+		restore, r.PeakRSSBytes, err = restoreInChild(ctx, self, name, su, job, m.CheckpointID, keys, incremental, profile, c.Config)
 	}
 	if err != nil {
 		return r, err
@@ -439,11 +457,14 @@ func deleteJob(ctx context.Context, st checkpoint.Storage, job string) error {
 
 // restoreInChild runs one restore in `bench restore-child` of the binary self and returns the
 // restore's time and the child's peak RSS.
-func restoreInChild(ctx context.Context, self, name, su, job string, id, keys int64, incremental bool, profile string) (time.Duration, int64, error) {
+func restoreInChild(ctx context.Context, self, name, su, job string, id, keys int64, incremental bool, profile string, config map[string]string) (time.Duration, int64, error) {
 	args := []string{"bench", "restore-child", "--backend", name, "--storage", su, "--job", job,
 		"--checkpoint", fmt.Sprint(id), "--keys", fmt.Sprint(keys)}
 	if profile != "" {
 		args = append(args, "--cpu-profile", profile)
+	}
+	for k, v := range config {
+		args = append(args, "--config", k+"="+v)
 	}
 	if incremental {
 		args = append(args, "--incremental")

@@ -23,13 +23,14 @@ import (
 // checkpoint written by bench restore, checks a few of its keys, and prints one JSON line
 // (benchRestoreChildResult).
 type benchRestoreChildCmd struct {
-	Backend     string `required:"" help:"State backend: ${backends}."`
-	Storage     string `required:"" placeholder:"URL" help:"Checkpoint storage URL."`
-	Job         string `required:"" help:"Job ID of the checkpoint."`
-	Checkpoint  int64  `default:"1" help:"Checkpoint ID."`
-	Keys        int64  `required:"" help:"Keys the checkpoint holds (0 .. keys-1); a few are checked after the restore."`
-	Incremental bool   `help:"The checkpoint is incremental (lsm)."`
-	CPUProfile  string `placeholder:"FILE" help:"Write a CPU profile of the restore to FILE."`
+	Backend     string            `required:"" help:"State backend: ${backends}."`
+	Storage     string            `required:"" placeholder:"URL" help:"Checkpoint storage URL."`
+	Job         string            `required:"" help:"Job ID of the checkpoint."`
+	Checkpoint  int64             `default:"1" help:"Checkpoint ID."`
+	Keys        int64             `required:"" help:"Keys the checkpoint holds (0 .. keys-1); a few are checked after the restore."`
+	Incremental bool              `help:"The checkpoint is incremental (lsm)."`
+	CPUProfile  string            `placeholder:"FILE" help:"Write a CPU profile of the restore to FILE."`
+	Config      map[string]string `placeholder:"KEY=VALUE" help:"More configuration keys of the backend."`
 }
 
 // benchRestoreChildResult is what a restore child prints.
@@ -58,7 +59,7 @@ func (c *benchRestoreChildCmd) Run(e *env) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	d, err := restoreBenchCheckpoint(e.Ctx, c.Backend, c.Storage, c.Job, c.Checkpoint, c.Keys, c.Incremental)
+	d, err := restoreBenchCheckpoint(e.Ctx, c.Backend, c.Storage, c.Job, c.Checkpoint, c.Keys, c.Incremental, c.Config)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func peakRSS() (int64, error) {
 // restore, and returns how long creating the backend and registering its state took. It
 // checks that keys 0, keys/2 and keys-1 hold their values (each value starts with its key,
 // big-endian), so a restore that lost state does not pass for a fast one.
-func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, id, keys int64, incremental bool) (_ time.Duration, err error) {
+func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, id, keys int64, incremental bool, config map[string]string) (_ time.Duration, err error) {
 	st, err := blobstore.OpenURL(ctx, storageURL)
 	if err != nil {
 		return 0, err
@@ -113,7 +114,7 @@ func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, i
 	opts := benchRestoreOptions()
 	opts.Restore, opts.Reader = m.Operators[0].Keyed, cps.Reader()
 	start := time.Now()
-	be, err := newBackend(ctx, name, incremental, opts)
+	be, err := newConfiguredBackend(ctx, name, incremental, opts, config)
 	if err != nil {
 		return 0, fmt.Errorf("restore checkpoint %d of job %s: %w", id, job, err)
 	}

@@ -106,3 +106,18 @@ func TestBenchRestoreFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchRestoreConfig(t *testing.T) {
+	_, _, err := runCLI(t, "bench", "restore", "--sizes", "10KB", "--value-size", "100", "--no-isolate", "--config", "no.such.key=1")
+	if err == nil || !strings.Contains(err.Error(), "no.such.key") {
+		t.Fatalf("unknown --config key: err = %v", err)
+	}
+	out, _, err := runCLI(t, "bench", "restore", "--backends", "lsm", "--sizes", "10KB", "--value-size", "100", "--no-isolate", "--json",
+		"--config", "state.backend.lsm.block.cache-size=16mb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := decodeRestoreLines(t, out); len(rs) != 1 {
+		t.Fatalf("want 1 line, got:\n%s", out)
+	}
+}
