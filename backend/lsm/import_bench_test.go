@@ -2,6 +2,8 @@ package lsm
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
@@ -71,10 +73,23 @@ func benchmarkRestore(b *testing.B, hs []*snapshot.KeyedStateHandle, r snapshot.
 	}
 }
 
+// rescaleKeys is the number of keys of the rescale benchmarks: 400,000, or
+// STREAMSTATE_BENCH_RESCALE_KEYS (a larger state has more SSTs, of narrower key spans).
+func rescaleKeys(b *testing.B) int64 {
+	if v := os.Getenv("STREAMSTATE_BENCH_RESCALE_KEYS"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			b.Fatalf("STREAMSTATE_BENCH_RESCALE_KEYS=%q is not a positive number", v)
+		}
+		return n
+	}
+	return 400_000
+}
+
 // BenchmarkRescaleRestore restores the incremental checkpoints of 2 subtasks (200k keys each,
 // 100-byte values) into 1: one handle is the base, the other is imported (SST ingestion).
 func BenchmarkRescaleRestore(b *testing.B) {
-	hs, r := rescaleCheckpoint(b, 400_000)
+	hs, r := rescaleCheckpoint(b, rescaleKeys(b))
 	benchmarkRestore(b, hs, r, 1, 0)
 }
 
@@ -82,7 +97,7 @@ func BenchmarkRescaleRestore(b *testing.B) {
 // 2to3 is subtask 1 of 3 (a third of each handle's key groups: the base clipped on both
 // sides, a part of the other imported), 2to4 subtask 0 of 4 (half of one handle: a clip only).
 func BenchmarkRescaleRestoreScaleOut(b *testing.B) {
-	hs, r := rescaleCheckpoint(b, 400_000)
+	hs, r := rescaleCheckpoint(b, rescaleKeys(b))
 	b.Run("2to3", func(b *testing.B) { benchmarkRestore(b, hs, r, 3, 1) })
 	b.Run("2to4", func(b *testing.B) { benchmarkRestore(b, hs, r, 4, 0) })
 }
