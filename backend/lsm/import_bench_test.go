@@ -2,6 +2,8 @@ package lsm
 
 import (
 	"context"
+	"encoding/binary"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"testing"
@@ -16,7 +18,8 @@ import (
 )
 
 // rescaleCheckpoint writes the incremental checkpoints of 2 subtasks holding keys int64 keys
-// in all (100-byte values) and returns their handles and the reader of their storage.
+// in all (100-byte values: zeros, or random with STREAMSTATE_BENCH_RESCALE_RANDOM set) and
+// returns their handles and the reader of their storage.
 func rescaleCheckpoint(b *testing.B, keys int64) ([]*snapshot.KeyedStateHandle, snapshot.Reader) {
 	ctx := context.Background()
 	st, err := blobstore.OpenURL(ctx, "file://"+b.TempDir())
@@ -30,6 +33,10 @@ func rescaleCheckpoint(b *testing.B, keys int64) ([]*snapshot.KeyedStateHandle, 
 	}
 	p, _ := cps.Begin(1)
 	var hs []*snapshot.KeyedStateHandle
+	// Zero values compress to almost nothing; random ones give a database of the state's size,
+	// with many SSTs of narrow key spans once compacted.
+	random := os.Getenv("STREAMSTATE_BENCH_RESCALE_RANDOM") != ""
+	rnd := rand.New(rand.NewPCG(1, 2))
 	for i := range 2 {
 		be, err := New(ctx, Options{Options: backend.Options{MaxParallelism: 128,
 			KeyGroupRange: keygroup.RangeFor(128, 2, i), KeySerializerID: "int64"}, Dir: b.TempDir(), Incremental: true})
@@ -43,7 +50,11 @@ func rescaleCheckpoint(b *testing.B, keys int64) ([]*snapshot.KeyedStateHandle, 
 				continue
 			}
 			_ = kb.SetCurrentKey(k)
-			_ = v.Update(make([]byte, 100))
+			val := make([]byte, 100)
+			for j := 0; random && j+8 <= len(val); j += 8 {
+				binary.LittleEndian.PutUint64(val[j:], rnd.Uint64())
+			}
+			_ = v.Update(val)
 		}
 		s, err := be.Snapshot(1, backend.SnapshotOptions{})
 		if err != nil {
