@@ -8,12 +8,13 @@ import (
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
-// downloadReadAhead is how many ranged reads of one file a restore keeps in flight, and, times
-// Options.TransferConcurrency, how many it keeps in flight in all (and how many files it
-// downloads at once). A download holds at most TransferConcurrency × downloadReadAhead ×
-// downloadChunk bytes (4 × 4 × 8 MiB with the defaults), whatever the size of the state: a
-// large SST is read by several ranged reads at once, as object stores serve best, and small
-// ones are read several at once.
+// downloadReadAhead is how many ranged reads of one file a restore keeps in flight. With
+// Options.TransferConcurrency files at a time, a download holds at most TransferConcurrency ×
+// downloadReadAhead × downloadChunk bytes (4 × 4 × 8 MiB with the defaults) whatever the size
+// of the state, and only while its files are larger than a chunk: a large SST is read by
+// several ranged reads at once, as object stores serve best. (Downloading 16 small files at
+// once instead of 4, with the same bound on reads, was no faster in bench restore on the
+// project machine and doubled the restore's peak RSS: docs/benchmarks.md, 2026-12-07.)
 const downloadReadAhead = 4
 
 // rangedRead is one ranged read of a file; done is closed when p and err are set.

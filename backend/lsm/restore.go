@@ -115,9 +115,9 @@ func (b *Backend) restoreFull(ctx context.Context, h *snapshot.KeyedStateHandle)
 // downloadChunk is the size of one read of a restore download.
 const downloadChunk = 8 << 20
 
-// download copies the files of an incremental handle into dir in ranged reads of
-// downloadChunk bytes, at most Options.TransferConcurrency × downloadReadAhead in flight in
-// all and downloadReadAhead per file (readRanges), and verifies each one's size and checksum as it
+// download copies the files of an incremental handle into dir, at most
+// Options.TransferConcurrency at a time, each in ranged reads of downloadChunk bytes with up to
+// downloadReadAhead in flight (readRanges), and verifies each one's size and checksum as it
 // arrives: only a directory whose every file verified is handed to Pebble, which would read a
 // damaged MANIFEST record as the end of the log and open an older version of the database.
 // A mismatch is an error wrapping snapshot.ErrCorrupt naming the stored file.
@@ -129,9 +129,8 @@ func (b *Backend) download(ctx context.Context, ih *snapshot.IncrementalHandle, 
 	b.faults.noteOrigins(dir, files) // corruption Pebble finds in them names the stored file
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conc := b.opts.TransferConcurrency * downloadReadAhead
-	b.readSlots = make(chan struct{}, conc)
-	sem := make(chan struct{}, conc)
+	b.readSlots = make(chan struct{}, b.opts.TransferConcurrency*downloadReadAhead)
+	sem := make(chan struct{}, b.opts.TransferConcurrency)
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
 	for i, f := range files {
