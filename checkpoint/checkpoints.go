@@ -24,6 +24,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for metadata timestamps. Default: time.Now.
 	Now func() time.Time
+	// LocalRecovery keeps a local copy of every checkpoint file the job writes and restores
+	// from it after verifying it (Flink's execution.state-recovery.from-local; see local.go
+	// and RestoreReader). Default: false.
+	LocalRecovery bool
+	// LocalDirs are the directories of the local copy (Flink's
+	// taskmanager.state.local.root-dirs); files are spread over them by path. Only with
+	// LocalRecovery. Default: DefaultLocalDirs(), under os.TempDir().
+	LocalDirs []string
 }
 
 func (o *Options) setDefaults() {
@@ -63,6 +71,13 @@ type Checkpoints struct {
 	// directories it deletes, so that taking a checkpoint costs the same after a million
 	// checkpoints as after one.
 	completed []int64
+	// local is the local copy of the job's files (Options.LocalRecovery), or nil.
+	local *localCopy
+	// restoring are the readers of the restore attempts in progress (RestoreReader).
+	restoring map[*snapshot.Metadata]*LocalReader
+	// lastRestore are the stats of the last restore attempt, if restored.
+	lastRestore RestoreStats
+	restored    bool
 }
 
 // Open opens the checkpoints of jobID in st and cleans up after a process that stopped while
@@ -71,13 +86,22 @@ type Checkpoints struct {
 // their first file and their _metadata) and the shared files no complete checkpoint
 // references. Open must be called by the job's only writer, before it writes: one process
 // writes a job's checkpoints at a time, and what Open deletes would break a writer running
-// elsewhere. A sweep that cannot remove some debris is logged and Open goes on.
+// elsewhere. A sweep that cannot remove some debris is logged and Open goes on. With
+// Options.LocalRecovery it also deletes the local copies of files no complete checkpoint
+// references (see local.go).
 func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpoints, error) {
 	if err := validJobID(jobID); err != nil {
 		return nil, err
 	}
 	opts.setDefaults()
 	c := &Checkpoints{st: st, job: jobID, opts: opts, pending: map[int64]*Pending{}, orphans: map[string]bool{}}
+	if opts.LocalRecovery {
+		l, err := newLocalCopy(opts.LocalDirs, st, jobID, opts.Logger)
+		if err != nil {
+			return nil, err
+		}
+		c.local, c.st = l, localStorage{Storage: st, l: l}
+	}
 	if err := st.Sweep(ctx, c.jobDir()); err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -93,6 +117,9 @@ func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpo
 		c.completed = append(c.completed, id)
 	}
 	slices.Sort(c.completed)
+	if c.local != nil {
+		c.sweepLocal(ctx)
+	}
 	return c, nil
 }
 
@@ -241,7 +268,8 @@ func (c *Checkpoints) deleteOrphanedShared(ctx context.Context, complete map[int
 	return nil
 }
 
-// snapshot.Reader reads files by the paths of this job's checkpoint metadata.
+// Reader reads files by the paths of this job's checkpoint metadata, from checkpoint storage
+// only; a restore reads through RestoreReader, which uses the local copy.
 func (c *Checkpoints) Reader() snapshot.Reader { return NewReader(c.st, c.jobDir()) }
 
 // Load reads and validates the metadata of checkpoint id and checks that every file it
@@ -295,6 +323,8 @@ func readMetadata(ctx context.Context, st Storage, base, dir string) (*snapshot.
 // no complete checkpoint (a fresh start is then right); or, if it has some but none can be
 // read, an error wrapping ErrNoReadableCheckpoint (and every checkpoint's reason) that names
 // each checkpoint it tried and why it failed: the caller must not start fresh silently then.
+// During fn, RestoreReader(m) returns the reader of this attempt, whose summary (files read
+// from the local copy and from storage) is logged when fn returns.
 func (c *Checkpoints) Restore(ctx context.Context, fn func(*snapshot.Metadata) error) (*snapshot.Metadata, error) {
 	ids, err := c.Completed(ctx)
 	if err != nil {
@@ -304,7 +334,9 @@ func (c *Checkpoints) Restore(ctx context.Context, fn func(*snapshot.Metadata) e
 	for i := len(ids) - 1; i >= 0; i-- {
 		m, err := c.Load(ctx, ids[i])
 		if err == nil {
+			done := c.restoreReaderFor(m)
 			err = fn(m)
+			done()
 		}
 		if err == nil {
 			return m, nil

@@ -46,6 +46,17 @@
 // the directories they empty and Open sweeps the temporary files and empty directories a killed
 // process left (Storage.Sweep); retention lists only the directories it deletes.
 //
+// # Local recovery
+//
+// With Options.LocalRecovery (Flink's execution.state-recovery.from-local) the job's storage is
+// wrapped so that every checkpoint file is also written to a local copy under Options.LocalDirs
+// and deleted with it; Open sweeps what no complete checkpoint references. A restore reads
+// through RestoreReader, which serves a file from its local copy only once the copy's size and
+// SHA-256 match the metadata, else from storage (logged, never an error by itself); Restore
+// logs where the files came from (LastRestoreStats). A writer holding a file's bytes as a local
+// file links it (the stream's LinkLocalCopy); a reader may link a verified file
+// (LocalReader.LocalFile). DiscardLocal drops the copy when the job has ended. See local.go.
+//
 // # Errors
 //
 // Every decoder returns an error wrapping snapshot.ErrCorrupt (bad bytes) or

@@ -53,7 +53,8 @@ func (c *Config) Build(ctx context.Context, jobID string, keyedOperators int, lo
 		sb.Close()
 		return nil, fmt.Errorf("checkpoint storage %s: %w", blobstore.RedactURL(c.CheckpointsDir), err)
 	}
-	cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: c.NumRetained, Logger: logger})
+	cps, err := checkpoint.Open(ctx, st, jobID, checkpoint.Options{NumRetained: c.NumRetained, Logger: logger,
+		LocalRecovery: c.LocalRecovery, LocalDirs: c.LocalRootDirs})
 	if err != nil {
 		st.Close()
 		sb.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,14 @@ const (
 	KeyMaxConcurrent         = "execution.checkpointing.max-concurrent-checkpoints"
 	KeyTolerableFailures     = "execution.checkpointing.tolerable-failed-checkpoints"
 	KeyAutoWatermarkInterval = "pipeline.auto-watermark-interval"
+)
+
+// Local recovery keys (Flink's): KeyLocalRecovery turns it on (KeyLocalRecoveryLegacy is
+// Flink's older spelling, accepted), KeyLocalRootDirs says where the local copy goes.
+const (
+	KeyLocalRecovery       = "execution.state-recovery.from-local"
+	KeyLocalRecoveryLegacy = "state.backend.local-recovery"
+	KeyLocalRootDirs       = "taskmanager.state.local.root-dirs"
 )
 
 // LSMPrefix and RocksDBPrefix start the lsm backend's keys; the RocksDB spelling is accepted
@@ -80,6 +89,8 @@ var Keys = []Key{
 	{KeyMaxConcurrent, "1", "Checkpoints in flight at once."},
 	{KeyTolerableFailures, "0", "Consecutive failed checkpoints tolerated before the job fails."},
 	{KeyAutoWatermarkInterval, "200 ms", "How often sources emit watermarks."},
+	{KeyLocalRecovery, "false", "Local recovery: keep a local copy of every checkpoint file and restore from it after verifying its checksum, falling back to checkpoint storage file by file (state.backend.local-recovery is accepted)."},
+	{KeyLocalRootDirs, "$TMPDIR/streamstate-local-state", "Directories of the local copy, separated by commas (or the OS's path list separator); files are spread over them."},
 	{KeyLSMLocalDir, "the system temporary directory ($TMPDIR)", "Root of the lsm backend's working directories (state.backend.rocksdb.localdir is accepted); directories left by killed processes are removed at start."},
 }
 
@@ -120,6 +131,12 @@ type Config struct {
 	TolerableFailedCheckpoints int
 	// AutoWatermarkInterval is how often sources emit watermarks. Default: 200 ms.
 	AutoWatermarkInterval time.Duration
+	// LocalRecovery keeps a local copy of the checkpoints and restores from it
+	// (execution.state-recovery.from-local, or state.backend.local-recovery). Default: false.
+	LocalRecovery bool
+	// LocalRootDirs are the directories of the local copy (taskmanager.state.local.root-dirs).
+	// Default: none, which is checkpoint.DefaultLocalDirs() (under os.TempDir()).
+	LocalRootDirs []string
 	// Set records which keys were given, so a command line can tell a default from a
 	// setting.
 	Set map[string]bool
@@ -199,6 +216,17 @@ func Parse(kv map[string]string) (*Config, error) {
 				bad(key, val, "want a positive memory size such as 5 mb")
 			}
 			c.JobManagerMaxStateSize = n
+		case KeyLocalRecovery, KeyLocalRecoveryLegacy:
+			b := parseBool(key, val, bad)
+			if other := kv[KeyLocalRecoveryLegacy]; key == KeyLocalRecovery && other != "" {
+				if ob, err := units.ParseBool(strings.TrimSpace(other)); err == nil && ob != b {
+					errs = append(errs, fmt.Errorf("config keys %s (%s) and %s (%s) disagree; they are one setting: set %s only",
+						KeyLocalRecovery, val, KeyLocalRecoveryLegacy, strings.TrimSpace(other), KeyLocalRecovery))
+				}
+			}
+			c.LocalRecovery = b
+		case KeyLocalRootDirs:
+			c.LocalRootDirs = parseDirs(key, val, bad)
 		case KeyParallelism:
 			c.Parallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
 		case KeyMaxParallelism:
@@ -275,6 +303,22 @@ func parseBool(key, val string, bad func(string, string, string)) bool {
 		bad(key, val, "want true or false")
 	}
 	return b
+}
+
+// parseDirs splits a list of directories as Flink does: by commas and the operating system's
+// path list separator. An empty entry is an error.
+func parseDirs(key, val string, bad func(string, string, string)) []string {
+	parts := strings.FieldsFunc(val, func(r rune) bool { return r == ',' || r == filepath.ListSeparator })
+	var dirs []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			dirs = append(dirs, p)
+		}
+	}
+	if len(dirs) == 0 {
+		bad(key, val, "want one or more directories separated by commas, e.g. /mnt/disk1/local-state,/mnt/disk2/local-state")
+	}
+	return dirs
 }
 
 func parseInt(key, val string, lo, hi int, bad func(string, string, string)) int {

@@ -174,7 +174,7 @@ func Execute(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 	case r.Metadata != nil:
 		err = j.instantiate(r.Metadata, r.Reader)
 	case r.Latest && j.cps != nil:
-		_, err = j.cps.Restore(ctx, func(m *snapshot.Metadata) error { return j.instantiate(m, j.cps.Reader()) })
+		_, err = j.cps.Restore(ctx, func(m *snapshot.Metadata) error { return j.instantiate(m, j.cps.RestoreReader(m)) })
 		switch {
 		case errors.Is(err, checkpoint.ErrNoCheckpoint):
 			err = j.instantiate(nil, nil)

@@ -340,6 +340,7 @@ func (s *incSnapshot) uploadFile(ctx context.Context, out snapshot.SharedStreamF
 	if err != nil {
 		return snapshot.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)
 	}
+	linkLocalCopy(s.fs, w, name, filepath.Join(s.dir, name)) // local recovery (localrestore.go)
 	if _, err := io.Copy(ctxWriter{ctx, w}, f); err != nil {
 		w.Abort()
 		return snapshot.IncrementalFile{}, fmt.Errorf("upload %s: %w", name, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,11 +20,19 @@ import (
 )
 
 // BenchmarkSavepointFormat takes savepoints of 300k keys with random 104-byte values (about 36 MB
-// of state) in the canonical and the native format to file:// storage and restores each into a
-// new lsm backend, reporting per savepoint the bytes written (MB), the time to take it
-// (take-ms: synchronous and asynchronous phase) and to restore it (restore-ms).
+// of state; STREAMSTATE_BENCH_SAVEPOINT_KEYS sets another count, e.g. 9000000 for about 1 GB) in
+// the canonical and the native format to file:// storage and restores each into a new lsm
+// backend, reporting per savepoint the bytes written (MB), the time to take it (take-ms:
+// synchronous and asynchronous phase) and to restore it (restore-ms).
 func BenchmarkSavepointFormat(b *testing.B) {
-	const keys = 300_000
+	keys := int64(300_000)
+	if s := os.Getenv("STREAMSTATE_BENCH_SAVEPOINT_KEYS"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n <= 0 {
+			b.Fatalf("STREAMSTATE_BENCH_SAVEPOINT_KEYS=%q: want a positive key count", s)
+		}
+		keys = n
+	}
 	ctx := context.Background()
 	opts := backend.Options{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1},
 		KeySerializerID: serde.Int64{}.ID()}

@@ -155,6 +155,9 @@ func (b *Backend) download(ctx context.Context, ih *snapshot.IncrementalHandle, 
 }
 
 func (b *Backend) downloadFile(ctx context.Context, f snapshot.IncrementalFile, dst string) error {
+	if b.linkRestored(ctx, f, dst) { // local recovery: a verified local copy (localrestore.go)
+		return nil
+	}
 	// The handle's names are unique base names (checkpoint validates them), and dst is in a
 	// directory of the backend's own: nothing is there to be replaced.
 	out, err := b.opts.FS.Create(dst, vfs.WriteCategoryUnspecified)

@@ -247,10 +247,10 @@ func (c *runCmd) Run(e *env) (err error) {
 		if m.Savepoint {
 			kind = "savepoint"
 		}
-		restored = fmt.Sprintf("%s %d", kind, m.CheckpointID)
+		restored = fmt.Sprintf("%s %d", kind, m.CheckpointID) + restoredFromNote(cps, c.Resume)
 	}
-	fmt.Fprintf(e.Out, "job %s (pid %d, %s): %s backend, parallelism %d, checkpoints %s every %v%s, from %s; output in %s\n",
-		c.JobID, rec.PID, spec.about, cfg.Backend, cfg.Parallelism, st, cfg.CheckpointInterval, incrementalNote(cfg), restored, c.Output)
+	fmt.Fprintf(e.Out, "job %s (pid %d, %s): %s backend, parallelism %d, checkpoints %s every %v%s%s, from %s; output in %s\n",
+		c.JobID, rec.PID, spec.about, cfg.Backend, cfg.Parallelism, st, cfg.CheckpointInterval, incrementalNote(cfg), localRecoveryNote(cps), restored, c.Output)
 	if rt != nil {
 		rec.State, rec.SavepointsDir = "running", blobstore.RedactURL(cfg.SavepointsDir)
 		if err := rt.writeFile(recordName(rec.PID), rec); err != nil {
@@ -276,6 +276,7 @@ func (c *runCmd) Run(e *env) (err error) {
 		last = fmt.Sprintf("last checkpoint %d (%s)", s.ID, formatBytes(s.StateSize))
 	}
 	if s := ctl.canceledBy(); s != nil && errors.Is(err, context.Canceled) {
+		discardLocal(cps, e.Log)
 		fmt.Fprintf(e.Out, "job %s canceled (%s) without a savepoint: %d events in %v, %s; committed output in %s\n",
 			c.JobID, signalName(s), job.Records(), elapsed.Round(time.Millisecond), last, c.Output)
 		return nil
@@ -283,6 +284,7 @@ func (c *runCmd) Run(e *env) (err error) {
 	if err != nil {
 		return fmt.Errorf("job %s failed: %w", c.JobID, err)
 	}
+	discardLocal(cps, e.Log)
 	how := "finished"
 	if job.Stopped() {
 		how = "stopped with a savepoint"
