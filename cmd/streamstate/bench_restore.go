@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
@@ -48,7 +49,10 @@ import (
 //     directory, as the lsm restore writes what it downloads;
 //   - restore: a keyed backend created from the checkpoint (verified, and for lsm the
 //     database opened), in a child process of this binary (--isolate, the default), whose
-//     peak RSS (VmHWM) is the restore's own; the child checks a few keys.
+//     peak RSS (VmHWM) is the restore's own; the child checks a few keys;
+//   - with --local (the default), the checkpoint having been written with local recovery
+//     (checkpoint.Options.LocalRecovery, a temporary local directory): the same restore
+//     from the verified local copy (row local:<scheme>), timed against the remote one.
 //
 // On file:// storage with --drop-cache (the default), the checkpoint's files are dropped
 // from the page cache (posix_fadvise DONTNEED, those files only) before the raw read and
@@ -61,8 +65,9 @@ type benchRestoreCmd struct {
 	Isolate        bool              `default:"true" negatable:"" help:"Run each restore in a child process of this binary, whose peak RSS is the restore's own. --no-isolate restores in this process and reports no RSS."`
 	DropCache      bool              `default:"true" negatable:"" help:"On file:// storage, drop the checkpoint's files from the page cache before each raw read and restore."`
 	RawConcurrency int               `default:"16" help:"Ranged reads in flight in the raw read baseline (the lsm restore keeps up to 4 files × 4 reads in flight)."`
-	Config         map[string]string `placeholder:"KEY=VALUE" help:"More configuration keys of the backends, for the loaded one and every restore (e.g. execution.state-recovery.from-local=true)."`
-	ProfileDir     string            `placeholder:"DIR" help:"Write a CPU profile of each restore child into DIR (restore-<backend>-<size>-<source>.pprof)."`
+	Config         map[string]string `placeholder:"KEY=VALUE" help:"More configuration keys of the backends, for the loaded one and every restore (e.g. state.backend.lsm.block.cache-size=128mb)."`
+	Local          bool              `default:"true" negatable:"" help:"Write the checkpoints with local recovery (a local copy in a temporary directory) and also restore each from its local copy: the rows local:<scheme>."`
+	ProfileDir     string            `placeholder:"DIR" help:"Write a CPU profile of each restore child into DIR (restore-<backend>-<size>[-local]-<scheme>.pprof)."`
 	JSON           bool              `name:"json" help:"Print one JSON object per measurement and line."`
 	Seed           uint64            `default:"1" help:"Seed of the values' random bytes."`
 }
@@ -148,6 +153,12 @@ type benchRestoreResult struct {
 	CopyMBPerS float64 `json:"copy_mb_per_s,omitempty"`
 	// PeakRSSBytes is the restore child's peak resident set (VmHWM); 0 with --no-isolate.
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// LocalFiles and RemoteFiles, on a local row (Source "local:<scheme>": the same
+	// checkpoint restored with local recovery), are the files read from the local copy and
+	// from the storage; VsRemote is the remote restore's time over the local one.
+	LocalFiles  int64   `json:"local_files,omitempty"`
+	RemoteFiles int64   `json:"remote_files,omitempty"`
+	VsRemote    float64 `json:"vs_remote,omitempty"`
 }
 
 // Run runs the benchmark and writes its results to e.Out.
@@ -242,25 +253,33 @@ func (c *benchRestoreCmd) measure(ctx context.Context, e *env, self, name, size 
 	defer func() { err = errors.Join(err, be.Close()) }()
 	var out []benchRestoreResult
 	for _, su := range storages {
-		r, err := c.measureStorage(ctx, self, be, name, size, su, keys)
+		rs, err := c.measureStorage(ctx, self, be, name, size, su, keys)
 		if err != nil {
 			return nil, fmt.Errorf("storage %s: %w", su, err)
 		}
-		r.Size, r.StateBytes = size, keys*int64(c.ValueSize)
-		if c.JSON {
-			b, err := json.Marshal(r)
-			if err != nil {
+		for _, r := range rs {
+			r.Size, r.StateBytes = size, keys*int64(c.ValueSize)
+			if err := c.report(e, r); err != nil {
 				return nil, err
 			}
-			if _, err := fmt.Fprintf(e.Out, "%s\n", b); err != nil {
-				return nil, err
-			}
-		} else {
-			fmt.Fprintf(e.Log, "%s %s from %s: restore %.0f ms, raw read %.0f ms\n", name, size, r.Source, r.RestoreMs, r.RawMs)
+			out = append(out, r)
 		}
-		out = append(out, r)
 	}
 	return out, nil
+}
+
+// report prints r as a JSON line with --json, else a progress line to the log.
+func (c *benchRestoreCmd) report(e *env, r benchRestoreResult) error {
+	if !c.JSON {
+		_, err := fmt.Fprintf(e.Log, "%s %s from %s: restore %.0f ms, raw read %.0f ms\n", r.Backend, r.Size, r.Source, r.RestoreMs, r.RawMs)
+		return err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.Out, "%s\n", b)
+	return err
 }
 
 // load creates a backend owning all key groups and writes keys values into it.
@@ -324,24 +343,35 @@ func benchRestoreOptions() backend.Options {
 }
 
 // measureStorage writes the checkpoint of be to the storage at su under a job of its own,
-// measures its raw read and its restore, and deletes the job's files.
-func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be backend.Keyed, name, size, su string, keys int64) (r benchRestoreResult, err error) {
+// measures its raw read and its restore (and with --local the restore from the local copy),
+// and deletes the job's files.
+func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be backend.Keyed, name, size, su string, keys int64) (_ []benchRestoreResult, err error) {
+	var r benchRestoreResult
 	st, err := blobstore.OpenURL(ctx, su)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	job := fmt.Sprintf("bench-restore-%s-%s", name, hex.EncodeToString(rnd[:]))
 	defer func() { err = errors.Join(err, deleteJob(context.WithoutCancel(ctx), st, job)) }()
-	cps, err := checkpoint.Open(ctx, st, job, checkpoint.Options{})
+	copts := checkpoint.Options{}
+	localDir := ""
+	if c.Local {
+		if localDir, err = os.MkdirTemp("", "streamstate-bench-restore-local-"); err != nil {
+			return nil, err
+		}
+		defer func() { err = errors.Join(err, os.RemoveAll(localDir)) }()
+		copts.LocalRecovery, copts.LocalDirs = true, []string{localDir}
+	}
+	cps, err := checkpoint.Open(ctx, st, job, copts)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	m, err := writeBenchCheckpoint(ctx, cps, be)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	r.Backend, r.Keys, r.Checkpoint = name, keys, "full"
 	if m.Operators[0].Keyed[0].Incremental != nil {
@@ -371,46 +401,91 @@ func (c *benchRestoreCmd) measureStorage(ctx context.Context, self string, be ba
 		read = bench.FileRangeReader(filepath.Join(dir, job))
 	}
 	if err := dropCache(); err != nil {
-		return r, err
+		return nil, err
 	}
 	n, d, err := bench.RawRead(ctx, read, files, rawReadChunk, c.RawConcurrency)
 	if err != nil {
-		return r, err
+		return nil, err
 	}
 	r.RawMs, r.RawMBPerS = benchMs(d), mbPerS(n, d)
 	if incremental := m.Operators[0].Keyed[0].Incremental != nil; incremental {
 		if err := dropCache(); err != nil {
-			return r, err
+			return nil, err
 		}
 		n, d, err := bench.RawCopy(ctx, read, files, rawReadChunk, c.RawConcurrency, os.TempDir())
 		if err != nil {
-			return r, err
+			return nil, err
 		}
 		r.CopyMBPerS = mbPerS(n, d)
 	}
 
 	if err := dropCache(); err != nil {
-		return r, err
+		return nil, err
 	}
-	incremental := r.Checkpoint == "incremental"
-	var restore time.Duration
-	if self == "" {
-		restore, err = restoreBenchCheckpoint(ctx, name, su, job, m.CheckpointID, keys, incremental, c.Config)
-	} else {
-		profile := ""
-		if c.ProfileDir != "" {
-			profile = filepath.Join(c.ProfileDir, fmt.Sprintf("restore-%s-%s-%s.pprof", name, size, r.Source))
-		}
-		restore, r.PeakRSSBytes, err = restoreInChild(ctx, self, name, su, job, m.CheckpointID, keys, incremental, profile, c.Config)
-	}
+	spec := restoreSpec{backend: name, storage: su, job: job, id: m.CheckpointID, keys: keys,
+		incremental: r.Checkpoint == "incremental", config: c.Config}
+	res, err := c.restoreOnce(ctx, self, spec, fmt.Sprintf("%s-%s-%s", name, size, r.Source))
 	if err != nil {
-		return r, err
+		return nil, err
 	}
-	r.RestoreMs, r.RestoreMBPerS = benchMs(restore), mbPerS(r.CheckpointBytes, restore)
+	r.RestoreMs, r.RestoreMBPerS, r.PeakRSSBytes = res.RestoreMs, mbPerS(r.CheckpointBytes, msDuration(res.RestoreMs)), res.PeakRSSBytes
 	if r.RawMBPerS > 0 {
 		r.Ratio = r.RestoreMBPerS / r.RawMBPerS
 	}
-	return r, nil
+	out := []benchRestoreResult{r}
+	if localDir == "" {
+		return out, nil
+	}
+	// The same checkpoint from its local copy (local recovery), the copy dropped from the
+	// page cache too.
+	if c.DropCache {
+		if err := dropDirCache(localDir); err != nil {
+			return nil, err
+		}
+	}
+	spec.localDir = localDir
+	if res, err = c.restoreOnce(ctx, self, spec, fmt.Sprintf("%s-%s-local-%s", name, size, r.Source)); err != nil {
+		return nil, err
+	}
+	l := r
+	l.Source = "local:" + r.Source
+	l.RawMs, l.RawMBPerS, l.Ratio, l.CopyMBPerS = 0, 0, 0, 0
+	l.RestoreMs, l.RestoreMBPerS, l.PeakRSSBytes = res.RestoreMs, mbPerS(r.CheckpointBytes, msDuration(res.RestoreMs)), res.PeakRSSBytes
+	l.LocalFiles, l.RemoteFiles = res.LocalFiles, res.RemoteFiles
+	if l.RestoreMs > 0 {
+		l.VsRemote = r.RestoreMs / l.RestoreMs
+	}
+	return append(out, l), nil
+}
+
+// restoreOnce runs the restore spec in a child process of self, or in this process if self is
+// empty; label names its CPU profile (--profile-dir).
+func (c *benchRestoreCmd) restoreOnce(ctx context.Context, self string, spec restoreSpec, label string) (benchRestoreChildResult, error) {
+	if self == "" {
+		return restoreBenchCheckpoint(ctx, spec)
+	}
+	profile := ""
+	if c.ProfileDir != "" {
+		profile = filepath.Join(c.ProfileDir, "restore-"+label+".pprof")
+	}
+	return restoreInChild(ctx, self, spec, profile)
+}
+
+func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+
+// dropDirCache drops every file under dir from the page cache (bench.DropPageCache).
+func dropDirCache(dir string) error {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			paths = append(paths, p)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return bench.DropPageCache(paths)
 }
 
 // writeBenchCheckpoint takes checkpoint 1 of be into cps and completes it. It does not
@@ -455,47 +530,54 @@ func deleteJob(ctx context.Context, st checkpoint.Storage, job string) error {
 	return errors.Join(errs...)
 }
 
-// restoreInChild runs one restore in `bench restore-child` of the binary self and returns the
-// restore's time and the child's peak RSS.
-func restoreInChild(ctx context.Context, self, name, su, job string, id, keys int64, incremental bool, profile string, config map[string]string) (time.Duration, int64, error) {
-	args := []string{"bench", "restore-child", "--backend", name, "--storage", su, "--job", job,
-		"--checkpoint", fmt.Sprint(id), "--keys", fmt.Sprint(keys)}
+// restoreInChild runs the restore spec in `bench restore-child` of the binary self and returns
+// the child's result.
+func restoreInChild(ctx context.Context, self string, spec restoreSpec, profile string) (benchRestoreChildResult, error) {
+	var res benchRestoreChildResult
+	args := []string{"bench", "restore-child", "--backend", spec.backend, "--storage", spec.storage, "--job", spec.job,
+		"--checkpoint", fmt.Sprint(spec.id), "--keys", fmt.Sprint(spec.keys)}
+	if spec.incremental {
+		args = append(args, "--incremental")
+	}
+	if spec.localDir != "" {
+		args = append(args, "--local-dir", spec.localDir)
+	}
 	if profile != "" {
 		args = append(args, "--cpu-profile", profile)
 	}
-	for k, v := range config {
+	for k, v := range spec.config {
 		args = append(args, "--config", k+"="+v)
-	}
-	if incremental {
-		args = append(args, "--incremental")
 	}
 	cmd := exec.CommandContext(ctx, self, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return 0, 0, fmt.Errorf("restore child %s %s: %w; its stderr:\n%s", self, strings.Join(args, " "), err, stderr.String())
+		return res, fmt.Errorf("restore child %s %s: %w; its stderr:\n%s", self, strings.Join(args, " "), err, stderr.String())
 	}
-	var res benchRestoreChildResult
 	if err := json.Unmarshal(out, &res); err != nil {
-		return 0, 0, fmt.Errorf("restore child printed %q, not its result: %w", out, err)
+		return res, fmt.Errorf("restore child printed %q, not its result: %w", out, err)
 	}
-	return time.Duration(res.RestoreMs * float64(time.Millisecond)), res.PeakRSSBytes, nil
+	return res, nil
 }
 
 func writeRestoreTable(out io.Writer, rs []benchRestoreResult) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "backend\tcheckpoint\tsize\tsource\tcheckpoint MB\tfiles\trestore ms\trestore MB/s\traw read MB/s\tratio\traw copy MB/s\tpeak RSS MB\t\n")
+	fmt.Fprintf(tw, "backend\tcheckpoint\tsize\tsource\tcheckpoint MB\tfiles\trestore ms\trestore MB/s\traw read MB/s\tratio\traw copy MB/s\tpeak RSS MB\tlocal/remote files\tvs remote\t\n")
+	dash := func(v float64, format string) string {
+		if v <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf(format, v)
+	}
 	for _, r := range rs {
-		rss, cp := "-", "-"
-		if r.PeakRSSBytes > 0 {
-			rss = fmt.Sprintf("%.0f", float64(r.PeakRSSBytes)/1e6)
+		files := "-"
+		if r.LocalFiles+r.RemoteFiles > 0 {
+			files = fmt.Sprintf("%d/%d", r.LocalFiles, r.RemoteFiles)
 		}
-		if r.CopyMBPerS > 0 {
-			cp = fmt.Sprintf("%.1f", r.CopyMBPerS)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%d\t%.0f\t%.1f\t%.1f\t%.2f\t%s\t%s\t\n", r.Backend, r.Checkpoint, r.Size, r.Source,
-			float64(r.CheckpointBytes)/1e6, r.Files, r.RestoreMs, r.RestoreMBPerS, r.RawMBPerS, r.Ratio, cp, rss)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Backend, r.Checkpoint, r.Size, r.Source,
+			float64(r.CheckpointBytes)/1e6, r.Files, r.RestoreMs, r.RestoreMBPerS, dash(r.RawMBPerS, "%.1f"), dash(r.Ratio, "%.2f"),
+			dash(r.CopyMBPerS, "%.1f"), dash(float64(r.PeakRSSBytes)/1e6, "%.0f"), files, dash(r.VsRemote, "%.1fx"))
 	}
 	return tw.Flush()
 }

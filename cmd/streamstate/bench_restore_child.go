@@ -31,6 +31,7 @@ type benchRestoreChildCmd struct {
 	Incremental bool              `help:"The checkpoint is incremental (lsm)."`
 	CPUProfile  string            `placeholder:"FILE" help:"Write a CPU profile of the restore to FILE."`
 	Config      map[string]string `placeholder:"KEY=VALUE" help:"More configuration keys of the backend."`
+	LocalDir    string            `placeholder:"DIR" help:"Restore with local recovery from the local copy in DIR (checkpoint.Options.LocalDirs), verified, falling back to the storage file by file."`
 }
 
 // benchRestoreChildResult is what a restore child prints.
@@ -44,6 +45,20 @@ type benchRestoreChildResult struct {
 	// restore. The parent cannot use its rusage: Linux carries the parent's peak into a
 	// child's ru_maxrss across fork and exec.
 	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// LocalFiles and RemoteFiles are the files read from the local copy and from the storage
+	// (checkpoint.RestoreStats), with --local-dir.
+	LocalFiles  int64 `json:"local_files,omitempty"`
+	RemoteFiles int64 `json:"remote_files,omitempty"`
+}
+
+// restoreSpec is one restore of a checkpoint written by bench restore.
+type restoreSpec struct {
+	backend, storage, job string
+	id, keys              int64
+	incremental           bool
+	config                map[string]string
+	// localDir, if not empty, restores with local recovery from the local copy there.
+	localDir string
 }
 
 // Run restores the checkpoint and prints the result.
@@ -59,15 +74,15 @@ func (c *benchRestoreChildCmd) Run(e *env) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	d, err := restoreBenchCheckpoint(e.Ctx, c.Backend, c.Storage, c.Job, c.Checkpoint, c.Keys, c.Incremental, c.Config)
+	res, err := restoreBenchCheckpoint(e.Ctx, restoreSpec{backend: c.Backend, storage: c.Storage, job: c.Job, id: c.Checkpoint,
+		keys: c.Keys, incremental: c.Incremental, config: c.Config, localDir: c.LocalDir})
 	if err != nil {
 		return err
 	}
-	rss, err := peakRSS()
-	if err != nil {
+	if res.PeakRSSBytes, err = peakRSS(); err != nil {
 		return err
 	}
-	b, err := json.Marshal(benchRestoreChildResult{RestoreMs: benchMs(d), PeakRSSBytes: rss})
+	b, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
@@ -90,55 +105,64 @@ func peakRSS() (int64, error) {
 	return 0, errors.New("peak RSS: /proc/self/status has no VmHWM line")
 }
 
-// restoreBenchCheckpoint restores the keyed backend of checkpoint id of job, written by bench
-// restore, and returns how long creating the backend and registering its state took. It
-// checks that keys 0, keys/2 and keys-1 hold their values (each value starts with its key,
-// big-endian), so a restore that lost state does not pass for a fast one.
-func restoreBenchCheckpoint(ctx context.Context, name, storageURL, job string, id, keys int64, incremental bool, config map[string]string) (_ time.Duration, err error) {
-	st, err := blobstore.OpenURL(ctx, storageURL)
+// restoreBenchCheckpoint runs the restore rs and returns how long creating the backend and
+// registering its state took (PeakRSSBytes not set). It checks that keys 0, keys/2 and
+// keys-1 hold their values (each value starts with its key, big-endian), so a restore that
+// lost state does not pass for a fast one.
+func restoreBenchCheckpoint(ctx context.Context, rs restoreSpec) (res benchRestoreChildResult, err error) {
+	st, err := blobstore.OpenURL(ctx, rs.storage)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	cps, err := checkpoint.Open(ctx, st, job, checkpoint.Options{})
-	if err != nil {
-		return 0, err
+	copts := checkpoint.Options{}
+	if rs.localDir != "" {
+		copts.LocalRecovery, copts.LocalDirs = true, []string{rs.localDir}
 	}
-	m, err := cps.Load(ctx, id)
+	cps, err := checkpoint.Open(ctx, st, rs.job, copts)
 	if err != nil {
-		return 0, err
+		return res, err
+	}
+	m, err := cps.Load(ctx, rs.id)
+	if err != nil {
+		return res, err
 	}
 	if len(m.Operators) != 1 {
-		return 0, fmt.Errorf("checkpoint %d of job %s has %d operators; bench restore writes 1", id, job, len(m.Operators))
+		return res, fmt.Errorf("checkpoint %d of job %s has %d operators; bench restore writes 1", rs.id, rs.job, len(m.Operators))
 	}
 	opts := benchRestoreOptions()
-	opts.Restore, opts.Reader = m.Operators[0].Keyed, cps.Reader()
+	reader := cps.RestoreReader(m)
+	opts.Restore, opts.Reader = m.Operators[0].Keyed, reader
 	start := time.Now()
-	be, err := newConfiguredBackend(ctx, name, incremental, opts, config)
+	be, err := newConfiguredBackend(ctx, rs.backend, rs.incremental, opts, rs.config)
 	if err != nil {
-		return 0, fmt.Errorf("restore checkpoint %d of job %s: %w", id, job, err)
+		return res, fmt.Errorf("restore checkpoint %d of job %s: %w", rs.id, rs.job, err)
 	}
 	defer func() { err = errors.Join(err, be.Close()) }()
 	kb, err := state.NewKeyedBackend[int64](be, serde.Int64{})
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	vs, err := state.GetValueState(kb, state.ValueDescriptor[[]byte]{Name: benchRestoreState})
 	if err != nil {
-		return 0, err
+		return res, err
 	}
-	elapsed := time.Since(start)
-	for _, k := range []int64{0, keys / 2, keys - 1} {
+	res.RestoreMs = benchMs(time.Since(start))
+	stats := reader.Stats()
+	if rs.localDir != "" {
+		res.LocalFiles, res.RemoteFiles = stats.LocalFiles, stats.RemoteFiles
+	}
+	for _, k := range []int64{0, rs.keys / 2, rs.keys - 1} {
 		if err := kb.SetCurrentKey(k); err != nil {
-			return 0, err
+			return res, err
 		}
 		v, ok, err := vs.Value()
 		if err != nil {
-			return 0, err
+			return res, err
 		}
 		if !ok || len(v) < 8 || int64(binary.BigEndian.Uint64(v)) != k {
-			return 0, fmt.Errorf("restored checkpoint %d of job %s: key %d holds %d bytes %x..., not its value", id, job, k, len(v), v[:min(len(v), 8)])
+			return res, fmt.Errorf("restored checkpoint %d of job %s: key %d holds %d bytes %x..., not its value", rs.id, rs.job, k, len(v), v[:min(len(v), 8)])
 		}
 	}
-	return elapsed, nil
+	return res, nil
 }

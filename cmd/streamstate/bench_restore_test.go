@@ -33,19 +33,30 @@ func decodeRestoreLines(t *testing.T, out string) []benchRestoreResult {
 }
 
 // checkRestoreResult checks what every line must satisfy: both reads read the checkpoint,
-// whose bytes are at least the state's.
+// whose bytes are at least the state's; a local row read every file from the local copy.
 func checkRestoreResult(t *testing.T, r benchRestoreResult) {
 	t.Helper()
-	if r.Keys != r.StateBytes/100 || r.CheckpointBytes < r.StateBytes || r.Files < 1 || r.RestoreMs <= 0 || r.RawMs <= 0 ||
-		r.RestoreMBPerS <= 0 || r.RawMBPerS <= 0 || r.Source != "file" {
+	if r.Keys != r.StateBytes/100 || r.CheckpointBytes < r.StateBytes || r.Files < 1 || r.RestoreMs <= 0 || r.RestoreMBPerS <= 0 {
 		t.Errorf("implausible result %+v", r)
-	}
-	if (r.Backend == "lsm") != (r.CopyMBPerS > 0) {
-		t.Errorf("%s: raw copy %v MB/s; want one exactly for lsm, which writes what it reads", r.Backend, r.CopyMBPerS)
 	}
 	wantKind := map[string]string{"hashmap": "full", "lsm": "incremental"}[r.Backend]
 	if r.Checkpoint != wantKind {
 		t.Errorf("%s restored a %s checkpoint, want %s", r.Backend, r.Checkpoint, wantKind)
+	}
+	switch r.Source {
+	case "file":
+		if r.RawMs <= 0 || r.RawMBPerS <= 0 || r.LocalFiles != 0 || r.VsRemote != 0 {
+			t.Errorf("implausible remote row %+v", r)
+		}
+		if (r.Backend == "lsm") != (r.CopyMBPerS > 0) {
+			t.Errorf("%s: raw copy %v MB/s; want one exactly for lsm, which writes what it reads", r.Backend, r.CopyMBPerS)
+		}
+	case "local:file":
+		if r.LocalFiles != int64(r.Files) || r.RemoteFiles != 0 || r.VsRemote <= 0 || r.RawMs != 0 {
+			t.Errorf("local row did not restore every file from the local copy: %+v", r)
+		}
+	default:
+		t.Errorf("unknown source %q", r.Source)
 	}
 }
 
@@ -55,20 +66,30 @@ func TestBenchRestoreInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := decodeRestoreLines(t, out)
-	if len(rs) != 4 {
-		t.Fatalf("want 4 lines (2 backends × 2 sizes), got:\n%s", out)
+	if len(rs) != 8 {
+		t.Fatalf("want 8 lines (2 backends × 2 sizes × remote and local), got:\n%s", out)
 	}
 	for i, r := range rs {
 		checkRestoreResult(t, r)
 		if r.PeakRSSBytes != 0 {
 			t.Errorf("in-process restore reports a peak RSS: %+v", r)
 		}
-		if want := []string{"hashmap", "hashmap", "lsm", "lsm"}[i]; r.Backend != want {
+		if want := []string{"hashmap", "lsm"}[i/4]; r.Backend != want {
 			t.Errorf("line %d: backend %s, want %s", i, r.Backend, want)
 		}
+		if want := []string{"file", "local:file"}[i%2]; r.Source != want {
+			t.Errorf("line %d: source %s, want %s", i, r.Source, want)
+		}
 	}
-	if rs[1].StateBytes != 2*rs[0].StateBytes {
-		t.Errorf("state of 200KB holds %d bytes, of 100KB %d", rs[1].StateBytes, rs[0].StateBytes)
+	if rs[2].StateBytes != 2*rs[0].StateBytes {
+		t.Errorf("state of 200KB holds %d bytes, of 100KB %d", rs[2].StateBytes, rs[0].StateBytes)
+	}
+	out, _, err = runCLI(t, "bench", "restore", "--sizes", "100KB", "--value-size", "100", "--no-isolate", "--no-local", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs := decodeRestoreLines(t, out); len(rs) != 2 || rs[0].Source != "file" || rs[1].Source != "file" {
+		t.Fatalf("--no-local: want 2 remote lines, got:\n%s", out)
 	}
 }
 
@@ -84,8 +105,8 @@ func TestBenchRestoreChild(t *testing.T) {
 		t.Fatalf("%v\nstderr:\n%s", err, p.stderr)
 	}
 	rs := decodeRestoreLines(t, p.stdout.String())
-	if len(rs) != 2 {
-		t.Fatalf("want 2 lines, got:\n%s", p.stdout.String())
+	if len(rs) != 4 {
+		t.Fatalf("want 4 lines, got:\n%s", p.stdout.String())
 	}
 	for _, r := range rs {
 		checkRestoreResult(t, r)
@@ -117,7 +138,7 @@ func TestBenchRestoreConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rs := decodeRestoreLines(t, out); len(rs) != 1 {
-		t.Fatalf("want 1 line, got:\n%s", out)
+	if rs := decodeRestoreLines(t, out); len(rs) != 2 {
+		t.Fatalf("want 2 lines, got:\n%s", out)
 	}
 }
