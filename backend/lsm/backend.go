@@ -55,10 +55,6 @@ type Backend struct {
 
 	inc *incremental // incremental checkpoint bookkeeping; nil unless Options.Incremental
 
-	// readSlots bounds the ranged reads in flight of the restore's current download
-	// (download.go); set by download.
-	readSlots chan struct{}
-
 	mu    sync.Mutex // guards snaps, which Release may touch from another goroutine
 	dbMu  sync.Mutex // held by Metrics and while Close closes db
 	snaps map[*fullSnapshot]struct{}

@@ -13,8 +13,8 @@ import (
 // downloadReadAhead × downloadChunk bytes (4 × 4 × 8 MiB with the defaults) whatever the size
 // of the state, and only while its files are larger than a chunk: a large SST is read by
 // several ranged reads at once, as object stores serve best. (Downloading 16 small files at
-// once instead of 4, with the same bound on reads, was no faster in bench restore on the
-// project machine and doubled the restore's peak RSS: docs/benchmarks.md, 2026-12-07.)
+// once instead of 4 was no faster in bench restore on the project machine and doubled the
+// restore's peak RSS: docs/benchmarks.md, 2026-12-07.)
 const downloadReadAhead = 4
 
 // rangedRead is one ranged read of a file; done is closed when p and err are set.
@@ -30,43 +30,17 @@ type rangedRead struct {
 // the reads ahead of it go on). A short read is an error wrapping snapshot.ErrMissing naming
 // path; fn's first error, a read's first error or ctx's end stops the reads and is returned
 // once every read started has returned. The bytes given to fn are valid only during the call.
-//
-// slots, if not nil, bounds the reads of several readRanges together: every read holds a
-// slot from its start until fn has taken its bytes. A call waits for a slot only when it has
-// no read of its own in flight, so calls sharing slots never wait on each other in a circle.
-func readRanges(ctx context.Context, r snapshot.Reader, path string, size, chunk int64, ahead int, slots chan struct{}, fn func([]byte) error) error {
+func readRanges(ctx context.Context, r snapshot.Reader, path string, size, chunk int64, ahead int, fn func([]byte) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	var queue []*rangedRead // in file order, each holding a slot
 	defer func() {
 		cancel()
 		wg.Wait()
-		if slots != nil {
-			for range queue {
-				<-slots
-			}
-		}
 	}()
+	var queue []*rangedRead // in file order
 	var next int64
-	// fill starts reads until ahead are in flight; it reports false if ctx ended while it
-	// waited for a slot.
-	fill := func() bool {
+	fill := func() {
 		for len(queue) < max(ahead, 1) && next < size {
-			if slots != nil {
-				if len(queue) > 0 {
-					select {
-					case slots <- struct{}{}:
-					default:
-						return true // the reads in flight will free slots
-					}
-				} else {
-					select {
-					case slots <- struct{}{}:
-					case <-ctx.Done():
-						return false
-					}
-				}
-			}
 			c := &rangedRead{off: next, n: min(chunk, size-next), done: make(chan struct{})}
 			next += c.n
 			queue = append(queue, c)
@@ -75,13 +49,12 @@ func readRanges(ctx context.Context, r snapshot.Reader, path string, size, chunk
 				c.p, c.err = r.ReadRange(ctx, path, c.off, c.n)
 			})
 		}
-		return true
 	}
-	if !fill() {
-		return ctx.Err()
-	}
+	fill()
 	for len(queue) > 0 {
 		c := queue[0]
+		queue[0] = nil
+		queue = queue[1:]
 		select {
 		case <-c.done:
 		case <-ctx.Done():
@@ -97,19 +70,9 @@ func readRanges(ctx context.Context, r snapshot.Reader, path string, size, chunk
 			return &snapshot.FileError{Path: path, Err: snapshot.ErrMissing,
 				Detail: fmt.Sprintf("file is truncated: read %d bytes at offset %d, metadata says %d bytes in all", len(c.p), c.off, size)}
 		}
-		if !fill() { // the next reads start before this chunk is written
-			return ctx.Err()
-		}
+		fill() // the next reads start before this chunk is written
 		if err := fn(c.p); err != nil {
 			return err
-		}
-		queue[0] = nil
-		queue = queue[1:]
-		if slots != nil {
-			<-slots
-		}
-		if !fill() {
-			return ctx.Err()
 		}
 	}
 	return nil

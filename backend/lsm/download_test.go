@@ -75,7 +75,7 @@ func TestReadRangesInOrder(t *testing.T) {
 			}
 			r := &jitterReader{data: data, rnd: rand.New(rand.NewPCG(rnd.Uint64(), 0))}
 			var got []byte
-			err := readRanges(context.Background(), r, "f", tc.size, tc.chunk, 4, nil, func(p []byte) error {
+			err := readRanges(context.Background(), r, "f", tc.size, tc.chunk, 4, func(p []byte) error {
 				if int64(len(p)) > tc.chunk {
 					t.Errorf("chunk of %d bytes, want at most %d", len(p), tc.chunk)
 				}
@@ -106,7 +106,7 @@ func TestReadRangesFailures(t *testing.T) {
 	t.Run("truncated", func(t *testing.T) {
 		r := newReader()
 		r.short = 555
-		err := readRanges(context.Background(), r, "shared/x.sst", 1000, 100, 4, nil, func([]byte) error { return nil })
+		err := readRanges(context.Background(), r, "shared/x.sst", 1000, 100, 4, func([]byte) error { return nil })
 		var fe *snapshot.FileError
 		if !errors.Is(err, snapshot.ErrMissing) || !errors.As(err, &fe) || fe.Path != "shared/x.sst" {
 			t.Fatalf("err = %v, want ErrMissing naming shared/x.sst", err)
@@ -115,7 +115,7 @@ func TestReadRangesFailures(t *testing.T) {
 	t.Run("longer than asked", func(t *testing.T) {
 		r := newReader()
 		r.extra = true
-		err := readRanges(context.Background(), r, "f", 50, 100, 4, nil, func([]byte) error { return nil })
+		err := readRanges(context.Background(), r, "f", 50, 100, 4, func([]byte) error { return nil })
 		if err == nil {
 			t.Fatal("a reader returning more bytes than asked was accepted")
 		}
@@ -124,7 +124,7 @@ func TestReadRangesFailures(t *testing.T) {
 		r := newReader()
 		r.failAt = 300
 		var got int
-		err := readRanges(context.Background(), r, "f", 1000, 100, 4, nil, func(p []byte) error { got += len(p); return nil })
+		err := readRanges(context.Background(), r, "f", 1000, 100, 4, func(p []byte) error { got += len(p); return nil })
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("err = %v, want the read's error", err)
 		}
@@ -139,7 +139,7 @@ func TestReadRangesFailures(t *testing.T) {
 		r := newReader()
 		stop := errors.New("stop")
 		calls := 0
-		err := readRanges(context.Background(), r, "f", 1000, 100, 4, nil, func([]byte) error { calls++; return stop })
+		err := readRanges(context.Background(), r, "f", 1000, 100, 4, func([]byte) error { calls++; return stop })
 		if !errors.Is(err, stop) || calls != 1 {
 			t.Fatalf("err = %v after %d calls, want stop after 1", err, calls)
 		}
@@ -150,58 +150,9 @@ func TestReadRangesFailures(t *testing.T) {
 	t.Run("canceled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		err := readRanges(ctx, newReader(), "f", 1000, 100, 4, nil, func([]byte) error { return nil })
+		err := readRanges(ctx, newReader(), "f", 1000, 100, 4, func([]byte) error { return nil })
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 	})
-}
-
-// TestReadRangesSharedSlots runs many reads of files at once, sharing fewer slots than they
-// would use alone: the reads in flight never exceed the slots, every file arrives whole, and
-// nothing waits forever.
-func TestReadRangesSharedSlots(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	data := make([]byte, 5000)
-	rnd := rand.New(rand.NewPCG(seed, 1))
-	for i := range data {
-		data[i] = byte(rnd.Uint32())
-	}
-	r := &jitterReader{data: data, rnd: rand.New(rand.NewPCG(seed, 2))}
-	slots := make(chan struct{}, 3)
-	var wg sync.WaitGroup
-	errs := make([]error, 12)
-	for i := range errs {
-		size := int64(100 + 400*i)
-		wg.Go(func() {
-			var got []byte
-			err := readRanges(context.Background(), r, "f", size, 128, 4, slots, func(p []byte) error {
-				got = append(got, p...)
-				return nil
-			})
-			if err == nil && !bytes.Equal(got, data[:size]) {
-				err = fmt.Errorf("file of %d bytes: the bytes differ", size)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	if p := r.peak.Load(); p > 3 {
-		t.Fatalf("%d reads in flight at once, want at most the 3 slots", p)
-	}
-	if len(slots) != 0 {
-		t.Fatalf("%d slots still held after every read returned", len(slots))
-	}
-	// A failing read gives its slots back too.
-	r.failAt = 128
-	if err := readRanges(context.Background(), r, "f", 1000, 128, 4, slots, func([]byte) error { return nil }); !errors.Is(err, errInjected) {
-		t.Fatalf("err = %v, want the read's error", err)
-	}
-	if len(slots) != 0 {
-		t.Fatalf("%d slots still held after a failed read", len(slots))
-	}
 }

@@ -129,7 +129,6 @@ func (b *Backend) download(ctx context.Context, ih *snapshot.IncrementalHandle, 
 	b.faults.noteOrigins(dir, files) // corruption Pebble finds in them names the stored file
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	b.readSlots = make(chan struct{}, b.opts.TransferConcurrency*downloadReadAhead)
 	sem := make(chan struct{}, b.opts.TransferConcurrency)
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
@@ -165,7 +164,7 @@ func (b *Backend) downloadFile(ctx context.Context, f snapshot.IncrementalFile, 
 		return err
 	}
 	sum := snapshot.NewFileHasher()
-	err = readRanges(ctx, b.opts.Reader, f.Path, f.Size, downloadChunk, downloadReadAhead, b.readSlots, func(p []byte) error {
+	err = readRanges(ctx, b.opts.Reader, f.Path, f.Size, downloadChunk, downloadReadAhead, func(p []byte) error {
 		// Hashed before it is written: a vfs.File may scribble on what it was given
 		// (Pebble's MemFS does, in builds with invariants such as -race).
 		_, _ = sum.Write(p)
