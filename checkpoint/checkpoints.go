@@ -78,6 +78,9 @@ type Checkpoints struct {
 	// lastRestore are the stats of the last restore attempt, if restored.
 	lastRestore RestoreStats
 	restored    bool
+	// claimed is the snapshot the job restored in claim mode, until retention deletes it
+	// (claim.go).
+	claimed *claimed
 }
 
 // Open opens the checkpoints of jobID in st and cleans up after a process that stopped while
@@ -120,6 +123,7 @@ func Open(ctx context.Context, st Storage, jobID string, opts Options) (*Checkpo
 	if c.local != nil {
 		c.sweepLocal(ctx)
 	}
+	c.recoverClaim(ctx)
 	return c, nil
 }
 
@@ -293,7 +297,11 @@ func loadMetadata(ctx context.Context, st Storage, base, dir string) (*snapshot.
 	}
 	name := base + dir + snapshot.MetadataName
 	for _, f := range m.Files() {
-		size, err := st.Size(ctx, base+f.Path)
+		p, err := storagePath(base, f.Path)
+		if err != nil {
+			return nil, err
+		}
+		size, err := st.Size(ctx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -408,6 +416,9 @@ func (c *Checkpoints) Retain(ctx context.Context) error {
 	if err := c.deleteOrphans(ctx); err != nil {
 		return err
 	}
+	if err := c.retainClaimed(ctx); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	ids := slices.Clone(c.completed)
 	c.mu.Unlock()
@@ -440,7 +451,7 @@ func (c *Checkpoints) Retain(ctx context.Context) error {
 			return err
 		}
 		for _, f := range m.Files() {
-			if strings.HasPrefix(f.Path, snapshot.SharedDir) && !referenced[f.Path] {
+			if sharedRef(f.Path) && !referenced[f.Path] {
 				referenced[f.Path] = true // once
 				shared = append(shared, f.Path)
 			}
@@ -465,7 +476,11 @@ func (c *Checkpoints) Retain(ctx context.Context) error {
 		c.dropCompleted(id)
 	}
 	for _, f := range shared {
-		if err := c.st.Delete(ctx, c.jobDir()+f); err != nil {
+		p, err := storagePath(c.jobDir(), f)
+		if err != nil {
+			continue // corrupt metadata names no file of ours
+		}
+		if err := c.st.Delete(ctx, p); err != nil {
 			return err
 		}
 	}
@@ -548,5 +563,9 @@ type storageReader struct {
 }
 
 func (r storageReader) ReadRange(ctx context.Context, p string, off, n int64) ([]byte, error) {
-	return readParallel(ctx, r.st, r.base+p, off, n)
+	name, err := storagePath(r.base, p)
+	if err != nil {
+		return nil, err
+	}
+	return readParallel(ctx, r.st, name, off, n)
 }

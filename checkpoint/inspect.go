@@ -204,7 +204,11 @@ func Check(ctx context.Context, st Storage, base string, m *snapshot.Metadata) (
 		sizes[f.Path] = f.Size
 		rep.Files++
 		rep.Bytes += f.Size
-		size, err := st.Size(ctx, base+f.Path)
+		name, err := storagePath(base, f.Path)
+		size := int64(0)
+		if err == nil {
+			size, err = st.Size(ctx, name)
+		}
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
 		}

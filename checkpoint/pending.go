@@ -191,6 +191,7 @@ func (p *Pending) CommitMetadata(ctx context.Context, m *snapshot.Metadata) erro
 	if p.owner != nil {
 		defer p.owner.finish(p)
 		m.JobID, m.CheckpointID = p.owner.job, p.id
+		m.Claimed = p.owner.Claimed() // a restart deletes it once subsumed (claim.go)
 		if m.TimestampMs == 0 {
 			m.TimestampMs = p.owner.opts.Now().UnixMilli()
 		}

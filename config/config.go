@@ -37,6 +37,8 @@ const (
 	KeyMaxConcurrent         = "execution.checkpointing.max-concurrent-checkpoints"
 	KeyTolerableFailures     = "execution.checkpointing.tolerable-failed-checkpoints"
 	KeyAutoWatermarkInterval = "pipeline.auto-watermark-interval"
+
+	KeyClaimMode = "execution.state-recovery.claim-mode"
 )
 
 // Local recovery keys (Flink's): KeyLocalRecovery turns it on (KeyLocalRecoveryLegacy is
@@ -91,6 +93,7 @@ var Keys = []Key{
 	{KeyAutoWatermarkInterval, "200 ms", "How often sources emit watermarks."},
 	{KeyLocalRecovery, "false", "Local recovery: keep a local copy of every checkpoint file and restore from it after verifying its checksum, falling back to checkpoint storage file by file (state.backend.local-recovery is accepted)."},
 	{KeyLocalRootDirs, "$TMPDIR/streamstate-local-state", "Directories of the local copy, separated by commas (or the OS's path list separator); files are spread over them."},
+	{KeyClaimMode, ClaimModeNoClaim, "Restore mode of a run from a given checkpoint or savepoint (Flink 2's claim mode): NO_CLAIM never modifies or deletes the snapshot and the first checkpoint holds everything itself; CLAIM takes the snapshot over (it must be in the checkpoint storage): incremental checkpoints reuse its files, and it is deleted once subsumed."},
 	{KeyLSMLocalDir, "the system temporary directory ($TMPDIR)", "Root of the lsm backend's working directories (state.backend.rocksdb.localdir is accepted); directories left by killed processes are removed at start."},
 }
 
@@ -137,6 +140,9 @@ type Config struct {
 	// LocalRootDirs are the directories of the local copy (taskmanager.state.local.root-dirs).
 	// Default: none, which is checkpoint.DefaultLocalDirs() (under os.TempDir()).
 	LocalRootDirs []string
+	// ClaimMode is the restore mode of a restore from a given snapshot: ClaimModeClaim or
+	// ClaimModeNoClaim. Default: ClaimModeNoClaim, as in Flink 2.
+	ClaimMode string
 	// Set records which keys were given, so a command line can tell a default from a
 	// setting.
 	Set map[string]bool
@@ -156,7 +162,7 @@ func Default() *Config {
 func Parse(kv map[string]string) (*Config, error) {
 	c := &Config{Backend: "hashmap", NumRetained: 1, JobManagerMaxStateSize: blobstore.DefaultJobManagerMaxStateSize,
 		Parallelism: 1, CheckpointTimeout: 10 * time.Minute, MaxConcurrentCheckpoints: 1,
-		AutoWatermarkInterval: 200 * time.Millisecond, Set: map[string]bool{}}
+		AutoWatermarkInterval: 200 * time.Millisecond, ClaimMode: ClaimModeNoClaim, Set: map[string]bool{}}
 	lsmKeys := map[string]string{}
 	var errs []error
 	bad := func(key, val, want string) {
@@ -229,6 +235,12 @@ func Parse(kv map[string]string) (*Config, error) {
 			c.LocalRootDirs = parseDirs(key, val, bad)
 		case KeyParallelism:
 			c.Parallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
+		case KeyClaimMode:
+			m, err := ParseClaimMode(val)
+			if err != nil {
+				bad(key, val, err.Error())
+			}
+			c.ClaimMode = m
 		case KeyMaxParallelism:
 			c.MaxParallelism = parseInt(key, val, 1, keygroup.UpperBoundMaxParallelism, bad)
 			maxPSet = true

@@ -56,6 +56,16 @@ type Restore struct {
 	// Metadata and Reader restore a given checkpoint or savepoint.
 	Metadata *snapshot.Metadata
 	Reader   snapshot.Reader
+	// Claim restores Metadata in Flink's claim mode (execution.state-recovery.claim-mode:
+	// CLAIM): the job's checkpoints may reference the snapshot's files, so the first
+	// incremental checkpoint uploads only what changed since (backend.Options.Claim). Metadata
+	// and Reader must then be what Options.Checkpoints' ClaimCheckpoint or ClaimSavepoint
+	// returned: they rewrite the shared files' paths relative to the job's directory, and the
+	// snapshot is deleted once the job's checkpoints subsume it. When false (NO_CLAIM, Flink 2's default)
+	// the snapshot is never modified or deleted, and the first checkpoint after the restore
+	// holds everything itself. A resume from the job's own checkpoints (Latest) always reuses
+	// their files, as Flink's failover does: the job owns them. Default: false.
+	Claim bool
 	// AllowNonRestoredState lets a job start although the snapshot holds state of an operator
 	// the job does not have (Flink's --allowNonRestoredState).
 	AllowNonRestoredState bool
@@ -118,6 +128,7 @@ type Job struct {
 
 	restore     *snapshot.Metadata
 	reader      snapshot.Reader
+	claim       bool // backend.Options.Claim for the restore's keyed backends
 	restoredMu  sync.Mutex
 	restoredUID map[string]bool
 
@@ -172,8 +183,10 @@ func Execute(ctx context.Context, g *Graph, opts Options) (*Job, error) {
 	var err error
 	switch r := opts.Restore; {
 	case r.Metadata != nil:
+		j.claim = r.Claim
 		err = j.instantiate(r.Metadata, r.Reader)
 	case r.Latest && j.cps != nil:
+		j.claim = true // the job's own checkpoints: their files are the job's to reuse
 		_, err = j.cps.Restore(ctx, func(m *snapshot.Metadata) error { return j.instantiate(m, j.cps.RestoreReader(m)) })
 		switch {
 		case errors.Is(err, checkpoint.ErrNoCheckpoint):
@@ -226,6 +239,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Restore.Latest && o.Checkpoints == nil {
 		errs = append(errs, errors.New("stream: Restore.Latest is set but Options.Checkpoints is nil: there is nothing to resume from; give the job its checkpoints or do not ask to resume"))
+	}
+	if o.Restore.Claim && (o.Restore.Metadata == nil || o.Checkpoints == nil) {
+		errs = append(errs, errors.New("stream: Restore.Claim is set without Restore.Metadata and Options.Checkpoints: claim mode adopts a given snapshot into the job's checkpoints; load it with Checkpoints.ClaimCheckpoint or ClaimSavepoint"))
 	}
 	if o.Restore.Latest && o.Restore.Metadata != nil {
 		errs = append(errs, errors.New("stream: Restore.Latest and Restore.Metadata are both set; resume from the latest checkpoint or from the given snapshot, not both"))

@@ -114,7 +114,7 @@ func (t *task) addMember(ctx context.Context, uid, keySerializerID string, keyAl
 		}
 		kb, err := j.opts.StateBackend.CreateKeyedBackend(ctx, backend.Options{OperatorID: uid, MaxParallelism: j.maxP,
 			KeyGroupRange: t.kgRange, KeySerializerID: keySerializerID, KeySerializerAliases: keyAliases, Restore: keyedHandles, Reader: j.reader,
-			Clock: m.clock})
+			Clock: m.clock, Claim: j.claim})
 		if err != nil {
 			return nil, fmt.Errorf("operator %q subtask %d: keyed state backend: %w", uid, t.index, err)
 		}

@@ -54,6 +54,9 @@ type Backend struct {
 	closed   bool
 
 	inc *incremental // incremental checkpoint bookkeeping; nil unless Options.Incremental
+	// restoredBase is the incremental handle whose files a restore downloaded into the
+	// database directory as they are (nil: none), which Options.Claim lets checkpoints reuse.
+	restoredBase *snapshot.IncrementalHandle
 
 	mu    sync.Mutex // guards snaps, which Release may touch from another goroutine
 	dbMu  sync.Mutex // held by Metrics and while Close closes db
@@ -163,6 +166,9 @@ func (b *Backend) open(ctx context.Context) error {
 	}
 	if b.opts.Incremental {
 		b.inc = newIncremental(b)
+		if b.opts.Claim {
+			b.inc.claim(b.restoredBase)
+		}
 	}
 	for _, h := range full {
 		if err := b.restoreFull(ctx, h); err != nil {

@@ -28,9 +28,8 @@ const HandleBackend = "lsm/pebble-v2"
 // uploaded again, under a new name, so an aborted checkpoint can delete its uploads without
 // touching anything another checkpoint references.
 //
-// After a restore the first checkpoint uploads every file (Flink's no-claim mode): the
-// restored checkpoint may belong to another job or be deleted by its retention, so nothing is
-// reused from it.
+// After a restore the first checkpoint uploads every file (Flink's no-claim mode), unless
+// backend.Options.Claim lets it reuse the restored database's shared files (claim.go).
 type incremental struct {
 	b       *Backend
 	uid     string // distinguishes this database's files in the job's shared directory

@@ -221,6 +221,7 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*snapshot.KeyedSt
 	if err := b.download(ctx, base.Incremental, b.dbDir); err != nil {
 		return fmt.Errorf("lsm backend: restore operator %s: download %s: %w", b.opID, name, err)
 	}
+	b.restoredBase = base.Incremental // its files are the database's now (claim.go)
 	db, err := b.openDB(b.dbDir)
 	if err != nil {
 		return &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}

@@ -24,7 +24,8 @@ var ErrNotFull = errors.New("checkpoint: keyed state handle is not a full snapsh
 type IncrementalHandle struct {
 	// Backend names the backend and format that wrote the files, e.g. "lsm/pebble-v2".
 	Backend string `json:"backend"`
-	// Shared are the immutable data files, under shared/.
+	// Shared are the immutable data files, under shared/, or adopted from another snapshot
+	// in the same checkpoint storage (AdoptedPrefix, claim mode).
 	Shared []IncrementalFile `json:"shared"`
 	// Private are the checkpoint's own files, in its chk-<n>/ directory.
 	Private []IncrementalFile `json:"private"`
@@ -69,10 +70,14 @@ func (h *IncrementalHandle) validate() error {
 			return fmt.Errorf("incremental file %q listed twice", f.Name)
 		}
 		names[f.Name] = true
-		if err := validPath(f.Path); err != nil {
+		if shared && IsAdopted(f.Path) {
+			// A shared file of another snapshot in the same storage (claim mode).
+			if err := ValidAdoptedShared(f.Path); err != nil {
+				return err
+			}
+		} else if err := validPath(f.Path); err != nil {
 			return err
-		}
-		if shared != strings.HasPrefix(f.Path, SharedDir) {
+		} else if shared != strings.HasPrefix(f.Path, SharedDir) {
 			return fmt.Errorf("incremental file %q: shared files and only they belong under %s", f.Path, SharedDir)
 		}
 		if f.Size < 0 {

@@ -97,6 +97,11 @@ type Metadata struct {
 	Savepoint    bool             `json:"savepoint,omitempty"`
 	TimestampMs  int64            `json:"timestampMs"`
 	Operators    []*OperatorState `json:"operators"`
+	// Claimed is the directory, relative to the storage root and ending in a slash, of a
+	// snapshot the job restored in claim mode and had not deleted yet when this checkpoint
+	// was written ("other-job/chk-5/", "savepoints/savepoint-1/"): a restarted job deletes it
+	// once its checkpoints subsume it. Empty otherwise, and always in a savepoint.
+	Claimed string `json:"claimed,omitempty"`
 }
 
 // OperatorState is the state of one operator: the handles of all its subtasks.
@@ -282,6 +287,9 @@ func (m *Metadata) validate() error {
 		if err := validateOperatorHandles(o); err != nil {
 			return fmt.Errorf("operator %q: %v", o.ID, err)
 		}
+	}
+	if err := m.validateAdopted(); err != nil {
+		return err
 	}
 	return m.validateChecksums()
 }

@@ -57,6 +57,7 @@ type benchCheckpointCmd struct {
 	JSON          bool    `name:"json" help:"Print one JSON object per checkpoint and line."`
 	Baseline      bool    `default:"true" negatable:"" help:"On file:// storage, after each checkpoint write the same number of bytes to one file in the storage's directory and fsync it and the directory: the disk's durable write speed, to compare with the checkpoint's."`
 	Seed          uint64  `default:"1" help:"Seed of the changed keys."`
+	AfterRestore  bool    `name:"after-restore" help:"Then restore the last checkpoint in a new job, in no-claim and then in claim mode (execution.state-recovery.claim-mode), change as many keys and take that job's first checkpoint: what the first checkpoint after a restore writes in each mode. Incremental lsm only."`
 }
 
 // Validate implements kong's validation hook: it reports every bad flag at once.
@@ -78,6 +79,9 @@ func (c *benchCheckpointCmd) Validate() error {
 	}
 	if c.Checkpoints < 1 {
 		errs = append(errs, fmt.Errorf("--checkpoints must be at least 1, got %d", c.Checkpoints))
+	}
+	if c.AfterRestore && !c.Incremental {
+		errs = append(errs, fmt.Errorf("--after-restore compares the first incremental checkpoint after a claim and a no-claim restore; add --incremental"))
 	}
 	if c.Retained < 1 {
 		errs = append(errs, fmt.Errorf("--retained must be at least 1, got %d", c.Retained))
@@ -111,6 +115,11 @@ type benchCheckpointResult struct {
 	// number of bytes written to a new file in 1 MiB writes, the file and its directory
 	// fsynced. Absent (0) unless the storage is file:// and --baseline is on.
 	BaselineMBPerS float64 `json:"baseline_fsync_mb_per_s,omitempty"`
+	// AfterRestore is "claim" or "no-claim" for the first checkpoint of a new job restored
+	// from the last checkpoint in that mode, and "no" for the job's own next checkpoint after
+	// the same change (--after-restore); RestoreMs is the restore.
+	AfterRestore string  `json:"after_restore,omitempty"`
+	RestoreMs    float64 `json:"restore_ms,omitempty"`
 }
 
 const benchCheckpointJob = "bench-checkpoint"
@@ -136,7 +145,11 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 	}
 	st := &countingStorage{Storage: inner}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	cps, err := checkpoint.Open(ctx, st, benchCheckpointJob, checkpoint.Options{NumRetained: c.Retained})
+	retained := c.Retained
+	if c.AfterRestore {
+		retained++ // the last checkpoint outlives the one the job takes after it (afterRestore)
+	}
+	cps, err := checkpoint.Open(ctx, st, benchCheckpointJob, checkpoint.Options{NumRetained: retained})
 	if err != nil {
 		return err
 	}
@@ -215,6 +228,11 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 			return fmt.Errorf("checkpoint %d: %w", id, err)
 		}
 		r.Keys, r.Changed = c.Keys, n
+		if c.AfterRestore {
+			if err := settle(ctx, be); err != nil {
+				return err
+			}
+		}
 		if baselineDir != "" {
 			d, err := fsyncedWrite(baselineDir, r.BytesWritten)
 			if err != nil {
@@ -233,6 +251,24 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 		}
 		results = append(results, r)
 	}
+	if c.AfterRestore {
+		more, err := c.afterRestore(ctx, be, cps, st, id, changed)
+		if err != nil {
+			return err
+		}
+		for _, r := range more {
+			if c.JSON {
+				b, err := json.Marshal(r)
+				if err != nil {
+					return err
+				}
+				if _, err := fmt.Fprintf(e.Out, "%s\n", b); err != nil {
+					return err
+				}
+			}
+		}
+		results = append(results, more...)
+	}
 	if c.JSON {
 		return nil
 	}
@@ -248,13 +284,17 @@ func (c *benchCheckpointCmd) mode() string {
 
 // newBackend creates the measured backend, owning all key groups.
 func (c *benchCheckpointCmd) newBackend(ctx context.Context) (backend.Keyed, error) {
-	opts := backend.Options{
+	return newBackend(ctx, c.Backend, c.Incremental && c.Backend == lsm.Name, c.backendOptions())
+}
+
+// backendOptions are the options of the measured backend: all key groups, int64 keys.
+func (c *benchCheckpointCmd) backendOptions() backend.Options {
+	return backend.Options{
 		OperatorID:      "bench-checkpoint",
 		MaxParallelism:  bench.MaxParallelism,
 		KeyGroupRange:   keygroup.RangeFor(bench.MaxParallelism, 1, 0),
 		KeySerializerID: serde.Int64{}.ID(),
 	}
-	return newBackend(ctx, c.Backend, c.Incremental && c.Backend == lsm.Name, opts)
 }
 
 // checkpointOnce takes checkpoint id as a task and its coordinator would, with the snapshot
@@ -365,7 +405,15 @@ func writeCheckpointTable(out io.Writer, rs []benchCheckpointResult) error {
 		if r.BaselineMBPerS > 0 {
 			baseline = fmt.Sprintf("%.1f", r.BaselineMBPerS)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.1f\t%.1f\t%d\t%d\t%.1f\t%s\t\n", r.Checkpoint, r.Changed, r.SyncMs, r.AsyncMs, r.CompleteMs, r.BytesWritten, r.Objects, r.MBPerS, baseline)
+		id := fmt.Sprint(r.Checkpoint)
+		switch r.AfterRestore {
+		case "":
+		case "no":
+			id += " (the job goes on)"
+		default:
+			id = fmt.Sprintf("%s after a %s restore (%.0f ms)", id, r.AfterRestore, r.RestoreMs)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%.1f\t%d\t%d\t%.1f\t%s\t\n", id, r.Changed, r.SyncMs, r.AsyncMs, r.CompleteMs, r.BytesWritten, r.Objects, r.MBPerS, baseline)
 	}
 	return tw.Flush()
 }

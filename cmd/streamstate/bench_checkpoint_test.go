@@ -183,3 +183,40 @@ func TestFileStorageDir(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchCheckpointAfterRestore: --after-restore adds the first checkpoint of a new job
+// after a no-claim and after a claim restore of the last checkpoint; the claim one reuses the
+// restored files (it writes far less), and the claimed checkpoint is gone afterwards while
+// the no-claim job left it alone until then.
+func TestBenchCheckpointAfterRestore(t *testing.T) {
+	dir := t.TempDir()
+	storage := (&url.URL{Scheme: "file", Path: filepath.ToSlash(dir)}).String()
+	// No change between checkpoints: checkpoint 2 holds the database as its compactions left
+	// it after checkpoint 1, so a restored copy has nothing to compact and nothing new to
+	// write but its registration record.
+	out, _, err := runCLI(t, "bench", "checkpoint", "--incremental", "--keys", "20000", "--checkpoints", "2", "--change-percent", "0",
+		"--after-restore", "--json", "--storage", storage, "--no-baseline", "--retained", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := decodeCheckpointLines(t, out)
+	if len(rs) != 5 || rs[2].AfterRestore != "no" || rs[3].AfterRestore != "no-claim" || rs[4].AfterRestore != "claim" {
+		t.Fatalf("want 2 checkpoints, then the job's next one and one after a no-claim and one after a claim restore; got:\n%s", out)
+	}
+	t.Logf("bytes written: job goes on %d, no-claim %d, claim %d", rs[2].BytesWritten, rs[3].BytesWritten, rs[4].BytesWritten)
+	// The claim restore's first checkpoint writes what the job's own next one writes (the
+	// same new files; a compaction either runs in both or in neither), give or take the
+	// private files.
+	if goesOn, claim := rs[2].BytesWritten, rs[4].BytesWritten; claim > 2*goesOn {
+		t.Errorf("the first checkpoint after a claim restore wrote %d bytes, the job's own next checkpoint %d", claim, goesOn)
+	}
+	if noClaim, claim := rs[3].BytesWritten, rs[4].BytesWritten; claim*4 > noClaim {
+		t.Errorf("the first checkpoint after a claim restore wrote %d bytes, after a no-claim restore %d (everything): want a fraction", claim, noClaim)
+	}
+	if _, err := os.Stat(filepath.Join(dir, benchCheckpointJob, "chk-2")); !os.IsNotExist(err) {
+		t.Errorf("the claimed checkpoint chk-2 is still there (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, benchCheckpointJob+"-claim", "chk-1", "_metadata")); err != nil {
+		t.Errorf("the claiming job's checkpoint: %v", err)
+	}
+}

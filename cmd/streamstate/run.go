@@ -48,6 +48,7 @@ type runCmd struct {
 	FreshIfUnreadable     bool   `name:"fresh-if-unreadable" help:"With --resume: start fresh when the job has checkpoints but none can be read, instead of failing. The output directory must not hold part files of earlier runs."`
 	From                  string `help:"Restore from a savepoint directory or a checkpoint directory (<checkpoints>/<job-id>/chk-<n>); parallelism and backend may differ."`
 	AllowNonRestoredState bool   `name:"allow-non-restored-state" help:"Start even if the snapshot holds state of operators this job does not have."`
+	ClaimMode             string `name:"claim-mode" aliases:"claimMode" help:"With --from: claim or no-claim (execution.state-recovery.claim-mode, Flink's --claimMode). claim takes the snapshot over: checkpoints reuse its files and it is deleted once subsumed; it must be in the checkpoint storage. Default no-claim: the snapshot is never modified or deleted."`
 	SavepointDir          string `name:"savepoint-dir" help:"Where savepoints go (state.savepoints.dir). Default file://./savepoints."`
 
 	Events   int64   `default:"2000000" help:"Number of events the job's source generates; 0 for an unbounded run."`
@@ -80,6 +81,14 @@ func (c *runCmd) Validate() error {
 	}
 	if c.Resume && c.From != "" {
 		return errors.New("--resume and --from exclude each other: resume continues the job's own checkpoints, --from starts from a given snapshot")
+	}
+	if c.ClaimMode != "" && c.From == "" {
+		return errors.New("--claim-mode only applies with --from (a resume from the job's own checkpoints always reuses their files)")
+	}
+	if c.ClaimMode != "" {
+		if _, err := config.ParseClaimMode(c.ClaimMode); err != nil {
+			return fmt.Errorf("--claim-mode %s: %w", c.ClaimMode, err)
+		}
 	}
 	if _, err := time.ParseDuration(c.Progress); err != nil {
 		return fmt.Errorf("--progress: %w", err)
@@ -115,6 +124,7 @@ func (c *runCmd) configuration() (*config.Config, error) {
 	flag(config.KeyCheckpointsDir, c.Checkpoints)
 	flag(config.KeyCheckpointInterval, c.Interval)
 	flag(config.KeySavepointsDir, c.SavepointDir)
+	flag(config.KeyClaimMode, c.ClaimMode)
 	if c.Incremental {
 		kv[config.KeyIncremental] = "true"
 	}
@@ -214,12 +224,21 @@ func (c *runCmd) Run(e *env) (err error) {
 	switch {
 	case c.Resume:
 		opts.Restore.Latest = true
+	case c.From != "" && cfg.ClaimMode == config.ClaimModeClaim:
+		m, r, err := claimSnapshot(ctx, c.From, cfg, cps)
+		if err != nil {
+			return err
+		}
+		opts.Restore.Metadata, opts.Restore.Reader, opts.Restore.Claim = m, r, true
 	case c.From != "":
 		m, r, closeFrom, err := loadSnapshot(ctx, c.From)
 		if err != nil {
 			return err
 		}
 		defer closeFrom()
+		if err := noClaimOwnCheckpoint(cfg, c.From, c.JobID); err != nil {
+			return err
+		}
 		opts.Restore.Metadata, opts.Restore.Reader = m, r
 	}
 	if !c.Resume && c.From == "" {
@@ -248,6 +267,9 @@ func (c *runCmd) Run(e *env) (err error) {
 			kind = "savepoint"
 		}
 		restored = fmt.Sprintf("%s %d", kind, m.CheckpointID) + restoredFromNote(cps, c.Resume)
+		if c.From != "" {
+			restored += restoreModeNote(opts.Restore.Claim)
+		}
 	}
 	fmt.Fprintf(e.Out, "job %s (pid %d, %s): %s backend, parallelism %d, checkpoints %s every %v%s%s, from %s; output in %s\n",
 		c.JobID, rec.PID, spec.about, cfg.Backend, cfg.Parallelism, st, cfg.CheckpointInterval, incrementalNote(cfg), localRecoveryNote(cps), restored, c.Output)
