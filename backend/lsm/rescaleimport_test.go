@@ -159,3 +159,57 @@ func TestRescaleImportReadsOnlyOverlappingSSTs(t *testing.T) {
 		t.Fatalf("damaged SST of key group 60: err = %v, want ErrCorrupt naming %s", err, needed)
 	}
 }
+
+// TestClipExcise: a database restored at its own key-group range keeps its SSTs as they are
+// (nothing outside the range to clip, even where an SST's bounds straddle it); restored as
+// subtask 0 of 2, the SST holding key groups of both halves is cut by Excise into a virtual
+// SST of the owned half, and no key of the other half is left.
+func TestClipExcise(t *testing.T) {
+	j := newJob(t, 5)
+	all := keygroup.Range{Start: 0, End: maxP - 1}
+	b := newIncBackend(t, nil, nil, nil, all)
+	in, err := b.CreateState(state.ValueDescriptor[string]{Name: "v"}.Spec())
+	must(t, err)
+	for _, kg := range []int{10, 100} { // one SST, both halves
+		for i := range 20 {
+			must(t, b.SetCurrentKey(rawKey(kg*1000+i), kg))
+			must(t, in.(backend.Value).Update("x"))
+		}
+	}
+	must(t, committed(t, b).Flush())
+	h := j.checkpoint(t, b, 1, true)
+	virtual := func(r *lsm.Backend) int {
+		levels, err := r.DB().SSTables()
+		must(t, err)
+		n := 0
+		for _, l := range levels {
+			for _, tb := range l {
+				if tb.Virtual {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	same := newIncBackend(t, nil, []*snapshot.KeyedStateHandle{h}, j.cps.Reader(), all)
+	if n := virtual(same); n != 0 {
+		t.Fatalf("restored at its own range: %d virtual SSTs, want none", n)
+	}
+	half := newIncBackend(t, nil, []*snapshot.KeyedStateHandle{h}, j.cps.Reader(), keygroup.RangeFor(maxP, 2, 0))
+	if n := virtual(half); n == 0 {
+		t.Fatal("restored as subtask 0 of 2: no virtual SST; the clip did not excise")
+	}
+	_, err = half.CreateState(state.ValueDescriptor[string]{Name: "v"}.Spec())
+	must(t, err)
+	n := 0
+	for key, err := range half.Keys("v", nil) {
+		must(t, err)
+		if k := mustInt(t, key); k/1000 != 10 {
+			t.Fatalf("subtask 0 of 2 holds key %d of key group %d", k, k/1000)
+		}
+		n++
+	}
+	if n != 20 {
+		t.Fatalf("subtask 0 of 2 holds %d keys, want the 20 of key group 10", n)
+	}
+}
