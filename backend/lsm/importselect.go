@@ -29,7 +29,13 @@ import (
 // checkpoint's. The database the caller then opens (openImported) has only the SSTs
 // downloaded; its iterators, bounded to want's key groups and the metadata, never open
 // another, and a read that would is an error, never a silent gap.
-func (b *Backend) downloadOverlapping(ctx context.Context, ih *snapshot.IncrementalHandle, want keygroup.Range, dir string) error {
+//
+// An import of all of the handle's key groups (have: the handle's range) needs every SST:
+// it downloads them all without the extra open.
+func (b *Backend) downloadOverlapping(ctx context.Context, ih *snapshot.IncrementalHandle, have, want keygroup.Range, dir string) error {
+	if want == have {
+		return b.download(ctx, ih, dir)
+	}
 	var tables, rest []snapshot.IncrementalFile
 	for _, f := range append(append([]snapshot.IncrementalFile(nil), ih.Shared...), ih.Private...) {
 		if strings.HasSuffix(f.Name, ".sst") {

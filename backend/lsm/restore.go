@@ -285,7 +285,7 @@ func (b *Backend) importIncremental(ctx context.Context, h *snapshot.KeyedStateH
 	dir := filepath.Join(b.workDir, fmt.Sprintf("import-%d", n))
 	defer b.opts.FS.RemoveAll(dir)
 	want := h.KeyGroupRange.Intersect(b.rng)
-	if err := b.downloadOverlapping(ctx, h.Incremental, want, dir); err != nil {
+	if err := b.downloadOverlapping(ctx, h.Incremental, h.KeyGroupRange, want, dir); err != nil {
 		return fmt.Errorf("download: %w", err)
 	}
 	src, err := b.openImported(dir)
