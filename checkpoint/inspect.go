@@ -226,18 +226,20 @@ func Check(ctx context.Context, st Storage, base string, m *snapshot.Metadata) (
 	r := NewReader(st, base)
 	for _, o := range m.Operators {
 		for _, h := range o.Keyed {
-			full := h
-			if h.Incremental != nil {
-				full = h.Incremental.Extra
+			fulls := []*snapshot.KeyedStateHandle{h}
+			if h.Incremental != nil { // the extra records, or a hashmap chain's base and deltas
+				fulls = append([]*snapshot.KeyedStateHandle{h.Incremental.Extra}, h.Incremental.Chain...)
 			}
-			if full == nil || bad[full.File.Path] {
-				continue
-			}
-			if err := checkFull(ctx, r, full); err != nil {
-				if ctx.Err() != nil {
-					return rep, ctx.Err()
+			for _, full := range fulls {
+				if full == nil || bad[full.File.Path] {
+					continue
 				}
-				report(full.File, err)
+				if err := checkFull(ctx, r, full); err != nil {
+					if ctx.Err() != nil {
+						return rep, ctx.Err()
+					}
+					report(full.File, err)
+				}
 			}
 		}
 		for _, h := range o.Operator {

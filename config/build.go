@@ -87,7 +87,7 @@ func (c *Config) StateBackend(keyedOperators int, logger *slog.Logger) (backend.
 func (c *Config) stateBackend(keyedOperators int, logger *slog.Logger) (backend.StateBackend, prometheus.Collector, error) {
 	switch c.Backend {
 	case heap.Name:
-		return &heap.StateBackend{Logger: logger}, nil, nil
+		return &heap.StateBackend{Logger: logger, Incremental: c.Incremental, IncrementalOptions: c.Hashmap}, nil, nil
 	case lsm.Name:
 		lc := c.LSM
 		lc.Options.Incremental = c.Incremental

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
@@ -49,6 +50,12 @@ const (
 	KeyLocalRootDirs       = "taskmanager.state.local.root-dirs"
 )
 
+// The hashmap backend's keys for its incremental checkpoints (heap.IncrementalOptions).
+const (
+	KeyHashmapMaxDeltas     = "state.backend.hashmap.incremental.max-deltas"
+	KeyHashmapMaxDeltaRatio = "state.backend.hashmap.incremental.max-delta-ratio"
+)
+
 // LSMPrefix and RocksDBPrefix start the lsm backend's keys; the RocksDB spelling is accepted
 // so a Flink user's configuration works. They are validated by lsm.ParseConfig.
 const (
@@ -76,7 +83,9 @@ type Key struct {
 // facts.
 var Keys = []Key{
 	{KeyBackend, "hashmap", "State backend: hashmap (Go heap) or lsm (embedded Pebble; rocksdb is accepted as an alias)."},
-	{KeyIncremental, "false", "Incremental checkpoints (lsm backend only; true with the hashmap backend is an error)."},
+	{KeyIncremental, "false", "Incremental checkpoints: lsm uploads new database files, hashmap writes what changed since the last confirmed checkpoint as a delta on its chain."},
+	{KeyHashmapMaxDeltas, "10", "hashmap incremental checkpoints: deltas on one base before the next checkpoint writes a new base."},
+	{KeyHashmapMaxDeltaRatio, "0.5", "hashmap incremental checkpoints: a new base once the chain's deltas exceed this fraction of its base's bytes."},
 	{KeyCheckpointStorage, "jobmanager, or filesystem when state.checkpoints.dir is set", "Where checkpoints go: jobmanager (memory of this process) or filesystem (the URL in state.checkpoints.dir)."},
 	{KeyCheckpointsDir, "(none)", "Checkpoint storage URL: file:///path, s3://bucket/prefix?..., mem://."},
 	{KeySavepointsDir, "(none)", "Default savepoint target URL."},
@@ -101,9 +110,11 @@ var Keys = []Key{
 type Config struct {
 	// Backend is "hashmap" or "lsm". Default: "hashmap".
 	Backend string
-	// Incremental enables incremental checkpoints; Parse rejects it with the hashmap backend,
-	// which takes full checkpoints only. Default: false.
+	// Incremental enables incremental checkpoints, of either backend. Default: false.
 	Incremental bool
+	// Hashmap holds the options of the hashmap backend's incremental checkpoints, from the
+	// state.backend.hashmap.incremental.* keys. Default: heap.IncrementalOptions's defaults.
+	Hashmap heap.IncrementalOptions
 	// CheckpointStorage is "jobmanager" or "filesystem". Default: filesystem when
 	// CheckpointsDir is set, else jobmanager.
 	CheckpointStorage string
@@ -201,6 +212,14 @@ func Parse(kv map[string]string) (*Config, error) {
 		case KeyIncremental:
 			c.Incremental = parseBool(key, val, bad)
 			lsmKeys[key] = val
+		case KeyHashmapMaxDeltas:
+			c.Hashmap.MaxDeltas = parseInt(key, val, 1, snapshot.MaxChainLength-1, bad)
+		case KeyHashmapMaxDeltaRatio:
+			if f, err := strconv.ParseFloat(val, 64); err != nil || !(f > 0) || f > 1e6 {
+				bad(key, val, "want a positive fraction such as 0.5")
+			} else {
+				c.Hashmap.MaxDeltaRatio = f
+			}
 		case KeyCheckpointStorage:
 			switch strings.ToLower(val) {
 			case "jobmanager", "filesystem":
@@ -262,12 +281,6 @@ func Parse(kv map[string]string) (*Config, error) {
 		if c.CheckpointsDir != "" {
 			c.CheckpointStorage = "filesystem"
 		}
-	}
-	if c.Incremental && c.Backend == "hashmap" {
-		// The hashmap backend takes full checkpoints only; ignoring the key would let a user
-		// believe checkpoints are incremental.
-		errs = append(errs, fmt.Errorf("config key %s is true but %s is hashmap, which takes full checkpoints only; set %s: lsm, or drop %s",
-			KeyIncremental, KeyBackend, KeyBackend, KeyIncremental))
 	}
 	if c.CheckpointStorage == "filesystem" && c.CheckpointsDir == "" {
 		errs = append(errs, fmt.Errorf("config key %s is filesystem but %s is not set; set it to a URL such as file:///var/lib/streamstate/checkpoints", KeyCheckpointStorage, KeyCheckpointsDir))

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamstate/streamstate/backend/heap"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
@@ -107,26 +108,13 @@ func TestOpenCheckpointStorage(t *testing.T) {
 	st.Close()
 }
 
-// TestIncrementalNeedsLSM: incremental checkpoints with the hashmap backend are rejected,
-// naming the key and the fix, instead of being silently ignored.
-func TestIncrementalNeedsLSM(t *testing.T) {
-	for _, backend := range []string{"", "hashmap", "heap", "HashMap"} {
-		kv := map[string]string{KeyIncremental: "true"}
-		if backend != "" {
-			kv[KeyBackend] = backend
-		}
-		_, err := Parse(kv)
-		if err == nil {
-			t.Fatalf("backend %q with %s=true: no error", backend, KeyIncremental)
-		}
-		for _, want := range []string{KeyIncremental, KeyBackend, "lsm", "drop"} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("backend %q: the error does not say %q: %v", backend, want, err)
-			}
-		}
-	}
+// TestIncremental: state.backend.incremental is accepted with both backends, and the
+// hashmap backend's chain bounds are parsed (bad values named with their key) and reach its
+// StateBackend.
+func TestIncremental(t *testing.T) {
 	for _, kv := range []map[string]string{
 		{KeyBackend: "rocksdb", KeyIncremental: "true"},
+		{KeyBackend: "hashmap", KeyIncremental: "true"},
 		{KeyBackend: "hashmap", KeyIncremental: "false"},
 	} {
 		c, err := Parse(kv)
@@ -135,6 +123,26 @@ func TestIncrementalNeedsLSM(t *testing.T) {
 		}
 		if c.Incremental != (kv[KeyIncremental] == "true") {
 			t.Fatalf("%v: Incremental %v", kv, c.Incremental)
+		}
+	}
+	c, err := Parse(map[string]string{KeyIncremental: "true", KeyHashmapMaxDeltas: "4", KeyHashmapMaxDeltaRatio: "0.25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hashmap != (heap.IncrementalOptions{MaxDeltas: 4, MaxDeltaRatio: 0.25}) {
+		t.Fatalf("Hashmap = %+v", c.Hashmap)
+	}
+	sb, err := c.StateBackend(1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := sb.(*heap.StateBackend); !ok || !h.Incremental || h.IncrementalOptions != c.Hashmap {
+		t.Fatalf("state backend %#v: want an incremental hashmap backend with %+v", sb, c.Hashmap)
+	}
+	_, err = Parse(map[string]string{KeyHashmapMaxDeltas: "0", KeyHashmapMaxDeltaRatio: "-1"})
+	for _, want := range []string{KeyHashmapMaxDeltas, KeyHashmapMaxDeltaRatio} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad %s: error %v does not name it", want, err)
 		}
 	}
 }

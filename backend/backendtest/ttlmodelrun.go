@@ -174,6 +174,21 @@ func (r *ttlModelRun) restore() {
 		r.setTimestamp(ts)
 	}
 	r.open(1+r.rng.IntN(3), hs)
+	// The new clock starts at the watermark the handles recorded (every subtask shares the
+	// clock, so they all recorded the same one, or none). A snapshot without any handle (the
+	// hashmap backend writes none for a subtask without state) restores none: the new run
+	// knows no watermark until the next one arrives, as a job restarted before its first.
+	wm := int64(noStamp)
+	for _, h := range hs {
+		if h != nil && h.TTLWatermark != nil {
+			wm = *h.TTLWatermark
+			break
+		}
+	}
+	if got := r.e.clock.Watermark(); got != wm {
+		r.fail("restored clock's watermark %d, the handles recorded %d", got, wm)
+	}
+	m.wm = wm
 	r.checkAll()
 }
 

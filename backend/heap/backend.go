@@ -47,10 +47,31 @@ type Backend struct {
 	// views are the states TTL descriptors see (ttlview.With) over their tables' raw
 	// states, by name.
 	views map[string]backend.State
+	// inc is the bookkeeping of incremental checkpoints (incremental.go); nil: every
+	// checkpoint is full.
+	inc *incState
 }
 
-// New creates a hashmap backend for one subtask, restoring opts.Restore if given.
+// New creates a hashmap backend for one subtask, restoring opts.Restore if given. Its
+// checkpoints are full.
 func New(ctx context.Context, opts backend.Options) (*Backend, error) {
+	return newBackend(ctx, opts, nil)
+}
+
+// NewIncremental is New for a backend whose checkpoints are incremental (Flink's
+// state.backend.incremental): each writes what changed since the last confirmed checkpoint,
+// as a delta on that checkpoint's chain, or a new full base when inc's bounds say so.
+// Savepoints stay canonical and full. With opts.Claim, a restore from one chain over this
+// backend's key groups builds on it, so the first checkpoint writes only what changed since;
+// otherwise the first checkpoint writes a base.
+func NewIncremental(ctx context.Context, opts backend.Options, inc IncrementalOptions) (*Backend, error) {
+	if err := inc.Validate(); err != nil {
+		return nil, err
+	}
+	return newBackend(ctx, opts, &inc)
+}
+
+func newBackend(ctx context.Context, opts backend.Options, inc *IncrementalOptions) (*Backend, error) {
 	if err := keygroup.Validate(opts.MaxParallelism, 1); err != nil {
 		return nil, err
 	}
@@ -69,6 +90,9 @@ func New(ctx context.Context, opts backend.Options) (*Backend, error) {
 	}
 	b := &Backend{opID: opts.OperatorID, maxP: opts.MaxParallelism, rng: r, keySer: opts.KeySerializerID,
 		states: map[string]table{}, clock: opts.Clock, views: map[string]backend.State{}}
+	if inc != nil {
+		b.inc = newIncState(*inc)
+	}
 	if err := b.restore(ctx, opts); err != nil {
 		return nil, err
 	}
@@ -167,6 +191,7 @@ func (b *Backend) CreateState(spec backend.Spec) (backend.State, error) {
 	t := b.newTable(rawSpec(spec), meta)
 	b.states[spec.Name] = t
 	b.order = append(b.order, spec.Name)
+	b.track(spec.Name, t)
 	return b.expose(spec, t)
 }
 
@@ -289,7 +314,11 @@ type stateBase struct {
 	// iterating counts the iterations of this state that run (mapState.All, Backend.Keys):
 	// the incremental cleanup leaves the state alone meanwhile.
 	iterating int
+	// d is the state's dirty log when checkpoints are incremental (Backend.track), else nil.
+	d *dirtyLog
 }
+
+func (s *stateBase) base() *stateBase { return s }
 
 func (s *stateBase) meta() snapshot.StateMeta { return s.m }
 func (s *stateBase) registered() bool         { return true }
@@ -311,7 +340,11 @@ func direct[C any](s *stateBase, ts []*kgTable[C], write bool) (t *kgTable[C], u
 		return nil, 0, false
 	}
 	t = ts[b.kgIdx]
-	return t, b.curKey.u, t.base == nil && !(write && t.frozen)
+	ok = t.base == nil && !(write && t.frozen)
+	if ok && write && s.d != nil {
+		s.d.markU64(b.kgIdx, b.curKey.u)
+	}
+	return t, b.curKey.u, ok
 }
 
 // mapKey returns the table key of the current key and namespace, or an error without a key.

@@ -174,7 +174,7 @@ func (s *valueState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 	expired, restamp, at := x.Judge(c.at)
 	switch {
 	case expired:
-		writable(s.b, s.tables, kg).del(k)
+		writableKey(&s.stateBase, s.tables, kg, k).del(k)
 		return 1, math.MaxInt64
 	case restamp:
 		v := c.v
@@ -184,7 +184,7 @@ func (s *valueState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 				return 1, math.MaxInt64 // the next read reports it; a later lap retries
 			}
 		}
-		writable(s.b, s.tables, kg).put(k, valueCell{v: v, at: at})
+		writableKey(&s.stateBase, s.tables, kg, k).put(k, valueCell{v: v, at: at})
 	}
 	return 1, at
 }
@@ -231,7 +231,7 @@ func (s *listState[E]) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 		keep = append(keep, e)
 	}
 	if len(keep) == 0 {
-		writable(s.b, s.tables, kg).del(k)
+		writableKey(&s.stateBase, s.tables, kg, k).del(k)
 	} else {
 		wc.items = keep
 	}
@@ -273,7 +273,7 @@ func (s *mapState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64) {
 		}
 	}
 	if len(wc.m) == 0 {
-		writable(s.b, s.tables, kg).del(k)
+		writableKey(&s.stateBase, s.tables, kg, k).del(k)
 	}
 	return checked, earliest
 }

@@ -35,6 +35,22 @@
 // one slot. The index holds the live state only (it is not copy-on-write; snapshots read the
 // cells), at about 43 bytes per entry.
 //
+// # Incremental checkpoints
+//
+// A backend created with NewIncremental (StateBackend.Incremental, Flink's
+// state.backend.incremental) writes only what changed since the last confirmed checkpoint
+// (the last NotifyCheckpointComplete of its latest synchronous phase): each write marks its
+// (key, namespace) in the state's dirty log, one set per key group and generation, and the
+// synchronous phase freezes the current generation in O(states x key groups). A checkpoint's
+// handle is a chain (snapshot.IncrementalHandle.Chain, Backend snapshot.HashmapChainBackend):
+// a base in the canonical full format and deltas after it, whose blocks hold a tombstone and
+// the current content of every changed cell, all under shared/ so that later checkpoints
+// reference them. IncrementalOptions bound the chain; a checkpoint beyond the bounds writes a
+// new base. Aborted checkpoints and lost notifications only make the next delta larger. A
+// restore reads the chain newest first, only the key groups it owns; with
+// backend.Options.Claim it continues the restored chain. Savepoints stay full. See
+// incremental.go and chain.go, and docs/design.md.
+//
 // # State TTL
 //
 // A state whose descriptor has a TTL (package state/ttl) is served through ttlview.With
@@ -67,7 +83,8 @@
 // (value, reducing and aggregating state), list.go, map.go, and their unboxed forms words.go
 // (word values and lists, word-keyed maps), wordmap.go and wordindex.go (word maps and their
 // point-lookup index), stampedwords.go and stampedmap.go (the same for TTL states). timers.go holds the timer queues, snapshot.go and restore.go the two
-// directions of a checkpoint.
+// directions of a checkpoint, incremental.go the dirty logs and chain.go the incremental
+// checkpoints' files and restore.
 //
 // This package implements package backend; it must not import the runtime (stream), config,
 // or a storage driver.

@@ -16,6 +16,12 @@ type StateBackend struct {
 	// state backends' notes on states registered with an evolved schema (the fields they
 	// drop or add, backend.Evolution). Default: discard.
 	Logger *slog.Logger
+	// Incremental makes the keyed backends' checkpoints incremental (NewIncremental, Flink's
+	// state.backend.incremental). Default: false, full checkpoints (New).
+	Incremental bool
+	// IncrementalOptions bound the chains of incremental checkpoints; ignored unless
+	// Incremental. Default: the zero value, IncrementalOptions's defaults.
+	IncrementalOptions IncrementalOptions
 }
 
 var _ backend.StateBackend = (*StateBackend)(nil)
@@ -23,9 +29,16 @@ var _ backend.StateBackend = (*StateBackend)(nil)
 // Name implements backend.StateBackend: "hashmap".
 func (*StateBackend) Name() string { return Name }
 
-// CreateKeyedBackend implements backend.StateBackend with New.
+// CreateKeyedBackend implements backend.StateBackend with New, or NewIncremental if
+// f.Incremental.
 func (f *StateBackend) CreateKeyedBackend(ctx context.Context, opts backend.Options) (backend.Keyed, error) {
-	b, err := New(ctx, opts)
+	var b *Backend
+	var err error
+	if f.Incremental {
+		b, err = NewIncremental(ctx, opts, f.IncrementalOptions)
+	} else {
+		b, err = New(ctx, opts)
+	}
 	if err != nil {
 		return nil, err // never a typed nil inside the interface
 	}

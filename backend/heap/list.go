@@ -95,7 +95,7 @@ func (s *listState[E]) Get() ([]any, error) {
 
 // cell returns the list of k for writing, creating or copying it as needed.
 func (s *listState[E]) cell(kgIdx int, k *tkey) (*listCell[E], error) {
-	t := writable(s.b, s.tables, kgIdx)
+	t := writableKey(&s.stateBase, s.tables, kgIdx, k)
 	c, _ := t.get(k)
 	if c == nil || c.epoch != t.epoch {
 		var err error

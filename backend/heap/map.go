@@ -60,7 +60,7 @@ func (s *mapState) readCell(k *tkey) (*mapCell, error) {
 }
 
 func (s *mapState) cell(kgIdx int, k *tkey) (*mapCell, error) {
-	t := writable(s.b, s.tables, kgIdx)
+	t := writableKey(&s.stateBase, s.tables, kgIdx, k)
 	c, _ := t.get(k)
 	switch {
 	case c == nil:
@@ -138,7 +138,7 @@ func (s *mapState) remove(c *mapCell, k *tkey, ukk mkey, err error) error {
 	}
 	delete(c.m, ukk)
 	if len(c.m) == 0 {
-		writable(s.b, s.tables, s.b.kgIdx).del(k)
+		writableKey(&s.stateBase, s.tables, s.b.kgIdx, k).del(k)
 	}
 	return nil
 }

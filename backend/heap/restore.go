@@ -89,6 +89,7 @@ func (r *restored) write(w *snapshot.BlockBuilder, idx, kgIdx int, scratch []byt
 // block, or the whole-file checksum verified once the last block is read) fails New, which
 // drops the backend with them, and the restore falls back to an earlier checkpoint.
 func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
+	var used []*snapshot.KeyedStateHandle
 	for _, h := range opts.Restore {
 		if h.KeyGroupRange.Intersect(b.rng).Len() == 0 {
 			continue
@@ -99,31 +100,52 @@ func (b *Backend) restore(ctx context.Context, opts backend.Options) error {
 		if err := backend.CheckKeySerializer(b.opID, h.KeySerializer, b.keySer, opts.KeySerializerAliases); err != nil {
 			return err
 		}
-		targets := make([]*restored, len(h.States))
-		for i, m := range h.States {
-			t, ok := b.states[m.Name]
-			if !ok {
-				t = &restored{m: m, recs: make([][]rawRecord, b.rng.Len())}
-				b.states[m.Name] = t
-				b.order = append(b.order, m.Name)
-			} else if differs, err := backend.MergeRestored(b.opID, t.meta(), m); err != nil {
-				return err
-			} else if r := t.(*restored); differs && !slices.Contains(r.alt, m) {
-				r.alt = append(r.alt, m)
-			}
-			targets[i] = t.(*restored)
+		used = append(used, h)
+		var err error
+		if h.Incremental != nil && len(h.Incremental.Chain) > 0 {
+			err = b.restoreChain(ctx, opts.Reader, h.Incremental.Chain)
+		} else {
+			err = b.restoreHandle(ctx, opts.Reader, h, nil)
 		}
-		err := snapshot.ReadKeyGroups(ctx, opts.Reader, h, b.rng, func(kg int, rec *snapshot.Record) error {
-			t := targets[rec.State]
-			i := kg - b.rng.Start
-			t.recs[i] = append(t.recs[i], copyRecord(rec, h.File.Path))
-			return nil
-		})
 		if err != nil {
 			return fmt.Errorf("heap backend: restore operator %s: %w", b.opID, err)
 		}
 	}
+	if b.inc != nil && opts.Claim && len(used) == 1 && used[0].KeyGroupRange == b.rng &&
+		used[0].Incremental != nil && len(used[0].Incremental.Chain) > 0 {
+		// Claimed: the next checkpoint is a delta on the restored chain.
+		b.inc.confirmed = newChain(slices.Clone(used[0].Incremental.Chain))
+	}
 	return nil
+}
+
+// restoreHandle reads the records of h's key groups in b's range into restored states. keep,
+// if not nil, filters them (restoreChain); it sees tombstones, which are never kept.
+func (b *Backend) restoreHandle(ctx context.Context, r snapshot.Reader, h *snapshot.KeyedStateHandle,
+	keep func(t *restored, kg int, rec *snapshot.Record) bool) error {
+	targets := make([]*restored, len(h.States))
+	for i, m := range h.States {
+		t, ok := b.states[m.Name]
+		if !ok {
+			t = &restored{m: m, recs: make([][]rawRecord, b.rng.Len())}
+			b.states[m.Name] = t
+			b.order = append(b.order, m.Name)
+		} else if differs, err := backend.MergeRestored(b.opID, t.meta(), m); err != nil {
+			return err
+		} else if r := t.(*restored); differs && !slices.Contains(r.alt, m) {
+			r.alt = append(r.alt, m)
+		}
+		targets[i] = t.(*restored)
+	}
+	return snapshot.ReadKeyGroups(ctx, r, h, b.rng, func(kg int, rec *snapshot.Record) error {
+		t := targets[rec.State]
+		if keep != nil && !keep(t, kg, rec) || rec.Tombstone != snapshot.TombstoneNone {
+			return nil
+		}
+		i := kg - b.rng.Start
+		t.recs[i] = append(t.recs[i], copyRecord(rec, h.File.Path))
+		return nil
+	})
 }
 
 func copyRecord(r *snapshot.Record, file string) rawRecord {
@@ -165,6 +187,10 @@ func (b *Backend) register(spec backend.Spec, meta snapshot.StateMeta, r *restor
 		}
 	}
 	b.states[spec.Name] = t
+	if rw != nil || meta != r.m || len(r.alt) > 0 {
+		b.resetBase() // the chain's files hold the records as they were
+	}
+	b.track(spec.Name, t)
 	return t, nil
 }
 

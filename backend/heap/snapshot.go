@@ -30,6 +30,9 @@ func (b *Backend) Snapshot(checkpointID int64, opts backend.SnapshotOptions) (ba
 		s.metas = append(s.metas, t.meta())
 		s.states = append(s.states, t.freeze())
 	}
+	if b.inc != nil && !opts.Savepoint {
+		s.inc = b.beginIncremental(checkpointID)
+	}
 	return s, nil
 }
 
@@ -59,6 +62,8 @@ type asyncSnapshot struct {
 	running *atomic.Int32
 	// claimed is set by the first of Run and Release; the other then does nothing.
 	claimed atomic.Bool
+	// inc is set for an incremental checkpoint (chain.go).
+	inc *incSnap
 }
 
 // Release drops a snapshot that will not be run: its frozen tables may be modified in place
@@ -82,6 +87,11 @@ func (s *asyncSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*s
 		return nil, fmt.Errorf("heap backend: snapshot %d was released or already run", s.id)
 	}
 	defer s.end()
+	if s.inc != nil {
+		if sf, ok := out.(snapshot.SharedStreamFactory); ok {
+			return s.runIncremental(ctx, sf)
+		}
+	}
 	if s.empty() {
 		return nil, nil
 	}
@@ -106,9 +116,18 @@ func (s *asyncSnapshot) Run(ctx context.Context, out snapshot.StreamFactory) (*s
 	return h, err
 }
 
-// NotifyCheckpointComplete implements backend.Keyed: a hashmap snapshot shares nothing with
-// later ones, so there is nothing to do.
-func (b *Backend) NotifyCheckpointComplete(int64) error { return nil }
+// NotifyCheckpointComplete implements backend.Keyed. With incremental checkpoints, the next
+// deltas build on checkpoint id's chain (if its asynchronous phase finished here and no later
+// checkpoint was confirmed before it), and the changes it holds are forgotten. A full hashmap
+// snapshot shares nothing with later ones: there is nothing to do.
+func (b *Backend) NotifyCheckpointComplete(id int64) error {
+	if b.inc != nil && !b.closed {
+		b.inc.confirm(id)
+	}
+	return nil
+}
 
-// NotifyCheckpointAborted implements backend.Keyed; there is nothing to do.
+// NotifyCheckpointAborted implements backend.Keyed; there is nothing to do: the changes an
+// aborted incremental checkpoint held are written by the next one, since they are only
+// forgotten when a checkpoint holding them is confirmed.
 func (b *Backend) NotifyCheckpointAborted(int64) error { return nil }

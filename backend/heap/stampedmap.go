@@ -142,7 +142,7 @@ func (s *stampedWordMapState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int
 	if !change {
 		return checked, earliest
 	}
-	t := writable(s.b, s.tables, kg)
+	t := writableKey(&s.stateBase, s.tables, kg, k)
 	c.own(t.epoch)
 	var idx *wordIndex[ttlview.StampedWord]
 	if k.form == formU64 { // an 8-byte key in the void namespace: indexed

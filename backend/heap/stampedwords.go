@@ -57,7 +57,7 @@ func (s *stampedWordState) UpdateStampedWord(w uint64, at int64) error {
 	if err != nil {
 		return err
 	}
-	writable(s.b, s.tables, s.b.kgIdx).put(k, ttlview.StampedWord{W: w, At: at})
+	writableKey(&s.stateBase, s.tables, s.b.kgIdx, k).put(k, ttlview.StampedWord{W: w, At: at})
 	return nil
 }
 
@@ -115,7 +115,7 @@ func (s *stampedWordState) restore(kgIdx int, r *rawRecord) error {
 	}
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
-	writable(s.b, s.tables, kgIdx).put(&k, c)
+	writableKey(&s.stateBase, s.tables, kgIdx, &k).put(&k, c)
 	return nil
 }
 
@@ -128,10 +128,10 @@ func (s *stampedWordState) clean(kg int, k *tkey, x ttlview.Expiry) (int, int64)
 	expired, restamp, at := x.Judge(c.At)
 	switch {
 	case expired:
-		writable(s.b, s.tables, kg).del(k)
+		writableKey(&s.stateBase, s.tables, kg, k).del(k)
 		return 1, math.MaxInt64
 	case restamp:
-		writable(s.b, s.tables, kg).put(k, ttlview.StampedWord{W: c.W, At: at})
+		writableKey(&s.stateBase, s.tables, kg, k).put(k, ttlview.StampedWord{W: c.W, At: at})
 	}
 	return 1, at
 }

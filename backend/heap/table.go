@@ -308,7 +308,7 @@ func clearKey[C any](s *stateBase, ts []*kgTable[C]) error {
 	if _, ok := readable(s.b, ts, s.b.kgIdx).get(k); !ok {
 		return nil
 	}
-	writable(s.b, ts, s.b.kgIdx).del(k)
+	writableKey(s, ts, s.b.kgIdx, k).del(k)
 	return nil
 }
 

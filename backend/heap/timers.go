@@ -38,11 +38,13 @@ func (b *Backend) CreateTimerQueue(name string) (backend.TimerQueue, error) {
 			}
 		}
 		b.states[name] = q
+		b.track(name, q)
 		return q, nil
 	}
 	q := b.newTimerQueue(meta)
 	b.states[name] = q
 	b.order = append(b.order, name)
+	b.track(name, q)
 	return q, nil
 }
 
@@ -56,6 +58,15 @@ type timerQueue struct {
 	b *Backend
 	m snapshot.StateMeta
 	q *timerheap.Queue
+	d *dirtyLog // see stateBase.d
+}
+
+// mark records a change of key group index i in the dirty log, if any.
+func (q *timerQueue) mark(i int, changed bool) bool {
+	if changed && q.d != nil {
+		q.d.markKeyGroup(i)
+	}
+	return changed
 }
 
 func (q *timerQueue) index(kg int) (int, error) {
@@ -71,7 +82,7 @@ func (q *timerQueue) Add(kg int, t backend.Timer) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return q.q.Add(i, timerheap.Timer(t)), nil
+	return q.mark(i, q.q.Add(i, timerheap.Timer(t))), nil
 }
 
 // Remove implements backend.TimerQueue.
@@ -80,7 +91,7 @@ func (q *timerQueue) Remove(kg int, t backend.Timer) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return q.q.Remove(i, timerheap.Timer(t)), nil
+	return q.mark(i, q.q.Remove(i, timerheap.Timer(t))), nil
 }
 
 // Peek implements backend.TimerQueue.
@@ -92,6 +103,7 @@ func (q *timerQueue) Peek() (backend.Timer, bool, error) {
 // Poll implements backend.TimerQueue.
 func (q *timerQueue) Poll() (backend.Timer, int, bool, error) {
 	t, i, ok := q.q.Poll()
+	q.mark(i, ok)
 	return backend.Timer(t), q.b.rng.Start + i, ok, nil
 }
 

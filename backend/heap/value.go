@@ -69,7 +69,7 @@ func (s *valueState) copyOut(k *tkey, c valueCell) (any, int64, bool, error) {
 	if err != nil {
 		return nil, 0, false, s.copyErr(err)
 	}
-	writable(s.b, s.tables, s.b.kgIdx).put(k, valueCell{v: v, at: c.at})
+	writableKey(&s.stateBase, s.tables, s.b.kgIdx, k).put(k, valueCell{v: v, at: c.at})
 	return v, c.at, true, nil
 }
 
@@ -98,7 +98,7 @@ func (s *valueState) UpdateStamped(v any, at int64) error {
 	if err != nil {
 		return err
 	}
-	writable(s.b, s.tables, s.b.kgIdx).put(k, valueCell{v: v, at: at})
+	writableKey(&s.stateBase, s.tables, s.b.kgIdx, k).put(k, valueCell{v: v, at: at})
 	return nil
 }
 
@@ -124,7 +124,7 @@ func (s *valueState) restore(kgIdx int, r *rawRecord) error {
 	}
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
-	writable(s.b, s.tables, kgIdx).put(&k, c)
+	writableKey(&s.stateBase, s.tables, kgIdx, &k).put(&k, c)
 	return nil
 }
 

@@ -165,7 +165,7 @@ func (s *wordMaps[V]) writableCell() (c wordMapCell[V], t *kgTable[wordMapCell[V
 	if k, err = s.mapKey(); err != nil {
 		return c, nil, nil, err
 	}
-	t = writable(s.b, s.tables, s.b.kgIdx)
+	t = writableKey(&s.stateBase, s.tables, s.b.kgIdx, k)
 	c, _ = t.get(k)
 	c.own(t.epoch)
 	return c, t, k, nil
@@ -288,7 +288,7 @@ func (s *wordMaps[V]) restoreEntry(kgIdx int, r *rawRecord, v V) error {
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
 	ukw := s.spec.UserKeyWord.KeyWord(uk)
-	t := writable(s.b, s.tables, kgIdx)
+	t := writableKey(&s.stateBase, s.tables, kgIdx, &k)
 	c, _ := t.get(&k)
 	c.own(t.epoch)
 	c.put(ukw, v)

@@ -44,7 +44,7 @@ func (s *wordState) UpdateWord(w uint64) error {
 	if err != nil {
 		return err
 	}
-	writable(s.b, s.tables, s.b.kgIdx).put(k, w)
+	writableKey(&s.stateBase, s.tables, s.b.kgIdx, k).put(k, w)
 	return nil
 }
 
@@ -75,7 +75,7 @@ func (s *wordState) restore(kgIdx int, r *rawRecord) error {
 	}
 	var k tkey
 	k.setKey(r.key, r.ns, new([]byte))
-	writable(s.b, s.tables, kgIdx).put(&k, w)
+	writableKey(&s.stateBase, s.tables, kgIdx, &k).put(&k, w)
 	return nil
 }
 

@@ -2,10 +2,12 @@ package lsm_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/streamstate/streamstate/backend"
@@ -268,4 +270,40 @@ func TestTimersInterop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHashmapChainRefused: an incremental checkpoint of the hashmap backend (a chain) given to
+// the lsm backend fails naming the fix, wrapping snapshot.ErrNotFull, not ErrCorrupt, so that
+// a restore does not fall back past it to an older checkpoint as if it were damaged.
+func TestHashmapChainRefused(t *testing.T) {
+	ctx := context.Background()
+	j := newJob(t, 1)
+	opts := backend.Options{OperatorID: "op", MaxParallelism: maxP, KeyGroupRange: keygroup.Range{Start: 0, End: maxP - 1},
+		KeySerializerID: serde.Int64{}.ID()}
+	hb, err := heap.NewIncremental(ctx, opts, heap.IncrementalOptions{})
+	must(t, err)
+	defer hb.Close()
+	fillAll(t, openOn(t, hb), 10)
+	p, err := j.cps.Begin(1)
+	must(t, err)
+	snap, err := hb.Snapshot(1, backend.SnapshotOptions{})
+	must(t, err)
+	h, err := snap.Run(ctx, p)
+	must(t, err)
+	if h.Incremental == nil || h.Incremental.Backend != snapshot.HashmapChainBackend {
+		t.Fatalf("hashmap incremental handle = %+v, want a chain", h.Incremental)
+	}
+	must(t, p.Complete(ctx, &snapshot.Metadata{Operators: []*snapshot.OperatorState{{ID: "op", Parallelism: 1,
+		MaxParallelism: maxP, Keyed: []*snapshot.KeyedStateHandle{h}}}}))
+	ro := opts
+	ro.Restore, ro.Reader = []*snapshot.KeyedStateHandle{h}, j.cps.Reader()
+	_, err = lsm.New(ctx, lsm.Options{Options: ro, Dir: t.TempDir(), Incremental: true})
+	if !errors.Is(err, snapshot.ErrNotFull) || errors.Is(err, snapshot.ErrCorrupt) || !strings.Contains(err.Error(), "state.backend.type: hashmap") {
+		t.Fatalf("lsm restore of a hashmap chain: %v; want ErrNotFull naming state.backend.type: hashmap", err)
+	}
+}
+
+// openOn registers the interop states on an existing backend.
+func openOn(t *testing.T, b backend.Keyed) []*subtask {
+	return openSubtasks(t, func(*testing.T, backend.Options) backend.Keyed { return b }, 1, nil, nil)
 }

@@ -267,6 +267,11 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*snapshot.KeyedSt
 }
 
 func (b *Backend) checkHandleBackend(h *snapshot.KeyedStateHandle) error {
+	if h.Incremental.Backend == snapshot.HashmapChainBackend {
+		// Not damage: a restore must not fall back past it to an older checkpoint.
+		return fmt.Errorf("lsm backend: restore operator %s: %w: it is an incremental checkpoint of the hashmap backend; restore it with state.backend.type: hashmap, or take a savepoint (canonical) to change backends",
+			b.opID, snapshot.ErrNotFull)
+	}
 	if h.Incremental.Backend != HandleBackend {
 		return &snapshot.FileError{Path: manifestName(h.Incremental), Err: snapshot.ErrCorrupt,
 			Detail: fmt.Sprintf("incremental handle of backend %q; this build reads %q", h.Incremental.Backend, HandleBackend)}

@@ -16,3 +16,6 @@ func ReadKeyGroupsChunked(ctx context.Context, r Reader, h *KeyedStateHandle, rn
 	defer kr.Close()
 	return readAll(kr, fn)
 }
+
+// BlockPayload returns a copy of the records b holds, unsealed.
+func BlockPayload(b *BlockBuilder) []byte { return append([]byte(nil), b.payload...) }

@@ -207,6 +207,10 @@ type Record struct {
 	UserKey   []byte
 	Value     []byte
 	List      [][]byte
+	// Tombstone, in a delta of a hashmap chain (KeyedStateHandle.Delta), marks a tombstone:
+	// it removes the (key, namespace) of State, or all its records of the key group, from
+	// what the chain's earlier handles hold. TombstoneNone for every other record.
+	Tombstone Tombstone
 }
 
 // Reader reads byte ranges of a snapshot's files, by the relative paths of the metadata. It
@@ -292,11 +296,16 @@ func openBlock(p string, kg int, blk []byte, buf *[]byte) ([]byte, error) {
 	return nil, Corrupt(p, "block of key group %d has unknown compression %d", kg, body[0])
 }
 
-func decodeRecord(b []byte, states []StateMeta, r *Record) ([]byte, error) {
+// decodeRecord decodes the next record of a block; a delta's (chain.go) may be a tombstone.
+func decodeRecord(b []byte, states []StateMeta, delta bool, r *Record) ([]byte, error) {
 	idx, b, err := readUvarint(b)
 	if err != nil {
 		return nil, err
 	}
+	if delta && idx >= uint64(len(states)) {
+		return decodeTombstone(b, states, idx, r)
+	}
+	r.Tombstone = TombstoneNone
 	if idx >= uint64(len(states)) {
 		return nil, fmt.Errorf("record names state %d of %d", idx, len(states))
 	}

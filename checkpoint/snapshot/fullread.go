@@ -188,7 +188,7 @@ func (kr *KeyGroupReader) Records(fn func(rec *Record) error) error {
 	payload := kr.block
 	var err error
 	for len(payload) > 0 {
-		if payload, err = decodeRecord(payload, kr.h.States, &kr.rec); err != nil {
+		if payload, err = decodeRecord(payload, kr.h.States, kr.h.Delta, &kr.rec); err != nil {
 			return Corrupt(kr.h.File.Path, "key group %d: %v", kr.kg-1, err)
 		}
 		if err := fn(&kr.rec); err != nil {

@@ -53,6 +53,11 @@ func FuzzDecodeMetadata(f *testing.F) {
 	}
 	f.Add(good, false, false)
 	f.Add(good[16:], true, false)
+	chain, err := snapshot.EncodeMetadata(chainMetadata()) // a hashmap incremental chain
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(chain[16:], true, false)
 	f.Add(good[:20], false, false)
 	f.Add([]byte{}, false, false)
 	f.Add([]byte("STRMSTMD\x00\x00\x00\x01\x00\x00\x00\x00"), false, false)

@@ -38,6 +38,13 @@ type IncrementalHandle struct {
 	// every file is the savepoint's own, under its directory, none shared with a checkpoint.
 	// Optional: false for checkpoints and for handles written before it existed.
 	Savepoint bool `json:"savepoint,omitempty"`
+	// Chain, if set, makes this an incremental handle of the hashmap backend (Backend
+	// "hashmap/..."): Shared, Private and Extra are then empty, and the state is the chain's
+	// handles applied in order: a base in the canonical full format, then deltas (Delta set)
+	// whose records replace and whose tombstones remove what the handles before them hold.
+	// Every element covers the handle's key-group range and lives under shared/, so later
+	// checkpoints reference the same files (see chain.go). Optional: absent elsewhere.
+	Chain []*KeyedStateHandle `json:"chain,omitempty"`
 }
 
 // IncrementalFile is one database file of an incremental handle: its name in the database
@@ -100,9 +107,12 @@ func (h *IncrementalHandle) validate() error {
 
 // files returns the references of every file of the handle.
 func (h *IncrementalHandle) files() []FileRef {
-	out := make([]FileRef, 0, len(h.Shared)+len(h.Private)+1)
+	out := make([]FileRef, 0, len(h.Shared)+len(h.Private)+len(h.Chain)+1)
 	if h.Extra != nil {
 		out = append(out, h.Extra.File)
+	}
+	for _, c := range h.Chain {
+		out = append(out, c.File)
 	}
 	for _, f := range h.Shared {
 		out = append(out, f.Ref())

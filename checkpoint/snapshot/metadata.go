@@ -198,6 +198,11 @@ type KeyedStateHandle struct {
 	// phase, absent while it had none: a restore starts its clock there, so that event-time
 	// TTL judges the restored entries as the snapshot did (backend.Clock.Restore).
 	TTLWatermark *int64 `json:"ttlWatermark,omitempty"`
+	// Delta marks a delta of a hashmap incremental chain (IncrementalHandle.Chain): its
+	// blocks hold, besides records, tombstones (Record.Tombstone) that remove what earlier
+	// handles of the chain hold. Only a chain element may be a delta; a restore applies it on
+	// top of the elements before it. Optional: false everywhere else.
+	Delta bool `json:"delta,omitempty"`
 }
 
 // EncodeMetadata returns the bytes of a _metadata file: magic, version, CRC-32C of the body,
@@ -280,6 +285,9 @@ func (m *Metadata) validate() error {
 			if h == nil {
 				return fmt.Errorf("operator %q: null keyed handle", o.ID)
 			}
+			if h.Delta {
+				return fmt.Errorf("operator %q keyed handle %d: a delta outside an incremental chain", o.ID, i)
+			}
 			if err := h.validate(o.MaxParallelism); err != nil {
 				return fmt.Errorf("operator %q keyed handle %d: %v", o.ID, i, err)
 			}
@@ -326,6 +334,9 @@ func (h *KeyedStateHandle) validate(maxP int) error {
 			return fmt.Errorf("incremental handle with a full snapshot's file or blocks")
 		}
 		if err := h.Incremental.validate(); err != nil {
+			return err
+		}
+		if err := h.Incremental.validateChain(r, maxP); err != nil {
 			return err
 		}
 		if x := h.Incremental.Extra; x != nil {

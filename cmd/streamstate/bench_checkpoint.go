@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
@@ -47,7 +46,7 @@ import (
 // fair comparison, not a write to the page cache.
 type benchCheckpointCmd struct {
 	Backend       string  `default:"lsm" help:"State backend to measure: ${backends}."`
-	Incremental   bool    `help:"Incremental checkpoints (lsm only): upload only the files the last completed checkpoint does not reference."`
+	Incremental   bool    `help:"Incremental checkpoints: lsm uploads only the files the last completed checkpoint does not reference, hashmap writes only the changes since it (a delta on its chain). Adds a full checkpoint of the same state and the restore times of both."`
 	Keys          int     `default:"1000000" help:"Number of keys loaded before the first checkpoint."`
 	ValueSize     int     `default:"100" help:"Bytes of every value."`
 	ChangePercent float64 `default:"1" name:"change-percent" help:"Percentage of --keys updated before each checkpoint (keys picked at random)."`
@@ -65,8 +64,8 @@ func (c *benchCheckpointCmd) Validate() error {
 	var errs []error
 	if b, err := canonicalBackend(c.Backend); err != nil {
 		errs = append(errs, fmt.Errorf("--backend: %w", err))
-	} else if c.Backend = b; c.Incremental && c.Backend != lsm.Name {
-		errs = append(errs, fmt.Errorf("--incremental: the %s backend only takes full checkpoints; incremental checkpoints need --backend %s", c.Backend, lsm.Name))
+	} else {
+		c.Backend = b
 	}
 	if c.Keys < 1 {
 		errs = append(errs, fmt.Errorf("--keys must be at least 1, got %d", c.Keys))
@@ -83,8 +82,8 @@ func (c *benchCheckpointCmd) Validate() error {
 	if c.AfterRestore && !c.Incremental {
 		errs = append(errs, fmt.Errorf("--after-restore compares the first incremental checkpoint after a claim and a no-claim restore; add --incremental"))
 	}
-	if c.Retained < 1 {
-		errs = append(errs, fmt.Errorf("--retained must be at least 1, got %d", c.Retained))
+	if c.Retained < 1 || c.Incremental && !c.AfterRestore && c.Retained < 2 {
+		errs = append(errs, fmt.Errorf("--retained must be at least 1 (2 with --incremental without --after-restore: its last checkpoint is restored after a full one), got %d", c.Retained))
 	}
 	return errors.Join(errs...)
 }
@@ -111,6 +110,12 @@ type benchCheckpointResult struct {
 	// MBPerS is the checkpoint's write speed: BytesWritten (10^6 bytes) over AsyncMs plus
 	// CompleteMs.
 	MBPerS float64 `json:"mb_per_s"`
+	// Chain is the number of handles of a hashmap incremental checkpoint's chain: 1 for a
+	// base, 1 + n for a base and n deltas; absent for other checkpoints.
+	Chain int `json:"chain,omitempty"`
+	// Full marks the full checkpoint an --incremental run takes last, of the same state, as
+	// the same run's baseline.
+	Full bool `json:"full,omitempty"`
 	// BaselineMBPerS is the disk baseline's speed right after this checkpoint: the same
 	// number of bytes written to a new file in 1 MiB writes, the file and its directory
 	// fsynced. Absent (0) unless the storage is file:// and --baseline is on.
@@ -223,7 +228,7 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 			}
 		}
 		id++
-		r, err := c.checkpointOnce(ctx, be, cps, st, id)
+		r, err := c.checkpointOnce(ctx, be, cps, st, id, backend.SnapshotOptions{})
 		if err != nil {
 			return fmt.Errorf("checkpoint %d: %w", id, err)
 		}
@@ -269,10 +274,15 @@ func (c *benchCheckpointCmd) Run(e *env) (err error) {
 		}
 		results = append(results, more...)
 	}
-	if c.JSON {
-		return nil
+	// An --incremental run ends with a full checkpoint and the restore times (compareFull),
+	// unless --after-restore measured restores instead.
+	if !c.Incremental || c.AfterRestore {
+		if c.JSON {
+			return nil
+		}
+		return writeCheckpointTable(e.Out, results)
 	}
-	return writeCheckpointTable(e.Out, results)
+	return c.compareFull(ctx, e, be, cps, st, id, results)
 }
 
 func (c *benchCheckpointCmd) mode() string {
@@ -284,7 +294,7 @@ func (c *benchCheckpointCmd) mode() string {
 
 // newBackend creates the measured backend, owning all key groups.
 func (c *benchCheckpointCmd) newBackend(ctx context.Context) (backend.Keyed, error) {
-	return newBackend(ctx, c.Backend, c.Incremental && c.Backend == lsm.Name, c.backendOptions())
+	return newBackend(ctx, c.Backend, c.Incremental, c.backendOptions())
 }
 
 // backendOptions are the options of the measured backend: all key groups, int64 keys.
@@ -302,7 +312,7 @@ func (c *benchCheckpointCmd) backendOptions() backend.Options {
 // metadata, and the completion notification; on error the checkpoint is aborted and the
 // backend told so.
 func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be backend.Keyed, cps *checkpoint.Checkpoints,
-	st *countingStorage, id int64) (benchCheckpointResult, error) {
+	st *countingStorage, id int64, opts backend.SnapshotOptions) (benchCheckpointResult, error) {
 	r := benchCheckpointResult{Backend: c.Backend, Incremental: c.Incremental, Checkpoint: id}
 	p, err := cps.Begin(id)
 	if err != nil {
@@ -310,6 +320,7 @@ func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be backend.Keye
 	}
 	bytes0, objects0 := st.bytes.Load(), st.objects.Load()
 	res, err := backend.SnapshotOperator(ctx, id, []backend.Keyed{be}, p, backend.SnapshotOperatorOptions{
+		Snapshot: opts,
 		Metadata: func(keyed []*snapshot.KeyedStateHandle) *snapshot.Metadata {
 			return &snapshot.Metadata{Operators: []*snapshot.OperatorState{{
 				ID: benchCheckpointJob, Parallelism: 1, MaxParallelism: bench.MaxParallelism, Keyed: keyed,
@@ -322,6 +333,9 @@ func (c *benchCheckpointCmd) checkpointOnce(ctx context.Context, be backend.Keye
 	r.SyncMs, r.AsyncMs, r.CompleteMs = benchMs(res.Sync), benchMs(res.Async), benchMs(res.Complete)
 	r.BytesWritten, r.Objects = st.bytes.Load()-bytes0, st.objects.Load()-objects0
 	r.MBPerS = mbPerS(r.BytesWritten, res.Async+res.Complete)
+	if h := res.Handles[0]; h != nil && h.Incremental != nil {
+		r.Chain = len(h.Incremental.Chain)
+	}
 	return r, nil
 }
 
@@ -399,7 +413,7 @@ func fsyncedWrite(dir string, n int64) (time.Duration, error) {
 
 func writeCheckpointTable(out io.Writer, rs []benchCheckpointResult) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "checkpoint\tchanged\tsync ms\tasync ms\tcomplete ms\tbytes written\tobjects\tMB/s\tfsync'd disk MB/s\t\n")
+	fmt.Fprintf(tw, "checkpoint\tchanged\tkind\tsync ms\tasync ms\tcomplete ms\tbytes written\tobjects\tMB/s\tfsync'd disk MB/s\t\n")
 	for _, r := range rs {
 		baseline := "-"
 		if r.BaselineMBPerS > 0 {
@@ -413,7 +427,7 @@ func writeCheckpointTable(out io.Writer, rs []benchCheckpointResult) error {
 		default:
 			id = fmt.Sprintf("%s after a %s restore (%.0f ms)", id, r.AfterRestore, r.RestoreMs)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%.1f\t%d\t%d\t%.1f\t%s\t\n", id, r.Changed, r.SyncMs, r.AsyncMs, r.CompleteMs, r.BytesWritten, r.Objects, r.MBPerS, baseline)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%.2f\t%.1f\t%.1f\t%d\t%d\t%.1f\t%s\t\n", id, r.Changed, r.kind(), r.SyncMs, r.AsyncMs, r.CompleteMs, r.BytesWritten, r.Objects, r.MBPerS, baseline)
 	}
 	return tw.Flush()
 }

@@ -101,7 +101,7 @@ func (c *benchCheckpointCmd) changeAndCheckpoint(ctx context.Context, be backend
 			return benchCheckpointResult{}, err
 		}
 	}
-	r, err := c.checkpointOnce(ctx, be, cps, st, id)
+	r, err := c.checkpointOnce(ctx, be, cps, st, id, backend.SnapshotOptions{})
 	r.Keys, r.Changed = c.Keys, n
 	return r, err
 }

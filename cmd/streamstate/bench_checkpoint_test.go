@@ -11,13 +11,28 @@ import (
 )
 
 func decodeCheckpointLines(t *testing.T, out string) []benchCheckpointResult {
+	rs, _ := decodeCheckpointSummary(t, out)
+	return rs
+}
+
+// decodeCheckpointSummary decodes --json output: the checkpoints' lines, and the summary
+// line of an --incremental run (nil without one).
+func decodeCheckpointSummary(t *testing.T, out string) ([]benchCheckpointResult, *benchCheckpointSummary) {
 	t.Helper()
 	var rs []benchCheckpointResult
+	var sum *benchCheckpointSummary
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		var raw map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &raw); err != nil {
 			t.Fatalf("line %q is not a JSON object: %v", sc.Text(), err)
+		}
+		if _, ok := raw["increments"]; ok {
+			sum = new(benchCheckpointSummary)
+			if err := json.Unmarshal(sc.Bytes(), sum); err != nil {
+				t.Fatalf("line %q: %v", sc.Text(), err)
+			}
+			continue
 		}
 		for _, f := range []string{"backend", "incremental", "checkpoint", "sync_ms", "async_ms", "bytes_written", "keys", "changed"} {
 			if _, ok := raw[f]; !ok {
@@ -30,14 +45,14 @@ func decodeCheckpointLines(t *testing.T, out string) []benchCheckpointResult {
 		}
 		rs = append(rs, r)
 	}
-	return rs
+	return rs, sum
 }
 
 func TestBenchCheckpointJSON(t *testing.T) {
 	for _, tc := range []struct {
 		backend     string
 		incremental bool
-	}{{"hashmap", false}, {"lsm", false}, {"lsm", true}} {
+	}{{"hashmap", false}, {"hashmap", true}, {"lsm", false}, {"lsm", true}} {
 		args := []string{"bench", "checkpoint", "--backend", tc.backend, "--keys", "2000", "--change-percent", "5", "--checkpoints", "3", "--json"}
 		if tc.incremental {
 			args = append(args, "--incremental")
@@ -46,7 +61,18 @@ func TestBenchCheckpointJSON(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
-		rs := decodeCheckpointLines(t, out)
+		rs, sum := decodeCheckpointSummary(t, out)
+		if tc.incremental {
+			// Then the full checkpoint of the same state, and the summary.
+			if len(rs) != 4 || !rs[3].Full || rs[3].Checkpoint != 4 || sum == nil {
+				t.Fatalf("%v: want 3 incremental checkpoints, a full one and a summary, got:\n%s", args, out)
+			}
+			if sum.Increments != 2 || sum.FullBytes != rs[3].BytesWritten || !(sum.BytesRatio > 0 && sum.BytesRatio < 0.5) ||
+				sum.RestoreLastMs <= 0 || sum.RestoreFullMs <= 0 {
+				t.Errorf("%v: summary %+v: want 2 increments of less than half the full checkpoint's bytes, and restore times", args, sum)
+			}
+			rs = rs[:3]
+		}
 		if len(rs) != 3 {
 			t.Fatalf("%v: want 3 lines, got:\n%s", args, out)
 		}
@@ -66,6 +92,9 @@ func TestBenchCheckpointJSON(t *testing.T) {
 		// incremental one uploads only the flushed changes (and the private files).
 		if !tc.incremental && rs[1].BytesWritten < 2000*100 {
 			t.Errorf("%v: full checkpoint 2 wrote %d bytes, less than the state", args, rs[1].BytesWritten)
+		}
+		if tc.incremental && tc.backend == "hashmap" && (rs[0].Chain != 1 || rs[1].Chain != 2 || rs[2].Chain != 3) {
+			t.Errorf("%v: chains of %d, %d, %d handles, want a base and then one delta more each time", args, rs[0].Chain, rs[1].Chain, rs[2].Chain)
 		}
 		if tc.incremental && rs[1].BytesWritten*2 > rs[0].BytesWritten {
 			t.Errorf("%v: incremental checkpoint 2 wrote %d bytes, the first %d: want less than half", args, rs[1].BytesWritten, rs[0].BytesWritten)
@@ -106,26 +135,32 @@ func TestBenchCheckpointStorage(t *testing.T) {
 }
 
 func TestBenchCheckpointTable(t *testing.T) {
-	out, _, err := runCLI(t, "bench", "checkpoint", "--backend", "lsm", "--incremental", "--keys", "300", "--checkpoints", "2")
+	out, _, err := runCLI(t, "bench", "checkpoint", "--backend", "hashmap", "--incremental", "--keys", "300", "--checkpoints", "2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	// Header, column names, two checkpoints.
-	if len(lines) != 4 || !strings.Contains(lines[0], "incremental") || !strings.Contains(lines[1], "bytes written") {
+	// Header, column names, two checkpoints, the full one, two summary lines.
+	if len(lines) != 7 || !strings.Contains(lines[0], "incremental") || !strings.Contains(lines[1], "bytes written") {
 		t.Fatalf("unexpected table:\n%s", out)
 	}
-	if f := strings.Fields(lines[3]); f[0] != "2" || f[1] != "3" {
-		t.Errorf("row %q: want checkpoint 2 with 3 changed keys", lines[3])
+	if f := strings.Fields(lines[3]); f[0] != "2" || f[1] != "3" || f[2] != "delta" {
+		t.Errorf("row %q: want checkpoint 2, a delta, with 3 changed keys", lines[3])
+	}
+	if f := strings.Fields(lines[4]); f[0] != "3" || f[2] != "full" {
+		t.Errorf("row %q: want checkpoint 3, full", lines[4])
+	}
+	if !strings.Contains(lines[5], "of the full checkpoint's") || !strings.Contains(lines[6], "restore of checkpoint 2 (delta 1)") {
+		t.Errorf("summary lines:\n%s\n%s", lines[5], lines[6])
 	}
 }
 
 func TestBenchCheckpointValidate(t *testing.T) {
-	_, _, err := runCLI(t, "bench", "checkpoint", "--backend", "hashmap", "--incremental", "--keys", "0", "--change-percent", "150", "--checkpoints", "0")
+	_, _, err := runCLI(t, "bench", "checkpoint", "--backend", "hashmap", "--incremental", "--retained", "1", "--keys", "0", "--change-percent", "150", "--checkpoints", "0")
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"--incremental", "--keys", "--change-percent", "--checkpoints"} {
+	for _, want := range []string{"--retained", "--keys", "--change-percent", "--checkpoints"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}

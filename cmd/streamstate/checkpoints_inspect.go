@@ -74,6 +74,19 @@ func printMetadata(out io.Writer, root string, t ckTarget, m *snapshot.Metadata)
 			}
 			incremental++
 			ih := h.Incremental
+			if len(ih.Chain) > 0 {
+				fmt.Fprintf(out, "    incremental (%s): a base and %d delta%s\n", ih.Backend, len(ih.Chain)-1, plural(len(ih.Chain)-1))
+				tw := newTable(out)
+				for j, c := range ih.Chain {
+					kind := "base"
+					if c.Delta {
+						kind = fmt.Sprintf("delta %d", j)
+					}
+					fmt.Fprintf(tw, "      %s\t%s\t%s\t%d key-group blocks\n", kind, formatBytes(c.File.Size), c.File.Path, len(c.Blocks))
+				}
+				_ = tw.Flush()
+				continue
+			}
 			fmt.Fprintf(out, "    incremental (%s): %d shared file%s (%s), %d private file%s (%s)\n", ih.Backend,
 				len(ih.Shared), plural(len(ih.Shared)), formatBytes(incrementalSize(ih.Shared)),
 				len(ih.Private), plural(len(ih.Private)), formatBytes(incrementalSize(ih.Private)))

@@ -8,7 +8,7 @@
 //	streamstate checkpoints list|inspect|validate ./checkpoints
 //	streamstate demo                      # the state API alone: checkpoint, rescale, verify
 //	streamstate bench state --backend lsm # state micro-benchmark against raw Pebble
-//	streamstate bench checkpoint --backend lsm --incremental --keys 1000000 --change-percent 1
+//	streamstate bench checkpoint --backend hashmap --incremental --keys 1000000 --checkpoints 11
 //	streamstate bench nexmark --query q5 --intervals 0,10s,1s --rounds 3
 //	streamstate bench state --ttl 1h     # the cost of state TTL, against the same backend without
 //	streamstate bench ttl --rate 20000 --ttl 3s --duration 63s  # TTL state levels off?

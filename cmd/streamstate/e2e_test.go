@@ -264,7 +264,7 @@ func TestE2EKillAndResume(t *testing.T) {
 	for _, c := range []struct {
 		backend     string
 		incremental bool
-	}{{"hashmap", false}, {"lsm", false}, {"lsm", true}} {
+	}{{"hashmap", false}, {"hashmap", true}, {"lsm", false}, {"lsm", true}} {
 		name := c.backend
 		if c.incremental {
 			name += "-incremental"

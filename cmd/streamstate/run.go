@@ -22,8 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/streamstate/streamstate/backend"
-	"github.com/streamstate/streamstate/backend/heap"
-	"github.com/streamstate/streamstate/backend/lsm"
 	"github.com/streamstate/streamstate/checkpoint"
 	"github.com/streamstate/streamstate/checkpoint/blobstore"
 	"github.com/streamstate/streamstate/checkpoint/snapshot"
@@ -41,7 +39,7 @@ type runCmd struct {
 	Backend     string            `help:"State backend (state.backend.type): ${backends}. Default lsm."`
 	Checkpoints string            `help:"Checkpoint storage URL (state.checkpoints.dir): file://DIR, s3://bucket/prefix?..., or jobmanager. Default file://./checkpoints."`
 	Interval    string            `help:"Checkpoint interval (execution.checkpointing.interval), e.g. '10 s'; 0 disables. Default 10 s."`
-	Incremental bool              `help:"Incremental checkpoints (state.backend.incremental; lsm only)."`
+	Incremental bool              `help:"Incremental checkpoints (state.backend.incremental): lsm uploads new database files, hashmap writes deltas of what changed."`
 	JobID       string            `name:"job-id" help:"Job id: checkpoints go to <checkpoints>/<job-id>/. Default: the job's name."`
 
 	Resume                bool   `help:"Resume from the latest complete checkpoint of the job, if there is one (falls back past corrupt ones; fails if it has some but none can be read)."`
@@ -136,9 +134,6 @@ func (c *runCmd) configuration() (*config.Config, error) {
 		if _, ok := kv[k]; !ok && !(k == config.KeyCheckpointsDir && kv[config.KeyCheckpointStorage] == "jobmanager") {
 			kv[k] = v
 		}
-	}
-	if b, _ := config.BackendName(kv[config.KeyBackend]); c.Incremental && b == heap.Name {
-		return nil, fmt.Errorf("--incremental: the %s backend takes full checkpoints only; use --backend %s, or drop --incremental", heap.Name, lsm.Name)
 	}
 	return config.Parse(kv)
 }
@@ -317,7 +312,7 @@ func (c *runCmd) Run(e *env) (err error) {
 }
 
 func incrementalNote(cfg *config.Config) string {
-	if cfg.Incremental && cfg.Backend == lsm.Name {
+	if cfg.Incremental {
 		return " (incremental)"
 	}
 	return ""

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streamstate/streamstate/checkpoint/snapshot"
 )
 
 // End-to-end tests of job control: signals from the first instant of a run, `streamstate
@@ -303,25 +305,53 @@ func TestE2ESavepointRefusesNonJob(t *testing.T) {
 	alive("open runtime directory")
 }
 
-// TestRunRejectsHashmapIncremental: --incremental with the hashmap backend is an error naming
-// the flag and the fix, not silently full checkpoints.
-func TestRunRejectsHashmapIncremental(t *testing.T) {
+// TestRunHashmapIncremental: --incremental with the hashmap backend takes incremental
+// checkpoints: the completed checkpoints' keyed handles are chains whose files live under
+// shared/, and later ones are deltas on a base.
+func TestRunHashmapIncremental(t *testing.T) {
 	dir := t.TempDir()
-	for _, args := range [][]string{
-		{"--backend", "hashmap", "--incremental"},
-		{"-D", "state.backend.type=heap", "--incremental"},
-	} {
-		var out strings.Builder
-		err := run(context.Background(), append([]string{"run", "fraud", "--events", "10", "--progress", "0",
-			"--checkpoints", e2eURL(dir, "chk"), "--output", filepath.Join(dir, "out")}, args...), &out, io.Discard)
-		if err == nil {
-			t.Fatalf("%v: no error; stdout:\n%s", args, out.String())
+	chk := filepath.Join(dir, "chk")
+	var out strings.Builder
+	err := run(context.Background(), []string{"run", "fraud", "--events", "20000", "--rate", "20000", "--progress", "0",
+		"--interval", "100ms", "--backend", "hashmap", "--incremental", "-D", "state.checkpoints.num-retained=3",
+		"--checkpoints", e2eURL(dir, "chk"), "--output", filepath.Join(dir, "out")}, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	mds, _ := filepath.Glob(filepath.Join(chk, "*", "chk-*", snapshot.MetadataName))
+	chains, deltas := 0, 0
+	for _, p := range mds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, w := range []string{"--incremental", "--backend lsm", "drop --incremental"} {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%v: the error lacks %q: %v", args, w, err)
+		m, err := snapshot.DecodeMetadata(p, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range m.Operators {
+			for _, h := range o.Keyed {
+				if h.Incremental == nil || h.Incremental.Backend != snapshot.HashmapChainBackend {
+					t.Errorf("%s: keyed handle of operator %s is not a hashmap chain", p, o.ID)
+					continue
+				}
+				chains++
+				deltas += len(h.Incremental.Chain) - 1
 			}
 		}
+	}
+	if len(mds) == 0 || chains == 0 || deltas == 0 {
+		t.Fatalf("%d checkpoints, %d chains, %d deltas: want chains with deltas\nstdout:\n%s", len(mds), chains, deltas, out.String())
+	}
+	// inspect shows the chains; validate reads every file of them, deltas included.
+	job := filepath.Base(filepath.Dir(filepath.Dir(mds[0])))
+	insp, _, err := runCLI(t, "checkpoints", "inspect", e2eURL(dir, "chk"), "--job", job)
+	if err != nil || !strings.Contains(insp, snapshot.HashmapChainBackend) || !strings.Contains(insp, "delta 1") {
+		t.Errorf("inspect: %v\n%s", err, insp)
+	}
+	val, _, err := runCLI(t, "checkpoints", "validate", e2eURL(dir, "chk"), "--all")
+	if err != nil || !strings.Contains(val, ": ok") || strings.Contains(val, "corrupt") {
+		t.Errorf("validate: %v\n%s", err, val)
 	}
 }
 
