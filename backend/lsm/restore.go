@@ -116,7 +116,8 @@ func (b *Backend) restoreFull(ctx context.Context, h *snapshot.KeyedStateHandle)
 const downloadChunk = 8 << 20
 
 // download copies the files of an incremental handle into dir, at most
-// Options.TransferConcurrency at a time, and verifies each one's size and checksum as it
+// Options.TransferConcurrency at a time, each in ranged reads of downloadChunk bytes with up to
+// downloadReadAhead in flight (readRanges), and verifies each one's size and checksum as it
 // arrives: only a directory whose every file verified is handed to Pebble, which would read a
 // damaged MANIFEST record as the end of the log and open an older version of the database.
 // A mismatch is an error wrapping snapshot.ErrCorrupt naming the stored file.
@@ -163,27 +164,18 @@ func (b *Backend) downloadFile(ctx context.Context, f snapshot.IncrementalFile, 
 		return err
 	}
 	sum := snapshot.NewFileHasher()
-	var off int64
-	for off < f.Size {
-		n := min(downloadChunk, f.Size-off)
-		p, err := b.opts.Reader.ReadRange(ctx, f.Path, off, n)
-		if err != nil {
-			out.Close()
-			return err
-		}
-		if int64(len(p)) != n {
-			out.Close()
-			return &snapshot.FileError{Path: f.Path, Err: snapshot.ErrMissing,
-				Detail: fmt.Sprintf("file is truncated: read %d bytes at offset %d, metadata says %d bytes in all", len(p), off, f.Size)}
-		}
+	err = readRanges(ctx, b.opts.Reader, f.Path, f.Size, downloadChunk, downloadReadAhead, func(p []byte) error {
 		// Hashed before it is written: a vfs.File may scribble on what it was given
 		// (Pebble's MemFS does, in builds with invariants such as -race).
 		_, _ = sum.Write(p)
 		if _, err := out.Write(p); err != nil {
-			out.Close()
 			return fmt.Errorf("write %s: %w", dst, err)
 		}
-		off += n
+		return nil
+	})
+	if err != nil {
+		out.Close()
+		return err
 	}
 	if f.Size == 0 {
 		// Check that the file exists at all.
@@ -250,18 +242,9 @@ func (b *Backend) restoreIncremental(ctx context.Context, hs []*snapshot.KeyedSt
 	for i := range entries {
 		b.addEntry(&entries[i])
 	}
-	// Clip to the backend's range: everything outside it goes with two range deletions.
-	if b.rng.Start > 0 {
-		lo, hi := keyGroupSpan(0, b.rng.Start-1)
-		if err := db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
-			return fmt.Errorf("lsm backend: restore operator %s: clip: %w", b.opID, err)
-		}
-	}
-	if b.rng.End < keygroup.UpperBoundMaxParallelism-1 {
-		lo, hi := keyGroupSpan(b.rng.End+1, keygroup.UpperBoundMaxParallelism-1)
-		if err := db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
-			return fmt.Errorf("lsm backend: restore operator %s: clip: %w", b.opID, err)
-		}
+	// Clip to the backend's range: everything outside it is excised (clip.go).
+	if err := clip(ctx, db, b.rng); err != nil {
+		return fmt.Errorf("lsm backend: restore operator %s: clip: %w", b.opID, err)
 	}
 	for i, h := range hs {
 		if h == base {
@@ -297,7 +280,8 @@ func (b *Backend) checkHandleBackend(h *snapshot.KeyedStateHandle) error {
 }
 
 // importIncremental copies the key groups of another subtask's incremental checkpoint that
-// lie in the backend's range into the database, translating state ids.
+// lie in the backend's range into the database, translating state ids. It downloads only the
+// SSTs that hold those key groups or the metadata (downloadOverlapping).
 func (b *Backend) importIncremental(ctx context.Context, h *snapshot.KeyedStateHandle, n int) error {
 	if err := b.checkHandleBackend(h); err != nil {
 		return err
@@ -305,12 +289,11 @@ func (b *Backend) importIncremental(ctx context.Context, h *snapshot.KeyedStateH
 	name := manifestName(h.Incremental)
 	dir := filepath.Join(b.workDir, fmt.Sprintf("import-%d", n))
 	defer b.opts.FS.RemoveAll(dir)
-	if err := b.download(ctx, h.Incremental, dir); err != nil {
+	want := h.KeyGroupRange.Intersect(b.rng)
+	if err := b.downloadOverlapping(ctx, h.Incremental, h.KeyGroupRange, want, dir); err != nil {
 		return fmt.Errorf("download: %w", err)
 	}
-	po := b.opts.pebbleOptions()
-	po.ReadOnly = true
-	src, err := pebble.Open(dir, po)
+	src, err := b.openImported(dir)
 	if err != nil {
 		return &snapshot.FileError{Path: name, Err: snapshot.ErrCorrupt, Detail: fmt.Sprintf("pebble cannot open the restored database: %v", err)}
 	}
@@ -334,7 +317,6 @@ func (b *Backend) importIncremental(ctx context.Context, h *snapshot.KeyedStateH
 	for i, e := range entries {
 		translate[e.id] = ids[i]
 	}
-	want := h.KeyGroupRange.Intersect(b.rng)
 	return b.importByIngest(ctx, src, want, translate, n)
 }
 

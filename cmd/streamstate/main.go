@@ -25,10 +25,12 @@ type cli struct {
 
 // benchCmd groups the benchmarks.
 type benchCmd struct {
-	State      benchStateCmd      `cmd:"" help:"State micro-benchmark (Flink's Value/List/MapStateBenchmark) against a baseline: plain Go maps for hashmap, raw Pebble for lsm."`
-	Checkpoint benchCheckpointCmd `cmd:"" help:"Checkpoint benchmark: load keys, change a percentage between checkpoints, report each checkpoint's phases and bytes written."`
-	Nexmark    benchNexmarkCmd    `cmd:"" help:"Nexmark query throughput and CPU per event at each of several checkpoint intervals (the first is the baseline)."`
-	TTL        benchTTLCmd        `cmd:"" name:"ttl" help:"State TTL plateau: new keys arrive forever with a TTL of a few seconds; every second, the state entries, Go heap and lsm disk bytes, which must level off."`
+	State        benchStateCmd        `cmd:"" help:"State micro-benchmark (Flink's Value/List/MapStateBenchmark) against a baseline: plain Go maps for hashmap, raw Pebble for lsm."`
+	Checkpoint   benchCheckpointCmd   `cmd:"" help:"Checkpoint benchmark: load keys, change a percentage between checkpoints, report each checkpoint's phases and bytes written."`
+	Nexmark      benchNexmarkCmd      `cmd:"" help:"Nexmark query throughput and CPU per event at each of several checkpoint intervals (the first is the baseline)."`
+	TTL          benchTTLCmd          `cmd:"" name:"ttl" help:"State TTL plateau: new keys arrive forever with a TTL of a few seconds; every second, the state entries, Go heap and lsm disk bytes, which must level off."`
+	Restore      benchRestoreCmd      `cmd:"" help:"Restore benchmark: restore time and peak RSS of a checkpoint of each size, backend and storage, next to the raw read rate of the same bytes."`
+	RestoreChild benchRestoreChildCmd `cmd:"" name:"restore-child" hidden:"" help:"One restore of bench restore, in a process of its own."`
 }
 
 // env is what every command's Run receives: the context and where to write. Commands write
